@@ -1,1 +1,265 @@
+//! Studio Vault's store: the one place that touches the metadata database and the blob files.
+//!
+//! - Tenant isolation (invariant 1) lives here, not in the HTTP layer: every read, write, listing
+//!   and deletion of a tenant's data goes through [`Library`] or [`Account`], which can only be
+//!   had with an [`OwnerScope`], and only [`Vault::authenticate`] builds one.
+//! - Durability (invariant 2): blobs are written to a temp file, fsynced, renamed and their
+//!   directory fsynced before the metadata transaction commits (see [`blob`] and [`library`]).
+//! - Encryption at rest (invariant 3): [`keys`] and [`blob`].
+//! - The audit chain (invariant 4): [`audit`]; every state change appends to it inside the same
+//!   transaction.
+//!
+//! All methods block (disk I/O, fsync, bcrypt): async callers run them on a blocking thread.
 
+pub mod audit;
+pub mod blob;
+mod error;
+mod fsutil;
+mod ids;
+pub mod keys;
+pub mod library;
+mod privacy;
+mod scope;
+pub mod store;
+#[cfg(test)]
+mod testutil;
+pub mod users;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use redb::Database;
+use studiovault_api::Plan;
+
+pub use audit::{Actor, AuditAction};
+pub use blob::{BlobReader, BlobWriter, SealedBlob};
+pub use error::{Result, VaultError};
+pub use ids::{BlobId, TrackId, UserId};
+pub use keys::MasterKey;
+pub use library::{Library, TrackInfo, TrackRecord, TrackSort};
+pub use scope::{Authenticated, OwnerScope};
+pub use users::{Account, Admin, UserRecord};
+
+/// Source of the current time, replaceable in tests.
+pub trait Clock: Send + Sync + 'static {
+    fn now_ms(&self) -> i64;
+}
+
+/// The wall clock.
+#[derive(Debug, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+    }
+}
+
+/// Storage quota per plan, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlanQuotas {
+    pub free: u64,
+    pub pro: u64,
+    pub max: u64,
+}
+
+impl PlanQuotas {
+    pub fn for_plan(&self, plan: Plan) -> u64 {
+        match plan {
+            Plan::Free => self.free,
+            Plan::Pro => self.pro,
+            Plan::Max => self.max,
+        }
+    }
+}
+
+const GIB: u64 = 1 << 30;
+
+impl Default for PlanQuotas {
+    fn default() -> Self {
+        Self {
+            free: 5 * GIB,
+            pro: 500 * GIB,
+            max: 2048 * GIB,
+        }
+    }
+}
+
+/// The policies the store enforces; set from the server's config.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub quotas: PlanQuotas,
+    /// A session unused for this long is dead.
+    pub session_idle_secs: i64,
+    /// A session older than this is dead however busy.
+    pub session_absolute_secs: i64,
+    /// Days a client-hash salt is kept; older ones are deleted, unlinking old hashes from IPs.
+    pub salt_retention_days: i64,
+    /// Days between a deletion request and the purge.
+    pub deletion_grace_days: i64,
+    /// bcrypt work factor. 12 in production; tests of the store alone may lower it.
+    pub bcrypt_cost: u32,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            quotas: PlanQuotas::default(),
+            session_idle_secs: 12 * 3600,
+            session_absolute_secs: 30 * 24 * 3600,
+            salt_retention_days: 30,
+            deletion_grace_days: 30,
+            bcrypt_cost: 12,
+        }
+    }
+}
+
+/// Who is calling, as far as the privacy rules let the store know: raw values come in, only
+/// salted hashes are ever stored.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub ip: Option<std::net::IpAddr>,
+    pub user_agent: Option<String>,
+}
+
+/// Handle to an open store; cheap to clone.
+#[derive(Clone)]
+pub struct Vault {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vault")
+            .field("data_dir", &self.inner.data_dir)
+            .finish()
+    }
+}
+
+struct Inner {
+    db: Database,
+    master: MasterKey,
+    checkpoint_key: ed25519_dalek::SigningKey,
+    data_dir: PathBuf,
+    policy: Policy,
+    clock: Box<dyn Clock>,
+    /// Today's client-hash salt, cached to keep the store off the request path.
+    salt_cache: Mutex<Option<(String, [u8; 32])>>,
+    /// A bcrypt hash to verify against for unknown e-mail addresses, so both cost the same.
+    decoy_hash: OnceLock<String>,
+}
+
+impl Vault {
+    /// Opens (creating if needed) the store in `data_dir`.
+    pub fn open(data_dir: &Path, master: MasterKey, policy: Policy) -> Result<Self> {
+        Self::open_with_clock(data_dir, master, policy, Box::new(SystemClock))
+    }
+
+    pub fn open_with_clock(
+        data_dir: &Path,
+        master: MasterKey,
+        policy: Policy,
+        clock: Box<dyn Clock>,
+    ) -> Result<Self> {
+        fsutil::create_private_dir(data_dir)?;
+        let vault = Self {
+            inner: Arc::new(Inner {
+                db: Database::create(data_dir.join("vault.redb"))?,
+                checkpoint_key: master.audit_signing_key(),
+                master,
+                data_dir: data_dir.to_owned(),
+                policy,
+                clock,
+                salt_cache: Mutex::new(None),
+                decoy_hash: OnceLock::new(),
+            }),
+        };
+        store::migrate(&vault.inner.db)?;
+        fsutil::create_private_dir(&vault.blob_root())?;
+        vault.recover_after_crash()?;
+        Ok(vault)
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.inner.data_dir
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.inner.policy
+    }
+
+    pub(crate) fn db(&self) -> &Database {
+        &self.inner.db
+    }
+
+    pub(crate) fn master(&self) -> &MasterKey {
+        &self.inner.master
+    }
+
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.inner.clock.now_ms()
+    }
+
+    fn tmp_dir(&self) -> PathBuf {
+        self.inner.data_dir.join("tmp")
+    }
+
+    fn blob_root(&self) -> PathBuf {
+        self.inner.data_dir.join("blobs")
+    }
+
+    /// `blobs/<owner>/<first two hex digits>/<blob id>`: every component server-generated.
+    pub(crate) fn blob_path(&self, owner: UserId, blob: BlobId) -> PathBuf {
+        let name = blob.to_string();
+        self.blob_root()
+            .join(owner.to_string())
+            .join(&name[..2])
+            .join(name)
+    }
+
+    /// Removes what a crash can leave behind: partial uploads in `tmp/`, and blob files whose
+    /// metadata never committed. Neither was ever acknowledged.
+    fn recover_after_crash(&self) -> Result<()> {
+        let tmp = self.tmp_dir();
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp)?;
+        }
+        fsutil::create_private_dir(&tmp)?;
+        let orphans = library::remove_orphan_blobs(self)?;
+        if orphans > 0 {
+            tracing::warn!(orphans, "removed blob files left by an interrupted upload");
+        }
+        Ok(())
+    }
+
+    /// The session behind `token`, with the owner scope it grants.
+    pub fn authenticate(&self, token: &str) -> Result<Authenticated> {
+        users::authenticate(self, token)
+    }
+
+    /// Checks credentials and opens a session; answers the session token once.
+    pub fn login(
+        &self,
+        email: &str,
+        password: &str,
+        totp: Option<&str>,
+        client: &ClientInfo,
+    ) -> Result<(String, Authenticated)> {
+        users::login(self, email, password, totp, client)
+    }
+
+    /// Self-service account operations for the scope's owner.
+    pub fn account<'a>(&'a self, scope: &'a OwnerScope) -> Account<'a> {
+        Account::new(self, scope)
+    }
+
+    /// The scope owner's library.
+    pub fn library<'a>(&'a self, scope: &'a OwnerScope) -> Library<'a> {
+        Library::new(self, scope)
+    }
+
+    /// Operations reserved to the admin socket.
+    pub fn admin(&self) -> Admin<'_> {
+        Admin::new(self)
+    }
+}

@@ -1,0 +1,208 @@
+//! The admin socket's API under `/v1`: a Unix socket in the data directory, mode 0600.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{AccountStatus, Plan};
+
+/// `POST /v1/users`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUser {
+    pub email: String,
+    pub plan: Plan,
+    /// When absent the server generates a one-time password and answers it once.
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+/// Answer of `POST /v1/users` and `POST /v1/users/{user}/password`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserCreated {
+    pub user: UserView,
+    /// The generated password, present only when the server generated one. Shown once.
+    pub one_time_password: Option<String>,
+}
+
+/// An account as admins see it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserView {
+    pub id: String,
+    pub email: String,
+    pub plan: Plan,
+    pub quota_bytes: u64,
+    /// Set when an admin overrode the plan's quota.
+    pub quota_override: bool,
+    pub used_bytes: u64,
+    pub tracks: u64,
+    pub totp_enabled: bool,
+    pub status: AccountStatus,
+    pub sessions: u64,
+    pub created_at: i64,
+}
+
+/// `PATCH /v1/users/{user}`: change plan and quota.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUser {
+    #[serde(default)]
+    pub plan: Option<Plan>,
+    /// `Some(None)` (JSON `null`) clears an override and returns to the plan's quota.
+    #[serde(default, with = "double_option")]
+    pub quota_bytes: Option<Option<u64>>,
+}
+
+/// `POST /v1/users/{user}/password`: a new password, or a generated one when absent.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResetPassword {
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+/// A signed-in session as admins see it (`GET /v1/sessions`, `GET /v1/users/{user}/sessions`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AdminSessionView {
+    pub id: String,
+    pub user_id: String,
+    pub email: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub client: Option<String>,
+}
+
+/// Answer of the revocation endpoints.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Revoked {
+    pub revoked: u64,
+}
+
+/// One audit record (`GET /v1/audit`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub seq: u64,
+    /// Unix time in milliseconds.
+    pub at_ms: i64,
+    /// `user:<id>`, `admin`, or `system`.
+    pub actor: String,
+    /// The account whose data or settings the action touched.
+    pub owner: Option<String>,
+    pub action: String,
+    pub object: Option<String>,
+    /// Keyed hash of the client's IP under that day's salt.
+    pub client: Option<String>,
+    pub detail: Option<String>,
+    pub hash: String,
+}
+
+/// Filters of `GET /v1/audit`; the newest records first.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AuditQuery {
+    /// Only records with a sequence number below this (paging backwards).
+    #[serde(default)]
+    pub before: Option<u64>,
+    /// Only records with a sequence number above this (tailing forwards).
+    #[serde(default)]
+    pub after: Option<u64>,
+    #[serde(default)]
+    pub limit: Option<u32>,
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub action: Option<String>,
+    /// Unix milliseconds, inclusive.
+    #[serde(default)]
+    pub since_ms: Option<i64>,
+    #[serde(default)]
+    pub until_ms: Option<i64>,
+}
+
+/// Answer of `POST /v1/audit/verify`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditVerifyReport {
+    pub ok: bool,
+    pub records: u64,
+    pub checkpoints: u64,
+    /// Sequence number of the newest record covered by a valid signed checkpoint.
+    pub last_checkpoint_seq: Option<u64>,
+    /// The first problem found, if any.
+    pub first_problem: Option<AuditProblem>,
+    /// Hex ed25519 public key that signs checkpoints.
+    pub public_key: String,
+}
+
+/// What is wrong with the chain, and where.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditProblem {
+    pub seq: u64,
+    pub kind: AuditProblemKind,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditProblemKind {
+    /// The record's content does not hash to its stored hash.
+    Altered,
+    /// The record does not chain to its predecessor.
+    BrokenLink,
+    /// A sequence number is absent.
+    Missing,
+    /// Records a signed checkpoint vouches for are gone.
+    Truncated,
+    /// A checkpoint signature does not verify, or names a hash the chain lacks.
+    BadCheckpoint,
+    /// A record cannot be read at all.
+    Unreadable,
+}
+
+/// `GET /v1/status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    pub version: String,
+    pub uptime_secs: u64,
+    pub users: u64,
+    pub tracks: u64,
+    pub stored_bytes: u64,
+    pub disk_free_bytes: Option<u64>,
+    pub audit_records: u64,
+    pub listen: String,
+    pub data_dir: String,
+}
+
+mod double_option {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<Option<u64>>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(inner) => inner.serialize(s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<u64>>, D::Error> {
+        Option::<u64>::deserialize(d).map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn update_user_tells_null_from_absent() {
+        let absent: UpdateUser = serde_json::from_str("{}").unwrap_or_default();
+        assert_eq!(absent.quota_bytes, None);
+        let cleared: UpdateUser =
+            serde_json::from_str(r#"{"quota_bytes":null}"#).unwrap_or_default();
+        assert_eq!(cleared.quota_bytes, Some(None));
+        let set: UpdateUser = serde_json::from_str(r#"{"quota_bytes":42}"#).unwrap_or_default();
+        assert_eq!(set.quota_bytes, Some(Some(42)));
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        assert!(
+            serde_json::from_str::<CreateUser>(r#"{"email":"a@b","plan":"pro","x":1}"#).is_err()
+        );
+    }
+}

@@ -1,0 +1,128 @@
+//! The owners' API under `/api`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{AccountStatus, Plan};
+
+/// `POST /api/session`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+    /// A 6-digit TOTP code or a recovery code, when 2FA is on.
+    #[serde(default)]
+    pub totp: Option<String>,
+}
+
+/// The signed-in account, answered by `POST /api/session` and `GET /api/session`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Me {
+    pub user_id: String,
+    pub email: String,
+    pub plan: Plan,
+    pub quota_bytes: u64,
+    pub used_bytes: u64,
+    pub totp_enabled: bool,
+    pub status: AccountStatus,
+    /// The id of the session this request used.
+    pub session_id: String,
+}
+
+/// One of the caller's sessions, `GET /api/sessions`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionView {
+    pub id: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    /// Keyed hash of the client's IP under that day's salt; never the address itself.
+    pub client: Option<String>,
+    pub current: bool,
+}
+
+/// A track as the library API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrackView {
+    pub id: String,
+    pub name: String,
+    pub original_filename: String,
+    pub container: String,
+    pub codec: String,
+    pub mime_type: String,
+    pub size_bytes: u64,
+    pub sha256: String,
+    pub duration_secs: Option<f64>,
+    pub sample_rate: Option<u32>,
+    pub channels: Option<u16>,
+    pub bits_per_sample: Option<u32>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// `GET /api/tracks`: one page of the caller's library.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrackPage {
+    pub items: Vec<TrackView>,
+    pub total: u64,
+    /// Pass as `offset` to get the next page; absent on the last page.
+    pub next_offset: Option<u64>,
+}
+
+/// `PATCH /api/tracks/{id}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenameTrack {
+    pub name: String,
+}
+
+/// `POST /api/account/password`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePassword {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+/// Re-authentication for sensitive account changes (TOTP setup and removal, deletion).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reauth {
+    pub password: String,
+    #[serde(default)]
+    pub totp: Option<String>,
+}
+
+/// `POST /api/account/totp/setup`: a secret to enrol in an authenticator app.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TotpSetup {
+    /// Base32 secret, for typing in by hand.
+    pub secret: String,
+    /// `otpauth://` URL, for a QR code.
+    pub otpauth_url: String,
+}
+
+/// `POST /api/account/totp/enable`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TotpConfirm {
+    pub code: String,
+}
+
+/// Answer of `POST /api/account/totp/enable`: recovery codes, shown this once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecoveryCodes {
+    pub recovery_codes: Vec<String>,
+}
+
+/// Answer of `POST /api/account/delete`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeletionScheduled {
+    pub purge_after: i64,
+}
+
+/// `GET /api/health`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Health {
+    pub status: String,
+    pub version: String,
+}

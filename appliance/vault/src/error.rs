@@ -1,0 +1,70 @@
+/// Everything the vault can answer besides success.
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    /// The object does not exist in the caller's scope. Deliberately the same answer whether it
+    /// exists for another tenant or not at all.
+    #[error("not found")]
+    NotFound,
+    #[error("invalid {field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+    #[error("that e-mail address is already registered")]
+    EmailTaken,
+    /// Unknown e-mail or wrong password: one answer for both.
+    #[error("wrong e-mail or password")]
+    BadCredentials,
+    #[error("a two-factor code is required")]
+    TotpRequired,
+    #[error("the two-factor code is wrong or already used")]
+    BadTotp,
+    #[error("this account is {0}")]
+    AccountInactive(&'static str),
+    #[error("the session is unknown, revoked or expired")]
+    SessionInvalid,
+    #[error("quota exceeded: {used} of {quota} bytes used, {needed} more needed")]
+    QuotaExceeded { quota: u64, used: u64, needed: u64 },
+    #[error(
+        "the metadata store uses schema version {found}; this build supports up to {supported}"
+    )]
+    SchemaTooNew { found: u32, supported: u32 },
+    #[error("master key: {0}")]
+    MasterKey(String),
+    #[error("blob {blob} failed its integrity check: {reason}")]
+    Integrity { blob: String, reason: String },
+    #[error("corrupt record in `{table}`: {reason}")]
+    CorruptRecord { table: &'static str, reason: String },
+    #[error("password hashing failed: {0}")]
+    Hashing(String),
+    #[error("metadata store: {0}")]
+    Store(#[from] redb::Error),
+    #[error("I/O: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl VaultError {
+    pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        Self::Invalid {
+            field,
+            reason: reason.into(),
+        }
+    }
+}
+
+macro_rules! from_redb {
+    ($($t:ty),*) => {$(
+        impl From<$t> for VaultError {
+            fn from(e: $t) -> Self {
+                Self::Store(e.into())
+            }
+        }
+    )*};
+}
+
+from_redb!(
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+pub type Result<T, E = VaultError> = std::result::Result<T, E>;

@@ -1,0 +1,221 @@
+//! Key hierarchy (invariant 3).
+//!
+//! ```text
+//! master key (file, 0600)
+//!  ├─ HKDF "key-wrap"          → AES-256-GCM wrapping each tenant's data key
+//!  └─ HKDF "audit-checkpoint"  → ed25519 key signing audit checkpoints
+//! tenant data key (random, stored wrapped)
+//!  ├─ HKDF "blob" ‖ blob id    → AES-256-GCM key of that one blob
+//!  └─ HKDF "secrets"           → AES-256-GCM for the tenant's TOTP secret
+//! ```
+//!
+//! A key per blob lets chunk nonces be plain counters without any risk of reuse. Destroying a
+//! tenant's wrapped key makes every copy of that tenant's blobs unreadable.
+
+use std::path::Path;
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use ed25519_dalek::SigningKey;
+use hkdf::Hkdf;
+use rand::RngCore;
+use sha2::Sha256;
+use zeroize::Zeroizing;
+
+use crate::error::{Result, VaultError};
+use crate::fsutil;
+use crate::ids::{BlobId, UserId};
+
+const NONCE_LEN: usize = 12;
+
+fn derive(ikm: &[u8; 32], info: &[&[u8]]) -> Zeroizing<[u8; 32]> {
+    let hk = Hkdf::<Sha256>::new(None, ikm);
+    let mut out = Zeroizing::new([0u8; 32]);
+    // 32 bytes is far below HKDF-SHA256's 8160-byte limit, so expansion cannot fail.
+    let _ = hk.expand_multi_info(info, out.as_mut());
+    out
+}
+
+fn random_key() -> Zeroizing<[u8; 32]> {
+    let mut k = Zeroizing::new([0u8; 32]);
+    rand::rngs::OsRng.fill_bytes(k.as_mut());
+    k
+}
+
+fn seal(cipher: &Aes256Gcm, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
+    let mut nonce = [0u8; NONCE_LEN];
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    let ct = cipher
+        .encrypt(
+            Nonce::from_slice(&nonce),
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        )
+        .map_err(|_| VaultError::MasterKey("encryption failed".into()))?;
+    let mut out = nonce.to_vec();
+    out.extend_from_slice(&ct);
+    Ok(out)
+}
+
+fn open(cipher: &Aes256Gcm, aad: &[u8], sealed: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+    if sealed.len() < NONCE_LEN {
+        return None;
+    }
+    let (nonce, ct) = sealed.split_at(NONCE_LEN);
+    cipher
+        .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad })
+        .ok()
+        .map(Zeroizing::new)
+}
+
+/// The appliance master key. Only ever held in memory while the server runs.
+pub struct MasterKey(Zeroizing<[u8; 32]>);
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MasterKey(..)")
+    }
+}
+
+impl MasterKey {
+    /// Reads the key file (64 hex digits), or creates it with mode 0600 when absent.
+    /// Refuses a key file that other users can read.
+    pub fn load_or_create(path: &Path) -> Result<(Self, bool)> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                if fsutil::is_shared(path)? {
+                    return Err(VaultError::MasterKey(format!(
+                        "{} is readable by other users; run `chmod 600` on it",
+                        path.display()
+                    )));
+                }
+                Self::from_hex(text.trim()).map(|k| (k, false))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let key = random_key();
+                let text = Zeroizing::new(format!("{}\n", hex::encode(key.as_ref())));
+                fsutil::write_private_file(path, text.as_bytes())?;
+                Ok((Self(key), true))
+            }
+            Err(e) => Err(VaultError::MasterKey(format!(
+                "cannot read {}: {e}",
+                path.display()
+            ))),
+        }
+    }
+
+    pub fn from_hex(text: &str) -> Result<Self> {
+        let mut key = Zeroizing::new([0u8; 32]);
+        hex::decode_to_slice(text, key.as_mut()).map_err(|_| {
+            VaultError::MasterKey("the key file must hold exactly 64 hex digits".into())
+        })?;
+        Ok(Self(key))
+    }
+
+    fn wrapping_cipher(&self) -> Aes256Gcm {
+        Aes256Gcm::new(
+            derive(&self.0, &[b"studiovault key-wrap v1"])
+                .as_ref()
+                .into(),
+        )
+    }
+
+    pub(crate) fn wrap(&self, owner: UserId, key: &TenantKey) -> Result<Vec<u8>> {
+        seal(&self.wrapping_cipher(), &wrap_aad(owner), key.0.as_ref())
+    }
+
+    pub(crate) fn unwrap(&self, owner: UserId, wrapped: &[u8]) -> Result<TenantKey> {
+        let plain = open(&self.wrapping_cipher(), &wrap_aad(owner), wrapped).ok_or_else(|| {
+            VaultError::MasterKey(format!(
+                "the data key of tenant {owner} does not open with this master key"
+            ))
+        })?;
+        let bytes: [u8; 32] = plain.as_slice().try_into().map_err(|_| {
+            VaultError::MasterKey(format!("the data key of tenant {owner} has a bad length"))
+        })?;
+        Ok(TenantKey(Zeroizing::new(bytes)))
+    }
+
+    pub(crate) fn audit_signing_key(&self) -> SigningKey {
+        SigningKey::from_bytes(&derive(&self.0, &[b"studiovault audit-checkpoint v1"]))
+    }
+}
+
+fn wrap_aad(owner: UserId) -> Vec<u8> {
+    let mut aad = b"studiovault tenant-key v1".to_vec();
+    aad.extend_from_slice(&owner.to_bytes());
+    aad
+}
+
+/// One tenant's data key.
+pub(crate) struct TenantKey(Zeroizing<[u8; 32]>);
+
+impl TenantKey {
+    pub(crate) fn generate() -> Self {
+        Self(random_key())
+    }
+
+    pub(crate) fn blob_cipher(&self, blob: BlobId) -> Aes256Gcm {
+        Aes256Gcm::new(
+            derive(&self.0, &[b"studiovault blob v1", &blob.to_bytes()])
+                .as_ref()
+                .into(),
+        )
+    }
+
+    fn secrets_cipher(&self) -> Aes256Gcm {
+        Aes256Gcm::new(
+            derive(&self.0, &[b"studiovault secrets v1"])
+                .as_ref()
+                .into(),
+        )
+    }
+
+    pub(crate) fn seal_secret(&self, purpose: &[u8], secret: &[u8]) -> Result<Vec<u8>> {
+        seal(&self.secrets_cipher(), purpose, secret)
+    }
+
+    pub(crate) fn open_secret(&self, purpose: &[u8], sealed: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+        open(&self.secrets_cipher(), purpose, sealed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_keys_unwrap_only_for_their_owner_and_master() {
+        let master = MasterKey(random_key());
+        let other = MasterKey(random_key());
+        let (alice, bob) = (UserId::random(), UserId::random());
+        let key = TenantKey::generate();
+        let wrapped = master.wrap(alice, &key).unwrap();
+        assert_eq!(
+            master.unwrap(alice, &wrapped).unwrap().0.as_ref(),
+            key.0.as_ref()
+        );
+        assert!(master.unwrap(bob, &wrapped).is_err());
+        assert!(other.unwrap(alice, &wrapped).is_err());
+        let mut flipped = wrapped.clone();
+        flipped[20] ^= 1;
+        assert!(master.unwrap(alice, &flipped).is_err());
+    }
+
+    #[test]
+    fn key_file_is_created_private_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("master.key");
+        let (created, was_new) = MasterKey::load_or_create(&path).unwrap();
+        assert!(was_new);
+        assert!(!fsutil::is_shared(&path).unwrap());
+        let (loaded, was_new) = MasterKey::load_or_create(&path).unwrap();
+        assert!(!was_new);
+        assert_eq!(created.0.as_ref(), loaded.0.as_ref());
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(MasterKey::load_or_create(&path).is_err());
+    }
+}

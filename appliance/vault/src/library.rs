@@ -1,0 +1,534 @@
+//! One owner's tracks. A [`Library`] exists only for an [`OwnerScope`], and every table key it
+//! touches starts with that owner's id, so cross-tenant reads, writes and listings fail here,
+//! whatever the HTTP layer above does.
+
+use std::path::PathBuf;
+
+use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
+use serde::{Deserialize, Serialize};
+use studiovault_api::AccountStatus;
+
+use crate::audit::{self, Actor, AuditAction, AuditEvent};
+use crate::blob::{BlobReader, BlobWriter, SealedBlob};
+use crate::error::{Result, VaultError};
+use crate::ids::{BlobId, TrackId, UserId};
+use crate::scope::OwnerScope;
+use crate::store::{
+    BLOBS, SESSIONS, SESSIONS_BY_USER, TENANT_KEYS, TRACKS, USERS, USERS_BY_EMAIL, decode, encode,
+};
+use crate::users::{get_user, put_user, tenant_key};
+use crate::{ClientInfo, Vault, fsutil};
+
+const MAX_NAME_CHARS: usize = 200;
+const MAX_FILENAME_CHARS: usize = 255;
+
+/// What the upload path learnt about the audio; the store keeps it with the track.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrackInfo {
+    pub name: String,
+    pub original_filename: String,
+    pub container: String,
+    pub codec: String,
+    pub mime_type: String,
+    pub duration_secs: Option<f64>,
+    pub sample_rate: Option<u32>,
+    pub channels: Option<u16>,
+    pub bits_per_sample: Option<u32>,
+}
+
+/// A track as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrackRecord {
+    pub id: TrackId,
+    pub owner: UserId,
+    pub blob: BlobId,
+    #[serde(flatten)]
+    pub info: TrackInfo,
+    pub size_bytes: u64,
+    pub sha256: String,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+/// A blob as stored: enough to find, size-check and verify it without its track.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct BlobRecord {
+    pub owner: UserId,
+    pub plaintext_len: u64,
+    pub sha256: String,
+    pub created_at_ms: i64,
+}
+
+/// Sort orders of the library listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TrackSort {
+    #[default]
+    Created,
+    Name,
+    Size,
+    Duration,
+}
+
+impl std::str::FromStr for TrackSort {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "created" => Ok(Self::Created),
+            "name" => Ok(Self::Name),
+            "size" => Ok(Self::Size),
+            "duration" => Ok(Self::Duration),
+            other => Err(format!(
+                "unknown sort `{other}` (expected created, name, size or duration)"
+            )),
+        }
+    }
+}
+
+/// Keeps printable characters, trims, and caps the length: names are shown, never used as paths.
+fn clean_text(raw: &str, max: usize) -> String {
+    raw.chars()
+        .filter(|c| !c.is_control())
+        .collect::<String>()
+        .trim()
+        .chars()
+        .take(max)
+        .collect()
+}
+
+/// The display name and file name for an upload's client-supplied file name.
+pub fn names_from_filename(raw: &str) -> (String, String) {
+    let base = raw.rsplit(['/', '\\']).next().unwrap_or_default();
+    let filename = clean_text(base, MAX_FILENAME_CHARS);
+    let stem = match filename.rsplit_once('.') {
+        Some((stem, _)) if !stem.trim().is_empty() => stem,
+        _ => filename.as_str(),
+    };
+    let name = clean_text(stem, MAX_NAME_CHARS);
+    (
+        if name.is_empty() {
+            "Untitled".into()
+        } else {
+            name
+        },
+        filename,
+    )
+}
+
+fn track_key(owner: UserId, id: TrackId) -> (u128, u128) {
+    (owner.raw(), id.raw())
+}
+
+/// The scope owner's tracks.
+#[derive(Debug)]
+pub struct Library<'a> {
+    vault: &'a Vault,
+    owner: UserId,
+}
+
+impl<'a> Library<'a> {
+    pub(crate) fn new(vault: &'a Vault, scope: &'a OwnerScope) -> Self {
+        Self {
+            vault,
+            owner: scope.owner(),
+        }
+    }
+
+    fn read_track(&self, id: TrackId) -> Result<TrackRecord> {
+        let txn = self.vault.db().begin_read()?;
+        let row = txn
+            .open_table(TRACKS)?
+            .get(track_key(self.owner, id))?
+            .map(|v| v.value().to_vec());
+        decode("tracks", &row.ok_or(VaultError::NotFound)?)
+    }
+
+    pub fn get(&self, id: TrackId) -> Result<TrackRecord> {
+        self.read_track(id)
+    }
+
+    /// One page of the library, filtered by a case-insensitive name search. Answers the page
+    /// and the number of matching tracks.
+    pub fn list(
+        &self,
+        sort: TrackSort,
+        descending: bool,
+        search: Option<&str>,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<TrackRecord>, u64)> {
+        let needle = search.map(str::to_lowercase).filter(|s| !s.is_empty());
+        let mut all: Vec<TrackRecord> = {
+            let txn = self.vault.db().begin_read()?;
+            let tracks = txn.open_table(TRACKS)?;
+            let mut out = Vec::new();
+            for row in tracks.range((self.owner.raw(), 0)..=(self.owner.raw(), u128::MAX))? {
+                let rec: TrackRecord = decode("tracks", row?.1.value())?;
+                if needle
+                    .as_ref()
+                    .is_none_or(|n| rec.info.name.to_lowercase().contains(n))
+                {
+                    out.push(rec);
+                }
+            }
+            out
+        };
+        all.sort_by(|a, b| {
+            let primary = match sort {
+                TrackSort::Created => a.created_at_ms.cmp(&b.created_at_ms),
+                TrackSort::Name => a.info.name.to_lowercase().cmp(&b.info.name.to_lowercase()),
+                TrackSort::Size => a.size_bytes.cmp(&b.size_bytes),
+                TrackSort::Duration => a
+                    .info
+                    .duration_secs
+                    .unwrap_or(0.0)
+                    .total_cmp(&b.info.duration_secs.unwrap_or(0.0)),
+            };
+            primary.then(a.id.cmp(&b.id))
+        });
+        if descending {
+            all.reverse();
+        }
+        let total = all.len() as u64;
+        let page = all
+            .into_iter()
+            .skip(offset as usize)
+            .take(limit as usize)
+            .collect();
+        Ok((page, total))
+    }
+
+    /// Bytes the owner may still store.
+    pub fn remaining_quota(&self) -> Result<u64> {
+        let txn = self.vault.db().begin_read()?;
+        let user = get_user(&txn.open_table(USERS)?, self.owner)?.ok_or(VaultError::NotFound)?;
+        Ok(user
+            .quota(&self.vault.policy().quotas)
+            .saturating_sub(user.used_bytes))
+    }
+
+    /// An encrypting writer for a new blob of this owner, in the temp directory.
+    pub fn begin_upload(&self) -> Result<BlobWriter> {
+        let blob = BlobId::random();
+        let key = {
+            let txn = self.vault.db().begin_read()?;
+            tenant_key(self.vault, &txn.open_table(TENANT_KEYS)?, self.owner)?
+        };
+        BlobWriter::create(&self.vault.tmp_dir(), blob, key.blob_cipher(blob))
+    }
+
+    /// Makes a sealed upload durable and visible: rename + fsync, then one transaction with
+    /// the track, the blob record, the quota and the audit record. On any failure nothing
+    /// stays behind.
+    pub fn commit_upload(
+        &self,
+        sealed: SealedBlob,
+        info: TrackInfo,
+        client: &ClientInfo,
+    ) -> Result<TrackRecord> {
+        let size = sealed.plaintext_len;
+        let remaining = self.remaining_quota()?;
+        if size > remaining {
+            return Err(self.quota_error(size)?);
+        }
+        let now = self.vault.now_ms();
+        let rec = TrackRecord {
+            id: TrackId::random(),
+            owner: self.owner,
+            blob: sealed.blob,
+            info: TrackInfo {
+                name: clean_text(&info.name, MAX_NAME_CHARS),
+                original_filename: clean_text(&info.original_filename, MAX_FILENAME_CHARS),
+                ..info
+            },
+            size_bytes: size,
+            sha256: hex::encode(sealed.sha256),
+            created_at_ms: now,
+            updated_at_ms: now,
+        };
+        let client = self.vault.hash_client(client)?.ip;
+        let path = self.vault.blob_path(self.owner, rec.blob);
+        sealed.persist(&path)?;
+        let committed = (|| {
+            let txn = self.vault.db().begin_write()?;
+            {
+                let mut users = txn.open_table(USERS)?;
+                let mut user = get_user(&users, self.owner)?.ok_or(VaultError::NotFound)?;
+                if !user.is_active() {
+                    return Err(VaultError::AccountInactive("no longer active"));
+                }
+                let quota = user.quota(&self.vault.policy().quotas);
+                if user.used_bytes.saturating_add(size) > quota {
+                    return Err(VaultError::QuotaExceeded {
+                        quota,
+                        used: user.used_bytes,
+                        needed: size,
+                    });
+                }
+                user.used_bytes += size;
+                user.track_count += 1;
+                put_user(&mut users, &user)?;
+                let blob = BlobRecord {
+                    owner: self.owner,
+                    plaintext_len: size,
+                    sha256: rec.sha256.clone(),
+                    created_at_ms: now,
+                };
+                txn.open_table(BLOBS)?
+                    .insert(rec.blob.raw(), encode(&blob).as_slice())?;
+                txn.open_table(TRACKS)?
+                    .insert(track_key(self.owner, rec.id), encode(&rec).as_slice())?;
+            }
+            audit::append(
+                &txn,
+                now,
+                AuditEvent::new(
+                    Actor::User(self.owner),
+                    Some(self.owner),
+                    AuditAction::TrackUpload,
+                )
+                .object(format!("track/{}", rec.id))
+                .client(client)
+                .detail(format!(
+                    "blob {} {size} bytes sha256 {}",
+                    rec.blob, rec.sha256
+                )),
+            )?;
+            txn.commit()?;
+            Ok(())
+        })();
+        if let Err(e) = committed {
+            let _ = std::fs::remove_file(&path);
+            return Err(e);
+        }
+        Ok(rec)
+    }
+
+    fn quota_error(&self, needed: u64) -> Result<VaultError> {
+        let txn = self.vault.db().begin_read()?;
+        let user = get_user(&txn.open_table(USERS)?, self.owner)?.ok_or(VaultError::NotFound)?;
+        Ok(VaultError::QuotaExceeded {
+            quota: user.quota(&self.vault.policy().quotas),
+            used: user.used_bytes,
+            needed,
+        })
+    }
+
+    pub fn rename(&self, id: TrackId, name: &str, client: &ClientInfo) -> Result<TrackRecord> {
+        let name = clean_text(name, MAX_NAME_CHARS);
+        if name.is_empty() {
+            return Err(VaultError::invalid("name", "must not be empty"));
+        }
+        let client = self.vault.hash_client(client)?.ip;
+        let now = self.vault.now_ms();
+        let txn = self.vault.db().begin_write()?;
+        let rec = {
+            let mut tracks = txn.open_table(TRACKS)?;
+            let row = tracks
+                .get(track_key(self.owner, id))?
+                .map(|v| v.value().to_vec());
+            let mut rec: TrackRecord = decode("tracks", &row.ok_or(VaultError::NotFound)?)?;
+            rec.info.name = name;
+            rec.updated_at_ms = now;
+            tracks.insert(track_key(self.owner, id), encode(&rec).as_slice())?;
+            rec
+        };
+        audit::append(
+            &txn,
+            now,
+            AuditEvent::new(
+                Actor::User(self.owner),
+                Some(self.owner),
+                AuditAction::TrackRename,
+            )
+            .object(format!("track/{id}"))
+            .client(client),
+        )?;
+        txn.commit()?;
+        Ok(rec)
+    }
+
+    /// Deletes the track: metadata first (so it is gone at once), then the blob file.
+    pub fn delete(&self, id: TrackId, client: &ClientInfo) -> Result<()> {
+        let client = self.vault.hash_client(client)?.ip;
+        let txn = self.vault.db().begin_write()?;
+        let rec = remove_track_in(&txn, self.owner, id)?;
+        audit::append(
+            &txn,
+            self.vault.now_ms(),
+            AuditEvent::new(
+                Actor::User(self.owner),
+                Some(self.owner),
+                AuditAction::TrackDelete,
+            )
+            .object(format!("track/{id}"))
+            .client(client)
+            .detail(format!("blob {}", rec.blob)),
+        )?;
+        txn.commit()?;
+        remove_blob_file(&self.vault.blob_path(self.owner, rec.blob));
+        Ok(())
+    }
+
+    /// Opens the track's audio for reading and records the access. `detail` says what is
+    /// served (e.g. the byte range).
+    pub fn open_audio(
+        &self,
+        id: TrackId,
+        detail: &str,
+        client: &ClientInfo,
+    ) -> Result<(TrackRecord, BlobReader)> {
+        let rec = self.read_track(id)?;
+        let reader = self.open_blob(&rec)?;
+        let client = self.vault.hash_client(client)?.ip;
+        let mut event = AuditEvent::new(
+            Actor::User(self.owner),
+            Some(self.owner),
+            AuditAction::TrackDownload,
+        )
+        .object(format!("track/{id}"))
+        .client(client);
+        if !detail.is_empty() {
+            event = event.detail(detail);
+        }
+        self.vault.audit_alone(event)?;
+        Ok((rec, reader))
+    }
+
+    fn open_blob(&self, rec: &TrackRecord) -> Result<BlobReader> {
+        let key = {
+            let txn = self.vault.db().begin_read()?;
+            tenant_key(self.vault, &txn.open_table(TENANT_KEYS)?, self.owner)?
+        };
+        BlobReader::open(
+            &self.vault.blob_path(self.owner, rec.blob),
+            rec.blob,
+            key.blob_cipher(rec.blob),
+            rec.size_bytes,
+        )
+    }
+}
+
+fn remove_track_in(txn: &WriteTransaction, owner: UserId, id: TrackId) -> Result<TrackRecord> {
+    let removed = txn
+        .open_table(TRACKS)?
+        .remove(track_key(owner, id))?
+        .map(|v| v.value().to_vec());
+    let rec: TrackRecord = decode("tracks", &removed.ok_or(VaultError::NotFound)?)?;
+    txn.open_table(BLOBS)?.remove(rec.blob.raw())?;
+    let mut users = txn.open_table(USERS)?;
+    if let Some(mut user) = get_user(&users, owner)? {
+        user.used_bytes = user.used_bytes.saturating_sub(rec.size_bytes);
+        user.track_count = user.track_count.saturating_sub(1);
+        put_user(&mut users, &user)?;
+    }
+    Ok(rec)
+}
+
+fn remove_blob_file(path: &std::path::Path) {
+    match std::fs::remove_file(path) {
+        Ok(()) => {
+            if let Some(dir) = path.parent() {
+                let _ = fsutil::sync_dir(dir);
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        // The metadata is gone, so the file is an orphan the next start-up sweep removes.
+        Err(e) => tracing::warn!(error = %e, "could not remove a deleted track's blob file"),
+    }
+}
+
+/// Deletes every blob file under `blobs/` that no committed blob record names: the trace of a
+/// crash between the rename and the metadata commit.
+pub(crate) fn remove_orphan_blobs(vault: &Vault) -> Result<usize> {
+    let known = {
+        let txn = vault.db().begin_read()?;
+        let blobs = txn.open_table(BLOBS)?;
+        let mut known = std::collections::HashSet::new();
+        for row in blobs.iter()? {
+            known.insert(row?.0.value());
+        }
+        known
+    };
+    let mut removed = 0;
+    let root = vault.blob_root();
+    for owner_dir in std::fs::read_dir(&root)? {
+        let owner_dir = owner_dir?.path();
+        if !owner_dir.is_dir() {
+            continue;
+        }
+        for shard in std::fs::read_dir(&owner_dir)? {
+            let shard = shard?.path();
+            if !shard.is_dir() {
+                continue;
+            }
+            for file in std::fs::read_dir(&shard)? {
+                let path = file?.path();
+                let id = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(BlobId::parse);
+                if id.is_none_or(|id| !known.contains(&id.raw())) {
+                    std::fs::remove_file(&path)?;
+                    removed += 1;
+                }
+            }
+        }
+    }
+    Ok(removed)
+}
+
+/// Deletes a tenant entirely: tracks, blob records, sessions, the account and its data key, in
+/// one transaction; then the blob files. From the commit on, every copy of the tenant's blobs
+/// (B2 replicas, backups) is unreadable, since its key is gone.
+pub(crate) fn purge_tenant(vault: &Vault, owner: UserId) -> Result<()> {
+    let txn = vault.db().begin_write()?;
+    {
+        let mut users = txn.open_table(USERS)?;
+        let user = get_user(&users, owner)?.ok_or(VaultError::NotFound)?;
+        if !matches!(user.status, AccountStatus::PendingDeletion { .. }) {
+            return Err(VaultError::invalid(
+                "user",
+                "only accounts scheduled for deletion are purged",
+            ));
+        }
+        let ids: Vec<u128> = txn
+            .open_table(TRACKS)?
+            .range((owner.raw(), 0)..=(owner.raw(), u128::MAX))?
+            .map(|r| r.map(|(k, _)| k.value().1))
+            .collect::<Result<_, _>>()?;
+        for id in ids {
+            remove_track_in(&txn, owner, TrackId::from_raw(id))?;
+        }
+        let sessions: Vec<[u8; 32]> = txn
+            .open_table(SESSIONS_BY_USER)?
+            .range((owner.raw(), [0u8; 32])..=(owner.raw(), [0xFF; 32]))?
+            .map(|r| r.map(|(k, _)| k.value().1))
+            .collect::<Result<_, _>>()?;
+        for h in sessions {
+            txn.open_table(SESSIONS)?.remove(&h)?;
+            txn.open_table(SESSIONS_BY_USER)?.remove((owner.raw(), h))?;
+        }
+        users.remove(owner.raw())?;
+        txn.open_table(USERS_BY_EMAIL)?
+            .remove(user.email.as_str())?;
+        txn.open_table(TENANT_KEYS)?.remove(owner.raw())?;
+        drop(users);
+    }
+    audit::append(
+        &txn,
+        vault.now_ms(),
+        AuditEvent::new(Actor::System, Some(owner), AuditAction::AccountPurge)
+            .object(format!("user/{owner}")),
+    )?;
+    txn.commit()?;
+    let dir: PathBuf = vault.blob_root().join(owner.to_string());
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+        fsutil::sync_dir(&vault.blob_root())?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,275 @@
+//! The adapter-level half of the tenant-isolation suite: what one tenant's scope can reach.
+
+use std::io::Read;
+
+use super::*;
+use crate::Policy;
+use crate::testutil::TestVault;
+
+fn upload(lib: &Library<'_>, name: &str, bytes: &[u8]) -> TrackRecord {
+    let mut w = lib.begin_upload().unwrap();
+    w.write(bytes).unwrap();
+    let sealed = w.finish().unwrap();
+    let info = TrackInfo {
+        name: name.into(),
+        original_filename: format!("{name}.wav"),
+        container: "wav".into(),
+        ..Default::default()
+    };
+    lib.commit_upload(sealed, info, &ClientInfo::default())
+        .unwrap()
+}
+
+fn files_under(dir: &std::path::Path) -> usize {
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        n += if p.is_dir() { files_under(&p) } else { 1 };
+    }
+    n
+}
+
+#[test]
+fn uploads_round_trip_and_are_listed() {
+    let t = TestVault::new();
+    let (_, scope) = t.user("ana@studio.test");
+    let lib = t.vault.library(&scope);
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+    let rec = upload(&lib, "Take 1", &data);
+    assert_eq!(rec.size_bytes, data.len() as u64);
+    assert_eq!(
+        rec.sha256,
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&data))
+    );
+    let (_, mut reader) = lib
+        .open_audio(rec.id, "full", &ClientInfo::default())
+        .unwrap();
+    let mut back = Vec::new();
+    reader.read_to_end(&mut back).unwrap();
+    assert_eq!(back, data);
+    let (page, total) = lib.list(TrackSort::Created, false, None, 0, 50).unwrap();
+    assert_eq!((page.len(), total), (1, 1));
+    assert_eq!(
+        t.vault.account(&scope).me().unwrap().used_bytes,
+        data.len() as u64
+    );
+}
+
+#[test]
+fn another_tenant_reaches_nothing() {
+    let t = TestVault::new();
+    let (_, alice) = t.user("alice@studio.test");
+    let (_, bob) = t.user("bob@studio.test");
+    let a = t.vault.library(&alice);
+    let b = t.vault.library(&bob);
+    let track = upload(&a, "Secret demo", b"RIFF....WAVEfmt secret bytes");
+    let c = ClientInfo::default();
+
+    assert!(matches!(b.get(track.id), Err(VaultError::NotFound)));
+    assert!(matches!(
+        b.open_audio(track.id, "", &c),
+        Err(VaultError::NotFound)
+    ));
+    assert!(matches!(
+        b.rename(track.id, "mine now", &c),
+        Err(VaultError::NotFound)
+    ));
+    assert!(matches!(b.delete(track.id, &c), Err(VaultError::NotFound)));
+    assert_eq!(b.list(TrackSort::Name, false, None, 0, 1000).unwrap().1, 0);
+    assert_eq!(
+        b.list(TrackSort::Name, false, Some("secret"), 0, 1000)
+            .unwrap()
+            .1,
+        0
+    );
+
+    // Alice's track is untouched by all of that.
+    let still = a.get(track.id).unwrap();
+    assert_eq!(still.info.name, "Secret demo");
+    let mut bytes = Vec::new();
+    a.open_audio(track.id, "", &c)
+        .unwrap()
+        .1
+        .read_to_end(&mut bytes)
+        .unwrap();
+    assert_eq!(bytes, b"RIFF....WAVEfmt secret bytes");
+}
+
+#[test]
+fn a_tenants_blob_does_not_open_under_another_tenants_key() {
+    let t = TestVault::new();
+    let (_, alice) = t.user("alice@studio.test");
+    let (_, bob) = t.user("bob@studio.test");
+    let track = upload(&t.vault.library(&alice), "x", &[7u8; 100_000]);
+    // Forge a track row for Bob that points at Alice's blob: the bytes still do not decrypt.
+    let forged = TrackRecord {
+        owner: bob.owner(),
+        ..track.clone()
+    };
+    let txn = t.vault.db().begin_write().unwrap();
+    txn.open_table(TRACKS)
+        .unwrap()
+        .insert(track_key(bob.owner(), track.id), encode(&forged).as_slice())
+        .unwrap();
+    txn.commit().unwrap();
+    let src = t.vault.blob_path(alice.owner(), track.blob);
+    let dst = t.vault.blob_path(bob.owner(), track.blob);
+    std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
+    std::fs::copy(&src, &dst).unwrap();
+    let (_, mut reader) = t
+        .vault
+        .library(&bob)
+        .open_audio(track.id, "", &ClientInfo::default())
+        .unwrap();
+    assert!(reader.read(&mut [0u8; 64]).is_err());
+}
+
+#[test]
+fn quota_is_enforced_and_a_refused_upload_leaves_nothing() {
+    let t = TestVault::new();
+    let (_, scope) = t.user("quota@studio.test");
+    t.vault
+        .admin()
+        .set_plan_and_quota(scope.owner(), None, Some(Some(150_000)))
+        .unwrap();
+    let lib = t.vault.library(&scope);
+    upload(&lib, "fits", &[1u8; 100_000]);
+    assert_eq!(lib.remaining_quota().unwrap(), 50_000);
+    let mut w = lib.begin_upload().unwrap();
+    w.write(&[2u8; 60_000]).unwrap();
+    let sealed = w.finish().unwrap();
+    let err = lib
+        .commit_upload(sealed, TrackInfo::default(), &ClientInfo::default())
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        VaultError::QuotaExceeded {
+            quota: 150_000,
+            used: 100_000,
+            needed: 60_000
+        }
+    ));
+    assert_eq!(
+        lib.list(TrackSort::Created, false, None, 0, 10).unwrap().1,
+        1
+    );
+    assert_eq!(files_under(&t.vault.blob_root()), 1);
+    assert_eq!(files_under(&t.vault.tmp_dir()), 0);
+}
+
+#[test]
+fn delete_frees_quota_and_the_file() {
+    let t = TestVault::new();
+    let (_, scope) = t.user("del@studio.test");
+    let lib = t.vault.library(&scope);
+    let rec = upload(&lib, "gone", &[3u8; 70_000]);
+    assert!(t.vault.blob_path(scope.owner(), rec.blob).exists());
+    lib.delete(rec.id, &ClientInfo::default()).unwrap();
+    assert!(!t.vault.blob_path(scope.owner(), rec.blob).exists());
+    assert!(matches!(lib.get(rec.id), Err(VaultError::NotFound)));
+    assert_eq!(t.vault.account(&scope).me().unwrap().used_bytes, 0);
+    assert!(matches!(
+        lib.delete(rec.id, &ClientInfo::default()),
+        Err(VaultError::NotFound)
+    ));
+}
+
+#[test]
+fn listing_sorts_searches_and_pages() {
+    let t = TestVault::new();
+    let (_, scope) = t.user("list@studio.test");
+    let lib = t.vault.library(&scope);
+    for (i, name) in ["bravo", "Alpha", "charlie", "alpha two"]
+        .iter()
+        .enumerate()
+    {
+        t.advance_secs(1);
+        upload(&lib, name, &vec![0u8; 1000 * (i + 1)]);
+    }
+    let names = |sort, desc, q: Option<&str>, off, lim| {
+        lib.list(sort, desc, q, off, lim)
+            .unwrap()
+            .0
+            .into_iter()
+            .map(|r| r.info.name)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(TrackSort::Name, false, None, 0, 10),
+        ["Alpha", "alpha two", "bravo", "charlie"]
+    );
+    assert_eq!(
+        names(TrackSort::Created, true, None, 0, 2),
+        ["alpha two", "charlie"]
+    );
+    assert_eq!(
+        names(TrackSort::Created, true, None, 2, 2),
+        ["Alpha", "bravo"]
+    );
+    assert_eq!(
+        names(TrackSort::Size, true, Some("ALPHA"), 0, 10),
+        ["alpha two", "Alpha"]
+    );
+}
+
+#[test]
+fn names_come_from_the_last_path_component_and_stay_text() {
+    assert_eq!(
+        names_from_filename("../../etc/passwd"),
+        ("passwd".into(), "passwd".into())
+    );
+    assert_eq!(
+        names_from_filename("C:\\mixes\\Song (final).wav"),
+        ("Song (final)".into(), "Song (final).wav".into())
+    );
+    assert_eq!(
+        names_from_filename("a\u{0}b\nc.flac"),
+        ("abc".into(), "abc.flac".into())
+    );
+    assert_eq!(names_from_filename(".wav"), (".wav".into(), ".wav".into()));
+    assert_eq!(names_from_filename("/"), ("Untitled".into(), String::new()));
+}
+
+#[test]
+fn a_crash_before_the_metadata_commit_leaves_nothing_visible() {
+    let t = TestVault::new();
+    let (_, scope) = t.user("crash@studio.test");
+    let lib = t.vault.library(&scope);
+    let kept = upload(&lib, "acknowledged", &[9u8; 10_000]);
+    // A blob renamed into place whose transaction never committed, and a half-written temp file.
+    let mut w = lib.begin_upload().unwrap();
+    w.write(&[1u8; 5000]).unwrap();
+    let orphan = w.finish().unwrap();
+    let orphan_path = t.vault.blob_path(scope.owner(), orphan.blob);
+    orphan.persist(&orphan_path).unwrap();
+    let mut partial = lib.begin_upload().unwrap();
+    partial.write(&[2u8; 5000]).unwrap();
+    std::mem::forget(partial);
+    assert_eq!(files_under(&t.vault.tmp_dir()), 1);
+
+    let path = t.vault.data_dir().to_owned();
+    let now = t.now.clone();
+    drop(lib);
+    let reopened = {
+        let TestVault { vault, _dir, .. } = t;
+        drop(vault);
+        let v = TestVault::open_at(
+            &path,
+            Policy {
+                bcrypt_cost: 4,
+                ..Policy::default()
+            },
+            now,
+        );
+        (v, _dir)
+    };
+    let vault = &reopened.0;
+    assert!(!orphan_path.exists(), "the orphan blob is swept");
+    assert_eq!(files_under(&path.join("tmp")), 0, "temp files are swept");
+    assert!(vault.blob_path(scope.owner(), kept.blob).exists());
+    let (page, total) = vault
+        .library(&scope)
+        .list(TrackSort::Created, false, None, 0, 10)
+        .unwrap();
+    assert_eq!((total, page[0].id), (1, kept.id));
+}

@@ -1,0 +1,148 @@
+//! The metadata store: redb tables, their JSON-encoded records, and schema migrations.
+//!
+//! redb commits are durable (fsync) and atomic, so one write transaction is the unit of every
+//! state change: a track, its blob record, the owner's quota and the audit record of the upload
+//! commit together or not at all.
+
+use redb::{Database, ReadableDatabase, TableDefinition, WriteTransaction};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{Result, VaultError};
+
+/// `meta`: `schema_version` and other singletons.
+pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// user id → `UserRecord`
+pub(crate) const USERS: TableDefinition<u128, &[u8]> = TableDefinition::new("users");
+/// lower-cased e-mail → user id
+pub(crate) const USERS_BY_EMAIL: TableDefinition<&str, u128> =
+    TableDefinition::new("users_by_email");
+/// user id → tenant data key wrapped by the master key
+pub(crate) const TENANT_KEYS: TableDefinition<u128, &[u8]> = TableDefinition::new("tenant_keys");
+/// SHA-256 of the session token → `SessionRecord`
+pub(crate) const SESSIONS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("sessions");
+/// (user id, SHA-256 of token) → (): a user's sessions
+pub(crate) const SESSIONS_BY_USER: TableDefinition<(u128, [u8; 32]), ()> =
+    TableDefinition::new("sessions_by_user");
+/// (owner id, track id) → `TrackRecord`: the owner is the key's prefix, so a lookup or
+/// listing under another owner cannot reach the row.
+pub(crate) const TRACKS: TableDefinition<(u128, u128), &[u8]> = TableDefinition::new("tracks");
+/// blob id → `BlobRecord`
+pub(crate) const BLOBS: TableDefinition<u128, &[u8]> = TableDefinition::new("blobs");
+/// sequence number → `StoredAuditRecord`
+pub(crate) const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
+/// sequence number → `Checkpoint`
+pub(crate) const AUDIT_CHECKPOINTS: TableDefinition<u64, &[u8]> =
+    TableDefinition::new("audit_checkpoints");
+/// UTC day (`YYYY-MM-DD`) → that day's client-hash salt
+pub(crate) const SALTS: TableDefinition<&str, [u8; 32]> = TableDefinition::new("salts");
+
+/// The schema this build writes. Each step in [`MIGRATIONS`] moves the store up one version.
+pub const SCHEMA_VERSION: u32 = 1;
+
+type Migration = fn(&WriteTransaction) -> Result<()>;
+
+/// `MIGRATIONS[n]` takes a store from version `n` to `n + 1`.
+const MIGRATIONS: [Migration; SCHEMA_VERSION as usize] = [create_tables_v1];
+
+fn create_tables_v1(txn: &WriteTransaction) -> Result<()> {
+    txn.open_table(META)?;
+    txn.open_table(USERS)?;
+    txn.open_table(USERS_BY_EMAIL)?;
+    txn.open_table(TENANT_KEYS)?;
+    txn.open_table(SESSIONS)?;
+    txn.open_table(SESSIONS_BY_USER)?;
+    txn.open_table(TRACKS)?;
+    txn.open_table(BLOBS)?;
+    txn.open_table(AUDIT)?;
+    txn.open_table(AUDIT_CHECKPOINTS)?;
+    txn.open_table(SALTS)?;
+    Ok(())
+}
+
+pub(crate) fn schema_version(db: &Database) -> Result<u32> {
+    let txn = db.begin_read()?;
+    let table = match txn.open_table(META) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
+        Err(e) => return Err(e.into()),
+    };
+    let version = match table.get("schema_version")? {
+        Some(v) => {
+            let bytes: [u8; 4] = v
+                .value()
+                .try_into()
+                .map_err(|_| VaultError::CorruptRecord {
+                    table: "meta",
+                    reason: "schema_version is not 4 bytes".into(),
+                })?;
+            u32::from_be_bytes(bytes)
+        }
+        None => 0,
+    };
+    Ok(version)
+}
+
+/// Brings the store to [`SCHEMA_VERSION`], one committed transaction per step, and refuses a
+/// store written by a newer build rather than misreading it.
+pub(crate) fn migrate(db: &Database) -> Result<u32> {
+    let found = schema_version(db)?;
+    if found > SCHEMA_VERSION {
+        return Err(VaultError::SchemaTooNew {
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for (from, step) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let txn = db.begin_write()?;
+        step(&txn)?;
+        set_schema_version(&txn, from as u32 + 1)?;
+        txn.commit()?;
+        tracing::info!(version = from + 1, "metadata store migrated");
+    }
+    Ok(found)
+}
+
+pub(crate) fn set_schema_version(txn: &WriteTransaction, version: u32) -> Result<()> {
+    txn.open_table(META)?
+        .insert("schema_version", version.to_be_bytes().as_slice())?;
+    Ok(())
+}
+
+pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    // Records are plain structs of strings and numbers; serialising them cannot fail.
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+pub(crate) fn decode<T: DeserializeOwned>(table: &'static str, bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| VaultError::CorruptRecord {
+        table,
+        reason: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fresh_store_migrates_and_a_newer_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::create(dir.path().join("v.redb")).unwrap();
+        assert_eq!(migrate(&db).unwrap(), 0);
+        assert_eq!(schema_version(&db).unwrap(), SCHEMA_VERSION);
+        assert_eq!(
+            migrate(&db).unwrap(),
+            SCHEMA_VERSION,
+            "a second open is a no-op"
+        );
+
+        let txn = db.begin_write().unwrap();
+        set_schema_version(&txn, SCHEMA_VERSION + 1).unwrap();
+        txn.commit().unwrap();
+        assert!(matches!(
+            migrate(&db),
+            Err(VaultError::SchemaTooNew { found, .. }) if found == SCHEMA_VERSION + 1
+        ));
+    }
+}

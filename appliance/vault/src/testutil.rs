@@ -1,0 +1,73 @@
+//! A store in a temp directory with a clock the test moves.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use studiovault_api::Plan;
+
+use crate::{ClientInfo, Clock, MasterKey, OwnerScope, Policy, Vault};
+
+pub(crate) const PASSWORD: &str = "correct horse battery";
+
+struct TestClock(Arc<AtomicI64>);
+
+impl Clock for TestClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+pub(crate) struct TestVault {
+    pub vault: Vault,
+    pub now: Arc<AtomicI64>,
+    pub _dir: tempfile::TempDir,
+}
+
+impl TestVault {
+    pub fn new() -> Self {
+        Self::with_policy(|_| {})
+    }
+
+    pub fn with_policy(edit: impl FnOnce(&mut Policy)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let now = Arc::new(AtomicI64::new(1_795_442_399_000));
+        let mut policy = Policy {
+            bcrypt_cost: 4,
+            ..Policy::default()
+        };
+        edit(&mut policy);
+        let vault = Self::open_at(dir.path(), policy, now.clone());
+        Self {
+            vault,
+            now,
+            _dir: dir,
+        }
+    }
+
+    pub fn open_at(path: &std::path::Path, policy: Policy, now: Arc<AtomicI64>) -> Vault {
+        Vault::open_with_clock(
+            path,
+            MasterKey::from_hex(&"5a".repeat(32)).unwrap(),
+            policy,
+            Box::new(TestClock(now)),
+        )
+        .unwrap()
+    }
+
+    pub fn advance_secs(&self, secs: i64) {
+        self.now.fetch_add(secs * 1000, Ordering::SeqCst);
+    }
+
+    /// Creates a user and signs in; answers the token and scope.
+    pub fn user(&self, email: &str) -> (String, OwnerScope) {
+        self.vault
+            .admin()
+            .create_user(email, Some(PASSWORD), Plan::Pro)
+            .unwrap();
+        let (token, auth) = self
+            .vault
+            .login(email, PASSWORD, None, &ClientInfo::default())
+            .unwrap();
+        (token, auth.scope)
+    }
+}

@@ -1,0 +1,422 @@
+use totp_rs::{Algorithm, Secret, TOTP};
+
+use super::*;
+use crate::testutil::{PASSWORD, TestVault};
+
+fn no_client() -> ClientInfo {
+    ClientInfo::default()
+}
+
+fn code_at(secret_b32: &str, unix_secs: i64) -> String {
+    let secret = Secret::Encoded(secret_b32.to_owned()).to_bytes().unwrap();
+    TOTP::new_unchecked(Algorithm::SHA1, 6, 1, 30, secret, None, String::new())
+        .generate(unix_secs as u64)
+}
+
+fn now_secs(t: &TestVault) -> i64 {
+    t.now.load(std::sync::atomic::Ordering::SeqCst) / 1000
+}
+
+#[test]
+fn accounts_validate_their_input() {
+    let t = TestVault::new();
+    let admin = t.vault.admin();
+    for bad in [
+        "",
+        "no-at-sign",
+        "a@",
+        "@b",
+        "a b@c.d",
+        "a@b@c",
+        "a@.b",
+        "é@x.org",
+    ] {
+        assert!(
+            matches!(
+                admin.create_user(bad, Some(PASSWORD), Plan::Free),
+                Err(VaultError::Invalid { field: "email", .. })
+            ),
+            "{bad:?}"
+        );
+    }
+    assert!(matches!(
+        admin.create_user("a@b.c", Some("short"), Plan::Free),
+        Err(VaultError::Invalid {
+            field: "password",
+            ..
+        })
+    ));
+    assert!(matches!(
+        admin.create_user("a@b.c", Some(&"x".repeat(73)), Plan::Free),
+        Err(VaultError::Invalid {
+            field: "password",
+            ..
+        })
+    ));
+    admin
+        .create_user("Mix@Example.COM", Some(PASSWORD), Plan::Free)
+        .unwrap();
+    assert!(matches!(
+        admin.create_user("mix@example.com", Some(PASSWORD), Plan::Max),
+        Err(VaultError::EmailTaken)
+    ));
+    assert_eq!(
+        admin.find("MIX@example.com").unwrap().email,
+        "mix@example.com"
+    );
+}
+
+#[test]
+fn unknown_email_and_wrong_password_answer_alike() {
+    let t = TestVault::new();
+    t.user("ana@studio.test");
+    let unknown = t
+        .vault
+        .login("nobody@studio.test", PASSWORD, None, &no_client())
+        .unwrap_err();
+    let wrong = t
+        .vault
+        .login("ana@studio.test", "wrong password!", None, &no_client())
+        .unwrap_err();
+    assert_eq!(unknown.to_string(), wrong.to_string());
+    assert!(matches!(wrong, VaultError::BadCredentials));
+}
+
+#[test]
+fn generated_passwords_sign_in() {
+    let t = TestVault::new();
+    let (user, pw) = t
+        .vault
+        .admin()
+        .create_user("gen@studio.test", None, Plan::Pro)
+        .unwrap();
+    let pw = pw.unwrap();
+    assert_eq!(pw.len(), 23);
+    t.vault
+        .login("gen@studio.test", &pw, None, &no_client())
+        .unwrap();
+    let (_, again) = t.vault.admin().reset_password(user.id, None).unwrap();
+    assert!(
+        t.vault
+            .login("gen@studio.test", &pw, None, &no_client())
+            .is_err()
+    );
+    t.vault
+        .login("gen@studio.test", &again.unwrap(), None, &no_client())
+        .unwrap();
+}
+
+#[test]
+fn sessions_expire_when_idle_and_at_their_absolute_limit() {
+    let t = TestVault::with_policy(|p| {
+        p.session_idle_secs = 600;
+        p.session_absolute_secs = 3600;
+    });
+    let (token, scope) = t.user("idle@studio.test");
+    assert_eq!(t.vault.authenticate(&token).unwrap().scope, scope);
+    t.advance_secs(601);
+    assert!(matches!(
+        t.vault.authenticate(&token),
+        Err(VaultError::SessionInvalid)
+    ));
+
+    let (token, _) = {
+        let (tok, auth) = t
+            .vault
+            .login("idle@studio.test", PASSWORD, None, &no_client())
+            .unwrap();
+        (tok, auth)
+    };
+    for _ in 0..6 {
+        t.advance_secs(500);
+        t.vault.authenticate(&token).unwrap();
+    }
+    t.advance_secs(601);
+    assert!(
+        matches!(
+            t.vault.authenticate(&token),
+            Err(VaultError::SessionInvalid)
+        ),
+        "absolute limit"
+    );
+}
+
+#[test]
+fn tokens_are_checked_strictly() {
+    let t = TestVault::new();
+    let (token, _) = t.user("tok@studio.test");
+    let mut altered = token.clone().into_bytes();
+    altered[0] = if altered[0] == b'A' { b'B' } else { b'A' };
+    for bad in [
+        String::new(),
+        "x".repeat(43),
+        String::from_utf8(altered).unwrap(),
+        format!("{token}="),
+        token[..42].to_owned(),
+    ] {
+        assert!(
+            matches!(t.vault.authenticate(&bad), Err(VaultError::SessionInvalid)),
+            "{bad:?}"
+        );
+    }
+}
+
+#[test]
+fn suspension_ends_sessions_and_sign_in() {
+    let t = TestVault::new();
+    let (token, scope) = t.user("sus@studio.test");
+    let admin = t.vault.admin();
+    admin.suspend(scope.owner()).unwrap();
+    assert!(t.vault.authenticate(&token).is_err());
+    assert!(matches!(
+        t.vault
+            .login("sus@studio.test", PASSWORD, None, &no_client()),
+        Err(VaultError::AccountInactive(_))
+    ));
+    assert!(admin.suspend(scope.owner()).is_err(), "already suspended");
+    admin.resume(scope.owner()).unwrap();
+    t.vault
+        .login("sus@studio.test", PASSWORD, None, &no_client())
+        .unwrap();
+}
+
+#[test]
+fn admins_list_and_revoke_sessions() {
+    let t = TestVault::new();
+    let (a1, scope) = t.user("rev@studio.test");
+    let (a2, _) = t
+        .vault
+        .login("rev@studio.test", PASSWORD, None, &no_client())
+        .unwrap();
+    let (other, _) = t.user("keep@studio.test");
+    let admin = t.vault.admin();
+    assert_eq!(admin.sessions(Some(scope.owner())).unwrap().len(), 2);
+    assert_eq!(admin.sessions(None).unwrap().len(), 3);
+    let one = t.vault.authenticate(&a2).unwrap().session_id;
+    admin.revoke_session(&one).unwrap();
+    assert!(t.vault.authenticate(&a2).is_err());
+    t.vault.authenticate(&a1).unwrap();
+    assert_eq!(admin.revoke_sessions(scope.owner()).unwrap(), 1);
+    assert!(t.vault.authenticate(&a1).is_err());
+    t.vault.authenticate(&other).unwrap();
+}
+
+#[test]
+fn owners_revoke_only_their_own_sessions() {
+    let t = TestVault::new();
+    let (mine, me) = t.user("me@studio.test");
+    let (theirs, _) = t.user("them@studio.test");
+    let their_id = t.vault.authenticate(&theirs).unwrap().session_id;
+    let account = t.vault.account(&me);
+    assert!(matches!(
+        account.revoke_session(&their_id, &no_client()),
+        Err(VaultError::NotFound)
+    ));
+    t.vault.authenticate(&theirs).unwrap();
+    let my_id = t.vault.authenticate(&mine).unwrap().session_id;
+    assert_eq!(account.sessions().unwrap().len(), 1);
+    account.revoke_session(&my_id, &no_client()).unwrap();
+    assert!(t.vault.authenticate(&mine).is_err());
+}
+
+#[test]
+fn totp_codes_are_single_use_and_recovery_codes_work_once() {
+    let t = TestVault::new();
+    let (token, scope) = t.user("otp@studio.test");
+    let account = t.vault.account(&scope);
+    assert!(matches!(
+        account.totp_setup("not my password", None),
+        Err(VaultError::BadCredentials)
+    ));
+    let (secret, url) = account.totp_setup(PASSWORD, None).unwrap();
+    assert!(
+        url.starts_with("otpauth://totp/Studio%20Vault:otp%40studio.test?secret="),
+        "{url}"
+    );
+    assert!(
+        !account.me().unwrap().totp_enabled(),
+        "not enforced before confirmation"
+    );
+    assert!(matches!(
+        account.totp_enable("12345", &no_client()),
+        Err(VaultError::BadTotp)
+    ));
+    let recovery = account
+        .totp_enable(&code_at(&secret, now_secs(&t)), &no_client())
+        .unwrap();
+    assert_eq!(recovery.len(), 10);
+    drop(token);
+
+    assert!(matches!(
+        t.vault
+            .login("otp@studio.test", PASSWORD, None, &no_client()),
+        Err(VaultError::TotpRequired)
+    ));
+    // The code that confirmed enrolment cannot sign in again.
+    let used = code_at(&secret, now_secs(&t));
+    assert!(matches!(
+        t.vault
+            .login("otp@studio.test", PASSWORD, Some(&used), &no_client()),
+        Err(VaultError::BadTotp)
+    ));
+    t.advance_secs(30);
+    let fresh = code_at(&secret, now_secs(&t));
+    t.vault
+        .login("otp@studio.test", PASSWORD, Some(&fresh), &no_client())
+        .unwrap();
+    assert!(
+        t.vault
+            .login("otp@studio.test", PASSWORD, Some(&fresh), &no_client())
+            .is_err(),
+        "replayed code"
+    );
+
+    let rc = recovery[3].to_uppercase();
+    t.vault
+        .login("otp@studio.test", PASSWORD, Some(&rc), &no_client())
+        .unwrap();
+    assert!(matches!(
+        t.vault
+            .login("otp@studio.test", PASSWORD, Some(&rc), &no_client()),
+        Err(VaultError::BadTotp)
+    ));
+
+    t.advance_secs(30);
+    assert!(
+        account.totp_disable(PASSWORD, None, &no_client()).is_err(),
+        "needs a code"
+    );
+    account
+        .totp_disable(
+            PASSWORD,
+            Some(&code_at(&secret, now_secs(&t))),
+            &no_client(),
+        )
+        .unwrap();
+    t.vault
+        .login("otp@studio.test", PASSWORD, None, &no_client())
+        .unwrap();
+}
+
+#[test]
+fn password_change_keeps_only_the_current_session() {
+    let t = TestVault::new();
+    let (current, scope) = t.user("pw@studio.test");
+    let (other, _) = t
+        .vault
+        .login("pw@studio.test", PASSWORD, None, &no_client())
+        .unwrap();
+    let keep = t.vault.authenticate(&current).unwrap().session_id;
+    let account = t.vault.account(&scope);
+    assert!(
+        account
+            .change_password("wrong password", "new password 123", &keep, &no_client())
+            .is_err()
+    );
+    account
+        .change_password(PASSWORD, "new password 123", &keep, &no_client())
+        .unwrap();
+    t.vault.authenticate(&current).unwrap();
+    assert!(t.vault.authenticate(&other).is_err());
+    assert!(
+        t.vault
+            .login("pw@studio.test", PASSWORD, None, &no_client())
+            .is_err()
+    );
+    t.vault
+        .login("pw@studio.test", "new password 123", None, &no_client())
+        .unwrap();
+}
+
+#[test]
+fn deletion_disables_at_once_and_purges_after_the_grace() {
+    let t = TestVault::with_policy(|p| p.deletion_grace_days = 30);
+    let (token, scope) = t.user("gone@studio.test");
+    let account = t.vault.account(&scope);
+    account
+        .request_deletion(PASSWORD, None, &no_client())
+        .unwrap();
+    assert!(t.vault.authenticate(&token).is_err());
+    assert!(matches!(
+        t.vault
+            .login("gone@studio.test", PASSWORD, None, &no_client()),
+        Err(VaultError::AccountInactive(_))
+    ));
+
+    let admin = t.vault.admin();
+    t.advance_secs(29 * 86_400);
+    assert!(admin.purge_due_accounts().unwrap().is_empty());
+    admin.cancel_deletion(scope.owner()).unwrap();
+    t.vault
+        .login("gone@studio.test", PASSWORD, None, &no_client())
+        .unwrap();
+
+    admin.schedule_deletion(scope.owner()).unwrap();
+    t.advance_secs(30 * 86_400 + 1);
+    assert_eq!(admin.purge_due_accounts().unwrap(), vec![scope.owner()]);
+    assert!(matches!(
+        admin.find("gone@studio.test"),
+        Err(VaultError::NotFound)
+    ));
+    assert!(matches!(
+        t.vault
+            .login("gone@studio.test", PASSWORD, None, &no_client()),
+        Err(VaultError::BadCredentials)
+    ));
+    let txn = t.vault.db().begin_read().unwrap();
+    assert!(
+        txn.open_table(TENANT_KEYS)
+            .unwrap()
+            .get(scope.owner().raw())
+            .unwrap()
+            .is_none(),
+        "tenant key destroyed"
+    );
+}
+
+#[test]
+fn plan_and_quota_overrides() {
+    let t = TestVault::new();
+    let (_, scope) = t.user("q@studio.test");
+    let admin = t.vault.admin();
+    let quotas = t.vault.policy().quotas;
+    let rec = admin
+        .set_plan_and_quota(scope.owner(), Some(Plan::Max), None)
+        .unwrap();
+    assert_eq!(rec.quota(&quotas), quotas.max);
+    let rec = admin
+        .set_plan_and_quota(scope.owner(), None, Some(Some(1234)))
+        .unwrap();
+    assert_eq!((rec.plan, rec.quota(&quotas)), (Plan::Max, 1234));
+    let rec = admin
+        .set_plan_and_quota(scope.owner(), None, Some(None))
+        .unwrap();
+    assert_eq!(rec.quota(&quotas), quotas.max);
+}
+
+#[test]
+fn every_account_change_is_audited() {
+    let t = TestVault::new();
+    let (_, scope) = t.user("aud@studio.test");
+    let admin = t.vault.admin();
+    admin.suspend(scope.owner()).unwrap();
+    admin.resume(scope.owner()).unwrap();
+    let actions: Vec<String> = t
+        .vault
+        .audit_query(&Default::default())
+        .unwrap()
+        .into_iter()
+        .rev()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "user.create",
+            "session.create",
+            "user.suspend",
+            "user.resume"
+        ]
+    );
+    assert!(t.vault.audit_verify().unwrap().ok);
+}
