@@ -121,8 +121,6 @@ pub struct AudioInfo {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
-    #[error("not an audio file (accepted: WAV, AIFF, FLAC, MP3, AAC/M4A, ALAC, Ogg)")]
-    NotAudio,
     #[error("unsupported audio: {0}")]
     Unsupported(String),
     #[error("corrupt audio: {0}")]
@@ -192,10 +190,8 @@ where
             &FormatOptions::default(),
             &MetadataOptions::default(),
         )
-        .map_err(|e| match e {
-            SymphoniaError::Unsupported(_) => ProbeError::NotAudio,
-            other => ProbeError::Corrupt(describe(&other)),
-        })?;
+        // The magic bytes already said which container this is: failing to parse it is damage.
+        .map_err(|e| ProbeError::Corrupt(describe(&e)))?;
     let mut format = probed.format;
     let track = format
         .tracks()
@@ -381,10 +377,7 @@ mod tests {
         bytes.extend((0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8));
         let len = bytes.len() as u64;
         let err = probe(std::io::Cursor::new(bytes), len, Container::Flac).unwrap_err();
-        assert!(
-            matches!(err, ProbeError::Corrupt(_) | ProbeError::NotAudio),
-            "{err:?}"
-        );
+        assert!(matches!(err, ProbeError::Corrupt(_)), "{err:?}");
     }
 
     #[test]

@@ -1,1 +1,115 @@
-fn main() {}
+//! `studiovault`: the appliance binary. `anyhow` lives here, at the edge; the crates below use
+//! typed errors.
+
+mod admin;
+mod cli;
+mod commands;
+mod config;
+mod http;
+mod listener;
+mod serve;
+mod throttle;
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use crate::admin::client::AdminClient;
+use crate::cli::{Cli, Command, ConfigCommand};
+use crate::config::Config;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_level = if matches!(cli.command, Command::Serve { .. }) {
+        "info"
+    } else {
+        "warn"
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("STUDIOVAULT_LOG")
+                .unwrap_or_else(|_| EnvFilter::new(default_level)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(cli: &Cli, listen: Option<std::net::SocketAddr>) -> anyhow::Result<Config> {
+    let mut vars: Vec<(String, String)> = std::env::vars().collect();
+    // Flags outrank the environment: they go last, through the same path.
+    if let Some(dir) = &cli.data_dir {
+        vars.push((
+            "STUDIOVAULT_DATA_DIR".into(),
+            format!(
+                "\"{}\"",
+                dir.display()
+                    .to_string()
+                    .replace('\\', "\\\\")
+                    .replace('"', "\\\"")
+            ),
+        ));
+    }
+    if let Some(addr) = listen {
+        vars.push(("STUDIOVAULT_HTTP__LISTEN".into(), addr.to_string()));
+    }
+    Ok(Config::load(cli.config.as_deref(), vars)?)
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let listen = match &cli.command {
+        Command::Serve { listen } => *listen,
+        _ => None,
+    };
+    let config = load_config(&cli, listen)?;
+    let client = || {
+        AdminClient::new(
+            &cli.socket
+                .clone()
+                .unwrap_or_else(|| config.admin_socket_path()),
+        )
+    };
+    match cli.command {
+        Command::Serve { .. } => {
+            serve::run(config).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config(ConfigCommand::Check) => {
+            println!(
+                "configuration OK (data directory {}, listening on {})",
+                config.data_dir.display(),
+                config.http.listen
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config(ConfigCommand::Show) => {
+            print!(
+                "{}",
+                toml::to_string_pretty(&config).context("printing the configuration")?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::User(cmd) => commands::user(&client(), cmd).await,
+        Command::Sessions(cmd) => commands::sessions(&client(), cmd).await,
+        Command::Audit(cmd) => commands::audit(&client(), cmd).await,
+        Command::Status(out) => commands::status(&client(), out.json).await,
+    }
+}

@@ -1,0 +1,164 @@
+//! The command line. Every console action has a subcommand here, so nothing is console-only.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use studiovault_api::Plan;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "studiovault",
+    version,
+    about = "Studio Vault: a private, accountable vault for unreleased audio"
+)]
+pub struct Cli {
+    /// TOML config file. Without one, the embedded defaults apply.
+    #[arg(long, global = true, env = "STUDIOVAULT_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data directory [default: ./studiovault-data]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Admin socket of a running server [default: <data-dir>/admin.sock]
+    #[arg(long, global = true, env = "STUDIOVAULT_SOCKET", value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the appliance: the HTTP API, the admin socket and the background tasks.
+    Serve {
+        /// Address to listen on [default: 127.0.0.1:8080]
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<SocketAddr>,
+    },
+    /// Check or show the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Manage accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Every signed-in session.
+    #[command(subcommand)]
+    Sessions(SessionsCommand),
+    /// Read and verify the audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// The server's health and counts.
+    Status(JsonFlag),
+}
+
+#[derive(Debug, Args)]
+pub struct JsonFlag {
+    /// Print JSON for scripts.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the configuration (file + environment); names the bad key.
+    Check,
+    /// Print the effective configuration as TOML.
+    Show,
+}
+
+#[derive(Debug, Args)]
+pub struct UserArg {
+    /// The user's id or e-mail address.
+    pub user: String,
+    #[command(flatten)]
+    pub out: JsonFlag,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an account. Without --password-stdin a one-time password is generated and shown once.
+    Add {
+        email: String,
+        #[arg(long, default_value = "free")]
+        plan: Plan,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// List accounts.
+    List(JsonFlag),
+    /// Show one account.
+    Show(UserArg),
+    /// Disable sign-in and end every session; data is kept.
+    Suspend(UserArg),
+    /// Re-enable a suspended account.
+    Resume(UserArg),
+    /// Change an account's plan or storage quota.
+    Set {
+        user: String,
+        #[arg(long)]
+        plan: Option<Plan>,
+        /// Quota such as 500GiB or 2TiB, or `plan` to use the plan's quota again.
+        #[arg(long, value_name = "SIZE")]
+        quota: Option<String>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Set a new password (generated unless --password-stdin) and end every session.
+    Password {
+        user: String,
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Remove the account's second factor.
+    TotpReset(UserArg),
+    /// Schedule the account's deletion: sign-in stops now, the purge follows the grace period.
+    Delete(UserArg),
+    /// Cancel a scheduled deletion.
+    Undelete(UserArg),
+    /// List or revoke the account's sessions.
+    #[command(subcommand)]
+    Sessions(UserSessionsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserSessionsCommand {
+    /// List the account's sessions.
+    List(UserArg),
+    /// End every session of the account.
+    Revoke(UserArg),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionsCommand {
+    /// List every session.
+    List(JsonFlag),
+    /// End one session by its id.
+    Revoke { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walk the hash chain and the signed checkpoints; exit status 1 names the first broken entry.
+    Verify(JsonFlag),
+    /// Show the newest records, oldest first.
+    Tail {
+        /// How many records.
+        #[arg(short = 'n', long, default_value_t = 20)]
+        lines: u32,
+        /// Keep printing new records as they are appended.
+        #[arg(short, long)]
+        follow: bool,
+        /// Only records by or about this user id.
+        #[arg(long)]
+        user: Option<String>,
+        /// Only this action, or a prefix such as `track`.
+        #[arg(long)]
+        action: Option<String>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+}

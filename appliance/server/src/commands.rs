@@ -1,0 +1,463 @@
+//! The admin subcommands: each is one or two calls to the admin socket, printed for people
+//! or, with `--json`, for scripts.
+
+use std::io::BufRead;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::Serialize;
+use studiovault_api::AccountStatus;
+use studiovault_api::admin::{
+    AdminSessionView, AuditEntry, AuditVerifyReport, CreateUser, ResetPassword, Revoked, Status,
+    UpdateUser, UserCreated, UserView,
+};
+
+use crate::admin::client::{AdminClient, segment};
+use crate::cli::{AuditCommand, SessionsCommand, UserCommand, UserSessionsCommand};
+
+fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+pub fn when(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| ms.to_string())
+}
+
+pub fn size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// `500GiB`, `2 TiB`, `1000000` (bytes); `plan` clears an override.
+fn parse_quota(raw: &str) -> anyhow::Result<Option<u64>> {
+    let s = raw.trim();
+    if s.eq_ignore_ascii_case("plan") {
+        return Ok(None);
+    }
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .with_context(|| format!("`{raw}` is not a size such as 500GiB"))?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "kib" | "k" => 10,
+        "mib" | "m" => 20,
+        "gib" | "g" => 30,
+        "tib" | "t" => 40,
+        other => bail!("unknown size unit `{other}` (use KiB, MiB, GiB or TiB)"),
+    };
+    n.checked_mul(1 << shift)
+        .map(Some)
+        .context("that quota does not fit in 64 bits")
+}
+
+fn read_password() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    let pw = line.trim_end_matches(['\n', '\r']).to_owned();
+    if pw.is_empty() {
+        bail!("standard input held no password");
+    }
+    Ok(pw)
+}
+
+fn status_text(s: &AccountStatus) -> String {
+    match s {
+        AccountStatus::Active => "active".into(),
+        AccountStatus::Suspended { since } => format!("suspended since {}", when(*since)),
+        AccountStatus::PendingDeletion { purge_after, .. } => {
+            format!("deletion scheduled, purge after {}", when(*purge_after))
+        }
+    }
+}
+
+fn print_user(u: &UserView) {
+    println!("{} <{}>", u.id, u.email);
+    println!(
+        "  plan       {}{}",
+        u.plan,
+        if u.quota_override {
+            " (quota overridden)"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "  storage    {} of {} in {} tracks",
+        size(u.used_bytes),
+        size(u.quota_bytes),
+        u.tracks
+    );
+    println!("  status     {}", status_text(&u.status));
+    println!("  2FA        {}", if u.totp_enabled { "on" } else { "off" });
+    println!("  sessions   {}", u.sessions);
+    println!("  created    {}", when(u.created_at));
+}
+
+fn print_sessions(sessions: &[AdminSessionView]) {
+    if sessions.is_empty() {
+        println!("no sessions");
+        return;
+    }
+    println!(
+        "{:<32}  {:<28}  {:<25}  {:<25}  CLIENT",
+        "SESSION", "USER", "SIGNED IN", "LAST SEEN"
+    );
+    for s in sessions {
+        println!(
+            "{:<32}  {:<28}  {:<25}  {:<25}  {}",
+            s.id,
+            s.email,
+            when(s.created_at),
+            when(s.last_seen_at),
+            s.client.as_deref().unwrap_or("-")
+        );
+    }
+}
+
+fn print_entry(e: &AuditEntry) {
+    println!(
+        "#{:<6} {}  {:<38} {:<26} {}{}{}",
+        e.seq,
+        when(e.at_ms),
+        e.actor,
+        e.action,
+        e.object.as_deref().unwrap_or("-"),
+        e.client
+            .as_deref()
+            .map(|c| format!("  client={c}"))
+            .unwrap_or_default(),
+        e.detail
+            .as_deref()
+            .map(|d| format!("  ({d})"))
+            .unwrap_or_default(),
+    );
+}
+
+fn print_created(r: &UserCreated, json: bool) -> anyhow::Result<()> {
+    if json {
+        return print_json(r);
+    }
+    print_user(&r.user);
+    if let Some(pw) = &r.one_time_password {
+        println!("\nOne-time password (shown once, pass it on securely): {pw}");
+    }
+    Ok(())
+}
+
+pub async fn user(client: &AdminClient, cmd: UserCommand) -> anyhow::Result<ExitCode> {
+    let path = |who: &str, rest: &str| format!("/v1/users/{}{rest}", segment(who));
+    let show = |u: UserView, json: bool| -> anyhow::Result<ExitCode> {
+        if json {
+            print_json(&u)?
+        } else {
+            print_user(&u)
+        }
+        Ok(ExitCode::SUCCESS)
+    };
+    match cmd {
+        UserCommand::Add {
+            email,
+            plan,
+            password_stdin,
+            out,
+        } => {
+            let password = if password_stdin {
+                Some(read_password()?)
+            } else {
+                None
+            };
+            let created: UserCreated = client
+                .post(
+                    "/v1/users",
+                    &CreateUser {
+                        email,
+                        plan,
+                        password,
+                    },
+                )
+                .await?;
+            print_created(&created, out.json)?;
+        }
+        UserCommand::List(out) => {
+            let users: Vec<UserView> = client.get("/v1/users").await?;
+            if out.json {
+                print_json(&users)?;
+            } else if users.is_empty() {
+                println!("no accounts yet: add one with `studiovault user add EMAIL`");
+            } else {
+                println!(
+                    "{:<32}  {:<30}  {:<5}  {:>21}  {:>6}  {:<4}  STATUS",
+                    "ID", "E-MAIL", "PLAN", "STORAGE", "TRACKS", "2FA"
+                );
+                for u in &users {
+                    println!(
+                        "{:<32}  {:<30}  {:<5}  {:>21}  {:>6}  {:<4}  {}",
+                        u.id,
+                        u.email,
+                        u.plan.as_str(),
+                        format!("{} / {}", size(u.used_bytes), size(u.quota_bytes)),
+                        u.tracks,
+                        if u.totp_enabled { "on" } else { "off" },
+                        status_text(&u.status)
+                    );
+                }
+            }
+        }
+        UserCommand::Show(a) => return show(client.get(&path(&a.user, "")).await?, a.out.json),
+        UserCommand::Suspend(a) => {
+            return show(
+                client.post(&path(&a.user, "/suspend"), &()).await?,
+                a.out.json,
+            );
+        }
+        UserCommand::Resume(a) => {
+            return show(
+                client.post(&path(&a.user, "/resume"), &()).await?,
+                a.out.json,
+            );
+        }
+        UserCommand::TotpReset(a) => {
+            return show(
+                client.post(&path(&a.user, "/totp/reset"), &()).await?,
+                a.out.json,
+            );
+        }
+        UserCommand::Delete(a) => {
+            return show(
+                client.post(&path(&a.user, "/deletion"), &()).await?,
+                a.out.json,
+            );
+        }
+        UserCommand::Undelete(a) => {
+            return show(
+                client.delete(&path(&a.user, "/deletion")).await?,
+                a.out.json,
+            );
+        }
+        UserCommand::Set {
+            user,
+            plan,
+            quota,
+            out,
+        } => {
+            if plan.is_none() && quota.is_none() {
+                bail!("nothing to change: give --plan and/or --quota");
+            }
+            let quota_bytes = quota.as_deref().map(parse_quota).transpose()?;
+            return show(
+                client
+                    .patch(&path(&user, ""), &UpdateUser { plan, quota_bytes })
+                    .await?,
+                out.json,
+            );
+        }
+        UserCommand::Password {
+            user,
+            password_stdin,
+            out,
+        } => {
+            let password = if password_stdin {
+                Some(read_password()?)
+            } else {
+                None
+            };
+            let r: UserCreated = client
+                .post(&path(&user, "/password"), &ResetPassword { password })
+                .await?;
+            print_created(&r, out.json)?;
+        }
+        UserCommand::Sessions(UserSessionsCommand::List(a)) => {
+            let sessions: Vec<AdminSessionView> = client.get(&path(&a.user, "/sessions")).await?;
+            if a.out.json {
+                print_json(&sessions)?
+            } else {
+                print_sessions(&sessions)
+            }
+        }
+        UserCommand::Sessions(UserSessionsCommand::Revoke(a)) => {
+            let r: Revoked = client.post(&path(&a.user, "/sessions/revoke"), &()).await?;
+            if a.out.json {
+                print_json(&r)?
+            } else {
+                println!("revoked {} session(s)", r.revoked)
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn sessions(client: &AdminClient, cmd: SessionsCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        SessionsCommand::List(out) => {
+            let sessions: Vec<AdminSessionView> = client.get("/v1/sessions").await?;
+            if out.json {
+                print_json(&sessions)?
+            } else {
+                print_sessions(&sessions)
+            }
+        }
+        SessionsCommand::Revoke { id } => {
+            let () = client
+                .delete(&format!("/v1/sessions/{}", segment(&id)))
+                .await?;
+            println!("session {id} revoked");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn audit(client: &AdminClient, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        AuditCommand::Verify(out) => {
+            let report: AuditVerifyReport = client.post("/v1/audit/verify", &()).await?;
+            if out.json {
+                print_json(&report)?;
+            } else if let Some(p) = &report.first_problem {
+                println!(
+                    "audit chain BROKEN at record #{} ({:?}): {}",
+                    p.seq, p.kind, p.message
+                );
+            } else {
+                println!(
+                    "audit chain OK: {} records, {} signed checkpoints{}",
+                    report.records,
+                    report.checkpoints,
+                    report
+                        .last_checkpoint_seq
+                        .map(|s| format!(" (newest covers #{s})"))
+                        .unwrap_or_default()
+                );
+                println!("checkpoint key: {}", report.public_key);
+            }
+            return Ok(if report.ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            });
+        }
+        AuditCommand::Tail {
+            lines,
+            follow,
+            user,
+            action,
+            out,
+        } => {
+            let filters = |extra: &str| {
+                let mut q = extra.to_owned();
+                if let Some(u) = &user {
+                    q.push_str(&format!("&user={}", segment(u)));
+                }
+                if let Some(a) = &action {
+                    q.push_str(&format!("&action={}", segment(a)));
+                }
+                q
+            };
+            let mut entries: Vec<AuditEntry> = client
+                .get(&format!("/v1/audit?{}", filters(&format!("limit={lines}"))))
+                .await?;
+            entries.reverse();
+            let mut last = entries.last().map(|e| e.seq);
+            let emit = |entries: &[AuditEntry]| -> anyhow::Result<()> {
+                for e in entries {
+                    if out.json {
+                        println!("{}", serde_json::to_string(e)?)
+                    } else {
+                        print_entry(e)
+                    }
+                }
+                Ok(())
+            };
+            emit(&entries)?;
+            while follow {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                // Without a filter hit yet, start from the current head.
+                let after = match last {
+                    Some(seq) => seq,
+                    None => {
+                        let head: Vec<AuditEntry> = client.get("/v1/audit?limit=1").await?;
+                        head.first().map_or(0, |e| e.seq)
+                    }
+                };
+                let mut fresh: Vec<AuditEntry> = client
+                    .get(&format!(
+                        "/v1/audit?{}",
+                        filters(&format!("after={after}&limit=1000"))
+                    ))
+                    .await?;
+                fresh.reverse();
+                emit(&fresh)?;
+                last = Some(fresh.last().map_or(after, |e| e.seq));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn status(client: &AdminClient, json: bool) -> anyhow::Result<ExitCode> {
+    let s: Status = client.get("/v1/status").await?;
+    if json {
+        print_json(&s)?;
+    } else {
+        println!(
+            "Studio Vault {} — up {}s, listening on http://{}",
+            s.version, s.uptime_secs, s.listen
+        );
+        println!("  data       {}", s.data_dir);
+        println!("  accounts   {}", s.users);
+        println!("  tracks     {} ({})", s.tracks, size(s.stored_bytes));
+        println!(
+            "  disk free  {}",
+            s.disk_free_bytes
+                .map(size)
+                .unwrap_or_else(|| "unknown".into())
+        );
+        println!("  audit log  {} records", s.audit_records);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotas_parse_with_units() {
+        assert_eq!(parse_quota("500GiB").unwrap(), Some(500 << 30));
+        assert_eq!(parse_quota("2 TiB").unwrap(), Some(2 << 40));
+        assert_eq!(parse_quota("1234").unwrap(), Some(1234));
+        assert_eq!(parse_quota("plan").unwrap(), None);
+        assert!(parse_quota("lots").is_err());
+        assert!(parse_quota("5PB").is_err());
+        assert!(parse_quota("99999999999TiB").is_err());
+    }
+
+    #[test]
+    fn sizes_and_times_read_well() {
+        assert_eq!(size(512), "512 B");
+        assert_eq!(size(5 << 30), "5.0 GiB");
+        assert_eq!(when(0), "1970-01-01T00:00:00Z");
+    }
+}

@@ -1,0 +1,442 @@
+//! Configuration: embedded defaults, overridden by a TOML file, overridden by `STUDIOVAULT_*`
+//! environment variables (`__` separates sections: `STUDIOVAULT_HTTP__LISTEN`), overridden by
+//! command-line flags. Errors name the offending key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use studiovault_vault::{PlanQuotas, Policy};
+
+const ENV_PREFIX: &str = "STUDIOVAULT_";
+/// Variables that steer the CLI itself rather than the config.
+const ENV_NOT_CONFIG: &[&str] = &[
+    "STUDIOVAULT_CONFIG",
+    "STUDIOVAULT_SOCKET",
+    "STUDIOVAULT_LOG",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not valid TOML: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("config key `{key}`: {message}")]
+    Key { key: String, message: String },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the store, blobs, keys and admin socket live.
+    pub data_dir: PathBuf,
+    pub http: Http,
+    pub security: Security,
+    pub sessions: Sessions,
+    pub login: Login,
+    pub privacy: Privacy,
+    pub audit: Audit,
+    pub accounts: Accounts,
+    pub plans: Plans,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Http {
+    pub listen: SocketAddr,
+    /// Largest accepted upload, in bytes.
+    pub max_upload_bytes: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Security {
+    /// The master key file (64 hex digits, mode 0600). Default: `<data_dir>/master.key`,
+    /// created on first start.
+    pub master_key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Sessions {
+    pub idle_timeout_minutes: u64,
+    pub absolute_timeout_days: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Login {
+    /// Failed sign-ins allowed per account within the window before it is throttled.
+    pub max_failures_per_account: u32,
+    /// Failed sign-ins allowed per client address within the window.
+    pub max_failures_per_client: u32,
+    pub window_seconds: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Privacy {
+    /// Days a client-hash salt is kept before deletion.
+    pub salt_retention_days: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Audit {
+    pub checkpoint_interval_seconds: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Accounts {
+    pub deletion_grace_days: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Plans {
+    pub free: Plan,
+    pub pro: Plan,
+    pub max: Plan,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    pub quota_gib: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./studiovault-data"),
+            http: Http::default(),
+            security: Security::default(),
+            sessions: Sessions::default(),
+            login: Login::default(),
+            privacy: Privacy::default(),
+            audit: Audit::default(),
+            accounts: Accounts::default(),
+            plans: Plans::default(),
+        }
+    }
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_upload_bytes: 4 << 30,
+        }
+    }
+}
+
+impl Default for Sessions {
+    fn default() -> Self {
+        Self {
+            idle_timeout_minutes: 12 * 60,
+            absolute_timeout_days: 30,
+        }
+    }
+}
+
+impl Default for Login {
+    fn default() -> Self {
+        Self {
+            max_failures_per_account: 5,
+            max_failures_per_client: 20,
+            window_seconds: 15 * 60,
+        }
+    }
+}
+
+impl Default for Privacy {
+    fn default() -> Self {
+        Self {
+            salt_retention_days: 30,
+        }
+    }
+}
+
+impl Default for Audit {
+    fn default() -> Self {
+        Self {
+            checkpoint_interval_seconds: 60,
+        }
+    }
+}
+
+impl Default for Accounts {
+    fn default() -> Self {
+        Self {
+            deletion_grace_days: 30,
+        }
+    }
+}
+
+impl Default for Plans {
+    fn default() -> Self {
+        Self {
+            free: Plan { quota_gib: 5 },
+            pro: Plan { quota_gib: 500 },
+            max: Plan { quota_gib: 2048 },
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, then `file` (if any), then the environment.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut tree = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                text.parse::<toml::Table>()
+                    .map_err(|e| ConfigError::Syntax {
+                        path: path.to_owned(),
+                        message: e.message().to_owned(),
+                    })?
+            }
+            None => toml::Table::new(),
+        };
+        for (name, value) in env {
+            let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            if ENV_NOT_CONFIG.contains(&name.as_str()) || rest.is_empty() {
+                continue;
+            }
+            let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+            set_path(&mut tree, &path, parse_env_value(&value)).map_err(|message| {
+                ConfigError::Key {
+                    key: format!("{name} ({})", path.join(".")),
+                    message,
+                }
+            })?;
+        }
+        let config: Config =
+            serde_path_to_error::deserialize(toml::Value::Table(tree)).map_err(|e| {
+                let key = e.path().to_string();
+                ConfigError::Key {
+                    key: if key == "." {
+                        "(top level)".into()
+                    } else {
+                        key
+                    },
+                    message: e.inner().to_string(),
+                }
+            })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            ("http.max_upload_bytes", self.http.max_upload_bytes),
+            (
+                "sessions.idle_timeout_minutes",
+                self.sessions.idle_timeout_minutes,
+            ),
+            (
+                "sessions.absolute_timeout_days",
+                self.sessions.absolute_timeout_days,
+            ),
+            ("login.window_seconds", self.login.window_seconds),
+            (
+                "login.max_failures_per_account",
+                u64::from(self.login.max_failures_per_account),
+            ),
+            (
+                "login.max_failures_per_client",
+                u64::from(self.login.max_failures_per_client),
+            ),
+            (
+                "privacy.salt_retention_days",
+                u64::from(self.privacy.salt_retention_days),
+            ),
+            (
+                "audit.checkpoint_interval_seconds",
+                self.audit.checkpoint_interval_seconds,
+            ),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(ConfigError::Key {
+                    key: key.into(),
+                    message: "must be greater than 0".into(),
+                });
+            }
+        }
+        if self.sessions.idle_timeout_minutes > self.sessions.absolute_timeout_days * 24 * 60 {
+            return Err(ConfigError::Key {
+                key: "sessions.idle_timeout_minutes".into(),
+                message: "must not exceed sessions.absolute_timeout_days".into(),
+            });
+        }
+        if !self.http.listen.ip().is_loopback() {
+            return Err(ConfigError::Key {
+                key: "http.listen".into(),
+                message: format!(
+                    "{} is not a loopback address: plain HTTP is only served on loopback, and TLS \
+                     is not configured. Listen on 127.0.0.1 or [::1] (a reverse proxy may \
+                     terminate TLS in front of it)",
+                    self.http.listen
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    pub fn master_key_path(&self) -> PathBuf {
+        self.security
+            .master_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("master.key"))
+    }
+
+    pub fn admin_socket_path(&self) -> PathBuf {
+        self.data_dir.join("admin.sock")
+    }
+
+    pub fn policy(&self) -> Policy {
+        let gib = |p: &Plan| p.quota_gib.saturating_mul(1 << 30);
+        Policy {
+            quotas: PlanQuotas {
+                free: gib(&self.plans.free),
+                pro: gib(&self.plans.pro),
+                max: gib(&self.plans.max),
+            },
+            session_idle_secs: (self.sessions.idle_timeout_minutes * 60) as i64,
+            session_absolute_secs: (self.sessions.absolute_timeout_days * 86_400) as i64,
+            salt_retention_days: i64::from(self.privacy.salt_retention_days),
+            deletion_grace_days: i64::from(self.accounts.deletion_grace_days),
+            bcrypt_cost: 12,
+        }
+    }
+}
+
+/// Environment values are TOML literals when they parse as one (`30`, `true`, `"x"`), strings
+/// otherwise (`127.0.0.1:8080`, `/var/lib/studiovault`).
+fn parse_env_value(raw: &str) -> toml::Value {
+    format!("v = {raw}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_owned()))
+}
+
+fn set_path(tree: &mut toml::Table, path: &[String], value: toml::Value) -> Result<(), String> {
+    match path {
+        [] => Err("empty key".into()),
+        [leaf] => {
+            tree.insert(leaf.clone(), value);
+            Ok(())
+        }
+        [head, rest @ ..] => {
+            let entry = tree
+                .entry(head.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            match entry {
+                toml::Value::Table(t) => set_path(t, rest, value),
+                _ => Err(format!("`{head}` is not a section")),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn load_toml(text: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, text).unwrap();
+        Config::load(Some(&path), env(vars))
+    }
+
+    #[test]
+    fn defaults_need_no_file() {
+        let c = Config::load(None, env(&[("PATH", "/bin")])).unwrap();
+        assert_eq!(c.http.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.data_dir, PathBuf::from("./studiovault-data"));
+        assert_eq!(
+            c.master_key_path(),
+            PathBuf::from("./studiovault-data/master.key")
+        );
+    }
+
+    #[test]
+    fn file_then_environment_override() {
+        let c = load_toml(
+            "data_dir = \"/srv/sv\"\n[http]\nlisten = \"127.0.0.1:9000\"\n[plans.pro]\nquota_gib = 7\n",
+            &[("STUDIOVAULT_HTTP__LISTEN", "[::1]:9100"), ("STUDIOVAULT_SESSIONS__IDLE_TIMEOUT_MINUTES", "15")],
+        )
+        .unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/srv/sv"));
+        assert_eq!(c.http.listen.to_string(), "[::1]:9100");
+        assert_eq!(c.sessions.idle_timeout_minutes, 15);
+        assert_eq!(c.policy().quotas.pro, 7 << 30);
+    }
+
+    #[test]
+    fn errors_name_the_bad_key() {
+        let err =
+            |text: &str, vars: &[(&str, &str)]| load_toml(text, vars).unwrap_err().to_string();
+        assert!(err("[http]\nlisten = \"nowhere\"\n", &[]).contains("`http.listen`"));
+        assert!(err("[http]\nlisen = \"127.0.0.1:1\"\n", &[]).contains("unknown field `lisen`"));
+        assert!(
+            err("[sessions]\nidle_timeout_minutes = -1\n", &[])
+                .contains("`sessions.idle_timeout_minutes`")
+        );
+        assert!(
+            err("", &[("STUDIOVAULT_LOGIN__WINDOW_SECONDS", "soon")])
+                .contains("`login.window_seconds`")
+        );
+        assert!(
+            err("[audit]\ncheckpoint_interval_seconds = 0\n", &[])
+                .contains("must be greater than 0")
+        );
+        assert!(err("data_dir = [", &[]).contains("not valid TOML"));
+    }
+
+    #[test]
+    fn plain_http_is_refused_off_loopback() {
+        let e = load_toml("[http]\nlisten = \"0.0.0.0:8080\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`http.listen`") && e.contains("not a loopback address"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn cli_variables_are_not_config_keys() {
+        Config::load(
+            None,
+            env(&[
+                ("STUDIOVAULT_SOCKET", "/x"),
+                ("STUDIOVAULT_CONFIG", "/y"),
+                ("STUDIOVAULT_LOG", "debug"),
+            ]),
+        )
+        .unwrap();
+    }
+}

@@ -1,0 +1,131 @@
+//! Self-service account security: password, TOTP, deletion.
+
+use studiovault_api::public::{
+    ChangePassword, DeletionScheduled, Reauth, RecoveryCodes, TotpConfirm, TotpSetup,
+};
+use studiovault_vault::{Authenticated, ClientInfo};
+use warp::filters::BoxedFilter;
+use warp::http::StatusCode;
+use warp::reply::Response;
+use warp::{Filter, Rejection, Reply};
+
+use super::session::clear_cookie;
+use super::{AppState, auth, blocking, client, json_body, respond, with_state};
+
+pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
+    // Path, method and session are checked before the body is read.
+    fn post(
+        s: &AppState,
+    ) -> impl Filter<Extract = (Authenticated,), Error = Rejection> + Clone + use<> {
+        warp::post().and(auth(s))
+    }
+    fn rest(
+        s: &AppState,
+    ) -> impl Filter<Extract = (ClientInfo, AppState), Error = Rejection> + Clone + use<> {
+        client().and(with_state(s))
+    }
+    let password = warp::path!("api" / "account" / "password")
+        .and(post(state))
+        .and(json_body::<ChangePassword>())
+        .and(rest(state))
+        .then(
+            |auth: Authenticated, req: ChangePassword, client, state: AppState| async move {
+                let vault = state.vault.clone();
+                let result = blocking(move || {
+                    vault.account(&auth.scope).change_password(
+                        &req.current_password,
+                        &req.new_password,
+                        &auth.session_id,
+                        &client,
+                    )
+                })
+                .await;
+                respond(result.map(|()| StatusCode::NO_CONTENT.into_response()))
+            },
+        );
+    let totp_setup = warp::path!("api" / "account" / "totp" / "setup")
+        .and(post(state))
+        .and(json_body::<Reauth>())
+        .and(rest(state))
+        .then(
+            |auth: Authenticated, req: Reauth, _client, state: AppState| async move {
+                let vault = state.vault.clone();
+                let result = blocking(move || {
+                    vault
+                        .account(&auth.scope)
+                        .totp_setup(&req.password, req.totp.as_deref())
+                })
+                .await;
+                respond(result.map(|(secret, otpauth_url)| {
+                    warp::reply::json(&TotpSetup {
+                        secret,
+                        otpauth_url,
+                    })
+                    .into_response()
+                }))
+            },
+        );
+    let totp_enable = warp::path!("api" / "account" / "totp" / "enable")
+        .and(post(state))
+        .and(json_body::<TotpConfirm>())
+        .and(rest(state))
+        .then(
+            |auth: Authenticated, req: TotpConfirm, client, state: AppState| async move {
+                let vault = state.vault.clone();
+                let result =
+                    blocking(move || vault.account(&auth.scope).totp_enable(&req.code, &client))
+                        .await;
+                respond(result.map(|recovery_codes| {
+                    warp::reply::json(&RecoveryCodes { recovery_codes }).into_response()
+                }))
+            },
+        );
+    let totp_disable = warp::path!("api" / "account" / "totp" / "disable")
+        .and(post(state))
+        .and(json_body::<Reauth>())
+        .and(rest(state))
+        .then(
+            |auth: Authenticated, req: Reauth, client, state: AppState| async move {
+                let vault = state.vault.clone();
+                let result = blocking(move || {
+                    vault.account(&auth.scope).totp_disable(
+                        &req.password,
+                        req.totp.as_deref(),
+                        &client,
+                    )
+                })
+                .await;
+                respond(result.map(|()| StatusCode::NO_CONTENT.into_response()))
+            },
+        );
+    let delete = warp::path!("api" / "account" / "delete")
+        .and(post(state))
+        .and(json_body::<Reauth>())
+        .and(rest(state))
+        .then(
+            |auth: Authenticated, req: Reauth, client, state: AppState| async move {
+                let vault = state.vault.clone();
+                let result = blocking(move || {
+                    vault.account(&auth.scope).request_deletion(
+                        &req.password,
+                        req.totp.as_deref(),
+                        &client,
+                    )
+                })
+                .await;
+                respond(result.map(|purge_after| {
+                    let body = warp::reply::json(&DeletionScheduled { purge_after });
+                    clear_cookie(
+                        warp::reply::with_status(body, StatusCode::ACCEPTED).into_response(),
+                    )
+                }))
+            },
+        );
+    vec![
+        password.boxed(),
+        totp_setup.boxed(),
+        totp_enable.boxed(),
+        totp_disable.boxed(),
+        delete.boxed(),
+    ]
+}

@@ -1,0 +1,195 @@
+//! The owners' HTTP API (`/api`, documented in `docs/API.md`).
+//!
+//! Handlers parse and check the request, then call the store on a blocking thread; tenant
+//! isolation is the store's job (the [`OwnerScope`](studiovault_vault::OwnerScope) from
+//! [`auth`] is the only way into a library), so no handler compares owner ids itself.
+
+mod account;
+mod error;
+mod range;
+mod session;
+mod tracks;
+mod upload;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use studiovault_vault::{Authenticated, ClientInfo, Vault, VaultError};
+use warp::filters::BoxedFilter;
+use warp::http::header::{self, HeaderMap, HeaderValue};
+use warp::http::{Method, StatusCode};
+use warp::reply::Response;
+use warp::{Filter, Rejection, Reply};
+
+pub use error::{ApiError, blocking, recover, respond};
+
+use crate::config::Config;
+use crate::throttle::LoginThrottle;
+
+pub const SESSION_COOKIE: &str = "sv_session";
+/// JSON bodies are small; anything larger is refused before it is read.
+const JSON_BODY_LIMIT: u64 = 16 * 1024;
+const MAX_USER_AGENT: usize = 512;
+
+/// Everything a request handler may need.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub vault: Vault,
+    pub config: Arc<Config>,
+    pub throttle: Arc<LoginThrottle>,
+    pub started: Instant,
+}
+
+/// The peer address of a connection, put into each request by the accept loop.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAddr(pub SocketAddr);
+
+fn with_state(
+    state: &AppState,
+) -> impl Filter<Extract = (AppState,), Error = Infallible> + Clone + use<> {
+    let state = state.clone();
+    warp::any().map(move || state.clone())
+}
+
+/// The caller's address and user agent, to be hashed by the store.
+fn client() -> impl Filter<Extract = (ClientInfo,), Error = Rejection> + Clone {
+    warp::ext::optional::<ClientAddr>()
+        .and(warp::header::optional::<String>("user-agent"))
+        .map(
+            |addr: Option<ClientAddr>, agent: Option<String>| ClientInfo {
+                ip: addr.map(|a| a.0.ip()),
+                user_agent: agent.map(|a| a.chars().take(MAX_USER_AGENT).collect()),
+            },
+        )
+}
+
+fn json_body<T: serde::de::DeserializeOwned + Send>()
+-> impl Filter<Extract = (T,), Error = Rejection> + Clone {
+    warp::body::content_length_limit(JSON_BODY_LIMIT).and(warp::body::json())
+}
+
+/// A request made by a signed-in owner: the session cookie (or an `Authorization: Bearer`
+/// token) must name a live session. State-changing requests that carry an `Origin` header
+/// must come from this site.
+fn auth(
+    state: &AppState,
+) -> impl Filter<Extract = (Authenticated,), Error = Rejection> + Clone + use<> {
+    warp::cookie::optional::<String>(SESSION_COOKIE)
+        .and(warp::header::optional::<String>("authorization"))
+        .and(warp::method())
+        .and(warp::header::optional::<String>("origin"))
+        .and(warp::header::optional::<String>("host"))
+        .and(with_state(state))
+        .and_then(
+            |cookie: Option<String>,
+             authz: Option<String>,
+             method: Method,
+             origin: Option<String>,
+             host: Option<String>,
+             state: AppState| async move {
+                let safe = method == Method::GET || method == Method::HEAD;
+                if !safe && let Some(origin) = origin {
+                    let origin_host = origin
+                        .split_once("://")
+                        .map(|(_, rest)| rest)
+                        .unwrap_or(&origin);
+                    if host.as_deref() != Some(origin_host) {
+                        return Err(warp::reject::custom(ApiError::new(
+                            StatusCode::FORBIDDEN,
+                            "cross_origin",
+                            "cross-origin requests are refused",
+                        )));
+                    }
+                }
+                let bearer = authz.and_then(|a| a.strip_prefix("Bearer ").map(str::to_owned));
+                let Some(token) = cookie.or(bearer) else {
+                    return Err(warp::reject::custom(ApiError::from(
+                        VaultError::SessionInvalid,
+                    )));
+                };
+                let vault = state.vault.clone();
+                blocking(move || vault.authenticate(&token))
+                    .await
+                    .map_err(warp::reject::custom)
+            },
+        )
+}
+
+/// Headers on every answer: nothing is framed, sniffed, referred, cached or allowed to load
+/// from anywhere.
+fn security_headers() -> HeaderMap {
+    let mut h = HeaderMap::new();
+    let mut set = |name: header::HeaderName, value: &'static str| {
+        h.insert(name, HeaderValue::from_static(value));
+    };
+    set(
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    );
+    set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(header::X_FRAME_OPTIONS, "DENY");
+    set(header::REFERRER_POLICY, "no-referrer");
+    set(header::CACHE_CONTROL, "no-store");
+    set(
+        header::HeaderName::from_static("permissions-policy"),
+        "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()",
+    );
+    set(
+        header::HeaderName::from_static("cross-origin-opener-policy"),
+        "same-origin",
+    );
+    set(
+        header::HeaderName::from_static("cross-origin-resource-policy"),
+        "same-origin",
+    );
+    h
+}
+
+fn health() -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path!("api" / "health").and(warp::get()).map(|| {
+        warp::reply::json(&studiovault_api::public::Health {
+            status: "ok".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        })
+        .into_response()
+    })
+}
+
+/// Tries `routes` in order. Each is boxed first: long chains of warp combinators otherwise
+/// build types that take the compiler minutes to check.
+pub fn combine(
+    routes: impl IntoIterator<Item = BoxedFilter<(Response,)>>,
+) -> BoxedFilter<(Response,)> {
+    routes
+        .into_iter()
+        .reduce(|a, b| a.or(b).unify().boxed())
+        .unwrap_or_else(|| {
+            warp::any()
+                .and_then(|| async { Err::<Response, _>(warp::reject::not_found()) })
+                .boxed()
+        })
+}
+
+/// The whole public API.
+pub fn routes(state: &AppState) -> BoxedFilter<(Response,)> {
+    let mut all = vec![health().boxed()];
+    all.extend(session::routes(state));
+    all.extend(account::routes(state));
+    all.push(upload::route(state).boxed());
+    all.extend(tracks::routes(state));
+    let headers = security_headers();
+    combine(all)
+        .recover(recover)
+        .unify()
+        .map(move |mut res: Response| {
+            for (name, value) in &headers {
+                res.headers_mut()
+                    .entry(name)
+                    .or_insert_with(|| value.clone());
+            }
+            res
+        })
+        .boxed()
+}

@@ -1,0 +1,346 @@
+//! The library: list, get, rename, delete, and Range playback.
+
+use std::io::{Read, Seek, SeekFrom};
+
+use bytes::Bytes;
+use serde::Deserialize;
+use studiovault_api::public::{RenameTrack, TrackPage, TrackView};
+use studiovault_vault::{Authenticated, BlobReader, TrackId, TrackRecord, TrackSort};
+use tokio_stream::wrappers::ReceiverStream;
+use warp::filters::BoxedFilter;
+use warp::http::{HeaderValue, StatusCode, header};
+use warp::reply::Response;
+use warp::{Filter, Reply};
+
+use super::range::{ByteRange, resolve};
+use super::{ApiError, AppState, auth, blocking, client, json_body, respond, with_state};
+
+/// Plaintext handed to the socket per message; also the decrypt batch of the reading thread.
+const STREAM_PIECE: usize = 256 * 1024;
+const MAX_PAGE: u64 = 500;
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    offset: Option<u64>,
+    limit: Option<u64>,
+    sort: Option<String>,
+    order: Option<String>,
+    q: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct AudioQuery {
+    download: Option<String>,
+}
+
+pub(super) fn view(rec: &TrackRecord) -> TrackView {
+    TrackView {
+        id: rec.id.to_string(),
+        name: rec.info.name.clone(),
+        original_filename: rec.info.original_filename.clone(),
+        container: rec.info.container.clone(),
+        codec: rec.info.codec.clone(),
+        mime_type: rec.info.mime_type.clone(),
+        size_bytes: rec.size_bytes,
+        sha256: rec.sha256.clone(),
+        duration_secs: rec.info.duration_secs,
+        sample_rate: rec.info.sample_rate,
+        channels: rec.info.channels,
+        bits_per_sample: rec.info.bits_per_sample,
+        created_at: rec.created_at_ms,
+        updated_at: rec.updated_at_ms,
+    }
+}
+
+fn track_id(raw: &str) -> Result<TrackId, ApiError> {
+    TrackId::parse(raw).ok_or_else(|| ApiError::not_found("track"))
+}
+
+/// The store answers "not found" for another tenant's track exactly as for no track at all.
+fn track_not_found(e: ApiError) -> ApiError {
+    if e.status == StatusCode::NOT_FOUND {
+        ApiError::not_found("track")
+    } else {
+        e
+    }
+}
+
+pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
+    let list = warp::path!("api" / "tracks")
+        .and(warp::get())
+        .and(auth(state))
+        .and(warp::query::<ListQuery>())
+        .and(with_state(state))
+        .then(|auth, q, state| async move { respond(list(auth, q, state).await) });
+    let get = warp::path!("api" / "tracks" / String)
+        .and(warp::get())
+        .and(auth(state))
+        .and(with_state(state))
+        .then(
+            |id: String, auth: Authenticated, state: AppState| async move {
+                let result = async {
+                    let id = track_id(&id)?;
+                    let vault = state.vault.clone();
+                    let rec = blocking(move || vault.library(&auth.scope).get(id))
+                        .await
+                        .map_err(track_not_found)?;
+                    Ok(warp::reply::json(&view(&rec)).into_response())
+                };
+                respond(result.await)
+            },
+        );
+    let rename = warp::path!("api" / "tracks" / String)
+        .and(warp::patch())
+        .and(auth(state))
+        .and(json_body::<RenameTrack>())
+        .and(client())
+        .and(with_state(state))
+        .then(|id: String, auth: Authenticated, req: RenameTrack, client, state: AppState| async move {
+            let result = async {
+                let id = track_id(&id)?;
+                let vault = state.vault.clone();
+                let rec = blocking(move || vault.library(&auth.scope).rename(id, &req.name, &client)).await.map_err(track_not_found)?;
+                Ok(warp::reply::json(&view(&rec)).into_response())
+            };
+            respond(result.await)
+        });
+    let delete = warp::path!("api" / "tracks" / String)
+        .and(warp::delete())
+        .and(auth(state))
+        .and(client())
+        .and(with_state(state))
+        .then(
+            |id: String, auth: Authenticated, client, state: AppState| async move {
+                let result = async {
+                    let id = track_id(&id)?;
+                    let vault = state.vault.clone();
+                    blocking(move || vault.library(&auth.scope).delete(id, &client))
+                        .await
+                        .map_err(track_not_found)?;
+                    Ok(StatusCode::NO_CONTENT.into_response())
+                };
+                respond(result.await)
+            },
+        );
+    let audio = warp::path!("api" / "tracks" / String / "audio")
+        .and(warp::get())
+        .and(auth(state))
+        .and(warp::header::optional::<String>("range"))
+        .and(warp::header::optional::<String>("if-range"))
+        .and(warp::header::optional::<String>("if-none-match"))
+        .and(warp::query::<AudioQuery>())
+        .and(client())
+        .and(with_state(state))
+        .then(
+            |id: String,
+             auth: Authenticated,
+             range: Option<String>,
+             if_range: Option<String>,
+             if_none_match: Option<String>,
+             q: AudioQuery,
+             client,
+             state: AppState| async move {
+                let result = async {
+                    let id = track_id(&id)?;
+                    let vault = state.vault.clone();
+                    let scope = auth.scope.clone();
+                    let rec = blocking(move || vault.library(&scope).get(id))
+                        .await
+                        .map_err(track_not_found)?;
+                    let etag = format!("\"{}\"", rec.sha256);
+                    if if_none_match
+                        .as_deref()
+                        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+                    {
+                        let mut res = StatusCode::NOT_MODIFIED.into_response();
+                        set(&mut res, header::ETAG, &etag);
+                        return Ok(res);
+                    }
+                    let len = rec.size_bytes;
+                    let (start, count, detail) =
+                        match resolve(range.as_deref(), if_range.as_deref(), &etag, len) {
+                            ByteRange::Unsatisfiable => {
+                                let mut res = ApiError::new(
+                                    StatusCode::RANGE_NOT_SATISFIABLE,
+                                    "range_not_satisfiable",
+                                    format!("the track has {len} bytes"),
+                                )
+                                .into_response();
+                                set(&mut res, header::CONTENT_RANGE, &format!("bytes */{len}"));
+                                return Ok(res);
+                            }
+                            ByteRange::Full => {
+                                (0, len, format!("bytes 0-{}/{len}", len.saturating_sub(1)))
+                            }
+                            ByteRange::Partial { start, end } => {
+                                (start, end - start + 1, format!("bytes {start}-{end}/{len}"))
+                            }
+                        };
+                    let vault = state.vault.clone();
+                    let detail_for_audit = detail.clone();
+                    let (rec, reader) = blocking(move || {
+                        vault
+                            .library(&auth.scope)
+                            .open_audio(id, &detail_for_audit, &client)
+                    })
+                    .await
+                    .map_err(track_not_found)?;
+                    let mut res =
+                        warp::reply::stream(stream_blob(reader, start, count)).into_response();
+                    let partial = count != len;
+                    if partial {
+                        *res.status_mut() = StatusCode::PARTIAL_CONTENT;
+                        set(&mut res, header::CONTENT_RANGE, &detail);
+                    }
+                    set(&mut res, header::CONTENT_LENGTH, &count.to_string());
+                    set(&mut res, header::CONTENT_TYPE, &rec.info.mime_type);
+                    set(&mut res, header::ACCEPT_RANGES, "bytes");
+                    set(&mut res, header::ETAG, &etag);
+                    let disposition = if q.download.is_some() {
+                        "attachment"
+                    } else {
+                        "inline"
+                    };
+                    set(
+                        &mut res,
+                        header::CONTENT_DISPOSITION,
+                        &content_disposition(disposition, &rec.info.original_filename),
+                    );
+                    Ok(res)
+                };
+                respond(result.await)
+            },
+        );
+    vec![
+        list.boxed(),
+        get.boxed(),
+        rename.boxed(),
+        delete.boxed(),
+        audio.boxed(),
+    ]
+}
+
+async fn list(auth: Authenticated, q: ListQuery, state: AppState) -> Result<Response, ApiError> {
+    let sort: TrackSort = q
+        .sort
+        .as_deref()
+        .unwrap_or("created")
+        .parse()
+        .map_err(ApiError::bad_request)?;
+    let descending = match q.order.as_deref().unwrap_or("desc") {
+        "asc" => false,
+        "desc" => true,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "unknown order `{other}` (expected asc or desc)"
+            )));
+        }
+    };
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit must be 1 to {MAX_PAGE}"
+        )));
+    }
+    let offset = q.offset.unwrap_or(0);
+    let vault = state.vault.clone();
+    let (items, total) = blocking(move || {
+        vault
+            .library(&auth.scope)
+            .list(sort, descending, q.q.as_deref(), offset, limit)
+    })
+    .await?;
+    let next = offset + items.len() as u64;
+    let page = TrackPage {
+        items: items.iter().map(view).collect(),
+        total,
+        next_offset: (next < total).then_some(next),
+    };
+    Ok(warp::reply::json(&page).into_response())
+}
+
+fn set(res: &mut Response, name: header::HeaderName, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        res.headers_mut().insert(name, v);
+    }
+}
+
+/// `inline; filename="ascii"; filename*=UTF-8''percent-encoded` (RFC 6266).
+fn content_disposition(kind: &str, filename: &str) -> String {
+    let ascii: String = filename
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let encoded: String = filename
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    format!("{kind}; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+}
+
+/// Streams `count` plaintext bytes from `start`, decrypting on a blocking thread with a small
+/// bounded buffer: memory stays flat whatever the file size, and a client that stops reading
+/// stops the decryption.
+fn stream_blob(
+    mut reader: BlobReader,
+    start: u64,
+    count: u64,
+) -> ReceiverStream<Result<Bytes, std::io::Error>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = reader.seek(SeekFrom::Start(start)) {
+            let _ = tx.blocking_send(Err(e));
+            return;
+        }
+        let mut left = count;
+        while left > 0 {
+            let n = left.min(STREAM_PIECE as u64) as usize;
+            let mut buf = vec![0u8; n];
+            if let Err(e) = reader.read_exact(&mut buf) {
+                tracing::error!(error = %e, "a stored blob failed to decrypt while streaming");
+                let _ = tx.blocking_send(Err(e));
+                return;
+            }
+            left -= n as u64;
+            if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
+                return;
+            }
+        }
+    });
+    ReceiverStream::new(rx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dispositions_are_header_safe() {
+        assert_eq!(
+            content_disposition("inline", "Take 1.wav"),
+            "inline; filename=\"Take 1.wav\"; filename*=UTF-8''Take%201.wav"
+        );
+        let d = content_disposition("attachment", "Ünreleased \"mix\"\r\n.flac");
+        assert!(
+            d.starts_with("attachment; filename=\"_nreleased _mix___.flac\""),
+            "{d}"
+        );
+        assert!(
+            d.ends_with("filename*=UTF-8''%C3%9Cnreleased%20%22mix%22%0D%0A.flac"),
+            "{d}"
+        );
+        assert!(HeaderValue::from_str(&d).is_ok());
+    }
+}

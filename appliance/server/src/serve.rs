@@ -1,0 +1,189 @@
+//! `studiovault serve`: open the store, bind the HTTP listener and the admin socket, run the
+//! background tasks, and shut all of it down cleanly on SIGTERM or Ctrl-C.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use studiovault_vault::{MasterKey, Vault, VaultError};
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::http::{self, AppState};
+use crate::listener::{self, Listener};
+use crate::throttle::LoginThrottle;
+
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(3600);
+
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let config = Arc::new(config);
+    prepare_data_dir(&config.data_dir)?;
+    let key_path = config.master_key_path();
+    let (master, created) =
+        MasterKey::load_or_create(&key_path).context("loading the master key")?;
+    if created {
+        tracing::warn!(
+            path = %key_path.display(),
+            "generated a new master key; back it up somewhere safe: without it nothing in this vault can be read"
+        );
+    }
+    let vault = {
+        let dir = config.data_dir.clone();
+        let policy = config.policy();
+        tokio::task::spawn_blocking(move || {
+            let vault = Vault::open(&dir, master, policy)?;
+            vault.warm_up();
+            Ok::<_, VaultError>(vault)
+        })
+        .await?
+        .map_err(|e| match e {
+            VaultError::Store(redb::Error::DatabaseAlreadyOpen) => {
+                anyhow::anyhow!(
+                    "another studiovault server already uses {}",
+                    config.data_dir.display()
+                )
+            }
+            other => anyhow::Error::new(other).context(format!(
+                "opening the store in {}",
+                config.data_dir.display()
+            )),
+        })?
+    };
+
+    let state = AppState {
+        vault: vault.clone(),
+        throttle: Arc::new(LoginThrottle::new(
+            Duration::from_secs(config.login.window_seconds),
+            config.login.max_failures_per_account,
+            config.login.max_failures_per_client,
+        )),
+        config: config.clone(),
+        started: Instant::now(),
+    };
+
+    let socket_path = config.admin_socket_path();
+    let admin_listener = bind_admin_socket(&socket_path).await?;
+    let tcp = TcpListener::bind(config.http.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.http.listen))?;
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let public = tokio::spawn(listener::serve(
+        Listener::Tcp(tcp),
+        http::routes(&state),
+        stop_rx.clone(),
+    ));
+    let admin = tokio::spawn(listener::serve(
+        Listener::Unix(admin_listener),
+        crate::admin::routes(&state),
+        stop_rx.clone(),
+    ));
+    let background = tokio::spawn(housekeeping(
+        vault.clone(),
+        Duration::from_secs(config.audit.checkpoint_interval_seconds),
+        stop_rx,
+    ));
+
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        data_dir = %config.data_dir.display(),
+        admin_socket = %socket_path.display(),
+        "Studio Vault listening on http://{}",
+        config.http.listen
+    );
+
+    shutdown_signal().await;
+    tracing::info!("shutting down: draining connections");
+    let _ = stop_tx.send(true);
+    let _ = tokio::join!(public, admin, background);
+    let _ = std::fs::remove_file(&socket_path);
+    match tokio::task::spawn_blocking(move || vault.audit_checkpoint()).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "final audit checkpoint failed"),
+        Err(e) => tracing::error!(error = %e, "final audit checkpoint failed"),
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("cannot restrict {} to its owner", dir.display()))?;
+    Ok(())
+}
+
+/// Binds the admin socket, replacing a stale one but never a live server's.
+async fn bind_admin_socket(path: &Path) -> anyhow::Result<UnixListener> {
+    if path.exists() {
+        if tokio::net::UnixStream::connect(path).await.is_ok() {
+            bail!(
+                "another studiovault server is answering on {}",
+                path.display()
+            );
+        }
+        std::fs::remove_file(path)
+            .with_context(|| format!("removing the stale socket {}", path.display()))?;
+    }
+    let listener = UnixListener::bind(path)
+        .with_context(|| format!("cannot bind the admin socket {}", path.display()))?;
+    // The data directory is 0700, so nobody else could reach the socket before this chmod.
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = ctrl_c.await;
+        }
+    }
+}
+
+/// Signs audit checkpoints, deletes expired salts and sessions, and purges accounts whose
+/// deletion grace is over.
+async fn housekeeping(vault: Vault, checkpoint_every: Duration, mut stop: watch::Receiver<bool>) {
+    let mut checkpoint = tokio::time::interval(checkpoint_every);
+    let mut hourly = tokio::time::interval(HOUSEKEEPING_EVERY);
+    loop {
+        tokio::select! {
+            _ = checkpoint.tick() => {
+                let v = vault.clone();
+                match tokio::task::spawn_blocking(move || v.audit_checkpoint()).await {
+                    Ok(Ok(Some(seq))) => tracing::debug!(seq, "audit checkpoint signed"),
+                    Ok(Ok(None)) => {}
+                    Ok(Err(e)) => tracing::error!(error = %e, "audit checkpoint failed"),
+                    Err(e) => tracing::error!(error = %e, "audit checkpoint task failed"),
+                }
+            }
+            _ = hourly.tick() => {
+                let v = vault.clone();
+                let result = tokio::task::spawn_blocking(move || -> Result<_, VaultError> {
+                    Ok((v.prune_salts()?, v.admin().sweep_expired_sessions()?, v.admin().purge_due_accounts()?))
+                })
+                .await;
+                match result {
+                    Ok(Ok((salts, sessions, purged))) => {
+                        if salts + sessions as usize + purged.len() > 0 {
+                            tracing::info!(salts, sessions, purged = purged.len(), "housekeeping");
+                        }
+                    }
+                    Ok(Err(e)) => tracing::error!(error = %e, "housekeeping failed"),
+                    Err(e) => tracing::error!(error = %e, "housekeeping task failed"),
+                }
+            }
+            () = listener::stopped(&mut stop) => break,
+        }
+    }
+}
