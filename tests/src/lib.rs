@@ -1,1 +1,423 @@
+//! End-to-end harness: starts the real `studiovault` binary on a free loopback port with its own
+//! data directory, and drives it like its users do: over HTTP as an owner, and through the CLI
+//! and the admin socket as an admin.
+//!
+//! The binary is the one `cargo build -p studiovault` put next to the test executables (or
+//! `$STUDIOVAULT_BIN`).
 
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use reqwest::multipart::{Form, Part};
+use serde_json::Value;
+
+pub const PASSWORD: &str = "a long studio passphrase";
+
+/// Where the binary under test is.
+pub fn binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("STUDIOVAULT_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().unwrap_or_default();
+    // target/<profile>/deps/<test> → target/<profile>/studiovault
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|d| d.join("studiovault"))
+        .unwrap_or_default();
+    assert!(
+        bin.exists(),
+        "the studiovault binary is not built at {}: run `cargo build -p studiovault` first (scripts/test does)",
+        bin.display()
+    );
+    bin
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
+}
+
+/// A running appliance with its own data directory.
+#[derive(Debug)]
+pub struct Server {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    pub port: u16,
+    env: Vec<(String, String)>,
+}
+
+impl Server {
+    pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts with extra `STUDIOVAULT_*` variables (config overrides).
+    pub fn start_with(env: &[(&str, &str)]) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("sv-e2e-")
+            .tempdir()
+            .unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let mut server = Self {
+            child: None,
+            dir,
+            port: free_port(),
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        };
+        server.spawn();
+        server
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base())
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::File::create(self.dir.path().join("server.log"))
+            .unwrap_or_else(|e| panic!("log file: {e}"));
+        let child = Command::new(binary())
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{}", self.port))
+            .envs(self.env.iter().cloned())
+            .env("STUDIOVAULT_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", binary().display()));
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                panic!(
+                    "the server exited with {status} while starting:\n{}",
+                    self.log()
+                );
+            }
+            let up = std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+                && self.data_dir().join("admin.sock").exists();
+            if up {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the server did not come up within 60 s:\n{}", self.log());
+    }
+
+    /// The server's log so far (stderr).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the server ignored SIGTERM for 30 s:\n{}", self.log());
+        }
+    }
+
+    /// SIGKILL: the process gets no chance to clean up.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "the server is still running");
+        self.spawn();
+    }
+
+    /// Runs a CLI subcommand against this server's data directory.
+    pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        use std::io::Write;
+        let mut cmd = Command::new(binary());
+        cmd.args(args)
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .envs(self.env.iter().cloned());
+        cmd.stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("running the CLI: {e}"));
+        if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            let _ = pipe.write_all(input.as_bytes());
+        }
+        child
+            .wait_with_output()
+            .unwrap_or_else(|e| panic!("waiting for the CLI: {e}"))
+    }
+
+    /// Runs the CLI and answers its standard output, failing the test if it fails.
+    pub fn cli_ok(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let out = self.cli(args, stdin);
+        assert!(
+            out.status.success(),
+            "`studiovault {}` failed: {}\n{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Creates an account through the CLI with [`PASSWORD`]; answers its id.
+    pub fn add_user(&self, email: &str, plan: &str) -> String {
+        let out = self.cli_ok(
+            &[
+                "user",
+                "add",
+                email,
+                "--plan",
+                plan,
+                "--password-stdin",
+                "--json",
+            ],
+            Some(&format!("{PASSWORD}\n")),
+        );
+        let v: Value =
+            serde_json::from_str(&out).unwrap_or_else(|e| panic!("user add --json: {e}: {out}"));
+        v["user"]["id"].as_str().unwrap_or_default().to_owned()
+    }
+
+    /// Every file under `sub` of the data directory.
+    pub fn files_under(&self, sub: &str) -> Vec<PathBuf> {
+        fn walk(p: &Path, out: &mut Vec<PathBuf>) {
+            if let Ok(entries) = std::fs::read_dir(p) {
+                for e in entries.flatten() {
+                    let path = e.path();
+                    if path.is_dir() {
+                        walk(&path, out)
+                    } else {
+                        out.push(path)
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.data_dir().join(sub), &mut out);
+        out
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// An owner's browser: a cookie jar against one server.
+#[derive(Debug)]
+pub struct Owner {
+    pub http: reqwest::Client,
+    base: String,
+}
+
+impl Owner {
+    pub fn new(server: &Server) -> Self {
+        let http = reqwest::Client::builder()
+            .cookie_store(true)
+            .build()
+            .unwrap_or_else(|e| panic!("client: {e}"));
+        Self {
+            http,
+            base: server.base(),
+        }
+    }
+
+    /// Signs in; panics unless it works.
+    pub async fn signed_in(server: &Server, email: &str) -> Self {
+        let owner = Self::new(server);
+        let res = owner.login(email, PASSWORD, None).await;
+        assert_eq!(
+            res.status(),
+            200,
+            "sign-in of {email} failed: {:?}",
+            res.text().await
+        );
+        owner
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        totp: Option<&str>,
+    ) -> reqwest::Response {
+        self.http
+            .post(self.url("/api/session"))
+            .json(&serde_json::json!({ "email": email, "password": password, "totp": totp }))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST /api/session: {e}"))
+    }
+
+    pub async fn upload(&self, filename: &str, bytes: Vec<u8>) -> reqwest::Response {
+        let form = Form::new().part("file", Part::bytes(bytes).file_name(filename.to_owned()));
+        self.http
+            .post(self.url("/api/tracks"))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("upload: {e}"))
+    }
+
+    /// Uploads and answers the new track's id; panics unless it is created.
+    pub async fn upload_ok(&self, filename: &str, bytes: Vec<u8>) -> String {
+        let res = self.upload(filename, bytes).await;
+        let status = res.status();
+        let body: Value = res.json().await.unwrap_or_default();
+        assert_eq!(status, 201, "upload of {filename}: {body}");
+        body["id"].as_str().unwrap_or_default().to_owned()
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        let res = self.get(path).await;
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self.http.request(method, self.url(path));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.unwrap_or_else(|e| panic!("{path}: {e}"));
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+}
+
+/// A 16-bit PCM stereo WAV of a few tones, `secs` long: small, valid, and different per `seed`.
+pub fn wav(secs: f32, seed: u32) -> Vec<u8> {
+    let rate = 44_100u32;
+    let frames = (secs * rate as f32) as u32;
+    let data_len = frames * 4;
+    let mut out = Vec::with_capacity(44 + data_len as usize);
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + data_len).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&rate.to_le_bytes());
+    out.extend_from_slice(&(rate * 4).to_le_bytes());
+    out.extend_from_slice(&4u16.to_le_bytes());
+    out.extend_from_slice(&16u16.to_le_bytes());
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&data_len.to_le_bytes());
+    let f = 220.0 + (seed % 50) as f32 * 11.0;
+    for i in 0..frames {
+        let t = i as f32 / rate as f32;
+        let l = ((t * f * std::f32::consts::TAU).sin() * 9000.0) as i16;
+        let r = ((t * f * 1.5 * std::f32::consts::TAU).sin() * 7000.0) as i16;
+        out.extend_from_slice(&l.to_le_bytes());
+        out.extend_from_slice(&r.to_le_bytes());
+    }
+    out
+}
+
+/// A track of Debian's `wesnoth-1.16-music`: real music nobody here wrote.
+pub fn wesnoth_track(name: &str) -> anyhow::Result<Vec<u8>> {
+    let path = Path::new("/usr/share/games/wesnoth/1.16/data/core/music").join(name);
+    std::fs::read(&path).with_context(|| {
+        format!(
+            "{} is missing: install Debian's wesnoth-1.16-music (scripts/test does)",
+            path.display()
+        )
+    })
+}
+
+/// Converts `input` with ffmpeg; `args` go between input and output.
+pub fn ffmpeg(input: &[u8], in_ext: &str, args: &[&str], out_ext: &str) -> anyhow::Result<Vec<u8>> {
+    let dir = tempfile::tempdir()?;
+    let src = dir.path().join(format!("in.{in_ext}"));
+    let dst = dir.path().join(format!("out.{out_ext}"));
+    std::fs::write(&src, input)?;
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(&src)
+        .args(args)
+        .arg(&dst)
+        .output()
+        .context("ffmpeg is missing: install Debian's ffmpeg (scripts/test does)")?;
+    if !out.status.success() {
+        bail!(
+            "ffmpeg {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(std::fs::read(dst)?)
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}

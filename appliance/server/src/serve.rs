@@ -64,6 +64,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         started: Instant::now(),
     };
 
+    // Purges and expiries that fell due while the server was down happen before it serves.
+    housekeeping_pass(&vault).await;
     let socket_path = config.admin_socket_path();
     let admin_listener = bind_admin_socket(&socket_path).await?;
     let tcp = TcpListener::bind(config.http.listen)
@@ -151,11 +153,35 @@ async fn shutdown_signal() {
     }
 }
 
-/// Signs audit checkpoints, deletes expired salts and sessions, and purges accounts whose
-/// deletion grace is over.
+/// Deletes expired salts and sessions, and purges accounts whose deletion grace is over.
+async fn housekeeping_pass(vault: &Vault) {
+    let v = vault.clone();
+    let result = tokio::task::spawn_blocking(move || -> Result<_, VaultError> {
+        Ok((
+            v.prune_salts()?,
+            v.admin().sweep_expired_sessions()?,
+            v.admin().purge_due_accounts()?,
+        ))
+    })
+    .await;
+    match result {
+        Ok(Ok((salts, sessions, purged))) => {
+            if salts + sessions as usize + purged.len() > 0 {
+                tracing::info!(salts, sessions, purged = purged.len(), "housekeeping");
+            }
+        }
+        Ok(Err(e)) => tracing::error!(error = %e, "housekeeping failed"),
+        Err(e) => tracing::error!(error = %e, "housekeeping task failed"),
+    }
+}
+
+/// Signs audit checkpoints on a timer, and runs [`housekeeping_pass`] hourly.
 async fn housekeeping(vault: Vault, checkpoint_every: Duration, mut stop: watch::Receiver<bool>) {
     let mut checkpoint = tokio::time::interval(checkpoint_every);
-    let mut hourly = tokio::time::interval(HOUSEKEEPING_EVERY);
+    let mut hourly = tokio::time::interval_at(
+        tokio::time::Instant::now() + HOUSEKEEPING_EVERY,
+        HOUSEKEEPING_EVERY,
+    );
     loop {
         tokio::select! {
             _ = checkpoint.tick() => {
@@ -167,22 +193,7 @@ async fn housekeeping(vault: Vault, checkpoint_every: Duration, mut stop: watch:
                     Err(e) => tracing::error!(error = %e, "audit checkpoint task failed"),
                 }
             }
-            _ = hourly.tick() => {
-                let v = vault.clone();
-                let result = tokio::task::spawn_blocking(move || -> Result<_, VaultError> {
-                    Ok((v.prune_salts()?, v.admin().sweep_expired_sessions()?, v.admin().purge_due_accounts()?))
-                })
-                .await;
-                match result {
-                    Ok(Ok((salts, sessions, purged))) => {
-                        if salts + sessions as usize + purged.len() > 0 {
-                            tracing::info!(salts, sessions, purged = purged.len(), "housekeeping");
-                        }
-                    }
-                    Ok(Err(e)) => tracing::error!(error = %e, "housekeeping failed"),
-                    Err(e) => tracing::error!(error = %e, "housekeeping task failed"),
-                }
-            }
+            _ = hourly.tick() => housekeeping_pass(&vault).await,
             () = listener::stopped(&mut stop) => break,
         }
     }

@@ -483,38 +483,34 @@ pub(crate) fn remove_orphan_blobs(vault: &Vault) -> Result<usize> {
 /// (B2 replicas, backups) is unreadable, since its key is gone.
 pub(crate) fn purge_tenant(vault: &Vault, owner: UserId) -> Result<()> {
     let txn = vault.db().begin_write()?;
-    {
-        let mut users = txn.open_table(USERS)?;
-        let user = get_user(&users, owner)?.ok_or(VaultError::NotFound)?;
-        if !matches!(user.status, AccountStatus::PendingDeletion { .. }) {
-            return Err(VaultError::invalid(
-                "user",
-                "only accounts scheduled for deletion are purged",
-            ));
-        }
-        let ids: Vec<u128> = txn
-            .open_table(TRACKS)?
-            .range((owner.raw(), 0)..=(owner.raw(), u128::MAX))?
-            .map(|r| r.map(|(k, _)| k.value().1))
-            .collect::<Result<_, _>>()?;
-        for id in ids {
-            remove_track_in(&txn, owner, TrackId::from_raw(id))?;
-        }
-        let sessions: Vec<[u8; 32]> = txn
-            .open_table(SESSIONS_BY_USER)?
-            .range((owner.raw(), [0u8; 32])..=(owner.raw(), [0xFF; 32]))?
-            .map(|r| r.map(|(k, _)| k.value().1))
-            .collect::<Result<_, _>>()?;
-        for h in sessions {
-            txn.open_table(SESSIONS)?.remove(&h)?;
-            txn.open_table(SESSIONS_BY_USER)?.remove((owner.raw(), h))?;
-        }
-        users.remove(owner.raw())?;
-        txn.open_table(USERS_BY_EMAIL)?
-            .remove(user.email.as_str())?;
-        txn.open_table(TENANT_KEYS)?.remove(owner.raw())?;
-        drop(users);
+    let user = get_user(&txn.open_table(USERS)?, owner)?.ok_or(VaultError::NotFound)?;
+    if !matches!(user.status, AccountStatus::PendingDeletion { .. }) {
+        return Err(VaultError::invalid(
+            "user",
+            "only accounts scheduled for deletion are purged",
+        ));
     }
+    let tracks: Vec<u128> = txn
+        .open_table(TRACKS)?
+        .range((owner.raw(), 0)..=(owner.raw(), u128::MAX))?
+        .map(|r| r.map(|(k, _)| k.value().1))
+        .collect::<Result<_, _>>()?;
+    for id in tracks {
+        remove_track_in(&txn, owner, TrackId::from_raw(id))?;
+    }
+    let sessions: Vec<[u8; 32]> = txn
+        .open_table(SESSIONS_BY_USER)?
+        .range((owner.raw(), [0u8; 32])..=(owner.raw(), [0xFF; 32]))?
+        .map(|r| r.map(|(k, _)| k.value().1))
+        .collect::<Result<_, _>>()?;
+    for h in sessions {
+        txn.open_table(SESSIONS)?.remove(&h)?;
+        txn.open_table(SESSIONS_BY_USER)?.remove((owner.raw(), h))?;
+    }
+    txn.open_table(USERS)?.remove(owner.raw())?;
+    txn.open_table(USERS_BY_EMAIL)?
+        .remove(user.email.as_str())?;
+    txn.open_table(TENANT_KEYS)?.remove(owner.raw())?;
     audit::append(
         &txn,
         vault.now_ms(),

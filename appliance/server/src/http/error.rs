@@ -132,14 +132,6 @@ pub async fn recover(rejection: Rejection) -> Result<Response, Infallible> {
             message: api.message.clone(),
             retry_after: api.retry_after,
         }
-    } else if rejection.is_not_found() {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
-    } else if rejection.find::<reject::MethodNotAllowed>().is_some() {
-        ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "this endpoint does not take that method",
-        )
     } else if rejection.find::<reject::PayloadTooLarge>().is_some() {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -171,6 +163,14 @@ pub async fn recover(rejection: Rejection) -> Result<Response, Infallible> {
         ApiError::bad_request(format!("malformed {} header", h.name()))
     } else if let Some(h) = rejection.find::<reject::MissingHeader>() {
         ApiError::bad_request(format!("missing {} header", h.name()))
+    } else if rejection.find::<reject::MethodNotAllowed>().is_some() {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "this endpoint does not take that method",
+        )
+    } else if rejection.is_not_found() {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
     } else {
         tracing::warn!(rejection = ?rejection, "unmapped rejection");
         ApiError::bad_request("the request could not be handled")

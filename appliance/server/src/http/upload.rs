@@ -81,7 +81,7 @@ fn over_quota(remaining: u64) -> ApiError {
 }
 
 fn cut_off() -> ApiError {
-    ApiError::bad_request("the upload was cut off before the end of its multipart body")
+    ApiError::bad_request("the multipart body is malformed or was cut off before its end")
 }
 
 async fn upload(

@@ -332,6 +332,18 @@ fn password_change_keeps_only_the_current_session() {
 fn deletion_disables_at_once_and_purges_after_the_grace() {
     let t = TestVault::with_policy(|p| p.deletion_grace_days = 30);
     let (token, scope) = t.user("gone@studio.test");
+    let (_, neighbour) = t.user("stays@studio.test");
+    for (scope, bytes) in [(&scope, 5000), (&scope, 7000), (&neighbour, 3000)] {
+        let lib = t.vault.library(scope);
+        let mut w = lib.begin_upload().unwrap();
+        w.write(&vec![1u8; bytes]).unwrap();
+        lib.commit_upload(
+            w.finish().unwrap(),
+            crate::TrackInfo::default(),
+            &no_client(),
+        )
+        .unwrap();
+    }
     let account = t.vault.account(&scope);
     account
         .request_deletion(PASSWORD, None, &no_client())
