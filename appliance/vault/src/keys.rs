@@ -138,10 +138,22 @@ impl MasterKey {
         Ok(TenantKey(Zeroizing::new(bytes)))
     }
 
+    /// A value only this key can open, kept in the store to recognise a wrong key at start-up.
+    pub(crate) fn check_value(&self) -> Result<Vec<u8>> {
+        seal(&self.wrapping_cipher(), KEY_CHECK_AAD, KEY_CHECK_AAD)
+    }
+
+    pub(crate) fn opens_check_value(&self, sealed: &[u8]) -> bool {
+        open(&self.wrapping_cipher(), KEY_CHECK_AAD, sealed)
+            .is_some_and(|p| p.as_slice() == KEY_CHECK_AAD)
+    }
+
     pub(crate) fn audit_signing_key(&self) -> SigningKey {
         SigningKey::from_bytes(&derive(&self.0, &[b"studiovault audit-checkpoint v1"]))
     }
 }
+
+const KEY_CHECK_AAD: &[u8] = b"studiovault master-key check v1";
 
 fn wrap_aad(owner: UserId) -> Vec<u8> {
     let mut aad = b"studiovault tenant-key v1".to_vec();

@@ -23,12 +23,47 @@ mod scope;
 pub mod store;
 #[cfg(test)]
 mod testutil;
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_refuses_another_master_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let policy = Policy {
+            bcrypt_cost: 4,
+            ..Policy::default()
+        };
+        drop(
+            Vault::open(
+                dir.path(),
+                MasterKey::from_hex(&"01".repeat(32)).unwrap(),
+                policy.clone(),
+            )
+            .unwrap(),
+        );
+        let wrong = Vault::open(
+            dir.path(),
+            MasterKey::from_hex(&"02".repeat(32)).unwrap(),
+            policy.clone(),
+        );
+        assert!(
+            matches!(wrong, Err(VaultError::MasterKey(m)) if m.contains("does not open this vault"))
+        );
+        Vault::open(
+            dir.path(),
+            MasterKey::from_hex(&"01".repeat(32)).unwrap(),
+            policy,
+        )
+        .unwrap();
+    }
+}
 pub mod users;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use redb::Database;
+use redb::{Database, ReadableTable};
 use studiovault_api::Plan;
 
 pub use audit::{Actor, AuditAction};
@@ -175,6 +210,7 @@ impl Vault {
             }),
         };
         store::migrate(&vault.inner.db)?;
+        vault.check_master_key()?;
         fsutil::create_private_dir(&vault.blob_root())?;
         vault.recover_after_crash()?;
         Ok(vault)
@@ -215,6 +251,28 @@ impl Vault {
             .join(owner.to_string())
             .join(&name[..2])
             .join(name)
+    }
+
+    /// Refuses to run with a master key other than the one this store was created with.
+    fn check_master_key(&self) -> Result<()> {
+        let txn = self.db().begin_write()?;
+        {
+            let mut meta = txn.open_table(store::META)?;
+            let stored: Option<Vec<u8>> = meta.get("master_key_check")?.map(|v| v.value().to_vec());
+            match stored {
+                Some(sealed) if self.master().opens_check_value(&sealed) => {}
+                Some(_) => {
+                    return Err(VaultError::MasterKey(
+                        "this master key does not open this vault: restore the key file it was created with".into(),
+                    ));
+                }
+                None => {
+                    meta.insert("master_key_check", self.master().check_value()?.as_slice())?;
+                }
+            }
+        }
+        txn.commit()?;
+        Ok(())
     }
 
     /// Removes what a crash can leave behind: partial uploads in `tmp/`, and blob files whose

@@ -1,0 +1,338 @@
+//! Accounts over HTTP and the admin CLI: sign-in and its throttle, TOTP, sessions, passwords,
+//! deletion, and the admin's view of all of it.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use studiovault_e2e::{Owner, PASSWORD, Server};
+use totp_rs::{Algorithm, Secret, TOTP};
+
+fn code(secret: &str, offset_steps: i64) -> String {
+    let secret = Secret::Encoded(secret.to_owned())
+        .to_bytes()
+        .unwrap_or_default();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    TOTP::new_unchecked(Algorithm::SHA1, 6, 1, 30, secret, None, String::new())
+        .generate((now + offset_steps * 30) as u64)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_email_and_wrong_password_look_alike_and_both_are_throttled() {
+    let server = Server::start_with(&[("STUDIOVAULT_LOGIN__MAX_FAILURES_PER_ACCOUNT", "3")]);
+    server.add_user("real@studio.test", "pro");
+    let client = Owner::new(&server);
+
+    let unknown = client.login("ghost@studio.test", PASSWORD, None).await;
+    let (s1, b1) = (unknown.status(), unknown.text().await.unwrap_or_default());
+    let wrong = client
+        .login("real@studio.test", "not the password", None)
+        .await;
+    let (s2, b2) = (wrong.status(), wrong.text().await.unwrap_or_default());
+    assert_eq!((s1.as_u16(), b1.as_str()), (s2.as_u16(), b2.as_str()));
+    assert_eq!(s1, 401);
+
+    for _ in 0..2 {
+        assert_eq!(
+            client
+                .login("real@studio.test", "still wrong", None)
+                .await
+                .status(),
+            401
+        );
+    }
+    // Throttled now: even the right password waits, and the answer says how long.
+    let res = client.login("real@studio.test", PASSWORD, None).await;
+    assert_eq!(res.status(), 429);
+    let retry_header: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap_or("0")
+        .parse()
+        .unwrap_or(0);
+    let body: Value = res.json().await.unwrap_or_default();
+    assert_eq!(body["error"], "too_many_attempts");
+    assert!(
+        retry_header > 0 && body["retry_after"].as_u64() == Some(retry_header),
+        "{body}"
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("try again in")
+    );
+    // An unknown address is throttled exactly the same way.
+    for _ in 0..3 {
+        client.login("nobody@studio.test", "x", None).await;
+    }
+    assert_eq!(
+        client.login("nobody@studio.test", "x", None).await.status(),
+        429
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn totp_enrolment_sign_in_replay_and_recovery() {
+    let server = Server::start();
+    server.add_user("otp@studio.test", "pro");
+    let owner = Owner::signed_in(&server, "otp@studio.test").await;
+    let (status, _) = owner
+        .send(
+            Method::POST,
+            "/api/account/totp/setup",
+            Some(json!({"password": "wrong"})),
+        )
+        .await;
+    assert_eq!(status, 401, "setup needs the password");
+    let (status, setup) = owner
+        .send(
+            Method::POST,
+            "/api/account/totp/setup",
+            Some(json!({"password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(status, 200, "{setup}");
+    let secret = setup["secret"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        setup["otpauth_url"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("otpauth://totp/")
+    );
+    let (status, _) = owner
+        .send(
+            Method::POST,
+            "/api/account/totp/enable",
+            Some(json!({"code": "000000x"})),
+        )
+        .await;
+    assert_eq!(status, 401);
+    // Enrol with the previous step's code so the current one is still fresh for sign-in.
+    let (status, enabled) = owner
+        .send(
+            Method::POST,
+            "/api/account/totp/enable",
+            Some(json!({"code": code(&secret, -1)})),
+        )
+        .await;
+    assert_eq!(status, 200, "{enabled}");
+    let recovery: Vec<String> =
+        serde_json::from_value(enabled["recovery_codes"].clone()).unwrap_or_default();
+    assert_eq!(recovery.len(), 10);
+
+    let fresh = Owner::new(&server);
+    let res = fresh.login("otp@studio.test", PASSWORD, None).await;
+    let body: Value = res.json().await.unwrap_or_default();
+    assert_eq!(body["error"], "totp_required");
+    let now = code(&secret, 0);
+    assert_eq!(
+        fresh
+            .login("otp@studio.test", PASSWORD, Some(&now))
+            .await
+            .status(),
+        200
+    );
+    let replay = Owner::new(&server)
+        .login("otp@studio.test", PASSWORD, Some(&now))
+        .await;
+    assert_eq!(replay.status(), 401, "a code works once");
+    assert_eq!(
+        Owner::new(&server)
+            .login("otp@studio.test", PASSWORD, Some(&recovery[0]))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        Owner::new(&server)
+            .login("otp@studio.test", PASSWORD, Some(&recovery[0]))
+            .await
+            .status(),
+        401,
+        "a recovery code works once"
+    );
+    let (_, me) = fresh.get_json("/api/session").await;
+    assert_eq!(me["totp_enabled"], true);
+
+    // The admin can take the factor away for a user who lost both.
+    server.cli_ok(&["user", "totp-reset", "otp@studio.test"], None);
+    assert_eq!(
+        Owner::new(&server)
+            .login("otp@studio.test", PASSWORD, None)
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sessions_are_listed_revoked_and_ended_by_a_password_change() {
+    let server = Server::start();
+    server.add_user("multi@studio.test", "pro");
+    let laptop = Owner::signed_in(&server, "multi@studio.test").await;
+    let phone = Owner::signed_in(&server, "multi@studio.test").await;
+    let (_, sessions) = laptop.get_json("/api/sessions").await;
+    let sessions = sessions.as_array().cloned().unwrap_or_default();
+    assert_eq!(sessions.len(), 2);
+    assert_eq!(sessions.iter().filter(|s| s["current"] == true).count(), 1);
+    assert!(
+        sessions.iter().all(|s| s["client"]
+            .as_str()
+            .is_some_and(|c| c.len() == 32 && !c.contains("127.0.0.1"))),
+        "clients are hashed"
+    );
+    let other = sessions
+        .iter()
+        .find(|s| s["current"] == false)
+        .and_then(|s| s["id"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(
+        laptop
+            .send(Method::DELETE, &format!("/api/sessions/{other}"), None)
+            .await
+            .0,
+        204
+    );
+    assert_eq!(phone.get("/api/tracks").await.status(), 401);
+
+    let tablet = Owner::signed_in(&server, "multi@studio.test").await;
+    let (status, _) = laptop
+        .send(
+            Method::POST,
+            "/api/account/password",
+            Some(json!({"current_password": "nope", "new_password": "another long passphrase"})),
+        )
+        .await;
+    assert_eq!(status, 401);
+    let (status, err) = laptop
+        .send(
+            Method::POST,
+            "/api/account/password",
+            Some(json!({"current_password": PASSWORD, "new_password": "short"})),
+        )
+        .await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (400, Some("invalid_input")),
+        "{err}"
+    );
+    let (status, _) = laptop
+        .send(
+            Method::POST,
+            "/api/account/password",
+            Some(json!({"current_password": PASSWORD, "new_password": "another long passphrase"})),
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(
+        laptop.get("/api/tracks").await.status(),
+        200,
+        "the session that changed it stays"
+    );
+    assert_eq!(
+        tablet.get("/api/tracks").await.status(),
+        401,
+        "every other session ends"
+    );
+    assert_eq!(
+        Owner::new(&server)
+            .login("multi@studio.test", "another long passphrase", None)
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_admin_cli_manages_accounts_and_reads_the_audit_log() {
+    let server = Server::start();
+    let created = server.cli_ok(
+        &["user", "add", "new@studio.test", "--plan", "max", "--json"],
+        None,
+    );
+    let created: Value = serde_json::from_str(&created).unwrap_or_default();
+    let one_time = created["one_time_password"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(created["user"]["plan"], "max");
+    assert_eq!(
+        Owner::new(&server)
+            .login("new@studio.test", &one_time, None)
+            .await
+            .status(),
+        200
+    );
+
+    let dup = server.cli(&["user", "add", "NEW@studio.test"], None);
+    assert!(
+        !dup.status.success()
+            && String::from_utf8_lossy(&dup.stderr).contains("already registered")
+    );
+    let bad = server.cli(&["user", "add", "not-an-email"], None);
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("email"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+
+    let sessions: Value =
+        serde_json::from_str(&server.cli_ok(&["sessions", "list", "--json"], None))
+            .unwrap_or_default();
+    assert_eq!(sessions.as_array().map(Vec::len), Some(1));
+    assert_eq!(sessions[0]["email"], "new@studio.test");
+    let id = sessions[0]["id"].as_str().unwrap_or_default();
+    server.cli_ok(&["sessions", "revoke", id], None);
+    let sessions: Value =
+        serde_json::from_str(&server.cli_ok(&["sessions", "list", "--json"], None))
+            .unwrap_or_default();
+    assert_eq!(sessions, json!([]));
+
+    let reset: Value = serde_json::from_str(
+        &server.cli_ok(&["user", "password", "new@studio.test", "--json"], None),
+    )
+    .unwrap_or_default();
+    let again = reset["one_time_password"].as_str().unwrap_or_default();
+    assert_ne!(again, one_time);
+    assert_eq!(
+        Owner::new(&server)
+            .login("new@studio.test", again, None)
+            .await
+            .status(),
+        200
+    );
+
+    let deleting: Value = serde_json::from_str(
+        &server.cli_ok(&["user", "delete", "new@studio.test", "--json"], None),
+    )
+    .unwrap_or_default();
+    assert_eq!(deleting["status"]["state"], "pending_deletion");
+    let restored: Value = serde_json::from_str(
+        &server.cli_ok(&["user", "undelete", "new@studio.test", "--json"], None),
+    )
+    .unwrap_or_default();
+    assert_eq!(restored["status"]["state"], "active");
+
+    let status: Value =
+        serde_json::from_str(&server.cli_ok(&["status", "--json"], None)).unwrap_or_default();
+    assert_eq!(status["users"], 1);
+    assert!(status["disk_free_bytes"].as_u64().unwrap_or(0) > 0);
+
+    let tail = server.cli_ok(&["audit", "tail", "--action", "user", "-n", "50"], None);
+    for action in ["user.create", "user.password_reset"] {
+        assert!(tail.contains(action), "{action} missing from\n{tail}");
+    }
+    assert!(
+        !tail.contains("session.create"),
+        "the filter holds:\n{tail}"
+    );
+    let missing = server.cli(&["user", "show", "nobody@studio.test"], None);
+    assert!(
+        !missing.status.success()
+            && String::from_utf8_lossy(&missing.stderr).contains("no such user")
+    );
+}
