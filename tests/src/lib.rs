@@ -5,6 +5,8 @@
 //! The binary is the one `cargo build -p studiovault` put next to the test executables (or
 //! `$STUDIOVAULT_BIN`).
 
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)] // a test harness fails by panicking
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

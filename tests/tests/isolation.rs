@@ -3,6 +3,8 @@
 //! other users' and dead sessions' tokens, oversized and truncated bodies. Each `case` line is
 //! one attack; the store's own suite (appliance/vault) attacks the adapter directly.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
+
 use reqwest::Method;
 use serde_json::{Value, json};
 use studiovault_e2e::{Owner, PASSWORD, Server, wav};

@@ -2,6 +2,8 @@
 //! played back, the other user seeing nothing of it, and the audit chain verifying until a
 //! record is edited on disk.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
+
 use serde_json::Value;
 use studiovault_e2e::{Owner, Server, sha256_hex, wesnoth_track};
 

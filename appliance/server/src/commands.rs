@@ -352,11 +352,11 @@ pub async fn audit(client: &AdminClient, cmd: AuditCommand) -> anyhow::Result<Ex
                 );
                 println!("checkpoint key: {}", report.public_key);
             }
-            return Ok(if report.ok {
+            Ok(if report.ok {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE
-            });
+            })
         }
         AuditCommand::Tail {
             lines,
@@ -391,7 +391,10 @@ pub async fn audit(client: &AdminClient, cmd: AuditCommand) -> anyhow::Result<Ex
                 Ok(())
             };
             emit(&entries)?;
-            while follow {
+            if !follow {
+                return Ok(ExitCode::SUCCESS);
+            }
+            loop {
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 // Without a filter hit yet, start from the current head.
                 let after = match last {
@@ -413,7 +416,6 @@ pub async fn audit(client: &AdminClient, cmd: AuditCommand) -> anyhow::Result<Ex
             }
         }
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 pub async fn status(client: &AdminClient, json: bool) -> anyhow::Result<ExitCode> {

@@ -99,7 +99,7 @@ mod tests {
             "0123456789abcdef0123456789abcdef0",
             "+123456789abcdef0123456789abcdef",
             "0123456789abcdef%2e23456789abcdef",
-            "0123456789abcdef\0123456789abcdef",
+            "0123456789abcdef\u{0}123456789abcdef",
         ] {
             assert_eq!(TrackId::parse(bad), None, "{bad:?}");
         }

@@ -249,7 +249,6 @@ fn a_crash_before_the_metadata_commit_leaves_nothing_visible() {
 
     let path = t.vault.data_dir().to_owned();
     let now = t.now.clone();
-    drop(lib);
     let reopened = {
         let TestVault { vault, _dir, .. } = t;
         drop(vault);
