@@ -12,6 +12,7 @@ SIZES=("${@:-256 2048}")
 RUNS=${RUNS:-3}
 PASSWORD="a long benchmark passphrase"
 work=$(mktemp -d /tmp/sv-bench.XXXXXX)
+chmod 755 "$work"
 cleanup() {
     [ -n "${sv_pid:-}" ] && kill "$sv_pid" 2>/dev/null || true
     [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
@@ -27,6 +28,7 @@ NGINX_PORT=18481
 
 # nginx: static files with sendfile, and WebDAV PUT for the upload baseline.
 mkdir -p "$work/www/up" "$work/nginx-tmp"
+chmod 777 "$work/www/up" "$work/nginx-tmp"   # nginx's workers run as nobody
 cat > "$work/nginx.conf" <<CONF
 worker_processes 1;
 pid $work/nginx.pid;
@@ -56,6 +58,18 @@ echo "$PASSWORD" | "$BIN" --data-dir "$work/data" user add bench@studio.test --p
 curl -s -c "$work/jar" -H 'content-type: application/json' \
     -d "{\"email\":\"bench@studio.test\",\"password\":\"$PASSWORD\"}" "http://127.0.0.1:$SV_PORT/api/session" >/dev/null
 
+# curl timing that fails loudly when a transfer is short: prints seconds.
+timed() {
+    local expect=$1; shift
+    local out
+    out=$(curl -s -w '%{http_code} %{size_download} %{size_upload} %{time_total}' "$@")
+    read -r code down up secs <<<"$out"
+    if [ "$code" -ge 300 ] || { [ "$down" -ne "$expect" ] && [ "$up" -lt "$expect" ]; }; then
+        echo "transfer failed: HTTP $code, $down down / $up up, expected $expect: curl $*" >&2
+        exit 1
+    fi
+    echo "$secs"
+}
 hwm() { awk '/VmHWM/ {print int($2/1024)}' "/proc/$sv_pid/status"; }
 rss() { awk '/VmRSS/ {print int($2/1024)}' "/proc/$sv_pid/status"; }
 best() { sort -g | tail -1; }                     # highest MB/s of the runs
@@ -80,22 +94,22 @@ PY
     up_sv=(); up_ng=(); down_sv=(); down_ng=(); range_sv=(); range_ng=()
     rss_before=$(rss)
     for _ in $(seq "$RUNS"); do
-        t=$(curl -s -b "$work/jar" -o "$work/up.json" -w '%{time_total}' -F "file=@$file" "http://127.0.0.1:$SV_PORT/api/tracks")
+        t=$(timed "$bytes" -b "$work/jar" -o "$work/up.json" -F "file=@$file" "http://127.0.0.1:$SV_PORT/api/tracks")
         up_sv+=("$(mbps "$bytes" "$t")")
-        t=$(curl -s -o /dev/null -w '%{time_total}' -T "$file" "http://127.0.0.1:$NGINX_PORT/up/copy.wav")
+        t=$(timed "$bytes" -o /dev/null -T "$file" "http://127.0.0.1:$NGINX_PORT/up/copy.wav")
         up_ng+=("$(mbps "$bytes" "$t")")
     done
     up_hwm=$(hwm)
     id=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['id'])" "$work/up.json")
     half=$((bytes / 2))
     for _ in $(seq "$RUNS"); do
-        t=$(curl -s -b "$work/jar" -o /dev/null -w '%{time_total}' "http://127.0.0.1:$SV_PORT/api/tracks/$id/audio")
+        t=$(timed "$bytes" -b "$work/jar" -o /dev/null "http://127.0.0.1:$SV_PORT/api/tracks/$id/audio")
         down_sv+=("$(mbps "$bytes" "$t")")
-        t=$(curl -s -o /dev/null -w '%{time_total}' "http://127.0.0.1:$NGINX_PORT/track-$mib.wav")
+        t=$(timed "$bytes" -o /dev/null "http://127.0.0.1:$NGINX_PORT/track-$mib.wav")
         down_ng+=("$(mbps "$bytes" "$t")")
-        t=$(curl -s -b "$work/jar" -o /dev/null -w '%{time_total}' -H "Range: bytes=$half-" "http://127.0.0.1:$SV_PORT/api/tracks/$id/audio")
+        t=$(timed $((bytes - half)) -b "$work/jar" -o /dev/null -H "Range: bytes=$half-" "http://127.0.0.1:$SV_PORT/api/tracks/$id/audio")
         range_sv+=("$(mbps $((bytes - half)) "$t")")
-        t=$(curl -s -o /dev/null -w '%{time_total}' -H "Range: bytes=$half-" "http://127.0.0.1:$NGINX_PORT/track-$mib.wav")
+        t=$(timed $((bytes - half)) -o /dev/null -H "Range: bytes=$half-" "http://127.0.0.1:$NGINX_PORT/track-$mib.wav")
         range_ng+=("$(mbps $((bytes - half)) "$t")")
     done
     down_hwm=$(hwm)

@@ -1,7 +1,5 @@
 //! The library: list, get, rename, delete, and Range playback.
 
-use std::io::{Read, Seek, SeekFrom};
-
 use bytes::Bytes;
 use serde::Deserialize;
 use studiovault_api::public::{RenameTrack, TrackPage, TrackView};
@@ -15,8 +13,10 @@ use warp::{Filter, Reply};
 use super::range::{ByteRange, resolve};
 use super::{ApiError, AppState, auth, blocking, client, json_body, respond, with_state};
 
-/// Plaintext handed to the socket per message; also the decrypt batch of the reading thread.
-const STREAM_PIECE: usize = 256 * 1024;
+/// Plaintext decrypted per read and handed to the socket per message (8 chunks).
+const STREAM_PIECE: usize = 512 * 1024;
+/// Pieces decrypted ahead of the socket.
+const STREAM_QUEUE: usize = 4;
 const MAX_PAGE: u64 = 500;
 
 #[derive(Debug, Deserialize)]
@@ -290,31 +290,30 @@ fn content_disposition(kind: &str, filename: &str) -> String {
     format!("{kind}; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
 }
 
-/// Streams `count` plaintext bytes from `start`, decrypting on a blocking thread with a small
-/// bounded buffer: memory stays flat whatever the file size, and a client that stops reading
-/// stops the decryption.
+/// Streams `count` plaintext bytes from `start`, decrypting on a blocking thread at most a few
+/// pieces ahead of the socket: memory stays flat whatever the file size, and a client that
+/// stops reading stops the decryption.
 fn stream_blob(
     mut reader: BlobReader,
     start: u64,
     count: u64,
 ) -> ReceiverStream<Result<Bytes, std::io::Error>> {
-    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let (tx, rx) = tokio::sync::mpsc::channel(STREAM_QUEUE);
     tokio::task::spawn_blocking(move || {
-        if let Err(e) = reader.seek(SeekFrom::Start(start)) {
-            let _ = tx.blocking_send(Err(e));
-            return;
-        }
-        let mut left = count;
-        while left > 0 {
-            let n = left.min(STREAM_PIECE as u64) as usize;
-            let mut buf = vec![0u8; n];
-            if let Err(e) = reader.read_exact(&mut buf) {
-                tracing::error!(error = %e, "a stored blob failed to decrypt while streaming");
-                let _ = tx.blocking_send(Err(e));
-                return;
-            }
-            left -= n as u64;
-            if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
+        let end = start + count;
+        let mut pos = start;
+        while pos < end {
+            let want = (end - pos).min(STREAM_PIECE as u64) as usize;
+            let piece = match reader.read_span(pos, want) {
+                Ok((buf, range)) => Bytes::from(buf).slice(range),
+                Err(e) => {
+                    tracing::error!(error = %e, "a stored blob failed to decrypt while streaming");
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
+            };
+            pos += piece.len() as u64;
+            if piece.is_empty() || tx.blocking_send(Ok(piece)).is_err() {
                 return;
             }
         }
