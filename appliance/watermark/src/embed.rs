@@ -11,8 +11,14 @@ use crate::code::{Payload, encode};
 use crate::geometry::{BANDS, FRAMES_PER_ROW, Geometry, ROWS_PER_CYCLE, sqrt_hann};
 use crate::key::{Layout, WatermarkKey};
 
-/// Relative change of each marked STFT magnitude: ≈ −24 dB under the bin it rides on.
-pub(crate) const DEFAULT_STRENGTH: f32 = 0.065;
+/// Relative magnitude change of a band as loud as the frame's mean band: ≈ −24 dB under
+/// the bins it rides on. Quieter bands get proportionally more (up to
+/// [`MAX_BAND_STRENGTH_FACTOR`] times this), louder ones less, so that no band's mark is
+/// louder than a mean band's would be: the detector weighs every band alike, while the
+/// ear and the SNR are ruled by the loudest ones.
+pub(crate) const DEFAULT_STRENGTH: f32 = 0.085;
+/// Cap on the boost of quiet bands relative to the base strength.
+const MAX_BAND_STRENGTH_FACTOR: f32 = 2.0;
 
 /// Embeds a watermark into interleaved f32 audio block by block, in bounded memory.
 ///
@@ -154,11 +160,28 @@ impl Embedder {
             self.forward
                 .process_with_scratch(&mut self.time, &mut self.spectrum, &mut self.scratch)
                 .map_err(|e| Error::Fft(e.to_string()))?;
-            self.mark_spectrum.fill(Complex32::default());
             let first = self.geometry.first_bin;
-            for (offset, &band) in self.geometry.band_of_bin.iter().enumerate() {
-                let gain = scale * f32::from(row_signs[usize::from(band)]);
-                self.mark_spectrum[first + offset] = self.spectrum[first + offset] * gain;
+            let bins = &self.spectrum[first..][..self.geometry.band_of_bin.len()];
+            let mut band_power = [0.0f32; BANDS];
+            for (bin, &band) in bins.iter().zip(&self.geometry.band_of_bin) {
+                band_power[usize::from(band)] += bin.norm_sqr();
+            }
+            let mean_power = band_power.iter().sum::<f32>() / BANDS as f32;
+            let band_gain: [f32; BANDS] = std::array::from_fn(|band| {
+                let relative = if band_power[band] > 0.0 {
+                    (mean_power / band_power[band]).sqrt().min(MAX_BAND_STRENGTH_FACTOR)
+                } else {
+                    0.0
+                };
+                scale * relative * f32::from(row_signs[band])
+            });
+            self.mark_spectrum.fill(Complex32::default());
+            for ((out, bin), &band) in self.mark_spectrum[first..]
+                .iter_mut()
+                .zip(bins)
+                .zip(&self.geometry.band_of_bin)
+            {
+                *out = bin * band_gain[usize::from(band)];
             }
             self.inverse
                 .process_with_scratch(&mut self.mark_spectrum, &mut self.time, &mut self.scratch)
