@@ -25,13 +25,15 @@ const PHASES: usize = SUBHOPS * FRAMES_PER_ROW;
 const FEATURE_CLIP: f32 = 1.0;
 /// Sync positions decoded per assumed speed, best first.
 const DECODE_ATTEMPTS: usize = 6;
-/// Playback speeds tried when the nominal one finds nothing: ±3 % in 0.1 % steps.
-const SPEED_STEP: f64 = 0.001;
+/// Playback speeds tried when the nominal one finds nothing: ±3 % in 0.2 % steps.
+const SPEED_STEP: f64 = 0.002;
 const SPEED_RANGE: f64 = 0.03;
 /// The speed scan looks at this much audio per candidate before refining the best ones.
 const SPEED_SCAN_SECONDS: f64 = 7.0;
 /// Speed candidates refined on the whole excerpt.
 const SPEED_REFINE_CANDIDATES: usize = 3;
+/// Refinement around a coarse candidate, in coarse steps.
+const SPEED_REFINE_STEPS: [f64; 5] = [-0.5, -0.25, 0.0, 0.25, 0.5];
 
 /// How hard the detector looks.
 #[derive(Debug, Clone)]
@@ -167,9 +169,18 @@ pub fn analyze(
     }
     coarse.sort_by(|a, b| b.0.total_cmp(&a.0));
     for &(_, speed) in coarse.iter().take(SPEED_REFINE_CANDIDATES) {
-        for fine in [-0.5, -0.25, 0.0, 0.25, 0.5] {
-            let speed = speed + fine * SPEED_STEP;
-            let analysis = Scan::new(&mono, rate, speed, &layout)?.attempt(key, &layout);
+        let mut refined: Option<Scan> = None;
+        for fine in SPEED_REFINE_STEPS {
+            let scan = Scan::new(&mono, rate, speed + fine * SPEED_STEP, &layout)?;
+            if refined
+                .as_ref()
+                .is_none_or(|r| scan.best_score() > r.best_score())
+            {
+                refined = Some(scan);
+            }
+        }
+        if let Some(scan) = refined {
+            let analysis = scan.attempt(key, &layout);
             if analysis.detection.is_some() {
                 return Ok(analysis);
             }
@@ -315,6 +326,8 @@ fn band_powers(mono: &[f32], geometry: &Geometry) -> Result<Vec<[f32; BANDS]>, E
         let Some(segment) = mono.get(start..start + geometry.window_len) else {
             break;
         };
+        // The FFT uses its input as scratch, so the zero padding is rewritten every frame.
+        time.fill(0.0);
         for ((t, &x), &w) in time.iter_mut().zip(segment).zip(&window) {
             *t = x * w;
         }
