@@ -89,12 +89,16 @@ impl Args {
     }
 
     fn require(&self, name: &str) -> Result<&str> {
-        self.get(name).ok_or_else(|| format!("missing --{name}").into())
+        self.get(name)
+            .ok_or_else(|| format!("missing --{name}").into())
     }
 
     fn number<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>> {
         self.get(name)
-            .map(|v| v.parse::<T>().map_err(|_| format!("bad --{name} {v}").into()))
+            .map(|v| {
+                v.parse::<T>()
+                    .map_err(|_| format!("bad --{name} {v}").into())
+            })
             .transpose()
     }
 
@@ -135,7 +139,9 @@ fn read_wav(path: &str) -> Result<Audio> {
     let mut reader = hound::WavReader::open(path)?;
     let spec = reader.spec();
     let samples = match spec.sample_format {
-        hound::SampleFormat::Float => reader.samples::<f32>().collect::<std::result::Result<_, _>>()?,
+        hound::SampleFormat::Float => reader
+            .samples::<f32>()
+            .collect::<std::result::Result<_, _>>()?,
         hound::SampleFormat::Int => {
             let scale = 1.0 / (1u64 << (spec.bits_per_sample - 1)) as f32;
             reader
@@ -196,7 +202,13 @@ fn cmd_embed(args: &[String]) -> Result<()> {
             embedder.finish(&mut out)?;
             out
         }
-        None => embed(&input.samples, input.rate, input.channels, &key, Payload::new(id))?,
+        None => embed(
+            &input.samples,
+            input.rate,
+            input.channels,
+            &key,
+            Payload::new(id),
+        )?,
     };
     let elapsed = started.elapsed().as_secs_f64();
     write_wav(args.path(1)?, input.spec, &marked)?;
@@ -273,7 +285,13 @@ fn cmd_score(args: &[String]) -> Result<()> {
         .map(str::parse)
         .collect::<std::result::Result<_, _>>()?;
     let innocents: u64 = args.number("innocents")?.unwrap_or(1000);
-    let analysis = analyze(samples, audio.rate, audio.channels, &key, &DetectOptions::default())?;
+    let analysis = analyze(
+        samples,
+        audio.rate,
+        audio.channels,
+        &key,
+        &DetectOptions::default(),
+    )?;
     let Some(soft) = analysis.soft_bits else {
         println!("result=no-sync");
         return Ok(());
@@ -333,7 +351,13 @@ fn cmd_false_positives(args: &[String]) -> Result<()> {
         let frames = audio.samples.len() / channels;
         let start = (scramble(n as u64) % (frames - len + 1) as u64) as usize;
         let samples = &audio.samples[start * channels..(start + len) * channels];
-        let analysis = analyze(samples, audio.rate, audio.channels, &key, &DetectOptions::default())?;
+        let analysis = analyze(
+            samples,
+            audio.rate,
+            audio.channels,
+            &key,
+            &DetectOptions::default(),
+        )?;
         max_sync = max_sync.max(analysis.sync_score);
         if let Some(detection) = analysis.detection {
             found += 1;
@@ -356,7 +380,11 @@ fn cmd_snr(args: &[String]) -> Result<()> {
     let channels = usize::from(original.channels);
     let second = original.rate as usize * channels;
     let mut worst = f64::INFINITY;
-    for (x, y) in original.samples.chunks(second).zip(marked.samples.chunks(second)) {
+    for (x, y) in original
+        .samples
+        .chunks(second)
+        .zip(marked.samples.chunks(second))
+    {
         let power = x.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / x.len() as f64;
         if power > 1e-6 {
             worst = worst.min(snr_db(x, y));
@@ -430,8 +458,11 @@ fn cmd_average(args: &[String]) -> Result<()> {
 fn cmd_splice(args: &[String]) -> Result<()> {
     let args = Args::parse(args);
     let inputs = read_all(&args.positional[1..])?;
-    let segment_seconds: f64 = args.number("segment-seconds")?.ok_or("missing --segment-seconds")?;
-    let segment = (segment_seconds * f64::from(inputs[0].rate)) as usize * usize::from(inputs[0].channels);
+    let segment_seconds: f64 = args
+        .number("segment-seconds")?
+        .ok_or("missing --segment-seconds")?;
+    let segment =
+        (segment_seconds * f64::from(inputs[0].rate)) as usize * usize::from(inputs[0].channels);
     let len = inputs.iter().map(|a| a.samples.len()).min().unwrap_or(0);
     let spliced: Vec<f32> = (0..len)
         .map(|i| inputs[(i / segment.max(1)) % inputs.len()].samples[i])
@@ -471,7 +502,7 @@ fn cmd_synth(args: &[String]) -> Result<()> {
                 (0.3 * edge * phase.sin()) as f32
             }
             _ => {
-                let silent = kind == "sparse" && note % 3 != 0;
+                let silent = kind == "sparse" && !note.is_multiple_of(3);
                 if silent {
                     0.0
                 } else {

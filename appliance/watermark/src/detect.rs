@@ -118,7 +118,14 @@ pub fn detect(
     channels: u16,
     key: &WatermarkKey,
 ) -> Result<Option<Detection>, Error> {
-    Ok(analyze(samples, sample_rate, channels, key, &DetectOptions::default())?.detection)
+    Ok(analyze(
+        samples,
+        sample_rate,
+        channels,
+        key,
+        &DetectOptions::default(),
+    )?
+    .detection)
 }
 
 /// Full detector output: the payload if one decodes, and the soft bits for collusion scoring.
@@ -133,7 +140,7 @@ pub fn analyze(
         return Err(Error::NoChannels);
     }
     let channels = usize::from(channels);
-    if samples.len() % channels != 0 {
+    if !samples.len().is_multiple_of(channels) {
         return Err(Error::PartialSampleFrame {
             samples: samples.len(),
             channels,
@@ -218,8 +225,7 @@ impl Scan {
         let frames_per_row = SUBHOPS * FRAMES_PER_ROW;
         for phase in 0..PHASES {
             // Tile row i of this phase is analysis frames phase + 8i and phase + 8i + 4.
-            let rows = (powers.len() + frames_per_row)
-                .saturating_sub(phase + SUBHOPS + 1)
+            let rows = (powers.len() + frames_per_row).saturating_sub(phase + SUBHOPS + 1)
                 / frames_per_row;
             let features: Vec<[f32; BANDS]> = (0..rows)
                 .map(|row| {
@@ -253,7 +259,9 @@ impl Scan {
     }
 
     fn best_score(&self) -> f32 {
-        self.positions.first().map_or(f32::NEG_INFINITY, |p| p.score)
+        self.positions
+            .first()
+            .map_or(f32::NEG_INFINITY, |p| p.score)
     }
 
     fn cell(&self, position: &Position, cycle_row: usize, band: usize) -> f32 {
@@ -356,7 +364,11 @@ fn sync_positions(folded: &[f32], layout: &Layout) -> Vec<Position> {
                 dot += f32::from(tile.chip) * value;
                 energy += value * value;
             }
-            let score = if energy > 0.0 { dot / energy.sqrt() } else { 0.0 };
+            let score = if energy > 0.0 {
+                dot / energy.sqrt()
+            } else {
+                0.0
+            };
             positions.push(Position {
                 phase,
                 cycle_offset,

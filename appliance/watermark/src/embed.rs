@@ -111,7 +111,7 @@ impl Embedder {
     /// Feeds interleaved samples (whole sample frames) and appends every sample that is
     /// final to `output`.
     pub fn process(&mut self, input: &[f32], output: &mut Vec<f32>) -> Result<(), Error> {
-        if input.len() % self.channels != 0 {
+        if !input.len().is_multiple_of(self.channels) {
             return Err(Error::PartialSampleFrame {
                 samples: input.len(),
                 channels: self.channels,
@@ -169,7 +169,9 @@ impl Embedder {
             let mean_power = band_power.iter().sum::<f32>() / BANDS as f32;
             let band_gain: [f32; BANDS] = std::array::from_fn(|band| {
                 let relative = if band_power[band] > 0.0 {
-                    (mean_power / band_power[band]).sqrt().min(MAX_BAND_STRENGTH_FACTOR)
+                    (mean_power / band_power[band])
+                        .sqrt()
+                        .min(MAX_BAND_STRENGTH_FACTOR)
                 } else {
                     0.0
                 };
@@ -204,7 +206,11 @@ impl Embedder {
                 .zip(&self.mark[..count])
                 .map(|(&x, &m)| {
                     let y = x + m;
-                    if x.abs() <= 1.0 { y.clamp(-1.0, 1.0) } else { y }
+                    if x.abs() <= 1.0 {
+                        y.clamp(-1.0, 1.0)
+                    } else {
+                        y
+                    }
                 }),
         );
         self.pending.drain(..count);

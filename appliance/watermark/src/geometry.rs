@@ -93,7 +93,7 @@ fn fast_fft_len(len: usize) -> usize {
     loop {
         let mut rest = candidate;
         for factor in [2, 3, 5, 7] {
-            while rest % factor == 0 {
+            while rest.is_multiple_of(factor) {
                 rest /= factor;
             }
         }

@@ -71,7 +71,11 @@ impl Layout {
         order.shuffle(&mut rng);
         let mut chips = vec![0i8; TILES_PER_CYCLE];
         for chip in &mut chips {
-            *chip = if rand::Rng::r#gen::<bool>(&mut rng) { 1 } else { -1 };
+            *chip = if rand::Rng::r#gen::<bool>(&mut rng) {
+                1
+            } else {
+                -1
+            };
         }
         let tile = |index: usize| Tile {
             row: (index / BANDS) as u16,
