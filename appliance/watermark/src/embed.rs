@@ -227,9 +227,13 @@ pub fn embed(
     key: &WatermarkKey,
     payload: Payload,
 ) -> Result<Vec<f32>, Error> {
+    // Blocks keep the embedder's working buffers small and in cache.
+    const BLOCK_FRAMES: usize = 16_384;
     let mut embedder = Embedder::new(key, payload, sample_rate, channels)?;
     let mut output = Vec::with_capacity(samples.len());
-    embedder.process(samples, &mut output)?;
+    for block in samples.chunks(BLOCK_FRAMES * usize::from(channels)) {
+        embedder.process(block, &mut output)?;
+    }
     embedder.finish(&mut output)?;
     Ok(output)
 }
