@@ -53,8 +53,9 @@ impl Default for DetectOptions {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Detection {
     pub payload: Payload,
-    /// Normalised correlation of the soft code bits with the decoded codeword: 1 means every
-    /// code bit came through cleanly, values near 0.1 are the weakest that still decode.
+    /// Normalised correlation of the soft code bits with the decoded codeword, 0–1: 1 means
+    /// every code bit came through cleanly; lower values mean a noisier copy (the keyed
+    /// check, not this number, is what rules out a wrong payload).
     pub confidence: f32,
     /// Sync score of the position decoded (standard deviations above chance).
     pub sync_score: f32,
@@ -146,7 +147,7 @@ pub fn analyze(
             channels,
         });
     }
-    Geometry::new(f64::from(sample_rate))?;
+    Geometry::check_rate(f64::from(sample_rate))?;
     let mono: Vec<f32> = samples
         .chunks_exact(channels)
         .map(|frame| frame.iter().sum::<f32>() / channels as f32)

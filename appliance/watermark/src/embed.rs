@@ -81,6 +81,7 @@ impl Embedder {
         if !(strength > 0.0 && strength <= 0.5) {
             return Err(Error::InvalidStrength(strength));
         }
+        Geometry::check_rate(f64::from(sample_rate))?;
         let geometry = Geometry::new(f64::from(sample_rate))?;
         let mut planner = RealFftPlanner::<f32>::new();
         let forward = planner.plan_fft_forward(geometry.fft_len);

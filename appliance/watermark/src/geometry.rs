@@ -24,9 +24,11 @@ pub(crate) const ROWS_PER_CYCLE: usize = 128;
 /// Tiles per cycle.
 pub(crate) const TILES_PER_CYCLE: usize = ROWS_PER_CYCLE * BANDS;
 
-/// Sample rates the grid supports: the top band must sit well below Nyquist.
+/// Sample rates callers may use: the top band must sit well below Nyquist.
 const MIN_RATE: f64 = 16_000.0;
 const MAX_RATE: f64 = 400_000.0;
+/// The detector's speed search assumes rates up to this much beyond the caller's.
+const SPEED_MARGIN: f64 = 1.05;
 
 /// STFT frame layout for one (possibly assumed) sample rate.
 #[derive(Debug, Clone)]
@@ -44,8 +46,18 @@ pub(crate) struct Geometry {
 }
 
 impl Geometry {
+    /// Checks a caller's sample rate.
+    pub(crate) fn check_rate(sample_rate: f64) -> Result<(), Error> {
+        if (MIN_RATE..=MAX_RATE).contains(&sample_rate) {
+            Ok(())
+        } else {
+            Err(Error::UnsupportedSampleRate(sample_rate))
+        }
+    }
+
+    /// Frame layout at a caller's rate, or at a rate the speed search assumes near one.
     pub(crate) fn new(sample_rate: f64) -> Result<Self, Error> {
-        if !(MIN_RATE..=MAX_RATE).contains(&sample_rate) {
+        if !(MIN_RATE / SPEED_MARGIN..=MAX_RATE * SPEED_MARGIN).contains(&sample_rate) {
             return Err(Error::UnsupportedSampleRate(sample_rate));
         }
         let hop = REFERENCE_HOP as f64 * sample_rate / REFERENCE_RATE as f64;

@@ -91,6 +91,39 @@ fn other_rates_and_mono() {
     }
 }
 
+/// Plays `samples` (mono) `speed` times faster, pitch and tempo together, by linear
+/// interpolation: what `sox speed` does, less its filtering.
+fn speed_up(samples: &[f32], speed: f64) -> Vec<f32> {
+    let len = (samples.len() as f64 / speed) as usize - 1;
+    (0..len)
+        .map(|n| {
+            let position = n as f64 * speed;
+            let index = position as usize;
+            let frac = (position - index as f64) as f32;
+            samples[index] * (1.0 - frac) + samples[index + 1] * frac
+        })
+        .collect()
+}
+
+#[test]
+fn speed_change_is_searched() {
+    let audio = music(44_100, 1, 16.0, 8);
+    let marked = embed(&audio, 44_100, 1, &KEY, Payload::new(31)).unwrap();
+    for speed in [1.02, 0.98] {
+        let changed = speed_up(&marked[20_000..], speed);
+        let found = detect(&changed, 44_100, 1, &KEY)
+            .unwrap()
+            .expect("watermark");
+        assert_eq!(found.payload, Payload::new(31));
+        assert!((found.speed - speed).abs() < 0.002, "speed {}", found.speed);
+        let options = DetectOptions {
+            speed_search: false,
+        };
+        let nominal = analyze(&changed, 44_100, 1, &KEY, &options).unwrap();
+        assert_eq!(nominal.detection, None, "found without searching speed");
+    }
+}
+
 #[test]
 fn wrong_key_finds_nothing() {
     let audio = music(44_100, 2, 12.0, 4);
