@@ -204,7 +204,7 @@ fi
 echo "building wmtool (release)..." >&2
 (cd "$ROOT" && cargo build --quiet --release -p studiovault-watermark --example wmtool)
 mkdir -p "$WORK/corpus" "$WORK/results" "$WORK/tracks"
-cp "$CARGO_TARGET_DIR/release/examples/wmtool" "$TOOL"
+cp "$CARGO_TARGET_DIR/release/examples/wmtool" "$TOOL.new" && mv -f "$TOOL.new" "$TOOL"
 [ "${RESUME:-0}" = 1 ] || rm -rf "$WORK"/results/*.tsv "$WORK"/tracks/*
 if have_awm; then
     [ -f "$WORK/awm.key" ] || audiowmark gen-key "$WORK/awm.key" >/dev/null
