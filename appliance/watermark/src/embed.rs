@@ -11,7 +11,7 @@ use crate::code::{Payload, encode};
 use crate::geometry::{BANDS, FRAMES_PER_ROW, Geometry, ROWS_PER_CYCLE, sqrt_hann};
 use crate::key::{Layout, WatermarkKey};
 
-/// Relative magnitude change of a band as loud as the frame's mean band: ≈ −24 dB under
+/// Relative magnitude change of a band as loud as the frame's mean band: ≈ −21 dB under
 /// the bins it rides on. Quieter bands get proportionally more (up to
 /// [`MAX_BAND_STRENGTH_FACTOR`] times this), louder ones less, so that no band's mark is
 /// louder than a mean band's would be: the detector weighs every band alike, while the
@@ -67,7 +67,8 @@ impl Embedder {
         Self::with_strength(key, payload, sample_rate, channels, DEFAULT_STRENGTH)
     }
 
-    /// Like [`Embedder::new`] with a non-default strength (relative magnitude change, 0–0.5).
+    /// Like [`Embedder::new`] with a non-default base strength, in (0, 0.5]: the relative
+    /// magnitude change of a band as loud as the frame's mean band (default 0.085).
     pub fn with_strength(
         key: &WatermarkKey,
         payload: Payload,
