@@ -13,8 +13,8 @@ use studiovault_api::admin::{
     UpdateUser, UserCreated, UserView,
 };
 
-use crate::admin::client::{AdminClient, segment};
 use crate::cli::{AuditCommand, SessionsCommand, UserCommand, UserSessionsCommand};
+use studiovault_api::client::{AdminClient, segment};
 
 fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);

@@ -16,9 +16,9 @@ use anyhow::Context;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use crate::admin::client::AdminClient;
 use crate::cli::{Cli, Command, ConfigCommand};
 use crate::config::Config;
+use studiovault_api::client::AdminClient;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

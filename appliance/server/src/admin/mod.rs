@@ -2,7 +2,6 @@
 //! so only the service user and root reach it), speaking JSON over HTTP under `/v1`. The CLI
 //! subcommands and the console are its clients; nothing else is needed to administer the box.
 
-pub mod client;
 mod server;
 
 pub use server::routes;

@@ -2,13 +2,13 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::ErrorBody;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use studiovault_api::ErrorBody;
 use tokio::net::UnixStream;
 
 #[derive(Debug, thiserror::Error)]
