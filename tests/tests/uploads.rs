@@ -248,3 +248,188 @@ async fn the_quota_holds() {
     );
     owner.upload_ok("now-fits.wav", wav(1.0, 2)).await;
 }
+
+async fn patch(owner: &Owner, id: &str, offset: u64, bytes: Vec<u8>) -> (u16, Option<u64>, Value) {
+    let res = owner
+        .http
+        .patch(owner.url(&format!("/api/uploads/{id}")))
+        .header("Upload-Offset", offset.to_string())
+        .header("Content-Type", "application/offset+octet-stream")
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let offset = res
+        .headers()
+        .get("upload-offset")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    (status, offset, res.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn resumable_uploads_survive_a_dropped_connection() {
+    let server = Server::start();
+    server.add_user("resume@studio.test", "pro");
+    let owner = Owner::signed_in(&server, "resume@studio.test").await;
+    let audio = wav(6.0, 21);
+    let size = audio.len() as u64;
+    let (status, created) = owner
+        .send(
+            reqwest::Method::POST,
+            "/api/uploads",
+            Some(serde_json::json!({"filename": "Verse take 2.wav", "size": size})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+
+    let first = 300_000usize;
+    assert_eq!(patch(&owner, &id, 0, audio[..first].to_vec()).await.0, 204);
+
+    // The next request dies mid-body: half of what it announced arrives, then the socket closes.
+    let token = {
+        let res = Owner::new(&server)
+            .login("resume@studio.test", studiovault_e2e::PASSWORD, None)
+            .await;
+        let cookie = res.headers()["set-cookie"].to_str().unwrap().to_owned();
+        cookie
+            .trim_start_matches("sv_session=")
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .unwrap();
+    let head = format!(
+        "PATCH /api/uploads/{id} HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: sv_session={token}\r\nUpload-Offset: {first}\r\nContent-Length: {}\r\n\r\n",
+        audio.len() - first
+    );
+    use tokio::io::AsyncWriteExt;
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream
+        .write_all(&audio[first..first + 200_000])
+        .await
+        .unwrap();
+    stream.flush().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    drop(stream);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    let (status, state) = owner.get_json(&format!("/api/uploads/{id}")).await;
+    assert_eq!(status, 200);
+    let offset = state["offset"].as_u64().unwrap();
+    assert!(
+        offset > first as u64 && offset <= (first + 200_000) as u64,
+        "kept what arrived: {state}"
+    );
+
+    let (status, current, err) = patch(&owner, &id, 0, audio.clone()).await;
+    assert_eq!(
+        (status, current, err["error"].as_str()),
+        (409, Some(offset), Some("offset_mismatch"))
+    );
+
+    let (status, _, track) = patch(&owner, &id, offset, audio[offset as usize..].to_vec()).await;
+    assert_eq!(status, 201, "{track}");
+    assert_eq!(track["name"], "Verse take 2");
+    assert_eq!(track["sha256"], sha256_hex(&audio));
+    let back = owner
+        .get(&format!(
+            "/api/tracks/{}/audio",
+            track["id"].as_str().unwrap()
+        ))
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(back.as_ref(), audio.as_slice());
+    assert_eq!(
+        owner.get(&format!("/api/uploads/{id}")).await.status(),
+        404,
+        "a finished upload is gone"
+    );
+    assert!(server.files_under("tmp").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn resumable_uploads_are_private_bounded_and_checked() {
+    let server = Server::start();
+    server.add_user("one@studio.test", "pro");
+    server.add_user("two@studio.test", "pro");
+    let one = Owner::signed_in(&server, "one@studio.test").await;
+    let two = Owner::signed_in(&server, "two@studio.test").await;
+    let create = |owner: &Owner, size: u64| {
+        let req = owner
+            .http
+            .post(owner.url("/api/uploads"))
+            .json(&serde_json::json!({"filename": "x.wav", "size": size}));
+        async move {
+            let res = req.send().await.unwrap();
+            let status = res.status().as_u16();
+            let body: Value = res.json().await.unwrap_or_default();
+            (status, body)
+        }
+    };
+    let audio = wav(1.0, 3);
+    let (_, created) = create(&one, audio.len() as u64).await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        two.get(&format!("/api/uploads/{id}")).await.status(),
+        404,
+        "another owner's upload"
+    );
+    assert_eq!(patch(&two, &id, 0, audio.clone()).await.0, 404);
+    assert_eq!(
+        two.send(reqwest::Method::DELETE, &format!("/api/uploads/{id}"), None)
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        one.get(&format!("/api/uploads/{id}")).await.status(),
+        200,
+        "still there for its owner"
+    );
+
+    let (status, body) = create(&one, 10 << 40).await;
+    assert_eq!((status, body["error"].as_str()), (413, Some("too_large")));
+
+    let mut longer = audio.clone();
+    longer.extend_from_slice(&[0u8; 1000]);
+    let (status, _, err) = patch(&one, &id, 0, longer).await;
+    assert_eq!(status, 400, "{err}");
+    assert_eq!(
+        one.get(&format!("/api/uploads/{id}")).await.status(),
+        404,
+        "a refused upload is dropped"
+    );
+
+    let (_, created) = create(&one, 5000).await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let (status, _, err) =
+        patch(&one, &id, 0, b"%PDF-1.7 not audio at all, plainly".to_vec()).await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (415, Some("unsupported_audio"))
+    );
+
+    let (_, created) = create(&one, 5000).await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(patch(&one, &id, 0, audio[..100].to_vec()).await.0, 204);
+    assert_eq!(
+        one.send(reqwest::Method::DELETE, &format!("/api/uploads/{id}"), None)
+            .await
+            .0,
+        204
+    );
+    assert_eq!(one.get(&format!("/api/uploads/{id}")).await.status(), 404);
+    assert!(
+        server.files_under("tmp").is_empty(),
+        "cancelled and refused uploads leave nothing"
+    );
+    assert!(server.files_under("blobs").is_empty());
+}

@@ -61,6 +61,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             config.login.max_failures_per_client,
         )),
         config: config.clone(),
+        uploads: Arc::default(),
         started: Instant::now(),
     };
 

@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Result, VaultError};
 use crate::fsutil;
-use crate::ids::BlobId;
+use crate::ids::{BlobId, UserId};
 use crate::keys::{Cipher, TAG_LEN};
 
 pub const CHUNK_SIZE: usize = 64 * 1024;
@@ -64,6 +64,7 @@ fn aad(blob: BlobId, index: u64, last: bool) -> [u8; 29] {
 
 /// Streams plaintext into an encrypted temp file, hashing it on the way.
 pub struct BlobWriter {
+    owner: UserId,
     file: File,
     tmp_path: PathBuf,
     blob: BlobId,
@@ -85,7 +86,12 @@ impl std::fmt::Debug for BlobWriter {
 }
 
 impl BlobWriter {
-    pub(crate) fn create(tmp_dir: &Path, blob: BlobId, cipher: Cipher) -> Result<Self> {
+    pub(crate) fn create(
+        tmp_dir: &Path,
+        owner: UserId,
+        blob: BlobId,
+        cipher: Cipher,
+    ) -> Result<Self> {
         let tmp_path = tmp_dir.join(format!("{blob}.partial"));
         let mut file = OpenOptions::new()
             .write(true)
@@ -94,6 +100,7 @@ impl BlobWriter {
             .open(&tmp_path)?;
         file.write_all(&header(blob))?;
         Ok(Self {
+            owner,
             file,
             tmp_path,
             blob,
@@ -156,6 +163,7 @@ impl BlobWriter {
         self.done = true;
         let sha256: [u8; 32] = std::mem::take(&mut self.hasher).finalize().into();
         Ok(SealedBlob {
+            owner: self.owner,
             tmp_path: Some(std::mem::take(&mut self.tmp_path)),
             blob: self.blob,
             cipher: self.cipher.clone(),
@@ -176,6 +184,8 @@ impl Drop for BlobWriter {
 /// A complete, fsynced blob still in the temp directory: readable for validation, and removed
 /// on drop unless [`persist`](SealedBlob::persist)ed.
 pub struct SealedBlob {
+    /// The tenant whose key sealed it: only that tenant's library commits it.
+    pub(crate) owner: UserId,
     tmp_path: Option<PathBuf>,
     pub(crate) blob: BlobId,
     cipher: Cipher,
@@ -433,7 +443,7 @@ mod tests {
 
     /// Writes `data` in uneven pieces and persists it; returns the path.
     fn store(dir: &Path, blob: BlobId, data: &[u8]) -> PathBuf {
-        let mut w = BlobWriter::create(dir, blob, cipher(7)).unwrap();
+        let mut w = BlobWriter::create(dir, UserId::random(), blob, cipher(7)).unwrap();
         for piece in data.chunks(10_007) {
             w.write(piece).unwrap();
         }
@@ -585,11 +595,14 @@ mod tests {
     #[test]
     fn abandoned_writes_leave_no_file() {
         let dir = tempfile::tempdir().unwrap();
-        let mut w = BlobWriter::create(dir.path(), BlobId::random(), cipher(1)).unwrap();
+        let mut w =
+            BlobWriter::create(dir.path(), UserId::random(), BlobId::random(), cipher(1)).unwrap();
         w.write(&pattern(100_000)).unwrap();
         drop(w);
         let sealed = {
-            let mut w = BlobWriter::create(dir.path(), BlobId::random(), cipher(1)).unwrap();
+            let mut w =
+                BlobWriter::create(dir.path(), UserId::random(), BlobId::random(), cipher(1))
+                    .unwrap();
             w.write(b"abc").unwrap();
             w.finish().unwrap()
         };

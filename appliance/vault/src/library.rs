@@ -214,7 +214,12 @@ impl<'a> Library<'a> {
             let txn = self.vault.db().begin_read()?;
             tenant_key(self.vault, &txn.open_table(TENANT_KEYS)?, self.owner)?
         };
-        BlobWriter::create(&self.vault.tmp_dir(), blob, key.blob_cipher(blob))
+        BlobWriter::create(
+            &self.vault.tmp_dir(),
+            self.owner,
+            blob,
+            key.blob_cipher(blob),
+        )
     }
 
     /// Makes a sealed upload durable and visible: rename + fsync, then one transaction with
@@ -226,6 +231,9 @@ impl<'a> Library<'a> {
         info: TrackInfo,
         client: &ClientInfo,
     ) -> Result<TrackRecord> {
+        if sealed.owner != self.owner {
+            return Err(VaultError::NotFound);
+        }
         let size = sealed.plaintext_len;
         let remaining = self.remaining_quota()?;
         if size > remaining {

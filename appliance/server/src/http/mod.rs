@@ -6,10 +6,12 @@
 
 mod account;
 mod error;
+mod incoming;
 mod range;
 mod session;
 mod tracks;
 mod upload;
+mod uploads;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -24,6 +26,7 @@ use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
 pub use error::{ApiError, blocking, recover, respond};
+pub use uploads::UploadSessions;
 
 use crate::config::Config;
 use crate::throttle::LoginThrottle;
@@ -39,6 +42,7 @@ pub struct AppState {
     pub vault: Vault,
     pub config: Arc<Config>,
     pub throttle: Arc<LoginThrottle>,
+    pub uploads: Arc<UploadSessions>,
     pub started: Instant,
 }
 
@@ -178,6 +182,7 @@ pub fn routes(state: &AppState) -> BoxedFilter<(Response,)> {
     all.extend(session::routes(state));
     all.extend(account::routes(state));
     all.push(upload::route(state).boxed());
+    all.extend(uploads::routes(state));
     all.extend(tracks::routes(state));
     let headers = security_headers();
     combine(all)

@@ -1,33 +1,21 @@
-//! `POST /api/tracks`: a streaming multipart upload.
-//!
-//! The body is never held in memory: after the first bytes are sniffed, pieces go through a
-//! bounded channel to a blocking thread that hashes and encrypts them into a temp file. Then
-//! the sealed blob is probed as audio (decrypting from disk), and only then committed. Any
-//! failure on the way drops the temp file: nothing is stored, nothing is half-visible.
+//! `POST /api/tracks`: an upload in one multipart request (see [`super::incoming`]); the
+//! resumable protocol is in [`super::uploads`].
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-
-use bytes::{Buf, Bytes};
+use bytes::Buf;
 use futures_util::{Stream, StreamExt};
-use studiovault_audio::{Container, ProbeError, probe};
-use studiovault_vault::library::names_from_filename;
-use studiovault_vault::{Authenticated, ClientInfo, SealedBlob, TrackInfo, VaultError};
+use studiovault_vault::{Authenticated, ClientInfo};
 use warp::http::{StatusCode, header};
 use warp::multipart::FormData;
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
+use super::incoming::{Incoming, Stopped, cut_off, over_quota, too_large};
 use super::tracks::view;
 use super::{ApiError, AppState, auth, blocking, client, respond, with_state};
 
-/// Bytes read before deciding whether the upload looks like audio at all.
-const SNIFF_LEN: usize = 16;
 /// Allowance for multipart boundaries and part headers when judging `Content-Length`.
 const MULTIPART_SLACK: u64 = 64 * 1024;
 const MAX_NAME_FIELD: usize = 1024;
-/// Pieces queued between the socket and the encrypting thread.
-const WRITE_QUEUE: usize = 8;
 
 fn multipart_only() -> impl Filter<Extract = (), Error = Rejection> + Clone {
     warp::header::optional::<String>("content-type")
@@ -64,26 +52,6 @@ pub(super) fn route(
         })
 }
 
-fn too_large(max: u64) -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "too_large",
-        format!("uploads are limited to {max} bytes"),
-    )
-}
-
-fn over_quota(remaining: u64) -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "quota_exceeded",
-        format!("the upload exceeds the storage left in your plan ({remaining} bytes)"),
-    )
-}
-
-fn cut_off() -> ApiError {
-    ApiError::bad_request("the multipart body is malformed or was cut off before its end")
-}
-
 async fn upload(
     auth: Authenticated,
     content_length: Option<u64>,
@@ -101,9 +69,17 @@ async fn upload(
     if content_length.is_some_and(|l| l > remaining.saturating_add(MULTIPART_SLACK)) {
         return Err(over_quota(remaining));
     }
+    let limit = max.min(remaining);
+    let over_limit = move || {
+        if limit == max {
+            too_large(max)
+        } else {
+            over_quota(remaining)
+        }
+    };
 
     let mut name: Option<String> = None;
-    let mut received: Option<(SealedBlob, Container, String)> = None;
+    let mut received: Option<(Incoming, String)> = None;
     while let Some(part) = form.next().await {
         let part = part.map_err(|_| cut_off())?;
         match part.name() {
@@ -112,9 +88,15 @@ async fn upload(
             }
             "file" => {
                 let filename = part.filename().unwrap_or_default().to_owned();
-                let (sealed, container) =
-                    receive_file(part.stream(), &auth, &state, max, remaining).await?;
-                received = Some((sealed, container, filename));
+                let mut incoming = Incoming::begin(&auth, &state).await?;
+                incoming
+                    .append(part.stream(), limit, over_limit)
+                    .await
+                    .map_err(|stopped| match stopped {
+                        Stopped::Interrupted => cut_off(),
+                        Stopped::Refused(e) => e,
+                    })?;
+                received = Some((incoming, filename));
             }
             "name" => name = Some(read_small_field(part.stream()).await?),
             other => {
@@ -125,51 +107,11 @@ async fn upload(
             }
         }
     }
-    let (sealed, container, filename) =
+    let (incoming, filename) =
         received.ok_or_else(|| ApiError::bad_request("multipart field `file` is required"))?;
-
-    let len = sealed.len();
-    let (sealed, probed) = blocking(move || {
-        let reader = sealed.reader()?;
-        let probed = probe(reader, len, container);
-        Ok((sealed, probed))
-    })
-    .await?;
-    let audio = probed.map_err(|e| match e {
-        ProbeError::Corrupt(_) => ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "corrupt_audio",
-            e.to_string(),
-        ),
-        ProbeError::Unsupported(_) => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_audio",
-            e.to_string(),
-        ),
-    })?;
-
-    let (derived_name, original_filename) = names_from_filename(&filename);
-    let info = TrackInfo {
-        name: name
-            .filter(|n| !n.trim().is_empty())
-            .unwrap_or(derived_name),
-        original_filename,
-        container: format!("{:?}", audio.container).to_lowercase(),
-        codec: audio.codec,
-        mime_type: container.mime_type().to_owned(),
-        duration_secs: audio.duration_secs,
-        sample_rate: audio.sample_rate,
-        channels: audio.channels,
-        bits_per_sample: audio.bits_per_sample,
-    };
-    let vault = state.vault.clone();
-    let rec = blocking(move || {
-        vault
-            .library(&auth.scope)
-            .commit_upload(sealed, info, &client)
-    })
-    .await?;
-    tracing::info!(track = %rec.id, bytes = rec.size_bytes, "upload committed");
+    let rec = incoming
+        .commit(&filename, name, &auth, client, &state)
+        .await?;
     let mut res = warp::reply::with_status(warp::reply::json(&view(&rec)), StatusCode::CREATED)
         .into_response();
     if let Ok(v) = format!("/api/tracks/{}", rec.id).parse() {
@@ -179,8 +121,9 @@ async fn upload(
 }
 
 async fn read_small_field(
-    mut stream: impl Stream<Item = Result<impl Buf, warp::Error>> + Unpin,
+    stream: impl Stream<Item = Result<impl Buf, warp::Error>>,
 ) -> Result<String, ApiError> {
+    let mut stream = std::pin::pin!(stream);
     let mut bytes = Vec::new();
     while let Some(piece) = stream.next().await {
         let mut piece = piece.map_err(|_| cut_off())?;
@@ -192,101 +135,4 @@ async fn read_small_field(
         }
     }
     String::from_utf8(bytes).map_err(|_| ApiError::bad_request("field `name` must be UTF-8 text"))
-}
-
-/// Sniffs, then streams the part into an encrypted temp blob.
-async fn receive_file(
-    stream: impl Stream<Item = Result<impl Buf, warp::Error>>,
-    auth: &Authenticated,
-    state: &AppState,
-    max: u64,
-    remaining: u64,
-) -> Result<(SealedBlob, Container), ApiError> {
-    let mut stream = Box::pin(stream.map(|r| r.map(|mut b| b.copy_to_bytes(b.remaining()))));
-    let mut head: Vec<Bytes> = Vec::new();
-    let mut head_len = 0;
-    while head_len < SNIFF_LEN {
-        match stream.next().await {
-            Some(Ok(b)) => {
-                head_len += b.len();
-                head.push(b);
-            }
-            Some(Err(_)) => return Err(cut_off()),
-            None => break,
-        }
-    }
-    if head_len == 0 {
-        return Err(ApiError::bad_request("the file is empty"));
-    }
-    let first: Vec<u8> = head
-        .iter()
-        .flat_map(|b| b.iter().copied())
-        .take(SNIFF_LEN)
-        .collect();
-    let container = Container::sniff(&first).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_audio",
-            "not an audio file (accepted: WAV, AIFF, FLAC, MP3, AAC/M4A, ALAC, Ogg)",
-        )
-    })?;
-
-    let vault = state.vault.clone();
-    let scope = auth.scope.clone();
-    let writer = blocking(move || vault.library(&scope).begin_upload()).await?;
-    let aborted = Arc::new(AtomicBool::new(false));
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(WRITE_QUEUE);
-    let abort_flag = aborted.clone();
-    let task = tokio::task::spawn_blocking(move || -> Result<Option<SealedBlob>, VaultError> {
-        let mut writer = writer;
-        while let Some(piece) = rx.blocking_recv() {
-            writer.write(&piece)?;
-        }
-        // An abandoned upload is dropped unsealed, which deletes its temp file.
-        if abort_flag.load(Ordering::SeqCst) {
-            Ok(None)
-        } else {
-            writer.finish().map(Some)
-        }
-    });
-
-    let limit = max.min(remaining);
-    let mut total: u64 = 0;
-    let mut failure: Option<ApiError> = None;
-    let mut pieces = futures_util::stream::iter(head.into_iter().map(Ok)).chain(stream);
-    while let Some(piece) = pieces.next().await {
-        let piece = match piece {
-            Ok(p) => p,
-            Err(_) => {
-                failure = Some(cut_off());
-                break;
-            }
-        };
-        total += piece.len() as u64;
-        if total > limit {
-            failure = Some(if total > max {
-                too_large(max)
-            } else {
-                over_quota(remaining)
-            });
-            break;
-        }
-        if tx.send(piece).await.is_err() {
-            break; // the writer failed; its error is reported below
-        }
-    }
-    if failure.is_some() {
-        aborted.store(true, Ordering::SeqCst);
-    }
-    drop(tx);
-    let written = match task.await {
-        Ok(result) => result.map_err(ApiError::from),
-        Err(_) => Err(ApiError::internal()),
-    };
-    match (failure, written) {
-        (Some(e), _) => Err(e),
-        (None, Err(e)) => Err(e),
-        (None, Ok(Some(sealed))) => Ok((sealed, container)),
-        (None, Ok(None)) => Err(ApiError::internal()),
-    }
 }

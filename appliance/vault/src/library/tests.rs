@@ -125,6 +125,35 @@ fn a_tenants_blob_does_not_open_under_another_tenants_key() {
 }
 
 #[test]
+fn an_upload_commits_only_into_the_library_that_began_it() {
+    let t = TestVault::new();
+    let (_, alice) = t.user("alice@studio.test");
+    let (_, bob) = t.user("bob@studio.test");
+    let mut w = t.vault.library(&alice).begin_upload().unwrap();
+    w.write(b"RIFF....WAVE").unwrap();
+    let sealed = w.finish().unwrap();
+    let err = t
+        .vault
+        .library(&bob)
+        .commit_upload(sealed, TrackInfo::default(), &ClientInfo::default())
+        .unwrap_err();
+    assert!(matches!(err, VaultError::NotFound));
+    assert_eq!(
+        t.vault
+            .library(&bob)
+            .list(TrackSort::Created, false, None, 0, 10)
+            .unwrap()
+            .1,
+        0
+    );
+    assert_eq!(
+        files_under(&t.vault.tmp_dir()),
+        0,
+        "the refused blob is dropped"
+    );
+}
+
+#[test]
 fn quota_is_enforced_and_a_refused_upload_leaves_nothing() {
     let t = TestVault::new();
     let (_, scope) = t.user("quota@studio.test");
