@@ -201,6 +201,35 @@ async fn sessions_are_listed_revoked_and_ended_by_a_password_change() {
     );
     assert_eq!(phone.get("/api/tracks").await.status(), 401);
 
+    // Who accessed my files: the owner's own audit records, client addresses hashed.
+    let id = laptop
+        .upload_ok("mix.wav", studiovault_e2e::wav(0.2, 1))
+        .await;
+    assert_eq!(
+        laptop
+            .get(&format!("/api/tracks/{id}/audio"))
+            .await
+            .status(),
+        200
+    );
+    let (status, activity) = laptop.get_json("/api/account/activity").await;
+    assert_eq!(status, 200);
+    let entries = activity.as_array().cloned().unwrap_or_default();
+    let download = entries
+        .iter()
+        .find(|e| e["action"] == "track.download")
+        .unwrap_or_else(|| panic!("{activity}"));
+    assert_eq!(download["object"], format!("track/{id}"));
+    assert!(download["client"].as_str().is_some_and(|c| c.len() == 32));
+    assert_eq!(entries[0]["action"], "track.download", "newest first");
+    server.add_user("nosy@studio.test", "pro");
+    let nosy = Owner::signed_in(&server, "nosy@studio.test").await;
+    let (_, theirs) = nosy.get_json("/api/account/activity").await;
+    assert!(
+        !theirs.to_string().contains(&id),
+        "another owner's activity stays private"
+    );
+
     let tablet = Owner::signed_in(&server, "multi@studio.test").await;
     let (status, _) = laptop
         .send(

@@ -99,6 +99,8 @@ pub struct TotpSetup {
     pub secret: String,
     /// `otpauth://` URL, for a QR code.
     pub otpauth_url: String,
+    /// The same URL as a QR code: an SVG document rendered on the appliance.
+    pub qr_svg: String,
 }
 
 /// `POST /api/account/totp/enable`.

@@ -490,6 +490,29 @@ impl<'a> Account<'a> {
         list_sessions(self.vault, Some(self.owner))
     }
 
+    /// Audit records of this account's data and settings, newest first: who signed in,
+    /// uploaded, downloaded, renamed and deleted, from which hashed client.
+    pub fn activity(
+        &self,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<studiovault_api::admin::AuditEntry>> {
+        let query = studiovault_api::admin::AuditQuery {
+            before,
+            limit: Some(limit),
+            user: Some(self.owner.to_string()),
+            ..Default::default()
+        };
+        let owner = self.owner.to_string();
+        // The query also matches records this user made about others; keep only their own data.
+        Ok(self
+            .vault
+            .audit_query(&query)?
+            .into_iter()
+            .filter(|e| e.owner.as_deref() == Some(owner.as_str()))
+            .collect())
+    }
+
     /// Revokes one of the owner's sessions; another user's session id is simply not found.
     pub fn revoke_session(&self, id: &str, client: &ClientInfo) -> Result<()> {
         let hash = self

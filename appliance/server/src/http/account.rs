@@ -10,7 +10,17 @@ use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
 use super::session::clear_cookie;
-use super::{AppState, auth, blocking, client, json_body, respond, with_state};
+use super::{ApiError, AppState, auth, blocking, client, json_body, respond, with_state};
+
+/// Renders the enrolment URL as a QR code here, so the secret never leaves the appliance.
+fn qr_svg(url: &str) -> Result<String, ApiError> {
+    let code = qrcode::QrCode::new(url.as_bytes()).map_err(|_| ApiError::internal())?;
+    Ok(code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(220, 220)
+        .quiet_zone(true)
+        .build())
+}
 
 pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
     // Path, method and session are checked before the body is read.
@@ -56,12 +66,14 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
                         .totp_setup(&req.password, req.totp.as_deref())
                 })
                 .await;
-                respond(result.map(|(secret, otpauth_url)| {
-                    warp::reply::json(&TotpSetup {
+                respond(result.and_then(|(secret, otpauth_url)| {
+                    let qr_svg = qr_svg(&otpauth_url)?;
+                    Ok(warp::reply::json(&TotpSetup {
                         secret,
                         otpauth_url,
+                        qr_svg,
                     })
-                    .into_response()
+                    .into_response())
                 }))
             },
         );

@@ -13,6 +13,12 @@ use super::{
     ApiError, AppState, SESSION_COOKIE, auth, blocking, client, json_body, respond, with_state,
 };
 
+#[derive(Debug, serde::Deserialize)]
+struct ActivityQuery {
+    before: Option<u64>,
+    limit: Option<u32>,
+}
+
 pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
     let login = warp::path!("api" / "session")
         .and(warp::post())
@@ -93,7 +99,22 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
                 )
             },
         );
+    let activity = warp::path!("api" / "account" / "activity")
+        .and(warp::get())
+        .and(auth(state))
+        .and(warp::query::<ActivityQuery>())
+        .and(with_state(state))
+        .then(
+            |auth: Authenticated, q: ActivityQuery, state: AppState| async move {
+                let vault = state.vault.clone();
+                let limit = q.limit.unwrap_or(100).clamp(1, 500);
+                let result =
+                    blocking(move || vault.account(&auth.scope).activity(q.before, limit)).await;
+                respond(result.map(|entries| warp::reply::json(&entries).into_response()))
+            },
+        );
     vec![
+        activity.boxed(),
         login.boxed(),
         me.boxed(),
         logout.boxed(),

@@ -387,6 +387,27 @@ fn deletion_disables_at_once_and_purges_after_the_grace() {
 }
 
 #[test]
+fn activity_shows_only_the_owners_records() {
+    let t = TestVault::new();
+    let (_, ana) = t.user("ana@studio.test");
+    let (_, ben) = t.user("ben@studio.test");
+    t.vault.admin().suspend(ben.owner()).unwrap();
+    let mine = t.vault.account(&ana).activity(None, 100).unwrap();
+    let actions: Vec<&str> = mine.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["session.create", "user.create"]);
+    assert!(
+        mine.iter()
+            .all(|e| e.owner.as_deref() == Some(ana.owner().to_string().as_str()))
+    );
+    let page = t
+        .vault
+        .account(&ana)
+        .activity(Some(mine[0].seq), 100)
+        .unwrap();
+    assert_eq!(page.len(), 1, "paging with `before`");
+}
+
+#[test]
 fn plan_and_quota_overrides() {
     let t = TestVault::new();
     let (_, scope) = t.user("q@studio.test");
