@@ -12,6 +12,7 @@ mod session;
 mod tracks;
 mod upload;
 mod uploads;
+mod web;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -184,6 +185,7 @@ pub fn routes(state: &AppState) -> BoxedFilter<(Response,)> {
     all.push(upload::route(state).boxed());
     all.extend(uploads::routes(state));
     all.extend(tracks::routes(state));
+    all.extend(web::routes());
     let headers = security_headers();
     combine(all)
         .recover(recover)

@@ -1,0 +1,63 @@
+// Studio Vault's web app: plain ES modules, no build step, nothing from another origin.
+import { api, ApiError } from "/assets/api.js";
+import { renderLogin } from "/assets/login.js";
+import { renderLibrary } from "/assets/library.js";
+import { renderAccount } from "/assets/account.js";
+import { initPlayer } from "/assets/player.js";
+
+const routes = { "/library": renderLibrary, "/account": renderAccount };
+export const session = { me: null };
+
+export function navigate(path, replace = false) {
+  if (replace) history.replaceState(null, "", path);
+  else history.pushState(null, "", path);
+  route();
+}
+
+async function route() {
+  const main = document.getElementById("main");
+  const nav = document.getElementById("nav");
+  if (!session.me) {
+    try {
+      session.me = await api("GET", "/api/session");
+    } catch (e) {
+      if (!(e instanceof ApiError) || e.status !== 401) throw e;
+    }
+  }
+  let path = location.pathname;
+  if (!session.me) {
+    nav.hidden = true;
+    document.getElementById("player").hidden = true;
+    return renderLogin(main, async (me) => {
+      session.me = me;
+      navigate(path === "/login" || path === "/" ? "/library" : path, true);
+    });
+  }
+  if (!routes[path]) path = "/library";
+  if (path !== location.pathname) history.replaceState(null, "", path);
+  nav.hidden = false;
+  for (const a of nav.querySelectorAll("a")) {
+    if (a.getAttribute("href") === path) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
+  main.replaceChildren();
+  await routes[path](main, session);
+  main.focus();
+}
+
+document.addEventListener("click", (event) => {
+  const link = event.target.closest("a[data-link]");
+  if (link && !event.ctrlKey && !event.metaKey) {
+    event.preventDefault();
+    navigate(link.getAttribute("href"));
+  }
+});
+window.addEventListener("popstate", route);
+document.getElementById("sign-out").addEventListener("click", async () => {
+  await api("DELETE", "/api/session").catch(() => {});
+  session.me = null;
+  document.getElementById("audio").pause();
+  navigate("/login");
+});
+initPlayer();
+route();

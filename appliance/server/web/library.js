@@ -1,0 +1,186 @@
+import { api, el, fmt, toast, ApiError } from "/assets/api.js";
+import { uploadFile } from "/assets/upload.js";
+import { play, current } from "/assets/player.js";
+
+const COLUMNS = [
+  { key: "name", label: "Name", sort: "name" },
+  { key: "duration", label: "Length", sort: "duration", num: true },
+  { key: "tempo", label: "Tempo", sort: "tempo", num: true },
+  { key: "key", label: "Key", sort: "key" },
+  { key: "loudness", label: "Loudness", num: true, small: true },
+  { key: "format", label: "Format", small: true },
+  { key: "created", label: "Added", sort: "created", small: true },
+];
+
+const view = { sort: "created", order: "desc", q: "", tempoMin: "", tempoMax: "", key: "" };
+
+function keyLabel(t) {
+  return t.key ? `${t.key.name} · ${t.key.camelot}` : analysisNote(t);
+}
+
+function analysisNote(t) {
+  switch (t.analysis?.state) {
+    case "pending": case "running": return "analysing…";
+    case "failed": return "—";
+    default: return "—";
+  }
+}
+
+function cell(t, column) {
+  switch (column.key) {
+    case "name": return t.name;
+    case "duration": return fmt.duration(t.duration_secs);
+    case "tempo": return t.tempo ? t.tempo.bpm.toFixed(1) : analysisNote(t);
+    case "key": return keyLabel(t);
+    case "loudness": return t.loudness ? `${t.loudness.integrated_lufs.toFixed(1)} LUFS` : "—";
+    case "format": return `${t.container.toUpperCase()} · ${t.codec}`;
+    case "created": return fmt.date(t.created_at);
+    default: return "";
+  }
+}
+
+export async function renderLibrary(main, session) {
+  const status = el("p", { class: "muted", role: "status", "aria-live": "polite" });
+  const search = el("input", { type: "search", id: "search", placeholder: "Find a track", "aria-label": "Search by name" });
+  const tempoMin = el("input", { type: "number", id: "tempo-min", min: 20, max: 300, "aria-label": "Tempo from" });
+  const tempoMax = el("input", { type: "number", id: "tempo-max", min: 20, max: 300, "aria-label": "Tempo to" });
+  const keySelect = el("select", { id: "key-filter", "aria-label": "Key" }, el("option", { value: "", text: "Any key" }));
+  const quota = el("span", { class: "quota" });
+  const fileInput = el("input", { type: "file", id: "file-input", multiple: true, accept: "audio/*,.wav,.aif,.aiff,.flac,.mp3,.m4a,.aac,.ogg,.opus", hidden: true });
+  const pick = el("button", { type: "button", id: "pick-files", text: "Choose files…", onclick: () => fileInput.click() });
+  const drop = el("div", { class: "drop", id: "drop" }, "Drop audio files here, or ", pick, fileInput);
+  const uploads = el("ul", { class: "uploads", id: "uploads", "aria-label": "Uploads" });
+  const table = el("table", { id: "tracks" });
+  const dialog = el("dialog", { id: "confirm" });
+
+  for (const mode of ["major", "minor"]) {
+    for (const note of ["C", "C♯", "D", "E♭", "E", "F", "F♯", "G", "A♭", "A", "B♭", "B"]) {
+      const name = `${note} ${mode}`;
+      keySelect.append(el("option", { value: name, text: name }));
+    }
+  }
+
+  main.append(
+    el("h1", { text: "Library" }),
+    el("div", { class: "toolbar" },
+      el("div", {}, search),
+      el("div", {}, el("span", { class: "muted", text: "Tempo " }), tempoMin, el("span", { class: "muted", text: " – " }), tempoMax),
+      el("div", {}, keySelect),
+      quota),
+    drop, uploads, status, table, dialog);
+
+  async function refreshQuota() {
+    session.me = await api("GET", "/api/session");
+    const { used_bytes: used, quota_bytes: total } = session.me;
+    quota.replaceChildren(`${fmt.bytes(used)} of ${fmt.bytes(total)} `,
+      el("meter", { min: 0, max: total, value: used, "aria-label": "Storage used" }));
+  }
+
+  async function load() {
+    const params = new URLSearchParams({ sort: view.sort, order: view.order, limit: "500" });
+    if (view.q) params.set("q", view.q);
+    if (view.tempoMin) params.set("tempo_min", view.tempoMin);
+    if (view.tempoMax) params.set("tempo_max", view.tempoMax);
+    if (view.key) params.set("key", view.key);
+    const page = await api("GET", `/api/tracks?${params}`);
+    render(page);
+    const pending = page.items.some((t) => ["pending", "running"].includes(t.analysis?.state));
+    clearTimeout(load.timer);
+    if (pending && document.body.contains(table)) load.timer = setTimeout(() => load().catch(() => {}), 2000);
+  }
+
+  function sortButton(column) {
+    if (!column.sort) return column.label;
+    const active = view.sort === column.sort;
+    return el("button", {
+      type: "button", text: column.label, "data-sort": column.sort,
+      "aria-sort": active ? (view.order === "asc" ? "ascending" : "descending") : null,
+      "data-arrow": active ? (view.order === "asc" ? "▲" : "▼") : null,
+      onclick: () => {
+        if (view.sort === column.sort) view.order = view.order === "asc" ? "desc" : "asc";
+        else { view.sort = column.sort; view.order = column.sort === "name" || column.sort === "key" ? "asc" : "desc"; }
+        load();
+      },
+    });
+  }
+
+  function render(page) {
+    status.textContent = page.total === 0 ? (view.q || view.key || view.tempoMin || view.tempoMax ? "No track matches." : "No tracks yet: drop some audio above.") : `${page.total} track${page.total === 1 ? "" : "s"}`;
+    const head = el("tr", {}, el("th", { scope: "col" }, el("span", { class: "muted", text: "" })),
+      COLUMNS.map((c) => el("th", { scope: "col", class: [c.num ? "num" : "", c.small ? "hide-sm" : ""].join(" ").trim() || null }, sortButton(c))),
+      el("th", { scope: "col" }, el("span", { class: "muted", text: "" })));
+    const rows = page.items.map((t) => {
+      const playing = current()?.id === t.id;
+      return el("tr", { "data-id": t.id, class: playing ? "playing" : null },
+        el("td", {}, el("button", { type: "button", class: "quiet", "aria-label": `Play ${t.name}`, text: "▶", onclick: () => play(t, () => load()) })),
+        COLUMNS.map((c) => el("td", { class: [c.key === "name" ? "name" : "", c.num ? "num" : "", c.small ? "hide-sm" : ""].join(" ").trim() || null, text: cell(t, c) })),
+        el("td", {}, el("div", { class: "row-actions" },
+          el("button", { type: "button", "aria-label": `Rename ${t.name}`, text: "Rename", onclick: () => rename(t) }),
+          el("button", { type: "button", class: "danger", "aria-label": `Delete ${t.name}`, text: "Delete", onclick: () => remove(t) }))));
+    });
+    table.replaceChildren(el("caption", { class: "muted", hidden: true, text: "Your tracks" }), el("thead", {}, head), el("tbody", {}, rows));
+  }
+
+  function confirmDialog(message, action, inputValue) {
+    return new Promise((resolve) => {
+      const input = inputValue !== undefined ? el("input", { id: "dialog-input", value: inputValue, "aria-label": "New name" }) : null;
+      const form = el("form", { method: "dialog" },
+        el("p", { text: message }), input,
+        el("div", { class: "row-actions" },
+          el("button", { value: "cancel", text: "Cancel" }),
+          el("button", { value: "ok", class: action === "Delete" ? "danger" : "primary", text: action })));
+      dialog.replaceChildren(form);
+      dialog.onclose = () => resolve(dialog.returnValue === "ok" ? (input ? input.value : true) : null);
+      dialog.showModal();
+      (input || form.querySelector("button[value=cancel]")).focus();
+    });
+  }
+
+  async function rename(t) {
+    const name = await confirmDialog(`Rename “${t.name}”`, "Rename", t.name);
+    if (!name || name === t.name) return;
+    try { await api("PATCH", `/api/tracks/${t.id}`, { name }); await load(); } catch (e) { toast(e.message); }
+  }
+
+  async function remove(t) {
+    if (!(await confirmDialog(`Delete “${t.name}”? This cannot be undone.`, "Delete"))) return;
+    try { await api("DELETE", `/api/tracks/${t.id}`); toast(`Deleted “${t.name}”.`); await Promise.all([load(), refreshQuota()]); } catch (e) { toast(e.message); }
+  }
+
+  async function uploadAll(files) {
+    await Promise.all([...files].map(async (file) => {
+      const bar = el("progress", { max: 1, value: 0, "aria-label": `Uploading ${file.name}` });
+      const note = el("span", { class: "muted", text: fmt.bytes(file.size) });
+      const item = el("li", { "data-file": file.name }, el("span", { text: file.name }), bar, note);
+      uploads.append(item);
+      try {
+        await uploadFile(file, (f) => { bar.value = f; });
+        bar.value = 1;
+        note.textContent = "done";
+      } catch (e) {
+        item.classList.add("failed");
+        note.textContent = e.message;
+        note.setAttribute("role", "alert");
+      }
+      await load().catch(() => {});
+    }));
+    await refreshQuota();
+  }
+
+  fileInput.addEventListener("change", () => { uploadAll(fileInput.files); fileInput.value = ""; });
+  drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (e) => { e.preventDefault(); drop.classList.remove("over"); uploadAll(e.dataTransfer.files); });
+  let debounce;
+  const onFilter = () => {
+    clearTimeout(debounce);
+    debounce = setTimeout(() => {
+      Object.assign(view, { q: search.value.trim(), tempoMin: tempoMin.value, tempoMax: tempoMax.value, key: keySelect.value });
+      load().catch((e) => toast(e.message));
+    }, 200);
+  };
+  for (const input of [search, tempoMin, tempoMax]) input.addEventListener("input", onFilter);
+  keySelect.addEventListener("change", onFilter);
+
+  await Promise.all([load(), refreshQuota()]).catch((e) => { if (!(e instanceof ApiError)) throw e; toast(e.message); });
+}

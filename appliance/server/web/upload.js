@@ -1,0 +1,48 @@
+import { api, ApiError } from "/assets/api.js";
+
+// Resumable uploads (POST /api/uploads, then PATCH pieces at an offset): a dropped connection
+// costs at most one piece; the server says where to resume.
+const PIECE = 8 * 1024 * 1024;
+const MAX_RETRIES = 8;
+
+function send(id, offset, blob, onSent) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("PATCH", `/api/uploads/${id}`);
+    xhr.setRequestHeader("Upload-Offset", String(offset));
+    xhr.setRequestHeader("Content-Type", "application/offset+octet-stream");
+    xhr.upload.onprogress = (e) => onSent(e.loaded);
+    xhr.onerror = () => reject(new ApiError(0, { error: "network", message: "The connection dropped." }));
+    xhr.onload = () => {
+      const body = xhr.responseText ? JSON.parse(xhr.responseText) : null;
+      const next = Number(xhr.getResponseHeader("Upload-Offset"));
+      if (xhr.status === 201 || xhr.status === 204) resolve({ done: xhr.status === 201, offset: next, body });
+      else reject(new ApiError(xhr.status, body));
+    };
+    xhr.send(blob);
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Uploads `file`; `onProgress(fraction)` as bytes go out. Resolves with the new track. */
+export async function uploadFile(file, onProgress) {
+  const created = await api("POST", "/api/uploads", { filename: file.name, size: file.size });
+  let offset = 0;
+  let retries = 0;
+  for (;;) {
+    try {
+      const end = Math.min(offset + PIECE, file.size);
+      const result = await send(created.id, offset, file.slice(offset, end), (sent) => onProgress((offset + sent) / Math.max(file.size, 1)));
+      if (result.done) return result.body;
+      offset = result.offset;
+      retries = 0;
+    } catch (e) {
+      const resumable = e instanceof ApiError && (e.status === 0 || e.code === "offset_mismatch" || e.status >= 500);
+      if (!resumable) throw e;
+      if (++retries > MAX_RETRIES) throw new Error("The connection keeps dropping; try this file again later.");
+      await sleep(Math.min(500 * 2 ** retries, 15000));
+      offset = (await api("GET", `/api/uploads/${created.id}`)).offset;
+    }
+  }
+}
