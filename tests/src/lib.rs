@@ -7,6 +7,8 @@
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)] // a test harness fails by panicking
 
+pub mod browser;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

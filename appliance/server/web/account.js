@@ -111,7 +111,7 @@ export async function renderAccount(main, session) {
       el("td", { text: fmt.date(e.at_ms) }),
       el("td", { text: e.actor === `user:${me.user_id}` ? "you" : e.actor }),
       el("td", { text: labels[e.action] || e.action }),
-      el("td", { class: "muted", text: e.detail || e.object || "" }),
+      el("td", { class: "muted wrap", text: e.detail || e.object || "" }),
       el("td", { class: "muted", text: e.client ? `${e.client.slice(0, 8)}…` : "" })))));
   main.append(section("Who accessed my files", el("p", { class: "muted", text: "From the tamper-evident audit log. Client addresses are kept only as daily-salted hashes." }), activity));
 

@@ -94,7 +94,6 @@ export async function renderLibrary(main, session) {
     const active = view.sort === column.sort;
     return el("button", {
       type: "button", text: column.label, "data-sort": column.sort,
-      "aria-sort": active ? (view.order === "asc" ? "ascending" : "descending") : null,
       "data-arrow": active ? (view.order === "asc" ? "▲" : "▼") : null,
       onclick: () => {
         if (view.sort === column.sort) view.order = view.order === "asc" ? "desc" : "asc";
@@ -107,7 +106,10 @@ export async function renderLibrary(main, session) {
   function render(page) {
     status.textContent = page.total === 0 ? (view.q || view.key || view.tempoMin || view.tempoMax ? "No track matches." : "No tracks yet: drop some audio above.") : `${page.total} track${page.total === 1 ? "" : "s"}`;
     const head = el("tr", {}, el("th", { scope: "col" }, el("span", { class: "muted", text: "" })),
-      COLUMNS.map((c) => el("th", { scope: "col", class: [c.num ? "num" : "", c.small ? "hide-sm" : ""].join(" ").trim() || null }, sortButton(c))),
+      COLUMNS.map((c) => el("th", {
+        scope: "col", class: [c.num ? "num" : "", c.small ? "hide-sm" : ""].join(" ").trim() || null,
+        "aria-sort": c.sort && view.sort === c.sort ? (view.order === "asc" ? "ascending" : "descending") : null,
+      }, sortButton(c))),
       el("th", { scope: "col" }, el("span", { class: "muted", text: "" })));
     const rows = page.items.map((t) => {
       const playing = current()?.id === t.id;

@@ -1,0 +1,217 @@
+//! The owners' web app in a real, headless Chromium: sign-in with TOTP, uploads with progress,
+//! playback and seeking, sessions, keyboard-only use and an accessibility check on every page.
+//! Screenshots of each page land in the test artifacts directory.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::json;
+use studiovault_e2e::browser::Browser;
+use studiovault_e2e::{Owner, PASSWORD, Server, wesnoth_track};
+use totp_rs::{Algorithm, Secret, TOTP};
+
+fn totp_now(secret: &str, step_offset: i64) -> String {
+    let secret = Secret::Encoded(secret.to_owned()).to_bytes().unwrap();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    TOTP::new_unchecked(Algorithm::SHA1, 6, 1, 30, secret, None, String::new())
+        .generate((now + step_offset * 30) as u64)
+}
+
+async fn assert_accessible(browser: &Browser, page: &str) {
+    let violations = browser.accessibility_violations().await;
+    assert!(
+        violations.is_empty(),
+        "{page}: axe-core found serious violations: {}",
+        serde_json::to_string_pretty(&violations).unwrap()
+    );
+}
+
+/// Enables TOTP for `email` through the API; answers the secret.
+async fn enable_totp(server: &Server, email: &str) -> String {
+    let owner = Owner::signed_in(server, email).await;
+    let (_, setup) = owner
+        .send(
+            reqwest::Method::POST,
+            "/api/account/totp/setup",
+            Some(json!({"password": PASSWORD})),
+        )
+        .await;
+    let secret = setup["secret"].as_str().unwrap().to_owned();
+    let (status, _) = owner
+        .send(
+            reqwest::Method::POST,
+            "/api/account/totp/enable",
+            Some(json!({"code": totp_now(&secret, -1)})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        owner
+            .send(reqwest::Method::DELETE, "/api/session", None)
+            .await
+            .0,
+        204
+    );
+    secret
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_owner_signs_in_with_totp_uploads_plays_and_revokes_a_session() {
+    let server = Server::start();
+    server.add_user("owner@studio.test", "pro");
+    let secret = enable_totp(&server, "owner@studio.test").await;
+    let browser = Browser::start().await;
+
+    // Sign in: password first, then the two-factor field appears.
+    browser.goto(&server.url("/login")).await;
+    browser.wait("#email").await;
+    browser.screenshot("01-sign-in").await;
+    assert_accessible(&browser, "sign-in").await;
+    browser.type_into("#email", "owner@studio.test").await;
+    browser.type_into("#password", PASSWORD).await;
+    browser.click("form button[type=submit]").await;
+    browser.wait("#totp").await;
+    browser.type_into("#totp", &totp_now(&secret, 0)).await;
+    browser.click("form button[type=submit]").await;
+    browser.wait("#tracks").await;
+    assert_eq!(browser.eval("location.pathname").await, "/library");
+
+    // Upload two real songs at once and watch both progress bars finish.
+    let dir = tempfile::tempdir().unwrap();
+    let mut paths = Vec::new();
+    for name in ["battle.ogg", "elvish-theme.ogg"] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, wesnoth_track(name).unwrap()).unwrap();
+        paths.push(path.display().to_string());
+    }
+    let input = browser
+        .client
+        .find(fantoccini::Locator::Css("#file-input"))
+        .await
+        .unwrap();
+    input.send_keys(&paths.join("\n")).await.unwrap();
+    browser
+        .until(
+            "two progress bars",
+            "document.querySelectorAll('#uploads progress').length === 2",
+        )
+        .await;
+    browser
+        .until(
+            "both uploads done",
+            "[...document.querySelectorAll('#uploads progress')].every(p => p.value === 1)",
+        )
+        .await;
+    browser
+        .until(
+            "two rows",
+            "document.querySelectorAll('#tracks tbody tr').length === 2",
+        )
+        .await;
+    browser.screenshot("02-library").await;
+    assert_accessible(&browser, "library").await;
+
+    // Play one, then seek with the keyboard on the scrubber.
+    browser
+        .click("#tracks tbody tr button[aria-label^='Play']")
+        .await;
+    browser
+        .until(
+            "playback",
+            "document.getElementById('audio').currentTime > 0.2",
+        )
+        .await;
+    browser.click("#wave").await;
+    browser.keys("\u{E00E}").await; // PageUp: +30 s
+    browser
+        .until(
+            "a seek forward",
+            "document.getElementById('audio').currentTime > 20",
+        )
+        .await;
+    browser.screenshot("03-playing").await;
+
+    // A second session elsewhere, revoked from the account page.
+    let elsewhere = Owner::new(&server);
+    let res = elsewhere
+        .login("owner@studio.test", PASSWORD, Some(&totp_now(&secret, 1)))
+        .await;
+    assert_eq!(res.status(), 200);
+    browser.click("nav a[href='/account']").await;
+    browser
+        .until(
+            "two sessions listed",
+            "document.querySelectorAll('#sessions tbody tr').length === 2",
+        )
+        .await;
+    browser.screenshot("04-account").await;
+    assert_accessible(&browser, "account").await;
+    browser
+        .click("#sessions button[aria-label^='Revoke']")
+        .await;
+    browser
+        .until(
+            "one session left",
+            "document.querySelectorAll('#sessions tbody tr').length === 1",
+        )
+        .await;
+    assert_eq!(
+        elsewhere.get("/api/tracks").await.status(),
+        401,
+        "the revoked session is dead"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_app_works_from_the_keyboard_alone() {
+    let server = Server::start();
+    server.add_user("keys@studio.test", "pro");
+    let browser = Browser::start().await;
+    browser.goto(&server.url("/")).await;
+    browser.wait("#email").await;
+    // The e-mail field has the focus; Tab moves through the form, Enter submits.
+    browser.keys("keys@studio.test").await;
+    browser.keys("\u{E004}").await;
+    browser.keys(PASSWORD).await;
+    browser.keys("\u{E007}").await;
+    browser.wait("#tracks").await;
+    browser
+        .until(
+            "focus on the page",
+            "document.activeElement && document.activeElement.id === 'main'",
+        )
+        .await;
+    // Wrong password shows the reason, and throttling shows a wait.
+    let fresh = Browser::start().await;
+    fresh.goto(&server.url("/login")).await;
+    for _ in 0..6 {
+        fresh.type_into("#email", "keys@studio.test").await;
+        fresh.type_into("#password", "not the passphrase").await;
+        fresh.keys("\u{E007}").await;
+        fresh
+            .until(
+                "an error",
+                "document.getElementById('login-error').textContent.length > 0",
+            )
+            .await;
+        if fresh
+            .eval("document.getElementById('login-error').textContent.includes('Try again in')")
+            .await
+            == json!(true)
+        {
+            fresh.screenshot("05-throttled").await;
+            return;
+        }
+        fresh
+            .until(
+                "the button back",
+                "!document.querySelector('form button[type=submit]').disabled",
+            )
+            .await;
+    }
+    panic!("sign-in was never throttled");
+}
