@@ -24,6 +24,8 @@ pub struct Me {
     pub quota_bytes: u64,
     pub used_bytes: u64,
     pub totp_enabled: bool,
+    /// Whether uploads are analysed (the owner's setting, or the plan's default).
+    pub analysis: bool,
     pub status: AccountStatus,
     /// The id of the session this request used.
     pub session_id: String,
@@ -57,6 +59,51 @@ pub struct TrackView {
     pub bits_per_sample: Option<u32>,
     pub created_at: i64,
     pub updated_at: i64,
+    pub analysis: AnalysisView,
+    pub tempo: Option<TempoView>,
+    pub key: Option<KeyView>,
+    pub loudness: Option<LoudnessView>,
+}
+
+/// Where a track's analysis stands: `pending`, `done`, `failed` (with a reason) or `off`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnalysisView {
+    pub state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TempoView {
+    /// Beats per minute, one decimal.
+    pub bpm: f64,
+    /// 0 to 1.
+    pub confidence: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyView {
+    /// e.g. `A minor`, `F# major`.
+    pub name: String,
+    /// Camelot wheel notation, e.g. `8A`.
+    pub camelot: String,
+    pub confidence: f64,
+}
+
+/// EBU R128 / ITU-R BS.1770-4.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoudnessView {
+    pub integrated_lufs: Option<f64>,
+    pub range_lu: Option<f64>,
+    pub true_peak_dbtp: Option<f64>,
+}
+
+/// `PATCH /api/account/settings`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Analyse uploads for tempo, key, loudness and waveform.
+    pub analysis: bool,
 }
 
 /// `GET /api/tracks`: one page of the caller's library.

@@ -59,13 +59,15 @@ pub enum AuditAction {
     TrackDownload,
     TrackRename,
     TrackDelete,
+    TrackAnalyze,
+    SettingsChange,
     DeletionRequest,
     DeletionCancel,
     AccountPurge,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 18] = [
+    pub const ALL: [AuditAction; 20] = [
         Self::UserCreate,
         Self::UserSuspend,
         Self::UserResume,
@@ -81,6 +83,8 @@ impl AuditAction {
         Self::TrackDownload,
         Self::TrackRename,
         Self::TrackDelete,
+        Self::TrackAnalyze,
+        Self::SettingsChange,
         Self::DeletionRequest,
         Self::DeletionCancel,
         Self::AccountPurge,
@@ -103,6 +107,8 @@ impl AuditAction {
             Self::TrackDownload => "track.download",
             Self::TrackRename => "track.rename",
             Self::TrackDelete => "track.delete",
+            Self::TrackAnalyze => "track.analyze",
+            Self::SettingsChange => "account.settings",
             Self::DeletionRequest => "account.deletion_request",
             Self::DeletionCancel => "account.deletion_cancel",
             Self::AccountPurge => "account.purge",

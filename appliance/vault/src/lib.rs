@@ -11,6 +11,7 @@
 //!
 //! All methods block (disk I/O, fsync, bcrypt): async callers run them on a blocking thread.
 
+pub mod analysis;
 pub mod audit;
 pub mod blob;
 mod error;
@@ -66,12 +67,13 @@ use std::sync::{Arc, Mutex, OnceLock};
 use redb::{Database, ReadableTable};
 use studiovault_api::Plan;
 
+pub use analysis::{AnalysisJob, AnalysisResult, AnalysisState};
 pub use audit::{Actor, AuditAction};
 pub use blob::{BlobReader, BlobWriter, SealedBlob};
 pub use error::{Result, VaultError};
 pub use ids::{BlobId, TrackId, UserId};
 pub use keys::MasterKey;
-pub use library::{Library, TrackInfo, TrackRecord, TrackSort};
+pub use library::{Library, TrackInfo, TrackQuery, TrackRecord, TrackSort};
 pub use scope::{Authenticated, OwnerScope};
 pub use users::{Account, Admin, UserRecord};
 

@@ -8,13 +8,15 @@ use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use studiovault_api::AccountStatus;
 
+use crate::analysis::{AnalysisResult, AnalysisState};
 use crate::audit::{self, Actor, AuditAction, AuditEvent};
 use crate::blob::{BlobReader, BlobWriter, SealedBlob};
 use crate::error::{Result, VaultError};
 use crate::ids::{BlobId, TrackId, UserId};
 use crate::scope::OwnerScope;
 use crate::store::{
-    BLOBS, SESSIONS, SESSIONS_BY_USER, TENANT_KEYS, TRACKS, USERS, USERS_BY_EMAIL, decode, encode,
+    ANALYSIS_QUEUE, BLOBS, SESSIONS, SESSIONS_BY_USER, TENANT_KEYS, TRACKS, USERS, USERS_BY_EMAIL,
+    decode, encode,
 };
 use crate::users::{get_user, put_user, tenant_key};
 use crate::{ClientInfo, Vault, fsutil};
@@ -48,6 +50,13 @@ pub struct TrackRecord {
     pub sha256: String,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
+    pub analysis: AnalysisState,
+}
+
+impl TrackRecord {
+    pub(crate) fn peaks_blob(&self) -> Option<BlobId> {
+        analysed(self).and_then(|r| r.peaks)
+    }
 }
 
 /// A blob as stored: enough to find, size-check and verify it without its track.
@@ -67,6 +76,8 @@ pub enum TrackSort {
     Name,
     Size,
     Duration,
+    Tempo,
+    Key,
 }
 
 impl std::str::FromStr for TrackSort {
@@ -78,11 +89,72 @@ impl std::str::FromStr for TrackSort {
             "name" => Ok(Self::Name),
             "size" => Ok(Self::Size),
             "duration" => Ok(Self::Duration),
+            "tempo" => Ok(Self::Tempo),
+            "key" => Ok(Self::Key),
             other => Err(format!(
-                "unknown sort `{other}` (expected created, name, size or duration)"
+                "unknown sort `{other}` (expected created, name, size, duration, tempo or key)"
             )),
         }
     }
+}
+
+/// A listing request: sort, filters and the page.
+#[derive(Debug, Clone, Default)]
+pub struct TrackQuery {
+    pub sort: TrackSort,
+    pub descending: bool,
+    /// Case-insensitive substring of the name.
+    pub search: Option<String>,
+    /// Inclusive tempo range in BPM; tracks without a tempo do not match.
+    pub tempo: Option<(f64, f64)>,
+    /// A key name such as `A minor` (case-insensitive) or a Camelot code such as `8A`.
+    pub key: Option<String>,
+    pub offset: u64,
+    pub limit: u64,
+}
+
+fn analysed(rec: &TrackRecord) -> Option<&AnalysisResult> {
+    match &rec.analysis {
+        AnalysisState::Done(r) => Some(r),
+        _ => None,
+    }
+}
+
+impl TrackQuery {
+    fn matches(&self, rec: &TrackRecord) -> bool {
+        let result = analysed(rec);
+        let name_ok = self
+            .search
+            .as_ref()
+            .is_none_or(|n| rec.info.name.to_lowercase().contains(&n.to_lowercase()));
+        let tempo_ok = self.tempo.is_none_or(|(lo, hi)| {
+            result
+                .and_then(|r| r.tempo_bpm)
+                .is_some_and(|bpm| bpm >= lo && bpm <= hi)
+        });
+        let key_ok = self.key.as_ref().is_none_or(|k| {
+            result.is_some_and(|r| {
+                r.key
+                    .as_deref()
+                    .is_some_and(|name| name.eq_ignore_ascii_case(k))
+                    || r.camelot
+                        .as_deref()
+                        .is_some_and(|c| c.eq_ignore_ascii_case(k))
+            })
+        });
+        name_ok && tempo_ok && key_ok
+    }
+}
+
+/// Camelot order (1A, 1B, 2A, …), so keys that mix well sort next to each other.
+fn camelot_rank(rec: &TrackRecord) -> (u8, u8) {
+    analysed(rec)
+        .and_then(|r| r.camelot.as_deref())
+        .and_then(|c| {
+            let (number, letter) = c.split_at(c.len().checked_sub(1)?);
+            Some((number.parse().ok()?, letter.as_bytes().first().copied()?))
+        })
+        .unwrap_or((u8::MAX, u8::MAX))
 }
 
 /// Keeps printable characters, trims, and caps the length: names are shown, never used as paths.
@@ -147,34 +219,23 @@ impl<'a> Library<'a> {
         self.read_track(id)
     }
 
-    /// One page of the library, filtered by a case-insensitive name search. Answers the page
-    /// and the number of matching tracks.
-    pub fn list(
-        &self,
-        sort: TrackSort,
-        descending: bool,
-        search: Option<&str>,
-        offset: u64,
-        limit: u64,
-    ) -> Result<(Vec<TrackRecord>, u64)> {
-        let needle = search.map(str::to_lowercase).filter(|s| !s.is_empty());
+    /// One page of the library; answers the page and the number of matching tracks.
+    pub fn list(&self, query: &TrackQuery) -> Result<(Vec<TrackRecord>, u64)> {
         let mut all: Vec<TrackRecord> = {
             let txn = self.vault.db().begin_read()?;
             let tracks = txn.open_table(TRACKS)?;
             let mut out = Vec::new();
             for row in tracks.range((self.owner.raw(), 0)..=(self.owner.raw(), u128::MAX))? {
                 let rec: TrackRecord = decode("tracks", row?.1.value())?;
-                if needle
-                    .as_ref()
-                    .is_none_or(|n| rec.info.name.to_lowercase().contains(n))
-                {
+                if query.matches(&rec) {
                     out.push(rec);
                 }
             }
             out
         };
+        let tempo = |r: &TrackRecord| analysed(r).and_then(|a| a.tempo_bpm).unwrap_or(f64::MAX);
         all.sort_by(|a, b| {
-            let primary = match sort {
+            let primary = match query.sort {
                 TrackSort::Created => a.created_at_ms.cmp(&b.created_at_ms),
                 TrackSort::Name => a.info.name.to_lowercase().cmp(&b.info.name.to_lowercase()),
                 TrackSort::Size => a.size_bytes.cmp(&b.size_bytes),
@@ -183,17 +244,19 @@ impl<'a> Library<'a> {
                     .duration_secs
                     .unwrap_or(0.0)
                     .total_cmp(&b.info.duration_secs.unwrap_or(0.0)),
+                TrackSort::Tempo => tempo(a).total_cmp(&tempo(b)),
+                TrackSort::Key => camelot_rank(a).cmp(&camelot_rank(b)),
             };
             primary.then(a.id.cmp(&b.id))
         });
-        if descending {
+        if query.descending {
             all.reverse();
         }
         let total = all.len() as u64;
         let page = all
             .into_iter()
-            .skip(offset as usize)
-            .take(limit as usize)
+            .skip(query.offset as usize)
+            .take(query.limit as usize)
             .collect();
         Ok((page, total))
     }
@@ -240,7 +303,7 @@ impl<'a> Library<'a> {
             return Err(self.quota_error(size)?);
         }
         let now = self.vault.now_ms();
-        let rec = TrackRecord {
+        let mut rec = TrackRecord {
             id: TrackId::random(),
             owner: self.owner,
             blob: sealed.blob,
@@ -253,6 +316,7 @@ impl<'a> Library<'a> {
             sha256: hex::encode(sealed.sha256),
             created_at_ms: now,
             updated_at_ms: now,
+            analysis: AnalysisState::Off,
         };
         let client = self.vault.hash_client(client)?.ip;
         let path = self.vault.blob_path(self.owner, rec.blob);
@@ -276,6 +340,11 @@ impl<'a> Library<'a> {
                 user.used_bytes += size;
                 user.track_count += 1;
                 put_user(&mut users, &user)?;
+                if user.analysis_enabled() {
+                    rec.analysis = AnalysisState::Pending;
+                    txn.open_table(ANALYSIS_QUEUE)?
+                        .insert(track_key(self.owner, rec.id), now)?;
+                }
                 let blob = BlobRecord {
                     owner: self.owner,
                     plaintext_len: size,
@@ -375,6 +444,9 @@ impl<'a> Library<'a> {
         )?;
         txn.commit()?;
         remove_blob_file(&self.vault.blob_path(self.owner, rec.blob));
+        if let Some(peaks) = rec.peaks_blob() {
+            remove_blob_file(&self.vault.blob_path(self.owner, peaks));
+        }
         Ok(())
     }
 
@@ -403,7 +475,36 @@ impl<'a> Library<'a> {
         Ok((rec, reader))
     }
 
-    fn open_blob(&self, rec: &TrackRecord) -> Result<BlobReader> {
+    /// The track's waveform peaks as the analysis stored them; `NotFound` until there are any.
+    pub fn peaks(&self, id: TrackId) -> Result<Vec<u8>> {
+        let rec = self.read_track(id)?;
+        let blob = rec.peaks_blob().ok_or(VaultError::NotFound)?;
+        let (len, key) = {
+            let txn = self.vault.db().begin_read()?;
+            let record: BlobRecord = decode(
+                "blobs",
+                txn.open_table(BLOBS)?
+                    .get(blob.raw())?
+                    .ok_or(VaultError::NotFound)?
+                    .value(),
+            )?;
+            (
+                record.plaintext_len,
+                tenant_key(self.vault, &txn.open_table(TENANT_KEYS)?, self.owner)?,
+            )
+        };
+        let mut reader = BlobReader::open(
+            &self.vault.blob_path(self.owner, blob),
+            blob,
+            key.blob_cipher(blob),
+            len,
+        )?;
+        let mut out = Vec::with_capacity(len as usize);
+        std::io::Read::read_to_end(&mut reader, &mut out)?;
+        Ok(out)
+    }
+
+    pub(crate) fn open_blob(&self, rec: &TrackRecord) -> Result<BlobReader> {
         let key = {
             let txn = self.vault.db().begin_read()?;
             tenant_key(self.vault, &txn.open_table(TENANT_KEYS)?, self.owner)?
@@ -417,6 +518,27 @@ impl<'a> Library<'a> {
     }
 }
 
+/// Queues every track of `owner` whose analysis is off.
+pub(crate) fn queue_unanalysed(txn: &WriteTransaction, owner: UserId, now: i64) -> Result<()> {
+    let mut tracks = txn.open_table(TRACKS)?;
+    let mut queue = txn.open_table(ANALYSIS_QUEUE)?;
+    let rows: Vec<((u128, u128), Vec<u8>)> = tracks
+        .range((owner.raw(), 0)..=(owner.raw(), u128::MAX))?
+        .map(|r| r.map(|(k, v)| (k.value(), v.value().to_vec())))
+        .collect::<Result<_, _>>()?;
+    for (key, raw) in rows {
+        let mut rec: TrackRecord = decode("tracks", &raw)?;
+        if rec.analysis == AnalysisState::Off {
+            rec.analysis = AnalysisState::Pending;
+            tracks.insert(key, encode(&rec).as_slice())?;
+            queue.insert(key, now)?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes a track, its blob records and its queue entry; answers the record so the caller can
+/// remove the files once the transaction commits.
 fn remove_track_in(txn: &WriteTransaction, owner: UserId, id: TrackId) -> Result<TrackRecord> {
     let removed = txn
         .open_table(TRACKS)?
@@ -424,6 +546,11 @@ fn remove_track_in(txn: &WriteTransaction, owner: UserId, id: TrackId) -> Result
         .map(|v| v.value().to_vec());
     let rec: TrackRecord = decode("tracks", &removed.ok_or(VaultError::NotFound)?)?;
     txn.open_table(BLOBS)?.remove(rec.blob.raw())?;
+    if let Some(peaks) = rec.peaks_blob() {
+        txn.open_table(BLOBS)?.remove(peaks.raw())?;
+    }
+    txn.open_table(ANALYSIS_QUEUE)?
+        .remove(track_key(owner, id))?;
     let mut users = txn.open_table(USERS)?;
     if let Some(mut user) = get_user(&users, owner)? {
         user.used_bytes = user.used_bytes.saturating_sub(rec.size_bytes);

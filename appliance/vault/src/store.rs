@@ -4,7 +4,7 @@
 //! state change: a track, its blob record, the owner's quota and the audit record of the upload
 //! commit together or not at all.
 
-use redb::{Database, ReadableDatabase, TableDefinition, WriteTransaction};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -34,16 +34,19 @@ pub(crate) const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audi
 /// sequence number → `Checkpoint`
 pub(crate) const AUDIT_CHECKPOINTS: TableDefinition<u64, &[u8]> =
     TableDefinition::new("audit_checkpoints");
+/// (owner id, track id) → enqueue time (Unix ms): tracks waiting for analysis
+pub(crate) const ANALYSIS_QUEUE: TableDefinition<(u128, u128), i64> =
+    TableDefinition::new("analysis_queue");
 /// UTC day (`YYYY-MM-DD`) → that day's client-hash salt
 pub(crate) const SALTS: TableDefinition<&str, [u8; 32]> = TableDefinition::new("salts");
 
 /// The schema this build writes. Each step in [`MIGRATIONS`] moves the store up one version.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 type Migration = fn(&WriteTransaction) -> Result<()>;
 
 /// `MIGRATIONS[n]` takes a store from version `n` to `n + 1`.
-const MIGRATIONS: [Migration; SCHEMA_VERSION as usize] = [create_tables_v1];
+const MIGRATIONS: [Migration; SCHEMA_VERSION as usize] = [create_tables_v1, analysis_queue_v2];
 
 fn create_tables_v1(txn: &WriteTransaction) -> Result<()> {
     txn.open_table(META)?;
@@ -57,6 +60,33 @@ fn create_tables_v1(txn: &WriteTransaction) -> Result<()> {
     txn.open_table(AUDIT)?;
     txn.open_table(AUDIT_CHECKPOINTS)?;
     txn.open_table(SALTS)?;
+    Ok(())
+}
+
+/// v2: tracks carry an analysis state, and a queue holds those waiting for analysis. Tracks
+/// stored before get `pending` (and a queue entry) when their owner's plan analyses, `off`
+/// otherwise.
+fn analysis_queue_v2(txn: &WriteTransaction) -> Result<()> {
+    let mut queue = txn.open_table(ANALYSIS_QUEUE)?;
+    let users = txn.open_table(USERS)?;
+    let mut tracks = txn.open_table(TRACKS)?;
+    let rows: Vec<((u128, u128), Vec<u8>)> = tracks
+        .iter()?
+        .map(|r| r.map(|(k, v)| (k.value(), v.value().to_vec())))
+        .collect::<Result<_, _>>()?;
+    for (key, raw) in rows {
+        let mut track: serde_json::Value = decode("tracks", &raw)?;
+        let plan_analyses = match users.get(key.0)? {
+            Some(u) => decode::<serde_json::Value>("users", u.value())?["plan"] != "free",
+            None => false,
+        };
+        let state = if plan_analyses { "pending" } else { "off" };
+        track["analysis"] = serde_json::json!({ "state": state });
+        tracks.insert(key, encode(&track).as_slice())?;
+        if plan_analyses {
+            queue.insert(key, 0)?;
+        }
+    }
     Ok(())
 }
 
@@ -124,6 +154,43 @@ pub(crate) fn decode<T: DeserializeOwned>(table: &'static str, bytes: &[u8]) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn v1_tracks_gain_an_analysis_state_and_a_queue_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::create(dir.path().join("v.redb")).unwrap();
+        // A version-1 store with a pro and a free user, one track each.
+        let txn = db.begin_write().unwrap();
+        create_tables_v1(&txn).unwrap();
+        set_schema_version(&txn, 1).unwrap();
+        {
+            let mut users = txn.open_table(USERS).unwrap();
+            users.insert(1, br#"{"plan":"pro"}"#.as_slice()).unwrap();
+            users.insert(2, br#"{"plan":"free"}"#.as_slice()).unwrap();
+            let mut tracks = txn.open_table(TRACKS).unwrap();
+            tracks
+                .insert((1, 10), br#"{"name":"a"}"#.as_slice())
+                .unwrap();
+            tracks
+                .insert((2, 20), br#"{"name":"b"}"#.as_slice())
+                .unwrap();
+        }
+        txn.commit().unwrap();
+
+        assert_eq!(migrate(&db).unwrap(), 1);
+        let txn = db.begin_read().unwrap();
+        let tracks = txn.open_table(TRACKS).unwrap();
+        let state = |k| {
+            decode::<serde_json::Value>("tracks", tracks.get(k).unwrap().unwrap().value()).unwrap()
+                ["analysis"]["state"]
+                .clone()
+        };
+        assert_eq!(state((1, 10)), "pending");
+        assert_eq!(state((2, 20)), "off");
+        let queue = txn.open_table(ANALYSIS_QUEUE).unwrap();
+        assert!(queue.get((1, 10)).unwrap().is_some());
+        assert!(queue.get((2, 20)).unwrap().is_none());
+    }
 
     #[test]
     fn fresh_store_migrates_and_a_newer_one_is_refused() {

@@ -49,6 +49,9 @@ pub struct UserRecord {
     pub status: AccountStatus,
     totp: Option<TotpState>,
     pub created_at_ms: i64,
+    /// The owner's choice on analysing uploads; `None` follows the plan (on for pro and max).
+    #[serde(default)]
+    pub analysis: Option<bool>,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -83,6 +86,10 @@ impl UserRecord {
 
     pub fn is_active(&self) -> bool {
         self.status == AccountStatus::Active
+    }
+
+    pub fn analysis_enabled(&self) -> bool {
+        self.analysis.unwrap_or(self.plan != Plan::Free)
     }
 }
 
@@ -548,6 +555,37 @@ impl<'a> Account<'a> {
         Ok(hashes)
     }
 
+    /// Turns analysis of uploads on or off. Turning it on queues the tracks stored while it
+    /// was off.
+    pub fn set_analysis(&self, enabled: bool, client: &ClientInfo) -> Result<UserRecord> {
+        let client = self.vault.hash_client(client)?.ip;
+        let now = self.vault.now_ms();
+        let txn = self.vault.db().begin_write()?;
+        let rec = {
+            let mut users = txn.open_table(USERS)?;
+            let mut rec = get_user(&users, self.owner)?.ok_or(VaultError::NotFound)?;
+            rec.analysis = Some(enabled);
+            put_user(&mut users, &rec)?;
+            rec
+        };
+        if enabled {
+            library::queue_unanalysed(&txn, self.owner, now)?;
+        }
+        audit::append(
+            &txn,
+            now,
+            AuditEvent::new(
+                Actor::User(self.owner),
+                Some(self.owner),
+                AuditAction::SettingsChange,
+            )
+            .client(client)
+            .detail(format!("analysis {}", if enabled { "on" } else { "off" })),
+        )?;
+        txn.commit()?;
+        Ok(rec)
+    }
+
     /// Password, plus a second factor when 2FA is on: required before sensitive changes.
     pub fn reauthenticate(&self, password: &str, totp: Option<&str>) -> Result<()> {
         let me = self.me()?;
@@ -871,6 +909,7 @@ impl<'a> Admin<'a> {
             status: AccountStatus::Active,
             totp: None,
             created_at_ms: now,
+            analysis: None,
         };
         let wrapped = self.vault.master().wrap(id, &TenantKey::generate())?;
         let txn = self.vault.db().begin_write()?;

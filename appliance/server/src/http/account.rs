@@ -1,7 +1,7 @@
 //! Self-service account security: password, TOTP, deletion.
 
 use studiovault_api::public::{
-    ChangePassword, DeletionScheduled, Reauth, RecoveryCodes, TotpConfirm, TotpSetup,
+    ChangePassword, DeletionScheduled, Reauth, RecoveryCodes, Settings, TotpConfirm, TotpSetup,
 };
 use studiovault_vault::{Authenticated, ClientInfo};
 use warp::filters::BoxedFilter;
@@ -110,6 +110,27 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
                 respond(result.map(|()| StatusCode::NO_CONTENT.into_response()))
             },
         );
+    let settings = warp::path!("api" / "account" / "settings")
+        .and(warp::patch())
+        .and(auth(state))
+        .and(json_body::<Settings>())
+        .and(rest(state))
+        .then(
+            |auth: Authenticated, req: Settings, client, state: AppState| async move {
+                let vault = state.vault.clone();
+                let scope = auth.scope.clone();
+                let result = async {
+                    blocking(move || vault.account(&scope).set_analysis(req.analysis, &client))
+                        .await?;
+                    super::session::me(&state.vault, auth).await
+                };
+                respond(
+                    result
+                        .await
+                        .map(|me| warp::reply::json(&me).into_response()),
+                )
+            },
+        );
     let delete = warp::path!("api" / "account" / "delete")
         .and(post(state))
         .and(json_body::<Reauth>())
@@ -134,6 +155,7 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
             },
         );
     vec![
+        settings.boxed(),
         password.boxed(),
         totp_setup.boxed(),
         totp_enable.boxed(),

@@ -185,6 +185,7 @@ pub(super) async fn me(vault: &Vault, auth: Authenticated) -> Result<Me, ApiErro
         quota_bytes: user.quota(&vault.policy().quotas),
         used_bytes: user.used_bytes,
         totp_enabled: user.totp_enabled(),
+        analysis: user.analysis_enabled(),
         status: user.status,
         session_id: auth.session_id,
     })

@@ -2,8 +2,12 @@
 
 use bytes::Bytes;
 use serde::Deserialize;
-use studiovault_api::public::{RenameTrack, TrackPage, TrackView};
-use studiovault_vault::{Authenticated, BlobReader, TrackId, TrackRecord, TrackSort};
+use studiovault_api::public::{
+    AnalysisView, KeyView, LoudnessView, RenameTrack, TempoView, TrackPage, TrackView,
+};
+use studiovault_vault::{
+    AnalysisState, Authenticated, BlobReader, TrackId, TrackQuery, TrackRecord, TrackSort,
+};
 use tokio_stream::wrappers::ReceiverStream;
 use warp::filters::BoxedFilter;
 use warp::http::{HeaderValue, StatusCode, header};
@@ -26,6 +30,9 @@ struct ListQuery {
     sort: Option<String>,
     order: Option<String>,
     q: Option<String>,
+    tempo_min: Option<f64>,
+    tempo_max: Option<f64>,
+    key: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -34,6 +41,10 @@ struct AudioQuery {
 }
 
 pub(super) fn view(rec: &TrackRecord) -> TrackView {
+    let done = match &rec.analysis {
+        AnalysisState::Done(r) => Some(r),
+        _ => None,
+    };
     TrackView {
         id: rec.id.to_string(),
         name: rec.info.name.clone(),
@@ -49,6 +60,37 @@ pub(super) fn view(rec: &TrackRecord) -> TrackView {
         bits_per_sample: rec.info.bits_per_sample,
         created_at: rec.created_at_ms,
         updated_at: rec.updated_at_ms,
+        analysis: AnalysisView {
+            state: match &rec.analysis {
+                AnalysisState::Pending => "pending",
+                AnalysisState::Done(_) => "done",
+                AnalysisState::Failed { .. } => "failed",
+                AnalysisState::Off => "off",
+            }
+            .into(),
+            reason: match &rec.analysis {
+                AnalysisState::Failed { reason } => Some(reason.clone()),
+                _ => None,
+            },
+        },
+        tempo: done.and_then(|r| {
+            Some(TempoView {
+                bpm: r.tempo_bpm?,
+                confidence: r.tempo_confidence.unwrap_or(0.0),
+            })
+        }),
+        key: done.and_then(|r| {
+            Some(KeyView {
+                name: r.key.clone()?,
+                camelot: r.camelot.clone()?,
+                confidence: r.key_confidence.unwrap_or(0.0),
+            })
+        }),
+        loudness: done.map(|r| LoudnessView {
+            integrated_lufs: r.integrated_lufs,
+            range_lu: r.loudness_range_lu,
+            true_peak_dbtp: r.true_peak_dbtp,
+        }),
     }
 }
 
@@ -243,13 +285,26 @@ async fn list(auth: Authenticated, q: ListQuery, state: AppState) -> Result<Resp
         )));
     }
     let offset = q.offset.unwrap_or(0);
+    let tempo = match (q.tempo_min, q.tempo_max) {
+        (None, None) => None,
+        (lo, hi) => Some((lo.unwrap_or(0.0), hi.unwrap_or(f64::MAX))),
+    };
+    if tempo.is_some_and(|(lo, hi)| !(lo.is_finite() && lo <= hi)) {
+        return Err(ApiError::bad_request(
+            "tempo_min must be a number no greater than tempo_max",
+        ));
+    }
+    let query = TrackQuery {
+        sort,
+        descending,
+        search: q.q.filter(|s| !s.trim().is_empty()),
+        tempo,
+        key: q.key.filter(|k| !k.trim().is_empty()),
+        offset,
+        limit,
+    };
     let vault = state.vault.clone();
-    let (items, total) = blocking(move || {
-        vault
-            .library(&auth.scope)
-            .list(sort, descending, q.q.as_deref(), offset, limit)
-    })
-    .await?;
+    let (items, total) = blocking(move || vault.library(&auth.scope).list(&query)).await?;
     let next = offset + items.len() as u64;
     let page = TrackPage {
         items: items.iter().map(view).collect(),

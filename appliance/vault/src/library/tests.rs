@@ -20,6 +20,23 @@ fn upload(lib: &Library<'_>, name: &str, bytes: &[u8]) -> TrackRecord {
         .unwrap()
 }
 
+fn q(
+    sort: TrackSort,
+    descending: bool,
+    search: Option<&str>,
+    offset: u64,
+    limit: u64,
+) -> TrackQuery {
+    TrackQuery {
+        sort,
+        descending,
+        search: search.map(str::to_owned),
+        offset,
+        limit,
+        ..TrackQuery::default()
+    }
+}
+
 fn files_under(dir: &std::path::Path) -> usize {
     let mut n = 0;
     for e in std::fs::read_dir(dir).unwrap() {
@@ -47,7 +64,9 @@ fn uploads_round_trip_and_are_listed() {
     let mut back = Vec::new();
     reader.read_to_end(&mut back).unwrap();
     assert_eq!(back, data);
-    let (page, total) = lib.list(TrackSort::Created, false, None, 0, 50).unwrap();
+    let (page, total) = lib
+        .list(&q(TrackSort::Created, false, None, 0, 50))
+        .unwrap();
     assert_eq!((page.len(), total), (1, 1));
     assert_eq!(
         t.vault.account(&scope).me().unwrap().used_bytes,
@@ -75,9 +94,12 @@ fn another_tenant_reaches_nothing() {
         Err(VaultError::NotFound)
     ));
     assert!(matches!(b.delete(track.id, &c), Err(VaultError::NotFound)));
-    assert_eq!(b.list(TrackSort::Name, false, None, 0, 1000).unwrap().1, 0);
     assert_eq!(
-        b.list(TrackSort::Name, false, Some("secret"), 0, 1000)
+        b.list(&q(TrackSort::Name, false, None, 0, 1000)).unwrap().1,
+        0
+    );
+    assert_eq!(
+        b.list(&q(TrackSort::Name, false, Some("secret"), 0, 1000))
             .unwrap()
             .1,
         0
@@ -141,7 +163,7 @@ fn an_upload_commits_only_into_the_library_that_began_it() {
     assert_eq!(
         t.vault
             .library(&bob)
-            .list(TrackSort::Created, false, None, 0, 10)
+            .list(&q(TrackSort::Created, false, None, 0, 10))
             .unwrap()
             .1,
         0
@@ -179,7 +201,9 @@ fn quota_is_enforced_and_a_refused_upload_leaves_nothing() {
         }
     ));
     assert_eq!(
-        lib.list(TrackSort::Created, false, None, 0, 10).unwrap().1,
+        lib.list(&q(TrackSort::Created, false, None, 0, 10))
+            .unwrap()
+            .1,
         1
     );
     assert_eq!(files_under(&t.vault.blob_root()), 1);
@@ -215,8 +239,8 @@ fn listing_sorts_searches_and_pages() {
         t.advance_secs(1);
         upload(&lib, name, &vec![0u8; 1000 * (i + 1)]);
     }
-    let names = |sort, desc, q: Option<&str>, off, lim| {
-        lib.list(sort, desc, q, off, lim)
+    let names = |sort, desc, search: Option<&str>, off, lim| {
+        lib.list(&q(sort, desc, search, off, lim))
             .unwrap()
             .0
             .into_iter()
@@ -297,7 +321,7 @@ fn a_crash_before_the_metadata_commit_leaves_nothing_visible() {
     assert!(vault.blob_path(scope.owner(), kept.blob).exists());
     let (page, total) = vault
         .library(&scope)
-        .list(TrackSort::Created, false, None, 0, 10)
+        .list(&q(TrackSort::Created, false, None, 0, 10))
         .unwrap();
     assert_eq!((total, page[0].id), (1, kept.id));
 }

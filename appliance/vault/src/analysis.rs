@@ -1,0 +1,379 @@
+//! The analysis queue: tracks waiting for tempo, key, loudness and peaks, kept in the store so
+//! a restart resumes where it stopped.
+//!
+//! The worker is no signed-in user, so it gets no [`OwnerScope`] to keep: an [`AnalysisJob`]
+//! holds the scope of the one track it was queued for (queued by an authenticated upload), and
+//! exposes only what analysis needs: reading that track's audio and recording the result.
+
+use redb::{ReadableDatabase, ReadableTable};
+use serde::{Deserialize, Serialize};
+
+use crate::audit::{self, Actor, AuditAction, AuditEvent};
+use crate::blob::{BlobReader, BlobWriter};
+use crate::error::Result;
+use crate::ids::{BlobId, TrackId, UserId};
+use crate::library::{BlobRecord, TrackRecord};
+use crate::scope::OwnerScope;
+use crate::store::{ANALYSIS_QUEUE, BLOBS, TENANT_KEYS, TRACKS, decode, encode};
+use crate::users::tenant_key;
+use crate::{Vault, fsutil};
+
+/// What the analysis found, as stored with the track.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnalysisResult {
+    pub tempo_bpm: Option<f64>,
+    pub tempo_confidence: Option<f64>,
+    /// e.g. `A minor`.
+    pub key: Option<String>,
+    /// e.g. `8A`.
+    pub camelot: Option<String>,
+    pub key_confidence: Option<f64>,
+    pub integrated_lufs: Option<f64>,
+    pub loudness_range_lu: Option<f64>,
+    pub true_peak_dbtp: Option<f64>,
+    /// The encrypted waveform peaks, when any were computed.
+    pub peaks: Option<BlobId>,
+}
+
+/// Where a track's analysis stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum AnalysisState {
+    /// Queued.
+    Pending,
+    Done(AnalysisResult),
+    Failed {
+        reason: String,
+    },
+    /// The owner's plan or setting has analysis off.
+    Off,
+}
+
+/// One queued track, with just enough access to analyse it.
+#[derive(Debug)]
+pub struct AnalysisJob {
+    scope: OwnerScope,
+    track: TrackId,
+}
+
+impl AnalysisJob {
+    pub fn owner(&self) -> UserId {
+        self.scope.owner()
+    }
+
+    pub fn track(&self) -> TrackId {
+        self.track
+    }
+
+    /// The track and a decrypting reader over its audio. `NotFound` when the track was
+    /// deleted since it was queued.
+    pub fn open_audio(&self, vault: &Vault) -> Result<(TrackRecord, BlobReader)> {
+        let rec = vault.library(&self.scope).get(self.track)?;
+        let reader = vault.library(&self.scope).open_blob(&rec)?;
+        Ok((rec, reader))
+    }
+
+    /// Stores the result (and the peaks, encrypted as a blob of the owner) and leaves the queue.
+    pub fn complete(self, vault: &Vault, mut result: AnalysisResult, peaks: &[u8]) -> Result<()> {
+        let owner = self.scope.owner();
+        let peaks_blob = if peaks.is_empty() {
+            None
+        } else {
+            let blob = BlobId::random();
+            let key = {
+                let txn = vault.db().begin_read()?;
+                tenant_key(vault, &txn.open_table(TENANT_KEYS)?, owner)?
+            };
+            let mut writer =
+                BlobWriter::create(&vault.tmp_dir(), owner, blob, key.blob_cipher(blob))?;
+            writer.write(peaks)?;
+            let sealed = writer.finish()?;
+            let (len, sha256) = (sealed.plaintext_len, hex::encode(sealed.sha256));
+            sealed.persist(&vault.blob_path(owner, blob))?;
+            Some((blob, len, sha256))
+        };
+        result.peaks = peaks_blob.as_ref().map(|(b, _, _)| *b);
+        let now = vault.now_ms();
+        let txn = vault.db().begin_write()?;
+        let stored = {
+            let mut tracks = txn.open_table(TRACKS)?;
+            let key = (owner.raw(), self.track.raw());
+            let row = tracks.get(key)?.map(|v| v.value().to_vec());
+            match row {
+                Some(raw) => {
+                    let mut rec: TrackRecord = decode("tracks", &raw)?;
+                    rec.analysis = AnalysisState::Done(result);
+                    tracks.insert(key, encode(&rec).as_slice())?;
+                    if let Some((blob, len, sha256)) = &peaks_blob {
+                        let record = BlobRecord {
+                            owner,
+                            plaintext_len: *len,
+                            sha256: sha256.clone(),
+                            created_at_ms: now,
+                        };
+                        txn.open_table(BLOBS)?
+                            .insert(blob.raw(), encode(&record).as_slice())?;
+                    }
+                    true
+                }
+                None => false,
+            }
+        };
+        txn.open_table(ANALYSIS_QUEUE)?
+            .remove((owner.raw(), self.track.raw()))?;
+        if stored {
+            audit::append(
+                &txn,
+                now,
+                AuditEvent::new(Actor::System, Some(owner), AuditAction::TrackAnalyze)
+                    .object(format!("track/{}", self.track)),
+            )?;
+        }
+        txn.commit()?;
+        if !stored && let Some((blob, _, _)) = peaks_blob {
+            // The track went while it was being analysed.
+            let path = vault.blob_path(owner, blob);
+            let _ = std::fs::remove_file(&path);
+            if let Some(dir) = path.parent() {
+                let _ = fsutil::sync_dir(dir);
+            }
+        }
+        Ok(())
+    }
+
+    /// Records why the analysis failed and leaves the queue.
+    pub fn fail(self, vault: &Vault, reason: &str) -> Result<()> {
+        let key = (self.scope.owner().raw(), self.track.raw());
+        let txn = vault.db().begin_write()?;
+        {
+            let mut tracks = txn.open_table(TRACKS)?;
+            let row = tracks.get(key)?.map(|v| v.value().to_vec());
+            if let Some(raw) = row {
+                let mut rec: TrackRecord = decode("tracks", &raw)?;
+                rec.analysis = AnalysisState::Failed {
+                    reason: reason.chars().take(300).collect(),
+                };
+                tracks.insert(key, encode(&rec).as_slice())?;
+            }
+            txn.open_table(ANALYSIS_QUEUE)?.remove(key)?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+}
+
+impl Vault {
+    /// Up to `limit` queued tracks, oldest first.
+    pub fn analysis_jobs(&self, limit: usize) -> Result<Vec<AnalysisJob>> {
+        let txn = self.db().begin_read()?;
+        let queue = txn.open_table(ANALYSIS_QUEUE)?;
+        let mut entries: Vec<((u128, u128), i64)> = queue
+            .iter()?
+            .map(|r| r.map(|(k, v)| (k.value(), v.value())))
+            .collect::<Result<_, _>>()?;
+        entries.sort_by_key(|(_, at)| *at);
+        Ok(entries
+            .into_iter()
+            .take(limit)
+            .map(|((owner, track), _)| AnalysisJob {
+                scope: OwnerScope::new(UserId::from_raw(owner)),
+                track: TrackId::from_raw(track),
+            })
+            .collect())
+    }
+
+    /// Tracks waiting for analysis.
+    pub fn analysis_queue_len(&self) -> Result<u64> {
+        use redb::ReadableTableMetadata;
+        let txn = self.db().begin_read()?;
+        Ok(txn.open_table(ANALYSIS_QUEUE)?.len()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use studiovault_api::Plan;
+
+    use super::*;
+    use crate::library::TrackQuery;
+    use crate::testutil::{PASSWORD, TestVault};
+    use crate::{ClientInfo, TrackInfo, TrackSort};
+
+    fn upload(t: &TestVault, scope: &OwnerScope, bytes: &[u8]) -> TrackRecord {
+        let lib = t.vault.library(scope);
+        let mut w = lib.begin_upload().unwrap();
+        w.write(bytes).unwrap();
+        lib.commit_upload(
+            w.finish().unwrap(),
+            TrackInfo::default(),
+            &ClientInfo::default(),
+        )
+        .unwrap()
+    }
+
+    fn result(bpm: f64, key: &str, camelot: &str) -> AnalysisResult {
+        AnalysisResult {
+            tempo_bpm: Some(bpm),
+            tempo_confidence: Some(0.9),
+            key: Some(key.into()),
+            camelot: Some(camelot.into()),
+            key_confidence: Some(0.8),
+            integrated_lufs: Some(-14.0),
+            loudness_range_lu: Some(6.0),
+            true_peak_dbtp: Some(-1.0),
+            peaks: None,
+        }
+    }
+
+    #[test]
+    fn uploads_are_queued_analysed_and_filterable() {
+        let t = TestVault::new();
+        let (_, scope) = t.user("pro@studio.test");
+        let a = upload(&t, &scope, b"first take");
+        let b = upload(&t, &scope, b"second take");
+        assert_eq!(a.analysis, AnalysisState::Pending);
+        assert_eq!(t.vault.analysis_queue_len().unwrap(), 2);
+
+        for job in t.vault.analysis_jobs(10).unwrap() {
+            let (rec, mut reader) = job.open_audio(&t.vault).unwrap();
+            let mut audio = Vec::new();
+            reader.read_to_end(&mut audio).unwrap();
+            let r = if rec.id == a.id {
+                result(121.5, "A minor", "8A")
+            } else {
+                result(90.0, "C major", "8B")
+            };
+            job.complete(
+                &t.vault,
+                r,
+                format!("peaks of {}", String::from_utf8_lossy(&audio)).as_bytes(),
+            )
+            .unwrap();
+        }
+        assert_eq!(t.vault.analysis_queue_len().unwrap(), 0);
+        let lib = t.vault.library(&scope);
+        assert_eq!(lib.peaks(a.id).unwrap(), b"peaks of first take");
+        let find = |q: TrackQuery| {
+            lib.list(&TrackQuery { limit: 10, ..q })
+                .unwrap()
+                .0
+                .into_iter()
+                .map(|r| r.id)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            find(TrackQuery {
+                key: Some("a MINOR".into()),
+                tempo: Some((115.0, 125.0)),
+                ..Default::default()
+            }),
+            vec![a.id]
+        );
+        assert_eq!(
+            find(TrackQuery {
+                key: Some("8B".into()),
+                ..Default::default()
+            }),
+            vec![b.id]
+        );
+        assert_eq!(
+            find(TrackQuery {
+                sort: TrackSort::Tempo,
+                ..Default::default()
+            }),
+            vec![b.id, a.id]
+        );
+        assert!(
+            find(TrackQuery {
+                tempo: Some((50.0, 60.0)),
+                ..Default::default()
+            })
+            .is_empty()
+        );
+
+        // Deleting the track removes its peaks too.
+        let peaks_path = t
+            .vault
+            .blob_path(scope.owner(), lib.get(a.id).unwrap().peaks_blob().unwrap());
+        assert!(peaks_path.exists());
+        lib.delete(a.id, &ClientInfo::default()).unwrap();
+        assert!(!peaks_path.exists());
+    }
+
+    #[test]
+    fn failures_are_recorded_and_deleted_tracks_are_skipped() {
+        let t = TestVault::new();
+        let (_, scope) = t.user("pro@studio.test");
+        let bad = upload(&t, &scope, b"x");
+        let gone = upload(&t, &scope, b"y");
+        t.vault
+            .library(&scope)
+            .delete(gone.id, &ClientInfo::default())
+            .unwrap();
+        let jobs = t.vault.analysis_jobs(10).unwrap();
+        assert_eq!(jobs.len(), 1, "a deleted track leaves the queue with it");
+        jobs.into_iter()
+            .next()
+            .unwrap()
+            .fail(&t.vault, "corrupt audio: the stream ends early")
+            .unwrap();
+        let rec = t.vault.library(&scope).get(bad.id).unwrap();
+        assert!(
+            matches!(rec.analysis, AnalysisState::Failed { ref reason } if reason.contains("ends early"))
+        );
+        assert_eq!(t.vault.analysis_queue_len().unwrap(), 0);
+    }
+
+    #[test]
+    fn a_job_finishing_after_its_track_was_deleted_leaves_nothing() {
+        let t = TestVault::new();
+        let (_, scope) = t.user("pro@studio.test");
+        let rec = upload(&t, &scope, b"z");
+        let job = t.vault.analysis_jobs(1).unwrap().pop().unwrap();
+        t.vault
+            .library(&scope)
+            .delete(rec.id, &ClientInfo::default())
+            .unwrap();
+        job.complete(&t.vault, result(100.0, "D minor", "7A"), b"peaks")
+            .unwrap();
+        let dir = t.vault.blob_root().join(scope.owner().to_string());
+        let files: usize = std::fs::read_dir(&dir)
+            .map(|shards| {
+                shards
+                    .flatten()
+                    .map(|s| std::fs::read_dir(s.path()).map(|f| f.count()).unwrap_or(0))
+                    .sum()
+            })
+            .unwrap_or(0);
+        assert_eq!(files, 0, "no orphan peaks blob");
+    }
+
+    #[test]
+    fn free_plans_skip_analysis_until_the_owner_turns_it_on() {
+        let t = TestVault::new();
+        t.vault
+            .admin()
+            .create_user("free@studio.test", Some(PASSWORD), Plan::Free)
+            .unwrap();
+        let (_, auth) = t
+            .vault
+            .login("free@studio.test", PASSWORD, None, &ClientInfo::default())
+            .unwrap();
+        let rec = upload(&t, &auth.scope, b"demo");
+        assert_eq!(rec.analysis, AnalysisState::Off);
+        assert_eq!(t.vault.analysis_queue_len().unwrap(), 0);
+        let me = t
+            .vault
+            .account(&auth.scope)
+            .set_analysis(true, &ClientInfo::default())
+            .unwrap();
+        assert!(me.analysis_enabled());
+        assert_eq!(t.vault.analysis_queue_len().unwrap(), 1);
+        assert_eq!(
+            t.vault.library(&auth.scope).get(rec.id).unwrap().analysis,
+            AnalysisState::Pending
+        );
+    }
+}
