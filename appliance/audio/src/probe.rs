@@ -7,10 +7,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use serde::Serialize;
 use symphonia::core::codecs::{CODEC_TYPE_NULL, CODEC_TYPE_OPUS, DecoderOptions};
 use symphonia::core::errors::Error as SymphoniaError;
-use symphonia::core::formats::FormatOptions;
-use symphonia::core::io::{MediaSource, MediaSourceStream, MediaSourceStreamOptions};
-use symphonia::core::meta::MetadataOptions;
-use symphonia::core::probe::Hint;
+
+use crate::decode::{describe, open_format};
 
 /// Packets decoded to prove a stream is not garbage behind a valid header.
 const PACKETS_TO_DECODE: usize = 48;
@@ -94,7 +92,7 @@ impl Container {
         }
     }
 
-    fn extension(self) -> &'static str {
+    pub(crate) fn extension(self) -> &'static str {
         match self {
             Self::Wav => "wav",
             Self::Aiff => "aiff",
@@ -129,34 +127,6 @@ pub enum ProbeError {
     Corrupt(String),
 }
 
-/// Adapts any seekable reader to symphonia's source trait.
-struct Source<R> {
-    inner: R,
-    len: Option<u64>,
-}
-
-impl<R: Read> Read for Source<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.inner.read(buf)
-    }
-}
-
-impl<R: Seek> Seek for Source<R> {
-    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
-        self.inner.seek(pos)
-    }
-}
-
-impl<R: Read + Seek + Send + Sync> MediaSource for Source<R> {
-    fn is_seekable(&self) -> bool {
-        true
-    }
-
-    fn byte_len(&self) -> Option<u64> {
-        self.len
-    }
-}
-
 /// Demuxes `source` (already sniffed as `container`) and decodes its first packets.
 ///
 /// Hostile input must not take the caller down: a panic inside the decoders is caught and
@@ -176,27 +146,10 @@ fn probe_inner<R>(source: R, len: u64, container: Container) -> Result<AudioInfo
 where
     R: Read + Seek + Send + Sync + 'static,
 {
-    let stream = MediaSourceStream::new(
-        Box::new(Source {
-            inner: source,
-            len: Some(len),
-        }),
-        MediaSourceStreamOptions::default(),
-    );
-    let mut hint = Hint::new();
-    hint.with_extension(container.extension());
-    let probed = symphonia::default::get_probe()
-        .format(
-            &hint,
-            stream,
-            &FormatOptions::default(),
-            &MetadataOptions::default(),
-        )
-        .map_err(|e| match e {
-            SymphoniaError::Unsupported(_) => ProbeError::NotAudio,
-            other => ProbeError::Corrupt(describe(&other)),
-        })?;
-    let mut format = probed.format;
+    let mut format = open_format(source, len, container).map_err(|e| match e {
+        SymphoniaError::Unsupported(_) => ProbeError::NotAudio,
+        other => ProbeError::Corrupt(describe(&other)),
+    })?;
     let track = format
         .tracks()
         .iter()
@@ -291,20 +244,6 @@ where
         bits_per_sample: params.bits_per_sample,
         duration_secs,
     })
-}
-
-fn describe(e: &SymphoniaError) -> String {
-    match e {
-        SymphoniaError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
-            "the stream ends early".into()
-        }
-        SymphoniaError::IoError(io) => format!("read failed: {io}"),
-        SymphoniaError::DecodeError(m) => format!("malformed stream: {m}"),
-        SymphoniaError::SeekError(_) => "the stream cannot be seeked".into(),
-        SymphoniaError::Unsupported(m) => format!("unsupported feature: {m}"),
-        SymphoniaError::LimitError(m) => format!("exceeds a decoder limit: {m}"),
-        SymphoniaError::ResetRequired => "the stream changes format midway".into(),
-    }
 }
 
 #[cfg(test)]
