@@ -1,0 +1,66 @@
+//! Benchmark driver: analyses each file named on the command line and prints one JSON line per
+//! file with the results and timings (single-threaded).
+//!
+//! `cargo run --release -p studiovault-audio --example bench_analyze -- FILE...`
+//!
+//! Timings: `decode_secs` decodes only; `analyze_secs` is the whole one-pass `analyze()`
+//! (decode + peaks + tempo + key + loudness); `dsp_secs` is `analyze_samples()` on the already
+//! decoded PCM, i.e. the analyses without the decoder.
+
+use std::io::Cursor;
+use std::time::Instant;
+
+use studiovault_audio::{
+    AnalysisOptions, AudioDecoder, Container, DecodeLimits, analyze, analyze_samples,
+};
+
+fn main() {
+    for path in std::env::args().skip(1) {
+        let line = match run(&path) {
+            Ok(v) => v,
+            Err(e) => serde_json::json!({ "file": path, "error": e }),
+        };
+        println!("{line}");
+    }
+}
+
+fn run(path: &str) -> Result<serde_json::Value, String> {
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let container = Container::sniff(&bytes).ok_or("not a recognised container")?;
+    let len = bytes.len() as u64;
+
+    let start = Instant::now();
+    let mut decoder = AudioDecoder::open(
+        Cursor::new(bytes.clone()),
+        len,
+        container,
+        DecodeLimits::default(),
+    )
+    .map_err(|e| e.to_string())?;
+    let mut pcm = Vec::new();
+    let mut spec = (0, 0);
+    while let Some(block) = decoder.next_block().map_err(|e| e.to_string())? {
+        spec = (block.channels, block.sample_rate);
+        pcm.extend_from_slice(block.samples);
+    }
+    let decode_secs = start.elapsed().as_secs_f64();
+
+    let options = AnalysisOptions::default();
+    let start = Instant::now();
+    let analysis =
+        analyze(Cursor::new(bytes), len, container, &options).map_err(|e| e.to_string())?;
+    let analyze_secs = start.elapsed().as_secs_f64();
+
+    let start = Instant::now();
+    analyze_samples(&pcm, spec.0, spec.1, &options).map_err(|e| e.to_string())?;
+    let dsp_secs = start.elapsed().as_secs_f64();
+
+    Ok(serde_json::json!({
+        "file": path,
+        "analysis": analysis,
+        "peak_levels": analysis.waveform.levels.iter().map(|l| l.len()).collect::<Vec<_>>(),
+        "decode_secs": decode_secs,
+        "analyze_secs": analyze_secs,
+        "dsp_secs": dsp_secs,
+    }))
+}
