@@ -108,7 +108,7 @@ impl Analyzer {
     fn push(&mut self, interleaved: &[f32]) -> Result<(), AnalysisError> {
         self.frames += (interleaved.len() / self.channels) as u64;
         self.peaks.push(interleaved);
-        self.loudness.push(interleaved)?;
+        self.loudness.push(interleaved);
         mix_to_mono(interleaved, self.channels, &mut self.mono);
         let Self {
             resampler,

@@ -117,19 +117,19 @@ impl Chromagram {
             frames,
         } = self;
         let bin_hz = f64::from(ANALYSIS_RATE) / FRAME_SIZE as f64;
-        stft.push(samples, &mut |m| {
-            let loudest = m[bins.clone()].iter().copied().fold(0.0f32, f32::max);
-            if loudest < SILENCE {
+        stft.push(samples, &mut |power| {
+            let loudest = power[bins.clone()].iter().copied().fold(0.0f32, f32::max);
+            if loudest < SILENCE * SILENCE {
                 return;
             }
             *frames += 1;
-            let floor = loudest * PEAK_FLOOR;
+            let floor = loudest * PEAK_FLOOR * PEAK_FLOOR;
             for k in bins.clone() {
-                let (left, here, right) = (m[k - 1], m[k], m[k + 1]);
+                let (left, here, right) = (power[k - 1], power[k], power[k + 1]);
                 if here <= floor || here <= left || here < right {
                     continue;
                 }
-                // Parabolic interpolation on log magnitudes locates the partial between bins.
+                // Parabolic interpolation on log power locates the partial between bins.
                 let (a, b, c) = (
                     f64::from(left.max(1e-12)).ln(),
                     f64::from(here).ln(),
@@ -145,7 +145,7 @@ impl Chromagram {
                 // Semitones above C, on the circle.
                 let semitones = (12.0 * (hz / 440.0).log2() + 9.0).rem_euclid(12.0);
                 let bin = (semitones * BINS_PER_SEMITONE as f64).round() as usize % FINE_BINS;
-                histogram[bin] += f64::from(here / loudest);
+                histogram[bin] += f64::from(here / loudest).sqrt();
             }
         });
     }

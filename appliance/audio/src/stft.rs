@@ -14,7 +14,7 @@ pub(crate) struct Stft {
     frame: Vec<f32>,
     spectrum: Vec<Complex<f32>>,
     scratch: Vec<Complex<f32>>,
-    magnitudes: Vec<f32>,
+    power: Vec<f32>,
 }
 
 impl std::fmt::Debug for Stft {
@@ -44,13 +44,13 @@ impl Stft {
             frame: vec![0.0; size],
             spectrum: fft.make_output_vec(),
             scratch: fft.make_scratch_vec(),
-            magnitudes: vec![0.0; size / 2 + 1],
+            power: vec![0.0; size / 2 + 1],
             fft,
         }
     }
 
-    /// Appends `samples` and calls `on_frame` with the magnitude spectrum (`size / 2 + 1` bins)
-    /// of every frame completed.
+    /// Appends `samples` and calls `on_frame` with the power spectrum (`size / 2 + 1` bins of
+    /// squared magnitude) of every frame completed.
     pub(crate) fn push(&mut self, samples: &[f32], on_frame: &mut impl FnMut(&[f32])) {
         self.pending.extend_from_slice(samples);
         let mut start = 0;
@@ -69,10 +69,10 @@ impl Stft {
                 .process_with_scratch(&mut self.frame, &mut self.spectrum, &mut self.scratch)
                 .is_ok()
             {
-                for (m, c) in self.magnitudes.iter_mut().zip(&self.spectrum) {
-                    *m = c.norm();
+                for (p, c) in self.power.iter_mut().zip(&self.spectrum) {
+                    *p = c.norm_sqr();
                 }
-                on_frame(&self.magnitudes);
+                on_frame(&self.power);
             }
             start += self.hop;
         }

@@ -90,11 +90,11 @@ impl OnsetEnvelope {
         } = self;
         // A full-scale sine peaks at FRAME_SIZE / 4 under a Hann window.
         let norm = (4.0 / FRAME_SIZE as f32).powi(2);
-        stft.push(samples, &mut |magnitudes| {
+        stft.push(samples, &mut |power| {
             energies.fill(0.0);
-            for (m, band) in magnitudes.iter().zip(band_of_bin.iter()) {
+            for (p, band) in power.iter().zip(band_of_bin.iter()) {
                 if let Some(b) = band {
-                    energies[*b] += m * m * norm;
+                    energies[*b] += p * norm;
                 }
             }
             let mut flux = 0.0;
