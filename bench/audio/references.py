@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Reference detectors for the audio engine benchmark, run over the same tracks.
 
-For each track: essentia RhythmExtractor2013 (multifeature) and PercivalBpmEstimator for tempo,
+For each track: essentia RhythmExtractor2013 (multifeature) for tempo,
 essentia KeyExtractor with three key profiles (edma, bgate, temperley), aubio's `aubio tempo`,
 ffmpeg's ebur128 filter (integrated, LRA, true peak) and whether ffmpeg and sox decode the file.
 Timings are single-core wall-clock (the caller pins the process with taskset).
@@ -39,7 +39,6 @@ def decodes(cmd):
 def main():
     out_path, files = sys.argv[1], sys.argv[2:]
     rhythm = es.RhythmExtractor2013(method="multifeature")
-    percival = es.PercivalBpmEstimator()
     keys = {p: es.KeyExtractor(profileType=p) for p in ("edma", "bgate", "temperley")}
     with open(out_path, "w") as out:
         for path in files:
@@ -57,7 +56,6 @@ def main():
             row["duration"] = len(audio) / 44100
             row["essentia"] = {"bpm": float(bpm), "key": f"{key} {scale}", "strength": float(strength),
                                "load_secs": t1 - t0, "tempo_secs": t2 - t1, "key_secs": t3 - t2}
-            row["percival_bpm"] = float(percival(audio))
             for profile in ("bgate", "temperley"):
                 k, s, _ = keys[profile](audio)
                 row[f"essentia_key_{profile}"] = f"{k} {s}"

