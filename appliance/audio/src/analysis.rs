@@ -223,7 +223,7 @@ pub fn analyze_samples(
     options: &AnalysisOptions,
 ) -> Result<Analysis, AnalysisError> {
     options.peaks.validate()?;
-    if channels == 0 || interleaved.len() % channels != 0 {
+    if channels == 0 || !interleaved.len().is_multiple_of(channels) {
         return Err(AnalysisError::InvalidOptions(
             "the sample count must be a multiple of the channel count".into(),
         ));

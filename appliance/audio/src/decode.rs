@@ -132,7 +132,7 @@ fn caught_panic() -> AnalysisError {
 }
 
 enum OpusStreams {
-    Single(OpusDecoder),
+    Single(Box<OpusDecoder>),
     Multi(OpusMSDecoder),
 }
 
@@ -152,7 +152,9 @@ impl OpusStreams {
             )));
         }
         let streams = match head[18] {
-            0 => Self::Single(OpusDecoder::new(48_000, channels).map_err(unsupported)?),
+            0 => Self::Single(Box::new(
+                OpusDecoder::new(48_000, channels).map_err(unsupported)?,
+            )),
             family => {
                 Self::Multi(OpusMSDecoder::new(48_000, channels, family).map_err(unsupported)?)
             }
@@ -322,7 +324,7 @@ impl AudioDecoder {
             return Err(AnalysisError::Cancelled);
         }
         if let Some(deadline) = self.limits.deadline
-            && self.packets_read % DEADLINE_CHECK_PACKETS == 0
+            && self.packets_read.is_multiple_of(DEADLINE_CHECK_PACKETS)
             && Instant::now() >= deadline
         {
             return Err(AnalysisError::DeadlineExceeded);

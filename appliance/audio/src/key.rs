@@ -247,6 +247,7 @@ fn estimate(histogram: &[f64]) -> Option<Key> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

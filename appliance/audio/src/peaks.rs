@@ -272,6 +272,7 @@ fn to_i16(s: f32) -> i16 {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

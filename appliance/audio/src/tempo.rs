@@ -266,6 +266,7 @@ fn refine(onsets: &[f64], bpm: f64) -> f64 {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 
