@@ -4,12 +4,14 @@
 For each track: essentia RhythmExtractor2013 (multifeature) for tempo,
 essentia KeyExtractor with three key profiles (edma, bgate, temperley), aubio's `aubio tempo`,
 ffmpeg's ebur128 filter (integrated, LRA, true peak) and whether ffmpeg and sox decode the file.
-Timings are single-core wall-clock (the caller pins the process with taskset).
+Timings are CPU time (this process's for essentia, the child's rusage for aubio and for ffmpeg's
+decoding), so a busy machine does not inflate them; run.sh also pins everything to one core.
 
 Usage: references.py OUT.jsonl FILE...
 """
 import json
 import re
+import resource
 import subprocess
 import sys
 import time
@@ -32,6 +34,11 @@ def ffmpeg_loudness(path):
             "integrated": grab("I"), "lra": grab("LRA"), "true_peak": grab("Peak")}
 
 
+def child_cpu():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def decodes(cmd):
     return subprocess.run(cmd, capture_output=True).returncode == 0
 
@@ -43,25 +50,26 @@ def main():
     with open(out_path, "w") as out:
         for path in files:
             row = {"file": path}
-            t0 = time.perf_counter()
+            t0 = child_cpu()
             # essentia's wheel bundles no Vorbis/Opus decoder: ffmpeg decodes to 44.1 kHz mono.
             pcm = subprocess.run(["ffmpeg", "-v", "error", "-i", path, "-ac", "1", "-ar", "44100",
                                   "-f", "f32le", "-"], capture_output=True, check=True).stdout
             audio = numpy.frombuffer(pcm, dtype=numpy.float32).copy()
-            t1 = time.perf_counter()
+            load_secs = child_cpu() - t0
+            t1 = time.process_time()
             bpm = rhythm(audio)[0]
-            t2 = time.perf_counter()
+            t2 = time.process_time()
             key, scale, strength = keys["edma"](audio)
-            t3 = time.perf_counter()
+            t3 = time.process_time()
             row["duration"] = len(audio) / 44100
             row["essentia"] = {"bpm": float(bpm), "key": f"{key} {scale}", "strength": float(strength),
-                               "load_secs": t1 - t0, "tempo_secs": t2 - t1, "key_secs": t3 - t2}
+                               "load_secs": load_secs, "tempo_secs": t2 - t1, "key_secs": t3 - t2}
             for profile in ("bgate", "temperley"):
                 k, s, _ = keys[profile](audio)
                 row[f"essentia_key_{profile}"] = f"{k} {s}"
-            t0 = time.perf_counter()
+            t0 = child_cpu()
             proc = subprocess.run(["aubio", "tempo", "-i", path], capture_output=True, text=True)
-            t1 = time.perf_counter()
+            t1 = child_cpu()
             m = re.search(r"([\d.]+) bpm", proc.stdout)
             row["aubio"] = {"bpm": float(m.group(1)) if m else None, "secs": t1 - t0}
             row["ffmpeg"] = ffmpeg_loudness(path)

@@ -28,7 +28,7 @@ const MAX_CHANNELS: usize = 32;
 /// Decoded samples are clamped to ±24 dBFS so hostile float files cannot overflow the analyses.
 const SAMPLE_LIMIT: f32 = 16.0;
 /// Opus packets hold at most 120 ms, i.e. 5760 frames at 48 kHz.
-const OPUS_MAX_FRAMES: usize = 5_760;
+pub(crate) const OPUS_MAX_FRAMES: usize = 5_760;
 /// How often (in packets) the wall clock is read for the deadline.
 const DEADLINE_CHECK_PACKETS: u64 = 32;
 
@@ -131,14 +131,14 @@ fn caught_panic() -> AnalysisError {
     AnalysisError::Corrupt("the decoder rejected the stream".into())
 }
 
-enum OpusStreams {
+pub(crate) enum OpusStreams {
     Single(Box<OpusDecoder>),
     Multi(OpusMSDecoder),
 }
 
 impl OpusStreams {
     /// Builds the decoder an Ogg Opus identification header (RFC 7845 §5.1) asks for.
-    fn from_head(head: &[u8]) -> Result<(Self, usize), AnalysisError> {
+    pub(crate) fn from_head(head: &[u8]) -> Result<(Self, usize), AnalysisError> {
         let bad = || AnalysisError::Corrupt("malformed Opus identification header".into());
         if head.len() < 19 || !head.starts_with(b"OpusHead") {
             return Err(bad());
@@ -162,7 +162,11 @@ impl OpusStreams {
         Ok((streams, pre_skip))
     }
 
-    fn decode(&mut self, packet: &[u8], pcm: &mut [f32]) -> Result<usize, opus_pure::Error> {
+    pub(crate) fn decode(
+        &mut self,
+        packet: &[u8],
+        pcm: &mut [f32],
+    ) -> Result<usize, opus_pure::Error> {
         match self {
             Self::Single(d) => d.decode(packet, OPUS_MAX_FRAMES, pcm),
             Self::Multi(d) => d.decode(packet, OPUS_MAX_FRAMES, pcm),

@@ -8,7 +8,8 @@ use serde::Serialize;
 use symphonia::core::codecs::{CODEC_TYPE_NULL, CODEC_TYPE_OPUS, DecoderOptions};
 use symphonia::core::errors::Error as SymphoniaError;
 
-use crate::decode::{describe, open_format};
+use crate::decode::{OPUS_MAX_FRAMES, OpusStreams, describe, open_format};
+use crate::error::AnalysisError;
 
 /// Packets decoded to prove a stream is not garbage behind a valid header.
 const PACKETS_TO_DECODE: usize = 48;
@@ -127,6 +128,12 @@ pub enum ProbeError {
     Corrupt(String),
 }
 
+/// The first packets' decoder.
+enum PacketDecoder {
+    Symphonia(Box<dyn symphonia::core::codecs::Decoder>),
+    Opus(OpusStreams, Vec<f32>),
+}
+
 /// Demuxes `source` (already sniffed as `container`) and decodes its first packets.
 ///
 /// Hostile input must not take the caller down: a panic inside the decoders is caught and
@@ -168,11 +175,17 @@ where
             }
         });
 
-    // Opus has no decoder in symphonia yet: prove the Ogg stream demuxes instead.
+    // Opus has no decoder in symphonia 0.5: the engine's own Opus path proves those packets.
     let mut decoder = if params.codec == CODEC_TYPE_OPUS {
-        None
+        let head = params.extra_data.as_deref().unwrap_or_default();
+        let (streams, _) = OpusStreams::from_head(head).map_err(|e| match e {
+            AnalysisError::Unsupported(m) => ProbeError::Unsupported(m),
+            other => ProbeError::Corrupt(other.to_string()),
+        })?;
+        let channels = usize::from(head[9]);
+        PacketDecoder::Opus(streams, vec![0.0; OPUS_MAX_FRAMES * channels])
     } else {
-        Some(
+        PacketDecoder::Symphonia(
             symphonia::default::get_codecs()
                 .make(&params, &DecoderOptions::default())
                 .map_err(|e| ProbeError::Unsupported(describe(&e)))?,
@@ -199,14 +212,18 @@ where
         }
         read_packets += 1;
         counted_frames = counted_frames.saturating_add(packet.dur);
-        if let Some(dec) = decoder
-            .as_mut()
-            .filter(|_| read_packets <= PACKETS_TO_DECODE)
-        {
-            match dec.decode(&packet) {
-                Ok(_) => decoded += 1,
-                Err(SymphoniaError::DecodeError(_)) => {}
-                Err(e) => return Err(ProbeError::Corrupt(describe(&e))),
+        if read_packets <= PACKETS_TO_DECODE {
+            match &mut decoder {
+                PacketDecoder::Symphonia(dec) => match dec.decode(&packet) {
+                    Ok(_) => decoded += 1,
+                    Err(SymphoniaError::DecodeError(_)) => {}
+                    Err(e) => return Err(ProbeError::Corrupt(describe(&e))),
+                },
+                PacketDecoder::Opus(streams, pcm) => {
+                    if streams.decode(&packet.data, pcm).is_ok() {
+                        decoded += 1;
+                    }
+                }
             }
         }
         let done_decoding = read_packets >= PACKETS_TO_DECODE;
@@ -219,7 +236,7 @@ where
             "the stream holds no audio packets".into(),
         ));
     }
-    if decoder.is_some() && decoded == 0 {
+    if decoded == 0 {
         return Err(ProbeError::Corrupt(
             "no packet of the stream decodes".into(),
         ));
