@@ -85,6 +85,18 @@ impl<R: Read + Seek + Send + Sync> MediaSource for Source<R> {
     }
 }
 
+/// Structural checks that protect the demuxers from inputs known to make them misbehave.
+pub(crate) fn guard<R: Read + Seek>(
+    source: &mut R,
+    len: u64,
+    container: Container,
+) -> Result<(), AnalysisError> {
+    match container {
+        Container::Mp4 => crate::mp4_guard::check(source, len),
+        _ => Ok(()),
+    }
+}
+
 /// Opens the demuxer for `source`, already sniffed as `container`.
 pub(crate) fn open_format<R>(
     source: R,
@@ -239,6 +251,8 @@ impl AudioDecoder {
     where
         R: Read + Seek + Send + Sync + 'static,
     {
+        let mut source = source;
+        guard(&mut source, len, container)?;
         let format = open_format(source, len, container).map_err(|e| match e {
             SymphoniaError::Unsupported(_) => AnalysisError::NotAudio,
             other => AnalysisError::Corrupt(describe(&other)),

@@ -73,6 +73,7 @@ mod key;
 mod loudness;
 mod melody;
 mod midi;
+mod mp4_guard;
 mod peaks;
 mod probe;
 mod resample;

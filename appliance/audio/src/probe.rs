@@ -8,7 +8,7 @@ use serde::Serialize;
 use symphonia::core::codecs::{CODEC_TYPE_NULL, CODEC_TYPE_OPUS, DecoderOptions};
 use symphonia::core::errors::Error as SymphoniaError;
 
-use crate::decode::{OPUS_MAX_FRAMES, OpusStreams, describe, open_format};
+use crate::decode::{OPUS_MAX_FRAMES, OpusStreams, describe, guard, open_format};
 use crate::error::AnalysisError;
 
 /// Packets decoded to prove a stream is not garbage behind a valid header.
@@ -153,6 +153,8 @@ fn probe_inner<R>(source: R, len: u64, container: Container) -> Result<AudioInfo
 where
     R: Read + Seek + Send + Sync + 'static,
 {
+    let mut source = source;
+    guard(&mut source, len, container).map_err(|e| ProbeError::Corrupt(e.to_string()))?;
     let mut format = open_format(source, len, container).map_err(|e| match e {
         SymphoniaError::Unsupported(_) => ProbeError::NotAudio,
         other => ProbeError::Corrupt(describe(&other)),
