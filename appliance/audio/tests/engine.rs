@@ -248,6 +248,19 @@ fn hostile_inputs_fail_cleanly() {
         noisy.extend((0..8_192u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8));
         cases.push((format!("{name} header then noise"), noisy));
     }
+    // Inputs the fuzzer found: each made a decoder panic or reserve gigabytes.
+    let corpus = format!("{}/fuzz/corpus/analyze", env!("CARGO_MANIFEST_DIR"));
+    for entry in std::fs::read_dir(&corpus).unwrap() {
+        let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("regression-")
+        {
+            cases.push((path.display().to_string(), std::fs::read(&path).unwrap()));
+        }
+    }
     cases.push(("empty".into(), Vec::new()));
     cases.push((
         "text".into(),
