@@ -29,9 +29,10 @@
 //! # }
 //! ```
 //!
-//! * [`analyze`] decodes once and computes everything in that pass, in bounded memory (the
-//!   analyses keep about 100 bytes per second of audio, the peaks 4 bytes per pixel and
-//!   channel). It is CPU-bound and synchronous: run it off the request path
+//! * [`analyze`] decodes once and computes everything in that pass, in memory bounded by
+//!   [`AnalysisOptions::max_duration`]: the decoder holds one packet, the analyses keep about
+//!   250 bytes per second of audio (onset envelope, loudness blocks) and the peaks 4 bytes per
+//!   pixel and channel (about 700 bytes a second at 256 samples per pixel and 44.1 kHz). It is CPU-bound and synchronous: run it off the request path
 //!   (`tokio::task::spawn_blocking` or a worker queue). It takes roughly one second of one core
 //!   per 5–10 minutes of audio; see `docs/BENCHMARKS.md`.
 //! * Limits: [`AnalysisOptions::max_duration`] fails long streams as soon as the decoder passes
