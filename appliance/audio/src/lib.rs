@@ -70,6 +70,7 @@
 mod analysis;
 mod decode;
 mod error;
+mod flac_guard;
 mod key;
 mod loudness;
 mod melody;
