@@ -95,6 +95,7 @@ pub(crate) fn guard<R: Read + Seek>(
         Container::Mp4 => crate::mp4_guard::check(source, len),
         // Only where the marker opens the file: the walk assumes metadata blocks follow it.
         Container::Flac => crate::flac_guard::check(source),
+        Container::Ogg => crate::ogg_guard::check(source),
         _ => Ok(()),
     }
 }

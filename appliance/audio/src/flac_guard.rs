@@ -74,7 +74,7 @@ fn skip_field(block: &[u8], at: usize, little_endian: bool) -> Option<usize> {
 }
 
 /// Vorbis comment: vendor string, comment count, then length-prefixed comments (little-endian).
-fn comment_lengths_fit(block: &[u8]) -> bool {
+pub(crate) fn comment_lengths_fit(block: &[u8]) -> bool {
     let Some(mut at) = skip_field(block, 0, true) else {
         return false;
     };

@@ -76,6 +76,7 @@ mod loudness;
 mod melody;
 mod midi;
 mod mp4_guard;
+mod ogg_guard;
 mod peaks;
 mod probe;
 mod resample;
