@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use opus_pure::{OpusDecoder, OpusMSDecoder};
 use symphonia::core::audio::SampleBuffer;
-use symphonia::core::codecs::{CODEC_TYPE_NULL, CODEC_TYPE_OPUS, DecoderOptions};
+use symphonia::core::codecs::{
+    CODEC_TYPE_ALAC, CODEC_TYPE_NULL, CODEC_TYPE_OPUS, CodecParameters, DecoderOptions,
+};
 use symphonia::core::errors::Error as SymphoniaError;
 use symphonia::core::formats::{FormatOptions, FormatReader};
 use symphonia::core::io::{MediaSource, MediaSourceStream, MediaSourceStreamOptions};
@@ -98,6 +100,32 @@ pub(crate) fn guard<R: Read + Seek>(
         Container::Ogg => crate::ogg_guard::check(source),
         _ => Ok(()),
     }
+}
+
+/// Longest ALAC frame accepted (Apple's encoder writes 4096).
+const MAX_ALAC_FRAME: u32 = 1 << 16;
+
+/// Rejects codec parameters a symphonia decoder would size buffers from unchecked: its ALAC
+/// decoder allocates frame length × channels samples from the magic cookie at construction
+/// (the fuzzer found a 16 GB request).
+pub(crate) fn check_codec_params(params: &CodecParameters) -> Result<(), AnalysisError> {
+    if params.codec == CODEC_TYPE_ALAC {
+        let cookie = params.extra_data.as_deref().unwrap_or_default();
+        // The 24-byte configuration opens the cookie, or follows 24 bytes of atom headers.
+        let frame_length = |at: usize| {
+            cookie
+                .get(at..at + 4)
+                .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        };
+        if frame_length(0) > MAX_ALAC_FRAME
+            || frame_length(cookie.len().saturating_sub(24)) > MAX_ALAC_FRAME
+        {
+            return Err(AnalysisError::Unsupported(
+                "ALAC frame length beyond 65536 samples".into(),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Opens the demuxer for `source`, already sniffed as `container`.
@@ -279,6 +307,7 @@ impl AudioDecoder {
             };
             (codec, "opus".to_owned())
         } else {
+            check_codec_params(&params)?;
             let registry = symphonia::default::get_codecs();
             let decoder = registry
                 .make(&params, &DecoderOptions::default())

@@ -8,7 +8,9 @@ use serde::Serialize;
 use symphonia::core::codecs::{CODEC_TYPE_NULL, CODEC_TYPE_OPUS, DecoderOptions};
 use symphonia::core::errors::Error as SymphoniaError;
 
-use crate::decode::{OPUS_MAX_FRAMES, OpusStreams, describe, guard, open_format};
+use crate::decode::{
+    OPUS_MAX_FRAMES, OpusStreams, check_codec_params, describe, guard, open_format,
+};
 use crate::error::AnalysisError;
 
 /// Packets decoded to prove a stream is not garbage behind a valid header.
@@ -187,6 +189,7 @@ where
         let channels = usize::from(head[9]);
         PacketDecoder::Opus(streams, vec![0.0; OPUS_MAX_FRAMES * channels])
     } else {
+        check_codec_params(&params).map_err(|e| ProbeError::Unsupported(e.to_string()))?;
         PacketDecoder::Symphonia(
             symphonia::default::get_codecs()
                 .make(&params, &DecoderOptions::default())
