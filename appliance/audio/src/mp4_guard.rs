@@ -88,12 +88,17 @@ fn walk<R: Read + Seek>(
         if size < header {
             return Err(corrupt("a box is smaller than its header"));
         }
-        // A truncated media box at the end still holds playable audio; a truncated index does not.
-        let size = match (size > end - position, nested) {
+        // A truncated media box at the end of the file still holds playable audio; a box
+        // overrunning its parent, or a truncated index, does not.
+        let size = match (size > end - position, nested || start > 0) {
             (true, true) => return Err(corrupt("a box is larger than what holds it")),
             (true, false) => end - position,
             (false, _) => size,
         };
+        // symphonia reads a handler box's name as its length minus 24, unchecked.
+        if &kind == b"hdlr" && size < header + 24 {
+            return Err(corrupt("a handler box is too short"));
+        }
         let body = position + header;
         let box_end = position + size;
         if CONTAINERS.contains(&&kind) {
@@ -152,6 +157,17 @@ mod tests {
         let hostile = file_with_stco(u32::MAX, 3);
         let len = hostile.len() as u64;
         assert!(check(&mut Cursor::new(hostile), len).is_err());
+    }
+
+    #[test]
+    fn rejects_a_child_larger_than_its_parent() {
+        let mut hdlr = 0x4000_0000u32.to_be_bytes().to_vec();
+        hdlr.extend_from_slice(b"hdlr");
+        hdlr.extend_from_slice(&[0; 24]);
+        let mut file = boxed(b"ftyp", b"M4A \0\0\0\0");
+        file.extend(boxed(b"moov", &boxed(b"trak", &boxed(b"mdia", &hdlr))));
+        let len = file.len() as u64;
+        assert!(check(&mut Cursor::new(file), len).is_err());
     }
 
     #[test]
