@@ -49,7 +49,7 @@ fn read_u64(source: &mut impl Read) -> Result<u64, AnalysisError> {
 /// Walks the boxes of `source` (`len` bytes) and leaves it at the start.
 pub(crate) fn check<R: Read + Seek>(source: &mut R, len: u64) -> Result<(), AnalysisError> {
     let mut boxes = 0;
-    walk(source, 0, len, &mut boxes)?;
+    walk(source, 0, len, len, &mut boxes)?;
     source
         .seek(SeekFrom::Start(0))
         .map_err(|e| AnalysisError::Corrupt(format!("read failed: {e}")))?;
@@ -60,6 +60,7 @@ fn walk<R: Read + Seek>(
     source: &mut R,
     start: u64,
     end: u64,
+    total: u64,
     boxes: &mut usize,
 ) -> Result<(), AnalysisError> {
     let mut position = start;
@@ -102,7 +103,7 @@ fn walk<R: Read + Seek>(
         let body = position + header;
         let box_end = position + size;
         if CONTAINERS.contains(&&kind) {
-            walk(source, body, box_end, boxes)?;
+            walk(source, body, box_end, total, boxes)?;
         } else if let Some((_, entry_size)) = TABLES.iter().find(|(name, _)| **name == kind) {
             let _version_and_flags = read_u32(source)?;
             let count = u64::from(read_u32(source)?);
@@ -117,6 +118,20 @@ fn walk<R: Read + Seek>(
                 return Err(corrupt(
                     "the sample size table claims more entries than it holds",
                 ));
+            }
+            // symphonia reads each sample at its stated size: none may outgrow the file.
+            let mut largest = u64::from(fixed_size);
+            if fixed_size == 0 {
+                let mut entry = [0u8; 4];
+                for _ in 0..count {
+                    source
+                        .read_exact(&mut entry)
+                        .map_err(|_| corrupt("a box ends early"))?;
+                    largest = largest.max(u64::from(u32::from_be_bytes(entry)));
+                }
+            }
+            if largest > total {
+                return Err(corrupt("a sample is larger than the file"));
             }
         }
         position = box_end;
