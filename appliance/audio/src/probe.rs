@@ -7,10 +7,11 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use serde::Serialize;
 use symphonia::core::codecs::{CODEC_TYPE_NULL, CODEC_TYPE_OPUS, DecoderOptions};
 use symphonia::core::errors::Error as SymphoniaError;
-use symphonia::core::formats::FormatOptions;
-use symphonia::core::io::{MediaSource, MediaSourceStream, MediaSourceStreamOptions};
-use symphonia::core::meta::MetadataOptions;
-use symphonia::core::probe::Hint;
+
+use crate::decode::{
+    OPUS_MAX_FRAMES, OpusStreams, check_codec_params, describe, guard, open_format,
+};
+use crate::error::AnalysisError;
 
 /// Packets decoded to prove a stream is not garbage behind a valid header.
 const PACKETS_TO_DECODE: usize = 48;
@@ -94,7 +95,7 @@ impl Container {
         }
     }
 
-    fn extension(self) -> &'static str {
+    pub(crate) fn extension(self) -> &'static str {
         match self {
             Self::Wav => "wav",
             Self::Aiff => "aiff",
@@ -127,32 +128,10 @@ pub enum ProbeError {
     Corrupt(String),
 }
 
-/// Adapts any seekable reader to symphonia's source trait.
-struct Source<R> {
-    inner: R,
-    len: Option<u64>,
-}
-
-impl<R: Read> Read for Source<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.inner.read(buf)
-    }
-}
-
-impl<R: Seek> Seek for Source<R> {
-    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
-        self.inner.seek(pos)
-    }
-}
-
-impl<R: Read + Seek + Send + Sync> MediaSource for Source<R> {
-    fn is_seekable(&self) -> bool {
-        true
-    }
-
-    fn byte_len(&self) -> Option<u64> {
-        self.len
-    }
+/// The first packets' decoder.
+enum PacketDecoder {
+    Symphonia(Box<dyn symphonia::core::codecs::Decoder>),
+    Opus(OpusStreams, Vec<f32>),
 }
 
 /// Demuxes `source` (already sniffed as `container`) and decodes its first packets.
@@ -174,25 +153,10 @@ fn probe_inner<R>(source: R, len: u64, container: Container) -> Result<AudioInfo
 where
     R: Read + Seek + Send + Sync + 'static,
 {
-    let stream = MediaSourceStream::new(
-        Box::new(Source {
-            inner: source,
-            len: Some(len),
-        }),
-        MediaSourceStreamOptions::default(),
-    );
-    let mut hint = Hint::new();
-    hint.with_extension(container.extension());
-    let probed = symphonia::default::get_probe()
-        .format(
-            &hint,
-            stream,
-            &FormatOptions::default(),
-            &MetadataOptions::default(),
-        )
-        // The magic bytes already said which container this is: failing to parse it is damage.
-        .map_err(|e| ProbeError::Corrupt(describe(&e)))?;
-    let mut format = probed.format;
+    let mut source = source;
+    guard(&mut source, len, container).map_err(|e| ProbeError::Corrupt(e.to_string()))?;
+    // The magic bytes already said which container this is: failing to parse it is damage.
+    let mut format = open_format(source, len, container).map_err(|e| ProbeError::Corrupt(describe(&e)))?;
     let track = format
         .tracks()
         .iter()
@@ -211,11 +175,18 @@ where
             }
         });
 
-    // Opus has no decoder in symphonia yet: prove the Ogg stream demuxes instead.
+    // Opus has no decoder in symphonia 0.5: the engine's own Opus path proves those packets.
     let mut decoder = if params.codec == CODEC_TYPE_OPUS {
-        None
+        let head = params.extra_data.as_deref().unwrap_or_default();
+        let (streams, _) = OpusStreams::from_head(head).map_err(|e| match e {
+            AnalysisError::Unsupported(m) => ProbeError::Unsupported(m),
+            other => ProbeError::Corrupt(other.to_string()),
+        })?;
+        let channels = usize::from(head[9]);
+        PacketDecoder::Opus(streams, vec![0.0; OPUS_MAX_FRAMES * channels])
     } else {
-        Some(
+        check_codec_params(&params).map_err(|e| ProbeError::Unsupported(e.to_string()))?;
+        PacketDecoder::Symphonia(
             symphonia::default::get_codecs()
                 .make(&params, &DecoderOptions::default())
                 .map_err(|e| ProbeError::Unsupported(describe(&e)))?,
@@ -242,14 +213,18 @@ where
         }
         read_packets += 1;
         counted_frames = counted_frames.saturating_add(packet.dur);
-        if let Some(dec) = decoder
-            .as_mut()
-            .filter(|_| read_packets <= PACKETS_TO_DECODE)
-        {
-            match dec.decode(&packet) {
-                Ok(_) => decoded += 1,
-                Err(SymphoniaError::DecodeError(_)) => {}
-                Err(e) => return Err(ProbeError::Corrupt(describe(&e))),
+        if read_packets <= PACKETS_TO_DECODE {
+            match &mut decoder {
+                PacketDecoder::Symphonia(dec) => match dec.decode(&packet) {
+                    Ok(_) => decoded += 1,
+                    Err(SymphoniaError::DecodeError(_)) => {}
+                    Err(e) => return Err(ProbeError::Corrupt(describe(&e))),
+                },
+                PacketDecoder::Opus(streams, pcm) => {
+                    if streams.decode(&packet.data, pcm).is_ok() {
+                        decoded += 1;
+                    }
+                }
             }
         }
         let done_decoding = read_packets >= PACKETS_TO_DECODE;
@@ -262,7 +237,7 @@ where
             "the stream holds no audio packets".into(),
         ));
     }
-    if decoder.is_some() && decoded == 0 {
+    if decoded == 0 {
         return Err(ProbeError::Corrupt(
             "no packet of the stream decodes".into(),
         ));
@@ -289,21 +264,8 @@ where
     })
 }
 
-fn describe(e: &SymphoniaError) -> String {
-    match e {
-        SymphoniaError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
-            "the stream ends early".into()
-        }
-        SymphoniaError::IoError(io) => format!("read failed: {io}"),
-        SymphoniaError::DecodeError(m) => format!("malformed stream: {m}"),
-        SymphoniaError::SeekError(_) => "the stream cannot be seeked".into(),
-        SymphoniaError::Unsupported(m) => format!("unsupported feature: {m}"),
-        SymphoniaError::LimitError(m) => format!("exceeds a decoder limit: {m}"),
-        SymphoniaError::ResetRequired => "the stream changes format midway".into(),
-    }
-}
-
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

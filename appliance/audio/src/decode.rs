@@ -1,0 +1,504 @@
+//! Streaming decode to interleaved `f32` blocks, whatever the codec: symphonia for everything it
+//! knows; for Opus, which symphonia 0.5 demuxes from Ogg but cannot decode, the pure-Rust
+//! `opus-pure` crate (no C library to install, ~400× real time; the `#![forbid(unsafe)]`
+//! `opus-decoder` crate was tried first but its O(n²) MDCT decodes at only ~2.5× real time).
+//! Memory stays bounded by one packet's worth of samples, however long the stream.
+
+use std::io::{Read, Seek};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use opus_pure::{OpusDecoder, OpusMSDecoder};
+use symphonia::core::audio::SampleBuffer;
+use symphonia::core::codecs::{
+    CODEC_TYPE_ALAC, CODEC_TYPE_NULL, CODEC_TYPE_OPUS, CodecParameters, DecoderOptions,
+};
+use symphonia::core::errors::Error as SymphoniaError;
+use symphonia::core::formats::{FormatOptions, FormatReader};
+use symphonia::core::io::{MediaSource, MediaSourceStream, MediaSourceStreamOptions};
+use symphonia::core::meta::MetadataOptions;
+use symphonia::core::probe::Hint;
+
+use crate::error::AnalysisError;
+use crate::probe::Container;
+
+/// Sample rates outside this range are not music files but attempts to blow up buffer sizes.
+pub(crate) const SAMPLE_RATES: std::ops::RangeInclusive<u32> = 1_000..=768_000;
+const MAX_CHANNELS: usize = 32;
+/// Decoded samples are clamped to ±24 dBFS so hostile float files cannot overflow the analyses.
+const SAMPLE_LIMIT: f32 = 16.0;
+/// Opus packets hold at most 120 ms, i.e. 5760 frames at 48 kHz.
+pub(crate) const OPUS_MAX_FRAMES: usize = 5_760;
+/// How often (in packets) the wall clock is read for the deadline.
+const DEADLINE_CHECK_PACKETS: u64 = 32;
+
+/// Bounds on a decode, checked as it runs so a hostile file fails instead of running forever.
+#[derive(Debug, Clone, Default)]
+pub struct DecodeLimits {
+    /// Longest audio to decode before failing with [`AnalysisError::TooLong`].
+    pub max_duration: Option<Duration>,
+    /// Fail with [`AnalysisError::DeadlineExceeded`] once this instant passes.
+    pub deadline: Option<Instant>,
+    /// Fail with [`AnalysisError::Cancelled`] once another thread sets this flag.
+    pub cancel: Option<Arc<AtomicBool>>,
+}
+
+/// One decoded block: interleaved samples at a fixed rate and channel count for the whole stream.
+#[derive(Debug, Clone, Copy)]
+pub struct Block<'a> {
+    pub samples: &'a [f32],
+    pub channels: usize,
+    pub sample_rate: u32,
+}
+
+impl Block<'_> {
+    pub fn frames(&self) -> usize {
+        self.samples.len() / self.channels.max(1)
+    }
+}
+
+/// Adapts any seekable reader to symphonia's source trait.
+pub(crate) struct Source<R> {
+    pub(crate) inner: R,
+    pub(crate) len: Option<u64>,
+}
+
+impl<R: Read> Read for Source<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.inner.read(buf)
+    }
+}
+
+impl<R: Seek> Seek for Source<R> {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        self.inner.seek(pos)
+    }
+}
+
+impl<R: Read + Seek + Send + Sync> MediaSource for Source<R> {
+    fn is_seekable(&self) -> bool {
+        true
+    }
+
+    fn byte_len(&self) -> Option<u64> {
+        self.len
+    }
+}
+
+/// Structural checks that protect the demuxers from inputs known to make them misbehave.
+pub(crate) fn guard<R: Read + Seek>(
+    source: &mut R,
+    len: u64,
+    container: Container,
+) -> Result<(), AnalysisError> {
+    match container {
+        Container::Mp4 => crate::mp4_guard::check(source, len),
+        // Only where the marker opens the file: the walk assumes metadata blocks follow it.
+        Container::Flac => crate::flac_guard::check(source),
+        Container::Ogg => crate::ogg_guard::check(source),
+        _ => Ok(()),
+    }
+}
+
+/// Longest ALAC frame accepted (Apple's encoder writes 4096).
+const MAX_ALAC_FRAME: u32 = 1 << 16;
+
+/// Rejects codec parameters a symphonia decoder would size buffers from unchecked: its ALAC
+/// decoder allocates frame length × channels samples from the magic cookie at construction
+/// (the fuzzer found a 16 GB request).
+pub(crate) fn check_codec_params(params: &CodecParameters) -> Result<(), AnalysisError> {
+    if params.codec == CODEC_TYPE_ALAC {
+        let cookie = params.extra_data.as_deref().unwrap_or_default();
+        // The 24-byte configuration opens the cookie, or follows 24 bytes of atom headers.
+        let frame_length = |at: usize| {
+            cookie
+                .get(at..at + 4)
+                .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        };
+        if frame_length(0) > MAX_ALAC_FRAME
+            || frame_length(cookie.len().saturating_sub(24)) > MAX_ALAC_FRAME
+        {
+            return Err(AnalysisError::Unsupported(
+                "ALAC frame length beyond 65536 samples".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Opens the demuxer for `source`, already sniffed as `container`.
+pub(crate) fn open_format<R>(
+    source: R,
+    len: u64,
+    container: Container,
+) -> Result<Box<dyn FormatReader>, SymphoniaError>
+where
+    R: Read + Seek + Send + Sync + 'static,
+{
+    let stream = MediaSourceStream::new(
+        Box::new(Source {
+            inner: source,
+            len: Some(len),
+        }),
+        MediaSourceStreamOptions::default(),
+    );
+    let mut hint = Hint::new();
+    hint.with_extension(container.extension());
+    symphonia::default::get_probe()
+        .format(
+            &hint,
+            stream,
+            &FormatOptions::default(),
+            &MetadataOptions::default(),
+        )
+        .map(|probed| probed.format)
+}
+
+pub(crate) fn describe(e: &SymphoniaError) -> String {
+    match e {
+        SymphoniaError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            "the stream ends early".into()
+        }
+        SymphoniaError::IoError(io) => format!("read failed: {io}"),
+        SymphoniaError::DecodeError(m) => format!("malformed stream: {m}"),
+        SymphoniaError::SeekError(_) => "the stream cannot be seeked".into(),
+        SymphoniaError::Unsupported(m) => format!("unsupported feature: {m}"),
+        SymphoniaError::LimitError(m) => format!("exceeds a decoder limit: {m}"),
+        SymphoniaError::ResetRequired => "the stream changes format midway".into(),
+    }
+}
+
+fn caught_panic() -> AnalysisError {
+    AnalysisError::Corrupt("the decoder rejected the stream".into())
+}
+
+pub(crate) enum OpusStreams {
+    Single(Box<OpusDecoder>),
+    Multi(OpusMSDecoder),
+}
+
+impl OpusStreams {
+    /// Builds the decoder an Ogg Opus identification header (RFC 7845 §5.1) asks for.
+    pub(crate) fn from_head(head: &[u8]) -> Result<(Self, usize), AnalysisError> {
+        let bad = || AnalysisError::Corrupt("malformed Opus identification header".into());
+        if head.len() < 19 || !head.starts_with(b"OpusHead") {
+            return Err(bad());
+        }
+        let channels = usize::from(head[9]);
+        let pre_skip = usize::from(u16::from_le_bytes([head[10], head[11]]));
+        let unsupported = |e: opus_pure::Error| AnalysisError::Unsupported(format!("Opus: {e}"));
+        if channels > MAX_CHANNELS {
+            return Err(AnalysisError::Unsupported(format!(
+                "Opus with {channels} channels"
+            )));
+        }
+        let streams = match head[18] {
+            0 => Self::Single(Box::new(
+                OpusDecoder::new(48_000, channels).map_err(unsupported)?,
+            )),
+            family => {
+                Self::Multi(OpusMSDecoder::new(48_000, channels, family).map_err(unsupported)?)
+            }
+        };
+        Ok((streams, pre_skip))
+    }
+
+    pub(crate) fn decode(
+        &mut self,
+        packet: &[u8],
+        pcm: &mut [f32],
+    ) -> Result<usize, opus_pure::Error> {
+        match self {
+            Self::Single(d) => d.decode(packet, OPUS_MAX_FRAMES, pcm),
+            Self::Multi(d) => d.decode(packet, OPUS_MAX_FRAMES, pcm),
+        }
+    }
+}
+
+enum Codec {
+    Symphonia {
+        decoder: Box<dyn symphonia::core::codecs::Decoder>,
+        buffer: Option<SampleBuffer<f32>>,
+    },
+    Opus {
+        streams: OpusStreams,
+        channels: usize,
+        /// Frames still to drop from the start (the encoder's pre-skip).
+        to_skip: usize,
+        pcm: Vec<f32>,
+    },
+}
+
+/// A streaming decoder: call [`AudioDecoder::next_block`] until it returns `None`.
+pub struct AudioDecoder {
+    format: Box<dyn FormatReader>,
+    codec: Codec,
+    codec_name: String,
+    track_id: u32,
+    limits: DecodeLimits,
+    /// Rate and channel count, fixed by the first decoded block.
+    spec: Option<(u32, usize)>,
+    block: Vec<f32>,
+    packets_read: u64,
+    frames_decoded: u64,
+    poisoned: bool,
+}
+
+impl std::fmt::Debug for AudioDecoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AudioDecoder")
+            .field("codec", &self.codec_name)
+            .field("spec", &self.spec)
+            .field("frames_decoded", &self.frames_decoded)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AudioDecoder {
+    /// Opens the first audio track of `source` (`len` bytes, sniffed as `container`).
+    pub fn open<R>(
+        source: R,
+        len: u64,
+        container: Container,
+        limits: DecodeLimits,
+    ) -> Result<Self, AnalysisError>
+    where
+        R: Read + Seek + Send + Sync + 'static,
+    {
+        catch_unwind(AssertUnwindSafe(|| {
+            Self::open_inner(source, len, container, limits)
+        }))
+        .unwrap_or_else(|_| Err(caught_panic()))
+    }
+
+    fn open_inner<R>(
+        source: R,
+        len: u64,
+        container: Container,
+        limits: DecodeLimits,
+    ) -> Result<Self, AnalysisError>
+    where
+        R: Read + Seek + Send + Sync + 'static,
+    {
+        let mut source = source;
+        guard(&mut source, len, container)?;
+        let format = open_format(source, len, container).map_err(|e| match e {
+            SymphoniaError::Unsupported(_) => AnalysisError::NotAudio,
+            other => AnalysisError::Corrupt(describe(&other)),
+        })?;
+        let track = format
+            .tracks()
+            .iter()
+            .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
+            .ok_or_else(|| AnalysisError::Unsupported("the file holds no audio track".into()))?;
+        let params = track.codec_params.clone();
+        let track_id = track.id;
+        let (codec, codec_name) = if params.codec == CODEC_TYPE_OPUS {
+            let head = params.extra_data.as_deref().unwrap_or_default();
+            let (streams, pre_skip) = OpusStreams::from_head(head)?;
+            let channels = usize::from(head[9]);
+            let codec = Codec::Opus {
+                streams,
+                channels,
+                to_skip: pre_skip,
+                pcm: vec![0.0; OPUS_MAX_FRAMES * channels],
+            };
+            (codec, "opus".to_owned())
+        } else {
+            check_codec_params(&params)?;
+            let registry = symphonia::default::get_codecs();
+            let decoder = registry
+                .make(&params, &DecoderOptions::default())
+                .map_err(|e| AnalysisError::Unsupported(describe(&e)))?;
+            let name = registry
+                .get_codec(params.codec)
+                .map(|d| d.short_name.to_owned())
+                .unwrap_or_else(|| format!("{}", params.codec));
+            let codec = Codec::Symphonia {
+                decoder,
+                buffer: None,
+            };
+            (codec, name)
+        };
+        Ok(Self {
+            format,
+            codec,
+            codec_name,
+            track_id,
+            limits,
+            spec: None,
+            block: Vec::new(),
+            packets_read: 0,
+            frames_decoded: 0,
+            poisoned: false,
+        })
+    }
+
+    /// Codec short name, e.g. `pcm_s24le`, `flac`, `aac`, `alac`, `vorbis`, `opus`.
+    pub fn codec(&self) -> &str {
+        &self.codec_name
+    }
+
+    pub fn frames_decoded(&self) -> u64 {
+        self.frames_decoded
+    }
+
+    /// The next block of audio, or `None` at the end of the stream.
+    pub fn next_block(&mut self) -> Result<Option<Block<'_>>, AnalysisError> {
+        if self.poisoned {
+            return Err(caught_panic());
+        }
+        match catch_unwind(AssertUnwindSafe(|| self.fill_block())) {
+            Ok(Ok(true)) => {}
+            Ok(Ok(false)) => return Ok(None),
+            Ok(Err(e)) => return Err(e),
+            Err(_) => {
+                self.poisoned = true;
+                return Err(caught_panic());
+            }
+        }
+        let (sample_rate, channels) = self.spec.ok_or_else(caught_panic)?;
+        Ok(Some(Block {
+            samples: &self.block,
+            channels,
+            sample_rate,
+        }))
+    }
+
+    fn check_limits(&self) -> Result<(), AnalysisError> {
+        if let Some(cancel) = &self.limits.cancel
+            && cancel.load(Ordering::Relaxed)
+        {
+            return Err(AnalysisError::Cancelled);
+        }
+        if let Some(deadline) = self.limits.deadline
+            && self.packets_read.is_multiple_of(DEADLINE_CHECK_PACKETS)
+            && Instant::now() >= deadline
+        {
+            return Err(AnalysisError::DeadlineExceeded);
+        }
+        Ok(())
+    }
+
+    /// Decodes packets until one yields samples; `false` at the end of the stream.
+    fn fill_block(&mut self) -> Result<bool, AnalysisError> {
+        loop {
+            self.check_limits()?;
+            let packet = match self.format.next_packet() {
+                Ok(p) => p,
+                Err(SymphoniaError::IoError(e))
+                    if e.kind() == std::io::ErrorKind::UnexpectedEof =>
+                {
+                    return self.end_of_stream();
+                }
+                Err(SymphoniaError::ResetRequired) => return self.end_of_stream(),
+                Err(e) if self.frames_decoded == 0 => {
+                    return Err(AnalysisError::Corrupt(describe(&e)));
+                }
+                // A damaged tail after good audio is still audio: keep what decoded.
+                Err(_) => return self.end_of_stream(),
+            };
+            if packet.track_id() != self.track_id {
+                continue;
+            }
+            self.packets_read += 1;
+            let spec = match &mut self.codec {
+                Codec::Symphonia { decoder, buffer } => {
+                    let decoded = match decoder.decode(&packet) {
+                        Ok(d) => d,
+                        // Skip a damaged packet, as players do.
+                        Err(SymphoniaError::DecodeError(_)) => continue,
+                        Err(e) => return Err(AnalysisError::Corrupt(describe(&e))),
+                    };
+                    let spec = *decoded.spec();
+                    let frames = decoded.frames();
+                    if frames == 0 {
+                        continue;
+                    }
+                    let channels = spec.channels.count();
+                    let needed = frames.saturating_mul(channels);
+                    if buffer.as_ref().is_none_or(|b| b.capacity() < needed) {
+                        *buffer = Some(SampleBuffer::new(decoded.capacity() as u64, spec));
+                    }
+                    let Some(buffer) = buffer.as_mut() else {
+                        continue;
+                    };
+                    buffer.copy_interleaved_ref(decoded);
+                    self.block.clear();
+                    self.block.extend_from_slice(buffer.samples());
+                    (spec.rate, channels)
+                }
+                Codec::Opus {
+                    streams,
+                    channels,
+                    to_skip,
+                    pcm,
+                } => {
+                    let frames = match streams.decode(&packet.data, pcm) {
+                        Ok(n) => n.min(OPUS_MAX_FRAMES),
+                        Err(_) => continue,
+                    };
+                    let skip = (*to_skip).min(frames);
+                    *to_skip -= skip;
+                    if frames == skip {
+                        continue;
+                    }
+                    self.block.clear();
+                    self.block
+                        .extend_from_slice(&pcm[skip * *channels..frames * *channels]);
+                    (48_000, *channels)
+                }
+            };
+            self.accept_spec(spec)?;
+            for s in &mut self.block {
+                *s = if s.is_finite() {
+                    s.clamp(-SAMPLE_LIMIT, SAMPLE_LIMIT)
+                } else {
+                    0.0
+                };
+            }
+            self.frames_decoded += (self.block.len() / spec.1) as u64;
+            if let Some(max) = self.limits.max_duration
+                && self.frames_decoded as f64 > max.as_secs_f64() * f64::from(spec.0)
+            {
+                return Err(AnalysisError::TooLong {
+                    limit_secs: max.as_secs_f64(),
+                });
+            }
+            return Ok(true);
+        }
+    }
+
+    fn accept_spec(&mut self, (rate, channels): (u32, usize)) -> Result<(), AnalysisError> {
+        match self.spec {
+            Some(fixed) if fixed != (rate, channels) => Err(AnalysisError::Unsupported(
+                "the stream changes sample rate or channel count midway".into(),
+            )),
+            Some(_) => Ok(()),
+            None if !SAMPLE_RATES.contains(&rate) => {
+                Err(AnalysisError::Unsupported(format!("sample rate {rate} Hz")))
+            }
+            None if channels == 0 || channels > MAX_CHANNELS => {
+                Err(AnalysisError::Unsupported(format!("{channels} channels")))
+            }
+            None => {
+                self.spec = Some((rate, channels));
+                Ok(())
+            }
+        }
+    }
+
+    fn end_of_stream(&self) -> Result<bool, AnalysisError> {
+        if self.frames_decoded == 0 {
+            let what = if self.packets_read == 0 {
+                "the stream holds no audio packets"
+            } else {
+                "no packet of the stream decodes"
+            };
+            return Err(AnalysisError::Corrupt(what.into()));
+        }
+        Ok(false)
+    }
+}

@@ -1,0 +1,323 @@
+//! End-to-end tests of the public API: every format decodes, analyses hold on synthetic music,
+//! hostile input fails cleanly, limits stop a run.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::Cursor;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use studiovault_audio::{
+    AnalysisError, AnalysisOptions, Container, MelodyOptions, Mode, PeakBits, PeaksOptions,
+    analyze, analyze_samples, extract_melody, probe,
+};
+
+const FIXTURES: &[(&str, &str)] = &[
+    ("pcm16.wav", "pcm_s16le"),
+    ("pcm24.wav", "pcm_s24le"),
+    ("pcm32.wav", "pcm_s32le"),
+    ("float32.wav", "pcm_f32le"),
+    ("tone.aiff", "pcm_s16be"),
+    ("stereo.flac", "flac"),
+    ("tone.mp3", "mp3"),
+    ("tone.m4a", "aac"),
+    ("tone.aac", "aac"),
+    ("alac.m4a", "alac"),
+    ("tone.ogg", "vorbis"),
+    ("tone.opus", "opus"),
+];
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn run(
+    bytes: Vec<u8>,
+    options: &AnalysisOptions,
+) -> Result<studiovault_audio::Analysis, AnalysisError> {
+    let container = Container::sniff(&bytes).ok_or(AnalysisError::NotAudio)?;
+    let len = bytes.len() as u64;
+    analyze(Cursor::new(bytes), len, container, options)
+}
+
+#[test]
+fn every_format_decodes_and_analyses() {
+    for &(name, codec) in FIXTURES {
+        let bytes = fixture(name);
+        let container = Container::sniff(&bytes).unwrap();
+        let info = probe(Cursor::new(bytes.clone()), bytes.len() as u64, container).unwrap();
+        assert_eq!(info.codec, codec, "{name}");
+
+        let a = run(bytes, &AnalysisOptions::default()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(a.codec, codec, "{name}");
+        // Encoder padding (MP3, ADTS) may add up to ~150 ms.
+        assert!(
+            (0.45..0.7).contains(&a.duration_secs),
+            "{name}: {}",
+            a.duration_secs
+        );
+        let peak = a.loudness.sample_peak_dbfs.unwrap();
+        // Three sines at 0.25 × ffmpeg's 1/8 amplitude peak near −20.6 dBFS.
+        assert!(
+            (-24.0..=-17.0).contains(&peak),
+            "{name}: sample peak {peak}"
+        );
+        let finest = &a.waveform.levels[0];
+        assert_eq!(finest.samples_per_pixel, 256);
+        assert_eq!(finest.sample_rate, a.sample_rate);
+        let expected_pixels = (a.duration_secs * f64::from(a.sample_rate) / 256.0).ceil() as usize;
+        assert_eq!(finest.len(), expected_pixels, "{name}");
+        let loudest = finest.data.iter().map(|v| v.unsigned_abs()).max().unwrap();
+        assert!(loudest > 2_000, "{name}: peaks look silent ({loudest})");
+    }
+}
+
+#[test]
+fn stereo_peaks_split_channels_in_both_formats() {
+    let options = AnalysisOptions {
+        peaks: PeaksOptions {
+            zooms: vec![128, 512],
+            split_channels: true,
+        },
+        ..AnalysisOptions::default()
+    };
+    let a = run(fixture("stereo.flac"), &options).unwrap();
+    assert_eq!(a.channels, 2);
+    let level = a.waveform.level(512).unwrap();
+    assert_eq!(level.channels, 2);
+    let dat = level.to_dat(PeakBits::Eight);
+    assert_eq!(&dat[0..4], &2i32.to_le_bytes());
+    assert_eq!(&dat[4..8], &1u32.to_le_bytes());
+    assert_eq!(&dat[8..12], &8_000i32.to_le_bytes());
+    assert_eq!(&dat[12..16], &512i32.to_le_bytes());
+    assert_eq!(&dat[16..20], &(level.len() as u32).to_le_bytes());
+    assert_eq!(&dat[20..24], &2i32.to_le_bytes());
+    assert_eq!(dat.len(), 24 + level.len() * 4);
+    // The right channel is the left at half level.
+    let (left_max, right_max) = (i16::from(dat[25] as i8), i16::from(dat[27] as i8));
+    assert!(
+        (left_max - 2 * right_max).abs() <= 2,
+        "{left_max} {right_max}"
+    );
+
+    let json: serde_json::Value = serde_json::from_str(&level.to_json(PeakBits::Sixteen)).unwrap();
+    assert_eq!(json["version"], 2);
+    assert_eq!(json["bits"], 16);
+    assert_eq!(json["channels"], 2);
+    assert_eq!(json["length"], level.len());
+    assert_eq!(json["data"].as_array().unwrap().len(), level.len() * 4);
+}
+
+/// 20 s of music at 44.1 kHz stereo: I–IV–V–I in E major (bars of 4 beats) over a kick/hat
+/// pattern at 123 BPM.
+fn synthetic_song(rate: u32) -> Vec<f32> {
+    let bpm = 123.0;
+    let secs = 20.0;
+    let beat = 60.0 / bpm;
+    let chords: [[f64; 3]; 4] = [
+        [64.0, 68.0, 71.0],
+        [69.0, 73.0, 76.0],
+        [71.0, 75.0, 78.0],
+        [64.0, 68.0, 71.0],
+    ];
+    let frames = (secs * f64::from(rate)) as usize;
+    let mut out = Vec::with_capacity(frames * 2);
+    let mut noise = 0x1234_5678u32;
+    for i in 0..frames {
+        let t = i as f64 / f64::from(rate);
+        let bar = (t / (4.0 * beat)) as usize % 4;
+        let mut s = 0.0;
+        for &note in &chords[bar] {
+            let hz = 440.0 * 2f64.powf((note - 69.0) / 12.0);
+            for h in 1..=3 {
+                s += 0.05 / f64::from(h)
+                    * (2.0 * std::f64::consts::PI * hz * f64::from(h) * t).sin();
+            }
+        }
+        let in_beat = t % beat;
+        s += 0.5 * (-in_beat * 30.0).exp() * (2.0 * std::f64::consts::PI * 60.0 * in_beat).sin();
+        noise ^= noise << 13;
+        noise ^= noise >> 17;
+        noise ^= noise << 5;
+        let hat_phase = (t + beat / 2.0) % beat;
+        s += 0.1 * (-hat_phase * 200.0).exp() * (f64::from(noise) / f64::from(u32::MAX) - 0.5);
+        out.push(s as f32);
+        out.push((0.8 * s) as f32);
+    }
+    out
+}
+
+#[test]
+fn analyses_a_synthetic_song() {
+    let song = synthetic_song(44_100);
+    let a = analyze_samples(&song, 2, 44_100, &AnalysisOptions::default()).unwrap();
+    let tempo = a.tempo.unwrap();
+    assert!((tempo.bpm - 123.0).abs() <= 1.0, "{tempo:?}");
+    let key = a.key.clone().unwrap();
+    assert_eq!(
+        (key.tonic, key.mode, key.camelot.as_str()),
+        (4, Mode::Major, "12B"),
+        "{key:?}"
+    );
+    let lufs = a.loudness.integrated_lufs.unwrap();
+    assert!((-30.0..-5.0).contains(&lufs), "{lufs}");
+    assert!(a.loudness.true_peak_dbtp.unwrap() >= a.loudness.sample_peak_dbfs.unwrap());
+    assert!((a.duration_secs - 20.0).abs() < 1e-9);
+    // The serialised analysis leaves the waveform out and reads back.
+    let json = serde_json::to_string(&a).unwrap();
+    assert!(!json.contains("waveform"));
+    let back: studiovault_audio::Analysis = serde_json::from_str(&json).unwrap();
+    assert_eq!(back.tempo, a.tempo);
+}
+
+fn wav(samples: &[f32], rate: u32) -> Vec<u8> {
+    let data_len = (samples.len() * 2) as u32;
+    let mut out = Vec::new();
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + data_len).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&rate.to_le_bytes());
+    out.extend_from_slice(&(rate * 2).to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&16u16.to_le_bytes());
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&data_len.to_le_bytes());
+    for s in samples {
+        out.extend_from_slice(&((s * 32767.0) as i16).to_le_bytes());
+    }
+    out
+}
+
+#[test]
+fn melody_to_midi_from_a_file() {
+    let rate = 22_050;
+    let mut tune = Vec::new();
+    for note in [57.0f64, 60.0, 64.0, 69.0] {
+        let hz = 440.0 * 2f64.powf((note - 69.0) / 12.0);
+        for i in 0..rate / 2 {
+            let t = f64::from(i) / f64::from(rate);
+            let gate = if i < rate * 9 / 20 { 0.4 } else { 0.0 };
+            tune.push((gate * (2.0 * std::f64::consts::PI * hz * t).sin()) as f32);
+        }
+    }
+    let bytes = wav(&tune, rate);
+    let len = bytes.len() as u64;
+    let options = MelodyOptions {
+        bpm: Some(120.0),
+        ..MelodyOptions::default()
+    };
+    let melody = extract_melody(Cursor::new(bytes), len, Container::Wav, &options).unwrap();
+    let pitches: Vec<u8> = melody.notes.iter().map(|n| n.pitch).collect();
+    assert_eq!(pitches, vec![57, 60, 64, 69]);
+    let midi = melody.to_midi();
+    assert_eq!(&midi[..8], b"MThd\0\0\0\x06");
+    assert_eq!(&midi[14..18], b"MTrk");
+    assert_eq!(&midi[midi.len() - 3..], &[0xFF, 0x2F, 0x00]);
+}
+
+#[test]
+fn hostile_inputs_fail_cleanly() {
+    let mut cases: Vec<(String, Vec<u8>)> = Vec::new();
+    for &(name, _) in FIXTURES {
+        let bytes = fixture(name);
+        for cut in [
+            12,
+            44,
+            100,
+            bytes.len() / 3,
+            bytes.len() / 2,
+            bytes.len() - 7,
+        ] {
+            cases.push((
+                format!("{name} cut at {cut}"),
+                bytes[..cut.min(bytes.len())].to_vec(),
+            ));
+        }
+        // Flip bytes all through the stream.
+        let mut flipped = bytes.clone();
+        for i in (40..flipped.len()).step_by(37) {
+            flipped[i] ^= 0x5A;
+        }
+        cases.push((format!("{name} with flipped bytes"), flipped));
+        // A valid header followed by noise.
+        let mut noisy = bytes[..bytes.len().min(64)].to_vec();
+        noisy.extend((0..8_192u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8));
+        cases.push((format!("{name} header then noise"), noisy));
+    }
+    // Inputs the fuzzer found: each made a decoder panic or reserve gigabytes.
+    let corpus = format!("{}/fuzz/corpus/analyze", env!("CARGO_MANIFEST_DIR"));
+    for entry in std::fs::read_dir(&corpus).unwrap() {
+        let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("regression-")
+        {
+            cases.push((path.display().to_string(), std::fs::read(&path).unwrap()));
+        }
+    }
+    cases.push(("empty".into(), Vec::new()));
+    cases.push((
+        "text".into(),
+        b"<html><body>not audio</body></html>".to_vec(),
+    ));
+    for (what, bytes) in cases {
+        let options = AnalysisOptions {
+            deadline: Some(Instant::now() + Duration::from_secs(20)),
+            ..AnalysisOptions::default()
+        };
+        // Either an error or (for a cut that still holds whole packets) an analysis: no panic.
+        match run(bytes, &options) {
+            Ok(a) => assert!(a.duration_secs > 0.0, "{what}"),
+            Err(e) => assert!(!e.to_string().is_empty(), "{what}"),
+        }
+    }
+}
+
+#[test]
+fn limits_stop_the_analysis() {
+    let bytes = fixture("pcm16.wav");
+    let too_long = AnalysisOptions {
+        max_duration: Duration::from_millis(100),
+        ..AnalysisOptions::default()
+    };
+    assert!(matches!(
+        run(bytes.clone(), &too_long),
+        Err(AnalysisError::TooLong { .. })
+    ));
+
+    let cancelled = AnalysisOptions {
+        cancel: Some(Arc::new(AtomicBool::new(true))),
+        ..AnalysisOptions::default()
+    };
+    assert_eq!(
+        run(bytes.clone(), &cancelled).unwrap_err(),
+        AnalysisError::Cancelled
+    );
+
+    let late = AnalysisOptions {
+        deadline: Some(Instant::now()),
+        ..AnalysisOptions::default()
+    };
+    assert_eq!(
+        run(bytes.clone(), &late).unwrap_err(),
+        AnalysisError::DeadlineExceeded
+    );
+
+    let bad_zooms = AnalysisOptions {
+        peaks: PeaksOptions {
+            zooms: vec![300, 256],
+            split_channels: false,
+        },
+        ..AnalysisOptions::default()
+    };
+    assert!(matches!(
+        run(bytes, &bad_zooms),
+        Err(AnalysisError::InvalidOptions(_))
+    ));
+}
