@@ -156,7 +156,8 @@ where
     let mut source = source;
     guard(&mut source, len, container).map_err(|e| ProbeError::Corrupt(e.to_string()))?;
     // The magic bytes already said which container this is: failing to parse it is damage.
-    let mut format = open_format(source, len, container).map_err(|e| ProbeError::Corrupt(describe(&e)))?;
+    let mut format =
+        open_format(source, len, container).map_err(|e| ProbeError::Corrupt(describe(&e)))?;
     let track = format
         .tracks()
         .iter()

@@ -48,6 +48,18 @@ pub enum Command {
     Audit(AuditCommand),
     /// The server's health and counts.
     Status(JsonFlag),
+    /// Analyse one audio file here (tempo, key, loudness): what uploads get, without a server.
+    Analyze {
+        file: PathBuf,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Internal: one analysis job in a memory-limited child process of the server.
+    #[command(hide = true)]
+    AnalysisJob {
+        #[arg(long)]
+        memory_limit_bytes: u64,
+    },
 }
 
 #[derive(Debug, Args)]

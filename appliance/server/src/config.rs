@@ -42,6 +42,31 @@ pub struct Config {
     pub audit: Audit,
     pub accounts: Accounts,
     pub plans: Plans,
+    pub analysis: Analysis,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Analysis {
+    /// Analyses run at once, each in its own process.
+    pub workers: u32,
+    /// Longer audio is not analysed.
+    pub max_duration_minutes: u64,
+    /// Time one analysis may take.
+    pub timeout_seconds: u64,
+    /// Address space of one analysis process.
+    pub memory_limit_mib: u64,
+}
+
+impl Default for Analysis {
+    fn default() -> Self {
+        Self {
+            workers: 1,
+            max_duration_minutes: 180,
+            timeout_seconds: 600,
+            memory_limit_mib: 1024,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -122,6 +147,7 @@ impl Default for Config {
             audit: Audit::default(),
             accounts: Accounts::default(),
             plans: Plans::default(),
+            analysis: Analysis::default(),
         }
     }
 }
@@ -267,6 +293,13 @@ impl Config {
                 "audit.checkpoint_interval_seconds",
                 self.audit.checkpoint_interval_seconds,
             ),
+            ("analysis.workers", u64::from(self.analysis.workers)),
+            (
+                "analysis.max_duration_minutes",
+                self.analysis.max_duration_minutes,
+            ),
+            ("analysis.timeout_seconds", self.analysis.timeout_seconds),
+            ("analysis.memory_limit_mib", self.analysis.memory_limit_mib),
         ];
         for (key, value) in positive {
             if value == 0 {

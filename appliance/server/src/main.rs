@@ -2,6 +2,7 @@
 //! typed errors.
 
 mod admin;
+mod analysis;
 mod cli;
 mod commands;
 mod config;
@@ -22,6 +23,10 @@ use studiovault_api::client::AdminClient;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // An analysis job is a bare child process: no runtime, no logging, no config.
+    if let Command::AnalysisJob { memory_limit_bytes } = cli.command {
+        return analysis::child_main(memory_limit_bytes);
+    }
     let default_level = if matches!(cli.command, Command::Serve { .. }) {
         "info"
     } else {
@@ -79,6 +84,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve { listen } => *listen,
         _ => None,
     };
+    if let Command::Analyze { file, out } = &cli.command {
+        return commands::analyze(file, out.json).await;
+    }
     let config = load_config(&cli, listen)?;
     let client = || {
         AdminClient::new(
@@ -111,5 +119,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sessions(cmd) => commands::sessions(&client(), cmd).await,
         Command::Audit(cmd) => commands::audit(&client(), cmd).await,
         Command::Status(out) => commands::status(&client(), out.json).await,
+        // Handled above, before any configuration is read.
+        Command::Analyze { .. } | Command::AnalysisJob { .. } => Ok(ExitCode::FAILURE),
     }
 }

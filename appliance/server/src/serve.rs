@@ -11,6 +11,7 @@ use studiovault_vault::{MasterKey, Vault, VaultError};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::watch;
 
+use crate::analysis;
 use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::listener::{self, Listener};
@@ -62,6 +63,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         )),
         config: config.clone(),
         uploads: Arc::default(),
+        analysis_wake: Arc::default(),
         started: Instant::now(),
     };
 
@@ -84,6 +86,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         crate::admin::routes(&state),
         stop_rx.clone(),
     ));
+    let limits = analysis::JobLimits {
+        max_duration: Duration::from_secs(config.analysis.max_duration_minutes * 60),
+        timeout: Duration::from_secs(config.analysis.timeout_seconds),
+        memory_bytes: config.analysis.memory_limit_mib << 20,
+    };
+    let analysis = tokio::spawn(analysis::run(
+        vault.clone(),
+        config.analysis.workers as usize,
+        limits,
+        state.analysis_wake.clone(),
+        stop_rx.clone(),
+    ));
     let background = tokio::spawn(housekeeping(
         vault.clone(),
         Duration::from_secs(config.audit.checkpoint_interval_seconds),
@@ -101,7 +115,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     shutdown_signal().await;
     tracing::info!("shutting down: draining connections");
     let _ = stop_tx.send(true);
-    let _ = tokio::join!(public, admin, background);
+    let _ = tokio::join!(public, admin, analysis, background);
     let _ = std::fs::remove_file(&socket_path);
     match tokio::task::spawn_blocking(move || vault.audit_checkpoint()).await {
         Ok(Ok(_)) => {}

@@ -12,6 +12,14 @@ const COLUMNS = [
   { key: "created", label: "Added", sort: "created", small: true },
 ];
 
+// The 24 keys as the analysis names them, in Camelot order, so neighbours mix well.
+const KEYS = [
+  ["Ab minor", "1A"], ["B major", "1B"], ["Eb minor", "2A"], ["F# major", "2B"], ["Bb minor", "3A"], ["Db major", "3B"],
+  ["F minor", "4A"], ["Ab major", "4B"], ["C minor", "5A"], ["Eb major", "5B"], ["G minor", "6A"], ["Bb major", "6B"],
+  ["D minor", "7A"], ["F major", "7B"], ["A minor", "8A"], ["C major", "8B"], ["E minor", "9A"], ["G major", "9B"],
+  ["B minor", "10A"], ["D major", "10B"], ["F# minor", "11A"], ["A major", "11B"], ["Db minor", "12A"], ["E major", "12B"],
+];
+
 const view = { sort: "created", order: "desc", q: "", tempoMin: "", tempoMax: "", key: "" };
 
 function keyLabel(t) {
@@ -53,12 +61,7 @@ export async function renderLibrary(main, session) {
   const table = el("table", { id: "tracks" });
   const dialog = el("dialog", { id: "confirm" });
 
-  for (const mode of ["major", "minor"]) {
-    for (const note of ["C", "C♯", "D", "E♭", "E", "F", "F♯", "G", "A♭", "A", "B♭", "B"]) {
-      const name = `${note} ${mode}`;
-      keySelect.append(el("option", { value: name, text: name }));
-    }
-  }
+  for (const [name, camelot] of KEYS) keySelect.append(el("option", { value: name, text: `${name} · ${camelot}` }));
 
   main.append(
     el("h1", { text: "Library" }),

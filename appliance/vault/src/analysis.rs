@@ -9,7 +9,7 @@ use redb::{ReadableDatabase, ReadableTable};
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{self, Actor, AuditAction, AuditEvent};
-use crate::blob::{BlobReader, BlobWriter};
+use crate::blob::{BlobAccess, BlobReader, BlobWriter};
 use crate::error::Result;
 use crate::ids::{BlobId, TrackId, UserId};
 use crate::library::{BlobRecord, TrackRecord};
@@ -71,6 +71,22 @@ impl AnalysisJob {
         let rec = vault.library(&self.scope).get(self.track)?;
         let reader = vault.library(&self.scope).open_blob(&rec)?;
         Ok((rec, reader))
+    }
+
+    /// The track and access to its audio blob alone, for a worker in another process.
+    pub fn audio_access(&self, vault: &Vault) -> Result<(TrackRecord, BlobAccess)> {
+        let rec = vault.library(&self.scope).get(self.track)?;
+        let key = {
+            let txn = vault.db().begin_read()?;
+            tenant_key(vault, &txn.open_table(TENANT_KEYS)?, self.scope.owner())?
+        };
+        let access = BlobAccess::new(
+            vault.blob_path(self.scope.owner(), rec.blob),
+            rec.blob,
+            rec.size_bytes,
+            key.blob_key(rec.blob),
+        );
+        Ok((rec, access))
     }
 
     /// Stores the result (and the peaks, encrypted as a blob of the owner) and leaves the queue.

@@ -60,6 +60,7 @@ pub enum AuditAction {
     TrackRename,
     TrackDelete,
     TrackAnalyze,
+    TrackTranscribe,
     SettingsChange,
     DeletionRequest,
     DeletionCancel,
@@ -67,29 +68,6 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 20] = [
-        Self::UserCreate,
-        Self::UserSuspend,
-        Self::UserResume,
-        Self::UserUpdate,
-        Self::PasswordReset,
-        Self::PasswordChange,
-        Self::TotpEnable,
-        Self::TotpDisable,
-        Self::TotpReset,
-        Self::SessionCreate,
-        Self::SessionRevoke,
-        Self::TrackUpload,
-        Self::TrackDownload,
-        Self::TrackRename,
-        Self::TrackDelete,
-        Self::TrackAnalyze,
-        Self::SettingsChange,
-        Self::DeletionRequest,
-        Self::DeletionCancel,
-        Self::AccountPurge,
-    ];
-
     pub fn as_str(self) -> &'static str {
         match self {
             Self::UserCreate => "user.create",
@@ -108,6 +86,7 @@ impl AuditAction {
             Self::TrackRename => "track.rename",
             Self::TrackDelete => "track.delete",
             Self::TrackAnalyze => "track.analyze",
+            Self::TrackTranscribe => "track.transcribe",
             Self::SettingsChange => "account.settings",
             Self::DeletionRequest => "account.deletion_request",
             Self::DeletionCancel => "account.deletion_cancel",

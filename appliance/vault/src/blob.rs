@@ -270,6 +270,65 @@ impl std::fmt::Debug for BlobReader {
     }
 }
 
+/// Everything needed to read one blob, and nothing more: its file, id, length and its own key
+/// (never the tenant's). For handing one file to a sandboxed process, such as an analysis
+/// worker with a memory limit.
+pub struct BlobAccess {
+    pub path: PathBuf,
+    pub blob: BlobId,
+    pub len: u64,
+    key: zeroize::Zeroizing<[u8; 32]>,
+}
+
+impl std::fmt::Debug for BlobAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobAccess")
+            .field("blob", &self.blob)
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BlobAccess {
+    pub(crate) fn new(
+        path: PathBuf,
+        blob: BlobId,
+        len: u64,
+        key: zeroize::Zeroizing<[u8; 32]>,
+    ) -> Self {
+        Self {
+            path,
+            blob,
+            len,
+            key,
+        }
+    }
+
+    /// The blob key as hex, for the receiving process.
+    pub fn key_hex(&self) -> zeroize::Zeroizing<String> {
+        zeroize::Zeroizing::new(hex::encode(self.key.as_ref()))
+    }
+
+    /// Rebuilds an access from its parts (the receiving side of [`BlobAccess::key_hex`]).
+    pub fn from_parts(path: PathBuf, blob: &str, len: u64, key_hex: &str) -> Result<Self> {
+        let blob =
+            BlobId::parse(blob).ok_or_else(|| VaultError::invalid("blob", "not a blob id"))?;
+        let mut key = zeroize::Zeroizing::new([0u8; 32]);
+        hex::decode_to_slice(key_hex, key.as_mut())
+            .map_err(|_| VaultError::invalid("key", "not 64 hex digits"))?;
+        Ok(Self {
+            path,
+            blob,
+            len,
+            key,
+        })
+    }
+
+    pub fn open(&self) -> Result<BlobReader> {
+        BlobReader::open(&self.path, self.blob, Cipher::new(&self.key), self.len)
+    }
+}
+
 impl BlobReader {
     pub(crate) fn open(
         path: &Path,

@@ -208,11 +208,12 @@ impl TenantKey {
         Self(random_key())
     }
 
+    pub(crate) fn blob_key(&self, blob: BlobId) -> Zeroizing<[u8; 32]> {
+        derive(&self.0, &[b"studiovault blob v1", &blob.to_bytes()])
+    }
+
     pub(crate) fn blob_cipher(&self, blob: BlobId) -> Cipher {
-        Cipher::new(&derive(
-            &self.0,
-            &[b"studiovault blob v1", &blob.to_bytes()],
-        ))
+        Cipher::new(&self.blob_key(blob))
     }
 
     fn secrets_cipher(&self) -> Cipher {

@@ -69,11 +69,11 @@ use studiovault_api::Plan;
 
 pub use analysis::{AnalysisJob, AnalysisResult, AnalysisState};
 pub use audit::{Actor, AuditAction};
-pub use blob::{BlobReader, BlobWriter, SealedBlob};
+pub use blob::{BlobAccess, BlobReader, BlobWriter, SealedBlob};
 pub use error::{Result, VaultError};
 pub use ids::{BlobId, TrackId, UserId};
 pub use keys::MasterKey;
-pub use library::{Library, TrackInfo, TrackQuery, TrackRecord, TrackSort};
+pub use library::{AudioUse, Library, TrackInfo, TrackQuery, TrackRecord, TrackSort};
 pub use scope::{Authenticated, OwnerScope};
 pub use users::{Account, Admin, UserRecord};
 

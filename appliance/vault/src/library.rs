@@ -98,6 +98,15 @@ impl std::str::FromStr for TrackSort {
     }
 }
 
+/// Why an owner's audio is read (invariant 6: only for the purposes the design names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AudioUse {
+    /// Playback or download by the owner.
+    Playback,
+    /// Melody to MIDI, on the owner's request.
+    Transcription,
+}
+
 /// A listing request: sort, filters and the page.
 #[derive(Debug, Clone, Default)]
 pub struct TrackQuery {
@@ -458,16 +467,27 @@ impl<'a> Library<'a> {
         detail: &str,
         client: &ClientInfo,
     ) -> Result<(TrackRecord, BlobReader)> {
+        self.open_audio_for(id, AudioUse::Playback, detail, client)
+    }
+
+    /// Opens the track's audio for `purpose` and records the access.
+    pub fn open_audio_for(
+        &self,
+        id: TrackId,
+        purpose: AudioUse,
+        detail: &str,
+        client: &ClientInfo,
+    ) -> Result<(TrackRecord, BlobReader)> {
         let rec = self.read_track(id)?;
         let reader = self.open_blob(&rec)?;
         let client = self.vault.hash_client(client)?.ip;
-        let mut event = AuditEvent::new(
-            Actor::User(self.owner),
-            Some(self.owner),
-            AuditAction::TrackDownload,
-        )
-        .object(format!("track/{id}"))
-        .client(client);
+        let action = match purpose {
+            AudioUse::Playback => AuditAction::TrackDownload,
+            AudioUse::Transcription => AuditAction::TrackTranscribe,
+        };
+        let mut event = AuditEvent::new(Actor::User(self.owner), Some(self.owner), action)
+            .object(format!("track/{id}"))
+            .client(client);
         if !detail.is_empty() {
             event = event.detail(detail);
         }

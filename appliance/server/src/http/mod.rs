@@ -44,6 +44,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub throttle: Arc<LoginThrottle>,
     pub uploads: Arc<UploadSessions>,
+    /// Wakes the analysis worker when an upload queues a track.
+    pub analysis_wake: Arc<tokio::sync::Notify>,
     pub started: Instant,
 }
 

@@ -1,12 +1,17 @@
-//! The library: list, get, rename, delete, and Range playback.
+//! The library: list, get, rename, delete, Range playback, waveform peaks and melody to MIDI.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use serde::Deserialize;
 use studiovault_api::public::{
     AnalysisView, KeyView, LoudnessView, RenameTrack, TempoView, TrackPage, TrackView,
 };
+use studiovault_audio::{Container, MelodyOptions, MelodyRange, PeakBits, extract_melody};
 use studiovault_vault::{
-    AnalysisState, Authenticated, BlobReader, TrackId, TrackQuery, TrackRecord, TrackSort,
+    AnalysisState, AudioUse, Authenticated, BlobReader, ClientInfo, TrackId, TrackQuery,
+    TrackRecord, TrackSort, VaultError,
 };
 use tokio_stream::wrappers::ReceiverStream;
 use warp::filters::BoxedFilter;
@@ -33,6 +38,18 @@ struct ListQuery {
     tempo_min: Option<f64>,
     tempo_max: Option<f64>,
     key: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PeaksQuery {
+    zoom: Option<u32>,
+    format: Option<String>,
+    bits: Option<u8>,
+}
+
+#[derive(Debug, Deserialize)]
+struct MelodyQuery {
+    range: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -253,13 +270,177 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
                 respond(result.await)
             },
         );
+    let peaks = warp::path!("api" / "tracks" / String / "peaks")
+        .and(warp::get())
+        .and(auth(state))
+        .and(warp::query::<PeaksQuery>())
+        .and(with_state(state))
+        .then(|id: String, auth, q, state| async move { respond(peaks(id, auth, q, state).await) });
+    let melody = warp::path!("api" / "tracks" / String / "melody.mid")
+        .and(warp::get())
+        .and(auth(state))
+        .and(warp::query::<MelodyQuery>())
+        .and(client())
+        .and(with_state(state))
+        .then(|id: String, auth, q, client, state| async move {
+            respond(melody(id, auth, q, client, state).await)
+        });
     vec![
+        peaks.boxed(),
+        melody.boxed(),
         list.boxed(),
         get.boxed(),
         rename.boxed(),
         delete.boxed(),
         audio.boxed(),
     ]
+}
+
+/// The waveform for the scrubber, in audiowaveform's JSON or `.dat` (version 2).
+async fn peaks(
+    id: String,
+    auth: Authenticated,
+    q: PeaksQuery,
+    state: AppState,
+) -> Result<Response, ApiError> {
+    let id = track_id(&id)?;
+    let zoom = q.zoom.unwrap_or(1024);
+    let bits = match q.bits.unwrap_or(8) {
+        8 => PeakBits::Eight,
+        16 => PeakBits::Sixteen,
+        _ => return Err(ApiError::bad_request("bits must be 8 or 16")),
+    };
+    let vault = state.vault.clone();
+    let bytes = blocking(move || vault.library(&auth.scope).peaks(id))
+        .await
+        .map_err(|e| {
+            if e.status == StatusCode::NOT_FOUND {
+                ApiError::not_found("waveform (the track is not analysed yet)")
+            } else {
+                e
+            }
+        })?;
+    let waveform = crate::analysis::decode_peaks(&bytes).ok_or_else(ApiError::internal)?;
+    let level = waveform.level(zoom).ok_or_else(|| {
+        let zooms: Vec<String> = waveform
+            .levels
+            .iter()
+            .map(|l| l.samples_per_pixel.to_string())
+            .collect();
+        ApiError::bad_request(format!("zoom must be one of {}", zooms.join(", ")))
+    })?;
+    let mut res = match q.format.as_deref().unwrap_or("json") {
+        "json" => Response::new(level.to_json(bits).into()),
+        "dat" => Response::new(level.to_dat(bits).into()),
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "unknown format `{other}` (expected json or dat)"
+            )));
+        }
+    };
+    let mime = if q.format.as_deref() == Some("dat") {
+        "application/octet-stream"
+    } else {
+        "application/json"
+    };
+    set(&mut res, header::CONTENT_TYPE, mime);
+    Ok(res)
+}
+
+/// The melody or bass line as a Standard MIDI File, transcribed on request. Only for analysed
+/// tracks: the analysis already decoded the file in a sandboxed process, so this decode of it
+/// is known to be safe.
+async fn melody(
+    id: String,
+    auth: Authenticated,
+    q: MelodyQuery,
+    client: ClientInfo,
+    state: AppState,
+) -> Result<Response, ApiError> {
+    let id = track_id(&id)?;
+    let range = match q.range.as_deref().unwrap_or("melody") {
+        "melody" => MelodyRange::Melody,
+        "bass" => MelodyRange::Bass,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "unknown range `{other}` (expected melody or bass)"
+            )));
+        }
+    };
+    let vault = state.vault.clone();
+    let scope = auth.scope.clone();
+    let rec = blocking(move || vault.library(&scope).get(id))
+        .await
+        .map_err(track_not_found)?;
+    let bpm = match &rec.analysis {
+        AnalysisState::Done(r) => r.tempo_bpm,
+        AnalysisState::Pending => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "analysis_pending",
+                "the track is still being analysed; try again shortly",
+            ));
+        }
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "not_analysed",
+                "only analysed tracks can be transcribed",
+            ));
+        }
+    };
+    let options = MelodyOptions {
+        range,
+        bpm,
+        max_duration: Duration::from_secs(state.config.analysis.max_duration_minutes * 60),
+        deadline: Some(Instant::now() + Duration::from_secs(state.config.analysis.timeout_seconds)),
+        cancel: None,
+    };
+    let vault = state.vault.clone();
+    let midi = blocking(move || {
+        let (rec, mut reader) = vault.library(&auth.scope).open_audio_for(
+            id,
+            AudioUse::Transcription,
+            "melody to MIDI",
+            &client,
+        )?;
+        let mut head = [0u8; 16];
+        reader.read_exact(&mut head)?;
+        reader.seek(SeekFrom::Start(0))?;
+        let container = Container::sniff(&head).ok_or_else(|| VaultError::Integrity {
+            blob: rec.blob.to_string(),
+            reason: "not audio".into(),
+        })?;
+        Ok(extract_melody(reader, rec.size_bytes, container, &options).map(|m| m.to_midi()))
+    })
+    .await
+    .map_err(track_not_found)?
+    .map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "transcription_failed",
+            e.to_string(),
+        )
+    })?;
+    let mut res = Response::new(midi.into());
+    set(&mut res, header::CONTENT_TYPE, "audio/midi");
+    set(
+        &mut res,
+        header::CONTENT_DISPOSITION,
+        &content_disposition(
+            "attachment",
+            &format!(
+                "{} ({}).mid",
+                rec.info.name,
+                if range == MelodyRange::Bass {
+                    "bass"
+                } else {
+                    "melody"
+                }
+            ),
+        ),
+    );
+    Ok(res)
 }
 
 async fn list(auth: Authenticated, q: ListQuery, state: AppState) -> Result<Response, ApiError> {

@@ -1,0 +1,417 @@
+//! The analysis worker: takes tracks from the store's queue and computes tempo, key, loudness
+//! and waveform peaks with the audio engine, off the request path.
+//!
+//! Each job runs in a child process (`studiovault analysis-job`) under an address-space limit
+//! and a wall-clock timeout: a hostile file that makes a decoder ask for gigabytes, loop or
+//! crash fails its own job with a reason and never touches the server. The child gets the one
+//! blob's path and key, not the tenant's key, and talks JSON over its stdin and stdout.
+
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::{Deserialize, Serialize};
+use studiovault_audio::{AnalysisOptions, Container, PeakLevel, Waveform, analyze};
+use studiovault_vault::{AnalysisJob, AnalysisResult, BlobAccess, Vault, VaultError};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::{Notify, watch};
+
+use crate::listener::stopped;
+
+/// Idle workers look at the queue this often, besides being woken by uploads.
+const POLL_EVERY: Duration = Duration::from_secs(30);
+const PEAKS_MAGIC: &[u8; 4] = b"SVP1";
+
+/// Limits of one analysis job.
+#[derive(Debug, Clone, Copy)]
+pub struct JobLimits {
+    /// Longer audio fails its job.
+    pub max_duration: Duration,
+    /// Wall-clock time a job may take before its process is killed.
+    pub timeout: Duration,
+    /// Address space of the job's process.
+    pub memory_bytes: u64,
+}
+
+/// What the parent sends the child on its standard input.
+#[derive(Debug, Serialize, Deserialize)]
+struct JobRequest {
+    path: PathBuf,
+    blob: String,
+    len: u64,
+    key: String,
+    max_duration_secs: u64,
+    timeout_secs: u64,
+}
+
+/// What the child prints on its standard output.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct JobOutcome {
+    result: Option<AnalysisResult>,
+    /// [`encode_peaks`] output, base64.
+    peaks: Option<String>,
+    error: Option<String>,
+}
+
+/// Runs up to `workers` analyses at a time until `stop`.
+pub async fn run(
+    vault: Vault,
+    workers: usize,
+    limits: JobLimits,
+    wake: Arc<Notify>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot find this binary to run analysis jobs; analysis is off");
+            return;
+        }
+    };
+    loop {
+        let v = vault.clone();
+        let jobs = match tokio::task::spawn_blocking(move || v.analysis_jobs(workers)).await {
+            Ok(Ok(jobs)) => jobs,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "reading the analysis queue failed");
+                Vec::new()
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the analysis queue task failed");
+                Vec::new()
+            }
+        };
+        if jobs.is_empty() {
+            tokio::select! {
+                () = wake.notified() => continue,
+                () = tokio::time::sleep(POLL_EVERY) => continue,
+                () = stopped(&mut stop) => break,
+            }
+        }
+        let mut running = tokio::task::JoinSet::new();
+        for job in jobs {
+            running.spawn(run_job(vault.clone(), job, limits, exe.clone()));
+        }
+        tokio::select! {
+            () = async { while running.join_next().await.is_some() {} } => {}
+            // Dropping the set kills the children; their jobs stay queued for the next start.
+            () = stopped(&mut stop) => break,
+        }
+    }
+}
+
+async fn run_job(vault: Vault, job: AnalysisJob, limits: JobLimits, exe: PathBuf) {
+    let (owner, track) = (job.owner(), job.track());
+    let started = Instant::now();
+    let v = vault.clone();
+    let (job, access) = match tokio::task::spawn_blocking(move || {
+        let access = job.audio_access(&v);
+        (job, access)
+    })
+    .await
+    {
+        Ok((job, Ok((_, access)))) => (job, access),
+        Ok((_, Err(VaultError::NotFound))) => return, // deleted while queued: it left the queue with it
+        Ok((job, Err(e))) => {
+            tracing::error!(%track, error = %e, "cannot open a queued track");
+            finish(
+                vault,
+                job,
+                Err("the stored audio could not be read".into()),
+                Vec::new(),
+            )
+            .await;
+            return;
+        }
+        Err(e) => {
+            tracing::error!(%track, error = %e, "the analysis task failed");
+            return;
+        }
+    };
+    let outcome = run_child(&exe, &access, limits).await;
+    let (result, peaks) = match outcome {
+        Ok(JobOutcome {
+            result: Some(result),
+            peaks,
+            ..
+        }) => {
+            let peaks = peaks
+                .and_then(|p| STANDARD.decode(p).ok())
+                .unwrap_or_default();
+            (Ok(result), peaks)
+        }
+        Ok(JobOutcome { error, .. }) => (
+            Err(error.unwrap_or_else(|| "the analysis gave no result".into())),
+            Vec::new(),
+        ),
+        Err(reason) => (Err(reason), Vec::new()),
+    };
+    match &result {
+        Ok(_) => {
+            tracing::info!(%owner, %track, elapsed_ms = started.elapsed().as_millis() as u64, "track analysed")
+        }
+        Err(reason) => tracing::warn!(%track, reason, "analysis failed"),
+    }
+    finish(vault, job, result, peaks).await;
+}
+
+async fn finish(
+    vault: Vault,
+    job: AnalysisJob,
+    result: Result<AnalysisResult, String>,
+    peaks: Vec<u8>,
+) {
+    let track = job.track();
+    let recorded = tokio::task::spawn_blocking(move || match result {
+        Ok(result) => job.complete(&vault, result, &peaks),
+        Err(reason) => job.fail(&vault, &reason),
+    })
+    .await;
+    match recorded {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(%track, error = %e, "recording an analysis failed"),
+        Err(e) => tracing::error!(%track, error = %e, "recording an analysis failed"),
+    }
+}
+
+/// Runs one job in a child process; `Err` says why it gave no answer.
+async fn run_child(
+    exe: &PathBuf,
+    access: &BlobAccess,
+    limits: JobLimits,
+) -> Result<JobOutcome, String> {
+    let request = JobRequest {
+        path: access.path.clone(),
+        blob: access.blob.to_string(),
+        len: access.len,
+        key: access.key_hex().to_string(),
+        max_duration_secs: limits.max_duration.as_secs(),
+        timeout_secs: limits.timeout.as_secs(),
+    };
+    let mut child = tokio::process::Command::new(exe)
+        .arg("analysis-job")
+        .arg("--memory-limit-bytes")
+        .arg(limits.memory_bytes.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot start the analysis process: {e}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let line = serde_json::to_vec(&request).unwrap_or_default();
+        stdin
+            .write_all(&line)
+            .await
+            .map_err(|e| format!("cannot brief the analysis process: {e}"))?;
+    }
+    // A little beyond the engine's own deadline, for start-up and the answer.
+    let output = tokio::time::timeout(
+        limits.timeout + Duration::from_secs(5),
+        child.wait_with_output(),
+    )
+    .await
+    .map_err(|_| {
+        format!(
+            "the analysis took longer than {} s",
+            limits.timeout.as_secs()
+        )
+    })?
+    .map_err(|e| format!("the analysis process failed: {e}"))?;
+    if !output.status.success() {
+        use std::os::unix::process::ExitStatusExt;
+        return Err(match output.status.signal() {
+            // Rust aborts when an allocation fails: the address-space limit held.
+            Some(6) => format!(
+                "the analysis needed more than its {} MiB memory limit",
+                limits.memory_bytes >> 20
+            ),
+            Some(sig) => format!("the analysis process died (signal {sig})"),
+            None => format!("the analysis process failed ({})", output.status),
+        });
+    }
+    serde_json::from_slice(&output.stdout)
+        .map_err(|e| format!("the analysis process answered garbage: {e}"))
+}
+
+/// The child side: `studiovault analysis-job`. Limits its own address space first, then reads
+/// one request from stdin and prints one outcome on stdout.
+pub fn child_main(memory_limit_bytes: u64) -> std::process::ExitCode {
+    use rustix::process::{Resource, Rlimit, setrlimit};
+    let limit = Rlimit {
+        current: Some(memory_limit_bytes),
+        maximum: Some(memory_limit_bytes),
+    };
+    if setrlimit(Resource::As, limit).is_err() {
+        return std::process::ExitCode::FAILURE;
+    }
+    let mut input = Vec::new();
+    let outcome = match std::io::stdin()
+        .read_to_end(&mut input)
+        .map_err(|e| e.to_string())
+        .and_then(|_| {
+            serde_json::from_slice::<JobRequest>(&input).map_err(|e| format!("bad request: {e}"))
+        }) {
+        Ok(request) => analyse_request(&request),
+        Err(e) => JobOutcome {
+            error: Some(e),
+            ..JobOutcome::default()
+        },
+    };
+    let mut out = std::io::stdout().lock();
+    match serde_json::to_writer(&mut out, &outcome)
+        .and_then(|()| out.flush().map_err(serde_json::Error::io))
+    {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(_) => std::process::ExitCode::FAILURE,
+    }
+}
+
+fn analyse_request(request: &JobRequest) -> JobOutcome {
+    let failed = |e: String| JobOutcome {
+        error: Some(e),
+        ..JobOutcome::default()
+    };
+    let reader = match BlobAccess::from_parts(
+        request.path.clone(),
+        &request.blob,
+        request.len,
+        &request.key,
+    )
+    .and_then(|a| a.open())
+    {
+        Ok(r) => r,
+        Err(e) => return failed(format!("the stored audio could not be read: {e}")),
+    };
+    let options = AnalysisOptions {
+        max_duration: Duration::from_secs(request.max_duration_secs),
+        deadline: Some(Instant::now() + Duration::from_secs(request.timeout_secs)),
+        ..AnalysisOptions::default()
+    };
+    match analyse(reader, request.len, &options) {
+        Ok((result, waveform)) => JobOutcome {
+            result: Some(result),
+            peaks: Some(STANDARD.encode(encode_peaks(&waveform))),
+            error: None,
+        },
+        Err(e) => failed(e),
+    }
+}
+
+/// Sniffs and analyses one stream; the shared core of the worker and `studiovault analyze`.
+pub fn analyse<R>(
+    mut reader: R,
+    len: u64,
+    options: &AnalysisOptions,
+) -> Result<(AnalysisResult, Waveform), String>
+where
+    R: Read + Seek + Send + Sync + 'static,
+{
+    let mut head = [0u8; 16];
+    let container = reader
+        .read_exact(&mut head)
+        .ok()
+        .and_then(|()| reader.seek(SeekFrom::Start(0)).ok())
+        .and_then(|_| Container::sniff(&head))
+        .ok_or("not a recognised audio container")?;
+    let analysis = analyze(reader, len, container, options).map_err(|e| e.to_string())?;
+    let result = AnalysisResult {
+        tempo_bpm: analysis.tempo.as_ref().map(|t| t.bpm),
+        tempo_confidence: analysis.tempo.as_ref().map(|t| t.confidence),
+        key: analysis.key.as_ref().map(|k| k.name.clone()),
+        camelot: analysis.key.as_ref().map(|k| k.camelot.clone()),
+        key_confidence: analysis.key.as_ref().map(|k| k.confidence),
+        integrated_lufs: analysis.loudness.integrated_lufs,
+        loudness_range_lu: analysis.loudness.range_lu,
+        true_peak_dbtp: analysis.loudness.true_peak_dbtp,
+        peaks: None,
+    };
+    Ok((result, analysis.waveform))
+}
+
+/// Every zoom level, losslessly: `SVP1`, level count, then per level its rate, samples per
+/// pixel, channels, value count and 16-bit values (all little-endian).
+pub fn encode_peaks(waveform: &Waveform) -> Vec<u8> {
+    let mut out = PEAKS_MAGIC.to_vec();
+    out.extend_from_slice(&(waveform.levels.len() as u32).to_le_bytes());
+    for level in &waveform.levels {
+        for v in [
+            level.sample_rate,
+            level.samples_per_pixel,
+            level.channels,
+            level.data.len() as u32,
+        ] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        for v in &level.data {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    out
+}
+
+/// The inverse of [`encode_peaks`]; `None` for bytes it did not write.
+pub fn decode_peaks(bytes: &[u8]) -> Option<Waveform> {
+    let mut rest = bytes.strip_prefix(PEAKS_MAGIC.as_slice())?;
+    let u32_at = |rest: &mut &[u8]| -> Option<u32> {
+        let (head, tail) = rest.split_at_checked(4)?;
+        *rest = tail;
+        Some(u32::from_le_bytes(head.try_into().ok()?))
+    };
+    let count = u32_at(&mut rest)?;
+    let mut levels = Vec::new();
+    for _ in 0..count {
+        let (sample_rate, samples_per_pixel, channels, n) = (
+            u32_at(&mut rest)?,
+            u32_at(&mut rest)?,
+            u32_at(&mut rest)?,
+            u32_at(&mut rest)?,
+        );
+        let (values, tail) = rest.split_at_checked(n as usize * 2)?;
+        rest = tail;
+        let data = values
+            .chunks_exact(2)
+            .map(|c| i16::from_le_bytes([c[0], c[1]]))
+            .collect();
+        levels.push(PeakLevel {
+            sample_rate,
+            samples_per_pixel,
+            channels,
+            data,
+        });
+    }
+    rest.is_empty().then_some(Waveform { levels })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peaks_round_trip_and_refuse_damage() {
+        let waveform = Waveform {
+            levels: vec![
+                PeakLevel {
+                    sample_rate: 44_100,
+                    samples_per_pixel: 256,
+                    channels: 1,
+                    data: vec![-3, 7, -32768, 32767],
+                },
+                PeakLevel {
+                    sample_rate: 44_100,
+                    samples_per_pixel: 1024,
+                    channels: 1,
+                    data: vec![-32768, 32767],
+                },
+            ],
+        };
+        let bytes = encode_peaks(&waveform);
+        assert_eq!(decode_peaks(&bytes), Some(waveform));
+        assert_eq!(decode_peaks(&bytes[..bytes.len() - 1]), None);
+        assert_eq!(decode_peaks(b"nope"), None);
+    }
+}
