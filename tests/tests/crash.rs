@@ -11,6 +11,17 @@ use reqwest::multipart::{Form, Part};
 use serde_json::Value;
 use studiovault_e2e::{Owner, Server, sha256_hex, wav};
 
+/// Blob files a library should have: one per track, one more per analysed track (its peaks).
+async fn expected_blobs(owner: &Owner) -> usize {
+    let (_, page) = owner.get_json("/api/tracks?limit=500").await;
+    let items = page["items"].as_array().cloned().unwrap_or_default();
+    items.len()
+        + items
+            .iter()
+            .filter(|t| t["analysis"]["state"] == "done")
+            .count()
+}
+
 /// Every listed track downloads whole and matches its recorded hash; answers the ids.
 async fn intact_library(owner: &Owner) -> Vec<String> {
     let (status, page) = owner.get_json("/api/tracks?limit=500").await;
@@ -42,7 +53,7 @@ async fn intact_library(owner: &Owner) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_mid_upload_loses_nothing_acknowledged() {
     let mut server = Server::start();
-    server.add_user("eng@studio.test", "pro");
+    server.add_user("eng@studio.test", "free"); // no analysis: only upload blobs on disk
     let owner = Owner::signed_in(&server, "eng@studio.test").await;
     let kept = wav(2.0, 1);
     let kept_id = owner.upload_ok("kept.wav", kept.clone()).await;
@@ -100,7 +111,7 @@ async fn sigkill_mid_upload_loses_nothing_acknowledged() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_during_a_burst_keeps_exactly_the_acknowledged_uploads() {
     let mut server = Server::start();
-    server.add_user("burst@studio.test", "pro");
+    server.add_user("burst@studio.test", "free");
     let owner = Owner::signed_in(&server, "burst@studio.test").await;
 
     // Four clients upload in a loop; the server is killed while they are at it.
