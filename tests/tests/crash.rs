@@ -103,7 +103,7 @@ async fn sigkill_mid_upload_loses_nothing_acknowledged() {
     );
     assert_eq!(
         server.files_under("blobs").len(),
-        1,
+        expected_blobs(&owner).await,
         "no blob without a track"
     );
 }
@@ -167,7 +167,7 @@ async fn sigkill_during_a_burst_keeps_exactly_the_acknowledged_uploads() {
     );
     assert_eq!(
         server.files_under("blobs").len(),
-        listed.len(),
+        expected_blobs(&owner).await,
         "no blob without a track"
     );
     assert!(server.files_under("tmp").is_empty());

@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
 
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 use studiovault_e2e::{Owner, PASSWORD, Server, wav};
 use tokio::io::AsyncWriteExt;
 
@@ -20,8 +20,9 @@ struct Tenants {
 
 async fn tenants_with(env: &[(&str, &str)]) -> Tenants {
     let server = Server::start_with(env);
-    server.add_user("alice@studio.test", "pro");
-    server.add_user("bob@studio.test", "pro");
+    // Free plans: no analysis, so the only blobs on disk are the uploads themselves.
+    server.add_user("alice@studio.test", "free");
+    server.add_user("bob@studio.test", "free");
     let alice = Owner::signed_in(&server, "alice@studio.test").await;
     let bob = Owner::signed_in(&server, "bob@studio.test").await;
     let alice_track = alice.upload_ok("Alice unreleased.wav", wav(0.5, 1)).await;
@@ -631,12 +632,26 @@ async fn oversized_and_truncated_bodies_store_nothing() {
         .unwrap();
     case("truncated JSON", garbled.status().as_u16(), 400);
 
-    let res = t.alice.upload("huge.wav", wav(3.0, 7)).await;
-    let body: Value = res.json().await.unwrap_or_default();
-    assert_eq!(
-        body["error"], "too_large",
-        "case `upload over the size limit`: {body}"
+    // Too large by its Content-Length: refused before a byte of the body is read, with the
+    // reason, while the client still holds the rest.
+    let token = t.alice_cookie().await;
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", t.server.port))
+        .await
+        .unwrap();
+    let head = format!(
+        "POST /api/tracks HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: sv_session={token}\r\nContent-Type: multipart/form-data; boundary=xyz\r\nContent-Length: 600000\r\n\r\n"
     );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::io::AsyncReadExt::read(&mut stream, &mut answer)
+        .await
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(
+        answer.starts_with("HTTP/1.1 413") && answer.contains("\"too_large\""),
+        "case `upload over the size limit`: {answer}"
+    );
+    drop(stream);
 
     let raw = t
         .alice

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Buf;
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use studiovault_vault::{Authenticated, ClientInfo, UserId};
 use warp::http::{HeaderValue, StatusCode, header};
@@ -213,7 +213,36 @@ async fn create(
     Ok(res)
 }
 
+/// Bytes of a refused request's body read and discarded before answering, so the client sees
+/// the answer on a connection it can reuse; past this the connection is simply closed.
+const DRAIN_LIMIT: u64 = 64 << 20;
+
 async fn append(
+    id: String,
+    auth: Authenticated,
+    offset: Option<u64>,
+    body: impl Stream<Item = Result<impl Buf, warp::Error>>,
+    client: ClientInfo,
+    state: AppState,
+) -> Result<Response, ApiError> {
+    let mut body = Box::pin(body);
+    let result = append_checked(id, auth, offset, body.as_mut(), client, state).await;
+    if result
+        .as_ref()
+        .map_or(true, |r| r.status().is_client_error())
+    {
+        let mut drained = 0u64;
+        while drained < DRAIN_LIMIT {
+            match body.next().await {
+                Some(Ok(piece)) => drained += piece.remaining() as u64,
+                _ => break,
+            }
+        }
+    }
+    result
+}
+
+async fn append_checked(
     id: String,
     auth: Authenticated,
     offset: Option<u64>,
