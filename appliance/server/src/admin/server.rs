@@ -1,6 +1,6 @@
 use studiovault_api::admin::{
-    AdminSessionView, AuditQuery, CreateUser, ResetPassword, Revoked, Status, UpdateUser,
-    UserCreated, UserView,
+    AdminSessionView, AuditQuery, Capability, CapabilityState, CreateUser, ResetPassword, Revoked,
+    Status, UpdateUser, UserCreated, UserView,
 };
 use studiovault_vault::users::SessionInfo;
 use studiovault_vault::{UserId, UserRecord, Vault};
@@ -58,6 +58,38 @@ fn percent_decode(raw: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Where each optional part of the appliance stands, for `GET /v1/status`. None is built yet;
+/// each entry changes to report its real state when its issue lands.
+fn capabilities() -> Vec<Capability> {
+    let not_built = |name: &str, detail: &str| Capability {
+        name: name.into(),
+        state: CapabilityState::NotBuilt,
+        detail: detail.into(),
+    };
+    vec![
+        not_built(
+            "TLS certificate",
+            "Automatic TLS (ACME) is not built yet: the API is plain HTTP on loopback only, so no certificate can expire.",
+        ),
+        not_built(
+            "Analysis queue",
+            "Tempo and key analysis is not built yet: nothing is queued.",
+        ),
+        not_built(
+            "Replication",
+            "B2 replication is not built yet: no copy leaves this machine, so there is no lag.",
+        ),
+        not_built(
+            "Backups",
+            "Backups (restic) are not built yet: back up the data directory and master.key yourself.",
+        ),
+        not_built(
+            "Restore drill",
+            "Restore drills are not built yet: no restore has been tested.",
+        ),
+    ]
 }
 
 fn find(vault: &Vault, who: &str) -> Result<UserRecord, studiovault_vault::VaultError> {
@@ -129,6 +161,7 @@ pub fn routes(state: &AppState) -> Routes {
                         audit_records: stats.audit_records,
                         listen: state.config.http.listen.to_string(),
                         data_dir: state.vault.data_dir().display().to_string(),
+                        capabilities: capabilities(),
                     })
                 });
                 respond(result)
