@@ -56,6 +56,24 @@ const GLOBAL_KEYS: &[Hint] = &[
     ("q", "quit; Ctrl-c quits from anywhere, even a form"),
 ];
 
+/// The first things a new admin needs, on every help page, so none of them needs the manual.
+const COMMON_TASKS: &[Hint] = &[
+    (
+        "2, n",
+        "create an account: type the e-mail, choose a plan with ←/→, Enter; pass on the one-time password shown",
+    ),
+    (
+        "2, X, y",
+        "sign an account out everywhere: select it first (j/k, or / to search)",
+    ),
+    ("2, s, y", "suspend the selected account; r resumes it"),
+    (
+        "3, v",
+        "verify the audit chain; the result names the first broken record",
+    ),
+    ("4, x, y", "end one session"),
+];
+
 pub struct App {
     tabs: Vec<Box<dyn Component>>,
     active: usize,
@@ -258,9 +276,14 @@ impl App {
                 if let Some(why) = unreachable {
                     self.link = Link::Down(why);
                 }
+                let notice = self.shared.notice.clone();
                 if let Some(tab) = self.tabs.get_mut(index) {
                     let mut ctx = Ctx::new(&mut self.shared, Origin::Tab(index));
                     tab.on_reply(reply.id, reply.result, &mut ctx);
+                }
+                if self.link != Link::Up {
+                    // The connection screen says what is wrong; the screen's notice would repeat it.
+                    self.shared.notice = notice;
                 }
             }
         }
@@ -359,12 +382,10 @@ impl App {
                 );
             }
             Link::Down(why) => Dialog::new("Not connected", 64)
-                .text(why.clone(), theme.error())
+                .text(capitalised(why), theme.error())
                 .blank()
                 .text(
-                    format!(
-                        "The console tries again every {RETRY_TICKS} seconds. It needs the server running (`studiovault serve`) and read/write access to its admin socket: run the console as the user the server runs as, or as root."
-                    ),
+                    format!("The console tries again every {RETRY_TICKS} seconds."),
                     theme.text(),
                 )
                 .keys(vec![("r", "retry now"), ("q", "quit")])
@@ -383,7 +404,7 @@ impl App {
         }
         frame.render_widget(Paragraph::new(self.hint_bar(hints.width)), hints);
         if let Some(scroll) = self.help {
-            self.draw_help(frame, area, scroll);
+            self.draw_help(frame, body, scroll);
         }
     }
 
@@ -456,6 +477,9 @@ impl App {
         lines.push(heading("Keys on this screen"));
         key_lines(&mut lines, help.keys, width, theme);
         lines.push(Line::default());
+        lines.push(heading("Common tasks"));
+        key_lines(&mut lines, COMMON_TASKS, width, theme);
+        lines.push(Line::default());
         lines.push(heading("Screens"));
         for (i, tab) in self.tabs.iter().enumerate() {
             let text = format!("{}: {}", tab.title(), tab.help().summary);
@@ -478,11 +502,8 @@ impl App {
 
     fn draw_help(&self, frame: &mut Frame, area: Rect, scroll: usize) {
         let theme = self.theme;
-        let rect = centred(
-            area,
-            78.min(area.width.saturating_sub(2)),
-            area.height.saturating_sub(2),
-        );
+        // It covers the whole screen below the tab bar: nothing behind it competes.
+        let rect = area;
         let inner_width = usize::from(rect.width.saturating_sub(4));
         let lines = self.help_lines(inner_width);
         let visible = usize::from(rect.height.saturating_sub(2));
@@ -514,6 +535,14 @@ impl App {
             rect,
         );
     }
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 /// Width of the key column in the help.

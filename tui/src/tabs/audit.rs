@@ -16,7 +16,7 @@ use crate::component::{Component, Help};
 use crate::format;
 use crate::request::{ApiCall, ApiFailure, Ctx, RequestId, decode};
 use crate::theme::Theme;
-use crate::widgets::{Cursor, Dialog, Field, Form, FormEvent, Hint};
+use crate::widgets::{draw_placeholder, Cursor, Dialog, Field, Form, FormEvent, Hint};
 
 /// Records per page when loading and paging back.
 const PAGE: usize = 200;
@@ -482,40 +482,50 @@ impl Audit {
                 (None, true) if self.filter == Filter::default() => "The log is empty.".into(),
                 (None, true) => "No record matches the filters. c clears them.".into(),
             };
-            frame.render_widget(
-                Paragraph::new(Line::styled(text, theme.dim())).block(block),
-                area,
-            );
+            draw_placeholder(frame, area, block, &text, theme);
             return;
         }
+        // Below this width "By" and "About" share one column, or neither would be readable.
+        let wide = area.width >= 110;
         let rows = self.entries.iter().map(|e| {
             let about = match (&e.owner, &e.object) {
                 (Some(owner), _) if e.actor != format!("user:{owner}") => self.account(owner),
                 (_, Some(object)) => object.clone(),
                 _ => String::new(),
             };
-            Row::new(vec![
+            let mut cells = vec![
                 Cell::from(format!("{:>6}", e.seq)),
                 Cell::from(format::timestamp(e.at_ms)),
                 Cell::from(e.action.clone()),
-                Cell::from(self.who(&e.actor)),
-                Cell::from(about),
-            ])
+            ];
+            if wide {
+                cells.push(Cell::from(self.who(&e.actor)));
+                cells.push(Cell::from(about));
+            } else if about.is_empty() {
+                cells.push(Cell::from(self.who(&e.actor)));
+            } else {
+                cells.push(Cell::from(format!("{} → {about}", self.who(&e.actor))));
+            }
+            Row::new(cells)
         });
-        let table = Table::new(
-            rows,
-            [
-                Constraint::Length(6),
-                Constraint::Length(19),
-                Constraint::Length(24),
-                Constraint::Fill(1),
-                Constraint::Fill(1),
-            ],
-        )
-        .header(Row::new(["     #", "When (UTC)", "Action", "By", "About"]).style(theme.dim()))
-        .block(block)
-        .row_highlight_style(theme.selected())
-        .highlight_symbol("▶ ");
+        let mut widths = vec![
+            Constraint::Length(6),
+            Constraint::Length(19),
+            Constraint::Length(24),
+            Constraint::Fill(1),
+        ];
+        let mut header = vec!["     #", "When (UTC)", "Action"];
+        if wide {
+            widths.push(Constraint::Fill(1));
+            header.extend(["By", "About"]);
+        } else {
+            header.push("By → about");
+        }
+        let table = Table::new(rows, widths)
+            .header(Row::new(header).style(theme.dim()))
+            .block(block)
+            .row_highlight_style(theme.selected())
+            .highlight_symbol("▶ ");
         let mut state = self.cursor.table_state(self.entries.len());
         frame.render_stateful_widget(table, area, &mut state);
         self.cursor.remember(&state);
@@ -530,7 +540,14 @@ impl Audit {
         Dialog::new(title, 76)
             .field("When", format!("{} UTC", format::timestamp(e.at_ms)), text)
             .field("Action", e.action.clone(), theme.title())
-            .field("By", format!("{} ({})", self.who(&e.actor), e.actor), text)
+            .field(
+                "By",
+                match e.actor.strip_prefix("user:") {
+                    Some(id) => format!("{} ({id})", self.account(id)),
+                    None => e.actor.clone(),
+                },
+                text,
+            )
             .field("Account", owner, text)
             .field("Object", e.object.clone().unwrap_or_else(|| "–".into()), text)
             .field(
@@ -657,23 +674,22 @@ impl Component for Audit {
                     self.modal = None;
                     return true;
                 }
-                let moved = self.cursor.handle_key(key, self.entries.len());
-                if moved {
+                if self.cursor.handle_key(key, self.entries.len()) {
                     self.page_back_if_at_end(ctx);
+                    return true;
                 }
-                moved
+                // Any other key closes the record and acts on the list, as if it were not open.
+                self.modal = None;
+                self.on_key_list(key, ctx);
+                true
             }
-            Some(Modal::Verifying | Modal::Verified { .. }) => match key.code {
-                KeyCode::Esc | KeyCode::Enter => {
-                    self.modal = None;
-                    true
+            Some(Modal::Verifying | Modal::Verified { .. }) => {
+                self.modal = None;
+                if !matches!(key.code, KeyCode::Esc | KeyCode::Enter) {
+                    self.on_key_list(key, ctx);
                 }
-                KeyCode::Char('v') => {
-                    self.verify(ctx);
-                    true
-                }
-                _ => false,
-            },
+                true
+            }
         }
     }
 

@@ -5,7 +5,7 @@ use crossterm::event::KeyEvent;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph};
+use ratatui::widgets::{Block, Borders, Padding, Paragraph};
 use serde_json::Value;
 use studiovault_api::admin::{CapabilityState, Status};
 
@@ -72,6 +72,7 @@ impl Dashboard {
         ]
     }
 
+    /// One row per service: name, state, and the detail wrapped in the last column.
     fn capability_lines(&self, status: &Status, width: usize, theme: Theme) -> Vec<Line<'static>> {
         if status.capabilities.is_empty() {
             return vec![Line::styled(
@@ -79,6 +80,21 @@ impl Dashboard {
                 theme.dim(),
             )];
         }
+        let name_width = status
+            .capabilities
+            .iter()
+            .map(|c| c.name.chars().count())
+            .max()
+            .unwrap_or(0)
+            + 2;
+        let state_width = status
+            .capabilities
+            .iter()
+            .map(|c| c.state.as_str().len())
+            .max()
+            .unwrap_or(0)
+            + 4;
+        let detail_width = width.saturating_sub(name_width + state_width).max(20);
         let mut lines = Vec::new();
         for c in &status.capabilities {
             let (mark, style) = match c.state {
@@ -87,15 +103,18 @@ impl Dashboard {
                 CapabilityState::NotConfigured => ("○", theme.warn()),
                 CapabilityState::NotBuilt => ("·", theme.dim()),
             };
-            lines.push(Line::from(vec![
-                Span::styled(format!("{mark} {:<17}", c.name), theme.title()),
-                Span::styled(c.state.as_str(), style),
-            ]));
-            lines.extend(
-                wrap(&c.detail, width.saturating_sub(2))
-                    .into_iter()
-                    .map(|l| Line::styled(format!("  {l}"), theme.dim())),
-            );
+            for (i, part) in wrap(&c.detail, detail_width).into_iter().enumerate() {
+                let (name, state) = if i == 0 {
+                    (c.name.as_str(), format!("{mark} {}", c.state.as_str()))
+                } else {
+                    ("", String::new())
+                };
+                lines.push(Line::from(vec![
+                    Span::styled(format!("{name:<name_width$}"), theme.title()),
+                    Span::styled(format!("{state:<state_width$}"), style),
+                    Span::styled(part, theme.dim()),
+                ]));
+            }
         }
         lines
     }
@@ -112,6 +131,7 @@ fn panel(title: &str, theme: Theme) -> Block<'static> {
     Block::default()
         .borders(Borders::ALL)
         .border_style(theme.border())
+        .padding(Padding::horizontal(1))
         .title(Span::styled(format!(" {title} "), theme.title()))
 }
 
@@ -188,7 +208,7 @@ impl Component for Dashboard {
             Paragraph::new(self.library_lines(status, theme)).block(panel("Library", theme)),
             library,
         );
-        let mut lines = self.capability_lines(status, usize::from(services.width.saturating_sub(2)), theme);
+        let mut lines = self.capability_lines(status, usize::from(services.width.saturating_sub(4)), theme);
         if let Some(error) = &self.error {
             lines.insert(0, Line::styled(format!("✗ refresh failed: {error}"), theme.error()));
         }

@@ -16,7 +16,7 @@ use crate::component::{Component, Help};
 use crate::format;
 use crate::request::{ApiCall, ApiFailure, Ctx, RequestId, decode};
 use crate::theme::Theme;
-use crate::widgets::{Confirm, ConfirmKey, Cursor, Hint, TextInput};
+use crate::widgets::{draw_placeholder, Confirm, ConfirmKey, Cursor, Hint, TextInput};
 
 /// Ticks between refreshes.
 const REFRESH_TICKS: u32 = 5;
@@ -244,23 +244,23 @@ impl Component for Sessions {
                 (None, true) if self.sessions.is_empty() => "Nobody is signed in.".into(),
                 (None, true) => "No session matches. Esc clears the search.".into(),
             };
-            frame.render_widget(
-                Paragraph::new(Line::styled(text, theme.dim())).block(block),
-                table_area,
-            );
+            draw_placeholder(frame, table_area, block, &text, theme);
         } else {
             let table = Table::new(
                 visible.iter().map(|s| {
                     Row::new([
                         s.email.clone(),
-                        s.client.clone().unwrap_or_else(|| "(unknown)".into()),
+                        // Sixteen digits tell clients apart; the full hash is in the audit log.
+                        s.client
+                            .as_deref()
+                            .map_or_else(|| "(unknown)".into(), |c| format::clip(c, 17)),
                         format::minute(s.created_at),
                         format::minute(s.last_seen_at),
                     ])
                 }),
                 [
-                    Constraint::Min(16),
-                    Constraint::Max(32),
+                    Constraint::Fill(1),
+                    Constraint::Length(17),
                     Constraint::Length(16),
                     Constraint::Length(16),
                 ],

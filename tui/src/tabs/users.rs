@@ -7,7 +7,7 @@ use crossterm::event::{KeyCode, KeyEvent};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table};
+use ratatui::widgets::{Block, Borders, Cell, Padding, Paragraph, Row, Table};
 use serde_json::{Value, json};
 use studiovault_api::admin::{
     AdminSessionView, CreateUser, Revoked, UpdateUser, UserCreated, UserView,
@@ -21,6 +21,7 @@ use crate::request::{ApiCall, ApiFailure, Ctx, RequestId, decode};
 use crate::theme::Theme;
 use crate::widgets::{
     Confirm, ConfirmKey, Cursor, Dialog, Field, Form, FormEvent, Hint, TextInput,
+    draw_placeholder,
 };
 
 /// Ticks between refreshes of the list (and of an open account's sessions).
@@ -607,17 +608,30 @@ impl Users {
                 (None, true, true) => "No accounts yet. Press n to create one.".to_owned(),
                 (None, true, false) => "No account matches. Esc clears the search.".to_owned(),
             };
-            frame.render_widget(
-                Paragraph::new(Line::styled(text, theme.dim())).block(block),
-                table_area,
-            );
+            draw_placeholder(frame, table_area, block, &text, theme);
             return;
         }
-        let header = Row::new(["E-mail", "Plan", "Storage", "2FA", "Sessions", "Status"])
-            .style(theme.dim());
+        // Track counts get a column when there is room for it.
+        let wide = table_area.width >= 100;
+        let mut header = vec!["E-mail", "Plan", "Storage"];
+        let mut widths = vec![
+            Constraint::Fill(1),
+            Constraint::Length(4),
+            Constraint::Length(20),
+        ];
+        if wide {
+            header.push("Tracks");
+            widths.push(Constraint::Length(6));
+        }
+        header.extend(["2FA", "Sessions", "Status"]);
+        widths.extend([
+            Constraint::Length(3),
+            Constraint::Length(8),
+            Constraint::Length(9),
+        ]);
         let rows = visible.iter().map(|u| {
             let (status, style) = status_word(&u.status, theme);
-            Row::new(vec![
+            let mut cells = vec![
                 Cell::from(u.email.clone()),
                 Cell::from(u.plan.as_str()),
                 Cell::from(format!(
@@ -625,26 +639,22 @@ impl Users {
                     format::size(u.used_bytes),
                     format::size(u.quota_bytes)
                 )),
+            ];
+            if wide {
+                cells.push(Cell::from(format!("{:>6}", format::count(u.tracks))));
+            }
+            cells.extend([
                 Cell::from(if u.totp_enabled { "on" } else { "off" }),
                 Cell::from(format!("{:>8}", u.sessions)),
                 Cell::from(Span::styled(status, style)),
-            ])
+            ]);
+            Row::new(cells)
         });
-        let table = Table::new(
-            rows,
-            [
-                Constraint::Fill(1),
-                Constraint::Length(4),
-                Constraint::Length(19),
-                Constraint::Length(3),
-                Constraint::Length(8),
-                Constraint::Length(9),
-            ],
-        )
-        .header(header)
-        .block(block)
-        .row_highlight_style(theme.selected())
-        .highlight_symbol("▶ ");
+        let table = Table::new(rows, widths)
+            .header(Row::new(header).style(theme.dim()))
+            .block(block)
+            .row_highlight_style(theme.selected())
+            .highlight_symbol("▶ ");
         let mut state = self.cursor.table_state(visible.len());
         frame.render_stateful_widget(table, table_area, &mut state);
         self.cursor.remember(&state);
@@ -692,6 +702,7 @@ impl Users {
                 Block::default()
                     .borders(Borders::ALL)
                     .border_style(theme.border())
+                    .padding(Padding::horizontal(1))
                     .title(Span::styled(format!(" {} ", user.email), theme.title())),
             ),
             card,
@@ -708,18 +719,11 @@ impl Users {
             ));
         let sessions = match &open.sessions {
             None => {
-                frame.render_widget(
-                    Paragraph::new(Line::styled("Loading sessions …", theme.dim())).block(block),
-                    sessions_area,
-                );
+                draw_placeholder(frame, sessions_area, block, "Loading sessions …", theme);
                 return;
             }
             Some(s) if s.is_empty() => {
-                frame.render_widget(
-                    Paragraph::new(Line::styled("Not signed in anywhere.", theme.dim()))
-                        .block(block),
-                    sessions_area,
-                );
+                draw_placeholder(frame, sessions_area, block, "Not signed in anywhere.", theme);
                 return;
             }
             Some(s) => s,

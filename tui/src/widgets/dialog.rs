@@ -2,7 +2,7 @@
 
 use crossterm::event::{KeyCode, KeyEvent};
 use ratatui::Frame;
-use ratatui::layout::{Alignment, Rect};
+use ratatui::layout::{Alignment, Margin, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Padding, Paragraph};
@@ -110,9 +110,15 @@ impl Dialog {
             .border_style(theme.dialog_border())
             .title(Span::styled(format!(" {} ", self.title), theme.title()))
             .padding(Padding::new(2, 2, 1, 1));
-        frame.render_widget(Clear, rect);
+        clear_around(frame, rect, area);
         frame.render_widget(Paragraph::new(lines).block(block), rect);
     }
+}
+
+/// Blanks `rect` and a column either side of it, so no stray text of the screen behind touches
+/// the box's border.
+pub fn clear_around(frame: &mut Frame, rect: Rect, within: Rect) {
+    frame.render_widget(Clear, rect.outer(Margin::new(1, 0)).intersection(within));
 }
 
 /// `key action · key action`, keys in the key style.

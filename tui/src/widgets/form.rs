@@ -5,9 +5,9 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Position, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Padding, Paragraph};
+use ratatui::widgets::{Block, Borders, Padding, Paragraph};
 
-use super::dialog::hint_line;
+use super::dialog::{clear_around, hint_line};
 use super::{Hint, TextInput, centred, wrap};
 use crate::theme::Theme;
 
@@ -206,12 +206,21 @@ impl Form {
             lines.push(Line::from(spans));
         }
         lines.push(Line::default());
-        if let Some(field) = self.fields.get(self.focus) {
-            lines.extend(
-                wrap(field.help(), inner)
-                    .into_iter()
-                    .map(|l| Line::styled(l, theme.dim())),
-            );
+        // As many lines as the longest help, so the box does not jump while tabbing.
+        let help_height = self
+            .fields
+            .iter()
+            .map(|f| wrap(f.help(), inner).len())
+            .max()
+            .unwrap_or(0);
+        let help = self
+            .fields
+            .get(self.focus)
+            .map(|f| wrap(f.help(), inner))
+            .unwrap_or_default();
+        for i in 0..help_height {
+            let text = help.get(i).cloned().unwrap_or_default();
+            lines.push(Line::styled(text, theme.dim()));
         }
         if let Some(error) = &self.error {
             lines.extend(
@@ -232,7 +241,7 @@ impl Form {
             .border_style(theme.dialog_border())
             .title(Span::styled(format!(" {} ", self.title), theme.title()))
             .padding(Padding::new(2, 2, 1, 1));
-        frame.render_widget(Clear, rect);
+        clear_around(frame, rect, area);
         frame.render_widget(Paragraph::new(lines).block(block), rect);
         if let Some((x, y)) = cursor {
             let position = Position::new(rect.x + 3 + x, rect.y + 2 + y);

@@ -7,8 +7,12 @@ mod input;
 use std::cell::Cell;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Frame;
 use ratatui::layout::Rect;
-use ratatui::widgets::TableState;
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Padding, Paragraph, TableState};
+
+use crate::theme::Theme;
 
 pub use dialog::{Confirm, ConfirmKey, Dialog, hint_line};
 pub use form::{Field, Form, FormEvent};
@@ -64,6 +68,15 @@ impl Cursor {
     pub fn remember(&self, state: &TableState) {
         self.offset.set(state.offset());
     }
+}
+
+/// A bordered list's stand-in while it has nothing to show: loading, empty, or why not.
+pub fn draw_placeholder(frame: &mut Frame, area: Rect, block: Block, text: &str, theme: Theme) {
+    frame.render_widget(
+        Paragraph::new(Line::styled(text.to_owned(), theme.dim()))
+            .block(block.padding(Padding::horizontal(1))),
+        area,
+    );
 }
 
 /// A centred rectangle of at most `width` × `height` inside `area`.

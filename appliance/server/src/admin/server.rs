@@ -71,7 +71,7 @@ fn capabilities() -> Vec<Capability> {
     vec![
         not_built(
             "TLS certificate",
-            "Automatic TLS (ACME) is not built yet: the API is plain HTTP on loopback only, so no certificate can expire.",
+            "Automatic TLS (ACME) is not built yet: plain HTTP on loopback only, no certificate to expire.",
         ),
         not_built(
             "Analysis queue",
@@ -79,11 +79,11 @@ fn capabilities() -> Vec<Capability> {
         ),
         not_built(
             "Replication",
-            "B2 replication is not built yet: no copy leaves this machine, so there is no lag.",
+            "B2 replication is not built yet: no copy leaves this machine.",
         ),
         not_built(
             "Backups",
-            "Backups (restic) are not built yet: back up the data directory and master.key yourself.",
+            "restic backups are not built yet: back up the data directory and master.key yourself.",
         ),
         not_built(
             "Restore drill",
