@@ -202,3 +202,67 @@ fn the_console_waits_for_a_stopped_server_and_reconnects() {
     tmux.press(&["q"]);
     tmux.wait_for("console exited with status 0");
 }
+
+/// What the console added has a twin for scripts: searching users, a time range on the audit
+/// tail, one audit record in full, and the services on the status.
+#[test]
+fn the_cli_twins_of_the_console_views() {
+    let server = Server::start();
+    server.add_user("ana@studio.test", "pro");
+    server.add_user("ben@label.example", "free");
+
+    let found: Value = serde_json::from_str(
+        &server.cli_ok(&["user", "list", "--search", "STUDIO", "--json"], None),
+    )
+    .unwrap();
+    let emails: Vec<&str> = found
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|u| u["email"].as_str())
+        .collect();
+    assert_eq!(emails, ["ana@studio.test"]);
+
+    let tail = |args: &[&str]| -> Vec<Value> {
+        let mut all = vec!["audit", "tail", "--json"];
+        all.extend_from_slice(args);
+        server
+            .cli_ok(&all, None)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let recent = tail(&["--since", "10m", "--action", "user.create"]);
+    assert_eq!(recent.len(), 2);
+    assert!(tail(&["--until", "2000-01-01"]).is_empty());
+    assert!(tail(&["--since", "1h", "--until", "2000-01-01 00:00"]).is_empty());
+    let bad = server.cli(&["audit", "tail", "--since", "yesterday"], None);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("is not a time"));
+
+    let first = &recent[0];
+    let seq = first["seq"].as_u64().unwrap().to_string();
+    let shown: Value =
+        serde_json::from_str(&server.cli_ok(&["audit", "show", &seq, "--json"], None)).unwrap();
+    assert_eq!(&shown, first);
+    assert!(
+        server
+            .cli_ok(&["audit", "show", &seq], None)
+            .contains("user.create")
+    );
+    assert!(
+        !server
+            .cli(&["audit", "show", "999999"], None)
+            .status
+            .success()
+    );
+
+    let status: Value = serde_json::from_str(&server.cli_ok(&["status", "--json"], None)).unwrap();
+    let services = status["capabilities"].as_array().unwrap();
+    assert!(
+        services
+            .iter()
+            .any(|c| c["name"] == "Backups" && c["state"] == "not_built")
+    );
+    assert!(server.cli_ok(&["status"], None).contains("not built"));
+}
