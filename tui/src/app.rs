@@ -26,6 +26,8 @@ const NOTICE_MS: i64 = 8_000;
 const MIN_WIDTH: u16 = 60;
 const MIN_HEIGHT: u16 = 15;
 const BRAND: &str = " Studio Vault ";
+/// Room the connection state takes at the right of the tab bar (`✗ not connected `).
+const LINK_WIDTH: usize = 16;
 
 /// Everything the event loop feeds the app.
 #[derive(Debug)]
@@ -86,6 +88,8 @@ pub struct App {
     help: Option<usize>,
     /// How far the help can scroll at the size it was last drawn.
     help_max_scroll: Cell<usize>,
+    /// The width the tab bar was last drawn at, to find the tab under a click.
+    bar_width: Cell<u16>,
     quit: bool,
     ticks: u64,
 }
@@ -112,6 +116,7 @@ impl App {
             probe: None,
             help: None,
             help_max_scroll: Cell::new(0),
+            bar_width: Cell::new(u16::MAX),
             quit: false,
             ticks: 0,
         }
@@ -232,12 +237,12 @@ impl App {
             MouseEventKind::ScrollDown => self.on_key(key(KeyCode::Down)),
             MouseEventKind::ScrollUp => self.on_key(key(KeyCode::Up)),
             MouseEventKind::Down(MouseButton::Left) if mouse.row == 0 && self.help.is_none() => {
-                let hit = self
-                    .tab_spans(u16::MAX)
-                    .into_iter()
-                    .position(|(start, width)| {
-                        (start..start + width).contains(&usize::from(mouse.column))
-                    });
+                let hit =
+                    self.tab_spans(self.bar_width.get())
+                        .into_iter()
+                        .position(|(start, width)| {
+                            (start..start + width).contains(&usize::from(mouse.column))
+                        });
                 match hit {
                     Some(index)
                         if self.link != Link::Up || !self.tabs[self.active].captures_keys() =>
@@ -332,8 +337,10 @@ impl App {
             .enumerate()
             .map(|(i, tab)| format!(" {} {} ", i + 1, tab.title()))
             .collect();
-        let needed =
-            BRAND.chars().count() + 1 + full.iter().map(|l| l.chars().count()).sum::<usize>() + 14;
+        let needed = BRAND.chars().count()
+            + 1
+            + full.iter().map(|l| l.chars().count()).sum::<usize>()
+            + LINK_WIDTH;
         if needed <= usize::from(width) {
             return full;
         }
@@ -410,6 +417,7 @@ impl App {
 
     fn draw_tab_bar(&self, frame: &mut Frame, area: Rect) {
         let theme = self.theme;
+        self.bar_width.set(area.width);
         let mut spans = vec![Span::styled(BRAND, theme.title()), Span::raw(" ")];
         for (i, label) in self.tab_labels(area.width).into_iter().enumerate() {
             let style = if i == self.active {

@@ -26,6 +26,7 @@ use crate::widgets::{
 
 /// Ticks between refreshes of the list (and of an open account's sessions).
 const REFRESH_TICKS: u32 = 5;
+/// The plans' names, in `Plan::ALL` order.
 const PLANS: &[&str] = &["free", "pro", "max"];
 
 // Field positions in the forms.
@@ -223,7 +224,7 @@ impl Users {
         }
     }
 
-    fn is_pending(&self, what: fn(&Pending) -> bool) -> bool {
+    fn is_pending(&self, what: impl Fn(&Pending) -> bool) -> bool {
         self.pending.values().any(what)
     }
 
@@ -234,7 +235,7 @@ impl Users {
         }
         if let Some(open) = &self.opened {
             let user_id = open.user_id.clone();
-            if !self.is_pending(|p| matches!(p, Pending::Sessions(_))) {
+            if !self.is_pending(|p| matches!(p, Pending::Sessions(id) if *id == user_id)) {
                 let id = ctx.send(ApiCall::get(format!(
                     "/v1/users/{}/sessions",
                     segment(&user_id)
