@@ -262,6 +262,9 @@ impl App {
             Err(ApiFailure::Unreachable(why)) => Some(why.clone()),
             _ => None,
         };
+        let link_before = self.link.clone();
+        let notice_before = self.shared.notice.clone();
+        let mut screen_changed = false;
         match reply.origin {
             Origin::App => {
                 if self.probe != Some(reply.id) {
@@ -281,18 +284,17 @@ impl App {
                 if let Some(why) = unreachable {
                     self.link = Link::Down(why);
                 }
-                let notice = self.shared.notice.clone();
                 if let Some(tab) = self.tabs.get_mut(index) {
                     let mut ctx = Ctx::new(&mut self.shared, Origin::Tab(index));
-                    tab.on_reply(reply.id, reply.result, &mut ctx);
+                    screen_changed = tab.on_reply(reply.id, reply.result, &mut ctx);
                 }
                 if self.link != Link::Up {
                     // The connection screen says what is wrong; the screen's notice would repeat it.
-                    self.shared.notice = notice;
+                    self.shared.notice = notice_before.clone();
                 }
             }
         }
-        true
+        screen_changed || self.link != link_before || self.shared.notice != notice_before
     }
 
     fn on_tick(&mut self) -> bool {

@@ -46,8 +46,10 @@ pub trait Component {
     /// A key the app did not take. True when it was handled (and the screen should redraw).
     fn on_key(&mut self, key: &KeyEvent, ctx: &mut Ctx) -> bool;
 
-    /// The answer to a call this screen sent.
-    fn on_reply(&mut self, id: RequestId, result: Result<Value, ApiFailure>, ctx: &mut Ctx);
+    /// The answer to a call this screen sent. True when something visible changed: a refresh
+    /// that brings nothing new does not redraw the screen.
+    fn on_reply(&mut self, id: RequestId, result: Result<Value, ApiFailure>, ctx: &mut Ctx)
+    -> bool;
 
     fn draw(&self, frame: &mut Frame, area: Rect, theme: Theme);
 }

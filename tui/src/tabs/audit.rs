@@ -178,6 +178,11 @@ impl Audit {
         self.error = None;
         let id = ctx.send(ApiCall::get("/v1/audit?limit=1"));
         self.pending.insert(id, Pending::Head(self.generation));
+        self.load_emails(ctx);
+    }
+
+    /// Loads the e-mail behind each user id, to show people rather than ids.
+    fn load_emails(&mut self, ctx: &mut Ctx) {
         if !self.in_flight(|p| matches!(p, Pending::Emails)) {
             let id = ctx.send(ApiCall::get("/v1/users"));
             self.pending.insert(id, Pending::Emails);
@@ -351,7 +356,13 @@ impl Audit {
         true
     }
 
-    fn on_reply_ok(&mut self, pending: Pending, value: Value, ctx: &mut Ctx) -> Result<(), ApiFailure> {
+    /// Applies a successful reply; true when something visible changed.
+    fn on_reply_ok(
+        &mut self,
+        pending: Pending,
+        value: Value,
+        ctx: &mut Ctx,
+    ) -> Result<bool, ApiFailure> {
         let current = |g: u64| g == self.generation;
         match pending {
             Pending::Head(g) if current(g) => {
@@ -379,8 +390,18 @@ impl Audit {
                 let fresh: Vec<AuditEntry> = decode(Ok(value))?;
                 let newest = self.entries.first().map_or(0, |e| e.seq);
                 let fresh: Vec<AuditEntry> = fresh.into_iter().filter(|e| e.seq > newest).collect();
+                if fresh.is_empty() {
+                    return Ok(false);
+                }
                 if let Some(e) = fresh.first() {
                     self.head = Some(self.head.unwrap_or(0).max(e.seq));
+                }
+                // A record about an account created since the last load names it by id only.
+                if fresh
+                    .iter()
+                    .any(|e| e.owner.as_ref().is_some_and(|o| !self.emails.contains_key(o)))
+                {
+                    self.load_emails(ctx);
                 }
                 // Keep the selected record under the cursor, unless it sits on the newest one:
                 // then it follows the tail.
@@ -399,10 +420,17 @@ impl Audit {
                 self.exhausted = older.len() < PAGE;
                 self.entries.extend(older);
             }
-            Pending::Head(_) | Pending::Page(_) | Pending::Poll(_) | Pending::Older(_) => {}
+            Pending::Head(_) | Pending::Page(_) | Pending::Poll(_) | Pending::Older(_) => {
+                return Ok(false);
+            }
             Pending::Emails => {
                 let users: Vec<UserView> = decode(Ok(value))?;
-                self.emails = users.into_iter().map(|u| (u.id, u.email)).collect();
+                let emails: HashMap<String, String> =
+                    users.into_iter().map(|u| (u.id, u.email)).collect();
+                if emails == self.emails {
+                    return Ok(false);
+                }
+                self.emails = emails;
             }
             Pending::Verify => {
                 let report: AuditVerifyReport = decode(Ok(value))?;
@@ -441,7 +469,7 @@ impl Audit {
                 }
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     fn status_line(&self, theme: Theme) -> Line<'static> {
@@ -693,15 +721,16 @@ impl Component for Audit {
         }
     }
 
-    fn on_reply(&mut self, id: RequestId, result: Result<Value, ApiFailure>, ctx: &mut Ctx) {
+    fn on_reply(&mut self, id: RequestId, result: Result<Value, ApiFailure>, ctx: &mut Ctx) -> bool {
         let Some(pending) = self.pending.remove(&id) else {
-            return;
+            return false;
         };
         let resolving = matches!(pending, Pending::ResolveUser(..));
         let verifying = matches!(pending, Pending::Verify);
         let loading = matches!(pending, Pending::Head(_) | Pending::Page(_));
-        let Err(error) = result.and_then(|value| self.on_reply_ok(pending, value, ctx)) else {
-            return;
+        let error = match result.and_then(|value| self.on_reply_ok(pending, value, ctx)) {
+            Ok(changed) => return changed,
+            Err(error) => error,
         };
         match self.modal.as_mut() {
             Some(Modal::Filter(form)) if resolving => {
@@ -719,6 +748,7 @@ impl Component for Audit {
             _ if loading => self.error = Some(error.to_string()),
             _ => ctx.error(error.to_string()),
         }
+        true
     }
 
     fn draw(&self, frame: &mut Frame, area: Rect, theme: Theme) {

@@ -169,18 +169,24 @@ impl Component for Dashboard {
         false
     }
 
-    fn on_reply(&mut self, id: RequestId, result: Result<Value, ApiFailure>, _ctx: &mut Ctx) {
+    fn on_reply(
+        &mut self,
+        id: RequestId,
+        result: Result<Value, ApiFailure>,
+        _ctx: &mut Ctx,
+    ) -> bool {
         if self.in_flight != Some(id) {
-            return;
+            return false;
         }
         self.in_flight = None;
-        match decode::<Status>(result) {
-            Ok(status) => {
-                self.status = Some(status);
-                self.error = None;
-            }
-            Err(e) => self.error = Some(e.to_string()),
-        }
+        let (status, error) = match decode::<Status>(result) {
+            Ok(status) => (Some(status), None),
+            Err(e) => (self.status.clone(), Some(e.to_string())),
+        };
+        let changed = status != self.status || error != self.error;
+        self.status = status;
+        self.error = error;
+        changed
     }
 
     fn draw(&self, frame: &mut Frame, area: Rect, theme: Theme) {

@@ -175,16 +175,19 @@ impl Component for Sessions {
         }
     }
 
-    fn on_reply(&mut self, id: RequestId, result: Result<Value, ApiFailure>, ctx: &mut Ctx) {
+    fn on_reply(&mut self, id: RequestId, result: Result<Value, ApiFailure>, ctx: &mut Ctx) -> bool {
         match self.pending.remove(&id) {
-            None => {}
+            None => return false,
             Some(Pending::Load) => match decode::<Vec<AdminSessionView>>(result) {
                 Ok(mut sessions) => {
+                    sessions.sort_by_key(|s| std::cmp::Reverse(s.created_at));
+                    if self.loaded && self.error.is_none() && sessions == self.sessions {
+                        return false;
+                    }
                     let selected = self
                         .visible()
                         .get(self.cursor.index)
                         .map(|s| s.id.clone());
-                    sessions.sort_by_key(|s| std::cmp::Reverse(s.created_at));
                     self.sessions = sessions;
                     self.loaded = true;
                     self.error = None;
@@ -206,6 +209,7 @@ impl Component for Sessions {
                 self.load(ctx);
             }
         }
+        true
     }
 
     fn draw(&self, frame: &mut Frame, area: Rect, theme: Theme) {

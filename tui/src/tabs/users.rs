@@ -473,12 +473,21 @@ impl Users {
         true
     }
 
-    fn on_reply_ok(&mut self, pending: Pending, value: Value, ctx: &mut Ctx) -> Result<(), ApiFailure> {
+    /// Applies a successful reply; true when something visible changed.
+    fn on_reply_ok(
+        &mut self,
+        pending: Pending,
+        value: Value,
+        ctx: &mut Ctx,
+    ) -> Result<bool, ApiFailure> {
         match pending {
             Pending::Load => {
-                let selected = self.selected().map(|u| u.id.clone());
                 let mut users: Vec<UserView> = decode(Ok(value))?;
                 users.sort_by(|a, b| a.email.cmp(&b.email));
+                if self.loaded && self.error.is_none() && users == self.users {
+                    return Ok(false);
+                }
+                let selected = self.selected().map(|u| u.id.clone());
                 self.users = users;
                 self.loaded = true;
                 self.error = None;
@@ -494,10 +503,14 @@ impl Users {
             }
             Pending::Sessions(user_id) => {
                 let sessions: Vec<AdminSessionView> = decode(Ok(value))?;
-                if let Some(open) = self.opened.as_mut().filter(|o| o.user_id == user_id) {
-                    open.cursor.clamp(sessions.len());
-                    open.sessions = Some(sessions);
+                let Some(open) = self.opened.as_mut().filter(|o| o.user_id == user_id) else {
+                    return Ok(false);
+                };
+                if open.sessions.as_ref() == Some(&sessions) {
+                    return Ok(false);
                 }
+                open.cursor.clamp(sessions.len());
+                open.sessions = Some(sessions);
             }
             Pending::Create => {
                 let created: UserCreated = decode(Ok(value))?;
@@ -560,7 +573,7 @@ impl Users {
                 self.load(ctx);
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     fn draw_list(&self, frame: &mut Frame, area: Rect, theme: Theme) {
@@ -898,15 +911,15 @@ impl Component for Users {
         true
     }
 
-    fn on_reply(&mut self, id: RequestId, result: Result<Value, ApiFailure>, ctx: &mut Ctx) {
+    fn on_reply(&mut self, id: RequestId, result: Result<Value, ApiFailure>, ctx: &mut Ctx) -> bool {
         let Some(pending) = self.pending.remove(&id) else {
-            return;
+            return false;
         };
         let failed_form = matches!(pending, Pending::Create | Pending::Edit);
         let is_load = matches!(pending, Pending::Load);
-        let outcome = result.and_then(|value| self.on_reply_ok(pending, value, ctx));
-        let Err(error) = outcome else {
-            return;
+        let error = match result.and_then(|value| self.on_reply_ok(pending, value, ctx)) {
+            Ok(changed) => return changed,
+            Err(error) => error,
         };
         match (&mut self.modal, failed_form) {
             (Some(Modal::Create(form) | Modal::Edit { form, .. }), true) => {
@@ -916,6 +929,7 @@ impl Component for Users {
             _ if is_load && !self.loaded => self.error = Some(error.to_string()),
             _ => ctx.error(error.to_string()),
         }
+        true
     }
 
     fn draw(&self, frame: &mut Frame, area: Rect, theme: Theme) {

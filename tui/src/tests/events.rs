@@ -141,6 +141,28 @@ fn nothing_to_redraw_on_a_quiet_tick() {
 }
 
 #[test]
+fn a_refresh_that_brings_nothing_new_does_not_redraw() {
+    let mut h = Harness::connected();
+    for _ in 0..5 {
+        h.tick();
+    }
+    assert!(!h.answer(Method::Get, "/v1/status", status()));
+    for _ in 0..5 {
+        h.tick();
+    }
+    let mut later = status();
+    later["uptime_secs"] = json!(1);
+    assert!(h.answer(Method::Get, "/v1/status", later));
+    h.on_audit();
+    h.tick();
+    assert!(!h.answer(Method::Get, "/v1/audit?after=12&limit=1000", json!([])));
+    h.key(KeyCode::Char('4'));
+    assert!(h.answer(Method::Get, "/v1/sessions", sessions()));
+    h.key(KeyCode::Char('R'));
+    assert!(!h.answer(Method::Get, "/v1/sessions", sessions()));
+}
+
+#[test]
 fn the_dashboard_refreshes_every_five_ticks_without_piling_up() {
     let mut h = Harness::connected();
     for _ in 0..4 {
@@ -661,4 +683,28 @@ fn sessions_revoke_one_after_asking() {
     assert_eq!(h.calls(), ["DELETE /v1/sessions/s-dev"]);
     h.answer(Method::Delete, "/v1/sessions/s-dev", json!(null));
     assert_eq!(h.calls(), ["GET /v1/sessions"]);
+}
+
+#[test]
+fn a_record_about_a_new_account_fetches_its_email() {
+    let mut h = Harness::connected();
+    h.on_audit();
+    h.tick();
+    let mut created = audit_entries()[0].clone();
+    created["seq"] = json!(13);
+    created["owner"] = json!("d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4");
+    h.answer(
+        Method::Get,
+        "/v1/audit?after=12&limit=1000",
+        json!([created]),
+    );
+    assert_eq!(h.calls(), ["GET /v1/users"]);
+    let mut all = users();
+    let mut newbie = user(BEN);
+    newbie["id"] = json!("d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4");
+    newbie["email"] = json!("newbie@studio.test");
+    all.as_array_mut().unwrap().push(newbie);
+    h.answer(Method::Get, "/v1/users", all);
+    let screen = h.screen(100, 24);
+    assert!(screen.contains("admin → newbie@studio.test"), "{screen}");
 }

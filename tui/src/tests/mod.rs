@@ -122,22 +122,23 @@ impl Harness {
             .unwrap_or_else(|| panic!("no pending {method:?} {path}; pending: {:?}", self.calls()))
     }
 
-    /// Answers the oldest pending call of `method` to `path` with `value`.
-    pub fn answer(&mut self, method: Method, path: &str, value: Value) {
-        self.reply(method, path, Ok(value));
+    /// Answers the oldest pending call of `method` to `path` with `value`; true when the
+    /// screen must be redrawn.
+    pub fn answer(&mut self, method: Method, path: &str, value: Value) -> bool {
+        self.reply(method, path, Ok(value))
     }
 
     pub fn fail(&mut self, method: Method, path: &str, failure: ApiFailure) {
         self.reply(method, path, Err(failure));
     }
 
-    fn reply(&mut self, method: Method, path: &str, result: Result<Value, ApiFailure>) {
+    fn reply(&mut self, method: Method, path: &str, result: Result<Value, ApiFailure>) -> bool {
         let call = self.take(method, path);
         self.input(Input::Reply(Reply {
             id: call.id,
             origin: call.origin,
             result,
-        }));
+        }))
     }
 
     /// Switches to the Users tab and answers its load.

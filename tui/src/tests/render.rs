@@ -4,6 +4,9 @@
 
 use crossterm::event::KeyCode;
 use insta::assert_snapshot;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::style::Color;
 use serde_json::json;
 
 use super::*;
@@ -248,4 +251,24 @@ fn sessions_confirm_revoke() {
     h.key(KeyCode::Char('j'));
     h.key(KeyCode::Char('x'));
     assert_snapshot!(h.screen(80, 24));
+}
+
+/// Under `NO_COLOR` nothing is drawn in colour: every distinction is a word, a mark, bold or
+/// reverse video, so the snapshots above show all there is.
+#[test]
+fn without_colour_no_cell_has_one() {
+    let mut h = Harness::connected();
+    h.on_users();
+    h.key(KeyCode::Char('s'));
+    let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    terminal.draw(|frame| h.app.draw(frame)).unwrap();
+    let buffer = terminal.backend().buffer();
+    let coloured = buffer
+        .content()
+        .iter()
+        .filter(|cell| cell.fg != Color::Reset || cell.bg != Color::Reset)
+        .count();
+    assert_eq!(coloured, 0);
+    // The selected row is still marked, with a symbol and reverse video.
+    assert!(h.screen(80, 24).contains("▶ ana@studio.test"));
 }
