@@ -46,8 +46,13 @@ pub struct UserView {
 pub struct UpdateUser {
     #[serde(default)]
     pub plan: Option<Plan>,
-    /// `Some(None)` (JSON `null`) clears an override and returns to the plan's quota.
-    #[serde(default, with = "double_option")]
+    /// `Some(None)` (JSON `null`) clears an override and returns to the plan's quota. `None`
+    /// leaves the field out, so it must not be sent as `null`.
+    #[serde(
+        default,
+        with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub quota_bytes: Option<Option<u64>>,
 }
 
@@ -167,6 +172,44 @@ pub struct Status {
     pub audit_records: u64,
     pub listen: String,
     pub data_dir: String,
+    /// Where each optional part of the appliance stands (TLS, backups, replication, ...).
+    /// Absent from servers older than the console, hence the default.
+    #[serde(default)]
+    pub capabilities: Vec<Capability>,
+}
+
+/// One optional part of the appliance, such as TLS or backups, and where it stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Capability {
+    /// For people: `TLS certificate`, `Backups`.
+    pub name: String,
+    pub state: CapabilityState,
+    /// One sentence: the figure that matters when it runs (expiry, queue depth, last run, lag),
+    /// or why it does not.
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CapabilityState {
+    /// This build of the appliance does not have it yet.
+    NotBuilt,
+    /// Built, but switched off or missing its settings.
+    NotConfigured,
+    Ok,
+    /// Configured and failing: needs an admin.
+    Failing,
+}
+
+impl CapabilityState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotBuilt => "not built",
+            Self::NotConfigured => "not configured",
+            Self::Ok => "ok",
+            Self::Failing => "failing",
+        }
+    }
 }
 
 mod double_option {
@@ -197,6 +240,29 @@ mod tests {
         assert_eq!(cleared.quota_bytes, Some(None));
         let set: UpdateUser = serde_json::from_str(r#"{"quota_bytes":42}"#).unwrap_or_default();
         assert_eq!(set.quota_bytes, Some(Some(42)));
+        // Changing only the plan must not send `null`, which would clear an override.
+        let plan_only = UpdateUser {
+            plan: Some(Plan::Pro),
+            quota_bytes: None,
+        };
+        let json = serde_json::to_value(&plan_only).unwrap_or_default();
+        assert_eq!(json, serde_json::json!({"plan": "pro"}));
+        let cleared = UpdateUser {
+            plan: None,
+            quota_bytes: Some(None),
+        };
+        let json = serde_json::to_value(&cleared).unwrap_or_default();
+        assert_eq!(json, serde_json::json!({"plan": null, "quota_bytes": null}));
+    }
+
+    #[test]
+    fn status_from_a_server_without_capabilities_still_reads() {
+        let old = r#"{"version":"0.1.0","uptime_secs":1,"users":0,"tracks":0,"stored_bytes":0,
+            "disk_free_bytes":null,"audit_records":0,"listen":"127.0.0.1:8080","data_dir":"/d"}"#;
+        let status: Result<Status, _> = serde_json::from_str(old);
+        assert_eq!(status.map(|s| s.capabilities.len()).ok(), Some(0));
+        let state = serde_json::to_value(CapabilityState::NotBuilt).unwrap_or_default();
+        assert_eq!(state, "not_built");
     }
 
     #[test]

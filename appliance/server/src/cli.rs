@@ -60,6 +60,12 @@ pub enum Command {
         #[arg(long)]
         memory_limit_bytes: u64,
     },
+    /// The admin console: a full-screen terminal UI over the admin socket (press ? inside).
+    Console {
+        /// Let the mouse switch tabs and scroll lists (hold Shift to select text meanwhile).
+        #[arg(long)]
+        mouse: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -99,7 +105,13 @@ pub enum UserCommand {
         out: JsonFlag,
     },
     /// List accounts.
-    List(JsonFlag),
+    List {
+        /// Only accounts whose e-mail or id contains this text (any case).
+        #[arg(long, value_name = "TEXT")]
+        search: Option<String>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
     /// Show one account.
     Show(UserArg),
     /// Disable sign-in and end every session; data is kept.
@@ -170,6 +182,19 @@ pub enum AuditCommand {
         /// Only this action, or a prefix such as `track`.
         #[arg(long)]
         action: Option<String>,
+        /// Only records from then on: 2025-06-01, "2025-06-01 14:30" (UTC), or an age: 15m, 2h, 7d.
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Only records up to then, in the same forms as --since.
+        #[arg(long, value_name = "TIME")]
+        until: Option<String>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Show one record in full.
+    Show {
+        /// The record's sequence number.
+        seq: u64,
         #[command(flatten)]
         out: JsonFlag,
     },

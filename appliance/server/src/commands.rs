@@ -156,6 +156,19 @@ fn print_entry(e: &AuditEntry) {
     );
 }
 
+fn print_entry_in_full(e: &AuditEntry) {
+    let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    println!("record #{}", e.seq);
+    println!("  when     {}", when(e.at_ms));
+    println!("  action   {}", e.action);
+    println!("  actor    {}", e.actor);
+    println!("  account  {}", or_dash(&e.owner));
+    println!("  object   {}", or_dash(&e.object));
+    println!("  client   {}", or_dash(&e.client));
+    println!("  detail   {}", or_dash(&e.detail));
+    println!("  hash     {}", e.hash);
+}
+
 fn print_created(r: &UserCreated, json: bool) -> anyhow::Result<()> {
     if json {
         return print_json(r);
@@ -201,8 +214,12 @@ pub async fn user(client: &AdminClient, cmd: UserCommand) -> anyhow::Result<Exit
                 .await?;
             print_created(&created, out.json)?;
         }
-        UserCommand::List(out) => {
-            let users: Vec<UserView> = client.get("/v1/users").await?;
+        UserCommand::List { search, out } => {
+            let mut users: Vec<UserView> = client.get("/v1/users").await?;
+            if let Some(needle) = search.map(|s| s.to_lowercase()) {
+                users
+                    .retain(|u| u.email.to_lowercase().contains(&needle) || u.id.contains(&needle));
+            }
             if out.json {
                 print_json(&users)?;
             } else if users.is_empty() {
@@ -358,13 +375,39 @@ pub async fn audit(client: &AdminClient, cmd: AuditCommand) -> anyhow::Result<Ex
                 ExitCode::FAILURE
             })
         }
+        AuditCommand::Show { seq, out } => {
+            let found: Vec<AuditEntry> = client
+                .get(&format!(
+                    "/v1/audit?before={}&limit=1",
+                    seq.saturating_add(1)
+                ))
+                .await?;
+            let Some(entry) = found.into_iter().find(|e| e.seq == seq) else {
+                bail!("there is no audit record #{seq}");
+            };
+            if out.json {
+                print_json(&entry)?;
+            } else {
+                print_entry_in_full(&entry);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         AuditCommand::Tail {
             lines,
             follow,
             user,
             action,
+            since,
+            until,
             out,
         } => {
+            let now_ms = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
+            let bound = |raw: Option<String>, flag: &str| {
+                raw.map(|r| studiovault_tui::parse_time_bound(&r, now_ms))
+                    .transpose()
+                    .with_context(|| format!("--{flag}"))
+            };
+            let (since_ms, until_ms) = (bound(since, "since")?, bound(until, "until")?);
             let filters = |extra: &str| {
                 let mut q = extra.to_owned();
                 if let Some(u) = &user {
@@ -372,6 +415,12 @@ pub async fn audit(client: &AdminClient, cmd: AuditCommand) -> anyhow::Result<Ex
                 }
                 if let Some(a) = &action {
                     q.push_str(&format!("&action={}", segment(a)));
+                }
+                if let Some(ms) = since_ms {
+                    q.push_str(&format!("&since_ms={ms}"));
+                }
+                if let Some(ms) = until_ms {
+                    q.push_str(&format!("&until_ms={ms}"));
                 }
                 q
             };
@@ -437,6 +486,9 @@ pub async fn status(client: &AdminClient, json: bool) -> anyhow::Result<ExitCode
                 .unwrap_or_else(|| "unknown".into())
         );
         println!("  audit log  {} records", s.audit_records);
+        for c in &s.capabilities {
+            println!("  {:<16} {:<14} {}", c.name, c.state.as_str(), c.detail);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

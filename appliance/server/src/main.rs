@@ -32,13 +32,16 @@ fn main() -> ExitCode {
     } else {
         "warn"
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("STUDIOVAULT_LOG")
-                .unwrap_or_else(|_| EnvFilter::new(default_level)),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // Log lines written under the console's full-screen UI would garble it.
+    if !matches!(cli.command, Command::Console { .. }) {
+        tracing_subscriber::fmt()
+            .with_env_filter(
+                EnvFilter::try_from_env("STUDIOVAULT_LOG")
+                    .unwrap_or_else(|_| EnvFilter::new(default_level)),
+            )
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -88,13 +91,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         return commands::analyze(file, out.json).await;
     }
     let config = load_config(&cli, listen)?;
-    let client = || {
-        AdminClient::new(
-            &cli.socket
-                .clone()
-                .unwrap_or_else(|| config.admin_socket_path()),
-        )
-    };
+    let socket = cli
+        .socket
+        .clone()
+        .unwrap_or_else(|| config.admin_socket_path());
+    let client = || AdminClient::new(&socket);
     match cli.command {
         Command::Serve { .. } => {
             serve::run(config).await?;
@@ -121,5 +122,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status(out) => commands::status(&client(), out.json).await,
         // Handled above, before any configuration is read.
         Command::Analyze { .. } | Command::AnalysisJob { .. } => Ok(ExitCode::FAILURE),
+        Command::Console { mouse } => {
+            studiovault_tui::run(studiovault_tui::ConsoleOptions {
+                socket: socket.clone(),
+                mouse,
+            })
+            .await?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }

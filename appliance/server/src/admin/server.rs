@@ -1,6 +1,6 @@
 use studiovault_api::admin::{
-    AdminSessionView, AuditQuery, CreateUser, ResetPassword, Revoked, Status, UpdateUser,
-    UserCreated, UserView,
+    AdminSessionView, AuditQuery, Capability, CapabilityState, CreateUser, ResetPassword, Revoked,
+    Status, UpdateUser, UserCreated, UserView,
 };
 use studiovault_vault::users::SessionInfo;
 use studiovault_vault::{UserId, UserRecord, Vault};
@@ -60,6 +60,44 @@ fn percent_decode(raw: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Where each optional part of the appliance stands, for `GET /v1/status`; the entries not built
+/// yet change to report their real state when their issue lands.
+fn capabilities(analysis_queue: u64, config: &crate::config::Config) -> Vec<Capability> {
+    let not_built = |name: &str, detail: &str| Capability {
+        name: name.into(),
+        state: CapabilityState::NotBuilt,
+        detail: detail.into(),
+    };
+    vec![
+        not_built(
+            "TLS certificate",
+            "Automatic TLS (ACME) is not built yet: plain HTTP on loopback only, no certificate to expire.",
+        ),
+        Capability {
+            name: "Analysis queue".into(),
+            state: CapabilityState::Ok,
+            detail: format!(
+                "{analysis_queue} track(s) waiting; {} worker(s), each job in its own process limited to {} MiB and {} s",
+                config.analysis.workers,
+                config.analysis.memory_limit_mib,
+                config.analysis.timeout_seconds
+            ),
+        },
+        not_built(
+            "Replication",
+            "B2 replication is not built yet: no copy leaves this machine.",
+        ),
+        not_built(
+            "Backups",
+            "restic backups are not built yet: back up the data directory and master.key yourself.",
+        ),
+        not_built(
+            "Restore drill",
+            "Restore drills are not built yet: no restore has been tested.",
+        ),
+    ]
+}
+
 fn find(vault: &Vault, who: &str) -> Result<UserRecord, studiovault_vault::VaultError> {
     vault.admin().find(&percent_decode(who))
 }
@@ -116,21 +154,25 @@ pub fn routes(state: &AppState) -> Routes {
             .and(s())
             .then(|state: AppState| async move {
                 let vault = state.vault.clone();
-                let result = blocking(move || vault.admin().stats()).await.map(|stats| {
-                    json(&Status {
-                        version: env!("CARGO_PKG_VERSION").into(),
-                        uptime_secs: state.started.elapsed().as_secs(),
-                        users: stats.users,
-                        tracks: stats.tracks,
-                        stored_bytes: stats.stored_bytes,
-                        disk_free_bytes: rustix::fs::statvfs(state.vault.data_dir())
-                            .ok()
-                            .map(|s| s.f_bavail.saturating_mul(s.f_frsize)),
-                        audit_records: stats.audit_records,
-                        listen: state.config.http.listen.to_string(),
-                        data_dir: state.vault.data_dir().display().to_string(),
-                    })
-                });
+                let result =
+                    blocking(move || Ok((vault.admin().stats()?, vault.analysis_queue_len()?)))
+                        .await
+                        .map(|(stats, queue)| {
+                            json(&Status {
+                                version: env!("CARGO_PKG_VERSION").into(),
+                                uptime_secs: state.started.elapsed().as_secs(),
+                                users: stats.users,
+                                tracks: stats.tracks,
+                                stored_bytes: stats.stored_bytes,
+                                disk_free_bytes: rustix::fs::statvfs(state.vault.data_dir())
+                                    .ok()
+                                    .map(|s| s.f_bavail.saturating_mul(s.f_frsize)),
+                                audit_records: stats.audit_records,
+                                listen: state.config.http.listen.to_string(),
+                                data_dir: state.vault.data_dir().display().to_string(),
+                                capabilities: capabilities(queue, &state.config),
+                            })
+                        });
                 respond(result)
             });
     let list_users =

@@ -1,0 +1,268 @@
+//! The admin console end to end: a real server, `studiovault console` in a real terminal
+//! (tmux), keys typed with `send-keys`, the screen read with `capture-pane`. Every step waits
+//! for what it expects to appear, with a deadline, rather than sleeping.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
+
+use std::process::{Command, Output};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+use studiovault_e2e::{Owner, Server, binary};
+
+/// How long one step may take on a slow, busy CI machine.
+const STEP: Duration = Duration::from_secs(30);
+const SESSION: &str = "console";
+
+/// A tmux server of our own (`-L`), so tests never meet each other or a user's tmux, with the
+/// console running in its only pane. Dropping it kills that tmux server.
+struct Tmux {
+    socket: String,
+    /// The socket file tmux made for `socket`; it outlives the server unless removed.
+    socket_path: Option<String>,
+}
+
+impl Tmux {
+    fn start(server: &Server, width: u16, height: u16) -> Self {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let mut tmux = Self {
+            socket: format!("sv-console-{}-{nanos}", std::process::id()),
+            socket_path: None,
+        };
+        // After the console exits, the pane says how, and stays readable.
+        let command = format!(
+            "'{}' console --data-dir '{}'; echo \"console exited with status $?\"; sleep 600",
+            binary().display(),
+            server.data_dir().display()
+        );
+        let out = tmux.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            SESSION,
+            "-x",
+            &width.to_string(),
+            "-y",
+            &height.to_string(),
+            &command,
+        ]);
+        assert!(
+            out.status.success(),
+            "tmux new-session failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let path = tmux
+            .run(&["display-message", "-p", "#{socket_path}"])
+            .stdout;
+        tmux.socket_path = Some(String::from_utf8_lossy(&path).trim().to_owned());
+        tmux
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .args(["-f", "/dev/null", "-L", &self.socket])
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("tmux is missing: install Debian's tmux (scripts/test does): {e}")
+            })
+    }
+
+    /// Presses keys by tmux's names: `Enter`, `Escape`, `s`.
+    fn press(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", SESSION];
+        args.extend_from_slice(keys);
+        assert!(self.run(&args).status.success(), "send-keys {keys:?}");
+    }
+
+    /// Types text literally, character by character.
+    fn type_text(&self, text: &str) {
+        assert!(
+            self.run(&["send-keys", "-t", SESSION, "-l", text])
+                .status
+                .success(),
+            "send-keys -l {text}"
+        );
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", SESSION]).stdout)
+            .into_owned()
+    }
+
+    /// Waits until the screen satisfies `ready`; answers that screen.
+    fn wait_until(&self, what: &str, ready: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + STEP;
+        loop {
+            let screen = self.screen();
+            if ready(&screen) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "waited {STEP:?} for {what}; the screen shows:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn wait_for(&self, text: &str) -> String {
+        self.wait_until(&format!("`{text}`"), |s| s.contains(text))
+    }
+
+    /// Waits for a line that holds every one of `parts`.
+    fn wait_for_line(&self, parts: &[&str]) -> String {
+        self.wait_until(&format!("a line with {parts:?}"), |s| {
+            s.lines().any(|l| parts.iter().all(|p| l.contains(p)))
+        })
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+        if let Some(path) = self.socket_path.as_ref().filter(|p| !p.is_empty()) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_creates_finds_and_suspends_a_user_and_sees_it_audited() {
+    let server = Server::start();
+    server.add_user("ana@studio.test", "pro");
+    let tmux = Tmux::start(&server, 100, 30);
+    tmux.wait_for("● connected");
+    tmux.wait_for("Services");
+
+    // Create an account; its one-time password is shown once and works.
+    tmux.press(&["2"]);
+    tmux.wait_for("Users (1)");
+    tmux.press(&["n"]);
+    tmux.wait_for("New account");
+    tmux.type_text("newbie@studio.test");
+    tmux.wait_for("newbie@studio.test");
+    tmux.press(&["Enter"]);
+    let screen = tmux.wait_for("Account created");
+    let password = screen
+        .lines()
+        .find_map(|l| l.split("Password").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(password.len() >= 12, "no password on screen:\n{screen}");
+    let owner = Owner::new(&server);
+    let res = owner.login("newbie@studio.test", &password, None).await;
+    assert_eq!(res.status(), 200, "the one-time password signs in");
+    tmux.press(&["Enter"]);
+    tmux.wait_until("the password dialog to close", |s| {
+        !s.contains("Account created")
+    });
+
+    // Find it and suspend it.
+    tmux.press(&["/"]);
+    tmux.wait_for("Search:");
+    tmux.type_text("newbie");
+    tmux.wait_for("1 of 2 match");
+    tmux.press(&["Enter"]);
+    tmux.press(&["s"]);
+    tmux.wait_for("Suspend newbie@studio.test?");
+    tmux.press(&["y"]);
+    tmux.wait_for_line(&["newbie@studio.test", "suspended"]);
+    let shown = server.cli_ok(&["user", "show", "newbie@studio.test", "--json"], None);
+    let shown: Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(shown["status"]["state"], "suspended");
+
+    // The audit log has it, and the chain verifies.
+    tmux.press(&["3"]);
+    tmux.wait_for_line(&["user.suspend", "admin", "newbie@studio.test"]);
+    tmux.press(&["v"]);
+    tmux.wait_for("The chain is intact");
+    tmux.press(&["Escape"]);
+    tmux.wait_until("the result to close", |s| !s.contains("chain is intact"));
+
+    tmux.press(&["q"]);
+    tmux.wait_for("console exited with status 0");
+}
+
+#[test]
+fn the_console_waits_for_a_stopped_server_and_reconnects() {
+    let mut server = Server::start();
+    server.stop();
+    let tmux = Tmux::start(&server, 80, 24);
+    tmux.wait_for("Not connected");
+    tmux.wait_for("The server is not running");
+    server.start_again();
+    // It retries on its own every few seconds.
+    tmux.wait_for("● connected");
+    tmux.wait_for("Services");
+    tmux.press(&["q"]);
+    tmux.wait_for("console exited with status 0");
+}
+
+/// What the console added has a twin for scripts: searching users, a time range on the audit
+/// tail, one audit record in full, and the services on the status.
+#[test]
+fn the_cli_twins_of_the_console_views() {
+    let server = Server::start();
+    server.add_user("ana@studio.test", "pro");
+    server.add_user("ben@label.example", "free");
+
+    let found: Value = serde_json::from_str(
+        &server.cli_ok(&["user", "list", "--search", "STUDIO", "--json"], None),
+    )
+    .unwrap();
+    let emails: Vec<&str> = found
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|u| u["email"].as_str())
+        .collect();
+    assert_eq!(emails, ["ana@studio.test"]);
+
+    let tail = |args: &[&str]| -> Vec<Value> {
+        let mut all = vec!["audit", "tail", "--json"];
+        all.extend_from_slice(args);
+        server
+            .cli_ok(&all, None)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let recent = tail(&["--since", "10m", "--action", "user.create"]);
+    assert_eq!(recent.len(), 2);
+    assert!(tail(&["--until", "2000-01-01"]).is_empty());
+    assert!(tail(&["--since", "1h", "--until", "2000-01-01 00:00"]).is_empty());
+    let bad = server.cli(&["audit", "tail", "--since", "yesterday"], None);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("is not a time"));
+
+    let first = &recent[0];
+    let seq = first["seq"].as_u64().unwrap().to_string();
+    let shown: Value =
+        serde_json::from_str(&server.cli_ok(&["audit", "show", &seq, "--json"], None)).unwrap();
+    assert_eq!(&shown, first);
+    assert!(
+        server
+            .cli_ok(&["audit", "show", &seq], None)
+            .contains("user.create")
+    );
+    assert!(
+        !server
+            .cli(&["audit", "show", "999999"], None)
+            .status
+            .success()
+    );
+
+    let status: Value = serde_json::from_str(&server.cli_ok(&["status", "--json"], None)).unwrap();
+    let services = status["capabilities"].as_array().unwrap();
+    assert!(
+        services
+            .iter()
+            .any(|c| c["name"] == "Backups" && c["state"] == "not_built")
+    );
+    assert!(server.cli_ok(&["status"], None).contains("not built"));
+}

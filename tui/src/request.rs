@@ -1,0 +1,217 @@
+//! What the screens ask of the admin socket and what comes back.
+//!
+//! A screen never touches the socket: it queues an [`ApiCall`] on its [`Ctx`] and gets a
+//! [`Reply`] with the same [`RequestId`] later, so the UI never waits on the server. The event
+//! loop (`console.rs`) runs each call as a task; tests play the server's part by hand.
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use studiovault_api::client::{AdminClient, ClientError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    Patch,
+    Delete,
+}
+
+/// One request to the admin API under `/v1`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiCall {
+    pub method: Method,
+    pub path: String,
+    pub body: Value,
+}
+
+impl ApiCall {
+    pub fn get(path: impl Into<String>) -> Self {
+        Self {
+            method: Method::Get,
+            path: path.into(),
+            body: Value::Null,
+        }
+    }
+
+    pub fn post(path: impl Into<String>, body: Value) -> Self {
+        Self {
+            method: Method::Post,
+            path: path.into(),
+            body,
+        }
+    }
+
+    pub fn patch(path: impl Into<String>, body: Value) -> Self {
+        Self {
+            method: Method::Patch,
+            path: path.into(),
+            body,
+        }
+    }
+
+    pub fn delete(path: impl Into<String>) -> Self {
+        Self {
+            method: Method::Delete,
+            path: path.into(),
+            body: Value::Null,
+        }
+    }
+
+    /// Runs the call; the answer stays JSON until the screen that asked decodes it.
+    pub async fn run(self, client: &AdminClient) -> Result<Value, ApiFailure> {
+        let result = match self.method {
+            Method::Get => client.get(&self.path).await,
+            Method::Post => client.post(&self.path, &self.body).await,
+            Method::Patch => client.patch(&self.path, &self.body).await,
+            Method::Delete => client.delete(&self.path).await,
+        };
+        result.map_err(ApiFailure::from)
+    }
+}
+
+pub type RequestId = u64;
+
+/// Who asked, so the reply goes back there: a tab (by position) or the app's connection check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    App,
+    Tab(usize),
+}
+
+/// A call waiting to be run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outgoing {
+    pub id: RequestId,
+    pub origin: Origin,
+    pub call: ApiCall,
+}
+
+/// The answer to an [`Outgoing`] call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub id: RequestId,
+    pub origin: Origin,
+    pub result: Result<Value, ApiFailure>,
+}
+
+/// Why a call failed, sorted by what the console does about it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ApiFailure {
+    /// The socket cannot be opened: the console shows its connection screen until it can.
+    #[error("{0}")]
+    Unreachable(String),
+    /// The server said no: its machine code and its sentence.
+    #[error("{message}")]
+    Refused {
+        status: u16,
+        code: String,
+        message: String,
+    },
+    /// The exchange broke off, timed out, or answered something unexpected.
+    #[error("{0}")]
+    Broken(String),
+}
+
+impl ApiFailure {
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::Refused { status: 404, .. })
+    }
+}
+
+impl From<ClientError> for ApiFailure {
+    fn from(e: ClientError) -> Self {
+        match e {
+            ClientError::NotRunning(_)
+            | ClientError::PermissionDenied(_)
+            | ClientError::Connect { .. } => Self::Unreachable(e.to_string()),
+            ClientError::Api {
+                status,
+                code,
+                message,
+            } => Self::Refused {
+                status: status.as_u16(),
+                code,
+                message,
+            },
+            ClientError::Protocol(_) => Self::Broken(e.to_string()),
+        }
+    }
+}
+
+/// Decodes a reply into the type the screen expects.
+pub fn decode<T: DeserializeOwned>(result: Result<Value, ApiFailure>) -> Result<T, ApiFailure> {
+    serde_json::from_value(result?)
+        .map_err(|e| ApiFailure::Broken(format!("the server answered something unexpected: {e}")))
+}
+
+/// A one-line message under the screen: what just happened, or what went wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub text: String,
+    pub is_error: bool,
+    pub at_ms: i64,
+}
+
+/// What the app shares with the screens while they handle an event.
+#[derive(Debug, Default)]
+pub struct Shared {
+    pub now_ms: i64,
+    next_id: RequestId,
+    outbox: Vec<Outgoing>,
+    pub notice: Option<Notice>,
+}
+
+impl Shared {
+    pub fn send(&mut self, origin: Origin, call: ApiCall) -> RequestId {
+        self.next_id += 1;
+        self.outbox.push(Outgoing {
+            id: self.next_id,
+            origin,
+            call,
+        });
+        self.next_id
+    }
+
+    pub fn take_outbox(&mut self) -> Vec<Outgoing> {
+        std::mem::take(&mut self.outbox)
+    }
+
+    pub fn notify(&mut self, text: String, is_error: bool) {
+        self.notice = Some(Notice {
+            text,
+            is_error,
+            at_ms: self.now_ms,
+        });
+    }
+}
+
+/// A screen's handle on the app while it handles one event.
+#[derive(Debug)]
+pub struct Ctx<'a> {
+    shared: &'a mut Shared,
+    origin: Origin,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(shared: &'a mut Shared, origin: Origin) -> Self {
+        Self { shared, origin }
+    }
+
+    /// Queues a call; its reply comes back to this screen with the id answered here.
+    pub fn send(&mut self, call: ApiCall) -> RequestId {
+        self.shared.send(self.origin, call)
+    }
+
+    /// Unix milliseconds now (the event loop's clock; tests set it).
+    pub fn now_ms(&self) -> i64 {
+        self.shared.now_ms
+    }
+
+    pub fn info(&mut self, text: impl Into<String>) {
+        self.shared.notify(text.into(), false);
+    }
+
+    pub fn error(&mut self, text: impl Into<String>) {
+        self.shared.notify(text.into(), true);
+    }
+}

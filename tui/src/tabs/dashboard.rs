@@ -1,0 +1,226 @@
+//! The server at a glance: version, uptime, counts, storage, and where each optional part of
+//! the appliance (TLS, queues, replication, backups, drills) stands.
+
+use crossterm::event::KeyEvent;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Padding, Paragraph};
+use serde_json::Value;
+use studiovault_api::admin::{CapabilityState, Status};
+
+use crate::component::{Component, Help};
+use crate::format;
+use crate::request::{ApiCall, ApiFailure, Ctx, RequestId, decode};
+use crate::theme::Theme;
+use crate::widgets::{Hint, wrap};
+
+/// Ticks between refreshes.
+const REFRESH_TICKS: u32 = 5;
+
+static HELP: Help = Help {
+    summary: "the server's health, storage and services",
+    about: "The Dashboard shows the server's version, uptime, accounts, tracks, storage used and \
+            free, and where each optional service stands (TLS certificate, analysis queue, \
+            replication, backups, restore drills). \"not built\" means this version of Studio \
+            Vault does not have that service yet; \"not configured\" means it is switched off. \
+            The figures refresh every five seconds.",
+    keys: &[("R", "refresh now")],
+};
+
+#[derive(Debug, Default)]
+pub struct Dashboard {
+    status: Option<Status>,
+    error: Option<String>,
+    in_flight: Option<RequestId>,
+    ticks: u32,
+}
+
+impl Dashboard {
+    fn load(&mut self, ctx: &mut Ctx) {
+        if self.in_flight.is_none() {
+            self.in_flight = Some(ctx.send(ApiCall::get("/v1/status")));
+        }
+    }
+
+    fn server_lines(&self, status: &Status, theme: Theme) -> Vec<Line<'static>> {
+        vec![
+            field("Version", status.version.clone(), theme),
+            field("Uptime", format::duration(status.uptime_secs), theme),
+            field("Listening", format!("http://{}", status.listen), theme),
+            field("Data", status.data_dir.clone(), theme),
+            field(
+                "Audit log",
+                format!("{} records", format::count(status.audit_records)),
+                theme,
+            ),
+        ]
+    }
+
+    fn library_lines(&self, status: &Status, theme: Theme) -> Vec<Line<'static>> {
+        vec![
+            field("Accounts", format::count(status.users), theme),
+            field("Tracks", format::count(status.tracks), theme),
+            field("Stored", format::size(status.stored_bytes), theme),
+            field(
+                "Disk free",
+                status
+                    .disk_free_bytes
+                    .map_or_else(|| "unknown".to_owned(), format::size),
+                theme,
+            ),
+        ]
+    }
+
+    /// One row per service: name, state, and the detail wrapped in the last column.
+    fn capability_lines(&self, status: &Status, width: usize, theme: Theme) -> Vec<Line<'static>> {
+        if status.capabilities.is_empty() {
+            return vec![Line::styled(
+                "This server does not report its services.",
+                theme.dim(),
+            )];
+        }
+        let name_width = status
+            .capabilities
+            .iter()
+            .map(|c| c.name.chars().count())
+            .max()
+            .unwrap_or(0)
+            + 2;
+        let state_width = status
+            .capabilities
+            .iter()
+            .map(|c| c.state.as_str().len())
+            .max()
+            .unwrap_or(0)
+            + 4;
+        let detail_width = width.saturating_sub(name_width + state_width).max(20);
+        let mut lines = Vec::new();
+        for c in &status.capabilities {
+            let (mark, style) = match c.state {
+                CapabilityState::Ok => ("✓", theme.ok()),
+                CapabilityState::Failing => ("✗", theme.error()),
+                CapabilityState::NotConfigured => ("○", theme.warn()),
+                CapabilityState::NotBuilt => ("·", theme.dim()),
+            };
+            for (i, part) in wrap(&c.detail, detail_width).into_iter().enumerate() {
+                let (name, state) = if i == 0 {
+                    (c.name.as_str(), format!("{mark} {}", c.state.as_str()))
+                } else {
+                    ("", String::new())
+                };
+                lines.push(Line::from(vec![
+                    Span::styled(format!("{name:<name_width$}"), theme.title()),
+                    Span::styled(format!("{state:<state_width$}"), style),
+                    Span::styled(part, theme.dim()),
+                ]));
+            }
+        }
+        lines
+    }
+}
+
+fn field(label: &'static str, value: String, theme: Theme) -> Line<'static> {
+    Line::from(vec![
+        Span::styled(format!("{label:<10} "), theme.dim()),
+        Span::raw(value),
+    ])
+}
+
+fn panel(title: &str, theme: Theme) -> Block<'static> {
+    Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.border())
+        .padding(Padding::horizontal(1))
+        .title(Span::styled(format!(" {title} "), theme.title()))
+}
+
+impl Component for Dashboard {
+    fn title(&self) -> &'static str {
+        "Dashboard"
+    }
+
+    fn help(&self) -> &'static Help {
+        &HELP
+    }
+
+    fn hints(&self) -> Vec<Hint> {
+        vec![("2", "users"), ("3", "audit"), ("4", "sessions"), ("R", "refresh")]
+    }
+
+    fn captures_keys(&self) -> bool {
+        false
+    }
+
+    fn activate(&mut self, ctx: &mut Ctx) {
+        self.ticks = 0;
+        self.load(ctx);
+    }
+
+    fn tick(&mut self, ctx: &mut Ctx) -> bool {
+        self.ticks += 1;
+        if self.ticks.is_multiple_of(REFRESH_TICKS) {
+            self.load(ctx);
+        }
+        false
+    }
+
+    fn on_key(&mut self, _key: &KeyEvent, _ctx: &mut Ctx) -> bool {
+        false
+    }
+
+    fn on_reply(
+        &mut self,
+        id: RequestId,
+        result: Result<Value, ApiFailure>,
+        _ctx: &mut Ctx,
+    ) -> bool {
+        if self.in_flight != Some(id) {
+            return false;
+        }
+        self.in_flight = None;
+        let (status, error) = match decode::<Status>(result) {
+            Ok(status) => (Some(status), None),
+            Err(e) => (self.status.clone(), Some(e.to_string())),
+        };
+        let changed = status != self.status || error != self.error;
+        self.status = status;
+        self.error = error;
+        changed
+    }
+
+    fn draw(&self, frame: &mut Frame, area: Rect, theme: Theme) {
+        let Some(status) = &self.status else {
+            let text = self
+                .error
+                .clone()
+                .unwrap_or_else(|| "Loading the server's status …".to_owned());
+            frame.render_widget(
+                Paragraph::new(Line::styled(text, theme.dim())).block(panel("Server", theme)),
+                area,
+            );
+            return;
+        };
+        let [top, services] =
+            Layout::vertical([Constraint::Length(7), Constraint::Fill(1)]).areas(area);
+        let [server, library] =
+            Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
+                .areas(top);
+        frame.render_widget(
+            Paragraph::new(self.server_lines(status, theme)).block(panel("Server", theme)),
+            server,
+        );
+        frame.render_widget(
+            Paragraph::new(self.library_lines(status, theme)).block(panel("Library", theme)),
+            library,
+        );
+        let mut lines = self.capability_lines(status, usize::from(services.width.saturating_sub(4)), theme);
+        if let Some(error) = &self.error {
+            lines.insert(0, Line::styled(format!("✗ refresh failed: {error}"), theme.error()));
+        }
+        frame.render_widget(
+            Paragraph::new(lines).block(panel("Services", theme)),
+            services,
+        );
+    }
+}

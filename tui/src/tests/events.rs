@@ -1,0 +1,710 @@
+//! Keys in, state and calls out: the console's behaviour without a terminal or a server.
+
+use crossterm::event::KeyModifiers;
+use crossterm::event::{Event, KeyCode, MouseButton, MouseEvent, MouseEventKind};
+use serde_json::json;
+
+use super::*;
+use crate::app::Input;
+
+#[test]
+fn start_up_checks_the_socket_then_loads_the_first_screen() {
+    let mut h = Harness::starting();
+    assert_eq!(h.calls(), ["GET /v1/status"]);
+    h.answer(Method::Get, "/v1/status", status());
+    // The dashboard's own load, now that the server answered.
+    assert_eq!(h.calls(), ["GET /v1/status"]);
+}
+
+#[test]
+fn an_unreachable_server_shows_the_connection_screen_and_retries() {
+    let mut h = Harness::starting();
+    h.fail(
+        Method::Get,
+        "/v1/status",
+        ApiFailure::Unreachable("the server is not running".into()),
+    );
+    assert!(h.screen(80, 24).contains("Not connected"));
+    // Screen keys do nothing; r retries at once, and every fifth tick retries by itself.
+    assert!(!h.key(KeyCode::Char('n')));
+    h.key(KeyCode::Char('r'));
+    assert_eq!(h.calls(), ["GET /v1/status"]);
+    h.fail(
+        Method::Get,
+        "/v1/status",
+        ApiFailure::Unreachable("permission denied".into()),
+    );
+    for _ in 0..4 {
+        h.tick();
+    }
+    assert!(h.calls().is_empty());
+    h.tick();
+    assert_eq!(h.calls(), ["GET /v1/status"]);
+    h.answer(Method::Get, "/v1/status", status());
+    assert!(h.screen(80, 24).contains("● connected"));
+    assert_eq!(h.calls(), ["GET /v1/status"], "the dashboard loads");
+}
+
+#[test]
+fn losing_the_server_mid_session_switches_to_the_connection_screen_without_a_notice() {
+    let mut h = Harness::connected();
+    h.key(KeyCode::Char('2'));
+    h.fail(
+        Method::Get,
+        "/v1/users",
+        ApiFailure::Unreachable("the server is not running".into()),
+    );
+    let screen = h.screen(80, 24);
+    assert!(screen.contains("Not connected"), "{screen}");
+    assert!(!screen.contains("✗ the server"), "{screen}");
+}
+
+#[test]
+fn tabs_switch_with_digits_tab_and_vim_keys_and_load_when_shown() {
+    let mut h = Harness::connected();
+    h.key(KeyCode::Char('2'));
+    assert_eq!(h.calls(), ["GET /v1/users"]);
+    h.answer(Method::Get, "/v1/users", users());
+    h.key(KeyCode::Tab);
+    assert_eq!(h.calls(), ["GET /v1/audit?limit=1", "GET /v1/users"]);
+    h.answer(Method::Get, "/v1/users", users());
+    h.answer(Method::Get, "/v1/audit?limit=1", json!([]));
+    h.key(KeyCode::Char('l'));
+    assert_eq!(h.calls(), ["GET /v1/sessions"]);
+    h.answer(Method::Get, "/v1/sessions", sessions());
+    h.key(KeyCode::Char('l'));
+    assert_eq!(h.calls(), ["GET /v1/status"], "wraps to the dashboard");
+    h.answer(Method::Get, "/v1/status", status());
+    h.key(KeyCode::BackTab);
+    assert_eq!(h.calls(), ["GET /v1/sessions"]);
+    h.answer(Method::Get, "/v1/sessions", sessions());
+    assert!(!h.key(KeyCode::Char('9')), "no ninth tab");
+    assert!(h.calls().is_empty());
+    h.key(KeyCode::Char('R'));
+    assert_eq!(h.calls(), ["GET /v1/sessions"], "R reloads the screen");
+}
+
+#[test]
+fn a_mouse_click_on_a_tab_switches_to_it() {
+    let mut h = Harness::connected();
+    h.pending.clear();
+    // " Studio Vault " + " " then " 1 Dashboard " then " 2 Users ".
+    let click = MouseEvent {
+        kind: MouseEventKind::Down(MouseButton::Left),
+        column: 30,
+        row: 0,
+        modifiers: KeyModifiers::NONE,
+    };
+    assert!(h.input(Input::Terminal(Event::Mouse(click))));
+    assert_eq!(h.calls(), ["GET /v1/users"]);
+}
+
+#[test]
+fn q_quits_unless_it_is_typed_into_a_field_and_ctrl_c_always_quits() {
+    let mut h = Harness::connected();
+    h.on_users();
+    h.key(KeyCode::Char('n'));
+    h.typed("q?2");
+    assert!(!h.app.should_quit());
+    assert!(h.screen(80, 24).contains("q?2"));
+    h.ctrl('c');
+    assert!(h.app.should_quit());
+
+    let mut h = Harness::connected();
+    h.key(KeyCode::Char('q'));
+    assert!(h.app.should_quit());
+}
+
+#[test]
+fn help_opens_scrolls_and_closes() {
+    let mut h = Harness::connected();
+    h.on_users();
+    h.key(KeyCode::Char('?'));
+    let first = h.screen(80, 24);
+    assert!(first.contains("Help: Users"));
+    assert!(first.contains("To create one, press n"));
+    h.key(KeyCode::Char('j'));
+    assert_ne!(h.screen(80, 24), first);
+    // Keys do not reach the screen while the help is open.
+    assert!(h.key(KeyCode::Char('n')));
+    h.key(KeyCode::Esc);
+    let after = h.screen(80, 24);
+    assert!(!after.contains("Help: Users"));
+    assert!(!after.contains("New account"));
+}
+
+#[test]
+fn nothing_to_redraw_on_a_quiet_tick() {
+    let mut h = Harness::connected();
+    assert!(!h.tick());
+    assert!(h.calls().is_empty());
+}
+
+#[test]
+fn a_refresh_that_brings_nothing_new_does_not_redraw() {
+    let mut h = Harness::connected();
+    for _ in 0..5 {
+        h.tick();
+    }
+    assert!(!h.answer(Method::Get, "/v1/status", status()));
+    for _ in 0..5 {
+        h.tick();
+    }
+    let mut later = status();
+    later["uptime_secs"] = json!(1);
+    assert!(h.answer(Method::Get, "/v1/status", later));
+    h.on_audit();
+    h.tick();
+    assert!(!h.answer(Method::Get, "/v1/audit?after=12&limit=1000", json!([])));
+    h.key(KeyCode::Char('4'));
+    assert!(h.answer(Method::Get, "/v1/sessions", sessions()));
+    h.key(KeyCode::Char('R'));
+    assert!(!h.answer(Method::Get, "/v1/sessions", sessions()));
+}
+
+#[test]
+fn the_dashboard_refreshes_every_five_ticks_without_piling_up() {
+    let mut h = Harness::connected();
+    for _ in 0..4 {
+        h.tick();
+    }
+    assert!(h.calls().is_empty());
+    h.tick();
+    assert_eq!(h.calls(), ["GET /v1/status"]);
+    // The server is slow: the next refresh waits for this one.
+    for _ in 0..5 {
+        h.tick();
+    }
+    assert_eq!(h.calls(), ["GET /v1/status"]);
+    h.answer(Method::Get, "/v1/status", status());
+    for _ in 0..5 {
+        h.tick();
+    }
+    assert_eq!(h.calls(), ["GET /v1/status"]);
+}
+
+#[test]
+fn notices_fade_after_a_few_seconds() {
+    let mut h = Harness::connected();
+    h.on_users();
+    h.key(KeyCode::Char('r')); // ana is selected (sorted first) and active: the server refuses
+    h.fail(
+        Method::Post,
+        &format!("/v1/users/{ANA}/resume"),
+        ApiFailure::Refused {
+            status: 400,
+            code: "invalid".into(),
+            message: "user: not suspended".into(),
+        },
+    );
+    assert!(h.screen(80, 24).contains("✗ user: not suspended"));
+    h.now += 9_000;
+    assert!(h.tick());
+    assert!(!h.screen(80, 24).contains("not suspended"));
+}
+
+#[test]
+fn creating_a_user_posts_the_form_and_shows_the_password_once() {
+    let mut h = Harness::connected();
+    h.on_users();
+    h.key(KeyCode::Char('n'));
+    h.typed("newbie@studio.test");
+    h.key(KeyCode::Tab);
+    h.key(KeyCode::Right); // free → pro
+    h.key(KeyCode::Enter);
+    assert_eq!(
+        h.body(Method::Post, "/v1/users"),
+        json!({"email": "newbie@studio.test", "plan": "pro", "password": null})
+    );
+    let mut created = user(BEN);
+    created["id"] = json!("d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4");
+    created["email"] = json!("newbie@studio.test");
+    created["status"] = json!({"state": "active"});
+    h.answer(
+        Method::Post,
+        "/v1/users",
+        json!({"user": created, "one_time_password": "pk6ha-kcnnp-zkjhw-7nvb3"}),
+    );
+    let screen = h.screen(80, 24);
+    assert!(screen.contains("pk6ha-kcnnp-zkjhw-7nvb3"), "{screen}");
+    assert_eq!(h.calls(), ["GET /v1/users"], "the list reloads");
+    h.key(KeyCode::Enter);
+    let screen = h.screen(80, 24);
+    assert!(!screen.contains("pk6ha"), "shown once: {screen}");
+    assert!(
+        screen.contains("▶ newbie@studio.test"),
+        "the new account is selected: {screen}"
+    );
+}
+
+#[test]
+fn a_typed_password_is_sent_and_a_bad_address_is_refused_before_sending() {
+    let mut h = Harness::connected();
+    h.on_users();
+    h.key(KeyCode::Char('n'));
+    h.typed("not-an-address");
+    h.key(KeyCode::Enter);
+    assert!(h.calls().is_empty());
+    assert!(h.screen(80, 24).contains("type the e-mail address"));
+    h.ctrl('u');
+    h.typed("dee@studio.test");
+    h.key(KeyCode::BackTab); // to the password, backwards
+    h.typed("a long studio passphrase");
+    h.key(KeyCode::Enter);
+    assert_eq!(
+        h.body(Method::Post, "/v1/users"),
+        json!({"email": "dee@studio.test", "plan": "free", "password": "a long studio passphrase"})
+    );
+    // The server refuses: the form stays open with its sentence.
+    h.fail(
+        Method::Post,
+        "/v1/users",
+        ApiFailure::Refused {
+            status: 409,
+            code: "conflict".into(),
+            message: "an account with that e-mail already exists".into(),
+        },
+    );
+    let screen = h.screen(80, 24);
+    assert!(screen.contains("New account"), "{screen}");
+    assert!(screen.contains("already exists"), "{screen}");
+}
+
+#[test]
+fn suspending_asks_first_and_no_means_nothing_is_sent() {
+    let mut h = Harness::connected();
+    h.on_users();
+    h.key(KeyCode::Char('s'));
+    assert!(h.calls().is_empty());
+    assert!(h.screen(80, 24).contains("Suspend ana@studio.test?"));
+    h.key(KeyCode::Char('n'));
+    assert!(h.calls().is_empty());
+    h.key(KeyCode::Char('s'));
+    h.key(KeyCode::Char('y'));
+    let path = format!("/v1/users/{ANA}/suspend");
+    assert_eq!(h.calls(), [format!("POST {path}")]);
+    let mut suspended = user(ANA);
+    suspended["status"] = json!({"state": "suspended", "since": NOW});
+    h.answer(Method::Post, &path, suspended);
+    let screen = h.screen(80, 24);
+    assert!(screen.contains("Suspended ana@studio.test"), "{screen}");
+    assert!(screen.contains("suspended"));
+}
+
+#[test]
+fn every_account_action_calls_its_endpoint() {
+    let cases: [(char, bool, Method, &str); 7] = [
+        ('s', true, Method::Post, "/suspend"),
+        ('r', false, Method::Post, "/resume"),
+        ('p', true, Method::Post, "/password"),
+        ('t', true, Method::Post, "/totp/reset"),
+        ('X', true, Method::Post, "/sessions/revoke"),
+        ('d', true, Method::Post, "/deletion"),
+        ('u', false, Method::Delete, "/deletion"),
+    ];
+    for (key, asks, method, rest) in cases {
+        let mut h = Harness::connected();
+        h.on_users();
+        h.key(KeyCode::Char('j')); // ben
+        h.key(KeyCode::Char(key));
+        if asks {
+            assert!(h.calls().is_empty(), "{key} must ask first");
+            h.key(KeyCode::Char('y'));
+        }
+        let path = format!("/v1/users/{BEN}{rest}");
+        assert_eq!(
+            h.calls(),
+            [format!("{} {path}", method_name(method))],
+            "{key}"
+        );
+    }
+}
+
+#[test]
+fn a_password_reset_shows_the_new_password() {
+    let mut h = Harness::connected();
+    h.on_users();
+    h.key(KeyCode::Char('p'));
+    h.key(KeyCode::Char('y'));
+    let path = format!("/v1/users/{ANA}/password");
+    assert_eq!(h.body(Method::Post, &path), json!({}));
+    h.answer(
+        Method::Post,
+        &path,
+        json!({"user": user(ANA), "one_time_password": "new-one-time-pass"}),
+    );
+    let screen = h.screen(80, 24);
+    assert!(screen.contains("Password reset"), "{screen}");
+    assert!(screen.contains("new-one-time-pass"));
+}
+
+#[test]
+fn revoking_all_sessions_reports_how_many_ended() {
+    let mut h = Harness::connected();
+    h.on_users();
+    h.key(KeyCode::Char('X'));
+    assert!(
+        h.screen(80, 24)
+            .contains("Sign ana@studio.test out everywhere?")
+    );
+    h.key(KeyCode::Char('y'));
+    h.answer(
+        Method::Post,
+        &format!("/v1/users/{ANA}/sessions/revoke"),
+        json!({"revoked": 2}),
+    );
+    assert!(h.screen(80, 24).contains("2 session(s) revoked"));
+}
+
+#[test]
+fn an_open_account_lists_its_sessions_and_revokes_one() {
+    let mut h = Harness::connected();
+    h.on_users();
+    h.key(KeyCode::Enter);
+    let path = format!("/v1/users/{ANA}/sessions");
+    assert!(h.calls().contains(&format!("GET {path}")));
+    let ana_sessions: Vec<_> = sessions().as_array().unwrap()[..2].to_vec();
+    h.answer(Method::Get, &path, json!(ana_sessions));
+    h.answer(Method::Get, "/v1/users", users());
+    h.key(KeyCode::Char('j'));
+    h.key(KeyCode::Char('x'));
+    assert!(
+        h.screen(80, 24)
+            .contains("End this session of ana@studio.test?")
+    );
+    h.key(KeyCode::Char('y'));
+    assert_eq!(h.calls(), ["DELETE /v1/sessions/s-ana-phone"]);
+    h.answer(Method::Delete, "/v1/sessions/s-ana-phone", json!(null));
+    assert!(
+        h.screen(80, 24)
+            .contains("Ended one session of ana@studio.test")
+    );
+    h.key(KeyCode::Esc);
+    assert!(h.screen(80, 24).contains("Users (3)"));
+}
+
+#[test]
+fn plan_and_quota_send_only_what_changed() {
+    let mut h = Harness::connected();
+    h.on_users();
+    let path = format!("/v1/users/{ANA}");
+    // ana: pro with a 500 GiB override. Nothing changed: nothing is sent.
+    h.key(KeyCode::Char('e'));
+    assert!(h.screen(80, 24).contains("500GiB"));
+    h.key(KeyCode::Enter);
+    assert!(h.calls().is_empty());
+    assert!(h.screen(80, 24).contains("nothing changed"));
+    // Another plan only.
+    h.key(KeyCode::Right);
+    h.key(KeyCode::Enter);
+    assert_eq!(h.body(Method::Patch, &path), json!({"plan": "max"}));
+    h.answer(Method::Patch, &path, user(ANA));
+    // Clearing the quota returns to the plan's.
+    h.key(KeyCode::Char('e'));
+    h.key(KeyCode::Tab);
+    h.ctrl('u');
+    h.key(KeyCode::Enter);
+    assert_eq!(
+        h.body(Method::Patch, &path),
+        json!({"plan": null, "quota_bytes": null})
+    );
+    h.answer(Method::Patch, &path, user(ANA));
+    // A new quota, checked before sending.
+    h.key(KeyCode::Char('e'));
+    h.key(KeyCode::Tab);
+    h.ctrl('u');
+    h.typed("lots");
+    h.key(KeyCode::Enter);
+    assert!(h.calls().is_empty());
+    assert!(h.screen(80, 24).contains("is not a size"));
+    h.ctrl('u');
+    h.typed("1TiB");
+    h.key(KeyCode::Enter);
+    assert_eq!(
+        h.body(Method::Patch, &path),
+        json!({"plan": null, "quota_bytes": 1u64 << 40})
+    );
+}
+
+#[test]
+fn search_narrows_the_list_and_actions_apply_to_the_match() {
+    let mut h = Harness::connected();
+    h.on_users();
+    h.key(KeyCode::Char('/'));
+    h.typed("cleo");
+    h.key(KeyCode::Enter);
+    let screen = h.screen(80, 24);
+    assert!(screen.contains("1 of 3 match"), "{screen}");
+    assert!(!screen.contains("ana@studio.test"));
+    h.key(KeyCode::Char('u'));
+    assert_eq!(h.calls(), [format!("DELETE /v1/users/{CLEO}/deletion")]);
+    // Esc clears the search.
+    h.key(KeyCode::Esc);
+    assert!(h.screen(80, 24).contains("Users (3)"));
+}
+
+#[test]
+fn the_selection_follows_its_account_when_the_list_reloads() {
+    let mut h = Harness::connected();
+    h.on_users();
+    h.key(KeyCode::Char('G')); // cleo, the last
+    for _ in 0..5 {
+        h.tick();
+    }
+    let mut fewer = users();
+    fewer.as_array_mut().unwrap().retain(|u| u["id"] != ANA);
+    h.answer(Method::Get, "/v1/users", fewer);
+    assert!(h.screen(80, 24).contains("▶ cleo@label.example"));
+}
+
+#[test]
+fn the_audit_tail_polls_after_the_newest_record_and_follows_it() {
+    let mut h = Harness::connected();
+    h.on_audit();
+    assert!(h.screen(80, 24).contains("▶     12"));
+    h.tick();
+    assert_eq!(h.calls(), ["GET /v1/audit?after=12&limit=1000"]);
+    // A second tick while the first poll is out does not ask again.
+    h.tick();
+    assert_eq!(h.calls().len(), 1);
+    let mut fresh = audit_entries()[0].clone();
+    fresh["seq"] = json!(13);
+    fresh["action"] = json!("user.resume");
+    h.answer(Method::Get, "/v1/audit?after=12&limit=1000", json!([fresh]));
+    assert!(
+        h.screen(80, 24).contains("▶     13"),
+        "the cursor follows the tail"
+    );
+    // Away from the top, the selected record stays selected.
+    h.key(KeyCode::Char('j'));
+    h.key(KeyCode::Char('j'));
+    h.tick();
+    let mut newer = fresh.clone();
+    newer["seq"] = json!(14);
+    h.answer(Method::Get, "/v1/audit?after=13&limit=1000", json!([newer]));
+    assert!(h.screen(80, 24).contains("▶     11"));
+    // Paused: no polling.
+    h.key(KeyCode::Char('p'));
+    h.tick();
+    assert!(h.calls().is_empty());
+    assert!(h.screen(80, 24).contains("paused"));
+}
+
+#[test]
+fn the_audit_pages_back_at_the_end_of_the_list() {
+    let mut h = Harness::connected();
+    h.key(KeyCode::Char('3'));
+    h.answer(
+        Method::Get,
+        "/v1/audit?limit=1",
+        json!([audit_entries()[0]]),
+    );
+    // A full page: there may be older records.
+    let page: Vec<_> = (0..200u64)
+        .map(|i| {
+            let mut e = audit_entries()[0].clone();
+            e["seq"] = json!(1000 - i);
+            e
+        })
+        .collect();
+    h.answer(Method::Get, "/v1/audit?before=13&limit=200", json!(page));
+    h.key(KeyCode::Char('G'));
+    assert!(
+        h.calls()
+            .contains(&"GET /v1/audit?before=801&limit=200".to_owned())
+    );
+}
+
+#[test]
+fn audit_filters_resolve_an_email_and_reload_with_every_filter() {
+    let mut h = Harness::connected();
+    h.on_audit();
+    h.key(KeyCode::Char('/'));
+    h.typed("ana@studio.test");
+    h.key(KeyCode::Tab);
+    h.typed("track");
+    h.key(KeyCode::Tab);
+    h.typed("2h");
+    h.key(KeyCode::Enter);
+    assert_eq!(h.calls(), ["GET /v1/users/ana%40studio.test"]);
+    h.answer(Method::Get, "/v1/users/ana%40studio.test", user(ANA));
+    assert_eq!(h.calls(), ["GET /v1/audit?limit=1", "GET /v1/users"]);
+    h.answer(
+        Method::Get,
+        "/v1/audit?limit=1",
+        json!([audit_entries()[0]]),
+    );
+    let since = NOW - 2 * 3_600_000;
+    let page = format!("/v1/audit?before=13&limit=200&user={ANA}&action=track&since_ms={since}");
+    assert_eq!(
+        h.calls(),
+        ["GET /v1/users".to_owned(), format!("GET {page}")]
+    );
+    h.answer(Method::Get, &page, json!(audit_entries()[1..3]));
+    let screen = h.screen(80, 24);
+    assert!(
+        screen.contains("user ana@studio.test, action track, since 2025-06-01 10:00"),
+        "{screen}"
+    );
+    // The live tail keeps the filters.
+    h.tick();
+    assert!(h.calls().contains(&format!(
+        "GET /v1/audit?after=12&limit=1000&user={ANA}&action=track&since_ms={since}"
+    )));
+    // c clears them.
+    h.pending.clear();
+    h.key(KeyCode::Char('c'));
+    assert_eq!(h.calls(), ["GET /v1/audit?limit=1"]);
+}
+
+#[test]
+fn audit_filters_are_checked_before_anything_is_sent() {
+    let mut h = Harness::connected();
+    h.on_audit();
+    h.key(KeyCode::Char('/'));
+    h.typed("someone");
+    h.key(KeyCode::Enter);
+    assert!(
+        h.screen(80, 24)
+            .contains("type an e-mail address or a 32-character user id")
+    );
+    h.ctrl('u');
+    h.key(KeyCode::Tab);
+    h.key(KeyCode::Tab);
+    h.typed("yesterday");
+    h.key(KeyCode::Enter);
+    assert!(h.calls().is_empty());
+    assert!(h.screen(80, 24).contains("is not a time"));
+    // An unknown e-mail is named as such.
+    h.ctrl('u');
+    h.key(KeyCode::BackTab);
+    h.key(KeyCode::BackTab);
+    h.typed("ghost@studio.test");
+    h.key(KeyCode::Enter);
+    h.fail(
+        Method::Get,
+        "/v1/users/ghost%40studio.test",
+        ApiFailure::Refused {
+            status: 404,
+            code: "not_found".into(),
+            message: "user not found".into(),
+        },
+    );
+    assert!(
+        h.screen(80, 24)
+            .contains("no account has that e-mail address")
+    );
+}
+
+#[test]
+fn a_reply_to_a_load_under_old_filters_is_dropped() {
+    let mut h = Harness::connected();
+    h.key(KeyCode::Char('3'));
+    h.answer(
+        Method::Get,
+        "/v1/audit?limit=1",
+        json!([audit_entries()[0]]),
+    );
+    // The admin filters before the first page arrives.
+    h.key(KeyCode::Char('/'));
+    h.key(KeyCode::Tab);
+    h.typed("user");
+    h.key(KeyCode::Enter);
+    h.answer(
+        Method::Get,
+        "/v1/audit?before=13&limit=200",
+        json!(audit_entries()),
+    );
+    assert!(h.screen(80, 24).contains("Loading the audit log"));
+}
+
+#[test]
+fn verifying_a_broken_chain_names_and_shows_the_first_broken_record() {
+    let mut h = Harness::connected();
+    h.on_audit();
+    h.key(KeyCode::Char('v'));
+    assert_eq!(h.calls(), ["POST /v1/audit/verify"]);
+    assert!(h.screen(80, 24).contains("Verifying the audit chain"));
+    h.answer(
+        Method::Post,
+        "/v1/audit/verify",
+        json!({
+            "ok": false, "records": 12, "checkpoints": 1, "last_checkpoint_seq": 6,
+            "first_problem": {"seq": 7, "kind": "altered", "message": "record #7 does not hash to its stored hash"},
+            "public_key": "ab".repeat(32)
+        }),
+    );
+    assert_eq!(h.calls(), ["GET /v1/audit?before=8&limit=1"]);
+    h.answer(
+        Method::Get,
+        "/v1/audit?before=8&limit=1",
+        json!([audit_entries()[5]]),
+    );
+    let screen = h.screen(100, 40);
+    assert!(screen.contains("broken at record #7"), "{screen}");
+    assert!(screen.contains("First broken record, #7"), "{screen}");
+    assert!(screen.contains("user.update"), "{screen}");
+    h.key(KeyCode::Esc);
+    assert!(h.screen(100, 40).contains("chain BROKEN at #7"));
+}
+
+#[test]
+fn a_record_opens_in_full_and_steps_through_the_log() {
+    let mut h = Harness::connected();
+    h.on_audit();
+    h.key(KeyCode::Enter);
+    assert!(h.screen(80, 24).contains("Record #12"));
+    h.key(KeyCode::Char('j'));
+    assert!(h.screen(80, 24).contains("Record #11"));
+    // Another screen key closes the record and acts.
+    h.key(KeyCode::Char('v'));
+    assert_eq!(h.calls(), ["POST /v1/audit/verify"]);
+}
+
+#[test]
+fn sessions_revoke_one_after_asking() {
+    let mut h = Harness::connected();
+    h.on_sessions();
+    let screen = h.screen(80, 24);
+    // Newest first.
+    assert!(
+        screen.find("dev@studio.test") < screen.find("ana@studio.test"),
+        "{screen}"
+    );
+    h.key(KeyCode::Char('x'));
+    assert!(
+        h.screen(80, 24)
+            .contains("End the session of dev@studio.test")
+    );
+    h.key(KeyCode::Esc);
+    assert!(h.calls().is_empty());
+    h.key(KeyCode::Char('x'));
+    h.key(KeyCode::Char('y'));
+    assert_eq!(h.calls(), ["DELETE /v1/sessions/s-dev"]);
+    h.answer(Method::Delete, "/v1/sessions/s-dev", json!(null));
+    assert_eq!(h.calls(), ["GET /v1/sessions"]);
+}
+
+#[test]
+fn a_record_about_a_new_account_fetches_its_email() {
+    let mut h = Harness::connected();
+    h.on_audit();
+    h.tick();
+    let mut created = audit_entries()[0].clone();
+    created["seq"] = json!(13);
+    created["owner"] = json!("d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4");
+    h.answer(
+        Method::Get,
+        "/v1/audit?after=12&limit=1000",
+        json!([created]),
+    );
+    assert_eq!(h.calls(), ["GET /v1/users"]);
+    let mut all = users();
+    let mut newbie = user(BEN);
+    newbie["id"] = json!("d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4");
+    newbie["email"] = json!("newbie@studio.test");
+    all.as_array_mut().unwrap().push(newbie);
+    h.answer(Method::Get, "/v1/users", all);
+    let screen = h.screen(100, 24);
+    assert!(screen.contains("admin → newbie@studio.test"), "{screen}");
+}

@@ -1,0 +1,353 @@
+//! The console without a terminal: a [`Harness`] drives the real [`App`] with keys and plays
+//! the server's part by answering the calls it queues. `events.rs` checks what keys do and
+//! which calls they make; `render.rs` draws each screen to a `TestBackend` and compares it with
+//! the reviewed snapshots in `snapshots/`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
+
+mod events;
+mod render;
+
+use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use serde_json::{Value, json};
+
+use crate::app::{App, Input};
+use crate::request::{ApiFailure, Method, Outgoing, Reply};
+use crate::tabs;
+use crate::theme::Theme;
+
+/// 2025-06-01 12:00:00 UTC, the harness's "now".
+pub const NOW: i64 = 1_748_779_200_000;
+const MINUTE: i64 = 60_000;
+
+pub const ANA: &str = "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1";
+pub const BEN: &str = "b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2";
+pub const CLEO: &str = "c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3";
+
+pub struct Harness {
+    pub app: App,
+    /// Calls the app queued that nobody answered yet.
+    pub pending: Vec<Outgoing>,
+    pub now: i64,
+}
+
+impl Harness {
+    /// A console whose server answered its first status check.
+    pub fn connected() -> Self {
+        let mut h = Self::starting();
+        h.answer(Method::Get, "/v1/status", status());
+        h.answer(Method::Get, "/v1/status", status());
+        h
+    }
+
+    /// A console that has just sent its first status check.
+    pub fn starting() -> Self {
+        let mut app = App::new(
+            tabs::all(),
+            Theme::PLAIN,
+            "/var/lib/studiovault/admin.sock".into(),
+        );
+        app.start(NOW);
+        let mut h = Self {
+            app,
+            pending: Vec::new(),
+            now: NOW,
+        };
+        h.collect();
+        h
+    }
+
+    fn collect(&mut self) {
+        self.pending.extend(self.app.take_outbox());
+    }
+
+    pub fn input(&mut self, input: Input) -> bool {
+        let redraw = self.app.handle(input, self.now);
+        self.collect();
+        redraw
+    }
+
+    pub fn key(&mut self, code: KeyCode) -> bool {
+        self.input(Input::Terminal(Event::Key(KeyEvent::new(
+            code,
+            KeyModifiers::NONE,
+        ))))
+    }
+
+    pub fn ctrl(&mut self, c: char) -> bool {
+        self.input(Input::Terminal(Event::Key(KeyEvent::new(
+            KeyCode::Char(c),
+            KeyModifiers::CONTROL,
+        ))))
+    }
+
+    /// Presses each character's key in turn.
+    pub fn typed(&mut self, text: &str) {
+        for c in text.chars() {
+            self.key(KeyCode::Char(c));
+        }
+    }
+
+    pub fn tick(&mut self) -> bool {
+        self.input(Input::Tick)
+    }
+
+    /// The calls waiting for an answer, as `METHOD path`.
+    pub fn calls(&self) -> Vec<String> {
+        self.pending
+            .iter()
+            .map(|o| format!("{} {}", method_name(o.call.method), o.call.path))
+            .collect()
+    }
+
+    fn take(&mut self, method: Method, path: &str) -> Outgoing {
+        let Some(index) = self
+            .pending
+            .iter()
+            .position(|o| o.call.method == method && o.call.path == path)
+        else {
+            panic!("no pending {method:?} {path}; pending: {:?}", self.calls());
+        };
+        self.pending.remove(index)
+    }
+
+    /// The body of the pending call, without answering it.
+    pub fn body(&self, method: Method, path: &str) -> Value {
+        self.pending
+            .iter()
+            .find(|o| o.call.method == method && o.call.path == path)
+            .map(|o| o.call.body.clone())
+            .unwrap_or_else(|| panic!("no pending {method:?} {path}; pending: {:?}", self.calls()))
+    }
+
+    /// Answers the oldest pending call of `method` to `path` with `value`; true when the
+    /// screen must be redrawn.
+    pub fn answer(&mut self, method: Method, path: &str, value: Value) -> bool {
+        self.reply(method, path, Ok(value))
+    }
+
+    pub fn fail(&mut self, method: Method, path: &str, failure: ApiFailure) {
+        self.reply(method, path, Err(failure));
+    }
+
+    fn reply(&mut self, method: Method, path: &str, result: Result<Value, ApiFailure>) -> bool {
+        let call = self.take(method, path);
+        self.input(Input::Reply(Reply {
+            id: call.id,
+            origin: call.origin,
+            result,
+        }))
+    }
+
+    /// Switches to the Users tab and answers its load.
+    pub fn on_users(&mut self) {
+        self.key(KeyCode::Char('2'));
+        self.answer(Method::Get, "/v1/users", users());
+    }
+
+    /// Switches to the Audit tab and answers its load with [`audit_entries`].
+    pub fn on_audit(&mut self) {
+        self.key(KeyCode::Char('3'));
+        self.answer(Method::Get, "/v1/users", users());
+        self.answer(
+            Method::Get,
+            "/v1/audit?limit=1",
+            json!([audit_entries()[0]]),
+        );
+        self.answer(
+            Method::Get,
+            "/v1/audit?before=13&limit=200",
+            json!(audit_entries()),
+        );
+    }
+
+    pub fn on_sessions(&mut self) {
+        self.key(KeyCode::Char('4'));
+        self.answer(Method::Get, "/v1/sessions", sessions());
+    }
+
+    /// The screen at `width` × `height`, as text.
+    pub fn screen(&self, width: u16, height: u16) -> String {
+        let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+        terminal.draw(|frame| self.app.draw(frame)).unwrap();
+        terminal.backend().to_string()
+    }
+}
+
+fn method_name(method: Method) -> &'static str {
+    match method {
+        Method::Get => "GET",
+        Method::Post => "POST",
+        Method::Patch => "PATCH",
+        Method::Delete => "DELETE",
+    }
+}
+
+pub fn status() -> Value {
+    json!({
+        "version": "0.1.0",
+        "uptime_secs": 3 * 86_400 + 4 * 3_600 + 120,
+        "users": 3,
+        "tracks": 41,
+        "stored_bytes": 12_884_901_888u64,
+        "disk_free_bytes": 1_717_986_918_400u64,
+        "audit_records": 12,
+        "listen": "127.0.0.1:8080",
+        "data_dir": "/var/lib/studiovault",
+        "capabilities": [
+            {"name": "TLS certificate", "state": "not_built", "detail": "Automatic TLS (ACME) is not built yet: plain HTTP on loopback only, no certificate to expire."},
+            {"name": "Analysis queue", "state": "ok", "detail": "2 track(s) waiting; 1 worker(s), each job in its own process limited to 1024 MiB and 600 s"},
+            {"name": "Replication", "state": "not_configured", "detail": "No B2 bucket is configured."},
+            {"name": "Backups", "state": "ok", "detail": "Last backup 2025-06-01 03:00 UTC, 41 tracks."},
+            {"name": "Restore drill", "state": "failing", "detail": "The last drill (2025-05-31) could not read snapshot 7."}
+        ]
+    })
+}
+
+pub fn users() -> Value {
+    json!([
+        {
+            "id": BEN, "email": "ben@studio.test", "plan": "free", "quota_bytes": 5u64 << 30,
+            "quota_override": false, "used_bytes": 1_288_490_188u64, "tracks": 9,
+            "totp_enabled": false, "status": {"state": "suspended", "since": NOW - 90 * MINUTE},
+            "sessions": 0, "created_at": NOW - 30 * 86_400_000
+        },
+        {
+            "id": ANA, "email": "ana@studio.test", "plan": "pro", "quota_bytes": 500u64 << 30,
+            "quota_override": true, "used_bytes": 11_596_411_699u64, "tracks": 32,
+            "totp_enabled": true, "status": {"state": "active"}, "sessions": 2,
+            "created_at": NOW - 60 * 86_400_000
+        },
+        {
+            "id": CLEO, "email": "cleo@label.example", "plan": "max", "quota_bytes": 2u64 << 40,
+            "quota_override": false, "used_bytes": 0, "tracks": 0, "totp_enabled": false,
+            "status": {"state": "pending_deletion", "requested_at": NOW - 86_400_000,
+                       "purge_after": NOW + 29 * 86_400_000},
+            "sessions": 0, "created_at": NOW - 10 * 86_400_000
+        }
+    ])
+}
+
+pub fn user(id: &str) -> Value {
+    users()
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["id"] == id)
+        .cloned()
+        .unwrap()
+}
+
+pub fn sessions() -> Value {
+    json!([
+        {"id": "s-ana-laptop", "user_id": ANA, "email": "ana@studio.test",
+         "created_at": NOW - 3 * 3_600_000, "last_seen_at": NOW - 2 * MINUTE,
+         "client": "4f1c9e2ab07d53e18c6a2f90d4b7e315"},
+        {"id": "s-ana-phone", "user_id": ANA, "email": "ana@studio.test",
+         "created_at": NOW - 26 * 3_600_000, "last_seen_at": NOW - 5 * 3_600_000,
+         "client": "9d02b7c4e1f8a6350b2c7e9d1a4f6083"},
+        {"id": "s-dev", "user_id": CLEO, "email": "dev@studio.test",
+         "created_at": NOW - 10 * MINUTE, "last_seen_at": NOW - MINUTE, "client": null}
+    ])
+}
+
+fn entry(
+    seq: u64,
+    minutes_ago: i64,
+    actor: &str,
+    owner: Option<&str>,
+    action: &str,
+    object: Option<&str>,
+) -> Value {
+    json!({
+        "seq": seq, "at_ms": NOW - minutes_ago * MINUTE, "actor": actor, "owner": owner,
+        "action": action, "object": object,
+        "client": if actor.starts_with("user:") { Some("4f1c9e2ab07d53e18c6a2f90d4b7e315") } else { None },
+        "detail": if action == "track.download" { Some("bytes 0-65535") } else { None },
+        "hash": format!("{:064x}", seq.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+    })
+}
+
+/// Twelve records, newest first.
+pub fn audit_entries() -> Vec<Value> {
+    let ana = format!("user:{ANA}");
+    vec![
+        entry(
+            12,
+            1,
+            "admin",
+            Some(BEN),
+            "user.suspend",
+            Some(&format!("user/{BEN}")),
+        ),
+        entry(
+            11,
+            3,
+            &ana,
+            Some(ANA),
+            "track.download",
+            Some("track/7e2d4c"),
+        ),
+        entry(10, 4, &ana, Some(ANA), "track.upload", Some("track/7e2d4c")),
+        entry(
+            9,
+            6,
+            &ana,
+            Some(ANA),
+            "session.create",
+            Some("session/s-ana-laptop"),
+        ),
+        entry(8, 30, "admin", Some(CLEO), "account.deletion_request", None),
+        entry(
+            7,
+            45,
+            "admin",
+            Some(ANA),
+            "user.update",
+            Some(&format!("user/{ANA}")),
+        ),
+        entry(
+            6,
+            50,
+            "system",
+            None,
+            "account.purge",
+            Some("user/d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4"),
+        ),
+        entry(
+            5,
+            55,
+            "admin",
+            Some(CLEO),
+            "user.create",
+            Some(&format!("user/{CLEO}")),
+        ),
+        entry(
+            4,
+            58,
+            "admin",
+            Some(BEN),
+            "user.create",
+            Some(&format!("user/{BEN}")),
+        ),
+        entry(3, 59, &ana, Some(ANA), "account.totp_enable", None),
+        entry(
+            2,
+            60,
+            &ana,
+            Some(ANA),
+            "session.create",
+            Some("session/s-ana-phone"),
+        ),
+        entry(
+            1,
+            61,
+            "admin",
+            Some(ANA),
+            "user.create",
+            Some(&format!("user/{ANA}")),
+        ),
+    ]
+}

@@ -1,0 +1,274 @@
+//! Every screen drawn to a `TestBackend` and compared with its reviewed snapshot. Colours are
+//! off (`NO_COLOR`), so the snapshots show that each screen reads without them. Review a change
+//! with `cargo insta review` (or by reading the `.snap.new` file) before accepting it.
+
+use crossterm::event::KeyCode;
+use insta::assert_snapshot;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::style::Color;
+use serde_json::json;
+
+use super::*;
+
+#[test]
+fn dashboard() {
+    let h = Harness::connected();
+    assert_snapshot!(h.screen(80, 24));
+}
+
+#[test]
+fn dashboard_wide() {
+    let h = Harness::connected();
+    assert_snapshot!(h.screen(120, 30));
+}
+
+#[test]
+fn connecting() {
+    let h = Harness::starting();
+    assert_snapshot!(h.screen(80, 24));
+}
+
+#[test]
+fn not_connected() {
+    let mut h = Harness::starting();
+    h.fail(
+        Method::Get,
+        "/v1/status",
+        ApiFailure::Unreachable(
+            "permission denied on /var/lib/studiovault/admin.sock: run this as the user the server runs as, or as root".into(),
+        ),
+    );
+    assert_snapshot!(h.screen(80, 24));
+}
+
+#[test]
+fn too_small() {
+    let h = Harness::connected();
+    assert_snapshot!(h.screen(50, 12));
+}
+
+#[test]
+fn help_overlay() {
+    let mut h = Harness::connected();
+    h.key(KeyCode::Char('?'));
+    assert_snapshot!(h.screen(80, 24));
+}
+
+#[test]
+fn users_list() {
+    let mut h = Harness::connected();
+    h.on_users();
+    assert_snapshot!(h.screen(80, 24));
+}
+
+#[test]
+fn users_wide() {
+    let mut h = Harness::connected();
+    h.on_users();
+    assert_snapshot!(h.screen(120, 30));
+}
+
+#[test]
+fn users_search() {
+    let mut h = Harness::connected();
+    h.on_users();
+    h.key(KeyCode::Char('/'));
+    h.typed("studio");
+    assert_snapshot!(h.screen(80, 24));
+}
+
+#[test]
+fn users_help() {
+    let mut h = Harness::connected();
+    h.on_users();
+    h.key(KeyCode::Char('?'));
+    assert_snapshot!(h.screen(80, 24));
+}
+
+#[test]
+fn users_create_form() {
+    let mut h = Harness::connected();
+    h.on_users();
+    h.key(KeyCode::Char('n'));
+    h.typed("newbie@studio.test");
+    h.key(KeyCode::Tab);
+    h.key(KeyCode::Right);
+    assert_snapshot!(h.screen(80, 24));
+}
+
+#[test]
+fn users_one_time_password() {
+    let mut h = Harness::connected();
+    h.on_users();
+    h.key(KeyCode::Char('n'));
+    h.typed("newbie@studio.test");
+    h.key(KeyCode::Enter);
+    let mut created = user(BEN);
+    created["id"] = json!("d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4");
+    created["email"] = json!("newbie@studio.test");
+    created["status"] = json!({"state": "active"});
+    h.answer(
+        Method::Post,
+        "/v1/users",
+        json!({"user": created, "one_time_password": "pk6ha-kcnnp-zkjhw-7nvb3"}),
+    );
+    assert_snapshot!(h.screen(80, 24));
+}
+
+#[test]
+fn users_confirm_suspend() {
+    let mut h = Harness::connected();
+    h.on_users();
+    h.key(KeyCode::Char('s'));
+    assert_snapshot!(h.screen(80, 24));
+}
+
+#[test]
+fn users_edit_plan_and_quota() {
+    let mut h = Harness::connected();
+    h.on_users();
+    h.key(KeyCode::Char('e'));
+    h.key(KeyCode::Tab);
+    assert_snapshot!(h.screen(80, 24));
+}
+
+#[test]
+fn users_open_account() {
+    let mut h = Harness::connected();
+    h.on_users();
+    h.key(KeyCode::Enter);
+    let ana_sessions: Vec<_> = sessions().as_array().unwrap()[..2].to_vec();
+    h.answer(
+        Method::Get,
+        &format!("/v1/users/{ANA}/sessions"),
+        json!(ana_sessions),
+    );
+    h.answer(Method::Get, "/v1/users", users());
+    assert_snapshot!(h.screen(80, 24));
+}
+
+#[test]
+fn users_open_deleting_account() {
+    let mut h = Harness::connected();
+    h.on_users();
+    h.key(KeyCode::Char('G'));
+    h.key(KeyCode::Enter);
+    h.answer(
+        Method::Get,
+        &format!("/v1/users/{CLEO}/sessions"),
+        json!([]),
+    );
+    assert_snapshot!(h.screen(80, 24));
+}
+
+#[test]
+fn audit_list() {
+    let mut h = Harness::connected();
+    h.on_audit();
+    assert_snapshot!(h.screen(80, 24));
+}
+
+#[test]
+fn audit_wide() {
+    let mut h = Harness::connected();
+    h.on_audit();
+    assert_snapshot!(h.screen(120, 30));
+}
+
+#[test]
+fn audit_record() {
+    let mut h = Harness::connected();
+    h.on_audit();
+    h.key(KeyCode::Char('j'));
+    h.key(KeyCode::Enter);
+    assert_snapshot!(h.screen(80, 24));
+}
+
+#[test]
+fn audit_filter_form() {
+    let mut h = Harness::connected();
+    h.on_audit();
+    h.key(KeyCode::Char('/'));
+    h.typed("ana@studio.test");
+    h.key(KeyCode::Tab);
+    h.typed("track");
+    h.key(KeyCode::Tab);
+    h.typed("2025-06-01");
+    assert_snapshot!(h.screen(80, 24));
+}
+
+#[test]
+fn audit_verified() {
+    let mut h = Harness::connected();
+    h.on_audit();
+    h.key(KeyCode::Char('v'));
+    h.answer(
+        Method::Post,
+        "/v1/audit/verify",
+        json!({
+            "ok": true, "records": 12, "checkpoints": 1, "last_checkpoint_seq": 6,
+            "first_problem": null,
+            "public_key": "3b6a27bcceb6a42d62a3a8d02a6f0d73653215771de243a63ac048a18b59da29"
+        }),
+    );
+    assert_snapshot!(h.screen(80, 24));
+}
+
+#[test]
+fn audit_broken() {
+    let mut h = Harness::connected();
+    h.on_audit();
+    h.key(KeyCode::Char('v'));
+    h.answer(
+        Method::Post,
+        "/v1/audit/verify",
+        json!({
+            "ok": false, "records": 12, "checkpoints": 1, "last_checkpoint_seq": 6,
+            "first_problem": {"seq": 7, "kind": "altered", "message": "record #7 does not hash to its stored hash"},
+            "public_key": "3b6a27bcceb6a42d62a3a8d02a6f0d73653215771de243a63ac048a18b59da29"
+        }),
+    );
+    h.answer(
+        Method::Get,
+        "/v1/audit?before=8&limit=1",
+        json!([audit_entries()[5]]),
+    );
+    assert_snapshot!(h.screen(100, 34));
+}
+
+#[test]
+fn sessions_list() {
+    let mut h = Harness::connected();
+    h.on_sessions();
+    assert_snapshot!(h.screen(80, 24));
+}
+
+#[test]
+fn sessions_confirm_revoke() {
+    let mut h = Harness::connected();
+    h.on_sessions();
+    h.key(KeyCode::Char('j'));
+    h.key(KeyCode::Char('x'));
+    assert_snapshot!(h.screen(80, 24));
+}
+
+/// Under `NO_COLOR` nothing is drawn in colour: every distinction is a word, a mark, bold or
+/// reverse video, so the snapshots above show all there is.
+#[test]
+fn without_colour_no_cell_has_one() {
+    let mut h = Harness::connected();
+    h.on_users();
+    h.key(KeyCode::Char('s'));
+    let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    terminal.draw(|frame| h.app.draw(frame)).unwrap();
+    let buffer = terminal.backend().buffer();
+    let coloured = buffer
+        .content()
+        .iter()
+        .filter(|cell| cell.fg != Color::Reset || cell.bg != Color::Reset)
+        .count();
+    assert_eq!(coloured, 0);
+    // The selected row is still marked, with a symbol and reverse video.
+    assert!(h.screen(80, 24).contains("▶ ana@studio.test"));
+}
