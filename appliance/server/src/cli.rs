@@ -54,6 +54,9 @@ pub enum Command {
         #[command(flatten)]
         out: JsonFlag,
     },
+    /// Embed or read this appliance's forensic watermark.
+    #[command(subcommand)]
+    Watermark(WatermarkCommand),
     /// Internal: one analysis job in a memory-limited child process of the server.
     #[command(hide = true)]
     AnalysisJob {
@@ -195,6 +198,24 @@ pub enum AuditCommand {
     Show {
         /// The record's sequence number.
         seq: u64,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WatermarkCommand {
+    /// Write a copy of IN marked with PAYLOAD to OUT (.wav or .flac, at the source's bit depth).
+    Embed {
+        input: PathBuf,
+        output: PathBuf,
+        /// Up to 16 hex digits (a 64-bit recipient id).
+        #[arg(long)]
+        payload: String,
+    },
+    /// Read the mark from FILE (any format; the first 10 minutes). Exit status 1 when none.
+    Detect {
+        file: PathBuf,
         #[command(flatten)]
         out: JsonFlag,
     },

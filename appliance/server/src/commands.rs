@@ -13,7 +13,9 @@ use studiovault_api::admin::{
     UpdateUser, UserCreated, UserView,
 };
 
-use crate::cli::{AuditCommand, SessionsCommand, UserCommand, UserSessionsCommand};
+use crate::cli::{
+    AuditCommand, SessionsCommand, UserCommand, UserSessionsCommand, WatermarkCommand,
+};
 use studiovault_api::client::{AdminClient, segment};
 
 fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
@@ -541,6 +543,158 @@ pub async fn analyze(path: &std::path::Path, json: bool) -> anyhow::Result<ExitC
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The appliance's watermark key, from its master key file.
+fn watermark_key(
+    config: &crate::config::Config,
+) -> anyhow::Result<studiovault_watermark::WatermarkKey> {
+    let path = config.master_key_path();
+    let master = studiovault_vault::MasterKey::load(&path)
+        .with_context(|| format!("reading the master key {}", path.display()))?;
+    Ok(studiovault_watermark::WatermarkKey::from_bytes(
+        *master.watermark_key(),
+    ))
+}
+
+/// Decoded audio kept for detection: a leak is usually an excerpt, and ten minutes is plenty.
+const DETECT_MAX: Duration = Duration::from_secs(600);
+
+pub async fn watermark(
+    config: &crate::config::Config,
+    cmd: WatermarkCommand,
+) -> anyhow::Result<ExitCode> {
+    let key = watermark_key(config)?;
+    match cmd {
+        WatermarkCommand::Embed {
+            input,
+            output,
+            payload,
+        } => {
+            let digits = payload.trim_start_matches("0x");
+            if digits.is_empty() || digits.len() > 16 {
+                bail!("--payload takes 1 to 16 hex digits (a 64-bit recipient id)");
+            }
+            let id = u64::from_str_radix(digits, 16)
+                .with_context(|| format!("--payload `{payload}` is not hexadecimal"))?;
+            let flac = match output
+                .extension()
+                .and_then(|e| e.to_str())
+                .map(str::to_ascii_lowercase)
+                .as_deref()
+            {
+                Some("flac") => true,
+                Some("wav") => false,
+                _ => bail!("the output must end in .wav or .flac"),
+            };
+            let (rate, channels, secs) =
+                tokio::task::spawn_blocking(move || -> anyhow::Result<(u32, u16, f64)> {
+                    let open = || {
+                        std::fs::File::open(&input)
+                            .with_context(|| format!("cannot open {}", input.display()))
+                    };
+                    let file = open()?;
+                    let len = file.metadata()?.len();
+                    let mut head = [0u8; 16];
+                    let mut sniffing = open()?;
+                    std::io::Read::read_exact(&mut sniffing, &mut head)
+                        .context("the input is too short to be audio")?;
+                    let container = studiovault_audio::Container::sniff(&head)
+                        .context("the input is not an audio file this appliance reads")?;
+                    let info = studiovault_audio::probe(open()?, len, container)?;
+                    let encoding = crate::marking::Encoding::for_source(
+                        info.bits_per_sample,
+                        info.codec.starts_with("pcm_f"),
+                    );
+                    let stream = crate::marking::MarkedStream::open(
+                        file,
+                        len,
+                        &key,
+                        studiovault_watermark::Payload::new(id),
+                        Default::default(),
+                    )?;
+                    let (rate, channels) = (stream.sample_rate, stream.channels);
+                    let tmp = output.with_extension("partial");
+                    if flac {
+                        std::fs::write(&tmp, crate::marking::encode_flac(stream, encoding)?)?;
+                    } else {
+                        crate::marking::write_wav(
+                            stream,
+                            encoding,
+                            std::io::BufWriter::new(std::fs::File::create(&tmp)?),
+                        )?;
+                    }
+                    std::fs::rename(&tmp, &output)?;
+                    Ok((rate, channels, info.duration_secs.unwrap_or(0.0)))
+                })
+                .await??;
+            println!("marked with {id:016x}: {secs:.1} s, {rate} Hz, {channels} channel(s)");
+            Ok(ExitCode::SUCCESS)
+        }
+        WatermarkCommand::Detect { file, out } => {
+            let shown = file.display().to_string();
+            let found = tokio::task::spawn_blocking(
+                move || -> anyhow::Result<Option<studiovault_watermark::Detection>> {
+                    let source = std::fs::File::open(&file)
+                        .with_context(|| format!("cannot open {}", file.display()))?;
+                    let len = source.metadata()?.len();
+                    let mut head = [0u8; 16];
+                    std::io::Read::read_exact(&mut std::fs::File::open(&file)?, &mut head)
+                        .context("too short to be audio")?;
+                    let container = studiovault_audio::Container::sniff(&head)
+                        .context("not an audio file this appliance reads")?;
+                    let mut decoder = studiovault_audio::AudioDecoder::open(
+                        source,
+                        len,
+                        container,
+                        Default::default(),
+                    )?;
+                    let mut samples = Vec::new();
+                    let (mut rate, mut channels) = (0u32, 0usize);
+                    while let Some(block) = decoder.next_block()? {
+                        (rate, channels) = (block.sample_rate, block.channels);
+                        samples.extend_from_slice(block.samples);
+                        if samples.len() as f64 / (rate as f64 * channels.max(1) as f64)
+                            >= DETECT_MAX.as_secs_f64()
+                        {
+                            break;
+                        }
+                    }
+                    if samples.is_empty() {
+                        bail!("the file holds no audio");
+                    }
+                    Ok(studiovault_watermark::detect(
+                        &samples,
+                        rate,
+                        channels as u16,
+                        &key,
+                    )?)
+                },
+            )
+            .await??;
+            if out.json {
+                print_json(&match &found {
+                    Some(d) => {
+                        serde_json::json!({"found": true, "payload": format!("{:016x}", d.payload.id), "confidence": d.confidence, "speed": d.speed})
+                    }
+                    None => serde_json::json!({"found": false}),
+                })?;
+            } else {
+                match &found {
+                    Some(d) => println!(
+                        "{shown}: watermark {:016x} (confidence {:.2}, speed {:.3}x)",
+                        d.payload.id, d.confidence, d.speed
+                    ),
+                    None => println!("{shown}: no watermark of this appliance"),
+                }
+            }
+            Ok(if found.is_some() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ mod commands;
 mod config;
 mod http;
 mod listener;
+mod marking;
 mod serve;
 mod throttle;
 
@@ -117,6 +118,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::User(cmd) => commands::user(&client(), cmd).await,
+        Command::Watermark(cmd) => commands::watermark(&config, cmd).await,
         Command::Sessions(cmd) => commands::sessions(&client(), cmd).await,
         Command::Audit(cmd) => commands::audit(&client(), cmd).await,
         Command::Status(out) => commands::status(&client(), out.json).await,

@@ -3,7 +3,8 @@
 //! ```text
 //! master key (file, 0600)
 //!  ├─ HKDF "key-wrap"          → AES-256-GCM wrapping each tenant's data key
-//!  └─ HKDF "audit-checkpoint"  → ed25519 key signing audit checkpoints
+//!  ├─ HKDF "audit-checkpoint"  → ed25519 key signing audit checkpoints
+//!  └─ HKDF "watermark"         → the key of every forensic watermark this appliance makes
 //! tenant data key (random, stored wrapped)
 //!  ├─ HKDF "blob" ‖ blob id    → AES-256-GCM key of that one blob
 //!  └─ HKDF "secrets"           → AES-256-GCM for the tenant's TOTP secret
@@ -185,6 +186,22 @@ impl MasterKey {
     pub(crate) fn opens_check_value(&self, sealed: &[u8]) -> bool {
         open(&self.wrapping_cipher(), KEY_CHECK_AAD, sealed)
             .is_some_and(|p| p.as_slice() == KEY_CHECK_AAD)
+    }
+
+    /// The appliance's watermark key: marks made with it can be read back only with it.
+    pub fn watermark_key(&self) -> Zeroizing<[u8; 32]> {
+        derive(&self.0, &[b"studiovault watermark v1"])
+    }
+
+    /// Reads an existing key file; never creates one.
+    pub fn load(path: &Path) -> Result<Self> {
+        if !path.exists() {
+            return Err(VaultError::MasterKey(format!(
+                "{} does not exist",
+                path.display()
+            )));
+        }
+        Self::load_or_create(path).map(|(key, _)| key)
     }
 
     pub(crate) fn audit_signing_key(&self) -> SigningKey {
