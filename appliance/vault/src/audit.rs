@@ -20,13 +20,15 @@ use studiovault_api::admin::{
 
 use crate::Vault;
 use crate::error::Result;
-use crate::ids::UserId;
+use crate::ids::{RecipientId, UserId};
 use crate::store::{AUDIT, AUDIT_CHECKPOINTS, decode, encode};
 
 /// Who performed an action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Actor {
     User(UserId),
+    /// A share recipient, through their link.
+    Recipient(RecipientId),
     Admin,
     System,
 }
@@ -35,6 +37,7 @@ impl Actor {
     fn label(self) -> String {
         match self {
             Actor::User(id) => format!("user:{id}"),
+            Actor::Recipient(id) => format!("recipient:{id}"),
             Actor::Admin => "admin".into(),
             Actor::System => "system".into(),
         }
@@ -65,6 +68,15 @@ pub enum AuditAction {
     DeletionRequest,
     DeletionCancel,
     AccountPurge,
+    ShareCreate,
+    ShareUpdate,
+    ShareRevoke,
+    RecipientRevoke,
+    ShareOpen,
+    SharePlay,
+    ShareDownload,
+    ShareRender,
+    LeakTrace,
 }
 
 impl AuditAction {
@@ -91,6 +103,15 @@ impl AuditAction {
             Self::DeletionRequest => "account.deletion_request",
             Self::DeletionCancel => "account.deletion_cancel",
             Self::AccountPurge => "account.purge",
+            Self::ShareCreate => "share.create",
+            Self::ShareUpdate => "share.update",
+            Self::ShareRevoke => "share.revoke",
+            Self::RecipientRevoke => "share.recipient_revoke",
+            Self::ShareOpen => "share.open",
+            Self::SharePlay => "share.play",
+            Self::ShareDownload => "share.download",
+            Self::ShareRender => "share.render",
+            Self::LeakTrace => "leak.trace",
         }
     }
 }

@@ -18,6 +18,15 @@ pub enum VaultError {
     BadTotp,
     #[error("this account is {0}")]
     AccountInactive(&'static str),
+    /// Refused by a share's rules or a media URL's checks.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// The share's limit on this is reached.
+    #[error("the share's {0} limit is reached")]
+    LimitReached(&'static str),
+    /// The recipient's watermarked copy is still being made.
+    #[error("the copy is still being prepared")]
+    NotReady,
     #[error("the session is unknown, revoked or expired")]
     SessionInvalid,
     #[error("quota exceeded: {used} of {quota} bytes used, {needed} more needed")]

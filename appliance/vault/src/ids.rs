@@ -82,6 +82,14 @@ id_type!(
     /// An encrypted object on disk; also the name of its file.
     BlobId
 );
+id_type!(
+    /// A share: an owner's playlist for named recipients.
+    ShareId
+);
+id_type!(
+    /// One recipient of a share, with an own link and an own watermark.
+    RecipientId
+);
 
 #[cfg(test)]
 mod tests {

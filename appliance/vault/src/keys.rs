@@ -4,7 +4,8 @@
 //! master key (file, 0600)
 //!  ├─ HKDF "key-wrap"          → AES-256-GCM wrapping each tenant's data key
 //!  ├─ HKDF "audit-checkpoint"  → ed25519 key signing audit checkpoints
-//!  └─ HKDF "watermark"         → the key of every forensic watermark this appliance makes
+//!  ├─ HKDF "watermark"         → the key of every forensic watermark this appliance makes
+//!  └─ HKDF "share links"       → HMAC key of share links, unlock cookies and media URLs
 //! tenant data key (random, stored wrapped)
 //!  ├─ HKDF "blob" ‖ blob id    → AES-256-GCM key of that one blob
 //!  └─ HKDF "secrets"           → AES-256-GCM for the tenant's TOTP secret
@@ -191,6 +192,11 @@ impl MasterKey {
     /// The appliance's watermark key: marks made with it can be read back only with it.
     pub fn watermark_key(&self) -> Zeroizing<[u8; 32]> {
         derive(&self.0, &[b"studiovault watermark v1"])
+    }
+
+    /// The key that signs share links, unlock cookies and media URLs.
+    pub(crate) fn share_link_key(&self) -> Zeroizing<[u8; 32]> {
+        derive(&self.0, &[b"studiovault share links v1"])
     }
 
     /// Reads an existing key file; never creates one.

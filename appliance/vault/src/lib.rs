@@ -21,6 +21,7 @@ pub mod keys;
 pub mod library;
 mod privacy;
 mod scope;
+pub mod shares;
 pub mod store;
 #[cfg(test)]
 mod testutil;
@@ -75,6 +76,11 @@ pub use ids::{BlobId, TrackId, UserId};
 pub use keys::MasterKey;
 pub use library::{AudioUse, Library, TrackInfo, TrackQuery, TrackRecord, TrackSort};
 pub use scope::{Authenticated, OwnerScope};
+pub use shares::{
+    MediaKind, MediaSource, MediaUrl, NewRecipient, NewShare, PortalView, RecipientEventKind,
+    RecipientGrant, RecipientRecord, RenderRecord, ShareDetail, SharePolicy, ShareRecord, Shares,
+    TraceReport,
+};
 pub use users::{Account, Admin, UserRecord};
 
 /// Source of the current time, replaceable in tests.
@@ -136,6 +142,7 @@ pub struct Policy {
     pub deletion_grace_days: i64,
     /// bcrypt work factor. 12 in production; tests of the store alone may lower it.
     pub bcrypt_cost: u32,
+    pub shares: SharePolicy,
 }
 
 impl Default for Policy {
@@ -147,6 +154,7 @@ impl Default for Policy {
             salt_retention_days: 30,
             deletion_grace_days: 30,
             bcrypt_cost: 12,
+            shares: SharePolicy::default(),
         }
     }
 }
@@ -238,7 +246,7 @@ impl Vault {
         self.inner.clock.now_ms()
     }
 
-    fn tmp_dir(&self) -> PathBuf {
+    pub(crate) fn tmp_dir(&self) -> PathBuf {
         self.inner.data_dir.join("tmp")
     }
 
@@ -316,6 +324,11 @@ impl Vault {
     /// The scope owner's library.
     pub fn library<'a>(&'a self, scope: &'a OwnerScope) -> Library<'a> {
         Library::new(self, scope)
+    }
+
+    /// The scope owner's shares.
+    pub fn shares<'a>(&'a self, scope: &'a OwnerScope) -> Shares<'a> {
+        Shares::new(self, scope)
     }
 
     /// Operations reserved to the admin socket.

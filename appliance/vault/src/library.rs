@@ -439,6 +439,7 @@ impl<'a> Library<'a> {
         let client = self.vault.hash_client(client)?.ip;
         let txn = self.vault.db().begin_write()?;
         let rec = remove_track_in(&txn, self.owner, id)?;
+        let renders = crate::shares::remove_track_renders_in(&txn, self.owner, id)?;
         audit::append(
             &txn,
             self.vault.now_ms(),
@@ -455,6 +456,9 @@ impl<'a> Library<'a> {
         remove_blob_file(&self.vault.blob_path(self.owner, rec.blob));
         if let Some(peaks) = rec.peaks_blob() {
             remove_blob_file(&self.vault.blob_path(self.owner, peaks));
+        }
+        for blob in renders {
+            remove_blob_file(&self.vault.blob_path(self.owner, blob));
         }
         Ok(())
     }
@@ -653,6 +657,8 @@ pub(crate) fn purge_tenant(vault: &Vault, owner: UserId) -> Result<()> {
     for id in tracks {
         remove_track_in(&txn, owner, TrackId::from_raw(id))?;
     }
+    // The owner's blob directory goes below, render files with it.
+    crate::shares::remove_shares_in(&txn, owner)?;
     let sessions: Vec<[u8; 32]> = txn
         .open_table(SESSIONS_BY_USER)?
         .range((owner.raw(), [0u8; 32])..=(owner.raw(), [0xFF; 32]))?

@@ -37,16 +37,30 @@ pub(crate) const AUDIT_CHECKPOINTS: TableDefinition<u64, &[u8]> =
 /// (owner id, track id) → enqueue time (Unix ms): tracks waiting for analysis
 pub(crate) const ANALYSIS_QUEUE: TableDefinition<(u128, u128), i64> =
     TableDefinition::new("analysis_queue");
+/// (owner id, share id) → `ShareRecord`
+pub(crate) const SHARES: TableDefinition<(u128, u128), &[u8]> = TableDefinition::new("shares");
+/// recipient id → `RecipientRecord`. Reached only through a link whose HMAC tag checks, or
+/// through the owning share.
+pub(crate) const RECIPIENTS: TableDefinition<u128, &[u8]> = TableDefinition::new("recipients");
+/// watermark payload → recipient id: how a leaked copy is traced
+pub(crate) const WATERMARK_PAYLOADS: TableDefinition<u64, u128> =
+    TableDefinition::new("watermark_payloads");
+/// (recipient id, track id) → `RenderRecord`: the recipient's watermarked copy
+pub(crate) const RENDERS: TableDefinition<(u128, u128), &[u8]> = TableDefinition::new("renders");
+/// nonce of a spent single-use media URL → its expiry (Unix ms), kept until then
+pub(crate) const SPENT_NONCES: TableDefinition<[u8; 16], i64> =
+    TableDefinition::new("spent_nonces");
 /// UTC day (`YYYY-MM-DD`) → that day's client-hash salt
 pub(crate) const SALTS: TableDefinition<&str, [u8; 32]> = TableDefinition::new("salts");
 
 /// The schema this build writes. Each step in [`MIGRATIONS`] moves the store up one version.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 type Migration = fn(&WriteTransaction) -> Result<()>;
 
 /// `MIGRATIONS[n]` takes a store from version `n` to `n + 1`.
-const MIGRATIONS: [Migration; SCHEMA_VERSION as usize] = [create_tables_v1, analysis_queue_v2];
+const MIGRATIONS: [Migration; SCHEMA_VERSION as usize] =
+    [create_tables_v1, analysis_queue_v2, shares_v3];
 
 fn create_tables_v1(txn: &WriteTransaction) -> Result<()> {
     txn.open_table(META)?;
@@ -87,6 +101,16 @@ fn analysis_queue_v2(txn: &WriteTransaction) -> Result<()> {
             queue.insert(key, 0)?;
         }
     }
+    Ok(())
+}
+
+/// v3: shares, their recipients, watermark payloads, rendered copies and spent media nonces.
+fn shares_v3(txn: &WriteTransaction) -> Result<()> {
+    txn.open_table(SHARES)?;
+    txn.open_table(RECIPIENTS)?;
+    txn.open_table(WATERMARK_PAYLOADS)?;
+    txn.open_table(RENDERS)?;
+    txn.open_table(SPENT_NONCES)?;
     Ok(())
 }
 

@@ -177,12 +177,12 @@ fn generate_password() -> String {
         .join("-")
 }
 
-fn hash_password(vault: &Vault, password: &str) -> Result<String> {
+pub(crate) fn hash_password(vault: &Vault, password: &str) -> Result<String> {
     bcrypt::non_truncating_hash(password, vault.policy().bcrypt_cost)
         .map_err(|e| VaultError::Hashing(e.to_string()))
 }
 
-fn password_matches(password: &str, hash: &str) -> bool {
+pub(crate) fn password_matches(password: &str, hash: &str) -> bool {
     password.len() <= MAX_PASSWORD_BYTES && bcrypt::verify(password, hash).unwrap_or(false)
 }
 

@@ -1,0 +1,546 @@
+//! Shares at the store: links, grants, and every way to misuse a signed media URL.
+
+use std::io::Read;
+
+use studiovault_api::Plan;
+
+use super::*;
+use crate::library::{Library, TrackInfo};
+use crate::testutil::TestVault;
+
+const DAY_SECS: i64 = 86_400;
+
+fn upload(lib: &Library<'_>, name: &str, bytes: &[u8]) -> TrackRecord {
+    let mut w = lib.begin_upload().unwrap();
+    w.write(bytes).unwrap();
+    let info = TrackInfo {
+        name: name.into(),
+        original_filename: format!("{name}.wav"),
+        mime_type: "audio/wav".into(),
+        ..Default::default()
+    };
+    lib.commit_upload(w.finish().unwrap(), info, &ClientInfo::default())
+        .unwrap()
+}
+
+struct Fixture {
+    t: TestVault,
+    scope: OwnerScope,
+    tracks: Vec<TrackRecord>,
+}
+
+impl Fixture {
+    fn new(plan: Plan) -> Self {
+        let t = TestVault::new();
+        let (_, scope) = t.user("owner@studio.test");
+        let id = scope.owner();
+        t.vault
+            .admin()
+            .set_plan_and_quota(id, Some(plan), None)
+            .unwrap();
+        let lib = t.vault.library(&scope);
+        let tracks = vec![
+            upload(&lib, "one", b"first track bytes"),
+            upload(&lib, "two", b"second track bytes"),
+        ];
+        Self { t, scope, tracks }
+    }
+
+    fn share(&self, edit: impl FnOnce(&mut NewShare)) -> ShareDetail {
+        let mut new = NewShare {
+            title: "Album preview".into(),
+            tracks: self.tracks.iter().map(|t| t.id).collect(),
+            recipients: ["Ana", "Ben", "Cy"]
+                .iter()
+                .map(|n| NewRecipient {
+                    name: (*n).into(),
+                    email: None,
+                })
+                .collect(),
+            allow_download: true,
+            ..NewShare::default()
+        };
+        edit(&mut new);
+        self.t
+            .vault
+            .shares(&self.scope)
+            .create(new, &ClientInfo::default())
+            .unwrap()
+    }
+
+    fn grant(&self, detail: &ShareDetail, i: usize) -> RecipientGrant {
+        self.t.vault.open_link(&detail.recipients[i].1).unwrap()
+    }
+
+    fn url(&self, grant: &RecipientGrant, track: usize, kind: MediaKind) -> MediaUrl {
+        grant
+            .media_url(
+                &self.t.vault,
+                self.tracks[track].id,
+                kind,
+                &ClientInfo::default(),
+            )
+            .unwrap()
+    }
+
+    fn fetch(&self, url: &MediaUrl, method: &str) -> Result<Vec<u8>> {
+        let (_, mut source) = self
+            .t
+            .vault
+            .open_media(url, method, &ClientInfo::default())?;
+        let mut out = Vec::new();
+        source.reader.read_to_end(&mut out)?;
+        Ok(out)
+    }
+
+    fn refused(&self, case: &str, url: &MediaUrl) {
+        match self.fetch(url, "GET") {
+            Err(VaultError::Forbidden(_)) => {}
+            other => panic!(
+                "{case}: expected Forbidden, got {:?}",
+                other.map(|b| b.len())
+            ),
+        }
+    }
+}
+
+#[test]
+fn creation_checks_every_field() {
+    let f = Fixture::new(Plan::Pro);
+    let (_, other) = f.t.user("other@studio.test");
+    let theirs = upload(&f.t.vault.library(&other), "theirs", b"not yours");
+    let now = f.t.vault.now_ms();
+    let cases: Vec<(&str, Box<dyn Fn(&mut NewShare)>)> = vec![
+        ("no tracks", Box::new(|s| s.tracks.clear())),
+        (
+            "another owner's track",
+            Box::new(move |s| s.tracks.push(theirs.id)),
+        ),
+        ("a track twice", Box::new(|s| s.tracks.push(s.tracks[0]))),
+        ("no recipients", Box::new(|s| s.recipients.clear())),
+        (
+            "a nameless recipient",
+            Box::new(|s| s.recipients[0].name = " \n".into()),
+        ),
+        (
+            "a bad e-mail",
+            Box::new(|s| s.recipients[0].email = Some("not-mail".into())),
+        ),
+        (
+            "expiry in the past",
+            Box::new(move |s| s.expires_at_ms = Some(now - 1)),
+        ),
+        (
+            "expiry beyond the maximum",
+            Box::new(move |s| s.expires_at_ms = Some(now + 91 * DAY_SECS * 1000)),
+        ),
+        ("a zero limit", Box::new(|s| s.play_limit = Some(0))),
+        (
+            "an empty password",
+            Box::new(|s| s.password = Some(String::new())),
+        ),
+    ];
+    for (case, edit) in cases {
+        let mut new = NewShare {
+            tracks: f.tracks.iter().map(|t| t.id).collect(),
+            recipients: vec![NewRecipient {
+                name: "Ana".into(),
+                email: None,
+            }],
+            ..NewShare::default()
+        };
+        edit(&mut new);
+        assert!(
+            matches!(
+                f.t.vault
+                    .shares(&f.scope)
+                    .create(new, &ClientInfo::default()),
+                Err(VaultError::Invalid { .. })
+            ),
+            "{case}"
+        );
+    }
+    assert!(f.t.vault.shares(&f.scope).list().unwrap().is_empty());
+}
+
+#[test]
+fn each_recipient_has_an_own_link_payload_and_defaults_apply() {
+    let f = Fixture::new(Plan::Max);
+    let detail = f.share(|_| {});
+    assert!(detail.share.watermark, "max plans watermark by default");
+    assert_eq!(
+        detail.share.expires_at_ms,
+        f.t.vault.now_ms() + 14 * DAY_SECS * 1000
+    );
+    let tokens: std::collections::HashSet<_> = detail.recipients.iter().map(|r| &r.1).collect();
+    let payloads: std::collections::HashSet<_> =
+        detail.recipients.iter().map(|r| r.0.payload).collect();
+    assert_eq!((tokens.len(), payloads.len()), (3, 3));
+    for (i, (rec, token)) in detail.recipients.iter().enumerate() {
+        assert_eq!(token.len(), 43);
+        assert_eq!(f.grant(&detail, i).recipient(), rec.id);
+    }
+    let pro = Fixture::new(Plan::Pro);
+    assert!(!pro.share(|_| {}).share.watermark, "pro plans do not");
+}
+
+#[test]
+fn links_fail_alike_when_forged_unknown_revoked_or_expired() {
+    let f = Fixture::new(Plan::Pro);
+    let detail = f.share(|_| {});
+    let shares = f.t.vault.shares(&f.scope);
+    let token = detail.recipients[0].1.clone();
+    let mut forged = token.clone().into_bytes();
+    forged[40] = if forged[40] == b'A' { b'B' } else { b'A' };
+    let unknown = f.t.vault.link_token(RecipientId::random());
+    for bad in [
+        String::from_utf8(forged).unwrap(),
+        token[..42].to_string(),
+        String::new(),
+        "../../etc/passwd".into(),
+        unknown,
+    ] {
+        assert!(
+            matches!(f.t.vault.open_link(&bad), Err(VaultError::NotFound)),
+            "{bad}"
+        );
+    }
+    shares
+        .revoke_recipient(
+            detail.share.id,
+            detail.recipients[0].0.id,
+            &ClientInfo::default(),
+        )
+        .unwrap();
+    assert!(matches!(
+        f.t.vault.open_link(&token),
+        Err(VaultError::NotFound)
+    ));
+    assert!(
+        f.t.vault.open_link(&detail.recipients[1].1).is_ok(),
+        "others keep access"
+    );
+    f.t.advance_secs(15 * DAY_SECS);
+    assert!(matches!(
+        f.t.vault.open_link(&detail.recipients[1].1),
+        Err(VaultError::NotFound)
+    ));
+}
+
+#[test]
+fn passwords_unlock_only_their_recipient() {
+    let f = Fixture::new(Plan::Pro);
+    let detail = f.share(|s| s.password = Some("s3cret".into()));
+    let ana = f.grant(&detail, 0);
+    let ben = f.grant(&detail, 1);
+    assert!(!ana.is_unlocked(&f.t.vault, None).unwrap());
+    assert!(matches!(
+        ana.unlock(&f.t.vault, "wrong"),
+        Err(VaultError::BadCredentials)
+    ));
+    let cookie = ana.unlock(&f.t.vault, "s3cret").unwrap();
+    assert!(ana.is_unlocked(&f.t.vault, Some(&cookie)).unwrap());
+    assert!(
+        !ben.is_unlocked(&f.t.vault, Some(&cookie)).unwrap(),
+        "bound to Ana"
+    );
+    let (exp, tag) = cookie.split_once('.').unwrap();
+    let longer = format!("{}.{tag}", exp.parse::<i64>().unwrap() + 3600);
+    assert!(
+        !ana.is_unlocked(&f.t.vault, Some(&longer)).unwrap(),
+        "expiry is signed"
+    );
+    f.t.advance_secs(13 * 3600);
+    assert!(
+        !ana.is_unlocked(&f.t.vault, Some(&cookie)).unwrap(),
+        "unlocks expire"
+    );
+}
+
+#[test]
+fn a_good_url_serves_and_every_tampered_one_is_refused() {
+    let f = Fixture::new(Plan::Pro);
+    let detail = f.share(|_| {});
+    let ana = f.grant(&detail, 0);
+    let ben = f.grant(&detail, 1);
+    let play = f.url(&ana, 0, MediaKind::Play);
+    assert_eq!(f.fetch(&play, "GET").unwrap(), b"first track bytes");
+    assert_eq!(
+        f.fetch(&play, "GET").unwrap(),
+        b"first track bytes",
+        "a play URL serves the player's repeated range requests"
+    );
+    let ben_play = f.url(&ben, 1, MediaKind::Play);
+    let tweak = |edit: &dyn Fn(&mut MediaUrl)| {
+        let mut u = play.clone();
+        edit(&mut u);
+        u
+    };
+    let flip = |hex: &str| {
+        let mut b = hex.as_bytes().to_vec();
+        b[0] = if b[0] == b'0' { b'1' } else { b'0' };
+        String::from_utf8(b).unwrap()
+    };
+    let cases: Vec<(&str, MediaUrl)> = vec![
+        ("later expiry", tweak(&|u| u.expires += 3600)),
+        ("earlier expiry", tweak(&|u| u.expires -= 1)),
+        ("other nonce", tweak(&|u| u.nonce = flip(&u.nonce))),
+        (
+            "flipped signature",
+            tweak(&|u| u.signature = flip(&u.signature)),
+        ),
+        ("short signature", tweak(&|u| u.signature.truncate(62))),
+        ("no signature", tweak(&|u| u.signature.clear())),
+        ("non-hex nonce", tweak(&|u| u.nonce = "zz".repeat(16))),
+        ("other track", tweak(&|u| u.track = f.tracks[1].id)),
+        (
+            "other recipient's grant",
+            tweak(&|u| u.recipient = ben.recipient()),
+        ),
+        (
+            "play turned download",
+            tweak(&|u| u.kind = MediaKind::Download),
+        ),
+        (
+            "Ben's signature on Ana's URL",
+            tweak(&|u| u.signature = ben_play.signature.clone()),
+        ),
+        (
+            "Ben's URL pointed at Ana",
+            MediaUrl {
+                recipient: ana.recipient(),
+                ..ben_play.clone()
+            },
+        ),
+        (
+            "unknown recipient",
+            tweak(&|u| u.recipient = RecipientId::random()),
+        ),
+    ];
+    for (case, url) in &cases {
+        f.refused(case, url);
+    }
+    for method in ["POST", "HEAD", "DELETE", "get"] {
+        assert!(
+            matches!(f.fetch(&play, method), Err(VaultError::Forbidden(_))),
+            "method {method}"
+        );
+    }
+}
+
+#[test]
+fn downloads_are_single_use_and_limited() {
+    let f = Fixture::new(Plan::Pro);
+    let detail = f.share(|s| s.download_limit = Some(2));
+    let ana = f.grant(&detail, 0);
+    let first = f.url(&ana, 0, MediaKind::Download);
+    assert_eq!(f.fetch(&first, "GET").unwrap(), b"first track bytes");
+    f.refused("replayed download", &first);
+    let second = f.url(&ana, 1, MediaKind::Download);
+    assert_eq!(f.fetch(&second, "GET").unwrap(), b"second track bytes");
+    assert!(matches!(
+        ana.media_url(
+            &f.t.vault,
+            f.tracks[0].id,
+            MediaKind::Download,
+            &ClientInfo::default()
+        ),
+        Err(VaultError::LimitReached("downloads"))
+    ));
+    let view = ana.view(&f.t.vault).unwrap();
+    assert_eq!(view.recipient.downloads, 2);
+    let ben = f.grant(&detail, 1);
+    assert!(
+        f.fetch(&f.url(&ben, 0, MediaKind::Download), "GET").is_ok(),
+        "limits are per recipient"
+    );
+}
+
+#[test]
+fn stream_only_shares_refuse_downloads_and_play_limits_hold() {
+    let f = Fixture::new(Plan::Pro);
+    let detail = f.share(|s| {
+        s.allow_download = false;
+        s.play_limit = Some(1);
+    });
+    let ana = f.grant(&detail, 0);
+    assert!(matches!(
+        ana.media_url(
+            &f.t.vault,
+            f.tracks[0].id,
+            MediaKind::Download,
+            &ClientInfo::default()
+        ),
+        Err(VaultError::Forbidden(_))
+    ));
+    let play = f.url(&ana, 0, MediaKind::Play);
+    // A download URL minted by hand from a valid play URL's parts cannot carry a valid tag.
+    f.refused(
+        "download forged from play",
+        &MediaUrl {
+            kind: MediaKind::Download,
+            ..play.clone()
+        },
+    );
+    assert!(matches!(
+        ana.media_url(
+            &f.t.vault,
+            f.tracks[1].id,
+            MediaKind::Play,
+            &ClientInfo::default()
+        ),
+        Err(VaultError::LimitReached("plays"))
+    ));
+}
+
+#[test]
+fn urls_die_with_expiry_revocation_deletion_and_the_owner() {
+    let f = Fixture::new(Plan::Pro);
+    let detail = f.share(|_| {});
+    let shares = f.t.vault.shares(&f.scope);
+    let ana = f.grant(&detail, 0);
+    let ben = f.grant(&detail, 1);
+    let cy = f.grant(&detail, 2);
+
+    let play = f.url(&ana, 0, MediaKind::Play);
+    f.t.advance_secs(PLAY_URL_SECS + 1);
+    f.refused("after the URL's expiry", &play);
+
+    let play = f.url(&ana, 0, MediaKind::Play);
+    let download = f.url(&ana, 1, MediaKind::Download);
+    shares
+        .revoke_recipient(detail.share.id, ana.recipient(), &ClientInfo::default())
+        .unwrap();
+    f.refused("play after the recipient was revoked", &play);
+    f.refused("download after the recipient was revoked", &download);
+
+    let ben_play = f.url(&ben, 1, MediaKind::Play);
+    f.t.vault
+        .library(&f.scope)
+        .delete(f.tracks[1].id, &ClientInfo::default())
+        .unwrap();
+    f.refused("after the track was deleted", &ben_play);
+
+    let ben_play = f.url(&ben, 0, MediaKind::Play);
+    let soon = f.t.vault.now_ms() + 60_000;
+    shares
+        .set_expiry(detail.share.id, soon, &ClientInfo::default())
+        .unwrap();
+    f.t.advance_secs(61);
+    f.refused("after the share's new expiry", &ben_play);
+
+    let f = Fixture::new(Plan::Pro);
+    let detail = f.share(|_| {});
+    let cy_play = f.url(&f.grant(&detail, 2), 0, MediaKind::Play);
+    f.t.vault
+        .shares(&f.scope)
+        .revoke(detail.share.id, &ClientInfo::default())
+        .unwrap();
+    f.refused("after the whole share was revoked", &cy_play);
+    drop(cy);
+
+    let f = Fixture::new(Plan::Pro);
+    let detail = f.share(|_| {});
+    let play = f.url(&f.grant(&detail, 0), 0, MediaKind::Play);
+    f.t.vault.admin().suspend(f.scope.owner()).unwrap();
+    f.refused("after the owner was suspended", &play);
+}
+
+#[test]
+fn watermarked_shares_serve_only_the_recipients_copy() {
+    let f = Fixture::new(Plan::Max);
+    let detail = f.share(|_| {});
+    let ana = f.grant(&detail, 0);
+    let play = f.url(&ana, 0, MediaKind::Play);
+    assert!(matches!(f.fetch(&play, "GET"), Err(VaultError::NotReady)));
+    let (source, mut reader) = ana.render_source(&f.t.vault, f.tracks[0].id).unwrap();
+    let mut original = Vec::new();
+    reader.read_to_end(&mut original).unwrap();
+    assert_eq!(source.id, f.tracks[0].id);
+    ana.store_render(
+        &f.t.vault,
+        f.tracks[0].id,
+        b"ana's marked copy",
+        "audio/flac",
+        "one.flac",
+    )
+    .unwrap();
+    assert_eq!(f.fetch(&play, "GET").unwrap(), b"ana's marked copy");
+    let ben = f.grant(&detail, 1);
+    assert!(
+        matches!(
+            f.fetch(&f.url(&ben, 0, MediaKind::Play), "GET"),
+            Err(VaultError::NotReady)
+        ),
+        "Ben never gets Ana's copy nor the original"
+    );
+    assert!(matches!(
+        ana.store_render(
+            &f.t.vault,
+            f.tracks[0].id,
+            b"again",
+            "audio/flac",
+            "one.flac"
+        ),
+        Err(VaultError::Invalid { .. })
+    ));
+    // Deleting the track drops every copy of it, files included.
+    f.t.vault
+        .library(&f.scope)
+        .delete(f.tracks[0].id, &ClientInfo::default())
+        .unwrap();
+    assert!(ana.view(&f.t.vault).unwrap().rendered.is_empty());
+}
+
+#[test]
+fn traces_name_the_recipient_to_its_owner_and_the_admin_only() {
+    let f = Fixture::new(Plan::Max);
+    let detail = f.share(|_| {});
+    let ben = f.grant(&detail, 1);
+    ben.store_render(
+        &f.t.vault,
+        f.tracks[1].id,
+        b"ben's copy",
+        "audio/flac",
+        "two.flac",
+    )
+    .unwrap();
+    let payload = detail.recipients[1].0.payload;
+    let report =
+        f.t.vault
+            .shares(&f.scope)
+            .trace(Some(payload), &ClientInfo::default())
+            .unwrap()
+            .unwrap();
+    assert_eq!(report.recipient.name, "Ben");
+    assert_eq!(report.share.id, detail.share.id);
+    assert_eq!(report.copies.len(), 1);
+    assert_eq!(report.copies[0].1, "two");
+
+    let (_, nosy) = f.t.user("nosy@studio.test");
+    assert!(
+        f.t.vault
+            .shares(&nosy)
+            .trace(Some(payload), &ClientInfo::default())
+            .unwrap()
+            .is_none(),
+        "another owner learns nothing"
+    );
+    let admin = f.t.vault.trace_payload(payload, "cli").unwrap().unwrap();
+    assert_eq!(admin.owner_email, "owner@studio.test");
+    assert!(
+        f.t.vault
+            .trace_payload(payload ^ 1, "cli")
+            .unwrap()
+            .is_none()
+    );
+    let log =
+        f.t.vault
+            .audit_query(&studiovault_api::admin::AuditQuery::default())
+            .unwrap();
+    assert_eq!(
+        log.iter().filter(|e| e.action == "leak.trace").count(),
+        4,
+        "every trace is audited"
+    );
+}
