@@ -175,3 +175,115 @@ pub struct Health {
     pub status: String,
     pub version: String,
 }
+
+/// `POST /api/shares`: a playlist for named recipients.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateShare {
+    #[serde(default)]
+    pub title: Option<String>,
+    /// Track ids, in playlist order.
+    pub tracks: Vec<String>,
+    pub recipients: Vec<RecipientInput>,
+    /// Unix ms; the appliance's default expiry when absent.
+    #[serde(default)]
+    pub expires_at: Option<i64>,
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Whether recipients may download; otherwise the share is stream-only.
+    #[serde(default)]
+    pub allow_download: bool,
+    /// Plays per recipient.
+    #[serde(default)]
+    pub play_limit: Option<u32>,
+    /// Downloads per recipient.
+    #[serde(default)]
+    pub download_limit: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecipientInput {
+    pub name: String,
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+/// `PATCH /api/shares/{id}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateShare {
+    /// Unix ms.
+    pub expires_at: i64,
+}
+
+/// A share as the owner sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShareView {
+    pub id: String,
+    pub title: String,
+    pub tracks: Vec<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    /// `active`, `expired` or `revoked`.
+    pub status: String,
+    pub password: bool,
+    pub allow_download: bool,
+    pub play_limit: Option<u32>,
+    pub download_limit: Option<u32>,
+    /// Whether each recipient gets an own watermarked copy.
+    pub watermark: bool,
+    pub revoked_at: Option<i64>,
+    pub recipients: Vec<RecipientView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecipientView {
+    pub id: String,
+    pub name: String,
+    pub email: Option<String>,
+    /// The recipient's own link, a path on this appliance (`/s/…`).
+    pub link: String,
+    pub revoked_at: Option<i64>,
+    pub plays: u32,
+    pub downloads: u32,
+    /// When each track was opened, played, downloaded, or its copy made; newest last.
+    pub events: Vec<RecipientEventView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecipientEventView {
+    pub at: i64,
+    /// `opened`, `played`, `downloaded` or `copy_issued`.
+    pub kind: String,
+    pub track: Option<String>,
+}
+
+/// What a leak trace found: `POST /api/leaks/trace` and the admin's `GET /v1/leaks/{payload}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TraceView {
+    pub found: bool,
+    /// The watermark payload read from the file (16 hex digits), if any.
+    pub payload: Option<String>,
+    /// Set on the admin socket only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_email: Option<String>,
+    pub share: Option<TracedShare>,
+    pub recipient: Option<RecipientView>,
+    /// Each copy issued to that recipient.
+    pub copies: Vec<TracedCopy>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TracedShare {
+    pub id: String,
+    pub title: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TracedCopy {
+    pub track: String,
+    pub name: String,
+    pub issued_at: i64,
+}

@@ -57,6 +57,9 @@ pub enum Command {
     /// Embed or read this appliance's forensic watermark.
     #[command(subcommand)]
     Watermark(WatermarkCommand),
+    /// Trace a leaked file back to the share recipient whose copy it is.
+    #[command(subcommand)]
+    Leak(LeakCommand),
     /// Internal: one analysis job in a memory-limited child process of the server.
     #[command(hide = true)]
     AnalysisJob {
@@ -215,6 +218,18 @@ pub enum WatermarkCommand {
     },
     /// Read the mark from FILE (any format; the first 10 minutes). Exit status 1 when none.
     Detect {
+        file: PathBuf,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LeakCommand {
+    /// Read the watermark of FILE (any format; a re-encoded 30-second excerpt is enough) and
+    /// report the share, the recipient and when their copy was issued and fetched. Audited.
+    /// Exit status 1 when no recipient is found.
+    Trace {
         file: PathBuf,
         #[command(flatten)]
         out: JsonFlag,

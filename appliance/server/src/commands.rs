@@ -12,9 +12,10 @@ use studiovault_api::admin::{
     AdminSessionView, AuditEntry, AuditVerifyReport, CreateUser, ResetPassword, Revoked, Status,
     UpdateUser, UserCreated, UserView,
 };
+use studiovault_api::public::TraceView;
 
 use crate::cli::{
-    AuditCommand, SessionsCommand, UserCommand, UserSessionsCommand, WatermarkCommand,
+    AuditCommand, LeakCommand, SessionsCommand, UserCommand, UserSessionsCommand, WatermarkCommand,
 };
 use studiovault_api::client::{AdminClient, segment};
 
@@ -557,9 +558,6 @@ fn watermark_key(
     ))
 }
 
-/// Decoded audio kept for detection: a leak is usually an excerpt, and ten minutes is plenty.
-const DETECT_MAX: Duration = Duration::from_secs(600);
-
 pub async fn watermark(
     config: &crate::config::Config,
     cmd: WatermarkCommand,
@@ -633,45 +631,10 @@ pub async fn watermark(
         }
         WatermarkCommand::Detect { file, out } => {
             let shown = file.display().to_string();
-            let found = tokio::task::spawn_blocking(
-                move || -> anyhow::Result<Option<studiovault_watermark::Detection>> {
-                    let source = std::fs::File::open(&file)
-                        .with_context(|| format!("cannot open {}", file.display()))?;
-                    let len = source.metadata()?.len();
-                    let mut head = [0u8; 16];
-                    std::io::Read::read_exact(&mut std::fs::File::open(&file)?, &mut head)
-                        .context("too short to be audio")?;
-                    let container = studiovault_audio::Container::sniff(&head)
-                        .context("not an audio file this appliance reads")?;
-                    let mut decoder = studiovault_audio::AudioDecoder::open(
-                        source,
-                        len,
-                        container,
-                        Default::default(),
-                    )?;
-                    let mut samples = Vec::new();
-                    let (mut rate, mut channels) = (0u32, 0usize);
-                    while let Some(block) = decoder.next_block()? {
-                        (rate, channels) = (block.sample_rate, block.channels);
-                        samples.extend_from_slice(block.samples);
-                        if samples.len() as f64 / (rate as f64 * channels.max(1) as f64)
-                            >= DETECT_MAX.as_secs_f64()
-                        {
-                            break;
-                        }
-                    }
-                    if samples.is_empty() {
-                        bail!("the file holds no audio");
-                    }
-                    Ok(studiovault_watermark::detect(
-                        &samples,
-                        rate,
-                        channels as u16,
-                        &key,
-                    )?)
-                },
-            )
-            .await??;
+            let found =
+                tokio::task::spawn_blocking(move || crate::marking::detect_file(&file, &key))
+                    .await?
+                    .with_context(|| format!("reading {shown}"))?;
             if out.json {
                 print_json(&match &found {
                     Some(d) => {
@@ -695,6 +658,75 @@ pub async fn watermark(
             })
         }
     }
+}
+
+pub async fn leak(
+    config: &crate::config::Config,
+    client: &AdminClient,
+    cmd: LeakCommand,
+) -> anyhow::Result<ExitCode> {
+    let LeakCommand::Trace { file, out } = cmd;
+    let key = watermark_key(config)?;
+    let shown = file.display().to_string();
+    let found = tokio::task::spawn_blocking(move || crate::marking::detect_file(&file, &key))
+        .await?
+        .with_context(|| format!("reading {shown}"))?;
+    let Some(detection) = found else {
+        if out.json {
+            print_json(&serde_json::json!({"found": false, "payload": null}))?;
+        } else {
+            println!("{shown}: no watermark of this appliance");
+        }
+        return Ok(ExitCode::FAILURE);
+    };
+    let payload = format!("{:016x}", detection.payload.id);
+    let trace: TraceView = client.get(&format!("/v1/leaks/{payload}")).await?;
+    if out.json {
+        print_json(&trace)?;
+    } else {
+        match (&trace.share, &trace.recipient) {
+            (Some(share), Some(recipient)) => {
+                println!(
+                    "{shown}: watermark {payload} (confidence {:.2})",
+                    detection.confidence
+                );
+                println!(
+                    "  recipient  {}{}",
+                    recipient.name,
+                    recipient
+                        .email
+                        .as_deref()
+                        .map(|e| format!(" <{e}>"))
+                        .unwrap_or_default()
+                );
+                println!(
+                    "  share      {} ({}), created {}, owner {}",
+                    share.title,
+                    share.id,
+                    when(share.created_at),
+                    trace.owner_email.as_deref().unwrap_or("?")
+                );
+                for copy in &trace.copies {
+                    println!("  copy of    {} issued {}", copy.name, when(copy.issued_at));
+                }
+                for e in recipient
+                    .events
+                    .iter()
+                    .filter(|e| e.kind == "played" || e.kind == "downloaded")
+                {
+                    println!("  {:<10} {}", e.kind, when(e.at));
+                }
+            }
+            _ => {
+                println!("{shown}: watermark {payload}, but no recipient on this appliance has it")
+            }
+        }
+    }
+    Ok(if trace.found {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 #[cfg(test)]

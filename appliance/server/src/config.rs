@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use studiovault_vault::{PlanQuotas, Policy};
+use studiovault_vault::{PlanQuotas, Policy, SharePolicy};
 
 const ENV_PREFIX: &str = "STUDIOVAULT_";
 /// Variables that steer the CLI itself rather than the config.
@@ -43,6 +43,31 @@ pub struct Config {
     pub accounts: Accounts,
     pub plans: Plans,
     pub analysis: Analysis,
+    pub shares: Shares,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Shares {
+    /// Expiry of a share whose owner sets none.
+    pub default_expiry_days: u32,
+    /// Longest expiry an owner may set.
+    pub max_expiry_days: u32,
+    /// Plans whose shares give each recipient an own watermarked copy.
+    pub watermark_plans: Vec<studiovault_api::Plan>,
+    /// Watermarked copies rendered at once.
+    pub render_workers: u32,
+}
+
+impl Default for Shares {
+    fn default() -> Self {
+        Self {
+            default_expiry_days: 14,
+            max_expiry_days: 90,
+            watermark_plans: vec![studiovault_api::Plan::Max],
+            render_workers: 1,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -148,6 +173,7 @@ impl Default for Config {
             accounts: Accounts::default(),
             plans: Plans::default(),
             analysis: Analysis::default(),
+            shares: Shares::default(),
         }
     }
 }
@@ -300,6 +326,14 @@ impl Config {
             ),
             ("analysis.timeout_seconds", self.analysis.timeout_seconds),
             ("analysis.memory_limit_mib", self.analysis.memory_limit_mib),
+            (
+                "shares.default_expiry_days",
+                u64::from(self.shares.default_expiry_days),
+            ),
+            (
+                "shares.render_workers",
+                u64::from(self.shares.render_workers),
+            ),
         ];
         for (key, value) in positive {
             if value == 0 {
@@ -313,6 +347,12 @@ impl Config {
             return Err(ConfigError::Key {
                 key: "sessions.idle_timeout_minutes".into(),
                 message: "must not exceed sessions.absolute_timeout_days".into(),
+            });
+        }
+        if self.shares.default_expiry_days > self.shares.max_expiry_days {
+            return Err(ConfigError::Key {
+                key: "shares.default_expiry_days".into(),
+                message: "must not exceed shares.max_expiry_days".into(),
             });
         }
         if !self.http.listen.ip().is_loopback() {
@@ -353,6 +393,11 @@ impl Config {
             salt_retention_days: i64::from(self.privacy.salt_retention_days),
             deletion_grace_days: i64::from(self.accounts.deletion_grace_days),
             bcrypt_cost: 12,
+            shares: SharePolicy {
+                default_expiry_days: i64::from(self.shares.default_expiry_days),
+                max_expiry_days: i64::from(self.shares.max_expiry_days),
+                watermark_plans: self.shares.watermark_plans.clone(),
+            },
         }
     }
 }

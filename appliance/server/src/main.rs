@@ -9,6 +9,7 @@ mod config;
 mod http;
 mod listener;
 mod marking;
+mod render;
 mod serve;
 mod throttle;
 
@@ -119,6 +120,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::User(cmd) => commands::user(&client(), cmd).await,
         Command::Watermark(cmd) => commands::watermark(&config, cmd).await,
+        Command::Leak(cmd) => commands::leak(&config, &client(), cmd).await,
         Command::Sessions(cmd) => commands::sessions(&client(), cmd).await,
         Command::Audit(cmd) => commands::audit(&client(), cmd).await,
         Command::Status(out) => commands::status(&client(), out.json).await,

@@ -3,11 +3,15 @@
 //! (a block at a time); FLAC keeps only the compressed frames until they are written.
 
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use flacenc::component::BitRepr;
 use flacenc::error::Verify;
 use studiovault_audio::{AnalysisError, AudioDecoder, Container, DecodeLimits};
-use studiovault_watermark::{Embedder, Payload, WatermarkKey};
+use studiovault_watermark::{Detection, Embedder, Payload, WatermarkKey};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MarkError {
@@ -59,6 +63,8 @@ pub struct MarkedStream {
     ready: Vec<f32>,
     /// TPDF dither state for 16-bit output.
     noise: u64,
+    /// Frames handed out so far, for a progress display.
+    progress: Option<Arc<AtomicU64>>,
 }
 
 impl std::fmt::Debug for MarkedStream {
@@ -98,7 +104,14 @@ impl MarkedStream {
             channels,
             ready,
             noise: 0x9E37_79B9_7F4A_7C15,
+            progress: None,
         })
+    }
+
+    /// Counts the frames handed out into `frames`.
+    pub fn with_progress(mut self, frames: Arc<AtomicU64>) -> Self {
+        self.progress = Some(frames);
+        self
     }
 
     /// The next marked samples (interleaved); empty once the stream is done.
@@ -114,6 +127,10 @@ impl MarkedStream {
                 }
                 None => embedder.finish(&mut self.ready)?,
             }
+        }
+        if let Some(frames) = &self.progress {
+            let channels = u64::from(self.channels.max(1));
+            frames.fetch_add(self.ready.len() as u64 / channels, Ordering::Relaxed);
         }
         Ok(std::mem::take(&mut self.ready))
     }
@@ -140,6 +157,54 @@ impl MarkedStream {
             out.push((s * scale + dither).round().clamp(-scale, max) as i32);
         }
     }
+}
+
+/// Decoded audio kept for detection: a leak is usually an excerpt, and ten minutes is plenty.
+const DETECT_MAX: Duration = Duration::from_secs(600);
+
+/// Reads the watermark of a suspect file, if it carries one of `key`'s.
+pub fn detect_file(path: &Path, key: &WatermarkKey) -> Result<Option<Detection>, MarkError> {
+    let source = std::fs::File::open(path)?;
+    let len = source.metadata()?.len();
+    detect(source, len, key)
+}
+
+/// Reads the watermark of suspect audio, if it carries one of `key`'s.
+pub fn detect<R>(
+    mut source: R,
+    len: u64,
+    key: &WatermarkKey,
+) -> Result<Option<Detection>, MarkError>
+where
+    R: Read + Seek + Send + Sync + 'static,
+{
+    let mut head = [0u8; 16];
+    source
+        .read_exact(&mut head)
+        .map_err(|_| MarkError::Decode(AnalysisError::NotAudio))?;
+    source.seek(SeekFrom::Start(0))?;
+    let container = Container::sniff(&head).ok_or(AnalysisError::NotAudio)?;
+    let mut decoder = AudioDecoder::open(source, len, container, DecodeLimits::default())?;
+    let mut samples = Vec::new();
+    let (mut rate, mut channels) = (0u32, 0usize);
+    while let Some(block) = decoder.next_block()? {
+        (rate, channels) = (block.sample_rate, block.channels);
+        samples.extend_from_slice(block.samples);
+        if samples.len() as f64 / (f64::from(rate) * channels.max(1) as f64)
+            >= DETECT_MAX.as_secs_f64()
+        {
+            break;
+        }
+    }
+    if samples.is_empty() {
+        return Err(MarkError::Empty);
+    }
+    Ok(studiovault_watermark::detect(
+        &samples,
+        rate,
+        channels as u16,
+        key,
+    )?)
 }
 
 /// Writes the marked stream as a WAV file (PCM or IEEE float), patching the sizes at the end.

@@ -11,11 +11,11 @@ use studiovault_vault::{MasterKey, Vault, VaultError};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::watch;
 
-use crate::analysis;
 use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::listener::{self, Listener};
 use crate::throttle::LoginThrottle;
+use crate::{analysis, render};
 
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(3600);
 
@@ -31,6 +31,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             "generated a new master key; back it up somewhere safe: without it nothing in this vault can be read"
         );
     }
+    let watermark_key = studiovault_watermark::WatermarkKey::from_bytes(*master.watermark_key());
     let vault = {
         let dir = config.data_dir.clone();
         let policy = config.policy();
@@ -54,6 +55,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         })?
     };
 
+    let (renders, render_queue) = render::Renders::new();
     let state = AppState {
         vault: vault.clone(),
         throttle: Arc::new(LoginThrottle::new(
@@ -64,6 +66,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         config: config.clone(),
         uploads: Arc::default(),
         analysis_wake: Arc::default(),
+        renders,
+        watermark_key: watermark_key.clone(),
         started: Instant::now(),
     };
 
@@ -98,6 +102,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         state.analysis_wake.clone(),
         stop_rx.clone(),
     ));
+    let rendering = tokio::spawn(render::run(
+        vault.clone(),
+        state.renders.clone(),
+        render_queue,
+        watermark_key,
+        config.shares.render_workers as usize,
+        stop_rx.clone(),
+    ));
     let background = tokio::spawn(housekeeping(
         vault.clone(),
         Duration::from_secs(config.audit.checkpoint_interval_seconds),
@@ -115,7 +127,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     shutdown_signal().await;
     tracing::info!("shutting down: draining connections");
     let _ = stop_tx.send(true);
-    let _ = tokio::join!(public, admin, analysis, background);
+    let _ = tokio::join!(public, admin, analysis, rendering, background);
     let _ = std::fs::remove_file(&socket_path);
     match tokio::task::spawn_blocking(move || vault.audit_checkpoint()).await {
         Ok(Ok(_)) => {}
@@ -176,13 +188,20 @@ async fn housekeeping_pass(vault: &Vault) {
             v.prune_salts()?,
             v.admin().sweep_expired_sessions()?,
             v.admin().purge_due_accounts()?,
+            v.sweep_spent_nonces()?,
         ))
     })
     .await;
     match result {
-        Ok(Ok((salts, sessions, purged))) => {
-            if salts + sessions as usize + purged.len() > 0 {
-                tracing::info!(salts, sessions, purged = purged.len(), "housekeeping");
+        Ok(Ok((salts, sessions, purged, nonces))) => {
+            if salts + sessions as usize + purged.len() + nonces as usize > 0 {
+                tracing::info!(
+                    salts,
+                    sessions,
+                    purged = purged.len(),
+                    nonces,
+                    "housekeeping"
+                );
             }
         }
         Ok(Err(e)) => tracing::error!(error = %e, "housekeeping failed"),

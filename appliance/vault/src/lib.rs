@@ -72,7 +72,7 @@ pub use analysis::{AnalysisJob, AnalysisResult, AnalysisState};
 pub use audit::{Actor, AuditAction};
 pub use blob::{BlobAccess, BlobReader, BlobWriter, SealedBlob};
 pub use error::{Result, VaultError};
-pub use ids::{BlobId, TrackId, UserId};
+pub use ids::{BlobId, RecipientId, ShareId, TrackId, UserId};
 pub use keys::MasterKey;
 pub use library::{AudioUse, Library, TrackInfo, TrackQuery, TrackRecord, TrackSort};
 pub use scope::{Authenticated, OwnerScope};
@@ -242,7 +242,8 @@ impl Vault {
         &self.inner.master
     }
 
-    pub(crate) fn now_ms(&self) -> i64 {
+    /// The store's clock, Unix ms.
+    pub fn now_ms(&self) -> i64 {
         self.inner.clock.now_ms()
     }
 

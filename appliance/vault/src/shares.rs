@@ -362,7 +362,7 @@ impl Vault {
 
     /// The recipient's link token: their id and a 128-bit tag, so it can be shown to the owner
     /// again without being stored.
-    pub(crate) fn link_token(&self, recipient: RecipientId) -> String {
+    pub fn link_token(&self, recipient: RecipientId) -> String {
         let t = tag(&self.link_key(), &[b"link", &recipient.to_bytes()]);
         let mut raw = recipient.to_bytes().to_vec();
         raw.extend_from_slice(&t[..16]);

@@ -395,7 +395,34 @@ pub fn routes(state: &AppState) -> Routes {
                     .map(|r| json(&r)),
             )
         });
-    let routes: [Routes; 17] = [
+    // The CLI reads the mark from the suspect file itself and asks only for the lookup.
+    let leak = warp::path!("v1" / "leaks" / String)
+        .and(warp::get())
+        .and(s())
+        .then(|payload: String, state: AppState| async move {
+            let result = async {
+                let payload = (payload.len() == 16)
+                    .then(|| u64::from_str_radix(&payload, 16).ok())
+                    .flatten()
+                    .ok_or_else(|| {
+                        ApiError::bad_request(
+                            "the payload is 16 hex digits, as `studiovault watermark detect` prints it",
+                        )
+                    })?;
+                let vault = state.vault.clone();
+                let report = blocking(move || {
+                    let report = vault.trace_payload(payload, "admin socket")?;
+                    Ok(report.map(|r| {
+                        let token = vault.link_token(r.recipient.id);
+                        (r, token)
+                    }))
+                })
+                .await?;
+                Ok(json(&crate::http::trace_view(Some(payload), report, true)))
+            };
+            respond(result.await)
+        });
+    let routes: [Routes; 18] = [
         status.boxed(),
         list_users.boxed(),
         create_user.boxed(),
@@ -413,6 +440,7 @@ pub fn routes(state: &AppState) -> Routes {
         revoke_session.boxed(),
         audit.boxed(),
         verify.boxed(),
+        leak.boxed(),
     ];
     crate::http::combine(routes)
         .recover(recover)

@@ -89,6 +89,9 @@ impl From<VaultError> for ApiError {
                 "unauthenticated",
                 "sign in first: the session is missing, revoked or expired",
             ),
+            E::Forbidden(reason) => Self::new(StatusCode::FORBIDDEN, "forbidden", reason),
+            E::LimitReached(_) => Self::new(StatusCode::FORBIDDEN, "limit_reached", e.to_string()),
+            E::NotReady => Self::new(StatusCode::CONFLICT, "copy_not_ready", e.to_string()),
             E::QuotaExceeded { .. } => Self::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "quota_exceeded",

@@ -7,8 +7,10 @@
 mod account;
 mod error;
 mod incoming;
+mod portal;
 mod range;
 mod session;
+mod shares;
 mod tracks;
 mod upload;
 mod uploads;
@@ -27,6 +29,7 @@ use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
 pub use error::{ApiError, blocking, recover, respond};
+pub(crate) use shares::trace_view;
 pub use uploads::UploadSessions;
 
 use crate::config::Config;
@@ -46,6 +49,9 @@ pub struct AppState {
     pub uploads: Arc<UploadSessions>,
     /// Wakes the analysis worker when an upload queues a track.
     pub analysis_wake: Arc<tokio::sync::Notify>,
+    /// Recipients' watermarked copies being made.
+    pub renders: Arc<crate::render::Renders>,
+    pub watermark_key: studiovault_watermark::WatermarkKey,
     pub started: Instant,
 }
 
@@ -187,6 +193,8 @@ pub fn routes(state: &AppState) -> BoxedFilter<(Response,)> {
     all.push(upload::route(state).boxed());
     all.extend(uploads::routes(state));
     all.extend(tracks::routes(state));
+    all.extend(shares::routes(state));
+    all.extend(portal::routes(state));
     all.extend(web::routes());
     let headers = security_headers();
     combine(all)

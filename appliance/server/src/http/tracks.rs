@@ -41,7 +41,7 @@ struct ListQuery {
 }
 
 #[derive(Debug, Deserialize)]
-struct PeaksQuery {
+pub(super) struct PeaksQuery {
     zoom: Option<u32>,
     format: Option<String>,
     bits: Option<u8>,
@@ -304,12 +304,6 @@ async fn peaks(
     state: AppState,
 ) -> Result<Response, ApiError> {
     let id = track_id(&id)?;
-    let zoom = q.zoom.unwrap_or(1024);
-    let bits = match q.bits.unwrap_or(8) {
-        8 => PeakBits::Eight,
-        16 => PeakBits::Sixteen,
-        _ => return Err(ApiError::bad_request("bits must be 8 or 16")),
-    };
     let vault = state.vault.clone();
     let bytes = blocking(move || vault.library(&auth.scope).peaks(id))
         .await
@@ -320,7 +314,18 @@ async fn peaks(
                 e
             }
         })?;
-    let waveform = crate::analysis::decode_peaks(&bytes).ok_or_else(ApiError::internal)?;
+    peaks_response(&bytes, &q)
+}
+
+/// Answers stored peaks at the zoom, bit depth and format `q` asks for.
+pub(super) fn peaks_response(bytes: &[u8], q: &PeaksQuery) -> Result<Response, ApiError> {
+    let zoom = q.zoom.unwrap_or(1024);
+    let bits = match q.bits.unwrap_or(8) {
+        8 => PeakBits::Eight,
+        16 => PeakBits::Sixteen,
+        _ => return Err(ApiError::bad_request("bits must be 8 or 16")),
+    };
+    let waveform = crate::analysis::decode_peaks(bytes).ok_or_else(ApiError::internal)?;
     let level = waveform.level(zoom).ok_or_else(|| {
         let zooms: Vec<String> = waveform
             .levels
@@ -495,14 +500,14 @@ async fn list(auth: Authenticated, q: ListQuery, state: AppState) -> Result<Resp
     Ok(warp::reply::json(&page).into_response())
 }
 
-fn set(res: &mut Response, name: header::HeaderName, value: &str) {
+pub(super) fn set(res: &mut Response, name: header::HeaderName, value: &str) {
     if let Ok(v) = HeaderValue::from_str(value) {
         res.headers_mut().insert(name, v);
     }
 }
 
 /// `inline; filename="ascii"; filename*=UTF-8''percent-encoded` (RFC 6266).
-fn content_disposition(kind: &str, filename: &str) -> String {
+pub(super) fn content_disposition(kind: &str, filename: &str) -> String {
     let ascii: String = filename
         .chars()
         .map(|c| {
@@ -529,7 +534,7 @@ fn content_disposition(kind: &str, filename: &str) -> String {
 /// Streams `count` plaintext bytes from `start`, decrypting on a blocking thread at most a few
 /// pieces ahead of the socket: memory stays flat whatever the file size, and a client that
 /// stops reading stops the decryption.
-fn stream_blob(
+pub(super) fn stream_blob(
     mut reader: BlobReader,
     start: u64,
     count: u64,

@@ -11,7 +11,7 @@ use warp::{Filter, Reply};
 
 /// Pages may load scripts, styles, media and data from this origin only; the QR code is an
 /// inline SVG image (`data:`).
-const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+pub(super) const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                         media-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 struct Asset {
@@ -40,6 +40,8 @@ const ASSETS: &[Asset] = &[
     asset!("account.js", "text/javascript; charset=utf-8"),
     asset!("player.js", "text/javascript; charset=utf-8"),
     asset!("upload.js", "text/javascript; charset=utf-8"),
+    asset!("portal.css", "text/css; charset=utf-8"),
+    asset!("portal.js", "text/javascript; charset=utf-8"),
 ];
 
 /// A strong validator per asset, computed once: the bytes never change while the binary runs.

@@ -1,0 +1,354 @@
+//! The owner's shares (`/api/shares`) and leak tracing (`/api/leaks/trace`).
+
+use bytes::Bytes;
+use studiovault_api::public::{
+    CreateShare, RecipientEventView, RecipientView, ShareView, TraceView, TracedCopy, TracedShare,
+    UpdateShare,
+};
+use studiovault_vault::{
+    Authenticated, ClientInfo, NewRecipient, NewShare, RecipientId, RecipientRecord, ShareDetail,
+    ShareId, ShareRecord, TraceReport, TrackId,
+};
+use warp::filters::BoxedFilter;
+use warp::http::StatusCode;
+use warp::reply::Response;
+use warp::{Filter, Reply};
+
+use super::{ApiError, AppState, auth, blocking, client, json_body, respond, with_state};
+
+/// A suspect file for a trace: a 30-second excerpt is enough; whole songs fit.
+const TRACE_BODY_LIMIT: u64 = 512 << 20;
+
+fn share_id(raw: &str) -> Result<ShareId, ApiError> {
+    ShareId::parse(raw).ok_or_else(|| ApiError::not_found("share"))
+}
+
+fn share_not_found(e: ApiError) -> ApiError {
+    if e.status == StatusCode::NOT_FOUND {
+        ApiError::not_found("share")
+    } else {
+        e
+    }
+}
+
+fn status(share: &ShareRecord, now_ms: i64) -> &'static str {
+    if share.revoked_at_ms.is_some() {
+        "revoked"
+    } else if share.expires_at_ms <= now_ms {
+        "expired"
+    } else {
+        "active"
+    }
+}
+
+pub(crate) fn recipient_view(rec: &RecipientRecord, link_token: &str) -> RecipientView {
+    RecipientView {
+        id: rec.id.to_string(),
+        name: rec.name.clone(),
+        email: rec.email.clone(),
+        link: format!("/s/{link_token}"),
+        revoked_at: rec.revoked_at_ms,
+        plays: rec.plays,
+        downloads: rec.downloads,
+        events: rec
+            .events
+            .iter()
+            .map(|e| RecipientEventView {
+                at: e.at_ms,
+                kind: serde_json::to_value(e.kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+                track: e.track.map(|t| t.to_string()),
+            })
+            .collect(),
+    }
+}
+
+fn share_view(detail: &ShareDetail, now_ms: i64) -> ShareView {
+    let s = &detail.share;
+    ShareView {
+        id: s.id.to_string(),
+        title: s.title.clone(),
+        tracks: s.tracks.iter().map(ToString::to_string).collect(),
+        created_at: s.created_at_ms,
+        expires_at: s.expires_at_ms,
+        status: status(s, now_ms).into(),
+        password: s.has_password(),
+        allow_download: s.allow_download,
+        play_limit: s.play_limit,
+        download_limit: s.download_limit,
+        watermark: s.watermark,
+        revoked_at: s.revoked_at_ms,
+        recipients: detail
+            .recipients
+            .iter()
+            .map(|(r, token)| recipient_view(r, token))
+            .collect(),
+    }
+}
+
+/// The answer to a trace; `owner_email` only for the admin.
+pub(crate) fn trace_view(
+    payload: Option<u64>,
+    report: Option<(TraceReport, String)>,
+    for_admin: bool,
+) -> TraceView {
+    match report {
+        Some((r, token)) => TraceView {
+            found: true,
+            payload: Some(format!("{:016x}", r.payload)),
+            owner_email: for_admin.then(|| r.owner_email.clone()),
+            share: Some(TracedShare {
+                id: r.share.id.to_string(),
+                title: r.share.title.clone(),
+                created_at: r.share.created_at_ms,
+            }),
+            recipient: Some(recipient_view(&r.recipient, &token)),
+            copies: r
+                .copies
+                .iter()
+                .map(|(track, name, at)| TracedCopy {
+                    track: track.to_string(),
+                    name: name.clone(),
+                    issued_at: *at,
+                })
+                .collect(),
+        },
+        None => TraceView {
+            found: false,
+            payload: payload.map(|p| format!("{p:016x}")),
+            owner_email: None,
+            share: None,
+            recipient: None,
+            copies: Vec::new(),
+        },
+    }
+}
+
+fn to_new_share(req: CreateShare) -> Result<NewShare, ApiError> {
+    let tracks = req
+        .tracks
+        .iter()
+        .map(|t| {
+            TrackId::parse(t).ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_input",
+                    format!("tracks: `{t}` is not a track id"),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(NewShare {
+        title: req.title.unwrap_or_default(),
+        tracks,
+        recipients: req
+            .recipients
+            .into_iter()
+            .map(|r| NewRecipient {
+                name: r.name,
+                email: r.email,
+            })
+            .collect(),
+        expires_at_ms: req.expires_at,
+        password: req.password,
+        allow_download: req.allow_download,
+        play_limit: req.play_limit,
+        download_limit: req.download_limit,
+    })
+}
+
+pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
+    let create = warp::path!("api" / "shares")
+        .and(warp::post())
+        .and(auth(state))
+        .and(json_body::<CreateShare>())
+        .and(client())
+        .and(with_state(state))
+        .then(
+            |auth: Authenticated, req: CreateShare, client: ClientInfo, state: AppState| async move {
+                let result = async {
+                    let new = to_new_share(req)?;
+                    let vault = state.vault.clone();
+                    let detail =
+                        blocking(move || vault.shares(&auth.scope).create(new, &client)).await?;
+                    let view = share_view(&detail, state.vault.now_ms());
+                    Ok(warp::reply::with_status(warp::reply::json(&view), StatusCode::CREATED)
+                        .into_response())
+                };
+                respond(result.await)
+            },
+        );
+    let list = warp::path!("api" / "shares")
+        .and(warp::get())
+        .and(auth(state))
+        .and(with_state(state))
+        .then(|auth: Authenticated, state: AppState| async move {
+            let result = async {
+                let vault = state.vault.clone();
+                let details = blocking(move || {
+                    let shares = vault.shares(&auth.scope);
+                    shares
+                        .list()?
+                        .into_iter()
+                        .map(|s| shares.get(s.id))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .await?;
+                let now = state.vault.now_ms();
+                let views: Vec<ShareView> = details.iter().map(|d| share_view(d, now)).collect();
+                Ok(warp::reply::json(&views).into_response())
+            };
+            respond(result.await)
+        });
+    let get = warp::path!("api" / "shares" / String)
+        .and(warp::get())
+        .and(auth(state))
+        .and(with_state(state))
+        .then(
+            |id: String, auth: Authenticated, state: AppState| async move {
+                let result = async {
+                    let id = share_id(&id)?;
+                    let vault = state.vault.clone();
+                    let detail = blocking(move || vault.shares(&auth.scope).get(id))
+                        .await
+                        .map_err(share_not_found)?;
+                    Ok(
+                        warp::reply::json(&share_view(&detail, state.vault.now_ms()))
+                            .into_response(),
+                    )
+                };
+                respond(result.await)
+            },
+        );
+    let update = warp::path!("api" / "shares" / String)
+        .and(warp::patch())
+        .and(auth(state))
+        .and(json_body::<UpdateShare>())
+        .and(client())
+        .and(with_state(state))
+        .then(
+            |id: String, auth: Authenticated, req: UpdateShare, client, state: AppState| async move {
+                let result = async {
+                    let id = share_id(&id)?;
+                    let vault = state.vault.clone();
+                    let detail = blocking(move || {
+                        vault.shares(&auth.scope).set_expiry(id, req.expires_at, &client)
+                    })
+                    .await
+                    .map_err(share_not_found)?;
+                    Ok(warp::reply::json(&share_view(&detail, state.vault.now_ms()))
+                        .into_response())
+                };
+                respond(result.await)
+            },
+        );
+    let revoke = warp::path!("api" / "shares" / String)
+        .and(warp::delete())
+        .and(auth(state))
+        .and(client())
+        .and(with_state(state))
+        .then(
+            |id: String, auth: Authenticated, client, state: AppState| async move {
+                let result = async {
+                    let id = share_id(&id)?;
+                    let vault = state.vault.clone();
+                    let detail = blocking(move || vault.shares(&auth.scope).revoke(id, &client))
+                        .await
+                        .map_err(share_not_found)?;
+                    Ok(
+                        warp::reply::json(&share_view(&detail, state.vault.now_ms()))
+                            .into_response(),
+                    )
+                };
+                respond(result.await)
+            },
+        );
+    let revoke_recipient = warp::path!("api" / "shares" / String / "recipients" / String)
+        .and(warp::delete())
+        .and(auth(state))
+        .and(client())
+        .and(with_state(state))
+        .then(
+            |id: String, recipient: String, auth: Authenticated, client, state: AppState| async move {
+                let result = async {
+                    let id = share_id(&id)?;
+                    let recipient = RecipientId::parse(&recipient)
+                        .ok_or_else(|| ApiError::not_found("recipient"))?;
+                    let vault = state.vault.clone();
+                    let detail = blocking(move || {
+                        vault
+                            .shares(&auth.scope)
+                            .revoke_recipient(id, recipient, &client)
+                    })
+                    .await
+                    .map_err(share_not_found)?;
+                    Ok(warp::reply::json(&share_view(&detail, state.vault.now_ms()))
+                        .into_response())
+                };
+                respond(result.await)
+            },
+        );
+    let trace = warp::path!("api" / "leaks" / "trace")
+        .and(warp::post())
+        .and(auth(state))
+        .and(warp::body::content_length_limit(TRACE_BODY_LIMIT))
+        .and(warp::body::bytes())
+        .and(client())
+        .and(with_state(state))
+        .then(
+            |auth: Authenticated, body: Bytes, client: ClientInfo, state: AppState| async move {
+                respond(trace(auth, body, client, state).await)
+            },
+        );
+    vec![
+        create.boxed(),
+        list.boxed(),
+        get.boxed(),
+        update.boxed(),
+        revoke.boxed(),
+        revoke_recipient.boxed(),
+        trace.boxed(),
+    ]
+}
+
+/// Reads the watermark of an uploaded suspect file and names the recipient, among this
+/// owner's shares only.
+async fn trace(
+    auth: Authenticated,
+    body: Bytes,
+    client: ClientInfo,
+    state: AppState,
+) -> Result<Response, ApiError> {
+    if body.is_empty() {
+        return Err(ApiError::bad_request(
+            "send the suspect audio file as the request body",
+        ));
+    }
+    let key = state.watermark_key.clone();
+    let len = body.len() as u64;
+    let detection = tokio::task::spawn_blocking(move || {
+        crate::marking::detect(std::io::Cursor::new(body), len, &key)
+    })
+    .await
+    .map_err(|_| ApiError::internal())?
+    .map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unreadable_audio",
+            format!("the file could not be read as audio: {e}"),
+        )
+    })?;
+    let payload = detection.map(|d| d.payload.id);
+    let vault = state.vault.clone();
+    let report = blocking(move || {
+        let report = vault.shares(&auth.scope).trace(payload, &client)?;
+        Ok(report.map(|r| {
+            let token = vault.link_token(r.recipient.id);
+            (r, token)
+        }))
+    })
+    .await?;
+    Ok(warp::reply::json(&trace_view(payload, report, false)).into_response())
+}
