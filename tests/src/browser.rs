@@ -30,6 +30,8 @@ pub struct Browser {
     pub client: Client,
     driver: Child,
     _profile: tempfile::TempDir,
+    /// Where downloads land.
+    pub downloads: tempfile::TempDir,
 }
 
 impl Browser {
@@ -45,6 +47,7 @@ impl Browser {
             .spawn()
             .unwrap_or_else(|e| panic!("chromedriver is missing ({e}): install Debian's chromium-driver (scripts/test does)"));
         let profile = tempfile::tempdir().unwrap();
+        let downloads = tempfile::tempdir().unwrap();
         let mut caps = serde_json::Map::new();
         caps.insert(
             "goog:chromeOptions".into(),
@@ -56,6 +59,10 @@ impl Browser {
                     "--disable-sync", "--disable-quic", "--mute-audio", "--autoplay-policy=no-user-gesture-required",
                     "--window-size=1280,900", format!("--user-data-dir={}", profile.path().display()),
                 ],
+                "prefs": {
+                    "download.default_directory": downloads.path().display().to_string(),
+                    "download.prompt_for_download": false,
+                },
             }),
         );
         let url = format!("http://127.0.0.1:{port}");
@@ -78,6 +85,27 @@ impl Browser {
             client,
             driver,
             _profile: profile,
+            downloads,
+        }
+    }
+
+    /// Waits for a finished download whose name ends in `suffix`; answers its bytes.
+    pub async fn downloaded(&self, suffix: &str) -> Vec<u8> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let done = std::fs::read_dir(self.downloads.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path())
+                .find(|p| p.to_string_lossy().ends_with(suffix));
+            if let Some(path) = done {
+                return std::fs::read(path).unwrap_or_default();
+            }
+            if Instant::now() > deadline {
+                panic!("no *{suffix} download within 30 s");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 

@@ -548,6 +548,9 @@ async fn media_url(
     if !view.tracks.iter().any(|t| t.id == track) {
         return Err(ApiError::not_found("track"));
     }
+    if kind == MediaKind::Download && !view.share.allow_download {
+        return Err(VaultError::Forbidden("this share is stream-only").into());
+    }
     if view.share.watermark && !view.rendered.contains(&track) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
