@@ -251,6 +251,19 @@ async fn each_recipients_copy_traces_back_to_that_recipient_alone() {
         }
         assert_eq!(r["downloads"], 1);
     }
+    // "Who accessed my files" shows the recipients' accesses, by recipient.
+    let (_, activity) = owner.get_json("/api/account/activity").await;
+    assert!(
+        activity
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "share.download"
+                && e["actor"]
+                    .as_str()
+                    .is_some_and(|a| a.starts_with("recipient:"))),
+        "{activity}"
+    );
     // The audit chain holds every step and still verifies.
     let log = server.cli_ok(&["audit", "tail", "--json", "-n", "200"], None);
     for action in [

@@ -87,7 +87,7 @@ pub struct AuditEntry {
     pub seq: u64,
     /// Unix time in milliseconds.
     pub at_ms: i64,
-    /// `user:<id>`, `admin`, or `system`.
+    /// `user:<id>`, `recipient:<id>` (a share recipient), `admin`, or `system`.
     pub actor: String,
     /// The account whose data or settings the action touched.
     pub owner: Option<String>,

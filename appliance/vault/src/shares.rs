@@ -11,11 +11,9 @@
 //! recipient's rendered copy and answers [`VaultError::NotReady`] until it exists, so no
 //! unmarked byte of such a share reaches a recipient.
 
-use hmac::{Hmac, Mac};
 use rand::RngCore;
 use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 use studiovault_api::Plan;
 use subtle::ConstantTimeEq;
 
@@ -31,8 +29,6 @@ use crate::store::{
 };
 use crate::users::{get_user, hash_password, password_matches, tenant_key};
 use crate::{ClientInfo, Vault};
-
-type HmacSha256 = Hmac<Sha256>;
 
 const MS_PER_DAY: i64 = 86_400_000;
 pub const MAX_TRACKS: usize = 100;
@@ -299,13 +295,16 @@ fn clean(raw: &str, max: usize) -> String {
 }
 
 fn tag(key: &[u8; 32], parts: &[&[u8]]) -> [u8; 32] {
-    // HMAC accepts keys of any length, so this cannot fail.
-    let mut mac = <HmacSha256 as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+    let mut mac =
+        ring::hmac::Context::with_key(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key));
     for part in parts {
+        // Length-prefixed, so no two different part lists sign the same bytes.
         mac.update(&(part.len() as u64).to_be_bytes());
         mac.update(part);
     }
-    mac.finalize().into_bytes().into()
+    let mut out = [0u8; 32];
+    out.copy_from_slice(mac.sign().as_ref());
+    out
 }
 
 fn b64() -> base64::engine::GeneralPurpose {
@@ -1121,7 +1120,7 @@ impl<'a> Shares<'a> {
                     .and_then(|(_, v)| decode("shares", v.value()))
             })
             .collect::<Result<_>>()?;
-        out.sort_by(|a, b| b.created_at_ms.cmp(&a.created_at_ms));
+        out.sort_by_key(|s| std::cmp::Reverse(s.created_at_ms));
         Ok(out)
     }
 

@@ -167,7 +167,7 @@ fn playlist_page(token: &str, view: &PortalView, states: &[TrackState]) -> Respo
              <section class=\"player\" aria-label=\"Player\">\n\
              <div class=\"controls\">\
              <button type=\"button\" id=\"play\" class=\"play\" aria-label=\"Play\">▶</button>\
-             <button type=\"button\" id=\"next\" aria-label=\"Next track\">⏭</button>\
+             <button type=\"button\" id=\"next\" aria-label=\"Next track\">Next</button>\
              <span id=\"now\" class=\"now\">Pick a track</span>\
              <span id=\"clock\" class=\"clock\">0:00 / 0:00</span></div>\n\
              <canvas id=\"wave\" class=\"wave\" role=\"slider\" tabindex=\"0\" aria-label=\"Position\" \
