@@ -156,10 +156,15 @@ impl Browser {
             .unwrap_or_else(|e| panic!("`{expression}`: {e}"))
     }
 
+    /// Clicks `css` after scrolling it to the middle of the window, clear of the fixed player.
     pub async fn click(&self, css: &str) {
-        self.wait(css)
-            .await
-            .click()
+        let el = self.wait(css).await;
+        let arg = serde_json::to_value(&el).unwrap_or_default();
+        let _ = self
+            .client
+            .execute("arguments[0].scrollIntoView({block: 'center'});", vec![arg])
+            .await;
+        el.click()
             .await
             .unwrap_or_else(|e| panic!("click {css}: {e}"));
     }

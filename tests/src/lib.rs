@@ -425,3 +425,67 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
 }
+
+/// A 16-bit stereo WAV of a song in A minor at 120 BPM, `secs` long: a kick on every beat, a
+/// bass line and chords through Am–Dm–Em–Am–F–G–Am–Am, an arpeggiated melody and off-beat hats.
+/// The appliance's analysis reads it as 120.0 BPM, A minor (8A).
+pub fn song_in_a_minor_at_120_bpm(secs: f32) -> Vec<u8> {
+    const CHORDS: [[i32; 3]; 8] = [
+        [0, 3, 7],
+        [5, 8, 12],
+        [7, 10, 14],
+        [0, 3, 7],
+        [-4, 0, 3],
+        [-2, 2, 5],
+        [0, 3, 7],
+        [0, 3, 7],
+    ];
+    const BASS: [i32; 8] = [0, 5, 7, 0, -4, -2, 0, 0];
+    let rate = 44_100u32;
+    let beat = 0.5f64;
+    let frames = (f64::from(secs) * f64::from(rate)) as u32;
+    let freq = |semitones: i32| 220.0 * 2f64.powf(f64::from(semitones) / 12.0);
+    let tau = std::f64::consts::TAU;
+    let mut noise = 0x2545_f491_4f6c_dd1du64;
+    let mut samples = Vec::with_capacity(frames as usize * 4);
+    for i in 0..frames {
+        let t = f64::from(i) / f64::from(rate);
+        let beats = t / beat;
+        let bar = (beats / 4.0) as usize % CHORDS.len();
+        let in_beat = beats.fract();
+        let mut x = 0.0;
+        for s in CHORDS[bar] {
+            x += 0.12 * (tau * freq(s) * t).sin();
+        }
+        x += 0.2 * (tau * freq(BASS[bar] - 12) * t).sin();
+        let since_beat = in_beat * beat;
+        x += 0.6 * (tau * 55.0 * since_beat).sin() * (-since_beat * 18.0).exp();
+        let eighth = (beats * 2.0) as usize % 3;
+        let since_eighth = (beats * 2.0).fract() * beat / 2.0;
+        x += 0.1 * (tau * freq(CHORDS[bar][eighth] + 12) * t).sin() * (-since_eighth * 6.0).exp();
+        if (0.5..0.56).contains(&in_beat) {
+            noise ^= noise << 13;
+            noise ^= noise >> 7;
+            noise ^= noise << 17;
+            x += 0.05 * ((noise >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0);
+        }
+        let v = ((x * 0.8).clamp(-1.0, 1.0) * 32_767.0) as i16;
+        samples.extend_from_slice(&v.to_le_bytes());
+        samples.extend_from_slice(&v.to_le_bytes());
+    }
+    let mut out = Vec::with_capacity(44 + samples.len());
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + samples.len() as u32).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&rate.to_le_bytes());
+    out.extend_from_slice(&(rate * 4).to_le_bytes());
+    out.extend_from_slice(&4u16.to_le_bytes());
+    out.extend_from_slice(&16u16.to_le_bytes());
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&(samples.len() as u32).to_le_bytes());
+    out.extend_from_slice(&samples);
+    out
+}

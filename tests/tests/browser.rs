@@ -215,3 +215,179 @@ async fn the_app_works_from_the_keyboard_alone() {
     }
     panic!("sign-in was never throttled");
 }
+
+/// Issue 9's "done when": a new owner uploads a folder, finds the take in A minor near
+/// 120 BPM with the key and tempo filters, and plays it from the middle within a second; then
+/// sorts by tempo and shares the take from the Shares page, and the recipient's link plays.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_owner_finds_the_a_minor_take_near_120_bpm_in_a_folder_and_shares_it() {
+    let server = Server::start();
+    server.add_user("new@studio.test", "pro");
+    let folder = tempfile::tempdir().unwrap();
+    std::fs::write(
+        folder.path().join("take-07.wav"),
+        studiovault_e2e::song_in_a_minor_at_120_bpm(40.0),
+    )
+    .unwrap();
+    for name in ["knolls.ogg", "battle.ogg"] {
+        std::fs::write(folder.path().join(name), wesnoth_track(name).unwrap()).unwrap();
+    }
+    std::fs::write(folder.path().join("notes.txt"), "lyrics, second verse").unwrap();
+
+    let browser = Browser::start().await;
+    browser.goto(&server.url("/login")).await;
+    browser.type_into("#email", "new@studio.test").await;
+    browser.type_into("#password", PASSWORD).await;
+    browser.click("form button[type=submit]").await;
+    browser.wait("#tracks").await;
+    let input = browser
+        .client
+        .find(fantoccini::Locator::Css("#folder-input"))
+        .await
+        .unwrap();
+    input
+        .send_keys(&folder.path().display().to_string())
+        .await
+        .unwrap();
+    browser
+        .until(
+            "three uploads, the notes skipped",
+            "document.querySelectorAll('#uploads progress').length === 3 \
+             && [...document.querySelectorAll('#uploads progress')].every(p => p.value === 1)",
+        )
+        .await;
+    // The library polls while analysis runs; wait until every row has a key.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(240);
+    loop {
+        let done = browser
+            .eval(
+                "document.querySelectorAll('#tracks tbody tr').length === 3 && \
+                 ![...document.querySelectorAll('#tracks tbody td')].some(td => td.textContent === 'analysing…')",
+            )
+            .await;
+        if done == true {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "analysis did not finish"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+
+    // Key and tempo filters leave one take.
+    browser
+        .eval(
+            "(() => { const s = document.getElementById('key-filter'); s.value = 'A minor'; \
+             s.dispatchEvent(new Event('change')); return true; })()",
+        )
+        .await;
+    browser.type_into("#tempo-min", "115").await;
+    browser.type_into("#tempo-max", "125").await;
+    browser
+        .until(
+            "one match",
+            "document.querySelectorAll('#tracks tbody tr').length === 1 \
+             && document.querySelector('#tracks tbody td.name').textContent === 'take-07'",
+        )
+        .await;
+    let key = browser
+        .eval("document.querySelector('#tracks tbody tr').textContent")
+        .await;
+    assert!(key.as_str().unwrap().contains("A minor · 8A"), "{key}");
+    browser.screenshot("05-found").await;
+
+    // Play it, then jump to the middle: audio flows from there within a second.
+    browser
+        .click("#tracks tbody tr button[aria-label^='Play']")
+        .await;
+    browser
+        .until(
+            "playback",
+            "document.getElementById('audio').currentTime > 0.1",
+        )
+        .await;
+    browser
+        .eval("(window.__seekAt = performance.now(), true)")
+        .await;
+    browser.click("#wave").await;
+    let elapsed = browser
+        .until(
+            "playing from the middle",
+            "(() => { const a = document.getElementById('audio'); \
+             const mid = a.duration / 2; \
+             return !a.paused && a.currentTime > mid + 0.05 && a.currentTime < mid + 3 \
+               ? performance.now() - window.__seekAt : 0; })()",
+        )
+        .await;
+    assert!(
+        elapsed.as_f64().unwrap() < 1000.0,
+        "from the click to sound took {elapsed} ms"
+    );
+
+    // Sorting by tempo, with the filters cleared.
+    browser.type_into("#tempo-min", "").await;
+    browser.type_into("#tempo-max", "").await;
+    browser
+        .eval(
+            "(() => { const s = document.getElementById('key-filter'); s.value = ''; \
+             s.dispatchEvent(new Event('change')); return true; })()",
+        )
+        .await;
+    browser
+        .until(
+            "all three again",
+            "document.querySelectorAll('#tracks tbody tr').length === 3",
+        )
+        .await;
+    browser.click("th button[data-sort='tempo']").await;
+    let tempos = browser
+        .until(
+            "tempo order",
+            "(() => { const t = [...document.querySelectorAll('#tracks tbody tr')].map(r => \
+             parseFloat(r.children[3].textContent)); \
+             return t.length === 3 && t.every((v, i) => i === 0 || (t[i - 1] - v) * \
+             (document.querySelector(\"th button[data-sort='tempo']\").dataset.arrow === '▲' ? -1 : 1) >= 0) \
+             && t.join(','); })()",
+        )
+        .await;
+    assert!(tempos.as_str().unwrap().contains("120"), "{tempos}");
+
+    // Share the take from the Shares page; the recipient's own link plays it.
+    browser.click("nav a[href='/shares']").await;
+    browser.wait("details.new-share summary").await;
+    browser.click("details.new-share summary").await;
+    browser
+        .click("#share-tracks input[type=checkbox]:not(:checked)")
+        .await;
+    browser
+        .until(
+            "the take picked",
+            "[...document.querySelectorAll('#share-tracks li')].some(li => \
+             li.textContent.includes('take-07') && li.querySelector('input').checked) || \
+             (document.querySelector('#share-tracks input:checked') && \
+              document.querySelector('#share-tracks input:checked').closest('li').textContent)",
+        )
+        .await;
+    browser.type_into("#share-title", "Take 7 for Ivy").await;
+    browser
+        .type_into("#share-recipients", "Ivy Studio <ivy@studio.test>")
+        .await;
+    browser.click("#share-download").await;
+    browser.click("#share-form button[type=submit]").await;
+    browser.wait("section.share button.copy-link").await;
+    browser.screenshot("06-shares").await;
+    assert_accessible(&browser, "shares").await;
+    let link = browser
+        .eval("document.querySelector('section.share button.copy-link').dataset.link")
+        .await;
+    browser.goto(link.as_str().unwrap()).await;
+    browser.wait("#portal").await;
+    browser.click(".playlist li:first-child .pick").await;
+    browser
+        .until(
+            "the recipient hears it",
+            "!document.getElementById('audio').paused && document.getElementById('audio').currentTime > 0.2",
+        )
+        .await;
+}

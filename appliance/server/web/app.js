@@ -3,9 +3,10 @@ import { api, ApiError } from "/assets/api.js";
 import { renderLogin } from "/assets/login.js";
 import { renderLibrary } from "/assets/library.js";
 import { renderAccount } from "/assets/account.js";
+import { renderShares } from "/assets/shares.js";
 import { initPlayer } from "/assets/player.js";
 
-const routes = { "/library": renderLibrary, "/account": renderAccount };
+const routes = { "/library": renderLibrary, "/shares": renderShares, "/account": renderAccount };
 export const session = { me: null };
 
 export function navigate(path, replace = false) {

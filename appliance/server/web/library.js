@@ -47,6 +47,8 @@ function cell(t, column) {
   }
 }
 
+const AUDIO_EXTENSION = /\.(wav|aiff?|aifc|flac|mp3|m4a|aac|ogg|oga|opus)$/i;
+
 export async function renderLibrary(main, session) {
   const status = el("p", { class: "muted", role: "status", "aria-live": "polite" });
   const search = el("input", { type: "search", id: "search", placeholder: "Find a track", "aria-label": "Search by name" });
@@ -56,7 +58,9 @@ export async function renderLibrary(main, session) {
   const quota = el("span", { class: "quota" });
   const fileInput = el("input", { type: "file", id: "file-input", multiple: true, accept: "audio/*,.wav,.aif,.aiff,.flac,.mp3,.m4a,.aac,.ogg,.opus", hidden: true });
   const pick = el("button", { type: "button", id: "pick-files", text: "Choose files…", onclick: () => fileInput.click() });
-  const drop = el("div", { class: "drop", id: "drop" }, "Drop audio files here, or ", pick, fileInput);
+  const folderInput = el("input", { type: "file", id: "folder-input", webkitdirectory: true, multiple: true, hidden: true });
+  const pickFolder = el("button", { type: "button", id: "pick-folder", text: "Choose a folder…", onclick: () => folderInput.click() });
+  const drop = el("div", { class: "drop", id: "drop" }, "Drop audio files here, or ", pick, " ", pickFolder, fileInput, folderInput);
   const uploads = el("ul", { class: "uploads", id: "uploads", "aria-label": "Uploads" });
   const table = el("table", { id: "tracks" });
   const dialog = el("dialog", { id: "confirm" });
@@ -173,6 +177,14 @@ export async function renderLibrary(main, session) {
   }
 
   fileInput.addEventListener("change", () => { uploadAll(fileInput.files); fileInput.value = ""; });
+  // A folder holds artwork and notes too: only its audio is uploaded.
+  folderInput.addEventListener("change", () => {
+    const all = [...folderInput.files];
+    const audio = all.filter((f) => f.type.startsWith("audio/") || AUDIO_EXTENSION.test(f.name));
+    if (audio.length < all.length) toast(`Skipped ${all.length - audio.length} file(s) that are not audio.`);
+    uploadAll(audio);
+    folderInput.value = "";
+  });
   drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
   drop.addEventListener("dragleave", () => drop.classList.remove("over"));
   drop.addEventListener("drop", (e) => { e.preventDefault(); drop.classList.remove("over"); uploadAll(e.dataTransfer.files); });

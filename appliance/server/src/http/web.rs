@@ -40,6 +40,7 @@ const ASSETS: &[Asset] = &[
     asset!("account.js", "text/javascript; charset=utf-8"),
     asset!("player.js", "text/javascript; charset=utf-8"),
     asset!("upload.js", "text/javascript; charset=utf-8"),
+    asset!("shares.js", "text/javascript; charset=utf-8"),
     asset!("portal.css", "text/css; charset=utf-8"),
     asset!("portal.js", "text/javascript; charset=utf-8"),
 ];
@@ -103,7 +104,7 @@ pub(super) fn routes() -> Vec<BoxedFilter<(Response,)>> {
         .and(warp::path::full())
         .and_then(|path: warp::path::FullPath| async move {
             match path.as_str() {
-                "/" | "/login" | "/library" | "/account" => Ok(()),
+                "/" | "/login" | "/library" | "/shares" | "/account" => Ok(()),
                 _ => Err(warp::reject::not_found()),
             }
         })
