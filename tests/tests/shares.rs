@@ -582,3 +582,58 @@ async fn passwords_limits_and_every_replay_trick_are_enforced_over_http() {
         "another owner's track cannot be shared: {body}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_copy_that_cannot_be_made_fails_alone_and_serves_nothing() {
+    // Renders run in limited child processes: here audio longer than the limit.
+    let server = Server::start_with(&[("STUDIOVAULT_ANALYSIS__MAX_DURATION_MINUTES", "1")]);
+    server.add_user("max@studio.test", "max");
+    let owner = Owner::signed_in(&server, "max@studio.test").await;
+    let long = owner.upload_ok("long.wav", wav(65.0, 3)).await;
+    let short = owner.upload_ok("short.wav", wav(2.0, 4)).await;
+    let share = create_share(
+        &owner,
+        json!({"tracks": [long, short], "recipients": [{"name": "Kit"}], "allow_download": true}),
+    )
+    .await;
+    let link = share["recipients"][0]["link"].as_str().unwrap();
+    let client = visitor();
+    assert_eq!(
+        client.get(server.url(link)).send().await.unwrap().status(),
+        200
+    );
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let state = loop {
+        let state: Value = client
+            .get(server.url(&format!("{link}/state")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let states: Vec<&str> = state["tracks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["state"].as_str().unwrap())
+            .collect();
+        if states == ["failed", "ready"] {
+            break state;
+        }
+        assert!(Instant::now() < deadline, "{state}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let (status, body) = signed(&server, &client, link, "download", &long).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (409, Some("copy_not_ready")),
+        "{state}"
+    );
+    let (status, url) = signed(&server, &client, link, "download", &short).await;
+    assert_eq!(status, 200);
+    let (status, copy) = fetch(&server, &client, url["url"].as_str().unwrap(), None).await;
+    assert_eq!((status, &copy[..4]), (200, b"fLaC".as_slice()));
+    assert!(server.log().contains("rendering a watermarked copy failed"));
+    assert_eq!(owner.get("/api/health").await.status(), 200);
+}

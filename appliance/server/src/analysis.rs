@@ -238,15 +238,20 @@ async fn run_child(
         .map_err(|e| format!("the analysis process answered garbage: {e}"))
 }
 
+/// Caps this process's address space (for job processes, before they touch any input).
+pub fn limit_address_space(bytes: u64) -> bool {
+    use rustix::process::{Resource, Rlimit, setrlimit};
+    let limit = Rlimit {
+        current: Some(bytes),
+        maximum: Some(bytes),
+    };
+    setrlimit(Resource::As, limit).is_ok()
+}
+
 /// The child side: `studiovault analysis-job`. Limits its own address space first, then reads
 /// one request from stdin and prints one outcome on stdout.
 pub fn child_main(memory_limit_bytes: u64) -> std::process::ExitCode {
-    use rustix::process::{Resource, Rlimit, setrlimit};
-    let limit = Rlimit {
-        current: Some(memory_limit_bytes),
-        maximum: Some(memory_limit_bytes),
-    };
-    if setrlimit(Resource::As, limit).is_err() {
+    if !limit_address_space(memory_limit_bytes) {
         return std::process::ExitCode::FAILURE;
     }
     let mut input = Vec::new();

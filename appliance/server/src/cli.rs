@@ -66,6 +66,12 @@ pub enum Command {
         #[arg(long)]
         memory_limit_bytes: u64,
     },
+    /// Internal: one watermarked copy rendered in a memory-limited child process of the server.
+    #[command(hide = true)]
+    RenderJob {
+        #[arg(long)]
+        memory_limit_bytes: u64,
+    },
     /// The admin console: a full-screen terminal UI over the admin socket (press ? inside).
     Console {
         /// Let the mouse switch tabs and scroll lists (hold Shift to select text meanwhile).

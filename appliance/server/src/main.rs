@@ -26,8 +26,14 @@ use studiovault_api::client::AdminClient;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // An analysis job is a bare child process: no runtime, no logging, no config.
-    if let Command::AnalysisJob { memory_limit_bytes } = cli.command {
-        return analysis::child_main(memory_limit_bytes);
+    match cli.command {
+        Command::AnalysisJob { memory_limit_bytes } => {
+            return analysis::child_main(memory_limit_bytes);
+        }
+        Command::RenderJob { memory_limit_bytes } => {
+            return render::child_main(memory_limit_bytes);
+        }
+        _ => {}
     }
     let default_level = if matches!(cli.command, Command::Serve { .. }) {
         "info"
@@ -125,7 +131,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(cmd) => commands::audit(&client(), cmd).await,
         Command::Status(out) => commands::status(&client(), out.json).await,
         // Handled above, before any configuration is read.
-        Command::Analyze { .. } | Command::AnalysisJob { .. } => Ok(ExitCode::FAILURE),
+        Command::Analyze { .. } | Command::AnalysisJob { .. } | Command::RenderJob { .. } => {
+            Ok(ExitCode::FAILURE)
+        }
         Command::Console { mouse } => {
             studiovault_tui::run(studiovault_tui::ConsoleOptions {
                 socket: socket.clone(),

@@ -107,7 +107,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         state.renders.clone(),
         render_queue,
         watermark_key,
-        config.shares.render_workers as usize,
+        (config.shares.render_workers as usize, limits),
         stop_rx.clone(),
     ));
     let background = tokio::spawn(housekeeping(

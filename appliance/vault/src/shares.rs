@@ -18,7 +18,7 @@ use studiovault_api::Plan;
 use subtle::ConstantTimeEq;
 
 use crate::audit::{self, Actor, AuditAction, AuditEvent};
-use crate::blob::{BlobReader, BlobWriter};
+use crate::blob::{BlobAccess, BlobReader, BlobWriter};
 use crate::error::{Result, VaultError};
 use crate::ids::{BlobId, RecipientId, ShareId, TrackId, UserId};
 use crate::library::{BlobRecord, TrackRecord};
@@ -837,22 +837,31 @@ impl RecipientGrant {
         Ok(share.watermark.then_some(recipient.payload))
     }
 
-    /// The source audio of `track`, to render this recipient's copy from. Only for shares
-    /// that watermark: the reader never reaches the recipient, only the rendered copy does.
-    pub fn render_source(
+    /// The source track and access to its blob alone, to render this recipient's copy in
+    /// another process. Only for shares that watermark: the source never reaches the
+    /// recipient, only the rendered copy does.
+    pub fn render_access(
         &self,
         vault: &Vault,
         track: TrackId,
-    ) -> Result<(TrackRecord, BlobReader)> {
+    ) -> Result<(TrackRecord, BlobAccess)> {
         let (share, _) = self.live_state(vault)?;
         if !share.watermark || !share.tracks.contains(&track) {
             return Err(VaultError::NotFound);
         }
         let scope = OwnerScope::new(self.owner);
-        let library = vault.library(&scope);
-        let rec = library.get(track)?;
-        let reader = library.open_blob(&rec)?;
-        Ok((rec, reader))
+        let rec = vault.library(&scope).get(track)?;
+        let key = {
+            let txn = vault.db().begin_read()?;
+            tenant_key(vault, &txn.open_table(TENANT_KEYS)?, self.owner)?
+        };
+        let access = BlobAccess::new(
+            vault.blob_path(self.owner, rec.blob),
+            rec.blob,
+            rec.size_bytes,
+            key.blob_key(rec.blob),
+        );
+        Ok((rec, access))
     }
 
     /// Stores the recipient's rendered copy of `track` (encrypted under the owner's key).

@@ -453,9 +453,14 @@ fn watermarked_shares_serve_only_the_recipients_copy() {
     let ana = f.grant(&detail, 0);
     let play = f.url(&ana, 0, MediaKind::Play);
     assert!(matches!(f.fetch(&play, "GET"), Err(VaultError::NotReady)));
-    let (source, mut reader) = ana.render_source(&f.t.vault, f.tracks[0].id).unwrap();
+    let (source, access) = ana.render_access(&f.t.vault, f.tracks[0].id).unwrap();
+    let mut reader = access.open().unwrap();
     let mut original = Vec::new();
     reader.read_to_end(&mut original).unwrap();
+    assert_eq!(
+        original, b"first track bytes",
+        "the render reads the source"
+    );
     assert_eq!(source.id, f.tracks[0].id);
     ana.store_render(
         &f.t.vault,
