@@ -218,6 +218,63 @@ async fn each_recipients_copy_traces_back_to_that_recipient_alone() {
         }
     }
 
+    // Two recipients average their copies to hide: the trace still names a colluder, from
+    // the payload or from the soft-bit scores, and never the third recipient.
+    let (a, b) = (dir.path().join("a.flac"), dir.path().join("b.flac"));
+    std::fs::write(&a, &downloads[0]).unwrap();
+    std::fs::write(&b, &downloads[1]).unwrap();
+    let mixed = dir.path().join("mixed.mp3");
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(&a)
+        .arg("-i")
+        .arg(&b)
+        .args([
+            "-filter_complex",
+            "amix=inputs=2:normalize=1",
+            "-ss",
+            "5",
+            "-t",
+            "30",
+            "-b:a",
+            "192k",
+        ])
+        .arg(&mixed)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let trace: Value = owner
+        .http
+        .post(owner.url("/api/leaks/trace"))
+        .body(std::fs::read(&mixed).unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut named: Vec<&Value> = trace["suspects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| &s["recipient"]["id"])
+        .collect();
+    if !trace["recipient"].is_null() {
+        named.push(&trace["recipient"]["id"]);
+    }
+    assert!(!named.is_empty(), "no colluder named: {trace}");
+    assert!(
+        named
+            .iter()
+            .all(|id| **id == recipients[0]["id"] || **id == recipients[1]["id"]),
+        "an innocent was named: {trace}"
+    );
+    let out = server.cli_ok(&["leak", "trace", mixed.to_str().unwrap()], None);
+    assert!(
+        !out.contains("Cy Press") && (out.contains("Ana Label") || out.contains("Ben Mixer")),
+        "{out}"
+    );
+
     // Another owner learns nothing from the same file.
     server.add_user("rival@studio.test", "max");
     let rival = Owner::signed_in(&server, "rival@studio.test").await;

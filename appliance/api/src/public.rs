@@ -272,6 +272,32 @@ pub struct TraceView {
     pub recipient: Option<RecipientView>,
     /// Each copy issued to that recipient.
     pub copies: Vec<TracedCopy>,
+    /// Other recipients whose copies the file carries too (copies averaged or spliced
+    /// together), named by scoring the file's soft code bits against every candidate;
+    /// strongest first.
+    pub suspects: Vec<Suspect>,
+    /// The score above which a candidate is named: at most one innocent in a million.
+    pub threshold: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Suspect {
+    pub share: TracedShare,
+    pub recipient: RecipientView,
+    /// Standard deviations above chance.
+    pub score: f64,
+}
+
+/// The admin's `POST /v1/leaks/trace`: what the CLI read from a suspect file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TraceRequest {
+    /// The decoded payload, 16 hex digits.
+    #[serde(default)]
+    pub payload: Option<String>,
+    /// The soft code bits at the best sync position, for collusion scoring.
+    #[serde(default)]
+    pub soft_bits: Option<Vec<f32>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -12,7 +12,7 @@ use studiovault_api::admin::{
     AdminSessionView, AuditEntry, AuditVerifyReport, CreateUser, ResetPassword, Revoked, Status,
     UpdateUser, UserCreated, UserView,
 };
-use studiovault_api::public::TraceView;
+use studiovault_api::public::{TraceRequest, TraceView};
 
 use crate::cli::{
     AuditCommand, LeakCommand, SessionsCommand, UserCommand, UserSessionsCommand, WatermarkCommand,
@@ -668,58 +668,74 @@ pub async fn leak(
     let LeakCommand::Trace { file, out } = cmd;
     let key = watermark_key(config)?;
     let shown = file.display().to_string();
-    let found = tokio::task::spawn_blocking(move || crate::marking::detect_file(&file, &key))
+    let analysis = tokio::task::spawn_blocking(move || crate::marking::analyze_file(&file, &key))
         .await?
         .with_context(|| format!("reading {shown}"))?;
-    let Some(detection) = found else {
+    if analysis.detection.is_none() && analysis.soft_bits.is_none() {
         if out.json {
             print_json(&serde_json::json!({"found": false, "payload": null}))?;
         } else {
             println!("{shown}: no watermark of this appliance");
         }
         return Ok(ExitCode::FAILURE);
+    }
+    let request = TraceRequest {
+        payload: analysis
+            .detection
+            .as_ref()
+            .map(|d| format!("{:016x}", d.payload.id)),
+        soft_bits: analysis.soft_bits.as_ref().map(|s| s.values().to_vec()),
     };
-    let payload = format!("{:016x}", detection.payload.id);
-    let trace: TraceView = client.get(&format!("/v1/leaks/{payload}")).await?;
+    let trace: TraceView = client.post("/v1/leaks/trace", &request).await?;
     if out.json {
         print_json(&trace)?;
     } else {
-        match (&trace.share, &trace.recipient) {
-            (Some(share), Some(recipient)) => {
-                println!(
-                    "{shown}: watermark {payload} (confidence {:.2})",
-                    detection.confidence
-                );
-                println!(
-                    "  recipient  {}{}",
-                    recipient.name,
-                    recipient
-                        .email
-                        .as_deref()
-                        .map(|e| format!(" <{e}>"))
-                        .unwrap_or_default()
-                );
-                println!(
-                    "  share      {} ({}), created {}, owner {}",
-                    share.title,
-                    share.id,
-                    when(share.created_at),
-                    trace.owner_email.as_deref().unwrap_or("?")
-                );
-                for copy in &trace.copies {
-                    println!("  copy of    {} issued {}", copy.name, when(copy.issued_at));
-                }
-                for e in recipient
-                    .events
-                    .iter()
-                    .filter(|e| e.kind == "played" || e.kind == "downloaded")
-                {
-                    println!("  {:<10} {}", e.kind, when(e.at));
-                }
+        if let (Some(share), Some(recipient), Some(d)) =
+            (&trace.share, &trace.recipient, &analysis.detection)
+        {
+            println!(
+                "{shown}: watermark {:016x} (confidence {:.2})",
+                d.payload.id, d.confidence
+            );
+            println!(
+                "  recipient  {}{}",
+                recipient.name,
+                recipient
+                    .email
+                    .as_deref()
+                    .map(|e| format!(" <{e}>"))
+                    .unwrap_or_default()
+            );
+            println!(
+                "  share      {} ({}), created {}, owner {}",
+                share.title,
+                share.id,
+                when(share.created_at),
+                trace.owner_email.as_deref().unwrap_or("?")
+            );
+            for copy in &trace.copies {
+                println!("  copy of    {} issued {}", copy.name, when(copy.issued_at));
             }
-            _ => {
-                println!("{shown}: watermark {payload}, but no recipient on this appliance has it")
+            for e in recipient
+                .events
+                .iter()
+                .filter(|e| e.kind == "played" || e.kind == "downloaded")
+            {
+                println!("  {:<10} {}", e.kind, when(e.at));
             }
+        } else if let Some(p) = &trace.payload {
+            println!("{shown}: watermark {p}, but no recipient on this appliance has it");
+        } else {
+            println!("{shown}: no payload decodes");
+        }
+        for s in &trace.suspects {
+            println!(
+                "  also carries the copy of {} (share {}, score {:.1} ≥ {:.1})",
+                s.recipient.name,
+                s.share.title,
+                s.score,
+                trace.threshold.unwrap_or(0.0)
+            );
         }
     }
     Ok(if trace.found {

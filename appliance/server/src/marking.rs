@@ -11,7 +11,10 @@ use std::time::Duration;
 use flacenc::component::BitRepr;
 use flacenc::error::Verify;
 use studiovault_audio::{AnalysisError, AudioDecoder, Container, DecodeLimits};
-use studiovault_watermark::{Detection, Embedder, Payload, WatermarkKey};
+use studiovault_watermark::{
+    Analysis, DetectOptions, Detection, Embedder, Payload, SoftBits, WatermarkKey,
+    accusation_threshold,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MarkError {
@@ -164,17 +167,35 @@ const DETECT_MAX: Duration = Duration::from_secs(600);
 
 /// Reads the watermark of a suspect file, if it carries one of `key`'s.
 pub fn detect_file(path: &Path, key: &WatermarkKey) -> Result<Option<Detection>, MarkError> {
-    let source = std::fs::File::open(path)?;
-    let len = source.metadata()?.len();
-    detect(source, len, key)
+    Ok(analyze_file(path, key)?.detection)
 }
 
-/// Reads the watermark of suspect audio, if it carries one of `key`'s.
-pub fn detect<R>(
-    mut source: R,
-    len: u64,
-    key: &WatermarkKey,
-) -> Result<Option<Detection>, MarkError>
+/// Everything the detector reads from a suspect file: the payload, if one decodes, and the
+/// soft bits to score candidates against.
+pub fn analyze_file(path: &Path, key: &WatermarkKey) -> Result<Analysis, MarkError> {
+    let source = std::fs::File::open(path)?;
+    let len = source.metadata()?.len();
+    analyze(source, len, key)
+}
+
+/// The chance, across all candidates, of naming an innocent recipient.
+const FALSE_ACCUSATION: f64 = 1e-6;
+
+/// The candidates (payloads) whose copies `soft` carries, with their scores, strongest first,
+/// and the threshold used: at most one innocent in a million is ever named.
+pub fn suspects(soft: &SoftBits, key: &WatermarkKey, candidates: &[u64]) -> (Vec<(u64, f64)>, f64) {
+    let threshold = accusation_threshold(candidates.len(), FALSE_ACCUSATION);
+    let mut named: Vec<(u64, f64)> = candidates
+        .iter()
+        .map(|&p| (p, soft.score(key, Payload::new(p))))
+        .filter(|(_, score)| *score >= threshold)
+        .collect();
+    named.sort_by(|a, b| b.1.total_cmp(&a.1));
+    (named, threshold)
+}
+
+/// Reads the watermark of suspect audio: the payload if one decodes, and the soft bits.
+pub fn analyze<R>(mut source: R, len: u64, key: &WatermarkKey) -> Result<Analysis, MarkError>
 where
     R: Read + Seek + Send + Sync + 'static,
 {
@@ -199,11 +220,12 @@ where
     if samples.is_empty() {
         return Err(MarkError::Empty);
     }
-    Ok(studiovault_watermark::detect(
+    Ok(studiovault_watermark::analyze(
         &samples,
         rate,
         channels as u16,
         key,
+        &DetectOptions::default(),
     )?)
 }
 

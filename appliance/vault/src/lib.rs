@@ -79,7 +79,7 @@ pub use scope::{Authenticated, OwnerScope};
 pub use shares::{
     MediaKind, MediaSource, MediaUrl, NewRecipient, NewShare, PortalView, RecipientEventKind,
     RecipientGrant, RecipientRecord, RenderRecord, ShareDetail, SharePolicy, ShareRecord, Shares,
-    TraceReport,
+    TraceOutcome, TraceQuery, TraceReport,
 };
 pub use users::{Account, Admin, UserRecord};
 

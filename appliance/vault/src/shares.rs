@@ -284,6 +284,43 @@ pub struct TraceReport {
     pub copies: Vec<(TrackId, String, i64)>,
 }
 
+/// What a leak trace read from a suspect file: the payload, if one decoded, and the candidate
+/// payloads whose soft-bit score passed the accusation threshold, with their scores.
+#[derive(Debug, Clone, Default)]
+pub struct TraceQuery {
+    pub payload: Option<u64>,
+    pub suspects: Vec<(u64, f64)>,
+}
+
+/// What a leak trace found.
+#[derive(Debug, Clone, Default)]
+pub struct TraceOutcome {
+    /// The recipient whose payload decoded.
+    pub decoded: Option<TraceReport>,
+    /// Recipients whose copies the file also carries (collusion), strongest first.
+    pub suspects: Vec<(TraceReport, f64)>,
+}
+
+impl TraceOutcome {
+    fn summary(&self) -> String {
+        let mut parts: Vec<String> = self
+            .decoded
+            .iter()
+            .map(|r| format!("share {} recipient {}", r.share.id, r.recipient.id))
+            .collect();
+        parts.extend(
+            self.suspects.iter().map(|(r, score)| {
+                format!("suspect recipient {} (score {score:.1})", r.recipient.id)
+            }),
+        );
+        if parts.is_empty() {
+            "no recipient".into()
+        } else {
+            parts.join("; ")
+        }
+    }
+}
+
 fn clean(raw: &str, max: usize) -> String {
     raw.chars()
         .filter(|c| !c.is_control())
@@ -566,29 +603,76 @@ impl Vault {
         Ok(removed)
     }
 
-    /// Looks a watermark payload up across every owner (the admin's leak trace). Audited.
-    pub fn trace_payload(&self, payload: u64, actor_note: &str) -> Result<Option<TraceReport>> {
-        let report = self.report_for(payload, None)?;
+    /// A leak trace across every owner (the admin's). Audited.
+    pub fn trace_any(&self, query: &TraceQuery, actor_note: &str) -> Result<TraceOutcome> {
+        let outcome = self.trace_outcome(query, None)?;
         let txn = self.db().begin_write()?;
         audit::append(
             &txn,
             self.now_ms(),
             AuditEvent::new(
                 Actor::Admin,
-                report.as_ref().map(|r| r.owner),
+                outcome.decoded.as_ref().map(|r| r.owner),
                 AuditAction::LeakTrace,
             )
-            .object(format!("watermark/{payload:016x}"))
-            .detail(match &report {
-                Some(r) => format!(
-                    "{actor_note}: share {} recipient {}",
-                    r.share.id, r.recipient.id
-                ),
-                None => format!("{actor_note}: no recipient"),
-            }),
+            .object(
+                query
+                    .payload
+                    .map_or("watermark/none".into(), |p| format!("watermark/{p:016x}")),
+            )
+            .detail(format!("{actor_note}: {}", outcome.summary())),
         )?;
         txn.commit()?;
-        Ok(report)
+        Ok(outcome)
+    }
+
+    /// Payloads of every recipient of a watermarking share (of `owner` only, when given): the
+    /// candidates a suspect copy's soft bits are scored against.
+    fn watermark_candidates(&self, owner: Option<UserId>) -> Result<Vec<u64>> {
+        let txn = self.db().begin_read()?;
+        let shares = txn.open_table(SHARES)?;
+        let recipients = txn.open_table(RECIPIENTS)?;
+        let mut out = Vec::new();
+        let range = match owner {
+            Some(o) => (o.raw(), 0)..=(o.raw(), u128::MAX),
+            None => (0, 0)..=(u128::MAX, u128::MAX),
+        };
+        for row in shares.range(range)? {
+            let share: ShareRecord = decode("shares", row?.1.value())?;
+            if share.watermark {
+                for r in &share.recipients {
+                    out.push(read_recipient(&recipients, *r)?.payload);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every candidate across owners, for the admin's trace.
+    pub fn watermark_candidates_any(&self) -> Result<Vec<u64>> {
+        self.watermark_candidates(None)
+    }
+
+    fn trace_outcome(
+        &self,
+        query: &TraceQuery,
+        only_owner: Option<UserId>,
+    ) -> Result<TraceOutcome> {
+        let decoded = match query.payload {
+            Some(p) => self.report_for(p, only_owner)?,
+            None => None,
+        };
+        let mut suspects = Vec::new();
+        for (payload, score) in &query.suspects {
+            if Some(*payload) == query.payload {
+                continue;
+            }
+            if let Some(report) = self.report_for(*payload, only_owner)? {
+                suspects.push((report, *score));
+            }
+        }
+        suspects.sort_by(|a, b| b.1.total_cmp(&a.1));
+        Ok(TraceOutcome { decoded, suspects })
     }
 
     fn report_for(&self, payload: u64, only_owner: Option<UserId>) -> Result<Option<TraceReport>> {
@@ -1228,12 +1312,14 @@ impl<'a> Shares<'a> {
         )
     }
 
-    /// Traces a watermark payload among this owner's shares only. Audited.
-    pub fn trace(&self, payload: Option<u64>, client: &ClientInfo) -> Result<Option<TraceReport>> {
-        let report = match payload {
-            Some(p) => self.vault.report_for(p, Some(self.owner))?,
-            None => None,
-        };
+    /// Payloads of this owner's watermarked recipients, to score a suspect copy against.
+    pub fn watermark_candidates(&self) -> Result<Vec<u64>> {
+        self.vault.watermark_candidates(Some(self.owner))
+    }
+
+    /// A leak trace among this owner's shares only. Audited.
+    pub fn trace(&self, query: &TraceQuery, client: &ClientInfo) -> Result<TraceOutcome> {
+        let outcome = self.vault.trace_outcome(query, Some(self.owner))?;
         let client = self.vault.hash_client(client)?.ip;
         let txn = self.vault.db().begin_write()?;
         audit::append(
@@ -1245,13 +1331,10 @@ impl<'a> Shares<'a> {
                 AuditAction::LeakTrace,
             )
             .client(client)
-            .detail(match &report {
-                Some(r) => format!("share {} recipient {}", r.share.id, r.recipient.id),
-                None => "no recipient of this owner".into(),
-            }),
+            .detail(outcome.summary()),
         )?;
         txn.commit()?;
-        Ok(report)
+        Ok(outcome)
     }
 }
 

@@ -72,6 +72,11 @@ pub struct SoftBits {
 }
 
 impl SoftBits {
+    /// Soft bits read elsewhere (e.g. by a CLI that sends them to the appliance for scoring).
+    pub fn from_values(values: Vec<f32>) -> Self {
+        Self { values }
+    }
+
     /// The soft value of each code bit, scaled to unit RMS.
     pub fn values(&self) -> &[f32] {
         &self.values

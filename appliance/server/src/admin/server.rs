@@ -2,8 +2,9 @@ use studiovault_api::admin::{
     AdminSessionView, AuditQuery, Capability, CapabilityState, CreateUser, ResetPassword, Revoked,
     Status, UpdateUser, UserCreated, UserView,
 };
+use studiovault_api::public::TraceRequest;
 use studiovault_vault::users::SessionInfo;
-use studiovault_vault::{UserId, UserRecord, Vault};
+use studiovault_vault::{TraceQuery, UserId, UserRecord, Vault};
 use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
@@ -395,30 +396,48 @@ pub fn routes(state: &AppState) -> Routes {
                     .map(|r| json(&r)),
             )
         });
-    // The CLI reads the mark from the suspect file itself and asks only for the lookup.
-    let leak = warp::path!("v1" / "leaks" / String)
-        .and(warp::get())
+    // The CLI reads the mark from the suspect file itself and sends what it read.
+    let leak = warp::path!("v1" / "leaks" / "trace")
+        .and(warp::post())
+        .and(warp::body::content_length_limit(64 * 1024))
+        .and(warp::body::json::<TraceRequest>())
         .and(s())
-        .then(|payload: String, state: AppState| async move {
+        .then(|req: TraceRequest, state: AppState| async move {
             let result = async {
-                let payload = (payload.len() == 16)
-                    .then(|| u64::from_str_radix(&payload, 16).ok())
-                    .flatten()
-                    .ok_or_else(|| {
-                        ApiError::bad_request(
-                            "the payload is 16 hex digits, as `studiovault watermark detect` prints it",
-                        )
-                    })?;
+                let payload = match req.payload.as_deref() {
+                    None => None,
+                    Some(hex) => Some(
+                        (hex.len() == 16)
+                            .then(|| u64::from_str_radix(hex, 16).ok())
+                            .flatten()
+                            .ok_or_else(|| {
+                                ApiError::bad_request(
+                                    "the payload is 16 hex digits, as `studiovault watermark detect` prints it",
+                                )
+                            })?,
+                    ),
+                };
                 let vault = state.vault.clone();
-                let report = blocking(move || {
-                    let report = vault.trace_payload(payload, "admin socket")?;
-                    Ok(report.map(|r| {
-                        let token = vault.link_token(r.recipient.id);
-                        (r, token)
-                    }))
+                let key = state.watermark_key.clone();
+                let view = blocking(move || {
+                    let (suspects, threshold) = match req.soft_bits {
+                        Some(bits) => {
+                            let soft = studiovault_watermark::SoftBits::from_values(bits);
+                            let (named, t) = crate::marking::suspects(
+                                &soft,
+                                &key,
+                                &vault.watermark_candidates_any()?,
+                            );
+                            (named, Some(t))
+                        }
+                        None => (Vec::new(), None),
+                    };
+                    let outcome =
+                        vault.trace_any(&TraceQuery { payload, suspects }, "admin socket")?;
+                    Ok(crate::http::trace_view(&vault, payload, &outcome, threshold, true))
                 })
                 .await?;
-                Ok(json(&crate::http::trace_view(Some(payload), report, true)))
+                Ok(json(&view))
             };
             respond(result.await)
         });

@@ -2,12 +2,12 @@
 
 use bytes::Bytes;
 use studiovault_api::public::{
-    CreateShare, RecipientEventView, RecipientView, ShareView, TraceView, TracedCopy, TracedShare,
-    UpdateShare,
+    CreateShare, RecipientEventView, RecipientView, ShareView, Suspect, TraceView, TracedCopy,
+    TracedShare, UpdateShare,
 };
 use studiovault_vault::{
     Authenticated, ClientInfo, NewRecipient, NewShare, RecipientId, RecipientRecord, ShareDetail,
-    ShareId, ShareRecord, TraceReport, TrackId,
+    ShareId, ShareRecord, TraceOutcome, TraceQuery, TraceReport, TrackId, Vault,
 };
 use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
@@ -88,41 +88,55 @@ fn share_view(detail: &ShareDetail, now_ms: i64) -> ShareView {
     }
 }
 
+fn traced_share(share: &ShareRecord) -> TracedShare {
+    TracedShare {
+        id: share.id.to_string(),
+        title: share.title.clone(),
+        created_at: share.created_at_ms,
+    }
+}
+
 /// The answer to a trace; `owner_email` only for the admin.
 pub(crate) fn trace_view(
+    vault: &Vault,
     payload: Option<u64>,
-    report: Option<(TraceReport, String)>,
+    outcome: &TraceOutcome,
+    threshold: Option<f64>,
     for_admin: bool,
 ) -> TraceView {
-    match report {
-        Some((r, token)) => TraceView {
-            found: true,
-            payload: Some(format!("{:016x}", r.payload)),
-            owner_email: for_admin.then(|| r.owner_email.clone()),
-            share: Some(TracedShare {
-                id: r.share.id.to_string(),
-                title: r.share.title.clone(),
-                created_at: r.share.created_at_ms,
-            }),
-            recipient: Some(recipient_view(&r.recipient, &token)),
-            copies: r
-                .copies
-                .iter()
-                .map(|(track, name, at)| TracedCopy {
-                    track: track.to_string(),
-                    name: name.clone(),
-                    issued_at: *at,
-                })
-                .collect(),
-        },
-        None => TraceView {
-            found: false,
-            payload: payload.map(|p| format!("{p:016x}")),
-            owner_email: None,
-            share: None,
-            recipient: None,
-            copies: Vec::new(),
-        },
+    let link = |r: &TraceReport| recipient_view(&r.recipient, &vault.link_token(r.recipient.id));
+    let decoded = outcome.decoded.as_ref();
+    TraceView {
+        found: decoded.is_some() || !outcome.suspects.is_empty(),
+        payload: payload.map(|p| format!("{p:016x}")),
+        owner_email: decoded
+            .or(outcome.suspects.first().map(|(r, _)| r))
+            .filter(|_| for_admin)
+            .map(|r| r.owner_email.clone()),
+        share: decoded.map(|r| traced_share(&r.share)),
+        recipient: decoded.map(link),
+        copies: decoded
+            .map(|r| {
+                r.copies
+                    .iter()
+                    .map(|(track, name, at)| TracedCopy {
+                        track: track.to_string(),
+                        name: name.clone(),
+                        issued_at: *at,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        suspects: outcome
+            .suspects
+            .iter()
+            .map(|(r, score)| Suspect {
+                share: traced_share(&r.share),
+                recipient: link(r),
+                score: *score,
+            })
+            .collect(),
+        threshold,
     }
 }
 
@@ -314,7 +328,8 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
 }
 
 /// Reads the watermark of an uploaded suspect file and names the recipient, among this
-/// owner's shares only.
+/// owner's shares only: the one whose payload decodes, and any others whose copies the file
+/// also carries (scored against each of the owner's watermarked recipients).
 async fn trace(
     auth: Authenticated,
     body: Bytes,
@@ -328,8 +343,8 @@ async fn trace(
     }
     let key = state.watermark_key.clone();
     let len = body.len() as u64;
-    let detection = tokio::task::spawn_blocking(move || {
-        crate::marking::detect(std::io::Cursor::new(body), len, &key)
+    let analysis = tokio::task::spawn_blocking(move || {
+        crate::marking::analyze(std::io::Cursor::new(body), len, &key)
     })
     .await
     .map_err(|_| ApiError::internal())?
@@ -340,15 +355,22 @@ async fn trace(
             format!("the file could not be read as audio: {e}"),
         )
     })?;
-    let payload = detection.map(|d| d.payload.id);
+    let payload = analysis.detection.as_ref().map(|d| d.payload.id);
     let vault = state.vault.clone();
-    let report = blocking(move || {
-        let report = vault.shares(&auth.scope).trace(payload, &client)?;
-        Ok(report.map(|r| {
-            let token = vault.link_token(r.recipient.id);
-            (r, token)
-        }))
+    let key = state.watermark_key.clone();
+    let view = blocking(move || {
+        let shares = vault.shares(&auth.scope);
+        let (suspects, threshold) = match &analysis.soft_bits {
+            Some(soft) => {
+                let (named, t) =
+                    crate::marking::suspects(soft, &key, &shares.watermark_candidates()?);
+                (named, Some(t))
+            }
+            None => (Vec::new(), None),
+        };
+        let outcome = shares.trace(&TraceQuery { payload, suspects }, &client)?;
+        Ok(trace_view(&vault, payload, &outcome, threshold, false))
     })
     .await?;
-    Ok(warp::reply::json(&trace_view(payload, report, false)).into_response())
+    Ok(warp::reply::json(&view).into_response())
 }

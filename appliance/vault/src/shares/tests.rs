@@ -511,32 +511,60 @@ fn traces_name_the_recipient_to_its_owner_and_the_admin_only() {
     )
     .unwrap();
     let payload = detail.recipients[1].0.payload;
-    let report =
+    let query = |p: u64| TraceQuery {
+        payload: Some(p),
+        suspects: vec![(detail.recipients[2].0.payload, 9.0), (p, 20.0)],
+    };
+    let outcome =
         f.t.vault
             .shares(&f.scope)
-            .trace(Some(payload), &ClientInfo::default())
-            .unwrap()
+            .trace(&query(payload), &ClientInfo::default())
             .unwrap();
+    let report = outcome.decoded.unwrap();
     assert_eq!(report.recipient.name, "Ben");
     assert_eq!(report.share.id, detail.share.id);
     assert_eq!(report.copies.len(), 1);
     assert_eq!(report.copies[0].1, "two");
+    assert_eq!(
+        outcome.suspects.len(),
+        1,
+        "the decoded recipient is not repeated"
+    );
+    assert_eq!(outcome.suspects[0].0.recipient.name, "Cy");
+    let mut candidates = f.t.vault.shares(&f.scope).watermark_candidates().unwrap();
+    candidates.sort_unstable();
+    let mut expected: Vec<u64> = detail.recipients.iter().map(|r| r.0.payload).collect();
+    expected.sort_unstable();
+    assert_eq!(candidates, expected);
 
     let (_, nosy) = f.t.user("nosy@studio.test");
+    let theirs =
+        f.t.vault
+            .shares(&nosy)
+            .trace(&query(payload), &ClientInfo::default())
+            .unwrap();
+    assert!(
+        theirs.decoded.is_none() && theirs.suspects.is_empty(),
+        "another owner learns nothing"
+    );
     assert!(
         f.t.vault
             .shares(&nosy)
-            .trace(Some(payload), &ClientInfo::default())
+            .watermark_candidates()
             .unwrap()
-            .is_none(),
-        "another owner learns nothing"
+            .is_empty()
     );
-    let admin = f.t.vault.trace_payload(payload, "cli").unwrap().unwrap();
-    assert_eq!(admin.owner_email, "owner@studio.test");
+    let admin = f.t.vault.trace_any(&query(payload), "cli").unwrap();
+    assert_eq!(admin.decoded.unwrap().owner_email, "owner@studio.test");
+    let unknown = TraceQuery {
+        payload: Some(payload ^ 1),
+        suspects: vec![],
+    };
     assert!(
         f.t.vault
-            .trace_payload(payload ^ 1, "cli")
+            .trace_any(&unknown, "cli")
             .unwrap()
+            .decoded
             .is_none()
     );
     let log =
