@@ -67,6 +67,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         uploads: Arc::default(),
         analysis_wake: Arc::default(),
         renders,
+        export_links: Arc::default(),
         watermark_key: watermark_key.clone(),
         started: Instant::now(),
     };

@@ -115,6 +115,25 @@ export async function renderAccount(main, session) {
       el("td", { class: "muted", text: e.client ? `${e.client.slice(0, 8)}…` : "" })))));
   main.append(section("Who accessed my files", el("p", { class: "muted", text: "From the tamper-evident audit log. Client addresses are kept only as daily-salted hashes." }), activity));
 
+  // Export: a single-use link the browser follows, so it saves the archive itself.
+  const exportError = el("p", { class: "error", role: "alert" });
+  const exportForm = el("form", { class: "card", id: "export-form" },
+    el("p", { text: "Download everything this appliance holds about you: your account, every track with its analysis, your shares and who opened them, your activity, and your original audio files, as one tar archive." }),
+    ...field("export-password", "Password", { type: "password", autocomplete: "current-password", required: true }),
+    session.me.totp_enabled ? field("export-code", "Two-factor code", { inputmode: "numeric", required: true }) : null,
+    el("button", { type: "submit", class: "primary", text: "Export my data" }), exportError);
+  exportForm.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    exportError.textContent = "";
+    try {
+      const { url } = await api("POST", "/api/account/export/link", { password: exportForm.querySelector("#export-password").value, totp: exportForm.querySelector("#export-code")?.value || null });
+      exportForm.reset();
+      window.location.assign(url);
+      toast("Your export is downloading.");
+    } catch (err) { exportError.textContent = err.message; }
+  });
+  main.append(section("Export my data", exportForm));
+
   // Deletion.
   const delError = el("p", { class: "error", role: "alert" });
   const delForm = el("form", { class: "card", id: "delete-form" },

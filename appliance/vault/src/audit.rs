@@ -77,6 +77,7 @@ pub enum AuditAction {
     ShareDownload,
     ShareRender,
     LeakTrace,
+    AccountExport,
 }
 
 impl AuditAction {
@@ -112,6 +113,7 @@ impl AuditAction {
             Self::ShareDownload => "share.download",
             Self::ShareRender => "share.render",
             Self::LeakTrace => "leak.trace",
+            Self::AccountExport => "account.export",
         }
     }
 }

@@ -6,6 +6,7 @@
 
 mod account;
 mod error;
+mod export;
 mod incoming;
 mod portal;
 mod range;
@@ -51,6 +52,7 @@ pub struct AppState {
     pub analysis_wake: Arc<tokio::sync::Notify>,
     /// Recipients' watermarked copies being made.
     pub renders: Arc<crate::render::Renders>,
+    pub export_links: Arc<export::ExportLinks>,
     pub watermark_key: studiovault_watermark::WatermarkKey,
     pub started: Instant,
 }
@@ -190,6 +192,7 @@ pub fn routes(state: &AppState) -> BoxedFilter<(Response,)> {
     let mut all = vec![health().boxed()];
     all.extend(session::routes(state));
     all.extend(account::routes(state));
+    all.extend(export::routes(state));
     all.push(upload::route(state).boxed());
     all.extend(uploads::routes(state));
     all.extend(tracks::routes(state));

@@ -110,7 +110,8 @@ fn creation_checks_every_field() {
     let (_, other) = f.t.user("other@studio.test");
     let theirs = upload(&f.t.vault.library(&other), "theirs", b"not yours");
     let now = f.t.vault.now_ms();
-    let cases: Vec<(&str, Box<dyn Fn(&mut NewShare)>)> = vec![
+    type Edit = Box<dyn Fn(&mut NewShare)>;
+    let cases: Vec<(&str, Edit)> = vec![
         ("no tracks", Box::new(|s| s.tracks.clear())),
         (
             "another owner's track",
@@ -400,7 +401,6 @@ fn urls_die_with_expiry_revocation_deletion_and_the_owner() {
     let shares = f.t.vault.shares(&f.scope);
     let ana = f.grant(&detail, 0);
     let ben = f.grant(&detail, 1);
-    let cy = f.grant(&detail, 2);
 
     let play = f.url(&ana, 0, MediaKind::Play);
     f.t.advance_secs(PLAY_URL_SECS + 1);
@@ -437,7 +437,6 @@ fn urls_die_with_expiry_revocation_deletion_and_the_owner() {
         .revoke(detail.share.id, &ClientInfo::default())
         .unwrap();
     f.refused("after the whole share was revoked", &cy_play);
-    drop(cy);
 
     let f = Fixture::new(Plan::Pro);
     let detail = f.share(|_| {});

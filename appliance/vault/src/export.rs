@@ -1,0 +1,91 @@
+//! Account export: everything the store holds about one owner, in plain formats, for the owner
+//! to take away — the account, the tracks with their analysis, the shares with each
+//! recipient's activity, the owner's audit records, and the original audio.
+
+use serde_json::{Value, json};
+
+use crate::audit::{Actor, AuditAction, AuditEvent};
+use crate::blob::BlobReader;
+use crate::error::Result;
+use crate::ids::TrackId;
+use crate::library::{TrackQuery, TrackRecord};
+use crate::scope::OwnerScope;
+use crate::shares::ShareDetail;
+use crate::{ClientInfo, Vault};
+
+/// Audit records are read this many at a time.
+const ACTIVITY_PAGE: u32 = 500;
+
+/// An export's documents, and the tracks whose audio follows them.
+#[derive(Debug)]
+pub struct AccountExport {
+    pub account: Value,
+    pub tracks: Vec<TrackRecord>,
+    pub shares: Vec<ShareDetail>,
+    pub activity: Vec<studiovault_api::admin::AuditEntry>,
+}
+
+impl Vault {
+    /// Records the export in the audit log and gathers everything but the audio, which
+    /// [`Vault::export_audio`] opens one track at a time as the archive is written. Callers
+    /// check the owner's password first ([`crate::Account::reauthenticate`]).
+    pub fn export_account(&self, scope: &OwnerScope, client: &ClientInfo) -> Result<AccountExport> {
+        let account = self.account(scope);
+        let me = account.me()?;
+        let query = TrackQuery {
+            limit: u64::MAX,
+            ..TrackQuery::default()
+        };
+        let (tracks, _) = self.library(scope).list(&query)?;
+        let shares = self.shares(scope);
+        let shares = shares
+            .list()?
+            .into_iter()
+            .map(|s| shares.get(s.id))
+            .collect::<Result<Vec<_>>>()?;
+        let mut activity = Vec::new();
+        let mut before = None;
+        loop {
+            let page = account.activity(before, ACTIVITY_PAGE)?;
+            let Some(last) = page.last() else { break };
+            before = Some(last.seq);
+            activity.extend(page);
+        }
+        let bytes: u64 = tracks.iter().map(|t| t.size_bytes).sum();
+        let client = self.hash_client(client)?.ip;
+        self.audit_alone(
+            AuditEvent::new(
+                Actor::User(scope.owner()),
+                Some(scope.owner()),
+                AuditAction::AccountExport,
+            )
+            .object(format!("user/{}", scope.owner()))
+            .client(client)
+            .detail(format!("{} track(s), {bytes} bytes", tracks.len())),
+        )?;
+        Ok(AccountExport {
+            account: json!({
+                "id": me.id,
+                "email": me.email,
+                "plan": me.plan,
+                "quota_bytes": me.quota(&self.policy().quotas),
+                "used_bytes": me.used_bytes,
+                "track_count": me.track_count,
+                "status": me.status,
+                "created_at": me.created_at_ms,
+                "two_factor": me.totp_enabled(),
+                "analysis": me.analysis_enabled(),
+                "exported_at": self.now_ms(),
+            }),
+            tracks,
+            shares,
+            activity,
+        })
+    }
+
+    /// The original audio of one of the owner's tracks, for the export being written.
+    pub fn export_audio(&self, scope: &OwnerScope, track: TrackId) -> Result<BlobReader> {
+        let library = self.library(scope);
+        library.open_blob(&library.get(track)?)
+    }
+}
