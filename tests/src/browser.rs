@@ -229,7 +229,12 @@ fn axe_path() -> PathBuf {
     std::env::var_os("AXE_CORE_JS")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("node_modules/axe-core/axe.min.js")
+            // The run-time value: a binary built in another checkout must read this one's.
+            PathBuf::from(
+                std::env::var("CARGO_MANIFEST_DIR")
+                    .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()),
+            )
+            .join("node_modules/axe-core/axe.min.js")
         })
 }
 
