@@ -157,16 +157,26 @@ impl Browser {
     }
 
     /// Clicks `css` after scrolling it to the middle of the window, clear of the fixed player.
+    /// A page that re-renders between finding and clicking (a list refreshing itself) is
+    /// retried with the new element.
     pub async fn click(&self, css: &str) {
-        let el = self.wait(css).await;
-        let arg = serde_json::to_value(&el).unwrap_or_default();
-        let _ = self
-            .client
-            .execute("arguments[0].scrollIntoView({block: 'center'});", vec![arg])
-            .await;
-        el.click()
-            .await
-            .unwrap_or_else(|e| panic!("click {css}: {e}"));
+        let mut attempts = 0;
+        loop {
+            let el = self.wait(css).await;
+            let arg = serde_json::to_value(&el).unwrap_or_default();
+            let _ = self
+                .client
+                .execute("arguments[0].scrollIntoView({block: 'center'});", vec![arg])
+                .await;
+            match el.click().await {
+                Ok(_) => return,
+                Err(e) if attempts < 5 && e.to_string().contains("stale") => {
+                    attempts += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("click {css}: {e}"),
+            }
+        }
     }
 
     pub async fn type_into(&self, css: &str, text: &str) {

@@ -342,6 +342,19 @@ impl Owner {
         (status, res.json().await.unwrap_or(Value::Null))
     }
 
+    /// Traces a suspect file through `POST /api/leaks/trace`; answers the JSON report.
+    pub async fn trace(&self, suspect: Vec<u8>) -> Value {
+        let res = self
+            .http
+            .post(self.url("/api/leaks/trace"))
+            .body(suspect)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("trace: {e}"));
+        assert_eq!(res.status(), 200, "trace refused");
+        res.json().await.unwrap_or(Value::Null)
+    }
+
     pub async fn send(
         &self,
         method: reqwest::Method,
@@ -363,10 +376,23 @@ impl Owner {
 pub fn wav(secs: f32, seed: u32) -> Vec<u8> {
     let rate = 44_100u32;
     let frames = (secs * rate as f32) as u32;
-    let data_len = frames * 4;
-    let mut out = Vec::with_capacity(44 + data_len as usize);
+    let f = 220.0 + (seed % 50) as f32 * 11.0;
+    let mut pcm = Vec::with_capacity(frames as usize * 4);
+    for i in 0..frames {
+        let t = i as f32 / rate as f32;
+        let l = ((t * f * std::f32::consts::TAU).sin() * 9000.0) as i16;
+        let r = ((t * f * 1.5 * std::f32::consts::TAU).sin() * 7000.0) as i16;
+        pcm.extend_from_slice(&l.to_le_bytes());
+        pcm.extend_from_slice(&r.to_le_bytes());
+    }
+    stereo_wav(rate, &pcm)
+}
+
+/// A WAV file around interleaved 16-bit stereo PCM.
+fn stereo_wav(rate: u32, pcm: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(44 + pcm.len());
     out.extend_from_slice(b"RIFF");
-    out.extend_from_slice(&(36 + data_len).to_le_bytes());
+    out.extend_from_slice(&(36 + pcm.len() as u32).to_le_bytes());
     out.extend_from_slice(b"WAVEfmt ");
     out.extend_from_slice(&16u32.to_le_bytes());
     out.extend_from_slice(&1u16.to_le_bytes());
@@ -376,15 +402,8 @@ pub fn wav(secs: f32, seed: u32) -> Vec<u8> {
     out.extend_from_slice(&4u16.to_le_bytes());
     out.extend_from_slice(&16u16.to_le_bytes());
     out.extend_from_slice(b"data");
-    out.extend_from_slice(&data_len.to_le_bytes());
-    let f = 220.0 + (seed % 50) as f32 * 11.0;
-    for i in 0..frames {
-        let t = i as f32 / rate as f32;
-        let l = ((t * f * std::f32::consts::TAU).sin() * 9000.0) as i16;
-        let r = ((t * f * 1.5 * std::f32::consts::TAU).sin() * 7000.0) as i16;
-        out.extend_from_slice(&l.to_le_bytes());
-        out.extend_from_slice(&r.to_le_bytes());
-    }
+    out.extend_from_slice(&(pcm.len() as u32).to_le_bytes());
+    out.extend_from_slice(pcm);
     out
 }
 
@@ -473,19 +492,5 @@ pub fn song_in_a_minor_at_120_bpm(secs: f32) -> Vec<u8> {
         samples.extend_from_slice(&v.to_le_bytes());
         samples.extend_from_slice(&v.to_le_bytes());
     }
-    let mut out = Vec::with_capacity(44 + samples.len());
-    out.extend_from_slice(b"RIFF");
-    out.extend_from_slice(&(36 + samples.len() as u32).to_le_bytes());
-    out.extend_from_slice(b"WAVEfmt ");
-    out.extend_from_slice(&16u32.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&2u16.to_le_bytes());
-    out.extend_from_slice(&rate.to_le_bytes());
-    out.extend_from_slice(&(rate * 4).to_le_bytes());
-    out.extend_from_slice(&4u16.to_le_bytes());
-    out.extend_from_slice(&16u16.to_le_bytes());
-    out.extend_from_slice(b"data");
-    out.extend_from_slice(&(samples.len() as u32).to_le_bytes());
-    out.extend_from_slice(&samples);
-    out
+    stereo_wav(rate, &samples)
 }

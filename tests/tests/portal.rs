@@ -140,16 +140,7 @@ async fn a_recipient_plays_seeks_downloads_and_the_leak_is_traced() {
         "mp3",
     )
     .unwrap();
-    let trace: Value = owner
-        .http
-        .post(owner.url("/api/leaks/trace"))
-        .body(leaked)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let trace = owner.trace(leaked).await;
     assert_eq!(trace["found"], true, "{trace}");
     assert_eq!(trace["recipient"]["name"], "Gia Label");
 

@@ -25,8 +25,14 @@ async fn create_share(owner: &Owner, body: Value) -> Value {
     share
 }
 
-/// Waits until every track of the link is ready to play.
-async fn wait_ready(server: &Server, client: &reqwest::Client, link: &str) {
+/// Polls the link's copy states until `done` holds for them (in playlist order); answers the
+/// portal's state then.
+async fn wait_for(
+    server: &Server,
+    client: &reqwest::Client,
+    link: &str,
+    done: impl Fn(&[&str]) -> bool,
+) -> Value {
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         let state: Value = client
@@ -37,17 +43,30 @@ async fn wait_ready(server: &Server, client: &reqwest::Client, link: &str) {
             .json()
             .await
             .unwrap();
-        let tracks = state["tracks"].as_array().unwrap();
-        assert!(
-            tracks.iter().all(|t| t["state"] != "failed"),
-            "a copy failed: {state}"
-        );
-        if tracks.iter().all(|t| t["state"] == "ready") {
-            return;
+        let states: Vec<&str> = state["tracks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["state"].as_str().unwrap())
+            .collect();
+        if done(&states) {
+            return state;
         }
         assert!(Instant::now() < deadline, "copies not ready: {state}");
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
     }
+}
+
+/// Waits until every track of the link is ready to play; none may fail.
+async fn wait_ready(server: &Server, client: &reqwest::Client, link: &str) {
+    let state = wait_for(server, client, link, |s| {
+        s.iter().all(|t| *t == "ready" || *t == "failed")
+    })
+    .await;
+    assert!(
+        !state.to_string().contains("\"failed\""),
+        "a copy failed: {state}"
+    );
 }
 
 /// Asks the portal for a signed URL; answers the status and the URL (or the error body).
@@ -178,15 +197,7 @@ async fn each_recipients_copy_traces_back_to_that_recipient_alone() {
             "mp3",
         )
         .unwrap();
-        let res = owner
-            .http
-            .post(owner.url("/api/leaks/trace"))
-            .body(leaked.clone())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
-        let trace: Value = res.json().await.unwrap();
+        let trace = owner.trace(leaked.clone()).await;
         assert_eq!(trace["found"], true, "{trace}");
         assert_eq!(trace["recipient"]["id"], recipients[i]["id"], "{trace}");
         assert_eq!(trace["share"]["id"], share["id"]);
@@ -243,16 +254,7 @@ async fn each_recipients_copy_traces_back_to_that_recipient_alone() {
         .status()
         .unwrap();
     assert!(status.success());
-    let trace: Value = owner
-        .http
-        .post(owner.url("/api/leaks/trace"))
-        .body(std::fs::read(&mixed).unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let trace = owner.trace(std::fs::read(&mixed).unwrap()).await;
     let mut named: Vec<&Value> = trace["suspects"]
         .as_array()
         .unwrap()
@@ -279,16 +281,7 @@ async fn each_recipients_copy_traces_back_to_that_recipient_alone() {
     server.add_user("rival@studio.test", "max");
     let rival = Owner::signed_in(&server, "rival@studio.test").await;
     let leaked = ffmpeg(&downloads[0], "flac", &["-t", "30", "-b:a", "128k"], "mp3").unwrap();
-    let trace: Value = rival
-        .http
-        .post(rival.url("/api/leaks/trace"))
-        .body(leaked)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let trace = rival.trace(leaked).await;
     assert_eq!(trace["found"], false, "{trace}");
     assert!(trace["recipient"].is_null());
 
@@ -659,28 +652,7 @@ async fn a_copy_that_cannot_be_made_fails_alone_and_serves_nothing() {
         client.get(server.url(link)).send().await.unwrap().status(),
         200
     );
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let state = loop {
-        let state: Value = client
-            .get(server.url(&format!("{link}/state")))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let states: Vec<&str> = state["tracks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t["state"].as_str().unwrap())
-            .collect();
-        if states == ["failed", "ready"] {
-            break state;
-        }
-        assert!(Instant::now() < deadline, "{state}");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    };
+    let state = wait_for(&server, &client, link, |s| s == ["failed", "ready"]).await;
     let (status, body) = signed(&server, &client, link, "download", &long).await;
     assert_eq!(
         (status, body["error"].as_str()),

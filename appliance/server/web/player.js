@@ -1,4 +1,5 @@
 import { fmt } from "/assets/api.js";
+import { drawWaveform } from "/assets/waveform.js";
 
 // The bottom player: an <audio> element streaming with Range requests, and a scrubber drawn
 // from the stored waveform peaks (audiowaveform JSON, version 2) when the track has them.
@@ -9,34 +10,7 @@ function $(id) { return document.getElementById(id); }
 function draw() {
   const canvas = $("wave");
   const audio = $("audio");
-  const ratio = window.devicePixelRatio || 1;
-  const width = canvas.clientWidth * ratio;
-  const height = canvas.clientHeight * ratio;
-  if (canvas.width !== width || canvas.height !== height) { canvas.width = width; canvas.height = height; }
-  const ctx = canvas.getContext("2d");
-  ctx.clearRect(0, 0, width, height);
-  const played = audio.duration ? audio.currentTime / audio.duration : 0;
-  const style = getComputedStyle(document.documentElement);
-  const accent = style.getPropertyValue("--accent").trim();
-  const muted = style.getPropertyValue("--line").trim();
-  const peaks = state.peaks;
-  if (peaks && peaks.length > 0) {
-    const pairs = peaks.data.length / 2;
-    const scale = peaks.bits === 8 ? 128 : 32768;
-    for (let x = 0; x < width; x++) {
-      const i = Math.floor((x / width) * pairs);
-      const lo = peaks.data[2 * i] / scale;
-      const hi = peaks.data[2 * i + 1] / scale;
-      ctx.fillStyle = x / width < played ? accent : muted;
-      const top = (1 - hi) * height / 2;
-      ctx.fillRect(x, top, 1, Math.max(1, (hi - lo) * height / 2));
-    }
-  } else {
-    ctx.fillStyle = muted;
-    ctx.fillRect(0, height / 2 - 2, width, 4);
-    ctx.fillStyle = accent;
-    ctx.fillRect(0, height / 2 - 2, width * played, 4);
-  }
+  drawWaveform(canvas, state.peaks, audio.duration ? audio.currentTime / audio.duration : 0);
   canvas.setAttribute("aria-valuemax", String(Math.round(audio.duration || 0)));
   canvas.setAttribute("aria-valuenow", String(Math.round(audio.currentTime)));
   canvas.setAttribute("aria-valuetext", `${fmt.duration(audio.currentTime)} of ${fmt.duration(audio.duration)}`);

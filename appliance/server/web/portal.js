@@ -1,6 +1,8 @@
 // The share portal's player. The page is rendered by the server and works as a list without
 // this script; the script adds playback through short-lived signed URLs, the waveform
 // scrubber (click, drag or arrow keys), next track, downloads, and copy-preparation progress.
+import { drawWaveform } from "/assets/waveform.js";
+
 const root = document.getElementById("portal");
 
 if (root) {
@@ -27,34 +29,7 @@ if (root) {
   }
 
   function draw() {
-    const ratio = window.devicePixelRatio || 1;
-    const width = canvas.clientWidth * ratio;
-    const height = canvas.clientHeight * ratio;
-    canvas.width = width;
-    canvas.height = height;
-    const ctx = canvas.getContext("2d");
-    const styles = getComputedStyle(document.documentElement);
-    const accent = styles.getPropertyValue("--accent").trim() || "#e0a24a";
-    const muted = styles.getPropertyValue("--line").trim() || "#555";
-    const played = duration() ? audio.currentTime / duration() : 0;
-    ctx.clearRect(0, 0, width, height);
-    const peaks = state.peaks;
-    if (peaks && peaks.length > 0) {
-      const pairs = peaks.data.length / 2;
-      const scale = peaks.bits === 8 ? 128 : 32768;
-      for (let x = 0; x < width; x++) {
-        const i = Math.floor((x / width) * pairs);
-        const lo = peaks.data[2 * i] / scale;
-        const hi = peaks.data[2 * i + 1] / scale;
-        ctx.fillStyle = x / width < played ? accent : muted;
-        ctx.fillRect(x, (1 - hi) * height / 2, 1, Math.max(1, (hi - lo) * height / 2));
-      }
-    } else {
-      ctx.fillStyle = muted;
-      ctx.fillRect(0, height / 2 - ratio, width, 2 * ratio);
-      ctx.fillStyle = accent;
-      ctx.fillRect(0, height / 2 - ratio, width * played, 2 * ratio);
-    }
+    drawWaveform(canvas, state.peaks, duration() ? audio.currentTime / duration() : 0);
     const total = duration();
     document.getElementById("clock").textContent = `${clock(audio.currentTime)} / ${clock(total)}`;
     canvas.setAttribute("aria-valuemax", String(Math.round(total)));
