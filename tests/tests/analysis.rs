@@ -96,6 +96,43 @@ async fn uploads_are_analysed_and_the_library_sorts_and_filters_by_the_results()
         .get_json("/api/tracks?tempo_min=150&tempo_max=100")
         .await;
     assert_eq!(status, 400);
+    // Length and date-added filters.
+    let secs = probe["duration_secs"].as_f64().unwrap();
+    let (_, by_length) = owner
+        .get_json(&format!(
+            "/api/tracks?duration_min={}&duration_max={}",
+            secs - 0.5,
+            secs + 0.5
+        ))
+        .await;
+    assert!(
+        by_length["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["id"] == probe["id"]),
+        "{by_length}"
+    );
+    let added = probe["created_at"].as_i64().unwrap();
+    let (_, later) = owner
+        .get_json(&format!("/api/tracks?added_after={}", added + 1))
+        .await;
+    assert!(
+        !later["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["id"] == probe["id"]),
+        "{later}"
+    );
+    for bad in [
+        "duration_min=-1",
+        "duration_min=100&duration_max=10",
+        "added_after=5&added_before=1",
+    ] {
+        let (status, body) = owner.get_json(&format!("/api/tracks?{bad}")).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
 
     // The scrubber's waveform, in both audiowaveform formats.
     let id = probe["id"].as_str().unwrap();

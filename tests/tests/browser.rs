@@ -291,6 +291,37 @@ async fn a_new_owner_finds_the_a_minor_take_near_120_bpm_in_a_folder_and_shares_
              && document.querySelector('#tracks tbody td.name').textContent === 'take-07'",
         )
         .await;
+    // A length filter that still includes the 40-second take, then one that excludes it.
+    let pick = |id: &str, value: &str| {
+        format!(
+            "(() => {{ const s = document.getElementById('{id}'); s.value = '{value}'; \
+             s.dispatchEvent(new Event('change')); return true; }})()"
+        )
+    };
+    browser.eval(&pick("length-filter", "Under 1 min")).await;
+    browser
+        .eval(&pick("added-filter", "Added in the last day"))
+        .await;
+    browser
+        .until(
+            "still one match",
+            "document.querySelectorAll('#tracks tbody tr').length === 1 && !document.querySelector('[role=status]')?.textContent.includes('No track')",
+        )
+        .await;
+    browser.eval(&pick("length-filter", "Over 6 min")).await;
+    browser
+        .until(
+            "no match",
+            "document.querySelectorAll('#tracks tbody tr').length === 0",
+        )
+        .await;
+    browser.eval(&pick("length-filter", "Any length")).await;
+    browser
+        .until(
+            "the take again",
+            "document.querySelectorAll('#tracks tbody tr').length === 1",
+        )
+        .await;
     let key = browser
         .eval("document.querySelector('#tracks tbody tr').textContent")
         .await;
@@ -400,4 +431,16 @@ async fn a_new_owner_finds_the_a_minor_take_near_120_bpm_in_a_folder_and_shares_
             "!document.getElementById('audio').paused && document.getElementById('audio').currentTime > 0.2",
         )
         .await;
+
+    // Back in the app, "who accessed my files" names the recipient.
+    browser.goto(&server.url("/account")).await;
+    browser
+        .until(
+            "the recipient's play in the activity",
+            "[...document.querySelectorAll('#activity tbody tr')].some(r => \
+             r.textContent.includes('Ivy Studio (recipient)') && r.textContent.includes('played a shared track'))",
+        )
+        .await;
+    browser.screenshot("07-activity").await;
+    assert_accessible(&browser, "account with activity").await;
 }

@@ -103,13 +103,23 @@ export async function renderAccount(main, session) {
 
   // Who accessed my files: this account's audit records.
   const activity = el("table", { id: "activity" });
-  const labels = { "track.download": "played or downloaded", "track.upload": "uploaded", "track.delete": "deleted", "track.rename": "renamed", "session.create": "signed in", "session.revoke": "signed out or revoked" };
-  const entries = await api("GET", "/api/account/activity?limit=50");
+  const labels = {
+    "track.download": "played or downloaded", "track.upload": "uploaded", "track.delete": "deleted", "track.rename": "renamed",
+    "track.analyze": "analysed", "session.create": "signed in", "session.revoke": "signed out or revoked",
+    "share.create": "shared", "share.open": "opened a share", "share.play": "played a shared track",
+    "share.download": "downloaded a shared track", "share.render": "watermarked copy made",
+    "share.revoke": "share revoked", "share.recipient_revoke": "recipient revoked", "leak.trace": "traced a leak",
+    "account.export": "exported the account",
+  };
+  const [entries, shares] = await Promise.all([api("GET", "/api/account/activity?limit=50"), api("GET", "/api/shares")]);
+  // Recipients act through their links: show them by the name you gave them.
+  const recipients = new Map(shares.flatMap((s) => s.recipients.map((r) => [`recipient:${r.id}`, `${r.name} (recipient)`])));
+  const who = (actor) => (actor === `user:${me.user_id}` ? "you" : recipients.get(actor) ?? actor);
   activity.replaceChildren(
     el("thead", {}, el("tr", {}, ["When", "Who", "What", "Object", "Client"].map((h) => el("th", { scope: "col", text: h })))),
     el("tbody", {}, entries.map((e) => el("tr", {},
       el("td", { text: fmt.date(e.at_ms) }),
-      el("td", { text: e.actor === `user:${me.user_id}` ? "you" : e.actor }),
+      el("td", { text: who(e.actor) }),
       el("td", { text: labels[e.action] || e.action }),
       el("td", { class: "muted wrap", text: e.detail || e.object || "" }),
       el("td", { class: "muted", text: e.client ? `${e.client.slice(0, 8)}…` : "" })))));

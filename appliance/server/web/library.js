@@ -20,7 +20,11 @@ const KEYS = [
   ["B minor", "10A"], ["D major", "10B"], ["F# minor", "11A"], ["A major", "11B"], ["Db minor", "12A"], ["E major", "12B"],
 ];
 
-const view = { sort: "created", order: "desc", q: "", tempoMin: "", tempoMax: "", key: "" };
+const view = { sort: "created", order: "desc", q: "", tempoMin: "", tempoMax: "", key: "", length: "Any length", added: "Added any time" };
+
+// Length and date-added filters: [label, from, to] in seconds, [label, days back].
+const LENGTHS = [["Any length"], ["Under 1 min", null, 60], ["1–3 min", 60, 180], ["3–6 min", 180, 360], ["Over 6 min", 360, null]];
+const ADDED = [["Added any time"], ["Added in the last day", 1], ["Added this week", 7], ["Added this month", 30]];
 
 function keyLabel(t) {
   return t.key ? `${t.key.name} · ${t.key.camelot}` : analysisNote(t);
@@ -55,6 +59,10 @@ export async function renderLibrary(main, session) {
   const tempoMin = el("input", { type: "number", id: "tempo-min", min: 20, max: 300, "aria-label": "Tempo from" });
   const tempoMax = el("input", { type: "number", id: "tempo-max", min: 20, max: 300, "aria-label": "Tempo to" });
   const keySelect = el("select", { id: "key-filter", "aria-label": "Key" }, el("option", { value: "", text: "Any key" }));
+  const lengthSelect = el("select", { id: "length-filter", "aria-label": "Length" },
+    ...LENGTHS.map(([label]) => el("option", { value: label, text: label })));
+  const addedSelect = el("select", { id: "added-filter", "aria-label": "Added" },
+    ...ADDED.map(([label]) => el("option", { value: label, text: label })));
   const quota = el("span", { class: "quota" });
   const fileInput = el("input", { type: "file", id: "file-input", multiple: true, accept: "audio/*,.wav,.aif,.aiff,.flac,.mp3,.m4a,.aac,.ogg,.opus", hidden: true });
   const pick = el("button", { type: "button", id: "pick-files", text: "Choose files…", onclick: () => fileInput.click() });
@@ -73,6 +81,8 @@ export async function renderLibrary(main, session) {
       el("div", {}, search),
       el("div", {}, el("span", { class: "muted", text: "Tempo " }), tempoMin, el("span", { class: "muted", text: " – " }), tempoMax),
       el("div", {}, keySelect),
+      el("div", {}, lengthSelect),
+      el("div", {}, addedSelect),
       quota),
     drop, uploads, status, table, dialog);
 
@@ -89,6 +99,11 @@ export async function renderLibrary(main, session) {
     if (view.tempoMin) params.set("tempo_min", view.tempoMin);
     if (view.tempoMax) params.set("tempo_max", view.tempoMax);
     if (view.key) params.set("key", view.key);
+    const [, lo, hi] = LENGTHS.find(([label]) => label === view.length) ?? LENGTHS[0];
+    if (lo != null) params.set("duration_min", lo);
+    if (hi != null) params.set("duration_max", hi);
+    const [, days] = ADDED.find(([label]) => label === view.added) ?? ADDED[0];
+    if (days != null) params.set("added_after", String(Date.now() - days * 86_400_000));
     const page = await api("GET", `/api/tracks?${params}`);
     render(page);
     const pending = page.items.some((t) => ["pending", "running"].includes(t.analysis?.state));
@@ -111,7 +126,7 @@ export async function renderLibrary(main, session) {
   }
 
   function render(page) {
-    status.textContent = page.total === 0 ? (view.q || view.key || view.tempoMin || view.tempoMax ? "No track matches." : "No tracks yet: drop some audio above.") : `${page.total} track${page.total === 1 ? "" : "s"}`;
+    status.textContent = page.total === 0 ? (view.q || view.key || view.tempoMin || view.tempoMax || view.length !== LENGTHS[0][0] || view.added !== ADDED[0][0] ? "No track matches." : "No tracks yet: drop some audio above.") : `${page.total} track${page.total === 1 ? "" : "s"}`;
     const head = el("tr", {}, el("th", { scope: "col" }, el("span", { class: "muted", text: "" })),
       COLUMNS.map((c) => el("th", {
         scope: "col", class: [c.num ? "num" : "", c.small ? "hide-sm" : ""].join(" ").trim() || null,
@@ -192,12 +207,12 @@ export async function renderLibrary(main, session) {
   const onFilter = () => {
     clearTimeout(debounce);
     debounce = setTimeout(() => {
-      Object.assign(view, { q: search.value.trim(), tempoMin: tempoMin.value, tempoMax: tempoMax.value, key: keySelect.value });
+      Object.assign(view, { q: search.value.trim(), tempoMin: tempoMin.value, tempoMax: tempoMax.value, key: keySelect.value, length: lengthSelect.value, added: addedSelect.value });
       load().catch((e) => toast(e.message));
     }, 200);
   };
   for (const input of [search, tempoMin, tempoMax]) input.addEventListener("input", onFilter);
-  keySelect.addEventListener("change", onFilter);
+  for (const select of [keySelect, lengthSelect, addedSelect]) select.addEventListener("change", onFilter);
 
   await Promise.all([load(), refreshQuota()]).catch((e) => { if (!(e instanceof ApiError)) throw e; toast(e.message); });
 }

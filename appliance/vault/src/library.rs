@@ -118,6 +118,10 @@ pub struct TrackQuery {
     pub tempo: Option<(f64, f64)>,
     /// A key name such as `A minor` (case-insensitive) or a Camelot code such as `8A`.
     pub key: Option<String>,
+    /// Inclusive length range in seconds; tracks of unknown length do not match.
+    pub duration: Option<(f64, f64)>,
+    /// Inclusive range of the time added, Unix ms.
+    pub added: Option<(i64, i64)>,
     pub offset: u64,
     pub limit: u64,
 }
@@ -151,7 +155,13 @@ impl TrackQuery {
                         .is_some_and(|c| c.eq_ignore_ascii_case(k))
             })
         });
-        name_ok && tempo_ok && key_ok
+        let duration_ok = self
+            .duration
+            .is_none_or(|(lo, hi)| rec.info.duration_secs.is_some_and(|d| d >= lo && d <= hi));
+        let added_ok = self
+            .added
+            .is_none_or(|(lo, hi)| rec.created_at_ms >= lo && rec.created_at_ms <= hi);
+        name_ok && tempo_ok && key_ok && duration_ok && added_ok
     }
 }
 

@@ -38,6 +38,12 @@ struct ListQuery {
     tempo_min: Option<f64>,
     tempo_max: Option<f64>,
     key: Option<String>,
+    /// Length range, in seconds.
+    duration_min: Option<f64>,
+    duration_max: Option<f64>,
+    /// Added within this range, Unix ms.
+    added_after: Option<i64>,
+    added_before: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -480,12 +486,32 @@ async fn list(auth: Authenticated, q: ListQuery, state: AppState) -> Result<Resp
             "tempo_min must be a number no greater than tempo_max",
         ));
     }
+    let duration = match (q.duration_min, q.duration_max) {
+        (None, None) => None,
+        (lo, hi) => Some((lo.unwrap_or(0.0), hi.unwrap_or(f64::MAX))),
+    };
+    if duration.is_some_and(|(lo, hi)| !(lo.is_finite() && lo >= 0.0 && lo <= hi)) {
+        return Err(ApiError::bad_request(
+            "duration_min must be a number of seconds no greater than duration_max",
+        ));
+    }
+    let added = match (q.added_after, q.added_before) {
+        (None, None) => None,
+        (lo, hi) => Some((lo.unwrap_or(i64::MIN), hi.unwrap_or(i64::MAX))),
+    };
+    if added.is_some_and(|(lo, hi)| lo > hi) {
+        return Err(ApiError::bad_request(
+            "added_after must not be later than added_before",
+        ));
+    }
     let query = TrackQuery {
         sort,
         descending,
         search: q.q.filter(|s| !s.trim().is_empty()),
         tempo,
         key: q.key.filter(|k| !k.trim().is_empty()),
+        duration,
+        added,
         offset,
         limit,
     };

@@ -325,3 +325,57 @@ fn a_crash_before_the_metadata_commit_leaves_nothing_visible() {
         .unwrap();
     assert_eq!((total, page[0].id), (1, kept.id));
 }
+
+#[test]
+fn listing_filters_by_length_and_date_added() {
+    let t = TestVault::new();
+    let (_, scope) = t.user("filters@studio.test");
+    let lib = t.vault.library(&scope);
+    let mut added = Vec::new();
+    for (name, secs) in [
+        ("sketch", Some(45.0)),
+        ("song", Some(210.0)),
+        ("stem", None),
+    ] {
+        t.advance_secs(3600);
+        let mut w = lib.begin_upload().unwrap();
+        w.write(name.as_bytes()).unwrap();
+        let info = TrackInfo {
+            name: name.into(),
+            duration_secs: secs,
+            ..Default::default()
+        };
+        added.push(
+            lib.commit_upload(w.finish().unwrap(), info, &ClientInfo::default())
+                .unwrap()
+                .created_at_ms,
+        );
+    }
+    let names = |query: TrackQuery| {
+        let mut out: Vec<String> = lib
+            .list(&TrackQuery { limit: 10, ..query })
+            .unwrap()
+            .0
+            .into_iter()
+            .map(|r| r.info.name)
+            .collect();
+        out.sort();
+        out
+    };
+    let length = |lo, hi| TrackQuery {
+        duration: Some((lo, hi)),
+        ..TrackQuery::default()
+    };
+    assert_eq!(names(length(0.0, 60.0)), ["sketch"]);
+    assert_eq!(
+        names(length(60.0, f64::MAX)),
+        ["song"],
+        "unknown lengths never match"
+    );
+    let since = |lo, hi| TrackQuery {
+        added: Some((lo, hi)),
+        ..TrackQuery::default()
+    };
+    assert_eq!(names(since(added[1], i64::MAX)), ["song", "stem"]);
+    assert_eq!(names(since(i64::MIN, added[0])), ["sketch"]);
+}
