@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
 
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 use studiovault_e2e::browser::Browser;
 use studiovault_e2e::{Owner, Server, ffmpeg, wesnoth_track};
 
