@@ -37,16 +37,20 @@ pub(crate) const AUDIT_CHECKPOINTS: TableDefinition<u64, &[u8]> =
 /// (owner id, track id) → enqueue time (Unix ms): tracks waiting for analysis
 pub(crate) const ANALYSIS_QUEUE: TableDefinition<(u128, u128), i64> =
     TableDefinition::new("analysis_queue");
+/// blob id → `ReplicaTask`: blobs whose replica must be written or deleted
+pub(crate) const REPLICATION_QUEUE: TableDefinition<u128, &[u8]> =
+    TableDefinition::new("replication_queue");
 /// UTC day (`YYYY-MM-DD`) → that day's client-hash salt
 pub(crate) const SALTS: TableDefinition<&str, [u8; 32]> = TableDefinition::new("salts");
 
 /// The schema this build writes. Each step in [`MIGRATIONS`] moves the store up one version.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 type Migration = fn(&WriteTransaction) -> Result<()>;
 
 /// `MIGRATIONS[n]` takes a store from version `n` to `n + 1`.
-const MIGRATIONS: [Migration; SCHEMA_VERSION as usize] = [create_tables_v1, analysis_queue_v2];
+const MIGRATIONS: [Migration; SCHEMA_VERSION as usize] =
+    [create_tables_v1, analysis_queue_v2, replication_queue_v3];
 
 fn create_tables_v1(txn: &WriteTransaction) -> Result<()> {
     txn.open_table(META)?;
@@ -90,7 +94,27 @@ fn analysis_queue_v2(txn: &WriteTransaction) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn schema_version(db: &Database) -> Result<u32> {
+/// v3: a queue of blobs to replicate; every blob stored before is queued for upload.
+fn replication_queue_v3(txn: &WriteTransaction) -> Result<()> {
+    let blobs: Vec<(u128, Vec<u8>)> = txn
+        .open_table(BLOBS)?
+        .iter()?
+        .map(|r| r.map(|(k, v)| (k.value(), v.value().to_vec())))
+        .collect::<Result<_, _>>()?;
+    txn.open_table(REPLICATION_QUEUE)?;
+    for (id, raw) in blobs {
+        let record: crate::library::BlobRecord = decode("blobs", &raw)?;
+        crate::replication::enqueue_upload(
+            txn,
+            record.owner,
+            crate::BlobId::from_raw(id),
+            record.created_at_ms,
+        )?;
+    }
+    Ok(())
+}
+
+pub(crate) fn schema_version<D: ReadableDatabase>(db: &D) -> Result<u32> {
     let txn = db.begin_read()?;
     let table = match txn.open_table(META) {
         Ok(t) => t,
