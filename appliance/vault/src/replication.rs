@@ -315,3 +315,54 @@ pub(crate) fn hash_file(path: &std::path::Path) -> Result<String> {
     std::io::copy(&mut file, &mut hasher)?;
     Ok(hex::encode(hasher.finalize()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::TestVault;
+    use crate::{ClientInfo, TrackInfo};
+
+    #[test]
+    fn uploads_queue_and_deletions_replace_them_after_their_grace() {
+        let t = TestVault::with_policy(|p| p.replica_delete_delay_secs = 60);
+        let (_, scope) = t.user("a@example.com");
+        let lib = t.vault.library(&scope);
+        let mut w = lib.begin_upload().unwrap();
+        w.write(b"audio").unwrap();
+        let track = lib
+            .commit_upload(w.finish().unwrap(), TrackInfo::default(), &ClientInfo::default())
+            .unwrap();
+        let queue = t.vault.replication();
+        let due = queue.due(10).unwrap();
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].op, ReplicaOp::Upload);
+        let sealed = queue.open_sealed(&due[0]).unwrap();
+        assert_eq!(sealed.len, blob::ciphertext_len(5));
+        assert_eq!(sealed.sha256, hash_file(&t.vault.blob_path(track.owner, track.blob)).unwrap());
+
+        // A failure backs off; the task stays and is counted as failing.
+        queue.failed(&due[0], "connection refused", 5_000).unwrap();
+        assert!(queue.due(10).unwrap().is_empty());
+        let stats = queue.stats().unwrap();
+        assert_eq!((stats.uploads_pending, stats.failing), (1, 1));
+        assert_eq!(stats.last_error.as_deref(), Some("connection refused"));
+        t.advance_secs(6);
+        let retry = queue.due(10).unwrap();
+        assert_eq!(retry[0].attempts, 1);
+
+        // Deleted before its upload finished: the deletion replaces it, and the upload's
+        // completion does not drop the deletion.
+        lib.delete(track.id, &ClientInfo::default()).unwrap();
+        assert!(matches!(queue.open_sealed(&retry[0]), Err(VaultError::NotFound)));
+        queue.complete(&retry[0]).unwrap();
+        assert!(queue.due(10).unwrap().is_empty(), "the deletion waits for its grace");
+        assert_eq!(queue.stats().unwrap().deletes_waiting, 1);
+        t.advance_secs(61);
+        let delete = queue.due(10).unwrap();
+        assert_eq!(delete[0].op, ReplicaOp::Delete);
+        assert_eq!(delete[0].object_key(), object_key(track.owner, track.blob));
+        queue.complete(&delete[0]).unwrap();
+        assert!(queue.all().unwrap().is_empty());
+        assert!(queue.stats().unwrap().last_success_ms.is_some());
+    }
+}
