@@ -12,12 +12,7 @@ use crate::{BackupError, blocking, now_ms};
 /// Restores the latest snapshot under `scratch` (emptied first, removed afterwards), opens
 /// the restored store read-only and checks every blob it lists, decrypting about `sample` of
 /// them with `vault`'s master key. A drill that cannot even restore is a failed drill with that as its first problem.
-pub async fn run_drill(
-    restic: &Restic,
-    scratch: &Path,
-    vault: &Vault,
-    sample: u64,
-) -> DrillReport {
+pub async fn run_drill(restic: &Restic, scratch: &Path, vault: &Vault, sample: u64) -> DrillReport {
     let started = Instant::now();
     let mut report = DrillReport {
         passed: false,
@@ -53,11 +48,10 @@ async fn drill_steps(
     sample: u64,
     report: &mut DrillReport,
 ) -> Result<(), BackupError> {
-    let latest = restic
-        .snapshots()
-        .await?
-        .pop()
-        .ok_or_else(|| BackupError::Other("the repository has no snapshot to restore".into()))?;
+    let latest =
+        restic.snapshots().await?.pop().ok_or_else(|| {
+            BackupError::Other("the repository has no snapshot to restore".into())
+        })?;
     report.snapshot_id = Some(latest.id.clone());
     if scratch.exists() {
         std::fs::remove_dir_all(scratch)?;

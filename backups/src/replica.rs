@@ -70,10 +70,7 @@ fn s3_err<E: std::error::Error + 'static, R: std::fmt::Debug>(
     context: &str,
     e: aws_sdk_s3::error::SdkError<E, R>,
 ) -> BackupError {
-    s3_error(
-        context,
-        aws_sdk_s3::error::DisplayErrorContext(e),
-    )
+    s3_error(context, aws_sdk_s3::error::DisplayErrorContext(e))
 }
 
 fn etag_is(etag: Option<&str>, md5: &[u8]) -> bool {
@@ -143,7 +140,10 @@ impl Replicator {
                 .await
                 .map_err(|e| s3_err("put", e))?;
             if !etag_is(out.e_tag(), &md5) {
-                return Err(s3_error("put", "the server's ETag does not match the MD5 sent"));
+                return Err(s3_error(
+                    "put",
+                    "the server's ETag does not match the MD5 sent",
+                ));
             }
             return Ok(());
         }
@@ -414,10 +414,8 @@ pub async fn verify(
     replicator: &Replicator,
 ) -> Result<ReplicaVerifyReport, BackupError> {
     let v = vault.clone();
-    let (blobs, queue) = blocking(move || {
-        Ok((v.replication().sealed_blobs()?, v.replication().all()?))
-    })
-    .await?;
+    let (blobs, queue) =
+        blocking(move || Ok((v.replication().sealed_blobs()?, v.replication().all()?))).await?;
     let pending: HashMap<String, ReplicaOp> =
         queue.iter().map(|t| (t.object_key(), t.op)).collect();
     let remote = replicator.list().await?;

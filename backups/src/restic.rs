@@ -103,8 +103,7 @@ pub struct Snapshot {
 
 impl Snapshot {
     pub fn time(&self) -> Option<time::OffsetDateTime> {
-        time::OffsetDateTime::parse(&self.time, &time::format_description::well_known::Rfc3339)
-            .ok()
+        time::OffsetDateTime::parse(&self.time, &time::format_description::well_known::Rfc3339).ok()
     }
 
     pub fn tags(&self) -> &[String] {
@@ -169,7 +168,13 @@ impl Restic {
         })?;
         if !out.status.success() {
             let stderr = String::from_utf8_lossy(&out.stderr);
-            let tail: String = stderr.trim().lines().rev().take(5).collect::<Vec<_>>().join(" / ");
+            let tail: String = stderr
+                .trim()
+                .lines()
+                .rev()
+                .take(5)
+                .collect::<Vec<_>>()
+                .join(" / ");
             return Err(ResticError::Failed {
                 command,
                 status: out.status.to_string(),
@@ -182,7 +187,11 @@ impl Restic {
     /// Creates the repository unless it exists.
     pub async fn init_if_needed(&self) -> Result<bool, ResticError> {
         // `cat config` answers only for an existing, readable repository.
-        if self.run("cat config", &["cat", "config"], None).await.is_ok() {
+        if self
+            .run("cat config", &["cat", "config"], None)
+            .await
+            .is_ok()
+        {
             return Ok(false);
         }
         self.run("init", &["init"], None).await?;
@@ -198,7 +207,13 @@ impl Restic {
         tags: &[&str],
         time: Option<time::OffsetDateTime>,
     ) -> Result<BackupSummary, ResticError> {
-        let mut args = vec!["backup", "--json", "--ignore-ctime", "--host", "studiovault"];
+        let mut args = vec![
+            "backup",
+            "--json",
+            "--ignore-ctime",
+            "--host",
+            "studiovault",
+        ];
         let tag_list = tags.join(",");
         if !tags.is_empty() {
             args.extend(["--tag", &tag_list]);
@@ -228,7 +243,9 @@ impl Restic {
 
     /// Snapshots, oldest first.
     pub async fn snapshots(&self) -> Result<Vec<Snapshot>, ResticError> {
-        let out = self.run("snapshots", &["snapshots", "--json"], None).await?;
+        let out = self
+            .run("snapshots", &["snapshots", "--json"], None)
+            .await?;
         let mut list: Vec<Snapshot> =
             serde_json::from_str(out.trim()).map_err(|e| ResticError::Output {
                 command: "snapshots",

@@ -54,6 +54,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         })?
     };
 
+    let copies = crate::copies::Copies::from_config(&config)
+        .context("setting up replication and backups")?;
     let state = AppState {
         vault: vault.clone(),
         throttle: Arc::new(LoginThrottle::new(
@@ -64,6 +66,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         config: config.clone(),
         uploads: Arc::default(),
         analysis_wake: Arc::default(),
+        copies: copies.clone(),
         started: Instant::now(),
     };
 
@@ -98,6 +101,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         state.analysis_wake.clone(),
         stop_rx.clone(),
     ));
+    let replication = copies.replicator().cloned().map(|replicator| {
+        tracing::info!(
+            endpoint = %replicator.target().endpoint,
+            bucket = %replicator.target().bucket,
+            "replicating blobs"
+        );
+        tokio::spawn(studiovault_backups::replica::run_worker(
+            vault.clone(),
+            replicator,
+            stop_rx.clone(),
+        ))
+    });
     let background = tokio::spawn(housekeeping(
         vault.clone(),
         Duration::from_secs(config.audit.checkpoint_interval_seconds),
@@ -116,6 +131,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     tracing::info!("shutting down: draining connections");
     let _ = stop_tx.send(true);
     let _ = tokio::join!(public, admin, analysis, background);
+    if let Some(replication) = replication {
+        let _ = replication.await;
+    }
     let _ = std::fs::remove_file(&socket_path);
     match tokio::task::spawn_blocking(move || vault.audit_checkpoint()).await {
         Ok(Ok(_)) => {}

@@ -21,8 +21,8 @@ pub mod keys;
 pub mod library;
 mod privacy;
 pub mod replication;
-pub mod snapshot;
 mod scope;
+pub mod snapshot;
 pub mod store;
 #[cfg(test)]
 mod testutil;

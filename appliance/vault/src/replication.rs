@@ -330,7 +330,11 @@ mod tests {
         let mut w = lib.begin_upload().unwrap();
         w.write(b"audio").unwrap();
         let track = lib
-            .commit_upload(w.finish().unwrap(), TrackInfo::default(), &ClientInfo::default())
+            .commit_upload(
+                w.finish().unwrap(),
+                TrackInfo::default(),
+                &ClientInfo::default(),
+            )
             .unwrap();
         let queue = t.vault.replication();
         let due = queue.due(10).unwrap();
@@ -338,7 +342,10 @@ mod tests {
         assert_eq!(due[0].op, ReplicaOp::Upload);
         let sealed = queue.open_sealed(&due[0]).unwrap();
         assert_eq!(sealed.len, blob::ciphertext_len(5));
-        assert_eq!(sealed.sha256, hash_file(&t.vault.blob_path(track.owner, track.blob)).unwrap());
+        assert_eq!(
+            sealed.sha256,
+            hash_file(&t.vault.blob_path(track.owner, track.blob)).unwrap()
+        );
 
         // A failure backs off; the task stays and is counted as failing.
         queue.failed(&due[0], "connection refused", 5_000).unwrap();
@@ -353,9 +360,15 @@ mod tests {
         // Deleted before its upload finished: the deletion replaces it, and the upload's
         // completion does not drop the deletion.
         lib.delete(track.id, &ClientInfo::default()).unwrap();
-        assert!(matches!(queue.open_sealed(&retry[0]), Err(VaultError::NotFound)));
+        assert!(matches!(
+            queue.open_sealed(&retry[0]),
+            Err(VaultError::NotFound)
+        ));
         queue.complete(&retry[0]).unwrap();
-        assert!(queue.due(10).unwrap().is_empty(), "the deletion waits for its grace");
+        assert!(
+            queue.due(10).unwrap().is_empty(),
+            "the deletion waits for its grace"
+        );
         assert_eq!(queue.stats().unwrap().deletes_waiting, 1);
         t.advance_secs(61);
         let delete = queue.due(10).unwrap();

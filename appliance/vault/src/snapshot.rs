@@ -15,8 +15,7 @@ use std::time::{Duration, Instant};
 
 use redb::{
     Database, ReadOnlyDatabase, ReadTransaction, ReadableDatabase, ReadableTable,
-    ReadableTableMetadata, TableDefinition,
-    TableHandle, WriteTransaction,
+    ReadableTableMetadata, TableDefinition, TableHandle, WriteTransaction,
 };
 
 use crate::blob::{self, BlobReader};
@@ -163,6 +162,53 @@ impl Vault {
     }
 }
 
+/// Results of backup runs the status API shows, kept in the store so they survive restarts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopyRecord {
+    LastSnapshot,
+    LastSnapshotError,
+    LastDrill,
+}
+
+impl CopyRecord {
+    fn key(self) -> &'static str {
+        match self {
+            Self::LastSnapshot => "copies.last_snapshot",
+            Self::LastSnapshotError => "copies.last_snapshot_error",
+            Self::LastDrill => "copies.last_drill",
+        }
+    }
+}
+
+impl Vault {
+    /// Stores (or with `None` clears) a record; its content is the caller's (JSON).
+    pub fn set_copy_record(&self, record: CopyRecord, value: Option<&str>) -> Result<()> {
+        let txn = self.db().begin_write()?;
+        {
+            let mut meta = txn.open_table(META)?;
+            match value {
+                Some(v) => {
+                    meta.insert(record.key(), v.as_bytes())?;
+                }
+                None => {
+                    meta.remove(record.key())?;
+                }
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    pub fn copy_record(&self, record: CopyRecord) -> Result<Option<String>> {
+        let txn = self.db().begin_read()?;
+        let meta = txn.open_table(META)?;
+        let value = meta
+            .get(record.key())?
+            .map(|v| String::from_utf8_lossy(v.value()).into_owned());
+        Ok(value)
+    }
+}
+
 fn staged_blob_path(root: &Path, owner: UserId, blob: BlobId) -> PathBuf {
     root.join(crate::replication::object_key(owner, blob))
 }
@@ -229,13 +275,19 @@ fn check_copy(data_dir: &Path, master: &MasterKey, sample: u64) -> Result<CopyCh
         let track: TrackRecord = decode("tracks", row?.1.value())?;
         check.tracks += 1;
         if blobs_table.get(track.blob.raw())?.is_none() {
-            check.problem(format!("track {} names blob {} that has no record", track.id, track.blob));
+            check.problem(format!(
+                "track {} names blob {} that has no record",
+                track.id, track.blob
+            ));
         }
     }
     let mut blobs = Vec::new();
     for row in blobs_table.iter()? {
         let (id, raw) = row?;
-        blobs.push((BlobId::from_raw(id.value()), decode::<BlobRecord>("blobs", raw.value())?));
+        blobs.push((
+            BlobId::from_raw(id.value()),
+            decode::<BlobRecord>("blobs", raw.value())?,
+        ));
     }
     check.blobs_listed = blobs.len() as u64;
     check.open_time = started.elapsed();
@@ -285,7 +337,9 @@ fn check_copy(data_dir: &Path, master: &MasterKey, sample: u64) -> Result<CopyCh
         }
         match decrypt_and_hash(data_dir, &keys, master, *blob, record) {
             Ok(hash) if hash == record.sha256 => check.blobs_decrypted += 1,
-            Ok(_) => check.problem(format!("blob {blob} decrypts to other content than recorded")),
+            Ok(_) => check.problem(format!(
+                "blob {blob} decrypts to other content than recorded"
+            )),
             Err(e) => check.problem(format!("blob {blob} does not decrypt: {e}")),
         }
     }
@@ -385,7 +439,11 @@ mod tests {
         assert!(!check.passed());
         assert_eq!(check.blobs_verified, 1);
         assert!(
-            check.first_problem.as_deref().unwrap().contains("recorded hash"),
+            check
+                .first_problem
+                .as_deref()
+                .unwrap()
+                .contains("recorded hash"),
             "{check:?}"
         );
 

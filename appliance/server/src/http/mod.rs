@@ -46,6 +46,8 @@ pub struct AppState {
     pub uploads: Arc<UploadSessions>,
     /// Wakes the analysis worker when an upload queues a track.
     pub analysis_wake: Arc<tokio::sync::Notify>,
+    /// Replication, snapshots and drills.
+    pub copies: Arc<crate::copies::Copies>,
     pub started: Instant,
 }
 
