@@ -187,6 +187,11 @@ impl Replicator {
                 if head.content_length() != Some(len as i64) {
                     return Err(s3_error("multipart upload", "stored size differs"));
                 }
+                tracing::info!(
+                    parts = len.div_ceil(self.target.part_size.max(5 << 20)),
+                    bytes = len,
+                    "multipart upload complete"
+                );
                 Ok(())
             }
             Err(e) => {
@@ -384,7 +389,7 @@ pub async fn run_worker(vault: Vault, replicator: Replicator, mut shutdown: watc
             let v = vault.clone();
             let recorded = match outcome {
                 Ok(()) => {
-                    if failing {
+                    if failing || task.attempts > 0 {
                         tracing::info!("replication recovered");
                         failing = false;
                     }
