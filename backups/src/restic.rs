@@ -251,7 +251,7 @@ impl Restic {
                 command: "snapshots",
                 reason: e.to_string(),
             })?;
-        list.sort_by(|a, b| a.time().cmp(&b.time()));
+        list.sort_by_key(Snapshot::time);
         Ok(list)
     }
 

@@ -315,11 +315,11 @@ fn check_copy(data_dir: &Path, master: &MasterKey, sample: u64) -> Result<CopyCh
             }
             Ok(_) => {}
         }
-        if let Some(recorded) = &record.sealed_sha256 {
-            if hash_file(&path)? != *recorded {
-                check.problem(format!("blob {blob} does not match its recorded hash"));
-                continue;
-            }
+        if let Some(recorded) = &record.sealed_sha256
+            && hash_file(&path)? != *recorded
+        {
+            check.problem(format!("blob {blob} does not match its recorded hash"));
+            continue;
         }
         check.blobs_verified += 1;
         intact[i] = true;
@@ -379,7 +379,7 @@ mod tests {
     use crate::testutil::TestVault;
     use crate::{ClientInfo, TrackInfo};
 
-    fn upload(t: &TestVault, scope: &crate::OwnerScope, bytes: &[u8]) -> crate::TrackRecord {
+    fn upload(t: &TestVault, scope: &crate::OwnerScope, bytes: &[u8]) -> TrackRecord {
         let lib = t.vault.library(scope);
         let mut w = lib.begin_upload().unwrap();
         w.write(bytes).unwrap();
@@ -417,7 +417,7 @@ mod tests {
         assert_eq!(bytes, vec![7u8; 200_000]);
     }
 
-    fn replication_key(track: &crate::TrackRecord) -> String {
+    fn replication_key(track: &TrackRecord) -> String {
         crate::replication::object_key(track.owner, track.blob)
     }
 
@@ -452,7 +452,7 @@ mod tests {
         assert_eq!(check.problems, 2);
         assert_eq!(check.blobs_verified, 0);
 
-        let other = crate::MasterKey::from_hex(&"01".repeat(32)).unwrap();
+        let other = MasterKey::from_hex(&"01".repeat(32)).unwrap();
         assert!(matches!(
             check_copy(&stats.dir, &other, 1),
             Err(VaultError::MasterKey(_))
