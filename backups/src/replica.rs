@@ -124,6 +124,7 @@ impl Replicator {
         sha256: &str,
     ) -> Result<(), BackupError> {
         let key = self.key(object);
+        let started = std::time::Instant::now();
         let file = Arc::new(file);
         if len < self.target.multipart_threshold {
             let (body, md5) = read_part(file, 0, len as usize).await?;
@@ -190,6 +191,7 @@ impl Replicator {
                 tracing::info!(
                     parts = len.div_ceil(self.target.part_size.max(5 << 20)),
                     bytes = len,
+                    ms = started.elapsed().as_millis() as u64,
                     "multipart upload complete"
                 );
                 Ok(())
