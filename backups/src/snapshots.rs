@@ -23,18 +23,22 @@ pub async fn take_snapshot(
     std::fs::create_dir_all(&restic.cache_dir)?;
     restic.init_if_needed().await?;
     let staging = vault.clone();
+    let step = Instant::now();
     let stats = blocking(move || Ok(staging.stage_snapshot()?)).await?;
+    let stage_ms = step.elapsed().as_millis() as u64;
     let time = time_ms
         .map(|ms| {
             time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
                 .map_err(|e| BackupError::Other(format!("snapshot time: {e}")))
         })
         .transpose()?;
+    let step = Instant::now();
     let backed_up = restic
         .backup(&stats.dir, &["studiovault", tier.as_str()], time)
         .await;
     let _ = std::fs::remove_dir_all(&stats.dir);
     let summary = backed_up?;
+    let backup_ms = step.elapsed().as_millis() as u64;
     tracing::info!(
         snapshot = %summary.snapshot_id,
         tier = tier.as_str(),
@@ -43,7 +47,10 @@ pub async fn take_snapshot(
         files_unmodified = summary.files_unmodified,
         "snapshot taken"
     );
+    let step = Instant::now();
     let forgot = restic.forget_and_prune(retention).await?;
+    let retention_ms = step.elapsed().as_millis() as u64;
+    let step = Instant::now();
     let check_ok = match restic.check().await {
         Ok(()) => true,
         Err(e) => {
@@ -63,6 +70,10 @@ pub async fn take_snapshot(
         kept: forgot.kept,
         forgotten: forgot.removed,
         check_ok,
+        stage_ms,
+        backup_ms,
+        retention_ms,
+        check_ms: step.elapsed().as_millis() as u64,
         duration_ms: started.elapsed().as_millis() as u64,
     })
 }

@@ -221,6 +221,11 @@ pub struct SnapshotReport {
     pub kept: u64,
     pub forgotten: u64,
     pub check_ok: bool,
+    /// The steps: the consistent copy, `restic backup`, `forget` (+ `prune`), `check`.
+    pub stage_ms: u64,
+    pub backup_ms: u64,
+    pub retention_ms: u64,
+    pub check_ms: u64,
     pub duration_ms: u64,
 }
 

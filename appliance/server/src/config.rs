@@ -574,6 +574,50 @@ mod tests {
     }
 
     #[test]
+    fn copies_need_their_settings_and_a_safe_endpoint() {
+        let ok = load_toml(
+            "[replication]\nendpoint = \"https://s3.us-west-004.backblazeb2.com\"\nbucket = \"b\"\n\
+             access_key_id = \"k\"\nsecret_access_key_file = \"/etc/studiovault/b2.key\"\n\
+             [backups]\nrepository = \"s3:http://127.0.0.1:9000/restic\"\npassword_file = \"/p\"\n\
+             s3_access_key_id = \"k\"\ns3_secret_access_key_file = \"/s\"\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(ok.backups.keep_weekly, 12);
+        assert_eq!(ok.policy().replica_delete_delay_secs, 30 * 24 * 3600);
+
+        let key_of = |text: &str| match load_toml(text, &[]) {
+            Err(ConfigError::Key { key, .. }) => key,
+            other => panic!("expected a key error, got {other:?}"),
+        };
+        assert_eq!(
+            key_of("[replication]\nendpoint = \"https://s3.example\"\n"),
+            "replication.bucket"
+        );
+        assert_eq!(
+            key_of(
+                "[replication]\nendpoint = \"http://10.0.0.5:9000\"\nbucket = \"b\"\n\
+                 access_key_id = \"k\"\nsecret_access_key_file = \"/s\"\n"
+            ),
+            "replication.endpoint"
+        );
+        assert_eq!(
+            key_of("[backups]\nrepository = \"/mnt/backup\"\n"),
+            "backups.password_file"
+        );
+        for loopback in [
+            "http://127.0.0.1:9000",
+            "http://[::1]:9000",
+            "http://localhost:9000/",
+        ] {
+            assert!(check_endpoint("e", loopback).is_ok(), "{loopback}");
+        }
+        for remote in ["http://example.com", "http://192.168.1.2:9000", "ftp://x"] {
+            assert!(check_endpoint("e", remote).is_err(), "{remote}");
+        }
+    }
+
+    #[test]
     fn defaults_need_no_file() {
         let c = Config::load(None, env(&[("PATH", "/bin")])).unwrap();
         assert_eq!(c.http.listen.to_string(), "127.0.0.1:8080");

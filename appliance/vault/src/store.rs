@@ -217,6 +217,37 @@ mod tests {
     }
 
     #[test]
+    fn v2_blobs_are_queued_for_replication() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::create(dir.path().join("v.redb")).unwrap();
+        let txn = db.begin_write().unwrap();
+        create_tables_v1(&txn).unwrap();
+        analysis_queue_v2(&txn).unwrap();
+        set_schema_version(&txn, 2).unwrap();
+        let owner = "0000000000000000000000000000000a";
+        txn.open_table(BLOBS)
+            .unwrap()
+            .insert(
+                7,
+                format!(
+                    r#"{{"owner":"{owner}","plaintext_len":5,"sha256":"00","created_at_ms":42}}"#
+                )
+                .as_bytes(),
+            )
+            .unwrap();
+        txn.commit().unwrap();
+
+        assert_eq!(migrate(&db).unwrap(), 2);
+        let txn = db.begin_read().unwrap();
+        let queue = txn.open_table(REPLICATION_QUEUE).unwrap();
+        let task: crate::replication::ReplicaTask =
+            decode("replication_queue", queue.get(7).unwrap().unwrap().value()).unwrap();
+        assert_eq!(task.op, crate::replication::ReplicaOp::Upload);
+        assert_eq!(task.queued_at_ms, 42);
+        assert_eq!(task.owner.to_string(), owner);
+    }
+
+    #[test]
     fn fresh_store_migrates_and_a_newer_one_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let db = Database::create(dir.path().join("v.redb")).unwrap();
