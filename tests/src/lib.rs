@@ -8,6 +8,7 @@
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)] // a test harness fails by panicking
 
 pub mod browser;
+pub mod s3;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -67,6 +68,26 @@ impl Server {
             .prefix("sv-e2e-")
             .tempdir()
             .unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let mut server = Self {
+            child: None,
+            dir,
+            port: free_port(),
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        };
+        server.spawn();
+        server
+    }
+
+    /// Starts on a data directory that `prepare` fills first (a restored backup, say).
+    pub fn start_prepared(env: &[(&str, &str)], prepare: impl FnOnce(&Path)) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("sv-e2e-")
+            .tempdir()
+            .unwrap_or_else(|e| panic!("tempdir: {e}"));
+        prepare(&dir.path().join("data"));
         let mut server = Self {
             child: None,
             dir,

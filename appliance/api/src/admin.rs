@@ -160,6 +160,161 @@ pub enum AuditProblemKind {
     Unreadable,
 }
 
+/// The snapshot tiers; each has its own timer and tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SnapshotTier {
+    Hourly,
+    Daily,
+    Weekly,
+}
+
+impl SnapshotTier {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hourly => "hourly",
+            Self::Daily => "daily",
+            Self::Weekly => "weekly",
+        }
+    }
+}
+
+impl std::str::FromStr for SnapshotTier {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "hourly" => Ok(Self::Hourly),
+            "daily" => Ok(Self::Daily),
+            "weekly" => Ok(Self::Weekly),
+            other => Err(format!(
+                "unknown tier `{other}` (expected hourly, daily or weekly)"
+            )),
+        }
+    }
+}
+
+/// `POST /v1/backups/snapshot`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotRequest {
+    pub tier: SnapshotTier,
+    /// The snapshot's time (Unix ms) instead of now: for back-dated runs and retention tests.
+    #[serde(default)]
+    pub time_ms: Option<i64>,
+}
+
+/// Answer of `POST /v1/backups/snapshot`: one snapshot, the retention applied after it, and
+/// the repository check.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotReport {
+    pub id: String,
+    pub tier: SnapshotTier,
+    /// When it ran (Unix ms).
+    pub at_ms: i64,
+    pub blobs: u64,
+    pub files_new: u64,
+    pub files_changed: u64,
+    pub files_unmodified: u64,
+    pub bytes_added: u64,
+    /// Snapshots the retention kept and removed.
+    pub kept: u64,
+    pub forgotten: u64,
+    pub check_ok: bool,
+    /// The steps: the consistent copy, `restic backup`, `forget` (+ `prune`), `check`.
+    pub stage_ms: u64,
+    pub backup_ms: u64,
+    pub retention_ms: u64,
+    pub check_ms: u64,
+    pub duration_ms: u64,
+}
+
+/// A snapshot in the repository (`GET /v1/backups/snapshots`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotView {
+    pub id: String,
+    pub short_id: String,
+    /// RFC 3339.
+    pub time: String,
+    pub tags: Vec<String>,
+}
+
+/// Answer of `POST /v1/backups/drill`: the latest snapshot restored and proven.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DrillReport {
+    pub passed: bool,
+    pub snapshot_id: Option<String>,
+    /// When the drill started (Unix ms).
+    pub at_ms: i64,
+    pub users: u64,
+    pub tracks: u64,
+    pub blobs_listed: u64,
+    /// Blobs present with their recorded size and sealed hash.
+    pub blobs_verified: u64,
+    /// Blobs decrypted in full and matched against their recorded plaintext hash.
+    pub blobs_decrypted: u64,
+    pub problems: u64,
+    pub first_problem: Option<String>,
+    pub restore_ms: u64,
+    pub open_ms: u64,
+    pub hash_ms: u64,
+    pub decrypt_ms: u64,
+    pub total_ms: u64,
+}
+
+/// Where replication stands.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReplicationView {
+    pub configured: bool,
+    pub uploads_pending: u64,
+    pub deletes_due: u64,
+    /// Deletions still in their grace period.
+    pub deletes_waiting: u64,
+    pub failing: u64,
+    /// Age of the oldest upload not yet replicated, in seconds; 0 when caught up.
+    pub lag_secs: u64,
+    pub last_error: Option<String>,
+    /// Unix ms.
+    pub last_success_ms: Option<i64>,
+}
+
+/// `GET /v1/backups`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BackupsView {
+    pub replication: ReplicationView,
+    /// Whether a restic repository is configured.
+    pub snapshots_configured: bool,
+    pub last_snapshot: Option<SnapshotReport>,
+    /// The last snapshot run that failed, and why (cleared by a success).
+    pub last_snapshot_error: Option<String>,
+    pub last_drill: Option<DrillReport>,
+}
+
+/// One object whose replica is missing or wrong (`POST /v1/replication/verify`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplicaFinding {
+    pub key: String,
+    pub problem: ReplicaProblem,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplicaProblem {
+    Missing,
+    Differs,
+    /// Still waiting in the queue: not yet a fault.
+    Pending,
+}
+
+/// Answer of `POST /v1/replication/verify`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplicaVerifyReport {
+    pub blobs: u64,
+    pub replicas_ok: u64,
+    pub findings: Vec<ReplicaFinding>,
+}
+
 /// `GET /v1/status`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Status {

@@ -54,6 +54,12 @@ pub enum Command {
         #[command(flatten)]
         out: JsonFlag,
     },
+    /// restic snapshots, restore drills, and restores.
+    #[command(subcommand)]
+    Backup(BackupCommand),
+    /// The S3/B2 replica of the encrypted blobs.
+    #[command(subcommand)]
+    Replicate(ReplicateCommand),
     /// Embed or read this appliance's forensic watermark.
     #[command(subcommand)]
     Watermark(WatermarkCommand),
@@ -210,6 +216,46 @@ pub enum AuditCommand {
         #[command(flatten)]
         out: JsonFlag,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Take a snapshot now (through the server), apply the retention, prune and check.
+    Run {
+        /// hourly, daily or weekly: the snapshot's tag.
+        #[arg(long, default_value = "hourly")]
+        tier: studiovault_api::admin::SnapshotTier,
+        /// Date the snapshot (UTC: 2026-06-01 14:30, or an age such as 2h) instead of now.
+        #[arg(long, value_name = "TIME")]
+        time: Option<String>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Restore the latest snapshot into scratch space and verify every blob; exit status 1 on
+    /// failure.
+    Drill(JsonFlag),
+    /// The snapshots in the repository, oldest first.
+    List(JsonFlag),
+    /// Replication, the last snapshot and the last drill.
+    Status(JsonFlag),
+    /// Restore a snapshot into an empty directory, without a running server: the disaster
+    /// recovery path (see docs/OPERATIONS.md).
+    Restore {
+        /// A snapshot id (or `latest`).
+        #[arg(long)]
+        snapshot: String,
+        /// The new data directory; must not exist or be empty.
+        #[arg(long, value_name = "DIR")]
+        to: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReplicateCommand {
+    /// List every blob whose replica is missing or differs; exit status 1 when any is.
+    Verify(JsonFlag),
+    /// The replication queue and lag.
+    Status(JsonFlag),
 }
 
 #[derive(Debug, Subcommand)]

@@ -44,6 +44,86 @@ pub struct Config {
     pub plans: Plans,
     pub analysis: Analysis,
     pub shares: Shares,
+    pub replication: Replication,
+    pub backups: Backups,
+}
+
+/// Replication of the encrypted blobs to an S3 store (Backblaze B2's S3 API, or any other).
+/// Off while `endpoint` is unset.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Replication {
+    /// `https://s3.<region>.backblazeb2.com`; plain `http://` only on loopback.
+    pub endpoint: Option<String>,
+    pub region: String,
+    pub bucket: Option<String>,
+    /// Prepended to every object key, e.g. `studio-a/`.
+    pub prefix: String,
+    pub access_key_id: Option<String>,
+    /// File holding the secret access key (mode 0600), never the key itself.
+    pub secret_access_key_file: Option<PathBuf>,
+    /// Seconds between a blob's deletion here and its replica's.
+    pub delete_delay_seconds: u64,
+    pub multipart_threshold_mib: u64,
+    pub part_size_mib: u64,
+    /// Uploads (or parts) in flight at once.
+    pub concurrency: u32,
+}
+
+impl Default for Replication {
+    fn default() -> Self {
+        Self {
+            endpoint: None,
+            region: "us-east-1".into(),
+            bucket: None,
+            prefix: String::new(),
+            access_key_id: None,
+            secret_access_key_file: None,
+            delete_delay_seconds: 30 * 24 * 3600,
+            multipart_threshold_mib: 16,
+            part_size_mib: 8,
+            concurrency: 4,
+        }
+    }
+}
+
+/// restic snapshots and restore drills. Off while `repository` is unset.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Backups {
+    /// A local path, or `s3:https://s3.<region>.backblazeb2.com/<bucket>/<path>`.
+    pub repository: Option<String>,
+    /// File holding the repository password (mode 0600).
+    pub password_file: Option<PathBuf>,
+    /// Credentials for an `s3:` repository.
+    pub s3_access_key_id: Option<String>,
+    pub s3_secret_access_key_file: Option<PathBuf>,
+    /// The restic binary.
+    pub restic: PathBuf,
+    pub keep_hourly: u32,
+    pub keep_daily: u32,
+    pub keep_weekly: u32,
+    /// Blobs a drill decrypts in full (every blob's sealed hash is checked regardless).
+    pub drill_sample: u64,
+    /// Where drills restore. Default: `<data_dir>/drill`.
+    pub scratch_dir: Option<PathBuf>,
+}
+
+impl Default for Backups {
+    fn default() -> Self {
+        Self {
+            repository: None,
+            password_file: None,
+            s3_access_key_id: None,
+            s3_secret_access_key_file: None,
+            restic: PathBuf::from("restic"),
+            keep_hourly: 24,
+            keep_daily: 7,
+            keep_weekly: 12,
+            drill_sample: 20,
+            scratch_dir: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -174,6 +254,8 @@ impl Default for Config {
             plans: Plans::default(),
             analysis: Analysis::default(),
             shares: Shares::default(),
+            replication: Replication::default(),
+            backups: Backups::default(),
         }
     }
 }
@@ -237,6 +319,36 @@ impl Default for Plans {
             pro: Plan { quota_gib: 500 },
             max: Plan { quota_gib: 2048 },
         }
+    }
+}
+
+/// An S3 endpoint is HTTPS, or plain HTTP to a loopback address.
+fn check_endpoint(key: &str, endpoint: &str) -> Result<(), ConfigError> {
+    if endpoint.starts_with("https://") {
+        return Ok(());
+    }
+    let host = endpoint
+        .strip_prefix("http://")
+        .map(|rest| rest.split(['/', '?']).next().unwrap_or_default())
+        .unwrap_or_default();
+    let without_port = match host.rsplit_once(':') {
+        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    };
+    let without_port = without_port.trim_start_matches('[').trim_end_matches(']');
+    let loopback = without_port == "localhost"
+        || without_port
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if loopback {
+        Ok(())
+    } else {
+        Err(ConfigError::Key {
+            key: key.into(),
+            message: format!(
+                "`{endpoint}` must be an https:// URL (plain http:// only to a loopback address)"
+            ),
+        })
     }
 }
 
@@ -334,6 +446,11 @@ impl Config {
                 "shares.render_workers",
                 u64::from(self.shares.render_workers),
             ),
+            ("replication.part_size_mib", self.replication.part_size_mib),
+            (
+                "replication.concurrency",
+                u64::from(self.replication.concurrency),
+            ),
         ];
         for (key, value) in positive {
             if value == 0 {
@@ -355,6 +472,7 @@ impl Config {
                 message: "must not exceed shares.max_expiry_days".into(),
             });
         }
+        self.validate_copies()?;
         if !self.http.listen.ip().is_loopback() {
             return Err(ConfigError::Key {
                 key: "http.listen".into(),
@@ -367,6 +485,56 @@ impl Config {
             });
         }
         Ok(())
+    }
+
+    fn validate_copies(&self) -> Result<(), ConfigError> {
+        let missing = |key: &str, because: &str| ConfigError::Key {
+            key: key.into(),
+            message: format!("must be set when {because} is"),
+        };
+        let r = &self.replication;
+        if let Some(endpoint) = &r.endpoint {
+            let because = "replication.endpoint";
+            if r.bucket.is_none() {
+                return Err(missing("replication.bucket", because));
+            }
+            if r.access_key_id.is_none() {
+                return Err(missing("replication.access_key_id", because));
+            }
+            if r.secret_access_key_file.is_none() {
+                return Err(missing("replication.secret_access_key_file", because));
+            }
+            check_endpoint("replication.endpoint", endpoint)?;
+            if r.part_size_mib < 5 {
+                return Err(ConfigError::Key {
+                    key: "replication.part_size_mib".into(),
+                    message: "must be at least 5 (the S3 minimum part size)".into(),
+                });
+            }
+        }
+        let b = &self.backups;
+        if let Some(repo) = &b.repository {
+            if b.password_file.is_none() {
+                return Err(missing("backups.password_file", "backups.repository"));
+            }
+            if let Some(endpoint) = repo.strip_prefix("s3:") {
+                check_endpoint("backups.repository", endpoint)?;
+                if b.s3_access_key_id.is_none() || b.s3_secret_access_key_file.is_none() {
+                    return Err(missing(
+                        "backups.s3_access_key_id and backups.s3_secret_access_key_file",
+                        "an s3: backups.repository",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn drill_scratch_dir(&self) -> PathBuf {
+        self.backups
+            .scratch_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("drill"))
     }
 
     pub fn master_key_path(&self) -> PathBuf {
@@ -383,6 +551,7 @@ impl Config {
     pub fn policy(&self) -> Policy {
         let gib = |p: &Plan| p.quota_gib.saturating_mul(1 << 30);
         Policy {
+            replica_delete_delay_secs: self.replication.delete_delay_seconds as i64,
             quotas: PlanQuotas {
                 free: gib(&self.plans.free),
                 pro: gib(&self.plans.pro),
@@ -447,6 +616,50 @@ mod tests {
         let path = dir.path().join("c.toml");
         std::fs::write(&path, text).unwrap();
         Config::load(Some(&path), env(vars))
+    }
+
+    #[test]
+    fn copies_need_their_settings_and_a_safe_endpoint() {
+        let ok = load_toml(
+            "[replication]\nendpoint = \"https://s3.us-west-004.backblazeb2.com\"\nbucket = \"b\"\n\
+             access_key_id = \"k\"\nsecret_access_key_file = \"/etc/studiovault/b2.key\"\n\
+             [backups]\nrepository = \"s3:http://127.0.0.1:9000/restic\"\npassword_file = \"/p\"\n\
+             s3_access_key_id = \"k\"\ns3_secret_access_key_file = \"/s\"\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(ok.backups.keep_weekly, 12);
+        assert_eq!(ok.policy().replica_delete_delay_secs, 30 * 24 * 3600);
+
+        let key_of = |text: &str| match load_toml(text, &[]) {
+            Err(ConfigError::Key { key, .. }) => key,
+            other => panic!("expected a key error, got {other:?}"),
+        };
+        assert_eq!(
+            key_of("[replication]\nendpoint = \"https://s3.example\"\n"),
+            "replication.bucket"
+        );
+        assert_eq!(
+            key_of(
+                "[replication]\nendpoint = \"http://10.0.0.5:9000\"\nbucket = \"b\"\n\
+                 access_key_id = \"k\"\nsecret_access_key_file = \"/s\"\n"
+            ),
+            "replication.endpoint"
+        );
+        assert_eq!(
+            key_of("[backups]\nrepository = \"/mnt/backup\"\n"),
+            "backups.password_file"
+        );
+        for loopback in [
+            "http://127.0.0.1:9000",
+            "http://[::1]:9000",
+            "http://localhost:9000/",
+        ] {
+            assert!(check_endpoint("e", loopback).is_ok(), "{loopback}");
+        }
+        for remote in ["http://example.com", "http://192.168.1.2:9000", "ftp://x"] {
+            assert!(check_endpoint("e", remote).is_err(), "{remote}");
+        }
     }
 
     #[test]

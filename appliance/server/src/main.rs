@@ -3,9 +3,11 @@
 
 mod admin;
 mod analysis;
+mod backup_commands;
 mod cli;
 mod commands;
 mod config;
+mod copies;
 mod http;
 mod listener;
 mod marking;
@@ -127,6 +129,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::User(cmd) => commands::user(&client(), cmd).await,
         Command::Watermark(cmd) => commands::watermark(&config, cmd).await,
         Command::Leak(cmd) => commands::leak(&config, &client(), cmd).await,
+        Command::Backup(cmd) => backup_commands::backup(&client(), &config, cmd).await,
+        Command::Replicate(cmd) => backup_commands::replicate(&client(), cmd).await,
         Command::Sessions(cmd) => commands::sessions(&client(), cmd).await,
         Command::Audit(cmd) => commands::audit(&client(), cmd).await,
         Command::Status(out) => commands::status(&client(), out.json).await,

@@ -56,6 +56,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
 
     let (renders, render_queue) = render::Renders::new();
+    let copies = crate::copies::Copies::from_config(&config)
+        .context("setting up replication and backups")?;
     let state = AppState {
         vault: vault.clone(),
         throttle: Arc::new(LoginThrottle::new(
@@ -69,6 +71,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         renders,
         export_links: Arc::default(),
         watermark_key: watermark_key.clone(),
+        copies: copies.clone(),
         started: Instant::now(),
     };
 
@@ -111,6 +114,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         (config.shares.render_workers as usize, limits),
         stop_rx.clone(),
     ));
+    let replication = copies.replicator().cloned().map(|replicator| {
+        tracing::info!(
+            endpoint = %replicator.target().endpoint,
+            bucket = %replicator.target().bucket,
+            "replicating blobs"
+        );
+        tokio::spawn(studiovault_backups::replica::run_worker(
+            vault.clone(),
+            replicator,
+            stop_rx.clone(),
+        ))
+    });
     let background = tokio::spawn(housekeeping(
         vault.clone(),
         Duration::from_secs(config.audit.checkpoint_interval_seconds),
@@ -129,6 +144,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     tracing::info!("shutting down: draining connections");
     let _ = stop_tx.send(true);
     let _ = tokio::join!(public, admin, analysis, rendering, background);
+    if let Some(replication) = replication {
+        let _ = replication.await;
+    }
     let _ = std::fs::remove_file(&socket_path);
     match tokio::task::spawn_blocking(move || vault.audit_checkpoint()).await {
         Ok(Ok(_)) => {}

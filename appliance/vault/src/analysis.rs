@@ -16,7 +16,7 @@ use crate::library::{BlobRecord, TrackRecord};
 use crate::scope::OwnerScope;
 use crate::store::{ANALYSIS_QUEUE, BLOBS, TENANT_KEYS, TRACKS, decode, encode};
 use crate::users::tenant_key;
-use crate::{Vault, fsutil};
+use crate::{Vault, fsutil, replication};
 
 /// What the analysis found, as stored with the track.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -105,10 +105,11 @@ impl AnalysisJob {
             writer.write(peaks)?;
             let sealed = writer.finish()?;
             let (len, sha256) = (sealed.plaintext_len, hex::encode(sealed.sha256));
+            let sealed_sha256 = hex::encode(sealed.sealed_sha256);
             sealed.persist(&vault.blob_path(owner, blob))?;
-            Some((blob, len, sha256))
+            Some((blob, len, sha256, sealed_sha256))
         };
-        result.peaks = peaks_blob.as_ref().map(|(b, _, _)| *b);
+        result.peaks = peaks_blob.as_ref().map(|(b, ..)| *b);
         let now = vault.now_ms();
         let txn = vault.db().begin_write()?;
         let stored = {
@@ -120,15 +121,17 @@ impl AnalysisJob {
                     let mut rec: TrackRecord = decode("tracks", &raw)?;
                     rec.analysis = AnalysisState::Done(result);
                     tracks.insert(key, encode(&rec).as_slice())?;
-                    if let Some((blob, len, sha256)) = &peaks_blob {
+                    if let Some((blob, len, sha256, sealed_sha256)) = &peaks_blob {
                         let record = BlobRecord {
                             owner,
                             plaintext_len: *len,
                             sha256: sha256.clone(),
                             created_at_ms: now,
+                            sealed_sha256: Some(sealed_sha256.clone()),
                         };
                         txn.open_table(BLOBS)?
                             .insert(blob.raw(), encode(&record).as_slice())?;
+                        replication::enqueue_upload(&txn, owner, *blob, now)?;
                     }
                     true
                 }
@@ -146,7 +149,7 @@ impl AnalysisJob {
             )?;
         }
         txn.commit()?;
-        if !stored && let Some((blob, _, _)) = peaks_blob {
+        if !stored && let Some((blob, ..)) = peaks_blob {
             // The track went while it was being analysed.
             let path = vault.blob_path(owner, blob);
             let _ = std::fs::remove_file(&path);

@@ -72,6 +72,8 @@ pub struct BlobWriter {
     pending: Vec<u8>,
     index: u64,
     hasher: Sha256,
+    /// Hash of the bytes on disk (header and sealed chunks): what replicas and backups hold.
+    sealed_hasher: Sha256,
     plaintext_len: u64,
     done: bool,
 }
@@ -98,7 +100,10 @@ impl BlobWriter {
             .create_new(true)
             .mode(0o600)
             .open(&tmp_path)?;
-        file.write_all(&header(blob))?;
+        let header = header(blob);
+        file.write_all(&header)?;
+        let mut sealed_hasher = Sha256::new();
+        sealed_hasher.update(header);
         Ok(Self {
             owner,
             file,
@@ -108,6 +113,7 @@ impl BlobWriter {
             pending: Vec::with_capacity(CHUNK_SIZE),
             index: 0,
             hasher: Sha256::new(),
+            sealed_hasher,
             plaintext_len: 0,
             done: false,
         })
@@ -150,6 +156,7 @@ impl BlobWriter {
                 reason: "encryption failed".into(),
             })?;
         self.pending.extend_from_slice(&tag);
+        self.sealed_hasher.update(&self.pending);
         self.file.write_all(&self.pending)?;
         self.pending.clear();
         self.index += 1;
@@ -162,6 +169,7 @@ impl BlobWriter {
         self.file.sync_all()?;
         self.done = true;
         let sha256: [u8; 32] = std::mem::take(&mut self.hasher).finalize().into();
+        let sealed_sha256: [u8; 32] = std::mem::take(&mut self.sealed_hasher).finalize().into();
         Ok(SealedBlob {
             owner: self.owner,
             tmp_path: Some(std::mem::take(&mut self.tmp_path)),
@@ -169,6 +177,7 @@ impl BlobWriter {
             cipher: self.cipher.clone(),
             plaintext_len: self.plaintext_len,
             sha256,
+            sealed_sha256,
         })
     }
 }
@@ -191,6 +200,8 @@ pub struct SealedBlob {
     cipher: Cipher,
     pub(crate) plaintext_len: u64,
     pub(crate) sha256: [u8; 32],
+    /// SHA-256 of the ciphertext file.
+    pub(crate) sealed_sha256: [u8; 32],
 }
 
 impl std::fmt::Debug for SealedBlob {

@@ -21,8 +21,10 @@ mod ids;
 pub mod keys;
 pub mod library;
 mod privacy;
+pub mod replication;
 mod scope;
 pub mod shares;
+pub mod snapshot;
 pub mod store;
 #[cfg(test)]
 mod testutil;
@@ -64,7 +66,7 @@ mod tests {
 pub mod users;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard};
 
 use redb::{Database, ReadableTable};
 use studiovault_api::Plan;
@@ -145,6 +147,9 @@ pub struct Policy {
     /// bcrypt work factor. 12 in production; tests of the store alone may lower it.
     pub bcrypt_cost: u32,
     pub shares: SharePolicy,
+    /// Seconds between a blob's deletion here and the deletion of its replica: the grace in
+    /// which the replica still holds what was deleted by mistake (ciphertext only).
+    pub replica_delete_delay_secs: i64,
 }
 
 impl Default for Policy {
@@ -157,6 +162,7 @@ impl Default for Policy {
             deletion_grace_days: 30,
             bcrypt_cost: 12,
             shares: SharePolicy::default(),
+            replica_delete_delay_secs: 30 * 24 * 3600,
         }
     }
 }
@@ -194,6 +200,9 @@ struct Inner {
     salt_cache: Mutex<Option<(String, [u8; 32])>>,
     /// A bcrypt hash to verify against for unknown e-mail addresses, so both cost the same.
     decoy_hash: OnceLock<String>,
+    /// Blob files are removed under its read side; a backup snapshot holds the write side
+    /// while it links the files its metadata copy names, so none vanishes half-way.
+    blob_removal: RwLock<()>,
 }
 
 impl Vault {
@@ -219,6 +228,7 @@ impl Vault {
                 clock,
                 salt_cache: Mutex::new(None),
                 decoy_hash: OnceLock::new(),
+                blob_removal: RwLock::new(()),
             }),
         };
         store::migrate(&vault.inner.db)?;
@@ -247,6 +257,14 @@ impl Vault {
     /// The store's clock, Unix ms.
     pub fn now_ms(&self) -> i64 {
         self.inner.clock.now_ms()
+    }
+
+    /// Held while blob files of deleted records are removed (see [`snapshot`]).
+    pub(crate) fn blob_removal_gate(&self) -> RwLockReadGuard<'_, ()> {
+        self.inner
+            .blob_removal
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub(crate) fn tmp_dir(&self) -> PathBuf {

@@ -19,7 +19,7 @@ use crate::store::{
     decode, encode,
 };
 use crate::users::{get_user, put_user, tenant_key};
-use crate::{ClientInfo, Vault, fsutil};
+use crate::{ClientInfo, Vault, fsutil, replication};
 
 const MAX_NAME_CHARS: usize = 200;
 const MAX_FILENAME_CHARS: usize = 255;
@@ -66,6 +66,10 @@ pub(crate) struct BlobRecord {
     pub plaintext_len: u64,
     pub sha256: String,
     pub created_at_ms: i64,
+    /// SHA-256 of the encrypted file, as replicas and backups hold it. Absent for blobs stored
+    /// before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_sha256: Option<String>,
 }
 
 /// Sort orders of the library listing.
@@ -317,6 +321,7 @@ impl<'a> Library<'a> {
             return Err(VaultError::NotFound);
         }
         let size = sealed.plaintext_len;
+        let sealed_sha256 = hex::encode(sealed.sealed_sha256);
         let remaining = self.remaining_quota()?;
         if size > remaining {
             return Err(self.quota_error(size)?);
@@ -369,9 +374,11 @@ impl<'a> Library<'a> {
                     plaintext_len: size,
                     sha256: rec.sha256.clone(),
                     created_at_ms: now,
+                    sealed_sha256: Some(sealed_sha256),
                 };
                 txn.open_table(BLOBS)?
                     .insert(rec.blob.raw(), encode(&blob).as_slice())?;
+                replication::enqueue_upload(&txn, self.owner, rec.blob, now)?;
                 txn.open_table(TRACKS)?
                     .insert(track_key(self.owner, rec.id), encode(&rec).as_slice())?;
             }
@@ -448,8 +455,8 @@ impl<'a> Library<'a> {
     pub fn delete(&self, id: TrackId, client: &ClientInfo) -> Result<()> {
         let client = self.vault.hash_client(client)?.ip;
         let txn = self.vault.db().begin_write()?;
-        let rec = remove_track_in(&txn, self.owner, id)?;
-        let renders = crate::shares::remove_track_renders_in(&txn, self.owner, id)?;
+        let rec = remove_track_in(self.vault, &txn, self.owner, id)?;
+        let renders = crate::shares::remove_track_renders_in(self.vault, &txn, self.owner, id)?;
         audit::append(
             &txn,
             self.vault.now_ms(),
@@ -463,6 +470,7 @@ impl<'a> Library<'a> {
             .detail(format!("blob {}", rec.blob)),
         )?;
         txn.commit()?;
+        let _backup_copying = self.vault.blob_removal_gate();
         remove_blob_file(&self.vault.blob_path(self.owner, rec.blob));
         if let Some(peaks) = rec.peaks_blob() {
             remove_blob_file(&self.vault.blob_path(self.owner, peaks));
@@ -571,17 +579,25 @@ pub(crate) fn queue_unanalysed(txn: &WriteTransaction, owner: UserId, now: i64) 
     Ok(())
 }
 
-/// Removes a track, its blob records and its queue entry; answers the record so the caller can
-/// remove the files once the transaction commits.
-fn remove_track_in(txn: &WriteTransaction, owner: UserId, id: TrackId) -> Result<TrackRecord> {
+/// Removes a track, its blob records and its queue entry, and queues the removal of its
+/// replicas; answers the record so the caller can remove the files once the transaction commits.
+fn remove_track_in(
+    vault: &Vault,
+    txn: &WriteTransaction,
+    owner: UserId,
+    id: TrackId,
+) -> Result<TrackRecord> {
     let removed = txn
         .open_table(TRACKS)?
         .remove(track_key(owner, id))?
         .map(|v| v.value().to_vec());
     let rec: TrackRecord = decode("tracks", &removed.ok_or(VaultError::NotFound)?)?;
+    let replica_due = vault.now_ms() + vault.policy().replica_delete_delay_secs * 1000;
     txn.open_table(BLOBS)?.remove(rec.blob.raw())?;
+    replication::enqueue_delete(txn, owner, rec.blob, replica_due)?;
     if let Some(peaks) = rec.peaks_blob() {
         txn.open_table(BLOBS)?.remove(peaks.raw())?;
+        replication::enqueue_delete(txn, owner, peaks, replica_due)?;
     }
     txn.open_table(ANALYSIS_QUEUE)?
         .remove(track_key(owner, id))?;
@@ -665,10 +681,10 @@ pub(crate) fn purge_tenant(vault: &Vault, owner: UserId) -> Result<()> {
         .map(|r| r.map(|(k, _)| k.value().1))
         .collect::<Result<_, _>>()?;
     for id in tracks {
-        remove_track_in(&txn, owner, TrackId::from_raw(id))?;
+        remove_track_in(vault, &txn, owner, TrackId::from_raw(id))?;
     }
     // The owner's blob directory goes below, render files with it.
-    crate::shares::remove_shares_in(&txn, owner)?;
+    crate::shares::remove_shares_in(vault, &txn, owner)?;
     let sessions: Vec<[u8; 32]> = txn
         .open_table(SESSIONS_BY_USER)?
         .range((owner.raw(), [0u8; 32])..=(owner.raw(), [0xFF; 32]))?
@@ -689,6 +705,7 @@ pub(crate) fn purge_tenant(vault: &Vault, owner: UserId) -> Result<()> {
             .object(format!("user/{owner}")),
     )?;
     txn.commit()?;
+    let _backup_copying = vault.blob_removal_gate();
     let dir: PathBuf = vault.blob_root().join(owner.to_string());
     if dir.exists() {
         std::fs::remove_dir_all(&dir)?;

@@ -28,7 +28,7 @@ use crate::store::{
     WATERMARK_PAYLOADS, decode, encode,
 };
 use crate::users::{get_user, hash_password, password_matches, tenant_key};
-use crate::{ClientInfo, Vault};
+use crate::{ClientInfo, Vault, replication};
 
 const MS_PER_DAY: i64 = 86_400_000;
 pub const MAX_TRACKS: usize = 100;
@@ -966,6 +966,7 @@ impl RecipientGrant {
             BlobWriter::create(&vault.tmp_dir(), self.owner, blob, key.blob_cipher(blob))?;
         writer.write(bytes)?;
         let sealed = writer.finish()?;
+        let sealed_sha256 = hex::encode(sealed.sealed_sha256);
         let now = vault.now_ms();
         let render = RenderRecord {
             blob,
@@ -997,9 +998,11 @@ impl RecipientGrant {
                     plaintext_len: render.len,
                     sha256: render.sha256.clone(),
                     created_at_ms: now,
+                    sealed_sha256: Some(sealed_sha256.clone()),
                 };
                 txn.open_table(BLOBS)?
                     .insert(blob.raw(), encode(&record).as_slice())?;
+                replication::enqueue_upload(&txn, self.owner, blob, now)?;
             }
             recipient.record(now, RecipientEventKind::CopyIssued, Some(track));
             put_recipient(&txn, &recipient)?;
@@ -1340,7 +1343,12 @@ impl<'a> Shares<'a> {
 
 /// Removes every share of `owner` with its recipients, payloads and rendered copies (inside the
 /// purge transaction); answers the render blobs to delete after it commits.
-pub(crate) fn remove_shares_in(txn: &WriteTransaction, owner: UserId) -> Result<Vec<BlobId>> {
+pub(crate) fn remove_shares_in(
+    vault: &Vault,
+    txn: &WriteTransaction,
+    owner: UserId,
+) -> Result<Vec<BlobId>> {
+    let replica_due = vault.now_ms() + vault.policy().replica_delete_delay_secs * 1000;
     let shares: Vec<ShareRecord> = txn
         .open_table(SHARES)?
         .range((owner.raw(), 0)..=(owner.raw(), u128::MAX))?
@@ -1363,6 +1371,7 @@ pub(crate) fn remove_shares_in(txn: &WriteTransaction, owner: UserId) -> Result<
                     .transpose()?;
                 if let Some(r) = removed {
                     txn.open_table(BLOBS)?.remove(r.blob.raw())?;
+                    replication::enqueue_delete(txn, owner, r.blob, replica_due)?;
                     blobs.push(r.blob);
                 }
             }
@@ -1376,10 +1385,12 @@ pub(crate) fn remove_shares_in(txn: &WriteTransaction, owner: UserId) -> Result<
 /// Drops every recipient's copy of a deleted track (inside the deletion transaction); answers
 /// the blobs whose files go once it commits.
 pub(crate) fn remove_track_renders_in(
+    vault: &Vault,
     txn: &WriteTransaction,
     owner: UserId,
     track: TrackId,
 ) -> Result<Vec<BlobId>> {
+    let replica_due = vault.now_ms() + vault.policy().replica_delete_delay_secs * 1000;
     let shares: Vec<ShareRecord> = txn
         .open_table(SHARES)?
         .range((owner.raw(), 0)..=(owner.raw(), u128::MAX))?
@@ -1398,6 +1409,7 @@ pub(crate) fn remove_track_renders_in(
                 .transpose()?;
             if let Some(r) = removed {
                 txn.open_table(BLOBS)?.remove(r.blob.raw())?;
+                replication::enqueue_delete(txn, owner, r.blob, replica_due)?;
                 blobs.push(r.blob);
             }
         }

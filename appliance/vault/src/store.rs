@@ -37,6 +37,9 @@ pub(crate) const AUDIT_CHECKPOINTS: TableDefinition<u64, &[u8]> =
 /// (owner id, track id) → enqueue time (Unix ms): tracks waiting for analysis
 pub(crate) const ANALYSIS_QUEUE: TableDefinition<(u128, u128), i64> =
     TableDefinition::new("analysis_queue");
+/// blob id → `ReplicaTask`: blobs whose replica must be written or deleted
+pub(crate) const REPLICATION_QUEUE: TableDefinition<u128, &[u8]> =
+    TableDefinition::new("replication_queue");
 /// (owner id, share id) → `ShareRecord`
 pub(crate) const SHARES: TableDefinition<(u128, u128), &[u8]> = TableDefinition::new("shares");
 /// recipient id → `RecipientRecord`. Reached only through a link whose HMAC tag checks, or
@@ -54,13 +57,17 @@ pub(crate) const SPENT_NONCES: TableDefinition<[u8; 16], i64> =
 pub(crate) const SALTS: TableDefinition<&str, [u8; 32]> = TableDefinition::new("salts");
 
 /// The schema this build writes. Each step in [`MIGRATIONS`] moves the store up one version.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 type Migration = fn(&WriteTransaction) -> Result<()>;
 
 /// `MIGRATIONS[n]` takes a store from version `n` to `n + 1`.
-const MIGRATIONS: [Migration; SCHEMA_VERSION as usize] =
-    [create_tables_v1, analysis_queue_v2, shares_v3];
+const MIGRATIONS: [Migration; SCHEMA_VERSION as usize] = [
+    create_tables_v1,
+    analysis_queue_v2,
+    replication_queue_v3,
+    shares_v4,
+];
 
 fn create_tables_v1(txn: &WriteTransaction) -> Result<()> {
     txn.open_table(META)?;
@@ -104,8 +111,28 @@ fn analysis_queue_v2(txn: &WriteTransaction) -> Result<()> {
     Ok(())
 }
 
-/// v3: shares, their recipients, watermark payloads, rendered copies and spent media nonces.
-fn shares_v3(txn: &WriteTransaction) -> Result<()> {
+/// v3: a queue of blobs to replicate; every blob stored before is queued for upload.
+fn replication_queue_v3(txn: &WriteTransaction) -> Result<()> {
+    let blobs: Vec<(u128, Vec<u8>)> = txn
+        .open_table(BLOBS)?
+        .iter()?
+        .map(|r| r.map(|(k, v)| (k.value(), v.value().to_vec())))
+        .collect::<Result<_, _>>()?;
+    txn.open_table(REPLICATION_QUEUE)?;
+    for (id, raw) in blobs {
+        let record: crate::library::BlobRecord = decode("blobs", &raw)?;
+        crate::replication::enqueue_upload(
+            txn,
+            record.owner,
+            crate::BlobId::from_raw(id),
+            record.created_at_ms,
+        )?;
+    }
+    Ok(())
+}
+
+/// v4: shares, their recipients, watermark payloads, rendered copies and spent media nonces.
+fn shares_v4(txn: &WriteTransaction) -> Result<()> {
     txn.open_table(SHARES)?;
     txn.open_table(RECIPIENTS)?;
     txn.open_table(WATERMARK_PAYLOADS)?;
@@ -114,7 +141,7 @@ fn shares_v3(txn: &WriteTransaction) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn schema_version(db: &Database) -> Result<u32> {
+pub(crate) fn schema_version<D: ReadableDatabase>(db: &D) -> Result<u32> {
     let txn = db.begin_read()?;
     let table = match txn.open_table(META) {
         Ok(t) => t,
@@ -214,6 +241,37 @@ mod tests {
         let queue = txn.open_table(ANALYSIS_QUEUE).unwrap();
         assert!(queue.get((1, 10)).unwrap().is_some());
         assert!(queue.get((2, 20)).unwrap().is_none());
+    }
+
+    #[test]
+    fn v2_blobs_are_queued_for_replication() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::create(dir.path().join("v.redb")).unwrap();
+        let txn = db.begin_write().unwrap();
+        create_tables_v1(&txn).unwrap();
+        analysis_queue_v2(&txn).unwrap();
+        set_schema_version(&txn, 2).unwrap();
+        let owner = "0000000000000000000000000000000a";
+        txn.open_table(BLOBS)
+            .unwrap()
+            .insert(
+                7,
+                format!(
+                    r#"{{"owner":"{owner}","plaintext_len":5,"sha256":"00","created_at_ms":42}}"#
+                )
+                .as_bytes(),
+            )
+            .unwrap();
+        txn.commit().unwrap();
+
+        assert_eq!(migrate(&db).unwrap(), 2);
+        let txn = db.begin_read().unwrap();
+        let queue = txn.open_table(REPLICATION_QUEUE).unwrap();
+        let task: crate::replication::ReplicaTask =
+            decode("replication_queue", queue.get(7).unwrap().unwrap().value()).unwrap();
+        assert_eq!(task.op, crate::replication::ReplicaOp::Upload);
+        assert_eq!(task.queued_at_ms, 42);
+        assert_eq!(task.owner.to_string(), owner);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 use studiovault_api::admin::{
-    AdminSessionView, AuditQuery, Capability, CapabilityState, CreateUser, ResetPassword, Revoked,
-    Status, UpdateUser, UserCreated, UserView,
+    AdminSessionView, AuditQuery, BackupsView, Capability, CapabilityState, CreateUser,
+    ResetPassword, Revoked, SnapshotRequest, Status, UpdateUser, UserCreated, UserView,
 };
 use studiovault_api::public::TraceRequest;
 use studiovault_vault::users::SessionInfo;
@@ -63,7 +63,11 @@ fn percent_decode(raw: &str) -> String {
 
 /// Where each optional part of the appliance stands, for `GET /v1/status`; the entries not built
 /// yet change to report their real state when their issue lands.
-fn capabilities(analysis_queue: u64, config: &crate::config::Config) -> Vec<Capability> {
+fn capabilities(
+    analysis_queue: u64,
+    config: &crate::config::Config,
+    copies: &BackupsView,
+) -> Vec<Capability> {
     let not_built = |name: &str, detail: &str| Capability {
         name: name.into(),
         state: CapabilityState::NotBuilt,
@@ -84,19 +88,10 @@ fn capabilities(analysis_queue: u64, config: &crate::config::Config) -> Vec<Capa
                 config.analysis.timeout_seconds
             ),
         },
-        not_built(
-            "Replication",
-            "B2 replication is not built yet: no copy leaves this machine.",
-        ),
-        not_built(
-            "Backups",
-            "restic backups are not built yet: back up the data directory and master.key yourself.",
-        ),
-        not_built(
-            "Restore drill",
-            "Restore drills are not built yet: no restore has been tested.",
-        ),
     ]
+    .into_iter()
+    .chain(crate::copies::capabilities(copies))
+    .collect()
 }
 
 fn find(vault: &Vault, who: &str) -> Result<UserRecord, studiovault_vault::VaultError> {
@@ -155,6 +150,10 @@ pub fn routes(state: &AppState) -> Routes {
             .and(s())
             .then(|state: AppState| async move {
                 let vault = state.vault.clone();
+                let copies = match state.copies.status(&state.vault).await {
+                    Ok(view) => view,
+                    Err(e) => return e.into_response(),
+                };
                 let result =
                     blocking(move || Ok((vault.admin().stats()?, vault.analysis_queue_len()?)))
                         .await
@@ -171,7 +170,7 @@ pub fn routes(state: &AppState) -> Routes {
                                 audit_records: stats.audit_records,
                                 listen: state.config.http.listen.to_string(),
                                 data_dir: state.vault.data_dir().display().to_string(),
-                                capabilities: capabilities(queue, &state.config),
+                                capabilities: capabilities(queue, &state.config, &copies),
                             })
                         });
                 respond(result)
@@ -441,7 +440,55 @@ pub fn routes(state: &AppState) -> Routes {
             };
             respond(result.await)
         });
-    let routes: [Routes; 18] = [
+    let backups = warp::path!("v1" / "backups")
+        .and(warp::get())
+        .and(s())
+        .then(|state: AppState| async move {
+            respond(state.copies.status(&state.vault).await.map(|v| json(&v)))
+        });
+    let snapshot = warp::path!("v1" / "backups" / "snapshot")
+        .and(warp::post())
+        .and(body::<SnapshotRequest>())
+        .and(s())
+        .then(|req: SnapshotRequest, state: AppState| async move {
+            respond(
+                state
+                    .copies
+                    .snapshot(&state.vault, req)
+                    .await
+                    .map(|r| json(&r)),
+            )
+        });
+    let snapshots = warp::path!("v1" / "backups" / "snapshots")
+        .and(warp::get())
+        .and(s())
+        .then(|state: AppState| async move {
+            respond(state.copies.snapshots().await.map(|r| json(&r)))
+        });
+    let drill = warp::path!("v1" / "backups" / "drill")
+        .and(warp::post())
+        .and(s())
+        .then(|state: AppState| async move {
+            respond(state.copies.drill(&state.vault).await.map(|r| json(&r)))
+        });
+    let verify_replicas = warp::path!("v1" / "replication" / "verify")
+        .and(warp::post())
+        .and(s())
+        .then(|state: AppState| async move {
+            respond(
+                state
+                    .copies
+                    .verify_replicas(&state.vault)
+                    .await
+                    .map(|r| json(&r)),
+            )
+        });
+    let routes: [Routes; 23] = [
+        backups.boxed(),
+        snapshot.boxed(),
+        snapshots.boxed(),
+        drill.boxed(),
+        verify_replicas.boxed(),
         status.boxed(),
         list_users.boxed(),
         create_user.boxed(),

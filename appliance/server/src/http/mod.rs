@@ -54,6 +54,8 @@ pub struct AppState {
     pub renders: Arc<crate::render::Renders>,
     pub export_links: Arc<export::ExportLinks>,
     pub watermark_key: studiovault_watermark::WatermarkKey,
+    /// Replication, snapshots and drills.
+    pub copies: Arc<crate::copies::Copies>,
     pub started: Instant,
 }
 

@@ -1,0 +1,504 @@
+//! Replication of sealed blobs to an S3 store (Backblaze B2's S3 API, or any other).
+//!
+//! Only ciphertext leaves: the worker uploads the encrypted files the store hands it, under
+//! keys the server generated. Each upload sends a Content-MD5 per request (the server refuses
+//! a body that does not match) and compares the ETags it gets back; large blobs go up in
+//! parts, several at once. The queue lives in the store, so a restart or an unreachable server
+//! only delays replication: failed tasks are retried with exponential backoff.
+
+use std::collections::HashMap;
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::{
+    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use base64::Engine;
+use futures_util::StreamExt;
+use md5::{Digest, Md5};
+use studiovault_api::admin::{ReplicaFinding, ReplicaProblem, ReplicaVerifyReport};
+use studiovault_vault::replication::{ReplicaOp, ReplicaTask};
+use studiovault_vault::{Vault, VaultError};
+use tokio::sync::watch;
+
+use crate::{BackupError, blocking};
+
+/// Where replicas go.
+#[derive(Clone)]
+pub struct ReplicaTarget {
+    /// `https://s3.<region>.backblazeb2.com`, or `http://127.0.0.1:<port>` on loopback.
+    pub endpoint: String,
+    pub region: String,
+    pub bucket: String,
+    /// Prepended to every object key (may be empty).
+    pub prefix: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// Blobs at least this large go up as multipart uploads.
+    pub multipart_threshold: u64,
+    pub part_size: u64,
+    /// Parts (or blobs) in flight at once.
+    pub concurrency: usize,
+}
+
+impl std::fmt::Debug for ReplicaTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReplicaTarget")
+            .field("endpoint", &self.endpoint)
+            .field("bucket", &self.bucket)
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An S3 client bound to one bucket.
+#[derive(Debug, Clone)]
+pub struct Replicator {
+    client: Client,
+    target: ReplicaTarget,
+}
+
+fn s3_error(context: &str, e: impl std::fmt::Display) -> BackupError {
+    BackupError::S3(format!("{context}: {e}"))
+}
+
+fn s3_err<E: std::error::Error + 'static, R: std::fmt::Debug>(
+    context: &str,
+    e: aws_sdk_s3::error::SdkError<E, R>,
+) -> BackupError {
+    s3_error(context, aws_sdk_s3::error::DisplayErrorContext(e))
+}
+
+fn etag_is(etag: Option<&str>, md5: &[u8]) -> bool {
+    etag.is_some_and(|t| t.trim_matches('"').eq_ignore_ascii_case(&hex::encode(md5)))
+}
+
+impl Replicator {
+    pub fn new(target: ReplicaTarget) -> Self {
+        use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(Provider::Rustls(CryptoMode::Ring))
+            .build_https();
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(target.region.clone()))
+            .endpoint_url(&target.endpoint)
+            .force_path_style(true)
+            .credentials_provider(Credentials::new(
+                &target.access_key_id,
+                &target.secret_access_key,
+                None,
+                None,
+                "studiovault-config",
+            ))
+            // B2 refuses the SDK's default CRC32 checksum headers; Content-MD5 guards the bodies.
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+            .http_client(http)
+            .build();
+        Self {
+            client: Client::from_conf(config),
+            target,
+        }
+    }
+
+    pub fn target(&self) -> &ReplicaTarget {
+        &self.target
+    }
+
+    fn key(&self, object: &str) -> String {
+        format!("{}{object}", self.target.prefix)
+    }
+
+    /// Uploads `len` bytes of `file` as `object`, recording `sha256` (of the same bytes) in
+    /// its metadata, and checks what the server says it stored.
+    pub async fn upload(
+        &self,
+        object: &str,
+        file: std::fs::File,
+        len: u64,
+        sha256: &str,
+    ) -> Result<(), BackupError> {
+        let key = self.key(object);
+        let started = std::time::Instant::now();
+        let file = Arc::new(file);
+        if len < self.target.multipart_threshold {
+            let (body, md5) = read_part(file, 0, len as usize).await?;
+            let out = self
+                .client
+                .put_object()
+                .bucket(&self.target.bucket)
+                .key(&key)
+                .content_md5(base64::engine::general_purpose::STANDARD.encode(&md5))
+                .content_length(len as i64)
+                .metadata("sha256", sha256)
+                .body(ByteStream::from(body))
+                .send()
+                .await
+                .map_err(|e| s3_err("put", e))?;
+            if !etag_is(out.e_tag(), &md5) {
+                return Err(s3_error(
+                    "put",
+                    "the server's ETag does not match the MD5 sent",
+                ));
+            }
+            return Ok(());
+        }
+        let created = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.target.bucket)
+            .key(&key)
+            .metadata("sha256", sha256)
+            .send()
+            .await
+            .map_err(|e| s3_err("create multipart upload", e))?;
+        let upload_id = created
+            .upload_id()
+            .ok_or_else(|| s3_error("create multipart upload", "no upload id"))?
+            .to_owned();
+        let result = self.upload_parts(&key, &upload_id, file, len).await;
+        match result {
+            Ok(parts) => {
+                self.client
+                    .complete_multipart_upload()
+                    .bucket(&self.target.bucket)
+                    .key(&key)
+                    .upload_id(&upload_id)
+                    .multipart_upload(
+                        CompletedMultipartUpload::builder()
+                            .set_parts(Some(parts))
+                            .build(),
+                    )
+                    .send()
+                    .await
+                    .map_err(|e| s3_err("complete multipart upload", e))?;
+                let head = self
+                    .client
+                    .head_object()
+                    .bucket(&self.target.bucket)
+                    .key(&key)
+                    .send()
+                    .await
+                    .map_err(|e| s3_err("head after upload", e))?;
+                if head.content_length() != Some(len as i64) {
+                    return Err(s3_error("multipart upload", "stored size differs"));
+                }
+                tracing::info!(
+                    parts = len.div_ceil(self.target.part_size.max(5 << 20)),
+                    bytes = len,
+                    ms = started.elapsed().as_millis() as u64,
+                    "multipart upload complete"
+                );
+                Ok(())
+            }
+            Err(e) => {
+                let _ = self
+                    .client
+                    .abort_multipart_upload()
+                    .bucket(&self.target.bucket)
+                    .key(&key)
+                    .upload_id(&upload_id)
+                    .send()
+                    .await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn upload_parts(
+        &self,
+        key: &str,
+        upload_id: &str,
+        file: Arc<std::fs::File>,
+        len: u64,
+    ) -> Result<Vec<CompletedPart>, BackupError> {
+        let part_size = self.target.part_size.max(5 << 20);
+        let count = len.div_ceil(part_size);
+        let uploads = futures_util::stream::iter(0..count).map(|i| {
+            let file = file.clone();
+            async move {
+                let offset = i * part_size;
+                let size = part_size.min(len - offset) as usize;
+                let (body, md5) = read_part(file, offset, size).await?;
+                let number = i as i32 + 1;
+                let out = self
+                    .client
+                    .upload_part()
+                    .bucket(&self.target.bucket)
+                    .key(key)
+                    .upload_id(upload_id)
+                    .part_number(number)
+                    .content_md5(base64::engine::general_purpose::STANDARD.encode(&md5))
+                    .content_length(size as i64)
+                    .body(ByteStream::from(body))
+                    .send()
+                    .await
+                    .map_err(|e| s3_err("upload part", e))?;
+                if !etag_is(out.e_tag(), &md5) {
+                    return Err(s3_error("upload part", "the server's ETag does not match"));
+                }
+                Ok(CompletedPart::builder()
+                    .part_number(number)
+                    .set_e_tag(out.e_tag().map(str::to_owned))
+                    .build())
+            }
+        });
+        let mut parts: Vec<CompletedPart> = uploads
+            .buffer_unordered(self.target.concurrency.max(1))
+            .collect::<Vec<Result<_, BackupError>>>()
+            .await
+            .into_iter()
+            .collect::<Result<_, _>>()?;
+        parts.sort_by_key(|p| p.part_number());
+        Ok(parts)
+    }
+
+    pub async fn delete(&self, object: &str) -> Result<(), BackupError> {
+        self.client
+            .delete_object()
+            .bucket(&self.target.bucket)
+            .key(self.key(object))
+            .send()
+            .await
+            .map_err(|e| s3_err("delete", e))?;
+        Ok(())
+    }
+
+    /// Every replica under `blobs/`: object key (without the prefix) → size.
+    pub async fn list(&self) -> Result<HashMap<String, u64>, BackupError> {
+        let mut out = HashMap::new();
+        let mut token: Option<String> = None;
+        let prefix = self.key("blobs/");
+        loop {
+            let page = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.target.bucket)
+                .prefix(&prefix)
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(|e| s3_err("list", e))?;
+            for object in page.contents() {
+                if let Some(key) = object.key() {
+                    let key = key.strip_prefix(&self.target.prefix).unwrap_or(key);
+                    out.insert(key.to_owned(), object.size().unwrap_or(0).max(0) as u64);
+                }
+            }
+            match page.next_continuation_token() {
+                Some(next) if page.is_truncated() == Some(true) => token = Some(next.to_owned()),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// The SHA-256 recorded with a replica when it was uploaded.
+    pub async fn recorded_sha256(&self, object: &str) -> Result<Option<String>, BackupError> {
+        let head = self
+            .client
+            .head_object()
+            .bucket(&self.target.bucket)
+            .key(self.key(object))
+            .send()
+            .await
+            .map_err(|e| s3_err("head", e))?;
+        Ok(head.metadata().and_then(|m| m.get("sha256").cloned()))
+    }
+}
+
+async fn read_part(
+    file: Arc<std::fs::File>,
+    offset: u64,
+    size: usize,
+) -> Result<(bytes::Bytes, Vec<u8>), BackupError> {
+    blocking(move || {
+        let mut buf = vec![0u8; size];
+        file.read_exact_at(&mut buf, offset)?;
+        let md5 = Md5::digest(&buf).to_vec();
+        Ok((bytes::Bytes::from(buf), md5))
+    })
+    .await
+}
+
+/// Backoff after `attempts` failures: 1 s, 2 s, 4 s, ... up to five minutes.
+fn backoff_ms(attempts: u32) -> i64 {
+    1000i64.saturating_mul(1 << attempts.min(8)).min(300_000)
+}
+
+/// Carries out one queued task.
+async fn replicate(
+    vault: &Vault,
+    replicator: &Replicator,
+    task: &ReplicaTask,
+) -> Result<(), BackupError> {
+    match task.op {
+        ReplicaOp::Upload => {
+            let (v, t) = (vault.clone(), task.clone());
+            let sealed = match blocking(move || Ok(v.replication().open_sealed(&t)?)).await {
+                // Deleted meanwhile: its deletion is queued in its place.
+                Err(BackupError::Vault(VaultError::NotFound)) => return Ok(()),
+                other => other?,
+            };
+            replicator
+                .upload(&task.object_key(), sealed.file, sealed.len, &sealed.sha256)
+                .await
+        }
+        ReplicaOp::Delete => replicator.delete(&task.object_key()).await,
+    }
+}
+
+/// The replication worker: takes due tasks from the store's queue until `shutdown` turns true.
+pub async fn run_worker(vault: Vault, replicator: Replicator, mut shutdown: watch::Receiver<bool>) {
+    let replicator = Arc::new(replicator);
+    let mut failing = false;
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let v = vault.clone();
+        let batch = match blocking(move || Ok(v.replication().due(64)?)).await {
+            Ok(batch) => batch,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the replication queue");
+                Vec::new()
+            }
+        };
+        if batch.is_empty() {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                _ = shutdown.changed() => {}
+            }
+            continue;
+        }
+        let concurrency = replicator.target.concurrency.max(1);
+        let results = futures_util::stream::iter(batch)
+            .map(|task| {
+                let (vault, replicator) = (vault.clone(), replicator.clone());
+                async move {
+                    let outcome = replicate(&vault, &replicator, &task).await;
+                    (task, outcome)
+                }
+            })
+            .buffer_unordered(concurrency)
+            .collect::<Vec<_>>()
+            .await;
+        for (task, outcome) in results {
+            let v = vault.clone();
+            let recorded = match outcome {
+                Ok(()) => {
+                    if failing || task.attempts > 0 {
+                        tracing::info!("replication recovered");
+                        failing = false;
+                    }
+                    blocking(move || Ok(v.replication().complete(&task)?)).await
+                }
+                Err(e) => {
+                    if !failing || task.attempts == 0 {
+                        tracing::warn!(error = %e, attempts = task.attempts + 1, "replication failed; will retry");
+                    }
+                    failing = true;
+                    let message = e.to_string();
+                    let delay = backoff_ms(task.attempts);
+                    blocking(move || Ok(v.replication().failed(&task, &message, delay)?)).await
+                }
+            };
+            if let Err(e) = recorded {
+                tracing::error!(error = %e, "cannot update the replication queue");
+            }
+        }
+    }
+}
+
+/// Lists every blob whose replica is missing or differs from the committed file (size, or the
+/// SHA-256 recorded with it); blobs still waiting in the queue are listed as pending.
+pub async fn verify(
+    vault: &Vault,
+    replicator: &Replicator,
+) -> Result<ReplicaVerifyReport, BackupError> {
+    let v = vault.clone();
+    let (blobs, queue) =
+        blocking(move || Ok((v.replication().sealed_blobs()?, v.replication().all()?))).await?;
+    let pending: HashMap<String, ReplicaOp> =
+        queue.iter().map(|t| (t.object_key(), t.op)).collect();
+    let remote = replicator.list().await?;
+    let mut report = ReplicaVerifyReport {
+        blobs: blobs.len() as u64,
+        replicas_ok: 0,
+        findings: Vec::new(),
+    };
+    let mut to_hash = Vec::new();
+    for blob in blobs {
+        let queued = pending.get(&blob.key) == Some(&ReplicaOp::Upload);
+        match remote.get(&blob.key) {
+            _ if queued => report.findings.push(ReplicaFinding {
+                key: blob.key,
+                problem: ReplicaProblem::Pending,
+                detail: "queued for upload".into(),
+            }),
+            None => report.findings.push(ReplicaFinding {
+                key: blob.key,
+                problem: ReplicaProblem::Missing,
+                detail: "no replica".into(),
+            }),
+            Some(&size) if size != blob.sealed_len => report.findings.push(ReplicaFinding {
+                detail: format!("replica has {size} bytes, the blob {}", blob.sealed_len),
+                key: blob.key,
+                problem: ReplicaProblem::Differs,
+            }),
+            Some(_) => to_hash.push(blob),
+        }
+    }
+    let checked = futures_util::stream::iter(to_hash)
+        .map(|blob| async move {
+            let recorded = replicator.recorded_sha256(&blob.key).await;
+            (blob, recorded)
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
+    for (blob, recorded) in checked {
+        match recorded {
+            Ok(Some(hash)) if hash == blob.sealed_sha256 => report.replicas_ok += 1,
+            Ok(other) => report.findings.push(ReplicaFinding {
+                key: blob.key,
+                problem: ReplicaProblem::Differs,
+                detail: match other {
+                    Some(_) => "replica's recorded SHA-256 differs".into(),
+                    None => "replica has no recorded SHA-256".into(),
+                },
+            }),
+            Err(e) => report.findings.push(ReplicaFinding {
+                key: blob.key,
+                problem: ReplicaProblem::Missing,
+                detail: e.to_string(),
+            }),
+        }
+    }
+    report.findings.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert_eq!(backoff_ms(0), 1000);
+        assert_eq!(backoff_ms(3), 8000);
+        assert_eq!(backoff_ms(30), 256_000);
+    }
+
+    #[test]
+    fn etags_compare_without_quotes_or_case() {
+        let md5 = Md5::digest(b"abc").to_vec();
+        assert!(etag_is(Some("\"900150983CD24FB0D6963F7D28E17F72\""), &md5));
+        assert!(!etag_is(Some("\"00\""), &md5));
+        assert!(!etag_is(None, &md5));
+    }
+}

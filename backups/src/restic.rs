@@ -1,0 +1,346 @@
+//! The external `restic` binary, driven through its `--json` output.
+//!
+//! The repository password is handed over as a file path (`--password-file`), never on the
+//! command line or in the environment, and nothing here logs it. S3 credentials for an `s3:`
+//! repository go to the child alone, in its environment.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use serde::Deserialize;
+use tokio::process::Command;
+
+/// How many snapshots of each kind `forget` keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    pub hourly: u32,
+    pub daily: u32,
+    pub weekly: u32,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            hourly: 24,
+            daily: 7,
+            weekly: 12,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResticError {
+    #[error("cannot run restic ({binary}): {source}")]
+    Spawn {
+        binary: String,
+        source: std::io::Error,
+    },
+    #[error("restic {command} failed ({status}): {stderr}")]
+    Failed {
+        command: &'static str,
+        status: String,
+        stderr: String,
+    },
+    #[error("restic {command} printed output this driver does not understand: {reason}")]
+    Output {
+        command: &'static str,
+        reason: String,
+    },
+}
+
+/// S3 credentials for an `s3:` repository.
+#[derive(Clone)]
+pub struct S3Credentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+impl std::fmt::Debug for S3Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Credentials")
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One restic repository.
+#[derive(Debug, Clone)]
+pub struct Restic {
+    pub binary: PathBuf,
+    /// A local path or `s3:https://host/bucket/prefix`.
+    pub repository: String,
+    pub password_file: PathBuf,
+    pub cache_dir: PathBuf,
+    pub s3: Option<S3Credentials>,
+}
+
+/// The summary `restic backup --json` ends with.
+#[derive(Debug, Clone, Deserialize)]
+pub struct BackupSummary {
+    pub snapshot_id: String,
+    #[serde(default)]
+    pub files_new: u64,
+    #[serde(default)]
+    pub files_changed: u64,
+    #[serde(default)]
+    pub files_unmodified: u64,
+    #[serde(default)]
+    pub data_added: u64,
+    #[serde(default)]
+    pub total_bytes_processed: u64,
+}
+
+/// A snapshot as `restic snapshots --json` lists it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Snapshot {
+    pub id: String,
+    pub short_id: String,
+    /// RFC 3339.
+    pub time: String,
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+}
+
+impl Snapshot {
+    pub fn time(&self) -> Option<time::OffsetDateTime> {
+        time::OffsetDateTime::parse(&self.time, &time::format_description::well_known::Rfc3339).ok()
+    }
+
+    pub fn tags(&self) -> &[String] {
+        self.tags.as_deref().unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ForgetGroup {
+    #[serde(default)]
+    keep: Option<Vec<Snapshot>>,
+    #[serde(default)]
+    remove: Option<Vec<Snapshot>>,
+}
+
+/// What `forget` did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ForgetSummary {
+    pub kept: u64,
+    pub removed: u64,
+}
+
+impl Restic {
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.binary);
+        cmd.arg("--repo")
+            .arg(&self.repository)
+            .arg("--password-file")
+            .arg(&self.password_file)
+            .arg("--cache-dir")
+            .arg(&self.cache_dir)
+            .args(args);
+        // Only what restic needs: no inherited RESTIC_* or AWS_* variable can redirect it.
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", &self.cache_dir)
+            .env("TZ", "UTC")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        if let Some(s3) = &self.s3 {
+            cmd.env("AWS_ACCESS_KEY_ID", &s3.access_key_id)
+                .env("AWS_SECRET_ACCESS_KEY", &s3.secret_access_key);
+        }
+        cmd
+    }
+
+    async fn run(
+        &self,
+        command: &'static str,
+        args: &[&str],
+        cwd: Option<&Path>,
+    ) -> Result<String, ResticError> {
+        let mut cmd = self.command(args);
+        if let Some(dir) = cwd {
+            cmd.current_dir(dir);
+        }
+        let out = cmd.output().await.map_err(|source| ResticError::Spawn {
+            binary: self.binary.display().to_string(),
+            source,
+        })?;
+        if !out.status.success() {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let tail: String = stderr
+                .trim()
+                .lines()
+                .rev()
+                .take(5)
+                .collect::<Vec<_>>()
+                .join(" / ");
+            return Err(ResticError::Failed {
+                command,
+                status: out.status.to_string(),
+                stderr: tail,
+            });
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Creates the repository unless it exists.
+    pub async fn init_if_needed(&self) -> Result<bool, ResticError> {
+        // `cat config` answers only for an existing, readable repository.
+        if self
+            .run("cat config", &["cat", "config"], None)
+            .await
+            .is_ok()
+        {
+            return Ok(false);
+        }
+        self.run("init", &["init"], None).await?;
+        Ok(true)
+    }
+
+    /// Backs up the contents of `dir` (stored at the snapshot's root), tagged, at `time` (UTC)
+    /// or now. `--ignore-ctime`: the store links unchanged blob files anew for each snapshot,
+    /// which changes only their ctime; their content and mtime say they are unchanged.
+    pub async fn backup(
+        &self,
+        dir: &Path,
+        tags: &[&str],
+        time: Option<time::OffsetDateTime>,
+    ) -> Result<BackupSummary, ResticError> {
+        let mut args = vec![
+            "backup",
+            "--json",
+            "--ignore-ctime",
+            "--host",
+            "studiovault",
+        ];
+        let tag_list = tags.join(",");
+        if !tags.is_empty() {
+            args.extend(["--tag", &tag_list]);
+        }
+        let when = time.map(format_time);
+        if let Some(when) = &when {
+            args.extend(["--time", when]);
+        }
+        args.push(".");
+        let out = self.run("backup", &args, Some(dir)).await?;
+        for line in out.lines().rev() {
+            let Ok(value) = serde_json::from_str::<serde_json::Value>(line) else {
+                continue;
+            };
+            if value["message_type"] == "summary" {
+                return serde_json::from_value(value).map_err(|e| ResticError::Output {
+                    command: "backup",
+                    reason: e.to_string(),
+                });
+            }
+        }
+        Err(ResticError::Output {
+            command: "backup",
+            reason: "no summary line".into(),
+        })
+    }
+
+    /// Snapshots, oldest first.
+    pub async fn snapshots(&self) -> Result<Vec<Snapshot>, ResticError> {
+        let out = self
+            .run("snapshots", &["snapshots", "--json"], None)
+            .await?;
+        let mut list: Vec<Snapshot> =
+            serde_json::from_str(out.trim()).map_err(|e| ResticError::Output {
+                command: "snapshots",
+                reason: e.to_string(),
+            })?;
+        list.sort_by_key(Snapshot::time);
+        Ok(list)
+    }
+
+    /// Applies the retention, then prunes unreferenced data.
+    pub async fn forget_and_prune(
+        &self,
+        retention: Retention,
+    ) -> Result<ForgetSummary, ResticError> {
+        let (h, d, w) = (
+            retention.hourly.to_string(),
+            retention.daily.to_string(),
+            retention.weekly.to_string(),
+        );
+        let out = self
+            .run(
+                "forget",
+                &[
+                    "forget",
+                    "--json",
+                    "--keep-hourly",
+                    &h,
+                    "--keep-daily",
+                    &d,
+                    "--keep-weekly",
+                    &w,
+                ],
+                None,
+            )
+            .await?;
+        let json = out.lines().find(|l| l.starts_with('[')).unwrap_or("[]");
+        let groups: Vec<ForgetGroup> =
+            serde_json::from_str(json).map_err(|e| ResticError::Output {
+                command: "forget",
+                reason: e.to_string(),
+            })?;
+        let mut summary = ForgetSummary::default();
+        for g in groups {
+            summary.kept += g.keep.map_or(0, |k| k.len() as u64);
+            summary.removed += g.remove.map_or(0, |r| r.len() as u64);
+        }
+        if summary.removed > 0 {
+            self.run("prune", &["prune"], None).await?;
+        }
+        Ok(summary)
+    }
+
+    /// `restic check`: the repository's structure is sound.
+    pub async fn check(&self) -> Result<(), ResticError> {
+        self.run("check", &["check"], None).await.map(drop)
+    }
+
+    /// Restores `snapshot` (an id, or `latest`) into `target`.
+    pub async fn restore(&self, snapshot: &str, target: &Path) -> Result<(), ResticError> {
+        let target = target.to_string_lossy();
+        self.run("restore", &["restore", snapshot, "--target", &target], None)
+            .await
+            .map(drop)
+    }
+}
+
+fn format_time(t: time::OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_written_as_restic_reads_them() {
+        let t = time::macros::datetime!(2026-03-04 05:06:07 UTC);
+        assert_eq!(format_time(t), "2026-03-04 05:06:07");
+    }
+
+    #[test]
+    fn credentials_never_print_the_secret() {
+        let c = S3Credentials {
+            access_key_id: "id".into(),
+            secret_access_key: "very-secret".into(),
+        };
+        assert!(!format!("{c:?}").contains("very-secret"));
+    }
+}

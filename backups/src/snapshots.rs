@@ -1,0 +1,79 @@
+//! One tiered snapshot: stage a consistent copy, back it up, apply the retention, check.
+
+use std::time::Instant;
+
+use studiovault_api::admin::{SnapshotReport, SnapshotTier};
+use studiovault_vault::Vault;
+
+use crate::restic::{Restic, Retention};
+use crate::{BackupError, blocking, now_ms};
+
+/// Takes a snapshot of `vault` into `restic`'s repository (created on first use), tagged with
+/// its tier, at `time_ms` or now; then forgets what the retention no longer keeps, prunes and
+/// checks the repository. The staged copy is removed afterwards.
+pub async fn take_snapshot(
+    vault: &Vault,
+    restic: &Restic,
+    tier: SnapshotTier,
+    time_ms: Option<i64>,
+    retention: Retention,
+) -> Result<SnapshotReport, BackupError> {
+    let started = Instant::now();
+    let at_ms = now_ms();
+    std::fs::create_dir_all(&restic.cache_dir)?;
+    restic.init_if_needed().await?;
+    let staging = vault.clone();
+    let step = Instant::now();
+    let stats = blocking(move || Ok(staging.stage_snapshot()?)).await?;
+    let stage_ms = step.elapsed().as_millis() as u64;
+    let time = time_ms
+        .map(|ms| {
+            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+                .map_err(|e| BackupError::Other(format!("snapshot time: {e}")))
+        })
+        .transpose()?;
+    let step = Instant::now();
+    let backed_up = restic
+        .backup(&stats.dir, &["studiovault", tier.as_str()], time)
+        .await;
+    let _ = std::fs::remove_dir_all(&stats.dir);
+    let summary = backed_up?;
+    let backup_ms = step.elapsed().as_millis() as u64;
+    tracing::info!(
+        snapshot = %summary.snapshot_id,
+        tier = tier.as_str(),
+        blobs = stats.blobs,
+        files_new = summary.files_new,
+        files_unmodified = summary.files_unmodified,
+        "snapshot taken"
+    );
+    let step = Instant::now();
+    let forgot = restic.forget_and_prune(retention).await?;
+    let retention_ms = step.elapsed().as_millis() as u64;
+    let step = Instant::now();
+    let check_ok = match restic.check().await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::error!(error = %e, "restic check failed after prune");
+            false
+        }
+    };
+    Ok(SnapshotReport {
+        id: summary.snapshot_id,
+        tier,
+        at_ms,
+        blobs: stats.blobs,
+        files_new: summary.files_new,
+        files_changed: summary.files_changed,
+        files_unmodified: summary.files_unmodified,
+        bytes_added: summary.data_added,
+        kept: forgot.kept,
+        forgotten: forgot.removed,
+        check_ok,
+        stage_ms,
+        backup_ms,
+        retention_ms,
+        check_ms: step.elapsed().as_millis() as u64,
+        duration_ms: started.elapsed().as_millis() as u64,
+    })
+}
