@@ -262,7 +262,7 @@ fn the_cli_twins_of_the_console_views() {
     assert!(
         services
             .iter()
-            .any(|c| c["name"] == "Backups" && c["state"] == "not_built")
+            .any(|c| c["name"] == "Backups" && c["state"] == "not_configured")
     );
-    assert!(server.cli_ok(&["status"], None).contains("not built"));
+    assert!(server.cli_ok(&["status"], None).contains("not configured"));
 }
