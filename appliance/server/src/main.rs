@@ -11,6 +11,7 @@ mod listener;
 mod marking;
 mod serve;
 mod throttle;
+mod tls;
 
 use std::process::ExitCode;
 
@@ -106,7 +107,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!(
                 "configuration OK (data directory {}, listening on {})",
                 config.data_dir.display(),
-                config.http.listen
+                config.public_url()
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -122,6 +123,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sessions(cmd) => commands::sessions(&client(), cmd).await,
         Command::Audit(cmd) => commands::audit(&client(), cmd).await,
         Command::Status(out) => commands::status(&client(), out.json).await,
+        Command::Tls(cmd) => commands::tls(&client(), cmd).await,
         // Handled above, before any configuration is read.
         Command::Analyze { .. } | Command::AnalysisJob { .. } => Ok(ExitCode::FAILURE),
         Command::Console { mouse } => {

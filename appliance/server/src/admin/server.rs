@@ -1,6 +1,6 @@
 use studiovault_api::admin::{
     AdminSessionView, AuditQuery, Capability, CapabilityState, CreateUser, ResetPassword, Revoked,
-    Status, UpdateUser, UserCreated, UserView,
+    Status, TlsStatus, UpdateUser, UserCreated, UserView,
 };
 use studiovault_vault::users::SessionInfo;
 use studiovault_vault::{UserId, UserRecord, Vault};
@@ -62,17 +62,18 @@ fn percent_decode(raw: &str) -> String {
 
 /// Where each optional part of the appliance stands, for `GET /v1/status`; the entries not built
 /// yet change to report their real state when their issue lands.
-fn capabilities(analysis_queue: u64, config: &crate::config::Config) -> Vec<Capability> {
+fn capabilities(
+    analysis_queue: u64,
+    config: &crate::config::Config,
+    tls: Option<&TlsStatus>,
+) -> Vec<Capability> {
     let not_built = |name: &str, detail: &str| Capability {
         name: name.into(),
         state: CapabilityState::NotBuilt,
         detail: detail.into(),
     };
     vec![
-        not_built(
-            "TLS certificate",
-            "Automatic TLS (ACME) is not built yet: plain HTTP on loopback only, no certificate to expire.",
-        ),
+        tls_capability(tls),
         Capability {
             name: "Analysis queue".into(),
             state: CapabilityState::Ok,
@@ -96,6 +97,55 @@ fn capabilities(analysis_queue: u64, config: &crate::config::Config) -> Vec<Capa
             "Restore drills are not built yet: no restore has been tested.",
         ),
     ]
+}
+
+fn tls_capability(tls: Option<&TlsStatus>) -> Capability {
+    let name = "TLS certificate".to_owned();
+    let Some(tls) = tls else {
+        return Capability {
+            name,
+            state: CapabilityState::NotConfigured,
+            detail: "TLS is off: plain HTTP on loopback only. Set tls.mode to acme, files or \
+                     self-signed to serve HTTPS."
+                .into(),
+        };
+    };
+    let expiry = tls.certificate.as_ref().map(|c| {
+        format!(
+            "{} certificate for {} from {}, expires {}",
+            tls.mode,
+            c.names.join(", "),
+            c.issuer,
+            crate::commands::when(c.not_after)
+        )
+    });
+    match (&tls.last_error, expiry) {
+        (Some(error), expiry) => Capability {
+            name,
+            state: CapabilityState::Failing,
+            detail: format!(
+                "{} failure(s) in a row, next try {}: {error}{}",
+                tls.failures,
+                tls.next_attempt
+                    .map_or_else(|| "not planned".into(), crate::commands::when),
+                expiry.map_or_else(String::new, |e| format!(" (still serving the {e})"))
+            ),
+        },
+        (None, Some(expiry)) => Capability {
+            name,
+            state: CapabilityState::Ok,
+            detail: format!(
+                "{expiry}; next renewal {}",
+                tls.next_attempt
+                    .map_or_else(|| "not planned".into(), crate::commands::when)
+            ),
+        },
+        (None, None) => Capability {
+            name,
+            state: CapabilityState::Ok,
+            detail: format!("{}: the first certificate is being obtained", tls.mode),
+        },
+    }
 }
 
 fn find(vault: &Vault, who: &str) -> Result<UserRecord, studiovault_vault::VaultError> {
@@ -146,6 +196,14 @@ fn user_not_found(e: ApiError) -> ApiError {
     }
 }
 
+fn tls_off() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "tls_off",
+        "TLS is off: set tls.mode to acme, files or self-signed",
+    )
+}
+
 pub fn routes(state: &AppState) -> Routes {
     let s = || state_filter(state);
     let status =
@@ -154,6 +212,7 @@ pub fn routes(state: &AppState) -> Routes {
             .and(s())
             .then(|state: AppState| async move {
                 let vault = state.vault.clone();
+                let tls = state.tls.as_ref().map(studiovault_tls::Tls::status);
                 let result =
                     blocking(move || Ok((vault.admin().stats()?, vault.analysis_queue_len()?)))
                         .await
@@ -168,9 +227,10 @@ pub fn routes(state: &AppState) -> Routes {
                                     .ok()
                                     .map(|s| s.f_bavail.saturating_mul(s.f_frsize)),
                                 audit_records: stats.audit_records,
-                                listen: state.config.http.listen.to_string(),
+                                listen: state.config.public_url(),
                                 data_dir: state.vault.data_dir().display().to_string(),
-                                capabilities: capabilities(queue, &state.config),
+                                capabilities: capabilities(queue, &state.config, tls.as_ref()),
+                                tls,
                             })
                         });
                 respond(result)
@@ -395,8 +455,33 @@ pub fn routes(state: &AppState) -> Routes {
                     .map(|r| json(&r)),
             )
         });
-    let routes: [Routes; 17] = [
+    let tls_status = warp::path!("v1" / "tls")
+        .and(warp::get())
+        .and(s())
+        .map(|state: AppState| {
+            respond(
+                state
+                    .tls
+                    .as_ref()
+                    .map(|tls| json(&tls.status()))
+                    .ok_or_else(tls_off),
+            )
+        });
+    let tls_renew = warp::path!("v1" / "tls" / "renew")
+        .and(warp::post())
+        .and(s())
+        .then(|state: AppState| async move {
+            let Some(tls) = state.tls.clone() else {
+                return respond(Err(tls_off()));
+            };
+            respond(tls.renew().await.map(|view| json(&view)).map_err(|e| {
+                ApiError::new(StatusCode::BAD_GATEWAY, "renewal_failed", e.to_string())
+            }))
+        });
+    let routes: [Routes; 19] = [
         status.boxed(),
+        tls_status.boxed(),
+        tls_renew.boxed(),
         list_users.boxed(),
         create_user.boxed(),
         get_user.boxed(),

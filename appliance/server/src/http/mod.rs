@@ -47,6 +47,8 @@ pub struct AppState {
     /// Wakes the analysis worker when an upload queues a track.
     pub analysis_wake: Arc<tokio::sync::Notify>,
     pub started: Instant,
+    /// The HTTPS side, when TLS is on.
+    pub tls: Option<studiovault_tls::Tls>,
 }
 
 /// The peer address of a connection, put into each request by the accept loop.
