@@ -274,14 +274,20 @@ impl Tls {
             _ => backoff,
         };
         state.next_attempt = Some(now_ms() + (backoff as i64) * 1000);
-        state.last_error = Some(error.to_string());
-        tracing::error!(
-            mode = self.inner.config.mode.as_str(),
-            failures = state.failures,
-            retry_in_seconds = backoff,
-            error = %error,
-            "getting a certificate failed"
-        );
+        let message = error.to_string();
+        // Files mode looks every 5 s: a file that stays broken is logged once, not every look.
+        let repeated = state.last_error.as_deref() == Some(message.as_str())
+            && self.inner.config.mode == Mode::Files;
+        if !repeated {
+            tracing::error!(
+                mode = self.inner.config.mode.as_str(),
+                failures = state.failures,
+                retry_in_seconds = backoff,
+                error = %message,
+                "getting a certificate failed"
+            );
+        }
+        state.last_error = Some(message);
     }
 
     /// Serves `loaded` from now on and plans the next renewal.
