@@ -8,7 +8,9 @@
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)] // a test harness fails by panicking
 
 pub mod browser;
+pub mod pebble;
 pub mod s3;
+pub mod tls;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -41,7 +43,7 @@ pub fn binary() -> PathBuf {
     bin
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -55,6 +57,8 @@ pub struct Server {
     dir: tempfile::TempDir,
     pub port: u16,
     env: Vec<(String, String)>,
+    /// Whether `port` answers HTTPS (TLS on) rather than plain HTTP.
+    https: bool,
 }
 
 impl Server {
@@ -62,33 +66,36 @@ impl Server {
         Self::start_with(&[])
     }
 
-    /// Starts with extra `STUDIOVAULT_*` variables (config overrides).
-    pub fn start_with(env: &[(&str, &str)]) -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("sv-e2e-")
-            .tempdir()
-            .unwrap_or_else(|e| panic!("tempdir: {e}"));
-        let mut server = Self {
-            child: None,
-            dir,
-            port: free_port(),
-            env: env
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-        };
+    /// Starts with TLS on: HTTPS on `https_port` and the ACME/redirect port on `http_port`, both
+    /// on loopback, plus the given `STUDIOVAULT_TLS__*` settings.
+    pub fn start_https(https_port: u16, http_port: u16, env: &[(&str, &str)]) -> Self {
+        let https = format!("127.0.0.1:{https_port}");
+        let http = format!("127.0.0.1:{http_port}");
+        let mut all = vec![
+            ("STUDIOVAULT_TLS__HTTPS_LISTEN", https.as_str()),
+            ("STUDIOVAULT_TLS__HTTP_LISTEN", http.as_str()),
+        ];
+        all.extend_from_slice(env);
+        let mut server = Self::unstarted(&all);
+        server.port = https_port;
+        server.https = true;
         server.spawn();
         server
     }
 
-    /// Starts on a data directory that `prepare` fills first (a restored backup, say).
-    pub fn start_prepared(env: &[(&str, &str)], prepare: impl FnOnce(&Path)) -> Self {
+    /// Starts with extra `STUDIOVAULT_*` variables (config overrides).
+    pub fn start_with(env: &[(&str, &str)]) -> Self {
+        let mut server = Self::unstarted(env);
+        server.spawn();
+        server
+    }
+
+    fn unstarted(env: &[(&str, &str)]) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("sv-e2e-")
             .tempdir()
             .unwrap_or_else(|e| panic!("tempdir: {e}"));
-        prepare(&dir.path().join("data"));
-        let mut server = Self {
+        Self {
             child: None,
             dir,
             port: free_port(),
@@ -96,7 +103,14 @@ impl Server {
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
-        };
+            https: false,
+        }
+    }
+
+    /// Starts on a data directory that `prepare` fills first (a restored backup, say).
+    pub fn start_prepared(env: &[(&str, &str)], prepare: impl FnOnce(&Path)) -> Self {
+        let mut server = Self::unstarted(env);
+        prepare(&server.data_dir());
         server.spawn();
         server
     }
@@ -106,7 +120,8 @@ impl Server {
     }
 
     pub fn base(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -331,6 +331,50 @@ pub struct Status {
     /// Absent from servers older than the console, hence the default.
     #[serde(default)]
     pub capabilities: Vec<Capability>,
+    /// The HTTPS side; absent when TLS is off (and from servers older than TLS).
+    #[serde(default)]
+    pub tls: Option<TlsStatus>,
+}
+
+/// `GET /v1/tls`: the certificate served and what happens to it next.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TlsStatus {
+    /// `acme`, `files` or `self-signed`.
+    pub mode: String,
+    /// Where HTTPS is served.
+    pub https_listen: String,
+    /// None until the first certificate is obtained (ACME before its first order completes).
+    pub certificate: Option<CertificateView>,
+    /// Unix milliseconds of the next renewal (or reload check) attempt.
+    pub next_attempt: Option<i64>,
+    /// The last attempt's error, cleared by the next success.
+    pub last_error: Option<String>,
+    /// Failed attempts in a row.
+    pub failures: u32,
+    /// Self-signed mode: the local CA's root certificate, for clients to trust.
+    pub root_certificate: Option<RootCertificate>,
+}
+
+/// A certificate as the admin sees it. Times are Unix milliseconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateView {
+    pub subject: String,
+    pub issuer: String,
+    /// The DNS names and IP addresses it covers.
+    pub names: Vec<String>,
+    pub serial: String,
+    /// SHA-256 of the DER bytes, colon-separated hex.
+    pub sha256: String,
+    pub not_before: i64,
+    pub not_after: i64,
+}
+
+/// The local CA of self-signed mode.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RootCertificate {
+    /// PEM file to install on client machines.
+    pub path: String,
+    pub sha256: String,
 }
 
 /// One optional part of the appliance, such as TLS or backups, and where it stands.

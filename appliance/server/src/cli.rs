@@ -48,6 +48,9 @@ pub enum Command {
     Audit(AuditCommand),
     /// The server's health and counts.
     Status(JsonFlag),
+    /// The HTTPS certificate: what is served, when it renews, the last error.
+    #[command(subcommand)]
+    Tls(TlsCommand),
     /// Analyse one audio file here (tempo, key, loudness): what uploads get, without a server.
     Analyze {
         file: PathBuf,
@@ -84,6 +87,16 @@ pub enum Command {
         #[arg(long)]
         mouse: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TlsCommand {
+    /// The certificate served, its expiry, the next renewal, the last error; in self-signed mode
+    /// the local CA's root certificate (path and fingerprint) for clients to trust.
+    Status(JsonFlag),
+    /// Get a new certificate now (ACME order, local CA, or re-read the files) and swap it in for
+    /// new connections; open connections keep theirs.
+    Renew(JsonFlag),
 }
 
 #[derive(Debug, Args)]

@@ -9,13 +9,14 @@ use anyhow::{Context, bail};
 use serde::Serialize;
 use studiovault_api::AccountStatus;
 use studiovault_api::admin::{
-    AdminSessionView, AuditEntry, AuditVerifyReport, CreateUser, ResetPassword, Revoked, Status,
-    UpdateUser, UserCreated, UserView,
+    AdminSessionView, AuditEntry, AuditVerifyReport, CertificateView, CreateUser, ResetPassword,
+    Revoked, Status, TlsStatus, UpdateUser, UserCreated, UserView,
 };
 use studiovault_api::public::{TraceRequest, TraceView};
 
 use crate::cli::{
-    AuditCommand, LeakCommand, SessionsCommand, UserCommand, UserSessionsCommand, WatermarkCommand,
+    AuditCommand, LeakCommand, SessionsCommand, TlsCommand, UserCommand, UserSessionsCommand,
+    WatermarkCommand,
 };
 use studiovault_api::client::{AdminClient, segment};
 
@@ -476,7 +477,7 @@ pub async fn status(client: &AdminClient, json: bool) -> anyhow::Result<ExitCode
         print_json(&s)?;
     } else {
         println!(
-            "Studio Vault {} — up {}s, listening on http://{}",
+            "Studio Vault {} — up {}s, listening on {}",
             s.version, s.uptime_secs, s.listen
         );
         println!("  data       {}", s.data_dir);
@@ -494,6 +495,62 @@ pub async fn status(client: &AdminClient, json: bool) -> anyhow::Result<ExitCode
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn print_certificate(c: &CertificateView) {
+    println!("  subject     {}", c.subject);
+    println!("  issuer      {}", c.issuer);
+    println!("  names       {}", c.names.join(", "));
+    println!(
+        "  valid       {} to {}",
+        when(c.not_before),
+        when(c.not_after)
+    );
+    println!("  serial      {}", c.serial);
+    println!("  sha256      {}", c.sha256);
+}
+
+pub async fn tls(client: &AdminClient, cmd: TlsCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        TlsCommand::Status(out) => {
+            let s: TlsStatus = client.get("/v1/tls").await?;
+            if out.json {
+                print_json(&s)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!("TLS mode {}, HTTPS on {}", s.mode, s.https_listen);
+            match &s.certificate {
+                Some(c) => print_certificate(c),
+                None => println!("  no certificate yet"),
+            }
+            if let Some(at) = s.next_attempt {
+                println!("  next try    {}", when(at));
+            }
+            if let Some(e) = &s.last_error {
+                println!("  last error  {e} ({} failure(s) in a row)", s.failures);
+            }
+            if let Some(root) = &s.root_certificate {
+                println!("  local CA root certificate: {}", root.path);
+                println!("  its SHA-256 fingerprint:   {}", root.sha256);
+                println!("  install it as a trusted root on the studio's machines once.");
+            }
+            Ok(if s.last_error.is_some() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        TlsCommand::Renew(out) => {
+            let c: CertificateView = client.post("/v1/tls/renew", &serde_json::json!({})).await?;
+            if out.json {
+                print_json(&c)?;
+            } else {
+                println!("new certificate installed for new connections:");
+                print_certificate(&c);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }
 
 /// `studiovault analyze FILE`: the upload analysis, on one local file.

@@ -46,6 +46,8 @@ pub struct Config {
     pub shares: Shares,
     pub replication: Replication,
     pub backups: Backups,
+    /// HTTPS: off (plain HTTP on loopback), ACME, certificate files, or a local CA.
+    pub tls: studiovault_tls::TlsConfig,
 }
 
 /// Replication of the encrypted blobs to an S3 store (Backblaze B2's S3 API, or any other).
@@ -256,6 +258,7 @@ impl Default for Config {
             shares: Shares::default(),
             replication: Replication::default(),
             backups: Backups::default(),
+            tls: studiovault_tls::TlsConfig::default(),
         }
     }
 }
@@ -473,13 +476,17 @@ impl Config {
             });
         }
         self.validate_copies()?;
-        if !self.http.listen.ip().is_loopback() {
+        self.tls.validate().map_err(|p| ConfigError::Key {
+            key: p.key,
+            message: p.message,
+        })?;
+        if !self.tls.enabled() && !self.http.listen.ip().is_loopback() {
             return Err(ConfigError::Key {
                 key: "http.listen".into(),
                 message: format!(
                     "{} is not a loopback address: plain HTTP is only served on loopback, and TLS \
-                     is not configured. Listen on 127.0.0.1 or [::1] (a reverse proxy may \
-                     terminate TLS in front of it)",
+                     is not configured. Set tls.mode (acme, files or self-signed) to serve HTTPS \
+                     on tls.https_listen, or listen on 127.0.0.1 or [::1]",
                     self.http.listen
                 ),
             });
@@ -542,6 +549,16 @@ impl Config {
             .master_key_file
             .clone()
             .unwrap_or_else(|| self.data_dir.join("master.key"))
+    }
+
+    /// Where the API answers: HTTPS on `tls.https_listen` with TLS, plain HTTP on `http.listen`
+    /// without.
+    pub fn public_url(&self) -> String {
+        if self.tls.enabled() {
+            format!("https://{}", self.tls.https_listen)
+        } else {
+            format!("http://{}", self.http.listen)
+        }
     }
 
     pub fn admin_socket_path(&self) -> PathBuf {
@@ -716,6 +733,46 @@ mod tests {
             e.contains("`http.listen`") && e.contains("not a loopback address"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn tls_settings_come_from_the_file_and_the_environment() {
+        let c = load_toml(
+            "[tls]\nmode = \"acme\"\n[tls.acme]\ndomains = [\"vault.studio.example\"]\n",
+            &[("STUDIOVAULT_TLS__ACME__EMAIL", "ops@studio.example")],
+        )
+        .unwrap();
+        assert_eq!(c.tls.mode, studiovault_tls::Mode::Acme);
+        assert_eq!(c.tls.acme.email.as_deref(), Some("ops@studio.example"));
+        assert_eq!(c.tls.https_listen.to_string(), "0.0.0.0:443");
+        let e = load_toml("[tls]\nmode = \"acme\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`tls.acme.domains`"), "{e}");
+        let e = load_toml("[tls]\nmode = \"https\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`tls.mode`"), "{e}");
+        let e = load_toml(
+            "",
+            &[
+                ("STUDIOVAULT_TLS__FILES__CERT", "/c.pem"),
+                ("STUDIOVAULT_TLS__MODE", "files"),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("`tls.files.key`"), "{e}");
+    }
+
+    #[test]
+    fn with_tls_a_public_address_is_allowed() {
+        let c = load_toml(
+            "[http]\nlisten = \"0.0.0.0:8080\"\n[tls]\nmode = \"self-signed\"\n",
+            &[],
+        )
+        .unwrap();
+        assert!(c.tls.enabled());
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Our own accept loop (warp 0.4 has no TLS of its own, and the admin socket is a Unix socket):
-//! hyper-util's HTTP/1+2 server over `warp::service`, with a header-read timeout against
-//! slow-loris clients and a graceful drain on shutdown.
+//! hyper-util's HTTP/1+2 server over `warp::service`, optionally behind a rustls handshake, with
+//! a header-read timeout against slow-loris clients and a graceful drain on shutdown.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::body::Incoming;
@@ -12,13 +13,18 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 use warp::filters::BoxedFilter;
+use warp::http::HeaderValue;
+use warp::http::header::STRICT_TRANSPORT_SECURITY;
 use warp::reply::Response;
 
 use crate::http::ClientAddr;
 
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// A client that has not finished its TLS handshake by then is dropped.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub type Routes = BoxedFilter<(Response,)>;
 
@@ -44,30 +50,96 @@ impl Listener {
     }
 }
 
+/// HTTPS: the handshake each connection goes through, and the HSTS value every answer carries.
+#[derive(Clone)]
+pub struct TlsLayer {
+    pub acceptor: TlsAcceptor,
+    pub hsts: HeaderValue,
+}
+
+impl TlsLayer {
+    pub fn new(tls: &studiovault_tls::Tls) -> anyhow::Result<Self> {
+        Ok(Self {
+            acceptor: TlsAcceptor::from(tls.server_config()),
+            hsts: HeaderValue::from_str(&tls.hsts())?,
+        })
+    }
+}
+
 /// Serves `routes` on `listener` until `shutdown` turns true, then drains open connections.
-pub async fn serve(listener: Listener, routes: Routes, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(listener: Listener, routes: Routes, shutdown: watch::Receiver<bool>) {
+    serve_with(listener, None, routes, shutdown).await;
+}
+
+/// Like [`serve`], over TLS: the handshake runs in each connection's own task, so a slow client
+/// holds up nobody else.
+pub async fn serve_tls(
+    listener: TcpListener,
+    tls: TlsLayer,
+    routes: Routes,
+    shutdown: watch::Receiver<bool>,
+) {
+    serve_with(Listener::Tcp(listener), Some(tls), routes, shutdown).await;
+}
+
+async fn serve_with(
+    listener: Listener,
+    tls: Option<TlsLayer>,
+    routes: Routes,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let graceful = GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT);
+    let builder = Arc::new(builder);
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((io, peer)) => {
                     let svc = warp::service(routes.clone());
+                    let hsts = tls.as_ref().map(|t| t.hsts.clone());
                     let svc = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
                         if let Some(peer) = peer {
                             req.extensions_mut().insert(ClientAddr(peer));
                         }
                         let mut svc = svc.clone();
-                        async move { tower_service::Service::call(&mut svc, req).await }
+                        let hsts = hsts.clone();
+                        async move {
+                            let mut res = tower_service::Service::call(&mut svc, req).await?;
+                            if let Some(hsts) = hsts {
+                                res.headers_mut().insert(STRICT_TRANSPORT_SECURITY, hsts);
+                            }
+                            Ok::<_, std::convert::Infallible>(res)
+                        }
                     });
-                    let conn = builder.serve_connection(TokioIo::new(io), svc).into_owned();
-                    let conn = graceful.watch(conn);
+                    let builder = builder.clone();
+                    let watcher = graceful.watcher();
+                    let acceptor = tls.as_ref().map(|t| t.acceptor.clone());
                     tokio::spawn(async move {
-                        if let Err(e) = conn.await {
+                        let io: Box<dyn Io> = match acceptor {
+                            None => io,
+                            Some(acceptor) => {
+                                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(io)).await {
+                                    Ok(Ok(stream)) => {
+                                        // A TLS-ALPN-01 validation ends with the handshake.
+                                        if stream.get_ref().1.alpn_protocol() == Some(studiovault_tls::ACME_TLS_ALPN) {
+                                            return;
+                                        }
+                                        Box::new(stream)
+                                    }
+                                    Ok(Err(e)) => {
+                                        tracing::debug!(error = %e, "TLS handshake failed");
+                                        return;
+                                    }
+                                    Err(_) => return,
+                                }
+                            }
+                        };
+                        let conn = builder.serve_connection(TokioIo::new(io), svc).into_owned();
+                        if let Err(e) = watcher.watch(conn).await {
                             tracing::debug!(error = %e, "connection closed with an error");
                         }
                     });

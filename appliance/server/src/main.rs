@@ -14,6 +14,7 @@ mod marking;
 mod render;
 mod serve;
 mod throttle;
+mod tls;
 
 use std::process::ExitCode;
 
@@ -115,7 +116,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!(
                 "configuration OK (data directory {}, listening on {})",
                 config.data_dir.display(),
-                config.http.listen
+                config.public_url()
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -134,6 +135,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sessions(cmd) => commands::sessions(&client(), cmd).await,
         Command::Audit(cmd) => commands::audit(&client(), cmd).await,
         Command::Status(out) => commands::status(&client(), out.json).await,
+        Command::Tls(cmd) => commands::tls(&client(), cmd).await,
         // Handled above, before any configuration is read.
         Command::Analyze { .. } | Command::AnalysisJob { .. } | Command::RenderJob { .. } => {
             Ok(ExitCode::FAILURE)

@@ -58,7 +58,25 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let (renders, render_queue) = render::Renders::new();
     let copies = crate::copies::Copies::from_config(&config)
         .context("setting up replication and backups")?;
+    let tls = if config.tls.enabled() {
+        let (tls_config, dir) = (config.tls.clone(), config.data_dir.clone());
+        let tls = tokio::task::spawn_blocking(move || studiovault_tls::Tls::new(&tls_config, &dir))
+            .await?
+            .context("setting up TLS")?;
+        if let Some(root) = tls.status().root_certificate {
+            tracing::info!(
+                path = %root.path,
+                sha256 = %root.sha256,
+                "self-signed mode: clients trust this local CA root certificate"
+            );
+        }
+        Some(tls)
+    } else {
+        None
+    };
+
     let state = AppState {
+        tls: tls.clone(),
         vault: vault.clone(),
         throttle: Arc::new(LoginThrottle::new(
             Duration::from_secs(config.login.window_seconds),
@@ -79,16 +97,38 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     housekeeping_pass(&vault).await;
     let socket_path = config.admin_socket_path();
     let admin_listener = bind_admin_socket(&socket_path).await?;
-    let tcp = TcpListener::bind(config.http.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.http.listen))?;
-
     let (stop_tx, stop_rx) = watch::channel(false);
-    let public = tokio::spawn(listener::serve(
-        Listener::Tcp(tcp),
-        http::routes(&state),
-        stop_rx.clone(),
-    ));
+    let mut tls_tasks = Vec::new();
+    let public = match &tls {
+        None => {
+            let tcp = bind(config.http.listen).await?;
+            tokio::spawn(listener::serve(
+                Listener::Tcp(tcp),
+                http::routes(&state),
+                stop_rx.clone(),
+            ))
+        }
+        Some(tls) => {
+            let https = bind(config.tls.https_listen).await?;
+            let port80 = bind(config.tls.http_listen).await?;
+            tls_tasks.push(tokio::spawn(listener::serve(
+                Listener::Tcp(port80),
+                crate::tls::port80_routes(tls),
+                stop_rx.clone(),
+            )));
+            tls_tasks.push(tokio::spawn(tls.clone().run(stop_rx.clone())));
+            tls_tasks.push(tokio::spawn(crate::tls::reload_on_sighup(
+                tls.clone(),
+                stop_rx.clone(),
+            )));
+            tokio::spawn(listener::serve_tls(
+                https,
+                listener::TlsLayer::new(tls)?,
+                http::routes(&state),
+                stop_rx.clone(),
+            ))
+        }
+    };
     let admin = tokio::spawn(listener::serve(
         Listener::Unix(admin_listener),
         crate::admin::routes(&state),
@@ -136,8 +176,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         version = env!("CARGO_PKG_VERSION"),
         data_dir = %config.data_dir.display(),
         admin_socket = %socket_path.display(),
-        "Studio Vault listening on http://{}",
-        config.http.listen
+        "Studio Vault listening on {}",
+        config.public_url()
     );
 
     shutdown_signal().await;
@@ -147,6 +187,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if let Some(replication) = replication {
         let _ = replication.await;
     }
+    for task in tls_tasks {
+        let _ = task.await;
+    }
     let _ = std::fs::remove_file(&socket_path);
     match tokio::task::spawn_blocking(move || vault.audit_checkpoint()).await {
         Ok(Ok(_)) => {}
@@ -155,6 +198,19 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.with_context(|| {
+        if addr.port() < 1024 {
+            format!(
+                "cannot listen on {addr}: ports below 1024 need root or CAP_NET_BIND_SERVICE \
+                 (the systemd unit grants it)"
+            )
+        } else {
+            format!("cannot listen on {addr}")
+        }
+    })
 }
 
 fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {

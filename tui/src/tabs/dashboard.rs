@@ -7,7 +7,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Padding, Paragraph};
 use serde_json::Value;
-use studiovault_api::admin::{CapabilityState, Status};
+use studiovault_api::admin::{CapabilityState, Status, TlsStatus};
 
 use crate::component::{Component, Help};
 use crate::format;
@@ -47,7 +47,15 @@ impl Dashboard {
         vec![
             field("Version", status.version.clone(), theme),
             field("Uptime", format::duration(status.uptime_secs), theme),
-            field("Listening", format!("http://{}", status.listen), theme),
+            field(
+                "Listening",
+                if status.listen.contains("://") {
+                    status.listen.clone()
+                } else {
+                    format!("http://{}", status.listen)
+                },
+                theme,
+            ),
             field("Data", status.data_dir.clone(), theme),
             field(
                 "Audit log",
@@ -70,6 +78,39 @@ impl Dashboard {
                 theme,
             ),
         ]
+    }
+
+    /// The HTTPS certificate: what is served, until when, the next renewal, the last error.
+    fn certificate_lines(&self, tls: &TlsStatus, theme: Theme) -> Vec<Line<'static>> {
+        let mut lines = vec![field(
+            "Mode",
+            format!("{}, HTTPS on {}", tls.mode, tls.https_listen),
+            theme,
+        )];
+        match &tls.certificate {
+            Some(c) => {
+                lines.push(field("Subject", c.subject.clone(), theme));
+                lines.push(field("Issuer", c.issuer.clone(), theme));
+                lines.push(field("Expires", format::timestamp(c.not_after), theme));
+            }
+            None => lines.push(Line::styled("No certificate yet.", theme.warn())),
+        }
+        lines.push(field(
+            "Renewal",
+            tls.next_attempt
+                .map_or_else(|| "not planned".to_owned(), format::timestamp),
+            theme,
+        ));
+        if let Some(error) = &tls.last_error {
+            lines.push(Line::from(vec![
+                Span::styled(format!("{:<10} ", "Last error"), theme.dim()),
+                Span::styled(
+                    format!("{error} ({} in a row)", tls.failures),
+                    theme.error(),
+                ),
+            ]));
+        }
+        lines
     }
 
     /// One row per service: name, state, and the detail wrapped in the last column.
@@ -201,8 +242,20 @@ impl Component for Dashboard {
             );
             return;
         };
-        let [top, services] =
-            Layout::vertical([Constraint::Length(7), Constraint::Fill(1)]).areas(area);
+        let certificate_height = if status.tls.is_some() { 8 } else { 0 };
+        let [top, certificate, services] = Layout::vertical([
+            Constraint::Length(7),
+            Constraint::Length(certificate_height),
+            Constraint::Fill(1),
+        ])
+        .areas(area);
+        if let Some(tls) = &status.tls {
+            frame.render_widget(
+                Paragraph::new(self.certificate_lines(tls, theme))
+                    .block(panel("TLS certificate", theme)),
+                certificate,
+            );
+        }
         let [server, library] =
             Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
                 .areas(top);

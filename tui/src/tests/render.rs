@@ -24,6 +24,30 @@ fn dashboard_wide() {
 }
 
 #[test]
+fn dashboard_with_a_failing_certificate() {
+    let mut h = Harness::connected();
+    for _ in 0..5 {
+        h.tick();
+    }
+    let mut s = status();
+    s["listen"] = json!("https://0.0.0.0:443");
+    s["capabilities"][0] = json!({"name": "TLS certificate", "state": "failing",
+        "detail": "3 failure(s) in a row, next try 2025-06-01T12:08:00Z: ACME: creating the order: rate limited"});
+    s["tls"] = json!({
+        "mode": "acme", "https_listen": "0.0.0.0:443",
+        "certificate": {"subject": "CN=vault.studio.example", "issuer": "CN=R11, O=Let's Encrypt, C=US",
+            "names": ["vault.studio.example"], "serial": "03:ab", "sha256": "AB:CD",
+            "not_before": NOW - 70 * 86_400_000, "not_after": NOW + 20 * 86_400_000},
+        "next_attempt": NOW + 8 * MINUTE,
+        "last_error": "ACME: creating the order: rate limited",
+        "failures": 3,
+        "root_certificate": null
+    });
+    h.answer(Method::Get, "/v1/status", s);
+    assert_snapshot!(h.screen(100, 30));
+}
+
+#[test]
 fn connecting() {
     let h = Harness::starting();
     assert_snapshot!(h.screen(80, 24));

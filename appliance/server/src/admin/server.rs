@@ -1,6 +1,6 @@
 use studiovault_api::admin::{
     AdminSessionView, AuditQuery, BackupsView, Capability, CapabilityState, CreateUser,
-    ResetPassword, Revoked, SnapshotRequest, Status, UpdateUser, UserCreated, UserView,
+    ResetPassword, Revoked, SnapshotRequest, Status, TlsStatus, UpdateUser, UserCreated, UserView,
 };
 use studiovault_api::public::TraceRequest;
 use studiovault_vault::users::SessionInfo;
@@ -67,17 +67,10 @@ fn capabilities(
     analysis_queue: u64,
     config: &crate::config::Config,
     copies: &BackupsView,
+    tls: Option<&TlsStatus>,
 ) -> Vec<Capability> {
-    let not_built = |name: &str, detail: &str| Capability {
-        name: name.into(),
-        state: CapabilityState::NotBuilt,
-        detail: detail.into(),
-    };
     vec![
-        not_built(
-            "TLS certificate",
-            "Automatic TLS (ACME) is not built yet: plain HTTP on loopback only, no certificate to expire.",
-        ),
+        tls_capability(tls),
         Capability {
             name: "Analysis queue".into(),
             state: CapabilityState::Ok,
@@ -92,6 +85,55 @@ fn capabilities(
     .into_iter()
     .chain(crate::copies::capabilities(copies))
     .collect()
+}
+
+fn tls_capability(tls: Option<&TlsStatus>) -> Capability {
+    let name = "TLS certificate".to_owned();
+    let Some(tls) = tls else {
+        return Capability {
+            name,
+            state: CapabilityState::NotConfigured,
+            detail: "TLS is off: plain HTTP on loopback only. Set tls.mode to acme, files or \
+                     self-signed to serve HTTPS."
+                .into(),
+        };
+    };
+    let expiry = tls.certificate.as_ref().map(|c| {
+        format!(
+            "{} certificate for {} from {}, expires {}",
+            tls.mode,
+            c.names.join(", "),
+            c.issuer,
+            crate::commands::when(c.not_after)
+        )
+    });
+    match (&tls.last_error, expiry) {
+        (Some(error), expiry) => Capability {
+            name,
+            state: CapabilityState::Failing,
+            detail: format!(
+                "{} failure(s) in a row, next try {}: {error}{}",
+                tls.failures,
+                tls.next_attempt
+                    .map_or_else(|| "not planned".into(), crate::commands::when),
+                expiry.map_or_else(String::new, |e| format!(" (still serving the {e})"))
+            ),
+        },
+        (None, Some(expiry)) => Capability {
+            name,
+            state: CapabilityState::Ok,
+            detail: format!(
+                "{expiry}; next renewal {}",
+                tls.next_attempt
+                    .map_or_else(|| "not planned".into(), crate::commands::when)
+            ),
+        },
+        (None, None) => Capability {
+            name,
+            state: CapabilityState::Ok,
+            detail: format!("{}: the first certificate is being obtained", tls.mode),
+        },
+    }
 }
 
 fn find(vault: &Vault, who: &str) -> Result<UserRecord, studiovault_vault::VaultError> {
@@ -142,6 +184,14 @@ fn user_not_found(e: ApiError) -> ApiError {
     }
 }
 
+fn tls_off() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "tls_off",
+        "TLS is off: set tls.mode to acme, files or self-signed",
+    )
+}
+
 pub fn routes(state: &AppState) -> Routes {
     let s = || state_filter(state);
     let status =
@@ -154,6 +204,7 @@ pub fn routes(state: &AppState) -> Routes {
                     Ok(view) => view,
                     Err(e) => return e.into_response(),
                 };
+                let tls = state.tls.as_ref().map(studiovault_tls::Tls::status);
                 let result =
                     blocking(move || Ok((vault.admin().stats()?, vault.analysis_queue_len()?)))
                         .await
@@ -168,9 +219,15 @@ pub fn routes(state: &AppState) -> Routes {
                                     .ok()
                                     .map(|s| s.f_bavail.saturating_mul(s.f_frsize)),
                                 audit_records: stats.audit_records,
-                                listen: state.config.http.listen.to_string(),
+                                listen: state.config.public_url(),
                                 data_dir: state.vault.data_dir().display().to_string(),
-                                capabilities: capabilities(queue, &state.config, &copies),
+                                capabilities: capabilities(
+                                    queue,
+                                    &state.config,
+                                    &copies,
+                                    tls.as_ref(),
+                                ),
+                                tls,
                             })
                         });
                 respond(result)
@@ -483,13 +540,38 @@ pub fn routes(state: &AppState) -> Routes {
                     .map(|r| json(&r)),
             )
         });
-    let routes: [Routes; 23] = [
+    let tls_status = warp::path!("v1" / "tls")
+        .and(warp::get())
+        .and(s())
+        .map(|state: AppState| {
+            respond(
+                state
+                    .tls
+                    .as_ref()
+                    .map(|tls| json(&tls.status()))
+                    .ok_or_else(tls_off),
+            )
+        });
+    let tls_renew = warp::path!("v1" / "tls" / "renew")
+        .and(warp::post())
+        .and(s())
+        .then(|state: AppState| async move {
+            let Some(tls) = state.tls.clone() else {
+                return respond(Err(tls_off()));
+            };
+            respond(tls.renew().await.map(|view| json(&view)).map_err(|e| {
+                ApiError::new(StatusCode::BAD_GATEWAY, "renewal_failed", e.to_string())
+            }))
+        });
+    let routes: [Routes; 25] = [
         backups.boxed(),
         snapshot.boxed(),
         snapshots.boxed(),
         drill.boxed(),
         verify_replicas.boxed(),
         status.boxed(),
+        tls_status.boxed(),
+        tls_renew.boxed(),
         list_users.boxed(),
         create_user.boxed(),
         get_user.boxed(),

@@ -57,6 +57,8 @@ pub struct AppState {
     /// Replication, snapshots and drills.
     pub copies: Arc<crate::copies::Copies>,
     pub started: Instant,
+    /// The HTTPS side, when TLS is on.
+    pub tls: Option<studiovault_tls::Tls>,
 }
 
 /// The peer address of a connection, put into each request by the accept loop.
