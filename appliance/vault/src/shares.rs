@@ -1341,6 +1341,39 @@ impl<'a> Shares<'a> {
     }
 }
 
+fn owner_shares(txn: &WriteTransaction, owner: UserId) -> Result<Vec<ShareRecord>> {
+    txn.open_table(SHARES)?
+        .range((owner.raw(), 0)..=(owner.raw(), u128::MAX))?
+        .map(|r| {
+            r.map_err(VaultError::from)
+                .and_then(|(_, v)| decode("shares", v.value()))
+        })
+        .collect()
+}
+
+/// Drops one recipient's copy of one track and queues its replica's deletion; answers the blob
+/// whose file goes once the transaction commits.
+fn drop_render(
+    vault: &Vault,
+    txn: &WriteTransaction,
+    owner: UserId,
+    recipient: RecipientId,
+    track: TrackId,
+) -> Result<Option<BlobId>> {
+    let removed = txn
+        .open_table(RENDERS)?
+        .remove((recipient.raw(), track.raw()))?
+        .map(|v| decode::<RenderRecord>("renders", v.value()))
+        .transpose()?;
+    let Some(render) = removed else {
+        return Ok(None);
+    };
+    txn.open_table(BLOBS)?.remove(render.blob.raw())?;
+    let replica_due = vault.now_ms() + vault.policy().replica_delete_delay_secs * 1000;
+    replication::enqueue_delete(txn, owner, render.blob, replica_due)?;
+    Ok(Some(render.blob))
+}
+
 /// Removes every share of `owner` with its recipients, payloads and rendered copies (inside the
 /// purge transaction); answers the render blobs to delete after it commits.
 pub(crate) fn remove_shares_in(
@@ -1348,32 +1381,14 @@ pub(crate) fn remove_shares_in(
     txn: &WriteTransaction,
     owner: UserId,
 ) -> Result<Vec<BlobId>> {
-    let replica_due = vault.now_ms() + vault.policy().replica_delete_delay_secs * 1000;
-    let shares: Vec<ShareRecord> = txn
-        .open_table(SHARES)?
-        .range((owner.raw(), 0)..=(owner.raw(), u128::MAX))?
-        .map(|r| {
-            r.map_err(VaultError::from)
-                .and_then(|(_, v)| decode("shares", v.value()))
-        })
-        .collect::<Result<_>>()?;
     let mut blobs = Vec::new();
-    for share in shares {
+    for share in owner_shares(txn, owner)? {
         for recipient in &share.recipients {
             let rec = read_recipient(&txn.open_table(RECIPIENTS)?, *recipient)?;
             txn.open_table(WATERMARK_PAYLOADS)?.remove(rec.payload)?;
             txn.open_table(RECIPIENTS)?.remove(recipient.raw())?;
             for track in &share.tracks {
-                let removed = txn
-                    .open_table(RENDERS)?
-                    .remove((recipient.raw(), track.raw()))?
-                    .map(|v| decode::<RenderRecord>("renders", v.value()))
-                    .transpose()?;
-                if let Some(r) = removed {
-                    txn.open_table(BLOBS)?.remove(r.blob.raw())?;
-                    replication::enqueue_delete(txn, owner, r.blob, replica_due)?;
-                    blobs.push(r.blob);
-                }
+                blobs.extend(drop_render(vault, txn, owner, *recipient, *track)?);
             }
         }
         txn.open_table(SHARES)?
@@ -1390,28 +1405,13 @@ pub(crate) fn remove_track_renders_in(
     owner: UserId,
     track: TrackId,
 ) -> Result<Vec<BlobId>> {
-    let replica_due = vault.now_ms() + vault.policy().replica_delete_delay_secs * 1000;
-    let shares: Vec<ShareRecord> = txn
-        .open_table(SHARES)?
-        .range((owner.raw(), 0)..=(owner.raw(), u128::MAX))?
-        .map(|r| {
-            r.map_err(VaultError::from)
-                .and_then(|(_, v)| decode("shares", v.value()))
-        })
-        .collect::<Result<_>>()?;
     let mut blobs = Vec::new();
-    for share in shares.iter().filter(|s| s.tracks.contains(&track)) {
+    for share in owner_shares(txn, owner)?
+        .iter()
+        .filter(|s| s.tracks.contains(&track))
+    {
         for recipient in &share.recipients {
-            let removed = txn
-                .open_table(RENDERS)?
-                .remove((recipient.raw(), track.raw()))?
-                .map(|v| decode::<RenderRecord>("renders", v.value()))
-                .transpose()?;
-            if let Some(r) = removed {
-                txn.open_table(BLOBS)?.remove(r.blob.raw())?;
-                replication::enqueue_delete(txn, owner, r.blob, replica_due)?;
-                blobs.push(r.blob);
-            }
+            blobs.extend(drop_render(vault, txn, owner, *recipient, track)?);
         }
     }
     Ok(blobs)
