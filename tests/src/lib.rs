@@ -9,6 +9,7 @@
 
 pub mod browser;
 pub mod pebble;
+pub mod rate_limit;
 pub mod s3;
 pub mod tls;
 

@@ -107,6 +107,14 @@ impl Pebble {
         self.dir.path().join("ca.pem")
     }
 
+    /// The certificate and key pebble serves its own HTTPS with (PEM files).
+    pub fn https_identity(&self) -> (PathBuf, PathBuf) {
+        (
+            self.dir.path().join("cert.pem"),
+            self.dir.path().join("key.pem"),
+        )
+    }
+
     /// The root of the certificates pebble issues (random per run), PEM.
     pub async fn issuing_root(&self) -> String {
         let client = reqwest::Client::builder()

@@ -1,6 +1,6 @@
 //! HTTPS end to end: the real binary with TLS on, a real ACME server (Debian's pebble) on
 //! loopback, clients that trust only the right root, certificate swaps under open connections,
-//! and the ACME failure paths.
+//! and the ACME failure paths: the CA down, a failing challenge, and a rate limit.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use studiovault_e2e::pebble::Pebble;
+use studiovault_e2e::rate_limit::RateLimitedCa;
 use studiovault_e2e::tls::{self, ALL_VERSIONS, header};
 use studiovault_e2e::{Server, free_port};
 
@@ -414,4 +415,89 @@ async fn acme_failures_back_off_and_show_on_the_admin_status() {
         "{error}"
     );
     assert!(status["certificate"].is_null());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_order_waits_as_long_as_the_ca_asks_then_succeeds() {
+    let (https, http) = (free_port(), free_port());
+    let pebble = Pebble::start(http, https);
+    let ca = RateLimitedCa::start(&pebble, Duration::from_secs(6)).await;
+    let directory = ca.directory_url();
+    let ca_file = pebble.ca_file().display().to_string();
+    // Backoff alone would try again after 1 s, then 2 s: the CA's 6 s must win.
+    let server = Server::start_https(https, http, &acme_env(&pebble, &directory, &ca_file));
+    let status = wait_status(&server, Some(&pebble), "the rate-limited order", |s| {
+        s["failures"].as_u64() >= Some(1)
+    });
+    let error = status["last_error"].as_str().unwrap();
+    assert!(
+        error.contains("rateLimited") && error.contains("too many certificates"),
+        "the CA's reason is kept: {error}"
+    );
+    assert!(error.contains("not to be asked again before"), "{error}");
+    let refused = ca.new_orders();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0].1, 429);
+    let asked_at = unix_ms(refused[0].0);
+    let wait_until = status["ca_wait_until"].as_i64().unwrap();
+    assert!(
+        wait_until >= asked_at + 6000 && wait_until < asked_at + 8000,
+        "the wait follows Retry-After: {status:#}"
+    );
+    assert!(status["next_attempt"].as_i64().unwrap() >= wait_until);
+    let full: Value =
+        serde_json::from_slice(&server.cli(&["status", "--json"], None).stdout).unwrap();
+    let cap = full["capabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "TLS certificate")
+        .unwrap();
+    assert_eq!(cap["state"], "failing", "{cap}");
+
+    // A forced renewal inside the wait does not reach the CA and says until when.
+    let renew = server.cli(&["tls", "renew"], None);
+    assert!(!renew.status.success());
+    let said = String::from_utf8_lossy(&renew.stderr);
+    assert!(said.contains("asked not to be asked again"), "{said}");
+    let text = String::from_utf8_lossy(&server.cli(&["tls", "status"], None).stdout).into_owned();
+    assert!(text.contains("the CA asked for quiet until"), "{text}");
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        ca.new_orders().len(),
+        1,
+        "nothing reached the CA while it asked for quiet"
+    );
+
+    // The limit is over; once the wait has passed, the order goes through.
+    ca.lift();
+    let status = wait_status(&server, Some(&pebble), "the certificate", |s| {
+        !s["certificate"].is_null()
+    });
+    assert!(status["last_error"].is_null(), "{status:#}");
+    assert!(status["ca_wait_until"].is_null(), "{status:#}");
+    assert_eq!(status["failures"], 0);
+    let orders = ca.new_orders();
+    assert_eq!(
+        orders.iter().map(|o| o.1).collect::<Vec<_>>(),
+        [429, 201],
+        "one refused order, then one that went through"
+    );
+    assert!(
+        unix_ms(orders[1].0) >= wait_until,
+        "{orders:?} before {wait_until}"
+    );
+    let root = pebble.issuing_root().await;
+    let config = tls::client_config(&root, &["http/1.1"], ALL_VERSIONS);
+    let mut conn = tls::connect(https, DOMAIN, config).await.unwrap();
+    assert_eq!(
+        tls::get(&mut conn, DOMAIN, "/api/health").await.unwrap().0,
+        200
+    );
+}
+
+fn unix_ms(at: std::time::SystemTime) -> i64 {
+    at.duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
 }

@@ -351,6 +351,10 @@ pub struct TlsStatus {
     pub last_error: Option<String>,
     /// Failed attempts in a row.
     pub failures: u32,
+    /// Unix milliseconds before which the CA asked (`Retry-After` on a rate limit or outage)
+    /// not to be contacted; renewals wait for it.
+    #[serde(default)]
+    pub ca_wait_until: Option<i64>,
     /// Self-signed mode: the local CA's root certificate, for clients to trust.
     pub root_certificate: Option<RootCertificate>,
 }

@@ -529,6 +529,9 @@ pub async fn tls(client: &AdminClient, cmd: TlsCommand) -> anyhow::Result<ExitCo
             if let Some(e) = &s.last_error {
                 println!("  last error  {e} ({} failure(s) in a row)", s.failures);
             }
+            if let Some(at) = s.ca_wait_until {
+                println!("  CA wait     the CA asked for quiet until {}", when(at));
+            }
             if let Some(root) = &s.root_certificate {
                 println!("  local CA root certificate: {}", root.path);
                 println!("  its SHA-256 fingerprint:   {}", root.sha256);

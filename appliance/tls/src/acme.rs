@@ -6,10 +6,11 @@ use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use http::Request;
+use http::header::RETRY_AFTER;
+use http::{HeaderValue, Request, StatusCode};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -39,11 +40,46 @@ struct StoredAccount {
     credentials: AccountCredentials,
 }
 
+/// When the CA last asked to be left alone: the `Retry-After` of a 429 (rate limited) or 503
+/// answer during one order.
+#[derive(Clone, Default)]
+struct CaRetryAfter(Arc<Mutex<Option<SystemTime>>>);
+
+impl CaRetryAfter {
+    fn note(&self, status: StatusCode, value: Option<&HeaderValue>) {
+        if !matches!(
+            status,
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+        ) {
+            return;
+        }
+        if let Some(at) = value.and_then(|v| parse_retry_after(v, SystemTime::now())) {
+            *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(at);
+        }
+    }
+
+    fn take(&self) -> Option<SystemTime> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+}
+
+/// `Retry-After` is either delay seconds or an HTTP date (RFC 9110, section 10.2.3).
+fn parse_retry_after(value: &HeaderValue, now: SystemTime) -> Option<SystemTime> {
+    let text = value.to_str().ok()?.trim();
+    match text.parse::<u64>() {
+        Ok(seconds) => now.checked_add(Duration::from_secs(seconds)),
+        Err(_) => httpdate::parse_http_date(text).ok(),
+    }
+}
+
 /// The HTTPS client the ACME conversation uses: Mozilla's roots, or only the configured CA file.
-struct AcmeHttp(Client<hyper_rustls::HttpsConnector<HttpConnector>, BodyWrapper<Bytes>>);
+struct AcmeHttp {
+    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, BodyWrapper<Bytes>>,
+    retry_after: CaRetryAfter,
+}
 
 impl AcmeHttp {
-    fn new(config: &AcmeConfig) -> Result<Self, TlsError> {
+    fn new(config: &AcmeConfig, retry_after: &CaRetryAfter) -> Result<Self, TlsError> {
         let mut roots = rustls::RootCertStore::empty();
         match &config.ca_file {
             Some(path) => {
@@ -79,7 +115,10 @@ impl AcmeHttp {
             .enable_http1()
             .enable_http2()
             .wrap_connector(http);
-        Ok(Self(Client::builder(TokioExecutor::new()).build(connector)))
+        Ok(Self {
+            client: Client::builder(TokioExecutor::new()).build(connector),
+            retry_after: retry_after.clone(),
+        })
     }
 }
 
@@ -88,10 +127,14 @@ impl HttpClient for AcmeHttp {
         &self,
         req: Request<BodyWrapper<Bytes>>,
     ) -> Pin<Box<dyn Future<Output = Result<BytesResponse, instant_acme::Error>> + Send>> {
-        let fut = self.0.request(req);
+        let fut = self.client.request(req);
+        let retry_after = self.retry_after.clone();
         Box::pin(async move {
             match tokio::time::timeout(REQUEST_TIMEOUT, fut).await {
-                Ok(Ok(response)) => Ok(BytesResponse::from(response)),
+                Ok(Ok(response)) => {
+                    retry_after.note(response.status(), response.headers().get(RETRY_AFTER));
+                    Ok(BytesResponse::from(response))
+                }
                 Ok(Err(e)) => Err(instant_acme::Error::Other(Box::new(e))),
                 Err(_) => Err(instant_acme::Error::Str(
                     "the ACME server did not answer in time",
@@ -114,31 +157,36 @@ fn acme_error(what: &str) -> impl Fn(instant_acme::Error) -> TlsError + '_ {
 }
 
 /// The account key lives in `<dir>/acme-account.json` (0600); it is created on first use.
-async fn account(config: &AcmeConfig, dir: &Path) -> Result<Account, TlsError> {
+async fn account(
+    config: &AcmeConfig,
+    dir: &Path,
+    retry_after: &CaRetryAfter,
+) -> Result<Account, TlsError> {
     let path = dir.join("acme-account.json");
     if let Some(bytes) = read_if_exists(&path)?
         && let Ok(stored) = serde_json::from_slice::<StoredAccount>(&bytes)
         && stored.directory_url == config.directory_url
     {
-        return Account::builder_with_http(Box::new(AcmeHttp::new(config)?))
+        return Account::builder_with_http(Box::new(AcmeHttp::new(config, retry_after)?))
             .from_credentials(stored.credentials)
             .await
             .map_err(acme_error("restoring the ACME account"));
     }
     let contact = config.email.as_ref().map(|e| format!("mailto:{e}"));
     let contacts: Vec<&str> = contact.iter().map(String::as_str).collect();
-    let (account, credentials) = Account::builder_with_http(Box::new(AcmeHttp::new(config)?))
-        .create(
-            &NewAccount {
-                contact: &contacts,
-                terms_of_service_agreed: true,
-                only_return_existing: false,
-            },
-            config.directory_url.clone(),
-            None,
-        )
-        .await
-        .map_err(acme_error("creating the ACME account"))?;
+    let (account, credentials) =
+        Account::builder_with_http(Box::new(AcmeHttp::new(config, retry_after)?))
+            .create(
+                &NewAccount {
+                    contact: &contacts,
+                    terms_of_service_agreed: true,
+                    only_return_existing: false,
+                },
+                config.directory_url.clone(),
+                None,
+            )
+            .await
+            .map_err(acme_error("creating the ACME account"))?;
     let stored = StoredAccount {
         directory_url: config.directory_url.clone(),
         credentials,
@@ -151,20 +199,28 @@ async fn account(config: &AcmeConfig, dir: &Path) -> Result<Account, TlsError> {
 }
 
 /// Orders a certificate for `config.domains`; answers the challenges through `tokens` (HTTP-01)
-/// or `resolver` (TLS-ALPN-01). Returns the PEM chain and the PEM key.
+/// or `resolver` (TLS-ALPN-01). Returns the PEM chain and the PEM key. A failure the CA
+/// answered with `Retry-After` (a rate limit, an outage) says until when the CA wants quiet.
 pub(crate) async fn obtain(
     config: &AcmeConfig,
     dir: &Path,
     tokens: &Http01Tokens,
     resolver: &CertResolver,
 ) -> Result<(String, String), TlsError> {
-    let result = order(config, dir, tokens, resolver).await;
+    let retry_after = CaRetryAfter::default();
+    let result = order(config, dir, tokens, resolver, &retry_after).await;
     tokens
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .clear();
     resolver.clear_challenges();
-    result
+    result.map_err(|e| match (e, retry_after.take()) {
+        (TlsError::Acme(reason), Some(at)) => TlsError::CaAskedToWait {
+            reason,
+            until: crate::unix_ms(at),
+        },
+        (e, _) => e,
+    })
 }
 
 async fn order(
@@ -172,8 +228,9 @@ async fn order(
     dir: &Path,
     tokens: &Http01Tokens,
     resolver: &CertResolver,
+    retry_after: &CaRetryAfter,
 ) -> Result<(String, String), TlsError> {
-    let account = account(config, dir).await?;
+    let account = account(config, dir, retry_after).await?;
     let identifiers: Vec<Identifier> = config
         .domains
         .iter()
@@ -300,4 +357,39 @@ fn alpn_challenge_key(
         vec![cert.der().clone()],
         signing_key,
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates_and_ignores_the_rest() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_790_000_000);
+        let parse = |v: &'static str| parse_retry_after(&HeaderValue::from_static(v), now);
+        assert_eq!(parse("120"), Some(now + Duration::from_secs(120)));
+        assert_eq!(parse(" 0 "), Some(now));
+        assert_eq!(
+            parse("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_777))
+        );
+        assert_eq!(parse("-5"), None);
+        assert_eq!(parse("soon"), None);
+        assert_eq!(parse("99999999999999999999"), None);
+    }
+
+    #[test]
+    fn only_refusals_that_ask_for_quiet_are_noted() {
+        let seen = CaRetryAfter::default();
+        let value = HeaderValue::from_static("30");
+        seen.note(StatusCode::BAD_REQUEST, Some(&value));
+        assert_eq!(seen.take(), None);
+        seen.note(StatusCode::TOO_MANY_REQUESTS, None);
+        assert_eq!(seen.take(), None);
+        seen.note(StatusCode::TOO_MANY_REQUESTS, Some(&value));
+        assert!(seen.take().is_some());
+        seen.note(StatusCode::SERVICE_UNAVAILABLE, Some(&value));
+        assert!(seen.take().is_some());
+        assert_eq!(seen.take(), None, "taken once");
+    }
 }

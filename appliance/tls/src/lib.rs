@@ -29,6 +29,10 @@ use crate::store::{read_if_exists, write_private, write_public};
 /// How often files mode looks at the certificate files' modification times.
 const FILES_POLL: Duration = Duration::from_secs(5);
 
+/// The longest quiet a CA's `Retry-After` is granted: past Let's Encrypt's week-long windows, so
+/// a real limit is always honoured, while a broken header cannot stop renewals for good.
+const MAX_CA_WAIT: Duration = Duration::from_secs(8 * 24 * 3600);
+
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     #[error("{0}")]
@@ -40,6 +44,15 @@ pub enum TlsError {
     },
     #[error("ACME: {0}")]
     Acme(String),
+    /// The CA refused with `Retry-After`: rate limited (429) or unavailable (503).
+    #[error("ACME: {reason}; the CA asks not to be asked again before {}", rfc3339(*until))]
+    CaAskedToWait { reason: String, until: i64 },
+    /// A forced renewal while the CA's asked-for quiet lasts; the CA was not contacted.
+    #[error(
+        "the CA asked not to be asked again before {}; the appliance tries again then",
+        rfc3339(*until)
+    )]
+    CaStillWaiting { until: i64 },
     #[error("generating a certificate: {0}")]
     Generate(#[from] rcgen::Error),
     #[error("TLS: {0}")]
@@ -83,6 +96,8 @@ struct State {
     next_attempt: Option<i64>,
     last_error: Option<String>,
     failures: u32,
+    /// Unix milliseconds before which the CA asked not to be contacted (its `Retry-After`).
+    ca_wait_until: Option<i64>,
     /// Files mode: the modification times of the certificate and key last loaded.
     files_seen: Option<(SystemTime, SystemTime)>,
 }
@@ -164,6 +179,7 @@ impl Tls {
             next_attempt: state.next_attempt,
             last_error: state.last_error.clone(),
             failures: state.failures,
+            ca_wait_until: state.ca_wait_until,
             root_certificate: self.inner.local_ca.as_ref().map(|ca| RootCertificate {
                 path: ca.root_path.display().to_string(),
                 sha256: ca.root_sha256.clone(),
@@ -172,8 +188,13 @@ impl Tls {
     }
 
     /// Gets a new certificate now (ACME order, local CA issue, or re-reading the files), swaps it
-    /// in for new connections, and answers what is served afterwards.
+    /// in for new connections, and answers what is served afterwards. While the CA's asked-for
+    /// quiet lasts, the CA is not contacted and the answer says until when.
     pub async fn renew(&self) -> Result<CertificateView, TlsError> {
+        let waiting = self.lock_state().ca_wait_until.filter(|&at| at > now_ms());
+        if let Some(until) = waiting {
+            return Err(TlsError::CaStillWaiting { until });
+        }
         let result = self.attempt(true).await;
         self.inner.wake.notify_one();
         result.map(|info| info.view())
@@ -273,7 +294,14 @@ impl Tls {
             Mode::Files => FILES_POLL.as_secs(),
             _ => backoff,
         };
-        state.next_attempt = Some(now_ms() + (backoff as i64) * 1000);
+        let now = now_ms();
+        let mut retry_at = now.saturating_add((backoff as i64).saturating_mul(1000));
+        if let TlsError::CaAskedToWait { until, .. } = error {
+            let until = (*until).min(now + MAX_CA_WAIT.as_millis() as i64);
+            state.ca_wait_until = Some(until);
+            retry_at = retry_at.max(until);
+        }
+        state.next_attempt = Some(retry_at);
         let message = error.to_string();
         // Files mode looks every 5 s: a file that stays broken is logged once, not every look.
         let repeated = state.last_error.as_deref() == Some(message.as_str())
@@ -282,7 +310,7 @@ impl Tls {
             tracing::error!(
                 mode = self.inner.config.mode.as_str(),
                 failures = state.failures,
-                retry_in_seconds = backoff,
+                retry_in_seconds = (retry_at - now) / 1000,
                 error = %message,
                 "getting a certificate failed"
             );
@@ -296,6 +324,7 @@ impl Tls {
         let mut state = self.lock_state();
         state.failures = 0;
         state.last_error = None;
+        state.ca_wait_until = None;
         state.next_attempt = Some(match self.inner.config.mode {
             Mode::Files => now_ms() + FILES_POLL.as_millis() as i64,
             _ => loaded.info.renew_at() * 1000,
@@ -449,7 +478,20 @@ fn server_config(
 }
 
 fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    unix_ms(SystemTime::now())
+}
+
+fn unix_ms(at: SystemTime) -> i64 {
+    at.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| format!("{ms} ms after 1970"))
 }

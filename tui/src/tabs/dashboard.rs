@@ -110,6 +110,13 @@ impl Dashboard {
                 ),
             ]));
         }
+        if let Some(until) = tls.ca_wait_until {
+            lines.push(field(
+                "CA wait",
+                format!("the CA asked for quiet until {}", format::timestamp(until)),
+                theme,
+            ));
+        }
         lines
     }
 
@@ -242,17 +249,22 @@ impl Component for Dashboard {
             );
             return;
         };
-        let certificate_height = if status.tls.is_some() { 8 } else { 0 };
+        let certificate_lines = status
+            .tls
+            .as_ref()
+            .map(|tls| self.certificate_lines(tls, theme));
+        let certificate_height = certificate_lines
+            .as_ref()
+            .map_or(0, |lines| lines.len() as u16 + 2);
         let [top, certificate, services] = Layout::vertical([
             Constraint::Length(7),
             Constraint::Length(certificate_height),
             Constraint::Fill(1),
         ])
         .areas(area);
-        if let Some(tls) = &status.tls {
+        if let Some(lines) = certificate_lines {
             frame.render_widget(
-                Paragraph::new(self.certificate_lines(tls, theme))
-                    .block(panel("TLS certificate", theme)),
+                Paragraph::new(lines).block(panel("TLS certificate", theme)),
                 certificate,
             );
         }

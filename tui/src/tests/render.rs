@@ -41,6 +41,7 @@ fn dashboard_with_a_failing_certificate() {
         "next_attempt": NOW + 8 * MINUTE,
         "last_error": "ACME: creating the order: rate limited",
         "failures": 3,
+        "ca_wait_until": NOW + 8 * MINUTE,
         "root_certificate": null
     });
     h.answer(Method::Get, "/v1/status", s);

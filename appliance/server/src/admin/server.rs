@@ -560,7 +560,13 @@ pub fn routes(state: &AppState) -> Routes {
                 return respond(Err(tls_off()));
             };
             respond(tls.renew().await.map(|view| json(&view)).map_err(|e| {
-                ApiError::new(StatusCode::BAD_GATEWAY, "renewal_failed", e.to_string())
+                let (status, code) = match e {
+                    studiovault_tls::TlsError::CaStillWaiting { .. } => {
+                        (StatusCode::TOO_MANY_REQUESTS, "ca_asked_to_wait")
+                    }
+                    _ => (StatusCode::BAD_GATEWAY, "renewal_failed"),
+                };
+                ApiError::new(status, code, e.to_string())
             }))
         });
     let routes: [Routes; 25] = [
