@@ -295,12 +295,17 @@ impl Tls {
             _ => backoff,
         };
         let now = now_ms();
-        let mut retry_at = now.saturating_add((backoff as i64).saturating_mul(1000));
-        if let TlsError::CaAskedToWait { until, .. } = error {
-            let until = (*until).min(now + MAX_CA_WAIT.as_millis() as i64);
-            state.ca_wait_until = Some(until);
-            retry_at = retry_at.max(until);
-        }
+        let backoff_until = now.saturating_add((backoff as i64).saturating_mul(1000));
+        // An earlier wait is over (no attempt starts inside one): only this answer's counts.
+        state.ca_wait_until = match error {
+            TlsError::CaAskedToWait { until, .. } => {
+                Some((*until).min(now + MAX_CA_WAIT.as_millis() as i64))
+            }
+            _ => None,
+        };
+        let retry_at = state
+            .ca_wait_until
+            .map_or(backoff_until, |u| u.max(backoff_until));
         state.next_attempt = Some(retry_at);
         let message = error.to_string();
         // Files mode looks every 5 s: a file that stays broken is logged once, not every look.
