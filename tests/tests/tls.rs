@@ -25,6 +25,19 @@ fn tls_status(server: &Server) -> Value {
     })
 }
 
+/// `studiovault status` reports the "TLS certificate" capability as failing.
+fn assert_certificate_capability_failing(server: &Server) {
+    let full: Value =
+        serde_json::from_slice(&server.cli(&["status", "--json"], None).stdout).unwrap();
+    let cap = full["capabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "TLS certificate")
+        .unwrap();
+    assert_eq!(cap["state"], "failing", "{cap}");
+}
+
 /// Polls the admin status until `done` holds, or fails with both logs.
 fn wait_status(
     server: &Server,
@@ -382,15 +395,7 @@ async fn acme_failures_back_off_and_show_on_the_admin_status() {
         (3..=6).contains(&failures),
         "{failures} attempts in ~8 s: {later:#}"
     );
-    let full: Value =
-        serde_json::from_slice(&server.cli(&["status", "--json"], None).stdout).unwrap();
-    let cap = full["capabilities"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "TLS certificate")
-        .unwrap();
-    assert_eq!(cap["state"], "failing", "{cap}");
+    assert_certificate_capability_failing(&server);
     let renew = server.cli(&["tls", "renew"], None);
     assert!(!renew.status.success());
     assert!(String::from_utf8_lossy(&renew.stderr).contains("ACME"));
@@ -445,15 +450,7 @@ async fn a_rate_limited_order_waits_as_long_as_the_ca_asks_then_succeeds() {
         "the wait follows Retry-After: {status:#}"
     );
     assert!(status["next_attempt"].as_i64().unwrap() >= wait_until);
-    let full: Value =
-        serde_json::from_slice(&server.cli(&["status", "--json"], None).stdout).unwrap();
-    let cap = full["capabilities"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "TLS certificate")
-        .unwrap();
-    assert_eq!(cap["state"], "failing", "{cap}");
+    assert_certificate_capability_failing(&server);
 
     // A forced renewal inside the wait does not reach the CA and says until when.
     let renew = server.cli(&["tls", "renew"], None);
