@@ -1,12 +1,24 @@
 //! A real Chromium, headless, driven over WebDriver (Debian's `chromium` and
 //! `chromium-driver`, which `scripts/test` installs).
+//!
+//! Against a server started with [`Server::start_deployed`], the browser trusts the server's
+//! local CA through an NSS database of its own (`certutil`, from Debian's `libnss3-tools`), as
+//! a studio's machines trust it after installing the root: the pages load over HTTPS and
+//! HTTP/2, with no certificate warning switched off.
+//!
+//! The driver runs in a process group of its own, and the browser it starts with it; dropping
+//! a [`Browser`] (a test passing or panicking alike) kills that whole group, so no Chromium
+//! outlives its test.
 
-use std::path::PathBuf;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
+
+use crate::Server;
 
 /// Where screenshots go: `$STUDIOVAULT_ARTIFACTS`, or `target/test-artifacts` beside the tests.
 pub fn artifacts_dir() -> PathBuf {
@@ -29,25 +41,40 @@ pub fn artifacts_dir() -> PathBuf {
 pub struct Browser {
     pub client: Client,
     driver: Child,
-    _profile: tempfile::TempDir,
+    /// The browser's profile and home (where its NSS database lives).
+    profile: tempfile::TempDir,
     /// Where downloads land.
     pub downloads: tempfile::TempDir,
 }
 
 impl Browser {
-    pub async fn start() -> Self {
+    /// A browser for `server`: over HTTPS it trusts the server's local root, and nothing the
+    /// system does not.
+    pub async fn start_for(server: &Server) -> Self {
+        let profile = tempfile::tempdir().unwrap();
+        if server.is_https() {
+            let root = server
+                .local_root_pem()
+                .unwrap_or_else(|| panic!("the server has no local root:\n{}", server.log()));
+            trust_root(profile.path(), &root);
+        }
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .unwrap_or(9515);
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
+            // Chromium reads its NSS database from $HOME/.pki/nssdb.
+            .env("HOME", profile.path())
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("chromedriver is missing ({e}): install Debian's chromium-driver (scripts/test does)"));
-        let profile = tempfile::tempdir().unwrap();
+        // From here on, a panic drops the guard and kills the driver's group.
+        let guard = GroupGuard(driver.id());
         let downloads = tempfile::tempdir().unwrap();
+        let user_data = profile.path().join("chromium");
         let mut caps = serde_json::Map::new();
         caps.insert(
             "goog:chromeOptions".into(),
@@ -57,7 +84,7 @@ impl Browser {
                     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                     "--no-first-run", "--disable-background-networking", "--disable-component-update",
                     "--disable-sync", "--disable-quic", "--mute-audio", "--autoplay-policy=no-user-gesture-required",
-                    "--window-size=1280,900", format!("--user-data-dir={}", profile.path().display()),
+                    "--window-size=1280,900", format!("--user-data-dir={}", user_data.display()),
                 ],
                 "prefs": {
                     "download.default_directory": downloads.path().display().to_string(),
@@ -81,12 +108,35 @@ impl Browser {
                 Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
             }
         };
+        std::mem::forget(guard);
         Self {
             client,
             driver,
-            _profile: profile,
+            profile,
             downloads,
         }
+    }
+
+    /// The network protocol the current page was loaded over, and every API request it made
+    /// since: `h2` for HTTP/2.
+    pub async fn protocols(&self) -> Vec<String> {
+        let v = self
+            .eval(
+                "[...performance.getEntriesByType('navigation'), \
+                  ...performance.getEntriesByType('resource').filter(r => new URL(r.name).origin === location.origin)] \
+                 .map(r => r.nextHopProtocol)",
+            )
+            .await;
+        serde_json::from_value(v).unwrap_or_default()
+    }
+
+    /// Fails unless the page and all its same-origin requests so far went over HTTP/2.
+    pub async fn assert_http2(&self, what: &str) {
+        let protocols = self.protocols().await;
+        assert!(
+            !protocols.is_empty() && protocols.iter().all(|p| p == "h2"),
+            "{what}: not all over HTTP/2: {protocols:?}"
+        );
     }
 
     /// Waits for a finished download whose name ends in `suffix`; answers its bytes.
@@ -250,7 +300,66 @@ fn axe_path() -> PathBuf {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        let _ = self.driver.kill();
+        kill_group(self.driver.id());
         let _ = self.driver.wait();
+        // Anything that left the group still names this profile on its command line.
+        let _ = Command::new("pkill")
+            .args(["-KILL", "-f", "--"])
+            .arg(self.profile.path())
+            .status();
     }
+}
+
+/// Kills the process group led by `pid` (the driver and the browser it started).
+fn kill_group(pid: u32) {
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{pid}")])
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// Kills the driver's group if the browser never came up.
+struct GroupGuard(u32);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        kill_group(self.0);
+    }
+}
+
+/// An NSS database under `home` that trusts `root_pem` to identify web sites, as Chromium on
+/// Linux reads it from `$HOME/.pki/nssdb`.
+fn trust_root(home: &Path, root_pem: &str) {
+    let db = home.join(".pki/nssdb");
+    std::fs::create_dir_all(&db).unwrap();
+    let root = home.join("root.pem");
+    std::fs::write(&root, root_pem).unwrap();
+    let db_arg = format!("sql:{}", db.display());
+    let run = |args: &[&str]| {
+        let out = Command::new("certutil")
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "certutil is missing ({e}): install Debian's libnss3-tools (scripts/test does)"
+                )
+            });
+        assert!(
+            out.status.success(),
+            "certutil {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&["-N", "-d", &db_arg, "--empty-password"]);
+    run(&[
+        "-A",
+        "-d",
+        &db_arg,
+        "-t",
+        "C,,",
+        "-n",
+        "studiovault-local-ca",
+        "-i",
+        &root.display().to_string(),
+    ]);
 }

@@ -84,6 +84,39 @@ impl Server {
         server
     }
 
+    /// Starts as studios deploy it: HTTPS with a certificate from the appliance's local CA
+    /// (self-signed mode) for `127.0.0.1`, HTTP/2 offered, port 80's redirect on a free port.
+    /// Clients made by [`Owner::new`] and [`browser::Browser::start_for`] trust that root alone.
+    pub fn start_deployed() -> Self {
+        Self::start_deployed_with(&[])
+    }
+
+    pub fn start_deployed_with(env: &[(&str, &str)]) -> Self {
+        let mut all = vec![
+            ("STUDIOVAULT_TLS__MODE", "self-signed"),
+            ("STUDIOVAULT_TLS__SELF_SIGNED__NAMES", "[\"127.0.0.1\"]"),
+        ];
+        all.extend_from_slice(env);
+        Self::start_https(free_port(), free_port(), &all)
+    }
+
+    /// Whether the server answers HTTPS.
+    pub fn is_https(&self) -> bool {
+        self.https
+    }
+
+    /// The root of the local CA (self-signed mode), PEM; `None` for other modes.
+    pub fn local_root_pem(&self) -> Option<String> {
+        let out = self.cli(&["tls", "status", "--json"], None);
+        let status: Value = serde_json::from_slice(&out.stdout).ok()?;
+        std::fs::read_to_string(status["root_certificate"]["path"].as_str()?).ok()
+    }
+
+    /// The `Origin` a browser sends from this server's pages.
+    pub fn origin(&self) -> String {
+        self.base()
+    }
+
     /// Starts with extra `STUDIOVAULT_*` variables (config overrides).
     pub fn start_with(env: &[(&str, &str)]) -> Self {
         let mut server = Self::unstarted(env);
@@ -304,8 +337,10 @@ pub struct Owner {
 }
 
 impl Owner {
+    /// A client of `server`; over HTTPS it trusts the server's local root alone and speaks
+    /// HTTP/2 where the server offers it, as browsers do.
     pub fn new(server: &Server) -> Self {
-        let http = reqwest::Client::builder()
+        let http = client_for(server)
             .cookie_store(true)
             .build()
             .unwrap_or_else(|e| panic!("client: {e}"));
@@ -407,6 +442,22 @@ impl Owner {
         let text = res.text().await.unwrap_or_default();
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
+}
+
+/// A client builder for `server`: over HTTPS, trusting its local CA's root and nothing else.
+pub fn client_for(server: &Server) -> reqwest::ClientBuilder {
+    let builder = reqwest::Client::builder();
+    if !server.is_https() {
+        return builder;
+    }
+    let root = server
+        .local_root_pem()
+        .unwrap_or_else(|| panic!("the server has no local root:\n{}", server.log()));
+    let root = reqwest::Certificate::from_pem(root.as_bytes())
+        .unwrap_or_else(|e| panic!("the local root: {e}"));
+    builder
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(root)
 }
 
 /// A 16-bit PCM stereo WAV of a few tones, `secs` long: small, valid, and different per `seed`.

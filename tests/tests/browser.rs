@@ -61,10 +61,10 @@ async fn enable_totp(server: &Server, email: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_owner_signs_in_with_totp_uploads_plays_and_revokes_a_session() {
-    let server = Server::start();
+    let server = Server::start_deployed();
     server.add_user("owner@studio.test", "pro");
     let secret = enable_totp(&server, "owner@studio.test").await;
-    let browser = Browser::start().await;
+    let browser = Browser::start_for(&server).await;
 
     // Sign in: password first, then the two-factor field appears.
     browser.goto(&server.url("/login")).await;
@@ -113,6 +113,9 @@ async fn an_owner_signs_in_with_totp_uploads_plays_and_revokes_a_session() {
         )
         .await;
     browser.screenshot("02-library").await;
+    browser
+        .assert_http2("sign-in, two-factor and two uploads")
+        .await;
     assert_accessible(&browser, "library").await;
 
     // Play one, then seek with the keyboard on the scrubber.
@@ -159,6 +162,7 @@ async fn an_owner_signs_in_with_totp_uploads_plays_and_revokes_a_session() {
             "document.querySelectorAll('#sessions tbody tr').length === 1",
         )
         .await;
+    browser.assert_http2("the session revoked").await;
     assert_eq!(
         elsewhere.get("/api/tracks").await.status(),
         401,
@@ -170,7 +174,7 @@ async fn an_owner_signs_in_with_totp_uploads_plays_and_revokes_a_session() {
 async fn the_app_works_from_the_keyboard_alone() {
     let server = Server::start();
     server.add_user("keys@studio.test", "pro");
-    let browser = Browser::start().await;
+    let browser = Browser::start_for(&server).await;
     browser.goto(&server.url("/")).await;
     browser.wait("#email").await;
     // The e-mail field has the focus; Tab moves through the form, Enter submits.
@@ -186,7 +190,7 @@ async fn the_app_works_from_the_keyboard_alone() {
         )
         .await;
     // Wrong password shows the reason, and throttling shows a wait.
-    let fresh = Browser::start().await;
+    let fresh = Browser::start_for(&server).await;
     fresh.goto(&server.url("/login")).await;
     for _ in 0..6 {
         fresh.type_into("#email", "keys@studio.test").await;
@@ -221,7 +225,7 @@ async fn the_app_works_from_the_keyboard_alone() {
 /// sorts by tempo and shares the take from the Shares page, and the recipient's link plays.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_new_owner_finds_the_a_minor_take_near_120_bpm_in_a_folder_and_shares_it() {
-    let server = Server::start();
+    let server = Server::start_deployed();
     server.add_user("new@studio.test", "pro");
     let folder = tempfile::tempdir().unwrap();
     std::fs::write(
@@ -234,7 +238,7 @@ async fn a_new_owner_finds_the_a_minor_take_near_120_bpm_in_a_folder_and_shares_
     }
     std::fs::write(folder.path().join("notes.txt"), "lyrics, second verse").unwrap();
 
-    let browser = Browser::start().await;
+    let browser = Browser::start_for(&server).await;
     browser.goto(&server.url("/login")).await;
     browser.type_into("#email", "new@studio.test").await;
     browser.type_into("#password", PASSWORD).await;
@@ -418,6 +422,7 @@ async fn a_new_owner_finds_the_a_minor_take_near_120_bpm_in_a_folder_and_shares_
     browser.click("#share-form button[type=submit]").await;
     browser.wait("section.share button.copy-link").await;
     browser.screenshot("06-shares").await;
+    browser.assert_http2("the upload and the share").await;
     assert_accessible(&browser, "shares").await;
     let link = browser
         .eval("document.querySelector('section.share button.copy-link').dataset.link")
@@ -430,6 +435,9 @@ async fn a_new_owner_finds_the_a_minor_take_near_120_bpm_in_a_folder_and_shares_
             "the recipient hears it",
             "!document.getElementById('audio').paused && document.getElementById('audio').currentTime > 0.2",
         )
+        .await;
+    browser
+        .assert_http2("the recipient's page and playback")
         .await;
 
     // Back in the app, "who accessed my files" names the recipient.

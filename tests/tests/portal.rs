@@ -31,7 +31,7 @@ fn excerpt(name: &str) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_recipient_plays_seeks_downloads_and_the_leak_is_traced() {
-    let server = Server::start();
+    let server = Server::start_deployed();
     server.add_user("artist@studio.test", "max");
     let owner = Owner::signed_in(&server, "artist@studio.test").await;
     let first = owner
@@ -56,9 +56,10 @@ async fn a_recipient_plays_seeks_downloads_and_the_leak_is_traced() {
     assert_eq!(status, 201, "{share}");
     let link = server.url(share["recipients"][0]["link"].as_str().unwrap());
 
-    let browser = Browser::start().await;
+    let browser = Browser::start_for(&server).await;
     browser.goto(&link).await;
     browser.wait("#password").await;
+    browser.assert_http2("the portal's password page").await;
     browser.screenshot("portal-01-password").await;
     assert_accessible(&browser, "portal password").await;
     browser.type_into("#password", "not it").await;
@@ -133,6 +134,9 @@ async fn a_recipient_plays_seeks_downloads_and_the_leak_is_traced() {
     browser.click(".playlist li:first-child .download").await;
     let copy = browser.downloaded(".flac").await;
     assert_eq!(&copy[..4], b"fLaC");
+    browser
+        .assert_http2("unlock, play, seek and download")
+        .await;
     let leaked = ffmpeg(
         &copy,
         "flac",

@@ -81,6 +81,12 @@ pub enum Command {
         #[arg(long)]
         memory_limit_bytes: u64,
     },
+    /// Internal: one suspect file's watermark read in a memory-limited child of the server.
+    #[command(hide = true)]
+    TraceJob {
+        #[arg(long)]
+        memory_limit_bytes: u64,
+    },
     /// The admin console: a full-screen terminal UI over the admin socket (press ? inside).
     Console {
         /// Let the mouse switch tabs and scroll lists (hold Shift to select text meanwhile).

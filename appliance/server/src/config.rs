@@ -182,6 +182,10 @@ pub struct Http {
     pub listen: SocketAddr,
     /// Largest accepted upload, in bytes.
     pub max_upload_bytes: u64,
+    /// The origin browsers reach the appliance at (`https://vault.studio.example`), when it is
+    /// one name: state-changing requests must come from it, and port 80 redirects to it.
+    /// Unset, each request is checked against the name it was sent to.
+    pub public_origin: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -268,6 +272,7 @@ impl Default for Http {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_upload_bytes: 4 << 30,
+            public_origin: None,
         }
     }
 }
@@ -475,6 +480,26 @@ impl Config {
                 message: "must not exceed shares.max_expiry_days".into(),
             });
         }
+        if let Some(origin) = &self.http.public_origin {
+            let expected_scheme = if self.tls.enabled() {
+                "https://"
+            } else {
+                "http://"
+            };
+            let plain = crate::http::normalise_origin(origin);
+            if !plain
+                .as_deref()
+                .is_some_and(|o| o.starts_with(expected_scheme))
+            {
+                return Err(ConfigError::Key {
+                    key: "http.public_origin".into(),
+                    message: format!(
+                        "`{origin}` must be a bare origin, `{expected_scheme}name[:port]`, without \
+                         a path"
+                    ),
+                });
+            }
+        }
         self.validate_copies()?;
         self.tls.validate().map_err(|p| ConfigError::Key {
             key: p.key,
@@ -554,10 +579,26 @@ impl Config {
     /// Where the API answers: HTTPS on `tls.https_listen` with TLS, plain HTTP on `http.listen`
     /// without.
     pub fn public_url(&self) -> String {
-        if self.tls.enabled() {
+        if let Some(origin) = self
+            .http
+            .public_origin
+            .as_deref()
+            .and_then(crate::http::normalise_origin)
+        {
+            origin
+        } else if self.tls.enabled() {
             format!("https://{}", self.tls.https_listen)
         } else {
             format!("http://{}", self.http.listen)
+        }
+    }
+
+    /// The limits of each child process that reads audio: analysis, renders, leak checks.
+    pub fn job_limits(&self) -> crate::analysis::JobLimits {
+        crate::analysis::JobLimits {
+            max_duration: std::time::Duration::from_secs(self.analysis.max_duration_minutes * 60),
+            timeout: std::time::Duration::from_secs(self.analysis.timeout_seconds),
+            memory_bytes: self.analysis.memory_limit_mib << 20,
         }
     }
 
@@ -722,6 +763,27 @@ mod tests {
                 .contains("must be greater than 0")
         );
         assert!(err("data_dir = [", &[]).contains("not valid TOML"));
+    }
+
+    #[test]
+    fn a_public_origin_is_a_bare_origin_of_the_served_scheme() {
+        let err = |text: &str| {
+            load_toml(text, &[])
+                .map(|c| c.public_url())
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            err("[http]\npublic_origin = \"http://LOCALHOST:8080\"\n").as_deref(),
+            Ok("http://localhost:8080")
+        );
+        for bad in [
+            "https://localhost:8080",
+            "http://localhost/app",
+            "localhost",
+        ] {
+            let e = err(&format!("[http]\npublic_origin = \"{bad}\"\n")).unwrap_err();
+            assert!(e.contains("`http.public_origin`"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod listener;
 mod marking;
 mod render;
 mod serve;
+mod suspect;
 mod throttle;
 mod tls;
 
@@ -35,6 +36,9 @@ fn main() -> ExitCode {
         }
         Command::RenderJob { memory_limit_bytes } => {
             return render::child_main(memory_limit_bytes);
+        }
+        Command::TraceJob { memory_limit_bytes } => {
+            return suspect::child_main(memory_limit_bytes);
         }
         _ => {}
     }
@@ -137,9 +141,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status(out) => commands::status(&client(), out.json).await,
         Command::Tls(cmd) => commands::tls(&client(), cmd).await,
         // Handled above, before any configuration is read.
-        Command::Analyze { .. } | Command::AnalysisJob { .. } | Command::RenderJob { .. } => {
-            Ok(ExitCode::FAILURE)
-        }
+        Command::Analyze { .. }
+        | Command::AnalysisJob { .. }
+        | Command::RenderJob { .. }
+        | Command::TraceJob { .. } => Ok(ExitCode::FAILURE),
         Command::Console { mouse } => {
             studiovault_tui::run(studiovault_tui::ConsoleOptions {
                 socket: socket.clone(),

@@ -28,6 +28,8 @@ pub enum MarkError {
     Io(#[from] std::io::Error),
     #[error("the file holds no audio")]
     Empty,
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 /// Sample format of a written copy.
@@ -164,6 +166,12 @@ impl MarkedStream {
 
 /// Decoded audio kept for detection: a leak is usually an excerpt, and ten minutes is plenty.
 const DETECT_MAX: Duration = Duration::from_secs(600);
+/// Samples kept for detection whatever the rate and channel count: ten minutes of 48 kHz
+/// stereo (230 MB). A file of absurd rate or width yields a shorter excerpt, never more memory.
+const DETECT_MAX_SAMPLES: usize = 600 * 48_000 * 2;
+/// The widest and fastest audio a suspect file may be; anything beyond is no leaked song.
+const DETECT_MAX_RATE: u32 = 192_000;
+const DETECT_MAX_CHANNELS: usize = 8;
 
 /// Reads the watermark of a suspect file, if it carries one of `key`'s.
 pub fn detect_file(path: &Path, key: &WatermarkKey) -> Result<Option<Detection>, MarkError> {
@@ -175,7 +183,7 @@ pub fn detect_file(path: &Path, key: &WatermarkKey) -> Result<Option<Detection>,
 pub fn analyze_file(path: &Path, key: &WatermarkKey) -> Result<Analysis, MarkError> {
     let source = std::fs::File::open(path)?;
     let len = source.metadata()?.len();
-    analyze(source, len, key)
+    analyze(source, len, key, DecodeLimits::default())
 }
 
 /// The chance, across all candidates, of naming an innocent recipient.
@@ -194,8 +202,15 @@ pub fn suspects(soft: &SoftBits, key: &WatermarkKey, candidates: &[u64]) -> (Vec
     (named, threshold)
 }
 
-/// Reads the watermark of suspect audio: the payload if one decodes, and the soft bits.
-pub fn analyze<R>(mut source: R, len: u64, key: &WatermarkKey) -> Result<Analysis, MarkError>
+/// Reads the watermark of suspect audio: the payload if one decodes, and the soft bits. Audio
+/// over [`DETECT_MAX_RATE`] or [`DETECT_MAX_CHANNELS`] is refused; at most [`DETECT_MAX`] (and
+/// [`DETECT_MAX_SAMPLES`]) is decoded.
+pub fn analyze<R>(
+    mut source: R,
+    len: u64,
+    key: &WatermarkKey,
+    limits: DecodeLimits,
+) -> Result<Analysis, MarkError>
 where
     R: Read + Seek + Send + Sync + 'static,
 {
@@ -205,18 +220,26 @@ where
         .map_err(|_| MarkError::Decode(AnalysisError::NotAudio))?;
     source.seek(SeekFrom::Start(0))?;
     let container = Container::sniff(&head).ok_or(AnalysisError::NotAudio)?;
-    let mut decoder = AudioDecoder::open(source, len, container, DecodeLimits::default())?;
+    let mut decoder = AudioDecoder::open(source, len, container, limits)?;
     let mut samples = Vec::new();
     let (mut rate, mut channels) = (0u32, 0usize);
     while let Some(block) = decoder.next_block()? {
         (rate, channels) = (block.sample_rate, block.channels);
-        samples.extend_from_slice(block.samples);
-        if samples.len() as f64 / (f64::from(rate) * channels.max(1) as f64)
-            >= DETECT_MAX.as_secs_f64()
-        {
+        if rate > DETECT_MAX_RATE || channels > DETECT_MAX_CHANNELS {
+            return Err(MarkError::Unsupported(format!(
+                "{channels} channels at {rate} Hz is beyond what a leak check reads (at most \
+                 {DETECT_MAX_CHANNELS} channels at {DETECT_MAX_RATE} Hz)"
+            )));
+        }
+        let room = DETECT_MAX_SAMPLES.saturating_sub(samples.len());
+        samples.extend_from_slice(&block.samples[..block.samples.len().min(room)]);
+        let seconds = samples.len() as f64 / (f64::from(rate) * channels.max(1) as f64);
+        if seconds >= DETECT_MAX.as_secs_f64() || samples.len() >= DETECT_MAX_SAMPLES {
             break;
         }
     }
+    // Whole frames only: the budget may have cut one.
+    samples.truncate(samples.len() - samples.len() % channels.max(1));
     if samples.is_empty() {
         return Err(MarkError::Empty);
     }

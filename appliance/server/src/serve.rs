@@ -113,7 +113,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             let port80 = bind(config.tls.http_listen).await?;
             tls_tasks.push(tokio::spawn(listener::serve(
                 Listener::Tcp(port80),
-                crate::tls::port80_routes(tls),
+                crate::tls::port80_routes(
+                    tls,
+                    config
+                        .http
+                        .public_origin
+                        .as_deref()
+                        .and_then(http::normalise_origin),
+                ),
                 stop_rx.clone(),
             )));
             tls_tasks.push(tokio::spawn(tls.clone().run(stop_rx.clone())));
@@ -134,11 +141,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         crate::admin::routes(&state),
         stop_rx.clone(),
     ));
-    let limits = analysis::JobLimits {
-        max_duration: Duration::from_secs(config.analysis.max_duration_minutes * 60),
-        timeout: Duration::from_secs(config.analysis.timeout_seconds),
-        memory_bytes: config.analysis.memory_limit_mib << 20,
-    };
+    let limits = config.job_limits();
     let analysis = tokio::spawn(analysis::run(
         vault.clone(),
         config.analysis.workers as usize,

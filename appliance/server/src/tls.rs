@@ -11,9 +11,12 @@ use warp::reply::{Reply, Response};
 use crate::listener::{self, Routes};
 
 /// Port 80: `/.well-known/acme-challenge/<token>` while an order waits, a permanent redirect to
-/// the same path over HTTPS for everything else.
-pub fn port80_routes(tls: &Tls) -> Routes {
+/// the same path over HTTPS for everything else: at `public_origin` when configured, else at the
+/// name asked for if the certificate covers it, else at the certificate's first name. A `Host`
+/// naming some other site is never echoed into the redirect.
+pub fn port80_routes(tls: &Tls, public_origin: Option<String>) -> Routes {
     let https_port = tls.config().https_listen.port();
+    let names = tls.clone();
     let answers = tls.clone();
     let challenge = warp::path!(".well-known" / "acme-challenge" / String)
         .and(warp::get())
@@ -34,7 +37,18 @@ pub fn port80_routes(tls: &Tls) -> Routes {
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .map(
             move |host: Option<String>, path: warp::path::FullPath, query: String| {
-                redirect_to_https(host.as_deref(), path.as_str(), &query, https_port)
+                let target = match &public_origin {
+                    Some(origin) => Some(origin.clone()),
+                    None => {
+                        let covered = names
+                            .status()
+                            .certificate
+                            .map(|c| c.names)
+                            .unwrap_or_default();
+                        https_origin(host.as_deref(), &covered, https_port)
+                    }
+                };
+                redirect(target.as_deref(), path.as_str(), &query)
             },
         );
     challenge.or(redirect).unify().boxed()
@@ -44,25 +58,43 @@ fn plain(status: StatusCode, text: &'static str) -> Response {
     warp::reply::with_status(text, status).into_response()
 }
 
-fn redirect_to_https(host: Option<&str>, path: &str, query: &str, https_port: u16) -> Response {
-    let Some(authority) = host.and_then(|h| h.parse::<Authority>().ok()) else {
+/// `https://name[:port]` for the name a client asked for when the certificate covers it, else
+/// for the certificate's first name; `None` when the certificate covers no name.
+fn https_origin(host: Option<&str>, covered: &[String], https_port: u16) -> Option<String> {
+    let asked = host.and_then(|h| h.parse::<Authority>().ok()).map(|a| {
+        a.host()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase()
+    });
+    let name = asked
+        .filter(|asked| covered.iter().any(|n| n.eq_ignore_ascii_case(asked)))
+        .or_else(|| covered.first().map(|n| n.to_ascii_lowercase()))?;
+    let name = if name.contains(':') {
+        format!("[{name}]")
+    } else {
+        name
+    };
+    Some(if https_port == 443 {
+        format!("https://{name}")
+    } else {
+        format!("https://{name}:{https_port}")
+    })
+}
+
+fn redirect(origin: Option<&str>, path: &str, query: &str) -> Response {
+    let Some(origin) = origin else {
         return plain(
             StatusCode::BAD_REQUEST,
-            "this port only redirects to HTTPS, and needs a Host header to know where\n",
+            "this port only redirects to HTTPS, and no certificate names where to\n",
         );
-    };
-    let port = if https_port == 443 {
-        String::new()
-    } else {
-        format!(":{https_port}")
     };
     let query = if query.is_empty() {
         String::new()
     } else {
         format!("?{query}")
     };
-    let target = format!("https://{}{port}{path}{query}", authority.host());
-    match target.parse::<Uri>() {
+    match format!("{origin}{path}{query}").parse::<Uri>() {
         Ok(uri) => {
             let mut res = plain(StatusCode::PERMANENT_REDIRECT, "");
             if let Ok(value) = HeaderValue::from_str(&uri.to_string()) {
@@ -104,15 +136,40 @@ mod tests {
     }
 
     #[test]
-    fn redirects_keep_the_path_and_query_and_drop_the_http_port() {
-        let res = redirect_to_https(Some("vault.studio.example:80"), "/s/abc", "x=1", 443);
+    fn redirects_keep_the_path_and_query_and_name_only_covered_hosts() {
+        let covered = [
+            "vault.studio.example".to_owned(),
+            "127.0.0.1".to_owned(),
+            "::1".to_owned(),
+        ];
+        let to = |host: Option<&str>, port: u16| https_origin(host, &covered, port);
+        let res = redirect(
+            to(Some("Vault.Studio.Example:80"), 443).as_deref(),
+            "/s/abc",
+            "x=1",
+        );
         assert_eq!(res.status(), StatusCode::PERMANENT_REDIRECT);
         assert_eq!(location(&res), "https://vault.studio.example/s/abc?x=1");
-        let res = redirect_to_https(Some("127.0.0.1:8080"), "/", "", 8443);
+        let res = redirect(to(Some("127.0.0.1:8080"), 8443).as_deref(), "/", "");
         assert_eq!(location(&res), "https://127.0.0.1:8443/");
-        let res = redirect_to_https(None, "/", "", 443);
+        let res = redirect(to(Some("[::1]:80"), 8443).as_deref(), "/", "");
+        assert_eq!(location(&res), "https://[::1]:8443/");
+        // A name the certificate does not cover (or none at all) is not echoed.
+        for host in [Some("evil.example"), Some("evil.example/x"), None] {
+            let res = redirect(to(host, 443).as_deref(), "/login", "");
+            assert_eq!(
+                location(&res),
+                "https://vault.studio.example/login",
+                "{host:?}"
+            );
+        }
+        let res = redirect(
+            https_origin(Some("evil.example"), &[], 443).as_deref(),
+            "/",
+            "",
+        );
         assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-        let res = redirect_to_https(Some("evil.example/x"), "/", "", 443);
-        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        let res = redirect(Some("https://vault.example"), "/a", "b=1");
+        assert_eq!(location(&res), "https://vault.example/a?b=1");
     }
 }

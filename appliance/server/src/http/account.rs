@@ -149,6 +149,7 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
                 respond(result.map(|purge_after| {
                     let body = warp::reply::json(&DeletionScheduled { purge_after });
                     clear_cookie(
+                        &state.config,
                         warp::reply::with_status(body, StatusCode::ACCEPTED).into_response(),
                     )
                 }))

@@ -20,7 +20,10 @@ use warp::reply::Response;
 use warp::{Filter, Reply};
 
 use super::tracks::set;
-use super::{ApiError, AppState, auth, blocking, client, json_body, respond, with_state};
+use super::{
+    ApiError, AppState, SMALL_BODY_DEADLINE, auth, blocking, body_within, client, json_body,
+    respond, with_state,
+};
 
 const BLOCK: u64 = 512;
 const ROOT: &str = "studiovault-export";
@@ -73,8 +76,7 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
         .and(warp::post())
         .and(auth(state))
         .and(warp::header::optional::<String>("content-type"))
-        .and(warp::body::content_length_limit(FORM_LIMIT))
-        .and(warp::body::bytes())
+        .and(body_within(FORM_LIMIT, SMALL_BODY_DEADLINE))
         .and(client())
         .and(with_state(state))
         .then(

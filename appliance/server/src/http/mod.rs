@@ -8,6 +8,8 @@ mod account;
 mod error;
 mod export;
 mod incoming;
+mod origin;
+pub use origin::normalise_origin;
 mod portal;
 mod range;
 mod session;
@@ -20,12 +22,14 @@ mod web;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
 
 use studiovault_vault::{Authenticated, ClientInfo, Vault, VaultError};
 use warp::filters::BoxedFilter;
+use warp::http::StatusCode;
 use warp::http::header::{self, HeaderMap, HeaderValue};
-use warp::http::{Method, StatusCode};
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
@@ -36,9 +40,13 @@ pub use uploads::UploadSessions;
 use crate::config::Config;
 use crate::throttle::LoginThrottle;
 
+/// The session cookie over plain HTTP (loopback only) and over HTTPS.
 pub const SESSION_COOKIE: &str = "sv_session";
+pub const SECURE_SESSION_COOKIE: &str = "__Host-sv_session";
 /// JSON bodies are small; anything larger is refused before it is read.
 const JSON_BODY_LIMIT: u64 = 16 * 1024;
+/// Small bodies (JSON, forms) arrive whole within this, or the request ends with 408.
+pub const SMALL_BODY_DEADLINE: Duration = Duration::from_secs(10);
 const MAX_USER_AGENT: usize = 512;
 
 /// Everything a request handler may need.
@@ -84,44 +92,77 @@ fn client() -> impl Filter<Extract = (ClientInfo,), Error = Rejection> + Clone {
         )
 }
 
+/// A request body of at most `limit` bytes that must arrive whole within `deadline`: a client
+/// that trickles it (a slow-loris on the body rather than the headers) is cut off with 408.
+pub fn body_within(
+    limit: u64,
+    deadline: Duration,
+) -> impl Filter<Extract = (Bytes,), Error = Rejection> + Clone {
+    warp::body::content_length_limit(limit)
+        .and(warp::body::stream())
+        .and_then(move |stream| async move {
+            tokio::time::timeout(deadline, collect_body(stream, limit))
+                .await
+                .map_err(|_| {
+                    warp::reject::custom(ApiError::new(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "body_timeout",
+                        format!(
+                            "the request body did not arrive within {} seconds",
+                            deadline.as_secs()
+                        ),
+                    ))
+                })?
+                .map_err(warp::reject::custom)
+        })
+}
+
+async fn collect_body<S, B>(stream: S, limit: u64) -> Result<Bytes, ApiError>
+where
+    S: futures_util::Stream<Item = Result<B, warp::Error>>,
+    B: bytes::Buf,
+{
+    use futures_util::StreamExt;
+    let mut body = bytes::BytesMut::new();
+    let mut stream = std::pin::pin!(stream);
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| ApiError::bad_request("the request body was cut off"))?;
+        if (body.len() + chunk.remaining()) as u64 > limit {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                "the request body is too large",
+            ));
+        }
+        body.extend_from_slice(chunk.chunk());
+        let mut chunk = chunk;
+        chunk.advance(chunk.remaining());
+    }
+    Ok(body.freeze())
+}
+
+/// A small JSON body, whole within [`SMALL_BODY_DEADLINE`].
 fn json_body<T: serde::de::DeserializeOwned + Send>()
 -> impl Filter<Extract = (T,), Error = Rejection> + Clone {
-    warp::body::content_length_limit(JSON_BODY_LIMIT).and(warp::body::json())
+    body_within(JSON_BODY_LIMIT, SMALL_BODY_DEADLINE).and_then(|body: Bytes| async move {
+        serde_json::from_slice(&body).map_err(|e| {
+            warp::reject::custom(ApiError::bad_request(format!("malformed JSON body: {e}")))
+        })
+    })
 }
 
 /// A request made by a signed-in owner: the session cookie (or an `Authorization: Bearer`
-/// token) must name a live session. State-changing requests that carry an `Origin` header
-/// must come from this site.
+/// token) must name a live session. Where the request came from is checked once for the whole
+/// server, in [`routes`].
 fn auth(
     state: &AppState,
 ) -> impl Filter<Extract = (Authenticated,), Error = Rejection> + Clone + use<> {
-    warp::cookie::optional::<String>(SESSION_COOKIE)
+    let cookie_name = session_cookie_name(&state.config);
+    warp::cookie::optional::<String>(cookie_name)
         .and(warp::header::optional::<String>("authorization"))
-        .and(warp::method())
-        .and(warp::header::optional::<String>("origin"))
-        .and(warp::header::optional::<String>("host"))
         .and(with_state(state))
         .and_then(
-            |cookie: Option<String>,
-             authz: Option<String>,
-             method: Method,
-             origin: Option<String>,
-             host: Option<String>,
-             state: AppState| async move {
-                let safe = method == Method::GET || method == Method::HEAD;
-                if !safe && let Some(origin) = origin {
-                    let origin_host = origin
-                        .split_once("://")
-                        .map(|(_, rest)| rest)
-                        .unwrap_or(&origin);
-                    if host.as_deref() != Some(origin_host) {
-                        return Err(warp::reject::custom(ApiError::new(
-                            StatusCode::FORBIDDEN,
-                            "cross_origin",
-                            "cross-origin requests are refused",
-                        )));
-                    }
-                }
+            |cookie: Option<String>, authz: Option<String>, state: AppState| async move {
                 let bearer = authz.and_then(|a| a.strip_prefix("Bearer ").map(str::to_owned));
                 let Some(token) = cookie.or(bearer) else {
                     return Err(warp::reject::custom(ApiError::from(
@@ -134,6 +175,24 @@ fn auth(
                     .map_err(warp::reject::custom)
             },
         )
+}
+
+/// The session cookie's name: under TLS the `__Host-` prefix makes browsers keep it to this
+/// exact origin, over HTTPS only, never widened to a parent domain.
+pub fn session_cookie_name(config: &Config) -> &'static str {
+    if config.tls.enabled() {
+        SECURE_SESSION_COOKIE
+    } else {
+        SESSION_COOKIE
+    }
+}
+
+/// A `Set-Cookie` value for one of the server's cookies: never readable by scripts, never sent
+/// with another site's requests, and `Secure` under TLS so that a typed `http://` address (port
+/// 80 answers with a redirect) never carries it in clear.
+pub fn set_cookie(config: &Config, name: &str, value: &str, path: &str, max_age: i64) -> String {
+    let secure = if config.tls.enabled() { "; Secure" } else { "" };
+    format!("{name}={value}; Path={path}; HttpOnly; SameSite=Strict{secure}; Max-Age={max_age}")
 }
 
 /// Headers on every answer: nothing is framed, sniffed, referred, cached or allowed to load
@@ -204,7 +263,12 @@ pub fn routes(state: &AppState) -> BoxedFilter<(Response,)> {
     all.extend(portal::routes(state));
     all.extend(web::routes());
     let headers = security_headers();
-    combine(all)
+    let site = origin::SiteOrigin::new(
+        state.config.http.public_origin.as_deref(),
+        state.config.tls.enabled(),
+    );
+    origin::same_origin(site)
+        .and(combine(all))
         .recover(recover)
         .unify()
         .map(move |mut res: Response| {

@@ -18,11 +18,27 @@ use warp::{Filter, Reply};
 use super::range::{ByteRange, resolve};
 use super::tracks::{PeaksQuery, content_disposition, peaks_response, set, stream_blob};
 use super::web::PAGE_CSP;
-use super::{ApiError, AppState, blocking, client, respond, with_state};
+use super::{
+    ApiError, AppState, SMALL_BODY_DEADLINE, blocking, body_within, client, respond, set_cookie,
+    with_state,
+};
 use crate::render::RenderState;
 
+/// The unlock cookie is scoped to one link's path, so under TLS it takes the `__Secure-` prefix
+/// (`__Host-` needs `Path=/`).
 const UNLOCK_COOKIE: &str = "sv_unlock";
+const SECURE_UNLOCK_COOKIE: &str = "__Secure-sv_unlock";
+
+fn unlock_cookie_name(state: &AppState) -> &'static str {
+    if state.config.tls.enabled() {
+        SECURE_UNLOCK_COOKIE
+    } else {
+        UNLOCK_COOKIE
+    }
+}
 const FORM_LIMIT: u64 = 4 * 1024;
+/// The most one answer to a play URL holds; players ask again for what follows.
+const PLAY_RANGE_MAX: u64 = 2 << 20;
 
 /// Escapes text for HTML element content and quoted attributes.
 fn esc(s: &str) -> String {
@@ -296,8 +312,18 @@ struct MediaQuery {
     s: String,
 }
 
+/// The unlock form's body, whole within [`SMALL_BODY_DEADLINE`].
+fn unlock_form() -> impl Filter<Extract = (UnlockForm,), Error = warp::Rejection> + Clone {
+    body_within(FORM_LIMIT, SMALL_BODY_DEADLINE).and_then(|body: bytes::Bytes| async move {
+        serde_urlencoded::from_bytes::<UnlockForm>(&body).map_err(|_| {
+            warp::reject::custom(ApiError::bad_request("send the form's password field"))
+        })
+    })
+}
+
 pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
-    let unlock_cookie = || warp::cookie::optional::<String>(UNLOCK_COOKIE);
+    let unlock_cookie_name = unlock_cookie_name(state);
+    let unlock_cookie = || warp::cookie::optional::<String>(unlock_cookie_name);
     let show = warp::path!("s" / String)
         .and(warp::get())
         .and(unlock_cookie())
@@ -312,8 +338,7 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
         );
     let unlock = warp::path!("s" / String / "unlock")
         .and(warp::post())
-        .and(warp::body::content_length_limit(FORM_LIMIT))
-        .and(warp::body::form::<UnlockForm>())
+        .and(unlock_form())
         .and(client())
         .and(with_state(state))
         .then(
@@ -342,8 +367,6 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
     let media_url = warp::path!("s" / String / String / String)
         .and(warp::post())
         .and(unlock_cookie())
-        .and(warp::header::optional::<String>("origin"))
-        .and(warp::header::optional::<String>("host"))
         .and(client())
         .and(with_state(state))
         .then(
@@ -351,11 +374,9 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
              kind: String,
              track: String,
              unlock,
-             origin: Option<String>,
-             host: Option<String>,
              client,
              state: AppState| async move {
-                respond(media_url(token, kind, track, unlock, (origin, host), client, state).await)
+                respond(media_url(token, kind, track, unlock, client, state).await)
             },
         );
     let peaks = warp::path!("s" / String / "peaks" / String)
@@ -495,8 +516,12 @@ async fn unlock(
             set(
                 &mut res,
                 header::SET_COOKIE,
-                &format!(
-                    "{UNLOCK_COOKIE}={cookie}; Path=/s/{token}; HttpOnly; SameSite=Strict; Max-Age={max_age}"
+                &set_cookie(
+                    &state.config,
+                    unlock_cookie_name(&state),
+                    &cookie,
+                    &format!("/s/{token}"),
+                    max_age,
                 ),
             );
             Ok(res)
@@ -523,20 +548,9 @@ async fn media_url(
     kind: String,
     track: String,
     unlock: Option<String>,
-    (origin, host): (Option<String>, Option<String>),
     client: ClientInfo,
     state: AppState,
 ) -> Result<Response, ApiError> {
-    if let Some(origin) = origin {
-        let origin_host = origin.split_once("://").map_or(origin.as_str(), |(_, h)| h);
-        if host.as_deref() != Some(origin_host) {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "cross_origin",
-                "cross-origin requests are refused",
-            ));
-        }
-    }
     let kind = MediaKind::parse(&kind).ok_or_else(|| ApiError::not_found("action"))?;
     let track = TrackId::parse(&track).ok_or_else(|| ApiError::not_found("track"))?;
     let grant = grant_for(&state, token, unlock)
@@ -596,8 +610,17 @@ async fn media(
     let (start, count, detail) = match kind {
         // A download is one whole-file answer: its URL is spent by this request.
         MediaKind::Download => (0, len, String::new()),
+        // Playing is not downloading: a play URL answers only the byte ranges a player asks
+        // for, at most `PLAY_RANGE_MAX` at a time, never the whole file in one answer.
         MediaKind::Play => {
-            match resolve(range.as_deref(), if_range.as_deref(), &source.etag, len) {
+            let Some(range) = range else {
+                return Err(ApiError::new(
+                    StatusCode::RANGE_NOT_SATISFIABLE,
+                    "range_required",
+                    "a play link serves byte ranges to the player; downloads have their own link",
+                ));
+            };
+            let (start, end) = match resolve(Some(&range), if_range.as_deref(), &source.etag, len) {
                 ByteRange::Unsatisfiable => {
                     let mut res = ApiError::new(
                         StatusCode::RANGE_NOT_SATISFIABLE,
@@ -608,11 +631,11 @@ async fn media(
                     set(&mut res, header::CONTENT_RANGE, &format!("bytes */{len}"));
                     return Ok(res);
                 }
-                ByteRange::Full => (0, len, String::new()),
-                ByteRange::Partial { start, end } => {
-                    (start, end - start + 1, format!("bytes {start}-{end}/{len}"))
-                }
-            }
+                ByteRange::Full => (0, len.saturating_sub(1)),
+                ByteRange::Partial { start, end } => (start, end),
+            };
+            let end = end.min(start + PLAY_RANGE_MAX - 1);
+            (start, end - start + 1, format!("bytes {start}-{end}/{len}"))
         }
     };
     let mut res = warp::reply::stream(stream_blob(source.reader, start, count)).into_response();

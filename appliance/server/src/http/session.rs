@@ -4,13 +4,16 @@ use std::time::Instant;
 
 use studiovault_api::public::{LoginRequest, Me, SessionView};
 use studiovault_vault::{Authenticated, ClientInfo, Vault};
+
+use crate::config::Config;
 use warp::filters::BoxedFilter;
 use warp::http::{StatusCode, header};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
 use super::{
-    ApiError, AppState, SESSION_COOKIE, auth, blocking, client, json_body, respond, with_state,
+    ApiError, AppState, auth, blocking, client, json_body, respond, session_cookie_name,
+    set_cookie, with_state,
 };
 
 #[derive(Debug, serde::Deserialize)]
@@ -50,7 +53,10 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
                     .revoke_session(&auth.session_id, &client)
             })
             .await;
-            respond(result.map(|()| clear_cookie(StatusCode::NO_CONTENT.into_response())))
+            respond(
+                result
+                    .map(|()| clear_cookie(&state.config, StatusCode::NO_CONTENT.into_response())),
+            )
         });
     let list = warp::path!("api" / "sessions")
         .and(warp::get())
@@ -155,8 +161,12 @@ async fn login(
             let mut res =
                 warp::reply::with_status(warp::reply::json(&me), StatusCode::OK).into_response();
             let max_age = state.vault.policy().session_absolute_secs;
-            let cookie = format!(
-                "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}"
+            let cookie = set_cookie(
+                &state.config,
+                session_cookie_name(&state.config),
+                &token,
+                "/",
+                max_age,
             );
             if let Ok(v) = cookie.parse() {
                 res.headers_mut().insert(header::SET_COOKIE, v);
@@ -191,8 +201,8 @@ pub(super) async fn me(vault: &Vault, auth: Authenticated) -> Result<Me, ApiErro
     })
 }
 
-pub(super) fn clear_cookie(mut res: Response) -> Response {
-    let cookie = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+pub(super) fn clear_cookie(config: &Config, mut res: Response) -> Response {
+    let cookie = set_cookie(config, session_cookie_name(config), "", "/", 0);
     if let Ok(v) = cookie.parse() {
         res.headers_mut().insert(header::SET_COOKIE, v);
     }

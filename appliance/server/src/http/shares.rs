@@ -1,6 +1,5 @@
 //! The owner's shares (`/api/shares`) and leak tracing (`/api/leaks/trace`).
 
-use bytes::Bytes;
 use studiovault_api::public::{
     CreateShare, RecipientEventView, RecipientView, ShareView, Suspect, TraceView, TracedCopy,
     TracedShare, UpdateShare,
@@ -15,6 +14,7 @@ use warp::reply::Response;
 use warp::{Filter, Reply};
 
 use super::{ApiError, AppState, auth, blocking, client, json_body, respond, with_state};
+use crate::suspect::SuspectError;
 
 /// A suspect file for a trace: a 30-second excerpt is enough; whole songs fit.
 const TRACE_BODY_LIMIT: u64 = 512 << 20;
@@ -308,12 +308,13 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
         .and(warp::post())
         .and(auth(state))
         .and(warp::body::content_length_limit(TRACE_BODY_LIMIT))
-        .and(warp::body::bytes())
+        .and(warp::header::<u64>("content-length"))
+        .and(warp::body::stream())
         .and(client())
         .and(with_state(state))
         .then(
-            |auth: Authenticated, body: Bytes, client: ClientInfo, state: AppState| async move {
-                respond(trace(auth, body, client, state).await)
+            |auth: Authenticated, length: u64, body, client: ClientInfo, state: AppState| async move {
+                respond(trace(auth, length, body, client, state).await)
             },
         );
     vec![
@@ -330,32 +331,41 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
 /// Reads the watermark of an uploaded suspect file and names the recipient, among this
 /// owner's shares only: the one whose payload decodes, and any others whose copies the file
 /// also carries (scored against each of the owner's watermarked recipients).
-async fn trace(
+async fn trace<S, B>(
     auth: Authenticated,
-    body: Bytes,
+    length: u64,
+    body: S,
     client: ClientInfo,
     state: AppState,
-) -> Result<Response, ApiError> {
-    if body.is_empty() {
+) -> Result<Response, ApiError>
+where
+    S: futures_util::Stream<Item = Result<B, warp::Error>>,
+    B: bytes::Buf,
+{
+    if length == 0 {
         return Err(ApiError::bad_request(
             "send the suspect audio file as the request body",
         ));
     }
-    let key = state.watermark_key.clone();
-    let len = body.len() as u64;
-    let analysis = tokio::task::spawn_blocking(move || {
-        crate::marking::analyze(std::io::Cursor::new(body), len, &key)
-    })
-    .await
-    .map_err(|_| ApiError::internal())?
-    .map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "unreadable_audio",
-            format!("the file could not be read as audio: {e}"),
-        )
-    })?;
-    let payload = analysis.detection.as_ref().map(|d| d.payload.id);
+    let analysis = crate::suspect::read(body, &state.watermark_key, state.config.job_limits())
+        .await
+        .map_err(|e| match e {
+            SuspectError::Busy => ApiError {
+                retry_after: Some(60),
+                ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "busy", e.to_string())
+            },
+            SuspectError::Unreadable(_) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unreadable_audio",
+                e.to_string(),
+            ),
+            SuspectError::BodyBroken => ApiError::bad_request(e.to_string()),
+            SuspectError::Job(reason) => {
+                tracing::error!(error = %reason, "a leak trace could not run");
+                ApiError::internal()
+            }
+        })?;
+    let payload = analysis.payload;
     let vault = state.vault.clone();
     let key = state.watermark_key.clone();
     let view = blocking(move || {

@@ -181,7 +181,19 @@ async fn create(
         return Err(over_quota(remaining));
     }
     let owner = auth.scope.owner();
+    let incoming = Incoming::begin(&auth, &state).await?;
+    let id = format!("{:032x}", rand::random::<u128>());
+    let session = Session {
+        owner,
+        size: req.size,
+        filename: req.filename,
+        name: req.name,
+        incoming: tokio::sync::Mutex::new(Some(incoming)),
+        last_activity: Mutex::new(Instant::now()),
+    };
     {
+        // Counted and inserted under one lock: parallel requests cannot all slip under the cap.
+        // A refused session's temporary blob goes with it.
         let now = Instant::now();
         let mut map = state.uploads.map();
         map.retain(|_, s| s.idle_for(now) < IDLE_LIMIT);
@@ -194,18 +206,8 @@ async fn create(
                 ),
             ));
         }
+        map.insert(id.clone(), Arc::new(session));
     }
-    let incoming = Incoming::begin(&auth, &state).await?;
-    let id = format!("{:032x}", rand::random::<u128>());
-    let session = Session {
-        owner,
-        size: req.size,
-        filename: req.filename,
-        name: req.name,
-        incoming: tokio::sync::Mutex::new(Some(incoming)),
-        last_activity: Mutex::new(Instant::now()),
-    };
-    state.uploads.map().insert(id.clone(), Arc::new(session));
     let mut res = status_response(&id, 0, req.size, StatusCode::CREATED);
     if let Ok(v) = HeaderValue::from_str(&format!("/api/uploads/{id}")) {
         res.headers_mut().insert(header::LOCATION, v);
