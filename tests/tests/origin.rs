@@ -205,6 +205,18 @@ async fn every_write_over_http2_is_served_from_this_site_and_refused_from_others
         303,
     )
     .await;
+    // A browser's form post under the pages' `no-referrer` policy carries `Origin: null`;
+    // fetch metadata vouches for it.
+    let sent = send(
+        &visitor,
+        s,
+        (Method::POST, &format!("{link}/unlock")),
+        &Body::Form(&[("password", "listen here")]),
+        Some("null"),
+        Some("same-origin"),
+    )
+    .await;
+    assert_eq!(sent.status, 303, "{}", sent.body);
     let signed = both_ways(
         &visitor,
         s,

@@ -6,7 +6,9 @@
 //! sent to — the HTTP/2 `:authority` pseudo-header or the HTTP/1.1 `Host` header, whichever the
 //! connection speaks — under the listener's scheme. Browsers send `Origin` on every non-GET
 //! request (fetch and form posts alike) and `Sec-Fetch-Site` beside it; a request with neither
-//! comes from a non-browser client (curl, the CLI), which no other site can drive.
+//! comes from a non-browser client (curl, the CLI), which no other site can drive. A form post
+//! carries `Origin: null` under the pages' `no-referrer` policy: `Sec-Fetch-Site: same-origin`
+//! vouches for it then.
 
 use warp::http::uri::Authority;
 use warp::http::{Method, StatusCode};
@@ -49,6 +51,15 @@ impl SiteOrigin {
         let Some(origin) = origin else {
             return Ok(());
         };
+        // Under our `Referrer-Policy: no-referrer`, browsers send `Origin: null` with form
+        // posts; fetch metadata, which that policy does not touch, still says where they came
+        // from.
+        if origin == "null" {
+            return match fetch_site {
+                Some("same-origin") => Ok(()),
+                _ => Err(cross_origin()),
+            };
+        }
         let expected = match &self.configured {
             Some(configured) => Some(configured.clone()),
             None => authority.map(|a| origin_of(self.scheme, a)),
@@ -251,6 +262,15 @@ mod tests {
                 Some(&a)
             )
             .is_ok()
+        );
+        // A form post under `no-referrer`: the origin is hidden, fetch metadata is not.
+        assert!(
+            site.check(&Method::POST, Some("null"), Some("same-origin"), Some(&a))
+                .is_ok()
+        );
+        assert!(
+            site.check(&Method::POST, Some("null"), None, Some(&a))
+                .is_err()
         );
     }
 }
