@@ -44,6 +44,8 @@ pub const PLAY_URL_SECS: i64 = 15 * 60;
 pub const DOWNLOAD_URL_SECS: i64 = 60;
 /// An unlocked password page stays unlocked this long (at most until the share expires).
 const UNLOCK_SECS: i64 = 12 * 3600;
+/// Page opens are logged (event and audit record) at most once per recipient in this long.
+const OPEN_LOG_SECS: i64 = 3600;
 
 /// The rules shares follow, from the server's config.
 #[derive(Debug, Clone)]
@@ -159,6 +161,9 @@ pub struct RecipientRecord {
     pub plays: u32,
     pub downloads: u32,
     pub events: Vec<RecipientEvent>,
+    /// When a page open was last logged.
+    #[serde(default)]
+    open_logged_at_ms: Option<i64>,
 }
 
 impl RecipientRecord {
@@ -168,6 +173,21 @@ impl RecipientRecord {
             let excess = self.events.len() - MAX_EVENTS;
             self.events.drain(..excess);
         }
+    }
+
+    /// Notes a page open; answers whether it is logged. At most one an hour, so whoever holds
+    /// the link cannot grow the audit log without bound nor push the downloads and copies out of
+    /// the bounded event list by reloading the page.
+    fn note_open(&mut self, now: i64) -> bool {
+        if self
+            .open_logged_at_ms
+            .is_some_and(|at| now - at < OPEN_LOG_SECS * 1000)
+        {
+            return false;
+        }
+        self.open_logged_at_ms = Some(now);
+        self.record(now, RecipientEventKind::Opened, None);
+        true
     }
 }
 
@@ -839,27 +859,31 @@ impl RecipientGrant {
             && expires * 1000 > vault.now_ms())
     }
 
-    /// The playlist as the portal shows it; records that the recipient opened it.
+    /// The playlist as the portal shows it; records that the recipient opened it (at most once
+    /// an hour).
     pub fn open(&self, vault: &Vault, client: &ClientInfo) -> Result<PortalView> {
         let client = vault.hash_client(client)?.ip;
         let now = vault.now_ms();
         let txn = vault.db().begin_write()?;
-        update_live_recipient(&txn, self.recipient, now, |_, rec| {
-            rec.record(now, RecipientEventKind::Opened, None);
-            Ok(())
-        })?;
-        audit::append(
-            &txn,
-            now,
-            AuditEvent::new(
-                Actor::Recipient(self.recipient),
-                Some(self.owner),
-                AuditAction::ShareOpen,
-            )
-            .object(format!("share/{}", self.share))
-            .client(client),
-        )?;
-        txn.commit()?;
+        let logged =
+            update_live_recipient(&txn, self.recipient, now, |_, rec| Ok(rec.note_open(now)))?;
+        if logged {
+            audit::append(
+                &txn,
+                now,
+                AuditEvent::new(
+                    Actor::Recipient(self.recipient),
+                    Some(self.owner),
+                    AuditAction::ShareOpen,
+                )
+                .object(format!("share/{}", self.share))
+                .client(client),
+            )?;
+            txn.commit()?;
+        } else {
+            // Nothing changed: spare the commit.
+            txn.abort()?;
+        }
         self.view(vault)
     }
 
@@ -1225,6 +1249,7 @@ impl<'a> Shares<'a> {
                     plays: 0,
                     downloads: 0,
                     events: Vec::new(),
+                    open_logged_at_ms: None,
                 };
                 payloads.insert(rec.payload, rec.id.raw())?;
                 share.recipients.push(rec.id);

@@ -748,6 +748,41 @@ fn limits_hold_under_parallel_requests() {
 }
 
 #[test]
+fn page_opens_are_logged_at_most_once_an_hour() {
+    let f = Fixture::new(Plan::Pro);
+    let detail = f.share(|_| {});
+    let ana = f.grant(&detail, 0);
+    let logged = || {
+        let audit =
+            f.t.vault
+                .audit_query(&studiovault_api::admin::AuditQuery::default())
+                .unwrap()
+                .iter()
+                .filter(|e| e.action == "share.open")
+                .count();
+        let events = ana
+            .view(&f.t.vault)
+            .unwrap()
+            .recipient
+            .events
+            .iter()
+            .filter(|e| e.kind == RecipientEventKind::Opened)
+            .count();
+        (audit, events)
+    };
+    for _ in 0..5 {
+        ana.open(&f.t.vault, &ClientInfo::default()).unwrap();
+    }
+    assert_eq!(logged(), (1, 1));
+    f.t.advance_secs(OPEN_LOG_SECS - 1);
+    ana.open(&f.t.vault, &ClientInfo::default()).unwrap();
+    assert_eq!(logged(), (1, 1), "within the hour");
+    f.t.advance_secs(1);
+    ana.open(&f.t.vault, &ClientInfo::default()).unwrap();
+    assert_eq!(logged(), (2, 2), "an hour after the last one logged");
+}
+
+#[test]
 fn a_copy_finished_after_its_track_or_recipient_went_is_dropped() {
     let f = Fixture::new(Plan::Max);
     let detail = f.share(|_| {});
