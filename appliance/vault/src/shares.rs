@@ -44,6 +44,8 @@ pub const PLAY_URL_SECS: i64 = 15 * 60;
 pub const DOWNLOAD_URL_SECS: i64 = 60;
 /// An unlocked password page stays unlocked this long (at most until the share expires).
 const UNLOCK_SECS: i64 = 12 * 3600;
+/// Page opens are logged (event and audit record) at most once per recipient in this long.
+const OPEN_LOG_SECS: i64 = 3600;
 
 /// The rules shares follow, from the server's config.
 #[derive(Debug, Clone)]
@@ -159,6 +161,9 @@ pub struct RecipientRecord {
     pub plays: u32,
     pub downloads: u32,
     pub events: Vec<RecipientEvent>,
+    /// When a page open was last logged.
+    #[serde(default)]
+    open_logged_at_ms: Option<i64>,
 }
 
 impl RecipientRecord {
@@ -168,6 +173,21 @@ impl RecipientRecord {
             let excess = self.events.len() - MAX_EVENTS;
             self.events.drain(..excess);
         }
+    }
+
+    /// Notes a page open; answers whether it is logged. At most one an hour, so whoever holds
+    /// the link cannot grow the audit log without bound nor push the downloads and copies out of
+    /// the bounded event list by reloading the page.
+    fn note_open(&mut self, now: i64) -> bool {
+        if self
+            .open_logged_at_ms
+            .is_some_and(|at| now - at < OPEN_LOG_SECS * 1000)
+        {
+            return false;
+        }
+        self.open_logged_at_ms = Some(now);
+        self.record(now, RecipientEventKind::Opened, None);
+        true
     }
 }
 
@@ -377,10 +397,56 @@ fn read_recipient(
     decode("recipients", row.value())
 }
 
+/// The recipient's share, if the share, the recipient and the share's owner are all live at
+/// `now`; `NotFound` otherwise.
+fn live_share(
+    shares: &impl ReadableTable<(u128, u128), &'static [u8]>,
+    users: &impl ReadableTable<u128, &'static [u8]>,
+    recipient: &RecipientRecord,
+    now: i64,
+) -> Result<ShareRecord> {
+    let share = read_share(shares, recipient.owner, recipient.share)?;
+    let owner_active = get_user(users, recipient.owner)?.is_some_and(|u| u.is_active());
+    if !share.is_live(now) || recipient.revoked_at_ms.is_some() || !owner_active {
+        return Err(VaultError::NotFound);
+    }
+    Ok(share)
+}
+
+/// Writes a new recipient, or one read in this same transaction (see [`update_recipient`]).
 fn put_recipient(txn: &WriteTransaction, rec: &RecipientRecord) -> Result<()> {
     txn.open_table(RECIPIENTS)?
         .insert(rec.id.raw(), encode(rec).as_slice())?;
     Ok(())
+}
+
+/// Reads a recipient, lets `change` check and edit it, and writes it back, all inside `txn`:
+/// every change to a stored recipient goes through here, so a copy read in an earlier
+/// transaction (before a revocation, or before another request counted a play or download)
+/// is never written back over a newer one.
+fn update_recipient<T>(
+    txn: &WriteTransaction,
+    id: RecipientId,
+    change: impl FnOnce(&mut RecipientRecord) -> Result<T>,
+) -> Result<T> {
+    let mut rec = read_recipient(&txn.open_table(RECIPIENTS)?, id)?;
+    let out = change(&mut rec)?;
+    put_recipient(txn, &rec)?;
+    Ok(out)
+}
+
+/// [`update_recipient`] for the recipient's own requests: `NotFound` unless the recipient, its
+/// share and the owner are live at `now`, as read inside `txn`.
+fn update_live_recipient<T>(
+    txn: &WriteTransaction,
+    id: RecipientId,
+    now: i64,
+    change: impl FnOnce(&ShareRecord, &mut RecipientRecord) -> Result<T>,
+) -> Result<T> {
+    update_recipient(txn, id, |rec| {
+        let share = live_share(&txn.open_table(SHARES)?, &txn.open_table(USERS)?, rec, now)?;
+        change(&share, rec)
+    })
 }
 
 fn put_share(txn: &WriteTransaction, share: &ShareRecord) -> Result<()> {
@@ -466,20 +532,19 @@ impl Vault {
         }
         let client = self.hash_client(client)?.ip;
         let txn = self.db().begin_write()?;
-        let (mut recipient, share) = {
+        let (recipient, share) = {
             let recipient = read_recipient(&txn.open_table(RECIPIENTS)?, url.recipient)
                 .map_err(|_| forbidden())?;
-            let share = read_share(&txn.open_table(SHARES)?, recipient.owner, recipient.share)
-                .map_err(|_| forbidden())?;
+            let share = live_share(
+                &txn.open_table(SHARES)?,
+                &txn.open_table(USERS)?,
+                &recipient,
+                now,
+            )
+            .map_err(|_| forbidden())?;
             (recipient, share)
         };
-        let owner_active =
-            get_user(&txn.open_table(USERS)?, share.owner)?.is_some_and(|u| u.is_active());
-        if !share.is_live(now)
-            || recipient.revoked_at_ms.is_some()
-            || !share.tracks.contains(&url.track)
-            || !owner_active
-        {
+        if !share.tracks.contains(&url.track) {
             return Err(forbidden());
         }
         let owner = share.owner;
@@ -494,21 +559,23 @@ impl Vault {
             if !share.allow_download {
                 return Err(forbidden());
             }
-            if share
-                .download_limit
-                .is_some_and(|limit| recipient.downloads >= limit)
-            {
-                return Err(VaultError::LimitReached("downloads"));
-            }
+            update_recipient(&txn, recipient.id, |rec| {
+                if share
+                    .download_limit
+                    .is_some_and(|limit| rec.downloads >= limit)
+                {
+                    return Err(VaultError::LimitReached("downloads"));
+                }
+                rec.downloads += 1;
+                rec.record(now, RecipientEventKind::Downloaded, Some(url.track));
+                Ok(())
+            })?;
             let mut spent = txn.open_table(SPENT_NONCES)?;
             if spent.get(nonce)?.is_some() {
                 return Err(forbidden());
             }
             spent.insert(nonce, url.expires.saturating_mul(1000))?;
             drop(spent);
-            recipient.downloads += 1;
-            recipient.record(now, RecipientEventKind::Downloaded, Some(url.track));
-            put_recipient(&txn, &recipient)?;
             audit::append(
                 &txn,
                 now,
@@ -729,15 +796,16 @@ impl RecipientGrant {
     }
 
     /// The share and recipient, if both are still live.
+    /// Read-only: what it answers must not be written back (see [`update_recipient`]).
     fn live_state(&self, vault: &Vault) -> Result<(ShareRecord, RecipientRecord)> {
         let txn = vault.db().begin_read()?;
-        let share = read_share(&txn.open_table(SHARES)?, self.owner, self.share)?;
         let recipient = read_recipient(&txn.open_table(RECIPIENTS)?, self.recipient)?;
-        let owner_active =
-            get_user(&txn.open_table(USERS)?, self.owner)?.is_some_and(|u| u.is_active());
-        if !share.is_live(vault.now_ms()) || recipient.revoked_at_ms.is_some() || !owner_active {
-            return Err(VaultError::NotFound);
-        }
+        let share = live_share(
+            &txn.open_table(SHARES)?,
+            &txn.open_table(USERS)?,
+            &recipient,
+            vault.now_ms(),
+        )?;
         Ok((share, recipient))
     }
 
@@ -791,26 +859,31 @@ impl RecipientGrant {
             && expires * 1000 > vault.now_ms())
     }
 
-    /// The playlist as the portal shows it; records that the recipient opened it.
+    /// The playlist as the portal shows it; records that the recipient opened it (at most once
+    /// an hour).
     pub fn open(&self, vault: &Vault, client: &ClientInfo) -> Result<PortalView> {
-        let (_, mut recipient) = self.live_state(vault)?;
         let client = vault.hash_client(client)?.ip;
         let now = vault.now_ms();
         let txn = vault.db().begin_write()?;
-        recipient.record(now, RecipientEventKind::Opened, None);
-        put_recipient(&txn, &recipient)?;
-        audit::append(
-            &txn,
-            now,
-            AuditEvent::new(
-                Actor::Recipient(self.recipient),
-                Some(self.owner),
-                AuditAction::ShareOpen,
-            )
-            .object(format!("share/{}", self.share))
-            .client(client),
-        )?;
-        txn.commit()?;
+        let logged =
+            update_live_recipient(&txn, self.recipient, now, |_, rec| Ok(rec.note_open(now)))?;
+        if logged {
+            audit::append(
+                &txn,
+                now,
+                AuditEvent::new(
+                    Actor::Recipient(self.recipient),
+                    Some(self.owner),
+                    AuditAction::ShareOpen,
+                )
+                .object(format!("share/{}", self.share))
+                .client(client),
+            )?;
+            txn.commit()?;
+        } else {
+            // Nothing changed: spare the commit.
+            txn.abort()?;
+        }
         self.view(vault)
     }
 
@@ -847,21 +920,23 @@ impl RecipientGrant {
         kind: MediaKind,
         client: &ClientInfo,
     ) -> Result<MediaUrl> {
-        let (share, mut recipient) = self.live_state(vault)?;
-        if !share.tracks.contains(&track) {
-            return Err(VaultError::NotFound);
-        }
-        match kind {
+        let share_expires_at_ms = match kind {
             MediaKind::Play => {
-                if share.play_limit.is_some_and(|l| recipient.plays >= l) {
-                    return Err(VaultError::LimitReached("plays"));
-                }
                 let client = vault.hash_client(client)?.ip;
                 let now = vault.now_ms();
                 let txn = vault.db().begin_write()?;
-                recipient.plays += 1;
-                recipient.record(now, RecipientEventKind::Played, Some(track));
-                put_recipient(&txn, &recipient)?;
+                let share_expires =
+                    update_live_recipient(&txn, self.recipient, now, |share, rec| {
+                        if !share.tracks.contains(&track) {
+                            return Err(VaultError::NotFound);
+                        }
+                        if share.play_limit.is_some_and(|l| rec.plays >= l) {
+                            return Err(VaultError::LimitReached("plays"));
+                        }
+                        rec.plays += 1;
+                        rec.record(now, RecipientEventKind::Played, Some(track));
+                        Ok(share.expires_at_ms)
+                    })?;
                 audit::append(
                     &txn,
                     now,
@@ -875,8 +950,14 @@ impl RecipientGrant {
                     .detail(format!("share {}", self.share)),
                 )?;
                 txn.commit()?;
+                share_expires
             }
+            // Only a courtesy check: open_media checks and counts again when the URL is used.
             MediaKind::Download => {
+                let (share, recipient) = self.live_state(vault)?;
+                if !share.tracks.contains(&track) {
+                    return Err(VaultError::NotFound);
+                }
                 if !share.allow_download {
                     return Err(VaultError::Forbidden("this share is stream-only"));
                 }
@@ -886,13 +967,14 @@ impl RecipientGrant {
                 {
                     return Err(VaultError::LimitReached("downloads"));
                 }
+                share.expires_at_ms
             }
-        }
+        };
         let ttl = match kind {
             MediaKind::Play => PLAY_URL_SECS,
             MediaKind::Download => DOWNLOAD_URL_SECS,
         };
-        let expires = (vault.now_ms() / 1000 + ttl).min(share.expires_at_ms / 1000);
+        let expires = (vault.now_ms() / 1000 + ttl).min(share_expires_at_ms / 1000);
         let mut nonce = [0u8; 16];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let signature = vault.media_signature("GET", kind, self.recipient, track, expires, &nonce);
@@ -979,12 +1061,17 @@ impl RecipientGrant {
         let path = vault.blob_path(self.owner, blob);
         sealed.persist(&path)?;
         let stored = (|| {
-            let (share, mut recipient) = self.live_state(vault)?;
-            if !share.tracks.contains(&track) {
-                return Err(VaultError::NotFound);
-            }
             let txn = vault.db().begin_write()?;
-            {
+            update_live_recipient(&txn, self.recipient, now, |share, recipient| {
+                // Checked here, not before rendering: the track may have been deleted (and its
+                // copies dropped) or the recipient revoked while this copy was being made.
+                let track_exists = txn
+                    .open_table(TRACKS)?
+                    .get((self.owner.raw(), track.raw()))?
+                    .is_some();
+                if !share.tracks.contains(&track) || !track_exists {
+                    return Err(VaultError::NotFound);
+                }
                 let mut renders = txn.open_table(RENDERS)?;
                 if renders.get((self.recipient.raw(), track.raw()))?.is_some() {
                     return Err(VaultError::invalid("render", "already made"));
@@ -1003,9 +1090,9 @@ impl RecipientGrant {
                 txn.open_table(BLOBS)?
                     .insert(blob.raw(), encode(&record).as_slice())?;
                 replication::enqueue_upload(&txn, self.owner, blob, now)?;
-            }
-            recipient.record(now, RecipientEventKind::CopyIssued, Some(track));
-            put_recipient(&txn, &recipient)?;
+                recipient.record(now, RecipientEventKind::CopyIssued, Some(track));
+                Ok(())
+            })?;
             audit::append(
                 &txn,
                 now,
@@ -1162,6 +1249,7 @@ impl<'a> Shares<'a> {
                     plays: 0,
                     downloads: 0,
                     events: Vec::new(),
+                    open_logged_at_ms: None,
                 };
                 payloads.insert(rec.payload, rec.id.raw())?;
                 share.recipients.push(rec.id);
@@ -1308,9 +1396,10 @@ impl<'a> Shares<'a> {
                 if !s.recipients.contains(&recipient) {
                     return Err(VaultError::NotFound);
                 }
-                let mut rec = read_recipient(&txn.open_table(RECIPIENTS)?, recipient)?;
-                rec.revoked_at_ms.get_or_insert(now);
-                put_recipient(txn, &rec)
+                update_recipient(txn, recipient, |rec| {
+                    rec.revoked_at_ms.get_or_insert(now);
+                    Ok(())
+                })
             },
         )
     }

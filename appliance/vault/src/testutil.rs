@@ -29,6 +29,18 @@ impl TestVault {
     }
 
     pub fn with_policy(edit: impl FnOnce(&mut Policy)) -> Self {
+        Self::build(edit, |now| Box::new(TestClock(now)))
+    }
+
+    /// With a clock of the test's own over the time in `now` (which `advance_secs` moves).
+    pub fn with_clock(clock: impl FnOnce(Arc<AtomicI64>) -> Box<dyn Clock>) -> Self {
+        Self::build(|_| {}, clock)
+    }
+
+    fn build(
+        edit: impl FnOnce(&mut Policy),
+        clock: impl FnOnce(Arc<AtomicI64>) -> Box<dyn Clock>,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let now = Arc::new(AtomicI64::new(1_795_442_399_000));
         let mut policy = Policy {
@@ -36,7 +48,7 @@ impl TestVault {
             ..Policy::default()
         };
         edit(&mut policy);
-        let vault = Self::open_at(dir.path(), policy, now.clone());
+        let vault = Self::open_with(dir.path(), policy, clock(now.clone()));
         Self {
             vault,
             now,
@@ -45,11 +57,15 @@ impl TestVault {
     }
 
     pub fn open_at(path: &std::path::Path, policy: Policy, now: Arc<AtomicI64>) -> Vault {
+        Self::open_with(path, policy, Box::new(TestClock(now)))
+    }
+
+    fn open_with(path: &std::path::Path, policy: Policy, clock: Box<dyn Clock>) -> Vault {
         Vault::open_with_clock(
             path,
             MasterKey::from_hex(&"5a".repeat(32)).unwrap(),
             policy,
-            Box::new(TestClock(now)),
+            clock,
         )
         .unwrap()
     }

@@ -1,10 +1,14 @@
 //! Shares at the store: links, grants, and every way to misuse a signed media URL.
 
 use std::io::Read;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Barrier, Mutex, mpsc};
+use std::time::Duration;
 
 use studiovault_api::Plan;
 
 use super::*;
+use crate::Clock;
 use crate::library::{Library, TrackInfo};
 use crate::testutil::TestVault;
 
@@ -31,7 +35,10 @@ struct Fixture {
 
 impl Fixture {
     fn new(plan: Plan) -> Self {
-        let t = TestVault::new();
+        Self::on(TestVault::new(), plan)
+    }
+
+    fn on(t: TestVault, plan: Plan) -> Self {
         let (_, scope) = t.user("owner@studio.test");
         let id = scope.owner();
         t.vault
@@ -574,5 +581,264 @@ fn traces_name_the_recipient_to_its_owner_and_the_admin_only() {
         log.iter().filter(|e| e.action == "leak.trace").count(),
         4,
         "every trace is audited"
+    );
+}
+
+/// Once armed, stops the next caller of the clock (on whatever thread) until the test lets it
+/// go: a request reads the clock between checking a recipient and writing it, so the test can
+/// commit a change in between, without timing.
+type Pause = Arc<Mutex<Option<(mpsc::Sender<()>, mpsc::Receiver<()>)>>>;
+
+struct PausingClock {
+    now: Arc<AtomicI64>,
+    pause: Pause,
+}
+
+impl Clock for PausingClock {
+    fn now_ms(&self) -> i64 {
+        let armed = self.pause.lock().unwrap().take();
+        if let Some((reached, resume)) = armed {
+            reached.send(()).unwrap();
+            // Bounded only so that a request holding the write lock here fails the test
+            // instead of hanging it.
+            let _ = resume.recv_timeout(Duration::from_secs(30));
+        }
+        self.now.load(Ordering::SeqCst)
+    }
+}
+
+/// Runs `request` on another thread, stopped at its first clock read while `meanwhile` runs
+/// here; answers what the request answered.
+fn interleave<R: Send>(
+    pause: &Pause,
+    request: impl FnOnce() -> R + Send,
+    meanwhile: impl FnOnce(),
+) -> R {
+    let (reached_tx, reached) = mpsc::channel();
+    let (resume, resume_rx) = mpsc::channel();
+    *pause.lock().unwrap() = Some((reached_tx, resume_rx));
+    std::thread::scope(|s| {
+        let worker = s.spawn(request);
+        reached
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the request reads the clock");
+        meanwhile();
+        resume.send(()).expect("the request waited for `meanwhile`");
+        worker.join().unwrap()
+    })
+}
+
+#[test]
+fn a_request_in_flight_never_writes_back_a_stale_recipient() {
+    let pause = Pause::default();
+    let clock_pause = pause.clone();
+    let f = Fixture::on(
+        TestVault::with_clock(|now| {
+            Box::new(PausingClock {
+                now,
+                pause: clock_pause,
+            })
+        }),
+        Plan::Pro,
+    );
+    let detail = f.share(|s| s.download_limit = Some(1));
+    let shares = f.t.vault.shares(&f.scope);
+    let revoke = |i: usize| {
+        shares
+            .revoke_recipient(
+                detail.share.id,
+                detail.recipients[i].0.id,
+                &ClientInfo::default(),
+            )
+            .unwrap();
+    };
+    let stored = |i: usize| shares.get(detail.share.id).unwrap().recipients[i].0.clone();
+    let no_client = ClientInfo::default();
+
+    // A page open under way when the owner revokes the recipient.
+    let ana = f.grant(&detail, 0);
+    let opened = interleave(&pause, || ana.open(&f.t.vault, &no_client), || revoke(0));
+    assert!(matches!(opened, Err(VaultError::NotFound)));
+    assert!(stored(0).revoked_at_ms.is_some(), "the page un-revoked Ana");
+
+    // A play URL under way when the owner revokes the recipient.
+    let cy = f.grant(&detail, 2);
+    let play = interleave(
+        &pause,
+        || cy.media_url(&f.t.vault, f.tracks[0].id, MediaKind::Play, &no_client),
+        || revoke(2),
+    );
+    assert!(matches!(play, Err(VaultError::NotFound)));
+    assert!(stored(2).revoked_at_ms.is_some(), "the play un-revoked Cy");
+
+    // A play URL under way while the recipient's one download is served.
+    let ben = f.grant(&detail, 1);
+    let download = f.url(&ben, 0, MediaKind::Download);
+    let play = interleave(
+        &pause,
+        || ben.media_url(&f.t.vault, f.tracks[0].id, MediaKind::Play, &no_client),
+        || assert!(f.fetch(&download, "GET").is_ok()),
+    );
+    assert!(play.is_ok());
+    assert_eq!((stored(1).plays, stored(1).downloads), (1, 1));
+    assert!(matches!(
+        ben.media_url(&f.t.vault, f.tracks[1].id, MediaKind::Download, &no_client),
+        Err(VaultError::LimitReached("downloads"))
+    ));
+}
+
+#[test]
+fn limits_hold_under_parallel_requests() {
+    const EACH: usize = 10;
+    let f = Fixture::new(Plan::Pro);
+    let detail = f.share(|s| {
+        s.play_limit = Some(1);
+        s.download_limit = Some(1);
+    });
+    let ana = f.grant(&detail, 0);
+    let downloads: Vec<MediaUrl> = (0..EACH)
+        .map(|_| f.url(&ana, 1, MediaKind::Download))
+        .collect();
+    let start = &Barrier::new(2 * EACH);
+    let f = &f;
+    let (plays, fetched) = std::thread::scope(|s| {
+        let plays: Vec<_> = (0..EACH)
+            .map(|_| {
+                s.spawn(|| {
+                    start.wait();
+                    ana.media_url(
+                        &f.t.vault,
+                        f.tracks[0].id,
+                        MediaKind::Play,
+                        &ClientInfo::default(),
+                    )
+                    .map(|_| ())
+                })
+            })
+            .collect();
+        let fetched: Vec<_> = downloads
+            .iter()
+            .map(|url| {
+                s.spawn(move || {
+                    start.wait();
+                    f.fetch(url, "GET").map(|_| ())
+                })
+            })
+            .collect();
+        let join = |handles: Vec<std::thread::ScopedJoinHandle<'_, Result<()>>>| {
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .collect::<Vec<_>>()
+        };
+        (join(plays), join(fetched))
+    });
+    for (what, results) in [("plays", &plays), ("downloads", &fetched)] {
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "{what}");
+        assert!(
+            results
+                .iter()
+                .filter_map(|r| r.as_ref().err())
+                .all(|e| matches!(e, VaultError::LimitReached(w) if *w == what)),
+            "{what}: {results:?}"
+        );
+    }
+    let recipient = ana.view(&f.t.vault).unwrap().recipient;
+    assert_eq!((recipient.plays, recipient.downloads), (1, 1));
+}
+
+#[test]
+fn page_opens_are_logged_at_most_once_an_hour() {
+    let f = Fixture::new(Plan::Pro);
+    let detail = f.share(|_| {});
+    let ana = f.grant(&detail, 0);
+    let logged = || {
+        let audit =
+            f.t.vault
+                .audit_query(&studiovault_api::admin::AuditQuery::default())
+                .unwrap()
+                .iter()
+                .filter(|e| e.action == "share.open")
+                .count();
+        let events = ana
+            .view(&f.t.vault)
+            .unwrap()
+            .recipient
+            .events
+            .iter()
+            .filter(|e| e.kind == RecipientEventKind::Opened)
+            .count();
+        (audit, events)
+    };
+    for _ in 0..5 {
+        ana.open(&f.t.vault, &ClientInfo::default()).unwrap();
+    }
+    assert_eq!(logged(), (1, 1));
+    f.t.advance_secs(OPEN_LOG_SECS - 1);
+    ana.open(&f.t.vault, &ClientInfo::default()).unwrap();
+    assert_eq!(logged(), (1, 1), "within the hour");
+    f.t.advance_secs(1);
+    ana.open(&f.t.vault, &ClientInfo::default()).unwrap();
+    assert_eq!(logged(), (2, 2), "an hour after the last one logged");
+}
+
+#[test]
+fn a_copy_finished_after_its_track_or_recipient_went_is_dropped() {
+    let f = Fixture::new(Plan::Max);
+    let detail = f.share(|_| {});
+    let blob_files = || {
+        fn count(dir: &std::path::Path) -> usize {
+            std::fs::read_dir(dir).map_or(0, |entries| {
+                entries
+                    .map(|e| e.unwrap().path())
+                    .map(|p| if p.is_dir() { count(&p) } else { 1 })
+                    .sum()
+            })
+        }
+        count(&f.t._dir.path().join("blobs"))
+    };
+    let has_render = |grant: &RecipientGrant, track: TrackId| {
+        let txn = f.t.vault.db().begin_read().unwrap();
+        let renders = txn.open_table(RENDERS).unwrap();
+        renders
+            .get((grant.recipient().raw(), track.raw()))
+            .unwrap()
+            .is_some()
+    };
+    let ana = f.grant(&detail, 0);
+    let ben = f.grant(&detail, 1);
+    let track = f.tracks[0].id;
+    // Both renders began while the track and the recipients were there.
+    ana.render_access(&f.t.vault, track).unwrap();
+    ben.render_access(&f.t.vault, f.tracks[1].id).unwrap();
+    f.t.vault
+        .library(&f.scope)
+        .delete(track, &ClientInfo::default())
+        .unwrap();
+    f.t.vault
+        .shares(&f.scope)
+        .revoke_recipient(detail.share.id, ben.recipient(), &ClientInfo::default())
+        .unwrap();
+    let files = blob_files();
+    for (grant, track) in [(&ana, track), (&ben, f.tracks[1].id)] {
+        assert!(matches!(
+            grant.store_render(&f.t.vault, track, b"marked", "audio/flac", "x.flac"),
+            Err(VaultError::NotFound)
+        ));
+        assert!(!has_render(grant, track));
+    }
+    assert_eq!(blob_files(), files, "the copies' files are removed");
+    let ana_events =
+        &f.t.vault
+            .shares(&f.scope)
+            .get(detail.share.id)
+            .unwrap()
+            .recipients[0]
+            .0
+            .events;
+    assert!(
+        ana_events
+            .iter()
+            .all(|e| e.kind != RecipientEventKind::CopyIssued)
     );
 }
