@@ -183,6 +183,9 @@ async fn each_recipients_copy_traces_back_to_that_recipient_alone() {
         let play = play["url"].as_str().unwrap().to_owned();
         let (status, head) = fetch(&server, &client, &play, Some("bytes=0-3")).await;
         assert_eq!((status, head.as_slice()), (206, b"fLaC".as_slice()));
+        // At most 2 MiB an answer, however much is asked for: a player asks again.
+        let (status, first) = fetch(&server, &client, &play, Some("bytes=0-")).await;
+        assert_eq!((status, first.len()), (206, 2 << 20));
         downloads.push(copy);
     }
     assert_ne!(downloads[0], downloads[1]);
@@ -528,7 +531,15 @@ async fn passwords_limits_and_every_replay_trick_are_enforced_over_http() {
         revoked,
         "no hint a link existed"
     );
-    assert_eq!(fetch(&server, &eli_client, &eli_play, None).await.0, 200);
+    assert_eq!(
+        fetch(&server, &eli_client, &eli_play, Some("bytes=0-9"))
+            .await
+            .0,
+        206,
+        "the other recipient plays on"
+    );
+    // Playing is not downloading: a play URL answers the byte ranges a player asks for.
+    assert_eq!(fetch(&server, &eli_client, &eli_play, None).await.0, 416);
 
     // A new expiry two seconds out: once past, URLs and pages die.
     let soon = std::time::SystemTime::now()
@@ -546,7 +557,9 @@ async fn passwords_limits_and_every_replay_trick_are_enforced_over_http() {
     assert_eq!(status, 200, "{updated}");
     tokio::time::sleep(Duration::from_millis(2_500)).await;
     assert_eq!(
-        fetch(&server, &eli_client, &eli_play, None).await.0,
+        fetch(&server, &eli_client, &eli_play, Some("bytes=0-9"))
+            .await
+            .0,
         403,
         "expired"
     );

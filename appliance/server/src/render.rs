@@ -261,30 +261,93 @@ async fn render(
         float: rec.info.codec.starts_with("pcm_f"),
         max_duration_secs: limits.max_duration.as_secs(),
     };
-    let flac = run_child(exe, &request, limits, frames)
-        .await
-        .map_err(RenderError::Job)?;
     let stem = rec
         .info
         .original_filename
         .rsplit_once('.')
         .map_or(rec.info.original_filename.as_str(), |(stem, _)| stem)
         .to_owned();
+    // The copy streams from the child's stdout into the encrypting writer through a few chunks
+    // in flight: the server never holds a whole copy.
+    let (chunks, source) = mpsc::channel(CHUNKS_IN_FLIGHT);
     let (v, g) = (vault.clone(), grant.clone());
-    tokio::task::spawn_blocking(move || {
-        g.store_render(&v, track, &flac, "audio/flac", &format!("{stem}.flac"))
-    })
-    .await
-    .map_err(|e| RenderError::Job(e.to_string()))??;
+    let store = tokio::task::spawn_blocking(move || {
+        g.store_render(
+            &v,
+            track,
+            ChannelReader::new(source),
+            "audio/flac",
+            &format!("{stem}.flac"),
+        )
+    });
+    let rendered = run_child(exe, &request, limits, frames, chunks).await;
+    let stored = store.await.map_err(|e| RenderError::Job(e.to_string()))?;
+    // The child's failure is the reason, whatever the store made of the stream it cut short.
+    rendered.map_err(RenderError::Job)?;
+    stored?;
     Ok(())
 }
 
+/// Chunks of a copy between the child's stdout and the store.
+const CHUNKS_IN_FLIGHT: usize = 8;
+
+type Chunk = std::io::Result<bytes::Bytes>;
+
+/// The store's blocking end of the copy's stream: the bytes as they come, then an error if the
+/// child failed, or the end of the file if it succeeded.
+struct ChannelReader {
+    chunks: mpsc::Receiver<Chunk>,
+    current: bytes::Bytes,
+}
+
+impl ChannelReader {
+    fn new(chunks: mpsc::Receiver<Chunk>) -> Self {
+        Self {
+            chunks,
+            current: bytes::Bytes::new(),
+        }
+    }
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            match self.chunks.blocking_recv() {
+                Some(chunk) => self.current = chunk?,
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current.split_to(n));
+        Ok(n)
+    }
+}
+
+/// Runs the child and sends its stdout to `chunks`; the end of the stream is sent only once
+/// the child has exited successfully, and its failure as an error chunk otherwise.
 async fn run_child(
     exe: &PathBuf,
     request: &RenderRequest,
     limits: RenderLimits,
     frames: Arc<AtomicU64>,
-) -> Result<Vec<u8>, String> {
+    chunks: mpsc::Sender<Chunk>,
+) -> Result<(), String> {
+    let result = run_child_streaming(exe, request, limits, frames, &chunks).await;
+    if let Err(reason) = &result {
+        let _ = chunks
+            .send(Err(std::io::Error::other(reason.clone())))
+            .await;
+    }
+    result
+}
+
+async fn run_child_streaming(
+    exe: &PathBuf,
+    request: &RenderRequest,
+    limits: RenderLimits,
+    frames: Arc<AtomicU64>,
+    chunks: &mpsc::Sender<Chunk>,
+) -> Result<(), String> {
     let mut child = tokio::process::Command::new(exe)
         .arg("render-job")
         .arg("--memory-limit-bytes")
@@ -317,15 +380,25 @@ async fn run_child(
         last_error
     };
     let output = async move {
-        let mut flac = Vec::new();
-        stdout.read_to_end(&mut flac).await.map(|_| flac)
+        loop {
+            let mut chunk = bytes::BytesMut::with_capacity(64 * 1024);
+            match stdout.read_buf(&mut chunk).await {
+                Ok(0) => return Ok(()),
+                Ok(_) => {
+                    if chunks.send(Ok(chunk.freeze())).await.is_err() {
+                        return Err("the store stopped taking the copy".to_string());
+                    }
+                }
+                Err(e) => return Err(format!("reading the rendered copy: {e}")),
+            }
+        }
     };
     let work = async {
-        let (flac, error) = tokio::join!(output, progress);
+        let (streamed, error) = tokio::join!(output, progress);
         let status = child.wait().await;
-        (flac, error, status)
+        (streamed, error, status)
     };
-    let (flac, error, status) = tokio::time::timeout(limits.timeout, work)
+    let (streamed, error, status) = tokio::time::timeout(limits.timeout, work)
         .await
         .map_err(|_| format!("the render took longer than {} s", limits.timeout.as_secs()))?;
     let status = status.map_err(|e| format!("the render process failed: {e}"))?;
@@ -341,7 +414,7 @@ async fn run_child(
             (None, None) => format!("the render process failed ({status})"),
         });
     }
-    flac.map_err(|e| format!("reading the rendered copy: {e}"))
+    streamed
 }
 
 /// The child side: `studiovault render-job`. Limits its own address space, reads one request

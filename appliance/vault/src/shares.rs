@@ -1035,7 +1035,7 @@ impl RecipientGrant {
         &self,
         vault: &Vault,
         track: TrackId,
-        bytes: &[u8],
+        mut source: impl std::io::Read,
         mime_type: &str,
         filename: &str,
     ) -> Result<RenderRecord> {
@@ -1046,7 +1046,18 @@ impl RecipientGrant {
         };
         let mut writer =
             BlobWriter::create(&vault.tmp_dir(), self.owner, blob, key.blob_cipher(blob))?;
-        writer.write(bytes)?;
+        // Streamed through one buffer: a copy never sits whole in memory. A source that fails
+        // (its renderer died) leaves only the temporary file, which the writer removes.
+        let mut buffer = vec![0u8; 64 * 1024];
+        loop {
+            let n = match source.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e.into()),
+            };
+            writer.write(&buffer[..n])?;
+        }
         let sealed = writer.finish()?;
         let sealed_sha256 = hex::encode(sealed.sealed_sha256);
         let now = vault.now_ms();

@@ -471,7 +471,7 @@ fn watermarked_shares_serve_only_the_recipients_copy() {
     ana.store_render(
         &f.t.vault,
         f.tracks[0].id,
-        b"ana's marked copy",
+        &b"ana's marked copy"[..],
         "audio/flac",
         "one.flac",
     )
@@ -489,7 +489,7 @@ fn watermarked_shares_serve_only_the_recipients_copy() {
         ana.store_render(
             &f.t.vault,
             f.tracks[0].id,
-            b"again",
+            &b"again"[..],
             "audio/flac",
             "one.flac"
         ),
@@ -511,7 +511,7 @@ fn traces_name_the_recipient_to_its_owner_and_the_admin_only() {
     ben.store_render(
         &f.t.vault,
         f.tracks[1].id,
-        b"ben's copy",
+        &b"ben's copy"[..],
         "audio/flac",
         "two.flac",
     )
@@ -822,7 +822,7 @@ fn a_copy_finished_after_its_track_or_recipient_went_is_dropped() {
     let files = blob_files();
     for (grant, track) in [(&ana, track), (&ben, f.tracks[1].id)] {
         assert!(matches!(
-            grant.store_render(&f.t.vault, track, b"marked", "audio/flac", "x.flac"),
+            grant.store_render(&f.t.vault, track, &b"marked"[..], "audio/flac", "x.flac"),
             Err(VaultError::NotFound)
         ));
         assert!(!has_render(grant, track));
