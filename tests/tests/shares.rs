@@ -679,3 +679,62 @@ async fn a_copy_that_cannot_be_made_fails_alone_and_serves_nothing() {
     assert!(server.log().contains("rendering a watermarked copy failed"));
     assert_eq!(owner.get("/api/health").await.status(), 200);
 }
+
+/// A 21 KB FLAC that claims 60 s of 8 channels at 655 kHz once took the server from 31 MB to
+/// 1.27 GB: suspect files are read in a sandboxed child now, and such a file is refused there.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hostile_suspect_file_is_refused_in_a_sandboxed_child() {
+    let server = Server::start();
+    server.add_user("tracer@studio.test", "max");
+    let owner = Owner::signed_in(&server, "tracer@studio.test").await;
+    let dir = tempfile::tempdir().unwrap();
+    let bomb = dir.path().join("bomb.flac");
+    let made = std::process::Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "anullsrc=r=655350:cl=7.1",
+            "-t",
+            "60",
+        ])
+        .args(["-c:a", "flac"])
+        .arg(&bomb)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let bomb = std::fs::read(&bomb).unwrap();
+    assert!(bomb.len() < 200_000, "a small file: {} bytes", bomb.len());
+    let before = server.peak_rss();
+    let res = owner
+        .http
+        .post(owner.url("/api/leaks/trace"))
+        .body(bomb)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let body: Value = res.json().await.unwrap_or(Value::Null);
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (422, Some("unreadable_audio")),
+        "{body}"
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("8 channels at 655350 Hz"),
+        "{body}"
+    );
+    let after = server.peak_rss();
+    assert!(
+        after < before + (64 << 20),
+        "the server's peak memory grew from {before} to {after} bytes"
+    );
+    // A real excerpt still traces (it is read the same way).
+    let song = ffmpeg(&wav(20.0, 4), "wav", &["-b:a", "128k"], "mp3").unwrap();
+    assert_eq!(owner.trace(song).await["found"], false);
+}
