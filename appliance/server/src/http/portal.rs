@@ -4,8 +4,6 @@
 //! Unknown, forged, expired and revoked links all get the same page and status, so a link's
 //! page says nothing about whether it ever existed.
 
-use std::time::Instant;
-
 use serde::{Deserialize, Serialize};
 use studiovault_vault::{
     ClientInfo, MediaKind, MediaUrl, PortalView, RecipientGrant, RecipientId, TrackId, VaultError,
@@ -18,8 +16,9 @@ use warp::{Filter, Reply};
 use super::range::{ByteRange, resolve};
 use super::tracks::{PeaksQuery, content_disposition, peaks_response, set, stream_blob};
 use super::web::PAGE_CSP;
-use super::{ApiError, AppState, blocking, client, respond, with_state};
+use super::{ApiError, AppState, blocking, client, respond, throttled, with_state};
 use crate::render::RenderState;
+use crate::throttle::Subject;
 
 const UNLOCK_COOKIE: &str = "sv_unlock";
 const FORM_LIMIT: u64 = 4 * 1024;
@@ -472,20 +471,15 @@ async fn unlock(
     else {
         return Ok(gone());
     };
-    // Guessing is throttled per link and per address, in memory only.
-    let link_key = format!("share:{}", grant.recipient());
-    let client_key = client.ip.map(|ip| ip.to_string()).unwrap_or_default();
-    if let Err(wait) = state.throttle.check(&link_key, &client_key, Instant::now()) {
-        return Ok(password_page(
-            &token,
-            Some(&format!("Too many attempts. Try again in {wait} seconds.")),
-        ));
-    }
-    let vault = state.vault.clone();
-    let g = grant.clone();
-    match blocking(move || g.unlock(&vault, &form.password)).await {
+    // Guessing is throttled per link and per address, in memory only; failures are audited.
+    let recipient = grant.recipient().to_string();
+    let (vault, g, c) = (state.vault.clone(), grant.clone(), client.clone());
+    let result = throttled(&state, Subject::Link(&recipient), &client, move || {
+        g.unlock(&vault, &form.password, &c)
+    })
+    .await;
+    match result {
         Ok(cookie) => {
-            state.throttle.record_success(&link_key);
             let mut res = StatusCode::SEE_OTHER.into_response();
             set(&mut res, header::LOCATION, &format!("/s/{token}"));
             let max_age = cookie
@@ -501,10 +495,19 @@ async fn unlock(
             );
             Ok(res)
         }
+        Err(ApiError {
+            retry_after: Some(wait),
+            ..
+        }) => {
+            let mut res = password_page(
+                &token,
+                Some(&format!("Too many attempts. Try again in {wait} seconds.")),
+            );
+            *res.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            set(&mut res, header::RETRY_AFTER, &wait.to_string());
+            Ok(res)
+        }
         Err(e) if e.code == "bad_credentials" => {
-            state
-                .throttle
-                .record_failure(&link_key, &client_key, Instant::now());
             Ok(password_page(&token, Some("That password is not right.")))
         }
         Err(e) if e.status == StatusCode::NOT_FOUND => Ok(gone()),
