@@ -374,3 +374,177 @@ async fn the_admin_cli_manages_accounts_and_reads_the_audit_log() {
             && String::from_utf8_lossy(&missing.stderr).contains("no such user")
     );
 }
+
+/// A POST with a JSON body: the status, the `Retry-After` header and the body.
+async fn post(owner: &Owner, path: &str, body: Value) -> (u16, Option<u64>, Value) {
+    let res = owner
+        .http
+        .post(owner.url(path))
+        .json(&body)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
+    let status = res.status().as_u16();
+    let retry_after = res
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    (status, retry_after, res.json().await.unwrap_or(Value::Null))
+}
+
+/// An owner's browser on another loopback address (Linux routes all of 127/8 to `lo`), so the
+/// server sees a second client.
+fn from_address(server: &Server, last_octet: u8) -> Owner {
+    let mut owner = Owner::new(server);
+    owner.http = reqwest::Client::builder()
+        .cookie_store(true)
+        .local_address(std::net::IpAddr::from([127, 0, 0, last_octet]))
+        .build()
+        .unwrap();
+    owner
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_parallel_flood_of_wrong_passwords_gets_no_more_than_the_limit_checked() {
+    let server = Server::start();
+    server.add_user("flood@studio.test", "pro");
+    let guesser = Owner::new(&server);
+    let statuses: Vec<u16> = futures_util::future::join_all((0..30).map(|i| {
+        let guesser = &guesser;
+        async move {
+            guesser
+                .login("flood@studio.test", &format!("wrong guess {i}"), None)
+                .await
+                .status()
+                .as_u16()
+        }
+    }))
+    .await;
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!((checked, refused), (5, 25), "{statuses:?}");
+    // Even the right password waits at this address...
+    assert_eq!(
+        guesser
+            .login("flood@studio.test", PASSWORD, None)
+            .await
+            .status(),
+        429
+    );
+    // ...but the guesser has not locked the owner out from another one.
+    let owner = from_address(&server, 2);
+    let res = owner.login("flood@studio.test", PASSWORD, None).await;
+    assert_eq!(res.status(), 200, "{:?}", res.text().await);
+    // The five checked failures are in the owner's activity, the client only as a hash.
+    let (_, activity) = owner.get_json("/api/account/activity").await;
+    let failures: Vec<&Value> = activity
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|e| e["action"] == "session.login_failed")
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(failures.len(), 5, "{activity}");
+    assert!(
+        failures
+            .iter()
+            .all(|e| e["actor"] == "anonymous"
+                && e["client"].as_str().is_some_and(|c| c.len() == 32)),
+        "{activity}"
+    );
+    assert!(!activity.to_string().contains("127.0.0.1"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_passwords_and_codes_on_rechecks_end_in_429() {
+    let server = Server::start();
+    for email in ["pw@studio.test", "otp@studio.test", "exp@studio.test"] {
+        server.add_user(email, "pro");
+    }
+
+    // Password change.
+    let pw = Owner::signed_in(&server, "pw@studio.test").await;
+    let change =
+        json!({"current_password": "wrong guess!", "new_password": "another long passphrase"});
+    for _ in 0..5 {
+        let (status, _, body) = post(&pw, "/api/account/password", change.clone()).await;
+        assert_eq!(status, 401, "{body}");
+    }
+    let right = json!({"current_password": PASSWORD, "new_password": "another long passphrase"});
+    let (status, retry_after, body) = post(&pw, "/api/account/password", right).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (429, Some("too_many_attempts"))
+    );
+    assert!(retry_after.is_some_and(|s| s > 0) && body["retry_after"].as_u64() == retry_after);
+    // Re-checks and sign-ins share the count.
+    assert_eq!(
+        pw.login("pw@studio.test", PASSWORD, None).await.status(),
+        429
+    );
+
+    // Two-factor disable: wrong passwords and wrong codes alike.
+    let otp = Owner::signed_in(&server, "otp@studio.test").await;
+    let (status, _, setup) = post(
+        &otp,
+        "/api/account/totp/setup",
+        json!({"password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(status, 200, "{setup}");
+    let secret = setup["secret"].as_str().unwrap_or_default().to_owned();
+    let (status, _, enabled) = post(
+        &otp,
+        "/api/account/totp/enable",
+        json!({"code": code(&secret, -1)}),
+    )
+    .await;
+    assert_eq!(status, 200, "{enabled}");
+    for attempt in 0..5 {
+        let body = if attempt % 2 == 0 {
+            json!({"password": "wrong guess!", "totp": code(&secret, 0)})
+        } else {
+            json!({"password": PASSWORD, "totp": "aaaa-bbbb"})
+        };
+        let (status, _, answer) = post(&otp, "/api/account/totp/disable", body).await;
+        assert_eq!(status, 401, "{answer}");
+    }
+    let (status, retry_after, _) = post(
+        &otp,
+        "/api/account/totp/disable",
+        json!({"password": PASSWORD, "totp": code(&secret, 0)}),
+    )
+    .await;
+    assert_eq!(status, 429);
+    assert!(retry_after.is_some_and(|s| s > 0));
+
+    // Export, directly and through the link.
+    let exp = Owner::signed_in(&server, "exp@studio.test").await;
+    for i in 0..5 {
+        let path = if i % 2 == 0 {
+            "/api/account/export"
+        } else {
+            "/api/account/export/link"
+        };
+        let (status, _, body) = post(&exp, path, json!({"password": "wrong guess!"})).await;
+        assert_eq!(status, 401, "{body}");
+    }
+    let (status, retry_after, _) =
+        post(&exp, "/api/account/export", json!({"password": PASSWORD})).await;
+    assert_eq!(status, 429);
+    assert!(retry_after.is_some_and(|s| s > 0));
+
+    // Each failure is in its owner's activity.
+    let (_, activity) = exp.get_json("/api/account/activity").await;
+    let failed = activity
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|e| e["action"] == "account.reauth_failed")
+                .count()
+        })
+        .unwrap_or_default();
+    assert_eq!(failed, 5, "{activity}");
+}

@@ -737,4 +737,54 @@ async fn a_hostile_suspect_file_is_refused_in_a_sandboxed_child() {
     // A real excerpt still traces (it is read the same way).
     let song = ffmpeg(&wav(20.0, 4), "wav", &["-b:a", "128k"], "mp3").unwrap();
     assert_eq!(owner.trace(song).await["found"], false);
+
+#[tokio::test(flavor = "multi_thread")]
+async fn parallel_share_password_guesses_get_no_more_than_the_limit_checked() {
+    let server = Server::start();
+    server.add_user("owner@studio.test", "pro");
+    let owner = Owner::signed_in(&server, "owner@studio.test").await;
+    let a = owner.upload_ok("a.wav", wav(0.5, 1)).await;
+    let share = create_share(
+        &owner,
+        json!({"tracks": [a], "recipients": [{"name": "Dee"}], "password": "open sesame"}),
+    )
+    .await;
+    let dee = share["recipients"][0]["link"].as_str().unwrap().to_owned();
+    let guesser = visitor();
+    let answers = futures_util::future::join_all((0..12).map(|i| {
+        let (guesser, url) = (&guesser, server.url(&format!("{dee}/unlock")));
+        async move {
+            let res = guesser
+                .post(url)
+                .form(&[("password", format!("guess {i}"))])
+                .send()
+                .await
+                .unwrap();
+            let retry_after = res.headers().contains_key("retry-after");
+            (res.status().as_u16(), retry_after)
+        }
+    }))
+    .await;
+    let checked = answers.iter().filter(|a| **a == (401, false)).count();
+    let refused = answers.iter().filter(|a| **a == (429, true)).count();
+    assert_eq!((checked, refused), (5, 7), "{answers:?}");
+    // The right password waits too, at this address.
+    let right = guesser
+        .post(server.url(&format!("{dee}/unlock")))
+        .form(&[("password", "open sesame")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(right.status(), 429);
+    // The owner sees each checked guess.
+    let (_, activity) = owner.get_json("/api/account/activity").await;
+    let failed = activity
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|e| e["action"] == "share.unlock_failed")
+                .count()
+        })
+        .unwrap_or_default();
+    assert_eq!(failed, 5, "{activity}");
 }

@@ -206,9 +206,15 @@ pub struct Sessions {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Login {
-    /// Failed sign-ins allowed per account within the window before it is throttled.
+    /// Failed password or code checks (sign-ins and a signed-in owner's re-checks) allowed per
+    /// account *from one client address* within the window before that address is throttled
+    /// for that account. Also the limit per share link and address.
     pub max_failures_per_account: u32,
-    /// Failed sign-ins allowed per client address within the window.
+    /// Failed checks allowed per account from all addresses together within the window; not
+    /// applied to an address that signed in to the account in the last 30 days, so guessing
+    /// from elsewhere cannot lock the owner out of their usual address.
+    pub max_failures_per_account_all_clients: u32,
+    /// Failed checks allowed per client address within the window, across accounts and links.
     pub max_failures_per_client: u32,
     pub window_seconds: u64,
 }
@@ -290,6 +296,7 @@ impl Default for Login {
     fn default() -> Self {
         Self {
             max_failures_per_account: 5,
+            max_failures_per_account_all_clients: 20,
             max_failures_per_client: 20,
             window_seconds: 15 * 60,
         }
@@ -426,6 +433,10 @@ impl Config {
             (
                 "login.max_failures_per_account",
                 u64::from(self.login.max_failures_per_account),
+            ),
+            (
+                "login.max_failures_per_account_all_clients",
+                u64::from(self.login.max_failures_per_account_all_clients),
             ),
             (
                 "login.max_failures_per_client",

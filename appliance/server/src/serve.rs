@@ -81,6 +81,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         throttle: Arc::new(LoginThrottle::new(
             Duration::from_secs(config.login.window_seconds),
             config.login.max_failures_per_account,
+            config.login.max_failures_per_account_all_clients,
             config.login.max_failures_per_client,
         )),
         config: config.clone(),

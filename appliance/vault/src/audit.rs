@@ -31,6 +31,8 @@ pub enum Actor {
     Recipient(RecipientId),
     Admin,
     System,
+    /// Someone not (yet) authenticated: a failed sign-in.
+    Anonymous,
 }
 
 impl Actor {
@@ -40,6 +42,7 @@ impl Actor {
             Actor::Recipient(id) => format!("recipient:{id}"),
             Actor::Admin => "admin".into(),
             Actor::System => "system".into(),
+            Actor::Anonymous => "anonymous".into(),
         }
     }
 }
@@ -58,6 +61,10 @@ pub enum AuditAction {
     TotpReset,
     SessionCreate,
     SessionRevoke,
+    /// A sign-in refused for a wrong password or second-factor code.
+    LoginFailed,
+    /// A signed-in owner's password or code re-check failed (export, password change, ...).
+    ReauthFailed,
     TrackUpload,
     TrackDownload,
     TrackRename,
@@ -76,6 +83,8 @@ pub enum AuditAction {
     SharePlay,
     ShareDownload,
     ShareRender,
+    /// A wrong password at a share link's unlock form.
+    ShareUnlockFailed,
     LeakTrace,
     AccountExport,
 }
@@ -94,6 +103,8 @@ impl AuditAction {
             Self::TotpReset => "user.totp_reset",
             Self::SessionCreate => "session.create",
             Self::SessionRevoke => "session.revoke",
+            Self::LoginFailed => "session.login_failed",
+            Self::ReauthFailed => "account.reauth_failed",
             Self::TrackUpload => "track.upload",
             Self::TrackDownload => "track.download",
             Self::TrackRename => "track.rename",
@@ -112,6 +123,7 @@ impl AuditAction {
             Self::SharePlay => "share.play",
             Self::ShareDownload => "share.download",
             Self::ShareRender => "share.render",
+            Self::ShareUnlockFailed => "share.unlock_failed",
             Self::LeakTrace => "leak.trace",
             Self::AccountExport => "account.export",
         }

@@ -85,7 +85,7 @@ pub use shares::{
     RecipientGrant, RecipientRecord, RenderRecord, ShareDetail, SharePolicy, ShareRecord, Shares,
     TraceOutcome, TraceQuery, TraceReport,
 };
-pub use users::{Account, Admin, UserRecord};
+pub use users::{Account, Admin, Recheck, UserRecord};
 
 /// Source of the current time, replaceable in tests.
 pub trait Clock: Send + Sync + 'static {

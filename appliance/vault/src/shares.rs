@@ -815,12 +815,24 @@ impl RecipientGrant {
     }
 
     /// Checks the share's password and answers an unlock token for a cookie.
-    pub fn unlock(&self, vault: &Vault, password: &str) -> Result<String> {
+    pub fn unlock(&self, vault: &Vault, password: &str, client: &ClientInfo) -> Result<String> {
         let (share, _) = self.live_state(vault)?;
         let Some(hash) = &share.password_hash else {
             return Err(VaultError::invalid("password", "this share has none"));
         };
         if !password_matches(password, hash) {
+            // Audited for the owner to see; a failure to write it does not change the answer.
+            let client = vault.hash_client(client).ok().and_then(|h| h.ip);
+            let event = AuditEvent::new(
+                Actor::Recipient(self.recipient),
+                Some(self.owner),
+                AuditAction::ShareUnlockFailed,
+            )
+            .object(format!("share/{}", self.share))
+            .client(client);
+            if let Err(e) = vault.audit_alone(event) {
+                tracing::error!(error = %e, "could not audit a refused share password");
+            }
             return Err(VaultError::BadCredentials);
         }
         let expires = (vault.now_ms() / 1000 + UNLOCK_SECS).min(share.expires_at_ms / 1000);

@@ -3,6 +3,11 @@
 //! - Passwords: bcrypt (cost from [`Policy`](crate::Policy), 12 in production). An unknown
 //!   e-mail is checked against a decoy hash so both failures cost the same and answer the same.
 //! - Sessions: 256-bit random tokens, stored only as their SHA-256; idle and absolute timeouts.
+//!   A sign-in is checked in two steps ([`verify_login`], then [`open_session`]), and the session
+//!   is created only if the account still has the password hash that bcrypt verified.
+//! - Failures: a wrong password or code at sign-in, at a signed-in owner's re-check or at a
+//!   share's unlock form appends an audit record (`session.login_failed`,
+//!   `account.reauth_failed`, `share.unlock_failed`) with the client's salted hash only.
 //! - TOTP (RFC 6238, SHA-1, 6 digits, 30 s, ±1 step): each time step is accepted once; ten
 //!   one-time recovery codes, stored hashed; the secret is sealed with the tenant's key.
 
@@ -20,6 +25,7 @@ use crate::audit::{self, Actor, AuditAction, AuditEvent};
 use crate::error::{Result, VaultError};
 use crate::ids::UserId;
 use crate::keys::TenantKey;
+use crate::privacy::ClientHashes;
 use crate::scope::{Authenticated, OwnerScope};
 use crate::store::{
     SESSIONS, SESSIONS_BY_USER, TENANT_KEYS, USERS, USERS_BY_EMAIL, decode, encode,
@@ -274,25 +280,130 @@ fn remove_session_in(txn: &WriteTransaction, hash: &[u8; 32]) -> Result<Option<U
     Ok(Some(rec.user))
 }
 
-fn create_session(
-    vault: &Vault,
+/// A sign-in that passed its password check, and the hash it was checked against.
+#[derive(Debug)]
+pub(crate) struct VerifiedLogin {
     user: UserId,
-    client: &ClientInfo,
+    password_hash: String,
+}
+
+/// Appends the record of a refused credential check in a transaction of its own. A failure to
+/// write it is logged, never turned into another answer: the caller's refusal (and the
+/// throttle's count of it) must not change because the disk is full.
+fn audit_failure(vault: &Vault, event: AuditEvent) {
+    if let Err(e) = vault.audit_alone(event) {
+        tracing::error!(error = %e, "could not audit a refused credential check");
+    }
+}
+
+fn login_failed(vault: &Vault, user: Option<UserId>, client: Option<String>, why: &str) {
+    let mut event =
+        AuditEvent::new(Actor::Anonymous, user, AuditAction::LoginFailed).client(client);
+    if let Some(user) = user {
+        event = event.object(format!("user/{user}"));
+    }
+    audit_failure(vault, event.detail(why));
+}
+
+/// Step one of a sign-in: the password, against the account's hash or, for an unknown e-mail,
+/// the decoy. Both failures cost one bcrypt and one audit record (without an owner for the
+/// unknown e-mail), so neither the answer nor its timing says whether the account exists.
+pub(crate) fn verify_login(
+    vault: &Vault,
+    email: &str,
+    password: &str,
+    client: Option<String>,
+) -> Result<VerifiedLogin> {
+    let email = email.trim().to_ascii_lowercase();
+    let Some(user) = user_by_email(vault, &email)? else {
+        let _ = password_matches(password, vault.decoy_hash());
+        login_failed(vault, None, client, "no such account");
+        return Err(VaultError::BadCredentials);
+    };
+    if !password_matches(password, &user.password_hash) {
+        login_failed(vault, Some(user.id), client, "wrong password");
+        return Err(VaultError::BadCredentials);
+    }
+    Ok(VerifiedLogin {
+        user: user.id,
+        password_hash: user.password_hash,
+    })
+}
+
+/// Why step two refused a verified sign-in.
+enum Refusal {
+    /// The password changed (or the account went) since it was verified.
+    Changed,
+    BadTotp,
+}
+
+/// Step two of a sign-in: in one write transaction, re-reads the account, refuses the sign-in
+/// if its password hash is no longer the one verified (a password change or reset that ran
+/// while bcrypt did has revoked every session, and must revoke this one too), checks its
+/// status and second factor, and creates the session.
+pub(crate) fn open_session(
+    vault: &Vault,
+    verified: &VerifiedLogin,
+    totp: Option<&str>,
+    client: ClientHashes,
 ) -> Result<(String, Authenticated)> {
+    let user = verified.user;
     let mut raw = [0u8; TOKEN_BYTES];
     rand::rngs::OsRng.fill_bytes(&mut raw);
     let token = URL_SAFE_NO_PAD.encode(raw);
     let hash = token_hash(&token);
-    let hashes = vault.hash_client(client)?;
     let now = vault.now_ms();
+    let txn = vault.db().begin_write()?;
+    let refused = {
+        let mut users = txn.open_table(USERS)?;
+        match get_user(&users, user)? {
+            Some(rec) if rec.password_hash != verified.password_hash => Some(Refusal::Changed),
+            None => Some(Refusal::Changed),
+            Some(mut rec) => {
+                match rec.status {
+                    AccountStatus::Active => {}
+                    AccountStatus::Suspended { .. } => {
+                        return Err(VaultError::AccountInactive("suspended"));
+                    }
+                    AccountStatus::PendingDeletion { .. } => {
+                        return Err(VaultError::AccountInactive("scheduled for deletion"));
+                    }
+                }
+                if rec.totp_enabled() {
+                    let code = totp
+                        .filter(|c| !c.trim().is_empty())
+                        .ok_or(VaultError::TotpRequired)?;
+                    if second_factor_accepted(vault, &txn, &mut rec, code)? {
+                        put_user(&mut users, &rec)?;
+                        None
+                    } else {
+                        Some(Refusal::BadTotp)
+                    }
+                } else {
+                    None
+                }
+            }
+        }
+    };
+    if let Some(refusal) = refused {
+        drop(txn);
+        let (why, error) = match refusal {
+            Refusal::Changed => (
+                "the password changed during the sign-in",
+                VaultError::BadCredentials,
+            ),
+            Refusal::BadTotp => ("wrong second-factor code", VaultError::BadTotp),
+        };
+        login_failed(vault, Some(user), client.ip, why);
+        return Err(error);
+    }
     let rec = SessionRecord {
         user,
         created_at_ms: now,
         last_seen_ms: now,
-        client: hashes.ip.clone(),
-        agent: hashes.agent,
+        client: client.ip.clone(),
+        agent: client.agent,
     };
-    let txn = vault.db().begin_write()?;
     txn.open_table(SESSIONS)?
         .insert(&hash, encode(&rec).as_slice())?;
     txn.open_table(SESSIONS_BY_USER)?
@@ -302,7 +413,7 @@ fn create_session(
         now,
         AuditEvent::new(Actor::User(user), Some(user), AuditAction::SessionCreate)
             .object(format!("session/{}", session_id(&hash)))
-            .client(hashes.ip),
+            .client(client.ip),
     )?;
     txn.commit()?;
     Ok((
@@ -321,28 +432,9 @@ pub(crate) fn login(
     totp: Option<&str>,
     client: &ClientInfo,
 ) -> Result<(String, Authenticated)> {
-    let email = email.trim().to_ascii_lowercase();
-    let Some(user) = user_by_email(vault, &email)? else {
-        let _ = password_matches(password, vault.decoy_hash());
-        return Err(VaultError::BadCredentials);
-    };
-    if !password_matches(password, &user.password_hash) {
-        return Err(VaultError::BadCredentials);
-    }
-    match user.status {
-        AccountStatus::Active => {}
-        AccountStatus::Suspended { .. } => return Err(VaultError::AccountInactive("suspended")),
-        AccountStatus::PendingDeletion { .. } => {
-            return Err(VaultError::AccountInactive("scheduled for deletion"));
-        }
-    }
-    if user.totp_enabled() {
-        let code = totp
-            .filter(|c| !c.trim().is_empty())
-            .ok_or(VaultError::TotpRequired)?;
-        consume_second_factor(vault, user.id, code)?;
-    }
-    create_session(vault, user.id, client)
+    let client = vault.hash_client(client)?;
+    let verified = verify_login(vault, email, password, client.ip.clone())?;
+    open_session(vault, &verified, totp, client)
 }
 
 pub(crate) fn authenticate(vault: &Vault, token: &str) -> Result<Authenticated> {
@@ -420,58 +512,95 @@ fn recovery_hash(code: &str) -> String {
     hex::encode(Sha256::digest(normalize_recovery(code).as_bytes()))
 }
 
+/// Whether `code` is a fresh TOTP code (or an unused recovery code) of `rec`; if so, burns it
+/// in `rec`, which the caller stores in the same transaction.
+fn second_factor_accepted(
+    vault: &Vault,
+    txn: &WriteTransaction,
+    rec: &mut UserRecord,
+    code: &str,
+) -> Result<bool> {
+    let code = code.trim();
+    let key = tenant_key(vault, &txn.open_table(TENANT_KEYS)?, rec.id)?;
+    let email = rec.email.clone();
+    let Some(state) = rec.totp.as_mut() else {
+        return Ok(false);
+    };
+    if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
+        let secret = hex::decode(&state.sealed_secret)
+            .ok()
+            .and_then(|s| key.open_secret(TOTP_SECRET_PURPOSE, &s))
+            .ok_or_else(|| VaultError::CorruptRecord {
+                table: "users",
+                reason: "the TOTP secret does not open".into(),
+            })?;
+        let totp = totp_for(secret.to_vec(), &email);
+        let now_step = (vault.now_ms() / 1000).max(0) as u64 / TOTP_STEP_SECS;
+        let matched = [now_step.saturating_sub(1), now_step, now_step + 1]
+            .into_iter()
+            .filter(|step| *step > state.last_step)
+            .find(|step| {
+                bool::from(
+                    totp.generate(step * TOTP_STEP_SECS)
+                        .as_bytes()
+                        .ct_eq(code.as_bytes()),
+                )
+            });
+        Ok(match matched {
+            Some(step) => {
+                state.last_step = step;
+                true
+            }
+            None => false,
+        })
+    } else {
+        let hash = recovery_hash(code);
+        let before = state.recovery.len();
+        state
+            .recovery
+            .retain(|h| !bool::from(h.as_bytes().ct_eq(hash.as_bytes())));
+        Ok(state.recovery.len() < before)
+    }
+}
+
 /// Checks a TOTP code (or a recovery code) and burns it, atomically.
 fn consume_second_factor(vault: &Vault, user: UserId, code: &str) -> Result<()> {
-    let code = code.trim();
     let txn = vault.db().begin_write()?;
     {
         let mut users = txn.open_table(USERS)?;
         let mut rec = get_user(&users, user)?.ok_or(VaultError::NotFound)?;
-        let key = tenant_key(vault, &txn.open_table(TENANT_KEYS)?, user)?;
-        let email = rec.email.clone();
-        let state = rec.totp.as_mut().ok_or(VaultError::BadTotp)?;
-        let accepted = if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
-            let secret = hex::decode(&state.sealed_secret)
-                .ok()
-                .and_then(|s| key.open_secret(TOTP_SECRET_PURPOSE, &s))
-                .ok_or_else(|| VaultError::CorruptRecord {
-                    table: "users",
-                    reason: "the TOTP secret does not open".into(),
-                })?;
-            let totp = totp_for(secret.to_vec(), &email);
-            let now_step = (vault.now_ms() / 1000).max(0) as u64 / TOTP_STEP_SECS;
-            let matched = [now_step.saturating_sub(1), now_step, now_step + 1]
-                .into_iter()
-                .filter(|step| *step > state.last_step)
-                .find(|step| {
-                    bool::from(
-                        totp.generate(step * TOTP_STEP_SECS)
-                            .as_bytes()
-                            .ct_eq(code.as_bytes()),
-                    )
-                });
-            match matched {
-                Some(step) => {
-                    state.last_step = step;
-                    true
-                }
-                None => false,
-            }
-        } else {
-            let hash = recovery_hash(code);
-            let before = state.recovery.len();
-            state
-                .recovery
-                .retain(|h| !bool::from(h.as_bytes().ct_eq(hash.as_bytes())));
-            state.recovery.len() < before
-        };
-        if !accepted {
+        if !second_factor_accepted(vault, &txn, &mut rec, code)? {
             return Err(VaultError::BadTotp);
         }
         put_user(&mut users, &rec)?;
     }
     txn.commit()?;
     Ok(())
+}
+
+/// What a signed-in owner's password (or code) re-check guards; named in the audit record of
+/// a failed one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recheck {
+    Export,
+    PasswordChange,
+    TotpSetup,
+    TotpEnable,
+    TotpDisable,
+    Deletion,
+}
+
+impl Recheck {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Export => "export",
+            Self::PasswordChange => "password change",
+            Self::TotpSetup => "two-factor setup",
+            Self::TotpEnable => "two-factor enable",
+            Self::TotpDisable => "two-factor disable",
+            Self::Deletion => "account deletion",
+        }
+    }
 }
 
 /// Self-service operations on the scope owner's own account.
@@ -586,9 +715,24 @@ impl<'a> Account<'a> {
         Ok(rec)
     }
 
-    /// Password, plus a second factor when 2FA is on: required before sensitive changes.
-    pub fn reauthenticate(&self, password: &str, totp: Option<&str>) -> Result<()> {
+    /// Password, plus a second factor when 2FA is on: required before sensitive changes. A
+    /// wrong password or code is audited (`account.reauth_failed`, naming `purpose`).
+    pub fn reauthenticate(
+        &self,
+        password: &str,
+        totp: Option<&str>,
+        purpose: Recheck,
+        client: &ClientInfo,
+    ) -> Result<()> {
         let me = self.me()?;
+        let result = self.verify(&me, password, totp);
+        if let Err(e) = &result {
+            self.recheck_failed(purpose, client, e);
+        }
+        result
+    }
+
+    fn verify(&self, me: &UserRecord, password: &str, totp: Option<&str>) -> Result<()> {
         if !password_matches(password, &me.password_hash) {
             return Err(VaultError::BadCredentials);
         }
@@ -599,6 +743,27 @@ impl<'a> Account<'a> {
             consume_second_factor(self.vault, self.owner, code)?;
         }
         Ok(())
+    }
+
+    /// Audits a re-check refused for a wrong password or code; other errors are not failures.
+    fn recheck_failed(&self, purpose: Recheck, client: &ClientInfo, error: &VaultError) {
+        let why = match error {
+            VaultError::BadCredentials => "wrong password",
+            VaultError::BadTotp => "wrong second-factor code",
+            _ => return,
+        };
+        let client = self.vault.hash_client(client).ok().and_then(|h| h.ip);
+        audit_failure(
+            self.vault,
+            AuditEvent::new(
+                Actor::User(self.owner),
+                Some(self.owner),
+                AuditAction::ReauthFailed,
+            )
+            .object(format!("user/{}", self.owner))
+            .client(client)
+            .detail(format!("{}: {why}", purpose.as_str())),
+        );
     }
 
     /// Changes the password and ends every other session.
@@ -612,7 +777,9 @@ impl<'a> Account<'a> {
         validate_password(new)?;
         let me = self.me()?;
         if !password_matches(current, &me.password_hash) {
-            return Err(VaultError::BadCredentials);
+            let e = VaultError::BadCredentials;
+            self.recheck_failed(Recheck::PasswordChange, client, &e);
+            return Err(e);
         }
         let hash = hash_password(self.vault, new)?;
         let client = self.vault.hash_client(client)?.ip;
@@ -624,6 +791,10 @@ impl<'a> Account<'a> {
         {
             let mut users = txn.open_table(USERS)?;
             let mut rec = get_user(&users, self.owner)?.ok_or(VaultError::NotFound)?;
+            // Another change committed while bcrypt ran: `current` is no longer the password.
+            if rec.password_hash != me.password_hash {
+                return Err(VaultError::BadCredentials);
+            }
             rec.password_hash = hash;
             put_user(&mut users, &rec)?;
         }
@@ -656,8 +827,13 @@ impl<'a> Account<'a> {
 
     /// Starts TOTP enrolment after re-authentication: a fresh secret, not yet enforced.
     /// Answers the base32 secret and its `otpauth://` URL.
-    pub fn totp_setup(&self, password: &str, totp: Option<&str>) -> Result<(String, String)> {
-        self.reauthenticate(password, totp)?;
+    pub fn totp_setup(
+        &self,
+        password: &str,
+        totp: Option<&str>,
+        client: &ClientInfo,
+    ) -> Result<(String, String)> {
+        self.reauthenticate(password, totp, Recheck::TotpSetup, client)?;
         let mut secret = vec![0u8; 20];
         rand::rngs::OsRng.fill_bytes(&mut secret);
         let txn = self.vault.db().begin_write()?;
@@ -707,10 +883,15 @@ impl<'a> Account<'a> {
                 ));
             }
         }
-        if !(code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit())) {
-            return Err(VaultError::BadTotp);
+        let checked = if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
+            consume_second_factor(self.vault, self.owner, code)
+        } else {
+            Err(VaultError::BadTotp)
+        };
+        if let Err(e) = checked {
+            self.recheck_failed(Recheck::TotpEnable, client, &e);
+            return Err(e);
         }
-        consume_second_factor(self.vault, self.owner, code)?;
         let codes: Vec<String> = (0..RECOVERY_CODES)
             .map(|_| {
                 let mut raw = [0u8; 8];
@@ -754,7 +935,7 @@ impl<'a> Account<'a> {
         if !self.me()?.totp_enabled() {
             return Err(VaultError::invalid("totp", "two-factor sign-in is not on"));
         }
-        self.reauthenticate(password, code)?;
+        self.reauthenticate(password, code, Recheck::TotpDisable, client)?;
         let client = self.vault.hash_client(client)?.ip;
         let txn = self.vault.db().begin_write()?;
         {
@@ -785,7 +966,7 @@ impl<'a> Account<'a> {
         totp: Option<&str>,
         client: &ClientInfo,
     ) -> Result<i64> {
-        self.reauthenticate(password, totp)?;
+        self.reauthenticate(password, totp, Recheck::Deletion, client)?;
         let client = self.vault.hash_client(client)?.ip;
         schedule_deletion(self.vault, self.owner, Actor::User(self.owner), client)
     }

@@ -1,4 +1,5 @@
-//! Self-service account security: password, TOTP, deletion.
+//! Self-service account security: password, TOTP, deletion. Every route that checks a
+//! password or code goes through [`recheck`]: throttled like sign-ins, failures audited.
 
 use studiovault_api::public::{
     ChangePassword, DeletionScheduled, Reauth, RecoveryCodes, Settings, TotpConfirm, TotpSetup,
@@ -10,7 +11,7 @@ use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
 use super::session::clear_cookie;
-use super::{ApiError, AppState, auth, blocking, client, json_body, respond, with_state};
+use super::{ApiError, AppState, auth, blocking, client, json_body, recheck, respond, with_state};
 
 /// Renders the enrolment URL as a QR code here, so the secret never leaves the appliance.
 fn qr_svg(url: &str) -> Result<String, ApiError> {
@@ -39,14 +40,14 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
         .and(json_body::<ChangePassword>())
         .and(rest(state))
         .then(
-            |auth: Authenticated, req: ChangePassword, client, state: AppState| async move {
-                let vault = state.vault.clone();
-                let result = blocking(move || {
-                    vault.account(&auth.scope).change_password(
+            |auth: Authenticated, req: ChangePassword, client: ClientInfo, state: AppState| async move {
+                let (vault, a, c) = (state.vault.clone(), auth.clone(), client.clone());
+                let result = recheck(&state, &auth, &client, move || {
+                    vault.account(&a.scope).change_password(
                         &req.current_password,
                         &req.new_password,
-                        &auth.session_id,
-                        &client,
+                        &a.session_id,
+                        &c,
                     )
                 })
                 .await;
@@ -58,12 +59,12 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
         .and(json_body::<Reauth>())
         .and(rest(state))
         .then(
-            |auth: Authenticated, req: Reauth, _client, state: AppState| async move {
-                let vault = state.vault.clone();
-                let result = blocking(move || {
+            |auth: Authenticated, req: Reauth, client: ClientInfo, state: AppState| async move {
+                let (vault, scope, c) = (state.vault.clone(), auth.scope.clone(), client.clone());
+                let result = recheck(&state, &auth, &client, move || {
                     vault
-                        .account(&auth.scope)
-                        .totp_setup(&req.password, req.totp.as_deref())
+                        .account(&scope)
+                        .totp_setup(&req.password, req.totp.as_deref(), &c)
                 })
                 .await;
                 respond(result.and_then(|(secret, otpauth_url)| {
@@ -82,11 +83,12 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
         .and(json_body::<TotpConfirm>())
         .and(rest(state))
         .then(
-            |auth: Authenticated, req: TotpConfirm, client, state: AppState| async move {
-                let vault = state.vault.clone();
-                let result =
-                    blocking(move || vault.account(&auth.scope).totp_enable(&req.code, &client))
-                        .await;
+            |auth: Authenticated, req: TotpConfirm, client: ClientInfo, state: AppState| async move {
+                let (vault, scope, c) = (state.vault.clone(), auth.scope.clone(), client.clone());
+                let result = recheck(&state, &auth, &client, move || {
+                    vault.account(&scope).totp_enable(&req.code, &c)
+                })
+                .await;
                 respond(result.map(|recovery_codes| {
                     warp::reply::json(&RecoveryCodes { recovery_codes }).into_response()
                 }))
@@ -97,14 +99,12 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
         .and(json_body::<Reauth>())
         .and(rest(state))
         .then(
-            |auth: Authenticated, req: Reauth, client, state: AppState| async move {
-                let vault = state.vault.clone();
-                let result = blocking(move || {
-                    vault.account(&auth.scope).totp_disable(
-                        &req.password,
-                        req.totp.as_deref(),
-                        &client,
-                    )
+            |auth: Authenticated, req: Reauth, client: ClientInfo, state: AppState| async move {
+                let (vault, scope, c) = (state.vault.clone(), auth.scope.clone(), client.clone());
+                let result = recheck(&state, &auth, &client, move || {
+                    vault
+                        .account(&scope)
+                        .totp_disable(&req.password, req.totp.as_deref(), &c)
                 })
                 .await;
                 respond(result.map(|()| StatusCode::NO_CONTENT.into_response()))
@@ -136,14 +136,12 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
         .and(json_body::<Reauth>())
         .and(rest(state))
         .then(
-            |auth: Authenticated, req: Reauth, client, state: AppState| async move {
-                let vault = state.vault.clone();
-                let result = blocking(move || {
-                    vault.account(&auth.scope).request_deletion(
-                        &req.password,
-                        req.totp.as_deref(),
-                        &client,
-                    )
+            |auth: Authenticated, req: Reauth, client: ClientInfo, state: AppState| async move {
+                let (vault, scope, c) = (state.vault.clone(), auth.scope.clone(), client.clone());
+                let result = recheck(&state, &auth, &client, move || {
+                    vault
+                        .account(&scope)
+                        .request_deletion(&req.password, req.totp.as_deref(), &c)
                 })
                 .await;
                 respond(result.map(|purge_after| {

@@ -12,7 +12,9 @@ use bytes::Bytes;
 use rand::RngCore;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use studiovault_vault::{AccountExport, Authenticated, ClientInfo, OwnerScope, TrackRecord, Vault};
+use studiovault_vault::{
+    AccountExport, Authenticated, ClientInfo, OwnerScope, Recheck, TrackRecord, Vault,
+};
 use tokio_stream::wrappers::ReceiverStream;
 use warp::filters::BoxedFilter;
 use warp::http::{StatusCode, header};
@@ -22,7 +24,7 @@ use warp::{Filter, Reply};
 use super::tracks::set;
 use super::{
     ApiError, AppState, SMALL_BODY_DEADLINE, auth, blocking, body_within, client, json_body,
-    respond, with_state,
+    recheck, respond, with_state,
 };
 
 const BLOCK: u64 = 512;
@@ -87,7 +89,7 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
              state: AppState| async move {
                 let result = async {
                     let req = parse(content_type.as_deref(), &body)?;
-                    reauthenticate(&state, &auth, req).await?;
+                    reauthenticate(&state, &auth, req, &client).await?;
                     export(auth, client, state).await
                 };
                 respond(result.await)
@@ -97,11 +99,12 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
         .and(warp::post())
         .and(auth(state))
         .and(json_body::<ExportRequest>())
+        .and(client())
         .and(with_state(state))
         .then(
-            |auth: Authenticated, req: ExportRequest, state: AppState| async move {
+            |auth: Authenticated, req: ExportRequest, client: ClientInfo, state: AppState| async move {
                 let result = async {
-                    reauthenticate(&state, &auth, req).await?;
+                    reauthenticate(&state, &auth, req, &client).await?;
                     let token = state.export_links.issue(auth.scope.clone());
                     Ok(warp::reply::json(&serde_json::json!({
                         "url": format!("/api/account/export/{token}"),
@@ -146,17 +149,21 @@ fn parse(content_type: Option<&str>, body: &[u8]) -> Result<ExportRequest, ApiEr
     parsed.map_err(|e| ApiError::bad_request(format!("the body needs `password`: {e}")))
 }
 
+/// The export's password (and code) check: throttled and audited like every re-check.
 async fn reauthenticate(
     state: &AppState,
     auth: &Authenticated,
     req: ExportRequest,
+    client: &ClientInfo,
 ) -> Result<(), ApiError> {
-    let vault = state.vault.clone();
-    let scope = auth.scope.clone();
-    blocking(move || {
-        vault
-            .account(&scope)
-            .reauthenticate(&req.password, req.totp.as_deref())
+    let (vault, scope, c) = (state.vault.clone(), auth.scope.clone(), client.clone());
+    recheck(state, auth, client, move || {
+        vault.account(&scope).reauthenticate(
+            &req.password,
+            req.totp.as_deref(),
+            Recheck::Export,
+            &c,
+        )
     })
     .await
 }

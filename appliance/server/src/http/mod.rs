@@ -38,7 +38,7 @@ pub(crate) use shares::trace_view;
 pub use uploads::UploadSessions;
 
 use crate::config::Config;
-use crate::throttle::LoginThrottle;
+use crate::throttle::{LoginThrottle, Outcome, Subject};
 
 /// The session cookie over plain HTTP (loopback only) and over HTTPS.
 pub const SESSION_COOKIE: &str = "sv_session";
@@ -139,6 +139,76 @@ where
         chunk.advance(chunk.remaining());
     }
     Ok(body.freeze())
+}
+
+/// The key a client is throttled by: its address, hashed by the throttle and never stored.
+fn throttle_client(client: &ClientInfo) -> String {
+    client.ip.map(|ip| ip.to_string()).unwrap_or_default()
+}
+
+fn too_many_attempts(wait: u64) -> ApiError {
+    ApiError {
+        retry_after: Some(wait),
+        ..ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            format!("too many failed attempts; try again in {wait} seconds"),
+        )
+    }
+}
+
+/// How a credential check counts: only a wrong password or code is a failure.
+fn outcome<T>(result: &Result<T, VaultError>) -> Outcome {
+    match result {
+        Ok(_) => Outcome::Success,
+        Err(VaultError::BadCredentials | VaultError::BadTotp) => Outcome::Failure,
+        Err(_) => Outcome::Inconclusive,
+    }
+}
+
+/// Runs `check`, which verifies a password or code, on a blocking thread after reserving the
+/// attempt with the throttle (`429 too_many_attempts` with `Retry-After` when over a limit).
+/// The attempt is settled on that thread with the check's outcome, so a request cancelled
+/// while bcrypt runs still settles it.
+async fn throttled<T, F>(
+    state: &AppState,
+    subject: Subject<'_>,
+    client: &ClientInfo,
+    check: F,
+) -> Result<T, ApiError>
+where
+    F: FnOnce() -> Result<T, VaultError> + Send + 'static,
+    T: Send + 'static,
+{
+    let attempt = state
+        .throttle
+        .begin(subject, &throttle_client(client), Instant::now())
+        .map_err(too_many_attempts)?;
+    blocking(move || {
+        let result = check();
+        attempt.settle(outcome(&result));
+        result
+    })
+    .await
+}
+
+/// A signed-in owner's password or code re-check (export, password change, two-factor
+/// changes, deletion): throttled with the same count as their sign-ins, by their e-mail and
+/// the client.
+async fn recheck<T, F>(
+    state: &AppState,
+    auth: &Authenticated,
+    client: &ClientInfo,
+    check: F,
+) -> Result<T, ApiError>
+where
+    F: FnOnce() -> Result<T, VaultError> + Send + 'static,
+    T: Send + 'static,
+{
+    let vault = state.vault.clone();
+    let scope = auth.scope.clone();
+    let email = blocking(move || vault.account(&scope).me().map(|u| u.email)).await?;
+    throttled(state, Subject::Account(&email), client, check).await
 }
 
 /// A small JSON body, whole within [`SMALL_BODY_DEADLINE`].

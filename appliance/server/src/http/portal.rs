@@ -4,8 +4,6 @@
 //! Unknown, forged, expired and revoked links all get the same page and status, so a link's
 //! page says nothing about whether it ever existed.
 
-use std::time::Instant;
-
 use serde::{Deserialize, Serialize};
 use studiovault_vault::{
     ClientInfo, MediaKind, MediaUrl, PortalView, RecipientGrant, RecipientId, TrackId, VaultError,
@@ -20,9 +18,10 @@ use super::tracks::{PeaksQuery, content_disposition, peaks_response, set, stream
 use super::web::PAGE_CSP;
 use super::{
     ApiError, AppState, SMALL_BODY_DEADLINE, blocking, body_within, client, respond, set_cookie,
-    with_state,
+    throttled, with_state,
 };
 use crate::render::RenderState;
+use crate::throttle::Subject;
 
 /// The unlock cookie is scoped to one link's path, so under TLS it takes the `__Secure-` prefix
 /// (`__Host-` needs `Path=/`).
@@ -493,20 +492,15 @@ async fn unlock(
     else {
         return Ok(gone());
     };
-    // Guessing is throttled per link and per address, in memory only.
-    let link_key = format!("share:{}", grant.recipient());
-    let client_key = client.ip.map(|ip| ip.to_string()).unwrap_or_default();
-    if let Err(wait) = state.throttle.check(&link_key, &client_key, Instant::now()) {
-        return Ok(password_page(
-            &token,
-            Some(&format!("Too many attempts. Try again in {wait} seconds.")),
-        ));
-    }
-    let vault = state.vault.clone();
-    let g = grant.clone();
-    match blocking(move || g.unlock(&vault, &form.password)).await {
+    // Guessing is throttled per link and per address, in memory only; failures are audited.
+    let recipient = grant.recipient().to_string();
+    let (vault, g, c) = (state.vault.clone(), grant.clone(), client.clone());
+    let result = throttled(&state, Subject::Link(&recipient), &client, move || {
+        g.unlock(&vault, &form.password, &c)
+    })
+    .await;
+    match result {
         Ok(cookie) => {
-            state.throttle.record_success(&link_key);
             let mut res = StatusCode::SEE_OTHER.into_response();
             set(&mut res, header::LOCATION, &format!("/s/{token}"));
             let max_age = cookie
@@ -526,10 +520,19 @@ async fn unlock(
             );
             Ok(res)
         }
+        Err(ApiError {
+            retry_after: Some(wait),
+            ..
+        }) => {
+            let mut res = password_page(
+                &token,
+                Some(&format!("Too many attempts. Try again in {wait} seconds.")),
+            );
+            *res.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            set(&mut res, header::RETRY_AFTER, &wait.to_string());
+            Ok(res)
+        }
         Err(e) if e.code == "bad_credentials" => {
-            state
-                .throttle
-                .record_failure(&link_key, &client_key, Instant::now());
             Ok(password_page(&token, Some("That password is not right.")))
         }
         Err(e) if e.status == StatusCode::NOT_FOUND => Ok(gone()),

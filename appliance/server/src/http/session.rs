@@ -1,7 +1,5 @@
 //! Sign-in, sign-out and the owner's own sessions.
 
-use std::time::Instant;
-
 use studiovault_api::public::{LoginRequest, Me, SessionView};
 use studiovault_vault::{Authenticated, ClientInfo, Vault};
 
@@ -13,8 +11,9 @@ use warp::{Filter, Reply};
 
 use super::{
     ApiError, AppState, auth, blocking, client, json_body, respond, session_cookie_name,
-    set_cookie, with_state,
+    set_cookie, throttled, with_state,
 };
+use crate::throttle::Subject;
 
 #[derive(Debug, serde::Deserialize)]
 struct ActivityQuery {
@@ -134,54 +133,27 @@ async fn login(
     client: ClientInfo,
     state: AppState,
 ) -> Result<Response, ApiError> {
-    // Throttling is keyed on the address itself, in memory only.
-    let client_key = client.ip.map(|ip| ip.to_string()).unwrap_or_default();
-    if let Err(wait) = state
-        .throttle
-        .check(&req.email, &client_key, Instant::now())
-    {
-        return Err(ApiError {
-            retry_after: Some(wait),
-            ..ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_attempts",
-                format!("too many failed sign-ins; try again in {wait} seconds"),
-            )
-        });
-    }
     let vault = state.vault.clone();
     let email = req.email.clone();
-    let outcome =
-        blocking(move || vault.login(&req.email, &req.password, req.totp.as_deref(), &client))
-            .await;
-    match outcome {
-        Ok((token, auth)) => {
-            state.throttle.record_success(&email);
-            let me = me(&state.vault, auth).await?;
-            let mut res =
-                warp::reply::with_status(warp::reply::json(&me), StatusCode::OK).into_response();
-            let max_age = state.vault.policy().session_absolute_secs;
-            let cookie = set_cookie(
-                &state.config,
-                session_cookie_name(&state.config),
-                &token,
-                "/",
-                max_age,
-            );
-            if let Ok(v) = cookie.parse() {
-                res.headers_mut().insert(header::SET_COOKIE, v);
-            }
-            Ok(res)
-        }
-        Err(e) => {
-            if matches!(e.code, "bad_credentials" | "bad_totp") {
-                state
-                    .throttle
-                    .record_failure(&email, &client_key, Instant::now());
-            }
-            Err(e)
-        }
+    let c = client.clone();
+    let (token, auth) = throttled(&state, Subject::Account(&email), &client, move || {
+        vault.login(&req.email, &req.password, req.totp.as_deref(), &c)
+    })
+    .await?;
+    let me = me(&state.vault, auth).await?;
+    let mut res = warp::reply::with_status(warp::reply::json(&me), StatusCode::OK).into_response();
+    let max_age = state.vault.policy().session_absolute_secs;
+    let cookie = set_cookie(
+        &state.config,
+        session_cookie_name(&state.config),
+        &token,
+        "/",
+        max_age,
+    );
+    if let Ok(v) = cookie.parse() {
+        res.headers_mut().insert(header::SET_COOKIE, v);
     }
+    Ok(res)
 }
 
 pub(super) async fn me(vault: &Vault, auth: Authenticated) -> Result<Me, ApiError> {

@@ -243,10 +243,21 @@ fn passwords_unlock_only_their_recipient() {
     let ben = f.grant(&detail, 1);
     assert!(!ana.is_unlocked(&f.t.vault, None).unwrap());
     assert!(matches!(
-        ana.unlock(&f.t.vault, "wrong"),
+        ana.unlock(&f.t.vault, "wrong", &ClientInfo::default()),
         Err(VaultError::BadCredentials)
     ));
-    let cookie = ana.unlock(&f.t.vault, "s3cret").unwrap();
+    let failed =
+        f.t.vault
+            .audit_query(&Default::default())
+            .unwrap()
+            .remove(0);
+    assert_eq!(failed.action, "share.unlock_failed");
+    assert_eq!(failed.actor, format!("recipient:{}", ana.recipient()));
+    assert_eq!(failed.owner, Some(f.scope.owner().to_string()));
+    assert_eq!(failed.object, Some(format!("share/{}", detail.share.id)));
+    let cookie = ana
+        .unlock(&f.t.vault, "s3cret", &ClientInfo::default())
+        .unwrap();
     assert!(ana.is_unlocked(&f.t.vault, Some(&cookie)).unwrap());
     assert!(
         !ben.is_unlocked(&f.t.vault, Some(&cookie)).unwrap(),

@@ -225,10 +225,10 @@ fn totp_codes_are_single_use_and_recovery_codes_work_once() {
     let (token, scope) = t.user("otp@studio.test");
     let account = t.vault.account(&scope);
     assert!(matches!(
-        account.totp_setup("not my password", None),
+        account.totp_setup("not my password", None, &no_client()),
         Err(VaultError::BadCredentials)
     ));
-    let (secret, url) = account.totp_setup(PASSWORD, None).unwrap();
+    let (secret, url) = account.totp_setup(PASSWORD, None, &no_client()).unwrap();
     assert!(
         url.starts_with("otpauth://totp/Studio%20Vault:otp%40studio.test?secret="),
         "{url}"
@@ -451,5 +451,207 @@ fn every_account_change_is_audited() {
             "user.resume"
         ]
     );
+    assert!(t.vault.audit_verify().unwrap().ok);
+}
+
+fn session_count(t: &TestVault, scope: &OwnerScope) -> usize {
+    t.vault.account(scope).sessions().unwrap().len()
+}
+
+fn last_record(t: &TestVault) -> studiovault_api::admin::AuditEntry {
+    t.vault
+        .audit_query(&Default::default())
+        .unwrap()
+        .into_iter()
+        .next()
+        .unwrap()
+}
+
+#[test]
+fn a_sign_in_verified_before_a_password_change_creates_no_session() {
+    let t = TestVault::new();
+    let (current, scope) = t.user("race@studio.test");
+    let keep = t.vault.authenticate(&current).unwrap().session_id;
+    // The sign-in's bcrypt ran against the old password...
+    let verified = verify_login(&t.vault, "race@studio.test", PASSWORD, None).unwrap();
+    // ...while the owner changed it, which ended every other session.
+    t.vault
+        .account(&scope)
+        .change_password(PASSWORD, "new password 123", &keep, &no_client())
+        .unwrap();
+    assert_eq!(session_count(&t, &scope), 1);
+    assert!(matches!(
+        open_session(&t.vault, &verified, None, ClientHashes::default()),
+        Err(VaultError::BadCredentials)
+    ));
+    assert_eq!(
+        session_count(&t, &scope),
+        1,
+        "no session outlives the change"
+    );
+    let record = last_record(&t);
+    assert_eq!(record.action, "session.login_failed");
+    assert_eq!(
+        record.detail.as_deref(),
+        Some("the password changed during the sign-in")
+    );
+
+    // An admin's reset and a suspension in between refuse it the same way.
+    let verified = verify_login(&t.vault, "race@studio.test", "new password 123", None).unwrap();
+    t.vault
+        .admin()
+        .reset_password(scope.owner(), Some("reset password 456"))
+        .unwrap();
+    assert!(open_session(&t.vault, &verified, None, ClientHashes::default()).is_err());
+    let verified = verify_login(&t.vault, "race@studio.test", "reset password 456", None).unwrap();
+    t.vault.admin().suspend(scope.owner()).unwrap();
+    assert!(matches!(
+        open_session(&t.vault, &verified, None, ClientHashes::default()),
+        Err(VaultError::AccountInactive(_))
+    ));
+    assert_eq!(session_count(&t, &scope), 0);
+
+    // Nothing in between: the session opens.
+    t.vault.admin().resume(scope.owner()).unwrap();
+    let verified = verify_login(&t.vault, "race@studio.test", "reset password 456", None).unwrap();
+    open_session(&t.vault, &verified, None, ClientHashes::default()).unwrap();
+    assert_eq!(session_count(&t, &scope), 1);
+    assert!(t.vault.audit_verify().unwrap().ok);
+}
+
+#[test]
+fn failed_sign_ins_and_rechecks_are_audited() {
+    let t = TestVault::new();
+    let (_, scope) = t.user("fail@studio.test");
+    let owner = scope.owner().to_string();
+    let client = ClientInfo {
+        ip: Some("203.0.113.9".parse().unwrap()),
+        user_agent: Some("guesser/1.0".into()),
+    };
+
+    // A wrong password for a known account: recorded for that account, by nobody signed in,
+    // with the client only as its salted hash.
+    let before = t.vault.audit_len().unwrap();
+    assert!(matches!(
+        t.vault
+            .login("fail@studio.test", "wrong password!", None, &client),
+        Err(VaultError::BadCredentials)
+    ));
+    assert_eq!(t.vault.audit_len().unwrap(), before + 1);
+    let r = last_record(&t);
+    assert_eq!(r.action, "session.login_failed");
+    assert_eq!(r.actor, "anonymous");
+    assert_eq!(r.owner.as_deref(), Some(owner.as_str()));
+    assert_eq!(r.detail.as_deref(), Some("wrong password"));
+    let hashed = r.client.clone().unwrap();
+    assert!(!hashed.contains("203.0.113"), "{hashed}");
+
+    // An unknown e-mail costs the same one record, which names no account and no address.
+    assert!(matches!(
+        t.vault
+            .login("ghost@studio.test", "wrong password!", None, &client),
+        Err(VaultError::BadCredentials)
+    ));
+    assert_eq!(t.vault.audit_len().unwrap(), before + 2);
+    let r = last_record(&t);
+    assert_eq!(
+        (r.action.as_str(), r.owner.as_deref()),
+        ("session.login_failed", None)
+    );
+    assert!(!format!("{r:?}").contains("ghost"), "{r:?}");
+    assert_eq!(r.client.as_deref(), Some(hashed.as_str()));
+
+    // Every re-check of a signed-in owner.
+    let account = t.vault.account(&scope);
+    let wrong = "not my password";
+    assert!(
+        account
+            .reauthenticate(wrong, None, Recheck::Export, &client)
+            .is_err()
+    );
+    assert_eq!(
+        last_record(&t).detail.as_deref(),
+        Some("export: wrong password")
+    );
+    assert!(
+        account
+            .change_password(wrong, "new password 123", "none", &client)
+            .is_err()
+    );
+    assert_eq!(
+        last_record(&t).detail.as_deref(),
+        Some("password change: wrong password")
+    );
+    assert!(account.totp_setup(wrong, None, &client).is_err());
+    assert!(account.request_deletion(wrong, None, &client).is_err());
+    assert_eq!(
+        last_record(&t).detail.as_deref(),
+        Some("account deletion: wrong password")
+    );
+    let (secret, _) = account.totp_setup(PASSWORD, None, &client).unwrap();
+    assert!(matches!(
+        account.totp_enable("12345x", &client),
+        Err(VaultError::BadTotp)
+    ));
+    assert_eq!(
+        last_record(&t).detail.as_deref(),
+        Some("two-factor enable: wrong second-factor code")
+    );
+    account
+        .totp_enable(&code_at(&secret, now_secs(&t)), &client)
+        .unwrap();
+    assert!(
+        account
+            .totp_disable(PASSWORD, Some("aaaa-bbbb"), &client)
+            .is_err()
+    );
+    assert_eq!(
+        last_record(&t).detail.as_deref(),
+        Some("two-factor disable: wrong second-factor code")
+    );
+    // A wrong second factor at sign-in, after the right password.
+    assert!(matches!(
+        t.vault
+            .login("fail@studio.test", PASSWORD, Some("aaaa-bbbb"), &client),
+        Err(VaultError::BadTotp)
+    ));
+    let r = last_record(&t);
+    assert_eq!(r.action, "session.login_failed");
+    assert_eq!(r.detail.as_deref(), Some("wrong second-factor code"));
+
+    let failures: Vec<(String, String)> = account
+        .activity(None, 100)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action.ends_with("_failed"))
+        .map(|e| (e.action, e.actor))
+        .collect();
+    let user = format!("user:{owner}");
+    assert_eq!(
+        failures,
+        [
+            ("session.login_failed".to_owned(), "anonymous".to_owned()),
+            ("account.reauth_failed".to_owned(), user.clone()),
+            ("account.reauth_failed".to_owned(), user.clone()),
+            ("account.reauth_failed".to_owned(), user.clone()),
+            ("account.reauth_failed".to_owned(), user.clone()),
+            ("account.reauth_failed".to_owned(), user.clone()),
+            ("account.reauth_failed".to_owned(), user),
+            ("session.login_failed".to_owned(), "anonymous".to_owned()),
+        ],
+        "the owner sees every failure on their account, newest first, and not the unknown e-mail"
+    );
+    // A right password or code adds no failure.
+    let n = t.vault.audit_len().unwrap();
+    t.advance_secs(30);
+    account
+        .reauthenticate(
+            PASSWORD,
+            Some(&code_at(&secret, now_secs(&t))),
+            Recheck::Export,
+            &client,
+        )
+        .unwrap();
+    assert_eq!(t.vault.audit_len().unwrap(), n);
     assert!(t.vault.audit_verify().unwrap().ok);
 }
