@@ -737,6 +737,7 @@ async fn a_hostile_suspect_file_is_refused_in_a_sandboxed_child() {
     // A real excerpt still traces (it is read the same way).
     let song = ffmpeg(&wav(20.0, 4), "wav", &["-b:a", "128k"], "mp3").unwrap();
     assert_eq!(owner.trace(song).await["found"], false);
+}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn parallel_share_password_guesses_get_no_more_than_the_limit_checked() {
