@@ -230,8 +230,15 @@ async fn free_plans_analyse_only_when_the_owner_asks() {
         )
         .await;
     assert_eq!((status, me["analysis"].as_bool()), (200, Some(true)));
+    let asked = Instant::now();
     let page = settled(&owner).await;
     assert_eq!(page["items"][0]["analysis"]["state"], "done");
+    // The commit that queued the analysis woke the runner: no wait for its 30-second tick.
+    assert!(
+        asked.elapsed() < Duration::from_secs(15),
+        "analysed {:?} after it was turned on",
+        asked.elapsed()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

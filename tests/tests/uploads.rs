@@ -433,3 +433,56 @@ async fn resumable_uploads_are_private_bounded_and_checked() {
     );
     assert!(server.files_under("blobs").is_empty());
 }
+
+/// The cap on open resumable uploads was counted and the session inserted under separate
+/// locks, so parallel creations could all slip under it. They are one step now.
+#[tokio::test(flavor = "multi_thread")]
+async fn parallel_upload_creations_never_pass_the_open_upload_cap() {
+    let server = Server::start();
+    server.add_user("cap@studio.test", "pro");
+    let owner = Owner::signed_in(&server, "cap@studio.test").await;
+    let attempts = (0..40).map(|_| {
+        let req = owner
+            .http
+            .post(owner.url("/api/uploads"))
+            .json(&serde_json::json!({"filename": "x.wav", "size": 5000}));
+        async move { req.send().await.unwrap().status().as_u16() }
+    });
+    let statuses = futures_util::future::join_all(attempts).await;
+    let created = statuses.iter().filter(|&&s| s == 201).count();
+    let refused = statuses.iter().filter(|&&s| s == 429).count();
+    assert_eq!((created, refused), (16, 24), "{statuses:?}");
+    // The refused sessions' temporary files went with them.
+    assert_eq!(server.files_under("tmp").len(), 16);
+}
+
+/// A client that sends the headers of a sign-in and then trickles its body is cut off with
+/// `408` once the small-body deadline passes, rather than holding a task for ever.
+#[test]
+fn a_trickled_json_body_is_cut_off_with_408() {
+    use std::io::{Read, Write};
+    let server = Server::start();
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    stream
+        .write_all(
+            b"POST /api/session HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+              Content-Length: 100\r\n\r\n{\"email\":",
+        )
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+        }
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    let waited = started.elapsed().as_secs();
+    assert!((9..25).contains(&waited), "answered after {waited} s");
+}

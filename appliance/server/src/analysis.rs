@@ -1,5 +1,5 @@
-//! The analysis worker: takes tracks from the store's queue and computes tempo, key, loudness
-//! and waveform peaks with the audio engine, off the request path.
+//! The analysis executor: runs the analysis jobs the job runner leases (`jobs.rs`), computing
+//! tempo, key, loudness and waveform peaks with the audio engine, off the request path.
 //!
 //! Each job runs in a child process (`studiovault analysis-job`) under an address-space limit
 //! and a wall-clock timeout: a hostile file that makes a decoder ask for gigabytes, loop or
@@ -16,14 +16,13 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 use studiovault_audio::{AnalysisOptions, Container, PeakLevel, Waveform, analyze};
-use studiovault_vault::{AnalysisJob, AnalysisResult, BlobAccess, Vault, VaultError};
+use studiovault_vault::{
+    AnalysisJob, AnalysisResult, BlobAccess, JobKind, Lease, Vault, VaultError,
+};
 use tokio::io::AsyncWriteExt;
-use tokio::sync::{Notify, watch};
 
-use crate::listener::stopped;
+use crate::jobs::{Executor, Progress};
 
-/// Idle workers look at the queue this often, besides being woken by uploads.
-const POLL_EVERY: Duration = Duration::from_secs(30);
 const PEAKS_MAGIC: &[u8; 4] = b"SVP1";
 
 /// Limits of one analysis job.
@@ -57,49 +56,22 @@ struct JobOutcome {
     error: Option<String>,
 }
 
-/// Runs up to `workers` analyses at a time until `stop`.
-pub async fn run(
-    vault: Vault,
-    workers: usize,
-    limits: JobLimits,
-    wake: Arc<Notify>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let exe = match std::env::current_exe() {
-        Ok(exe) => exe,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot find this binary to run analysis jobs; analysis is off");
-            return;
-        }
-    };
-    loop {
-        let v = vault.clone();
-        let jobs = match tokio::task::spawn_blocking(move || v.analysis_jobs(workers)).await {
-            Ok(Ok(jobs)) => jobs,
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "reading the analysis queue failed");
-                Vec::new()
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "the analysis queue task failed");
-                Vec::new()
-            }
-        };
-        if jobs.is_empty() {
-            tokio::select! {
-                () = wake.notified() => continue,
-                () = tokio::time::sleep(POLL_EVERY) => continue,
-                () = stopped(&mut stop) => break,
-            }
-        }
-        let mut running = tokio::task::JoinSet::new();
-        for job in jobs {
-            running.spawn(run_job(vault.clone(), job, limits, exe.clone()));
-        }
-        tokio::select! {
-            () = async { while running.join_next().await.is_some() {} } => {}
-            // Dropping the set kills the children; their jobs stay queued for the next start.
-            () = stopped(&mut stop) => break,
+/// Runs analysis jobs in child processes of this binary.
+#[derive(Debug)]
+pub struct AnalysisExecutor {
+    pub exe: PathBuf,
+    pub limits: JobLimits,
+}
+
+impl Executor for AnalysisExecutor {
+    fn kind(&self) -> JobKind {
+        JobKind::Analysis
+    }
+
+    async fn execute(self: Arc<Self>, vault: Vault, lease: Lease, _progress: Arc<Progress>) {
+        match AnalysisJob::from_lease(lease) {
+            Some(job) => run_job(vault, job, self.limits, self.exe.clone()).await,
+            None => tracing::error!("an analysis executor was handed another kind of job"),
         }
     }
 }
@@ -115,7 +87,11 @@ async fn run_job(vault: Vault, job: AnalysisJob, limits: JobLimits, exe: PathBuf
     .await
     {
         Ok((job, Ok((_, access)))) => (job, access),
-        Ok((_, Err(VaultError::NotFound))) => return, // deleted while queued: it left the queue with it
+        Ok((job, Err(VaultError::NotFound))) => {
+            // Deleted after it was leased: nothing to analyse.
+            let _ = tokio::task::spawn_blocking(move || job.lease().finish(&vault)).await;
+            return;
+        }
         Ok((job, Err(e))) => {
             tracing::error!(%track, error = %e, "cannot open a queued track");
             finish(

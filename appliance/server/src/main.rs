@@ -9,6 +9,7 @@ mod commands;
 mod config;
 mod copies;
 mod http;
+mod jobs;
 mod listener;
 mod marking;
 mod render;

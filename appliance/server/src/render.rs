@@ -1,213 +1,88 @@
-//! Renders recipients' watermarked copies in the background: the first time a recipient opens
-//! their link, each track of a watermarking share is decoded, marked with their payload and
-//! stored as FLAC (lossless, and played by every current browser), encrypted under the owner's
-//! key. The portal polls [`Renders::state`] to show progress; the copy is reused afterwards.
+//! The render executor: recipients' watermarked copies, as render jobs of the durable job table
+//! (`jobs.rs`). The first time a recipient opens their link, each track of a watermarking share
+//! is queued; the executor decodes it, marks it with their payload and stores it as FLAC
+//! (lossless, and played by every current browser), encrypted under the owner's key. The
+//! portal shows the job's state and progress; the copy is reused afterwards, and a render
+//! interrupted by a restart is taken up again after it.
 //!
 //! Like analysis, each render runs in a child process (`studiovault render-job`) under an
 //! address-space limit and a timeout, given only the one source blob's path and key and the
 //! payload: a file that makes a decoder misbehave fails its own copy, never the server. The
 //! child writes the FLAC on stdout and its progress (frames done) on stderr.
 
-use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{ExitCode, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use studiovault_audio::DecodeLimits;
-use studiovault_vault::{BlobAccess, RecipientGrant, RecipientId, TrackId, Vault, VaultError};
+use studiovault_vault::{BlobAccess, JobKind, Lease, RecipientGrant, TrackId, Vault, VaultError};
 use studiovault_watermark::{Payload, WatermarkKey};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::mpsc;
 
-use crate::listener::stopped;
+use crate::jobs::{Executor, Progress};
 use crate::marking::{Encoding, MarkedStream, encode_flac};
-
-/// Where one copy stands while it is not yet stored.
-#[derive(Debug, Clone, PartialEq)]
-pub enum RenderState {
-    Queued,
-    /// Fraction done, 0 to 1.
-    Rendering(f32),
-    Failed(String),
-}
-
-struct Entry {
-    frames_done: Arc<AtomicU64>,
-    frames_total: u64,
-    started: bool,
-    failed: Option<String>,
-}
-
-struct Job {
-    grant: RecipientGrant,
-    track: TrackId,
-}
-
-/// The render queue and the progress of every copy in it.
-pub struct Renders {
-    entries: Mutex<HashMap<(RecipientId, TrackId), Entry>>,
-    queue: mpsc::UnboundedSender<Job>,
-}
-
-impl std::fmt::Debug for Renders {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Renders").finish_non_exhaustive()
-    }
-}
-
-impl Renders {
-    /// The queue and the receiving end for [`run`].
-    pub fn new() -> (Arc<Self>, RenderQueue) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        (
-            Arc::new(Self {
-                entries: Mutex::new(HashMap::new()),
-                queue: tx,
-            }),
-            RenderQueue(rx),
-        )
-    }
-
-    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<(RecipientId, TrackId), Entry>> {
-        // A panic while holding this lock cannot leave the map inconsistent: every update is
-        // a single insert or field write.
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Queues the recipient's copy of `track` unless it is queued, rendering or failed.
-    /// `frames_total` sizes the progress bar.
-    pub fn request(&self, grant: &RecipientGrant, track: TrackId, frames_total: u64) {
-        let mut entries = self.entries();
-        let key = (grant.recipient(), track);
-        if entries.contains_key(&key) {
-            return;
-        }
-        entries.insert(
-            key,
-            Entry {
-                frames_done: Arc::new(AtomicU64::new(0)),
-                frames_total,
-                started: false,
-                failed: None,
-            },
-        );
-        if self
-            .queue
-            .send(Job {
-                grant: grant.clone(),
-                track,
-            })
-            .is_err()
-        {
-            entries.remove(&key);
-        }
-    }
-
-    /// Progress of a copy not yet stored; `None` when nothing is under way for it.
-    pub fn state(&self, recipient: RecipientId, track: TrackId) -> Option<RenderState> {
-        let entries = self.entries();
-        let e = entries.get(&(recipient, track))?;
-        Some(match (&e.failed, e.started) {
-            (Some(reason), _) => RenderState::Failed(reason.clone()),
-            (None, false) => RenderState::Queued,
-            (None, true) => {
-                let done = e.frames_done.load(Ordering::Relaxed) as f64;
-                RenderState::Rendering((done / e.frames_total.max(1) as f64).min(0.99) as f32)
-            }
-        })
-    }
-}
-
-/// The receiving end of the render queue.
-pub struct RenderQueue(mpsc::UnboundedReceiver<Job>);
-
-impl std::fmt::Debug for RenderQueue {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RenderQueue").finish_non_exhaustive()
-    }
-}
 
 /// Limits of one render, from the analysis limits in the config.
 pub type RenderLimits = crate::analysis::JobLimits;
 
-/// Renders queued copies, `workers` at a time, until `stop`.
-pub async fn run(
-    vault: Vault,
-    renders: Arc<Renders>,
-    RenderQueue(mut queue): RenderQueue,
-    key: WatermarkKey,
-    (workers, limits): (usize, RenderLimits),
-    mut stop: watch::Receiver<bool>,
-) {
-    let exe = match std::env::current_exe() {
-        Ok(exe) => exe,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot find this binary to run render jobs; watermarked shares cannot play");
-            return;
-        }
-    };
-    let slots = Arc::new(Semaphore::new(workers.max(1)));
-    let mut running = tokio::task::JoinSet::new();
-    loop {
-        let job = tokio::select! {
-            job = queue.recv() => match job { Some(job) => job, None => break },
-            () = stopped(&mut stop) => break,
-        };
-        let Ok(permit) = slots.clone().acquire_owned().await else {
-            break;
-        };
-        let (vault, renders, key, exe) = (vault.clone(), renders.clone(), key.clone(), exe.clone());
-        running.spawn(async move {
-            render_one(vault, renders, key, exe, limits, job).await;
-            drop(permit);
-        });
-        while running.try_join_next().is_some() {}
-    }
-    // Dropping the set kills running children; their recipients queue them again on their
-    // next visit.
-    drop(running);
+/// Renders recipients' copies in child processes of this binary.
+#[derive(Debug)]
+pub struct RenderExecutor {
+    pub exe: PathBuf,
+    pub limits: RenderLimits,
+    pub key: WatermarkKey,
 }
 
-async fn render_one(
-    vault: Vault,
-    renders: Arc<Renders>,
-    key: WatermarkKey,
-    exe: PathBuf,
-    limits: RenderLimits,
-    job: Job,
-) {
-    let entry_key = (job.grant.recipient(), job.track);
-    let frames = {
-        let mut entries = renders.entries();
-        let Some(e) = entries.get_mut(&entry_key) else {
-            return;
+impl Executor for RenderExecutor {
+    fn kind(&self) -> JobKind {
+        JobKind::Render
+    }
+
+    async fn execute(self: Arc<Self>, vault: Vault, lease: Lease, progress: Arc<Progress>) {
+        let (v, l) = (vault.clone(), lease.clone());
+        let target =
+            tokio::task::spawn_blocking(move || RecipientGrant::for_copy_job(&v, &l)).await;
+        let (grant, track) = match target {
+            Ok(Ok(target)) => target,
+            // The recipient went while the copy was queued: nothing to make.
+            Ok(Err(VaultError::NotFound)) => return settle(&vault, &lease, Ok(())).await,
+            Ok(Err(e)) => return settle(&vault, &lease, Err(RenderError::Store(e))).await,
+            Err(e) => return settle(&vault, &lease, Err(RenderError::Job(e.to_string()))).await,
         };
-        e.started = true;
-        e.frames_done.clone()
-    };
-    let started = Instant::now();
-    let outcome = render(&vault, &job.grant, job.track, &key, &exe, limits, frames).await;
-    let mut entries = renders.entries();
-    let track = job.track;
-    match outcome {
-        Ok(()) => {
+        let started = Instant::now();
+        let outcome = render(&vault, &grant, track, &self, progress).await;
+        if outcome.is_ok() {
             tracing::info!(%track, elapsed_ms = started.elapsed().as_millis() as u64, "watermarked copy stored");
-            entries.remove(&entry_key);
         }
-        // The link died or the track went while queued: nothing to show anyone.
-        Err(RenderError::Store(VaultError::NotFound)) => {
-            entries.remove(&entry_key);
+        settle(&vault, &lease, outcome).await;
+    }
+}
+
+/// Ends the job after a render: done when the copy was stored (or is no longer wanted: the
+/// track or the recipient went, or an earlier attempt stored it), failed otherwise.
+async fn settle(vault: &Vault, lease: &Lease, outcome: Result<(), RenderError>) {
+    let (v, l) = (vault.clone(), lease.clone());
+    let recorded = tokio::task::spawn_blocking(move || match outcome {
+        Ok(()) | Err(RenderError::Store(VaultError::NotFound | VaultError::Invalid { .. })) => {
+            l.finish(&v)
         }
         Err(e) => {
-            tracing::warn!(%track, error = %e, "rendering a watermarked copy failed");
-            if let Some(entry) = entries.get_mut(&entry_key) {
-                entry.failed = Some("this copy could not be prepared".into());
-            }
+            tracing::warn!(error = %e, "rendering a watermarked copy failed");
+            // A child that died may fare better next time; a file it refused will not.
+            let retry = matches!(e, RenderError::Died(_));
+            l.fail(&v, &e.to_string(), retry).map(|_| ())
         }
+    })
+    .await;
+    match recorded {
+        Ok(Ok(()) | Err(VaultError::LeaseLost)) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "recording a render's end failed"),
+        Err(e) => tracing::error!(error = %e, "recording a render's end failed"),
     }
 }
 
@@ -215,8 +90,12 @@ async fn render_one(
 enum RenderError {
     #[error("{0}")]
     Store(#[from] VaultError),
+    /// The child refused the job (its reason) or could not be run.
     #[error("{0}")]
     Job(String),
+    /// The child was killed (memory limit, signal) or overran its time.
+    #[error("{0}")]
+    Died(String),
 }
 
 /// What the parent sends the child on its standard input.
@@ -237,11 +116,10 @@ async fn render(
     vault: &Vault,
     grant: &RecipientGrant,
     track: TrackId,
-    key: &WatermarkKey,
-    exe: &PathBuf,
-    limits: RenderLimits,
-    frames: Arc<AtomicU64>,
+    executor: &RenderExecutor,
+    progress: Arc<Progress>,
 ) -> Result<(), RenderError> {
+    let (key, limits) = (&executor.key, executor.limits);
     let (v, g) = (vault.clone(), grant.clone());
     let (payload, rec, access) = tokio::task::spawn_blocking(move || {
         let payload = g.watermark_payload(&v)?.ok_or(VaultError::NotFound)?;
@@ -261,6 +139,8 @@ async fn render(
         float: rec.info.codec.starts_with("pcm_f"),
         max_duration_secs: limits.max_duration.as_secs(),
     };
+    let frames_total = (rec.info.duration_secs.unwrap_or(0.0)
+        * f64::from(rec.info.sample_rate.unwrap_or(44_100))) as u64;
     let stem = rec
         .info
         .original_filename
@@ -280,10 +160,11 @@ async fn render(
             &format!("{stem}.flac"),
         )
     });
-    let rendered = run_child(exe, &request, limits, frames, chunks).await;
+    let report = move |frames: u64| progress.set(frames as f64 / frames_total.max(1) as f64);
+    let rendered = run_child(&executor.exe, &request, limits, report, chunks).await;
     let stored = store.await.map_err(|e| RenderError::Job(e.to_string()))?;
     // The child's failure is the reason, whatever the store made of the stream it cut short.
-    rendered.map_err(RenderError::Job)?;
+    rendered?;
     stored?;
     Ok(())
 }
@@ -291,13 +172,20 @@ async fn render(
 /// Chunks of a copy between the child's stdout and the store.
 const CHUNKS_IN_FLIGHT: usize = 8;
 
-type Chunk = std::io::Result<bytes::Bytes>;
+/// One message on the copy's stream. The end is said explicitly: a stream whose sender went
+/// away without saying it (the render task was dropped at shutdown) is a broken copy, never a
+/// short one.
+enum Chunk {
+    Data(bytes::Bytes),
+    End,
+    Failed(String),
+}
 
-/// The store's blocking end of the copy's stream: the bytes as they come, then an error if the
-/// child failed, or the end of the file if it succeeded.
+/// The store's blocking end of the copy's stream.
 struct ChannelReader {
     chunks: mpsc::Receiver<Chunk>,
     current: bytes::Bytes,
+    ended: bool,
 }
 
 impl ChannelReader {
@@ -305,16 +193,19 @@ impl ChannelReader {
         Self {
             chunks,
             current: bytes::Bytes::new(),
+            ended: false,
         }
     }
 }
 
 impl Read for ChannelReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.current.is_empty() {
+        while self.current.is_empty() && !self.ended {
             match self.chunks.blocking_recv() {
-                Some(chunk) => self.current = chunk?,
-                None => return Ok(0),
+                Some(Chunk::Data(bytes)) => self.current = bytes,
+                Some(Chunk::End) => self.ended = true,
+                Some(Chunk::Failed(reason)) => return Err(std::io::Error::other(reason)),
+                None => return Err(std::io::Error::other("the render was cut off")),
             }
         }
         let n = buf.len().min(self.current.len());
@@ -323,21 +214,21 @@ impl Read for ChannelReader {
     }
 }
 
-/// Runs the child and sends its stdout to `chunks`; the end of the stream is sent only once
-/// the child has exited successfully, and its failure as an error chunk otherwise.
+/// Runs the child and sends its stdout to `chunks`; [`Chunk::End`] only once the child has
+/// exited successfully, its failure otherwise.
 async fn run_child(
     exe: &PathBuf,
     request: &RenderRequest,
     limits: RenderLimits,
-    frames: Arc<AtomicU64>,
+    report: impl Fn(u64) + Send,
     chunks: mpsc::Sender<Chunk>,
-) -> Result<(), String> {
-    let result = run_child_streaming(exe, request, limits, frames, &chunks).await;
-    if let Err(reason) = &result {
-        let _ = chunks
-            .send(Err(std::io::Error::other(reason.clone())))
-            .await;
-    }
+) -> Result<(), RenderError> {
+    let result = run_child_streaming(exe, request, limits, report, &chunks).await;
+    let last = match &result {
+        Ok(()) => Chunk::End,
+        Err(reason) => Chunk::Failed(reason.to_string()),
+    };
+    let _ = chunks.send(last).await;
     result
 }
 
@@ -345,9 +236,9 @@ async fn run_child_streaming(
     exe: &PathBuf,
     request: &RenderRequest,
     limits: RenderLimits,
-    frames: Arc<AtomicU64>,
+    report: impl Fn(u64) + Send,
     chunks: &mpsc::Sender<Chunk>,
-) -> Result<(), String> {
+) -> Result<(), RenderError> {
     let mut child = tokio::process::Command::new(exe)
         .arg("render-job")
         .arg("--memory-limit-bytes")
@@ -357,23 +248,23 @@ async fn run_child_streaming(
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| format!("cannot start the render process: {e}"))?;
+        .map_err(|e| RenderError::Died(format!("cannot start the render process: {e}")))?;
     if let Some(mut stdin) = child.stdin.take() {
         let line = serde_json::to_vec(request).unwrap_or_default();
         stdin
             .write_all(&line)
             .await
-            .map_err(|e| format!("cannot brief the render process: {e}"))?;
+            .map_err(|e| RenderError::Died(format!("cannot brief the render process: {e}")))?;
     }
     let (Some(mut stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
-        return Err("the render process has no pipes".into());
+        return Err(RenderError::Died("the render process has no pipes".into()));
     };
     let progress = async move {
         let mut lines = BufReader::new(stderr).lines();
         let mut last_error = None;
         while let Ok(Some(line)) = lines.next_line().await {
             match line.strip_prefix("frames ").map(str::parse::<u64>) {
-                Some(Ok(n)) => frames.store(n, Ordering::Relaxed),
+                Some(Ok(n)) => report(n),
                 _ => last_error = Some(line),
             }
         }
@@ -385,7 +276,7 @@ async fn run_child_streaming(
             match stdout.read_buf(&mut chunk).await {
                 Ok(0) => return Ok(()),
                 Ok(_) => {
-                    if chunks.send(Ok(chunk.freeze())).await.is_err() {
+                    if chunks.send(Chunk::Data(chunk.freeze())).await.is_err() {
                         return Err("the store stopped taking the copy".to_string());
                     }
                 }
@@ -398,23 +289,30 @@ async fn run_child_streaming(
         let status = child.wait().await;
         (streamed, error, status)
     };
-    let (streamed, error, status) = tokio::time::timeout(limits.timeout, work)
-        .await
-        .map_err(|_| format!("the render took longer than {} s", limits.timeout.as_secs()))?;
-    let status = status.map_err(|e| format!("the render process failed: {e}"))?;
+    let (streamed, error, status) =
+        tokio::time::timeout(limits.timeout, work)
+            .await
+            .map_err(|_| {
+                RenderError::Died(format!(
+                    "the render took longer than {} s",
+                    limits.timeout.as_secs()
+                ))
+            })?;
+    let status =
+        status.map_err(|e| RenderError::Died(format!("the render process failed: {e}")))?;
     if !status.success() {
         use std::os::unix::process::ExitStatusExt;
         return Err(match (status.signal(), error) {
-            (Some(6), _) => format!(
+            (Some(6), _) => RenderError::Died(format!(
                 "the render needed more than its {} MiB memory limit",
                 limits.memory_bytes >> 20
-            ),
-            (Some(sig), _) => format!("the render process died (signal {sig})"),
-            (None, Some(reason)) => reason,
-            (None, None) => format!("the render process failed ({status})"),
+            )),
+            (Some(sig), _) => RenderError::Died(format!("the render process died (signal {sig})")),
+            (None, Some(reason)) => RenderError::Job(reason),
+            (None, None) => RenderError::Job(format!("the render process failed ({status})")),
         });
     }
-    streamed
+    streamed.map_err(RenderError::Died)
 }
 
 /// The child side: `studiovault render-job`. Limits its own address space, reads one request

@@ -9,13 +9,13 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use studiovault_vault::{MasterKey, Vault, VaultError};
 use tokio::net::{TcpListener, UnixListener};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::listener::{self, Listener};
 use crate::throttle::LoginThrottle;
-use crate::{analysis, render};
+use crate::{analysis, jobs, render};
 
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(3600);
 
@@ -55,7 +55,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         })?
     };
 
-    let (renders, render_queue) = render::Renders::new();
     let copies = crate::copies::Copies::from_config(&config)
         .context("setting up replication and backups")?;
     let tls = if config.tls.enabled() {
@@ -86,8 +85,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         )),
         config: config.clone(),
         uploads: Arc::default(),
-        analysis_wake: Arc::default(),
-        renders,
         export_links: Arc::default(),
         watermark_key: watermark_key.clone(),
         copies: copies.clone(),
@@ -142,20 +139,37 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         crate::admin::routes(&state),
         stop_rx.clone(),
     ));
+    // Background work: one runner per kind of job, woken by commits that queue jobs.
+    jobs::release_stale_leases(&vault).await;
+    let (analysis_wake, render_wake) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    {
+        let (a, r) = (analysis_wake.clone(), render_wake.clone());
+        vault.on_jobs_queued(move || {
+            a.notify_one();
+            r.notify_one();
+        });
+    }
+    let exe = std::env::current_exe().context("finding this binary to run jobs in")?;
     let limits = config.job_limits();
-    let analysis = tokio::spawn(analysis::run(
+    let analysis = tokio::spawn(jobs::run(
         vault.clone(),
+        Arc::new(analysis::AnalysisExecutor {
+            exe: exe.clone(),
+            limits,
+        }),
         config.analysis.workers as usize,
-        limits,
-        state.analysis_wake.clone(),
+        analysis_wake,
         stop_rx.clone(),
     ));
-    let rendering = tokio::spawn(render::run(
+    let rendering = tokio::spawn(jobs::run(
         vault.clone(),
-        state.renders.clone(),
-        render_queue,
-        watermark_key,
-        (config.shares.render_workers as usize, limits),
+        Arc::new(render::RenderExecutor {
+            exe,
+            limits,
+            key: watermark_key,
+        }),
+        config.shares.render_workers as usize,
+        render_wake,
         stop_rx.clone(),
     ));
     let replication = copies.replicator().cloned().map(|replicator| {

@@ -1,20 +1,22 @@
-//! The analysis queue: tracks waiting for tempo, key, loudness and peaks, kept in the store so
-//! a restart resumes where it stopped.
+//! Analysis jobs: tracks waiting for tempo, key, loudness and peaks, as [`JobKind::Analysis`]
+//! jobs of the durable job table, so a restart resumes where it stopped.
 //!
-//! The worker is no signed-in user, so it gets no [`OwnerScope`] to keep: an [`AnalysisJob`]
-//! holds the scope of the one track it was queued for (queued by an authenticated upload), and
-//! exposes only what analysis needs: reading that track's audio and recording the result.
+//! The executor is no signed-in user, so it gets no [`OwnerScope`] to keep: an [`AnalysisJob`]
+//! holds the lease and the scope of the one track it was queued for (queued by an
+//! authenticated upload), and exposes only what analysis needs: reading that track's audio and
+//! recording the result, once.
 
 use redb::{ReadableDatabase, ReadableTable};
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{self, Actor, AuditAction, AuditEvent};
 use crate::blob::{BlobAccess, BlobReader, BlobWriter};
-use crate::error::Result;
+use crate::error::{Result, VaultError};
 use crate::ids::{BlobId, TrackId, UserId};
+use crate::jobs::{JobKind, JobSubject, Lease};
 use crate::library::{BlobRecord, TrackRecord};
 use crate::scope::OwnerScope;
-use crate::store::{ANALYSIS_QUEUE, BLOBS, TENANT_KEYS, TRACKS, decode, encode};
+use crate::store::{BLOBS, TENANT_KEYS, TRACKS, decode, encode};
 use crate::users::tenant_key;
 use crate::{Vault, fsutil, replication};
 
@@ -49,14 +51,20 @@ pub enum AnalysisState {
     Off,
 }
 
-/// One queued track, with just enough access to analyse it.
+/// One leased track, with just enough access to analyse it.
 #[derive(Debug)]
 pub struct AnalysisJob {
+    lease: Lease,
     scope: OwnerScope,
     track: TrackId,
 }
 
 impl AnalysisJob {
+    /// The lease, to renew while the analysis runs.
+    pub fn lease(&self) -> &Lease {
+        &self.lease
+    }
+
     pub fn owner(&self) -> UserId {
         self.scope.owner()
     }
@@ -89,7 +97,9 @@ impl AnalysisJob {
         Ok((rec, access))
     }
 
-    /// Stores the result (and the peaks, encrypted as a blob of the owner) and leaves the queue.
+    /// Stores the result (and the peaks, encrypted as a blob of the owner) and ends the job.
+    /// A job no longer held (its track was deleted, or another executor took it after this
+    /// lease ran out) stores nothing and leaves nothing behind.
     pub fn complete(self, vault: &Vault, mut result: AnalysisResult, peaks: &[u8]) -> Result<()> {
         let owner = self.scope.owner();
         let peaks_blob = if peaks.is_empty() {
@@ -112,7 +122,8 @@ impl AnalysisJob {
         result.peaks = peaks_blob.as_ref().map(|(b, ..)| *b);
         let now = vault.now_ms();
         let txn = vault.db().begin_write()?;
-        let stored = {
+        let finished = self.lease.finish_in(&txn);
+        let stored = finished.is_ok() && {
             let mut tracks = txn.open_table(TRACKS)?;
             let key = (owner.raw(), self.track.raw());
             let row = tracks.get(key)?.map(|v| v.value().to_vec());
@@ -138,8 +149,6 @@ impl AnalysisJob {
                 None => false,
             }
         };
-        txn.open_table(ANALYSIS_QUEUE)?
-            .remove((owner.raw(), self.track.raw()))?;
         if stored {
             audit::append(
                 &txn,
@@ -150,20 +159,25 @@ impl AnalysisJob {
         }
         txn.commit()?;
         if !stored && let Some((blob, ..)) = peaks_blob {
-            // The track went while it was being analysed.
+            // The track went while it was being analysed, or the job went to another executor.
             let path = vault.blob_path(owner, blob);
             let _ = std::fs::remove_file(&path);
             if let Some(dir) = path.parent() {
                 let _ = fsutil::sync_dir(dir);
             }
         }
-        Ok(())
+        match finished {
+            Ok(()) | Err(VaultError::LeaseLost) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
-    /// Records why the analysis failed and leaves the queue.
+    /// Records why the analysis failed and ends the job: a file the engine cannot read fails
+    /// the same way every time.
     pub fn fail(self, vault: &Vault, reason: &str) -> Result<()> {
         let key = (self.scope.owner().raw(), self.track.raw());
         let txn = vault.db().begin_write()?;
+        self.lease.finish_in(&txn)?;
         {
             let mut tracks = txn.open_table(TRACKS)?;
             let row = tracks.get(key)?.map(|v| v.value().to_vec());
@@ -174,39 +188,45 @@ impl AnalysisJob {
                 };
                 tracks.insert(key, encode(&rec).as_slice())?;
             }
-            txn.open_table(ANALYSIS_QUEUE)?.remove(key)?;
         }
         txn.commit()?;
         Ok(())
     }
 }
 
-impl Vault {
-    /// Up to `limit` queued tracks, oldest first.
-    pub fn analysis_jobs(&self, limit: usize) -> Result<Vec<AnalysisJob>> {
-        let txn = self.db().begin_read()?;
-        let queue = txn.open_table(ANALYSIS_QUEUE)?;
-        let mut entries: Vec<((u128, u128), i64)> = queue
-            .iter()?
-            .map(|r| r.map(|(k, v)| (k.value(), v.value())))
-            .collect::<Result<_, _>>()?;
-        entries.sort_by_key(|(_, at)| *at);
-        Ok(entries
-            .into_iter()
-            .take(limit)
-            .map(|((owner, track), _)| AnalysisJob {
-                scope: OwnerScope::new(UserId::from_raw(owner)),
-                track: TrackId::from_raw(track),
-            })
-            .collect())
+impl AnalysisJob {
+    /// The analysis a leased job asks for; `None` for a job of another kind.
+    pub fn from_lease(lease: Lease) -> Option<Self> {
+        (lease.kind == JobKind::Analysis).then(|| AnalysisJob {
+            scope: OwnerScope::new(lease.owner),
+            track: lease.subject.track(),
+            lease,
+        })
     }
+}
 
-    /// Tracks waiting for analysis.
+impl Vault {
+    /// Tracks waiting for analysis or being analysed.
     pub fn analysis_queue_len(&self) -> Result<u64> {
-        use redb::ReadableTableMetadata;
-        let txn = self.db().begin_read()?;
-        Ok(txn.open_table(ANALYSIS_QUEUE)?.len()?)
+        self.pending_jobs(JobKind::Analysis)
     }
+}
+
+/// Queues `track`'s analysis in the caller's transaction.
+pub(crate) fn enqueue(
+    txn: &redb::WriteTransaction,
+    owner: UserId,
+    track: TrackId,
+    now: i64,
+) -> Result<()> {
+    crate::jobs::enqueue(
+        txn,
+        JobKind::Analysis,
+        owner,
+        JobSubject::Track { track },
+        now,
+    )?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -232,6 +252,21 @@ mod tests {
         .unwrap()
     }
 
+    /// Every ready analysis job, leased.
+    fn lease_all(t: &TestVault) -> Vec<AnalysisJob> {
+        std::iter::from_fn(|| {
+            t.vault
+                .lease_job(
+                    &[JobKind::Analysis],
+                    "test",
+                    std::time::Duration::from_secs(60),
+                )
+                .unwrap()
+                .and_then(AnalysisJob::from_lease)
+        })
+        .collect()
+    }
+
     fn result(bpm: f64, key: &str, camelot: &str) -> AnalysisResult {
         AnalysisResult {
             tempo_bpm: Some(bpm),
@@ -255,7 +290,7 @@ mod tests {
         assert_eq!(a.analysis, AnalysisState::Pending);
         assert_eq!(t.vault.analysis_queue_len().unwrap(), 2);
 
-        for job in t.vault.analysis_jobs(10).unwrap() {
+        for job in lease_all(&t) {
             let (rec, mut reader) = job.open_audio(&t.vault).unwrap();
             let mut audio = Vec::new();
             reader.read_to_end(&mut audio).unwrap();
@@ -331,7 +366,7 @@ mod tests {
             .library(&scope)
             .delete(gone.id, &ClientInfo::default())
             .unwrap();
-        let jobs = t.vault.analysis_jobs(10).unwrap();
+        let jobs = lease_all(&t);
         assert_eq!(jobs.len(), 1, "a deleted track leaves the queue with it");
         jobs.into_iter()
             .next()
@@ -350,7 +385,7 @@ mod tests {
         let t = TestVault::new();
         let (_, scope) = t.user("pro@studio.test");
         let rec = upload(&t, &scope, b"z");
-        let job = t.vault.analysis_jobs(1).unwrap().pop().unwrap();
+        let job = lease_all(&t).pop().unwrap();
         t.vault
             .library(&scope)
             .delete(rec.id, &ClientInfo::default())

@@ -27,6 +27,10 @@ pub enum VaultError {
     /// The recipient's watermarked copy is still being made.
     #[error("the copy is still being prepared")]
     NotReady,
+    /// A job's lease ran out and another executor took it, or the job was cancelled or
+    /// finished elsewhere: this executor's result must not be recorded.
+    #[error("the job is no longer held by this executor")]
+    LeaseLost,
     #[error("the session is unknown, revoked or expired")]
     SessionInvalid,
     #[error("quota exceeded: {used} of {quota} bytes used, {needed} more needed")]

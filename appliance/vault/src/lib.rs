@@ -18,6 +18,7 @@ mod error;
 pub mod export;
 mod fsutil;
 mod ids;
+pub mod jobs;
 pub mod keys;
 pub mod library;
 mod privacy;
@@ -77,13 +78,14 @@ pub use blob::{BlobAccess, BlobReader, BlobWriter, SealedBlob};
 pub use error::{Result, VaultError};
 pub use export::AccountExport;
 pub use ids::{BlobId, RecipientId, ShareId, TrackId, UserId};
+pub use jobs::{JobKind, JobState, JobSubject, JobView, Lease};
 pub use keys::MasterKey;
 pub use library::{AudioUse, Library, TrackInfo, TrackQuery, TrackRecord, TrackSort};
 pub use scope::{Authenticated, OwnerScope};
 pub use shares::{
-    MediaKind, MediaSource, MediaUrl, NewRecipient, NewShare, PortalView, RecipientEventKind,
-    RecipientGrant, RecipientRecord, RenderRecord, ShareDetail, SharePolicy, ShareRecord, Shares,
-    TraceOutcome, TraceQuery, TraceReport,
+    CopyState, MediaKind, MediaSource, MediaUrl, NewRecipient, NewShare, PortalView,
+    RecipientEventKind, RecipientGrant, RecipientRecord, RenderRecord, ShareDetail, SharePolicy,
+    ShareRecord, Shares, TraceOutcome, TraceQuery, TraceReport,
 };
 pub use users::{Account, Admin, Recheck, UserRecord};
 
@@ -203,6 +205,8 @@ struct Inner {
     /// Blob files are removed under its read side; a backup snapshot holds the write side
     /// while it links the files its metadata copy names, so none vanishes half-way.
     blob_removal: RwLock<()>,
+    /// Called after a transaction that queued jobs commits, so executors start at once.
+    jobs_queued: OnceLock<Box<dyn Fn() + Send + Sync>>,
 }
 
 impl Vault {
@@ -229,6 +233,7 @@ impl Vault {
                 salt_cache: Mutex::new(None),
                 decoy_hash: OnceLock::new(),
                 blob_removal: RwLock::new(()),
+                jobs_queued: OnceLock::new(),
             }),
         };
         store::migrate(&vault.inner.db)?;
@@ -257,6 +262,19 @@ impl Vault {
     /// The store's clock, Unix ms.
     pub fn now_ms(&self) -> i64 {
         self.inner.clock.now_ms()
+    }
+
+    /// Sets what to call once a transaction that queued jobs has committed (the server wakes
+    /// its job runners). Only the first call takes effect.
+    pub fn on_jobs_queued(&self, wake: impl Fn() + Send + Sync + 'static) {
+        let _ = self.inner.jobs_queued.set(Box::new(wake));
+    }
+
+    /// Tells the runners that jobs were queued; called after the commit.
+    pub(crate) fn jobs_queued(&self) {
+        if let Some(wake) = self.inner.jobs_queued.get() {
+            wake();
+        }
     }
 
     /// Held while blob files of deleted records are removed (see [`snapshot`]).

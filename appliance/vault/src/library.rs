@@ -15,8 +15,7 @@ use crate::error::{Result, VaultError};
 use crate::ids::{BlobId, TrackId, UserId};
 use crate::scope::OwnerScope;
 use crate::store::{
-    ANALYSIS_QUEUE, BLOBS, SESSIONS, SESSIONS_BY_USER, TENANT_KEYS, TRACKS, USERS, USERS_BY_EMAIL,
-    decode, encode,
+    BLOBS, SESSIONS, SESSIONS_BY_USER, TENANT_KEYS, TRACKS, USERS, USERS_BY_EMAIL, decode, encode,
 };
 use crate::users::{get_user, put_user, tenant_key};
 use crate::{ClientInfo, Vault, fsutil, replication};
@@ -366,8 +365,7 @@ impl<'a> Library<'a> {
                 put_user(&mut users, &user)?;
                 if user.analysis_enabled() {
                     rec.analysis = AnalysisState::Pending;
-                    txn.open_table(ANALYSIS_QUEUE)?
-                        .insert(track_key(self.owner, rec.id), now)?;
+                    crate::analysis::enqueue(&txn, self.owner, rec.id, now)?;
                 }
                 let blob = BlobRecord {
                     owner: self.owner,
@@ -403,6 +401,9 @@ impl<'a> Library<'a> {
         if let Err(e) = committed {
             let _ = std::fs::remove_file(&path);
             return Err(e);
+        }
+        if rec.analysis == AnalysisState::Pending {
+            self.vault.jobs_queued();
         }
         Ok(rec)
     }
@@ -563,7 +564,6 @@ impl<'a> Library<'a> {
 /// Queues every track of `owner` whose analysis is off.
 pub(crate) fn queue_unanalysed(txn: &WriteTransaction, owner: UserId, now: i64) -> Result<()> {
     let mut tracks = txn.open_table(TRACKS)?;
-    let mut queue = txn.open_table(ANALYSIS_QUEUE)?;
     let rows: Vec<((u128, u128), Vec<u8>)> = tracks
         .range((owner.raw(), 0)..=(owner.raw(), u128::MAX))?
         .map(|r| r.map(|(k, v)| (k.value(), v.value().to_vec())))
@@ -573,7 +573,7 @@ pub(crate) fn queue_unanalysed(txn: &WriteTransaction, owner: UserId, now: i64) 
         if rec.analysis == AnalysisState::Off {
             rec.analysis = AnalysisState::Pending;
             tracks.insert(key, encode(&rec).as_slice())?;
-            queue.insert(key, now)?;
+            crate::analysis::enqueue(txn, owner, rec.id, now)?;
         }
     }
     Ok(())
@@ -599,8 +599,7 @@ fn remove_track_in(
         txn.open_table(BLOBS)?.remove(peaks.raw())?;
         replication::enqueue_delete(txn, owner, peaks, replica_due)?;
     }
-    txn.open_table(ANALYSIS_QUEUE)?
-        .remove(track_key(owner, id))?;
+    crate::jobs::remove_for_track(txn, owner, id)?;
     let mut users = txn.open_table(USERS)?;
     if let Some(mut user) = get_user(&users, owner)? {
         user.used_bytes = user.used_bytes.saturating_sub(rec.size_bytes);
@@ -685,6 +684,7 @@ pub(crate) fn purge_tenant(vault: &Vault, owner: UserId) -> Result<()> {
     }
     // The owner's blob directory goes below, render files with it.
     crate::shares::remove_shares_in(vault, &txn, owner)?;
+    crate::jobs::purge_owner(&txn, owner)?;
     let sessions: Vec<[u8; 32]> = txn
         .open_table(SESSIONS_BY_USER)?
         .range((owner.raw(), [0u8; 32])..=(owner.raw(), [0xFF; 32]))?

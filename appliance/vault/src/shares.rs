@@ -1529,5 +1529,8 @@ pub(crate) fn remove_track_renders_in(
     Ok(blobs)
 }
 
+mod copy_jobs;
+pub use copy_jobs::CopyState;
+
 #[cfg(test)]
 mod tests;

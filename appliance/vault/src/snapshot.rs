@@ -71,7 +71,8 @@ fn copy_all_tables(src: &ReadTransaction, dst: &WriteTransaction) -> Result<usiz
         BLOBS.name(),
         AUDIT.name(),
         AUDIT_CHECKPOINTS.name(),
-        ANALYSIS_QUEUE.name(),
+        JOBS.name(),
+        JOBS_BY_SUBJECT.name(),
         REPLICATION_QUEUE.name(),
         SHARES.name(),
         RECIPIENTS.name(),
@@ -106,7 +107,8 @@ fn copy_all_tables(src: &ReadTransaction, dst: &WriteTransaction) -> Result<usiz
     copy_table(src, dst, BLOBS)?;
     copy_table(src, dst, AUDIT)?;
     copy_table(src, dst, AUDIT_CHECKPOINTS)?;
-    copy_table(src, dst, ANALYSIS_QUEUE)?;
+    copy_table(src, dst, JOBS)?;
+    copy_table(src, dst, JOBS_BY_SUBJECT)?;
     copy_table(src, dst, REPLICATION_QUEUE)?;
     copy_table(src, dst, SHARES)?;
     copy_table(src, dst, RECIPIENTS)?;
@@ -410,7 +412,7 @@ mod tests {
             .unwrap();
         let stats = t.vault.stage_snapshot().unwrap();
         assert_eq!(stats.blobs, 1);
-        assert_eq!(stats.tables, 18, "every table of the schema is copied");
+        assert_eq!(stats.tables, 19, "every table of the schema is copied");
         assert!(stats.dir.join(replication_key(&kept)).exists());
 
         let check = t.vault.check_copy(&stats.dir, 10).unwrap();

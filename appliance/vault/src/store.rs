@@ -35,8 +35,8 @@ pub(crate) const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audi
 pub(crate) const AUDIT_CHECKPOINTS: TableDefinition<u64, &[u8]> =
     TableDefinition::new("audit_checkpoints");
 /// (owner id, track id) → enqueue time (Unix ms): tracks waiting for analysis
-pub(crate) const ANALYSIS_QUEUE: TableDefinition<(u128, u128), i64> =
-    TableDefinition::new("analysis_queue");
+/// Schema v2 to v4's analysis queue, folded into [`JOBS`] by v5; named only to migrate it.
+const ANALYSIS_QUEUE: TableDefinition<(u128, u128), i64> = TableDefinition::new("analysis_queue");
 /// blob id → `ReplicaTask`: blobs whose replica must be written or deleted
 pub(crate) const REPLICATION_QUEUE: TableDefinition<u128, &[u8]> =
     TableDefinition::new("replication_queue");
@@ -54,10 +54,16 @@ pub(crate) const RENDERS: TableDefinition<(u128, u128), &[u8]> = TableDefinition
 pub(crate) const SPENT_NONCES: TableDefinition<[u8; 16], i64> =
     TableDefinition::new("spent_nonces");
 /// UTC day (`YYYY-MM-DD`) → that day's client-hash salt
+/// Background work (`jobs.rs`): job id → `JobRecord`.
+pub(crate) const JOBS: TableDefinition<u128, &[u8]> = TableDefinition::new("jobs");
+/// One job per kind and subject: `kind/subject ids` → job id.
+pub(crate) const JOBS_BY_SUBJECT: TableDefinition<&str, u128> =
+    TableDefinition::new("jobs_by_subject");
+
 pub(crate) const SALTS: TableDefinition<&str, [u8; 32]> = TableDefinition::new("salts");
 
 /// The schema this build writes. Each step in [`MIGRATIONS`] moves the store up one version.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 type Migration = fn(&WriteTransaction) -> Result<()>;
 
@@ -67,6 +73,7 @@ const MIGRATIONS: [Migration; SCHEMA_VERSION as usize] = [
     analysis_queue_v2,
     replication_queue_v3,
     shares_v4,
+    jobs_v5,
 ];
 
 fn create_tables_v1(txn: &WriteTransaction) -> Result<()> {
@@ -138,6 +145,31 @@ fn shares_v4(txn: &WriteTransaction) -> Result<()> {
     txn.open_table(WATERMARK_PAYLOADS)?;
     txn.open_table(RENDERS)?;
     txn.open_table(SPENT_NONCES)?;
+    Ok(())
+}
+
+/// v5: one durable job table for all background work; the analysis queue's entries become
+/// analysis jobs, due when they were queued.
+fn jobs_v5(txn: &WriteTransaction) -> Result<()> {
+    txn.open_table(JOBS)?;
+    txn.open_table(JOBS_BY_SUBJECT)?;
+    let queued: Vec<((u128, u128), i64)> = txn
+        .open_table(ANALYSIS_QUEUE)?
+        .iter()?
+        .map(|r| r.map(|(k, v)| (k.value(), v.value())))
+        .collect::<Result<_, _>>()?;
+    for ((owner, track), at) in queued {
+        crate::jobs::enqueue(
+            txn,
+            crate::jobs::JobKind::Analysis,
+            crate::UserId::from_raw(owner),
+            crate::jobs::JobSubject::Track {
+                track: crate::TrackId::from_raw(track),
+            },
+            at,
+        )?;
+    }
+    txn.delete_table(ANALYSIS_QUEUE)?;
     Ok(())
 }
 
@@ -238,9 +270,19 @@ mod tests {
         };
         assert_eq!(state((1, 10)), "pending");
         assert_eq!(state((2, 20)), "off");
-        let queue = txn.open_table(ANALYSIS_QUEUE).unwrap();
-        assert!(queue.get((1, 10)).unwrap().is_some());
-        assert!(queue.get((2, 20)).unwrap().is_none());
+        // Queued for analysis: since v5 as an analysis job.
+        let jobs = txn.open_table(JOBS_BY_SUBJECT).unwrap();
+        let queued = |track: u128| {
+            jobs.get(format!("analysis/{}", crate::TrackId::from_raw(track)).as_str())
+                .unwrap()
+                .is_some()
+        };
+        assert!(queued(10));
+        assert!(!queued(20));
+        assert!(matches!(
+            txn.open_table(ANALYSIS_QUEUE),
+            Err(redb::TableError::TableDoesNotExist(_))
+        ));
     }
 
     #[test]

@@ -712,6 +712,9 @@ impl<'a> Account<'a> {
             .detail(format!("analysis {}", if enabled { "on" } else { "off" })),
         )?;
         txn.commit()?;
+        if enabled {
+            self.vault.jobs_queued();
+        }
         Ok(rec)
     }
 

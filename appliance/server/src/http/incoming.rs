@@ -206,7 +206,6 @@ impl Incoming {
         let rec =
             blocking(move || vault.library(&scope).commit_upload(sealed, info, &client)).await?;
         tracing::info!(track = %rec.id, bytes = rec.size_bytes, "upload committed");
-        state.analysis_wake.notify_one();
         Ok(rec)
     }
 }

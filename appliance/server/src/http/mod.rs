@@ -56,10 +56,6 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub throttle: Arc<LoginThrottle>,
     pub uploads: Arc<UploadSessions>,
-    /// Wakes the analysis worker when an upload queues a track.
-    pub analysis_wake: Arc<tokio::sync::Notify>,
-    /// Recipients' watermarked copies being made.
-    pub renders: Arc<crate::render::Renders>,
     pub export_links: Arc<export::ExportLinks>,
     pub watermark_key: studiovault_watermark::WatermarkKey,
     /// Replication, snapshots and drills.

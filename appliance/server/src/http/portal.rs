@@ -6,7 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 use studiovault_vault::{
-    ClientInfo, MediaKind, MediaUrl, PortalView, RecipientGrant, RecipientId, TrackId, VaultError,
+    ClientInfo, CopyState, MediaKind, MediaUrl, PortalView, RecipientGrant, RecipientId, TrackId,
+    VaultError,
 };
 use warp::filters::BoxedFilter;
 use warp::http::{HeaderValue, Method, StatusCode, header};
@@ -20,7 +21,6 @@ use super::{
     ApiError, AppState, SMALL_BODY_DEADLINE, blocking, body_within, client, respond, set_cookie,
     throttled, with_state,
 };
-use crate::render::RenderState;
 use crate::throttle::Subject;
 
 /// The unlock cookie is scoped to one link's path, so under TLS it takes the `__Secure-` prefix
@@ -224,49 +224,51 @@ struct PortalState {
     downloads_left: Option<u32>,
 }
 
-/// Each track's state; queues the copies a watermarking share still lacks.
-fn track_states(state: &AppState, grant: &RecipientGrant, view: &PortalView) -> Vec<TrackState> {
-    view.tracks
-        .iter()
-        .map(|t| {
-            let ready = !view.share.watermark || view.rendered.contains(&t.id);
-            let (name, progress) = if ready {
-                ("ready", None)
-            } else {
-                let frames = (t.info.duration_secs.unwrap_or(0.0)
-                    * f64::from(t.info.sample_rate.unwrap_or(44_100)))
-                    as u64;
-                state.renders.request(grant, t.id, frames);
-                match state.renders.state(grant.recipient(), t.id) {
-                    Some(RenderState::Rendering(p)) => ("rendering", Some(p)),
-                    Some(RenderState::Failed(_)) => ("failed", None),
-                    Some(RenderState::Queued) => ("queued", None),
-                    // Stored between the two reads.
-                    None => ("ready", None),
+/// Each track's state and the share's remaining limits, with the view they are of; queues the
+/// copies a watermarking share still lacks. `open` is a page open (logged), else a poll.
+async fn portal_state(
+    state: &AppState,
+    grant: &RecipientGrant,
+    open: Option<ClientInfo>,
+) -> Result<(PortalView, PortalState), ApiError> {
+    let (vault, grant) = (state.vault.clone(), grant.clone());
+    blocking(move || {
+        let view = match &open {
+            Some(client) => grant.open(&vault, client)?,
+            None => grant.view(&vault)?,
+        };
+        let tracks = grant
+            .copy_states(&vault, &view)?
+            .into_iter()
+            .map(|(track, copy)| {
+                let (name, progress) = match copy {
+                    CopyState::Ready => ("ready", None),
+                    CopyState::Queued => ("queued", None),
+                    CopyState::Rendering(p) => ("rendering", Some(p)),
+                    CopyState::Failed => ("failed", None),
+                };
+                TrackState {
+                    id: track.to_string(),
+                    state: name,
+                    progress,
                 }
-            };
-            TrackState {
-                id: t.id.to_string(),
-                state: name,
-                progress,
-            }
-        })
-        .collect()
-}
-
-fn portal_state(state: &AppState, grant: &RecipientGrant, view: &PortalView) -> PortalState {
-    let share = &view.share;
-    PortalState {
-        tracks: track_states(state, grant, view),
-        plays_left: share
-            .play_limit
-            .map(|l| l.saturating_sub(view.recipient.plays)),
-        downloads_left: share
-            .allow_download
-            .then_some(share.download_limit)
-            .flatten()
-            .map(|l| l.saturating_sub(view.recipient.downloads)),
-    }
+            })
+            .collect();
+        let share = &view.share;
+        let limits = PortalState {
+            tracks,
+            plays_left: share
+                .play_limit
+                .map(|l| l.saturating_sub(view.recipient.plays)),
+            downloads_left: share
+                .allow_download
+                .then_some(share.download_limit)
+                .flatten()
+                .map(|l| l.saturating_sub(view.recipient.downloads)),
+        };
+        Ok((view, limits))
+    })
+    .await
 }
 
 /// The grant behind `token`, if the link works and (for a password share) is unlocked.
@@ -356,10 +358,8 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
                 let grant = grant_for(&state, token, unlock)
                     .await?
                     .ok_or_else(link_gone)?;
-                let vault = state.vault.clone();
-                let g = grant.clone();
-                let view = blocking(move || g.view(&vault)).await?;
-                Ok(warp::reply::json(&portal_state(&state, &grant, &view)).into_response())
+                let (_, polled) = portal_state(&state, &grant, None).await?;
+                Ok(warp::reply::json(&polled).into_response())
             };
             respond(result.await)
         });
@@ -464,15 +464,12 @@ async fn show(
         Err(e) if e.status == StatusCode::FORBIDDEN => return Ok(password_page(&token, None)),
         Err(e) => return Err(e),
     };
-    let vault = state.vault.clone();
-    let g = grant.clone();
-    let view = match blocking(move || g.open(&vault, &client)).await {
-        Ok(v) => v,
+    let (view, opened) = match portal_state(&state, &grant, Some(client)).await {
+        Ok(opened) => opened,
         Err(e) if e.status == StatusCode::NOT_FOUND => return Ok(gone()),
         Err(e) => return Err(e),
     };
-    let states = track_states(&state, &grant, &view);
-    Ok(playlist_page(&token, &view, &states))
+    Ok(playlist_page(&token, &view, &opened.tracks))
 }
 
 async fn unlock(

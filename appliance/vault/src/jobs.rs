@@ -1,0 +1,591 @@
+//! The durable job table: every piece of background work (a track's analysis, a recipient's
+//! watermarked copy, and what comes next) is a row here, so a restart resumes it and an
+//! executor that dies loses nothing.
+//!
+//! A job is enqueued inside the write transaction of the change that calls for it (an upload
+//! queues its analysis in the transaction that stores it), at most once per subject. An
+//! executor leases it for a while and renews the lease with heartbeats that carry its
+//! progress; a lease that runs out puts the job back in the queue, so a crashed executor's work
+//! is taken up by the next. Finishing a job removes its row in the transaction that records
+//! its result; a failure either retries with backoff or stays as the failed state the owner
+//! (or the recipient) is shown.
+//!
+//! Leases are taken owner by owner in turn (the owner whose oldest ready job waited longest
+//! goes first, and one owner's running jobs count against them), so one owner's thousand
+//! uploads do not starve another's one.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
+use serde::{Deserialize, Serialize};
+
+use crate::Vault;
+use crate::error::{Result, VaultError};
+use crate::ids::{RecipientId, TrackId, UserId};
+use crate::store::{JOBS, JOBS_BY_SUBJECT, decode, encode};
+
+/// What kind of work a job is; each kind has its executor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    /// Tempo, key, loudness and peaks of one track.
+    Analysis,
+    /// One recipient's watermarked copy of one track.
+    Render,
+}
+
+impl JobKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Analysis => "analysis",
+            JobKind::Render => "render",
+        }
+    }
+}
+
+/// What a job works on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum JobSubject {
+    Track {
+        track: TrackId,
+    },
+    RecipientCopy {
+        recipient: RecipientId,
+        track: TrackId,
+    },
+}
+
+impl JobSubject {
+    /// The key that makes a job unique: one job per kind and subject.
+    fn key(&self, kind: JobKind) -> String {
+        match self {
+            JobSubject::Track { track } => format!("{}/{track}", kind.as_str()),
+            JobSubject::RecipientCopy { recipient, track } => {
+                format!("{}/{recipient}/{track}", kind.as_str())
+            }
+        }
+    }
+
+    pub fn track(&self) -> TrackId {
+        match self {
+            JobSubject::Track { track } | JobSubject::RecipientCopy { track, .. } => *track,
+        }
+    }
+}
+
+/// Where a job stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum JobState {
+    /// Waiting for an executor from `due_at_ms` on.
+    Queued,
+    /// Leased by `holder` until `lease_until_ms`.
+    Running { holder: String, lease_until_ms: i64 },
+    /// Given up on; kept so whoever waits for it is told why.
+    Failed { reason: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobRecord {
+    pub id: u128,
+    pub kind: JobKind,
+    pub owner: UserId,
+    pub subject: JobSubject,
+    pub state: JobState,
+    /// Leases taken so far.
+    pub attempts: u32,
+    pub due_at_ms: i64,
+    /// 0 to 1, as the executor last reported it.
+    pub progress: f32,
+    pub created_at_ms: i64,
+}
+
+/// Attempts before a job that keeps failing (or whose executor keeps dying) is given up.
+pub const MAX_ATTEMPTS: u32 = 3;
+/// The first retry waits this long; each further one twice as long.
+const RETRY_BACKOFF_MS: i64 = 5_000;
+
+/// Queues `kind` work on `subject` for `owner` in the caller's transaction, unless a job for it
+/// is already queued or running; a failed one is queued afresh. Answers the job's id.
+pub(crate) fn enqueue(
+    txn: &WriteTransaction,
+    kind: JobKind,
+    owner: UserId,
+    subject: JobSubject,
+    now: i64,
+) -> Result<u128> {
+    let key = subject.key(kind);
+    let mut by_subject = txn.open_table(JOBS_BY_SUBJECT)?;
+    let mut jobs = txn.open_table(JOBS)?;
+    let existing = by_subject.get(key.as_str())?.map(|v| v.value());
+    let existing = match existing {
+        Some(id) => jobs.get(id)?.map(|v| (id, v.value().to_vec())),
+        None => None,
+    };
+    if let Some((id, raw)) = existing {
+        let mut job: JobRecord = decode("jobs", &raw)?;
+        if matches!(job.state, JobState::Failed { .. }) {
+            job.state = JobState::Queued;
+            job.attempts = 0;
+            job.due_at_ms = now;
+            job.progress = 0.0;
+            jobs.insert(id, encode(&job).as_slice())?;
+        }
+        return Ok(id);
+    }
+    let id = rand::random::<u128>();
+    let job = JobRecord {
+        id,
+        kind,
+        owner,
+        subject,
+        state: JobState::Queued,
+        attempts: 0,
+        due_at_ms: now,
+        progress: 0.0,
+        created_at_ms: now,
+    };
+    jobs.insert(id, encode(&job).as_slice())?;
+    by_subject.insert(key.as_str(), id)?;
+    Ok(id)
+}
+
+/// Removes the job for `subject`, whatever its state (its subject is gone, or it is done).
+pub(crate) fn remove(txn: &WriteTransaction, kind: JobKind, subject: JobSubject) -> Result<()> {
+    let key = subject.key(kind);
+    let id = txn
+        .open_table(JOBS_BY_SUBJECT)?
+        .remove(key.as_str())?
+        .map(|v| v.value());
+    if let Some(id) = id {
+        txn.open_table(JOBS)?.remove(id)?;
+    }
+    Ok(())
+}
+
+/// Removes every job on `owner`'s `track` (its analysis, recipients' copies): the track is gone.
+pub(crate) fn remove_for_track(
+    txn: &WriteTransaction,
+    owner: UserId,
+    track: TrackId,
+) -> Result<()> {
+    let on_track: Vec<JobRecord> = all(&txn.open_table(JOBS)?)?
+        .into_iter()
+        .filter(|j| j.owner == owner && j.subject.track() == track)
+        .collect();
+    for job in on_track {
+        remove(txn, job.kind, job.subject)?;
+    }
+    Ok(())
+}
+
+/// Removes every job of `owner`: part of an account's purge.
+pub(crate) fn purge_owner(txn: &WriteTransaction, owner: UserId) -> Result<()> {
+    let theirs: Vec<JobRecord> = all(&txn.open_table(JOBS)?)?
+        .into_iter()
+        .filter(|j| j.owner == owner)
+        .collect();
+    for job in theirs {
+        remove(txn, job.kind, job.subject)?;
+    }
+    Ok(())
+}
+
+fn all(table: &impl ReadableTable<u128, &'static [u8]>) -> Result<Vec<JobRecord>> {
+    table
+        .iter()?
+        .map(|row| {
+            let (_, v) = row?;
+            decode("jobs", v.value())
+        })
+        .collect()
+}
+
+/// A job leased by one executor: the right to work on it until the lease runs out.
+#[derive(Debug, Clone)]
+pub struct Lease {
+    pub id: u128,
+    pub kind: JobKind,
+    pub owner: UserId,
+    pub subject: JobSubject,
+    /// This lease's attempt, from 1.
+    pub attempt: u32,
+    holder: String,
+}
+
+impl Lease {
+    /// Renews the lease for `lease` and records `progress`. `LeaseLost` when the job was
+    /// cancelled, finished elsewhere, or re-leased after this lease ran out.
+    pub fn heartbeat(&self, vault: &Vault, progress: f32, lease: Duration) -> Result<()> {
+        let now = vault.now_ms();
+        let txn = vault.db().begin_write()?;
+        {
+            let mut jobs = txn.open_table(JOBS)?;
+            let mut job = self.held(&jobs)?;
+            job.state = JobState::Running {
+                holder: self.holder.clone(),
+                lease_until_ms: now + lease_ms(lease),
+            };
+            job.progress = progress.clamp(0.0, 1.0);
+            jobs.insert(self.id, encode(&job).as_slice())?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Ends the job in the caller's transaction, the one that records its result. `LeaseLost`
+    /// when the job is no longer this lease's: the result must not be recorded twice.
+    pub(crate) fn finish_in(&self, txn: &WriteTransaction) -> Result<()> {
+        self.held(&txn.open_table(JOBS)?)?;
+        remove(txn, self.kind, self.subject)
+    }
+
+    /// Ends the job on its own, for results recorded elsewhere (idempotently: a copy stored
+    /// twice is refused the second time, and this ends the job either way).
+    pub fn finish(&self, vault: &Vault) -> Result<()> {
+        let txn = vault.db().begin_write()?;
+        self.finish_in(&txn)?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// The executor could not do the job. `retry` when another attempt may succeed (the
+    /// executor died, a resource was busy): the job goes back to the queue after a backoff,
+    /// until [`MAX_ATTEMPTS`]; otherwise, or after that, it stays failed with `reason`.
+    pub fn fail(&self, vault: &Vault, reason: &str, retry: bool) -> Result<JobState> {
+        let now = vault.now_ms();
+        let txn = vault.db().begin_write()?;
+        let state = {
+            let mut jobs = txn.open_table(JOBS)?;
+            let mut job = self.held(&jobs)?;
+            job.state = if retry && job.attempts < MAX_ATTEMPTS {
+                job.due_at_ms = now + backoff_ms(job.attempts);
+                JobState::Queued
+            } else {
+                JobState::Failed {
+                    reason: reason.chars().take(300).collect(),
+                }
+            };
+            jobs.insert(self.id, encode(&job).as_slice())?;
+            job.state
+        };
+        txn.commit()?;
+        Ok(state)
+    }
+
+    fn held(&self, jobs: &impl ReadableTable<u128, &'static [u8]>) -> Result<JobRecord> {
+        let job: JobRecord = match jobs.get(self.id)? {
+            Some(v) => decode("jobs", v.value())?,
+            None => return Err(VaultError::LeaseLost),
+        };
+        match &job.state {
+            JobState::Running { holder, .. } if *holder == self.holder => Ok(job),
+            _ => Err(VaultError::LeaseLost),
+        }
+    }
+}
+
+fn lease_ms(lease: Duration) -> i64 {
+    i64::try_from(lease.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn backoff_ms(attempts: u32) -> i64 {
+    RETRY_BACKOFF_MS.saturating_mul(1 << attempts.saturating_sub(1).min(16))
+}
+
+/// What a waiting page or console shows of a job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobView {
+    pub state: JobState,
+    pub progress: f32,
+    pub attempts: u32,
+}
+
+impl Vault {
+    /// Leases the next ready job of one of `kinds` for `holder` (a queued job whose time has
+    /// come, or a running one whose lease ran out), taking owners in turn.
+    pub fn lease_job(
+        &self,
+        kinds: &[JobKind],
+        holder: &str,
+        lease: Duration,
+    ) -> Result<Option<Lease>> {
+        let now = self.now_ms();
+        let txn = self.db().begin_write()?;
+        let leased = {
+            let mut jobs = txn.open_table(JOBS)?;
+            let every = all(&jobs)?;
+            let mut running: HashMap<UserId, usize> = HashMap::new();
+            for job in &every {
+                if matches!(job.state, JobState::Running { lease_until_ms, .. } if lease_until_ms > now)
+                {
+                    *running.entry(job.owner).or_default() += 1;
+                }
+            }
+            let ready = every.into_iter().filter(|j| {
+                kinds.contains(&j.kind)
+                    && match &j.state {
+                        JobState::Queued => j.due_at_ms <= now,
+                        JobState::Running { lease_until_ms, .. } => *lease_until_ms <= now,
+                        JobState::Failed { .. } => false,
+                    }
+            });
+            // Fewest running jobs first, then the longest waiting.
+            let next = ready.min_by_key(|j| {
+                (
+                    running.get(&j.owner).copied().unwrap_or(0),
+                    j.due_at_ms,
+                    j.created_at_ms,
+                )
+            });
+            match next {
+                Some(mut job) => {
+                    job.attempts += 1;
+                    job.state = JobState::Running {
+                        holder: holder.to_owned(),
+                        lease_until_ms: now + lease_ms(lease),
+                    };
+                    jobs.insert(job.id, encode(&job).as_slice())?;
+                    Some(Lease {
+                        id: job.id,
+                        kind: job.kind,
+                        owner: job.owner,
+                        subject: job.subject,
+                        attempt: job.attempts,
+                        holder: holder.to_owned(),
+                    })
+                }
+                None => None,
+            }
+        };
+        txn.commit()?;
+        Ok(leased)
+    }
+
+    /// Puts back in the queue every job `holder` holds: at start-up, for the executors of a
+    /// process that stopped (the lease would run out anyway; this spares the wait).
+    pub fn release_leases(&self, holder: &str) -> Result<u64> {
+        let txn = self.db().begin_write()?;
+        let mut released = 0;
+        {
+            let mut jobs = txn.open_table(JOBS)?;
+            let held: Vec<JobRecord> = all(&jobs)?
+                .into_iter()
+                .filter(|j| matches!(&j.state, JobState::Running { holder: h, .. } if h == holder))
+                .collect();
+            for mut job in held {
+                job.state = JobState::Queued;
+                jobs.insert(job.id, encode(&job).as_slice())?;
+                released += 1;
+            }
+        }
+        txn.commit()?;
+        Ok(released)
+    }
+
+    /// The job for `kind` work on `subject`, if one is queued, running or failed.
+    pub fn job(&self, kind: JobKind, subject: JobSubject) -> Result<Option<JobView>> {
+        let txn = self.db().begin_read()?;
+        let Some(id) = txn
+            .open_table(JOBS_BY_SUBJECT)?
+            .get(subject.key(kind).as_str())?
+            .map(|v| v.value())
+        else {
+            return Ok(None);
+        };
+        let job: Option<JobRecord> = match txn.open_table(JOBS)?.get(id)? {
+            Some(v) => Some(decode("jobs", v.value())?),
+            None => None,
+        };
+        Ok(job.map(|j| JobView {
+            state: j.state,
+            progress: j.progress,
+            attempts: j.attempts,
+        }))
+    }
+
+    /// Jobs of `kind` not yet done or given up (queued or running).
+    pub fn pending_jobs(&self, kind: JobKind) -> Result<u64> {
+        let txn = self.db().begin_read()?;
+        Ok(all(&txn.open_table(JOBS)?)?
+            .iter()
+            .filter(|j| j.kind == kind && !matches!(j.state, JobState::Failed { .. }))
+            .count() as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::TestVault;
+
+    const LEASE: Duration = Duration::from_secs(30);
+
+    fn queue(t: &TestVault, owner: UserId, track: TrackId) -> u128 {
+        let txn = t.vault.db().begin_write().unwrap();
+        let id = enqueue(
+            &txn,
+            JobKind::Analysis,
+            owner,
+            JobSubject::Track { track },
+            t.vault.now_ms(),
+        )
+        .unwrap();
+        txn.commit().unwrap();
+        id
+    }
+
+    fn finish(t: &TestVault, lease: &Lease) -> Result<()> {
+        let txn = t.vault.db().begin_write().unwrap();
+        lease.finish_in(&txn)?;
+        txn.commit().unwrap();
+        Ok(())
+    }
+
+    #[test]
+    fn a_subject_has_one_job_and_a_finished_one_is_gone() {
+        let t = TestVault::new();
+        let (owner, track) = (UserId::random(), TrackId::random());
+        let id = queue(&t, owner, track);
+        assert_eq!(queue(&t, owner, track), id, "queued twice is queued once");
+        let lease = t
+            .vault
+            .lease_job(&[JobKind::Analysis], "a", LEASE)
+            .unwrap()
+            .unwrap();
+        assert_eq!((lease.id, lease.attempt), (id, 1));
+        assert!(
+            t.vault
+                .lease_job(&[JobKind::Analysis], "b", LEASE)
+                .unwrap()
+                .is_none(),
+            "a running job is not leased twice"
+        );
+        lease.heartbeat(&t.vault, 0.5, LEASE).unwrap();
+        let view = t
+            .vault
+            .job(JobKind::Analysis, JobSubject::Track { track })
+            .unwrap()
+            .unwrap();
+        assert_eq!(view.progress, 0.5);
+        finish(&t, &lease).unwrap();
+        assert!(
+            t.vault
+                .job(JobKind::Analysis, JobSubject::Track { track })
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            matches!(finish(&t, &lease), Err(VaultError::LeaseLost)),
+            "a result is recorded once"
+        );
+    }
+
+    #[test]
+    fn an_expired_lease_puts_the_job_back_and_the_old_holder_loses_it() {
+        let t = TestVault::new();
+        let (owner, track) = (UserId::random(), TrackId::random());
+        queue(&t, owner, track);
+        let first = t
+            .vault
+            .lease_job(&[JobKind::Analysis], "dead", LEASE)
+            .unwrap()
+            .unwrap();
+        t.advance_secs(31);
+        let second = t
+            .vault
+            .lease_job(&[JobKind::Analysis], "alive", LEASE)
+            .unwrap()
+            .unwrap();
+        assert_eq!((second.id, second.attempt), (first.id, 2));
+        assert!(matches!(
+            first.heartbeat(&t.vault, 0.9, LEASE),
+            Err(VaultError::LeaseLost)
+        ));
+        assert!(matches!(finish(&t, &first), Err(VaultError::LeaseLost)));
+        finish(&t, &second).unwrap();
+    }
+
+    #[test]
+    fn failures_retry_with_backoff_then_stay_failed_until_queued_again() {
+        let t = TestVault::new();
+        let (owner, track) = (UserId::random(), TrackId::random());
+        queue(&t, owner, track);
+        for attempt in 1..=MAX_ATTEMPTS {
+            let lease = t
+                .vault
+                .lease_job(&[JobKind::Analysis], "x", LEASE)
+                .unwrap()
+                .unwrap();
+            assert_eq!(lease.attempt, attempt);
+            let state = lease.fail(&t.vault, "the child died", true).unwrap();
+            if attempt < MAX_ATTEMPTS {
+                assert_eq!(state, JobState::Queued);
+                assert!(
+                    t.vault
+                        .lease_job(&[JobKind::Analysis], "x", LEASE)
+                        .unwrap()
+                        .is_none(),
+                    "not before its backoff"
+                );
+                t.advance_secs(backoff_ms(attempt) / 1000);
+            } else {
+                assert!(matches!(state, JobState::Failed { .. }));
+            }
+        }
+        assert!(
+            t.vault
+                .lease_job(&[JobKind::Analysis], "x", LEASE)
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(t.vault.pending_jobs(JobKind::Analysis).unwrap(), 0);
+        queue(&t, owner, track);
+        assert_eq!(t.vault.pending_jobs(JobKind::Analysis).unwrap(), 1);
+        let lease = t
+            .vault
+            .lease_job(&[JobKind::Analysis], "x", LEASE)
+            .unwrap()
+            .unwrap();
+        assert_eq!(lease.attempt, 1, "queued afresh");
+    }
+
+    #[test]
+    fn owners_take_turns_and_a_restart_releases_its_leases() {
+        let t = TestVault::new();
+        let (busy, quiet) = (UserId::random(), UserId::random());
+        for _ in 0..5 {
+            queue(&t, busy, TrackId::random());
+        }
+        t.advance_secs(1);
+        queue(&t, quiet, TrackId::random());
+        let first = t
+            .vault
+            .lease_job(&[JobKind::Analysis], "w", LEASE)
+            .unwrap()
+            .unwrap();
+        assert_eq!(first.owner, busy, "the longest waiting goes first");
+        let second = t
+            .vault
+            .lease_job(&[JobKind::Analysis], "w", LEASE)
+            .unwrap()
+            .unwrap();
+        assert_eq!(second.owner, quiet, "then the owner with nothing running");
+        assert_eq!(t.vault.release_leases("w").unwrap(), 2);
+        assert!(
+            t.vault
+                .lease_job(&[JobKind::Render], "w", LEASE)
+                .unwrap()
+                .is_none(),
+            "kinds are kept apart"
+        );
+        let again = t
+            .vault
+            .lease_job(&[JobKind::Analysis], "w", LEASE)
+            .unwrap()
+            .unwrap();
+        assert_eq!(again.attempt, 2);
+    }
+}
