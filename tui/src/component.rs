@@ -1,7 +1,8 @@
 //! The contract between the app and a screen (a tab). Each screen owns its state, handles its
 //! own keys and replies, and draws itself; the app owns the event loop, the tab bar, the hint
-//! line, the help overlay and the connection. A new tab is one file implementing this trait
-//! plus one entry in `tabs::all`.
+//! line, the help overlay and the connection. A new tab is a module implementing this trait plus
+//! one entry in `tabs::all`; a screen with several jobs splits them into parts of its own (see
+//! `tabs/users/`), which the tab's `Component` composes and routes events to.
 
 use crossterm::event::KeyEvent;
 use ratatui::Frame;
