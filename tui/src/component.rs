@@ -13,9 +13,11 @@ use crate::request::{ApiFailure, Ctx, RequestId};
 use crate::theme::Theme;
 use crate::widgets::Hint;
 
-/// A screen's entry in the `?` overlay.
+/// A screen's name, and its entry in the `?` overlay.
 #[derive(Debug)]
 pub struct Help {
+    /// The tab's name.
+    pub title: &'static str,
     /// What the screen is for, in a few words, for the list of screens.
     pub summary: &'static str,
     /// What the screen is for and how to do its main tasks, in a few sentences.
@@ -25,11 +27,12 @@ pub struct Help {
 }
 
 pub trait Component {
-    /// The tab's name.
-    fn title(&self) -> &'static str;
-
-    /// The `?` overlay's text for this screen.
+    /// The tab's name and the `?` overlay's text for this screen.
     fn help(&self) -> &'static Help;
+
+    fn title(&self) -> &'static str {
+        self.help().title
+    }
 
     /// The keys that work right now, most useful first, for the one-line hint bar.
     fn hints(&self) -> Vec<Hint>;

@@ -16,6 +16,7 @@ use crate::theme::Theme;
 use crate::widgets::{Hint, draw_placeholder, field, panel, wrap};
 
 static HELP: Help = Help {
+    title: "Dashboard",
     summary: "the server's health, storage and services",
     about: "The Dashboard shows the server's version, uptime, accounts, tracks, storage used and \
             free, and where each optional service stands (TLS certificate, analysis queue, \
@@ -167,10 +168,6 @@ impl Dashboard {
 }
 
 impl Component for Dashboard {
-    fn title(&self) -> &'static str {
-        "Dashboard"
-    }
-
     fn help(&self) -> &'static Help {
         &HELP
     }

@@ -20,6 +20,7 @@ use crate::widgets::{
 };
 
 static HELP: Help = Help {
+    title: "Sessions",
     summary: "who is signed in, from which client, since when; revoke",
     about: "Sessions lists everyone signed in: the account, the client (a keyed hash of its \
             address that changes daily, never the address itself), when the session began and \
@@ -110,10 +111,6 @@ impl Sessions {
 }
 
 impl Component for Sessions {
-    fn title(&self) -> &'static str {
-        "Sessions"
-    }
-
     fn help(&self) -> &'static Help {
         &HELP
     }

@@ -29,6 +29,7 @@ use log::{Load, Log};
 use verify::{LastVerify, Verification};
 
 static HELP: Help = Help {
+    title: "Audit",
     summary: "every recorded action, live; filters; verify the hash chain",
     about: "Audit shows the log of every storage and admin action, newest first, and follows \
             new records as they are written. To verify the audit chain, press v: the server \
@@ -177,10 +178,6 @@ impl Audit {
 }
 
 impl Component for Audit {
-    fn title(&self) -> &'static str {
-        "Audit"
-    }
-
     fn help(&self) -> &'static Help {
         &HELP
     }

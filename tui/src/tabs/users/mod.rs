@@ -30,6 +30,7 @@ use list::UserList;
 use password::OneTimePassword;
 
 static HELP: Help = Help {
+    title: "Users",
     summary: "create, find, suspend, reset and delete accounts; end their sessions",
     about: "Users lists every account. To create one, press n, type the e-mail address, choose \
             a plan with ←/→, leave the password empty to have a one-time password generated, \
@@ -253,10 +254,6 @@ impl Users {
 }
 
 impl Component for Users {
-    fn title(&self) -> &'static str {
-        "Users"
-    }
-
     fn help(&self) -> &'static Help {
         &HELP
     }
