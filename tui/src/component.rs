@@ -1,7 +1,8 @@
 //! The contract between the app and a screen (a tab). Each screen owns its state, handles its
 //! own keys and replies, and draws itself; the app owns the event loop, the tab bar, the hint
-//! line, the help overlay and the connection. A new tab is one file implementing this trait
-//! plus one entry in `tabs::all`.
+//! line, the help overlay and the connection. A new tab is a module implementing this trait plus
+//! one entry in `tabs::all`; a screen with several jobs splits them into parts of its own (see
+//! `tabs/users/`), which the tab's `Component` composes and routes events to.
 
 use crossterm::event::KeyEvent;
 use ratatui::Frame;
@@ -12,9 +13,11 @@ use crate::request::{ApiFailure, Ctx, RequestId};
 use crate::theme::Theme;
 use crate::widgets::Hint;
 
-/// A screen's entry in the `?` overlay.
+/// A screen's name, and its entry in the `?` overlay.
 #[derive(Debug)]
 pub struct Help {
+    /// The tab's name.
+    pub title: &'static str,
     /// What the screen is for, in a few words, for the list of screens.
     pub summary: &'static str,
     /// What the screen is for and how to do its main tasks, in a few sentences.
@@ -24,11 +27,12 @@ pub struct Help {
 }
 
 pub trait Component {
-    /// The tab's name.
-    fn title(&self) -> &'static str;
-
-    /// The `?` overlay's text for this screen.
+    /// The tab's name and the `?` overlay's text for this screen.
     fn help(&self) -> &'static Help;
+
+    fn title(&self) -> &'static str {
+        self.help().title
+    }
 
     /// The keys that work right now, most useful first, for the one-line hint bar.
     fn hints(&self) -> Vec<Hint>;

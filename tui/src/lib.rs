@@ -5,7 +5,8 @@
 //!
 //! - `console`: the terminal and the one event loop (keys, replies, ticks).
 //! - `app`: the state machine around the screens: tabs, global keys, help, connection.
-//! - `component`: the trait a screen implements; `tabs/` holds one file per screen.
+//! - `component`: the trait a screen implements; `tabs/` holds one module per screen: a file,
+//!   or a folder of parts (list, forms, detail, ...) for the larger ones.
 //! - `request`: calls the screens queue and the replies they get back.
 //! - `widgets`, `theme`, `format`: shared drawing and text.
 

@@ -4,6 +4,8 @@
 //! [`Reply`] with the same [`RequestId`] later, so the UI never waits on the server. The event
 //! loop (`console.rs`) runs each call as a task; tests play the server's part by hand.
 
+use std::collections::HashMap;
+
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use studiovault_api::client::{AdminClient, ClientError};
@@ -213,5 +215,58 @@ impl<'a> Ctx<'a> {
 
     pub fn error(&mut self, text: impl Into<String>) {
         self.shared.notify(text.into(), true);
+    }
+}
+
+/// The calls a screen is waiting on and what each was for, so that a reply finds its purpose.
+#[derive(Debug)]
+pub struct InFlight<P> {
+    calls: HashMap<RequestId, P>,
+}
+
+impl<P> Default for InFlight<P> {
+    fn default() -> Self {
+        Self {
+            calls: HashMap::new(),
+        }
+    }
+}
+
+impl<P> InFlight<P> {
+    pub fn send(&mut self, ctx: &mut Ctx, call: ApiCall, purpose: P) {
+        let id = ctx.send(call);
+        self.calls.insert(id, purpose);
+    }
+
+    /// True while a call for such a purpose is out: a second one would only pile up.
+    pub fn any(&self, purpose: impl Fn(&P) -> bool) -> bool {
+        self.calls.values().any(purpose)
+    }
+
+    /// What the call answered by `id` was for; `None` when this screen did not send it.
+    pub fn take(&mut self, id: RequestId) -> Option<P> {
+        self.calls.remove(&id)
+    }
+}
+
+/// Ticks (about a second each) between a screen's refreshes while it is shown.
+const REFRESH_TICKS: u32 = 5;
+
+/// Counts a shown screen's ticks to reload it every few seconds.
+#[derive(Debug, Default)]
+pub struct Refresh {
+    ticks: u32,
+}
+
+impl Refresh {
+    /// Counts from zero again: the screen has just loaded.
+    pub fn restart(&mut self) {
+        self.ticks = 0;
+    }
+
+    /// Counts a tick; true when it is time to reload.
+    pub fn due(&mut self) -> bool {
+        self.ticks += 1;
+        self.ticks.is_multiple_of(REFRESH_TICKS)
     }
 }

@@ -5,20 +5,18 @@ use crossterm::event::KeyEvent;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Padding, Paragraph};
+use ratatui::widgets::Paragraph;
 use serde_json::Value;
 use studiovault_api::admin::{CapabilityState, Status, TlsStatus};
 
 use crate::component::{Component, Help};
 use crate::format;
-use crate::request::{ApiCall, ApiFailure, Ctx, RequestId, decode};
+use crate::request::{ApiCall, ApiFailure, Ctx, Refresh, RequestId, decode};
 use crate::theme::Theme;
-use crate::widgets::{Hint, wrap};
-
-/// Ticks between refreshes.
-const REFRESH_TICKS: u32 = 5;
+use crate::widgets::{Hint, draw_placeholder, field, panel, wrap};
 
 static HELP: Help = Help {
+    title: "Dashboard",
     summary: "the server's health, storage and services",
     about: "The Dashboard shows the server's version, uptime, accounts, tracks, storage used and \
             free, and where each optional service stands (TLS certificate, analysis queue, \
@@ -33,7 +31,7 @@ pub struct Dashboard {
     status: Option<Status>,
     error: Option<String>,
     in_flight: Option<RequestId>,
-    ticks: u32,
+    refresh: Refresh,
 }
 
 impl Dashboard {
@@ -102,13 +100,14 @@ impl Dashboard {
             theme,
         ));
         if let Some(error) = &tls.last_error {
-            lines.push(Line::from(vec![
-                Span::styled(format!("{:<10} ", "Last error"), theme.dim()),
+            lines.push(field(
+                "Last error",
                 Span::styled(
                     format!("{error} ({} in a row)", tls.failures),
                     theme.error(),
                 ),
-            ]));
+                theme,
+            ));
         }
         if let Some(until) = tls.ca_wait_until {
             lines.push(field(
@@ -168,26 +167,7 @@ impl Dashboard {
     }
 }
 
-fn field(label: &'static str, value: String, theme: Theme) -> Line<'static> {
-    Line::from(vec![
-        Span::styled(format!("{label:<10} "), theme.dim()),
-        Span::raw(value),
-    ])
-}
-
-fn panel(title: &str, theme: Theme) -> Block<'static> {
-    Block::default()
-        .borders(Borders::ALL)
-        .border_style(theme.border())
-        .padding(Padding::horizontal(1))
-        .title(Span::styled(format!(" {title} "), theme.title()))
-}
-
 impl Component for Dashboard {
-    fn title(&self) -> &'static str {
-        "Dashboard"
-    }
-
     fn help(&self) -> &'static Help {
         &HELP
     }
@@ -201,13 +181,12 @@ impl Component for Dashboard {
     }
 
     fn activate(&mut self, ctx: &mut Ctx) {
-        self.ticks = 0;
+        self.refresh.restart();
         self.load(ctx);
     }
 
     fn tick(&mut self, ctx: &mut Ctx) -> bool {
-        self.ticks += 1;
-        if self.ticks.is_multiple_of(REFRESH_TICKS) {
+        if self.refresh.due() {
             self.load(ctx);
         }
         false
@@ -241,12 +220,9 @@ impl Component for Dashboard {
         let Some(status) = &self.status else {
             let text = self
                 .error
-                .clone()
-                .unwrap_or_else(|| "Loading the server's status …".to_owned());
-            frame.render_widget(
-                Paragraph::new(Line::styled(text, theme.dim())).block(panel("Server", theme)),
-                area,
-            );
+                .as_deref()
+                .unwrap_or("Loading the server's status …");
+            draw_placeholder(frame, area, panel("Server", theme), text, theme);
             return;
         };
         let certificate_lines = status

@@ -1,5 +1,6 @@
-//! The screens, in tab order. A new tab is one file in this folder implementing
-//! [`Component`](crate::component::Component) (with `Default`) plus one entry in the list below.
+//! The screens, in tab order. A new tab is one file (or a folder, for a screen made of parts)
+//! in this folder implementing [`Component`](crate::component::Component) (with `Default`) plus
+//! one entry in the list below.
 
 use crate::component::Component;
 

@@ -1,6 +1,6 @@
-//! Boxes drawn over a screen: confirmations, one-time secrets, record details, results.
+//! Boxes drawn over a screen: one-time secrets, record details, results, and the frame that
+//! confirmations and forms are drawn in.
 
-use crossterm::event::{KeyCode, KeyEvent};
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Margin, Rect};
 use ratatui::style::Style;
@@ -97,28 +97,37 @@ impl Dialog {
     pub fn draw(&self, frame: &mut Frame, area: Rect, theme: Theme) {
         // Two columns of border and two of padding on each side.
         let width = self.width.min(area.width.saturating_sub(2));
-        let inner_width = usize::from(width.saturating_sub(6));
-        let mut lines = self.lines(inner_width, theme);
-        if !self.keys.is_empty() {
-            lines.push(Line::default());
-            lines.push(hint_line(&self.keys, theme).alignment(Alignment::Center));
-        }
-        let height = u16::try_from(lines.len() + 4).unwrap_or(u16::MAX);
-        let rect = centred(area, width, height);
-        let block = Block::default()
-            .borders(Borders::ALL)
-            .border_style(theme.dialog_border())
-            .title(Span::styled(format!(" {} ", self.title), theme.title()))
-            .padding(Padding::new(2, 2, 1, 1));
-        clear_around(frame, rect, area);
-        frame.render_widget(Paragraph::new(lines).block(block), rect);
+        let lines = self.lines(usize::from(width.saturating_sub(6)), theme);
+        draw_box(frame, area, &self.title, width, lines, &self.keys, theme);
     }
 }
 
-/// Blanks `rect` and a column either side of it, so no stray text of the screen behind touches
-/// the box's border.
-pub fn clear_around(frame: &mut Frame, rect: Rect, within: Rect) {
-    frame.render_widget(Clear, rect.outer(Margin::new(1, 0)).intersection(within));
+/// Draws `lines` and a line of `keys` in a titled box `width` columns wide and as tall as they
+/// need, centred over `area`; returns where the box went.
+pub fn draw_box(
+    frame: &mut Frame,
+    area: Rect,
+    title: &str,
+    width: u16,
+    mut lines: Vec<Line<'static>>,
+    keys: &[Hint],
+    theme: Theme,
+) -> Rect {
+    if !keys.is_empty() {
+        lines.push(Line::default());
+        lines.push(hint_line(keys, theme).alignment(Alignment::Center));
+    }
+    let height = u16::try_from(lines.len() + 4).unwrap_or(u16::MAX);
+    let rect = centred(area, width, height);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.dialog_border())
+        .title(Span::styled(format!(" {title} "), theme.title()))
+        .padding(Padding::new(2, 2, 1, 1));
+    // Blank a column either side too, so no stray text of the screen behind touches the border.
+    frame.render_widget(Clear, rect.outer(Margin::new(1, 0)).intersection(area));
+    frame.render_widget(Paragraph::new(lines).block(block), rect);
+    rect
 }
 
 /// `key action · key action`, keys in the key style.
@@ -132,45 +141,4 @@ pub fn hint_line(keys: &[Hint], theme: Theme) -> Line<'static> {
         spans.push(Span::raw(format!(" {action}")));
     }
     Line::from(spans)
-}
-
-/// A yes/no question before something that cannot simply be undone.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Confirm {
-    pub title: &'static str,
-    pub question: String,
-    /// What happens, in one or two sentences.
-    pub consequence: String,
-    /// The `y` key's label: `suspend`, `revoke`.
-    pub verb: &'static str,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConfirmKey {
-    Yes,
-    No,
-    Other,
-}
-
-impl Confirm {
-    pub fn handle_key(&self, key: &KeyEvent) -> ConfirmKey {
-        match key.code {
-            KeyCode::Char('y' | 'Y') => ConfirmKey::Yes,
-            KeyCode::Char('n' | 'N' | 'q') | KeyCode::Esc => ConfirmKey::No,
-            _ => ConfirmKey::Other,
-        }
-    }
-
-    pub fn hints(&self) -> Vec<Hint> {
-        vec![("y", self.verb), ("n/Esc", "cancel")]
-    }
-
-    pub fn draw(&self, frame: &mut Frame, area: Rect, theme: Theme) {
-        Dialog::new(self.title, 60)
-            .text(self.question.clone(), theme.title())
-            .blank()
-            .text(self.consequence.clone(), theme.text())
-            .keys(self.hints())
-            .draw(frame, area, theme);
-    }
 }

@@ -3,12 +3,11 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Frame;
-use ratatui::layout::{Alignment, Position, Rect};
+use ratatui::layout::{Position, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Padding, Paragraph};
 
-use super::dialog::{clear_around, hint_line};
-use super::{Hint, TextInput, centred, wrap};
+use super::dialog::draw_box;
+use super::{Hint, TextInput, wrap};
 use crate::theme::Theme;
 
 const LABEL_WIDTH: usize = 10;
@@ -232,17 +231,7 @@ impl Form {
         if self.busy {
             lines.push(Line::styled("… waiting for the server", theme.dim()));
         }
-        lines.push(Line::default());
-        lines.push(hint_line(&self.hints(), theme).alignment(Alignment::Center));
-        let height = u16::try_from(lines.len() + 4).unwrap_or(u16::MAX);
-        let rect = centred(area, width, height);
-        let block = Block::default()
-            .borders(Borders::ALL)
-            .border_style(theme.dialog_border())
-            .title(Span::styled(format!(" {} ", self.title), theme.title()))
-            .padding(Padding::new(2, 2, 1, 1));
-        clear_around(frame, rect, area);
-        frame.render_widget(Paragraph::new(lines).block(block), rect);
+        let rect = draw_box(frame, area, &self.title, width, lines, &self.hints(), theme);
         if let Some((x, y)) = cursor {
             let position = Position::new(rect.x + 3 + x, rect.y + 2 + y);
             if rect.contains(position) {
