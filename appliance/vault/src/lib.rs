@@ -20,7 +20,9 @@ mod fsutil;
 mod ids;
 pub mod keys;
 pub mod library;
+mod lifecycle;
 mod privacy;
+mod records;
 pub mod replication;
 mod scope;
 pub mod shares;
@@ -79,13 +81,14 @@ pub use export::AccountExport;
 pub use ids::{BlobId, RecipientId, ShareId, TrackId, UserId};
 pub use keys::MasterKey;
 pub use library::{AudioUse, Library, TrackInfo, TrackQuery, TrackRecord, TrackSort};
+pub use records::UserRecord;
 pub use scope::{Authenticated, OwnerScope};
 pub use shares::{
     MediaKind, MediaSource, MediaUrl, NewRecipient, NewShare, PortalView, RecipientEventKind,
     RecipientGrant, RecipientRecord, RenderRecord, ShareDetail, SharePolicy, ShareRecord, Shares,
     TraceOutcome, TraceQuery, TraceReport,
 };
-pub use users::{Account, Admin, Recheck, UserRecord};
+pub use users::{Account, Admin, Recheck};
 
 /// Source of the current time, replaceable in tests.
 pub trait Clock: Send + Sync + 'static {
@@ -231,7 +234,7 @@ impl Vault {
                 blob_removal: RwLock::new(()),
             }),
         };
-        store::migrate(&vault.inner.db)?;
+        records::migrate(&vault.inner.db)?;
         vault.check_master_key()?;
         fsutil::create_private_dir(&vault.blob_root())?;
         vault.recover_after_crash()?;

@@ -1,12 +1,13 @@
 //! One owner's tracks. A [`Library`] exists only for an [`OwnerScope`], and every table key it
 //! touches starts with that owner's id, so cross-tenant reads, writes and listings fail here,
 //! whatever the HTTP layer above does.
-
-use std::path::PathBuf;
+//!
+//! The owner's analysis setting (`Account::set_analysis`) lives here, as it queues tracks.
+//! Deleting a track also drops the recipients' copies of it, which belong to shares, so
+//! `Library::delete` lives above both, in `crate::lifecycle`.
 
 use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
-use studiovault_api::AccountStatus;
 
 use crate::analysis::{AnalysisResult, AnalysisState};
 use crate::audit::{self, Actor, AuditAction, AuditEvent};
@@ -14,12 +15,14 @@ use crate::blob::{BlobReader, BlobWriter, SealedBlob};
 use crate::error::{Result, VaultError};
 use crate::ids::{BlobId, TrackId, UserId};
 use crate::scope::OwnerScope;
-use crate::store::{
-    ANALYSIS_QUEUE, BLOBS, SESSIONS, SESSIONS_BY_USER, TENANT_KEYS, TRACKS, USERS, USERS_BY_EMAIL,
-    decode, encode,
+// analysis.rs still names the blob record here.
+pub(crate) use crate::records::BlobRecord;
+use crate::records::{
+    UserRecord, get_blob, get_user, put_blob, put_user, read_tenant_key, remove_blob,
 };
-use crate::users::{get_user, put_user, tenant_key};
-use crate::{ClientInfo, Vault, fsutil, replication};
+use crate::store::{ANALYSIS_QUEUE, BLOBS, TRACKS, USERS, decode, encode};
+use crate::users::Account;
+use crate::{ClientInfo, Vault};
 
 const MAX_NAME_CHARS: usize = 200;
 const MAX_FILENAME_CHARS: usize = 255;
@@ -57,19 +60,6 @@ impl TrackRecord {
     pub(crate) fn peaks_blob(&self) -> Option<BlobId> {
         analysed(self).and_then(|r| r.peaks)
     }
-}
-
-/// A blob as stored: enough to find, size-check and verify it without its track.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct BlobRecord {
-    pub owner: UserId,
-    pub plaintext_len: u64,
-    pub sha256: String,
-    pub created_at_ms: i64,
-    /// SHA-256 of the encrypted file, as replicas and backups hold it. Absent for blobs stored
-    /// before it was recorded.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sealed_sha256: Option<String>,
 }
 
 /// Sort orders of the library listing.
@@ -217,8 +207,8 @@ fn track_key(owner: UserId, id: TrackId) -> (u128, u128) {
 /// The scope owner's tracks.
 #[derive(Debug)]
 pub struct Library<'a> {
-    vault: &'a Vault,
-    owner: UserId,
+    pub(crate) vault: &'a Vault,
+    pub(crate) owner: UserId,
 }
 
 impl<'a> Library<'a> {
@@ -296,10 +286,7 @@ impl<'a> Library<'a> {
     /// An encrypting writer for a new blob of this owner, in the temp directory.
     pub fn begin_upload(&self) -> Result<BlobWriter> {
         let blob = BlobId::random();
-        let key = {
-            let txn = self.vault.db().begin_read()?;
-            tenant_key(self.vault, &txn.open_table(TENANT_KEYS)?, self.owner)?
-        };
+        let key = read_tenant_key(self.vault, self.owner)?;
         BlobWriter::create(
             &self.vault.tmp_dir(),
             self.owner,
@@ -376,9 +363,7 @@ impl<'a> Library<'a> {
                     created_at_ms: now,
                     sealed_sha256: Some(sealed_sha256),
                 };
-                txn.open_table(BLOBS)?
-                    .insert(rec.blob.raw(), encode(&blob).as_slice())?;
-                replication::enqueue_upload(&txn, self.owner, rec.blob, now)?;
+                put_blob(&txn, rec.blob, &blob)?;
                 txn.open_table(TRACKS)?
                     .insert(track_key(self.owner, rec.id), encode(&rec).as_slice())?;
             }
@@ -451,36 +436,6 @@ impl<'a> Library<'a> {
         Ok(rec)
     }
 
-    /// Deletes the track: metadata first (so it is gone at once), then the blob file.
-    pub fn delete(&self, id: TrackId, client: &ClientInfo) -> Result<()> {
-        let client = self.vault.hash_client(client)?.ip;
-        let txn = self.vault.db().begin_write()?;
-        let rec = remove_track_in(self.vault, &txn, self.owner, id)?;
-        let renders = crate::shares::remove_track_renders_in(self.vault, &txn, self.owner, id)?;
-        audit::append(
-            &txn,
-            self.vault.now_ms(),
-            AuditEvent::new(
-                Actor::User(self.owner),
-                Some(self.owner),
-                AuditAction::TrackDelete,
-            )
-            .object(format!("track/{id}"))
-            .client(client)
-            .detail(format!("blob {}", rec.blob)),
-        )?;
-        txn.commit()?;
-        let _backup_copying = self.vault.blob_removal_gate();
-        remove_blob_file(&self.vault.blob_path(self.owner, rec.blob));
-        if let Some(peaks) = rec.peaks_blob() {
-            remove_blob_file(&self.vault.blob_path(self.owner, peaks));
-        }
-        for blob in renders {
-            remove_blob_file(&self.vault.blob_path(self.owner, blob));
-        }
-        Ok(())
-    }
-
     /// Opens the track's audio for reading and records the access. `detail` says what is
     /// served (e.g. the byte range).
     pub fn open_audio(
@@ -521,20 +476,13 @@ impl<'a> Library<'a> {
     pub fn peaks(&self, id: TrackId) -> Result<Vec<u8>> {
         let rec = self.read_track(id)?;
         let blob = rec.peaks_blob().ok_or(VaultError::NotFound)?;
-        let (len, key) = {
+        let len = {
             let txn = self.vault.db().begin_read()?;
-            let record: BlobRecord = decode(
-                "blobs",
-                txn.open_table(BLOBS)?
-                    .get(blob.raw())?
-                    .ok_or(VaultError::NotFound)?
-                    .value(),
-            )?;
-            (
-                record.plaintext_len,
-                tenant_key(self.vault, &txn.open_table(TENANT_KEYS)?, self.owner)?,
-            )
+            get_blob(&txn.open_table(BLOBS)?, blob)?
+                .ok_or(VaultError::NotFound)?
+                .plaintext_len
         };
+        let key = read_tenant_key(self.vault, self.owner)?;
         let mut reader = BlobReader::open(
             &self.vault.blob_path(self.owner, blob),
             blob,
@@ -547,10 +495,7 @@ impl<'a> Library<'a> {
     }
 
     pub(crate) fn open_blob(&self, rec: &TrackRecord) -> Result<BlobReader> {
-        let key = {
-            let txn = self.vault.db().begin_read()?;
-            tenant_key(self.vault, &txn.open_table(TENANT_KEYS)?, self.owner)?
-        };
+        let key = read_tenant_key(self.vault, self.owner)?;
         BlobReader::open(
             &self.vault.blob_path(self.owner, rec.blob),
             rec.blob,
@@ -560,8 +505,41 @@ impl<'a> Library<'a> {
     }
 }
 
+impl Account<'_> {
+    /// Turns analysis of uploads on or off. Turning it on queues the tracks stored while it
+    /// was off.
+    pub fn set_analysis(&self, enabled: bool, client: &ClientInfo) -> Result<UserRecord> {
+        let client = self.vault.hash_client(client)?.ip;
+        let now = self.vault.now_ms();
+        let txn = self.vault.db().begin_write()?;
+        let rec = {
+            let mut users = txn.open_table(USERS)?;
+            let mut rec = get_user(&users, self.owner)?.ok_or(VaultError::NotFound)?;
+            rec.analysis = Some(enabled);
+            put_user(&mut users, &rec)?;
+            rec
+        };
+        if enabled {
+            queue_unanalysed(&txn, self.owner, now)?;
+        }
+        audit::append(
+            &txn,
+            now,
+            AuditEvent::new(
+                Actor::User(self.owner),
+                Some(self.owner),
+                AuditAction::SettingsChange,
+            )
+            .client(client)
+            .detail(format!("analysis {}", if enabled { "on" } else { "off" })),
+        )?;
+        txn.commit()?;
+        Ok(rec)
+    }
+}
+
 /// Queues every track of `owner` whose analysis is off.
-pub(crate) fn queue_unanalysed(txn: &WriteTransaction, owner: UserId, now: i64) -> Result<()> {
+fn queue_unanalysed(txn: &WriteTransaction, owner: UserId, now: i64) -> Result<()> {
     let mut tracks = txn.open_table(TRACKS)?;
     let mut queue = txn.open_table(ANALYSIS_QUEUE)?;
     let rows: Vec<((u128, u128), Vec<u8>)> = tracks
@@ -581,7 +559,7 @@ pub(crate) fn queue_unanalysed(txn: &WriteTransaction, owner: UserId, now: i64) 
 
 /// Removes a track, its blob records and its queue entry, and queues the removal of its
 /// replicas; answers the record so the caller can remove the files once the transaction commits.
-fn remove_track_in(
+pub(crate) fn remove_track_in(
     vault: &Vault,
     txn: &WriteTransaction,
     owner: UserId,
@@ -592,12 +570,9 @@ fn remove_track_in(
         .remove(track_key(owner, id))?
         .map(|v| v.value().to_vec());
     let rec: TrackRecord = decode("tracks", &removed.ok_or(VaultError::NotFound)?)?;
-    let replica_due = vault.now_ms() + vault.policy().replica_delete_delay_secs * 1000;
-    txn.open_table(BLOBS)?.remove(rec.blob.raw())?;
-    replication::enqueue_delete(txn, owner, rec.blob, replica_due)?;
+    remove_blob(vault, txn, owner, rec.blob)?;
     if let Some(peaks) = rec.peaks_blob() {
-        txn.open_table(BLOBS)?.remove(peaks.raw())?;
-        replication::enqueue_delete(txn, owner, peaks, replica_due)?;
+        remove_blob(vault, txn, owner, peaks)?;
     }
     txn.open_table(ANALYSIS_QUEUE)?
         .remove(track_key(owner, id))?;
@@ -608,19 +583,6 @@ fn remove_track_in(
         put_user(&mut users, &user)?;
     }
     Ok(rec)
-}
-
-fn remove_blob_file(path: &std::path::Path) {
-    match std::fs::remove_file(path) {
-        Ok(()) => {
-            if let Some(dir) = path.parent() {
-                let _ = fsutil::sync_dir(dir);
-            }
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        // The metadata is gone, so the file is an orphan the next start-up sweep removes.
-        Err(e) => tracing::warn!(error = %e, "could not remove a deleted track's blob file"),
-    }
 }
 
 /// Deletes every blob file under `blobs/` that no committed blob record names: the trace of a
@@ -663,54 +625,26 @@ pub(crate) fn remove_orphan_blobs(vault: &Vault) -> Result<usize> {
     Ok(removed)
 }
 
-/// Deletes a tenant entirely: tracks, blob records, sessions, the account and its data key, in
-/// one transaction; then the blob files. From the commit on, every copy of the tenant's blobs
-/// (B2 replicas, backups) is unreadable, since its key is gone.
-pub(crate) fn purge_tenant(vault: &Vault, owner: UserId) -> Result<()> {
-    let txn = vault.db().begin_write()?;
-    let user = get_user(&txn.open_table(USERS)?, owner)?.ok_or(VaultError::NotFound)?;
-    if !matches!(user.status, AccountStatus::PendingDeletion { .. }) {
-        return Err(VaultError::invalid(
-            "user",
-            "only accounts scheduled for deletion are purged",
-        ));
-    }
+/// The library's part of an account purge: every track, with its blob records (their replicas'
+/// deletions queued) and its analysis queue entry. The files go with the owner's blob directory
+/// once the purge commits.
+pub(crate) fn purge_owner(vault: &Vault, txn: &WriteTransaction, owner: UserId) -> Result<()> {
     let tracks: Vec<u128> = txn
         .open_table(TRACKS)?
         .range((owner.raw(), 0)..=(owner.raw(), u128::MAX))?
         .map(|r| r.map(|(k, _)| k.value().1))
         .collect::<Result<_, _>>()?;
     for id in tracks {
-        remove_track_in(vault, &txn, owner, TrackId::from_raw(id))?;
+        remove_track_in(vault, txn, owner, TrackId::from_raw(id))?;
     }
-    // The owner's blob directory goes below, render files with it.
-    crate::shares::remove_shares_in(vault, &txn, owner)?;
-    let sessions: Vec<[u8; 32]> = txn
-        .open_table(SESSIONS_BY_USER)?
-        .range((owner.raw(), [0u8; 32])..=(owner.raw(), [0xFF; 32]))?
-        .map(|r| r.map(|(k, _)| k.value().1))
-        .collect::<Result<_, _>>()?;
-    for h in sessions {
-        txn.open_table(SESSIONS)?.remove(&h)?;
-        txn.open_table(SESSIONS_BY_USER)?.remove((owner.raw(), h))?;
-    }
-    txn.open_table(USERS)?.remove(owner.raw())?;
-    txn.open_table(USERS_BY_EMAIL)?
-        .remove(user.email.as_str())?;
-    txn.open_table(TENANT_KEYS)?.remove(owner.raw())?;
-    audit::append(
-        &txn,
-        vault.now_ms(),
-        AuditEvent::new(Actor::System, Some(owner), AuditAction::AccountPurge)
-            .object(format!("user/{owner}")),
-    )?;
-    txn.commit()?;
-    let _backup_copying = vault.blob_removal_gate();
-    let dir: PathBuf = vault.blob_root().join(owner.to_string());
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir)?;
-        fsutil::sync_dir(&vault.blob_root())?;
-    }
+    Ok(())
+}
+
+/// The analysis queue's part of an account purge: entries left without their track. It lives
+/// here while analysis.rs is rewritten into jobs.
+pub(crate) fn purge_analysis_queue(_: &Vault, txn: &WriteTransaction, owner: UserId) -> Result<()> {
+    txn.open_table(ANALYSIS_QUEUE)?
+        .retain_in((owner.raw(), 0)..=(owner.raw(), u128::MAX), |_, _| false)?;
     Ok(())
 }
 

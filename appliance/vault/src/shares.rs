@@ -21,14 +21,15 @@ use crate::audit::{self, Actor, AuditAction, AuditEvent};
 use crate::blob::{BlobAccess, BlobReader, BlobWriter};
 use crate::error::{Result, VaultError};
 use crate::ids::{BlobId, RecipientId, ShareId, TrackId, UserId};
-use crate::library::{BlobRecord, TrackRecord};
+use crate::library::TrackRecord;
+use crate::records::{BlobRecord, get_user, put_blob, read_tenant_key, remove_blob, tenant_key};
 use crate::scope::OwnerScope;
 use crate::store::{
-    BLOBS, RECIPIENTS, RENDERS, SHARES, SPENT_NONCES, TENANT_KEYS, TRACKS, USERS,
-    WATERMARK_PAYLOADS, decode, encode,
+    RECIPIENTS, RENDERS, SHARES, SPENT_NONCES, TENANT_KEYS, TRACKS, USERS, WATERMARK_PAYLOADS,
+    decode, encode,
 };
-use crate::users::{get_user, hash_password, password_matches, tenant_key};
-use crate::{ClientInfo, Vault, replication};
+use crate::users::{hash_password, password_matches};
+use crate::{ClientInfo, Vault};
 
 const MS_PER_DAY: i64 = 86_400_000;
 pub const MAX_TRACKS: usize = 100;
@@ -1029,10 +1030,7 @@ impl RecipientGrant {
         }
         let scope = OwnerScope::new(self.owner);
         let rec = vault.library(&scope).get(track)?;
-        let key = {
-            let txn = vault.db().begin_read()?;
-            tenant_key(vault, &txn.open_table(TENANT_KEYS)?, self.owner)?
-        };
+        let key = read_tenant_key(vault, self.owner)?;
         let access = BlobAccess::new(
             vault.blob_path(self.owner, rec.blob),
             rec.blob,
@@ -1052,10 +1050,7 @@ impl RecipientGrant {
         filename: &str,
     ) -> Result<RenderRecord> {
         let blob = BlobId::random();
-        let key = {
-            let txn = vault.db().begin_read()?;
-            tenant_key(vault, &txn.open_table(TENANT_KEYS)?, self.owner)?
-        };
+        let key = read_tenant_key(vault, self.owner)?;
         let mut writer =
             BlobWriter::create(&vault.tmp_dir(), self.owner, blob, key.blob_cipher(blob))?;
         // Streamed through one buffer: a copy never sits whole in memory. A source that fails
@@ -1110,9 +1105,7 @@ impl RecipientGrant {
                     created_at_ms: now,
                     sealed_sha256: Some(sealed_sha256.clone()),
                 };
-                txn.open_table(BLOBS)?
-                    .insert(blob.raw(), encode(&record).as_slice())?;
-                replication::enqueue_upload(&txn, self.owner, blob, now)?;
+                put_blob(&txn, blob, &record)?;
                 recipient.record(now, RecipientEventKind::CopyIssued, Some(track));
                 Ok(())
             })?;
@@ -1480,33 +1473,27 @@ fn drop_render(
     let Some(render) = removed else {
         return Ok(None);
     };
-    txn.open_table(BLOBS)?.remove(render.blob.raw())?;
-    let replica_due = vault.now_ms() + vault.policy().replica_delete_delay_secs * 1000;
-    replication::enqueue_delete(txn, owner, render.blob, replica_due)?;
+    remove_blob(vault, txn, owner, render.blob)?;
     Ok(Some(render.blob))
 }
 
-/// Removes every share of `owner` with its recipients, payloads and rendered copies (inside the
-/// purge transaction); answers the render blobs to delete after it commits.
-pub(crate) fn remove_shares_in(
-    vault: &Vault,
-    txn: &WriteTransaction,
-    owner: UserId,
-) -> Result<Vec<BlobId>> {
-    let mut blobs = Vec::new();
+/// The shares' part of an account purge: every share of `owner` with its recipients, payloads
+/// and rendered copies. The copies' files go with the owner's blob directory once the purge
+/// commits.
+pub(crate) fn purge_owner(vault: &Vault, txn: &WriteTransaction, owner: UserId) -> Result<()> {
     for share in owner_shares(txn, owner)? {
         for recipient in &share.recipients {
             let rec = read_recipient(&txn.open_table(RECIPIENTS)?, *recipient)?;
             txn.open_table(WATERMARK_PAYLOADS)?.remove(rec.payload)?;
             txn.open_table(RECIPIENTS)?.remove(recipient.raw())?;
             for track in &share.tracks {
-                blobs.extend(drop_render(vault, txn, owner, *recipient, *track)?);
+                drop_render(vault, txn, owner, *recipient, *track)?;
             }
         }
         txn.open_table(SHARES)?
             .remove((owner.raw(), share.id.raw()))?;
     }
-    Ok(blobs)
+    Ok(())
 }
 
 /// Drops every recipient's copy of a deleted track (inside the deletion transaction); answers

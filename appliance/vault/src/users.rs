@@ -10,11 +10,15 @@
 //!   `account.reauth_failed`, `share.unlock_failed`) with the client's salted hash only.
 //! - TOTP (RFC 6238, SHA-1, 6 digits, 30 s, ±1 step): each time step is accepted once; ten
 //!   one-time recovery codes, stored hashed; the secret is sealed with the tenant's key.
+//!
+//! The account row itself is a shared record (`crate::records`). Two operations on the
+//! handles here live with what they reach: the analysis setting (it queues tracks) in
+//! `crate::library`, deletion and purge in `crate::lifecycle`.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::{Rng, RngCore};
-use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, Table, WriteTransaction};
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use studiovault_api::{AccountStatus, Plan};
@@ -24,13 +28,15 @@ use totp_rs::{Algorithm, TOTP};
 use crate::audit::{self, Actor, AuditAction, AuditEvent};
 use crate::error::{Result, VaultError};
 use crate::ids::UserId;
-use crate::keys::TenantKey;
 use crate::privacy::ClientHashes;
+// analysis.rs still names the tenant key's reader here.
+pub(crate) use crate::records::tenant_key;
+use crate::records::{TotpState, UserRecord, get_user, put_tenant_key, put_user};
 use crate::scope::{Authenticated, OwnerScope};
 use crate::store::{
     SESSIONS, SESSIONS_BY_USER, TENANT_KEYS, USERS, USERS_BY_EMAIL, decode, encode,
 };
-use crate::{ClientInfo, PlanQuotas, Vault, library};
+use crate::{ClientInfo, Vault};
 
 const MIN_PASSWORD_CHARS: usize = 10;
 /// bcrypt reads at most 72 bytes; longer passwords are refused rather than silently cut.
@@ -41,63 +47,6 @@ const RECOVERY_CODES: usize = 10;
 /// Sessions record activity at most this often, to keep reads from turning into writes.
 const LAST_SEEN_RESOLUTION_MS: i64 = 60_000;
 const TOTP_SECRET_PURPOSE: &[u8] = b"totp-secret";
-
-/// An account as stored.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct UserRecord {
-    pub id: UserId,
-    pub email: String,
-    password_hash: String,
-    pub plan: Plan,
-    pub quota_override: Option<u64>,
-    pub used_bytes: u64,
-    pub track_count: u64,
-    pub status: AccountStatus,
-    totp: Option<TotpState>,
-    pub created_at_ms: i64,
-    /// The owner's choice on analysing uploads; `None` follows the plan (on for pro and max).
-    #[serde(default)]
-    pub analysis: Option<bool>,
-}
-
-#[derive(Clone, Serialize, Deserialize)]
-struct TotpState {
-    /// Hex of the secret sealed under the tenant key.
-    sealed_secret: String,
-    /// False between setup and the first confirmed code.
-    enabled: bool,
-    /// The newest time step accepted; older and equal steps are refused.
-    last_step: u64,
-    /// Hex SHA-256 of each unused recovery code.
-    recovery: Vec<String>,
-}
-
-impl std::fmt::Debug for TotpState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TotpState")
-            .field("enabled", &self.enabled)
-            .finish_non_exhaustive()
-    }
-}
-
-impl UserRecord {
-    pub fn totp_enabled(&self) -> bool {
-        self.totp.as_ref().is_some_and(|t| t.enabled)
-    }
-
-    pub fn quota(&self, quotas: &PlanQuotas) -> u64 {
-        self.quota_override
-            .unwrap_or_else(|| quotas.for_plan(self.plan))
-    }
-
-    pub fn is_active(&self) -> bool {
-        self.status == AccountStatus::Active
-    }
-
-    pub fn analysis_enabled(&self) -> bool {
-        self.analysis.unwrap_or(self.plan != Plan::Free)
-    }
-}
 
 /// A session as stored, keyed by the hash of its token.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -207,35 +156,6 @@ impl Vault {
     }
 }
 
-pub(crate) fn get_user(
-    table: &impl ReadableTable<u128, &'static [u8]>,
-    id: UserId,
-) -> Result<Option<UserRecord>> {
-    table
-        .get(id.raw())?
-        .map(|v| decode("users", v.value()))
-        .transpose()
-}
-
-pub(crate) fn put_user(table: &mut Table<u128, &'static [u8]>, user: &UserRecord) -> Result<()> {
-    table.insert(user.id.raw(), encode(user).as_slice())?;
-    Ok(())
-}
-
-pub(crate) fn tenant_key(
-    vault: &Vault,
-    table: &impl ReadableTable<u128, &'static [u8]>,
-    owner: UserId,
-) -> Result<TenantKey> {
-    let wrapped = table
-        .get(owner.raw())?
-        .ok_or_else(|| VaultError::CorruptRecord {
-            table: "tenant_keys",
-            reason: format!("tenant {owner} has no data key"),
-        })?;
-    vault.master().unwrap(owner, wrapped.value())
-}
-
 fn read_user(vault: &Vault, id: UserId) -> Result<UserRecord> {
     let txn = vault.db().begin_read()?;
     get_user(&txn.open_table(USERS)?, id)?.ok_or(VaultError::NotFound)
@@ -254,7 +174,7 @@ fn user_by_email(vault: &Vault, email: &str) -> Result<Option<UserRecord>> {
 }
 
 /// Removes every session of `user`; answers how many there were.
-fn revoke_all_in(txn: &WriteTransaction, user: UserId) -> Result<u64> {
+pub(crate) fn revoke_all_in(txn: &WriteTransaction, user: UserId) -> Result<u64> {
     let mut index = txn.open_table(SESSIONS_BY_USER)?;
     let mut sessions = txn.open_table(SESSIONS)?;
     let hashes: Vec<[u8; 32]> = index
@@ -606,8 +526,8 @@ impl Recheck {
 /// Self-service operations on the scope owner's own account.
 #[derive(Debug)]
 pub struct Account<'a> {
-    vault: &'a Vault,
-    owner: UserId,
+    pub(crate) vault: &'a Vault,
+    pub(crate) owner: UserId,
 }
 
 impl<'a> Account<'a> {
@@ -682,37 +602,6 @@ impl<'a> Account<'a> {
             .map(|r| r.map(|(k, _)| k.value().1))
             .collect::<Result<_, _>>()?;
         Ok(hashes)
-    }
-
-    /// Turns analysis of uploads on or off. Turning it on queues the tracks stored while it
-    /// was off.
-    pub fn set_analysis(&self, enabled: bool, client: &ClientInfo) -> Result<UserRecord> {
-        let client = self.vault.hash_client(client)?.ip;
-        let now = self.vault.now_ms();
-        let txn = self.vault.db().begin_write()?;
-        let rec = {
-            let mut users = txn.open_table(USERS)?;
-            let mut rec = get_user(&users, self.owner)?.ok_or(VaultError::NotFound)?;
-            rec.analysis = Some(enabled);
-            put_user(&mut users, &rec)?;
-            rec
-        };
-        if enabled {
-            library::queue_unanalysed(&txn, self.owner, now)?;
-        }
-        audit::append(
-            &txn,
-            now,
-            AuditEvent::new(
-                Actor::User(self.owner),
-                Some(self.owner),
-                AuditAction::SettingsChange,
-            )
-            .client(client)
-            .detail(format!("analysis {}", if enabled { "on" } else { "off" })),
-        )?;
-        txn.commit()?;
-        Ok(rec)
     }
 
     /// Password, plus a second factor when 2FA is on: required before sensitive changes. A
@@ -957,55 +846,6 @@ impl<'a> Account<'a> {
         txn.commit()?;
         Ok(())
     }
-
-    /// Schedules the purge of this account after the grace period: sign-in is disabled and
-    /// every session ends now. Answers the purge time (Unix ms).
-    pub fn request_deletion(
-        &self,
-        password: &str,
-        totp: Option<&str>,
-        client: &ClientInfo,
-    ) -> Result<i64> {
-        self.reauthenticate(password, totp, Recheck::Deletion, client)?;
-        let client = self.vault.hash_client(client)?.ip;
-        schedule_deletion(self.vault, self.owner, Actor::User(self.owner), client)
-    }
-}
-
-fn schedule_deletion(
-    vault: &Vault,
-    user: UserId,
-    actor: Actor,
-    client: Option<String>,
-) -> Result<i64> {
-    let now = vault.now_ms();
-    let purge_after = now + vault.policy().deletion_grace_days * 86_400_000;
-    let txn = vault.db().begin_write()?;
-    {
-        let mut users = txn.open_table(USERS)?;
-        let mut rec = get_user(&users, user)?.ok_or(VaultError::NotFound)?;
-        if let AccountStatus::PendingDeletion { .. } = rec.status {
-            return Err(VaultError::invalid(
-                "account",
-                "deletion is already scheduled",
-            ));
-        }
-        rec.status = AccountStatus::PendingDeletion {
-            requested_at: now,
-            purge_after,
-        };
-        put_user(&mut users, &rec)?;
-    }
-    revoke_all_in(&txn, user)?;
-    audit::append(
-        &txn,
-        now,
-        AuditEvent::new(actor, Some(user), AuditAction::DeletionRequest)
-            .client(client)
-            .detail(format!("purge after {purge_after}")),
-    )?;
-    txn.commit()?;
-    Ok(purge_after)
 }
 
 fn list_sessions(vault: &Vault, user: Option<UserId>) -> Result<Vec<SessionInfo>> {
@@ -1056,7 +896,7 @@ pub struct VaultStats {
 /// Operations for the admin socket only.
 #[derive(Debug)]
 pub struct Admin<'a> {
-    vault: &'a Vault,
+    pub(crate) vault: &'a Vault,
 }
 
 impl<'a> Admin<'a> {
@@ -1092,7 +932,6 @@ impl<'a> Admin<'a> {
             created_at_ms: now,
             analysis: None,
         };
-        let wrapped = self.vault.master().wrap(id, &TenantKey::generate())?;
         let txn = self.vault.db().begin_write()?;
         {
             let mut by_email = txn.open_table(USERS_BY_EMAIL)?;
@@ -1101,8 +940,7 @@ impl<'a> Admin<'a> {
             }
             by_email.insert(email.as_str(), id.raw())?;
             put_user(&mut txn.open_table(USERS)?, &user)?;
-            txn.open_table(TENANT_KEYS)?
-                .insert(id.raw(), wrapped.as_slice())?;
+            put_tenant_key(self.vault, &txn, id)?;
         }
         audit::append(
             &txn,
@@ -1137,7 +975,7 @@ impl<'a> Admin<'a> {
         Ok(out)
     }
 
-    fn update_user(
+    pub(crate) fn update_user(
         &self,
         id: UserId,
         action: AuditAction,
@@ -1307,39 +1145,6 @@ impl<'a> Admin<'a> {
         Ok(())
     }
 
-    pub fn schedule_deletion(&self, id: UserId) -> Result<i64> {
-        schedule_deletion(self.vault, id, Actor::Admin, None)
-    }
-
-    pub fn cancel_deletion(&self, id: UserId) -> Result<UserRecord> {
-        self.update_user(id, AuditAction::DeletionCancel, None, |rec| {
-            match rec.status {
-                AccountStatus::PendingDeletion { .. } => {
-                    rec.status = AccountStatus::Active;
-                    Ok(())
-                }
-                _ => Err(VaultError::invalid("user", "no deletion is scheduled")),
-            }
-        })
-    }
-
-    /// Purges every account whose grace period is over: tracks, blobs, sessions, records and
-    /// the tenant key. Answers the purged ids.
-    pub fn purge_due_accounts(&self) -> Result<Vec<UserId>> {
-        let now = self.vault.now_ms();
-        let due: Vec<UserId> = self
-            .list()?
-            .into_iter()
-            .filter(|u| matches!(u.status, AccountStatus::PendingDeletion { purge_after, .. } if purge_after <= now))
-            .map(|u| u.id)
-            .collect();
-        for id in &due {
-            library::purge_tenant(self.vault, *id)?;
-            tracing::info!(user = %id, "account purged after its deletion grace period");
-        }
-        Ok(due)
-    }
-
     /// Ends sessions past their idle or absolute limit; answers how many.
     pub fn sweep_expired_sessions(&self) -> Result<u64> {
         let now = self.vault.now_ms();
@@ -1388,6 +1193,21 @@ impl<'a> Admin<'a> {
             audit_records: txn.open_table(crate::store::AUDIT)?.len()?,
         })
     }
+}
+
+/// The accounts' part of an account purge: its sessions, its row and its e-mail's index entry.
+pub(crate) fn purge_owner(_: &Vault, txn: &WriteTransaction, owner: UserId) -> Result<()> {
+    revoke_all_in(txn, owner)?;
+    let removed = txn
+        .open_table(USERS)?
+        .remove(owner.raw())?
+        .map(|v| v.value().to_vec());
+    if let Some(raw) = removed {
+        let user: UserRecord = decode("users", &raw)?;
+        txn.open_table(USERS_BY_EMAIL)?
+            .remove(user.email.as_str())?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
