@@ -10,7 +10,7 @@ use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::{AnalysisResult, AnalysisState};
-use crate::audit::{self, Actor, AuditAction, AuditEvent};
+use crate::audit::{Actor, AuditAction, AuditEvent};
 use crate::blob::{BlobReader, BlobWriter, SealedBlob};
 use crate::error::{Result, VaultError};
 use crate::ids::{BlobId, TrackId, UserId};
@@ -18,7 +18,7 @@ use crate::scope::OwnerScope;
 // analysis.rs still names the blob record here.
 pub(crate) use crate::records::BlobRecord;
 use crate::records::{
-    UserRecord, get_blob, get_user, put_blob, put_user, read_tenant_key, remove_blob,
+    UserRecord, edit_user, get_blob, get_user, put_blob, put_user, read_tenant_key, remove_blob,
 };
 use crate::store::{ANALYSIS_QUEUE, BLOBS, TRACKS, USERS, decode, encode};
 use crate::users::Account;
@@ -329,14 +329,11 @@ impl<'a> Library<'a> {
             updated_at_ms: now,
             analysis: AnalysisState::Off,
         };
-        let client = self.vault.hash_client(client)?.ip;
         let path = self.vault.blob_path(self.owner, rec.blob);
         sealed.persist(&path)?;
-        let committed = (|| {
-            let txn = self.vault.db().begin_write()?;
-            {
-                let mut users = txn.open_table(USERS)?;
-                let mut user = get_user(&users, self.owner)?.ok_or(VaultError::NotFound)?;
+        // The records keep the time stamped above, before the file was written.
+        let committed = self.vault.audited(Some(client), |txn, _| {
+            let user = edit_user(txn, self.owner, |user| {
                 if !user.is_active() {
                     return Err(VaultError::AccountInactive("no longer active"));
                 }
@@ -350,41 +347,35 @@ impl<'a> Library<'a> {
                 }
                 user.used_bytes += size;
                 user.track_count += 1;
-                put_user(&mut users, &user)?;
-                if user.analysis_enabled() {
-                    rec.analysis = AnalysisState::Pending;
-                    txn.open_table(ANALYSIS_QUEUE)?
-                        .insert(track_key(self.owner, rec.id), now)?;
-                }
-                let blob = BlobRecord {
-                    owner: self.owner,
-                    plaintext_len: size,
-                    sha256: rec.sha256.clone(),
-                    created_at_ms: now,
-                    sealed_sha256: Some(sealed_sha256),
-                };
-                put_blob(&txn, rec.blob, &blob)?;
-                txn.open_table(TRACKS)?
-                    .insert(track_key(self.owner, rec.id), encode(&rec).as_slice())?;
+                Ok(())
+            })?;
+            if user.analysis_enabled() {
+                rec.analysis = AnalysisState::Pending;
+                txn.open_table(ANALYSIS_QUEUE)?
+                    .insert(track_key(self.owner, rec.id), now)?;
             }
-            audit::append(
-                &txn,
-                now,
-                AuditEvent::new(
-                    Actor::User(self.owner),
-                    Some(self.owner),
-                    AuditAction::TrackUpload,
-                )
-                .object(format!("track/{}", rec.id))
-                .client(client)
-                .detail(format!(
-                    "blob {} {size} bytes sha256 {}",
-                    rec.blob, rec.sha256
-                )),
-            )?;
-            txn.commit()?;
-            Ok(())
-        })();
+            let blob = BlobRecord {
+                owner: self.owner,
+                plaintext_len: size,
+                sha256: rec.sha256.clone(),
+                created_at_ms: now,
+                sealed_sha256: Some(sealed_sha256),
+            };
+            put_blob(txn, rec.blob, &blob)?;
+            txn.open_table(TRACKS)?
+                .insert(track_key(self.owner, rec.id), encode(&rec).as_slice())?;
+            let event = AuditEvent::new(
+                Actor::User(self.owner),
+                Some(self.owner),
+                AuditAction::TrackUpload,
+            )
+            .object(format!("track/{}", rec.id))
+            .detail(format!(
+                "blob {} {size} bytes sha256 {}",
+                rec.blob, rec.sha256
+            ));
+            Ok(((), event))
+        });
         if let Err(e) = committed {
             let _ = std::fs::remove_file(&path);
             return Err(e);
@@ -407,10 +398,7 @@ impl<'a> Library<'a> {
         if name.is_empty() {
             return Err(VaultError::invalid("name", "must not be empty"));
         }
-        let client = self.vault.hash_client(client)?.ip;
-        let now = self.vault.now_ms();
-        let txn = self.vault.db().begin_write()?;
-        let rec = {
+        self.vault.audited(Some(client), |txn, now| {
             let mut tracks = txn.open_table(TRACKS)?;
             let row = tracks
                 .get(track_key(self.owner, id))?
@@ -419,21 +407,14 @@ impl<'a> Library<'a> {
             rec.info.name = name;
             rec.updated_at_ms = now;
             tracks.insert(track_key(self.owner, id), encode(&rec).as_slice())?;
-            rec
-        };
-        audit::append(
-            &txn,
-            now,
-            AuditEvent::new(
+            let event = AuditEvent::new(
                 Actor::User(self.owner),
                 Some(self.owner),
                 AuditAction::TrackRename,
             )
-            .object(format!("track/{id}"))
-            .client(client),
-        )?;
-        txn.commit()?;
-        Ok(rec)
+            .object(format!("track/{id}"));
+            Ok((rec, event))
+        })
     }
 
     /// Opens the track's audio for reading and records the access. `detail` says what is
@@ -457,18 +438,16 @@ impl<'a> Library<'a> {
     ) -> Result<(TrackRecord, BlobReader)> {
         let rec = self.read_track(id)?;
         let reader = self.open_blob(&rec)?;
-        let client = self.vault.hash_client(client)?.ip;
         let action = match purpose {
             AudioUse::Playback => AuditAction::TrackDownload,
             AudioUse::Transcription => AuditAction::TrackTranscribe,
         };
         let mut event = AuditEvent::new(Actor::User(self.owner), Some(self.owner), action)
-            .object(format!("track/{id}"))
-            .client(client);
+            .object(format!("track/{id}"));
         if !detail.is_empty() {
             event = event.detail(detail);
         }
-        self.vault.audit_alone(event)?;
+        self.vault.audit_only(Some(client), event)?;
         Ok((rec, reader))
     }
 
@@ -509,32 +488,22 @@ impl Account<'_> {
     /// Turns analysis of uploads on or off. Turning it on queues the tracks stored while it
     /// was off.
     pub fn set_analysis(&self, enabled: bool, client: &ClientInfo) -> Result<UserRecord> {
-        let client = self.vault.hash_client(client)?.ip;
-        let now = self.vault.now_ms();
-        let txn = self.vault.db().begin_write()?;
-        let rec = {
-            let mut users = txn.open_table(USERS)?;
-            let mut rec = get_user(&users, self.owner)?.ok_or(VaultError::NotFound)?;
-            rec.analysis = Some(enabled);
-            put_user(&mut users, &rec)?;
-            rec
-        };
-        if enabled {
-            queue_unanalysed(&txn, self.owner, now)?;
-        }
-        audit::append(
-            &txn,
-            now,
-            AuditEvent::new(
+        self.vault.audited(Some(client), |txn, now| {
+            let rec = edit_user(txn, self.owner, |rec| {
+                rec.analysis = Some(enabled);
+                Ok(())
+            })?;
+            if enabled {
+                queue_unanalysed(txn, self.owner, now)?;
+            }
+            let event = AuditEvent::new(
                 Actor::User(self.owner),
                 Some(self.owner),
                 AuditAction::SettingsChange,
             )
-            .client(client)
-            .detail(format!("analysis {}", if enabled { "on" } else { "off" })),
-        )?;
-        txn.commit()?;
-        Ok(rec)
+            .detail(format!("analysis {}", if enabled { "on" } else { "off" }));
+            Ok((rec, event))
+        })
     }
 }
 

@@ -13,11 +13,11 @@ use std::path::Path;
 use redb::WriteTransaction;
 use studiovault_api::AccountStatus;
 
-use crate::audit::{self, Actor, AuditAction, AuditEvent};
+use crate::audit::{Actor, AuditAction, AuditEvent};
 use crate::error::{Result, VaultError};
 use crate::ids::{TrackId, UserId};
 use crate::library::{self, Library};
-use crate::records::{self, UserRecord, get_user, put_user};
+use crate::records::{self, UserRecord, edit_user, get_user};
 use crate::store::USERS;
 use crate::users::{self, Account, Admin, Recheck, revoke_all_in};
 use crate::{ClientInfo, Vault, fsutil, replication, shares};
@@ -46,8 +46,12 @@ impl Account<'_> {
         client: &ClientInfo,
     ) -> Result<i64> {
         self.reauthenticate(password, totp, Recheck::Deletion, client)?;
-        let client = self.vault.hash_client(client)?.ip;
-        schedule_deletion(self.vault, self.owner, Actor::User(self.owner), client)
+        schedule_deletion(
+            self.vault,
+            self.owner,
+            Actor::User(self.owner),
+            Some(client),
+        )
     }
 }
 
@@ -86,65 +90,56 @@ impl Admin<'_> {
     }
 }
 
+/// Disables sign-in and ends every session now, and sets the purge after the grace period;
+/// answers the purge time (Unix ms).
 fn schedule_deletion(
     vault: &Vault,
     user: UserId,
     actor: Actor,
-    client: Option<String>,
+    client: Option<&ClientInfo>,
 ) -> Result<i64> {
-    let now = vault.now_ms();
-    let purge_after = now + vault.policy().deletion_grace_days * 86_400_000;
-    let txn = vault.db().begin_write()?;
-    {
-        let mut users = txn.open_table(USERS)?;
-        let mut rec = get_user(&users, user)?.ok_or(VaultError::NotFound)?;
-        if let AccountStatus::PendingDeletion { .. } = rec.status {
-            return Err(VaultError::invalid(
-                "account",
-                "deletion is already scheduled",
-            ));
-        }
-        rec.status = AccountStatus::PendingDeletion {
-            requested_at: now,
-            purge_after,
-        };
-        put_user(&mut users, &rec)?;
-    }
-    revoke_all_in(&txn, user)?;
-    audit::append(
-        &txn,
-        now,
-        AuditEvent::new(actor, Some(user), AuditAction::DeletionRequest)
-            .client(client)
-            .detail(format!("purge after {purge_after}")),
-    )?;
-    txn.commit()?;
-    Ok(purge_after)
+    vault.audited(client, |txn, now| {
+        let purge_after = now + vault.policy().deletion_grace_days * 86_400_000;
+        edit_user(txn, user, |rec| {
+            if let AccountStatus::PendingDeletion { .. } = rec.status {
+                return Err(VaultError::invalid(
+                    "account",
+                    "deletion is already scheduled",
+                ));
+            }
+            rec.status = AccountStatus::PendingDeletion {
+                requested_at: now,
+                purge_after,
+            };
+            Ok(())
+        })?;
+        revoke_all_in(txn, user)?;
+        let event = AuditEvent::new(actor, Some(user), AuditAction::DeletionRequest)
+            .detail(format!("purge after {purge_after}"));
+        Ok((purge_after, event))
+    })
 }
 
 /// Deletes an account scheduled for deletion entirely, in one transaction: every feature's
 /// rows, then its data key; then its blob files. From the commit on, every copy of its blobs
 /// (B2 replicas, backups) is unreadable, since its key is gone.
 fn purge_account(vault: &Vault, owner: UserId) -> Result<()> {
-    let txn = vault.db().begin_write()?;
-    let user = get_user(&txn.open_table(USERS)?, owner)?.ok_or(VaultError::NotFound)?;
-    if !matches!(user.status, AccountStatus::PendingDeletion { .. }) {
-        return Err(VaultError::invalid(
-            "user",
-            "only accounts scheduled for deletion are purged",
-        ));
-    }
-    for step in PURGE_STEPS {
-        step(vault, &txn, owner)?;
-    }
-    records::check_purged(&txn, owner)?;
-    audit::append(
-        &txn,
-        vault.now_ms(),
-        AuditEvent::new(Actor::System, Some(owner), AuditAction::AccountPurge)
-            .object(format!("user/{owner}")),
-    )?;
-    txn.commit()?;
+    vault.audited(None, |txn, _| {
+        let user = get_user(&txn.open_table(USERS)?, owner)?.ok_or(VaultError::NotFound)?;
+        if !matches!(user.status, AccountStatus::PendingDeletion { .. }) {
+            return Err(VaultError::invalid(
+                "user",
+                "only accounts scheduled for deletion are purged",
+            ));
+        }
+        for step in PURGE_STEPS {
+            step(vault, txn, owner)?;
+        }
+        records::check_purged(txn, owner)?;
+        let event = AuditEvent::new(Actor::System, Some(owner), AuditAction::AccountPurge)
+            .object(format!("user/{owner}"));
+        Ok(((), event))
+    })?;
     let _backup_copying = vault.blob_removal_gate();
     let dir = vault.blob_root().join(owner.to_string());
     if dir.exists() {
@@ -158,23 +153,18 @@ impl Library<'_> {
     /// Deletes the track and the recipients' copies of it: metadata first (so it is gone at
     /// once), then the blob files.
     pub fn delete(&self, id: TrackId, client: &ClientInfo) -> Result<()> {
-        let client = self.vault.hash_client(client)?.ip;
-        let txn = self.vault.db().begin_write()?;
-        let rec = library::remove_track_in(self.vault, &txn, self.owner, id)?;
-        let renders = shares::remove_track_renders_in(self.vault, &txn, self.owner, id)?;
-        audit::append(
-            &txn,
-            self.vault.now_ms(),
-            AuditEvent::new(
+        let (rec, renders) = self.vault.audited(Some(client), |txn, _| {
+            let rec = library::remove_track_in(self.vault, txn, self.owner, id)?;
+            let renders = shares::remove_track_renders_in(self.vault, txn, self.owner, id)?;
+            let event = AuditEvent::new(
                 Actor::User(self.owner),
                 Some(self.owner),
                 AuditAction::TrackDelete,
             )
             .object(format!("track/{id}"))
-            .client(client)
-            .detail(format!("blob {}", rec.blob)),
-        )?;
-        txn.commit()?;
+            .detail(format!("blob {}", rec.blob));
+            Ok(((rec, renders), event))
+        })?;
         let _backup_copying = self.vault.blob_removal_gate();
         let blobs = std::iter::once(rec.blob)
             .chain(rec.peaks_blob())

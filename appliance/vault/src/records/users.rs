@@ -1,14 +1,14 @@
 //! Accounts as stored: read by every feature (status, plan, quota), written by the account
 //! operations (`crate::users`), the library (usage) and the account lifecycle.
 
-use redb::{ReadableTable, Table};
+use redb::{ReadableTable, Table, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use studiovault_api::{AccountStatus, Plan};
 
 use crate::PlanQuotas;
-use crate::error::Result;
+use crate::error::{Result, VaultError};
 use crate::ids::UserId;
-use crate::store::{decode, encode};
+use crate::store::{USERS, decode, encode};
 
 /// An account as stored.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -81,4 +81,18 @@ pub(crate) fn get_user(
 pub(crate) fn put_user(table: &mut Table<u128, &'static [u8]>, user: &UserRecord) -> Result<()> {
     table.insert(user.id.raw(), encode(user).as_slice())?;
     Ok(())
+}
+
+/// Reads an account, lets `edit` check and change it, and writes it back, inside `txn`; answers
+/// the account as written. Nothing is written when `edit` fails.
+pub(crate) fn edit_user(
+    txn: &WriteTransaction,
+    id: UserId,
+    edit: impl FnOnce(&mut UserRecord) -> Result<()>,
+) -> Result<UserRecord> {
+    let mut users = txn.open_table(USERS)?;
+    let mut user = get_user(&users, id)?.ok_or(VaultError::NotFound)?;
+    edit(&mut user)?;
+    put_user(&mut users, &user)?;
+    Ok(user)
 }
