@@ -10,7 +10,7 @@ use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::{AnalysisResult, AnalysisState};
-use crate::audit::{Actor, AuditAction, AuditEvent};
+use crate::audit::{AuditAction, AuditEvent};
 use crate::blob::{BlobReader, BlobWriter, SealedBlob};
 use crate::error::{Result, VaultError};
 use crate::ids::{BlobId, TrackId, UserId};
@@ -364,16 +364,12 @@ impl<'a> Library<'a> {
             put_blob(txn, rec.blob, &blob)?;
             txn.open_table(TRACKS)?
                 .insert(track_key(self.owner, rec.id), encode(&rec).as_slice())?;
-            let event = AuditEvent::new(
-                Actor::User(self.owner),
-                Some(self.owner),
-                AuditAction::TrackUpload,
-            )
-            .object(format!("track/{}", rec.id))
-            .detail(format!(
-                "blob {} {size} bytes sha256 {}",
-                rec.blob, rec.sha256
-            ));
+            let event = AuditEvent::by_owner(self.owner, AuditAction::TrackUpload)
+                .object(format!("track/{}", rec.id))
+                .detail(format!(
+                    "blob {} {size} bytes sha256 {}",
+                    rec.blob, rec.sha256
+                ));
             Ok(((), event))
         });
         if let Err(e) = committed {
@@ -407,12 +403,8 @@ impl<'a> Library<'a> {
             rec.info.name = name;
             rec.updated_at_ms = now;
             tracks.insert(track_key(self.owner, id), encode(&rec).as_slice())?;
-            let event = AuditEvent::new(
-                Actor::User(self.owner),
-                Some(self.owner),
-                AuditAction::TrackRename,
-            )
-            .object(format!("track/{id}"));
+            let event = AuditEvent::by_owner(self.owner, AuditAction::TrackRename)
+                .object(format!("track/{id}"));
             Ok((rec, event))
         })
     }
@@ -442,8 +434,7 @@ impl<'a> Library<'a> {
             AudioUse::Playback => AuditAction::TrackDownload,
             AudioUse::Transcription => AuditAction::TrackTranscribe,
         };
-        let mut event = AuditEvent::new(Actor::User(self.owner), Some(self.owner), action)
-            .object(format!("track/{id}"));
+        let mut event = AuditEvent::by_owner(self.owner, action).object(format!("track/{id}"));
         if !detail.is_empty() {
             event = event.detail(detail);
         }
@@ -496,12 +487,8 @@ impl Account<'_> {
             if enabled {
                 queue_unanalysed(txn, self.owner, now)?;
             }
-            let event = AuditEvent::new(
-                Actor::User(self.owner),
-                Some(self.owner),
-                AuditAction::SettingsChange,
-            )
-            .detail(format!("analysis {}", if enabled { "on" } else { "off" }));
+            let event = AuditEvent::by_owner(self.owner, AuditAction::SettingsChange)
+                .detail(format!("analysis {}", if enabled { "on" } else { "off" }));
             Ok((rec, event))
         })
     }

@@ -156,13 +156,9 @@ impl Library<'_> {
         let (rec, renders) = self.vault.audited(Some(client), |txn, _| {
             let rec = library::remove_track_in(self.vault, txn, self.owner, id)?;
             let renders = shares::remove_track_renders_in(self.vault, txn, self.owner, id)?;
-            let event = AuditEvent::new(
-                Actor::User(self.owner),
-                Some(self.owner),
-                AuditAction::TrackDelete,
-            )
-            .object(format!("track/{id}"))
-            .detail(format!("blob {}", rec.blob));
+            let event = AuditEvent::by_owner(self.owner, AuditAction::TrackDelete)
+                .object(format!("track/{id}"))
+                .detail(format!("blob {}", rec.blob));
             Ok(((rec, renders), event))
         })?;
         let _backup_copying = self.vault.blob_removal_gate();

@@ -260,23 +260,14 @@ pub(crate) fn hash_file(path: &std::path::Path) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ClientInfo;
     use crate::testutil::TestVault;
-    use crate::{ClientInfo, TrackInfo};
 
     #[test]
     fn uploads_queue_and_deletions_replace_them_after_their_grace() {
         let t = TestVault::with_policy(|p| p.replica_delete_delay_secs = 60);
         let (_, scope) = t.user("a@example.com");
-        let lib = t.vault.library(&scope);
-        let mut w = lib.begin_upload().unwrap();
-        w.write(b"audio").unwrap();
-        let track = lib
-            .commit_upload(
-                w.finish().unwrap(),
-                TrackInfo::default(),
-                &ClientInfo::default(),
-            )
-            .unwrap();
+        let track = t.upload(&scope, b"audio");
         let queue = t.vault.replication();
         let due = queue.due(10).unwrap();
         assert_eq!(due.len(), 1);
@@ -300,7 +291,10 @@ mod tests {
 
         // Deleted before its upload finished: the deletion replaces it, and the upload's
         // completion does not drop the deletion.
-        lib.delete(track.id, &ClientInfo::default()).unwrap();
+        t.vault
+            .library(&scope)
+            .delete(track.id, &ClientInfo::default())
+            .unwrap();
         assert!(matches!(
             queue.open_sealed(&retry[0]),
             Err(VaultError::NotFound)

@@ -337,24 +337,15 @@ fn decrypt_and_hash(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ClientInfo;
     use crate::testutil::TestVault;
-    use crate::{ClientInfo, TrackInfo};
-
-    fn upload(t: &TestVault, scope: &crate::OwnerScope, bytes: &[u8]) -> TrackRecord {
-        let lib = t.vault.library(scope);
-        let mut w = lib.begin_upload().unwrap();
-        w.write(bytes).unwrap();
-        let sealed = w.finish().unwrap();
-        lib.commit_upload(sealed, TrackInfo::default(), &ClientInfo::default())
-            .unwrap()
-    }
 
     #[test]
     fn a_staged_snapshot_is_a_complete_store_that_checks_clean() {
         let t = TestVault::new();
         let (_, scope) = t.user("a@example.com");
-        let kept = upload(&t, &scope, &vec![7u8; 200_000]);
-        let gone = upload(&t, &scope, b"short");
+        let kept = t.upload(&scope, &vec![7u8; 200_000]);
+        let gone = t.upload(&scope, b"short");
         t.vault
             .library(&scope)
             .delete(gone.id, &ClientInfo::default())
@@ -399,8 +390,8 @@ mod tests {
     fn the_copy_check_finds_a_corrupted_and_a_missing_blob() {
         let t = TestVault::new();
         let (_, scope) = t.user("a@example.com");
-        let first = upload(&t, &scope, &vec![1u8; 70_000]);
-        let second = upload(&t, &scope, &vec![2u8; 70_000]);
+        let first = t.upload(&scope, &vec![1u8; 70_000]);
+        let second = t.upload(&scope, &vec![2u8; 70_000]);
         let stats = t.vault.stage_snapshot().unwrap();
 
         // One byte flipped in a staged link would change the live blob too: copy, then corrupt.

@@ -307,7 +307,7 @@ pub(crate) fn open_session(
             .insert(&hash, encode(&rec).as_slice())?;
         txn.open_table(SESSIONS_BY_USER)?
             .insert((user.raw(), hash), ())?;
-        let event = AuditEvent::new(Actor::User(user), Some(user), AuditAction::SessionCreate)
+        let event = AuditEvent::by_owner(user, AuditAction::SessionCreate)
             .object(format!("session/{}", session_id(&hash)));
         Ok(((), event))
     });

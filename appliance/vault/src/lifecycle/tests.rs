@@ -11,32 +11,19 @@ use crate::replication::ReplicaOp;
 use crate::shares::{NewRecipient, NewShare};
 use crate::store::WATERMARK_PAYLOADS;
 use crate::testutil::{PASSWORD, TestVault};
-use crate::{AccountExport, OwnerScope, TrackInfo, TrackRecord};
+use crate::{AccountExport, OwnerScope, TrackRecord};
 
 const AUDIO: &[u8] = b"the account's only track";
 
 /// A Max account (its shares watermark) with a session, a track queued for analysis and
 /// replication, a share, and a recipient's rendered copy.
 fn account_with_everything(t: &TestVault, email: &str) -> (OwnerScope, TrackRecord) {
+    let (_, scope) = t.user(email);
     t.vault
         .admin()
-        .create_user(email, Some(PASSWORD), Plan::Max)
+        .set_plan_and_quota(scope.owner(), Some(Plan::Max), None)
         .unwrap();
-    let (_, auth) = t
-        .vault
-        .login(email, PASSWORD, None, &ClientInfo::default())
-        .unwrap();
-    let scope = auth.scope;
-    let lib = t.vault.library(&scope);
-    let mut w = lib.begin_upload().unwrap();
-    w.write(AUDIO).unwrap();
-    let track = lib
-        .commit_upload(
-            w.finish().unwrap(),
-            TrackInfo::default(),
-            &ClientInfo::default(),
-        )
-        .unwrap();
+    let track = t.upload(&scope, AUDIO);
     let share = t
         .vault
         .shares(&scope)

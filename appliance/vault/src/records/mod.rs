@@ -279,12 +279,12 @@ pub(crate) static TABLES: &[TableSpec] = &[
         table: &WATERMARK_PAYLOADS,
         scope: Scope::PerOwner {
             rows: |txn, owner| {
-                let recipients = txn.open_table(RECIPIENTS)?;
-                let mut n = 0;
-                for row in txn.open_table(WATERMARK_PAYLOADS)?.iter()? {
-                    n += u64::from(recipient_of(&recipients, row?.1.value(), owner)?);
-                }
-                Ok(n)
+                let payloads = txn.open_table(WATERMARK_PAYLOADS)?;
+                of_recipients(
+                    txn,
+                    payloads.iter()?.map(|r| r.map(|(_, v)| v.value())),
+                    owner,
+                )
             },
             purge: Purge::Removed,
             export: Export::Excluded {
@@ -297,12 +297,12 @@ pub(crate) static TABLES: &[TableSpec] = &[
         table: &RENDERS,
         scope: Scope::PerOwner {
             rows: |txn, owner| {
-                let recipients = txn.open_table(RECIPIENTS)?;
-                let mut n = 0;
-                for row in txn.open_table(RENDERS)?.iter()? {
-                    n += u64::from(recipient_of(&recipients, row?.0.value().0, owner)?);
-                }
-                Ok(n)
+                let renders = txn.open_table(RENDERS)?;
+                of_recipients(
+                    txn,
+                    renders.iter()?.map(|r| r.map(|(k, _)| k.value().0)),
+                    owner,
+                )
             },
             purge: Purge::Removed,
             export: Export::Excluded {
@@ -385,23 +385,39 @@ fn naming_owner<K: Key + 'static>(
     let owner = owner.to_string();
     let mut n = 0;
     for row in txn.open_table(*table)?.iter()? {
-        let record: serde_json::Value = decode(TableHandle::name(table), row?.1.value())?;
-        n += u64::from(record.get(field).and_then(|v| v.as_str()) == Some(owner.as_str()));
+        n += u64::from(names(
+            TableHandle::name(table),
+            row?.1.value(),
+            field,
+            &owner,
+        )?);
     }
     Ok(n)
 }
 
-/// Whether a row of a recipient belongs to `owner`. A row whose recipient is gone counts for
-/// whichever owner is asked: its owner cannot be told any more, and only a purge that missed
-/// the row leaves it.
-fn recipient_of(
-    recipients: &impl ReadableTable<u128, &'static [u8]>,
-    recipient: u128,
+/// Whether the JSON record's `field` holds `owner`.
+fn names(table: &'static str, record: &[u8], field: &str, owner: &str) -> Result<bool> {
+    let record: serde_json::Value = decode(table, record)?;
+    Ok(record.get(field).and_then(|v| v.as_str()) == Some(owner))
+}
+
+/// Rows of the owner's recipients, given the recipient each row names. A row whose recipient
+/// is gone counts for whichever owner is asked: its owner cannot be told any more, and only a
+/// purge that missed the row leaves it.
+fn of_recipients(
+    txn: &WriteTransaction,
+    rows: impl Iterator<Item = Result<u128, redb::StorageError>>,
     owner: UserId,
-) -> Result<bool> {
-    let Some(row) = recipients.get(recipient)? else {
-        return Ok(true);
-    };
-    let record: serde_json::Value = decode("recipients", row.value())?;
-    Ok(record.get("owner").and_then(|v| v.as_str()) == Some(owner.to_string().as_str()))
+) -> Result<u64> {
+    let recipients = txn.open_table(RECIPIENTS)?;
+    let owner = owner.to_string();
+    let mut n = 0;
+    for recipient in rows {
+        let owned = match recipients.get(recipient?)? {
+            Some(row) => names("recipients", row.value(), "owner", &owner)?,
+            None => true,
+        };
+        n += u64::from(owned);
+    }
+    Ok(n)
 }
