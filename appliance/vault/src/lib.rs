@@ -6,8 +6,10 @@
 //! - Durability (invariant 2): blobs are written to a temp file, fsynced, renamed and their
 //!   directory fsynced before the metadata transaction commits (see [`blob`] and [`library`]).
 //! - Encryption at rest (invariant 3): [`keys`] and [`blob`].
-//! - The audit chain (invariant 4): [`audit`]; every state change appends to it inside the same
-//!   transaction.
+//! - The audit chain (invariant 4): [`audit`]; state changes are written through
+//!   `Vault::audited`, which appends the record inside the change's own transaction.
+//! - The tables: `records` registers every one (per owner or global, purge, export); the
+//!   account lifecycle (`lifecycle`) purges an account through it.
 //!
 //! All methods block (disk I/O, fsync, bcrypt): async callers run them on a blocking thread.
 

@@ -25,8 +25,8 @@ use crate::{ClientInfo, Vault, fsutil, replication, shares};
 /// One feature's part of an account purge, inside the purge's transaction.
 type PurgeStep = fn(&Vault, &WriteTransaction, UserId) -> Result<()>;
 
-/// Every feature's part of an account purge, in order. The accounts' step comes late, as the
-/// library's reads the account to settle its usage; the tenant key goes last.
+/// Every feature's part of an account purge, in one transaction: the features' rows, then the
+/// replication queue (once every blob's deletion is queued), the account, and its key.
 const PURGE_STEPS: [PurgeStep; 6] = [
     library::purge_owner,
     shares::purge_owner,
