@@ -6,7 +6,9 @@
 //! without the master key (a B2 replica, a restic snapshot, a stolen disk image without the key
 //! file) cannot be rewritten or cut short without the signatures showing it.
 //!
-//! Records are appended inside the same write transaction as the change they describe.
+//! Records are appended inside the same write transaction as the change they describe, by one
+//! primitive: [`Vault::audited`] opens the transaction, runs the change, appends its event and
+//! commits, so a state change written through it cannot commit without its record.
 
 use std::collections::BTreeMap;
 
@@ -18,10 +20,10 @@ use studiovault_api::admin::{
     AuditEntry, AuditProblem, AuditProblemKind, AuditQuery, AuditVerifyReport,
 };
 
-use crate::Vault;
 use crate::error::Result;
 use crate::ids::{RecipientId, UserId};
 use crate::store::{AUDIT, AUDIT_CHECKPOINTS, decode, encode};
+use crate::{ClientInfo, Vault};
 
 /// Who performed an action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,7 +132,8 @@ impl AuditAction {
     }
 }
 
-/// What a caller hands in; the store adds sequence, time and hashes.
+/// What a change hands [`Vault::audited`]; it adds the client's hash, and the chain adds
+/// sequence, time and hashes.
 #[derive(Debug, Clone)]
 pub(crate) struct AuditEvent {
     pub actor: Actor,
@@ -153,13 +156,13 @@ impl AuditEvent {
         }
     }
 
-    pub fn object(mut self, object: impl Into<String>) -> Self {
-        self.object = Some(object.into());
-        self
+    /// An owner's action on their own data.
+    pub fn by_owner(owner: UserId, action: AuditAction) -> Self {
+        Self::new(Actor::User(owner), Some(owner), action)
     }
 
-    pub fn client(mut self, client: Option<String>) -> Self {
-        self.client = client;
+    pub fn object(mut self, object: impl Into<String>) -> Self {
+        self.object = Some(object.into());
         self
     }
 
@@ -213,8 +216,8 @@ fn checkpoint_message(seq: u64, hash: &str, at_ms: i64) -> Vec<u8> {
     m
 }
 
-/// Appends `event` in `txn`; answers its sequence number.
-pub(crate) fn append(txn: &WriteTransaction, at_ms: i64, event: AuditEvent) -> Result<u64> {
+/// Appends `event` in `txn`; answers its sequence number. Called by [`Vault::audited`] alone.
+fn append(txn: &WriteTransaction, at_ms: i64, event: AuditEvent) -> Result<u64> {
     let mut table = txn.open_table(AUDIT)?;
     let (seq, prev) = match table.last()? {
         None => (1, [0u8; 32]),
@@ -469,13 +472,53 @@ impl Vault {
         let txn = self.db().begin_read()?;
         Ok(txn.open_table(AUDIT)?.len()?)
     }
+}
 
-    /// Appends one record in a transaction of its own.
-    pub(crate) fn audit_alone(&self, event: AuditEvent) -> Result<u64> {
+impl Vault {
+    /// Writes a state change with its audit record (invariant 4). Hashes the client (before the write
+    /// transaction opens: it may write the day's salt), opens the transaction, runs `change`
+    /// with it and the time, appends the event `change` answers in the same transaction, stamped
+    /// with that time and the client's hash, and commits. Work that must wait for the commit
+    /// (removing blob files) is done by the caller with what `change` answers.
+    pub(crate) fn audited<T>(
+        &self,
+        client: Option<&ClientInfo>,
+        change: impl FnOnce(&WriteTransaction, i64) -> Result<(T, AuditEvent)>,
+    ) -> Result<T> {
+        self.audited_if_changed(client, |txn, now| {
+            let (out, event) = change(txn, now)?;
+            Ok((out, Some(event)))
+        })
+    }
+
+    /// [`Vault::audited`] for a change that may find nothing to change: without an event the
+    /// transaction is dropped, so nothing it wrote is kept unaudited.
+    pub(crate) fn audited_if_changed<T>(
+        &self,
+        client: Option<&ClientInfo>,
+        change: impl FnOnce(&WriteTransaction, i64) -> Result<(T, Option<AuditEvent>)>,
+    ) -> Result<T> {
+        let client = match client {
+            Some(client) => self.hash_client(client)?.ip,
+            None => None,
+        };
+        let now = self.now_ms();
         let txn = self.db().begin_write()?;
-        let seq = append(&txn, self.now_ms(), event)?;
-        txn.commit()?;
-        Ok(seq)
+        let (out, event) = change(&txn, now)?;
+        match event {
+            Some(event) => {
+                append(&txn, now, AuditEvent { client, ..event })?;
+                txn.commit()?;
+            }
+            None => txn.abort()?,
+        }
+        Ok(out)
+    }
+
+    /// Records an event that is the whole change: a read of audio, an export, a trace, a
+    /// refused credential.
+    pub(crate) fn audit_only(&self, client: Option<&ClientInfo>, event: AuditEvent) -> Result<()> {
+        self.audited(client, |_, _| Ok(((), event)))
     }
 }
 
@@ -494,7 +537,8 @@ mod tests {
 
     fn fill(v: &Vault, n: usize) {
         for i in 0..n {
-            v.audit_alone(
+            v.audit_only(
+                None,
                 AuditEvent::new(Actor::System, None, AuditAction::TrackDownload)
                     .object(format!("track/{i}")),
             )

@@ -45,6 +45,9 @@ pub enum VaultError {
     Integrity { blob: String, reason: String },
     #[error("corrupt record in `{table}`: {reason}")]
     CorruptRecord { table: &'static str, reason: String },
+    /// An account purge left rows of the account in a table it must empty; nothing was purged.
+    #[error("the purge left {rows} row(s) of the account in `{table}`")]
+    PurgeIncomplete { table: &'static str, rows: u64 },
     #[error("password hashing failed: {0}")]
     Hashing(String),
     #[error("metadata store: {0}")]

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::audit::{Actor, AuditAction, AuditEvent};
+use crate::audit::{AuditAction, AuditEvent};
 use crate::blob::BlobReader;
 use crate::error::Result;
 use crate::ids::TrackId;
@@ -52,16 +52,11 @@ impl Vault {
             activity.extend(page);
         }
         let bytes: u64 = tracks.iter().map(|t| t.size_bytes).sum();
-        let client = self.hash_client(client)?.ip;
-        self.audit_alone(
-            AuditEvent::new(
-                Actor::User(scope.owner()),
-                Some(scope.owner()),
-                AuditAction::AccountExport,
-            )
-            .object(format!("user/{}", scope.owner()))
-            .client(client)
-            .detail(format!("{} track(s), {bytes} bytes", tracks.len())),
+        self.audit_only(
+            Some(client),
+            AuditEvent::by_owner(scope.owner(), AuditAction::AccountExport)
+                .object(format!("user/{}", scope.owner()))
+                .detail(format!("{} track(s), {bytes} bytes", tracks.len())),
         )?;
         Ok(AccountExport {
             account: json!({

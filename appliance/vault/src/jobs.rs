@@ -181,8 +181,8 @@ pub(crate) fn remove_for_track(
     Ok(())
 }
 
-/// Removes every job of `owner`: part of an account's purge.
-pub(crate) fn purge_owner(txn: &WriteTransaction, owner: UserId) -> Result<()> {
+/// Removes every job of `owner`: the jobs' part of an account's purge.
+pub(crate) fn purge_owner(_: &Vault, txn: &WriteTransaction, owner: UserId) -> Result<()> {
     let theirs: Vec<JobRecord> = all(&txn.open_table(JOBS)?)?
         .into_iter()
         .filter(|j| j.owner == owner)

@@ -6,12 +6,13 @@
 //! - Durability (invariant 2): blobs are written to a temp file, fsynced, renamed and their
 //!   directory fsynced before the metadata transaction commits (see [`blob`] and [`library`]).
 //! - Encryption at rest (invariant 3): [`keys`] and [`blob`].
-//! - The audit chain (invariant 4): [`audit`]; every state change appends to it inside the same
-//!   transaction.
+//! - The audit chain (invariant 4): [`audit`]; state changes are written through
+//!   `Vault::audited`, which appends the record inside the change's own transaction.
+//! - The tables: `records` registers every one (per owner or global, purge, export); the
+//!   account lifecycle (`lifecycle`) purges an account through it.
 //!
 //! All methods block (disk I/O, fsync, bcrypt): async callers run them on a blocking thread.
 
-pub mod analysis;
 pub mod audit;
 pub mod blob;
 mod error;
@@ -21,7 +22,9 @@ mod ids;
 pub mod jobs;
 pub mod keys;
 pub mod library;
+mod lifecycle;
 mod privacy;
+mod records;
 pub mod replication;
 mod scope;
 pub mod shares;
@@ -72,7 +75,6 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard};
 use redb::{Database, ReadableTable};
 use studiovault_api::Plan;
 
-pub use analysis::{AnalysisJob, AnalysisResult, AnalysisState};
 pub use audit::{Actor, AuditAction};
 pub use blob::{BlobAccess, BlobReader, BlobWriter, SealedBlob};
 pub use error::{Result, VaultError};
@@ -80,14 +82,16 @@ pub use export::AccountExport;
 pub use ids::{BlobId, RecipientId, ShareId, TrackId, UserId};
 pub use jobs::{JobKind, JobState, JobSubject, JobView, Lease};
 pub use keys::MasterKey;
+pub use library::analysis::{AnalysisJob, AnalysisResult, AnalysisState};
 pub use library::{AudioUse, Library, TrackInfo, TrackQuery, TrackRecord, TrackSort};
+pub use records::UserRecord;
 pub use scope::{Authenticated, OwnerScope};
 pub use shares::{
     CopyState, MediaKind, MediaSource, MediaUrl, NewRecipient, NewShare, PortalView,
     RecipientEventKind, RecipientGrant, RecipientRecord, RenderRecord, ShareDetail, SharePolicy,
     ShareRecord, Shares, TraceOutcome, TraceQuery, TraceReport,
 };
-pub use users::{Account, Admin, Recheck, UserRecord};
+pub use users::{Account, Admin, Recheck};
 
 /// Source of the current time, replaceable in tests.
 pub trait Clock: Send + Sync + 'static {
@@ -236,7 +240,7 @@ impl Vault {
                 jobs_queued: OnceLock::new(),
             }),
         };
-        store::migrate(&vault.inner.db)?;
+        records::migrate(&vault.inner.db)?;
         vault.check_master_key()?;
         fsutil::create_private_dir(&vault.blob_root())?;
         vault.recover_after_crash()?;

@@ -1,24 +1,27 @@
 //! One owner's tracks. A [`Library`] exists only for an [`OwnerScope`], and every table key it
 //! touches starts with that owner's id, so cross-tenant reads, writes and listings fail here,
 //! whatever the HTTP layer above does.
-
-use std::path::PathBuf;
+//!
+//! The owner's analysis setting (`Account::set_analysis`) lives here, as it queues tracks.
+//! Deleting a track also drops the recipients' copies of it, which belong to shares, so
+//! `Library::delete` lives above both, in `crate::lifecycle`.
 
 use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
-use studiovault_api::AccountStatus;
 
-use crate::analysis::{AnalysisResult, AnalysisState};
-use crate::audit::{self, Actor, AuditAction, AuditEvent};
+use crate::audit::{AuditAction, AuditEvent};
 use crate::blob::{BlobReader, BlobWriter, SealedBlob};
 use crate::error::{Result, VaultError};
 use crate::ids::{BlobId, TrackId, UserId};
-use crate::scope::OwnerScope;
-use crate::store::{
-    BLOBS, SESSIONS, SESSIONS_BY_USER, TENANT_KEYS, TRACKS, USERS, USERS_BY_EMAIL, decode, encode,
+use crate::records::{
+    BlobRecord, UserRecord, edit_user, get_blob, get_user, put_blob, put_user, read_tenant_key,
+    remove_blob,
 };
-use crate::users::{get_user, put_user, tenant_key};
-use crate::{ClientInfo, Vault, fsutil, replication};
+use crate::scope::OwnerScope;
+use crate::store::{BLOBS, TRACKS, USERS, decode, encode};
+use crate::users::Account;
+use crate::{ClientInfo, Vault};
+use analysis::{AnalysisResult, AnalysisState};
 
 const MAX_NAME_CHARS: usize = 200;
 const MAX_FILENAME_CHARS: usize = 255;
@@ -56,19 +59,6 @@ impl TrackRecord {
     pub(crate) fn peaks_blob(&self) -> Option<BlobId> {
         analysed(self).and_then(|r| r.peaks)
     }
-}
-
-/// A blob as stored: enough to find, size-check and verify it without its track.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct BlobRecord {
-    pub owner: UserId,
-    pub plaintext_len: u64,
-    pub sha256: String,
-    pub created_at_ms: i64,
-    /// SHA-256 of the encrypted file, as replicas and backups hold it. Absent for blobs stored
-    /// before it was recorded.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sealed_sha256: Option<String>,
 }
 
 /// Sort orders of the library listing.
@@ -216,8 +206,8 @@ fn track_key(owner: UserId, id: TrackId) -> (u128, u128) {
 /// The scope owner's tracks.
 #[derive(Debug)]
 pub struct Library<'a> {
-    vault: &'a Vault,
-    owner: UserId,
+    pub(crate) vault: &'a Vault,
+    pub(crate) owner: UserId,
 }
 
 impl<'a> Library<'a> {
@@ -295,10 +285,7 @@ impl<'a> Library<'a> {
     /// An encrypting writer for a new blob of this owner, in the temp directory.
     pub fn begin_upload(&self) -> Result<BlobWriter> {
         let blob = BlobId::random();
-        let key = {
-            let txn = self.vault.db().begin_read()?;
-            tenant_key(self.vault, &txn.open_table(TENANT_KEYS)?, self.owner)?
-        };
+        let key = read_tenant_key(self.vault, self.owner)?;
         BlobWriter::create(
             &self.vault.tmp_dir(),
             self.owner,
@@ -341,14 +328,11 @@ impl<'a> Library<'a> {
             updated_at_ms: now,
             analysis: AnalysisState::Off,
         };
-        let client = self.vault.hash_client(client)?.ip;
         let path = self.vault.blob_path(self.owner, rec.blob);
         sealed.persist(&path)?;
-        let committed = (|| {
-            let txn = self.vault.db().begin_write()?;
-            {
-                let mut users = txn.open_table(USERS)?;
-                let mut user = get_user(&users, self.owner)?.ok_or(VaultError::NotFound)?;
+        // The records keep the time stamped above, before the file was written.
+        let committed = self.vault.audited(Some(client), |txn, _| {
+            let user = edit_user(txn, self.owner, |user| {
                 if !user.is_active() {
                     return Err(VaultError::AccountInactive("no longer active"));
                 }
@@ -362,42 +346,30 @@ impl<'a> Library<'a> {
                 }
                 user.used_bytes += size;
                 user.track_count += 1;
-                put_user(&mut users, &user)?;
-                if user.analysis_enabled() {
-                    rec.analysis = AnalysisState::Pending;
-                    crate::analysis::enqueue(&txn, self.owner, rec.id, now)?;
-                }
-                let blob = BlobRecord {
-                    owner: self.owner,
-                    plaintext_len: size,
-                    sha256: rec.sha256.clone(),
-                    created_at_ms: now,
-                    sealed_sha256: Some(sealed_sha256),
-                };
-                txn.open_table(BLOBS)?
-                    .insert(rec.blob.raw(), encode(&blob).as_slice())?;
-                replication::enqueue_upload(&txn, self.owner, rec.blob, now)?;
-                txn.open_table(TRACKS)?
-                    .insert(track_key(self.owner, rec.id), encode(&rec).as_slice())?;
+                Ok(())
+            })?;
+            if user.analysis_enabled() {
+                rec.analysis = AnalysisState::Pending;
+                analysis::enqueue(txn, self.owner, rec.id, now)?;
             }
-            audit::append(
-                &txn,
-                now,
-                AuditEvent::new(
-                    Actor::User(self.owner),
-                    Some(self.owner),
-                    AuditAction::TrackUpload,
-                )
+            let blob = BlobRecord {
+                owner: self.owner,
+                plaintext_len: size,
+                sha256: rec.sha256.clone(),
+                created_at_ms: now,
+                sealed_sha256: Some(sealed_sha256),
+            };
+            put_blob(txn, rec.blob, &blob)?;
+            txn.open_table(TRACKS)?
+                .insert(track_key(self.owner, rec.id), encode(&rec).as_slice())?;
+            let event = AuditEvent::by_owner(self.owner, AuditAction::TrackUpload)
                 .object(format!("track/{}", rec.id))
-                .client(client)
                 .detail(format!(
                     "blob {} {size} bytes sha256 {}",
                     rec.blob, rec.sha256
-                )),
-            )?;
-            txn.commit()?;
-            Ok(())
-        })();
+                ));
+            Ok(((), event))
+        });
         if let Err(e) = committed {
             let _ = std::fs::remove_file(&path);
             return Err(e);
@@ -423,10 +395,7 @@ impl<'a> Library<'a> {
         if name.is_empty() {
             return Err(VaultError::invalid("name", "must not be empty"));
         }
-        let client = self.vault.hash_client(client)?.ip;
-        let now = self.vault.now_ms();
-        let txn = self.vault.db().begin_write()?;
-        let rec = {
+        self.vault.audited(Some(client), |txn, now| {
             let mut tracks = txn.open_table(TRACKS)?;
             let row = tracks
                 .get(track_key(self.owner, id))?
@@ -435,51 +404,10 @@ impl<'a> Library<'a> {
             rec.info.name = name;
             rec.updated_at_ms = now;
             tracks.insert(track_key(self.owner, id), encode(&rec).as_slice())?;
-            rec
-        };
-        audit::append(
-            &txn,
-            now,
-            AuditEvent::new(
-                Actor::User(self.owner),
-                Some(self.owner),
-                AuditAction::TrackRename,
-            )
-            .object(format!("track/{id}"))
-            .client(client),
-        )?;
-        txn.commit()?;
-        Ok(rec)
-    }
-
-    /// Deletes the track: metadata first (so it is gone at once), then the blob file.
-    pub fn delete(&self, id: TrackId, client: &ClientInfo) -> Result<()> {
-        let client = self.vault.hash_client(client)?.ip;
-        let txn = self.vault.db().begin_write()?;
-        let rec = remove_track_in(self.vault, &txn, self.owner, id)?;
-        let renders = crate::shares::remove_track_renders_in(self.vault, &txn, self.owner, id)?;
-        audit::append(
-            &txn,
-            self.vault.now_ms(),
-            AuditEvent::new(
-                Actor::User(self.owner),
-                Some(self.owner),
-                AuditAction::TrackDelete,
-            )
-            .object(format!("track/{id}"))
-            .client(client)
-            .detail(format!("blob {}", rec.blob)),
-        )?;
-        txn.commit()?;
-        let _backup_copying = self.vault.blob_removal_gate();
-        remove_blob_file(&self.vault.blob_path(self.owner, rec.blob));
-        if let Some(peaks) = rec.peaks_blob() {
-            remove_blob_file(&self.vault.blob_path(self.owner, peaks));
-        }
-        for blob in renders {
-            remove_blob_file(&self.vault.blob_path(self.owner, blob));
-        }
-        Ok(())
+            let event = AuditEvent::by_owner(self.owner, AuditAction::TrackRename)
+                .object(format!("track/{id}"));
+            Ok((rec, event))
+        })
     }
 
     /// Opens the track's audio for reading and records the access. `detail` says what is
@@ -503,18 +431,15 @@ impl<'a> Library<'a> {
     ) -> Result<(TrackRecord, BlobReader)> {
         let rec = self.read_track(id)?;
         let reader = self.open_blob(&rec)?;
-        let client = self.vault.hash_client(client)?.ip;
         let action = match purpose {
             AudioUse::Playback => AuditAction::TrackDownload,
             AudioUse::Transcription => AuditAction::TrackTranscribe,
         };
-        let mut event = AuditEvent::new(Actor::User(self.owner), Some(self.owner), action)
-            .object(format!("track/{id}"))
-            .client(client);
+        let mut event = AuditEvent::by_owner(self.owner, action).object(format!("track/{id}"));
         if !detail.is_empty() {
             event = event.detail(detail);
         }
-        self.vault.audit_alone(event)?;
+        self.vault.audit_only(Some(client), event)?;
         Ok((rec, reader))
     }
 
@@ -522,20 +447,13 @@ impl<'a> Library<'a> {
     pub fn peaks(&self, id: TrackId) -> Result<Vec<u8>> {
         let rec = self.read_track(id)?;
         let blob = rec.peaks_blob().ok_or(VaultError::NotFound)?;
-        let (len, key) = {
+        let len = {
             let txn = self.vault.db().begin_read()?;
-            let record: BlobRecord = decode(
-                "blobs",
-                txn.open_table(BLOBS)?
-                    .get(blob.raw())?
-                    .ok_or(VaultError::NotFound)?
-                    .value(),
-            )?;
-            (
-                record.plaintext_len,
-                tenant_key(self.vault, &txn.open_table(TENANT_KEYS)?, self.owner)?,
-            )
+            get_blob(&txn.open_table(BLOBS)?, blob)?
+                .ok_or(VaultError::NotFound)?
+                .plaintext_len
         };
+        let key = read_tenant_key(self.vault, self.owner)?;
         let mut reader = BlobReader::open(
             &self.vault.blob_path(self.owner, blob),
             blob,
@@ -548,10 +466,7 @@ impl<'a> Library<'a> {
     }
 
     pub(crate) fn open_blob(&self, rec: &TrackRecord) -> Result<BlobReader> {
-        let key = {
-            let txn = self.vault.db().begin_read()?;
-            tenant_key(self.vault, &txn.open_table(TENANT_KEYS)?, self.owner)?
-        };
+        let key = read_tenant_key(self.vault, self.owner)?;
         BlobReader::open(
             &self.vault.blob_path(self.owner, rec.blob),
             rec.blob,
@@ -561,8 +476,31 @@ impl<'a> Library<'a> {
     }
 }
 
+impl Account<'_> {
+    /// Turns analysis of uploads on or off. Turning it on queues the tracks stored while it
+    /// was off.
+    pub fn set_analysis(&self, enabled: bool, client: &ClientInfo) -> Result<UserRecord> {
+        let rec = self.vault.audited(Some(client), |txn, now| {
+            let rec = edit_user(txn, self.owner, |rec| {
+                rec.analysis = Some(enabled);
+                Ok(())
+            })?;
+            if enabled {
+                queue_unanalysed(txn, self.owner, now)?;
+            }
+            let event = AuditEvent::by_owner(self.owner, AuditAction::SettingsChange)
+                .detail(format!("analysis {}", if enabled { "on" } else { "off" }));
+            Ok((rec, event))
+        })?;
+        if enabled {
+            self.vault.jobs_queued();
+        }
+        Ok(rec)
+    }
+}
+
 /// Queues every track of `owner` whose analysis is off.
-pub(crate) fn queue_unanalysed(txn: &WriteTransaction, owner: UserId, now: i64) -> Result<()> {
+fn queue_unanalysed(txn: &WriteTransaction, owner: UserId, now: i64) -> Result<()> {
     let mut tracks = txn.open_table(TRACKS)?;
     let rows: Vec<((u128, u128), Vec<u8>)> = tracks
         .range((owner.raw(), 0)..=(owner.raw(), u128::MAX))?
@@ -573,15 +511,15 @@ pub(crate) fn queue_unanalysed(txn: &WriteTransaction, owner: UserId, now: i64) 
         if rec.analysis == AnalysisState::Off {
             rec.analysis = AnalysisState::Pending;
             tracks.insert(key, encode(&rec).as_slice())?;
-            crate::analysis::enqueue(txn, owner, rec.id, now)?;
+            analysis::enqueue(txn, owner, rec.id, now)?;
         }
     }
     Ok(())
 }
 
-/// Removes a track, its blob records and its queue entry, and queues the removal of its
+/// Removes a track, its blob records and its jobs, and queues the removal of its
 /// replicas; answers the record so the caller can remove the files once the transaction commits.
-fn remove_track_in(
+pub(crate) fn remove_track_in(
     vault: &Vault,
     txn: &WriteTransaction,
     owner: UserId,
@@ -592,12 +530,9 @@ fn remove_track_in(
         .remove(track_key(owner, id))?
         .map(|v| v.value().to_vec());
     let rec: TrackRecord = decode("tracks", &removed.ok_or(VaultError::NotFound)?)?;
-    let replica_due = vault.now_ms() + vault.policy().replica_delete_delay_secs * 1000;
-    txn.open_table(BLOBS)?.remove(rec.blob.raw())?;
-    replication::enqueue_delete(txn, owner, rec.blob, replica_due)?;
+    remove_blob(vault, txn, owner, rec.blob)?;
     if let Some(peaks) = rec.peaks_blob() {
-        txn.open_table(BLOBS)?.remove(peaks.raw())?;
-        replication::enqueue_delete(txn, owner, peaks, replica_due)?;
+        remove_blob(vault, txn, owner, peaks)?;
     }
     crate::jobs::remove_for_track(txn, owner, id)?;
     let mut users = txn.open_table(USERS)?;
@@ -607,19 +542,6 @@ fn remove_track_in(
         put_user(&mut users, &user)?;
     }
     Ok(rec)
-}
-
-fn remove_blob_file(path: &std::path::Path) {
-    match std::fs::remove_file(path) {
-        Ok(()) => {
-            if let Some(dir) = path.parent() {
-                let _ = fsutil::sync_dir(dir);
-            }
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        // The metadata is gone, so the file is an orphan the next start-up sweep removes.
-        Err(e) => tracing::warn!(error = %e, "could not remove a deleted track's blob file"),
-    }
 }
 
 /// Deletes every blob file under `blobs/` that no committed blob record names: the trace of a
@@ -662,57 +584,22 @@ pub(crate) fn remove_orphan_blobs(vault: &Vault) -> Result<usize> {
     Ok(removed)
 }
 
-/// Deletes a tenant entirely: tracks, blob records, sessions, the account and its data key, in
-/// one transaction; then the blob files. From the commit on, every copy of the tenant's blobs
-/// (B2 replicas, backups) is unreadable, since its key is gone.
-pub(crate) fn purge_tenant(vault: &Vault, owner: UserId) -> Result<()> {
-    let txn = vault.db().begin_write()?;
-    let user = get_user(&txn.open_table(USERS)?, owner)?.ok_or(VaultError::NotFound)?;
-    if !matches!(user.status, AccountStatus::PendingDeletion { .. }) {
-        return Err(VaultError::invalid(
-            "user",
-            "only accounts scheduled for deletion are purged",
-        ));
-    }
+/// The library's part of an account purge: every track, with its blob records (their replicas'
+/// deletions queued) and its analysis queue entry. The files go with the owner's blob directory
+/// once the purge commits.
+pub(crate) fn purge_owner(vault: &Vault, txn: &WriteTransaction, owner: UserId) -> Result<()> {
     let tracks: Vec<u128> = txn
         .open_table(TRACKS)?
         .range((owner.raw(), 0)..=(owner.raw(), u128::MAX))?
         .map(|r| r.map(|(k, _)| k.value().1))
         .collect::<Result<_, _>>()?;
     for id in tracks {
-        remove_track_in(vault, &txn, owner, TrackId::from_raw(id))?;
-    }
-    // The owner's blob directory goes below, render files with it.
-    crate::shares::remove_shares_in(vault, &txn, owner)?;
-    crate::jobs::purge_owner(&txn, owner)?;
-    let sessions: Vec<[u8; 32]> = txn
-        .open_table(SESSIONS_BY_USER)?
-        .range((owner.raw(), [0u8; 32])..=(owner.raw(), [0xFF; 32]))?
-        .map(|r| r.map(|(k, _)| k.value().1))
-        .collect::<Result<_, _>>()?;
-    for h in sessions {
-        txn.open_table(SESSIONS)?.remove(&h)?;
-        txn.open_table(SESSIONS_BY_USER)?.remove((owner.raw(), h))?;
-    }
-    txn.open_table(USERS)?.remove(owner.raw())?;
-    txn.open_table(USERS_BY_EMAIL)?
-        .remove(user.email.as_str())?;
-    txn.open_table(TENANT_KEYS)?.remove(owner.raw())?;
-    audit::append(
-        &txn,
-        vault.now_ms(),
-        AuditEvent::new(Actor::System, Some(owner), AuditAction::AccountPurge)
-            .object(format!("user/{owner}")),
-    )?;
-    txn.commit()?;
-    let _backup_copying = vault.blob_removal_gate();
-    let dir: PathBuf = vault.blob_root().join(owner.to_string());
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir)?;
-        fsutil::sync_dir(&vault.blob_root())?;
+        remove_track_in(vault, txn, owner, TrackId::from_raw(id))?;
     }
     Ok(())
 }
+
+pub mod analysis;
 
 #[cfg(test)]
 mod tests;

@@ -1,54 +1,21 @@
 //! The replication queue: which blobs must be copied to, or removed from, the off-site replica.
 //!
 //! A blob is queued in the same transaction that commits it, and its removal in the same
-//! transaction that deletes its record, so a crash can never lose a pending replication: the
-//! worker (in the server) resumes from this table after a restart. The store hands the worker
-//! the sealed (encrypted) file only; the replica never sees plaintext or keys.
+//! transaction that deletes its record (the tasks are shared records: `crate::records`), so a
+//! crash can never lose a pending replication: the worker (in the server) resumes from this
+//! table after a restart. The store hands the worker the sealed (encrypted) file only; the
+//! replica never sees plaintext or keys.
 
 use std::fs::File;
 
 use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
-use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, VaultError};
 use crate::ids::{BlobId, UserId};
-use crate::library::BlobRecord;
+use crate::records::{BlobRecord, enqueue_delete, get_blob};
+pub use crate::records::{ReplicaOp, ReplicaTask, object_key};
 use crate::store::{BLOBS, META, REPLICATION_QUEUE, decode, encode};
 use crate::{Vault, blob};
-
-/// What the replica must do for a blob.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ReplicaOp {
-    Upload,
-    Delete,
-}
-
-/// One queued replication.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReplicaTask {
-    pub blob: BlobId,
-    pub owner: UserId,
-    pub op: ReplicaOp,
-    /// When it was queued (Unix ms): the lag is measured from here.
-    pub queued_at_ms: i64,
-    /// Not before this time (Unix ms): a retry's backoff, or a deletion's grace.
-    pub due_at_ms: i64,
-    pub attempts: u32,
-    pub last_error: Option<String>,
-}
-
-impl ReplicaTask {
-    /// The object key: the blob's path under the data directory, all of it server-generated.
-    pub fn object_key(&self) -> String {
-        object_key(self.owner, self.blob)
-    }
-}
-
-pub fn object_key(owner: UserId, blob: BlobId) -> String {
-    let name = blob.to_string();
-    format!("blobs/{owner}/{}/{name}", &name[..2])
-}
 
 /// An open encrypted blob file for upload.
 #[derive(Debug)]
@@ -86,53 +53,6 @@ pub struct ReplicationStats {
     pub last_error: Option<String>,
     /// When the worker last completed a task (Unix ms).
     pub last_success_ms: Option<i64>,
-}
-
-pub(crate) fn enqueue_upload(
-    txn: &WriteTransaction,
-    owner: UserId,
-    blob: BlobId,
-    now: i64,
-) -> Result<()> {
-    put(
-        txn,
-        &ReplicaTask {
-            blob,
-            owner,
-            op: ReplicaOp::Upload,
-            queued_at_ms: now,
-            due_at_ms: now,
-            attempts: 0,
-            last_error: None,
-        },
-    )
-}
-
-/// Replaces any pending upload of the blob: a deleted blob is never uploaded afterwards.
-pub(crate) fn enqueue_delete(
-    txn: &WriteTransaction,
-    owner: UserId,
-    blob: BlobId,
-    due_at_ms: i64,
-) -> Result<()> {
-    put(
-        txn,
-        &ReplicaTask {
-            blob,
-            owner,
-            op: ReplicaOp::Delete,
-            queued_at_ms: due_at_ms,
-            due_at_ms,
-            attempts: 0,
-            last_error: None,
-        },
-    )
-}
-
-fn put(txn: &WriteTransaction, task: &ReplicaTask) -> Result<()> {
-    txn.open_table(REPLICATION_QUEUE)?
-        .insert(task.blob.raw(), encode(task).as_slice())?;
-    Ok(())
 }
 
 /// The store's side of replication.
@@ -176,11 +96,9 @@ impl Replication<'_> {
     /// The encrypted file of an upload task. `NotFound` when the blob was deleted meanwhile
     /// (its queue entry then says so).
     pub fn open_sealed(&self, task: &ReplicaTask) -> Result<SealedFile> {
-        let record: BlobRecord = {
+        let record = {
             let txn = self.vault.db().begin_read()?;
-            let table = txn.open_table(BLOBS)?;
-            let row = table.get(task.blob.raw())?.ok_or(VaultError::NotFound)?;
-            decode("blobs", row.value())?
+            get_blob(&txn.open_table(BLOBS)?, task.blob)?.ok_or(VaultError::NotFound)?
         };
         let path = self.vault.blob_path(task.owner, task.blob);
         let file = match File::open(&path) {
@@ -308,6 +226,27 @@ impl Replication<'_> {
     }
 }
 
+/// The replication queue's part of an account purge: the account's replica deletions stay
+/// queued (the off-site copies must still go), and an upload still queued for one of its blobs
+/// becomes a deletion.
+pub(crate) fn purge_owner(vault: &Vault, txn: &WriteTransaction, owner: UserId) -> Result<()> {
+    let uploads: Vec<BlobId> = {
+        let queue = txn.open_table(REPLICATION_QUEUE)?;
+        let mut out = Vec::new();
+        for row in queue.iter()? {
+            let task: ReplicaTask = decode("replication_queue", row?.1.value())?;
+            if task.owner == owner && task.op == ReplicaOp::Upload {
+                out.push(task.blob);
+            }
+        }
+        out
+    };
+    for blob in uploads {
+        enqueue_delete(vault, txn, owner, blob)?;
+    }
+    Ok(())
+}
+
 pub(crate) fn hash_file(path: &std::path::Path) -> Result<String> {
     use sha2::Digest;
     let mut file = File::open(path)?;
@@ -319,23 +258,14 @@ pub(crate) fn hash_file(path: &std::path::Path) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ClientInfo;
     use crate::testutil::TestVault;
-    use crate::{ClientInfo, TrackInfo};
 
     #[test]
     fn uploads_queue_and_deletions_replace_them_after_their_grace() {
         let t = TestVault::with_policy(|p| p.replica_delete_delay_secs = 60);
         let (_, scope) = t.user("a@example.com");
-        let lib = t.vault.library(&scope);
-        let mut w = lib.begin_upload().unwrap();
-        w.write(b"audio").unwrap();
-        let track = lib
-            .commit_upload(
-                w.finish().unwrap(),
-                TrackInfo::default(),
-                &ClientInfo::default(),
-            )
-            .unwrap();
+        let track = t.upload(&scope, b"audio");
         let queue = t.vault.replication();
         let due = queue.due(10).unwrap();
         assert_eq!(due.len(), 1);
@@ -359,7 +289,10 @@ mod tests {
 
         // Deleted before its upload finished: the deletion replaces it, and the upload's
         // completion does not drop the deletion.
-        lib.delete(track.id, &ClientInfo::default()).unwrap();
+        t.vault
+            .library(&scope)
+            .delete(track.id, &ClientInfo::default())
+            .unwrap();
         assert!(matches!(
             queue.open_sealed(&retry[0]),
             Err(VaultError::NotFound)

@@ -17,18 +17,19 @@ use serde::{Deserialize, Serialize};
 use studiovault_api::Plan;
 use subtle::ConstantTimeEq;
 
-use crate::audit::{self, Actor, AuditAction, AuditEvent};
+use crate::audit::{Actor, AuditAction, AuditEvent};
 use crate::blob::{BlobAccess, BlobReader, BlobWriter};
 use crate::error::{Result, VaultError};
 use crate::ids::{BlobId, RecipientId, ShareId, TrackId, UserId};
-use crate::library::{BlobRecord, TrackRecord};
+use crate::library::TrackRecord;
+use crate::records::{BlobRecord, get_user, put_blob, read_tenant_key, remove_blob, tenant_key};
 use crate::scope::OwnerScope;
 use crate::store::{
-    BLOBS, RECIPIENTS, RENDERS, SHARES, SPENT_NONCES, TENANT_KEYS, TRACKS, USERS,
-    WATERMARK_PAYLOADS, decode, encode,
+    RECIPIENTS, RENDERS, SHARES, SPENT_NONCES, TENANT_KEYS, TRACKS, USERS, WATERMARK_PAYLOADS,
+    decode, encode,
 };
-use crate::users::{get_user, hash_password, password_matches, tenant_key};
-use crate::{ClientInfo, Vault, replication};
+use crate::users::{audit_failure, hash_password, password_matches};
+use crate::{ClientInfo, Vault};
 
 const MS_PER_DAY: i64 = 86_400_000;
 pub const MAX_TRACKS: usize = 100;
@@ -530,100 +531,98 @@ impl Vault {
         if url.expires.saturating_mul(1000) <= now {
             return Err(forbidden());
         }
-        let client = self.hash_client(client)?.ip;
-        let txn = self.db().begin_write()?;
-        let (recipient, share) = {
-            let recipient = read_recipient(&txn.open_table(RECIPIENTS)?, url.recipient)
-                .map_err(|_| forbidden())?;
-            let share = live_share(
-                &txn.open_table(SHARES)?,
-                &txn.open_table(USERS)?,
-                &recipient,
-                now,
-            )
-            .map_err(|_| forbidden())?;
-            (recipient, share)
-        };
-        if !share.tracks.contains(&url.track) {
-            return Err(forbidden());
-        }
-        let owner = share.owner;
-        let track: TrackRecord = {
-            let tracks = txn.open_table(TRACKS)?;
-            let row = tracks
-                .get((owner.raw(), url.track.raw()))?
-                .ok_or_else(forbidden)?;
-            decode("tracks", row.value())?
-        };
-        if url.kind == MediaKind::Download {
-            if !share.allow_download {
-                return Err(forbidden());
-            }
-            update_recipient(&txn, recipient.id, |rec| {
-                if share
-                    .download_limit
-                    .is_some_and(|limit| rec.downloads >= limit)
-                {
-                    return Err(VaultError::LimitReached("downloads"));
-                }
-                rec.downloads += 1;
-                rec.record(now, RecipientEventKind::Downloaded, Some(url.track));
-                Ok(())
-            })?;
-            let mut spent = txn.open_table(SPENT_NONCES)?;
-            if spent.get(nonce)?.is_some() {
-                return Err(forbidden());
-            }
-            spent.insert(nonce, url.expires.saturating_mul(1000))?;
-            drop(spent);
-            audit::append(
-                &txn,
-                now,
-                AuditEvent::new(
-                    Actor::Recipient(recipient.id),
-                    Some(owner),
-                    AuditAction::ShareDownload,
+        // Only a download changes anything: a play URL is checked and served unrecorded here
+        // (its play was counted when it was signed).
+        self.audited_if_changed(Some(client), |txn, now| {
+            let (recipient, share) = {
+                let recipient = read_recipient(&txn.open_table(RECIPIENTS)?, url.recipient)
+                    .map_err(|_| forbidden())?;
+                let share = live_share(
+                    &txn.open_table(SHARES)?,
+                    &txn.open_table(USERS)?,
+                    &recipient,
+                    now,
                 )
-                .object(format!("track/{}", url.track))
-                .client(client)
-                .detail(format!("share {} recipient {}", share.id, recipient.id)),
-            )?;
-        }
-        let key = tenant_key(self, &txn.open_table(TENANT_KEYS)?, owner)?;
-        let render: Option<RenderRecord> = txn
-            .open_table(RENDERS)?
-            .get((recipient.id.raw(), url.track.raw()))?
-            .map(|v| decode("renders", v.value()))
-            .transpose()?;
-        let source = match (share.watermark, render) {
-            (true, None) => return Err(VaultError::NotReady),
-            (true, Some(r)) => MediaSource {
-                reader: BlobReader::open(
-                    &self.blob_path(owner, r.blob),
-                    r.blob,
-                    key.blob_cipher(r.blob),
-                    r.len,
-                )?,
-                len: r.len,
-                mime_type: r.mime_type,
-                filename: r.filename,
-                etag: format!("\"{}\"", r.sha256),
-            },
-            (false, _) => MediaSource {
-                reader: BlobReader::open(
-                    &self.blob_path(owner, track.blob),
-                    track.blob,
-                    key.blob_cipher(track.blob),
-                    track.size_bytes,
-                )?,
-                len: track.size_bytes,
-                mime_type: track.info.mime_type.clone(),
-                filename: track.info.original_filename.clone(),
-                etag: format!("\"{}\"", track.sha256),
-            },
-        };
-        txn.commit()?;
-        Ok((track, source))
+                .map_err(|_| forbidden())?;
+                (recipient, share)
+            };
+            if !share.tracks.contains(&url.track) {
+                return Err(forbidden());
+            }
+            let owner = share.owner;
+            let track: TrackRecord = {
+                let tracks = txn.open_table(TRACKS)?;
+                let row = tracks
+                    .get((owner.raw(), url.track.raw()))?
+                    .ok_or_else(forbidden)?;
+                decode("tracks", row.value())?
+            };
+            let mut download = None;
+            if url.kind == MediaKind::Download {
+                if !share.allow_download {
+                    return Err(forbidden());
+                }
+                update_recipient(txn, recipient.id, |rec| {
+                    if share
+                        .download_limit
+                        .is_some_and(|limit| rec.downloads >= limit)
+                    {
+                        return Err(VaultError::LimitReached("downloads"));
+                    }
+                    rec.downloads += 1;
+                    rec.record(now, RecipientEventKind::Downloaded, Some(url.track));
+                    Ok(())
+                })?;
+                let mut spent = txn.open_table(SPENT_NONCES)?;
+                if spent.get(nonce)?.is_some() {
+                    return Err(forbidden());
+                }
+                spent.insert(nonce, url.expires.saturating_mul(1000))?;
+                download = Some(
+                    AuditEvent::new(
+                        Actor::Recipient(recipient.id),
+                        Some(owner),
+                        AuditAction::ShareDownload,
+                    )
+                    .object(format!("track/{}", url.track))
+                    .detail(format!("share {} recipient {}", share.id, recipient.id)),
+                );
+            }
+            let key = tenant_key(self, &txn.open_table(TENANT_KEYS)?, owner)?;
+            let render: Option<RenderRecord> = txn
+                .open_table(RENDERS)?
+                .get((recipient.id.raw(), url.track.raw()))?
+                .map(|v| decode("renders", v.value()))
+                .transpose()?;
+            let source = match (share.watermark, render) {
+                (true, None) => return Err(VaultError::NotReady),
+                (true, Some(r)) => MediaSource {
+                    reader: BlobReader::open(
+                        &self.blob_path(owner, r.blob),
+                        r.blob,
+                        key.blob_cipher(r.blob),
+                        r.len,
+                    )?,
+                    len: r.len,
+                    mime_type: r.mime_type,
+                    filename: r.filename,
+                    etag: format!("\"{}\"", r.sha256),
+                },
+                (false, _) => MediaSource {
+                    reader: BlobReader::open(
+                        &self.blob_path(owner, track.blob),
+                        track.blob,
+                        key.blob_cipher(track.blob),
+                        track.size_bytes,
+                    )?,
+                    len: track.size_bytes,
+                    mime_type: track.info.mime_type.clone(),
+                    filename: track.info.original_filename.clone(),
+                    etag: format!("\"{}\"", track.sha256),
+                },
+            };
+            Ok(((track, source), download))
+        })
     }
 
     fn media_signature(
@@ -673,10 +672,8 @@ impl Vault {
     /// A leak trace across every owner (the admin's). Audited.
     pub fn trace_any(&self, query: &TraceQuery, actor_note: &str) -> Result<TraceOutcome> {
         let outcome = self.trace_outcome(query, None)?;
-        let txn = self.db().begin_write()?;
-        audit::append(
-            &txn,
-            self.now_ms(),
+        self.audit_only(
+            None,
             AuditEvent::new(
                 Actor::Admin,
                 outcome.decoded.as_ref().map(|r| r.owner),
@@ -689,7 +686,6 @@ impl Vault {
             )
             .detail(format!("{actor_note}: {}", outcome.summary())),
         )?;
-        txn.commit()?;
         Ok(outcome)
     }
 
@@ -822,17 +818,16 @@ impl RecipientGrant {
         };
         if !password_matches(password, hash) {
             // Audited for the owner to see; a failure to write it does not change the answer.
-            let client = vault.hash_client(client).ok().and_then(|h| h.ip);
-            let event = AuditEvent::new(
-                Actor::Recipient(self.recipient),
-                Some(self.owner),
-                AuditAction::ShareUnlockFailed,
-            )
-            .object(format!("share/{}", self.share))
-            .client(client);
-            if let Err(e) = vault.audit_alone(event) {
-                tracing::error!(error = %e, "could not audit a refused share password");
-            }
+            audit_failure(
+                vault,
+                client,
+                AuditEvent::new(
+                    Actor::Recipient(self.recipient),
+                    Some(self.owner),
+                    AuditAction::ShareUnlockFailed,
+                )
+                .object(format!("share/{}", self.share)),
+            );
             return Err(VaultError::BadCredentials);
         }
         let expires = (vault.now_ms() / 1000 + UNLOCK_SECS).min(share.expires_at_ms / 1000);
@@ -874,28 +869,20 @@ impl RecipientGrant {
     /// The playlist as the portal shows it; records that the recipient opened it (at most once
     /// an hour).
     pub fn open(&self, vault: &Vault, client: &ClientInfo) -> Result<PortalView> {
-        let client = vault.hash_client(client)?.ip;
-        let now = vault.now_ms();
-        let txn = vault.db().begin_write()?;
-        let logged =
-            update_live_recipient(&txn, self.recipient, now, |_, rec| Ok(rec.note_open(now)))?;
-        if logged {
-            audit::append(
-                &txn,
-                now,
+        // Opens within the hour change nothing, and spare the commit.
+        vault.audited_if_changed(Some(client), |txn, now| {
+            let logged =
+                update_live_recipient(txn, self.recipient, now, |_, rec| Ok(rec.note_open(now)))?;
+            let event = logged.then(|| {
                 AuditEvent::new(
                     Actor::Recipient(self.recipient),
                     Some(self.owner),
                     AuditAction::ShareOpen,
                 )
                 .object(format!("share/{}", self.share))
-                .client(client),
-            )?;
-            txn.commit()?;
-        } else {
-            // Nothing changed: spare the commit.
-            txn.abort()?;
-        }
+            });
+            Ok(((), event))
+        })?;
         self.view(vault)
     }
 
@@ -933,12 +920,9 @@ impl RecipientGrant {
         client: &ClientInfo,
     ) -> Result<MediaUrl> {
         let share_expires_at_ms = match kind {
-            MediaKind::Play => {
-                let client = vault.hash_client(client)?.ip;
-                let now = vault.now_ms();
-                let txn = vault.db().begin_write()?;
+            MediaKind::Play => vault.audited(Some(client), |txn, now| {
                 let share_expires =
-                    update_live_recipient(&txn, self.recipient, now, |share, rec| {
+                    update_live_recipient(txn, self.recipient, now, |share, rec| {
                         if !share.tracks.contains(&track) {
                             return Err(VaultError::NotFound);
                         }
@@ -949,21 +933,15 @@ impl RecipientGrant {
                         rec.record(now, RecipientEventKind::Played, Some(track));
                         Ok(share.expires_at_ms)
                     })?;
-                audit::append(
-                    &txn,
-                    now,
-                    AuditEvent::new(
-                        Actor::Recipient(self.recipient),
-                        Some(self.owner),
-                        AuditAction::SharePlay,
-                    )
-                    .object(format!("track/{track}"))
-                    .client(client)
-                    .detail(format!("share {}", self.share)),
-                )?;
-                txn.commit()?;
-                share_expires
-            }
+                let event = AuditEvent::new(
+                    Actor::Recipient(self.recipient),
+                    Some(self.owner),
+                    AuditAction::SharePlay,
+                )
+                .object(format!("track/{track}"))
+                .detail(format!("share {}", self.share));
+                Ok((share_expires, event))
+            })?,
             // Only a courtesy check: open_media checks and counts again when the URL is used.
             MediaKind::Download => {
                 let (share, recipient) = self.live_state(vault)?;
@@ -1029,10 +1007,7 @@ impl RecipientGrant {
         }
         let scope = OwnerScope::new(self.owner);
         let rec = vault.library(&scope).get(track)?;
-        let key = {
-            let txn = vault.db().begin_read()?;
-            tenant_key(vault, &txn.open_table(TENANT_KEYS)?, self.owner)?
-        };
+        let key = read_tenant_key(vault, self.owner)?;
         let access = BlobAccess::new(
             vault.blob_path(self.owner, rec.blob),
             rec.blob,
@@ -1052,10 +1027,7 @@ impl RecipientGrant {
         filename: &str,
     ) -> Result<RenderRecord> {
         let blob = BlobId::random();
-        let key = {
-            let txn = vault.db().begin_read()?;
-            tenant_key(vault, &txn.open_table(TENANT_KEYS)?, self.owner)?
-        };
+        let key = read_tenant_key(vault, self.owner)?;
         let mut writer =
             BlobWriter::create(&vault.tmp_dir(), self.owner, blob, key.blob_cipher(blob))?;
         // Streamed through one buffer: a copy never sits whole in memory. A source that fails
@@ -1083,9 +1055,9 @@ impl RecipientGrant {
         };
         let path = vault.blob_path(self.owner, blob);
         sealed.persist(&path)?;
-        let stored = (|| {
-            let txn = vault.db().begin_write()?;
-            update_live_recipient(&txn, self.recipient, now, |share, recipient| {
+        // The records keep the time stamped above, before the file was written.
+        let stored = vault.audited(None, |txn, _| {
+            update_live_recipient(txn, self.recipient, now, |share, recipient| {
                 // Checked here, not before rendering: the track may have been deleted (and its
                 // copies dropped) or the recipient revoked while this copy was being made.
                 let track_exists = txn
@@ -1110,25 +1082,18 @@ impl RecipientGrant {
                     created_at_ms: now,
                     sealed_sha256: Some(sealed_sha256.clone()),
                 };
-                txn.open_table(BLOBS)?
-                    .insert(blob.raw(), encode(&record).as_slice())?;
-                replication::enqueue_upload(&txn, self.owner, blob, now)?;
+                put_blob(txn, blob, &record)?;
                 recipient.record(now, RecipientEventKind::CopyIssued, Some(track));
                 Ok(())
             })?;
-            audit::append(
-                &txn,
-                now,
-                AuditEvent::new(Actor::System, Some(self.owner), AuditAction::ShareRender)
-                    .object(format!("track/{track}"))
-                    .detail(format!(
-                        "share {} recipient {} blob {} sha256 {}",
-                        self.share, self.recipient, blob, render.sha256
-                    )),
-            )?;
-            txn.commit()?;
-            Ok(())
-        })();
+            let event = AuditEvent::new(Actor::System, Some(self.owner), AuditAction::ShareRender)
+                .object(format!("track/{track}"))
+                .detail(format!(
+                    "share {} recipient {} blob {} sha256 {}",
+                    self.share, self.recipient, blob, render.sha256
+                ));
+            Ok(((), event))
+        });
         if let Err(e) = stored {
             let _ = std::fs::remove_file(&path);
             return Err(e);
@@ -1214,93 +1179,85 @@ impl<'a> Shares<'a> {
         };
         let now = self.vault.now_ms();
         let expires_at_ms = self.expiry(new.expires_at_ms, now)?;
-        let client = self.vault.hash_client(client)?.ip;
-        let txn = self.vault.db().begin_write()?;
-        let user = get_user(&txn.open_table(USERS)?, self.owner)?.ok_or(VaultError::NotFound)?;
-        if !user.is_active() {
-            return Err(VaultError::AccountInactive("no longer active"));
-        }
-        {
-            let tracks = txn.open_table(TRACKS)?;
-            for t in &new.tracks {
-                if tracks.get((self.owner.raw(), t.raw()))?.is_none() {
-                    return Err(VaultError::invalid(
-                        "tracks",
-                        format!("{t} is not in your library"),
-                    ));
+        let (share, stored) = self.vault.audited(Some(client), |txn, _| {
+            let user =
+                get_user(&txn.open_table(USERS)?, self.owner)?.ok_or(VaultError::NotFound)?;
+            if !user.is_active() {
+                return Err(VaultError::AccountInactive("no longer active"));
+            }
+            {
+                let tracks = txn.open_table(TRACKS)?;
+                for t in &new.tracks {
+                    if tracks.get((self.owner.raw(), t.raw()))?.is_none() {
+                        return Err(VaultError::invalid(
+                            "tracks",
+                            format!("{t} is not in your library"),
+                        ));
+                    }
                 }
             }
-        }
-        let id = ShareId::random();
-        let mut share = ShareRecord {
-            id,
-            owner: self.owner,
-            title: if title.is_empty() {
-                "Untitled share".into()
-            } else {
-                title
-            },
-            tracks: new.tracks,
-            recipients: Vec::new(),
-            created_at_ms: now,
-            expires_at_ms,
-            password_hash,
-            allow_download: new.allow_download,
-            play_limit: new.play_limit,
-            download_limit: new.download_limit,
-            watermark: self
-                .vault
-                .policy()
-                .shares
-                .watermark_plans
-                .contains(&user.plan),
-            revoked_at_ms: None,
-        };
-        let mut stored = Vec::new();
-        {
-            let mut payloads = txn.open_table(WATERMARK_PAYLOADS)?;
-            for (name, email) in recipients {
-                let rec = RecipientRecord {
-                    id: RecipientId::random(),
-                    share: id,
-                    owner: self.owner,
-                    name,
-                    email,
-                    payload: random_payload(&payloads)?,
-                    created_at_ms: now,
-                    revoked_at_ms: None,
-                    plays: 0,
-                    downloads: 0,
-                    events: Vec::new(),
-                    open_logged_at_ms: None,
-                };
-                payloads.insert(rec.payload, rec.id.raw())?;
-                share.recipients.push(rec.id);
-                stored.push(rec);
+            let id = ShareId::random();
+            let mut share = ShareRecord {
+                id,
+                owner: self.owner,
+                title: if title.is_empty() {
+                    "Untitled share".into()
+                } else {
+                    title
+                },
+                tracks: new.tracks,
+                recipients: Vec::new(),
+                created_at_ms: now,
+                expires_at_ms,
+                password_hash,
+                allow_download: new.allow_download,
+                play_limit: new.play_limit,
+                download_limit: new.download_limit,
+                watermark: self
+                    .vault
+                    .policy()
+                    .shares
+                    .watermark_plans
+                    .contains(&user.plan),
+                revoked_at_ms: None,
+            };
+            let mut stored = Vec::new();
+            {
+                let mut payloads = txn.open_table(WATERMARK_PAYLOADS)?;
+                for (name, email) in recipients {
+                    let rec = RecipientRecord {
+                        id: RecipientId::random(),
+                        share: id,
+                        owner: self.owner,
+                        name,
+                        email,
+                        payload: random_payload(&payloads)?,
+                        created_at_ms: now,
+                        revoked_at_ms: None,
+                        plays: 0,
+                        downloads: 0,
+                        events: Vec::new(),
+                        open_logged_at_ms: None,
+                    };
+                    payloads.insert(rec.payload, rec.id.raw())?;
+                    share.recipients.push(rec.id);
+                    stored.push(rec);
+                }
             }
-        }
-        for rec in &stored {
-            put_recipient(&txn, rec)?;
-        }
-        put_share(&txn, &share)?;
-        audit::append(
-            &txn,
-            now,
-            AuditEvent::new(
-                Actor::User(self.owner),
-                Some(self.owner),
-                AuditAction::ShareCreate,
-            )
-            .object(format!("share/{id}"))
-            .client(client)
-            .detail(format!(
-                "{} track(s), {} recipient(s), watermark {}",
-                share.tracks.len(),
-                stored.len(),
-                share.watermark
-            )),
-        )?;
-        txn.commit()?;
+            for rec in &stored {
+                put_recipient(txn, rec)?;
+            }
+            put_share(txn, &share)?;
+            let event = AuditEvent::by_owner(self.owner, AuditAction::ShareCreate)
+                .object(format!("share/{id}"))
+                .detail(format!(
+                    "{} track(s), {} recipient(s), watermark {}",
+                    share.tracks.len(),
+                    stored.len(),
+                    share.watermark
+                ));
+            Ok(((share, stored), event))
+        })?;
         Ok(self.detail_of(share, stored))
     }
 
@@ -1351,21 +1308,15 @@ impl<'a> Shares<'a> {
         client: &ClientInfo,
         change: impl FnOnce(&WriteTransaction, &mut ShareRecord) -> Result<()>,
     ) -> Result<ShareDetail> {
-        let client = self.vault.hash_client(client)?.ip;
-        let now = self.vault.now_ms();
-        let txn = self.vault.db().begin_write()?;
-        let mut share = read_share(&txn.open_table(SHARES)?, self.owner, id)?;
-        change(&txn, &mut share)?;
-        put_share(&txn, &share)?;
-        audit::append(
-            &txn,
-            now,
-            AuditEvent::new(Actor::User(self.owner), Some(self.owner), action)
+        self.vault.audited(Some(client), |txn, _| {
+            let mut share = read_share(&txn.open_table(SHARES)?, self.owner, id)?;
+            change(txn, &mut share)?;
+            put_share(txn, &share)?;
+            let event = AuditEvent::by_owner(self.owner, action)
                 .object(format!("share/{id}"))
-                .client(client)
-                .detail(detail),
-        )?;
-        txn.commit()?;
+                .detail(detail);
+            Ok(((), event))
+        })?;
         self.get(id)
     }
 
@@ -1435,20 +1386,10 @@ impl<'a> Shares<'a> {
     /// A leak trace among this owner's shares only. Audited.
     pub fn trace(&self, query: &TraceQuery, client: &ClientInfo) -> Result<TraceOutcome> {
         let outcome = self.vault.trace_outcome(query, Some(self.owner))?;
-        let client = self.vault.hash_client(client)?.ip;
-        let txn = self.vault.db().begin_write()?;
-        audit::append(
-            &txn,
-            self.vault.now_ms(),
-            AuditEvent::new(
-                Actor::User(self.owner),
-                Some(self.owner),
-                AuditAction::LeakTrace,
-            )
-            .client(client)
-            .detail(outcome.summary()),
+        self.vault.audit_only(
+            Some(client),
+            AuditEvent::by_owner(self.owner, AuditAction::LeakTrace).detail(outcome.summary()),
         )?;
-        txn.commit()?;
         Ok(outcome)
     }
 }
@@ -1480,33 +1421,27 @@ fn drop_render(
     let Some(render) = removed else {
         return Ok(None);
     };
-    txn.open_table(BLOBS)?.remove(render.blob.raw())?;
-    let replica_due = vault.now_ms() + vault.policy().replica_delete_delay_secs * 1000;
-    replication::enqueue_delete(txn, owner, render.blob, replica_due)?;
+    remove_blob(vault, txn, owner, render.blob)?;
     Ok(Some(render.blob))
 }
 
-/// Removes every share of `owner` with its recipients, payloads and rendered copies (inside the
-/// purge transaction); answers the render blobs to delete after it commits.
-pub(crate) fn remove_shares_in(
-    vault: &Vault,
-    txn: &WriteTransaction,
-    owner: UserId,
-) -> Result<Vec<BlobId>> {
-    let mut blobs = Vec::new();
+/// The shares' part of an account purge: every share of `owner` with its recipients, payloads
+/// and rendered copies. The copies' files go with the owner's blob directory once the purge
+/// commits.
+pub(crate) fn purge_owner(vault: &Vault, txn: &WriteTransaction, owner: UserId) -> Result<()> {
     for share in owner_shares(txn, owner)? {
         for recipient in &share.recipients {
             let rec = read_recipient(&txn.open_table(RECIPIENTS)?, *recipient)?;
             txn.open_table(WATERMARK_PAYLOADS)?.remove(rec.payload)?;
             txn.open_table(RECIPIENTS)?.remove(recipient.raw())?;
             for track in &share.tracks {
-                blobs.extend(drop_render(vault, txn, owner, *recipient, *track)?);
+                drop_render(vault, txn, owner, *recipient, *track)?;
             }
         }
         txn.open_table(SHARES)?
             .remove((owner.raw(), share.id.raw()))?;
     }
-    Ok(blobs)
+    Ok(())
 }
 
 /// Drops every recipient's copy of a deleted track (inside the deletion transaction); answers

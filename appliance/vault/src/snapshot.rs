@@ -15,16 +15,19 @@ use std::time::{Duration, Instant};
 
 use redb::{
     Database, ReadOnlyDatabase, ReadTransaction, ReadableDatabase, ReadableTable,
-    ReadableTableMetadata, TableDefinition, TableHandle, WriteTransaction,
+    ReadableTableMetadata, TableHandle, WriteTransaction,
 };
 
 use crate::blob::{self, BlobReader};
 use crate::error::{Result, VaultError};
 use crate::ids::{BlobId, UserId};
 use crate::keys::MasterKey;
-use crate::library::{BlobRecord, TrackRecord};
+use crate::library::TrackRecord;
+use crate::records::{BlobRecord, TABLES, object_key};
 use crate::replication::hash_file;
-use crate::store::*;
+use crate::store::{
+    BLOBS, META, SCHEMA_VERSION, TENANT_KEYS, TRACKS, USERS, decode, schema_version,
+};
 use crate::{Vault, fsutil};
 
 /// The staging directory's name under the data directory.
@@ -39,54 +42,16 @@ pub struct SnapshotStats {
     pub sealed_bytes: u64,
 }
 
-fn copy_table<K: redb::Key + 'static, V: redb::Value + 'static>(
-    src: &ReadTransaction,
-    dst: &WriteTransaction,
-    def: TableDefinition<K, V>,
-) -> Result<()> {
-    let from = match src.open_table(def) {
-        Ok(t) => t,
-        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
-        Err(e) => return Err(e.into()),
-    };
-    let mut to = dst.open_table(def)?;
-    for row in from.iter()? {
-        let (k, v) = row?;
-        to.insert(k.value(), v.value())?;
-    }
-    Ok(())
-}
-
-/// Copies every table of the schema; refuses a store holding a table it does not know, so a
-/// table added to the schema but not here fails loudly instead of missing from every backup.
+/// Copies every table of the registry; refuses a store holding a table the registry does not
+/// know, so a table added to the schema but not to the registry fails loudly instead of missing
+/// from every backup.
 fn copy_all_tables(src: &ReadTransaction, dst: &WriteTransaction) -> Result<usize> {
-    let known = [
-        META.name(),
-        USERS.name(),
-        USERS_BY_EMAIL.name(),
-        TENANT_KEYS.name(),
-        SESSIONS.name(),
-        SESSIONS_BY_USER.name(),
-        TRACKS.name(),
-        BLOBS.name(),
-        AUDIT.name(),
-        AUDIT_CHECKPOINTS.name(),
-        JOBS.name(),
-        JOBS_BY_SUBJECT.name(),
-        REPLICATION_QUEUE.name(),
-        SHARES.name(),
-        RECIPIENTS.name(),
-        WATERMARK_PAYLOADS.name(),
-        RENDERS.name(),
-        SPENT_NONCES.name(),
-        SALTS.name(),
-    ];
     let mut found = 0;
     for table in src.list_tables()? {
-        if !known.contains(&table.name()) {
+        if !TABLES.iter().any(|spec| spec.table.name() == table.name()) {
             return Err(VaultError::invalid(
                 "snapshot",
-                format!("table `{}` is not in the snapshot's list", table.name()),
+                format!("table `{}` is not in the registry", table.name()),
             ));
         }
         found += 1;
@@ -94,28 +59,12 @@ fn copy_all_tables(src: &ReadTransaction, dst: &WriteTransaction) -> Result<usiz
     if src.list_multimap_tables()?.next().is_some() {
         return Err(VaultError::invalid(
             "snapshot",
-            "multimap tables are not in the snapshot's list",
+            "multimap tables are not in the registry",
         ));
     }
-    copy_table(src, dst, META)?;
-    copy_table(src, dst, USERS)?;
-    copy_table(src, dst, USERS_BY_EMAIL)?;
-    copy_table(src, dst, TENANT_KEYS)?;
-    copy_table(src, dst, SESSIONS)?;
-    copy_table(src, dst, SESSIONS_BY_USER)?;
-    copy_table(src, dst, TRACKS)?;
-    copy_table(src, dst, BLOBS)?;
-    copy_table(src, dst, AUDIT)?;
-    copy_table(src, dst, AUDIT_CHECKPOINTS)?;
-    copy_table(src, dst, JOBS)?;
-    copy_table(src, dst, JOBS_BY_SUBJECT)?;
-    copy_table(src, dst, REPLICATION_QUEUE)?;
-    copy_table(src, dst, SHARES)?;
-    copy_table(src, dst, RECIPIENTS)?;
-    copy_table(src, dst, WATERMARK_PAYLOADS)?;
-    copy_table(src, dst, RENDERS)?;
-    copy_table(src, dst, SPENT_NONCES)?;
-    copy_table(src, dst, SALTS)?;
+    for spec in TABLES {
+        spec.table.copy(src, dst)?;
+    }
     Ok(found)
 }
 
@@ -222,7 +171,7 @@ impl Vault {
 }
 
 fn staged_blob_path(root: &Path, owner: UserId, blob: BlobId) -> PathBuf {
-    root.join(crate::replication::object_key(owner, blob))
+    root.join(object_key(owner, blob))
 }
 
 /// The result of checking a copy of the store.
@@ -388,31 +337,26 @@ fn decrypt_and_hash(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ClientInfo;
     use crate::testutil::TestVault;
-    use crate::{ClientInfo, TrackInfo};
-
-    fn upload(t: &TestVault, scope: &crate::OwnerScope, bytes: &[u8]) -> TrackRecord {
-        let lib = t.vault.library(scope);
-        let mut w = lib.begin_upload().unwrap();
-        w.write(bytes).unwrap();
-        let sealed = w.finish().unwrap();
-        lib.commit_upload(sealed, TrackInfo::default(), &ClientInfo::default())
-            .unwrap()
-    }
 
     #[test]
     fn a_staged_snapshot_is_a_complete_store_that_checks_clean() {
         let t = TestVault::new();
         let (_, scope) = t.user("a@example.com");
-        let kept = upload(&t, &scope, &vec![7u8; 200_000]);
-        let gone = upload(&t, &scope, b"short");
+        let kept = t.upload(&scope, &vec![7u8; 200_000]);
+        let gone = t.upload(&scope, b"short");
         t.vault
             .library(&scope)
             .delete(gone.id, &ClientInfo::default())
             .unwrap();
         let stats = t.vault.stage_snapshot().unwrap();
         assert_eq!(stats.blobs, 1);
-        assert_eq!(stats.tables, 19, "every table of the schema is copied");
+        assert_eq!(
+            stats.tables,
+            TABLES.len(),
+            "every table of the schema is copied"
+        );
         assert!(stats.dir.join(replication_key(&kept)).exists());
 
         let check = t.vault.check_copy(&stats.dir, 10).unwrap();
@@ -429,16 +373,29 @@ mod tests {
         assert_eq!(bytes, vec![7u8; 200_000]);
     }
 
+    #[test]
+    fn a_table_the_registry_does_not_know_fails_the_snapshot() {
+        let t = TestVault::new();
+        let stray: redb::TableDefinition<u64, u64> = redb::TableDefinition::new("stray");
+        let txn = t.vault.db().begin_write().unwrap();
+        txn.open_table(stray).unwrap().insert(1, 1).unwrap();
+        txn.commit().unwrap();
+        assert!(matches!(
+            t.vault.stage_snapshot(),
+            Err(VaultError::Invalid { field: "snapshot", reason }) if reason.contains("`stray`")
+        ));
+    }
+
     fn replication_key(track: &TrackRecord) -> String {
-        crate::replication::object_key(track.owner, track.blob)
+        object_key(track.owner, track.blob)
     }
 
     #[test]
     fn the_copy_check_finds_a_corrupted_and_a_missing_blob() {
         let t = TestVault::new();
         let (_, scope) = t.user("a@example.com");
-        let first = upload(&t, &scope, &vec![1u8; 70_000]);
-        let second = upload(&t, &scope, &vec![2u8; 70_000]);
+        let first = t.upload(&scope, &vec![1u8; 70_000]);
+        let second = t.upload(&scope, &vec![2u8; 70_000]);
         let stats = t.vault.stage_snapshot().unwrap();
 
         // One byte flipped in a staged link would change the live blob too: copy, then corrupt.

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use studiovault_api::Plan;
 
-use crate::{ClientInfo, Clock, MasterKey, OwnerScope, Policy, Vault};
+use crate::{ClientInfo, Clock, MasterKey, OwnerScope, Policy, TrackInfo, TrackRecord, Vault};
 
 pub(crate) const PASSWORD: &str = "correct horse battery";
 
@@ -85,5 +85,18 @@ impl TestVault {
             .login(email, PASSWORD, None, &ClientInfo::default())
             .unwrap();
         (token, auth.scope)
+    }
+
+    /// Uploads `bytes` as a track of the scope's owner.
+    pub fn upload(&self, scope: &OwnerScope, bytes: &[u8]) -> TrackRecord {
+        let lib = self.vault.library(scope);
+        let mut w = lib.begin_upload().unwrap();
+        w.write(bytes).unwrap();
+        lib.commit_upload(
+            w.finish().unwrap(),
+            TrackInfo::default(),
+            &ClientInfo::default(),
+        )
+        .unwrap()
     }
 }

@@ -10,27 +10,32 @@
 //!   `account.reauth_failed`, `share.unlock_failed`) with the client's salted hash only.
 //! - TOTP (RFC 6238, SHA-1, 6 digits, 30 s, ±1 step): each time step is accepted once; ten
 //!   one-time recovery codes, stored hashed; the secret is sealed with the tenant's key.
+//!
+//! The account row itself is a shared record (`crate::records`). Two operations on the
+//! handles here live with what they reach: the analysis setting (it queues tracks) in
+//! `crate::library`, deletion and purge in `crate::lifecycle`.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::{Rng, RngCore};
-use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, Table, WriteTransaction};
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use studiovault_api::{AccountStatus, Plan};
 use subtle::ConstantTimeEq;
 use totp_rs::{Algorithm, TOTP};
 
-use crate::audit::{self, Actor, AuditAction, AuditEvent};
+use crate::audit::{Actor, AuditAction, AuditEvent};
 use crate::error::{Result, VaultError};
 use crate::ids::UserId;
-use crate::keys::TenantKey;
-use crate::privacy::ClientHashes;
+use crate::records::{
+    TotpState, UserRecord, edit_user, get_user, put_tenant_key, put_user, tenant_key,
+};
 use crate::scope::{Authenticated, OwnerScope};
 use crate::store::{
     SESSIONS, SESSIONS_BY_USER, TENANT_KEYS, USERS, USERS_BY_EMAIL, decode, encode,
 };
-use crate::{ClientInfo, PlanQuotas, Vault, library};
+use crate::{ClientInfo, Vault};
 
 const MIN_PASSWORD_CHARS: usize = 10;
 /// bcrypt reads at most 72 bytes; longer passwords are refused rather than silently cut.
@@ -41,63 +46,6 @@ const RECOVERY_CODES: usize = 10;
 /// Sessions record activity at most this often, to keep reads from turning into writes.
 const LAST_SEEN_RESOLUTION_MS: i64 = 60_000;
 const TOTP_SECRET_PURPOSE: &[u8] = b"totp-secret";
-
-/// An account as stored.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct UserRecord {
-    pub id: UserId,
-    pub email: String,
-    password_hash: String,
-    pub plan: Plan,
-    pub quota_override: Option<u64>,
-    pub used_bytes: u64,
-    pub track_count: u64,
-    pub status: AccountStatus,
-    totp: Option<TotpState>,
-    pub created_at_ms: i64,
-    /// The owner's choice on analysing uploads; `None` follows the plan (on for pro and max).
-    #[serde(default)]
-    pub analysis: Option<bool>,
-}
-
-#[derive(Clone, Serialize, Deserialize)]
-struct TotpState {
-    /// Hex of the secret sealed under the tenant key.
-    sealed_secret: String,
-    /// False between setup and the first confirmed code.
-    enabled: bool,
-    /// The newest time step accepted; older and equal steps are refused.
-    last_step: u64,
-    /// Hex SHA-256 of each unused recovery code.
-    recovery: Vec<String>,
-}
-
-impl std::fmt::Debug for TotpState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TotpState")
-            .field("enabled", &self.enabled)
-            .finish_non_exhaustive()
-    }
-}
-
-impl UserRecord {
-    pub fn totp_enabled(&self) -> bool {
-        self.totp.as_ref().is_some_and(|t| t.enabled)
-    }
-
-    pub fn quota(&self, quotas: &PlanQuotas) -> u64 {
-        self.quota_override
-            .unwrap_or_else(|| quotas.for_plan(self.plan))
-    }
-
-    pub fn is_active(&self) -> bool {
-        self.status == AccountStatus::Active
-    }
-
-    pub fn analysis_enabled(&self) -> bool {
-        self.analysis.unwrap_or(self.plan != Plan::Free)
-    }
-}
 
 /// A session as stored, keyed by the hash of its token.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -207,35 +155,6 @@ impl Vault {
     }
 }
 
-pub(crate) fn get_user(
-    table: &impl ReadableTable<u128, &'static [u8]>,
-    id: UserId,
-) -> Result<Option<UserRecord>> {
-    table
-        .get(id.raw())?
-        .map(|v| decode("users", v.value()))
-        .transpose()
-}
-
-pub(crate) fn put_user(table: &mut Table<u128, &'static [u8]>, user: &UserRecord) -> Result<()> {
-    table.insert(user.id.raw(), encode(user).as_slice())?;
-    Ok(())
-}
-
-pub(crate) fn tenant_key(
-    vault: &Vault,
-    table: &impl ReadableTable<u128, &'static [u8]>,
-    owner: UserId,
-) -> Result<TenantKey> {
-    let wrapped = table
-        .get(owner.raw())?
-        .ok_or_else(|| VaultError::CorruptRecord {
-            table: "tenant_keys",
-            reason: format!("tenant {owner} has no data key"),
-        })?;
-    vault.master().unwrap(owner, wrapped.value())
-}
-
 fn read_user(vault: &Vault, id: UserId) -> Result<UserRecord> {
     let txn = vault.db().begin_read()?;
     get_user(&txn.open_table(USERS)?, id)?.ok_or(VaultError::NotFound)
@@ -254,7 +173,7 @@ fn user_by_email(vault: &Vault, email: &str) -> Result<Option<UserRecord>> {
 }
 
 /// Removes every session of `user`; answers how many there were.
-fn revoke_all_in(txn: &WriteTransaction, user: UserId) -> Result<u64> {
+pub(crate) fn revoke_all_in(txn: &WriteTransaction, user: UserId) -> Result<u64> {
     let mut index = txn.open_table(SESSIONS_BY_USER)?;
     let mut sessions = txn.open_table(SESSIONS)?;
     let hashes: Vec<[u8; 32]> = index
@@ -280,6 +199,11 @@ fn remove_session_in(txn: &WriteTransaction, hash: &[u8; 32]) -> Result<Option<U
     Ok(Some(rec.user))
 }
 
+/// An admin's action on an account.
+fn admin_event(user: UserId, action: AuditAction) -> AuditEvent {
+    AuditEvent::new(Actor::Admin, Some(user), action).object(format!("user/{user}"))
+}
+
 /// A sign-in that passed its password check, and the hash it was checked against.
 #[derive(Debug)]
 pub(crate) struct VerifiedLogin {
@@ -290,19 +214,18 @@ pub(crate) struct VerifiedLogin {
 /// Appends the record of a refused credential check in a transaction of its own. A failure to
 /// write it is logged, never turned into another answer: the caller's refusal (and the
 /// throttle's count of it) must not change because the disk is full.
-fn audit_failure(vault: &Vault, event: AuditEvent) {
-    if let Err(e) = vault.audit_alone(event) {
+pub(crate) fn audit_failure(vault: &Vault, client: &ClientInfo, event: AuditEvent) {
+    if let Err(e) = vault.audit_only(Some(client), event) {
         tracing::error!(error = %e, "could not audit a refused credential check");
     }
 }
 
-fn login_failed(vault: &Vault, user: Option<UserId>, client: Option<String>, why: &str) {
-    let mut event =
-        AuditEvent::new(Actor::Anonymous, user, AuditAction::LoginFailed).client(client);
+fn login_failed(vault: &Vault, user: Option<UserId>, client: &ClientInfo, why: &str) {
+    let mut event = AuditEvent::new(Actor::Anonymous, user, AuditAction::LoginFailed);
     if let Some(user) = user {
         event = event.object(format!("user/{user}"));
     }
-    audit_failure(vault, event.detail(why));
+    audit_failure(vault, client, event.detail(why));
 }
 
 /// Step one of a sign-in: the password, against the account's hash or, for an unknown e-mail,
@@ -312,7 +235,7 @@ pub(crate) fn verify_login(
     vault: &Vault,
     email: &str,
     password: &str,
-    client: Option<String>,
+    client: &ClientInfo,
 ) -> Result<VerifiedLogin> {
     let email = email.trim().to_ascii_lowercase();
     let Some(user) = user_by_email(vault, &email)? else {
@@ -330,13 +253,6 @@ pub(crate) fn verify_login(
     })
 }
 
-/// Why step two refused a verified sign-in.
-enum Refusal {
-    /// The password changed (or the account went) since it was verified.
-    Changed,
-    BadTotp,
-}
-
 /// Step two of a sign-in: in one write transaction, re-reads the account, refuses the sign-in
 /// if its password hash is no longer the one verified (a password change or reset that ran
 /// while bcrypt did has revoked every session, and must revoke this one too), checks its
@@ -345,77 +261,66 @@ pub(crate) fn open_session(
     vault: &Vault,
     verified: &VerifiedLogin,
     totp: Option<&str>,
-    client: ClientHashes,
+    client: &ClientInfo,
 ) -> Result<(String, Authenticated)> {
     let user = verified.user;
     let mut raw = [0u8; TOKEN_BYTES];
     rand::rngs::OsRng.fill_bytes(&mut raw);
     let token = URL_SAFE_NO_PAD.encode(raw);
     let hash = token_hash(&token);
-    let now = vault.now_ms();
-    let txn = vault.db().begin_write()?;
-    let refused = {
-        let mut users = txn.open_table(USERS)?;
-        match get_user(&users, user)? {
-            Some(rec) if rec.password_hash != verified.password_hash => Some(Refusal::Changed),
-            None => Some(Refusal::Changed),
-            Some(mut rec) => {
-                match rec.status {
-                    AccountStatus::Active => {}
-                    AccountStatus::Suspended { .. } => {
-                        return Err(VaultError::AccountInactive("suspended"));
-                    }
-                    AccountStatus::PendingDeletion { .. } => {
-                        return Err(VaultError::AccountInactive("scheduled for deletion"));
-                    }
+    // The session keeps the agent's hash too; the audit record only the address's.
+    let hashes = vault.hash_client(client)?;
+    let opened = vault.audited(Some(client), |txn, now| {
+        {
+            let mut users = txn.open_table(USERS)?;
+            let mut rec = match get_user(&users, user)? {
+                Some(rec) if rec.password_hash == verified.password_hash => rec,
+                _ => return Err(VaultError::BadCredentials),
+            };
+            match rec.status {
+                AccountStatus::Active => {}
+                AccountStatus::Suspended { .. } => {
+                    return Err(VaultError::AccountInactive("suspended"));
                 }
-                if rec.totp_enabled() {
-                    let code = totp
-                        .filter(|c| !c.trim().is_empty())
-                        .ok_or(VaultError::TotpRequired)?;
-                    if second_factor_accepted(vault, &txn, &mut rec, code)? {
-                        put_user(&mut users, &rec)?;
-                        None
-                    } else {
-                        Some(Refusal::BadTotp)
-                    }
-                } else {
-                    None
+                AccountStatus::PendingDeletion { .. } => {
+                    return Err(VaultError::AccountInactive("scheduled for deletion"));
                 }
             }
+            if rec.totp_enabled() {
+                let code = totp
+                    .filter(|c| !c.trim().is_empty())
+                    .ok_or(VaultError::TotpRequired)?;
+                if !second_factor_accepted(vault, txn, &mut rec, code)? {
+                    return Err(VaultError::BadTotp);
+                }
+                put_user(&mut users, &rec)?;
+            }
         }
-    };
-    if let Some(refusal) = refused {
-        drop(txn);
-        let (why, error) = match refusal {
-            Refusal::Changed => (
-                "the password changed during the sign-in",
-                VaultError::BadCredentials,
-            ),
-            Refusal::BadTotp => ("wrong second-factor code", VaultError::BadTotp),
+        let rec = SessionRecord {
+            user,
+            created_at_ms: now,
+            last_seen_ms: now,
+            client: hashes.ip,
+            agent: hashes.agent,
         };
-        login_failed(vault, Some(user), client.ip, why);
-        return Err(error);
-    }
-    let rec = SessionRecord {
-        user,
-        created_at_ms: now,
-        last_seen_ms: now,
-        client: client.ip.clone(),
-        agent: client.agent,
+        txn.open_table(SESSIONS)?
+            .insert(&hash, encode(&rec).as_slice())?;
+        txn.open_table(SESSIONS_BY_USER)?
+            .insert((user.raw(), hash), ())?;
+        let event = AuditEvent::by_owner(user, AuditAction::SessionCreate)
+            .object(format!("session/{}", session_id(&hash)));
+        Ok(((), event))
+    });
+    // Refused after the password checked: the account changed, or the second factor is wrong.
+    let refused = match &opened {
+        Err(VaultError::BadCredentials) => Some("the password changed during the sign-in"),
+        Err(VaultError::BadTotp) => Some("wrong second-factor code"),
+        _ => None,
     };
-    txn.open_table(SESSIONS)?
-        .insert(&hash, encode(&rec).as_slice())?;
-    txn.open_table(SESSIONS_BY_USER)?
-        .insert((user.raw(), hash), ())?;
-    audit::append(
-        &txn,
-        now,
-        AuditEvent::new(Actor::User(user), Some(user), AuditAction::SessionCreate)
-            .object(format!("session/{}", session_id(&hash)))
-            .client(client.ip),
-    )?;
-    txn.commit()?;
+    if let Some(why) = refused {
+        login_failed(vault, Some(user), client, why);
+    }
+    opened?;
     Ok((
         token,
         Authenticated {
@@ -432,8 +337,7 @@ pub(crate) fn login(
     totp: Option<&str>,
     client: &ClientInfo,
 ) -> Result<(String, Authenticated)> {
-    let client = vault.hash_client(client)?;
-    let verified = verify_login(vault, email, password, client.ip.clone())?;
+    let verified = verify_login(vault, email, password, client)?;
     open_session(vault, &verified, totp, client)
 }
 
@@ -566,14 +470,13 @@ fn second_factor_accepted(
 /// Checks a TOTP code (or a recovery code) and burns it, atomically.
 fn consume_second_factor(vault: &Vault, user: UserId, code: &str) -> Result<()> {
     let txn = vault.db().begin_write()?;
-    {
-        let mut users = txn.open_table(USERS)?;
-        let mut rec = get_user(&users, user)?.ok_or(VaultError::NotFound)?;
-        if !second_factor_accepted(vault, &txn, &mut rec, code)? {
-            return Err(VaultError::BadTotp);
+    edit_user(&txn, user, |rec| {
+        if second_factor_accepted(vault, &txn, rec, code)? {
+            Ok(())
+        } else {
+            Err(VaultError::BadTotp)
         }
-        put_user(&mut users, &rec)?;
-    }
+    })?;
     txn.commit()?;
     Ok(())
 }
@@ -606,8 +509,8 @@ impl Recheck {
 /// Self-service operations on the scope owner's own account.
 #[derive(Debug)]
 pub struct Account<'a> {
-    vault: &'a Vault,
-    owner: UserId,
+    pub(crate) vault: &'a Vault,
+    pub(crate) owner: UserId,
 }
 
 impl<'a> Account<'a> {
@@ -656,22 +559,12 @@ impl<'a> Account<'a> {
             .into_iter()
             .find(|h| session_id(h) == id)
             .ok_or(VaultError::NotFound)?;
-        let client = self.vault.hash_client(client)?.ip;
-        let txn = self.vault.db().begin_write()?;
-        remove_session_in(&txn, &hash)?;
-        audit::append(
-            &txn,
-            self.vault.now_ms(),
-            AuditEvent::new(
-                Actor::User(self.owner),
-                Some(self.owner),
-                AuditAction::SessionRevoke,
-            )
-            .object(format!("session/{id}"))
-            .client(client),
-        )?;
-        txn.commit()?;
-        Ok(())
+        self.vault.audited(Some(client), |txn, _| {
+            remove_session_in(txn, &hash)?;
+            let event = AuditEvent::by_owner(self.owner, AuditAction::SessionRevoke)
+                .object(format!("session/{id}"));
+            Ok(((), event))
+        })
     }
 
     fn sessions_hashes(&self) -> Result<Vec<[u8; 32]>> {
@@ -682,40 +575,6 @@ impl<'a> Account<'a> {
             .map(|r| r.map(|(k, _)| k.value().1))
             .collect::<Result<_, _>>()?;
         Ok(hashes)
-    }
-
-    /// Turns analysis of uploads on or off. Turning it on queues the tracks stored while it
-    /// was off.
-    pub fn set_analysis(&self, enabled: bool, client: &ClientInfo) -> Result<UserRecord> {
-        let client = self.vault.hash_client(client)?.ip;
-        let now = self.vault.now_ms();
-        let txn = self.vault.db().begin_write()?;
-        let rec = {
-            let mut users = txn.open_table(USERS)?;
-            let mut rec = get_user(&users, self.owner)?.ok_or(VaultError::NotFound)?;
-            rec.analysis = Some(enabled);
-            put_user(&mut users, &rec)?;
-            rec
-        };
-        if enabled {
-            library::queue_unanalysed(&txn, self.owner, now)?;
-        }
-        audit::append(
-            &txn,
-            now,
-            AuditEvent::new(
-                Actor::User(self.owner),
-                Some(self.owner),
-                AuditAction::SettingsChange,
-            )
-            .client(client)
-            .detail(format!("analysis {}", if enabled { "on" } else { "off" })),
-        )?;
-        txn.commit()?;
-        if enabled {
-            self.vault.jobs_queued();
-        }
-        Ok(rec)
     }
 
     /// Password, plus a second factor when 2FA is on: required before sensitive changes. A
@@ -755,18 +614,29 @@ impl<'a> Account<'a> {
             VaultError::BadTotp => "wrong second-factor code",
             _ => return,
         };
-        let client = self.vault.hash_client(client).ok().and_then(|h| h.ip);
         audit_failure(
             self.vault,
-            AuditEvent::new(
-                Actor::User(self.owner),
-                Some(self.owner),
-                AuditAction::ReauthFailed,
-            )
-            .object(format!("user/{}", self.owner))
-            .client(client)
-            .detail(format!("{}: {why}", purpose.as_str())),
+            client,
+            AuditEvent::by_owner(self.owner, AuditAction::ReauthFailed)
+                .object(format!("user/{}", self.owner))
+                .detail(format!("{}: {why}", purpose.as_str())),
         );
+    }
+
+    /// Changes the owner's own account record, audited as `action`.
+    fn update_me(
+        &self,
+        client: &ClientInfo,
+        action: AuditAction,
+        edit: impl FnOnce(&mut UserRecord),
+    ) -> Result<()> {
+        self.vault.audited(Some(client), |txn, _| {
+            edit_user(txn, self.owner, |rec| {
+                edit(rec);
+                Ok(())
+            })?;
+            Ok(((), AuditEvent::by_owner(self.owner, action)))
+        })
     }
 
     /// Changes the password and ends every other session.
@@ -785,47 +655,39 @@ impl<'a> Account<'a> {
             return Err(e);
         }
         let hash = hash_password(self.vault, new)?;
-        let client = self.vault.hash_client(client)?.ip;
         let keep = self
             .sessions_hashes()?
             .into_iter()
             .find(|h| session_id(h) == keep_session);
-        let txn = self.vault.db().begin_write()?;
-        {
-            let mut users = txn.open_table(USERS)?;
-            let mut rec = get_user(&users, self.owner)?.ok_or(VaultError::NotFound)?;
-            // Another change committed while bcrypt ran: `current` is no longer the password.
-            if rec.password_hash != me.password_hash {
-                return Err(VaultError::BadCredentials);
+        self.vault.audited(Some(client), |txn, _| {
+            {
+                let mut users = txn.open_table(USERS)?;
+                let mut rec = get_user(&users, self.owner)?.ok_or(VaultError::NotFound)?;
+                // Another change committed while bcrypt ran: `current` is no longer the password.
+                if rec.password_hash != me.password_hash {
+                    return Err(VaultError::BadCredentials);
+                }
+                rec.password_hash = hash;
+                put_user(&mut users, &rec)?;
             }
-            rec.password_hash = hash;
-            put_user(&mut users, &rec)?;
-        }
-        let kept = match keep {
-            Some(h) => txn
-                .open_table(SESSIONS)?
-                .get(&h)?
-                .map(|v| v.value().to_vec()),
-            None => None,
-        };
-        revoke_all_in(&txn, self.owner)?;
-        if let (Some(h), Some(raw)) = (keep, kept) {
-            txn.open_table(SESSIONS)?.insert(&h, raw.as_slice())?;
-            txn.open_table(SESSIONS_BY_USER)?
-                .insert((self.owner.raw(), h), ())?;
-        }
-        audit::append(
-            &txn,
-            self.vault.now_ms(),
-            AuditEvent::new(
-                Actor::User(self.owner),
-                Some(self.owner),
-                AuditAction::PasswordChange,
-            )
-            .client(client),
-        )?;
-        txn.commit()?;
-        Ok(())
+            let kept = match keep {
+                Some(h) => txn
+                    .open_table(SESSIONS)?
+                    .get(&h)?
+                    .map(|v| v.value().to_vec()),
+                None => None,
+            };
+            revoke_all_in(txn, self.owner)?;
+            if let (Some(h), Some(raw)) = (keep, kept) {
+                txn.open_table(SESSIONS)?.insert(&h, raw.as_slice())?;
+                txn.open_table(SESSIONS_BY_USER)?
+                    .insert((self.owner.raw(), h), ())?;
+            }
+            Ok((
+                (),
+                AuditEvent::by_owner(self.owner, AuditAction::PasswordChange),
+            ))
+        })
     }
 
     /// Starts TOTP enrolment after re-authentication: a fresh secret, not yet enforced.
@@ -903,28 +765,13 @@ impl<'a> Account<'a> {
                 format!("{}-{}-{}-{}", &h[..4], &h[4..8], &h[8..12], &h[12..])
             })
             .collect();
-        let client = self.vault.hash_client(client)?.ip;
-        let txn = self.vault.db().begin_write()?;
-        {
-            let mut users = txn.open_table(USERS)?;
-            let mut rec = get_user(&users, self.owner)?.ok_or(VaultError::NotFound)?;
+        let recovery = codes.iter().map(|c| recovery_hash(c)).collect();
+        self.update_me(client, AuditAction::TotpEnable, |rec| {
             if let Some(t) = rec.totp.as_mut() {
                 t.enabled = true;
-                t.recovery = codes.iter().map(|c| recovery_hash(c)).collect();
+                t.recovery = recovery;
             }
-            put_user(&mut users, &rec)?;
-        }
-        audit::append(
-            &txn,
-            self.vault.now_ms(),
-            AuditEvent::new(
-                Actor::User(self.owner),
-                Some(self.owner),
-                AuditAction::TotpEnable,
-            )
-            .client(client),
-        )?;
-        txn.commit()?;
+        })?;
         Ok(codes)
     }
 
@@ -939,76 +786,8 @@ impl<'a> Account<'a> {
             return Err(VaultError::invalid("totp", "two-factor sign-in is not on"));
         }
         self.reauthenticate(password, code, Recheck::TotpDisable, client)?;
-        let client = self.vault.hash_client(client)?.ip;
-        let txn = self.vault.db().begin_write()?;
-        {
-            let mut users = txn.open_table(USERS)?;
-            let mut rec = get_user(&users, self.owner)?.ok_or(VaultError::NotFound)?;
-            rec.totp = None;
-            put_user(&mut users, &rec)?;
-        }
-        audit::append(
-            &txn,
-            self.vault.now_ms(),
-            AuditEvent::new(
-                Actor::User(self.owner),
-                Some(self.owner),
-                AuditAction::TotpDisable,
-            )
-            .client(client),
-        )?;
-        txn.commit()?;
-        Ok(())
+        self.update_me(client, AuditAction::TotpDisable, |rec| rec.totp = None)
     }
-
-    /// Schedules the purge of this account after the grace period: sign-in is disabled and
-    /// every session ends now. Answers the purge time (Unix ms).
-    pub fn request_deletion(
-        &self,
-        password: &str,
-        totp: Option<&str>,
-        client: &ClientInfo,
-    ) -> Result<i64> {
-        self.reauthenticate(password, totp, Recheck::Deletion, client)?;
-        let client = self.vault.hash_client(client)?.ip;
-        schedule_deletion(self.vault, self.owner, Actor::User(self.owner), client)
-    }
-}
-
-fn schedule_deletion(
-    vault: &Vault,
-    user: UserId,
-    actor: Actor,
-    client: Option<String>,
-) -> Result<i64> {
-    let now = vault.now_ms();
-    let purge_after = now + vault.policy().deletion_grace_days * 86_400_000;
-    let txn = vault.db().begin_write()?;
-    {
-        let mut users = txn.open_table(USERS)?;
-        let mut rec = get_user(&users, user)?.ok_or(VaultError::NotFound)?;
-        if let AccountStatus::PendingDeletion { .. } = rec.status {
-            return Err(VaultError::invalid(
-                "account",
-                "deletion is already scheduled",
-            ));
-        }
-        rec.status = AccountStatus::PendingDeletion {
-            requested_at: now,
-            purge_after,
-        };
-        put_user(&mut users, &rec)?;
-    }
-    revoke_all_in(&txn, user)?;
-    audit::append(
-        &txn,
-        now,
-        AuditEvent::new(actor, Some(user), AuditAction::DeletionRequest)
-            .client(client)
-            .detail(format!("purge after {purge_after}")),
-    )?;
-    txn.commit()?;
-    Ok(purge_after)
 }
 
 fn list_sessions(vault: &Vault, user: Option<UserId>) -> Result<Vec<SessionInfo>> {
@@ -1059,7 +838,7 @@ pub struct VaultStats {
 /// Operations for the admin socket only.
 #[derive(Debug)]
 pub struct Admin<'a> {
-    vault: &'a Vault,
+    pub(crate) vault: &'a Vault,
 }
 
 impl<'a> Admin<'a> {
@@ -1095,26 +874,17 @@ impl<'a> Admin<'a> {
             created_at_ms: now,
             analysis: None,
         };
-        let wrapped = self.vault.master().wrap(id, &TenantKey::generate())?;
-        let txn = self.vault.db().begin_write()?;
-        {
+        self.vault.audited(None, |txn, _| {
             let mut by_email = txn.open_table(USERS_BY_EMAIL)?;
             if by_email.get(email.as_str())?.is_some() {
                 return Err(VaultError::EmailTaken);
             }
             by_email.insert(email.as_str(), id.raw())?;
             put_user(&mut txn.open_table(USERS)?, &user)?;
-            txn.open_table(TENANT_KEYS)?
-                .insert(id.raw(), wrapped.as_slice())?;
-        }
-        audit::append(
-            &txn,
-            now,
-            AuditEvent::new(Actor::Admin, Some(id), AuditAction::UserCreate)
-                .object(format!("user/{id}"))
-                .detail(format!("plan {plan}")),
-        )?;
-        txn.commit()?;
+            put_tenant_key(self.vault, txn, id)?;
+            let event = admin_event(id, AuditAction::UserCreate).detail(format!("plan {plan}"));
+            Ok(((), event))
+        })?;
         Ok((user, generated))
     }
 
@@ -1140,30 +910,22 @@ impl<'a> Admin<'a> {
         Ok(out)
     }
 
-    fn update_user(
+    pub(crate) fn update_user(
         &self,
         id: UserId,
         action: AuditAction,
         detail: Option<String>,
         edit: impl FnOnce(&mut UserRecord) -> Result<()>,
     ) -> Result<UserRecord> {
-        let txn = self.vault.db().begin_write()?;
-        let rec = {
-            let mut users = txn.open_table(USERS)?;
-            let mut rec = get_user(&users, id)?.ok_or(VaultError::NotFound)?;
-            edit(&mut rec)?;
-            put_user(&mut users, &rec)?;
-            rec
-        };
-        if !rec.is_active() {
-            revoke_all_in(&txn, id)?;
-        }
-        let mut event =
-            AuditEvent::new(Actor::Admin, Some(id), action).object(format!("user/{id}"));
-        event.detail = detail;
-        audit::append(&txn, self.vault.now_ms(), event)?;
-        txn.commit()?;
-        Ok(rec)
+        self.vault.audited(None, |txn, _| {
+            let rec = edit_user(txn, id, edit)?;
+            if !rec.is_active() {
+                revoke_all_in(txn, id)?;
+            }
+            let mut event = admin_event(id, action);
+            event.detail = detail;
+            Ok((rec, event))
+        })
     }
 
     /// Disables sign-in and ends every session; data is kept.
@@ -1236,22 +998,14 @@ impl<'a> Admin<'a> {
         let password = password.or(generated.as_deref()).unwrap_or_default();
         validate_password(password)?;
         let hash = hash_password(self.vault, password)?;
-        let txn = self.vault.db().begin_write()?;
-        let rec = {
-            let mut users = txn.open_table(USERS)?;
-            let mut rec = get_user(&users, id)?.ok_or(VaultError::NotFound)?;
-            rec.password_hash = hash;
-            put_user(&mut users, &rec)?;
-            rec
-        };
-        revoke_all_in(&txn, id)?;
-        audit::append(
-            &txn,
-            self.vault.now_ms(),
-            AuditEvent::new(Actor::Admin, Some(id), AuditAction::PasswordReset)
-                .object(format!("user/{id}")),
-        )?;
-        txn.commit()?;
+        let rec = self.vault.audited(None, |txn, _| {
+            let rec = edit_user(txn, id, |rec| {
+                rec.password_hash = hash;
+                Ok(())
+            })?;
+            revoke_all_in(txn, id)?;
+            Ok((rec, admin_event(id, AuditAction::PasswordReset)))
+        })?;
         Ok((rec, generated))
     }
 
@@ -1270,17 +1024,12 @@ impl<'a> Admin<'a> {
     /// Ends every session of `user`; answers how many.
     pub fn revoke_sessions(&self, user: UserId) -> Result<u64> {
         read_user(self.vault, user)?;
-        let txn = self.vault.db().begin_write()?;
-        let n = revoke_all_in(&txn, user)?;
-        audit::append(
-            &txn,
-            self.vault.now_ms(),
-            AuditEvent::new(Actor::Admin, Some(user), AuditAction::SessionRevoke)
-                .object(format!("user/{user}"))
-                .detail(format!("{n} sessions")),
-        )?;
-        txn.commit()?;
-        Ok(n)
+        self.vault.audited(None, |txn, _| {
+            let n = revoke_all_in(txn, user)?;
+            let event =
+                admin_event(user, AuditAction::SessionRevoke).detail(format!("{n} sessions"));
+            Ok((n, event))
+        })
     }
 
     /// Ends one session by its public id.
@@ -1298,49 +1047,13 @@ impl<'a> Admin<'a> {
                 .find(|h| h.as_ref().is_ok_and(|h| session_id(h) == id));
             found.transpose()?.ok_or(VaultError::NotFound)?
         };
-        let txn = self.vault.db().begin_write()?;
-        remove_session_in(&txn, &hash)?;
-        audit::append(
-            &txn,
-            self.vault.now_ms(),
-            AuditEvent::new(Actor::Admin, Some(target.user), AuditAction::SessionRevoke)
-                .object(format!("session/{id}")),
-        )?;
-        txn.commit()?;
-        Ok(())
-    }
-
-    pub fn schedule_deletion(&self, id: UserId) -> Result<i64> {
-        schedule_deletion(self.vault, id, Actor::Admin, None)
-    }
-
-    pub fn cancel_deletion(&self, id: UserId) -> Result<UserRecord> {
-        self.update_user(id, AuditAction::DeletionCancel, None, |rec| {
-            match rec.status {
-                AccountStatus::PendingDeletion { .. } => {
-                    rec.status = AccountStatus::Active;
-                    Ok(())
-                }
-                _ => Err(VaultError::invalid("user", "no deletion is scheduled")),
-            }
+        self.vault.audited(None, |txn, _| {
+            remove_session_in(txn, &hash)?;
+            let event =
+                AuditEvent::new(Actor::Admin, Some(target.user), AuditAction::SessionRevoke)
+                    .object(format!("session/{id}"));
+            Ok(((), event))
         })
-    }
-
-    /// Purges every account whose grace period is over: tracks, blobs, sessions, records and
-    /// the tenant key. Answers the purged ids.
-    pub fn purge_due_accounts(&self) -> Result<Vec<UserId>> {
-        let now = self.vault.now_ms();
-        let due: Vec<UserId> = self
-            .list()?
-            .into_iter()
-            .filter(|u| matches!(u.status, AccountStatus::PendingDeletion { purge_after, .. } if purge_after <= now))
-            .map(|u| u.id)
-            .collect();
-        for id in &due {
-            library::purge_tenant(self.vault, *id)?;
-            tracing::info!(user = %id, "account purged after its deletion grace period");
-        }
-        Ok(due)
     }
 
     /// Ends sessions past their idle or absolute limit; answers how many.
@@ -1391,6 +1104,21 @@ impl<'a> Admin<'a> {
             audit_records: txn.open_table(crate::store::AUDIT)?.len()?,
         })
     }
+}
+
+/// The accounts' part of an account purge: its sessions, its row and its e-mail's index entry.
+pub(crate) fn purge_owner(_: &Vault, txn: &WriteTransaction, owner: UserId) -> Result<()> {
+    revoke_all_in(txn, owner)?;
+    let removed = txn
+        .open_table(USERS)?
+        .remove(owner.raw())?
+        .map(|v| v.value().to_vec());
+    if let Some(raw) = removed {
+        let user: UserRecord = decode("users", &raw)?;
+        txn.open_table(USERS_BY_EMAIL)?
+            .remove(user.email.as_str())?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -473,7 +473,7 @@ fn a_sign_in_verified_before_a_password_change_creates_no_session() {
     let (current, scope) = t.user("race@studio.test");
     let keep = t.vault.authenticate(&current).unwrap().session_id;
     // The sign-in's bcrypt ran against the old password...
-    let verified = verify_login(&t.vault, "race@studio.test", PASSWORD, None).unwrap();
+    let verified = verify_login(&t.vault, "race@studio.test", PASSWORD, &no_client()).unwrap();
     // ...while the owner changed it, which ended every other session.
     t.vault
         .account(&scope)
@@ -481,7 +481,7 @@ fn a_sign_in_verified_before_a_password_change_creates_no_session() {
         .unwrap();
     assert_eq!(session_count(&t, &scope), 1);
     assert!(matches!(
-        open_session(&t.vault, &verified, None, ClientHashes::default()),
+        open_session(&t.vault, &verified, None, &no_client()),
         Err(VaultError::BadCredentials)
     ));
     assert_eq!(
@@ -497,24 +497,42 @@ fn a_sign_in_verified_before_a_password_change_creates_no_session() {
     );
 
     // An admin's reset and a suspension in between refuse it the same way.
-    let verified = verify_login(&t.vault, "race@studio.test", "new password 123", None).unwrap();
+    let verified = verify_login(
+        &t.vault,
+        "race@studio.test",
+        "new password 123",
+        &no_client(),
+    )
+    .unwrap();
     t.vault
         .admin()
         .reset_password(scope.owner(), Some("reset password 456"))
         .unwrap();
-    assert!(open_session(&t.vault, &verified, None, ClientHashes::default()).is_err());
-    let verified = verify_login(&t.vault, "race@studio.test", "reset password 456", None).unwrap();
+    assert!(open_session(&t.vault, &verified, None, &no_client()).is_err());
+    let verified = verify_login(
+        &t.vault,
+        "race@studio.test",
+        "reset password 456",
+        &no_client(),
+    )
+    .unwrap();
     t.vault.admin().suspend(scope.owner()).unwrap();
     assert!(matches!(
-        open_session(&t.vault, &verified, None, ClientHashes::default()),
+        open_session(&t.vault, &verified, None, &no_client()),
         Err(VaultError::AccountInactive(_))
     ));
     assert_eq!(session_count(&t, &scope), 0);
 
     // Nothing in between: the session opens.
     t.vault.admin().resume(scope.owner()).unwrap();
-    let verified = verify_login(&t.vault, "race@studio.test", "reset password 456", None).unwrap();
-    open_session(&t.vault, &verified, None, ClientHashes::default()).unwrap();
+    let verified = verify_login(
+        &t.vault,
+        "race@studio.test",
+        "reset password 456",
+        &no_client(),
+    )
+    .unwrap();
+    open_session(&t.vault, &verified, None, &no_client()).unwrap();
     assert_eq!(session_count(&t, &scope), 1);
     assert!(t.vault.audit_verify().unwrap().ok);
 }

@@ -1,5 +1,6 @@
-//! Analysis jobs: tracks waiting for tempo, key, loudness and peaks, as [`JobKind::Analysis`]
-//! jobs of the durable job table, so a restart resumes where it stopped.
+//! Analysis jobs, a part of the library (tracks carry their analysis state): tracks waiting
+//! for tempo, key, loudness and peaks, as [`JobKind::Analysis`] jobs of the durable job table,
+//! so a restart resumes where it stopped.
 //!
 //! The executor is no signed-in user, so it gets no [`OwnerScope`] to keep: an [`AnalysisJob`]
 //! holds the lease and the scope of the one track it was queued for (queued by an
@@ -9,16 +10,16 @@
 use redb::{ReadableDatabase, ReadableTable};
 use serde::{Deserialize, Serialize};
 
-use crate::audit::{self, Actor, AuditAction, AuditEvent};
+use crate::audit::{Actor, AuditAction, AuditEvent};
 use crate::blob::{BlobAccess, BlobReader, BlobWriter};
 use crate::error::{Result, VaultError};
 use crate::ids::{BlobId, TrackId, UserId};
 use crate::jobs::{JobKind, JobSubject, Lease};
-use crate::library::{BlobRecord, TrackRecord};
+use crate::library::TrackRecord;
+use crate::records::{BlobRecord, put_blob, tenant_key};
 use crate::scope::OwnerScope;
-use crate::store::{BLOBS, TENANT_KEYS, TRACKS, decode, encode};
-use crate::users::tenant_key;
-use crate::{Vault, fsutil, replication};
+use crate::store::{TENANT_KEYS, TRACKS, decode, encode};
+use crate::{Vault, fsutil};
 
 /// What the analysis found, as stored with the track.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -120,44 +121,34 @@ impl AnalysisJob {
             Some((blob, len, sha256, sealed_sha256))
         };
         result.peaks = peaks_blob.as_ref().map(|(b, ..)| *b);
-        let now = vault.now_ms();
-        let txn = vault.db().begin_write()?;
-        let finished = self.lease.finish_in(&txn);
-        let stored = finished.is_ok() && {
+        let stored = vault.audited_if_changed(None, |txn, now| {
+            match self.lease.finish_in(txn) {
+                Ok(()) => {}
+                Err(VaultError::LeaseLost) => return Ok((false, None)),
+                Err(e) => return Err(e),
+            }
             let mut tracks = txn.open_table(TRACKS)?;
             let key = (owner.raw(), self.track.raw());
-            let row = tracks.get(key)?.map(|v| v.value().to_vec());
-            match row {
-                Some(raw) => {
-                    let mut rec: TrackRecord = decode("tracks", &raw)?;
-                    rec.analysis = AnalysisState::Done(result);
-                    tracks.insert(key, encode(&rec).as_slice())?;
-                    if let Some((blob, len, sha256, sealed_sha256)) = &peaks_blob {
-                        let record = BlobRecord {
-                            owner,
-                            plaintext_len: *len,
-                            sha256: sha256.clone(),
-                            created_at_ms: now,
-                            sealed_sha256: Some(sealed_sha256.clone()),
-                        };
-                        txn.open_table(BLOBS)?
-                            .insert(blob.raw(), encode(&record).as_slice())?;
-                        replication::enqueue_upload(&txn, owner, *blob, now)?;
-                    }
-                    true
-                }
-                None => false,
+            let Some(raw) = tracks.get(key)?.map(|v| v.value().to_vec()) else {
+                return Ok((false, None));
+            };
+            let mut rec: TrackRecord = decode("tracks", &raw)?;
+            rec.analysis = AnalysisState::Done(result);
+            tracks.insert(key, encode(&rec).as_slice())?;
+            if let Some((blob, len, sha256, sealed_sha256)) = &peaks_blob {
+                let record = BlobRecord {
+                    owner,
+                    plaintext_len: *len,
+                    sha256: sha256.clone(),
+                    created_at_ms: now,
+                    sealed_sha256: Some(sealed_sha256.clone()),
+                };
+                put_blob(txn, *blob, &record)?;
             }
-        };
-        if stored {
-            audit::append(
-                &txn,
-                now,
-                AuditEvent::new(Actor::System, Some(owner), AuditAction::TrackAnalyze)
-                    .object(format!("track/{}", self.track)),
-            )?;
-        }
-        txn.commit()?;
+            let event = AuditEvent::new(Actor::System, Some(owner), AuditAction::TrackAnalyze)
+                .object(format!("track/{}", self.track));
+            Ok((true, Some(event)))
+        })?;
         if !stored && let Some((blob, ..)) = peaks_blob {
             // The track went while it was being analysed, or the job went to another executor.
             let path = vault.blob_path(owner, blob);
@@ -166,31 +157,31 @@ impl AnalysisJob {
                 let _ = fsutil::sync_dir(dir);
             }
         }
-        match finished {
-            Ok(()) | Err(VaultError::LeaseLost) => Ok(()),
-            Err(e) => Err(e),
-        }
+        Ok(())
     }
 
     /// Records why the analysis failed and ends the job: a file the engine cannot read fails
     /// the same way every time.
     pub fn fail(self, vault: &Vault, reason: &str) -> Result<()> {
-        let key = (self.scope.owner().raw(), self.track.raw());
-        let txn = vault.db().begin_write()?;
-        self.lease.finish_in(&txn)?;
-        {
+        let owner = self.scope.owner();
+        let key = (owner.raw(), self.track.raw());
+        let reason: String = reason.chars().take(300).collect();
+        vault.audited(None, |txn, _| {
+            self.lease.finish_in(txn)?;
             let mut tracks = txn.open_table(TRACKS)?;
             let row = tracks.get(key)?.map(|v| v.value().to_vec());
             if let Some(raw) = row {
                 let mut rec: TrackRecord = decode("tracks", &raw)?;
                 rec.analysis = AnalysisState::Failed {
-                    reason: reason.chars().take(300).collect(),
+                    reason: reason.clone(),
                 };
                 tracks.insert(key, encode(&rec).as_slice())?;
             }
-        }
-        txn.commit()?;
-        Ok(())
+            let event = AuditEvent::new(Actor::System, Some(owner), AuditAction::TrackAnalyze)
+                .object(format!("track/{}", self.track))
+                .detail(format!("failed: {reason}"));
+            Ok(((), event))
+        })
     }
 }
 

@@ -1,0 +1,189 @@
+//! Where records end, across features: an account's lifecycle (deletion request, grace,
+//! purge, crypto-shred of its tenant key) and a track's deletion. Both reach every feature that
+//! holds rows about what goes, so they sit above the features, which never call each other
+//! for it.
+//!
+//! The account purge runs [`PURGE_STEPS`], each feature's own `purge_owner`, in one
+//! transaction, then checks against the table registry that no table the purge empties still
+//! holds a row of the account ([`records::check_purged`]); only then does it commit. The audit
+//! records and the deletions of the account's replicas are kept, as the registry declares.
+
+use std::path::Path;
+
+use redb::WriteTransaction;
+use studiovault_api::AccountStatus;
+
+use crate::audit::{Actor, AuditAction, AuditEvent};
+use crate::error::{Result, VaultError};
+use crate::ids::{TrackId, UserId};
+use crate::library::{self, Library};
+use crate::records::{self, UserRecord, edit_user, get_user};
+use crate::store::USERS;
+use crate::users::{self, Account, Admin, Recheck, revoke_all_in};
+use crate::{ClientInfo, Vault, fsutil, jobs, replication, shares};
+
+/// One feature's part of an account purge, inside the purge's transaction.
+type PurgeStep = fn(&Vault, &WriteTransaction, UserId) -> Result<()>;
+
+/// Every feature's part of an account purge, in one transaction: the features' rows, then the
+/// replication queue (once every blob's deletion is queued), the account, and its key.
+const PURGE_STEPS: [PurgeStep; 6] = [
+    library::purge_owner,
+    shares::purge_owner,
+    jobs::purge_owner,
+    replication::purge_owner,
+    users::purge_owner,
+    records::shred_tenant_key,
+];
+
+impl Account<'_> {
+    /// Schedules the purge of this account after the grace period: sign-in is disabled and
+    /// every session ends now. Answers the purge time (Unix ms).
+    pub fn request_deletion(
+        &self,
+        password: &str,
+        totp: Option<&str>,
+        client: &ClientInfo,
+    ) -> Result<i64> {
+        self.reauthenticate(password, totp, Recheck::Deletion, client)?;
+        schedule_deletion(
+            self.vault,
+            self.owner,
+            Actor::User(self.owner),
+            Some(client),
+        )
+    }
+}
+
+impl Admin<'_> {
+    pub fn schedule_deletion(&self, id: UserId) -> Result<i64> {
+        schedule_deletion(self.vault, id, Actor::Admin, None)
+    }
+
+    pub fn cancel_deletion(&self, id: UserId) -> Result<UserRecord> {
+        self.update_user(id, AuditAction::DeletionCancel, None, |rec| {
+            match rec.status {
+                AccountStatus::PendingDeletion { .. } => {
+                    rec.status = AccountStatus::Active;
+                    Ok(())
+                }
+                _ => Err(VaultError::invalid("user", "no deletion is scheduled")),
+            }
+        })
+    }
+
+    /// Purges every account whose grace period is over: tracks, blobs, shares, sessions,
+    /// records and the tenant key. Answers the purged ids.
+    pub fn purge_due_accounts(&self) -> Result<Vec<UserId>> {
+        let now = self.vault.now_ms();
+        let due: Vec<UserId> = self
+            .list()?
+            .into_iter()
+            .filter(|u| matches!(u.status, AccountStatus::PendingDeletion { purge_after, .. } if purge_after <= now))
+            .map(|u| u.id)
+            .collect();
+        for id in &due {
+            purge_account(self.vault, *id)?;
+            tracing::info!(user = %id, "account purged after its deletion grace period");
+        }
+        Ok(due)
+    }
+}
+
+/// Disables sign-in and ends every session now, and sets the purge after the grace period;
+/// answers the purge time (Unix ms).
+fn schedule_deletion(
+    vault: &Vault,
+    user: UserId,
+    actor: Actor,
+    client: Option<&ClientInfo>,
+) -> Result<i64> {
+    vault.audited(client, |txn, now| {
+        let purge_after = now + vault.policy().deletion_grace_days * 86_400_000;
+        edit_user(txn, user, |rec| {
+            if let AccountStatus::PendingDeletion { .. } = rec.status {
+                return Err(VaultError::invalid(
+                    "account",
+                    "deletion is already scheduled",
+                ));
+            }
+            rec.status = AccountStatus::PendingDeletion {
+                requested_at: now,
+                purge_after,
+            };
+            Ok(())
+        })?;
+        revoke_all_in(txn, user)?;
+        let event = AuditEvent::new(actor, Some(user), AuditAction::DeletionRequest)
+            .detail(format!("purge after {purge_after}"));
+        Ok((purge_after, event))
+    })
+}
+
+/// Deletes an account scheduled for deletion entirely, in one transaction: every feature's
+/// rows, then its data key; then its blob files. From the commit on, every copy of its blobs
+/// (B2 replicas, backups) is unreadable, since its key is gone.
+fn purge_account(vault: &Vault, owner: UserId) -> Result<()> {
+    vault.audited(None, |txn, _| {
+        let user = get_user(&txn.open_table(USERS)?, owner)?.ok_or(VaultError::NotFound)?;
+        if !matches!(user.status, AccountStatus::PendingDeletion { .. }) {
+            return Err(VaultError::invalid(
+                "user",
+                "only accounts scheduled for deletion are purged",
+            ));
+        }
+        for step in PURGE_STEPS {
+            step(vault, txn, owner)?;
+        }
+        records::check_purged(txn, owner)?;
+        let event = AuditEvent::new(Actor::System, Some(owner), AuditAction::AccountPurge)
+            .object(format!("user/{owner}"));
+        Ok(((), event))
+    })?;
+    let _backup_copying = vault.blob_removal_gate();
+    let dir = vault.blob_root().join(owner.to_string());
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+        fsutil::sync_dir(&vault.blob_root())?;
+    }
+    Ok(())
+}
+
+impl Library<'_> {
+    /// Deletes the track and the recipients' copies of it: metadata first (so it is gone at
+    /// once), then the blob files.
+    pub fn delete(&self, id: TrackId, client: &ClientInfo) -> Result<()> {
+        let (rec, renders) = self.vault.audited(Some(client), |txn, _| {
+            let rec = library::remove_track_in(self.vault, txn, self.owner, id)?;
+            let renders = shares::remove_track_renders_in(self.vault, txn, self.owner, id)?;
+            let event = AuditEvent::by_owner(self.owner, AuditAction::TrackDelete)
+                .object(format!("track/{id}"))
+                .detail(format!("blob {}", rec.blob));
+            Ok(((rec, renders), event))
+        })?;
+        let _backup_copying = self.vault.blob_removal_gate();
+        let blobs = std::iter::once(rec.blob)
+            .chain(rec.peaks_blob())
+            .chain(renders);
+        for blob in blobs {
+            remove_blob_file(&self.vault.blob_path(self.owner, blob));
+        }
+        Ok(())
+    }
+}
+
+fn remove_blob_file(path: &Path) {
+    match std::fs::remove_file(path) {
+        Ok(()) => {
+            if let Some(dir) = path.parent() {
+                let _ = fsutil::sync_dir(dir);
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        // The metadata is gone, so the file is an orphan the next start-up sweep removes.
+        Err(e) => tracing::warn!(error = %e, "could not remove a deleted track's blob file"),
+    }
+}
+
+#[cfg(test)]
+mod tests;

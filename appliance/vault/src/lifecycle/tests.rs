@@ -1,0 +1,242 @@
+//! The registry held to what the store does: an account with a row in every per-owner table is
+//! exported as the registry says and purged down to what the registry keeps.
+
+use std::io::Read;
+
+use studiovault_api::Plan;
+
+use super::*;
+use crate::records::{Export, ExportDocument, Purge, Scope, TABLES, TableSpec};
+use crate::replication::ReplicaOp;
+use crate::shares::{NewRecipient, NewShare};
+use crate::store::WATERMARK_PAYLOADS;
+use crate::testutil::{PASSWORD, TestVault};
+use crate::{AccountExport, OwnerScope, TrackRecord};
+
+const AUDIO: &[u8] = b"the account's only track";
+
+/// A Max account (its shares watermark) with a session, a track queued for analysis and
+/// replication, a share, and a recipient's rendered copy.
+fn account_with_everything(t: &TestVault, email: &str) -> (OwnerScope, TrackRecord) {
+    let (_, scope) = t.user(email);
+    t.vault
+        .admin()
+        .set_plan_and_quota(scope.owner(), Some(Plan::Max), None)
+        .unwrap();
+    let track = t.upload(&scope, AUDIO);
+    let share = t
+        .vault
+        .shares(&scope)
+        .create(
+            NewShare {
+                title: "Preview".into(),
+                tracks: vec![track.id],
+                recipients: vec![NewRecipient {
+                    name: "Ana".into(),
+                    email: None,
+                }],
+                ..NewShare::default()
+            },
+            &ClientInfo::default(),
+        )
+        .unwrap();
+    t.vault
+        .open_link(&share.recipients[0].1)
+        .unwrap()
+        .store_render(
+            &t.vault,
+            track.id,
+            &b"ana's marked copy"[..],
+            "audio/flac",
+            "copy.flac",
+        )
+        .unwrap();
+    (scope, track)
+}
+
+/// The account's rows in every per-owner table, by table.
+fn rows_by_table(t: &TestVault, owner: UserId) -> Vec<(&'static TableSpec, u64)> {
+    let txn = t.vault.db().begin_write().unwrap();
+    let counts = TABLES
+        .iter()
+        .filter_map(|spec| match &spec.scope {
+            Scope::PerOwner { rows, .. } => Some((spec, rows(&txn, owner).unwrap())),
+            Scope::Global { .. } => None,
+        })
+        .collect();
+    txn.abort().unwrap();
+    counts
+}
+
+/// Whether the export holds `document`, with the account's own data in it.
+fn export_holds(
+    t: &TestVault,
+    scope: &OwnerScope,
+    export: &AccountExport,
+    track: &TrackRecord,
+    document: ExportDocument,
+) -> bool {
+    let owner = scope.owner();
+    match document {
+        ExportDocument::Account => export.account["id"] == owner.to_string(),
+        ExportDocument::Tracks => export.tracks.iter().any(|t| t.id == track.id),
+        ExportDocument::Shares => export
+            .shares
+            .iter()
+            .any(|s| s.share.owner == owner && !s.recipients.is_empty()),
+        ExportDocument::Activity => {
+            !export.activity.is_empty()
+                && export
+                    .activity
+                    .iter()
+                    .all(|e| e.owner == Some(owner.to_string()))
+        }
+        ExportDocument::Audio => {
+            let mut audio = Vec::new();
+            t.vault
+                .export_audio(scope, track.id)
+                .unwrap()
+                .read_to_end(&mut audio)
+                .unwrap();
+            audio == AUDIO
+        }
+    }
+}
+
+#[test]
+fn every_table_declares_its_owner_its_purge_and_its_export() {
+    let mut names: Vec<&str> = TABLES.iter().map(|spec| spec.table.name()).collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), TABLES.len(), "a table is registered twice");
+    for spec in TABLES {
+        let name = spec.table.name();
+        match &spec.scope {
+            Scope::Global { why } => assert!(!why.is_empty(), "`{name}`: why is it global?"),
+            Scope::PerOwner { purge, export, .. } => {
+                if let Purge::Kept { why } = purge {
+                    assert!(!why.is_empty(), "`{name}`: why does the purge keep it?");
+                }
+                if let Export::Excluded { why } = export {
+                    assert!(!why.is_empty(), "`{name}`: why is it not exported?");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn an_account_is_exported_and_purged_as_the_registry_declares() {
+    let t = TestVault::with_policy(|p| p.deletion_grace_days = 1);
+    let (scope, track) = account_with_everything(&t, "gone@studio.test");
+    let (neighbour, _) = account_with_everything(&t, "stays@studio.test");
+    let owner = scope.owner();
+
+    // A snapshot refuses a store holding a table the registry does not know.
+    t.vault.stage_snapshot().unwrap();
+    for (spec, rows) in rows_by_table(&t, owner) {
+        assert!(
+            rows > 0,
+            "the fixture gives the account no row in `{}`: give it one, so the purge and the \
+             export of that table are tested",
+            spec.table.name()
+        );
+    }
+
+    let export = t
+        .vault
+        .export_account(&scope, &ClientInfo::default())
+        .unwrap();
+    for spec in TABLES {
+        if let Scope::PerOwner {
+            export: Export::In(document),
+            ..
+        } = spec.scope
+        {
+            assert!(
+                export_holds(&t, &scope, &export, &track, document),
+                "the registry exports `{}` as {document:?}, which the export lacks",
+                spec.table.name()
+            );
+        }
+    }
+
+    let neighbours_rows = rows_by_table(&t, neighbour.owner());
+    t.vault
+        .account(&scope)
+        .request_deletion(PASSWORD, None, &ClientInfo::default())
+        .unwrap();
+    t.advance_secs(86_400 + 1);
+    assert_eq!(t.vault.admin().purge_due_accounts().unwrap(), vec![owner]);
+
+    for (spec, rows) in rows_by_table(&t, owner) {
+        let Scope::PerOwner { purge, .. } = &spec.scope else {
+            unreachable!("only per-owner tables are counted")
+        };
+        match purge {
+            Purge::Removed => assert_eq!(
+                rows,
+                0,
+                "the purge left rows of the account in `{}`",
+                spec.table.name()
+            ),
+            Purge::Kept { .. } => assert!(
+                rows > 0,
+                "the registry says the purge keeps `{}`, but nothing is left",
+                spec.table.name()
+            ),
+        }
+    }
+    let replicas = t.vault.replication().all().unwrap();
+    assert!(
+        replicas
+            .iter()
+            .filter(|task| task.owner == owner)
+            .all(|task| task.op == ReplicaOp::Delete),
+        "only the deletions of the account's replicas stay queued"
+    );
+    let untouched: Vec<u64> = rows_by_table(&t, neighbour.owner())
+        .into_iter()
+        .map(|(_, rows)| rows)
+        .collect();
+    assert_eq!(
+        untouched,
+        neighbours_rows
+            .into_iter()
+            .map(|(_, rows)| rows)
+            .collect::<Vec<_>>(),
+        "another account keeps every row"
+    );
+}
+
+#[test]
+fn a_purge_that_would_leave_a_row_behind_purges_nothing() {
+    let t = TestVault::with_policy(|p| p.deletion_grace_days = 1);
+    let (scope, track) = account_with_everything(&t, "gone@studio.test");
+    t.vault.admin().schedule_deletion(scope.owner()).unwrap();
+    // A payload whose recipient is gone: no purge step removes it.
+    let txn = t.vault.db().begin_write().unwrap();
+    txn.open_table(WATERMARK_PAYLOADS)
+        .unwrap()
+        .insert(7, 42)
+        .unwrap();
+    txn.commit().unwrap();
+    t.advance_secs(86_400 + 1);
+
+    assert!(matches!(
+        t.vault.admin().purge_due_accounts(),
+        Err(VaultError::PurgeIncomplete {
+            table: "watermark_payloads",
+            rows: 1
+        })
+    ));
+    assert_eq!(
+        t.vault.admin().find("gone@studio.test").unwrap().id,
+        scope.owner()
+    );
+    assert!(t.vault.library(&scope).get(track.id).is_ok());
+    assert!(
+        t.vault.blob_path(scope.owner(), track.blob).exists(),
+        "the files stay with the records"
+    );
+}
