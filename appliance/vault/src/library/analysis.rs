@@ -229,19 +229,7 @@ mod tests {
     use super::*;
     use crate::library::TrackQuery;
     use crate::testutil::{PASSWORD, TestVault};
-    use crate::{ClientInfo, TrackInfo, TrackSort};
-
-    fn upload(t: &TestVault, scope: &OwnerScope, bytes: &[u8]) -> TrackRecord {
-        let lib = t.vault.library(scope);
-        let mut w = lib.begin_upload().unwrap();
-        w.write(bytes).unwrap();
-        lib.commit_upload(
-            w.finish().unwrap(),
-            TrackInfo::default(),
-            &ClientInfo::default(),
-        )
-        .unwrap()
-    }
+    use crate::{ClientInfo, TrackSort};
 
     /// Every ready analysis job, leased.
     fn lease_all(t: &TestVault) -> Vec<AnalysisJob> {
@@ -276,8 +264,8 @@ mod tests {
     fn uploads_are_queued_analysed_and_filterable() {
         let t = TestVault::new();
         let (_, scope) = t.user("pro@studio.test");
-        let a = upload(&t, &scope, b"first take");
-        let b = upload(&t, &scope, b"second take");
+        let a = t.upload(&scope, b"first take");
+        let b = t.upload(&scope, b"second take");
         assert_eq!(a.analysis, AnalysisState::Pending);
         assert_eq!(t.vault.analysis_queue_len().unwrap(), 2);
 
@@ -351,8 +339,8 @@ mod tests {
     fn failures_are_recorded_and_deleted_tracks_are_skipped() {
         let t = TestVault::new();
         let (_, scope) = t.user("pro@studio.test");
-        let bad = upload(&t, &scope, b"x");
-        let gone = upload(&t, &scope, b"y");
+        let bad = t.upload(&scope, b"x");
+        let gone = t.upload(&scope, b"y");
         t.vault
             .library(&scope)
             .delete(gone.id, &ClientInfo::default())
@@ -375,7 +363,7 @@ mod tests {
     fn a_job_finishing_after_its_track_was_deleted_leaves_nothing() {
         let t = TestVault::new();
         let (_, scope) = t.user("pro@studio.test");
-        let rec = upload(&t, &scope, b"z");
+        let rec = t.upload(&scope, b"z");
         let job = lease_all(&t).pop().unwrap();
         t.vault
             .library(&scope)
@@ -406,7 +394,7 @@ mod tests {
             .vault
             .login("free@studio.test", PASSWORD, None, &ClientInfo::default())
             .unwrap();
-        let rec = upload(&t, &auth.scope, b"demo");
+        let rec = t.upload(&auth.scope, b"demo");
         assert_eq!(rec.analysis, AnalysisState::Off);
         assert_eq!(t.vault.analysis_queue_len().unwrap(), 0);
         let me = t

@@ -1,0 +1,162 @@
+//! Recipients' watermarked copies: what a render reads and where it is stored, and the copies
+//! dropped with a track or a recipient.
+
+use super::owner::owner_shares;
+use super::*;
+
+impl RecipientGrant {
+    /// Whether this recipient's copies carry a watermark, with its payload.
+    pub fn watermark_payload(&self, vault: &Vault) -> Result<Option<u64>> {
+        let (share, recipient) = self.live_state(vault)?;
+        Ok(share.watermark.then_some(recipient.payload))
+    }
+
+    /// The source track and access to its blob alone, to render this recipient's copy in
+    /// another process. Only for shares that watermark: the source never reaches the
+    /// recipient, only the rendered copy does.
+    pub fn render_access(
+        &self,
+        vault: &Vault,
+        track: TrackId,
+    ) -> Result<(TrackRecord, BlobAccess)> {
+        let (share, _) = self.live_state(vault)?;
+        if !share.watermark || !share.tracks.contains(&track) {
+            return Err(VaultError::NotFound);
+        }
+        let scope = OwnerScope::new(self.owner);
+        let rec = vault.library(&scope).get(track)?;
+        let key = read_tenant_key(vault, self.owner)?;
+        let access = BlobAccess::new(
+            vault.blob_path(self.owner, rec.blob),
+            rec.blob,
+            rec.size_bytes,
+            key.blob_key(rec.blob),
+        );
+        Ok((rec, access))
+    }
+
+    /// Stores the recipient's rendered copy of `track` (encrypted under the owner's key).
+    pub fn store_render(
+        &self,
+        vault: &Vault,
+        track: TrackId,
+        mut source: impl std::io::Read,
+        mime_type: &str,
+        filename: &str,
+    ) -> Result<RenderRecord> {
+        let blob = BlobId::random();
+        let key = read_tenant_key(vault, self.owner)?;
+        let mut writer =
+            BlobWriter::create(&vault.tmp_dir(), self.owner, blob, key.blob_cipher(blob))?;
+        // Streamed through one buffer: a copy never sits whole in memory. A source that fails
+        // (its renderer died) leaves only the temporary file, which the writer removes.
+        let mut buffer = vec![0u8; 64 * 1024];
+        loop {
+            let n = match source.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e.into()),
+            };
+            writer.write(&buffer[..n])?;
+        }
+        let sealed = writer.finish()?;
+        let sealed_sha256 = hex::encode(sealed.sealed_sha256);
+        let now = vault.now_ms();
+        let render = RenderRecord {
+            blob,
+            len: sealed.plaintext_len,
+            sha256: hex::encode(sealed.sha256),
+            mime_type: mime_type.into(),
+            filename: clean(filename, 255),
+            created_at_ms: now,
+        };
+        let path = vault.blob_path(self.owner, blob);
+        sealed.persist(&path)?;
+        // The records keep the time stamped above, before the file was written.
+        let stored = vault.audited(None, |txn, _| {
+            update_live_recipient(txn, self.recipient, now, |share, recipient| {
+                // Checked here, not before rendering: the track may have been deleted (and its
+                // copies dropped) or the recipient revoked while this copy was being made.
+                let track_exists = txn
+                    .open_table(TRACKS)?
+                    .get((self.owner.raw(), track.raw()))?
+                    .is_some();
+                if !share.tracks.contains(&track) || !track_exists {
+                    return Err(VaultError::NotFound);
+                }
+                let mut renders = txn.open_table(RENDERS)?;
+                if renders.get((self.recipient.raw(), track.raw()))?.is_some() {
+                    return Err(VaultError::invalid("render", "already made"));
+                }
+                renders.insert(
+                    (self.recipient.raw(), track.raw()),
+                    encode(&render).as_slice(),
+                )?;
+                let record = BlobRecord {
+                    owner: self.owner,
+                    plaintext_len: render.len,
+                    sha256: render.sha256.clone(),
+                    created_at_ms: now,
+                    sealed_sha256: Some(sealed_sha256.clone()),
+                };
+                put_blob(txn, blob, &record)?;
+                recipient.record(now, RecipientEventKind::CopyIssued, Some(track));
+                Ok(())
+            })?;
+            let event = AuditEvent::new(Actor::System, Some(self.owner), AuditAction::ShareRender)
+                .object(format!("track/{track}"))
+                .detail(format!(
+                    "share {} recipient {} blob {} sha256 {}",
+                    self.share, self.recipient, blob, render.sha256
+                ));
+            Ok(((), event))
+        });
+        if let Err(e) = stored {
+            let _ = std::fs::remove_file(&path);
+            return Err(e);
+        }
+        Ok(render)
+    }
+}
+
+/// Drops one recipient's copy of one track and queues its replica's deletion; answers the blob
+/// whose file goes once the transaction commits.
+pub(super) fn drop_render(
+    vault: &Vault,
+    txn: &WriteTransaction,
+    owner: UserId,
+    recipient: RecipientId,
+    track: TrackId,
+) -> Result<Option<BlobId>> {
+    let removed = txn
+        .open_table(RENDERS)?
+        .remove((recipient.raw(), track.raw()))?
+        .map(|v| decode::<RenderRecord>("renders", v.value()))
+        .transpose()?;
+    let Some(render) = removed else {
+        return Ok(None);
+    };
+    remove_blob(vault, txn, owner, render.blob)?;
+    Ok(Some(render.blob))
+}
+
+/// Drops every recipient's copy of a deleted track (inside the deletion transaction); answers
+/// the blobs whose files go once it commits.
+pub(crate) fn remove_track_renders_in(
+    vault: &Vault,
+    txn: &WriteTransaction,
+    owner: UserId,
+    track: TrackId,
+) -> Result<Vec<BlobId>> {
+    let mut blobs = Vec::new();
+    for share in owner_shares(txn, owner)?
+        .iter()
+        .filter(|s| s.tracks.contains(&track))
+    {
+        for recipient in &share.recipients {
+            blobs.extend(drop_render(vault, txn, owner, *recipient, track)?);
+        }
+    }
+    Ok(blobs)
+}

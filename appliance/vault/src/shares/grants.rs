@@ -1,0 +1,209 @@
+//! The recipient's side: a [`RecipientGrant`] unlocks, views and plays what one share grants.
+
+use super::*;
+
+impl RecipientGrant {
+    pub fn recipient(&self) -> RecipientId {
+        self.recipient
+    }
+
+    pub fn share(&self) -> ShareId {
+        self.share
+    }
+
+    /// The share and recipient, if both are still live.
+    /// Read-only: what it answers must not be written back (see [`update_recipient`]).
+    pub(super) fn live_state(&self, vault: &Vault) -> Result<(ShareRecord, RecipientRecord)> {
+        let txn = vault.db().begin_read()?;
+        let recipient = read_recipient(&txn.open_table(RECIPIENTS)?, self.recipient)?;
+        let share = live_share(
+            &txn.open_table(SHARES)?,
+            &txn.open_table(USERS)?,
+            &recipient,
+            vault.now_ms(),
+        )?;
+        Ok((share, recipient))
+    }
+
+    /// Whether the share asks for a password before anything is shown.
+    pub fn needs_password(&self, vault: &Vault) -> Result<bool> {
+        Ok(self.live_state(vault)?.0.has_password())
+    }
+
+    /// Checks the share's password and answers an unlock token for a cookie.
+    pub fn unlock(&self, vault: &Vault, password: &str, client: &ClientInfo) -> Result<String> {
+        let (share, _) = self.live_state(vault)?;
+        let Some(hash) = &share.password_hash else {
+            return Err(VaultError::invalid("password", "this share has none"));
+        };
+        if !password_matches(password, hash) {
+            // Audited for the owner to see; a failure to write it does not change the answer.
+            audit_failure(
+                vault,
+                client,
+                AuditEvent::new(
+                    Actor::Recipient(self.recipient),
+                    Some(self.owner),
+                    AuditAction::ShareUnlockFailed,
+                )
+                .object(format!("share/{}", self.share)),
+            );
+            return Err(VaultError::BadCredentials);
+        }
+        let expires = (vault.now_ms() / 1000 + UNLOCK_SECS).min(share.expires_at_ms / 1000);
+        let t = tag(
+            &vault.link_key(),
+            &[
+                b"unlock",
+                &self.recipient.to_bytes(),
+                &expires.to_be_bytes(),
+            ],
+        );
+        Ok(format!("{expires}.{}", hex::encode(&t[..16])))
+    }
+
+    /// Whether an unlock token (from [`RecipientGrant::unlock`]) is valid for this recipient.
+    pub fn is_unlocked(&self, vault: &Vault, token: Option<&str>) -> Result<bool> {
+        if !self.needs_password(vault)? {
+            return Ok(true);
+        }
+        let Some((expires, given)) = token.and_then(|t| t.split_once('.')) else {
+            return Ok(false);
+        };
+        let (Ok(expires), Ok(given)) = (expires.parse::<i64>(), hex::decode(given)) else {
+            return Ok(false);
+        };
+        let t = tag(
+            &vault.link_key(),
+            &[
+                b"unlock",
+                &self.recipient.to_bytes(),
+                &expires.to_be_bytes(),
+            ],
+        );
+        Ok(given.len() == 16
+            && bool::from(t[..16].ct_eq(&given))
+            && expires * 1000 > vault.now_ms())
+    }
+
+    /// The playlist as the portal shows it; records that the recipient opened it (at most once
+    /// an hour).
+    pub fn open(&self, vault: &Vault, client: &ClientInfo) -> Result<PortalView> {
+        // Opens within the hour change nothing, and spare the commit.
+        vault.audited_if_changed(Some(client), |txn, now| {
+            let logged =
+                update_live_recipient(txn, self.recipient, now, |_, rec| Ok(rec.note_open(now)))?;
+            let event = logged.then(|| {
+                AuditEvent::new(
+                    Actor::Recipient(self.recipient),
+                    Some(self.owner),
+                    AuditAction::ShareOpen,
+                )
+                .object(format!("share/{}", self.share))
+            });
+            Ok(((), event))
+        })?;
+        self.view(vault)
+    }
+
+    /// The playlist without recording anything (for progress polling).
+    pub fn view(&self, vault: &Vault) -> Result<PortalView> {
+        let (share, recipient) = self.live_state(vault)?;
+        let txn = vault.db().begin_read()?;
+        let table = txn.open_table(TRACKS)?;
+        let renders = txn.open_table(RENDERS)?;
+        let mut tracks = Vec::new();
+        let mut rendered = Vec::new();
+        for id in &share.tracks {
+            if let Some(row) = table.get((self.owner.raw(), id.raw()))? {
+                tracks.push(decode::<TrackRecord>("tracks", row.value())?);
+                if renders.get((self.recipient.raw(), id.raw()))?.is_some() {
+                    rendered.push(*id);
+                }
+            }
+        }
+        Ok(PortalView {
+            share,
+            recipient,
+            tracks,
+            rendered,
+        })
+    }
+
+    /// A signed URL for `track`. A play URL counts one play against the share's limit; a
+    /// download URL is refused unless the share allows downloads and the limit is not reached.
+    pub fn media_url(
+        &self,
+        vault: &Vault,
+        track: TrackId,
+        kind: MediaKind,
+        client: &ClientInfo,
+    ) -> Result<MediaUrl> {
+        let share_expires_at_ms = match kind {
+            MediaKind::Play => vault.audited(Some(client), |txn, now| {
+                let share_expires =
+                    update_live_recipient(txn, self.recipient, now, |share, rec| {
+                        if !share.tracks.contains(&track) {
+                            return Err(VaultError::NotFound);
+                        }
+                        if share.play_limit.is_some_and(|l| rec.plays >= l) {
+                            return Err(VaultError::LimitReached("plays"));
+                        }
+                        rec.plays += 1;
+                        rec.record(now, RecipientEventKind::Played, Some(track));
+                        Ok(share.expires_at_ms)
+                    })?;
+                let event = AuditEvent::new(
+                    Actor::Recipient(self.recipient),
+                    Some(self.owner),
+                    AuditAction::SharePlay,
+                )
+                .object(format!("track/{track}"))
+                .detail(format!("share {}", self.share));
+                Ok((share_expires, event))
+            })?,
+            // Only a courtesy check: open_media checks and counts again when the URL is used.
+            MediaKind::Download => {
+                let (share, recipient) = self.live_state(vault)?;
+                if !share.tracks.contains(&track) {
+                    return Err(VaultError::NotFound);
+                }
+                if !share.allow_download {
+                    return Err(VaultError::Forbidden("this share is stream-only"));
+                }
+                if share
+                    .download_limit
+                    .is_some_and(|l| recipient.downloads >= l)
+                {
+                    return Err(VaultError::LimitReached("downloads"));
+                }
+                share.expires_at_ms
+            }
+        };
+        let ttl = match kind {
+            MediaKind::Play => PLAY_URL_SECS,
+            MediaKind::Download => DOWNLOAD_URL_SECS,
+        };
+        let expires = (vault.now_ms() / 1000 + ttl).min(share_expires_at_ms / 1000);
+        let mut nonce = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let signature = vault.media_signature("GET", kind, self.recipient, track, expires, &nonce);
+        Ok(MediaUrl {
+            recipient: self.recipient,
+            track,
+            kind,
+            expires,
+            nonce: hex::encode(nonce),
+            signature: hex::encode(signature),
+        })
+    }
+
+    /// The track's stored waveform peaks, if it is in this share and analysed.
+    pub fn peaks(&self, vault: &Vault, track: TrackId) -> Result<Vec<u8>> {
+        let (share, _) = self.live_state(vault)?;
+        if !share.tracks.contains(&track) {
+            return Err(VaultError::NotFound);
+        }
+        vault.library(&OwnerScope::new(self.owner)).peaks(track)
+    }
+}
