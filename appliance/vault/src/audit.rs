@@ -58,6 +58,8 @@ pub enum AuditAction {
     UserUpdate,
     PasswordReset,
     PasswordChange,
+    /// A second factor enrolled, not yet confirmed.
+    TotpSetup,
     TotpEnable,
     TotpDisable,
     TotpReset,
@@ -100,6 +102,7 @@ impl AuditAction {
             Self::UserUpdate => "user.update",
             Self::PasswordReset => "user.password_reset",
             Self::PasswordChange => "account.password_change",
+            Self::TotpSetup => "account.totp_setup",
             Self::TotpEnable => "account.totp_enable",
             Self::TotpDisable => "account.totp_disable",
             Self::TotpReset => "user.totp_reset",

@@ -222,8 +222,7 @@ impl<'a> Account<'a> {
         self.reauthenticate(password, totp, Recheck::TotpSetup, client)?;
         let mut secret = vec![0u8; 20];
         rand::rngs::OsRng.fill_bytes(&mut secret);
-        let txn = self.vault.db().begin_write()?;
-        let totp = {
+        let totp = self.vault.audited(Some(client), |txn, _| {
             let key = tenant_key(self.vault, &txn.open_table(TENANT_KEYS)?, self.owner)?;
             let mut users = txn.open_table(USERS)?;
             let mut rec = get_user(&users, self.owner)?.ok_or(VaultError::NotFound)?;
@@ -245,9 +244,9 @@ impl<'a> Account<'a> {
                 recovery,
             });
             put_user(&mut users, &rec)?;
-            totp_for(secret, &rec.email)
-        };
-        txn.commit()?;
+            let event = AuditEvent::by_owner(self.owner, AuditAction::TotpSetup);
+            Ok((totp_for(secret, &rec.email), event))
+        })?;
         Ok((totp.get_secret_base32(), totp.get_url()))
     }
 
