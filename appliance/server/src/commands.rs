@@ -660,11 +660,11 @@ pub async fn watermark(
                     let container = studiovault_audio::Container::sniff(&head)
                         .context("the input is not an audio file this appliance reads")?;
                     let info = studiovault_audio::probe(open()?, len, container)?;
-                    let encoding = crate::marking::Encoding::for_source(
+                    let encoding = studiovault_marking::Encoding::for_source(
                         info.bits_per_sample,
                         info.codec.starts_with("pcm_f"),
                     );
-                    let stream = crate::marking::MarkedStream::open(
+                    let stream = studiovault_marking::MarkedStream::open(
                         file,
                         len,
                         &key,
@@ -674,9 +674,9 @@ pub async fn watermark(
                     let (rate, channels) = (stream.sample_rate, stream.channels);
                     let tmp = output.with_extension("partial");
                     if flac {
-                        std::fs::write(&tmp, crate::marking::encode_flac(stream, encoding)?)?;
+                        std::fs::write(&tmp, studiovault_marking::encode_flac(stream, encoding)?)?;
                     } else {
-                        crate::marking::write_wav(
+                        studiovault_marking::write_wav(
                             stream,
                             encoding,
                             std::io::BufWriter::new(std::fs::File::create(&tmp)?),
@@ -691,10 +691,10 @@ pub async fn watermark(
         }
         WatermarkCommand::Detect { file, out } => {
             let shown = file.display().to_string();
-            let found =
-                tokio::task::spawn_blocking(move || crate::marking::detect_file(&file, &key))
-                    .await?
-                    .with_context(|| format!("reading {shown}"))?;
+            let found = tokio::task::spawn_blocking(move || read_mark(&file, &key))
+                .await?
+                .with_context(|| format!("reading {shown}"))?
+                .detection;
             if out.json {
                 print_json(&match &found {
                     Some(d) => {
@@ -720,6 +720,22 @@ pub async fn watermark(
     }
 }
 
+/// Everything the detector reads from a suspect file: the payload, if one decodes, and the soft
+/// bits to score candidates against.
+fn read_mark(
+    path: &std::path::Path,
+    key: &studiovault_watermark::WatermarkKey,
+) -> anyhow::Result<studiovault_watermark::Analysis> {
+    let file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    Ok(studiovault_marking::analyze(
+        file,
+        len,
+        key,
+        studiovault_audio::DecodeLimits::default(),
+    )?)
+}
+
 pub async fn leak(
     config: &crate::config::Config,
     client: &AdminClient,
@@ -728,7 +744,7 @@ pub async fn leak(
     let LeakCommand::Trace { file, out } = cmd;
     let key = watermark_key(config)?;
     let shown = file.display().to_string();
-    let analysis = tokio::task::spawn_blocking(move || crate::marking::analyze_file(&file, &key))
+    let analysis = tokio::task::spawn_blocking(move || read_mark(&file, &key))
         .await?
         .with_context(|| format!("reading {shown}"))?;
     if analysis.detection.is_none() && analysis.soft_bits.is_none() {

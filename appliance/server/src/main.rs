@@ -11,7 +11,6 @@ mod copies;
 mod http;
 mod jobs;
 mod listener;
-mod marking;
 mod render;
 mod serve;
 mod suspect;

@@ -25,7 +25,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
 use crate::jobs::{Executor, Progress};
-use crate::marking::{Encoding, MarkedStream, encode_flac};
+use studiovault_marking::{Encoding, MarkedStream, encode_flac};
 
 /// Limits of one render, from the analysis limits in the config.
 pub type RenderLimits = crate::analysis::JobLimits;

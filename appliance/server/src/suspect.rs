@@ -195,7 +195,7 @@ fn read_stdin() -> Result<Reading, String> {
         deadline: Some(Instant::now() + Duration::from_secs(brief.timeout_secs)),
         ..DecodeLimits::default()
     };
-    let analysis = crate::marking::analyze(std::io::Cursor::new(file), len, &key, limits)
+    let analysis = studiovault_marking::analyze(std::io::Cursor::new(file), len, &key, limits)
         .map_err(|e| e.to_string())?;
     Ok(Reading {
         payload: analysis.detection.map(|d| d.payload.id),

@@ -479,7 +479,7 @@ pub fn routes(state: &AppState) -> Routes {
                     let (suspects, threshold) = match req.soft_bits {
                         Some(bits) => {
                             let soft = studiovault_watermark::SoftBits::from_values(bits);
-                            let (named, t) = crate::marking::suspects(
+                            let (named, t) = studiovault_marking::suspects(
                                 &soft,
                                 &key,
                                 &vault.watermark_candidates_any()?,

@@ -373,7 +373,7 @@ where
         let (suspects, threshold) = match &analysis.soft_bits {
             Some(soft) => {
                 let (named, t) =
-                    crate::marking::suspects(soft, &key, &shares.watermark_candidates()?);
+                    studiovault_marking::suspects(soft, &key, &shares.watermark_candidates()?);
                 (named, Some(t))
             }
             None => (Vec::new(), None),

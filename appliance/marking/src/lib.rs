@@ -1,9 +1,13 @@
-//! Watermarked copies: decode any format the audio engine reads, embed a recipient's mark as
-//! the samples stream through, requantise, and write WAV or FLAC. Memory stays bounded for WAV
-//! (a block at a time); FLAC keeps only the compressed frames until they are written.
+//! Recipients' marked copies: decode any format the audio engine reads, embed a recipient's
+//! mark as the samples stream through, requantise (TPDF dither at 16 bit), and write WAV or
+//! FLAC. Memory stays bounded for WAV (a block at a time); FLAC keeps only the compressed frames
+//! until they are written. And the other way: read the mark of suspect audio, and score the
+//! candidates it may carry.
+//!
+//! Pure signal-processing glue: sources are `Read + Seek`, outputs `Write`; opening files, child
+//! processes and the store are the server's business.
 
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -12,8 +16,7 @@ use flacenc::component::BitRepr;
 use flacenc::error::Verify;
 use studiovault_audio::{AnalysisError, AudioDecoder, Container, DecodeLimits};
 use studiovault_watermark::{
-    Analysis, DetectOptions, Detection, Embedder, Payload, SoftBits, WatermarkKey,
-    accusation_threshold,
+    Analysis, DetectOptions, Embedder, Payload, SoftBits, WatermarkKey, accusation_threshold,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -172,19 +175,6 @@ const DETECT_MAX_SAMPLES: usize = 600 * 48_000 * 2;
 /// The widest and fastest audio a suspect file may be; anything beyond is no leaked song.
 const DETECT_MAX_RATE: u32 = 192_000;
 const DETECT_MAX_CHANNELS: usize = 8;
-
-/// Reads the watermark of a suspect file, if it carries one of `key`'s.
-pub fn detect_file(path: &Path, key: &WatermarkKey) -> Result<Option<Detection>, MarkError> {
-    Ok(analyze_file(path, key)?.detection)
-}
-
-/// Everything the detector reads from a suspect file: the payload, if one decodes, and the
-/// soft bits to score candidates against.
-pub fn analyze_file(path: &Path, key: &WatermarkKey) -> Result<Analysis, MarkError> {
-    let source = std::fs::File::open(path)?;
-    let len = source.metadata()?.len();
-    analyze(source, len, key, DecodeLimits::default())
-}
 
 /// The chance, across all candidates, of naming an innocent recipient.
 const FALSE_ACCUSATION: f64 = 1e-6;
