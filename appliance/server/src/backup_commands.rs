@@ -12,8 +12,8 @@ use studiovault_api::admin::{
 use studiovault_api::client::AdminClient;
 
 use crate::cli::{BackupCommand, ReplicateCommand};
-use crate::commands::{size, when};
 use crate::config::Config;
+use crate::human::{size, when};
 
 fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
@@ -155,7 +155,7 @@ pub async fn backup(
             Ok(ExitCode::SUCCESS)
         }
         BackupCommand::Restore { snapshot, to } => {
-            let restic = crate::copies::restic(config)?.context(
+            let restic = crate::backups::restic(config)?.context(
                 "no restic repository is configured: set backups.repository and backups.password_file",
             )?;
             if to.exists()

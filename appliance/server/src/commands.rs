@@ -18,36 +18,12 @@ use crate::cli::{
     AuditCommand, LeakCommand, SessionsCommand, TlsCommand, UserCommand, UserSessionsCommand,
     WatermarkCommand,
 };
+use crate::human::{size, when};
 use studiovault_api::client::{AdminClient, segment};
 
 fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
-}
-
-pub fn when(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| ms.to_string())
-}
-
-pub fn size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
 }
 
 /// `500GiB`, `2 TiB`, `1000000` (bytes); `plan` clears an override.
@@ -834,12 +810,5 @@ mod tests {
         assert!(parse_quota("lots").is_err());
         assert!(parse_quota("5PB").is_err());
         assert!(parse_quota("99999999999TiB").is_err());
-    }
-
-    #[test]
-    fn sizes_and_times_read_well() {
-        assert_eq!(size(512), "512 B");
-        assert_eq!(size(5 << 30), "5.0 GiB");
-        assert_eq!(when(0), "1970-01-01T00:00:00Z");
     }
 }

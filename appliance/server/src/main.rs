@@ -4,18 +4,22 @@
 mod admin;
 mod analysis;
 mod backup_commands;
+mod backups;
 mod cli;
 mod commands;
 mod config;
-mod copies;
-mod http;
+mod human;
 mod jobs;
+mod leak_report;
 mod listener;
+mod owners;
+mod portal;
 mod render;
 mod serve;
 mod suspect;
 mod throttle;
 mod tls;
+mod web;
 
 use std::process::ExitCode;
 

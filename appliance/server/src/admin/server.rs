@@ -4,13 +4,15 @@ use studiovault_api::admin::{
 };
 use studiovault_api::public::TraceRequest;
 use studiovault_vault::users::SessionInfo;
-use studiovault_vault::{TraceQuery, UserId, UserRecord, Vault};
+use studiovault_vault::{Clock, TraceQuery, UserId, UserRecord, Vault};
 use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
-use crate::http::{ApiError, AppState, blocking, recover, respond};
+use crate::backups::BackupsError;
+use crate::leak_report::trace_view;
 use crate::listener::Routes;
+use crate::web::{ApiError, AppState, blocking, combine, recover, respond, with_state};
 
 const JSON_LIMIT: u64 = 64 * 1024;
 
@@ -66,7 +68,7 @@ fn percent_decode(raw: &str) -> String {
 fn capabilities(
     analysis_queue: u64,
     config: &crate::config::Config,
-    copies: &BackupsView,
+    backups: &BackupsView,
     tls: Option<&TlsStatus>,
 ) -> Vec<Capability> {
     vec![
@@ -83,7 +85,7 @@ fn capabilities(
         },
     ]
     .into_iter()
-    .chain(crate::copies::capabilities(copies))
+    .chain(backup_capabilities(backups))
     .collect()
 }
 
@@ -104,7 +106,7 @@ fn tls_capability(tls: Option<&TlsStatus>) -> Capability {
             tls.mode,
             c.names.join(", "),
             c.issuer,
-            crate::commands::when(c.not_after)
+            crate::human::when(c.not_after)
         )
     });
     match (&tls.last_error, expiry) {
@@ -115,7 +117,7 @@ fn tls_capability(tls: Option<&TlsStatus>) -> Capability {
                 "{} failure(s) in a row, next try {}: {error}{}",
                 tls.failures,
                 tls.next_attempt
-                    .map_or_else(|| "not planned".into(), crate::commands::when),
+                    .map_or_else(|| "not planned".into(), crate::human::when),
                 expiry.map_or_else(String::new, |e| format!(" (still serving the {e})"))
             ),
         },
@@ -125,7 +127,7 @@ fn tls_capability(tls: Option<&TlsStatus>) -> Capability {
             detail: format!(
                 "{expiry}; next renewal {}",
                 tls.next_attempt
-                    .map_or_else(|| "not planned".into(), crate::commands::when)
+                    .map_or_else(|| "not planned".into(), crate::human::when)
             ),
         },
         (None, None) => Capability {
@@ -136,19 +138,149 @@ fn tls_capability(tls: Option<&TlsStatus>) -> Capability {
     }
 }
 
+fn ago(now_ms: i64, at_ms: i64) -> String {
+    let secs = ((now_ms - at_ms) / 1000).max(0);
+    match secs {
+        0..120 => format!("{secs} s ago"),
+        120..7200 => format!("{} min ago", secs / 60),
+        7200..172_800 => format!("{} h ago", secs / 3600),
+        _ => format!("{} days ago", secs / 86_400),
+    }
+}
+
+/// The status API's entries for replication, backups and drills.
+fn backup_capabilities(view: &BackupsView) -> Vec<Capability> {
+    let now = studiovault_vault::SystemClock.now_ms();
+    let r = &view.replication;
+    let replication = if !r.configured {
+        Capability {
+            name: "Replication".into(),
+            state: CapabilityState::NotConfigured,
+            detail: "No S3/B2 replica is configured ([replication] endpoint, bucket, keys): no copy leaves this machine.".into(),
+        }
+    } else {
+        let failing = r.failing > 0;
+        Capability {
+            name: "Replication".into(),
+            state: if failing {
+                CapabilityState::Failing
+            } else {
+                CapabilityState::Ok
+            },
+            detail: format!(
+                "{} upload(s) pending, lag {} s, {} deletion(s) due, {} in grace{}",
+                r.uploads_pending,
+                r.lag_secs,
+                r.deletes_due,
+                r.deletes_waiting,
+                match (&r.last_error, failing) {
+                    (Some(e), true) => format!("; {} failing: {e}", r.failing),
+                    _ => String::new(),
+                }
+            ),
+        }
+    };
+    let backups = if !view.snapshots_configured {
+        Capability {
+            name: "Backups".into(),
+            state: CapabilityState::NotConfigured,
+            detail: "No restic repository is configured ([backups] repository, password_file)."
+                .into(),
+        }
+    } else if let Some(error) = &view.last_snapshot_error {
+        Capability {
+            name: "Backups".into(),
+            state: CapabilityState::Failing,
+            detail: error.clone(),
+        }
+    } else {
+        Capability {
+            name: "Backups".into(),
+            state: CapabilityState::Ok,
+            detail: match &view.last_snapshot {
+                Some(s) => format!(
+                    "last {} snapshot {} {}: {} blobs, {} bytes added, {} kept, check {}",
+                    s.tier.as_str(),
+                    &s.id[..s.id.len().min(8)],
+                    ago(now, s.at_ms),
+                    s.blobs,
+                    s.bytes_added,
+                    s.kept,
+                    if s.check_ok { "ok" } else { "FAILED" }
+                ),
+                None => "configured; no snapshot taken yet".into(),
+            },
+        }
+    };
+    let drill = match (&view.last_drill, view.snapshots_configured) {
+        (_, false) => Capability {
+            name: "Restore drill".into(),
+            state: CapabilityState::NotConfigured,
+            detail: "Drills need a restic repository.".into(),
+        },
+        (None, true) => Capability {
+            name: "Restore drill".into(),
+            state: CapabilityState::Failing,
+            detail: "No restore drill has run yet: run `studiovault backup drill`.".into(),
+        },
+        (Some(d), true) => Capability {
+            name: "Restore drill".into(),
+            state: if d.passed {
+                CapabilityState::Ok
+            } else {
+                CapabilityState::Failing
+            },
+            detail: format!(
+                "{} {}: {}/{} blobs verified, {} decrypted, {} problem(s){} in {:.1} s",
+                if d.passed { "passed" } else { "FAILED" },
+                ago(now, d.at_ms),
+                d.blobs_verified,
+                d.blobs_listed,
+                d.blobs_decrypted,
+                d.problems,
+                d.first_problem
+                    .as_deref()
+                    .map(|p| format!(" (first: {p})"))
+                    .unwrap_or_default(),
+                d.total_ms as f64 / 1000.0
+            ),
+        },
+    };
+    vec![replication, backups, drill]
+}
+
+impl From<BackupsError> for ApiError {
+    fn from(e: BackupsError) -> Self {
+        match e {
+            BackupsError::NotConfigured { .. } => {
+                Self::new(StatusCode::CONFLICT, "not_configured", e.to_string())
+            }
+            BackupsError::BackupFailed(message) => {
+                Self::new(StatusCode::BAD_GATEWAY, "backup_failed", message)
+            }
+            BackupsError::ReplicationFailed(message) => {
+                Self::new(StatusCode::BAD_GATEWAY, "replication_failed", message)
+            }
+            BackupsError::Store(e) => e.into(),
+            BackupsError::Task(e) => {
+                tracing::error!(error = %e, "a blocking task failed");
+                Self::internal()
+            }
+        }
+    }
+}
+
+/// A backup job's result as JSON, or its error as the API's.
+fn backup_answer<T: serde::Serialize>(result: Result<T, BackupsError>) -> Response {
+    respond(result.map(|v| json(&v)).map_err(ApiError::from))
+}
+
 fn find(vault: &Vault, who: &str) -> Result<UserRecord, studiovault_vault::VaultError> {
     vault.admin().find(&percent_decode(who))
 }
 
 fn json<T: serde::Serialize>(value: &T) -> Response {
     warp::reply::json(value).into_response()
-}
-
-fn state_filter(
-    state: &AppState,
-) -> impl Filter<Extract = (AppState,), Error = std::convert::Infallible> + Clone + use<> {
-    let state = state.clone();
-    warp::any().map(move || state.clone())
 }
 
 fn body<T: serde::de::DeserializeOwned + Send>()
@@ -193,16 +325,16 @@ fn tls_off() -> ApiError {
 }
 
 pub fn routes(state: &AppState) -> Routes {
-    let s = || state_filter(state);
+    let s = || with_state(state);
     let status =
         warp::path!("v1" / "status")
             .and(warp::get())
             .and(s())
             .then(|state: AppState| async move {
                 let vault = state.vault.clone();
-                let copies = match state.copies.status(&state.vault).await {
+                let backups = match state.backups.status(&state.vault).await {
                     Ok(view) => view,
-                    Err(e) => return e.into_response(),
+                    Err(e) => return ApiError::from(e).into_response(),
                 };
                 let tls = state.tls.as_ref().map(studiovault_tls::Tls::status);
                 let result =
@@ -224,7 +356,7 @@ pub fn routes(state: &AppState) -> Routes {
                                 capabilities: capabilities(
                                     queue,
                                     &state.config,
-                                    &copies,
+                                    &backups,
                                     tls.as_ref(),
                                 ),
                                 tls,
@@ -490,55 +622,42 @@ pub fn routes(state: &AppState) -> Routes {
                     };
                     let outcome =
                         vault.trace_any(&TraceQuery { payload, suspects }, "admin socket")?;
-                    Ok(crate::http::trace_view(&vault, payload, &outcome, threshold, true))
+                    Ok(trace_view(&vault, payload, &outcome, threshold, true))
                 })
                 .await?;
                 Ok(json(&view))
             };
             respond(result.await)
         });
-    let backups = warp::path!("v1" / "backups")
-        .and(warp::get())
-        .and(s())
-        .then(|state: AppState| async move {
-            respond(state.copies.status(&state.vault).await.map(|v| json(&v)))
-        });
+    let backups =
+        warp::path!("v1" / "backups")
+            .and(warp::get())
+            .and(s())
+            .then(|state: AppState| async move {
+                backup_answer(state.backups.status(&state.vault).await)
+            });
     let snapshot = warp::path!("v1" / "backups" / "snapshot")
         .and(warp::post())
         .and(body::<SnapshotRequest>())
         .and(s())
         .then(|req: SnapshotRequest, state: AppState| async move {
-            respond(
-                state
-                    .copies
-                    .snapshot(&state.vault, req)
-                    .await
-                    .map(|r| json(&r)),
-            )
+            backup_answer(state.backups.snapshot(&state.vault, req).await)
         });
     let snapshots = warp::path!("v1" / "backups" / "snapshots")
         .and(warp::get())
         .and(s())
-        .then(|state: AppState| async move {
-            respond(state.copies.snapshots().await.map(|r| json(&r)))
-        });
+        .then(|state: AppState| async move { backup_answer(state.backups.snapshots().await) });
     let drill = warp::path!("v1" / "backups" / "drill")
         .and(warp::post())
         .and(s())
-        .then(|state: AppState| async move {
-            respond(state.copies.drill(&state.vault).await.map(|r| json(&r)))
-        });
+        .then(
+            |state: AppState| async move { backup_answer(state.backups.drill(&state.vault).await) },
+        );
     let verify_replicas = warp::path!("v1" / "replication" / "verify")
         .and(warp::post())
         .and(s())
         .then(|state: AppState| async move {
-            respond(
-                state
-                    .copies
-                    .verify_replicas(&state.vault)
-                    .await
-                    .map(|r| json(&r)),
-            )
+            backup_answer(state.backups.verify_replicas(&state.vault).await)
         });
     let tls_status = warp::path!("v1" / "tls")
         .and(warp::get())
@@ -596,10 +715,7 @@ pub fn routes(state: &AppState) -> Routes {
         verify.boxed(),
         leak.boxed(),
     ];
-    crate::http::combine(routes)
-        .recover(recover)
-        .unify()
-        .boxed()
+    combine(routes).recover(recover).unify().boxed()
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! Tar (ustar) opens everywhere without a tool of ours.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -21,10 +21,10 @@ use warp::http::{StatusCode, header};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
-use super::tracks::set;
-use super::{
-    ApiError, AppState, SMALL_BODY_DEADLINE, auth, blocking, body_within, client, json_body,
-    recheck, respond, with_state,
+use super::{auth, recheck};
+use crate::web::{
+    ApiError, AppState, SMALL_BODY_DEADLINE, blocking, body_within, client, json_body, respond,
+    set, with, with_state,
 };
 
 const BLOCK: u64 = 512;
@@ -73,7 +73,7 @@ impl ExportLinks {
     }
 }
 
-pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
+pub(super) fn routes(state: &AppState, links: &Arc<ExportLinks>) -> Vec<BoxedFilter<(Response,)>> {
     let direct = warp::path!("api" / "account" / "export")
         .and(warp::post())
         .and(auth(state))
@@ -101,11 +101,16 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
         .and(json_body::<ExportRequest>())
         .and(client())
         .and(with_state(state))
+        .and(with(links.clone()))
         .then(
-            |auth: Authenticated, req: ExportRequest, client: ClientInfo, state: AppState| async move {
+            |auth: Authenticated,
+             req: ExportRequest,
+             client: ClientInfo,
+             state: AppState,
+             links: Arc<ExportLinks>| async move {
                 let result = async {
                     reauthenticate(&state, &auth, req, &client).await?;
-                    let token = state.export_links.issue(auth.scope.clone());
+                    let token = links.issue(auth.scope.clone());
                     Ok(warp::reply::json(&serde_json::json!({
                         "url": format!("/api/account/export/{token}"),
                         "expires_in_secs": LINK_TTL.as_secs(),
@@ -120,10 +125,15 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
         .and(auth(state))
         .and(client())
         .and(with_state(state))
+        .and(with(links.clone()))
         .then(
-            |token: String, auth: Authenticated, client: ClientInfo, state: AppState| async move {
+            |token: String,
+             auth: Authenticated,
+             client: ClientInfo,
+             state: AppState,
+             links: Arc<ExportLinks>| async move {
                 let result = async {
-                    if !state.export_links.take(&token, &auth.scope) {
+                    if !links.take(&token, &auth.scope) {
                         return Err(ApiError::new(
                             StatusCode::FORBIDDEN,
                             "forbidden",

@@ -3,29 +3,26 @@
 use std::io::{Read, Seek, SeekFrom};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use serde::Deserialize;
 use studiovault_api::public::{
     AnalysisView, KeyView, LoudnessView, RenameTrack, TempoView, TrackPage, TrackView,
 };
-use studiovault_audio::{Container, MelodyOptions, MelodyRange, PeakBits, extract_melody};
+use studiovault_audio::{Container, MelodyOptions, MelodyRange, extract_melody};
 use studiovault_vault::{
-    AnalysisState, AudioUse, Authenticated, BlobReader, ClientInfo, TrackId, TrackQuery,
-    TrackRecord, TrackSort, VaultError,
+    AnalysisState, AudioUse, Authenticated, ClientInfo, TrackId, TrackQuery, TrackRecord,
+    TrackSort, VaultError,
 };
-use tokio_stream::wrappers::ReceiverStream;
 use warp::filters::BoxedFilter;
-use warp::http::{HeaderValue, StatusCode, header};
+use warp::http::{StatusCode, header};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
-use super::range::{ByteRange, resolve};
-use super::{ApiError, AppState, auth, blocking, client, json_body, respond, with_state};
+use super::auth;
+use crate::web::{
+    ApiError, AppState, ByteRange, PeaksQuery, blocking, client, content_disposition, json_body,
+    peaks_response, resolve, respond, set, stream_blob, with_state,
+};
 
-/// Plaintext decrypted per read and handed to the socket per message (8 chunks).
-const STREAM_PIECE: usize = 512 * 1024;
-/// Pieces decrypted ahead of the socket.
-const STREAM_QUEUE: usize = 4;
 const MAX_PAGE: u64 = 500;
 
 #[derive(Debug, Deserialize)]
@@ -44,13 +41,6 @@ struct ListQuery {
     /// Added within this range, Unix ms.
     added_after: Option<i64>,
     added_before: Option<i64>,
-}
-
-#[derive(Debug, Deserialize)]
-pub(super) struct PeaksQuery {
-    zoom: Option<u32>,
-    format: Option<String>,
-    bits: Option<u8>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -323,41 +313,6 @@ async fn peaks(
     peaks_response(&bytes, &q)
 }
 
-/// Answers stored peaks at the zoom, bit depth and format `q` asks for.
-pub(super) fn peaks_response(bytes: &[u8], q: &PeaksQuery) -> Result<Response, ApiError> {
-    let zoom = q.zoom.unwrap_or(1024);
-    let bits = match q.bits.unwrap_or(8) {
-        8 => PeakBits::Eight,
-        16 => PeakBits::Sixteen,
-        _ => return Err(ApiError::bad_request("bits must be 8 or 16")),
-    };
-    let waveform = crate::analysis::decode_peaks(bytes).ok_or_else(ApiError::internal)?;
-    let level = waveform.level(zoom).ok_or_else(|| {
-        let zooms: Vec<String> = waveform
-            .levels
-            .iter()
-            .map(|l| l.samples_per_pixel.to_string())
-            .collect();
-        ApiError::bad_request(format!("zoom must be one of {}", zooms.join(", ")))
-    })?;
-    let mut res = match q.format.as_deref().unwrap_or("json") {
-        "json" => Response::new(level.to_json(bits).into()),
-        "dat" => Response::new(level.to_dat(bits).into()),
-        other => {
-            return Err(ApiError::bad_request(format!(
-                "unknown format `{other}` (expected json or dat)"
-            )));
-        }
-    };
-    let mime = if q.format.as_deref() == Some("dat") {
-        "application/octet-stream"
-    } else {
-        "application/json"
-    };
-    set(&mut res, header::CONTENT_TYPE, mime);
-    Ok(res)
-}
-
 /// The melody or bass line as a Standard MIDI File, transcribed on request. Only for analysed
 /// tracks: the analysis already decoded the file in a sandboxed process, so this decode of it
 /// is known to be safe.
@@ -524,89 +479,4 @@ async fn list(auth: Authenticated, q: ListQuery, state: AppState) -> Result<Resp
         next_offset: (next < total).then_some(next),
     };
     Ok(warp::reply::json(&page).into_response())
-}
-
-pub(super) fn set(res: &mut Response, name: header::HeaderName, value: &str) {
-    if let Ok(v) = HeaderValue::from_str(value) {
-        res.headers_mut().insert(name, v);
-    }
-}
-
-/// `inline; filename="ascii"; filename*=UTF-8''percent-encoded` (RFC 6266).
-pub(super) fn content_disposition(kind: &str, filename: &str) -> String {
-    let ascii: String = filename
-        .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let encoded: String = filename
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
-    format!("{kind}; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
-}
-
-/// Streams `count` plaintext bytes from `start`, decrypting on a blocking thread at most a few
-/// pieces ahead of the socket: memory stays flat whatever the file size, and a client that
-/// stops reading stops the decryption.
-pub(super) fn stream_blob(
-    mut reader: BlobReader,
-    start: u64,
-    count: u64,
-) -> ReceiverStream<Result<Bytes, std::io::Error>> {
-    let (tx, rx) = tokio::sync::mpsc::channel(STREAM_QUEUE);
-    tokio::task::spawn_blocking(move || {
-        let end = start + count;
-        let mut pos = start;
-        while pos < end {
-            let want = (end - pos).min(STREAM_PIECE as u64) as usize;
-            let piece = match reader.read_span(pos, want) {
-                Ok((buf, range)) => Bytes::from(buf).slice(range),
-                Err(e) => {
-                    tracing::error!(error = %e, "a stored blob failed to decrypt while streaming");
-                    let _ = tx.blocking_send(Err(e));
-                    return;
-                }
-            };
-            pos += piece.len() as u64;
-            if piece.is_empty() || tx.blocking_send(Ok(piece)).is_err() {
-                return;
-            }
-        }
-    });
-    ReceiverStream::new(rx)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dispositions_are_header_safe() {
-        assert_eq!(
-            content_disposition("inline", "Take 1.wav"),
-            "inline; filename=\"Take 1.wav\"; filename*=UTF-8''Take%201.wav"
-        );
-        let d = content_disposition("attachment", "Ünreleased \"mix\"\r\n.flac");
-        assert!(
-            d.starts_with("attachment; filename=\"_nreleased _mix___.flac\""),
-            "{d}"
-        );
-        assert!(
-            d.ends_with("filename*=UTF-8''%C3%9Cnreleased%20%22mix%22%0D%0A.flac"),
-            "{d}"
-        );
-        assert!(HeaderValue::from_str(&d).is_ok());
-    }
 }

@@ -9,10 +9,7 @@ use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
-/// Pages may load scripts, styles, media and data from this origin only; the QR code is an
-/// inline SVG image (`data:`).
-pub(super) const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-                        media-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+use crate::web::PAGE_CSP;
 
 struct Asset {
     name: &'static str,

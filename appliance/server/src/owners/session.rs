@@ -9,11 +9,12 @@ use warp::http::{StatusCode, header};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
-use super::{
-    ApiError, AppState, auth, blocking, client, json_body, respond, session_cookie_name,
-    set_cookie, throttled, with_state,
-};
+use super::auth;
 use crate::throttle::Subject;
+use crate::web::{
+    ApiError, AppState, blocking, client, json_body, respond, session_cookie_name, set_cookie,
+    throttled, with_state,
+};
 
 #[derive(Debug, serde::Deserialize)]
 struct ActivityQuery {

@@ -14,7 +14,7 @@ use studiovault_vault::{
 };
 use warp::http::StatusCode;
 
-use super::{ApiError, AppState, blocking};
+use crate::web::{ApiError, AppState, blocking};
 
 /// Bytes read before deciding whether the upload looks like audio at all.
 const SNIFF_LEN: usize = 16;

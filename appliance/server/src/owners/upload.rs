@@ -9,9 +9,10 @@ use warp::multipart::FormData;
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
+use super::auth;
 use super::incoming::{Incoming, Stopped, cut_off, over_quota, too_large};
 use super::tracks::view;
-use super::{ApiError, AppState, auth, blocking, client, respond, with_state};
+use crate::web::{ApiError, AppState, blocking, client, respond, with_state};
 
 /// Allowance for multipart boundaries and part headers when judging `Content-Length`.
 const MULTIPART_SLACK: u64 = 64 * 1024;

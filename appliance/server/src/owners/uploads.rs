@@ -23,9 +23,10 @@ use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
+use super::auth;
 use super::incoming::{Incoming, Stopped, over_quota, too_large};
 use super::tracks::view;
-use super::{ApiError, AppState, auth, blocking, client, json_body, respond, with_state};
+use crate::web::{ApiError, AppState, blocking, client, json_body, respond, with, with_state};
 
 /// Unfinished uploads untouched for this long are dropped.
 const IDLE_LIMIT: Duration = Duration::from_secs(24 * 3600);
@@ -109,21 +110,27 @@ fn status_response(id: &str, offset: u64, size: u64, code: StatusCode) -> Respon
     res
 }
 
-pub(super) fn routes(state: &AppState) -> Vec<warp::filters::BoxedFilter<(Response,)>> {
+pub(super) fn routes(
+    state: &AppState,
+    sessions: &Arc<UploadSessions>,
+) -> Vec<warp::filters::BoxedFilter<(Response,)>> {
     let create = warp::path!("api" / "uploads")
         .and(warp::post())
         .and(auth(state))
         .and(json_body::<CreateUpload>())
         .and(with_state(state))
-        .then(|auth, req, state| async move { respond(create(auth, req, state).await) });
+        .and(with(sessions.clone()))
+        .then(|auth, req, state, sessions| async move {
+            respond(create(auth, req, state, sessions).await)
+        });
     let status = warp::path!("api" / "uploads" / String)
         .and(warp::get().or(warp::head()).unify())
         .and(auth(state))
-        .and(with_state(state))
+        .and(with(sessions.clone()))
         .then(
-            |id: String, auth: Authenticated, state: AppState| async move {
+            |id: String, auth: Authenticated, sessions: Arc<UploadSessions>| async move {
                 let result = async {
-                    let session = state.uploads.get(&id, auth.scope.owner())?;
+                    let session = sessions.get(&id, auth.scope.owner())?;
                     let guard = session.incoming.lock().await;
                     let offset = guard
                         .as_ref()
@@ -141,17 +148,20 @@ pub(super) fn routes(state: &AppState) -> Vec<warp::filters::BoxedFilter<(Respon
         .and(warp::body::stream())
         .and(client())
         .and(with_state(state))
-        .then(|id, auth, offset, body, client, state| async move {
-            respond(append(id, auth, offset, body, client, state).await)
-        });
+        .and(with(sessions.clone()))
+        .then(
+            |id, auth, offset, body, client, state, sessions| async move {
+                respond(append(id, auth, offset, body, client, state, sessions).await)
+            },
+        );
     let abort = warp::path!("api" / "uploads" / String)
         .and(warp::delete())
         .and(auth(state))
-        .and(with_state(state))
+        .and(with(sessions.clone()))
         .then(
-            |id: String, auth: Authenticated, state: AppState| async move {
-                let result = state.uploads.get(&id, auth.scope.owner()).map(|_| {
-                    state.uploads.remove(&id);
+            |id: String, auth: Authenticated, sessions: Arc<UploadSessions>| async move {
+                let result = sessions.get(&id, auth.scope.owner()).map(|_| {
+                    sessions.remove(&id);
                     StatusCode::NO_CONTENT.into_response()
                 });
                 respond(result)
@@ -169,6 +179,7 @@ async fn create(
     auth: Authenticated,
     req: CreateUpload,
     state: AppState,
+    sessions: Arc<UploadSessions>,
 ) -> Result<Response, ApiError> {
     let max = state.config.http.max_upload_bytes;
     if req.size > max {
@@ -195,7 +206,7 @@ async fn create(
         // Counted and inserted under one lock: parallel requests cannot all slip under the cap.
         // A refused session's temporary blob goes with it.
         let now = Instant::now();
-        let mut map = state.uploads.map();
+        let mut map = sessions.map();
         map.retain(|_, s| s.idle_for(now) < IDLE_LIMIT);
         if map.values().filter(|s| s.owner == owner).count() >= MAX_OPEN_PER_OWNER {
             return Err(ApiError::new(
@@ -226,9 +237,10 @@ async fn append(
     body: impl Stream<Item = Result<impl Buf, warp::Error>>,
     client: ClientInfo,
     state: AppState,
+    sessions: Arc<UploadSessions>,
 ) -> Result<Response, ApiError> {
     let mut body = Box::pin(body);
-    let result = append_checked(id, auth, offset, body.as_mut(), client, state).await;
+    let result = append_checked(id, auth, offset, body.as_mut(), client, state, sessions).await;
     if result
         .as_ref()
         .map_or(true, |r| r.status().is_client_error())
@@ -251,8 +263,9 @@ async fn append_checked(
     body: impl Stream<Item = Result<impl Buf, warp::Error>>,
     client: ClientInfo,
     state: AppState,
+    sessions: Arc<UploadSessions>,
 ) -> Result<Response, ApiError> {
-    let session = state.uploads.get(&id, auth.scope.owner())?;
+    let session = sessions.get(&id, auth.scope.owner())?;
     let offset = offset.ok_or_else(|| ApiError::bad_request("send the Upload-Offset header"))?;
     let mut guard = session.incoming.try_lock().map_err(|_| {
         ApiError::new(
@@ -285,7 +298,7 @@ async fn append_checked(
         Ok(()) | Err(Stopped::Interrupted) => {}
         Err(Stopped::Refused(e)) => {
             guard.take();
-            state.uploads.remove(&id);
+            sessions.remove(&id);
             return Err(e);
         }
     }
@@ -295,7 +308,7 @@ async fn append_checked(
         return Ok(status_response(&id, received, size, StatusCode::NO_CONTENT));
     }
     let incoming = guard.take().ok_or_else(ApiError::internal)?;
-    state.uploads.remove(&id);
+    sessions.remove(&id);
     let rec = incoming
         .commit(
             &session.filename,

@@ -1,4 +1,5 @@
-//! The server's side of replication, snapshots and restore drills: builds the restic driver and
+//! The server's side of replication, snapshots and restore drills: the vault's backups (a
+//! "copy" elsewhere in the server is a recipient's marked copy). Builds the restic driver and
 //! the S3 replicator from the config (secrets read from their files), runs one backup job at a
 //! time, and keeps each result in the store for the status API.
 
@@ -7,17 +8,15 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use studiovault_api::admin::{
-    BackupsView, Capability, CapabilityState, DrillReport, ReplicaVerifyReport, ReplicationView,
-    SnapshotReport, SnapshotRequest, SnapshotView,
+    BackupsView, DrillReport, ReplicaVerifyReport, ReplicationView, SnapshotReport,
+    SnapshotRequest, SnapshotView,
 };
 use studiovault_backups::replica::{ReplicaTarget, Replicator};
 use studiovault_backups::{Restic, Retention, S3Credentials};
 use studiovault_vault::snapshot::CopyRecord;
-use studiovault_vault::{Clock, Vault};
-use warp::http::StatusCode;
+use studiovault_vault::{Clock, Vault, VaultError};
 
 use crate::config::Config;
-use crate::http::{ApiError, blocking};
 
 /// Reads a one-line secret file; the error names the file, never its content.
 fn read_secret(path: &Path, what: &str) -> anyhow::Result<String> {
@@ -79,9 +78,40 @@ pub fn replicator(config: &Config) -> anyhow::Result<Option<Replicator>> {
     })))
 }
 
-/// Backup jobs and their status.
+/// Why a backup job or its status could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum BackupsError {
+    /// The part asked for has no configuration.
+    #[error("{what} is not configured: set {key} in the config")]
+    NotConfigured {
+        what: &'static str,
+        key: &'static str,
+    },
+    /// restic failed; the message says which snapshot and why.
+    #[error("{0}")]
+    BackupFailed(String),
+    /// The replica could not be checked.
+    #[error("{0}")]
+    ReplicationFailed(String),
+    #[error(transparent)]
+    Store(#[from] VaultError),
+    /// The blocking task that called the store died.
+    #[error("a blocking task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// Runs store work off the async reactor.
+async fn store<T, F>(f: F) -> Result<T, BackupsError>
+where
+    F: FnOnce() -> Result<T, VaultError> + Send + 'static,
+    T: Send + 'static,
+{
+    Ok(tokio::task::spawn_blocking(f).await??)
+}
+
+/// Backup jobs (snapshots, drills, replica checks) and their status.
 #[derive(Debug)]
-pub struct Copies {
+pub struct Backups {
     restic: Option<Restic>,
     replicator: Option<Replicator>,
     retention: Retention,
@@ -92,19 +122,7 @@ pub struct Copies {
     running: tokio::sync::Mutex<()>,
 }
 
-fn not_configured(what: &str, key: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::CONFLICT,
-        "not_configured",
-        format!("{what} is not configured: set {key} in the config"),
-    )
-}
-
-fn failed(code: &'static str, e: impl std::fmt::Display) -> ApiError {
-    ApiError::new(StatusCode::BAD_GATEWAY, code, e.to_string())
-}
-
-impl Copies {
+impl Backups {
     pub fn from_config(config: &Config) -> anyhow::Result<Arc<Self>> {
         Ok(Arc::new(Self {
             restic: restic(config)?,
@@ -124,15 +142,16 @@ impl Copies {
         self.replicator.as_ref()
     }
 
-    fn restic(&self) -> Result<&Restic, ApiError> {
-        self.restic
-            .as_ref()
-            .ok_or_else(|| not_configured("Backups", "backups.repository"))
+    fn restic(&self) -> Result<&Restic, BackupsError> {
+        self.restic.as_ref().ok_or(BackupsError::NotConfigured {
+            what: "Backups",
+            key: "backups.repository",
+        })
     }
 
-    pub async fn status(&self, vault: &Vault) -> Result<BackupsView, ApiError> {
+    pub async fn status(&self, vault: &Vault) -> Result<BackupsView, BackupsError> {
         let v = vault.clone();
-        let (stats, snapshot, error, drill) = blocking(move || {
+        let (stats, snapshot, error, drill) = store(move || {
             Ok((
                 v.replication().stats()?,
                 v.copy_record(CopyRecord::LastSnapshot)?,
@@ -166,7 +185,7 @@ impl Copies {
         &self,
         vault: &Vault,
         req: SnapshotRequest,
-    ) -> Result<SnapshotReport, ApiError> {
+    ) -> Result<SnapshotReport, BackupsError> {
         let restic = self.restic()?;
         let _one_at_a_time = self.running.lock().await;
         let outcome = studiovault_backups::snapshots::take_snapshot(
@@ -181,7 +200,7 @@ impl Copies {
         match outcome {
             Ok(report) => {
                 let json = serde_json::to_string(&report).unwrap_or_default();
-                blocking(move || {
+                store(move || {
                     v.set_copy_record(CopyRecord::LastSnapshot, Some(&json))?;
                     v.set_copy_record(CopyRecord::LastSnapshotError, None)
                 })
@@ -192,14 +211,14 @@ impl Copies {
                 tracing::error!(error = %e, tier = req.tier.as_str(), "snapshot failed");
                 let message = format!("{} snapshot failed: {e}", req.tier.as_str());
                 let stored = message.clone();
-                blocking(move || v.set_copy_record(CopyRecord::LastSnapshotError, Some(&stored)))
+                store(move || v.set_copy_record(CopyRecord::LastSnapshotError, Some(&stored)))
                     .await?;
-                Err(failed("backup_failed", message))
+                Err(BackupsError::BackupFailed(message))
             }
         }
     }
 
-    pub async fn drill(&self, vault: &Vault) -> Result<DrillReport, ApiError> {
+    pub async fn drill(&self, vault: &Vault) -> Result<DrillReport, BackupsError> {
         let restic = self.restic()?;
         let _one_at_a_time = self.running.lock().await;
         let report =
@@ -223,16 +242,16 @@ impl Copies {
         }
         let json = serde_json::to_string(&report).unwrap_or_default();
         let v = vault.clone();
-        blocking(move || v.set_copy_record(CopyRecord::LastDrill, Some(&json))).await?;
+        store(move || v.set_copy_record(CopyRecord::LastDrill, Some(&json))).await?;
         Ok(report)
     }
 
-    pub async fn snapshots(&self) -> Result<Vec<SnapshotView>, ApiError> {
+    pub async fn snapshots(&self) -> Result<Vec<SnapshotView>, BackupsError> {
         let list = self
             .restic()?
             .snapshots()
             .await
-            .map_err(|e| failed("backup_failed", e))?;
+            .map_err(|e| BackupsError::BackupFailed(e.to_string()))?;
         Ok(list
             .into_iter()
             .map(|s| SnapshotView {
@@ -244,124 +263,19 @@ impl Copies {
             .collect())
     }
 
-    pub async fn verify_replicas(&self, vault: &Vault) -> Result<ReplicaVerifyReport, ApiError> {
+    pub async fn verify_replicas(
+        &self,
+        vault: &Vault,
+    ) -> Result<ReplicaVerifyReport, BackupsError> {
         let replicator = self
             .replicator
             .as_ref()
-            .ok_or_else(|| not_configured("Replication", "replication.endpoint"))?;
+            .ok_or(BackupsError::NotConfigured {
+                what: "Replication",
+                key: "replication.endpoint",
+            })?;
         studiovault_backups::replica::verify(vault, replicator)
             .await
-            .map_err(|e| failed("replication_failed", e))
+            .map_err(|e| BackupsError::ReplicationFailed(e.to_string()))
     }
-}
-
-fn ago(now_ms: i64, at_ms: i64) -> String {
-    let secs = ((now_ms - at_ms) / 1000).max(0);
-    match secs {
-        0..120 => format!("{secs} s ago"),
-        120..7200 => format!("{} min ago", secs / 60),
-        7200..172_800 => format!("{} h ago", secs / 3600),
-        _ => format!("{} days ago", secs / 86_400),
-    }
-}
-
-/// The status API's entries for replication, backups and drills.
-pub fn capabilities(view: &BackupsView) -> Vec<Capability> {
-    let now = studiovault_vault::SystemClock.now_ms();
-    let r = &view.replication;
-    let replication = if !r.configured {
-        Capability {
-            name: "Replication".into(),
-            state: CapabilityState::NotConfigured,
-            detail: "No S3/B2 replica is configured ([replication] endpoint, bucket, keys): no copy leaves this machine.".into(),
-        }
-    } else {
-        let failing = r.failing > 0;
-        Capability {
-            name: "Replication".into(),
-            state: if failing {
-                CapabilityState::Failing
-            } else {
-                CapabilityState::Ok
-            },
-            detail: format!(
-                "{} upload(s) pending, lag {} s, {} deletion(s) due, {} in grace{}",
-                r.uploads_pending,
-                r.lag_secs,
-                r.deletes_due,
-                r.deletes_waiting,
-                match (&r.last_error, failing) {
-                    (Some(e), true) => format!("; {} failing: {e}", r.failing),
-                    _ => String::new(),
-                }
-            ),
-        }
-    };
-    let backups = if !view.snapshots_configured {
-        Capability {
-            name: "Backups".into(),
-            state: CapabilityState::NotConfigured,
-            detail: "No restic repository is configured ([backups] repository, password_file)."
-                .into(),
-        }
-    } else if let Some(error) = &view.last_snapshot_error {
-        Capability {
-            name: "Backups".into(),
-            state: CapabilityState::Failing,
-            detail: error.clone(),
-        }
-    } else {
-        Capability {
-            name: "Backups".into(),
-            state: CapabilityState::Ok,
-            detail: match &view.last_snapshot {
-                Some(s) => format!(
-                    "last {} snapshot {} {}: {} blobs, {} bytes added, {} kept, check {}",
-                    s.tier.as_str(),
-                    &s.id[..s.id.len().min(8)],
-                    ago(now, s.at_ms),
-                    s.blobs,
-                    s.bytes_added,
-                    s.kept,
-                    if s.check_ok { "ok" } else { "FAILED" }
-                ),
-                None => "configured; no snapshot taken yet".into(),
-            },
-        }
-    };
-    let drill = match (&view.last_drill, view.snapshots_configured) {
-        (_, false) => Capability {
-            name: "Restore drill".into(),
-            state: CapabilityState::NotConfigured,
-            detail: "Drills need a restic repository.".into(),
-        },
-        (None, true) => Capability {
-            name: "Restore drill".into(),
-            state: CapabilityState::Failing,
-            detail: "No restore drill has run yet: run `studiovault backup drill`.".into(),
-        },
-        (Some(d), true) => Capability {
-            name: "Restore drill".into(),
-            state: if d.passed {
-                CapabilityState::Ok
-            } else {
-                CapabilityState::Failing
-            },
-            detail: format!(
-                "{} {}: {}/{} blobs verified, {} decrypted, {} problem(s){} in {:.1} s",
-                if d.passed { "passed" } else { "FAILED" },
-                ago(now, d.at_ms),
-                d.blobs_verified,
-                d.blobs_listed,
-                d.blobs_decrypted,
-                d.problems,
-                d.first_problem
-                    .as_deref()
-                    .map(|p| format!(" (first: {p})"))
-                    .unwrap_or_default(),
-                d.total_ms as f64 / 1000.0
-            ),
-        },
-    };
-    vec![replication, backups, drill]
 }

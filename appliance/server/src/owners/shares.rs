@@ -1,23 +1,18 @@
-//! The owner's shares (`/api/shares`) and leak tracing (`/api/leaks/trace`).
+//! The owner's shares (`/api/shares`).
 
-use studiovault_api::public::{
-    CreateShare, RecipientEventView, RecipientView, ShareView, Suspect, TraceView, TracedCopy,
-    TracedShare, UpdateShare,
-};
+use studiovault_api::public::{CreateShare, ShareView, UpdateShare};
 use studiovault_vault::{
-    Authenticated, ClientInfo, NewRecipient, NewShare, RecipientId, RecipientRecord, ShareDetail,
-    ShareId, ShareRecord, TraceOutcome, TraceQuery, TraceReport, TrackId, Vault,
+    Authenticated, ClientInfo, NewRecipient, NewShare, RecipientId, ShareDetail, ShareId,
+    ShareRecord, TrackId,
 };
 use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
-use super::{ApiError, AppState, auth, blocking, client, json_body, respond, with_state};
-use crate::suspect::SuspectError;
-
-/// A suspect file for a trace: a 30-second excerpt is enough; whole songs fit.
-const TRACE_BODY_LIMIT: u64 = 512 << 20;
+use super::auth;
+use crate::leak_report::recipient_view;
+use crate::web::{ApiError, AppState, blocking, client, json_body, respond, with_state};
 
 fn share_id(raw: &str) -> Result<ShareId, ApiError> {
     ShareId::parse(raw).ok_or_else(|| ApiError::not_found("share"))
@@ -41,30 +36,6 @@ fn status(share: &ShareRecord, now_ms: i64) -> &'static str {
     }
 }
 
-pub(crate) fn recipient_view(rec: &RecipientRecord, link_token: &str) -> RecipientView {
-    RecipientView {
-        id: rec.id.to_string(),
-        name: rec.name.clone(),
-        email: rec.email.clone(),
-        link: format!("/s/{link_token}"),
-        revoked_at: rec.revoked_at_ms,
-        plays: rec.plays,
-        downloads: rec.downloads,
-        events: rec
-            .events
-            .iter()
-            .map(|e| RecipientEventView {
-                at: e.at_ms,
-                kind: serde_json::to_value(e.kind)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default(),
-                track: e.track.map(|t| t.to_string()),
-            })
-            .collect(),
-    }
-}
-
 fn share_view(detail: &ShareDetail, now_ms: i64) -> ShareView {
     let s = &detail.share;
     ShareView {
@@ -85,58 +56,6 @@ fn share_view(detail: &ShareDetail, now_ms: i64) -> ShareView {
             .iter()
             .map(|(r, token)| recipient_view(r, token))
             .collect(),
-    }
-}
-
-fn traced_share(share: &ShareRecord) -> TracedShare {
-    TracedShare {
-        id: share.id.to_string(),
-        title: share.title.clone(),
-        created_at: share.created_at_ms,
-    }
-}
-
-/// The answer to a trace; `owner_email` only for the admin.
-pub(crate) fn trace_view(
-    vault: &Vault,
-    payload: Option<u64>,
-    outcome: &TraceOutcome,
-    threshold: Option<f64>,
-    for_admin: bool,
-) -> TraceView {
-    let link = |r: &TraceReport| recipient_view(&r.recipient, &vault.link_token(r.recipient.id));
-    let decoded = outcome.decoded.as_ref();
-    TraceView {
-        found: decoded.is_some() || !outcome.suspects.is_empty(),
-        payload: payload.map(|p| format!("{p:016x}")),
-        owner_email: decoded
-            .or(outcome.suspects.first().map(|(r, _)| r))
-            .filter(|_| for_admin)
-            .map(|r| r.owner_email.clone()),
-        share: decoded.map(|r| traced_share(&r.share)),
-        recipient: decoded.map(link),
-        copies: decoded
-            .map(|r| {
-                r.copies
-                    .iter()
-                    .map(|(track, name, at)| TracedCopy {
-                        track: track.to_string(),
-                        name: name.clone(),
-                        issued_at: *at,
-                    })
-                    .collect()
-            })
-            .unwrap_or_default(),
-        suspects: outcome
-            .suspects
-            .iter()
-            .map(|(r, score)| Suspect {
-                share: traced_share(&r.share),
-                recipient: link(r),
-                score: *score,
-            })
-            .collect(),
-        threshold,
     }
 }
 
@@ -304,19 +223,6 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
                 respond(result.await)
             },
         );
-    let trace = warp::path!("api" / "leaks" / "trace")
-        .and(warp::post())
-        .and(auth(state))
-        .and(warp::body::content_length_limit(TRACE_BODY_LIMIT))
-        .and(warp::header::<u64>("content-length"))
-        .and(warp::body::stream())
-        .and(client())
-        .and(with_state(state))
-        .then(
-            |auth: Authenticated, length: u64, body, client: ClientInfo, state: AppState| async move {
-                respond(trace(auth, length, body, client, state).await)
-            },
-        );
     vec![
         create.boxed(),
         list.boxed(),
@@ -324,63 +230,5 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
         update.boxed(),
         revoke.boxed(),
         revoke_recipient.boxed(),
-        trace.boxed(),
     ]
-}
-
-/// Reads the watermark of an uploaded suspect file and names the recipient, among this
-/// owner's shares only: the one whose payload decodes, and any others whose copies the file
-/// also carries (scored against each of the owner's watermarked recipients).
-async fn trace<S, B>(
-    auth: Authenticated,
-    length: u64,
-    body: S,
-    client: ClientInfo,
-    state: AppState,
-) -> Result<Response, ApiError>
-where
-    S: futures_util::Stream<Item = Result<B, warp::Error>>,
-    B: bytes::Buf,
-{
-    if length == 0 {
-        return Err(ApiError::bad_request(
-            "send the suspect audio file as the request body",
-        ));
-    }
-    let analysis = crate::suspect::read(body, &state.watermark_key, state.config.job_limits())
-        .await
-        .map_err(|e| match e {
-            SuspectError::Busy => ApiError {
-                retry_after: Some(60),
-                ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "busy", e.to_string())
-            },
-            SuspectError::Unreadable(_) => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "unreadable_audio",
-                e.to_string(),
-            ),
-            SuspectError::BodyBroken => ApiError::bad_request(e.to_string()),
-            SuspectError::Job(reason) => {
-                tracing::error!(error = %reason, "a leak trace could not run");
-                ApiError::internal()
-            }
-        })?;
-    let payload = analysis.payload;
-    let vault = state.vault.clone();
-    let key = state.watermark_key.clone();
-    let view = blocking(move || {
-        let shares = vault.shares(&auth.scope);
-        let (suspects, threshold) = match &analysis.soft_bits {
-            Some(soft) => {
-                let (named, t) =
-                    studiovault_marking::suspects(soft, &key, &shares.watermark_candidates()?);
-                (named, Some(t))
-            }
-            None => (Vec::new(), None),
-        };
-        let outcome = shares.trace(&TraceQuery { payload, suspects }, &client)?;
-        Ok(trace_view(&vault, payload, &outcome, threshold, false))
-    })
-    .await?;
-    Ok(warp::reply::json(&view).into_response())
 }

@@ -11,7 +11,8 @@ use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
 use super::session::clear_cookie;
-use super::{ApiError, AppState, auth, blocking, client, json_body, recheck, respond, with_state};
+use super::{auth, recheck};
+use crate::web::{ApiError, AppState, blocking, client, json_body, respond, with_state};
 
 /// Renders the enrolment URL as a QR code here, so the secret never leaves the appliance.
 fn qr_svg(url: &str) -> Result<String, ApiError> {
