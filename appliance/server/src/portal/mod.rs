@@ -11,7 +11,7 @@ mod unlock;
 
 use std::convert::Infallible;
 
-use studiovault_vault::{RecipientGrant, VaultError};
+use studiovault_vault::{RecipientGrant, Vault, VaultError};
 use warp::Filter;
 use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
@@ -39,6 +39,15 @@ fn unlock_cookie(
     warp::cookie::optional::<String>(unlock_cookie_name(state))
 }
 
+/// The grant behind `token`, if the link works (locked or not); on a blocking thread.
+fn open_link(vault: &Vault, token: &str) -> Result<Option<RecipientGrant>, VaultError> {
+    match vault.open_link(token) {
+        Ok(grant) => Ok(Some(grant)),
+        Err(VaultError::NotFound) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// The grant behind `token`, if the link works and (for a password share) is unlocked.
 async fn grant_for(
     state: &AppState,
@@ -47,10 +56,8 @@ async fn grant_for(
 ) -> Result<Option<RecipientGrant>, ApiError> {
     let vault = state.vault.clone();
     blocking(move || {
-        let grant = match vault.open_link(&token) {
-            Ok(g) => g,
-            Err(VaultError::NotFound) => return Ok(None),
-            Err(e) => return Err(e),
+        let Some(grant) = open_link(&vault, &token)? else {
+            return Ok(None);
         };
         if grant.is_unlocked(&vault, unlock.as_deref())? {
             Ok(Some(grant))

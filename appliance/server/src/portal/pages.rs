@@ -9,22 +9,19 @@ use warp::reply::Response;
 use warp::{Filter, Reply};
 
 use super::{grant_for, link_gone, unlock_cookie};
+use crate::web::template::{Html, TemplateError, Value, render};
 use crate::web::{ApiError, AppState, PAGE_CSP, blocking, client, respond, set, with_state};
 
-/// Escapes text for HTML element content and quoted attributes.
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+/// The pages' templates; [`render`] escapes every text that fills them.
+mod templates {
+    pub const PAGE: &str = include_str!("../../templates/portal/page.html");
+    pub const GONE: &str = include_str!("../../templates/portal/gone.html");
+    pub const PASSWORD: &str = include_str!("../../templates/portal/password.html");
+    pub const ALERT: &str = include_str!("../../templates/portal/alert.html");
+    pub const PLAYLIST: &str = include_str!("../../templates/portal/playlist.html");
+    pub const NOTICE: &str = include_str!("../../templates/portal/notice.html");
+    pub const TRACK: &str = include_str!("../../templates/portal/track.html");
+    pub const DOWNLOAD: &str = include_str!("../../templates/portal/download.html");
 }
 
 fn clock(secs: f64) -> String {
@@ -47,126 +44,108 @@ fn date(ms: i64) -> (String, String) {
     (iso, shown)
 }
 
-fn page(status: StatusCode, title: &str, body: &str) -> Response {
-    let html = format!(
-        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <meta name=\"referrer\" content=\"no-referrer\">\n<meta name=\"robots\" content=\"noindex\">\n\
-         <title>{} · Studio Vault</title>\n<link rel=\"icon\" href=\"data:,\">\n\
-         <link rel=\"stylesheet\" href=\"/assets/portal.css\">\n\
-         <script type=\"module\" src=\"/assets/portal.js\"></script>\n</head>\n<body>\n\
-         <main class=\"portal\">\n{body}\n</main>\n\
-         <footer class=\"foot\">Studio Vault · private delivery, no trackers</footer>\n</body>\n</html>\n",
-        esc(title)
-    );
-    let mut res = Response::new(html.into());
+/// A whole page around `body`, with the pages' CSP.
+fn page(status: StatusCode, title: &str, body: &Html) -> Result<Response, ApiError> {
+    let html = render(
+        templates::PAGE,
+        &[("title", Value::Text(title)), ("body", Value::Html(body))],
+    )?;
+    let mut res = Response::new(html.into_string().into());
     *res.status_mut() = status;
     set(&mut res, header::CONTENT_TYPE, "text/html; charset=utf-8");
     res.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(PAGE_CSP),
     );
-    res
+    Ok(res)
 }
 
 /// The one page for every link that does not work.
-pub(super) fn gone() -> Response {
-    page(
-        StatusCode::NOT_FOUND,
-        "Link not available",
-        "<h1>This link isn’t available</h1>\n\
-         <p>It may have expired or been withdrawn by the person who shared it, or the address \
-         may be incomplete. Ask them for a new link.</p>",
-    )
+pub(super) fn gone() -> Result<Response, ApiError> {
+    let body = render(templates::GONE, &[])?;
+    page(StatusCode::NOT_FOUND, "Link not available", &body)
 }
 
-pub(super) fn password_page(token: &str, error: Option<&str>) -> Response {
+/// The form of a password share, with what went wrong last time, if anything.
+pub(super) fn password_page(token: &str, error: Option<&str>) -> Result<Response, ApiError> {
     let status = if error.is_some() {
         StatusCode::UNAUTHORIZED
     } else {
         StatusCode::OK
     };
-    let alert = error
-        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>\n", esc(e)))
-        .unwrap_or_default();
-    page(
-        status,
-        "Password required",
-        &format!(
-            "<h1>This share is protected</h1>\n<p>Enter the password you were given.</p>\n{alert}\
-             <form method=\"post\" action=\"/s/{token}/unlock\" class=\"unlock\">\n\
-             <label for=\"password\">Password</label>\n\
-             <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required autofocus>\n\
-             <button type=\"submit\" class=\"primary\">Open</button>\n</form>",
-            token = esc(token)
-        ),
-    )
+    let alert = match error {
+        Some(message) => render(templates::ALERT, &[("message", Value::Text(message))])?,
+        None => Html::default(),
+    };
+    let body = render(
+        templates::PASSWORD,
+        &[
+            ("alert", Value::Html(&alert)),
+            ("token", Value::Text(token)),
+        ],
+    )?;
+    page(status, "Password required", &body)
 }
 
-fn playlist_page(token: &str, view: &PortalView, states: &[TrackState]) -> Response {
+fn playlist_page(
+    token: &str,
+    view: &PortalView,
+    states: &[TrackState],
+) -> Result<Response, ApiError> {
     let share = &view.share;
+    let recipient = view.recipient.name.as_str();
     let (iso, shown) = date(share.expires_at_ms);
     let notice = if share.watermark {
-        format!(
-            "<p class=\"notice\" role=\"note\">Every copy here is watermarked to you, {}: an \
-             inaudible mark identifies this copy if it is passed on.</p>\n",
-            esc(&view.recipient.name)
-        )
+        render(templates::NOTICE, &[("name", Value::Text(recipient))])?
     } else {
-        String::new()
+        Html::default()
     };
     let rights = if share.allow_download {
         "You may stream and download these tracks."
     } else {
         "Streaming only: the owner has not allowed downloads."
     };
-    let mut items = String::new();
-    for (i, (track, state)) in view.tracks.iter().zip(states).enumerate() {
-        let download = if share.allow_download {
-            format!(
-                "<button type=\"button\" class=\"download\" aria-label=\"Download {name}\">Download</button>",
-                name = esc(&track.info.name)
+    let tracks = view
+        .tracks
+        .iter()
+        .zip(states)
+        .enumerate()
+        .map(|(i, (track, state))| {
+            let name = track.info.name.as_str();
+            let download = if share.allow_download {
+                render(templates::DOWNLOAD, &[("name", Value::Text(name))])?
+            } else {
+                Html::default()
+            };
+            let duration = track.info.duration_secs.unwrap_or(0.0);
+            render(
+                templates::TRACK,
+                &[
+                    ("id", Value::Text(&track.id.to_string())),
+                    ("duration", Value::Text(&duration.to_string())),
+                    ("number", Value::Text(&(i + 1).to_string())),
+                    ("name", Value::Text(name)),
+                    ("clock", Value::Text(&clock(duration))),
+                    ("status", Value::Text(&state.label())),
+                    ("download", Value::Html(&download)),
+                ],
             )
-        } else {
-            String::new()
-        };
-        items.push_str(&format!(
-            "<li data-track=\"{id}\" data-duration=\"{dur}\">\
-             <button type=\"button\" class=\"pick\"><span class=\"n\">{n}.</span> {name}</button>\
-             <span class=\"dur\">{clock}</span>\
-             <span class=\"status\" aria-live=\"polite\">{status}</span>{download}</li>\n",
-            id = track.id,
-            dur = track.info.duration_secs.unwrap_or(0.0),
-            n = i + 1,
-            name = esc(&track.info.name),
-            clock = clock(track.info.duration_secs.unwrap_or(0.0)),
-            status = esc(&state.label()),
-        ));
-    }
-    page(
-        StatusCode::OK,
-        &share.title,
-        &format!(
-            "<div id=\"portal\" data-base=\"/s/{token}\">\n<header class=\"head\">\n<h1>{title}</h1>\n\
-             <p class=\"for\">For {name}</p>\n\
-             <p class=\"expiry\">Available until <time datetime=\"{iso}\">{shown}</time>. {rights}</p>\n\
-             </header>\n{notice}\
-             <section class=\"player\" aria-label=\"Player\">\n\
-             <div class=\"controls\">\
-             <button type=\"button\" id=\"play\" class=\"play\" aria-label=\"Play\">▶</button>\
-             <button type=\"button\" id=\"next\" aria-label=\"Next track\">Next</button>\
-             <span id=\"now\" class=\"now\">Pick a track</span>\
-             <span id=\"clock\" class=\"clock\">0:00 / 0:00</span></div>\n\
-             <canvas id=\"wave\" class=\"wave\" role=\"slider\" tabindex=\"0\" aria-label=\"Position\" \
-             aria-valuemin=\"0\" aria-valuemax=\"0\" aria-valuenow=\"0\" aria-valuetext=\"0:00\"></canvas>\n\
-             <audio id=\"audio\" preload=\"none\"></audio>\n\
-             <p id=\"message\" class=\"message\" role=\"status\" aria-live=\"polite\"></p>\n\
-             </section>\n<ol class=\"playlist\">\n{items}</ol>\n</div>",
-            token = esc(token),
-            title = esc(&share.title),
-            name = esc(&view.recipient.name),
-        ),
-    )
+        })
+        .collect::<Result<Html, TemplateError>>()?;
+    let body = render(
+        templates::PLAYLIST,
+        &[
+            ("token", Value::Text(token)),
+            ("title", Value::Text(&share.title)),
+            ("name", Value::Text(recipient)),
+            ("iso", Value::Text(&iso)),
+            ("shown", Value::Text(&shown)),
+            ("rights", Value::Text(rights)),
+            ("notice", Value::Html(&notice)),
+            ("tracks", Value::Html(&tracks)),
+        ],
+    )?;
+    page(StatusCode::OK, &share.title, &body)
 }
 
 /// Where a track stands for this recipient.
@@ -287,14 +266,127 @@ async fn show(
 ) -> Result<Response, ApiError> {
     let grant = match grant_for(&state, token.clone(), unlock).await {
         Ok(Some(g)) => g,
-        Ok(None) => return Ok(gone()),
-        Err(e) if e.status == StatusCode::FORBIDDEN => return Ok(password_page(&token, None)),
+        Ok(None) => return gone(),
+        Err(e) if e.status == StatusCode::FORBIDDEN => return password_page(&token, None),
         Err(e) => return Err(e),
     };
     let (view, opened) = match portal_state(&state, &grant, Some(client)).await {
         Ok(opened) => opened,
-        Err(e) if e.status == StatusCode::NOT_FOUND => return Ok(gone()),
+        Err(e) if e.status == StatusCode::NOT_FOUND => return gone(),
         Err(e) => return Err(e),
     };
-    Ok(playlist_page(&token, &view, &opened.tracks))
+    playlist_page(&token, &view, &opened.tracks)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use studiovault_vault::PortalView;
+
+    use super::*;
+
+    fn id(n: u8) -> String {
+        format!("{n:032x}")
+    }
+
+    /// A share of two tracks for one recipient, with names that need escaping.
+    fn view(watermark: bool, allow_download: bool) -> PortalView {
+        let track = |n: u8, name: &str, duration: Option<f64>| {
+            serde_json::from_value(json!({
+                "id": id(n), "owner": id(2), "blob": id(n + 10), "name": name,
+                "original_filename": "take.wav", "container": "wav", "codec": "pcm_s16le",
+                "mime_type": "audio/wav", "duration_secs": duration, "sample_rate": 44100,
+                "channels": 2, "bits_per_sample": 16, "size_bytes": 1000, "sha256": "00",
+                "created_at_ms": 0, "updated_at_ms": 0, "analysis": {"state": "pending"},
+            }))
+            .unwrap()
+        };
+        PortalView {
+            share: serde_json::from_value(json!({
+                "id": id(1), "owner": id(2), "title": "Mixes <v2> & \"final\"",
+                "tracks": [id(3), id(4)], "recipients": [id(5)], "created_at_ms": 0,
+                "expires_at_ms": 1_767_225_600_000i64, "password_hash": null,
+                "allow_download": allow_download, "play_limit": null, "download_limit": null,
+                "watermark": watermark, "revoked_at_ms": null,
+            }))
+            .unwrap(),
+            recipient: serde_json::from_value(json!({
+                "id": id(5), "share": id(1), "owner": id(2), "name": "O'Brien <Label>",
+                "email": null, "payload": 7, "created_at_ms": 0, "revoked_at_ms": null,
+                "plays": 0, "downloads": 0, "events": [],
+            }))
+            .unwrap(),
+            tracks: vec![
+                track(3, "Intro & <Outro>", Some(95.4)),
+                track(4, "Song \"B\"", None),
+            ],
+            rendered: Vec::new(),
+        }
+    }
+
+    fn states() -> Vec<TrackState> {
+        vec![
+            TrackState {
+                id: id(3),
+                state: "ready",
+                progress: None,
+            },
+            TrackState {
+                id: id(4),
+                state: "rendering",
+                progress: Some(0.425),
+            },
+        ]
+    }
+
+    async fn body(res: Response) -> String {
+        let (_, body) = res.into_parts();
+        let bytes = http_body_util::BodyExt::collect(body)
+            .await
+            .unwrap()
+            .to_bytes();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn playlists_escape_every_user_string_and_say_what_is_allowed() {
+        let html = body(playlist_page("tok", &view(true, true), &states()).unwrap()).await;
+        for expected in [
+            "<title>Mixes &lt;v2&gt; &amp; &quot;final&quot; · Studio Vault</title>",
+            "<p class=\"for\">For O&#39;Brien &lt;Label&gt;</p>",
+            "watermarked to you, O&#39;Brien &lt;Label&gt;: an inaudible mark",
+            "<span class=\"n\">1.</span> Intro &amp; &lt;Outro&gt;</button>",
+            "data-duration=\"95.4\"><button",
+            "<span class=\"dur\">1:35</span>",
+            "<button type=\"button\" class=\"download\" aria-label=\"Download Song &quot;B&quot;\">Download</button></li>\n",
+            "Preparing your copy… 43%",
+            "You may stream and download these tracks.",
+        ] {
+            assert!(html.contains(expected), "{expected} in {html}");
+        }
+        for raw in ["<v2>", "<Label>", "<Outro>", "\"B\""] {
+            assert!(!html.contains(raw), "{raw} escaped");
+        }
+        let plain = body(playlist_page("tok", &view(false, false), &states()).unwrap()).await;
+        assert!(plain.contains("Streaming only: the owner has not allowed downloads."));
+        assert!(!plain.contains("class=\"download\""));
+        assert!(!plain.contains("watermarked to you"));
+    }
+
+    #[tokio::test]
+    async fn the_password_form_escapes_its_error_and_link() {
+        let res = password_page("tok<en>", Some("That <password> is not right.")).unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        assert!(body(res).await.contains(
+            "<p class=\"error\" role=\"alert\">That &lt;password&gt; is not right.</p>\n\
+             <form method=\"post\" action=\"/s/tok&lt;en&gt;/unlock\" class=\"unlock\">"
+        ));
+        let first = body(password_page("tok", None).unwrap()).await;
+        assert!(first.contains("<p>Enter the password you were given.</p>\n<form method"));
+        let gone = gone().unwrap();
+        assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+        assert!(body(gone).await.contains(
+            "<main class=\"portal\">\n<h1>This link isn’t available</h1>\n<p>It may have expired"
+        ));
+    }
 }

@@ -2,14 +2,14 @@
 //! for that link's path; guesses are throttled per link and per address.
 
 use serde::Deserialize;
-use studiovault_vault::{ClientInfo, VaultError};
+use studiovault_vault::ClientInfo;
 use warp::filters::BoxedFilter;
 use warp::http::{StatusCode, header};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
 use super::pages::{gone, password_page};
-use super::unlock_cookie_name;
+use super::{open_link, unlock_cookie_name};
 use crate::throttle::Subject;
 use crate::web::{
     ApiError, AppState, SMALL_BODY_DEADLINE, blocking, body_within, client, set, set_cookie,
@@ -56,14 +56,8 @@ async fn unlock(
 ) -> Result<Response, ApiError> {
     let vault = state.vault.clone();
     let t = token.clone();
-    let Some(grant) = blocking(move || match vault.open_link(&t) {
-        Ok(g) => Ok(Some(g)),
-        Err(VaultError::NotFound) => Ok(None),
-        Err(e) => Err(e),
-    })
-    .await?
-    else {
-        return Ok(gone());
+    let Some(grant) = blocking(move || open_link(&vault, &t)).await? else {
+        return gone();
     };
     // Guessing is throttled per link and per address, in memory only; failures are audited.
     let recipient = grant.recipient().to_string();
@@ -100,15 +94,15 @@ async fn unlock(
             let mut res = password_page(
                 &token,
                 Some(&format!("Too many attempts. Try again in {wait} seconds.")),
-            );
+            )?;
             *res.status_mut() = StatusCode::TOO_MANY_REQUESTS;
             set(&mut res, header::RETRY_AFTER, &wait.to_string());
             Ok(res)
         }
         Err(e) if e.code == "bad_credentials" => {
-            Ok(password_page(&token, Some("That password is not right.")))
+            password_page(&token, Some("That password is not right."))
         }
-        Err(e) if e.status == StatusCode::NOT_FOUND => Ok(gone()),
+        Err(e) if e.status == StatusCode::NOT_FOUND => gone(),
         Err(e) => Err(e),
     }
 }

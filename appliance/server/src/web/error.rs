@@ -8,6 +8,8 @@ use warp::http::{StatusCode, header};
 use warp::reply::Response;
 use warp::{Rejection, Reply};
 
+use super::template::TemplateError;
+
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
@@ -102,6 +104,13 @@ impl From<VaultError> for ApiError {
                 Self::internal()
             }
         }
+    }
+}
+
+impl From<TemplateError> for ApiError {
+    fn from(e: TemplateError) -> Self {
+        tracing::error!(error = %e, "a page failed to render");
+        Self::internal()
     }
 }
 

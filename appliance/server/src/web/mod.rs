@@ -12,6 +12,7 @@ mod peaks;
 mod range;
 mod state;
 mod streaming;
+pub mod template;
 mod throttled;
 
 use std::convert::Infallible;
