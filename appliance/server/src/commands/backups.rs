@@ -11,14 +11,10 @@ use studiovault_api::admin::{
 };
 use studiovault_api::client::AdminClient;
 
+use super::print_json;
 use crate::cli::{BackupCommand, ReplicateCommand};
 use crate::config::Config;
 use crate::human::{size, when};
-
-fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
-    Ok(())
-}
 
 fn print_drill(d: &DrillReport) {
     println!(
