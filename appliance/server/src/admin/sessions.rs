@@ -53,13 +53,7 @@ pub(super) fn routes(state: &AppState) -> Vec<Routes> {
             let vault = state.vault.clone();
             let result = blocking(move || vault.admin().revoke_session(&id))
                 .await
-                .map_err(|e| {
-                    if e.status == StatusCode::NOT_FOUND {
-                        ApiError::not_found("session")
-                    } else {
-                        e
-                    }
-                });
+                .map_err(ApiError::not_found_as("session"));
             respond(result.map(|()| StatusCode::NO_CONTENT.into_response()))
         });
     vec![all_sessions.boxed(), revoke_session.boxed()]

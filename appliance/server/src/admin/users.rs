@@ -68,16 +68,8 @@ async fn on_user(
         Ok(user_view(&vault, &rec, sessions))
     })
     .await
-    .map_err(user_not_found)?;
+    .map_err(ApiError::not_found_as("user"))?;
     Ok(json(&view))
-}
-
-fn user_not_found(e: ApiError) -> ApiError {
-    if e.status == StatusCode::NOT_FOUND {
-        ApiError::not_found("user")
-    } else {
-        e
-    }
 }
 
 pub(super) fn routes(state: &AppState) -> Vec<Routes> {
@@ -207,7 +199,7 @@ pub(super) fn routes(state: &AppState) -> Vec<Routes> {
                     })
                 })
                 .await
-                .map_err(user_not_found);
+                .map_err(ApiError::not_found_as("user"));
                 respond(result.map(|r| json(&r)))
             },
         );
@@ -226,7 +218,7 @@ pub(super) fn routes(state: &AppState) -> Vec<Routes> {
                     .collect::<Vec<_>>())
             })
             .await
-            .map_err(user_not_found);
+            .map_err(ApiError::not_found_as("user"));
             respond(result.map(|v| json(&v)))
         });
     let revoke_user_sessions = warp::path!("v1" / "users" / String / "sessions" / "revoke")
@@ -239,7 +231,7 @@ pub(super) fn routes(state: &AppState) -> Vec<Routes> {
                 vault.admin().revoke_sessions(user.id)
             })
             .await
-            .map_err(user_not_found);
+            .map_err(ApiError::not_found_as("user"));
             respond(result.map(|revoked| json(&Revoked { revoked })))
         });
     vec![

@@ -42,13 +42,13 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
         .and(rest(state))
         .then(
             |auth: Authenticated, req: ChangePassword, client: ClientInfo, state: AppState| async move {
-                let (vault, a, c) = (state.vault.clone(), auth.clone(), client.clone());
-                let result = recheck(&state, &auth, &client, move || {
-                    vault.account(&a.scope).change_password(
+                let session = auth.session_id.clone();
+                let result = recheck(&state, &auth, &client, move |account, client| {
+                    account.change_password(
                         &req.current_password,
                         &req.new_password,
-                        &a.session_id,
-                        &c,
+                        &session,
+                        client,
                     )
                 })
                 .await;
@@ -61,11 +61,8 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
         .and(rest(state))
         .then(
             |auth: Authenticated, req: Reauth, client: ClientInfo, state: AppState| async move {
-                let (vault, scope, c) = (state.vault.clone(), auth.scope.clone(), client.clone());
-                let result = recheck(&state, &auth, &client, move || {
-                    vault
-                        .account(&scope)
-                        .totp_setup(&req.password, req.totp.as_deref(), &c)
+                let result = recheck(&state, &auth, &client, move |account, client| {
+                    account.totp_setup(&req.password, req.totp.as_deref(), client)
                 })
                 .await;
                 respond(result.and_then(|(secret, otpauth_url)| {
@@ -85,9 +82,8 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
         .and(rest(state))
         .then(
             |auth: Authenticated, req: TotpConfirm, client: ClientInfo, state: AppState| async move {
-                let (vault, scope, c) = (state.vault.clone(), auth.scope.clone(), client.clone());
-                let result = recheck(&state, &auth, &client, move || {
-                    vault.account(&scope).totp_enable(&req.code, &c)
+                let result = recheck(&state, &auth, &client, move |account, client| {
+                    account.totp_enable(&req.code, client)
                 })
                 .await;
                 respond(result.map(|recovery_codes| {
@@ -101,11 +97,8 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
         .and(rest(state))
         .then(
             |auth: Authenticated, req: Reauth, client: ClientInfo, state: AppState| async move {
-                let (vault, scope, c) = (state.vault.clone(), auth.scope.clone(), client.clone());
-                let result = recheck(&state, &auth, &client, move || {
-                    vault
-                        .account(&scope)
-                        .totp_disable(&req.password, req.totp.as_deref(), &c)
+                let result = recheck(&state, &auth, &client, move |account, client| {
+                    account.totp_disable(&req.password, req.totp.as_deref(), client)
                 })
                 .await;
                 respond(result.map(|()| StatusCode::NO_CONTENT.into_response()))
@@ -138,11 +131,8 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
         .and(rest(state))
         .then(
             |auth: Authenticated, req: Reauth, client: ClientInfo, state: AppState| async move {
-                let (vault, scope, c) = (state.vault.clone(), auth.scope.clone(), client.clone());
-                let result = recheck(&state, &auth, &client, move || {
-                    vault
-                        .account(&scope)
-                        .request_deletion(&req.password, req.totp.as_deref(), &c)
+                let result = recheck(&state, &auth, &client, move |account, client| {
+                    account.request_deletion(&req.password, req.totp.as_deref(), client)
                 })
                 .await;
                 respond(result.map(|purge_after| {

@@ -166,14 +166,8 @@ async fn reauthenticate(
     req: ExportRequest,
     client: &ClientInfo,
 ) -> Result<(), ApiError> {
-    let (vault, scope, c) = (state.vault.clone(), auth.scope.clone(), client.clone());
-    recheck(state, auth, client, move || {
-        vault.account(&scope).reauthenticate(
-            &req.password,
-            req.totp.as_deref(),
-            Recheck::Export,
-            &c,
-        )
+    recheck(state, auth, client, move |account, client| {
+        account.reauthenticate(&req.password, req.totp.as_deref(), Recheck::Export, client)
     })
     .await
 }

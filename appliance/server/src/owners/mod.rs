@@ -17,7 +17,7 @@ mod uploads;
 
 use std::sync::Arc;
 
-use studiovault_vault::{Authenticated, ClientInfo, VaultError};
+use studiovault_vault::{Account, Authenticated, ClientInfo, VaultError};
 use warp::filters::BoxedFilter;
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
@@ -52,8 +52,8 @@ fn auth(
 }
 
 /// A signed-in owner's password or code re-check (export, password change, two-factor
-/// changes, deletion): throttled with the same count as their sign-ins, by their e-mail and
-/// the client.
+/// changes, deletion): `check` runs on their account, throttled with the same count as their
+/// sign-ins, by their e-mail and the client.
 async fn recheck<T, F>(
     state: &AppState,
     auth: &Authenticated,
@@ -61,13 +61,17 @@ async fn recheck<T, F>(
     check: F,
 ) -> Result<T, ApiError>
 where
-    F: FnOnce() -> Result<T, VaultError> + Send + 'static,
+    F: FnOnce(&Account<'_>, &ClientInfo) -> Result<T, VaultError> + Send + 'static,
     T: Send + 'static,
 {
     let vault = state.vault.clone();
     let scope = auth.scope.clone();
     let email = blocking(move || vault.account(&scope).me().map(|u| u.email)).await?;
-    throttled(state, Subject::Account(&email), client, check).await
+    let (vault, scope, c) = (state.vault.clone(), auth.scope.clone(), client.clone());
+    throttled(state, Subject::Account(&email), client, move || {
+        check(&vault.account(&scope), &c)
+    })
+    .await
 }
 
 fn health() -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {

@@ -95,13 +95,7 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
                 respond(
                     result
                         .map(|()| StatusCode::NO_CONTENT.into_response())
-                        .map_err(|e| {
-                            if e.status == StatusCode::NOT_FOUND {
-                                ApiError::not_found("session")
-                            } else {
-                                e
-                            }
-                        }),
+                        .map_err(ApiError::not_found_as("session")),
                 )
             },
         );

@@ -18,14 +18,6 @@ fn share_id(raw: &str) -> Result<ShareId, ApiError> {
     ShareId::parse(raw).ok_or_else(|| ApiError::not_found("share"))
 }
 
-fn share_not_found(e: ApiError) -> ApiError {
-    if e.status == StatusCode::NOT_FOUND {
-        ApiError::not_found("share")
-    } else {
-        e
-    }
-}
-
 fn status(share: &ShareRecord, now_ms: i64) -> &'static str {
     if share.revoked_at_ms.is_some() {
         "revoked"
@@ -146,7 +138,7 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
                     let vault = state.vault.clone();
                     let detail = blocking(move || vault.shares(&auth.scope).get(id))
                         .await
-                        .map_err(share_not_found)?;
+                        .map_err(ApiError::not_found_as("share"))?;
                     Ok(
                         warp::reply::json(&share_view(&detail, state.vault.now_ms()))
                             .into_response(),
@@ -170,7 +162,7 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
                         vault.shares(&auth.scope).set_expiry(id, req.expires_at, &client)
                     })
                     .await
-                    .map_err(share_not_found)?;
+                    .map_err(ApiError::not_found_as("share"))?;
                     Ok(warp::reply::json(&share_view(&detail, state.vault.now_ms()))
                         .into_response())
                 };
@@ -189,7 +181,7 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
                     let vault = state.vault.clone();
                     let detail = blocking(move || vault.shares(&auth.scope).revoke(id, &client))
                         .await
-                        .map_err(share_not_found)?;
+                        .map_err(ApiError::not_found_as("share"))?;
                     Ok(
                         warp::reply::json(&share_view(&detail, state.vault.now_ms()))
                             .into_response(),
@@ -216,7 +208,7 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
                             .revoke_recipient(id, recipient, &client)
                     })
                     .await
-                    .map_err(share_not_found)?;
+                    .map_err(ApiError::not_found_as("share"))?;
                     Ok(warp::reply::json(&share_view(&detail, state.vault.now_ms()))
                         .into_response())
                 };

@@ -111,15 +111,6 @@ fn track_id(raw: &str) -> Result<TrackId, ApiError> {
     TrackId::parse(raw).ok_or_else(|| ApiError::not_found("track"))
 }
 
-/// The store answers "not found" for another tenant's track exactly as for no track at all.
-fn track_not_found(e: ApiError) -> ApiError {
-    if e.status == StatusCode::NOT_FOUND {
-        ApiError::not_found("track")
-    } else {
-        e
-    }
-}
-
 pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
     let list = warp::path!("api" / "tracks")
         .and(warp::get())
@@ -138,7 +129,7 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
                     let vault = state.vault.clone();
                     let rec = blocking(move || vault.library(&auth.scope).get(id))
                         .await
-                        .map_err(track_not_found)?;
+                        .map_err(ApiError::not_found_as("track"))?;
                     Ok(warp::reply::json(&view(&rec)).into_response())
                 };
                 respond(result.await)
@@ -154,7 +145,7 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
             let result = async {
                 let id = track_id(&id)?;
                 let vault = state.vault.clone();
-                let rec = blocking(move || vault.library(&auth.scope).rename(id, &req.name, &client)).await.map_err(track_not_found)?;
+                let rec = blocking(move || vault.library(&auth.scope).rename(id, &req.name, &client)).await.map_err(ApiError::not_found_as("track"))?;
                 Ok(warp::reply::json(&view(&rec)).into_response())
             };
             respond(result.await)
@@ -171,7 +162,7 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
                     let vault = state.vault.clone();
                     blocking(move || vault.library(&auth.scope).delete(id, &client))
                         .await
-                        .map_err(track_not_found)?;
+                        .map_err(ApiError::not_found_as("track"))?;
                     Ok(StatusCode::NO_CONTENT.into_response())
                 };
                 respond(result.await)
@@ -201,7 +192,7 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
                     let scope = auth.scope.clone();
                     let rec = blocking(move || vault.library(&scope).get(id))
                         .await
-                        .map_err(track_not_found)?;
+                        .map_err(ApiError::not_found_as("track"))?;
                     let etag = format!("\"{}\"", rec.sha256);
                     if if_none_match
                         .as_deref()
@@ -239,7 +230,7 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
                             .open_audio(id, &detail_for_audit, &client)
                     })
                     .await
-                    .map_err(track_not_found)?;
+                    .map_err(ApiError::not_found_as("track"))?;
                     let mut res =
                         warp::reply::stream(stream_blob(reader, start, count)).into_response();
                     let partial = count != len;
@@ -303,13 +294,9 @@ async fn peaks(
     let vault = state.vault.clone();
     let bytes = blocking(move || vault.library(&auth.scope).peaks(id))
         .await
-        .map_err(|e| {
-            if e.status == StatusCode::NOT_FOUND {
-                ApiError::not_found("waveform (the track is not analysed yet)")
-            } else {
-                e
-            }
-        })?;
+        .map_err(ApiError::not_found_as(
+            "waveform (the track is not analysed yet)",
+        ))?;
     peaks_response(&bytes, &q)
 }
 
@@ -337,7 +324,7 @@ async fn melody(
     let scope = auth.scope.clone();
     let rec = blocking(move || vault.library(&scope).get(id))
         .await
-        .map_err(track_not_found)?;
+        .map_err(ApiError::not_found_as("track"))?;
     let bpm = match &rec.analysis {
         AnalysisState::Done(r) => r.tempo_bpm,
         AnalysisState::Pending => {
@@ -380,7 +367,7 @@ async fn melody(
         Ok(extract_melody(reader, rec.size_bytes, container, &options).map(|m| m.to_midi()))
     })
     .await
-    .map_err(track_not_found)?
+    .map_err(ApiError::not_found_as("track"))?
     .map_err(|e| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,

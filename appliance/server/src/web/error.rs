@@ -42,6 +42,18 @@ impl ApiError {
         )
     }
 
+    /// Names what the store did not find: it answers "not found" alike for another tenant's
+    /// object and for none at all, without saying what. Other errors pass unchanged.
+    pub fn not_found_as(what: &'static str) -> impl FnOnce(Self) -> Self {
+        move |e| {
+            if e.status == StatusCode::NOT_FOUND {
+                Self::not_found(what)
+            } else {
+                e
+            }
+        }
+    }
+
     pub fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
