@@ -11,7 +11,7 @@ use studiovault_api::admin::{
 use studiovault_api::client::{AdminClient, segment};
 
 use super::print_json;
-use crate::cli::{SessionsCommand, UserCommand, UserSessionsCommand};
+use crate::cli::{SessionsCommand, UserArg, UserCommand, UserSessionsCommand};
 use crate::human::{size, when};
 
 /// `500GiB`, `2 TiB`, `1000000` (bytes); `plan` clears an override.
@@ -126,6 +126,10 @@ pub async fn user(client: &AdminClient, cmd: UserCommand) -> anyhow::Result<Exit
         }
         Ok(ExitCode::SUCCESS)
     };
+    // An action on one account (`POST /v1/users/{user}{action}`) answers the account's new view.
+    let act = async |a: UserArg, action: &str| {
+        show(client.post(&path(&a.user, action), &()).await?, a.out.json)
+    };
     match cmd {
         UserCommand::Add {
             email,
@@ -180,30 +184,10 @@ pub async fn user(client: &AdminClient, cmd: UserCommand) -> anyhow::Result<Exit
             }
         }
         UserCommand::Show(a) => return show(client.get(&path(&a.user, "")).await?, a.out.json),
-        UserCommand::Suspend(a) => {
-            return show(
-                client.post(&path(&a.user, "/suspend"), &()).await?,
-                a.out.json,
-            );
-        }
-        UserCommand::Resume(a) => {
-            return show(
-                client.post(&path(&a.user, "/resume"), &()).await?,
-                a.out.json,
-            );
-        }
-        UserCommand::TotpReset(a) => {
-            return show(
-                client.post(&path(&a.user, "/totp/reset"), &()).await?,
-                a.out.json,
-            );
-        }
-        UserCommand::Delete(a) => {
-            return show(
-                client.post(&path(&a.user, "/deletion"), &()).await?,
-                a.out.json,
-            );
-        }
+        UserCommand::Suspend(a) => return act(a, "/suspend").await,
+        UserCommand::Resume(a) => return act(a, "/resume").await,
+        UserCommand::TotpReset(a) => return act(a, "/totp/reset").await,
+        UserCommand::Delete(a) => return act(a, "/deletion").await,
         UserCommand::Undelete(a) => {
             return show(
                 client.delete(&path(&a.user, "/deletion")).await?,
