@@ -7,7 +7,7 @@
 //! blob's path and key, not the tenant's key, and talks JSON over its stdin and stdout.
 
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -156,7 +156,7 @@ async fn finish(
 
 /// Runs one job in a child process; `Err` says why it gave no answer.
 async fn run_child(
-    exe: &PathBuf,
+    exe: &Path,
     access: &BlobAccess,
     limits: JobLimits,
 ) -> Result<JobOutcome, String> {
@@ -168,15 +168,7 @@ async fn run_child(
         max_duration_secs: limits.max_duration.as_secs(),
         timeout_secs: limits.timeout.as_secs(),
     };
-    let mut child = tokio::process::Command::new(exe)
-        .arg("analysis-job")
-        .arg("--memory-limit-bytes")
-        .arg(limits.memory_bytes.to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
+    let mut child = spawn_job(exe, "analysis-job", limits, Stdio::null())
         .map_err(|e| format!("cannot start the analysis process: {e}"))?;
     if let Some(mut stdin) = child.stdin.take() {
         let line = serde_json::to_vec(&request).unwrap_or_default();
@@ -212,6 +204,25 @@ async fn run_child(
     }
     serde_json::from_slice(&output.stdout)
         .map_err(|e| format!("the analysis process answered garbage: {e}"))
+}
+
+/// Starts this binary's job `subcommand` (`analysis-job`, `render-job`, `trace-job`) under the
+/// memory limit of `limits`, its input and output piped, killed if the parent lets go of it.
+pub fn spawn_job(
+    exe: &Path,
+    subcommand: &str,
+    limits: JobLimits,
+    stderr: Stdio,
+) -> std::io::Result<tokio::process::Child> {
+    tokio::process::Command::new(exe)
+        .arg(subcommand)
+        .arg("--memory-limit-bytes")
+        .arg(limits.memory_bytes.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .kill_on_drop(true)
+        .spawn()
 }
 
 /// Caps this process's address space (for job processes, before they touch any input).

@@ -497,7 +497,7 @@ impl Config {
             } else {
                 "http://"
             };
-            let plain = crate::http::normalise_origin(origin);
+            let plain = crate::web::normalise_origin(origin);
             if !plain
                 .as_deref()
                 .is_some_and(|o| o.starts_with(expected_scheme))
@@ -594,7 +594,7 @@ impl Config {
             .http
             .public_origin
             .as_deref()
-            .and_then(crate::http::normalise_origin)
+            .and_then(crate::web::normalise_origin)
         {
             origin
         } else if self.tls.enabled() {

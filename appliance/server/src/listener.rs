@@ -19,8 +19,6 @@ use warp::http::HeaderValue;
 use warp::http::header::STRICT_TRANSPORT_SECURITY;
 use warp::reply::Response;
 
-use crate::http::ClientAddr;
-
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 const H2_PING_INTERVAL: Duration = Duration::from_secs(30);
@@ -29,6 +27,10 @@ const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub type Routes = BoxedFilter<(Response,)>;
+
+/// The peer address of a connection, put into each request by the accept loop.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAddr(pub SocketAddr);
 
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}

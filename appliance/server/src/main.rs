@@ -3,20 +3,22 @@
 
 mod admin;
 mod analysis;
-mod backup_commands;
+mod backups;
 mod cli;
 mod commands;
 mod config;
-mod copies;
-mod http;
+mod human;
 mod jobs;
+mod leak_report;
 mod listener;
-mod marking;
+mod owners;
+mod portal;
 mod render;
 mod serve;
 mod suspect;
 mod throttle;
 mod tls;
+mod web;
 
 use std::process::ExitCode;
 
@@ -104,7 +106,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         _ => None,
     };
     if let Command::Analyze { file, out } = &cli.command {
-        return commands::analyze(file, out.json).await;
+        return commands::analyze::analyze(file, out.json).await;
     }
     let config = load_config(&cli, listen)?;
     let socket = cli
@@ -132,15 +134,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::User(cmd) => commands::user(&client(), cmd).await,
-        Command::Watermark(cmd) => commands::watermark(&config, cmd).await,
-        Command::Leak(cmd) => commands::leak(&config, &client(), cmd).await,
-        Command::Backup(cmd) => backup_commands::backup(&client(), &config, cmd).await,
-        Command::Replicate(cmd) => backup_commands::replicate(&client(), cmd).await,
-        Command::Sessions(cmd) => commands::sessions(&client(), cmd).await,
-        Command::Audit(cmd) => commands::audit(&client(), cmd).await,
-        Command::Status(out) => commands::status(&client(), out.json).await,
-        Command::Tls(cmd) => commands::tls(&client(), cmd).await,
+        Command::User(cmd) => commands::users::user(&client(), cmd).await,
+        Command::Watermark(cmd) => commands::watermark::watermark(&config, cmd).await,
+        Command::Leak(cmd) => commands::watermark::leak(&config, &client(), cmd).await,
+        Command::Backup(cmd) => commands::backups::backup(&client(), &config, cmd).await,
+        Command::Replicate(cmd) => commands::backups::replicate(&client(), cmd).await,
+        Command::Sessions(cmd) => commands::users::sessions(&client(), cmd).await,
+        Command::Audit(cmd) => commands::audit::audit(&client(), cmd).await,
+        Command::Status(out) => commands::status::status(&client(), out.json).await,
+        Command::Tls(cmd) => commands::tls::tls(&client(), cmd).await,
         // Handled above, before any configuration is read.
         Command::Analyze { .. }
         | Command::AnalysisJob { .. }

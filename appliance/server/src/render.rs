@@ -11,7 +11,7 @@
 //! child writes the FLAC on stdout and its progress (frames done) on stderr.
 
 use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,7 +25,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
 use crate::jobs::{Executor, Progress};
-use crate::marking::{Encoding, MarkedStream, encode_flac};
+use studiovault_marking::{Encoding, MarkedStream, encode_flac};
 
 /// Limits of one render, from the analysis limits in the config.
 pub type RenderLimits = crate::analysis::JobLimits;
@@ -217,7 +217,7 @@ impl Read for ChannelReader {
 /// Runs the child and sends its stdout to `chunks`; [`Chunk::End`] only once the child has
 /// exited successfully, its failure otherwise.
 async fn run_child(
-    exe: &PathBuf,
+    exe: &Path,
     request: &RenderRequest,
     limits: RenderLimits,
     report: impl Fn(u64) + Send,
@@ -233,21 +233,13 @@ async fn run_child(
 }
 
 async fn run_child_streaming(
-    exe: &PathBuf,
+    exe: &Path,
     request: &RenderRequest,
     limits: RenderLimits,
     report: impl Fn(u64) + Send,
     chunks: &mpsc::Sender<Chunk>,
 ) -> Result<(), RenderError> {
-    let mut child = tokio::process::Command::new(exe)
-        .arg("render-job")
-        .arg("--memory-limit-bytes")
-        .arg(limits.memory_bytes.to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
+    let mut child = crate::analysis::spawn_job(exe, "render-job", limits, Stdio::piped())
         .map_err(|e| RenderError::Died(format!("cannot start the render process: {e}")))?;
     if let Some(mut stdin) = child.stdin.take() {
         let line = serde_json::to_vec(request).unwrap_or_default();

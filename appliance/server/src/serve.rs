@@ -12,10 +12,10 @@ use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{Notify, watch};
 
 use crate::config::Config;
-use crate::http::{self, AppState};
-use crate::listener::{self, Listener};
+use crate::listener::{self, Listener, Routes};
 use crate::throttle::LoginThrottle;
-use crate::{analysis, jobs, render};
+use crate::web::{self, AppState};
+use crate::{analysis, jobs, owners, portal, render};
 
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(3600);
 
@@ -55,7 +55,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         })?
     };
 
-    let copies = crate::copies::Copies::from_config(&config)
+    let backups = crate::backups::Backups::from_config(&config)
         .context("setting up replication and backups")?;
     let tls = if config.tls.enabled() {
         let (tls_config, dir) = (config.tls.clone(), config.data_dir.clone());
@@ -84,10 +84,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             config.login.max_failures_per_client,
         )),
         config: config.clone(),
-        uploads: Arc::default(),
-        export_links: Arc::default(),
         watermark_key: watermark_key.clone(),
-        copies: copies.clone(),
+        backups: backups.clone(),
         started: Instant::now(),
     };
 
@@ -102,7 +100,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             let tcp = bind(config.http.listen).await?;
             tokio::spawn(listener::serve(
                 Listener::Tcp(tcp),
-                http::routes(&state),
+                public_routes(&state),
                 stop_rx.clone(),
             ))
         }
@@ -117,7 +115,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                         .http
                         .public_origin
                         .as_deref()
-                        .and_then(http::normalise_origin),
+                        .and_then(web::normalise_origin),
                 ),
                 stop_rx.clone(),
             )));
@@ -129,7 +127,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             tokio::spawn(listener::serve_tls(
                 https,
                 listener::TlsLayer::new(tls)?,
-                http::routes(&state),
+                public_routes(&state),
                 stop_rx.clone(),
             ))
         }
@@ -172,7 +170,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         render_wake,
         stop_rx.clone(),
     ));
-    let replication = copies.replicator().cloned().map(|replicator| {
+    let replication = backups.replicator().cloned().map(|replicator| {
         tracing::info!(
             endpoint = %replicator.target().endpoint,
             bucket = %replicator.target().bucket,
@@ -216,6 +214,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// What the public listener serves: the owners' API, the portal and the web app, one site.
+fn public_routes(state: &AppState) -> Routes {
+    let routes = owners::routes(state)
+        .into_iter()
+        .chain(portal::routes(state))
+        .chain(owners::app_routes());
+    web::site(state, routes)
 }
 
 async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<TcpListener> {

@@ -20,7 +20,7 @@ use studiovault_watermark::{SoftBits, WatermarkKey};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Semaphore;
 
-use crate::analysis::JobLimits;
+use crate::analysis::{JobLimits, spawn_job};
 
 /// Suspect files read at once; more wait their turn rather than multiply the memory.
 static SLOTS: Semaphore = Semaphore::const_new(1);
@@ -79,15 +79,7 @@ where
         .map_err(|_| SuspectError::Busy)?
         .map_err(|_| SuspectError::Busy)?;
     let exe = std::env::current_exe().map_err(|e| SuspectError::Job(e.to_string()))?;
-    let mut child = tokio::process::Command::new(exe)
-        .arg("trace-job")
-        .arg("--memory-limit-bytes")
-        .arg(limits.memory_bytes.to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
+    let mut child = spawn_job(&exe, "trace-job", limits, Stdio::null())
         .map_err(|e| SuspectError::Job(format!("cannot start the trace process: {e}")))?;
     let brief = Brief {
         watermark_key: hex::encode(key.as_bytes()),
@@ -195,7 +187,7 @@ fn read_stdin() -> Result<Reading, String> {
         deadline: Some(Instant::now() + Duration::from_secs(brief.timeout_secs)),
         ..DecodeLimits::default()
     };
-    let analysis = crate::marking::analyze(std::io::Cursor::new(file), len, &key, limits)
+    let analysis = studiovault_marking::analyze(std::io::Cursor::new(file), len, &key, limits)
         .map_err(|e| e.to_string())?;
     Ok(Reading {
         payload: analysis.detection.map(|d| d.payload.id),

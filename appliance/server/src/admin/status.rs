@@ -1,0 +1,238 @@
+//! `GET /v1/status`: the appliance at a glance, with where each optional part stands.
+
+use studiovault_api::admin::{BackupsView, Capability, CapabilityState, Status, TlsStatus};
+use studiovault_vault::Clock;
+use warp::Filter;
+
+use super::json;
+use crate::listener::Routes;
+use crate::web::{ApiError, AppState, blocking, respond, with_state};
+
+/// Where each optional part of the appliance stands, for `GET /v1/status`; the entries not built
+/// yet change to report their real state when their issue lands.
+fn capabilities(
+    analysis_queue: u64,
+    config: &crate::config::Config,
+    backups: &BackupsView,
+    tls: Option<&TlsStatus>,
+) -> Vec<Capability> {
+    vec![
+        tls_capability(tls),
+        Capability {
+            name: "Analysis queue".into(),
+            state: CapabilityState::Ok,
+            detail: format!(
+                "{analysis_queue} track(s) waiting; {} worker(s), each job in its own process limited to {} MiB and {} s",
+                config.analysis.workers,
+                config.analysis.memory_limit_mib,
+                config.analysis.timeout_seconds
+            ),
+        },
+    ]
+    .into_iter()
+    .chain(backup_capabilities(backups))
+    .collect()
+}
+
+fn tls_capability(tls: Option<&TlsStatus>) -> Capability {
+    let name = "TLS certificate".to_owned();
+    let Some(tls) = tls else {
+        return Capability {
+            name,
+            state: CapabilityState::NotConfigured,
+            detail: "TLS is off: plain HTTP on loopback only. Set tls.mode to acme, files or \
+                     self-signed to serve HTTPS."
+                .into(),
+        };
+    };
+    let expiry = tls.certificate.as_ref().map(|c| {
+        format!(
+            "{} certificate for {} from {}, expires {}",
+            tls.mode,
+            c.names.join(", "),
+            c.issuer,
+            crate::human::when(c.not_after)
+        )
+    });
+    match (&tls.last_error, expiry) {
+        (Some(error), expiry) => Capability {
+            name,
+            state: CapabilityState::Failing,
+            detail: format!(
+                "{} failure(s) in a row, next try {}: {error}{}",
+                tls.failures,
+                tls.next_attempt
+                    .map_or_else(|| "not planned".into(), crate::human::when),
+                expiry.map_or_else(String::new, |e| format!(" (still serving the {e})"))
+            ),
+        },
+        (None, Some(expiry)) => Capability {
+            name,
+            state: CapabilityState::Ok,
+            detail: format!(
+                "{expiry}; next renewal {}",
+                tls.next_attempt
+                    .map_or_else(|| "not planned".into(), crate::human::when)
+            ),
+        },
+        (None, None) => Capability {
+            name,
+            state: CapabilityState::Ok,
+            detail: format!("{}: the first certificate is being obtained", tls.mode),
+        },
+    }
+}
+
+fn ago(now_ms: i64, at_ms: i64) -> String {
+    let secs = ((now_ms - at_ms) / 1000).max(0);
+    match secs {
+        0..120 => format!("{secs} s ago"),
+        120..7200 => format!("{} min ago", secs / 60),
+        7200..172_800 => format!("{} h ago", secs / 3600),
+        _ => format!("{} days ago", secs / 86_400),
+    }
+}
+
+/// The status API's entries for replication, backups and drills.
+fn backup_capabilities(view: &BackupsView) -> Vec<Capability> {
+    let now = studiovault_vault::SystemClock.now_ms();
+    let r = &view.replication;
+    let replication = if !r.configured {
+        Capability {
+            name: "Replication".into(),
+            state: CapabilityState::NotConfigured,
+            detail: "No S3/B2 replica is configured ([replication] endpoint, bucket, keys): no copy leaves this machine.".into(),
+        }
+    } else {
+        let failing = r.failing > 0;
+        Capability {
+            name: "Replication".into(),
+            state: if failing {
+                CapabilityState::Failing
+            } else {
+                CapabilityState::Ok
+            },
+            detail: format!(
+                "{} upload(s) pending, lag {} s, {} deletion(s) due, {} in grace{}",
+                r.uploads_pending,
+                r.lag_secs,
+                r.deletes_due,
+                r.deletes_waiting,
+                match (&r.last_error, failing) {
+                    (Some(e), true) => format!("; {} failing: {e}", r.failing),
+                    _ => String::new(),
+                }
+            ),
+        }
+    };
+    let backups = if !view.snapshots_configured {
+        Capability {
+            name: "Backups".into(),
+            state: CapabilityState::NotConfigured,
+            detail: "No restic repository is configured ([backups] repository, password_file)."
+                .into(),
+        }
+    } else if let Some(error) = &view.last_snapshot_error {
+        Capability {
+            name: "Backups".into(),
+            state: CapabilityState::Failing,
+            detail: error.clone(),
+        }
+    } else {
+        Capability {
+            name: "Backups".into(),
+            state: CapabilityState::Ok,
+            detail: match &view.last_snapshot {
+                Some(s) => format!(
+                    "last {} snapshot {} {}: {} blobs, {} bytes added, {} kept, check {}",
+                    s.tier.as_str(),
+                    &s.id[..s.id.len().min(8)],
+                    ago(now, s.at_ms),
+                    s.blobs,
+                    s.bytes_added,
+                    s.kept,
+                    if s.check_ok { "ok" } else { "FAILED" }
+                ),
+                None => "configured; no snapshot taken yet".into(),
+            },
+        }
+    };
+    let drill = match (&view.last_drill, view.snapshots_configured) {
+        (_, false) => Capability {
+            name: "Restore drill".into(),
+            state: CapabilityState::NotConfigured,
+            detail: "Drills need a restic repository.".into(),
+        },
+        (None, true) => Capability {
+            name: "Restore drill".into(),
+            state: CapabilityState::Failing,
+            detail: "No restore drill has run yet: run `studiovault backup drill`.".into(),
+        },
+        (Some(d), true) => Capability {
+            name: "Restore drill".into(),
+            state: if d.passed {
+                CapabilityState::Ok
+            } else {
+                CapabilityState::Failing
+            },
+            detail: format!(
+                "{} {}: {}/{} blobs verified, {} decrypted, {} problem(s){} in {:.1} s",
+                if d.passed { "passed" } else { "FAILED" },
+                ago(now, d.at_ms),
+                d.blobs_verified,
+                d.blobs_listed,
+                d.blobs_decrypted,
+                d.problems,
+                d.first_problem
+                    .as_deref()
+                    .map(|p| format!(" (first: {p})"))
+                    .unwrap_or_default(),
+                d.total_ms as f64 / 1000.0
+            ),
+        },
+    };
+    vec![replication, backups, drill]
+}
+
+pub(super) fn routes(state: &AppState) -> Vec<Routes> {
+    let s = || with_state(state);
+    let status =
+        warp::path!("v1" / "status")
+            .and(warp::get())
+            .and(s())
+            .then(|state: AppState| async move {
+                let vault = state.vault.clone();
+                let backups = match state.backups.status(&state.vault).await {
+                    Ok(view) => view,
+                    Err(e) => return ApiError::from(e).into_response(),
+                };
+                let tls = state.tls.as_ref().map(studiovault_tls::Tls::status);
+                let result =
+                    blocking(move || Ok((vault.admin().stats()?, vault.analysis_queue_len()?)))
+                        .await
+                        .map(|(stats, queue)| {
+                            json(&Status {
+                                version: env!("CARGO_PKG_VERSION").into(),
+                                uptime_secs: state.started.elapsed().as_secs(),
+                                users: stats.users,
+                                tracks: stats.tracks,
+                                stored_bytes: stats.stored_bytes,
+                                disk_free_bytes: rustix::fs::statvfs(state.vault.data_dir())
+                                    .ok()
+                                    .map(|s| s.f_bavail.saturating_mul(s.f_frsize)),
+                                audit_records: stats.audit_records,
+                                listen: state.config.public_url(),
+                                data_dir: state.vault.data_dir().display().to_string(),
+                                capabilities: capabilities(
+                                    queue,
+                                    &state.config,
+                                    &backups,
+                                    tls.as_ref(),
+                                ),
+                                tls,
+                            })
+                        });
+                respond(result)
+            });
+    vec![status.boxed()]
+}

@@ -1,0 +1,35 @@
+//! `studiovault status`: the appliance at a glance.
+
+use std::process::ExitCode;
+
+use studiovault_api::admin::Status;
+use studiovault_api::client::AdminClient;
+
+use super::print_json;
+use crate::human::size;
+
+pub async fn status(client: &AdminClient, json: bool) -> anyhow::Result<ExitCode> {
+    let s: Status = client.get("/v1/status").await?;
+    if json {
+        print_json(&s)?;
+    } else {
+        println!(
+            "Studio Vault {} — up {}s, listening on {}",
+            s.version, s.uptime_secs, s.listen
+        );
+        println!("  data       {}", s.data_dir);
+        println!("  accounts   {}", s.users);
+        println!("  tracks     {} ({})", s.tracks, size(s.stored_bytes));
+        println!(
+            "  disk free  {}",
+            s.disk_free_bytes
+                .map(size)
+                .unwrap_or_else(|| "unknown".into())
+        );
+        println!("  audit log  {} records", s.audit_records);
+        for c in &s.capabilities {
+            println!("  {:<16} {:<14} {}", c.name, c.state.as_str(), c.detail);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

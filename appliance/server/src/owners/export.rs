@@ -1,0 +1,434 @@
+//! `POST /api/account/export`: the owner's whole account as one tar archive, streamed.
+//!
+//! The archive is written as it is sent, one decrypted track at a time, so memory stays flat
+//! whatever the library's size; its length is known up front, so browsers show real progress.
+//! Tar (ustar) opens everywhere without a tool of ours.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rand::RngCore;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use studiovault_vault::{
+    AccountExport, Authenticated, ClientInfo, OwnerScope, Recheck, TrackRecord, Vault,
+};
+use tokio_stream::wrappers::ReceiverStream;
+use warp::filters::BoxedFilter;
+use warp::http::{StatusCode, header};
+use warp::reply::Response;
+use warp::{Filter, Reply};
+
+use super::{auth, recheck};
+use crate::web::{
+    ApiError, AppState, SMALL_BODY_DEADLINE, blocking, body_within, client, json_body, respond,
+    set, with, with_state,
+};
+
+const BLOCK: u64 = 512;
+const ROOT: &str = "studiovault-export";
+const PIECE: usize = 256 * 1024;
+/// The password form is small.
+const FORM_LIMIT: u64 = 4 * 1024;
+
+#[derive(Debug, Deserialize)]
+struct ExportRequest {
+    password: String,
+    #[serde(default)]
+    totp: Option<String>,
+}
+
+/// A single-use export link lives this long.
+const LINK_TTL: Duration = Duration::from_secs(10 * 60);
+
+/// Export links the web app follows so the browser saves the archive itself: single-use,
+/// short-lived, and valid only with the session of the owner who asked.
+#[derive(Debug, Default)]
+pub struct ExportLinks(Mutex<HashMap<String, (OwnerScope, Instant)>>);
+
+impl ExportLinks {
+    fn issue(&self, scope: OwnerScope) -> String {
+        let mut raw = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut raw);
+        let token = hex::encode(raw);
+        let mut links = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        links.retain(|_, (_, expires)| *expires > now);
+        links.insert(token.clone(), (scope, now + LINK_TTL));
+        token
+    }
+
+    /// Spends the link if it is live and belongs to `scope`.
+    fn take(&self, token: &str, scope: &OwnerScope) -> bool {
+        let mut links = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match links.get(token) {
+            Some((owner, expires)) if owner == scope && *expires > Instant::now() => {
+                links.remove(token);
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+pub(super) fn routes(state: &AppState, links: &Arc<ExportLinks>) -> Vec<BoxedFilter<(Response,)>> {
+    let direct = warp::path!("api" / "account" / "export")
+        .and(warp::post())
+        .and(auth(state))
+        .and(warp::header::optional::<String>("content-type"))
+        .and(body_within(FORM_LIMIT, SMALL_BODY_DEADLINE))
+        .and(client())
+        .and(with_state(state))
+        .then(
+            |auth: Authenticated,
+             content_type: Option<String>,
+             body: Bytes,
+             client: ClientInfo,
+             state: AppState| async move {
+                let result = async {
+                    let req = parse(content_type.as_deref(), &body)?;
+                    reauthenticate(&state, &auth, req, &client).await?;
+                    export(auth, client, state).await
+                };
+                respond(result.await)
+            },
+        );
+    let link = warp::path!("api" / "account" / "export" / "link")
+        .and(warp::post())
+        .and(auth(state))
+        .and(json_body::<ExportRequest>())
+        .and(client())
+        .and(with_state(state))
+        .and(with(links.clone()))
+        .then(
+            |auth: Authenticated,
+             req: ExportRequest,
+             client: ClientInfo,
+             state: AppState,
+             links: Arc<ExportLinks>| async move {
+                let result = async {
+                    reauthenticate(&state, &auth, req, &client).await?;
+                    let token = links.issue(auth.scope.clone());
+                    Ok(warp::reply::json(&serde_json::json!({
+                        "url": format!("/api/account/export/{token}"),
+                        "expires_in_secs": LINK_TTL.as_secs(),
+                    }))
+                    .into_response())
+                };
+                respond(result.await)
+            },
+        );
+    let follow = warp::path!("api" / "account" / "export" / String)
+        .and(warp::get())
+        .and(auth(state))
+        .and(client())
+        .and(with_state(state))
+        .and(with(links.clone()))
+        .then(
+            |token: String,
+             auth: Authenticated,
+             client: ClientInfo,
+             state: AppState,
+             links: Arc<ExportLinks>| async move {
+                let result = async {
+                    if !links.take(&token, &auth.scope) {
+                        return Err(ApiError::new(
+                            StatusCode::FORBIDDEN,
+                            "forbidden",
+                            "this export link is invalid, spent or expired: ask for a new one",
+                        ));
+                    }
+                    export(auth, client, state).await
+                };
+                respond(result.await)
+            },
+        );
+    vec![direct.boxed(), link.boxed(), follow.boxed()]
+}
+
+/// Accepts JSON (scripts) or a form post.
+fn parse(content_type: Option<&str>, body: &[u8]) -> Result<ExportRequest, ApiError> {
+    let form = content_type.is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+    let parsed = if form {
+        serde_urlencoded::from_bytes(body).map_err(|e| e.to_string())
+    } else {
+        serde_json::from_slice(body).map_err(|e| e.to_string())
+    };
+    parsed.map_err(|e| ApiError::bad_request(format!("the body needs `password`: {e}")))
+}
+
+/// The export's password (and code) check: throttled and audited like every re-check.
+async fn reauthenticate(
+    state: &AppState,
+    auth: &Authenticated,
+    req: ExportRequest,
+    client: &ClientInfo,
+) -> Result<(), ApiError> {
+    recheck(state, auth, client, move |account, client| {
+        account.reauthenticate(&req.password, req.totp.as_deref(), Recheck::Export, client)
+    })
+    .await
+}
+
+async fn export(
+    auth: Authenticated,
+    client: ClientInfo,
+    state: AppState,
+) -> Result<Response, ApiError> {
+    let vault = state.vault.clone();
+    let scope = auth.scope.clone();
+    let export = blocking(move || vault.export_account(&scope, &client)).await?;
+    let entries = Entries::of(&export).map_err(|_| ApiError::internal())?;
+    let length = entries.archive_len();
+    let date = time::OffsetDateTime::now_utc().date();
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let vault = state.vault.clone();
+    tokio::task::spawn_blocking(move || write_archive(&vault, &auth.scope, entries, &tx));
+    let mut res = warp::reply::stream(ReceiverStream::new(rx)).into_response();
+    set(&mut res, header::CONTENT_TYPE, "application/x-tar");
+    set(&mut res, header::CONTENT_LENGTH, &length.to_string());
+    set(
+        &mut res,
+        header::CONTENT_DISPOSITION,
+        &format!("attachment; filename=\"studiovault-export-{date}.tar\""),
+    );
+    Ok(res)
+}
+
+/// What the archive holds, in order: the documents, then each track's audio.
+struct Entries {
+    documents: Vec<(String, Vec<u8>)>,
+    tracks: Vec<(String, TrackRecord)>,
+    mtime: u64,
+}
+
+impl Entries {
+    fn of(export: &AccountExport) -> Result<Self, serde_json::Error> {
+        let audio_names: Vec<String> = export
+            .tracks
+            .iter()
+            .map(|t| format!("audio/{}-{}", t.id, safe_name(&t.info.original_filename)))
+            .collect();
+        let tracks: Vec<Value> = export
+            .tracks
+            .iter()
+            .zip(&audio_names)
+            .map(|(t, file)| {
+                let mut v = serde_json::to_value(t)?;
+                v["file"] = Value::from(file.as_str());
+                Ok(v)
+            })
+            .collect::<Result<_, serde_json::Error>>()?;
+        let shares: Vec<Value> = export
+            .shares
+            .iter()
+            .map(|d| {
+                json!({
+                    "id": d.share.id,
+                    "title": d.share.title,
+                    "tracks": d.share.tracks,
+                    "created_at": d.share.created_at_ms,
+                    "expires_at": d.share.expires_at_ms,
+                    "revoked_at": d.share.revoked_at_ms,
+                    "allow_download": d.share.allow_download,
+                    "watermark": d.share.watermark,
+                    "recipients": d.recipients.iter().map(|(r, _)| json!({
+                        "id": r.id,
+                        "name": r.name,
+                        "email": r.email,
+                        "revoked_at": r.revoked_at_ms,
+                        "plays": r.plays,
+                        "downloads": r.downloads,
+                        "events": r.events,
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        let documents = vec![
+            ("README.txt".to_owned(), README.as_bytes().to_vec()),
+            ("account.json".to_owned(), pretty(&export.account)?),
+            ("tracks.json".to_owned(), pretty(&tracks)?),
+            ("shares.json".to_owned(), pretty(&shares)?),
+            ("activity.json".to_owned(), pretty(&export.activity)?),
+        ];
+        Ok(Self {
+            documents,
+            tracks: audio_names
+                .into_iter()
+                .zip(export.tracks.iter().cloned())
+                .collect(),
+            mtime: time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64,
+        })
+    }
+
+    fn archive_len(&self) -> u64 {
+        let entry = |size: u64| BLOCK + size.div_ceil(BLOCK) * BLOCK;
+        self.documents
+            .iter()
+            .map(|(_, body)| entry(body.len() as u64))
+            .chain(self.tracks.iter().map(|(_, t)| entry(t.size_bytes)))
+            .sum::<u64>()
+            + 2 * BLOCK
+    }
+}
+
+fn pretty<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, serde_json::Error> {
+    let mut out = serde_json::to_vec_pretty(value)?;
+    out.push(b'\n');
+    Ok(out)
+}
+
+const README: &str = "Studio Vault account export\n\
+\n\
+account.json   your account: e-mail, plan, storage, settings\n\
+tracks.json    every track: names, formats, sizes, SHA-256, tempo, key, loudness, and its file\n\
+shares.json    your shares, their recipients, and what each opened, played and downloaded\n\
+activity.json  the audit records of your data: uploads, downloads, shares, sign-ins, settings\n\
+audio/         the original files you uploaded, byte for byte (check them against tracks.json)\n";
+
+/// ASCII letters, digits, `.-_` and spaces; anything else becomes `_`; at most 60 characters.
+fn safe_name(raw: &str) -> String {
+    let name: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ' ') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let name = name.trim_start_matches('.');
+    let start = name.len().saturating_sub(60);
+    if name.is_empty() {
+        "audio".into()
+    } else {
+        name[start..].to_owned()
+    }
+}
+
+/// A ustar header. `path` is split into prefix and name at a `/` when longer than 100 bytes;
+/// sizes of 8 GiB and more use the base-256 form GNU tar and libarchive read.
+fn header(path: &str, size: u64, mtime: u64) -> [u8; 512] {
+    let mut h = [0u8; 512];
+    let (prefix, name) = if path.len() <= 100 {
+        ("", path)
+    } else {
+        path.rsplit_once('/').unwrap_or(("", path))
+    };
+    let put = |h: &mut [u8; 512], at: usize, bytes: &[u8], max: usize| {
+        let n = bytes.len().min(max);
+        h[at..at + n].copy_from_slice(&bytes[..n]);
+    };
+    put(&mut h, 0, name.as_bytes(), 100);
+    put(&mut h, 100, b"0000644\0", 8);
+    put(&mut h, 108, b"0000000\0", 8);
+    put(&mut h, 116, b"0000000\0", 8);
+    if size < 1 << 33 {
+        put(&mut h, 124, format!("{size:011o}\0").as_bytes(), 12);
+    } else {
+        h[124] = 0x80;
+        h[128..136].copy_from_slice(&size.to_be_bytes());
+    }
+    put(&mut h, 136, format!("{mtime:011o}\0").as_bytes(), 12);
+    h[156] = b'0';
+    put(&mut h, 257, b"ustar\0", 6);
+    put(&mut h, 263, b"00", 2);
+    put(&mut h, 345, prefix.as_bytes(), 155);
+    h[148..156].copy_from_slice(b"        ");
+    let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
+    put(&mut h, 148, format!("{sum:06o}\0 ").as_bytes(), 8);
+    h
+}
+
+fn padding(size: u64) -> Bytes {
+    Bytes::from(vec![0u8; (size.div_ceil(BLOCK) * BLOCK - size) as usize])
+}
+
+type Sender = tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>;
+
+/// Writes the archive into `tx`; stops when the client goes away. A track that fails to
+/// decrypt ends the stream with an error, so a download is never silently short.
+fn write_archive(vault: &Vault, scope: &OwnerScope, entries: Entries, tx: &Sender) {
+    let send = |piece: Bytes| tx.blocking_send(Ok(piece)).is_ok();
+    for (name, body) in &entries.documents {
+        let size = body.len() as u64;
+        let path = format!("{ROOT}/{name}");
+        if !send(Bytes::copy_from_slice(&header(&path, size, entries.mtime)))
+            || !send(Bytes::from(body.clone()))
+            || !send(padding(size))
+        {
+            return;
+        }
+    }
+    for (name, track) in &entries.tracks {
+        let path = format!("{ROOT}/{name}");
+        if !send(Bytes::copy_from_slice(&header(
+            &path,
+            track.size_bytes,
+            entries.mtime,
+        ))) {
+            return;
+        }
+        let mut reader = match vault.export_audio(scope, track.id) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(track = %track.id, error = %e, "an exported track could not be opened");
+                let _ = tx.blocking_send(Err(std::io::Error::other("a track could not be read")));
+                return;
+            }
+        };
+        let mut pos = 0;
+        while pos < track.size_bytes {
+            let want = (track.size_bytes - pos).min(PIECE as u64) as usize;
+            match reader.read_span(pos, want) {
+                Ok((buf, range)) if !range.is_empty() => {
+                    pos += range.len() as u64;
+                    if !send(Bytes::from(buf).slice(range)) {
+                        return;
+                    }
+                }
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::error!(track = %track.id, error = %e, "an exported track failed to decrypt");
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
+            }
+        }
+        if !send(padding(track.size_bytes)) {
+            return;
+        }
+    }
+    let _ = send(Bytes::from(vec![0u8; 2 * BLOCK as usize]));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_are_valid_ustar() {
+        let h = header("studiovault-export/account.json", 1234, 1_700_000_000);
+        assert_eq!(&h[257..263], b"ustar\0");
+        assert_eq!(&h[124..136], b"00000002322\0");
+        let stored = u32::from_str_radix(std::str::from_utf8(&h[148..154]).unwrap(), 8).unwrap();
+        let mut copy = h;
+        copy[148..156].copy_from_slice(b"        ");
+        assert_eq!(stored, copy.iter().map(|&b| u32::from(b)).sum::<u32>());
+        let long = format!("{ROOT}/audio/{}-{}", "a".repeat(32), "b".repeat(60));
+        let h = header(&long, 1 << 34, 0);
+        assert_eq!(&h[345..345 + 24], b"studiovault-export/audio");
+        assert_eq!(h[124], 0x80, "base-256 size");
+    }
+
+    #[test]
+    fn names_are_safe_and_short() {
+        assert_eq!(safe_name("../../etc/passwd"), "_.._etc_passwd");
+        assert_eq!(safe_name("Ünreleased mix.wav"), "_nreleased mix.wav");
+        assert_eq!(safe_name(""), "audio");
+        assert_eq!(safe_name(&"x".repeat(80)).len(), 60);
+    }
+}

@@ -1,0 +1,469 @@
+//! The library: list, get, rename, delete, Range playback, waveform peaks and melody to MIDI.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use studiovault_api::public::{
+    AnalysisView, KeyView, LoudnessView, RenameTrack, TempoView, TrackPage, TrackView,
+};
+use studiovault_audio::{Container, MelodyOptions, MelodyRange, extract_melody};
+use studiovault_vault::{
+    AnalysisState, AudioUse, Authenticated, ClientInfo, TrackId, TrackQuery, TrackRecord,
+    TrackSort, VaultError,
+};
+use warp::filters::BoxedFilter;
+use warp::http::{StatusCode, header};
+use warp::reply::Response;
+use warp::{Filter, Reply};
+
+use super::auth;
+use crate::web::{
+    ApiError, AppState, ByteRange, PeaksQuery, blocking, client, content_disposition, json_body,
+    peaks_response, resolve, respond, set, stream_blob, with_state,
+};
+
+const MAX_PAGE: u64 = 500;
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    offset: Option<u64>,
+    limit: Option<u64>,
+    sort: Option<String>,
+    order: Option<String>,
+    q: Option<String>,
+    tempo_min: Option<f64>,
+    tempo_max: Option<f64>,
+    key: Option<String>,
+    /// Length range, in seconds.
+    duration_min: Option<f64>,
+    duration_max: Option<f64>,
+    /// Added within this range, Unix ms.
+    added_after: Option<i64>,
+    added_before: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct MelodyQuery {
+    range: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct AudioQuery {
+    download: Option<String>,
+}
+
+pub(super) fn view(rec: &TrackRecord) -> TrackView {
+    let done = match &rec.analysis {
+        AnalysisState::Done(r) => Some(r),
+        _ => None,
+    };
+    TrackView {
+        id: rec.id.to_string(),
+        name: rec.info.name.clone(),
+        original_filename: rec.info.original_filename.clone(),
+        container: rec.info.container.clone(),
+        codec: rec.info.codec.clone(),
+        mime_type: rec.info.mime_type.clone(),
+        size_bytes: rec.size_bytes,
+        sha256: rec.sha256.clone(),
+        duration_secs: rec.info.duration_secs,
+        sample_rate: rec.info.sample_rate,
+        channels: rec.info.channels,
+        bits_per_sample: rec.info.bits_per_sample,
+        created_at: rec.created_at_ms,
+        updated_at: rec.updated_at_ms,
+        analysis: AnalysisView {
+            state: match &rec.analysis {
+                AnalysisState::Pending => "pending",
+                AnalysisState::Done(_) => "done",
+                AnalysisState::Failed { .. } => "failed",
+                AnalysisState::Off => "off",
+            }
+            .into(),
+            reason: match &rec.analysis {
+                AnalysisState::Failed { reason } => Some(reason.clone()),
+                _ => None,
+            },
+        },
+        tempo: done.and_then(|r| {
+            Some(TempoView {
+                bpm: r.tempo_bpm?,
+                confidence: r.tempo_confidence.unwrap_or(0.0),
+            })
+        }),
+        key: done.and_then(|r| {
+            Some(KeyView {
+                name: r.key.clone()?,
+                camelot: r.camelot.clone()?,
+                confidence: r.key_confidence.unwrap_or(0.0),
+            })
+        }),
+        loudness: done.map(|r| LoudnessView {
+            integrated_lufs: r.integrated_lufs,
+            range_lu: r.loudness_range_lu,
+            true_peak_dbtp: r.true_peak_dbtp,
+        }),
+    }
+}
+
+fn track_id(raw: &str) -> Result<TrackId, ApiError> {
+    TrackId::parse(raw).ok_or_else(|| ApiError::not_found("track"))
+}
+
+pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
+    let list = warp::path!("api" / "tracks")
+        .and(warp::get())
+        .and(auth(state))
+        .and(warp::query::<ListQuery>())
+        .and(with_state(state))
+        .then(|auth, q, state| async move { respond(list(auth, q, state).await) });
+    let get = warp::path!("api" / "tracks" / String)
+        .and(warp::get())
+        .and(auth(state))
+        .and(with_state(state))
+        .then(
+            |id: String, auth: Authenticated, state: AppState| async move {
+                let result = async {
+                    let id = track_id(&id)?;
+                    let vault = state.vault.clone();
+                    let rec = blocking(move || vault.library(&auth.scope).get(id))
+                        .await
+                        .map_err(ApiError::not_found_as("track"))?;
+                    Ok(warp::reply::json(&view(&rec)).into_response())
+                };
+                respond(result.await)
+            },
+        );
+    let rename = warp::path!("api" / "tracks" / String)
+        .and(warp::patch())
+        .and(auth(state))
+        .and(json_body::<RenameTrack>())
+        .and(client())
+        .and(with_state(state))
+        .then(|id: String, auth: Authenticated, req: RenameTrack, client, state: AppState| async move {
+            let result = async {
+                let id = track_id(&id)?;
+                let vault = state.vault.clone();
+                let rec = blocking(move || vault.library(&auth.scope).rename(id, &req.name, &client)).await.map_err(ApiError::not_found_as("track"))?;
+                Ok(warp::reply::json(&view(&rec)).into_response())
+            };
+            respond(result.await)
+        });
+    let delete = warp::path!("api" / "tracks" / String)
+        .and(warp::delete())
+        .and(auth(state))
+        .and(client())
+        .and(with_state(state))
+        .then(
+            |id: String, auth: Authenticated, client, state: AppState| async move {
+                let result = async {
+                    let id = track_id(&id)?;
+                    let vault = state.vault.clone();
+                    blocking(move || vault.library(&auth.scope).delete(id, &client))
+                        .await
+                        .map_err(ApiError::not_found_as("track"))?;
+                    Ok(StatusCode::NO_CONTENT.into_response())
+                };
+                respond(result.await)
+            },
+        );
+    let audio = warp::path!("api" / "tracks" / String / "audio")
+        .and(warp::get())
+        .and(auth(state))
+        .and(warp::header::optional::<String>("range"))
+        .and(warp::header::optional::<String>("if-range"))
+        .and(warp::header::optional::<String>("if-none-match"))
+        .and(warp::query::<AudioQuery>())
+        .and(client())
+        .and(with_state(state))
+        .then(
+            |id: String,
+             auth: Authenticated,
+             range: Option<String>,
+             if_range: Option<String>,
+             if_none_match: Option<String>,
+             q: AudioQuery,
+             client,
+             state: AppState| async move {
+                let result = async {
+                    let id = track_id(&id)?;
+                    let vault = state.vault.clone();
+                    let scope = auth.scope.clone();
+                    let rec = blocking(move || vault.library(&scope).get(id))
+                        .await
+                        .map_err(ApiError::not_found_as("track"))?;
+                    let etag = format!("\"{}\"", rec.sha256);
+                    if if_none_match
+                        .as_deref()
+                        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+                    {
+                        let mut res = StatusCode::NOT_MODIFIED.into_response();
+                        set(&mut res, header::ETAG, &etag);
+                        return Ok(res);
+                    }
+                    let len = rec.size_bytes;
+                    let (start, count, detail) =
+                        match resolve(range.as_deref(), if_range.as_deref(), &etag, len) {
+                            ByteRange::Unsatisfiable => {
+                                let mut res = ApiError::new(
+                                    StatusCode::RANGE_NOT_SATISFIABLE,
+                                    "range_not_satisfiable",
+                                    format!("the track has {len} bytes"),
+                                )
+                                .into_response();
+                                set(&mut res, header::CONTENT_RANGE, &format!("bytes */{len}"));
+                                return Ok(res);
+                            }
+                            ByteRange::Full => {
+                                (0, len, format!("bytes 0-{}/{len}", len.saturating_sub(1)))
+                            }
+                            ByteRange::Partial { start, end } => {
+                                (start, end - start + 1, format!("bytes {start}-{end}/{len}"))
+                            }
+                        };
+                    let vault = state.vault.clone();
+                    let detail_for_audit = detail.clone();
+                    let (rec, reader) = blocking(move || {
+                        vault
+                            .library(&auth.scope)
+                            .open_audio(id, &detail_for_audit, &client)
+                    })
+                    .await
+                    .map_err(ApiError::not_found_as("track"))?;
+                    let mut res =
+                        warp::reply::stream(stream_blob(reader, start, count)).into_response();
+                    let partial = count != len;
+                    if partial {
+                        *res.status_mut() = StatusCode::PARTIAL_CONTENT;
+                        set(&mut res, header::CONTENT_RANGE, &detail);
+                    }
+                    set(&mut res, header::CONTENT_LENGTH, &count.to_string());
+                    set(&mut res, header::CONTENT_TYPE, &rec.info.mime_type);
+                    set(&mut res, header::ACCEPT_RANGES, "bytes");
+                    set(&mut res, header::ETAG, &etag);
+                    let disposition = if q.download.is_some() {
+                        "attachment"
+                    } else {
+                        "inline"
+                    };
+                    set(
+                        &mut res,
+                        header::CONTENT_DISPOSITION,
+                        &content_disposition(disposition, &rec.info.original_filename),
+                    );
+                    Ok(res)
+                };
+                respond(result.await)
+            },
+        );
+    let peaks = warp::path!("api" / "tracks" / String / "peaks")
+        .and(warp::get())
+        .and(auth(state))
+        .and(warp::query::<PeaksQuery>())
+        .and(with_state(state))
+        .then(|id: String, auth, q, state| async move { respond(peaks(id, auth, q, state).await) });
+    let melody = warp::path!("api" / "tracks" / String / "melody.mid")
+        .and(warp::get())
+        .and(auth(state))
+        .and(warp::query::<MelodyQuery>())
+        .and(client())
+        .and(with_state(state))
+        .then(|id: String, auth, q, client, state| async move {
+            respond(melody(id, auth, q, client, state).await)
+        });
+    vec![
+        peaks.boxed(),
+        melody.boxed(),
+        list.boxed(),
+        get.boxed(),
+        rename.boxed(),
+        delete.boxed(),
+        audio.boxed(),
+    ]
+}
+
+/// The waveform for the scrubber, in audiowaveform's JSON or `.dat` (version 2).
+async fn peaks(
+    id: String,
+    auth: Authenticated,
+    q: PeaksQuery,
+    state: AppState,
+) -> Result<Response, ApiError> {
+    let id = track_id(&id)?;
+    let vault = state.vault.clone();
+    let bytes = blocking(move || vault.library(&auth.scope).peaks(id))
+        .await
+        .map_err(ApiError::not_found_as(
+            "waveform (the track is not analysed yet)",
+        ))?;
+    peaks_response(&bytes, &q)
+}
+
+/// The melody or bass line as a Standard MIDI File, transcribed on request. Only for analysed
+/// tracks: the analysis already decoded the file in a sandboxed process, so this decode of it
+/// is known to be safe.
+async fn melody(
+    id: String,
+    auth: Authenticated,
+    q: MelodyQuery,
+    client: ClientInfo,
+    state: AppState,
+) -> Result<Response, ApiError> {
+    let id = track_id(&id)?;
+    let range = match q.range.as_deref().unwrap_or("melody") {
+        "melody" => MelodyRange::Melody,
+        "bass" => MelodyRange::Bass,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "unknown range `{other}` (expected melody or bass)"
+            )));
+        }
+    };
+    let vault = state.vault.clone();
+    let scope = auth.scope.clone();
+    let rec = blocking(move || vault.library(&scope).get(id))
+        .await
+        .map_err(ApiError::not_found_as("track"))?;
+    let bpm = match &rec.analysis {
+        AnalysisState::Done(r) => r.tempo_bpm,
+        AnalysisState::Pending => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "analysis_pending",
+                "the track is still being analysed; try again shortly",
+            ));
+        }
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "not_analysed",
+                "only analysed tracks can be transcribed",
+            ));
+        }
+    };
+    let options = MelodyOptions {
+        range,
+        bpm,
+        max_duration: Duration::from_secs(state.config.analysis.max_duration_minutes * 60),
+        deadline: Some(Instant::now() + Duration::from_secs(state.config.analysis.timeout_seconds)),
+        cancel: None,
+    };
+    let vault = state.vault.clone();
+    let midi = blocking(move || {
+        let (rec, mut reader) = vault.library(&auth.scope).open_audio_for(
+            id,
+            AudioUse::Transcription,
+            "melody to MIDI",
+            &client,
+        )?;
+        let mut head = [0u8; 16];
+        reader.read_exact(&mut head)?;
+        reader.seek(SeekFrom::Start(0))?;
+        let container = Container::sniff(&head).ok_or_else(|| VaultError::Integrity {
+            blob: rec.blob.to_string(),
+            reason: "not audio".into(),
+        })?;
+        Ok(extract_melody(reader, rec.size_bytes, container, &options).map(|m| m.to_midi()))
+    })
+    .await
+    .map_err(ApiError::not_found_as("track"))?
+    .map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "transcription_failed",
+            e.to_string(),
+        )
+    })?;
+    let mut res = Response::new(midi.into());
+    set(&mut res, header::CONTENT_TYPE, "audio/midi");
+    set(
+        &mut res,
+        header::CONTENT_DISPOSITION,
+        &content_disposition(
+            "attachment",
+            &format!(
+                "{} ({}).mid",
+                rec.info.name,
+                if range == MelodyRange::Bass {
+                    "bass"
+                } else {
+                    "melody"
+                }
+            ),
+        ),
+    );
+    Ok(res)
+}
+
+async fn list(auth: Authenticated, q: ListQuery, state: AppState) -> Result<Response, ApiError> {
+    let sort: TrackSort = q
+        .sort
+        .as_deref()
+        .unwrap_or("created")
+        .parse()
+        .map_err(ApiError::bad_request)?;
+    let descending = match q.order.as_deref().unwrap_or("desc") {
+        "asc" => false,
+        "desc" => true,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "unknown order `{other}` (expected asc or desc)"
+            )));
+        }
+    };
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit must be 1 to {MAX_PAGE}"
+        )));
+    }
+    let offset = q.offset.unwrap_or(0);
+    let tempo = match (q.tempo_min, q.tempo_max) {
+        (None, None) => None,
+        (lo, hi) => Some((lo.unwrap_or(0.0), hi.unwrap_or(f64::MAX))),
+    };
+    if tempo.is_some_and(|(lo, hi)| !(lo.is_finite() && lo <= hi)) {
+        return Err(ApiError::bad_request(
+            "tempo_min must be a number no greater than tempo_max",
+        ));
+    }
+    let duration = match (q.duration_min, q.duration_max) {
+        (None, None) => None,
+        (lo, hi) => Some((lo.unwrap_or(0.0), hi.unwrap_or(f64::MAX))),
+    };
+    if duration.is_some_and(|(lo, hi)| !(lo.is_finite() && lo >= 0.0 && lo <= hi)) {
+        return Err(ApiError::bad_request(
+            "duration_min must be a number of seconds no greater than duration_max",
+        ));
+    }
+    let added = match (q.added_after, q.added_before) {
+        (None, None) => None,
+        (lo, hi) => Some((lo.unwrap_or(i64::MIN), hi.unwrap_or(i64::MAX))),
+    };
+    if added.is_some_and(|(lo, hi)| lo > hi) {
+        return Err(ApiError::bad_request(
+            "added_after must not be later than added_before",
+        ));
+    }
+    let query = TrackQuery {
+        sort,
+        descending,
+        search: q.q.filter(|s| !s.trim().is_empty()),
+        tempo,
+        key: q.key.filter(|k| !k.trim().is_empty()),
+        duration,
+        added,
+        offset,
+        limit,
+    };
+    let vault = state.vault.clone();
+    let (items, total) = blocking(move || vault.library(&auth.scope).list(&query)).await?;
+    let next = offset + items.len() as u64;
+    let page = TrackPage {
+        items: items.iter().map(view).collect(),
+        total,
+        next_offset: (next < total).then_some(next),
+    };
+    Ok(warp::reply::json(&page).into_response())
+}

@@ -1,0 +1,329 @@
+//! Resumable uploads: the shape of tus 1.0 (create with a declared size, append at an offset,
+//! ask for the offset after a dropped connection) in plain JSON and HTTP.
+//!
+//! ```text
+//! POST   /api/uploads        {"filename","size","name"?}  → 201 {"id","offset":0,"size"}
+//! PATCH  /api/uploads/{id}   Upload-Offset: n, body bytes  → 204 (Upload-Offset: n') | 201 track
+//! GET    /api/uploads/{id}                                 → 200 {"id","offset","size"}
+//! DELETE /api/uploads/{id}                                 → 204
+//! ```
+//!
+//! Sessions live in memory; their bytes are already encrypted in the temp directory. A server
+//! restart empties both, and the client starts over.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Buf;
+use futures_util::{Stream, StreamExt};
+use serde::{Deserialize, Serialize};
+use studiovault_vault::{Authenticated, ClientInfo, UserId};
+use warp::http::{HeaderValue, StatusCode, header};
+use warp::reply::Response;
+use warp::{Filter, Reply};
+
+use super::auth;
+use super::incoming::{Incoming, Stopped, over_quota, too_large};
+use super::tracks::view;
+use crate::web::{ApiError, AppState, blocking, client, json_body, respond, with, with_state};
+
+/// Unfinished uploads untouched for this long are dropped.
+const IDLE_LIMIT: Duration = Duration::from_secs(24 * 3600);
+const MAX_OPEN_PER_OWNER: usize = 16;
+const OFFSET_HEADER: &str = "upload-offset";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateUpload {
+    filename: String,
+    size: u64,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct UploadStatus {
+    id: String,
+    offset: u64,
+    size: u64,
+}
+
+#[derive(Debug)]
+struct Session {
+    owner: UserId,
+    size: u64,
+    filename: String,
+    name: Option<String>,
+    /// `None` once finished or refused. The async lock serialises appends.
+    incoming: tokio::sync::Mutex<Option<Incoming>>,
+    last_activity: Mutex<Instant>,
+}
+
+impl Session {
+    fn touch(&self) {
+        *self.last_activity.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+    }
+
+    fn idle_for(&self, now: Instant) -> Duration {
+        now.saturating_duration_since(*self.last_activity.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+/// The open resumable uploads of every owner.
+#[derive(Debug, Default)]
+pub struct UploadSessions {
+    sessions: Mutex<HashMap<String, Arc<Session>>>,
+}
+
+impl UploadSessions {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Session>>> {
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The session `id` if it belongs to `owner`; another owner's looks like none at all.
+    fn get(&self, id: &str, owner: UserId) -> Result<Arc<Session>, ApiError> {
+        self.map()
+            .get(id)
+            .filter(|s| s.owner == owner)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found("upload"))
+    }
+
+    fn remove(&self, id: &str) {
+        self.map().remove(id);
+    }
+}
+
+fn status_response(id: &str, offset: u64, size: u64, code: StatusCode) -> Response {
+    let mut res = warp::reply::with_status(
+        warp::reply::json(&UploadStatus {
+            id: id.to_owned(),
+            offset,
+            size,
+        }),
+        code,
+    )
+    .into_response();
+    res.headers_mut()
+        .insert(OFFSET_HEADER, HeaderValue::from(offset));
+    res
+}
+
+pub(super) fn routes(
+    state: &AppState,
+    sessions: &Arc<UploadSessions>,
+) -> Vec<warp::filters::BoxedFilter<(Response,)>> {
+    let create = warp::path!("api" / "uploads")
+        .and(warp::post())
+        .and(auth(state))
+        .and(json_body::<CreateUpload>())
+        .and(with_state(state))
+        .and(with(sessions.clone()))
+        .then(|auth, req, state, sessions| async move {
+            respond(create(auth, req, state, sessions).await)
+        });
+    let status = warp::path!("api" / "uploads" / String)
+        .and(warp::get().or(warp::head()).unify())
+        .and(auth(state))
+        .and(with(sessions.clone()))
+        .then(
+            |id: String, auth: Authenticated, sessions: Arc<UploadSessions>| async move {
+                let result = async {
+                    let session = sessions.get(&id, auth.scope.owner())?;
+                    let guard = session.incoming.lock().await;
+                    let offset = guard
+                        .as_ref()
+                        .map(Incoming::len)
+                        .ok_or_else(|| ApiError::not_found("upload"))?;
+                    Ok(status_response(&id, offset, session.size, StatusCode::OK))
+                };
+                respond(result.await)
+            },
+        );
+    let append = warp::path!("api" / "uploads" / String)
+        .and(warp::patch())
+        .and(auth(state))
+        .and(warp::header::optional::<u64>(OFFSET_HEADER))
+        .and(warp::body::stream())
+        .and(client())
+        .and(with_state(state))
+        .and(with(sessions.clone()))
+        .then(
+            |id, auth, offset, body, client, state, sessions| async move {
+                respond(append(id, auth, offset, body, client, state, sessions).await)
+            },
+        );
+    let abort = warp::path!("api" / "uploads" / String)
+        .and(warp::delete())
+        .and(auth(state))
+        .and(with(sessions.clone()))
+        .then(
+            |id: String, auth: Authenticated, sessions: Arc<UploadSessions>| async move {
+                let result = sessions.get(&id, auth.scope.owner()).map(|_| {
+                    sessions.remove(&id);
+                    StatusCode::NO_CONTENT.into_response()
+                });
+                respond(result)
+            },
+        );
+    vec![
+        create.boxed(),
+        status.boxed(),
+        append.boxed(),
+        abort.boxed(),
+    ]
+}
+
+async fn create(
+    auth: Authenticated,
+    req: CreateUpload,
+    state: AppState,
+    sessions: Arc<UploadSessions>,
+) -> Result<Response, ApiError> {
+    let max = state.config.http.max_upload_bytes;
+    if req.size > max {
+        return Err(too_large(max));
+    }
+    let vault = state.vault.clone();
+    let scope = auth.scope.clone();
+    let remaining = blocking(move || vault.library(&scope).remaining_quota()).await?;
+    if req.size > remaining {
+        return Err(over_quota(remaining));
+    }
+    let owner = auth.scope.owner();
+    let incoming = Incoming::begin(&auth, &state).await?;
+    let id = format!("{:032x}", rand::random::<u128>());
+    let session = Session {
+        owner,
+        size: req.size,
+        filename: req.filename,
+        name: req.name,
+        incoming: tokio::sync::Mutex::new(Some(incoming)),
+        last_activity: Mutex::new(Instant::now()),
+    };
+    {
+        // Counted and inserted under one lock: parallel requests cannot all slip under the cap.
+        // A refused session's temporary blob goes with it.
+        let now = Instant::now();
+        let mut map = sessions.map();
+        map.retain(|_, s| s.idle_for(now) < IDLE_LIMIT);
+        if map.values().filter(|s| s.owner == owner).count() >= MAX_OPEN_PER_OWNER {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_uploads",
+                format!(
+                    "at most {MAX_OPEN_PER_OWNER} uploads may be open at once; finish or cancel one"
+                ),
+            ));
+        }
+        map.insert(id.clone(), Arc::new(session));
+    }
+    let mut res = status_response(&id, 0, req.size, StatusCode::CREATED);
+    if let Ok(v) = HeaderValue::from_str(&format!("/api/uploads/{id}")) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(res)
+}
+
+/// Bytes of a refused request's body read and discarded before answering, so the client sees
+/// the answer on a connection it can reuse; past this the connection is simply closed.
+const DRAIN_LIMIT: u64 = 64 << 20;
+
+async fn append(
+    id: String,
+    auth: Authenticated,
+    offset: Option<u64>,
+    body: impl Stream<Item = Result<impl Buf, warp::Error>>,
+    client: ClientInfo,
+    state: AppState,
+    sessions: Arc<UploadSessions>,
+) -> Result<Response, ApiError> {
+    let mut body = Box::pin(body);
+    let result = append_checked(id, auth, offset, body.as_mut(), client, state, sessions).await;
+    if result
+        .as_ref()
+        .map_or(true, |r| r.status().is_client_error())
+    {
+        let mut drained = 0u64;
+        while drained < DRAIN_LIMIT {
+            match body.next().await {
+                Some(Ok(piece)) => drained += piece.remaining() as u64,
+                _ => break,
+            }
+        }
+    }
+    result
+}
+
+async fn append_checked(
+    id: String,
+    auth: Authenticated,
+    offset: Option<u64>,
+    body: impl Stream<Item = Result<impl Buf, warp::Error>>,
+    client: ClientInfo,
+    state: AppState,
+    sessions: Arc<UploadSessions>,
+) -> Result<Response, ApiError> {
+    let session = sessions.get(&id, auth.scope.owner())?;
+    let offset = offset.ok_or_else(|| ApiError::bad_request("send the Upload-Offset header"))?;
+    let mut guard = session.incoming.try_lock().map_err(|_| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "upload_busy",
+            "another request is writing to this upload",
+        )
+    })?;
+    let incoming = guard
+        .as_mut()
+        .ok_or_else(|| ApiError::not_found("upload"))?;
+    if offset != incoming.len() {
+        let mut res = ApiError::new(
+            StatusCode::CONFLICT,
+            "offset_mismatch",
+            format!(
+                "the upload holds {} bytes; continue from there",
+                incoming.len()
+            ),
+        )
+        .into_response();
+        res.headers_mut()
+            .insert(OFFSET_HEADER, HeaderValue::from(incoming.len()));
+        return Ok(res);
+    }
+    session.touch();
+    let size = session.size;
+    let over = || ApiError::bad_request(format!("the upload declared {size} bytes; more arrived"));
+    match incoming.append(body, size, over).await {
+        Ok(()) | Err(Stopped::Interrupted) => {}
+        Err(Stopped::Refused(e)) => {
+            guard.take();
+            sessions.remove(&id);
+            return Err(e);
+        }
+    }
+    session.touch();
+    let received = incoming.len();
+    if received < size {
+        return Ok(status_response(&id, received, size, StatusCode::NO_CONTENT));
+    }
+    let incoming = guard.take().ok_or_else(ApiError::internal)?;
+    sessions.remove(&id);
+    let rec = incoming
+        .commit(
+            &session.filename,
+            session.name.clone(),
+            &auth,
+            client,
+            &state,
+        )
+        .await?;
+    let mut res = warp::reply::with_status(warp::reply::json(&view(&rec)), StatusCode::CREATED)
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("/api/tracks/{}", rec.id)) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    res.headers_mut()
+        .insert(OFFSET_HEADER, HeaderValue::from(received));
+    Ok(res)
+}

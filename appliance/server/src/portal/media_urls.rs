@@ -1,0 +1,75 @@
+//! `POST /s/{link}/{play|download}/{track}`: a short-lived signed media URL, bound to this
+//! recipient, for a track of the share.
+
+use serde::Serialize;
+use studiovault_vault::{ClientInfo, MediaKind, MediaUrl, TrackId, VaultError};
+use warp::filters::BoxedFilter;
+use warp::http::StatusCode;
+use warp::reply::Response;
+use warp::{Filter, Reply};
+
+use super::{grant_for, link_gone, unlock_cookie};
+use crate::web::{ApiError, AppState, blocking, client, respond, with_state};
+
+pub(super) fn route(state: &AppState) -> BoxedFilter<(Response,)> {
+    warp::path!("s" / String / String / String)
+        .and(warp::post())
+        .and(unlock_cookie(state))
+        .and(client())
+        .and(with_state(state))
+        .then(
+            |token: String,
+             kind: String,
+             track: String,
+             unlock,
+             client,
+             state: AppState| async move {
+                respond(media_url(token, kind, track, unlock, client, state).await)
+            },
+        )
+        .boxed()
+}
+
+#[derive(Debug, Serialize)]
+struct SignedUrl {
+    url: String,
+    expires_at: i64,
+}
+
+async fn media_url(
+    token: String,
+    kind: String,
+    track: String,
+    unlock: Option<String>,
+    client: ClientInfo,
+    state: AppState,
+) -> Result<Response, ApiError> {
+    let kind = MediaKind::parse(&kind).ok_or_else(|| ApiError::not_found("action"))?;
+    let track = TrackId::parse(&track).ok_or_else(|| ApiError::not_found("track"))?;
+    let grant = grant_for(&state, token, unlock)
+        .await?
+        .ok_or_else(link_gone)?;
+    let vault = state.vault.clone();
+    let g = grant.clone();
+    let view = blocking(move || g.view(&vault)).await?;
+    if !view.tracks.iter().any(|t| t.id == track) {
+        return Err(ApiError::not_found("track"));
+    }
+    if kind == MediaKind::Download && !view.share.allow_download {
+        return Err(VaultError::Forbidden("this share is stream-only").into());
+    }
+    if view.share.watermark && !view.rendered.contains(&track) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "copy_not_ready",
+            "your copy of this track is still being prepared",
+        ));
+    }
+    let vault = state.vault.clone();
+    let url: MediaUrl = blocking(move || grant.media_url(&vault, track, kind, &client)).await?;
+    Ok(warp::reply::json(&SignedUrl {
+        url: url.path_and_query(),
+        expires_at: url.expires * 1000,
+    })
+    .into_response())
+}
