@@ -170,7 +170,7 @@ fn camelot_rank(rec: &TrackRecord) -> (u8, u8) {
 }
 
 /// Keeps printable characters, trims, and caps the length: names are shown, never used as paths.
-fn clean_text(raw: &str, max: usize) -> String {
+pub(crate) fn clean_text(raw: &str, max: usize) -> String {
     raw.chars()
         .filter(|c| !c.is_control())
         .collect::<String>()

@@ -120,11 +120,7 @@ impl Replication<'_> {
         let txn = self.vault.db().begin_write()?;
         {
             let mut table = txn.open_table(REPLICATION_QUEUE)?;
-            let current: Option<ReplicaTask> = table
-                .get(task.blob.raw())?
-                .map(|v| decode("replication_queue", v.value()))
-                .transpose()?;
-            if current.is_some_and(|c| c.op == task.op && c.queued_at_ms == task.queued_at_ms) {
+            if still_queued(&table, task)?.is_some() {
                 table.remove(task.blob.raw())?;
             }
             txn.open_table(META)?.insert(
@@ -141,14 +137,7 @@ impl Replication<'_> {
         let txn = self.vault.db().begin_write()?;
         {
             let mut table = txn.open_table(REPLICATION_QUEUE)?;
-            let current: Option<ReplicaTask> = table
-                .get(task.blob.raw())?
-                .map(|v| decode("replication_queue", v.value()))
-                .transpose()?;
-            if let Some(mut current) = current
-                && current.op == task.op
-                && current.queued_at_ms == task.queued_at_ms
-            {
+            if let Some(mut current) = still_queued(&table, task)? {
                 current.attempts = current.attempts.saturating_add(1);
                 current.due_at_ms = self.vault.now_ms() + retry_in_ms;
                 current.last_error = Some(error.chars().take(500).collect());
@@ -253,6 +242,19 @@ pub(crate) fn hash_file(path: &std::path::Path) -> Result<String> {
     let mut hasher = sha2::Sha256::new();
     std::io::copy(&mut file, &mut hasher)?;
     Ok(hex::encode(hasher.finalize()))
+}
+
+/// The queued task for `task`'s blob, if it is still that task (not replaced meanwhile, say by
+/// a deletion that followed an upload).
+fn still_queued(
+    table: &impl ReadableTable<u128, &'static [u8]>,
+    task: &ReplicaTask,
+) -> Result<Option<ReplicaTask>> {
+    let current: Option<ReplicaTask> = table
+        .get(task.blob.raw())?
+        .map(|v| decode("replication_queue", v.value()))
+        .transpose()?;
+    Ok(current.filter(|c| c.op == task.op && c.queued_at_ms == task.queued_at_ms))
 }
 
 #[cfg(test)]

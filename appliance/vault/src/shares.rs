@@ -342,15 +342,7 @@ impl TraceOutcome {
     }
 }
 
-fn clean(raw: &str, max: usize) -> String {
-    raw.chars()
-        .filter(|c| !c.is_control())
-        .collect::<String>()
-        .trim()
-        .chars()
-        .take(max)
-        .collect()
-}
+use crate::library::clean_text as clean;
 
 fn tag(key: &[u8; 32], parts: &[&[u8]]) -> [u8; 32] {
     let mut mac =

@@ -137,11 +137,7 @@ pub async fn user(client: &AdminClient, cmd: UserCommand) -> anyhow::Result<Exit
             password_stdin,
             out,
         } => {
-            let password = if password_stdin {
-                Some(read_password()?)
-            } else {
-                None
-            };
+            let password = password_stdin.then(read_password).transpose()?;
             let created: UserCreated = client
                 .post(
                     "/v1/users",
@@ -216,11 +212,7 @@ pub async fn user(client: &AdminClient, cmd: UserCommand) -> anyhow::Result<Exit
             password_stdin,
             out,
         } => {
-            let password = if password_stdin {
-                Some(read_password()?)
-            } else {
-                None
-            };
+            let password = password_stdin.then(read_password).transpose()?;
             let r: UserCreated = client
                 .post(&path(&user, "/password"), &ResetPassword { password })
                 .await?;

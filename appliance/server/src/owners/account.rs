@@ -4,7 +4,7 @@
 use studiovault_api::public::{
     ChangePassword, DeletionScheduled, Reauth, RecoveryCodes, Settings, TotpConfirm, TotpSetup,
 };
-use studiovault_vault::{Authenticated, ClientInfo};
+use studiovault_vault::{Account, Authenticated, ClientInfo, VaultError};
 use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
 use warp::reply::Response;
@@ -24,91 +24,86 @@ fn qr_svg(url: &str) -> Result<String, ApiError> {
         .build())
 }
 
-pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
-    // Path, method and session are checked before the body is read.
-    fn post(
-        s: &AppState,
-    ) -> impl Filter<Extract = (Authenticated,), Error = Rejection> + Clone + use<> {
-        warp::post().and(auth(s))
-    }
-    fn rest(
-        s: &AppState,
-    ) -> impl Filter<Extract = (ClientInfo, AppState), Error = Rejection> + Clone + use<> {
-        client().and(with_state(s))
-    }
-    let password = warp::path!("api" / "account" / "password")
-        .and(post(state))
-        .and(json_body::<ChangePassword>())
-        .and(rest(state))
+/// A change the owner confirms with their password or a code: `POST path` with a JSON body `B`,
+/// the owner and the session checked before the body is read; `change` runs behind the
+/// throttle ([`recheck`]) and `answer` makes the reply of what it returned.
+fn rechecked<B, T>(
+    state: &AppState,
+    path: impl Filter<Extract = (), Error = Rejection> + Clone + Send + Sync + 'static,
+    change: fn(&Account<'_>, B, &str, &ClientInfo) -> Result<T, VaultError>,
+    answer: fn(&AppState, T) -> Result<Response, ApiError>,
+) -> BoxedFilter<(Response,)>
+where
+    B: serde::de::DeserializeOwned + Send + Sync + 'static,
+    T: Send + 'static,
+{
+    path.and(warp::post())
+        .and(auth(state))
+        .and(json_body::<B>())
+        .and(client())
+        .and(with_state(state))
         .then(
-            |auth: Authenticated, req: ChangePassword, client: ClientInfo, state: AppState| async move {
+            move |auth: Authenticated, req: B, client: ClientInfo, state: AppState| async move {
                 let session = auth.session_id.clone();
                 let result = recheck(&state, &auth, &client, move |account, client| {
-                    account.change_password(
-                        &req.current_password,
-                        &req.new_password,
-                        &session,
-                        client,
-                    )
+                    change(account, req, &session, client)
                 })
                 .await;
-                respond(result.map(|()| StatusCode::NO_CONTENT.into_response()))
+                respond(result.and_then(|done| answer(&state, done)))
             },
-        );
-    let totp_setup = warp::path!("api" / "account" / "totp" / "setup")
-        .and(post(state))
-        .and(json_body::<Reauth>())
-        .and(rest(state))
-        .then(
-            |auth: Authenticated, req: Reauth, client: ClientInfo, state: AppState| async move {
-                let result = recheck(&state, &auth, &client, move |account, client| {
-                    account.totp_setup(&req.password, req.totp.as_deref(), client)
-                })
-                .await;
-                respond(result.and_then(|(secret, otpauth_url)| {
-                    let qr_svg = qr_svg(&otpauth_url)?;
-                    Ok(warp::reply::json(&TotpSetup {
-                        secret,
-                        otpauth_url,
-                        qr_svg,
-                    })
-                    .into_response())
-                }))
-            },
-        );
-    let totp_enable = warp::path!("api" / "account" / "totp" / "enable")
-        .and(post(state))
-        .and(json_body::<TotpConfirm>())
-        .and(rest(state))
-        .then(
-            |auth: Authenticated, req: TotpConfirm, client: ClientInfo, state: AppState| async move {
-                let result = recheck(&state, &auth, &client, move |account, client| {
-                    account.totp_enable(&req.code, client)
-                })
-                .await;
-                respond(result.map(|recovery_codes| {
-                    warp::reply::json(&RecoveryCodes { recovery_codes }).into_response()
-                }))
-            },
-        );
-    let totp_disable = warp::path!("api" / "account" / "totp" / "disable")
-        .and(post(state))
-        .and(json_body::<Reauth>())
-        .and(rest(state))
-        .then(
-            |auth: Authenticated, req: Reauth, client: ClientInfo, state: AppState| async move {
-                let result = recheck(&state, &auth, &client, move |account, client| {
-                    account.totp_disable(&req.password, req.totp.as_deref(), client)
-                })
-                .await;
-                respond(result.map(|()| StatusCode::NO_CONTENT.into_response()))
-            },
-        );
+        )
+        .boxed()
+}
+
+fn no_content(_: &AppState, (): ()) -> Result<Response, ApiError> {
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
+    let password = rechecked(
+        state,
+        warp::path!("api" / "account" / "password"),
+        |account, req: ChangePassword, session, client| {
+            account.change_password(&req.current_password, &req.new_password, session, client)
+        },
+        no_content,
+    );
+    let totp_setup = rechecked(
+        state,
+        warp::path!("api" / "account" / "totp" / "setup"),
+        |account, req: Reauth, _, client| {
+            account.totp_setup(&req.password, req.totp.as_deref(), client)
+        },
+        |_, (secret, otpauth_url)| {
+            let qr_svg = qr_svg(&otpauth_url)?;
+            Ok(warp::reply::json(&TotpSetup {
+                secret,
+                otpauth_url,
+                qr_svg,
+            })
+            .into_response())
+        },
+    );
+    let totp_enable = rechecked(
+        state,
+        warp::path!("api" / "account" / "totp" / "enable"),
+        |account, req: TotpConfirm, _, client| account.totp_enable(&req.code, client),
+        |_, recovery_codes| Ok(warp::reply::json(&RecoveryCodes { recovery_codes }).into_response()),
+    );
+    let totp_disable = rechecked(
+        state,
+        warp::path!("api" / "account" / "totp" / "disable"),
+        |account, req: Reauth, _, client| {
+            account.totp_disable(&req.password, req.totp.as_deref(), client)
+        },
+        no_content,
+    );
     let settings = warp::path!("api" / "account" / "settings")
         .and(warp::patch())
         .and(auth(state))
         .and(json_body::<Settings>())
-        .and(rest(state))
+        .and(client())
+        .and(with_state(state))
         .then(
             |auth: Authenticated, req: Settings, client, state: AppState| async move {
                 let vault = state.vault.clone();
@@ -125,31 +120,26 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
                 )
             },
         );
-    let delete = warp::path!("api" / "account" / "delete")
-        .and(post(state))
-        .and(json_body::<Reauth>())
-        .and(rest(state))
-        .then(
-            |auth: Authenticated, req: Reauth, client: ClientInfo, state: AppState| async move {
-                let result = recheck(&state, &auth, &client, move |account, client| {
-                    account.request_deletion(&req.password, req.totp.as_deref(), client)
-                })
-                .await;
-                respond(result.map(|purge_after| {
-                    let body = warp::reply::json(&DeletionScheduled { purge_after });
-                    clear_cookie(
-                        &state.config,
-                        warp::reply::with_status(body, StatusCode::ACCEPTED).into_response(),
-                    )
-                }))
-            },
-        );
+    let delete = rechecked(
+        state,
+        warp::path!("api" / "account" / "delete"),
+        |account, req: Reauth, _, client| {
+            account.request_deletion(&req.password, req.totp.as_deref(), client)
+        },
+        |state, purge_after| {
+            let body = warp::reply::json(&DeletionScheduled { purge_after });
+            Ok(clear_cookie(
+                &state.config,
+                warp::reply::with_status(body, StatusCode::ACCEPTED).into_response(),
+            ))
+        },
+    );
     vec![
         settings.boxed(),
-        password.boxed(),
-        totp_setup.boxed(),
-        totp_enable.boxed(),
-        totp_disable.boxed(),
-        delete.boxed(),
+        password,
+        totp_setup,
+        totp_enable,
+        totp_disable,
+        delete,
     ]
 }

@@ -21,7 +21,7 @@ use warp::http::{StatusCode, header};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
-use super::{auth, recheck};
+use super::{auth, owner_call, recheck};
 use crate::web::{
     ApiError, AppState, SMALL_BODY_DEADLINE, blocking, body_within, client, json_body, respond,
     set, with, with_state,
@@ -122,9 +122,7 @@ pub(super) fn routes(state: &AppState, links: &Arc<ExportLinks>) -> Vec<BoxedFil
         );
     let follow = warp::path!("api" / "account" / "export" / String)
         .and(warp::get())
-        .and(auth(state))
-        .and(client())
-        .and(with_state(state))
+        .and(owner_call(state))
         .and(with(links.clone()))
         .then(
             |token: String,

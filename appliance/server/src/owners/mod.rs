@@ -23,7 +23,25 @@ use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
 use crate::throttle::Subject;
-use crate::web::{ApiError, AppState, blocking, session_cookie_name, throttled, with_state};
+use crate::web::{
+    ApiError, AppState, blocking, client, session_cookie_name, throttled, with_state,
+};
+
+/// The signed-in owner and the state: what a read takes.
+fn owner_state(
+    state: &AppState,
+) -> impl Filter<Extract = (Authenticated, AppState), Error = Rejection> + Clone + use<> {
+    auth(state).and(with_state(state))
+}
+
+/// What most owners' routes take once path, method and body are matched: the signed-in owner,
+/// the caller's client (for the store to hash) and the state.
+fn owner_call(
+    state: &AppState,
+) -> impl Filter<Extract = (Authenticated, ClientInfo, AppState), Error = Rejection> + Clone + use<>
+{
+    auth(state).and(client()).and(with_state(state))
+}
 
 /// A request made by a signed-in owner: the session cookie (or an `Authorization: Bearer`
 /// token) must name a live session. Where the request came from is checked once for the whole

@@ -9,7 +9,7 @@ use warp::http::{StatusCode, header};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
-use super::auth;
+use super::{auth, owner_call, owner_state};
 use crate::throttle::Subject;
 use crate::web::{
     ApiError, AppState, blocking, client, json_body, respond, session_cookie_name, set_cookie,
@@ -31,8 +31,7 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
         .then(|req, client, state| async move { respond(login(req, client, state).await) });
     let me = warp::path!("api" / "session")
         .and(warp::get())
-        .and(auth(state))
-        .and(with_state(state))
+        .and(owner_state(state))
         .then(|auth, state: AppState| async move {
             respond(
                 me(&state.vault, auth)
@@ -42,9 +41,7 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
         });
     let logout = warp::path!("api" / "session")
         .and(warp::delete())
-        .and(auth(state))
-        .and(client())
-        .and(with_state(state))
+        .and(owner_call(state))
         .then(|auth: Authenticated, client, state: AppState| async move {
             let vault = state.vault.clone();
             let result = blocking(move || {
@@ -60,8 +57,7 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
         });
     let list = warp::path!("api" / "sessions")
         .and(warp::get())
-        .and(auth(state))
-        .and(with_state(state))
+        .and(owner_state(state))
         .then(|auth: Authenticated, state: AppState| async move {
             let vault = state.vault.clone();
             let current = auth.session_id.clone();
@@ -84,9 +80,7 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
         });
     let revoke = warp::path!("api" / "sessions" / String)
         .and(warp::delete())
-        .and(auth(state))
-        .and(client())
-        .and(with_state(state))
+        .and(owner_call(state))
         .then(
             |id: String, auth: Authenticated, client, state: AppState| async move {
                 let vault = state.vault.clone();

@@ -10,7 +10,7 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
-use super::auth;
+use super::{auth, owner_call, owner_state};
 use crate::leak_report::recipient_view;
 use crate::web::{ApiError, AppState, blocking, client, json_body, respond, with_state};
 
@@ -107,8 +107,7 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
         );
     let list = warp::path!("api" / "shares")
         .and(warp::get())
-        .and(auth(state))
-        .and(with_state(state))
+        .and(owner_state(state))
         .then(|auth: Authenticated, state: AppState| async move {
             let result = async {
                 let vault = state.vault.clone();
@@ -129,8 +128,7 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
         });
     let get = warp::path!("api" / "shares" / String)
         .and(warp::get())
-        .and(auth(state))
-        .and(with_state(state))
+        .and(owner_state(state))
         .then(
             |id: String, auth: Authenticated, state: AppState| async move {
                 let result = async {
@@ -171,9 +169,7 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
         );
     let revoke = warp::path!("api" / "shares" / String)
         .and(warp::delete())
-        .and(auth(state))
-        .and(client())
-        .and(with_state(state))
+        .and(owner_call(state))
         .then(
             |id: String, auth: Authenticated, client, state: AppState| async move {
                 let result = async {
@@ -192,9 +188,7 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
         );
     let revoke_recipient = warp::path!("api" / "shares" / String / "recipients" / String)
         .and(warp::delete())
-        .and(auth(state))
-        .and(client())
-        .and(with_state(state))
+        .and(owner_call(state))
         .then(
             |id: String, recipient: String, auth: Authenticated, client, state: AppState| async move {
                 let result = async {

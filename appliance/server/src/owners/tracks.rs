@@ -17,7 +17,7 @@ use warp::http::{StatusCode, header};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
-use super::auth;
+use super::{auth, owner_call, owner_state};
 use crate::web::{
     ApiError, AppState, ByteRange, PeaksQuery, blocking, client, content_disposition, json_body,
     peaks_response, resolve, respond, set, stream_blob, with_state,
@@ -120,8 +120,7 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
         .then(|auth, q, state| async move { respond(list(auth, q, state).await) });
     let get = warp::path!("api" / "tracks" / String)
         .and(warp::get())
-        .and(auth(state))
-        .and(with_state(state))
+        .and(owner_state(state))
         .then(
             |id: String, auth: Authenticated, state: AppState| async move {
                 let result = async {
@@ -152,9 +151,7 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
         });
     let delete = warp::path!("api" / "tracks" / String)
         .and(warp::delete())
-        .and(auth(state))
-        .and(client())
-        .and(with_state(state))
+        .and(owner_call(state))
         .then(
             |id: String, auth: Authenticated, client, state: AppState| async move {
                 let result = async {
