@@ -24,28 +24,35 @@ async fn expected_blobs(owner: &Owner) -> usize {
 
 /// Every listed track downloads whole and matches its recorded hash; answers the ids.
 async fn intact_library(owner: &Owner) -> Vec<String> {
-    let (status, page) = owner.get_json("/api/tracks?limit=500").await;
-    assert_eq!(status, 200);
     let mut ids = Vec::new();
-    for track in page["items"].as_array().cloned().unwrap_or_default() {
-        let id = track["id"].as_str().unwrap_or_default().to_owned();
-        let body = owner
-            .get(&format!("/api/tracks/{id}/audio"))
-            .await
-            .bytes()
-            .await
-            .unwrap_or_default();
-        assert_eq!(
-            body.len() as u64,
-            track["size_bytes"].as_u64().unwrap_or(0),
-            "track {id} is partial"
-        );
-        assert_eq!(
-            sha256_hex(&body),
-            track["sha256"].as_str().unwrap_or_default(),
-            "track {id} is corrupt"
-        );
-        ids.push(id);
+    let mut offset = Some(0);
+    // Every page: a burst can acknowledge more tracks than one page holds.
+    while let Some(at) = offset {
+        let (status, page) = owner
+            .get_json(&format!("/api/tracks?limit=500&offset={at}"))
+            .await;
+        assert_eq!(status, 200);
+        for track in page["items"].as_array().cloned().unwrap_or_default() {
+            let id = track["id"].as_str().unwrap_or_default().to_owned();
+            let body = owner
+                .get(&format!("/api/tracks/{id}/audio"))
+                .await
+                .bytes()
+                .await
+                .unwrap_or_default();
+            assert_eq!(
+                body.len() as u64,
+                track["size_bytes"].as_u64().unwrap_or(0),
+                "track {id} is partial"
+            );
+            assert_eq!(
+                sha256_hex(&body),
+                track["sha256"].as_str().unwrap_or_default(),
+                "track {id} is corrupt"
+            );
+            ids.push(id);
+        }
+        offset = page["next_offset"].as_u64();
     }
     ids
 }
@@ -156,7 +163,12 @@ async fn sigkill_during_a_burst_keeps_exactly_the_acknowledged_uploads() {
     let owner = Owner::signed_in(&server, "burst@studio.test").await;
     let listed = intact_library(&owner).await;
     for id in &acknowledged {
-        assert!(listed.contains(id), "acknowledged upload {id} was lost");
+        assert!(
+            listed.contains(id),
+            "acknowledged upload {id} was lost ({} acknowledged, {} listed)",
+            acknowledged.len(),
+            listed.len()
+        );
     }
     // At most the uploads whose answer the kill cut off can be there unacknowledged.
     assert!(
