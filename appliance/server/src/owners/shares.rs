@@ -3,7 +3,7 @@
 use studiovault_api::public::{CreateShare, ShareView, UpdateShare};
 use studiovault_vault::{
     Authenticated, ClientInfo, NewRecipient, NewShare, RecipientId, ShareDetail, ShareId,
-    ShareRecord, TrackId,
+    ShareRecord, Shares, TrackId, VaultError,
 };
 use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
@@ -84,6 +84,25 @@ fn to_new_share(req: CreateShare) -> Result<NewShare, ApiError> {
     })
 }
 
+/// Runs `change` on the owner's share `id` off the reactor and answers the share as it is
+/// after; an unknown id (or another owner's) is `404 share`.
+async fn on_share(
+    state: &AppState,
+    auth: Authenticated,
+    id: &str,
+    change: impl FnOnce(&Shares<'_>, ShareId) -> Result<ShareDetail, VaultError> + Send + 'static,
+) -> Response {
+    let result = async {
+        let id = share_id(id)?;
+        let vault = state.vault.clone();
+        let detail = blocking(move || change(&vault.shares(&auth.scope), id))
+            .await
+            .map_err(ApiError::not_found_as("share"))?;
+        Ok(warp::reply::json(&share_view(&detail, state.vault.now_ms())).into_response())
+    };
+    respond(result.await)
+}
+
 pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
     let create = warp::path!("api" / "shares")
         .and(warp::post())
@@ -131,18 +150,7 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
         .and(owner_state(state))
         .then(
             |id: String, auth: Authenticated, state: AppState| async move {
-                let result = async {
-                    let id = share_id(&id)?;
-                    let vault = state.vault.clone();
-                    let detail = blocking(move || vault.shares(&auth.scope).get(id))
-                        .await
-                        .map_err(ApiError::not_found_as("share"))?;
-                    Ok(
-                        warp::reply::json(&share_view(&detail, state.vault.now_ms()))
-                            .into_response(),
-                    )
-                };
-                respond(result.await)
+                on_share(&state, auth, &id, |shares, id| shares.get(id)).await
             },
         );
     let update = warp::path!("api" / "shares" / String)
@@ -153,18 +161,10 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
         .and(with_state(state))
         .then(
             |id: String, auth: Authenticated, req: UpdateShare, client, state: AppState| async move {
-                let result = async {
-                    let id = share_id(&id)?;
-                    let vault = state.vault.clone();
-                    let detail = blocking(move || {
-                        vault.shares(&auth.scope).set_expiry(id, req.expires_at, &client)
-                    })
-                    .await
-                    .map_err(ApiError::not_found_as("share"))?;
-                    Ok(warp::reply::json(&share_view(&detail, state.vault.now_ms()))
-                        .into_response())
-                };
-                respond(result.await)
+                on_share(&state, auth, &id, move |shares, id| {
+                    shares.set_expiry(id, req.expires_at, &client)
+                })
+                .await
             },
         );
     let revoke = warp::path!("api" / "shares" / String)
@@ -172,18 +172,10 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
         .and(owner_call(state))
         .then(
             |id: String, auth: Authenticated, client, state: AppState| async move {
-                let result = async {
-                    let id = share_id(&id)?;
-                    let vault = state.vault.clone();
-                    let detail = blocking(move || vault.shares(&auth.scope).revoke(id, &client))
-                        .await
-                        .map_err(ApiError::not_found_as("share"))?;
-                    Ok(
-                        warp::reply::json(&share_view(&detail, state.vault.now_ms()))
-                            .into_response(),
-                    )
-                };
-                respond(result.await)
+                on_share(&state, auth, &id, move |shares, id| {
+                    shares.revoke(id, &client)
+                })
+                .await
             },
         );
     let revoke_recipient = warp::path!("api" / "shares" / String / "recipients" / String)

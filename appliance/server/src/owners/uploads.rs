@@ -151,7 +151,10 @@ pub(super) fn routes(
         .and(with(sessions.clone()))
         .then(
             |id, auth, offset, body, client, state, sessions| async move {
-                respond(append(id, auth, offset, body, client, state, sessions).await)
+                let mut body = pinned(body);
+                let result = append(id, auth, offset, &mut body, client, state, sessions).await;
+                drain_if_refused(&result, body).await;
+                respond(result)
             },
         );
     let abort = warp::path!("api" / "uploads" / String)
@@ -230,17 +233,16 @@ async fn create(
 /// the answer on a connection it can reuse; past this the connection is simply closed.
 const DRAIN_LIMIT: u64 = 64 << 20;
 
-async fn append(
-    id: String,
-    auth: Authenticated,
-    offset: Option<u64>,
-    body: impl Stream<Item = Result<impl Buf, warp::Error>>,
-    client: ClientInfo,
-    state: AppState,
-    sessions: Arc<UploadSessions>,
-) -> Result<Response, ApiError> {
-    let mut body = Box::pin(body);
-    let result = append_checked(id, auth, offset, body.as_mut(), client, state, sessions).await;
+/// The request body, pinned where both the append and the drain after it can read it.
+fn pinned<S: Stream<Item = Result<B, warp::Error>>, B: Buf>(body: S) -> std::pin::Pin<Box<S>> {
+    Box::pin(body)
+}
+
+/// Reads and discards (up to [`DRAIN_LIMIT`]) what is left of a refused request's body.
+async fn drain_if_refused(
+    result: &Result<Response, ApiError>,
+    mut body: std::pin::Pin<Box<impl Stream<Item = Result<impl Buf, warp::Error>>>>,
+) {
     if result
         .as_ref()
         .map_or(true, |r| r.status().is_client_error())
@@ -253,10 +255,9 @@ async fn append(
             }
         }
     }
-    result
 }
 
-async fn append_checked(
+async fn append(
     id: String,
     auth: Authenticated,
     offset: Option<u64>,
