@@ -13,46 +13,51 @@ use studiovault_e2e::{Owner, Server, sha256_hex, wav};
 
 /// Blob files a library should have: one per track, one more per analysed track (its peaks).
 async fn expected_blobs(owner: &Owner) -> usize {
-    let (_, page) = owner.get_json("/api/tracks?limit=500").await;
-    let items = page["items"].as_array().cloned().unwrap_or_default();
-    items.len()
-        + items
+    let tracks = library(owner).await;
+    tracks.len()
+        + tracks
             .iter()
             .filter(|t| t["analysis"]["state"] == "done")
             .count()
 }
 
-/// Every listed track downloads whole and matches its recorded hash; answers the ids.
-async fn intact_library(owner: &Owner) -> Vec<String> {
-    let mut ids = Vec::new();
+/// Every track of the library, page by page: a burst can store more than one page holds.
+async fn library(owner: &Owner) -> Vec<Value> {
+    let mut tracks = Vec::new();
     let mut offset = Some(0);
-    // Every page: a burst can acknowledge more tracks than one page holds.
     while let Some(at) = offset {
         let (status, page) = owner
             .get_json(&format!("/api/tracks?limit=500&offset={at}"))
             .await;
         assert_eq!(status, 200);
-        for track in page["items"].as_array().cloned().unwrap_or_default() {
-            let id = track["id"].as_str().unwrap_or_default().to_owned();
-            let body = owner
-                .get(&format!("/api/tracks/{id}/audio"))
-                .await
-                .bytes()
-                .await
-                .unwrap_or_default();
-            assert_eq!(
-                body.len() as u64,
-                track["size_bytes"].as_u64().unwrap_or(0),
-                "track {id} is partial"
-            );
-            assert_eq!(
-                sha256_hex(&body),
-                track["sha256"].as_str().unwrap_or_default(),
-                "track {id} is corrupt"
-            );
-            ids.push(id);
-        }
+        tracks.extend(page["items"].as_array().cloned().unwrap_or_default());
         offset = page["next_offset"].as_u64();
+    }
+    tracks
+}
+
+/// Every listed track downloads whole and matches its recorded hash; answers the ids.
+async fn intact_library(owner: &Owner) -> Vec<String> {
+    let mut ids = Vec::new();
+    for track in library(owner).await {
+        let id = track["id"].as_str().unwrap_or_default().to_owned();
+        let body = owner
+            .get(&format!("/api/tracks/{id}/audio"))
+            .await
+            .bytes()
+            .await
+            .unwrap_or_default();
+        assert_eq!(
+            body.len() as u64,
+            track["size_bytes"].as_u64().unwrap_or(0),
+            "track {id} is partial"
+        );
+        assert_eq!(
+            sha256_hex(&body),
+            track["sha256"].as_str().unwrap_or_default(),
+            "track {id} is corrupt"
+        );
+        ids.push(id);
     }
     ids
 }
