@@ -44,11 +44,16 @@ pub fn binary() -> PathBuf {
     bin
 }
 
+/// A loopback port free now, for a server a test starts. Picked below the kernel's ephemeral
+/// range (32768 and up on Linux): a port the kernel handed out for port 0 is also one it hands
+/// to outgoing connections, which can take it between this call and the server's bind.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(0)
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    (0..1000)
+        .map(|_| rng.gen_range(20_000..32_000))
+        .find(|&port| TcpListener::bind(("127.0.0.1", port)).is_ok())
+        .unwrap_or_else(|| panic!("no free loopback port between 20000 and 32000"))
 }
 
 /// A running appliance with its own data directory.
