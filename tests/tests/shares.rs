@@ -25,6 +25,18 @@ async fn create_share(owner: &Owner, body: Value) -> Value {
     share
 }
 
+/// What the link's page polls: each track's copy state and the limits left.
+async fn portal_state(server: &Server, client: &reqwest::Client, link: &str) -> Value {
+    client
+        .get(server.url(&format!("{link}/state")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// Polls the link's copy states until `done` holds for them (in playlist order); answers the
 /// portal's state then.
 async fn wait_for(
@@ -35,14 +47,7 @@ async fn wait_for(
 ) -> Value {
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
-        let state: Value = client
-            .get(server.url(&format!("{link}/state")))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let state = portal_state(server, client, link).await;
         let states: Vec<&str> = state["tracks"]
             .as_array()
             .unwrap()
@@ -835,14 +840,7 @@ async fn a_render_cut_off_by_a_restart_finishes_after_it_unasked() {
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        let state: Value = client
-            .get(server.url(&format!("{link}/state")))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let state = portal_state(&server, &client, &link).await;
         assert_eq!(
             state["tracks"][0]["state"], "ready",
             "after the {stop}: {state}"
