@@ -65,6 +65,8 @@ pub struct Server {
     env: Vec<(String, String)>,
     /// Whether `port` answers HTTPS (TLS on) rather than plain HTTP.
     https: bool,
+    /// The local CA's root, read once: it lives in the data directory and outlasts restarts.
+    local_root: std::sync::OnceLock<Option<String>>,
 }
 
 impl Server {
@@ -112,9 +114,13 @@ impl Server {
 
     /// The root of the local CA (self-signed mode), PEM; `None` for other modes.
     pub fn local_root_pem(&self) -> Option<String> {
-        let out = self.cli(&["tls", "status", "--json"], None);
-        let status: Value = serde_json::from_slice(&out.stdout).ok()?;
-        std::fs::read_to_string(status["root_certificate"]["path"].as_str()?).ok()
+        self.local_root
+            .get_or_init(|| {
+                let out = self.cli(&["tls", "status", "--json"], None);
+                let status: Value = serde_json::from_slice(&out.stdout).ok()?;
+                std::fs::read_to_string(status["root_certificate"]["path"].as_str()?).ok()
+            })
+            .clone()
     }
 
     /// The `Origin` a browser sends from this server's pages.
@@ -143,6 +149,7 @@ impl Server {
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
             https: false,
+            local_root: std::sync::OnceLock::new(),
         }
     }
 

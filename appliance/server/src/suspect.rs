@@ -99,12 +99,8 @@ where
         let mut body = std::pin::pin!(body);
         while let Some(chunk) = body.next().await {
             let mut chunk = chunk.map_err(|_| SuspectError::BodyBroken)?;
-            while chunk.has_remaining() {
-                let n = chunk.chunk().len();
-                if stdin.write_all(chunk.chunk()).await.is_err() {
-                    return Ok(());
-                }
-                chunk.advance(n);
+            if stdin.write_all_buf(&mut chunk).await.is_err() {
+                return Ok(());
             }
         }
         Ok(())

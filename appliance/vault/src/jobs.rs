@@ -171,23 +171,20 @@ pub(crate) fn remove_for_track(
     owner: UserId,
     track: TrackId,
 ) -> Result<()> {
-    let on_track: Vec<JobRecord> = all(&txn.open_table(JOBS)?)?
-        .into_iter()
-        .filter(|j| j.owner == owner && j.subject.track() == track)
-        .collect();
-    for job in on_track {
-        remove(txn, job.kind, job.subject)?;
-    }
-    Ok(())
+    remove_where(txn, |j| j.owner == owner && j.subject.track() == track)
 }
 
 /// Removes every job of `owner`: the jobs' part of an account's purge.
 pub(crate) fn purge_owner(_: &Vault, txn: &WriteTransaction, owner: UserId) -> Result<()> {
-    let theirs: Vec<JobRecord> = all(&txn.open_table(JOBS)?)?
+    remove_where(txn, |j| j.owner == owner)
+}
+
+fn remove_where(txn: &WriteTransaction, doomed: impl Fn(&JobRecord) -> bool) -> Result<()> {
+    let jobs: Vec<JobRecord> = all(&txn.open_table(JOBS)?)?
         .into_iter()
-        .filter(|j| j.owner == owner)
+        .filter(|j| doomed(j))
         .collect();
-    for job in theirs {
+    for job in jobs {
         remove(txn, job.kind, job.subject)?;
     }
     Ok(())

@@ -43,6 +43,7 @@ where
     S: futures_util::Stream<Item = Result<B, warp::Error>>,
     B: bytes::Buf,
 {
+    use bytes::BufMut;
     use futures_util::StreamExt;
     let mut body = bytes::BytesMut::new();
     let mut stream = std::pin::pin!(stream);
@@ -55,9 +56,8 @@ where
                 "the request body is too large",
             ));
         }
-        body.extend_from_slice(chunk.chunk());
-        let mut chunk = chunk;
-        chunk.advance(chunk.remaining());
+        // Every segment of the piece, not only its first.
+        body.put(chunk);
     }
     Ok(body.freeze())
 }

@@ -30,16 +30,10 @@ impl RecipientGrant {
         vault: &Vault,
         view: &PortalView,
     ) -> Result<Vec<(TrackId, CopyState)>> {
-        let missing: Vec<TrackId> = view
-            .tracks
-            .iter()
-            .map(|t| t.id)
-            .filter(|id| view.share.watermark && !view.rendered.contains(id))
-            .collect();
         let mut queued = false;
         let mut states = Vec::with_capacity(view.tracks.len());
         for track in view.tracks.iter().map(|t| t.id) {
-            if !missing.contains(&track) {
+            if !view.share.watermark || view.rendered.contains(&track) {
                 states.push((track, CopyState::Ready));
                 continue;
             }
