@@ -415,6 +415,61 @@ impl CapabilityState {
     }
 }
 
+/// `GET /v1/workers`: the enrolled stem workers and the stem queue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkersView {
+    pub workers: Vec<WorkerView>,
+    pub queue: Vec<StemJobView>,
+}
+
+/// One enrolled stem worker. Times are Unix milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerView {
+    pub id: String,
+    pub name: String,
+    /// `active`, `draining` or `revoked`.
+    pub state: String,
+    pub enrolled_at: i64,
+    /// What the worker last reported, once it has called.
+    pub host: Option<String>,
+    pub backend: Option<String>,
+    pub gpu: Option<String>,
+    pub vram_mb: Option<u64>,
+    pub last_seen: Option<i64>,
+    /// The job it holds now, if any.
+    pub current_job: Option<StemJobView>,
+    pub jobs_last_hour: u64,
+    pub jobs_done: u64,
+}
+
+/// One separation job, queued, running or failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StemJobView {
+    pub id: String,
+    pub track: String,
+    /// `queued`, `running` or `failed`.
+    pub state: String,
+    pub progress: f32,
+    pub attempts: u32,
+    /// The worker holding it, by name, while running.
+    pub worker: Option<String>,
+    pub reason: Option<String>,
+    pub created_at: i64,
+}
+
+/// `POST /v1/workers`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnrolWorker {
+    pub name: String,
+}
+
+/// The answer to an enrolment: the token, shown this once (the server keeps its hash).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerEnrolled {
+    pub worker: WorkerView,
+    pub token: String,
+}
+
 mod double_option {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 

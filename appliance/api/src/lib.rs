@@ -3,12 +3,14 @@
 //! - [`public`]: the owners' JSON API under `/api` (see `docs/API.md`).
 //! - [`admin`]: the admin socket's JSON API under `/v1`, used by `studiovault` subcommands and
 //!   the console. Nothing here depends on the server, so `tui/` can depend on it alone.
+//! - [`worker`]: the stem workers' API under `/api/worker`, token-authenticated.
 //! - `client` (feature `client`): the admin socket client both of them use.
 
 pub mod admin;
 #[cfg(feature = "client")]
 pub mod client;
 pub mod public;
+pub mod worker;
 
 use serde::{Deserialize, Serialize};
 

@@ -63,6 +63,45 @@ pub struct TrackView {
     pub tempo: Option<TempoView>,
     pub key: Option<KeyView>,
     pub loudness: Option<LoudnessView>,
+    /// Set on a stem: the track it was separated from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stem_of: Option<StemOfView>,
+    /// Stems separated from this track.
+    #[serde(default)]
+    pub stem_count: u32,
+}
+
+/// What makes a track a stem.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StemOfView {
+    /// The track it was separated from.
+    pub parent: String,
+    /// `vocals`, `drums`, `bass` or `other`.
+    pub stem: String,
+    /// A draft split (the built-in DSP split), labelled so.
+    pub draft: bool,
+    pub backend: String,
+    pub model: String,
+}
+
+/// `GET /api/tracks/{id}/stems`: the track's stems and where their separation stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StemsView {
+    /// `none`, `queued`, `running`, `failed` or `done`.
+    pub state: String,
+    /// 0 to 1 while running.
+    pub progress: f32,
+    /// The worker running it, by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<String>,
+    pub attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub stems: Vec<TrackView>,
+    /// Whether the owner's plan may separate stems; `unavailable` says why not.
+    pub available: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<String>,
 }
 
 /// Where a track's analysis stands: `pending`, `done`, `failed` (with a reason) or `off`.

@@ -21,7 +21,7 @@ use studiovault_api::admin::{
 };
 
 use crate::error::Result;
-use crate::ids::{RecipientId, UserId};
+use crate::ids::{RecipientId, UserId, WorkerId};
 use crate::store::{AUDIT, AUDIT_CHECKPOINTS, decode, encode};
 use crate::{ClientInfo, Vault};
 
@@ -33,6 +33,8 @@ pub enum Actor {
     Recipient(RecipientId),
     Admin,
     System,
+    /// An enrolled stem worker, by its token.
+    Worker(WorkerId),
     /// Someone not (yet) authenticated: a failed sign-in.
     Anonymous,
 }
@@ -43,6 +45,7 @@ impl Actor {
             Actor::User(id) => format!("user:{id}"),
             Actor::Recipient(id) => format!("recipient:{id}"),
             Actor::Admin => "admin".into(),
+            Actor::Worker(id) => format!("worker:{id}"),
             Actor::System => "system".into(),
             Actor::Anonymous => "anonymous".into(),
         }
@@ -91,6 +94,19 @@ pub enum AuditAction {
     ShareUnlockFailed,
     LeakTrace,
     AccountExport,
+    /// An owner asked for a track's stems.
+    StemsRequest,
+    /// An owner cancelled a separation.
+    StemsCancel,
+    /// A stem worker read a job's source audio.
+    StemsSourceRead,
+    /// A stem worker's stems were stored in the owner's vault.
+    StemsStore,
+    WorkerEnrol,
+    WorkerDrain,
+    WorkerResume,
+    WorkerRevoke,
+    WorkerDelete,
 }
 
 impl AuditAction {
@@ -131,6 +147,15 @@ impl AuditAction {
             Self::ShareUnlockFailed => "share.unlock_failed",
             Self::LeakTrace => "leak.trace",
             Self::AccountExport => "account.export",
+            Self::StemsRequest => "stems.request",
+            Self::StemsCancel => "stems.cancel",
+            Self::StemsSourceRead => "stems.source_read",
+            Self::StemsStore => "stems.store",
+            Self::WorkerEnrol => "worker.enrol",
+            Self::WorkerDrain => "worker.drain",
+            Self::WorkerResume => "worker.resume",
+            Self::WorkerRevoke => "worker.revoke",
+            Self::WorkerDelete => "worker.delete",
         }
     }
 }

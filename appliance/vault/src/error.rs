@@ -33,6 +33,18 @@ pub enum VaultError {
     LeaseLost,
     #[error("the session is unknown, revoked or expired")]
     SessionInvalid,
+    /// The request conflicts with the object's state (e.g. stems that already exist).
+    #[error("{0}")]
+    Conflict(&'static str),
+    /// The owner's plan does not include this.
+    #[error("{0}")]
+    PlanRequired(&'static str),
+    /// A stem worker's token is unknown, or its worker was deleted.
+    #[error("the worker token is unknown")]
+    WorkerUnknown,
+    /// The admin revoked this worker.
+    #[error("this worker was revoked")]
+    WorkerRevoked,
     #[error("quota exceeded: {used} of {quota} bytes used, {needed} more needed")]
     QuotaExceeded { quota: u64, used: u64, needed: u64 },
     #[error(

@@ -90,6 +90,10 @@ id_type!(
     /// One recipient of a share, with an own link and an own watermark.
     RecipientId
 );
+id_type!(
+    /// An enrolled stem worker.
+    WorkerId
+);
 
 #[cfg(test)]
 mod tests {

@@ -33,6 +33,8 @@ pub enum JobKind {
     Analysis,
     /// One recipient's watermarked copy of one track.
     Render,
+    /// A track's stems, made by a stem worker.
+    Stems,
 }
 
 impl JobKind {
@@ -40,6 +42,7 @@ impl JobKind {
         match self {
             JobKind::Analysis => "analysis",
             JobKind::Render => "render",
+            JobKind::Stems => "stems",
         }
     }
 }
@@ -163,6 +166,25 @@ pub(crate) fn remove(txn: &WriteTransaction, kind: JobKind, subject: JobSubject)
         txn.open_table(JOBS)?.remove(id)?;
     }
     Ok(())
+}
+
+/// The job for `kind` work on `subject`, read in the caller's transaction.
+pub(crate) fn job_in(
+    txn: &WriteTransaction,
+    kind: JobKind,
+    subject: JobSubject,
+) -> Result<Option<JobRecord>> {
+    let id = txn
+        .open_table(JOBS_BY_SUBJECT)?
+        .get(subject.key(kind).as_str())?
+        .map(|v| v.value());
+    let Some(id) = id else {
+        return Ok(None);
+    };
+    match txn.open_table(JOBS)?.get(id)? {
+        Some(v) => Ok(Some(decode("jobs", v.value())?)),
+        None => Ok(None),
+    }
 }
 
 /// Removes every job on `owner`'s `track` (its analysis, recipients' copies): the track is gone.
@@ -309,6 +331,18 @@ impl Vault {
         holder: &str,
         lease: Duration,
     ) -> Result<Option<Lease>> {
+        self.lease_job_where(kinds, holder, lease, &|_, _| Ok(true))
+    }
+
+    /// [`Vault::lease_job`] of the jobs `accept` takes (it reads other tables in the lease's
+    /// transaction, e.g. a track's length against what a worker takes).
+    pub(crate) fn lease_job_where(
+        &self,
+        kinds: &[JobKind],
+        holder: &str,
+        lease: Duration,
+        accept: &dyn Fn(&WriteTransaction, &JobRecord) -> Result<bool>,
+    ) -> Result<Option<Lease>> {
         let now = self.now_ms();
         let txn = self.db().begin_write()?;
         let leased = {
@@ -328,6 +362,8 @@ impl Vault {
                         JobState::Running { lease_until_ms, .. } => *lease_until_ms <= now,
                         JobState::Failed { .. } => false,
                     }
+                    // A job the filter cannot judge is left for another holder.
+                    && accept(&txn, j).unwrap_or(false)
             });
             // Fewest running jobs first, then the longest waiting.
             let next = ready.min_by_key(|j| {
@@ -361,6 +397,38 @@ impl Vault {
         Ok(leased)
     }
 
+    /// The lease `holder` holds on job `id`, for an executor in another process that names the
+    /// job in each call. `LeaseLost` unless the job is running under `holder`.
+    pub fn held_lease(&self, id: u128, holder: &str) -> Result<Lease> {
+        let txn = self.db().begin_read()?;
+        let job: JobRecord = match txn.open_table(JOBS)?.get(id)? {
+            Some(v) => decode("jobs", v.value())?,
+            None => return Err(VaultError::LeaseLost),
+        };
+        match &job.state {
+            JobState::Running { holder: h, .. } if h == holder => Ok(Lease {
+                id: job.id,
+                kind: job.kind,
+                owner: job.owner,
+                subject: job.subject,
+                attempt: job.attempts,
+                holder: holder.to_owned(),
+            }),
+            _ => Err(VaultError::LeaseLost),
+        }
+    }
+
+    /// Every job of `kind`, queued, running or failed, oldest first.
+    pub fn jobs_of(&self, kind: JobKind) -> Result<Vec<JobRecord>> {
+        let txn = self.db().begin_read()?;
+        let mut jobs: Vec<JobRecord> = all(&txn.open_table(JOBS)?)?
+            .into_iter()
+            .filter(|j| j.kind == kind)
+            .collect();
+        jobs.sort_by_key(|j| (j.created_at_ms, j.id));
+        Ok(jobs)
+    }
+
     /// Puts back in the queue every job `holder` holds: at start-up, for the executors of a
     /// process that stopped (the lease would run out anyway; this spares the wait).
     pub fn release_leases(&self, holder: &str) -> Result<u64> {
@@ -380,6 +448,22 @@ impl Vault {
         }
         txn.commit()?;
         Ok(released)
+    }
+
+    /// The whole record of the job for `kind` work on `subject`, if there is one.
+    pub fn job_record(&self, kind: JobKind, subject: JobSubject) -> Result<Option<JobRecord>> {
+        let txn = self.db().begin_read()?;
+        let Some(id) = txn
+            .open_table(JOBS_BY_SUBJECT)?
+            .get(subject.key(kind).as_str())?
+            .map(|v| v.value())
+        else {
+            return Ok(None);
+        };
+        match txn.open_table(JOBS)?.get(id)? {
+            Some(v) => Ok(Some(decode("jobs", v.value())?)),
+            None => Ok(None),
+        }
     }
 
     /// The job for `kind` work on `subject`, if one is queued, running or failed.

@@ -29,6 +29,7 @@ pub mod replication;
 mod scope;
 pub mod shares;
 pub mod snapshot;
+pub mod stems;
 pub mod store;
 #[cfg(test)]
 mod testutil;
@@ -68,6 +69,7 @@ mod tests {
     }
 }
 pub mod users;
+pub mod workers;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard};
@@ -79,11 +81,11 @@ pub use audit::{Actor, AuditAction};
 pub use blob::{BlobAccess, BlobReader, BlobWriter, SealedBlob};
 pub use error::{Result, VaultError};
 pub use export::AccountExport;
-pub use ids::{BlobId, RecipientId, ShareId, TrackId, UserId};
-pub use jobs::{JobKind, JobState, JobSubject, JobView, Lease};
+pub use ids::{BlobId, RecipientId, ShareId, TrackId, UserId, WorkerId};
+pub use jobs::{JobKind, JobRecord, JobState, JobSubject, JobView, Lease};
 pub use keys::MasterKey;
 pub use library::analysis::{AnalysisJob, AnalysisResult, AnalysisState};
-pub use library::{AudioUse, Library, TrackInfo, TrackQuery, TrackRecord, TrackSort};
+pub use library::{AudioUse, Library, StemOf, TrackInfo, TrackQuery, TrackRecord, TrackSort};
 pub use records::UserRecord;
 pub use scope::{Authenticated, OwnerScope};
 pub use shares::{
@@ -91,7 +93,9 @@ pub use shares::{
     RecipientEventKind, RecipientGrant, RecipientRecord, RenderRecord, ShareDetail, SharePolicy,
     ShareRecord, Shares, TraceOutcome, TraceQuery, TraceReport,
 };
+pub use stems::{NewStems, StemsOutcome, StemsStatus};
 pub use users::{Account, Admin, Recheck};
+pub use workers::{WorkerRecord, WorkerState};
 
 /// Source of the current time, replaceable in tests.
 pub trait Clock: Send + Sync + 'static {

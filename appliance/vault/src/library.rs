@@ -53,6 +53,24 @@ pub struct TrackRecord {
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
     pub analysis: AnalysisState,
+    /// Set on a stem: what it was separated from and by what.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stem: Option<StemOf>,
+    /// The stems separated from this track, deleted with it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stems: Vec<TrackId>,
+}
+
+/// What makes a track a stem of another.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StemOf {
+    pub parent: TrackId,
+    /// `vocals`, `drums`, `bass` or `other`.
+    pub name: String,
+    /// A draft split (the built-in DSP split of the accompaniment).
+    pub draft: bool,
+    pub backend: String,
+    pub model: String,
 }
 
 impl TrackRecord {
@@ -154,7 +172,8 @@ impl TrackQuery {
         let added_ok = self
             .added
             .is_none_or(|(lo, hi)| rec.created_at_ms >= lo && rec.created_at_ms <= hi);
-        name_ok && tempo_ok && key_ok && duration_ok && added_ok
+        // Stems are listed under their track (`Library::stems`), not beside it.
+        rec.stem.is_none() && name_ok && tempo_ok && key_ok && duration_ok && added_ok
     }
 }
 
@@ -199,7 +218,7 @@ pub fn names_from_filename(raw: &str) -> (String, String) {
     )
 }
 
-fn track_key(owner: UserId, id: TrackId) -> (u128, u128) {
+pub(crate) fn track_key(owner: UserId, id: TrackId) -> (u128, u128) {
     (owner.raw(), id.raw())
 }
 
@@ -327,6 +346,8 @@ impl<'a> Library<'a> {
             created_at_ms: now,
             updated_at_ms: now,
             analysis: AnalysisState::Off,
+            stem: None,
+            stems: Vec::new(),
         };
         let path = self.vault.blob_path(self.owner, rec.blob);
         sealed.persist(&path)?;
@@ -530,6 +551,18 @@ pub(crate) fn remove_track_in(
         .remove(track_key(owner, id))?
         .map(|v| v.value().to_vec());
     let rec: TrackRecord = decode("tracks", &removed.ok_or(VaultError::NotFound)?)?;
+    if let Some(stem) = &rec.stem {
+        // The parent forgets the stem; in a purge the parent may be gone already.
+        let mut tracks = txn.open_table(TRACKS)?;
+        let parent = tracks
+            .get(track_key(owner, stem.parent))?
+            .map(|v| v.value().to_vec());
+        if let Some(raw) = parent {
+            let mut parent: TrackRecord = decode("tracks", &raw)?;
+            parent.stems.retain(|s| *s != id);
+            tracks.insert(track_key(owner, parent.id), encode(&parent).as_slice())?;
+        }
+    }
     remove_blob(vault, txn, owner, rec.blob)?;
     if let Some(peaks) = rec.peaks_blob() {
         remove_blob(vault, txn, owner, peaks)?;

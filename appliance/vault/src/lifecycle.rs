@@ -152,19 +152,27 @@ fn purge_account(vault: &Vault, owner: UserId) -> Result<()> {
 impl Library<'_> {
     /// Deletes the track and the recipients' copies of it: metadata first (so it is gone at
     /// once), then the blob files.
+    /// A track's stems go with it.
     pub fn delete(&self, id: TrackId, client: &ClientInfo) -> Result<()> {
-        let (rec, renders) = self.vault.audited(Some(client), |txn, _| {
+        let blobs = self.vault.audited(Some(client), |txn, _| {
             let rec = library::remove_track_in(self.vault, txn, self.owner, id)?;
-            let renders = shares::remove_track_renders_in(self.vault, txn, self.owner, id)?;
+            let mut blobs = shares::remove_track_renders_in(self.vault, txn, self.owner, id)?;
+            blobs.extend(std::iter::once(rec.blob).chain(rec.peaks_blob()));
+            let mut detail = format!("blob {}", rec.blob);
+            for stem in &rec.stems {
+                let stem_rec = library::remove_track_in(self.vault, txn, self.owner, *stem)?;
+                blobs.extend(shares::remove_track_renders_in(
+                    self.vault, txn, self.owner, *stem,
+                )?);
+                blobs.extend(std::iter::once(stem_rec.blob).chain(stem_rec.peaks_blob()));
+                detail.push_str(&format!("; stem track/{stem} blob {}", stem_rec.blob));
+            }
             let event = AuditEvent::by_owner(self.owner, AuditAction::TrackDelete)
                 .object(format!("track/{id}"))
-                .detail(format!("blob {}", rec.blob));
-            Ok(((rec, renders), event))
+                .detail(detail);
+            Ok((blobs, event))
         })?;
         let _backup_copying = self.vault.blob_removal_gate();
-        let blobs = std::iter::once(rec.blob)
-            .chain(rec.peaks_blob())
-            .chain(renders);
         for blob in blobs {
             remove_blob_file(&self.vault.blob_path(self.owner, blob));
         }

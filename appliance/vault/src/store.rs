@@ -65,9 +65,12 @@ pub(crate) const JOBS: TableDefinition<u128, &[u8]> = TableDefinition::new("jobs
 pub(crate) const JOBS_BY_SUBJECT: TableDefinition<&str, u128> =
     TableDefinition::new("jobs_by_subject");
 
+/// Enrolled stem workers (`workers.rs`): worker id → `WorkerRecord`.
+pub(crate) const WORKERS: TableDefinition<u128, &[u8]> = TableDefinition::new("workers");
+
 /// The schema this build writes. Each migration step (`records::migrations`) moves the store up
 /// one version.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 pub(crate) fn schema_version<D: ReadableDatabase>(db: &D) -> Result<u32> {
     let txn = db.begin_read()?;

@@ -21,10 +21,11 @@ const MIGRATIONS: [Migration; SCHEMA_VERSION as usize] = [
     replication_queue_v3,
     tables_only,
     jobs_v5,
+    tables_only,
 ];
 
-/// v1 (accounts, sessions, tracks, blobs, audit, salts) and v4 (shares, recipients, payloads,
-/// renders, spent nonces) only added tables, which [`create_registered_tables`] opens.
+/// v1 (accounts, sessions, tracks, blobs, audit, salts), v4 (shares, recipients, payloads,
+/// renders, spent nonces) and v6 (stem workers) only added tables, which [`create_registered_tables`] opens.
 fn tables_only(_: &WriteTransaction) -> Result<()> {
     Ok(())
 }

@@ -35,7 +35,7 @@ use crate::ids::UserId;
 use crate::store::{
     AUDIT, AUDIT_CHECKPOINTS, BLOBS, JOBS, JOBS_BY_SUBJECT, META, RECIPIENTS, RENDERS,
     REPLICATION_QUEUE, SALTS, SESSIONS, SESSIONS_BY_USER, SHARES, SPENT_NONCES, TENANT_KEYS,
-    TRACKS, USERS, USERS_BY_EMAIL, WATERMARK_PAYLOADS, decode,
+    TRACKS, USERS, USERS_BY_EMAIL, WATERMARK_PAYLOADS, WORKERS, decode,
 };
 
 /// A table whatever its key and value types: what migrations and snapshots do with every one.
@@ -228,6 +228,13 @@ pub(crate) static TABLES: &[TableSpec] = &[
                       records hold ids and salted hashes, and the purge is one of them",
             },
             export: Export::In(ExportDocument::Activity),
+        },
+    },
+    TableSpec {
+        table: &WORKERS,
+        scope: Scope::Global {
+            why: "the admin's stem workers: names, token hashes and what they report; a job \
+                  they hold is in `jobs`, under its owner",
         },
     },
     TableSpec {
