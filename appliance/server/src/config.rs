@@ -43,6 +43,7 @@ pub struct Config {
     pub accounts: Accounts,
     pub plans: Plans,
     pub analysis: Analysis,
+    pub stems: Stems,
     pub shares: Shares,
     pub replication: Replication,
     pub backups: Backups,
@@ -176,6 +177,21 @@ impl Default for Analysis {
     }
 }
 
+/// Stem separation, run by stem workers (`studiovault worker run`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Stems {
+    /// A worker's lease on a job lasts this long past its last heartbeat; a worker that dies
+    /// loses its job to another after this.
+    pub lease_seconds: u64,
+}
+
+impl Default for Stems {
+    fn default() -> Self {
+        Self { lease_seconds: 120 }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Http {
@@ -265,6 +281,7 @@ impl Default for Config {
             accounts: Accounts::default(),
             plans: Plans::default(),
             analysis: Analysis::default(),
+            stems: Stems::default(),
             shares: Shares::default(),
             replication: Replication::default(),
             backups: Backups::default(),

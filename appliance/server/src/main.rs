@@ -19,6 +19,7 @@ mod suspect;
 mod throttle;
 mod tls;
 mod web;
+mod workers;
 
 use std::process::ExitCode;
 

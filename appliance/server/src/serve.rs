@@ -87,6 +87,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         watermark_key: watermark_key.clone(),
         backups: backups.clone(),
         started: Instant::now(),
+        stems_wake: Arc::new(Notify::new()),
     };
 
     // Purges and expiries that fell due while the server was down happen before it serves.
@@ -141,10 +142,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     jobs::release_stale_leases(&vault).await;
     let (analysis_wake, render_wake) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
     {
-        let (a, r) = (analysis_wake.clone(), render_wake.clone());
+        let (a, r, s) = (
+            analysis_wake.clone(),
+            render_wake.clone(),
+            state.stems_wake.clone(),
+        );
         vault.on_jobs_queued(move || {
             a.notify_one();
             r.notify_one();
+            // Every waiting stem worker looks; one of them gets the job.
+            s.notify_waiters();
         });
     }
     let exe = std::env::current_exe().context("finding this binary to run jobs in")?;
@@ -220,6 +227,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 fn public_routes(state: &AppState) -> Routes {
     let routes = owners::routes(state)
         .into_iter()
+        .chain(crate::workers::routes(state))
         .chain(portal::routes(state))
         .chain(owners::app_routes());
     web::site(state, routes)

@@ -10,6 +10,7 @@ mod sessions;
 mod status;
 mod tls;
 mod users;
+mod workers;
 
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
@@ -40,6 +41,7 @@ pub fn routes(state: &AppState) -> Routes {
         sessions::routes(state),
         audit::routes(state),
         leaks::routes(state),
+        workers::routes(state),
     ];
     combine(routes.into_iter().flatten())
         .recover(recover)

@@ -1,6 +1,8 @@
 //! `GET /v1/status`: the appliance at a glance, with where each optional part stands.
 
-use studiovault_api::admin::{BackupsView, Capability, CapabilityState, Status, TlsStatus};
+use studiovault_api::admin::{
+    BackupsView, Capability, CapabilityState, Status, TlsStatus, WorkersView,
+};
 use studiovault_vault::Clock;
 use warp::Filter;
 
@@ -15,6 +17,8 @@ fn capabilities(
     config: &crate::config::Config,
     backups: &BackupsView,
     tls: Option<&TlsStatus>,
+    stems: &WorkersView,
+    now_ms: i64,
 ) -> Vec<Capability> {
     vec![
         tls_capability(tls),
@@ -28,10 +32,47 @@ fn capabilities(
                 config.analysis.timeout_seconds
             ),
         },
+        stem_capability(stems, now_ms),
     ]
     .into_iter()
     .chain(backup_capabilities(backups))
     .collect()
+}
+
+/// A worker that called within this long is online (its lease polls come every 30 s at most).
+const ONLINE_MS: i64 = 90_000;
+
+fn stem_capability(view: &WorkersView, now_ms: i64) -> Capability {
+    let name = "Stem workers".to_owned();
+    let online = view
+        .workers
+        .iter()
+        .filter(|w| w.state != "revoked" && w.last_seen.is_some_and(|t| now_ms - t < ONLINE_MS))
+        .count();
+    let waiting = view.queue.iter().filter(|j| j.state != "failed").count();
+    let failed = view.queue.len() - waiting;
+    if view.workers.is_empty() {
+        return Capability {
+            name,
+            state: CapabilityState::NotConfigured,
+            detail: "no worker enrolled: `studiovault worker enrol NAME`, then run \
+                     `studiovault worker run` with its token"
+                .into(),
+        };
+    }
+    let state = if online == 0 && waiting > 0 {
+        CapabilityState::Failing
+    } else {
+        CapabilityState::Ok
+    };
+    Capability {
+        name,
+        state,
+        detail: format!(
+            "{online} of {} worker(s) online; {waiting} separation(s) queued or running, {failed} failed",
+            view.workers.len()
+        ),
+    }
 }
 
 fn tls_capability(tls: Option<&TlsStatus>) -> Capability {
@@ -207,31 +248,39 @@ pub(super) fn routes(state: &AppState) -> Vec<Routes> {
                     Err(e) => return ApiError::from(e).into_response(),
                 };
                 let tls = state.tls.as_ref().map(studiovault_tls::Tls::status);
-                let result =
-                    blocking(move || Ok((vault.admin().stats()?, vault.analysis_queue_len()?)))
-                        .await
-                        .map(|(stats, queue)| {
-                            json(&Status {
-                                version: env!("CARGO_PKG_VERSION").into(),
-                                uptime_secs: state.started.elapsed().as_secs(),
-                                users: stats.users,
-                                tracks: stats.tracks,
-                                stored_bytes: stats.stored_bytes,
-                                disk_free_bytes: rustix::fs::statvfs(state.vault.data_dir())
-                                    .ok()
-                                    .map(|s| s.f_bavail.saturating_mul(s.f_frsize)),
-                                audit_records: stats.audit_records,
-                                listen: state.config.public_url(),
-                                data_dir: state.vault.data_dir().display().to_string(),
-                                capabilities: capabilities(
-                                    queue,
-                                    &state.config,
-                                    &backups,
-                                    tls.as_ref(),
-                                ),
-                                tls,
-                            })
-                        });
+                let result = blocking(move || {
+                    Ok((
+                        vault.admin().stats()?,
+                        vault.analysis_queue_len()?,
+                        super::workers::workers_view(&vault)?,
+                        vault.now_ms(),
+                    ))
+                })
+                .await
+                .map(|(stats, queue, stems, now)| {
+                    json(&Status {
+                        version: env!("CARGO_PKG_VERSION").into(),
+                        uptime_secs: state.started.elapsed().as_secs(),
+                        users: stats.users,
+                        tracks: stats.tracks,
+                        stored_bytes: stats.stored_bytes,
+                        disk_free_bytes: rustix::fs::statvfs(state.vault.data_dir())
+                            .ok()
+                            .map(|s| s.f_bavail.saturating_mul(s.f_frsize)),
+                        audit_records: stats.audit_records,
+                        listen: state.config.public_url(),
+                        data_dir: state.vault.data_dir().display().to_string(),
+                        capabilities: capabilities(
+                            queue,
+                            &state.config,
+                            &backups,
+                            tls.as_ref(),
+                            &stems,
+                            now,
+                        ),
+                        tls,
+                    })
+                });
                 respond(result)
             });
     vec![status.boxed()]

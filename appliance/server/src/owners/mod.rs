@@ -11,6 +11,7 @@ mod incoming;
 mod leaks;
 mod session;
 mod shares;
+mod stems;
 mod tracks;
 mod upload;
 mod uploads;
@@ -113,6 +114,7 @@ pub fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
     all.extend(export::routes(state, &export_links));
     all.push(upload::route(state).boxed());
     all.extend(uploads::routes(state, &uploads));
+    all.extend(stems::routes(state));
     all.extend(tracks::routes(state));
     all.extend(shares::routes(state));
     all.push(leaks::route(state).boxed());

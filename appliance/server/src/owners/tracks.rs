@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use studiovault_api::public::{
-    AnalysisView, KeyView, LoudnessView, RenameTrack, TempoView, TrackPage, TrackView,
+    AnalysisView, KeyView, LoudnessView, RenameTrack, StemOfView, TempoView, TrackPage, TrackView,
 };
 use studiovault_audio::{Container, MelodyOptions, MelodyRange, extract_melody};
 use studiovault_vault::{
@@ -104,10 +104,18 @@ pub(super) fn view(rec: &TrackRecord) -> TrackView {
             range_lu: r.loudness_range_lu,
             true_peak_dbtp: r.true_peak_dbtp,
         }),
+        stem_of: rec.stem.as_ref().map(|s| StemOfView {
+            parent: s.parent.to_string(),
+            stem: s.name.clone(),
+            draft: s.draft,
+            backend: s.backend.clone(),
+            model: s.model.clone(),
+        }),
+        stem_count: u32::try_from(rec.stems.len()).unwrap_or(u32::MAX),
     }
 }
 
-fn track_id(raw: &str) -> Result<TrackId, ApiError> {
+pub(super) fn track_id(raw: &str) -> Result<TrackId, ApiError> {
     TrackId::parse(raw).ok_or_else(|| ApiError::not_found("track"))
 }
 

@@ -106,6 +106,24 @@ impl From<VaultError> for ApiError {
             E::Forbidden(reason) => Self::new(StatusCode::FORBIDDEN, "forbidden", reason),
             E::LimitReached(_) => Self::new(StatusCode::FORBIDDEN, "limit_reached", e.to_string()),
             E::NotReady => Self::new(StatusCode::CONFLICT, "copy_not_ready", e.to_string()),
+            E::Conflict(_) => Self::new(StatusCode::CONFLICT, "conflict", e.to_string()),
+            E::PlanRequired(_) => Self::new(StatusCode::FORBIDDEN, "plan_required", e.to_string()),
+            E::WorkerUnknown => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "worker_unknown",
+                "the worker token is unknown: enrol the worker and use the token shown then",
+            ),
+            E::WorkerRevoked => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "worker_revoked",
+                "this worker was revoked by the admin",
+            ),
+            E::LeaseLost => Self::new(
+                StatusCode::CONFLICT,
+                "lease_lost",
+                "the job is no longer this worker's: it was cancelled, finished, or taken by \
+                 another worker after the lease ran out",
+            ),
             E::QuotaExceeded { .. } => Self::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "quota_exceeded",

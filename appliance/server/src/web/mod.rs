@@ -12,6 +12,7 @@ mod peaks;
 mod range;
 mod state;
 mod streaming;
+pub mod tar;
 pub mod template;
 mod throttled;
 

@@ -22,4 +22,6 @@ pub struct AppState {
     pub started: Instant,
     /// The HTTPS side, when TLS is on.
     pub tls: Option<studiovault_tls::Tls>,
+    /// Woken when jobs are queued: stem workers' lease requests wait on it.
+    pub stems_wake: Arc<tokio::sync::Notify>,
 }

@@ -1,0 +1,235 @@
+//! A track's stems: ask for them (`POST /api/tracks/{id}/stems`), watch the separation
+//! (`GET`), cancel it (`POST …/stems/cancel`), and download them all as one archive
+//! (`GET …/stems.tar`). Each stem is a track of its own for playing, sharing and deleting.
+
+use studiovault_api::public::StemsView;
+use studiovault_vault::stems::plan_refusal;
+use studiovault_vault::workers::worker_of_holder;
+use studiovault_vault::{Authenticated, JobState, OwnerScope, StemsStatus, TrackRecord, Vault};
+use warp::filters::BoxedFilter;
+use warp::http::{StatusCode, header};
+use warp::reply::Response;
+use warp::{Filter, Reply};
+
+use super::tracks::{track_id, view};
+use super::{owner_call, owner_state};
+use crate::web::tar::{entry_len, header as tar_header, padding, safe_name, trailer};
+use crate::web::{ApiError, AppState, blocking, client, content_disposition, respond, set};
+
+/// What the owner sees of a track's separation.
+fn stems_view(vault: &Vault, scope: &OwnerScope, status: StemsStatus) -> StemsView {
+    let plan = vault.account(scope).me().map(|u| u.plan).ok();
+    let unavailable = plan.and_then(plan_refusal).map(str::to_owned);
+    let (state, progress, worker, attempts, reason) = match &status.job {
+        None if status.stems.is_empty() => ("none", 0.0, None, 0, None),
+        None => ("done", 1.0, None, 0, None),
+        Some(job) => match &job.state {
+            JobState::Queued => ("queued", 0.0, None, job.attempts, None),
+            JobState::Running { holder, .. } => {
+                let name = worker_of_holder(holder)
+                    .and_then(|id| vault.worker(id).ok())
+                    .map(|w| w.name);
+                ("running", job.progress, name, job.attempts, None)
+            }
+            JobState::Failed { reason } => {
+                ("failed", 0.0, None, job.attempts, Some(reason.clone()))
+            }
+        },
+    };
+    StemsView {
+        state: state.into(),
+        progress,
+        worker,
+        attempts,
+        reason,
+        stems: status.stems.iter().map(view).collect(),
+        available: unavailable.is_none(),
+        unavailable,
+    }
+}
+
+async fn current(state: &AppState, auth: &Authenticated, id: &str) -> Result<StemsView, ApiError> {
+    let id = track_id(id)?;
+    let (vault, scope) = (state.vault.clone(), auth.scope.clone());
+    blocking(move || {
+        let status = vault.library(&scope).stems(id)?;
+        Ok(stems_view(&vault, &scope, status))
+    })
+    .await
+    .map_err(ApiError::not_found_as("track"))
+}
+
+pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
+    let get = warp::path!("api" / "tracks" / String / "stems")
+        .and(warp::get())
+        .and(owner_state(state))
+        .then(
+            |id: String, auth: Authenticated, state: AppState| async move {
+                respond(
+                    current(&state, &auth, &id)
+                        .await
+                        .map(|v| warp::reply::json(&v).into_response()),
+                )
+            },
+        );
+    let request = warp::path!("api" / "tracks" / String / "stems")
+        .and(warp::post())
+        .and(owner_call(state))
+        .then(
+            |id: String, auth: Authenticated, client, state: AppState| async move {
+                let result = async {
+                    let track = track_id(&id)?;
+                    let (vault, scope) = (state.vault.clone(), auth.scope.clone());
+                    blocking(move || vault.library(&scope).request_stems(track, &client))
+                        .await
+                        .map_err(ApiError::not_found_as("track"))?;
+                    let view = current(&state, &auth, &id).await?;
+                    Ok(
+                        warp::reply::with_status(warp::reply::json(&view), StatusCode::ACCEPTED)
+                            .into_response(),
+                    )
+                };
+                respond(result.await)
+            },
+        );
+    let cancel = warp::path!("api" / "tracks" / String / "stems" / "cancel")
+        .and(warp::post())
+        .and(owner_call(state))
+        .then(
+            |id: String, auth: Authenticated, client, state: AppState| async move {
+                let result = async {
+                    let track = track_id(&id)?;
+                    let (vault, scope) = (state.vault.clone(), auth.scope.clone());
+                    let cancelled =
+                        blocking(move || vault.library(&scope).cancel_stems(track, &client))
+                            .await
+                            .map_err(ApiError::not_found_as("track"))?;
+                    if !cancelled {
+                        return Err(ApiError::new(
+                            StatusCode::CONFLICT,
+                            "nothing_to_cancel",
+                            "this track has no separation queued or running",
+                        ));
+                    }
+                    let view = current(&state, &auth, &id).await?;
+                    Ok(warp::reply::json(&view).into_response())
+                };
+                respond(result.await)
+            },
+        );
+    let archive = warp::path!("api" / "tracks" / String / "stems.tar")
+        .and(warp::get())
+        .and(owner_state(state))
+        .and(client())
+        .then(
+            |id: String, auth: Authenticated, state: AppState, client| async move {
+                respond(archive(id, auth, state, client).await)
+            },
+        );
+    vec![
+        archive.boxed(),
+        cancel.boxed(),
+        get.boxed(),
+        request.boxed(),
+    ]
+}
+
+type Sender = tokio::sync::mpsc::Sender<Result<bytes::Bytes, std::io::Error>>;
+
+/// The stems of a track as one tar archive, decrypted as it is sent.
+async fn archive(
+    id: String,
+    auth: Authenticated,
+    state: AppState,
+    client: studiovault_vault::ClientInfo,
+) -> Result<Response, ApiError> {
+    let track = track_id(&id)?;
+    let (vault, scope) = (state.vault.clone(), auth.scope.clone());
+    let (parent, stems) = blocking(move || {
+        let lib = vault.library(&scope);
+        Ok((lib.get(track)?, lib.stems(track)?.stems))
+    })
+    .await
+    .map_err(ApiError::not_found_as("track"))?;
+    if stems.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_stems",
+            "this track has no stems yet",
+        ));
+    }
+    let folder = safe_name(&format!("{} stems", parent.info.name));
+    let length: u64 = stems.iter().map(|s| entry_len(s.size_bytes)).sum::<u64>() + 2 * 512;
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let (vault, scope, names) = (state.vault.clone(), auth.scope.clone(), folder.clone());
+    tokio::task::spawn_blocking(move || {
+        write_archive(&vault, &scope, &names, &stems, &client, &tx)
+    });
+    let mut res =
+        warp::reply::stream(tokio_stream::wrappers::ReceiverStream::new(rx)).into_response();
+    set(&mut res, header::CONTENT_TYPE, "application/x-tar");
+    set(&mut res, header::CONTENT_LENGTH, &length.to_string());
+    set(
+        &mut res,
+        header::CONTENT_DISPOSITION,
+        &content_disposition("attachment", &format!("{folder}.tar")),
+    );
+    set(&mut res, header::CACHE_CONTROL, "no-store");
+    Ok(res)
+}
+
+fn write_archive(
+    vault: &Vault,
+    scope: &OwnerScope,
+    folder: &str,
+    stems: &[TrackRecord],
+    client: &studiovault_vault::ClientInfo,
+    tx: &Sender,
+) {
+    let send = |b: bytes::Bytes| tx.blocking_send(Ok(b)).is_ok();
+    let mtime = time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
+    for stem in stems {
+        let name = stem.stem.as_ref().map_or("stem", |s| s.name.as_str());
+        let path = format!("{folder}/{name}.wav");
+        let opened = vault
+            .library(scope)
+            .open_audio(stem.id, "in the stems archive", client);
+        let mut reader = match opened {
+            Ok((_, reader)) => reader,
+            Err(e) => {
+                tracing::error!(error = %e, "a stem could not be opened for the archive");
+                let _ = tx.blocking_send(Err(std::io::Error::other("a stem could not be read")));
+                return;
+            }
+        };
+        if !send(bytes::Bytes::copy_from_slice(&tar_header(
+            &path,
+            stem.size_bytes,
+            mtime,
+        ))) {
+            return;
+        }
+        let mut pos = 0;
+        while pos < stem.size_bytes {
+            let want = (stem.size_bytes - pos).min(512 * 1024) as usize;
+            match reader.read_span(pos, want) {
+                Ok((buf, range)) => {
+                    let piece = bytes::Bytes::from(buf).slice(range);
+                    pos += piece.len() as u64;
+                    if piece.is_empty() || !send(piece) {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "a stem failed to decrypt for the archive");
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
+            }
+        }
+        if !send(padding(stem.size_bytes)) {
+            return;
+        }
+    }
+    let _ = send(trailer());
+}
