@@ -1,0 +1,456 @@
+//! The worker's loop: lease a job, fetch its source into a private temporary directory,
+//! decode it to a float WAV, run the backend while heartbeating its progress, check the stems
+//! and upload them, then delete everything the job left. A lost lease (the owner cancelled, or
+//! the job went to another worker after this one stalled) stops the backend at once.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use studiovault_api::worker::{LeasedJob, STEM_NAMES, StemLayout, WorkerCapabilities};
+use studiovault_audio::{AudioDecoder, Container, DecodeLimits};
+use studiovault_stems::FloatWavWriter;
+
+use crate::backend::{Backend, BackendError};
+use crate::client::{ClientError, WorkerClient};
+use crate::wav::FloatWavReader;
+
+/// The lease request waits this long for a job.
+const POLL_WAIT: Duration = Duration::from_secs(25);
+/// After a network error, wait this long, doubling up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Frames per block when converting, checking and uploading.
+const BLOCK_FRAMES: usize = 16_384;
+/// A backend whose stems sum back to the mix worse than this is broken, not imprecise.
+const MIN_BACKEND_SUM_DB: f64 = 10.0;
+/// The share of the progress bar the separation takes; the upload takes the rest.
+const SEPARATION_SHARE: f32 = 0.9;
+/// Directories of this worker's jobs start so; a restart removes those of dead workers.
+const DIR_PREFIX: &str = "studiovault-worker-";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The server refused this worker's token (revoked, deleted, or never enrolled).
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0}")]
+    Backend(#[from] BackendError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// How a worker runs.
+#[derive(Debug)]
+pub struct WorkerOptions {
+    pub client: WorkerClient,
+    pub backend: Arc<dyn Backend>,
+    pub capabilities: WorkerCapabilities,
+    /// Where job directories are made (a private temporary directory each).
+    pub work_dir: PathBuf,
+    /// Stop after this many jobs (tests and one-shot runs); none to run until stopped.
+    pub max_jobs: Option<u64>,
+}
+
+/// Runs until `stop` resolves (or `max_jobs` are done); answers an error when the server
+/// refuses this worker, which no retry mends.
+pub async fn run(
+    options: WorkerOptions,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<(), RunError> {
+    remove_dead_job_dirs(&options.work_dir);
+    let mut stop = std::pin::pin!(stop);
+    let mut backoff = FIRST_BACKOFF;
+    let mut done = 0u64;
+    let mut draining_said = false;
+    loop {
+        if options.max_jobs.is_some_and(|max| done >= max) {
+            return Ok(());
+        }
+        let answer = tokio::select! {
+            answer = options.client.lease(&options.capabilities, POLL_WAIT) => answer,
+            () = &mut stop => return Ok(()),
+        };
+        let answer = match answer {
+            Ok(answer) => {
+                backoff = FIRST_BACKOFF;
+                answer
+            }
+            Err(ClientError::Refused(why)) => return Err(RunError::Refused(why)),
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in_secs = backoff.as_secs(), "asking for a job failed");
+                tokio::select! {
+                    () = tokio::time::sleep(backoff) => {}
+                    () = &mut stop => return Ok(()),
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                continue;
+            }
+        };
+        if answer.draining && !draining_said {
+            tracing::info!("this worker is drained: it takes no new jobs until resumed");
+        }
+        draining_said = answer.draining;
+        let Some(job) = answer.job else {
+            if answer.draining {
+                tokio::select! {
+                    () = tokio::time::sleep(POLL_WAIT) => {}
+                    () = &mut stop => return Ok(()),
+                }
+            }
+            continue;
+        };
+        tokio::select! {
+            result = work_on(&options, &job) => {
+                if let Err(RunError::Refused(why)) = result {
+                    return Err(RunError::Refused(why));
+                }
+            }
+            // Stopping drops the job's work; its lease runs out and another worker takes it.
+            () = &mut stop => return Ok(()),
+        }
+        done += 1;
+    }
+}
+
+/// Job directories left by workers that died (their process is gone).
+fn remove_dead_job_dirs(work_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(work_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let pid = name
+            .strip_prefix(DIR_PREFIX)
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok());
+        if let Some(pid) = pid
+            && pid != std::process::id()
+            && !Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// Progress as the heartbeat reads it.
+#[derive(Debug, Default)]
+struct Progress(AtomicU32);
+
+impl Progress {
+    fn set(&self, v: f32) {
+        self.0.store(v.clamp(0.0, 1.0).to_bits(), Ordering::Relaxed);
+    }
+
+    fn get(&self) -> f32 {
+        f32::from_bits(self.0.load(Ordering::Relaxed))
+    }
+}
+
+async fn work_on(options: &WorkerOptions, job: &LeasedJob) -> Result<(), RunError> {
+    tracing::info!(job = %job.job, attempt = job.attempt, backend = options.backend.name(), "working on a stem job");
+    std::fs::create_dir_all(&options.work_dir)?;
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("{DIR_PREFIX}{}-", std::process::id()))
+        .tempdir_in(&options.work_dir)?;
+    let progress = Arc::new(Progress::default());
+    let cancel = Arc::new(AtomicBool::new(false));
+    let lost = Arc::new(AtomicBool::new(false));
+    let heartbeats = {
+        let (client, job_id, progress, cancel, lost) = (
+            options.client.clone(),
+            job.job.clone(),
+            progress.clone(),
+            cancel.clone(),
+            lost.clone(),
+        );
+        let every = Duration::from_secs(job.heartbeat_secs.max(1));
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                match client.heartbeat(&job_id, progress.get()).await {
+                    Ok(_) => {}
+                    Err(ClientError::LeaseLost | ClientError::Refused(_)) => {
+                        lost.store(true, Ordering::Relaxed);
+                        cancel.store(true, Ordering::Relaxed);
+                        return;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "a heartbeat failed"),
+                }
+            }
+        })
+    };
+    let result = separate_and_upload(options, job, dir.path(), &progress, &cancel).await;
+    heartbeats.abort();
+    let outcome = match result {
+        Ok(()) => {
+            tracing::info!(job = %job.job, "stems uploaded");
+            Ok(())
+        }
+        Err(_) if lost.load(Ordering::Relaxed) => {
+            tracing::info!(job = %job.job, "the job was cancelled or taken over; its work stopped");
+            Ok(())
+        }
+        Err(JobError::LeaseLost) => {
+            tracing::info!(job = %job.job, "the job was cancelled or taken over");
+            Ok(())
+        }
+        Err(JobError::Refused(why)) => Err(RunError::Refused(why)),
+        Err(JobError::Failed { reason, retry }) => {
+            tracing::warn!(job = %job.job, reason = %reason, retry, "the job failed");
+            match options.client.fail(&job.job, &reason, retry).await {
+                Ok(()) | Err(ClientError::LeaseLost) => {}
+                Err(e) => tracing::warn!(error = %e, "reporting the failure failed; the lease will run out"),
+            }
+            Ok(())
+        }
+    };
+    // The source and every stem go now, whatever happened.
+    drop(dir);
+    outcome
+}
+
+enum JobError {
+    LeaseLost,
+    Refused(String),
+    Failed { reason: String, retry: bool },
+}
+
+impl From<ClientError> for JobError {
+    fn from(e: ClientError) -> Self {
+        match e {
+            ClientError::LeaseLost => Self::LeaseLost,
+            ClientError::Refused(why) => Self::Refused(why),
+            ClientError::Status { status, message, .. } => Self::Failed {
+                reason: format!("the server refused the stems ({status}): {message}"),
+                retry: status >= 500,
+            },
+            other => Self::Failed {
+                reason: other.to_string(),
+                retry: true,
+            },
+        }
+    }
+}
+
+impl From<BackendError> for JobError {
+    fn from(e: BackendError) -> Self {
+        Self::Failed {
+            retry: e.retry(),
+            reason: e.to_string(),
+        }
+    }
+}
+
+fn blocking_failed(e: tokio::task::JoinError) -> JobError {
+    JobError::Failed {
+        reason: format!("the worker's job thread failed: {e}"),
+        retry: true,
+    }
+}
+
+async fn separate_and_upload(
+    options: &WorkerOptions,
+    job: &LeasedJob,
+    dir: &Path,
+    progress: &Arc<Progress>,
+    cancel: &Arc<AtomicBool>,
+) -> Result<(), JobError> {
+    let source = dir.join("source");
+    options.client.download_source(&job.job, &source).await?;
+    let input = dir.join("input.wav");
+    let (src, inp) = (source.clone(), input.clone());
+    tokio::task::spawn_blocking(move || decode_to_wav(&src, &inp))
+        .await
+        .map_err(blocking_failed)??;
+    let _ = std::fs::remove_file(&source);
+    let stems_dir = dir.join("stems");
+    let (backend, inp, out, p, c) = (
+        options.backend.clone(),
+        input.clone(),
+        stems_dir.clone(),
+        progress.clone(),
+        cancel.clone(),
+    );
+    let separation = tokio::task::spawn_blocking(move || {
+        backend.separate(&inp, &out, &|v| p.set(v * SEPARATION_SHARE), &c)
+    })
+    .await
+    .map_err(blocking_failed)??;
+    let (inp, out) = (input.clone(), stems_dir.clone());
+    let check = tokio::task::spawn_blocking(move || check_stems(&inp, &out))
+        .await
+        .map_err(blocking_failed)??;
+    let layout = StemLayout {
+        stems: STEM_NAMES.iter().map(|s| (*s).to_owned()).collect(),
+        channels: check.channels,
+        sample_rate: check.sample_rate,
+        frames: check.frames,
+        backend: options.backend.name().into(),
+        model: separation.model,
+        draft: separation.draft,
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let (inp, out, p, frames) = (input, stems_dir, progress.clone(), check.frames);
+    let feeder = tokio::task::spawn_blocking(move || {
+        if let Err(e) = feed_upload(&inp, &out, frames, &p, &tx) {
+            let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+        }
+    });
+    let stored = options.client.upload_stems(&job.job, &layout, rx).await;
+    feeder.abort();
+    stored?;
+    Ok(())
+}
+
+/// Decodes the source (any format the appliance stores) to a 32-bit float WAV, the one input
+/// every backend takes.
+fn decode_to_wav(source: &Path, dest: &Path) -> Result<(), JobError> {
+    let bad = |m: String| JobError::Failed {
+        reason: format!("the source cannot be decoded: {m}"),
+        retry: false,
+    };
+    let mut file = std::fs::File::open(source).map_err(|e| bad(e.to_string()))?;
+    let len = file.metadata().map_err(|e| bad(e.to_string()))?.len();
+    let mut head = [0u8; 16];
+    let n = std::io::Read::read(&mut file, &mut head).map_err(|e| bad(e.to_string()))?;
+    std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(0)).map_err(|e| bad(e.to_string()))?;
+    let container = Container::sniff(&head[..n]).ok_or_else(|| bad("not audio".into()))?;
+    let mut decoder = AudioDecoder::open(file, len, container, DecodeLimits::default())
+        .map_err(|e| bad(e.to_string()))?;
+    let out = std::fs::File::create(dest).map_err(|e| bad(e.to_string()))?;
+    let mut writer: Option<FloatWavWriter<std::io::BufWriter<std::fs::File>>> = None;
+    let mut out = Some(out);
+    while let Some(block) = decoder.next_block().map_err(|e| bad(e.to_string()))? {
+        if writer.is_none() {
+            let channels = u16::try_from(block.channels).map_err(|_| bad("too many channels".into()))?;
+            let file = out.take().ok_or_else(|| bad("output gone".into()))?;
+            writer = Some(
+                FloatWavWriter::new(std::io::BufWriter::new(file), block.sample_rate, channels)
+                    .map_err(|e| bad(e.to_string()))?,
+            );
+        }
+        if let Some(w) = writer.as_mut() {
+            w.write(block.samples).map_err(|e| bad(e.to_string()))?;
+        }
+    }
+    let writer = writer.ok_or_else(|| bad("it holds no audio".into()))?;
+    writer.finish().map_err(|e| bad(e.to_string()))?;
+    Ok(())
+}
+
+/// What the check found: the stems' shape, equal to the input's.
+struct Checked {
+    sample_rate: u32,
+    channels: u16,
+    frames: u64,
+}
+
+fn bad_output(m: String) -> JobError {
+    JobError::from(BackendError::BadOutput(m))
+}
+
+fn open_all(input: &Path, stems: &Path) -> Result<(FloatWavReader, Vec<FloatWavReader>), JobError> {
+    let mix = FloatWavReader::open(input).map_err(|e| bad_output(format!("input.wav: {e}")))?;
+    let mut readers = Vec::with_capacity(STEM_NAMES.len());
+    for name in STEM_NAMES {
+        let r = FloatWavReader::open(&stems.join(format!("{name}.wav")))
+            .map_err(|e| bad_output(format!("{name}.wav: {e}")))?;
+        if r.sample_rate != mix.sample_rate || r.channels != mix.channels || r.frames != mix.frames {
+            return Err(bad_output(format!(
+                "{name}.wav has {} frames at {} Hz in {} channel(s); the input has {} frames at {} Hz in {}",
+                r.frames, r.sample_rate, r.channels, mix.frames, mix.sample_rate, mix.channels
+            )));
+        }
+        readers.push(r);
+    }
+    Ok((mix, readers))
+}
+
+/// Checks the stems before anything is sent: shape, finite samples, and a sum close to the
+/// mix (the upload then folds the small residual into `other`, so the stems sum exactly).
+fn check_stems(input: &Path, stems: &Path) -> Result<Checked, JobError> {
+    let (mut mix, mut readers) = open_all(input, stems)?;
+    let (mut energy, mut residual) = (0f64, 0f64);
+    let mut block = Vec::new();
+    let mut stem_blocks: Vec<Vec<f32>> = vec![Vec::new(); readers.len()];
+    loop {
+        let n = mix.read_frames(BLOCK_FRAMES, &mut block).map_err(|e| bad_output(e.to_string()))?;
+        if n == 0 {
+            break;
+        }
+        for ((r, b), name) in readers.iter_mut().zip(&mut stem_blocks).zip(STEM_NAMES) {
+            r.read_frames(BLOCK_FRAMES, b).map_err(|e| bad_output(format!("{name}.wav: {e}")))?;
+            if let Some(i) = b.iter().position(|x| !x.is_finite()) {
+                return Err(bad_output(format!(
+                    "{name}.wav holds a sample that is not a number (sample {i} of a block)"
+                )));
+            }
+        }
+        for (i, m) in block.iter().enumerate() {
+            let sum: f32 = stem_blocks.iter().map(|b| b[i]).sum();
+            energy += f64::from(*m) * f64::from(*m);
+            residual += f64::from(sum - m) * f64::from(sum - m);
+        }
+    }
+    if residual > 0.0 && energy > 0.0 {
+        let snr = 10.0 * (energy / residual).log10();
+        if snr < MIN_BACKEND_SUM_DB {
+            return Err(bad_output(format!(
+                "the stems sum back to the mix at only {snr:.1} dB (at least {MIN_BACKEND_SUM_DB} dB expected)"
+            )));
+        }
+    }
+    Ok(Checked {
+        sample_rate: mix.sample_rate,
+        channels: mix.channels,
+        frames: mix.frames,
+    })
+}
+
+/// Streams the interleaved upload body: per frame, each stem's channels in [`STEM_NAMES`]
+/// order, with the residual (mix − Σ stems) folded into `other`.
+fn feed_upload(
+    input: &Path,
+    stems: &Path,
+    frames: u64,
+    progress: &Progress,
+    tx: &tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+) -> Result<(), String> {
+    let (mut mix, mut readers) = open_all(input, stems).map_err(|_| "the stems changed".to_owned())?;
+    let channels = usize::from(mix.channels);
+    let mut block = Vec::new();
+    let mut stem_blocks: Vec<Vec<f32>> = vec![Vec::new(); readers.len()];
+    let mut sent = 0u64;
+    loop {
+        let n = mix.read_frames(BLOCK_FRAMES, &mut block).map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Ok(());
+        }
+        for (r, b) in readers.iter_mut().zip(&mut stem_blocks) {
+            r.read_frames(BLOCK_FRAMES, b).map_err(|e| e.to_string())?;
+        }
+        let last = stem_blocks.len() - 1;
+        let mut bytes = Vec::with_capacity(n * channels * stem_blocks.len() * 4);
+        for f in 0..n {
+            for (s, b) in stem_blocks.iter().enumerate() {
+                for c in 0..channels {
+                    let i = f * channels + c;
+                    let mut x = b[i];
+                    if s == last {
+                        let sum: f32 = stem_blocks.iter().map(|b| b[i]).sum();
+                        x += block[i] - sum;
+                    }
+                    bytes.extend_from_slice(&x.to_le_bytes());
+                }
+            }
+        }
+        if tx.blocking_send(Ok(Bytes::from(bytes))).is_err() {
+            return Ok(());
+        }
+        sent += n as u64;
+        progress.set(SEPARATION_SHARE + (1.0 - SEPARATION_SHARE) * (sent as f32 / frames.max(1) as f32));
+    }
+}
