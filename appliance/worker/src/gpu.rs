@@ -6,7 +6,10 @@ use std::process::Command;
 /// The first GPU's model and its memory in MiB, or `None` without an NVIDIA GPU (or driver).
 pub fn detect() -> Option<(String, u64)> {
     let out = Command::new("nvidia-smi")
-        .args(["--query-gpu=name,memory.total", "--format=csv,noheader,nounits"])
+        .args([
+            "--query-gpu=name,memory.total",
+            "--format=csv,noheader,nounits",
+        ])
         .output()
         .ok()?;
     if !out.status.success() {

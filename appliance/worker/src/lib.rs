@@ -13,8 +13,10 @@
 //! after, whatever happens; nothing logged names an audio file or its owner.
 
 pub mod backend;
+pub mod check;
 pub mod client;
 pub mod gpu;
+pub mod model;
 pub mod run;
 pub mod wav;
 

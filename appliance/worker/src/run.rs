@@ -10,22 +10,16 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use studiovault_api::worker::{LeasedJob, STEM_NAMES, StemLayout, WorkerCapabilities};
-use studiovault_audio::{AudioDecoder, Container, DecodeLimits};
-use studiovault_stems::FloatWavWriter;
 
 use crate::backend::{Backend, BackendError};
+use crate::check::{BLOCK_FRAMES, check_stems, decode_to_wav, open_all};
 use crate::client::{ClientError, WorkerClient};
-use crate::wav::FloatWavReader;
 
 /// The lease request waits this long for a job.
 const POLL_WAIT: Duration = Duration::from_secs(25);
 /// After a network error, wait this long, doubling up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
-/// Frames per block when converting, checking and uploading.
-const BLOCK_FRAMES: usize = 16_384;
-/// A backend whose stems sum back to the mix worse than this is broken, not imprecise.
-const MIN_BACKEND_SUM_DB: f64 = 10.0;
 /// The share of the progress bar the separation takes; the upload takes the rest.
 const SEPARATION_SHARE: f32 = 0.9;
 /// Directories of this worker's jobs start so; a restart removes those of dead workers.
@@ -56,10 +50,7 @@ pub struct WorkerOptions {
 
 /// Runs until `stop` resolves (or `max_jobs` are done); answers an error when the server
 /// refuses this worker, which no retry mends.
-pub async fn run(
-    options: WorkerOptions,
-    stop: impl std::future::Future<Output = ()>,
-) -> Result<(), RunError> {
+pub async fn run(options: WorkerOptions, stop: impl Future<Output = ()>) -> Result<(), RunError> {
     remove_dead_job_dirs(&options.work_dir);
     let mut stop = std::pin::pin!(stop);
     let mut backoff = FIRST_BACKOFF;
@@ -202,7 +193,9 @@ async fn work_on(options: &WorkerOptions, job: &LeasedJob) -> Result<(), RunErro
             tracing::warn!(job = %job.job, reason = %reason, retry, "the job failed");
             match options.client.fail(&job.job, &reason, retry).await {
                 Ok(()) | Err(ClientError::LeaseLost) => {}
-                Err(e) => tracing::warn!(error = %e, "reporting the failure failed; the lease will run out"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "reporting the failure failed; the lease will run out")
+                }
             }
             Ok(())
         }
@@ -223,7 +216,9 @@ impl From<ClientError> for JobError {
         match e {
             ClientError::LeaseLost => Self::LeaseLost,
             ClientError::Refused(why) => Self::Refused(why),
-            ClientError::Status { status, message, .. } => Self::Failed {
+            ClientError::Status {
+                status, message, ..
+            } => Self::Failed {
                 reason: format!("the server refused the stems ({status}): {message}"),
                 retry: status >= 500,
             },
@@ -305,111 +300,6 @@ async fn separate_and_upload(
     Ok(())
 }
 
-/// Decodes the source (any format the appliance stores) to a 32-bit float WAV, the one input
-/// every backend takes.
-fn decode_to_wav(source: &Path, dest: &Path) -> Result<(), JobError> {
-    let bad = |m: String| JobError::Failed {
-        reason: format!("the source cannot be decoded: {m}"),
-        retry: false,
-    };
-    let mut file = std::fs::File::open(source).map_err(|e| bad(e.to_string()))?;
-    let len = file.metadata().map_err(|e| bad(e.to_string()))?.len();
-    let mut head = [0u8; 16];
-    let n = std::io::Read::read(&mut file, &mut head).map_err(|e| bad(e.to_string()))?;
-    std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(0)).map_err(|e| bad(e.to_string()))?;
-    let container = Container::sniff(&head[..n]).ok_or_else(|| bad("not audio".into()))?;
-    let mut decoder = AudioDecoder::open(file, len, container, DecodeLimits::default())
-        .map_err(|e| bad(e.to_string()))?;
-    let out = std::fs::File::create(dest).map_err(|e| bad(e.to_string()))?;
-    let mut writer: Option<FloatWavWriter<std::io::BufWriter<std::fs::File>>> = None;
-    let mut out = Some(out);
-    while let Some(block) = decoder.next_block().map_err(|e| bad(e.to_string()))? {
-        if writer.is_none() {
-            let channels = u16::try_from(block.channels).map_err(|_| bad("too many channels".into()))?;
-            let file = out.take().ok_or_else(|| bad("output gone".into()))?;
-            writer = Some(
-                FloatWavWriter::new(std::io::BufWriter::new(file), block.sample_rate, channels)
-                    .map_err(|e| bad(e.to_string()))?,
-            );
-        }
-        if let Some(w) = writer.as_mut() {
-            w.write(block.samples).map_err(|e| bad(e.to_string()))?;
-        }
-    }
-    let writer = writer.ok_or_else(|| bad("it holds no audio".into()))?;
-    writer.finish().map_err(|e| bad(e.to_string()))?;
-    Ok(())
-}
-
-/// What the check found: the stems' shape, equal to the input's.
-struct Checked {
-    sample_rate: u32,
-    channels: u16,
-    frames: u64,
-}
-
-fn bad_output(m: String) -> JobError {
-    JobError::from(BackendError::BadOutput(m))
-}
-
-fn open_all(input: &Path, stems: &Path) -> Result<(FloatWavReader, Vec<FloatWavReader>), JobError> {
-    let mix = FloatWavReader::open(input).map_err(|e| bad_output(format!("input.wav: {e}")))?;
-    let mut readers = Vec::with_capacity(STEM_NAMES.len());
-    for name in STEM_NAMES {
-        let r = FloatWavReader::open(&stems.join(format!("{name}.wav")))
-            .map_err(|e| bad_output(format!("{name}.wav: {e}")))?;
-        if r.sample_rate != mix.sample_rate || r.channels != mix.channels || r.frames != mix.frames {
-            return Err(bad_output(format!(
-                "{name}.wav has {} frames at {} Hz in {} channel(s); the input has {} frames at {} Hz in {}",
-                r.frames, r.sample_rate, r.channels, mix.frames, mix.sample_rate, mix.channels
-            )));
-        }
-        readers.push(r);
-    }
-    Ok((mix, readers))
-}
-
-/// Checks the stems before anything is sent: shape, finite samples, and a sum close to the
-/// mix (the upload then folds the small residual into `other`, so the stems sum exactly).
-fn check_stems(input: &Path, stems: &Path) -> Result<Checked, JobError> {
-    let (mut mix, mut readers) = open_all(input, stems)?;
-    let (mut energy, mut residual) = (0f64, 0f64);
-    let mut block = Vec::new();
-    let mut stem_blocks: Vec<Vec<f32>> = vec![Vec::new(); readers.len()];
-    loop {
-        let n = mix.read_frames(BLOCK_FRAMES, &mut block).map_err(|e| bad_output(e.to_string()))?;
-        if n == 0 {
-            break;
-        }
-        for ((r, b), name) in readers.iter_mut().zip(&mut stem_blocks).zip(STEM_NAMES) {
-            r.read_frames(BLOCK_FRAMES, b).map_err(|e| bad_output(format!("{name}.wav: {e}")))?;
-            if let Some(i) = b.iter().position(|x| !x.is_finite()) {
-                return Err(bad_output(format!(
-                    "{name}.wav holds a sample that is not a number (sample {i} of a block)"
-                )));
-            }
-        }
-        for (i, m) in block.iter().enumerate() {
-            let sum: f32 = stem_blocks.iter().map(|b| b[i]).sum();
-            energy += f64::from(*m) * f64::from(*m);
-            residual += f64::from(sum - m) * f64::from(sum - m);
-        }
-    }
-    if residual > 0.0 && energy > 0.0 {
-        let snr = 10.0 * (energy / residual).log10();
-        if snr < MIN_BACKEND_SUM_DB {
-            return Err(bad_output(format!(
-                "the stems sum back to the mix at only {snr:.1} dB (at least {MIN_BACKEND_SUM_DB} dB expected)"
-            )));
-        }
-    }
-    Ok(Checked {
-        sample_rate: mix.sample_rate,
-        channels: mix.channels,
-        frames: mix.frames,
-    })
-}
-
 /// Streams the interleaved upload body: per frame, each stem's channels in [`STEM_NAMES`]
 /// order, with the residual (mix − Σ stems) folded into `other`.
 fn feed_upload(
@@ -419,13 +309,15 @@ fn feed_upload(
     progress: &Progress,
     tx: &tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
 ) -> Result<(), String> {
-    let (mut mix, mut readers) = open_all(input, stems).map_err(|_| "the stems changed".to_owned())?;
+    let (mut mix, mut readers) = open_all(input, stems).map_err(|e| e.to_string())?;
     let channels = usize::from(mix.channels);
     let mut block = Vec::new();
     let mut stem_blocks: Vec<Vec<f32>> = vec![Vec::new(); readers.len()];
     let mut sent = 0u64;
     loop {
-        let n = mix.read_frames(BLOCK_FRAMES, &mut block).map_err(|e| e.to_string())?;
+        let n = mix
+            .read_frames(BLOCK_FRAMES, &mut block)
+            .map_err(|e| e.to_string())?;
         if n == 0 {
             return Ok(());
         }
@@ -451,6 +343,8 @@ fn feed_upload(
             return Ok(());
         }
         sent += n as u64;
-        progress.set(SEPARATION_SHARE + (1.0 - SEPARATION_SHARE) * (sent as f32 / frames.max(1) as f32));
+        progress.set(
+            SEPARATION_SHARE + (1.0 - SEPARATION_SHARE) * (sent as f32 / frames.max(1) as f32),
+        );
     }
 }

@@ -64,7 +64,9 @@ impl FloatWavReader {
                     let tag = u16_at(&body, 0);
                     let bits = u16_at(&body, 14);
                     let float = tag == FORMAT_FLOAT
-                        || (tag == FORMAT_EXTENSIBLE && size >= 26 && u16_at(&body, 24) == SUBTYPE_FLOAT);
+                        || (tag == FORMAT_EXTENSIBLE
+                            && size >= 26
+                            && u16_at(&body, 24) == SUBTYPE_FLOAT);
                     if !float || bits != 32 {
                         return Err(WavError::Format(format!(
                             "format tag {tag:#06x} with {bits}-bit samples"
@@ -95,7 +97,9 @@ impl FloatWavReader {
                     });
                 }
                 _ => {
-                    file.seek(SeekFrom::Current(i64::try_from(size + size % 2).unwrap_or(i64::MAX)))?;
+                    file.seek(SeekFrom::Current(
+                        i64::try_from(size + size % 2).unwrap_or(i64::MAX),
+                    ))?;
                 }
             }
         }
@@ -160,7 +164,10 @@ mod tests {
         h.extend_from_slice(&8u32.to_le_bytes());
         h.extend_from_slice(&[0; 8]);
         std::fs::write(&path, &h).unwrap();
-        assert!(matches!(FloatWavReader::open(&path), Err(WavError::Format(_))));
+        assert!(matches!(
+            FloatWavReader::open(&path),
+            Err(WavError::Format(_))
+        ));
         std::fs::write(&path, b"RIFF").unwrap();
         assert!(FloatWavReader::open(&path).is_err());
     }

@@ -152,13 +152,16 @@ pub(super) fn routes(state: &AppState) -> Vec<Routes> {
         .and(s())
         .then(|who: String, state: AppState| async move {
             let vault = state.vault.clone();
+            // Answers the worker as it was, for the caller to name it.
             let result = blocking(move || {
                 let w = find(&vault, &who)?;
-                vault.delete_worker(w.id)
+                let view = one(&vault, w.id)?;
+                vault.delete_worker(w.id)?;
+                Ok(view)
             })
             .await
             .map_err(ApiError::not_found_as("worker"))
-            .map(|()| StatusCode::NO_CONTENT.into_response());
+            .map(|view| json(&view));
             respond(result)
         });
     vec![list.boxed(), enrol.boxed(), change.boxed(), delete.boxed()]
@@ -169,13 +172,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn job_views_name_their_worker() {
+    fn job_views_name_their_worker() -> Result<(), &'static str> {
+        let id = "0123456789abcdef0123456789abcdef";
         let job = JobRecord {
             id: 7,
             kind: JobKind::Stems,
-            owner: studiovault_vault::UserId::random(),
+            owner: studiovault_vault::UserId::parse(id).ok_or("id")?,
             subject: studiovault_vault::JobSubject::Track {
-                track: studiovault_vault::TrackId::random(),
+                track: studiovault_vault::TrackId::parse(id).ok_or("id")?,
             },
             state: JobState::Failed {
                 reason: "out of memory".into(),
@@ -189,5 +193,7 @@ mod tests {
         assert_eq!(view.state, "failed");
         assert_eq!(view.reason.as_deref(), Some("out of memory"));
         assert_eq!(view.id.len(), 32);
+        assert_eq!(view.track, id);
+        Ok(())
     }
 }

@@ -6,9 +6,11 @@ pub mod analyze;
 pub mod audit;
 pub mod backups;
 pub mod status;
+pub mod stems;
 pub mod tls;
 pub mod users;
 pub mod watermark;
+pub mod workers;
 
 use serde::Serialize;
 

@@ -53,16 +53,16 @@ impl Backend for Builtin {
             threads: self.threads,
         };
         let mut report = |p: f32| progress(p);
-        separate_file(&self.model, input, out_dir, options, &mut report, cancel).map_err(
-            |e| match e {
+        separate_file(&self.model, input, out_dir, options, &mut report, cancel).map_err(|e| {
+            match e {
                 StemsError::Cancelled => BackendError::Cancelled,
                 StemsError::Decode(e) => BackendError::BadInput(e.to_string()),
                 StemsError::Empty => BackendError::BadInput("the audio is empty".into()),
                 StemsError::InvalidInput(m) => BackendError::BadInput(m),
                 StemsError::Io(e) => BackendError::Io(e),
                 other => BackendError::Failed(other.to_string()),
-            },
-        )?;
+            }
+        })?;
         Ok(Separation {
             model: MODEL_NAME.into(),
             draft: true,

@@ -42,7 +42,12 @@ pub struct Command {
 }
 
 impl Command {
-    pub fn new(program: PathBuf, args: Vec<String>, device: Option<String>, stall: Duration) -> Self {
+    pub fn new(
+        program: PathBuf,
+        args: Vec<String>,
+        device: Option<String>,
+        stall: Duration,
+    ) -> Self {
         Self {
             program,
             args,
@@ -93,10 +98,7 @@ impl Command {
             .process_group(0)
             .spawn()
             .map_err(|e| {
-                BackendError::ModelMissing(format!(
-                    "cannot start {}: {e}",
-                    self.program.display()
-                ))
+                BackendError::ModelMissing(format!("cannot start {}: {e}", self.program.display()))
             })?;
         let (tx, rx) = mpsc::channel();
         let readers = [

@@ -52,7 +52,10 @@ pub enum BackendError {
 impl BackendError {
     /// Whether another attempt (maybe on another worker) may succeed.
     pub fn retry(&self) -> bool {
-        !matches!(self, Self::BadInput(_) | Self::BadOutput(_) | Self::Cancelled)
+        !matches!(
+            self,
+            Self::BadInput(_) | Self::BadOutput(_) | Self::Cancelled
+        )
     }
 }
 

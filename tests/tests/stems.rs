@@ -1,0 +1,470 @@
+//! Stems end to end: owners ask for them over HTTPS, stem workers run as their own processes
+//! (`studiovault worker run`) and hold leases on the durable job table; the `command` backend's
+//! contract is checked against a stub separator that breaks every rule in turn.
+
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use studiovault_e2e::workers::{Worker, enrol, models_dir, processes_naming, stub_separator};
+use studiovault_e2e::{Owner, Server, binary, client_for, wav};
+
+/// Leases run out fast here, so a killed worker's job moves on within seconds.
+const LEASE: (&str, &str) = ("STUDIOVAULT_STEMS__LEASE_SECONDS", "3");
+
+fn stub_args(stall_secs: u32) -> Vec<String> {
+    vec![
+        "--backend".into(),
+        "command".into(),
+        "--command".into(),
+        stub_separator().display().to_string(),
+        "--stall-timeout".into(),
+        stall_secs.to_string(),
+    ]
+}
+
+fn args(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+/// Polls the owner's view of `track`'s stems until `done` holds (30 s at most).
+async fn wait_stems(
+    owner: &Owner,
+    track: &str,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut last = Value::Null;
+    while Instant::now() < deadline {
+        let (status, view) = owner.get_json(&format!("/api/tracks/{track}/stems")).await;
+        assert_eq!(status, 200, "{view}");
+        if done(&view) {
+            return view;
+        }
+        last = view;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("waited a minute for {what}; last seen {last}");
+}
+
+async fn pro_owner_with_song(server: &Server, email: &str, secs: f32) -> (Owner, String) {
+    server.add_user(email, "pro");
+    let owner = Owner::signed_in(server, email).await;
+    let track = owner.upload_ok("demo.wav", wav(secs, 7)).await;
+    (owner, track)
+}
+
+fn workers_json(server: &Server) -> Value {
+    serde_json::from_str(&server.cli_ok(&["worker", "list", "--json"], None)).unwrap()
+}
+
+// ------------------------------------------------------------------------------------------
+// The command backend's contract, with no server.
+
+fn separate_with_stub(dir: &Path, mode: &str, log: &Path) -> std::process::Output {
+    let out = dir.join(format!("out-{mode}"));
+    Command::new(binary())
+        .args(["stems", "separate"])
+        .arg(dir.join("in.wav"))
+        .arg(&out)
+        .args(args(&stub_args(2)))
+        .arg("--json")
+        .env("STUB_MODE", mode)
+        .env("STUB_LOG", log)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn command_backend_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("in.wav"), wav(1.5, 3)).unwrap();
+    let refusals = [
+        (
+            "bad_input",
+            "refused the input: stub: cannot read this input",
+        ),
+        (
+            "model_missing",
+            "model is missing on this worker: stub: model weights not found",
+        ),
+        ("wrong_length", "vocals.wav has 66149 frames"),
+        ("nan", "vocals.wav holds samples that are not finite"),
+        ("stall", "made no progress for 2 s"),
+        ("crash", "exited with code 1: stub: something broke"),
+        ("oom", "ran out of memory"),
+    ];
+    for (mode, message) in refusals {
+        let log = dir.path().join(format!("{mode}.log"));
+        let out = separate_with_stub(dir.path(), mode, &log);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{mode} must fail");
+        assert!(
+            stderr.contains(message),
+            "{mode}: expected `{message}` in: {stderr}"
+        );
+        assert!(
+            !processes_naming(&dir.path().join(format!("out-{mode}"))),
+            "{mode}: the separator outlived its run"
+        );
+    }
+    // Out of memory: the same segment again is pointless; a smaller one, then the CPU.
+    let tries = std::fs::read_to_string(dir.path().join("oom.log")).unwrap();
+    let tries: Vec<&str> = tries.lines().collect();
+    assert_eq!(tries.len(), 3, "{tries:?}");
+    assert!(!tries[0].contains("--segment"));
+    assert!(tries[1].ends_with("--segment 4"), "{tries:?}");
+    assert!(tries[2].ends_with("--segment 4 --device cpu"), "{tries:?}");
+
+    for mode in ["ok", "oom_then_ok"] {
+        let log = dir.path().join(format!("{mode}.log"));
+        let out = separate_with_stub(dir.path(), mode, &log);
+        assert!(
+            out.status.success(),
+            "{mode}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["model"], "stub on cpu");
+        assert_eq!(report["draft"], false);
+        for stem in ["vocals", "drums", "bass", "other"] {
+            assert!(dir.path().join(format!("out-{mode}/{stem}.wav")).is_file());
+        }
+    }
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("oom_then_ok.log"))
+            .unwrap()
+            .lines()
+            .count(),
+        2
+    );
+}
+
+// ------------------------------------------------------------------------------------------
+// The worker API, driven by hand: leases, foreign jobs, revocation and the upload's checks.
+
+struct RawWorker {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl RawWorker {
+    fn new(server: &Server, token: &str) -> Self {
+        Self {
+            http: client_for(server).build().unwrap(),
+            base: server.base(),
+            token: token.to_owned(),
+        }
+    }
+
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn lease(&self) -> Value {
+        let caps = json!({ "backend": "command", "host": "test", "version": "0" });
+        let (status, answer) = self
+            .call(
+                Method::POST,
+                "/api/worker/lease",
+                Some(json!({ "capabilities": caps, "wait_secs": 5 })),
+            )
+            .await;
+        assert_eq!(status, 200, "{answer}");
+        answer
+    }
+
+    async fn upload(&self, job: &str, layout: &Value, body: Vec<u8>) -> (u16, Value) {
+        let res = self
+            .http
+            .put(format!("{}/api/worker/jobs/{job}/stems", self.base))
+            .bearer_auth(&self.token)
+            .header("x-stem-layout", layout.to_string())
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+}
+
+/// The samples of a 16-bit WAV from [`wav`], as the server decodes them.
+fn pcm16_samples(wav: &[u8]) -> Vec<f32> {
+    wav[44..]
+        .chunks_exact(2)
+        .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32_768.0)
+        .collect()
+}
+
+/// The interleaved upload body: `stems(mix sample)` gives the four stems' values.
+fn body_of(mix: &[f32], stems: impl Fn(usize, f32) -> [f32; 4]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(mix.len() * 16);
+    for frame in mix.chunks_exact(2) {
+        let per_channel: Vec<[f32; 4]> = frame
+            .iter()
+            .enumerate()
+            .map(|(c, x)| stems(c, *x))
+            .collect();
+        for s in 0..4 {
+            for ch in &per_channel {
+                out.extend_from_slice(&ch[s].to_le_bytes());
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn workers_reach_only_their_own_leases_and_uploads_are_checked() {
+    let server = Server::start_deployed();
+    let source = wav(1.0, 5);
+    let mix = pcm16_samples(&source);
+    let frames = mix.len() / 2;
+    server.add_user("ana@studio.test", "pro");
+    server.add_user("ben@studio.test", "pro");
+    let ana = Owner::signed_in(&server, "ana@studio.test").await;
+    let ben = Owner::signed_in(&server, "ben@studio.test").await;
+    let ana_track = ana.upload_ok("ana.wav", source.clone()).await;
+    let ben_track = ben.upload_ok("ben.wav", wav(1.0, 6)).await;
+    for (owner, track) in [(&ana, &ana_track), (&ben, &ben_track)] {
+        let (status, view) = owner
+            .send(Method::POST, &format!("/api/tracks/{track}/stems"), None)
+            .await;
+        assert_eq!(status, 202, "{view}");
+        assert_eq!(view["state"], "queued");
+    }
+    let one = RawWorker::new(&server, &enrol(&server, "one"));
+    let two = RawWorker::new(&server, &enrol(&server, "two"));
+    let job_one = one.lease().await["job"]["job"].as_str().unwrap().to_owned();
+    let job_two = two.lease().await["job"]["job"].as_str().unwrap().to_owned();
+    assert_ne!(job_one, job_two);
+
+    // Another worker's job, an unknown one, a path trick: all answered as not this worker's.
+    for job in [
+        job_one.as_str(),
+        "00000000000000000000000000000000",
+        "..%2F..%2Fetc",
+    ] {
+        for (method, path) in [
+            (Method::GET, format!("/api/worker/jobs/{job}/source")),
+            (Method::POST, format!("/api/worker/jobs/{job}/heartbeat")),
+            (Method::POST, format!("/api/worker/jobs/{job}/fail")),
+        ] {
+            let body = (method == Method::POST).then(|| json!({ "progress": 0.5, "reason": "x" }));
+            let (status, answer) = two.call(method, &path, body).await;
+            assert!(status == 409 || status == 404, "{path}: {status} {answer}");
+        }
+    }
+    // Its own job's source is the owner's file, byte for byte.
+    let (ana_job, ana_worker) = {
+        let res = one
+            .http
+            .get(format!("{}/api/worker/jobs/{job_one}/source", one.base))
+            .bearer_auth(&one.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let bytes = res.bytes().await.unwrap();
+        if bytes.as_ref() == source.as_slice() {
+            (job_one.clone(), &one)
+        } else {
+            (job_two.clone(), &two)
+        }
+    };
+    let (status, _) = ana_worker
+        .call(
+            Method::POST,
+            &format!("/api/worker/jobs/{ana_job}/heartbeat"),
+            Some(json!({ "progress": 0.4 })),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, view) = ana
+        .get_json(&format!("/api/tracks/{ana_track}/stems"))
+        .await;
+    assert_eq!(view["state"], "running");
+    assert!((view["progress"].as_f64().unwrap() - 0.4).abs() < 1e-6);
+    assert!(view["worker"] == "one" || view["worker"] == "two", "{view}");
+
+    // The upload's checks, each refused with a reason and nothing stored.
+    let layout = |frames: usize| {
+        json!({ "stems": ["vocals", "drums", "bass", "other"], "channels": 2, "sample_rate": 44100,
+                "frames": frames, "backend": "command", "model": "test", "draft": false })
+    };
+    let exact = |_: usize, x: f32| [x * 0.5, x * 0.25, x * 0.25, 0.0];
+    let cases: Vec<(&str, Value, Vec<u8>, u16, &str)> = vec![
+        (
+            "three stems",
+            json!({ "stems": ["vocals", "drums", "bass"], "channels": 2, "sample_rate": 44100, "frames": frames, "backend": "x", "model": "x" }),
+            vec![0; frames * 24],
+            422,
+            "send exactly the stems",
+        ),
+        (
+            "short body",
+            layout(frames),
+            body_of(&mix, exact)[..1000].to_vec(),
+            422,
+            "Content-Length",
+        ),
+        (
+            "one frame short",
+            layout(frames - 1),
+            body_of(&mix[..mix.len() - 2], exact),
+            422,
+            "shorter than the source",
+        ),
+        (
+            "one frame long",
+            layout(frames + 1),
+            [body_of(&mix, exact), vec![0; 32]].concat(),
+            422,
+            "longer than the source",
+        ),
+        (
+            "wrong rate",
+            json!({ "stems": ["vocals", "drums", "bass", "other"], "channels": 2, "sample_rate": 48000, "frames": frames, "backend": "x", "model": "x" }),
+            body_of(&mix, exact),
+            422,
+            "the source's rate and channels",
+        ),
+        (
+            "a NaN",
+            layout(frames),
+            body_of(&mix, |c, x| {
+                if c == 0 {
+                    [f32::NAN, x, 0.0, 0.0]
+                } else {
+                    exact(c, x)
+                }
+            }),
+            422,
+            "not a finite number",
+        ),
+        (
+            "not the mix",
+            layout(frames),
+            body_of(&mix, |_, x| [x, x, 0.0, 0.0]),
+            422,
+            "do not sum back to the mix",
+        ),
+    ];
+    for (what, layout, body, status, message) in cases {
+        let (got, answer) = ana_worker.upload(&ana_job, &layout, body).await;
+        assert_eq!(got, status, "{what}: {answer}");
+        assert!(
+            answer["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(message),
+            "{what}: {answer}"
+        );
+    }
+    let (_, view) = ana
+        .get_json(&format!("/api/tracks/{ana_track}/stems"))
+        .await;
+    assert_eq!(view["stems"].as_array().unwrap().len(), 0);
+
+    // A good upload is stored once; the same upload again changes nothing.
+    let (status, stored) = ana_worker
+        .upload(&ana_job, &layout(frames), body_of(&mix, exact))
+        .await;
+    assert_eq!(status, 201, "{stored}");
+    assert_eq!(stored["tracks"].as_array().unwrap().len(), 4);
+    let (status, again) = ana_worker
+        .upload(&ana_job, &layout(frames), body_of(&mix, exact))
+        .await;
+    assert_eq!(status, 409, "{again}");
+    assert_eq!(again["error"], "lease_lost");
+    let view = wait_stems(&ana, &ana_track, "the stems", |v| v["state"] == "done").await;
+    let stems = view["stems"].as_array().unwrap();
+    assert_eq!(stems.len(), 4);
+    assert_eq!(stems[0]["stem_of"]["stem"], "vocals");
+    assert_eq!(stems[0]["stem_of"]["parent"], ana_track.as_str());
+    // Stems are the owner's alone.
+    let vocals = stems[0]["id"].as_str().unwrap();
+    assert_eq!(
+        ben.get(&format!("/api/tracks/{vocals}")).await.status(),
+        404
+    );
+    assert_eq!(
+        ben.get(&format!("/api/tracks/{ana_track}/stems"))
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        ben.get(&format!("/api/tracks/{ana_track}/stems.tar"))
+            .await
+            .status(),
+        404
+    );
+
+    // A revoked worker's next call is refused; an unknown token too.
+    server.cli_ok(&["worker", "revoke", "two"], None);
+    let (status, answer) = two
+        .call(
+            Method::POST,
+            &format!("/api/worker/jobs/{job_two}/heartbeat"),
+            Some(json!({ "progress": 0.1 })),
+        )
+        .await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (401, Some("worker_revoked")),
+        "{answer}"
+    );
+    let (status, _) = two
+        .call(
+            Method::POST,
+            "/api/worker/lease",
+            Some(json!({ "capabilities": {"backend":"x","host":"x","version":"x"} })),
+        )
+        .await;
+    assert_eq!(status, 401);
+    let stranger = RawWorker::new(&server, "svw_00000000000000000000000000000000_nope");
+    let (status, answer) = stranger
+        .call(
+            Method::POST,
+            "/api/worker/lease",
+            Some(json!({ "capabilities": {"backend":"x","host":"x","version":"x"} })),
+        )
+        .await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (401, Some("worker_unknown"))
+    );
+    // The console lists both, the revoked one so marked, with one job done between them.
+    let list = workers_json(&server);
+    let states: Vec<&str> = list["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["active", "revoked"]);
+    let done: u64 = list["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["jobs_done"].as_u64().unwrap())
+        .sum();
+    assert_eq!(done, 1);
+}
