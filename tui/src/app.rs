@@ -74,6 +74,10 @@ const COMMON_TASKS: &[Hint] = &[
         "verify the audit chain; the result names the first broken record",
     ),
     ("4, x, y", "end one session"),
+    (
+        "5, e",
+        "enrol a stem worker: type its name, Enter; copy the token shown once to the machine",
+    ),
 ];
 
 pub struct App {
@@ -501,7 +505,7 @@ impl App {
         lines.push(Line::default());
         lines.extend(
             wrap(
-                "Every action here has a command-line twin for scripts, with --json: studiovault user …, studiovault sessions …, studiovault audit …, studiovault status.",
+                "Every action here has a command-line twin for scripts, with --json: studiovault user …, studiovault sessions …, studiovault audit …, studiovault worker …, studiovault status.",
                 width,
             )
             .into_iter()

@@ -82,6 +82,33 @@ pub fn duration(secs: u64) -> String {
     }
 }
 
+/// `12s ago`, `5m 12s ago`: how long before `now_ms` the instant `then_ms` was; `just now`
+/// under a second, or when the clocks disagree and it seems to lie ahead.
+pub fn ago(then_ms: i64, now_ms: i64) -> String {
+    let secs = u64::try_from(now_ms.saturating_sub(then_ms) / MS_PER_SEC).unwrap_or(0);
+    if secs == 0 {
+        "just now".to_owned()
+    } else {
+        format!("{} ago", duration(secs))
+    }
+}
+
+/// A share of work done (0 to 1) as a whole percentage, `40`; out-of-range values are clamped.
+pub fn percent(progress: f32) -> u32 {
+    if progress.is_nan() {
+        return 0;
+    }
+    (progress.clamp(0.0, 1.0) * 100.0).round() as u32
+}
+
+/// A bar `width` cells wide, `██░░░`, filled to `progress` (0 to 1).
+pub fn gauge(progress: f32, width: usize) -> String {
+    let filled = (percent(progress) as usize * width + 50) / 100;
+    let mut bar = "█".repeat(filled.min(width));
+    bar.push_str(&"░".repeat(width.saturating_sub(filled)));
+    bar
+}
+
 /// `1,234,567`.
 pub fn count(n: u64) -> String {
     let digits = n.to_string();
@@ -191,6 +218,16 @@ mod tests {
         assert_eq!(duration(12 * 86_400 + 3 * 3600), "12d 3h");
         assert_eq!(clip("abcdef", 4), "abc…");
         assert_eq!(clip("abc", 4), "abc");
+        assert_eq!(ago(1_000, 13_500), "12s ago");
+        assert_eq!(ago(0, 312_000), "5m 12s ago");
+        assert_eq!(ago(5_000, 5_400), "just now");
+        assert_eq!(ago(9_000, 5_000), "just now");
+        assert_eq!(percent(0.4), 40);
+        assert_eq!(percent(1.7), 100);
+        assert_eq!(percent(f32::NAN), 0);
+        assert_eq!(gauge(0.4, 5), "██░░░");
+        assert_eq!(gauge(0.0, 3), "░░░");
+        assert_eq!(gauge(1.0, 3), "███");
     }
 
     #[test]

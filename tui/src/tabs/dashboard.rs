@@ -173,7 +173,13 @@ impl Component for Dashboard {
     }
 
     fn hints(&self) -> Vec<Hint> {
-        vec![("2", "users"), ("3", "audit"), ("4", "sessions"), ("R", "refresh")]
+        vec![
+            ("2", "users"),
+            ("3", "audit"),
+            ("4", "sessions"),
+            ("5", "workers"),
+            ("R", "refresh"),
+        ]
     }
 
     fn captures_keys(&self) -> bool {

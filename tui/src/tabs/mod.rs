@@ -20,4 +20,5 @@ tabs![
     users::Users,
     audit::Audit,
     sessions::Sessions,
+    workers::Workers,
 ];

@@ -73,8 +73,14 @@ fn tabs_switch_with_digits_tab_and_vim_keys_and_load_when_shown() {
     assert_eq!(h.calls(), ["GET /v1/sessions"]);
     h.answer(Method::Get, "/v1/sessions", sessions());
     h.key(KeyCode::Char('l'));
+    assert_eq!(h.calls(), ["GET /v1/workers"]);
+    h.answer(Method::Get, "/v1/workers", workers());
+    h.key(KeyCode::Char('l'));
     assert_eq!(h.calls(), ["GET /v1/status"], "wraps to the dashboard");
     h.answer(Method::Get, "/v1/status", status());
+    h.key(KeyCode::BackTab);
+    assert_eq!(h.calls(), ["GET /v1/workers"]);
+    h.answer(Method::Get, "/v1/workers", workers());
     h.key(KeyCode::BackTab);
     assert_eq!(h.calls(), ["GET /v1/sessions"]);
     h.answer(Method::Get, "/v1/sessions", sessions());
@@ -707,4 +713,214 @@ fn a_record_about_a_new_account_fetches_its_email() {
     h.answer(Method::Get, "/v1/users", all);
     let screen = h.screen(100, 24);
     assert!(screen.contains("admin → newbie@studio.test"), "{screen}");
+}
+
+#[test]
+fn enrolling_a_worker_posts_its_name_and_shows_the_token_once() {
+    let mut h = Harness::connected();
+    h.on_workers();
+    h.key(KeyCode::Char('e'));
+    assert!(h.screen(80, 24).contains("Enrol a stem worker"));
+    // An empty name is refused before anything is sent.
+    h.key(KeyCode::Enter);
+    assert!(h.calls().is_empty());
+    assert!(h.screen(80, 24).contains("type a name for the worker"));
+    // Keys are typed, not acted on: `d`, `r` and `5` are part of the name.
+    h.typed("render-5d");
+    h.key(KeyCode::Enter);
+    assert_eq!(
+        h.body(Method::Post, "/v1/workers"),
+        json!({"name": "render-5d"})
+    );
+    let mut enrolled = worker(MAC_MINI);
+    enrolled["id"] = json!("d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7");
+    enrolled["name"] = json!("render-5d");
+    enrolled["state"] = json!("active");
+    for field in ["host", "backend", "last_seen"] {
+        enrolled[field] = json!(null);
+    }
+    let token = "svw_d7d7d7d7_Qm9vbXRzY2hha2FsYWth";
+    h.answer(
+        Method::Post,
+        "/v1/workers",
+        json!({"worker": enrolled, "token": token}),
+    );
+    let screen = h.screen(100, 30);
+    assert!(screen.contains("Worker enrolled"), "{screen}");
+    assert!(screen.contains(token), "{screen}");
+    assert!(screen.contains("will not be shown again"), "{screen}");
+    assert!(
+        screen.contains("studiovault worker run --server https://VAULT --token-file FILE"),
+        "{screen}"
+    );
+    assert_eq!(h.calls(), ["GET /v1/workers"], "the list reloads");
+    h.key(KeyCode::Enter);
+    let screen = h.screen(100, 30);
+    assert!(!screen.contains(token), "shown once: {screen}");
+    assert!(
+        screen.contains("▶ render-5d"),
+        "the new worker is selected: {screen}"
+    );
+}
+
+#[test]
+fn a_refused_enrolment_keeps_the_form_open_with_the_servers_sentence() {
+    let mut h = Harness::connected();
+    h.on_workers();
+    h.key(KeyCode::Char('e'));
+    h.typed("gpu-box");
+    h.key(KeyCode::Enter);
+    h.fail(
+        Method::Post,
+        "/v1/workers",
+        ApiFailure::Refused {
+            status: 400,
+            code: "invalid".into(),
+            message: "name: is taken by another worker".into(),
+        },
+    );
+    let screen = h.screen(80, 24);
+    assert!(screen.contains("Enrol a stem worker"), "{screen}");
+    assert!(screen.contains("is taken by another worker"), "{screen}");
+    h.key(KeyCode::Esc);
+    assert!(!h.screen(80, 24).contains("Enrol a stem worker"));
+}
+
+#[test]
+fn revoking_a_worker_asks_first_then_posts_the_revoke() {
+    let mut h = Harness::connected();
+    h.on_workers();
+    // gpu-box, sorted first, is selected.
+    h.key(KeyCode::Char('r'));
+    assert!(h.calls().is_empty(), "r asks first");
+    assert!(h.screen(80, 24).contains("Revoke the worker gpu-box?"));
+    h.key(KeyCode::Char('n'));
+    assert!(h.calls().is_empty());
+    h.key(KeyCode::Char('r'));
+    h.key(KeyCode::Char('y'));
+    let path = format!("/v1/workers/{GPU_BOX}/revoke");
+    assert_eq!(h.calls(), [format!("POST {path}")]);
+    assert_eq!(h.body(Method::Post, &path), json!({}));
+    let mut revoked = worker(GPU_BOX);
+    revoked["state"] = json!("revoked");
+    revoked["current_job"] = json!(null);
+    h.answer(Method::Post, &path, revoked);
+    let screen = h.screen(80, 24);
+    assert!(screen.contains("Revoked gpu-box"), "{screen}");
+    assert!(screen.contains("revoked"), "{screen}");
+    assert_eq!(h.calls(), ["GET /v1/workers"], "the list reloads");
+    h.answer(Method::Get, "/v1/workers", workers());
+    // A revoked worker cannot be drained or resumed: said, not sent.
+    let mut all = workers();
+    all["workers"][1]["state"] = json!("revoked");
+    h.key(KeyCode::Char('R'));
+    h.answer(Method::Get, "/v1/workers", all);
+    h.key(KeyCode::Char('d'));
+    assert!(h.calls().is_empty());
+    assert!(
+        h.screen(80, 24)
+            .contains("gpu-box is revoked and stays revoked")
+    );
+}
+
+#[test]
+fn d_drains_an_active_worker_and_resumes_a_draining_one_without_asking() {
+    let mut h = Harness::connected();
+    h.on_workers();
+    h.key(KeyCode::Char('d'));
+    let drain = format!("/v1/workers/{GPU_BOX}/drain");
+    assert_eq!(h.calls(), [format!("POST {drain}")]);
+    let mut draining = worker(GPU_BOX);
+    draining["state"] = json!("draining");
+    h.answer(Method::Post, &drain, draining);
+    assert!(h.screen(80, 24).contains("Draining gpu-box"));
+    h.pending.clear();
+    // mac-mini is draining: the hint and the key say resume.
+    h.key(KeyCode::Char('j'));
+    assert!(h.screen(80, 24).contains("d resume"));
+    h.key(KeyCode::Down);
+    h.key(KeyCode::Char('d'));
+    let resume = format!("/v1/workers/{MAC_MINI}/resume");
+    assert_eq!(h.calls(), [format!("POST {resume}")]);
+    h.answer(Method::Post, &resume, worker(MAC_MINI));
+    assert!(h.screen(80, 24).contains("Resumed mac-mini"));
+}
+
+#[test]
+fn x_and_delete_remove_a_worker_after_asking() {
+    for key in [KeyCode::Char('x'), KeyCode::Delete] {
+        let mut h = Harness::connected();
+        h.on_workers();
+        h.key(KeyCode::Char('k'));
+        h.key(KeyCode::Char('j'));
+        h.key(key);
+        assert!(h.calls().is_empty(), "{key:?} asks first");
+        assert!(h.screen(80, 24).contains("Delete the worker mac-mini?"));
+        h.key(KeyCode::Char('y'));
+        let path = format!("/v1/workers/{MAC_MINI}");
+        assert_eq!(h.calls(), [format!("DELETE {path}")]);
+        h.answer(Method::Delete, &path, worker(MAC_MINI));
+        assert!(h.screen(80, 24).contains("Deleted the worker mac-mini"));
+        assert_eq!(h.calls(), ["GET /v1/workers"]);
+    }
+}
+
+#[test]
+fn workers_refresh_every_five_ticks_and_show_errors_like_the_other_tabs() {
+    let mut h = Harness::connected();
+    h.key(KeyCode::Char('5'));
+    // The first load fails: the error stands in the list's place.
+    h.fail(
+        Method::Get,
+        "/v1/workers",
+        ApiFailure::Refused {
+            status: 500,
+            code: "internal".into(),
+            message: "the store could not be read".into(),
+        },
+    );
+    assert!(h.screen(80, 24).contains("the store could not be read"));
+    for _ in 0..4 {
+        h.tick();
+    }
+    assert!(h.calls().is_empty());
+    h.tick();
+    assert_eq!(h.calls(), ["GET /v1/workers"]);
+    h.answer(Method::Get, "/v1/workers", workers());
+    assert!(h.screen(80, 24).contains("gpu-box"));
+    // A refresh that brings nothing new changes nothing; a failed action is a notice.
+    for _ in 0..5 {
+        h.tick();
+    }
+    assert!(!h.answer(Method::Get, "/v1/workers", workers()));
+    h.key(KeyCode::Char('d'));
+    h.fail(
+        Method::Post,
+        &format!("/v1/workers/{GPU_BOX}/drain"),
+        ApiFailure::Refused {
+            status: 404,
+            code: "not_found".into(),
+            message: "worker not found".into(),
+        },
+    );
+    assert!(h.screen(80, 24).contains("✗ worker not found"));
+}
+
+#[test]
+fn no_workers_says_how_to_enrol_one() {
+    let mut h = Harness::connected();
+    h.key(KeyCode::Char('5'));
+    h.answer(
+        Method::Get,
+        "/v1/workers",
+        json!({"workers": [], "queue": []}),
+    );
+    let screen = h.screen(80, 24);
+    assert!(
+        screen.contains("No stem workers enrolled. Press e to enrol one."),
+        "{screen}"
+    );
+    // Nothing is selected: the action keys do nothing.
+    assert!(!h.key(KeyCode::Char('r')));
+    assert!(h.calls().is_empty());
 }

@@ -25,6 +25,9 @@ const MINUTE: i64 = 60_000;
 pub const ANA: &str = "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1";
 pub const BEN: &str = "b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2";
 pub const CLEO: &str = "c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3";
+/// The stem workers of [`workers`]: one running a job, one draining.
+pub const GPU_BOX: &str = "e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5";
+pub const MAC_MINI: &str = "f6f6f6f6f6f6f6f6f6f6f6f6f6f6f6f6";
 
 pub struct Harness {
     pub app: App,
@@ -168,6 +171,12 @@ impl Harness {
         self.answer(Method::Get, "/v1/sessions", sessions());
     }
 
+    /// Switches to the Workers tab and answers its load with [`workers`].
+    pub fn on_workers(&mut self) {
+        self.key(KeyCode::Char('5'));
+        self.answer(Method::Get, "/v1/workers", workers());
+    }
+
     /// The screen at `width` × `height`, as text.
     pub fn screen(&self, width: u16, height: u16) -> String {
         let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
@@ -251,6 +260,70 @@ pub fn sessions() -> Value {
         {"id": "s-dev", "user_id": CLEO, "email": "dev@studio.test",
          "created_at": NOW - 10 * MINUTE, "last_seen_at": NOW - MINUTE, "client": null}
     ])
+}
+
+/// A stem job of [`workers`]' queue.
+fn stem_job(
+    id: &str,
+    state: &str,
+    progress: f32,
+    attempts: u32,
+    worker: Option<&str>,
+    reason: Option<&str>,
+    minutes_ago: i64,
+) -> Value {
+    json!({
+        "id": id, "track": "7e2d4c0a9b1f4e3d8c2a6b5f0e1d3c4b", "state": state,
+        "progress": progress, "attempts": attempts, "worker": worker, "reason": reason,
+        "created_at": NOW - minutes_ago * MINUTE
+    })
+}
+
+/// gpu-box runs a job at 40 %; mac-mini is draining; the queue has that job, one waiting and
+/// one that failed.
+pub fn workers() -> Value {
+    let running = stem_job(
+        "9c41d7e2a0b35f68c41d7e2a0b35f68c",
+        "running",
+        0.4,
+        1,
+        Some("gpu-box"),
+        None,
+        6,
+    );
+    json!({
+        "workers": [
+            {
+                "id": MAC_MINI, "name": "mac-mini", "state": "draining",
+                "enrolled_at": NOW - 20 * 86_400_000, "host": "mac-mini.lan", "backend": "builtin",
+                "gpu": null, "vram_mb": null, "last_seen": NOW - 3 * MINUTE - 4_000,
+                "current_job": null, "jobs_last_hour": 2, "jobs_done": 48
+            },
+            {
+                "id": GPU_BOX, "name": "gpu-box", "state": "active",
+                "enrolled_at": NOW - 7 * 86_400_000, "host": "gpu-box.lan", "backend": "command",
+                "gpu": "NVIDIA GeForce RTX 4090", "vram_mb": 24_564, "last_seen": NOW - 12_000,
+                "current_job": running, "jobs_last_hour": 11, "jobs_done": 312
+            }
+        ],
+        "queue": [
+            stem_job("3b8e0f5a1c2d4e6f3b8e0f5a1c2d4e6f", "failed", 0.15, 3, None,
+                     Some("the stems do not sum back to the mix"), 95),
+            running,
+            stem_job("a07c2e9d4b1f3a5ca07c2e9d4b1f3a5c", "queued", 0.0, 0, None, None, 2)
+        ]
+    })
+}
+
+/// A worker of [`workers`], by id.
+pub fn worker(id: &str) -> Value {
+    workers()["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["id"] == id)
+        .cloned()
+        .unwrap()
 }
 
 fn entry(

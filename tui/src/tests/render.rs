@@ -297,3 +297,73 @@ fn without_colour_no_cell_has_one() {
     // The selected row is still marked, with a symbol and reverse video.
     assert!(h.screen(80, 24).contains("▶ ana@studio.test"));
 }
+
+#[test]
+fn workers_list() {
+    let mut h = Harness::connected();
+    h.on_workers();
+    assert_snapshot!(h.screen(80, 24));
+}
+
+#[test]
+fn workers_wide() {
+    let mut h = Harness::connected();
+    h.on_workers();
+    assert_snapshot!(h.screen(120, 30));
+}
+
+#[test]
+fn workers_empty() {
+    let mut h = Harness::connected();
+    h.key(KeyCode::Char('5'));
+    h.answer(
+        Method::Get,
+        "/v1/workers",
+        json!({"workers": [], "queue": []}),
+    );
+    assert_snapshot!(h.screen(80, 24));
+}
+
+#[test]
+fn workers_enrol_form() {
+    let mut h = Harness::connected();
+    h.on_workers();
+    h.key(KeyCode::Char('e'));
+    h.typed("render-2");
+    assert_snapshot!(h.screen(80, 24));
+}
+
+#[test]
+fn workers_token_shown_once() {
+    let mut h = Harness::connected();
+    h.on_workers();
+    h.key(KeyCode::Char('e'));
+    h.typed("render-2");
+    h.key(KeyCode::Enter);
+    let mut enrolled = worker(MAC_MINI);
+    enrolled["id"] = json!("d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7");
+    enrolled["name"] = json!("render-2");
+    enrolled["state"] = json!("active");
+    enrolled["jobs_last_hour"] = json!(0);
+    enrolled["jobs_done"] = json!(0);
+    for field in ["host", "backend", "last_seen"] {
+        enrolled[field] = json!(null);
+    }
+    h.answer(
+        Method::Post,
+        "/v1/workers",
+        json!({
+            "worker": enrolled,
+            "token": "svw_d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7_Qm9vbXRzY2hha2FsYWthQm9vbXRzY2hha2FsYWth12"
+        }),
+    );
+    assert_snapshot!(h.screen(100, 30));
+}
+
+#[test]
+fn workers_confirm_revoke() {
+    let mut h = Harness::connected();
+    h.on_workers();
+    h.key(KeyCode::Char('r'));
+    assert_snapshot!(h.screen(80, 24));
+}

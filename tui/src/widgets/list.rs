@@ -121,6 +121,21 @@ impl ListBox {
         frame.render_stateful_widget(table, area, &mut state);
         cursor.remember(&state);
     }
+
+    /// Rows that are only read, never selected: drawn from the top, without a cursor.
+    pub fn draw_table<'a>(
+        self,
+        frame: &mut Frame,
+        area: Rect,
+        header: Row<'a>,
+        widths: impl IntoIterator<Item = Constraint>,
+        rows: Vec<Row<'a>>,
+    ) {
+        let table = Table::new(rows, widths)
+            .header(header.style(self.theme.dim()))
+            .block(self.block);
+        frame.render_widget(table, area);
+    }
 }
 
 #[cfg(test)]
