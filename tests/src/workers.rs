@@ -138,9 +138,10 @@ impl Worker {
         None
     }
 
-    /// Whether any process still names this worker's directory (a separator it started).
+    /// Whether a separator this worker started still runs: a process naming one of its job
+    /// directories.
     pub fn separator_running(&self) -> bool {
-        processes_naming(self.dir.path())
+        processes_naming(&self.work_dir().join("studiovault-worker-"))
     }
 }
 

@@ -468,3 +468,332 @@ async fn workers_reach_only_their_own_leases_and_uploads_are_checked() {
         .sum();
     assert_eq!(done, 1);
 }
+
+// ------------------------------------------------------------------------------------------
+// Worker processes: a killed worker's job goes to another, a server restart loses nothing,
+// cancellation stops the separator, and failures reach the owner.
+
+fn queue_of(server: &Server) -> Vec<Value> {
+    workers_json(server)["queue"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Waits until the admin's list shows `worker` running a job past `progress`.
+async fn wait_running_on(server: &Server, worker: &str, progress: f64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let list = workers_json(server);
+        let busy = list["workers"].as_array().unwrap().iter().any(|w| {
+            w["name"] == worker
+                && w["current_job"]["progress"]
+                    .as_f64()
+                    .is_some_and(|p| p > progress)
+        });
+        if busy {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!(
+        "{worker} never ran a job past {progress}: {}",
+        workers_json(server)
+    );
+}
+
+#[tokio::test]
+async fn a_killed_worker_is_replaced_and_a_server_restart_loses_nothing() {
+    let mut server = Server::start_deployed_with(&[LEASE]);
+    let (owner, track) = pro_owner_with_song(&server, "kim@studio.test", 2.0).await;
+    let shared = tempfile::Builder::new()
+        .prefix("sv-shared-work-")
+        .tempdir()
+        .unwrap();
+    let slow = [("STUB_MODE", "slow"), ("STUB_SECONDS", "8")];
+    let mut first = Worker::start_with_token(
+        &server,
+        "first",
+        &enrol(&server, "first"),
+        &args(&stub_args(30)),
+        &slow,
+        Some(shared.path()),
+    );
+    let (status, _) = owner
+        .send(Method::POST, &format!("/api/tracks/{track}/stems"), None)
+        .await;
+    assert_eq!(status, 202);
+    wait_running_on(&server, "first", 0.1).await;
+    let view = wait_stems(&owner, &track, "progress", |v| v["state"] == "running").await;
+    assert_eq!(view["worker"], "first");
+    // SIGKILL: no failure report, no cleanup; the separator dies with it.
+    first.kill9();
+    let left = std::fs::read_dir(shared.path()).unwrap().count();
+    assert_eq!(
+        left, 1,
+        "the killed worker's job directory stays until someone cleans it"
+    );
+    let mut second = Worker::start_with_token(
+        &server,
+        "second",
+        &enrol(&server, "second"),
+        &args(&stub_args(30)),
+        &slow,
+        Some(shared.path()),
+    );
+    wait_running_on(&server, "second", 0.2).await;
+    let queue = queue_of(&server);
+    assert_eq!(queue.len(), 1);
+    assert_eq!(queue[0]["attempts"], 2, "{queue:?}");
+    // The server goes down and comes back while the job runs; the worker carries on.
+    server.restart();
+    let owner = Owner::signed_in(&server, "kim@studio.test").await;
+    let view = wait_stems(&owner, &track, "the stems", |v| v["state"] == "done").await;
+    assert_eq!(view["stems"].as_array().unwrap().len(), 4);
+    assert_eq!(view["stems"][0]["stem_of"]["model"], "stub on cpu");
+    // The console shows both workers; the second did the job.
+    let list = workers_json(&server);
+    let names: Vec<(&str, u64)> = list["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| {
+            (
+                w["name"].as_str().unwrap(),
+                w["jobs_done"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(names, [("first", 0), ("second", 1)]);
+    assert!(list["queue"].as_array().unwrap().is_empty());
+    // Nothing of either job is left on the worker's disk.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_dir(shared.path()).unwrap().count() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(std::fs::read_dir(shared.path()).unwrap().count(), 0);
+    assert!(!second.log().contains("kim@"), "the worker logs no owner");
+    assert!(
+        !second.log().contains("demo.wav"),
+        "the worker logs no file name"
+    );
+    second.kill9();
+    assert!(!processes_naming(shared.path()));
+}
+
+#[tokio::test]
+async fn cancel_stops_the_separator_and_failures_reach_the_owner() {
+    let server = Server::start_deployed_with(&[LEASE]);
+    let (owner, track) = pro_owner_with_song(&server, "lou@studio.test", 2.0).await;
+    let worker = Worker::start(
+        &server,
+        "gpu-box",
+        &args(&stub_args(30)),
+        &[("STUB_MODE", "slow"), ("STUB_SECONDS", "30")],
+    );
+    owner
+        .send(Method::POST, &format!("/api/tracks/{track}/stems"), None)
+        .await;
+    wait_running_on(&server, "gpu-box", 0.05).await;
+    assert!(worker.separator_running());
+    let (status, view) = owner
+        .send(
+            Method::POST,
+            &format!("/api/tracks/{track}/stems/cancel"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["state"], "none");
+    // The worker's next heartbeat (every lease/4) finds the job gone and kills the separator.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while worker.separator_running() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        !worker.separator_running(),
+        "the separator outlived the cancel:\n{}",
+        worker.log()
+    );
+    let (status, answer) = owner
+        .send(
+            Method::POST,
+            &format!("/api/tracks/{track}/stems/cancel"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (409, Some("nothing_to_cancel"))
+    );
+    drop(worker);
+
+    // A separator that refuses the input fails the job at once, with its reason.
+    let _refusing = Worker::start(
+        &server,
+        "refusing",
+        &args(&stub_args(30)),
+        &[("STUB_MODE", "bad_input")],
+    );
+    owner
+        .send(Method::POST, &format!("/api/tracks/{track}/stems"), None)
+        .await;
+    let view = wait_stems(&owner, &track, "the failure", |v| v["state"] == "failed").await;
+    assert!(
+        view["reason"]
+            .as_str()
+            .unwrap()
+            .contains("stub: cannot read this input"),
+        "{view}"
+    );
+    assert_eq!(view["attempts"], 1);
+
+    // Free plans see why they cannot; nothing is queued for them.
+    server.add_user("free@studio.test", "free");
+    let free = Owner::signed_in(&server, "free@studio.test").await;
+    let theirs = free.upload_ok("free.wav", wav(1.0, 2)).await;
+    let (_, view) = free.get_json(&format!("/api/tracks/{theirs}/stems")).await;
+    assert_eq!(view["available"], false);
+    assert!(
+        view["unavailable"]
+            .as_str()
+            .unwrap()
+            .contains("Pro and Max")
+    );
+    let (status, answer) = free
+        .send(Method::POST, &format!("/api/tracks/{theirs}/stems"), None)
+        .await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (403, Some("plan_required"))
+    );
+}
+
+// ------------------------------------------------------------------------------------------
+// The built-in backend on a real song, end to end.
+
+#[tokio::test]
+async fn the_builtin_backend_separates_a_song_into_playable_stems() {
+    let Some(models) = models_dir() else {
+        eprintln!(
+            "skipping: the Spleeter model is not installed (studiovault stems install-model)"
+        );
+        return;
+    };
+    let server = Server::start_deployed_with(&[LEASE]);
+    server.add_user("max@studio.test", "pro");
+    let owner = Owner::signed_in(&server, "max@studio.test").await;
+    let song = studiovault_e2e::song_in_a_minor_at_120_bpm(12.0);
+    let track = owner.upload_ok("song.wav", song.clone()).await;
+    let (_, before) = owner.get_json("/api/session").await;
+    let models = models.display().to_string();
+    let worker = Worker::start(
+        &server,
+        "cpu",
+        &["--backend", "builtin", "--models-dir", &models],
+        &[],
+    );
+    owner
+        .send(Method::POST, &format!("/api/tracks/{track}/stems"), None)
+        .await;
+    let view = wait_stems(&owner, &track, "the stems", |v| v["state"] == "done").await;
+    let stems = view["stems"].as_array().unwrap();
+    let names: Vec<&str> = stems
+        .iter()
+        .map(|s| s["stem_of"]["stem"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["vocals", "drums", "bass", "other"]);
+    assert!(
+        stems
+            .iter()
+            .all(|s| s["stem_of"]["draft"] == true && s["duration_secs"].as_f64().unwrap() > 11.9)
+    );
+    // Each stem plays like any track (Range), and has its own waveform once analysed.
+    let vocals = stems[0]["id"].as_str().unwrap();
+    let res = owner
+        .http
+        .get(owner.url(&format!("/api/tracks/{vocals}/audio")))
+        .header("range", "bytes=0-1023")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 206);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while owner
+        .get(&format!("/api/tracks/{vocals}/peaks"))
+        .await
+        .status()
+        != 200
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the vocals stem never got its waveform"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    // The archive holds the four, and they sum back to the song.
+    let tar = owner.get(&format!("/api/tracks/{track}/stems.tar")).await;
+    assert_eq!(tar.status(), 200);
+    let tar = tar.bytes().await.unwrap();
+    let entries = tar_entries(&tar);
+    assert_eq!(
+        entries
+            .iter()
+            .map(|(n, _)| n.rsplit('/').next().unwrap().to_owned())
+            .collect::<Vec<_>>(),
+        ["vocals.wav", "drums.wav", "bass.wav", "other.wav"]
+    );
+    let mix = pcm16_samples(&song);
+    let stems: Vec<Vec<f32>> = entries.iter().map(|(_, wav)| float_samples(wav)).collect();
+    let worst = mix
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (stems.iter().map(|s| s[i]).sum::<f32>() - m).abs())
+        .fold(0f32, f32::max);
+    assert!(worst < 1e-4, "the stems miss the mix by {worst}");
+    // They count against the quota, and go with their track.
+    let (_, after) = owner.get_json("/api/session").await;
+    assert!(
+        after["used_bytes"].as_u64() > before["used_bytes"].as_u64(),
+        "{after}"
+    );
+    assert_eq!(
+        owner
+            .send(Method::DELETE, &format!("/api/tracks/{track}"), None)
+            .await
+            .0,
+        204
+    );
+    assert_eq!(
+        owner.get(&format!("/api/tracks/{vocals}")).await.status(),
+        404
+    );
+    let (_, gone) = owner.get_json("/api/session").await;
+    assert_eq!(gone["used_bytes"], 0, "{gone}");
+    drop(worker);
+}
+
+/// The entries of a tar archive: name and contents.
+fn tar_entries(tar: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos + 512 <= tar.len() && tar[pos] != 0 {
+        let header = &tar[pos..pos + 512];
+        let name = String::from_utf8_lossy(&header[..100])
+            .trim_end_matches('\0')
+            .to_owned();
+        let size =
+            usize::from_str_radix(String::from_utf8_lossy(&header[124..135]).trim(), 8).unwrap();
+        out.push((name, tar[pos + 512..pos + 512 + size].to_vec()));
+        pos += 512 + size.div_ceil(512) * 512;
+    }
+    out
+}
+
+/// The samples of a 32-bit float WAV with a 44-byte header, as the server stores stems.
+fn float_samples(wav: &[u8]) -> Vec<f32> {
+    wav[44..]
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}

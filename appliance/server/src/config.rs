@@ -14,6 +14,10 @@ const ENV_NOT_CONFIG: &[&str] = &[
     "STUDIOVAULT_CONFIG",
     "STUDIOVAULT_SOCKET",
     "STUDIOVAULT_LOG",
+    // Where the stem separator's model is, for `stems` and `worker run`, which read no config.
+    "STUDIOVAULT_MODELS_DIR",
+    // The test suite's demand that the model be installed.
+    "STUDIOVAULT_REQUIRE_MODEL",
 ];
 
 #[derive(Debug, thiserror::Error)]
