@@ -797,3 +797,101 @@ fn float_samples(wav: &[u8]) -> Vec<f32> {
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         .collect()
 }
+
+// ------------------------------------------------------------------------------------------
+// What the issue asks of the whole: in Chromium over HTTPS, a Pro owner separates a song and
+// plays its vocals while a worker is killed mid-job and replaced.
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pro_owner_separates_a_song_in_the_browser_while_its_worker_is_replaced() {
+    use studiovault_e2e::browser::Browser;
+    let Some(models) = models_dir() else {
+        eprintln!(
+            "skipping: the Spleeter model is not installed (studiovault stems install-model)"
+        );
+        return;
+    };
+    let models = models.display().to_string();
+    let builtin = ["--backend", "builtin", "--models-dir", models.as_str()];
+    let server = Server::start_deployed_with(&[LEASE]);
+    server.add_user("ivy@studio.test", "pro");
+    let owner = Owner::signed_in(&server, "ivy@studio.test").await;
+    let song = studiovault_e2e::wesnoth_track("frantic.ogg").unwrap();
+    let track = owner.upload_ok("frantic.ogg", song).await;
+    let mut first = Worker::start(&server, "first", &builtin, &[]);
+
+    let browser = Browser::start_for(&server).await;
+    browser.goto(&server.url("/login")).await;
+    browser.wait("#email").await;
+    browser.type_into("#email", "ivy@studio.test").await;
+    browser
+        .type_into("#password", studiovault_e2e::PASSWORD)
+        .await;
+    browser.click("form button[type=submit]").await;
+    browser.wait("#tracks").await;
+    browser.click("button[aria-label='Stems of frantic']").await;
+    let separate = format!("#separate-{track}");
+    browser.wait(&separate).await;
+    browser.click(&separate).await;
+    browser
+        .until(
+            "the first worker's progress",
+            "(document.querySelector('td.stems [role=status]')?.textContent ?? '').startsWith('Separating on first')",
+        )
+        .await;
+    browser
+        .until(
+            "the progress bar past 5 %",
+            &format!("document.getElementById('stems-progress-{track}')?.value > 0.05"),
+        )
+        .await;
+    browser.screenshot("stems-01-separating").await;
+    first.kill9();
+    let second = Worker::start(&server, "second", &builtin, &[]);
+    browser
+        .until(
+            "the second worker taking over",
+            "(document.querySelector('td.stems [role=status]')?.textContent ?? '').startsWith('Separating on second')",
+        )
+        .await;
+    browser
+        .until(
+            "four stems",
+            "document.querySelectorAll('td.stems .stem-list li').length === 4",
+        )
+        .await;
+    browser.screenshot("stems-02-done").await;
+    let violations = browser.accessibility_violations().await;
+    assert!(
+        violations.is_empty(),
+        "the stems row: {}",
+        serde_json::to_string_pretty(&violations).unwrap()
+    );
+    browser
+        .click("button[aria-label='Play the vocals stem']")
+        .await;
+    browser
+        .until(
+            "the vocals playing",
+            "document.getElementById('audio').currentTime > 0.3 && document.getElementById('now-title').textContent.endsWith('(vocals)')",
+        )
+        .await;
+    browser
+        .assert_http2("separating stems and playing one")
+        .await;
+    // The console lists both workers; the second finished the job.
+    let list = workers_json(&server);
+    let done: Vec<(&str, u64)> = list["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| {
+            (
+                w["name"].as_str().unwrap(),
+                w["jobs_done"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(done, [("first", 0), ("second", 1)]);
+    drop(second);
+}

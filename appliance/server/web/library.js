@@ -1,6 +1,7 @@
 import { api, el, fmt, toast, ApiError } from "/assets/api.js";
 import { uploadFile } from "/assets/upload.js";
 import { play, current } from "/assets/player.js";
+import { stemsRow } from "/assets/stems.js";
 
 const COLUMNS = [
   { key: "name", label: "Name", sort: "name" },
@@ -19,6 +20,9 @@ const KEYS = [
   ["D minor", "7A"], ["F major", "7B"], ["A minor", "8A"], ["C major", "8B"], ["E minor", "9A"], ["G major", "9B"],
   ["B minor", "10A"], ["D major", "10B"], ["F# minor", "11A"], ["A major", "11B"], ["Db minor", "12A"], ["E major", "12B"],
 ];
+
+// Tracks whose stems row is open.
+const openStems = new Set();
 
 const view = { sort: "created", order: "desc", q: "", tempoMin: "", tempoMax: "", key: "", length: "Any length", added: "Added any time" };
 
@@ -133,14 +137,18 @@ export async function renderLibrary(main, session) {
         "aria-sort": c.sort && view.sort === c.sort ? (view.order === "asc" ? "ascending" : "descending") : null,
       }, sortButton(c))),
       el("th", { scope: "col" }, el("span", { class: "muted", text: "" })));
-    const rows = page.items.map((t) => {
+    const rows = page.items.flatMap((t) => {
       const playing = current()?.id === t.id;
-      return el("tr", { "data-id": t.id, class: playing ? "playing" : null },
+      const stemsLabel = t.stem_count > 0 ? `Stems (${t.stem_count})` : "Stems";
+      const open = openStems.has(t.id);
+      const track = el("tr", { "data-id": t.id, class: playing ? "playing" : null },
         el("td", {}, el("button", { type: "button", class: "quiet", "aria-label": `Play ${t.name}`, text: "▶", onclick: () => play(t, () => load()) })),
         COLUMNS.map((c) => el("td", { class: [c.key === "name" ? "name" : "", c.num ? "num" : "", c.small ? "hide-sm" : ""].join(" ").trim() || null, text: cell(t, c) })),
         el("td", {}, el("div", { class: "row-actions" },
+          el("button", { type: "button", "aria-label": `Stems of ${t.name}`, "aria-expanded": String(open), text: stemsLabel, onclick: () => { if (open) openStems.delete(t.id); else openStems.add(t.id); load(); } }),
           el("button", { type: "button", "aria-label": `Rename ${t.name}`, text: "Rename", onclick: () => rename(t) }),
           el("button", { type: "button", class: "danger", "aria-label": `Delete ${t.name}`, text: "Delete", onclick: () => remove(t) }))));
+      return open ? [track, stemsRow(t, COLUMNS.length + 2, () => { load(); refreshQuota(); })] : [track];
     });
     table.replaceChildren(el("caption", { class: "muted", hidden: true, text: "Your tracks" }), el("thead", {}, head), el("tbody", {}, rows));
   }

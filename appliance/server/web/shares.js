@@ -43,7 +43,7 @@ export async function renderShares(main) {
     el("details", { class: "new-share" }, el("summary", { text: "New share" }), form),
     list);
 
-  const tracks = (await api("GET", "/api/tracks?sort=name&order=asc&limit=500")).items;
+  const tracks = (await api("GET", "/api/tracks?sort=name&order=asc&limit=500&stems=include")).items;
   function renderPicker() {
     trackList.replaceChildren(...tracks.map((t) => {
       const order = picked.indexOf(t.id);

@@ -133,6 +133,9 @@ pub struct TrackQuery {
     pub duration: Option<(f64, f64)>,
     /// Inclusive range of the time added, Unix ms.
     pub added: Option<(i64, i64)>,
+    /// List stems beside the tracks they came from (to pick them for a share, say); otherwise
+    /// they are reached through their track (`Library::stems`).
+    pub include_stems: bool,
     pub offset: u64,
     pub limit: u64,
 }
@@ -172,8 +175,12 @@ impl TrackQuery {
         let added_ok = self
             .added
             .is_none_or(|(lo, hi)| rec.created_at_ms >= lo && rec.created_at_ms <= hi);
-        // Stems are listed under their track (`Library::stems`), not beside it.
-        rec.stem.is_none() && name_ok && tempo_ok && key_ok && duration_ok && added_ok
+        (self.include_stems || rec.stem.is_none())
+            && name_ok
+            && tempo_ok
+            && key_ok
+            && duration_ok
+            && added_ok
     }
 }
 

@@ -41,6 +41,8 @@ struct ListQuery {
     /// Added within this range, Unix ms.
     added_after: Option<i64>,
     added_before: Option<i64>,
+    /// `include` lists stems beside their tracks.
+    stems: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -451,9 +453,15 @@ async fn list(auth: Authenticated, q: ListQuery, state: AppState) -> Result<Resp
             "added_after must not be later than added_before",
         ));
     }
+    let include_stems = match q.stems.as_deref() {
+        None | Some("exclude") => false,
+        Some("include") => true,
+        Some(_) => return Err(ApiError::bad_request("stems is `include` or `exclude`")),
+    };
     let query = TrackQuery {
         sort,
         descending,
+        include_stems,
         search: q.q.filter(|s| !s.trim().is_empty()),
         tempo,
         key: q.key.filter(|k| !k.trim().is_empty()),
