@@ -32,6 +32,8 @@ import zipfile
 
 import numpy as np
 
+from wavio import write_f32
+
 N_FFT = 4096
 HOP = 1024
 F_BINS = 1024
@@ -244,8 +246,8 @@ def main():
     voc, acc = separate(audio, nets)
     cpu, wall = time.process_time() - t0, time.time() - w0
     os.makedirs(a.outdir, exist_ok=True)
-    sf.write(os.path.join(a.outdir, "vocals.wav"), voc, sr, subtype="FLOAT")
-    sf.write(os.path.join(a.outdir, "accompaniment.wav"), acc, sr, subtype="FLOAT")
+    write_f32(os.path.join(a.outdir, "vocals.wav"), voc, sr)
+    write_f32(os.path.join(a.outdir, "accompaniment.wav"), acc, sr)
     dur = len(audio) / sr
     print(f"{a.input}: {dur:.1f} s of audio, {wall:.1f} s wall, {cpu:.1f} s CPU "
           f"({dur / max(wall, 1e-9):.2f}x real time)")
