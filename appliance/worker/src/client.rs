@@ -100,8 +100,7 @@ impl WorkerClient {
                 )));
             }
         }
-        let mut roots = rustls::RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        let mut roots = trusted_roots();
         if let Some(path) = ca_file {
             let certs = CertificateDer::pem_file_iter(path)
                 .map_err(|e| ClientError::Config(format!("--ca-file {}: {e}", path.display())))?;
@@ -306,6 +305,23 @@ impl WorkerClient {
     }
 }
 
+/// The public roots, and the machine's own trust store (`$SSL_CERT_FILE`, or Debian's
+/// bundle), which holds any CA the studio's network or proxy adds.
+pub(crate) fn trusted_roots() -> rustls::RootCertStore {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let bundle = std::env::var_os("SSL_CERT_FILE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| "/etc/ssl/certs/ca-certificates.crt".into());
+    if let Ok(certs) = CertificateDer::pem_file_iter(&bundle) {
+        for cert in certs.flatten() {
+            // A bundle entry rustls cannot use is skipped, as TLS libraries do.
+            let _ = roots.add(cert);
+        }
+    }
+    roots
+}
+
 fn tokio_stream_of(
     mut rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
 ) -> impl futures_util::Stream<Item = Result<Frame<Bytes>, std::io::Error>> + Send + Sync + 'static
@@ -363,7 +379,8 @@ fn error_of(status: StatusCode, body: &[u8]) -> ClientError {
     }
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
+/// An error with its causes, for messages that must say what really failed.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

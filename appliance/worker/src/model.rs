@@ -45,8 +45,7 @@ struct ProjectFile {
 type Https = Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>;
 
 fn client() -> Result<Https, ModelError> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let roots = crate::client::trusted_roots();
     let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -77,7 +76,7 @@ async fn get(client: &Https, url: &str, accept: &str) -> Result<hyper::body::Inc
     let res = tokio::time::timeout(TIMEOUT, client.request(req))
         .await
         .map_err(|_| ModelError::Fetch(format!("{url}: no answer in time")))?
-        .map_err(|e| ModelError::Fetch(format!("{url}: {e}")))?;
+        .map_err(|e| ModelError::Fetch(format!("{url}: {}", crate::client::error_chain(&e))))?;
     if !res.status().is_success() {
         return Err(ModelError::Fetch(format!("{url}: HTTP {}", res.status())));
     }
