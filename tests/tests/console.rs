@@ -266,3 +266,70 @@ fn the_cli_twins_of_the_console_views() {
     );
     assert!(server.cli_ok(&["status"], None).contains("not configured"));
 }
+
+/// The token a dialog shows, read off the screen (wide enough to hold it on one line).
+fn token_on(screen: &str) -> Option<String> {
+    screen.lines().find_map(|line| {
+        let start = line.find("svw_")?;
+        let token: String = line[start..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+            .collect();
+        (token.len() == 80).then_some(token)
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_enrols_a_stem_worker_watches_it_work_and_drains_it() {
+    use studiovault_e2e::workers::{Worker, stub_separator};
+    let server = Server::start_deployed_with(&[("STUDIOVAULT_STEMS__LEASE_SECONDS", "4")]);
+    let tmux = Tmux::start(&server, 160, 40);
+    tmux.wait_for("● connected");
+    tmux.wait_for("Stem workers");
+    tmux.press(&["5"]);
+    tmux.wait_for("No stem workers enrolled");
+    tmux.press(&["e"]);
+    tmux.type_text("render-box");
+    tmux.press(&["Enter"]);
+    let screen = tmux.wait_until("the token", |s| token_on(s).is_some());
+    let token = token_on(&screen).unwrap();
+    tmux.press(&["Enter"]);
+
+    // The worker runs with the token the console showed.
+    let stub = stub_separator().display().to_string();
+    let _worker = Worker::start_with_token(
+        &server,
+        "render-box",
+        &token,
+        &["--backend", "command", "--command", &stub],
+        &[("STUB_MODE", "slow"), ("STUB_SECONDS", "20")],
+        None,
+    );
+    server.add_user("pro@studio.test", "pro");
+    let owner = Owner::signed_in(&server, "pro@studio.test").await;
+    let track = owner
+        .upload_ok("take.wav", studiovault_e2e::wav(2.0, 1))
+        .await;
+    let (status, _) = owner
+        .send(
+            reqwest::Method::POST,
+            &format!("/api/tracks/{track}/stems"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202);
+    tmux.wait_for_line(&["render-box", "active", "command"]);
+    tmux.wait_until("the job's progress", |s| {
+        s.lines()
+            .any(|l| l.contains("render-box") && l.contains('%') && !l.contains(" 0 %"))
+    });
+    tmux.wait_for_line(&["running"]);
+
+    // Drain: the job goes on, the worker takes nothing new.
+    tmux.press(&["d"]);
+    tmux.wait_for_line(&["render-box", "draining"]);
+    let list: Value =
+        serde_json::from_str(&server.cli_ok(&["worker", "list", "--json"], None)).unwrap();
+    assert_eq!(list["workers"][0]["state"], "draining");
+    assert_eq!(list["workers"][0]["backend"], "command");
+}

@@ -895,3 +895,106 @@ async fn a_pro_owner_separates_a_song_in_the_browser_while_its_worker_is_replace
     assert_eq!(done, [("first", 0), ("second", 1)]);
     drop(second);
 }
+
+// ------------------------------------------------------------------------------------------
+// The Demucs wrapper: its own I/O and exit codes everywhere; the real model only on a GPU box.
+
+fn repo_file(path: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
+}
+
+#[test]
+fn the_demucs_wrapper_passes_its_self_test() {
+    let Some(python) = std::env::var_os("STEM_TOOLS_PYTHON") else {
+        eprintln!(
+            "skipping: STEM_TOOLS_PYTHON (a Python with numpy and soundfile) is not set; scripts/test sets it"
+        );
+        return;
+    };
+    let out = Command::new(python)
+        .arg(repo_file("scripts/stem-backends/demucs-separate"))
+        .arg("--self-test")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(", 0 failed"), "{stdout}");
+}
+
+/// On a machine with an NVIDIA GPU and Demucs installed (`DEMUCS_REPO` naming its weights), the
+/// `command` backend separates on the GPU; anywhere else this says why it skips.
+#[test]
+fn the_demucs_backend_separates_on_a_gpu() {
+    let gpu = Command::new("nvidia-smi")
+        .arg("-L")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !gpu {
+        eprintln!("skipping: no NVIDIA GPU here (nvidia-smi is missing or finds none)");
+        return;
+    }
+    let (Some(python), Some(_repo)) = (
+        std::env::var_os("STEM_TOOLS_PYTHON"),
+        std::env::var_os("DEMUCS_REPO"),
+    ) else {
+        eprintln!(
+            "skipping: a GPU is here, but no Demucs (set STEM_TOOLS_PYTHON to a Python with demucs, DEMUCS_REPO to its weights)"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("song.flac");
+    std::fs::write(
+        &input,
+        studiovault_e2e::ffmpeg(
+            &studiovault_e2e::wesnoth_track("frantic.ogg").unwrap(),
+            "ogg",
+            &["-t", "30"],
+            "flac",
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let wrapper = dir.path().join("demucs");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nexec '{}' '{}' \"$@\"\n",
+            Path::new(&python).display(),
+            repo_file("scripts/stem-backends/demucs-separate").display()
+        ),
+    )
+    .unwrap();
+    Command::new("chmod")
+        .arg("+x")
+        .arg(&wrapper)
+        .status()
+        .unwrap();
+    let out = Command::new(binary())
+        .args(["stems", "separate"])
+        .arg(&input)
+        .arg(dir.path().join("out"))
+        .args(["--backend", "command", "--command"])
+        .arg(&wrapper)
+        .args(["--device", "cuda", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        report["model"].as_str().unwrap().contains("cuda"),
+        "{report}"
+    );
+    eprintln!(
+        "demucs on the GPU: {:.1}× real time",
+        report["realtime_factor"].as_f64().unwrap_or(0.0)
+    );
+}
