@@ -130,7 +130,7 @@ pub enum WorkerCommand {
     /// Remove a worker; its token stops working.
     Delete { worker: String },
     /// Run a stem worker: lease jobs from the appliance, separate, upload the stems.
-    Run(WorkerRunArgs),
+    Run(Box<WorkerRunArgs>),
 }
 
 /// Which separator runs, and how.

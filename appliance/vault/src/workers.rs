@@ -191,7 +191,7 @@ impl Vault {
         for row in txn.open_table(WORKERS)?.iter()? {
             out.push(decode::<WorkerRecord>("workers", row?.1.value())?);
         }
-        out.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+        out.sort_by_key(|w| w.name.to_lowercase());
         Ok(out)
     }
 
