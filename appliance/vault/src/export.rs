@@ -32,8 +32,10 @@ impl Vault {
     pub fn export_account(&self, scope: &OwnerScope, client: &ClientInfo) -> Result<AccountExport> {
         let account = self.account(scope);
         let me = account.me()?;
+        // Stems are tracks of the account like any other.
         let query = TrackQuery {
             limit: u64::MAX,
+            include_stems: true,
             ..TrackQuery::default()
         };
         let (tracks, _) = self.library(scope).list(&query)?;

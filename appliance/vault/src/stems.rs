@@ -477,6 +477,10 @@ mod tests {
             lib.request_stems(stored[0].id, &ClientInfo::default()),
             Err(VaultError::Conflict(_))
         ));
+        // The export carries the stems, marked as such.
+        let export = t.vault.export_account(&scope, &ClientInfo::default()).unwrap();
+        assert_eq!(export.tracks.len(), 5);
+        assert_eq!(export.tracks.iter().filter(|r| r.stem.is_some()).count(), 4);
         // Deleting one stem forgets it; deleting the track takes the rest.
         lib.delete(stored[0].id, &ClientInfo::default()).unwrap();
         assert_eq!(lib.get(track.id).unwrap().stems.len(), 3);
