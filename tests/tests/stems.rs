@@ -681,7 +681,7 @@ async fn the_builtin_backend_separates_a_song_into_playable_stems() {
         return;
     };
     let server = Server::start_deployed_with(&[LEASE]);
-    server.add_user("max@studio.test", "pro");
+    server.add_user("max@studio.test", "max");
     let owner = Owner::signed_in(&server, "max@studio.test").await;
     let song = studiovault_e2e::song_in_a_minor_at_120_bpm(12.0);
     let track = owner.upload_ok("song.wav", song.clone()).await;
@@ -744,13 +744,75 @@ async fn the_builtin_backend_separates_a_song_into_playable_stems() {
         ["vocals.wav", "drums.wav", "bass.wav", "other.wav"]
     );
     let mix = pcm16_samples(&song);
-    let stems: Vec<Vec<f32>> = entries.iter().map(|(_, wav)| float_samples(wav)).collect();
+    let samples: Vec<Vec<f32>> = entries.iter().map(|(_, wav)| float_samples(wav)).collect();
     let worst = mix
         .iter()
         .enumerate()
-        .map(|(i, m)| (stems.iter().map(|s| s[i]).sum::<f32>() - m).abs())
+        .map(|(i, m)| (samples.iter().map(|s| s[i]).sum::<f32>() - m).abs())
         .fold(0f32, f32::max);
     assert!(worst < 1e-4, "the stems miss the mix by {worst}");
+    // A stem is shared like any track: the recipient's copy carries their own mark.
+    let other = stems[3]["id"].as_str().unwrap();
+    let (status, share) = owner
+        .send(
+            Method::POST,
+            "/api/shares",
+            Some(json!({ "title": "Stems for the mix", "tracks": [other], "recipients": [{ "name": "Mix Engineer" }], "allow_download": true })),
+        )
+        .await;
+    assert_eq!(status, 201, "{share}");
+    assert_eq!(share["watermark"], true, "{share}");
+    let link = share["recipients"][0]["link"].as_str().unwrap().to_owned();
+    let visitor = client_for(&server).cookie_store(true).build().unwrap();
+    assert_eq!(
+        visitor
+            .get(server.url(&link))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let state: Value = visitor
+            .get(server.url(&format!("{link}/state")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if state["tracks"][0]["state"] == "ready" {
+            break;
+        }
+        assert!(
+            state["tracks"][0]["state"] != "failed" && Instant::now() < deadline,
+            "{state}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let signed: Value = visitor
+        .post(server.url(&format!("{link}/download/{other}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let copy = visitor
+        .get(server.url(signed["url"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let report = owner.trace(copy.to_vec()).await;
+    assert!(
+        report.to_string().contains("Mix Engineer"),
+        "the stem's copy traces to its recipient: {report}"
+    );
     // They count against the quota, and go with their track.
     let (_, after) = owner.get_json("/api/session").await;
     assert!(
