@@ -1,7 +1,8 @@
-//! The one job runner: leases jobs of one kind from the vault's durable job table and hands
-//! each to that kind's executor (today a sandboxed child process of this binary; a remote
-//! worker over HTTPS is the next executor), a few at a time, renewing the lease with the
-//! executor's progress while it works.
+//! The in-process job runner: leases jobs of one kind from the vault's durable job table and
+//! hands each to that kind's executor (a sandboxed child process of this binary), a few at a
+//! time, renewing the lease with the executor's progress while it works. Stem jobs are leased
+//! from the same table by stem workers in other processes, through the worker API
+//! (`crate::workers`), under their own holder names.
 //!
 //! A runner wakes when a transaction that queued jobs commits ([`Vault::on_jobs_queued`]) and
 //! every [`TICK`] for retries whose backoff ran out and leases that expired. At start-up, the

@@ -478,7 +478,10 @@ mod tests {
             Err(VaultError::Conflict(_))
         ));
         // The export carries the stems, marked as such.
-        let export = t.vault.export_account(&scope, &ClientInfo::default()).unwrap();
+        let export = t
+            .vault
+            .export_account(&scope, &ClientInfo::default())
+            .unwrap();
         assert_eq!(export.tracks.len(), 5);
         assert_eq!(export.tracks.iter().filter(|r| r.stem.is_some()).count(), 4);
         // Deleting one stem forgets it; deleting the track takes the rest.

@@ -224,6 +224,32 @@ impl Vault {
         Ok(())
     }
 
+    /// Records that a worker called (a heartbeat while it works); written at most every few
+    /// seconds, like [`Vault::worker_seen`].
+    pub fn worker_heard(&self, id: WorkerId) -> Result<()> {
+        let now = self.now_ms();
+        if self
+            .worker(id)?
+            .last_seen_ms
+            .is_some_and(|t| now - t < SEEN_WRITE_MS)
+        {
+            return Ok(());
+        }
+        let txn = self.db().begin_write()?;
+        {
+            let mut table = txn.open_table(WORKERS)?;
+            let raw = table.get(id.raw())?.map(|v| v.value().to_vec());
+            let Some(raw) = raw else {
+                return Err(VaultError::WorkerUnknown);
+            };
+            let mut rec: WorkerRecord = decode("workers", &raw)?;
+            rec.last_seen_ms = Some(now);
+            table.insert(id.raw(), encode(&rec).as_slice())?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
     /// Drains (`Draining`), resumes (`Active`) or revokes (`Revoked`) a worker. Revoking puts
     /// the jobs it holds back in the queue.
     pub fn set_worker_state(&self, id: WorkerId, state: WorkerState) -> Result<WorkerRecord> {

@@ -108,7 +108,7 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
                         return Err(ApiError::new(
                             StatusCode::CONFLICT,
                             "nothing_to_cancel",
-                            "this track has no separation queued or running",
+                            "this track has no separation queued, running or failed",
                         ));
                     }
                     let view = current(&state, &auth, &id).await?;

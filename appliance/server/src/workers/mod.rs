@@ -95,7 +95,11 @@ pub(crate) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
                     } else {
                         0.0
                     };
-                    blocking(move || lease.heartbeat(&vault, progress, length)).await?;
+                    blocking(move || {
+                        lease.heartbeat(&vault, progress, length)?;
+                        vault.worker_heard(worker.id)
+                    })
+                    .await?;
                     Ok(warp::reply::json(&HeartbeatAnswer {
                         lease_secs: length.as_secs(),
                     })
