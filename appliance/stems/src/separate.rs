@@ -53,7 +53,7 @@ impl<'a> StemBlock<'a> {
         self.vocals.len() / self.channels.max(1)
     }
 
-    /// The stems in [`STEM_NAMES`] order.
+    /// The stems in [`STEM_NAMES`](crate::STEM_NAMES) order.
     pub fn stems(&self) -> [&'a [f32]; 4] {
         [self.vocals, self.drums, self.bass, self.other]
     }
@@ -404,7 +404,9 @@ impl<'m> Separator<'m> {
         self.emitted
     }
 
-    /// Feeds interleaved samples; finished stem blocks go to `sink` as they are ready.
+    /// Feeds interleaved samples (any block size; memory stays bounded as long as the blocks
+    /// are); finished stem blocks go to `sink` as they are ready, up to two segments (~24 s at
+    /// 44.1 kHz) behind the input. Non-finite samples count as silence.
     pub fn push(
         &mut self,
         interleaved: &[f32],
