@@ -94,6 +94,12 @@ impl Segment {
     }
 }
 
+/// |x| as the model's estimator computes it, `sqrt(re² + im²)` (not the overflow-safe, slower
+/// `hypot`).
+fn magnitude(x: &Complex32) -> f32 {
+    (x.re * x.re + x.im * x.im).sqrt()
+}
+
 /// Running medians of 17 values: `out[i]` = median of `src[i..i + 17]`. The window is kept
 /// sorted in a fixed array and each step is one insertion-sort move, a few nanoseconds.
 fn sliding_median(src: &[f32], out: &mut [f32]) {
@@ -549,7 +555,7 @@ impl<'m> Separator<'m> {
                     let src = &seg.spec[(c * SEGMENT_FRAMES + t) * bins..][..MODEL_BINS];
                     let dst = &mut self.net_in[p * plane + t * MODEL_BINS..][..MODEL_BINS];
                     for (d, s) in dst.iter_mut().zip(src) {
-                        *d = s.norm();
+                        *d = magnitude(s);
                     }
                 }
             }
@@ -599,7 +605,7 @@ impl<'m> Separator<'m> {
                 let amag = &mut seg.amag[ct * bins..][..bins];
                 for (k, (a, s)) in amag.iter_mut().zip(spec).enumerate() {
                     let m = if k < MODEL_BINS { ma[k] } else { hi };
-                    *a = m * s.norm();
+                    *a = m * magnitude(s);
                 }
             }
         }

@@ -133,13 +133,19 @@ pub(crate) fn conv5s2(
                             continue;
                         }
                         let srow = &src[(ih - 1) * w..ih * w];
-                        for (ow, d) in dst.iter_mut().enumerate() {
-                            let iw = 2 * ow + kw;
-                            *d = if iw >= 1 && iw <= w {
-                                srow[iw - 1]
-                            } else {
-                                0.0
-                            };
+                        // Output columns whose input column 2·ow + kw − 1 lies in [0, w).
+                        let lo = usize::from(kw == 0);
+                        let hi = if w >= kw {
+                            ((w - kw) / 2 + 1).min(wo)
+                        } else {
+                            0
+                        }
+                        .max(lo);
+                        dst[..lo].fill(0.0);
+                        dst[hi..].fill(0.0);
+                        let from = (2 * lo + kw).saturating_sub(1).min(w);
+                        for (d, v) in dst[lo..hi].iter_mut().zip(srow[from..].iter().step_by(2)) {
+                            *d = *v;
                         }
                     }
                 }
