@@ -521,4 +521,67 @@ mod tests {
             assert!((a - b).abs() < 1e-4);
         }
     }
+
+    /// The nets' outputs on a fixed input, as an independent NumPy reading of `unet.py`
+    /// computes them from the same weights: guards the layer wiring, not just the GEMMs.
+    #[test]
+    fn both_nets_match_the_numpy_reading_of_unet_py() {
+        let dir = crate::default_models_dir();
+        if !crate::Model::installed(&dir) {
+            assert!(
+                std::env::var("STUDIOVAULT_REQUIRE_MODEL").map_or(true, |v| v != "1"),
+                "the Spleeter model is not installed in {}",
+                dir.display()
+            );
+            println!("skipping: Spleeter model not installed (studiovault stems install-model)");
+            return;
+        }
+        let model = crate::Model::load(&dir).unwrap();
+        let (h, w) = (SEGMENT_FRAMES, MODEL_BINS);
+        let mut x = vec![0.0f32; 2 * h * w];
+        for c in 0..2 {
+            for t in 0..h {
+                for k in 0..w {
+                    let v = (0.37 * t as f64 + 0.11 * k as f64 + c as f64).sin().abs()
+                        * (1.0 + 0.5 * (0.05 * k as f64).cos())
+                        * 3.0;
+                    x[(c * h + t) * w + k] = v as f32;
+                }
+            }
+        }
+        let mut runner = UNetRunner::new(h, w);
+        let mut y = vec![0.0f32; 2 * h * w];
+        let at = |c: usize, t: usize, k: usize| (c * h + t) * w + k;
+        let cases = [
+            (
+                &model.vocals,
+                1.695559e6,
+                3.930355e6,
+                [0.4903444, 0.01732993, 0.1224003],
+            ),
+            (
+                &model.accompaniment,
+                2.084748e5,
+                3.725767e5,
+                [0.0247968, 0.02295309, 1.417189],
+            ),
+        ];
+        for (net, sum, sumsq, points) in cases {
+            runner.run(net, &x, &mut y).unwrap();
+            let s: f64 = y.iter().map(|&v| f64::from(v)).sum();
+            let s2: f64 = y.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
+            assert!((s / sum - 1.0).abs() < 1e-4, "sum {s} vs {sum}");
+            assert!(
+                (s2 / sumsq - 1.0).abs() < 1e-4,
+                "sum of squares {s2} vs {sumsq}"
+            );
+            let got = [y[at(1, 100, 200)], y[at(0, 511, 1023)], y[at(1, 300, 7)]];
+            for (g, want) in got.iter().zip(points) {
+                assert!(
+                    (g - want).abs() < 1e-4 * (1.0 + want.abs()),
+                    "{g} vs {want}"
+                );
+            }
+        }
+    }
 }
