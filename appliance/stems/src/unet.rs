@@ -98,16 +98,33 @@ pub(crate) fn conv5s2(
     w: usize,
     out: &mut [f32],
     panel: &mut Vec<f32>,
+    split: &mut Vec<f32>,
 ) -> Result<(), StemsError> {
     let (cin, cout) = (conv.cin, conv.cout);
     let (ho, wo) = (h / 2, w / 2);
     let (plane_i, plane_o) = (h * w, ho * wo);
     let k = cin * 25;
-    if input.len() < cin * plane_i || out.len() < cout * plane_o || ho == 0 || wo == 0 {
-        return Err(StemsError::Model("conv buffers too small".into()));
+    if input.len() < cin * plane_i || out.len() < cout * plane_o || ho == 0 || wo == 0 || w % 2 != 0
+    {
+        return Err(StemsError::Model("conv buffers of the wrong size".into()));
     }
     for (co, b) in conv.bias.iter().enumerate() {
         out[co * plane_o..(co + 1) * plane_o].fill(*b);
+    }
+    // Each input row split into its even then its odd columns: with stride 2, every im2col
+    // row is then a contiguous copy of one half, shifted by at most one.
+    if split.len() < cin * plane_i {
+        split.resize(cin * plane_i, 0.0);
+    }
+    for (dst, src) in split[..cin * plane_i]
+        .chunks_exact_mut(w)
+        .zip(input[..cin * plane_i].chunks_exact(w))
+    {
+        let (even, odd) = dst.split_at_mut(wo);
+        for ((e, o), pair) in even.iter_mut().zip(odd.iter_mut()).zip(src.chunks_exact(2)) {
+            *e = pair[0];
+            *o = pair[1];
+        }
     }
     let a = ArrayView2::from_shape((cout, k), &conv.weight[..]).map_err(shape_err)?;
     let rows = (PANEL_FLOATS / (k * wo)).clamp(1, ho);
@@ -120,7 +137,7 @@ pub(crate) fn conv5s2(
         }
         let col = &mut panel[..k * n];
         for ci in 0..cin {
-            let src = &input[ci * plane_i..(ci + 1) * plane_i];
+            let src = &split[ci * plane_i..(ci + 1) * plane_i];
             for kh in 0..5 {
                 for kw in 0..5 {
                     let row = &mut col[((ci * 5 + kh) * 5 + kw) * n..][..n];
@@ -133,19 +150,25 @@ pub(crate) fn conv5s2(
                             continue;
                         }
                         let srow = &src[(ih - 1) * w..ih * w];
-                        // Output columns whose input column 2·ow + kw − 1 lies in [0, w).
-                        let lo = usize::from(kw == 0);
-                        let hi = if w >= kw {
-                            ((w - kw) / 2 + 1).min(wo)
-                        } else {
-                            0
-                        }
-                        .max(lo);
-                        dst[..lo].fill(0.0);
-                        dst[hi..].fill(0.0);
-                        let from = (2 * lo + kw).saturating_sub(1).min(w);
-                        for (d, v) in dst[lo..hi].iter_mut().zip(srow[from..].iter().step_by(2)) {
-                            *d = *v;
+                        // Input column 2·ow + kw − 1: kw 1 and 3 read the even half at ow and
+                        // ow + 1, kw 0, 2 and 4 the odd half at ow − 1, ow and ow + 1.
+                        let (half, shift) = match kw {
+                            0 => (&srow[wo..], -1),
+                            1 => (&srow[..wo], 0),
+                            2 => (&srow[wo..], 0),
+                            3 => (&srow[..wo], 1),
+                            _ => (&srow[wo..], 1),
+                        };
+                        match shift {
+                            -1 => {
+                                dst[0] = 0.0;
+                                dst[1..].copy_from_slice(&half[..wo - 1]);
+                            }
+                            0 => dst.copy_from_slice(half),
+                            _ => {
+                                dst[..wo - 1].copy_from_slice(&half[1..]);
+                                dst[wo - 1] = 0.0;
+                            }
                         }
                     }
                 }
@@ -242,6 +265,8 @@ pub(crate) struct UNetRunner {
     /// up6's output, one plane of h × w.
     u6: Vec<f32>,
     panel: Vec<f32>,
+    /// The down convs' input with each row split into even and odd columns.
+    split: Vec<f32>,
 }
 
 impl UNetRunner {
@@ -274,6 +299,7 @@ impl UNetRunner {
             bottom: vec![0.0; LEVEL_CHANNELS[6] * size(6)],
             u6: vec![0.0; h * w],
             panel: Vec::new(),
+            split: Vec::new(),
         }
     }
 
@@ -295,6 +321,7 @@ impl UNetRunner {
             bottom,
             u6,
             panel,
+            split,
             ..
         } = self;
         // Down path: the conv output is kept (skip and up-path input), its activation feeds on.
@@ -303,12 +330,12 @@ impl UNetRunner {
             let input: &[f32] = if level == 1 { x } else { &act[level - 1] };
             let conv = &net.down[level - 1];
             if level == 6 {
-                conv5s2(conv, input, hi, wi, bottom, panel)?;
+                conv5s2(conv, input, hi, wi, bottom, panel, split)?;
                 break;
             }
             let n = LEVEL_CHANNELS[level] * (hi / 2) * (wi / 2);
             let skip = &mut cat[level][..n];
-            conv5s2(conv, input, hi, wi, skip, panel)?;
+            conv5s2(conv, input, hi, wi, skip, panel, split)?;
             let a = &mut act[level];
             let bn = &net.down_bn[level - 1];
             let pl = (hi / 2) * (wi / 2);
@@ -469,7 +496,7 @@ mod tests {
             };
             let x = noise(cin * h * w, &mut seed);
             let mut out = vec![0.0; cout * (h / 2) * (w / 2)];
-            conv5s2(&conv, &x, h, w, &mut out, &mut panel).unwrap();
+            conv5s2(&conv, &x, h, w, &mut out, &mut panel, &mut Vec::new()).unwrap();
             let want = naive_conv(&conv, &x, h, w);
             for (a, b) in out.iter().zip(&want) {
                 assert!((a - b).abs() < 1e-4, "conv {a} vs {b}");
@@ -503,7 +530,7 @@ mod tests {
         };
         let x = noise(cin * h * w, &mut seed);
         let mut out = vec![0.0; cout * (h / 2) * (w / 2)];
-        conv5s2(&conv, &x, h, w, &mut out, &mut Vec::new()).unwrap();
+        conv5s2(&conv, &x, h, w, &mut out, &mut Vec::new(), &mut Vec::new()).unwrap();
         let want = naive_conv(&conv, &x, h, w);
         for (a, b) in out.iter().zip(&want) {
             assert!((a - b).abs() < 1e-4);
