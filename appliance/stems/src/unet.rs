@@ -104,7 +104,11 @@ pub(crate) fn conv5s2(
     let (ho, wo) = (h / 2, w / 2);
     let (plane_i, plane_o) = (h * w, ho * wo);
     let k = cin * 25;
-    if input.len() < cin * plane_i || out.len() < cout * plane_o || ho == 0 || wo == 0 || w % 2 != 0
+    if input.len() < cin * plane_i
+        || out.len() < cout * plane_o
+        || ho == 0
+        || wo == 0
+        || !w.is_multiple_of(2)
     {
         return Err(StemsError::Model("conv buffers of the wrong size".into()));
     }
