@@ -196,6 +196,7 @@ pub(crate) fn convt5s2(
     w: usize,
     out: &mut [f32],
     panel: &mut Vec<f32>,
+    split: &mut Vec<f32>,
 ) -> Result<(), StemsError> {
     let (cin, cout) = (ct.cin, ct.cout);
     let (ho, wo) = (2 * h, 2 * w);
@@ -206,9 +207,13 @@ pub(crate) fn convt5s2(
             "transposed conv buffers too small".into(),
         ));
     }
-    for (co, b) in ct.bias.iter().enumerate() {
-        out[co * plane_o..(co + 1) * plane_o].fill(*b);
+    // Accumulate each output row as its even columns then its odd columns: with stride 2 every
+    // kernel tap then adds one contiguous run, shifted by at most one; interleaved at the end.
+    if split.len() < cout * plane_o {
+        split.resize(cout * plane_o, 0.0);
     }
+    let split = &mut split[..cout * plane_o];
+    split.fill(0.0);
     // Aᵀ: the weights are [in, out·25]; the GEMM wants [out·25, in].
     let at = ArrayView2::from_shape((cin, kr), &ct.weight[..])
         .map_err(shape_err)?
@@ -227,7 +232,7 @@ pub(crate) fn convt5s2(
         let mut c = ArrayViewMut2::from_shape((kr, n), &mut col[..]).map_err(shape_err)?;
         general_mat_mul(1.0, &at, &b, 0.0, &mut c);
         for co in 0..cout {
-            let dst_plane = &mut out[co * plane_o..(co + 1) * plane_o];
+            let dst_plane = &mut split[co * plane_o..(co + 1) * plane_o];
             for kh in 0..5 {
                 for kw in 0..5 {
                     let row = &col[((co * 5 + kh) * 5 + kw) * n..][..n];
@@ -237,19 +242,36 @@ pub(crate) fn convt5s2(
                         if oh == 0 || oh > ho {
                             continue;
                         }
-                        let drow = &mut dst_plane[(oh - 1) * wo..oh * wo];
+                        let (even, odd) = dst_plane[(oh - 1) * wo..oh * wo].split_at_mut(w);
                         let srow = &row[ri * w..(ri + 1) * w];
-                        // Columns 2·iw + kw − 1 that fall inside [0, wo).
-                        let first = usize::from(kw == 0);
-                        let last = if kw >= 3 { w - 1 } else { w };
-                        for iw in first..last {
-                            drow[2 * iw + kw - 1] += srow[iw];
+                        // Column 2·iw + kw − 1: kw 1 and 3 land on even columns iw and iw + 1,
+                        // kw 0, 2 and 4 on odd columns iw − 1, iw and iw + 1.
+                        let (dst, src) = match kw {
+                            0 => (&mut odd[..w - 1], &srow[1..]),
+                            1 => (&mut even[..], srow),
+                            2 => (&mut odd[..], srow),
+                            3 => (&mut even[1..], &srow[..w - 1]),
+                            _ => (&mut odd[1..], &srow[..w - 1]),
+                        };
+                        for (d, v) in dst.iter_mut().zip(src) {
+                            *d += v;
                         }
                     }
                 }
             }
         }
         r0 = r1;
+    }
+    for (co, b) in ct.bias.iter().enumerate() {
+        let src = &split[co * plane_o..(co + 1) * plane_o];
+        let dst = &mut out[co * plane_o..(co + 1) * plane_o];
+        for (drow, srow) in dst.chunks_exact_mut(wo).zip(src.chunks_exact(wo)) {
+            let (even, odd) = srow.split_at(w);
+            for ((pair, e), o) in drow.chunks_exact_mut(2).zip(even).zip(odd) {
+                pair[0] = e + b;
+                pair[1] = o + b;
+            }
+        }
     }
     Ok(())
 }
@@ -269,7 +291,8 @@ pub(crate) struct UNetRunner {
     /// up6's output, one plane of h × w.
     u6: Vec<f32>,
     panel: Vec<f32>,
-    /// The down convs' input with each row split into even and odd columns.
+    /// The down convs' input, and the transposed convs' output, with each row split into its
+    /// even and odd columns.
     split: Vec<f32>,
 }
 
@@ -370,7 +393,7 @@ impl UNetRunner {
                 let n = LEVEL_CHANNELS[out_level] * (h >> out_level) * (w >> out_level);
                 &mut lo[out_level][n..]
             };
-            convt5s2(ct, input, hi, wi, dst, panel)?;
+            convt5s2(ct, input, hi, wi, dst, panel, split)?;
             let pl = (h >> out_level) * (w >> out_level);
             for (c, chunk) in dst.chunks_exact_mut(pl).enumerate() {
                 let (s, t) = bn.channel(c);
@@ -513,7 +536,7 @@ mod tests {
                 bias: noise(cout, &mut seed),
             };
             let mut out = vec![0.0; cout * 4 * h * w];
-            convt5s2(&ct, &x, h, w, &mut out, &mut panel).unwrap();
+            convt5s2(&ct, &x, h, w, &mut out, &mut panel, &mut Vec::new()).unwrap();
             let want = naive_convt(&ct, &x, h, w);
             for (a, b) in out.iter().zip(&want) {
                 assert!((a - b).abs() < 1e-4, "convt {a} vs {b}");
@@ -546,7 +569,7 @@ mod tests {
             bias: noise(8, &mut seed),
         };
         let mut out = vec![0.0; 8 * 4 * h * w];
-        convt5s2(&ct, &x, h, w, &mut out, &mut Vec::new()).unwrap();
+        convt5s2(&ct, &x, h, w, &mut out, &mut Vec::new(), &mut Vec::new()).unwrap();
         let want = naive_convt(&ct, &x, h, w);
         for (a, b) in out.iter().zip(&want) {
             assert!((a - b).abs() < 1e-4);
