@@ -750,6 +750,16 @@ impl<'m> Separator<'m> {
     }
 }
 
+/// The server moves separators and models into blocking tasks.
+#[allow(dead_code)]
+fn assert_send_sync() {
+    fn send<T: Send>() {}
+    fn sync<T: Sync>() {}
+    send::<Separator<'static>>();
+    send::<Model>();
+    sync::<Model>();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
