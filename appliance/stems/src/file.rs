@@ -161,7 +161,8 @@ pub fn read_float_wav(path: &Path) -> Result<FloatWav, StemsError> {
 
 /// Separates `input` into `out_dir/{vocals,drums,bass,other}.wav`.
 ///
-/// `progress` gets the fraction of frames done (0..1); `cancel` is checked between decoded
+/// `progress` gets the fraction of frames done (0..1, from the duration the container
+/// declares; 1 at the end); `cancel` is checked between decoded
 /// blocks and answers [`StemsError::Cancelled`], leaving no partial stems behind.
 pub fn separate_file(
     model: &Model,
@@ -246,8 +247,11 @@ pub fn separate_file(
                     frames_out += b.frames() as u64;
                     sink(b, &mut writers)
                 })?;
+                // Half for frames analysed, half for frames written: the output lags the input
+                // by up to two segments, and both halves are real work.
                 if let Some(total) = expected_frames.filter(|t| *t > 0.0) {
-                    progress((frames_out as f64 / total).clamp(0.0, 0.99) as f32);
+                    let done = (s.frames_in() + frames_out) as f64 / (2.0 * total);
+                    progress(done.clamp(0.0, 0.99) as f32);
                 }
             }
         }

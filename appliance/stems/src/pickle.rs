@@ -48,6 +48,25 @@ enum Value {
     Array(Rc<(Vec<usize>, Vec<f32>)>),
 }
 
+impl Value {
+    /// A short name for error messages (never the contents, which may be megabytes).
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::None => "None",
+            Self::Bool(_) => "bool",
+            Self::Int(_) => "int",
+            Self::Str(_) => "str",
+            Self::Bytes(_) => "bytes",
+            Self::Tuple(_) => "tuple",
+            Self::Dict(_) => "dict",
+            Self::Global(_) => "global",
+            Self::DtypeF4 => "dtype",
+            Self::EmptyArray => "empty ndarray",
+            Self::Array(_) => "ndarray",
+        }
+    }
+}
+
 fn err(msg: impl Into<String>) -> StemsError {
     StemsError::Pickle(msg.into())
 }
@@ -97,12 +116,23 @@ impl<'a> Reader<'a> {
 }
 
 struct Machine {
+    /// Bytes the pickle may still make decoding strings and building arrays: a pickle that
+    /// reuses one large string many times cannot make the reader allocate without bound.
+    budget: usize,
     stack: Vec<Value>,
     marks: Vec<usize>,
     memo: HashMap<u32, Value>,
 }
 
 impl Machine {
+    fn spend(&mut self, bytes: usize) -> Result<(), StemsError> {
+        self.budget = self
+            .budget
+            .checked_sub(bytes)
+            .ok_or_else(|| err("the pickle decodes to more data than it holds"))?;
+        Ok(())
+    }
+
     fn push(&mut self, v: Value) -> Result<(), StemsError> {
         if self.stack.len() >= MAX_STACK {
             return Err(err("stack too deep"));
@@ -237,7 +267,8 @@ fn build(target: Value, state: Value) -> Result<Value, StemsError> {
             Ok(Value::Array(Rc::new((dims, data))))
         }
         (t, s) => Err(err(format!(
-            "unsupported BUILD of {t:?} with a {}-tuple",
+            "unsupported BUILD of a {} with a {}-tuple",
+            t.kind(),
             s.len()
         ))),
     }
@@ -247,6 +278,7 @@ fn build(target: Value, state: Value) -> Result<Value, StemsError> {
 pub fn read_state_dict(data: &[u8]) -> Result<Vec<Tensor>, StemsError> {
     let mut r = Reader { data, pos: 0 };
     let mut m = Machine {
+        budget: data.len().saturating_mul(2),
         stack: Vec::new(),
         marks: Vec::new(),
         memo: HashMap::new(),
@@ -324,11 +356,27 @@ pub fn read_state_dict(data: &[u8]) -> Result<Vec<Tensor>, StemsError> {
             b'R' => {
                 let args = m.pop()?;
                 let callable = m.pop()?;
+                let cost = match &args {
+                    Value::Tuple(a) => a
+                        .iter()
+                        .map(|v| if let Value::Str(s) = v { s.len() } else { 0 })
+                        .sum(),
+                    _ => 0,
+                };
+                m.spend(cost)?;
                 m.push(reduce(callable, args)?)?;
             }
             b'b' => {
                 let state = m.pop()?;
                 let target = m.pop()?;
+                let cost = match &state {
+                    Value::Tuple(a) => a
+                        .iter()
+                        .map(|v| if let Value::Bytes(b) = v { b.len() } else { 0 })
+                        .sum(),
+                    _ => 0,
+                };
+                m.spend(cost)?;
                 m.push(build(target, state)?)?;
             }
             0x89 => m.push(Value::Bool(false))?,
@@ -447,6 +495,16 @@ mod tests {
                 }
             }
         }
+        // One string decoded over and over: refused once it outgrows the pickle.
+        let mut amp = vec![0x80, 2, b'X', 0, 4, 0, 0];
+        amp.extend(std::iter::repeat_n(b'a', 1024));
+        amp.extend_from_slice(b"q\x01c_codecs\nencode\nq\x02X\x06\x00\x00\x00latin1q\x03");
+        for _ in 0..100 {
+            amp.extend_from_slice(b"h\x02h\x01h\x03\x86R");
+        }
+        amp.push(b'.');
+        let e = read_state_dict(&amp).unwrap_err().to_string();
+        assert!(e.contains("more data than it holds"), "{e}");
         // A global outside the allowlist (what a code-executing pickle would use).
         let evil = b"\x80\x02cos\nsystem\nX\x02\x00\x00\x00lsq\x00\x85R.";
         let e = read_state_dict(evil).unwrap_err().to_string();

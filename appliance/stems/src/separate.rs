@@ -53,7 +53,7 @@ impl<'a> StemBlock<'a> {
         self.vocals.len() / self.channels.max(1)
     }
 
-    /// The stems in [`STEM_NAMES`] order.
+    /// The stems in [`STEM_NAMES`](crate::STEM_NAMES) order.
     pub fn stems(&self) -> [&'a [f32]; 4] {
         [self.vocals, self.drums, self.bass, self.other]
     }
@@ -94,23 +94,179 @@ impl Segment {
     }
 }
 
-/// A running median of 17 values, kept sorted.
-fn sliding_median(src: &[f32], out: &mut [f32], win: &mut Vec<f32>) {
-    let width = 2 * MEDIAN_HALF + 1;
-    win.clear();
-    win.extend_from_slice(&src[..width]);
+/// |x| as the model's estimator computes it, `sqrt(re² + im²)` (not the overflow-safe, slower
+/// `hypot`).
+fn magnitude(x: &Complex32) -> f32 {
+    (x.re * x.re + x.im * x.im).sqrt()
+}
+
+/// Running medians of 17 values: `out[i]` = median of `src[i..i + 17]`. The window is kept
+/// sorted in a fixed array and each step is one insertion-sort move, a few nanoseconds.
+fn sliding_median(src: &[f32], out: &mut [f32]) {
+    const W: usize = 2 * MEDIAN_HALF + 1;
+    let mut win = [0.0f32; W];
+    win.copy_from_slice(&src[..W]);
     win.sort_unstable_by(f32::total_cmp);
     for (i, o) in out.iter_mut().enumerate() {
         if i > 0 {
-            let old = src[i - 1];
-            let new = src[i + width - 1];
-            if let Ok(p) = win.binary_search_by(|x| x.total_cmp(&old)) {
-                win.remove(p);
+            let (old, new) = (src[i - 1], src[i + W - 1]);
+            // The leaving value is in the window; find it (the last index if NaNs hide it).
+            let mut k = win.iter().position(|&v| v == old).unwrap_or(W - 1);
+            if new > old {
+                while k + 1 < W && win[k + 1] < new {
+                    win[k] = win[k + 1];
+                    k += 1;
+                }
+            } else {
+                while k > 0 && win[k - 1] > new {
+                    win[k] = win[k - 1];
+                    k -= 1;
+                }
             }
-            let p = win.partition_point(|x| x.total_cmp(&new).is_lt());
-            win.insert(p, new);
+            win[k] = new;
         }
         *o = win[MEDIAN_HALF];
+    }
+}
+
+/// What finishing one segment needs, shared read-only between the channel workers.
+struct FinishJob<'a> {
+    seg: &'a Segment,
+    next: Option<&'a Segment>,
+    /// The previous segment's last 8 |accompaniment| frames, channel × 8 × bin; none at the
+    /// track's start.
+    prev_tail: Option<&'a [f32]>,
+    bins: usize,
+    hop: usize,
+    /// Where the segment's first frame starts in the overlap-add buffers.
+    at0: usize,
+    bass_weight: &'a [f32],
+}
+
+/// Scratch buffers and an inverse STFT for finishing channels on one thread.
+struct ChannelWorker {
+    stft: Stft,
+    ext: Vec<f32>,
+    harm: Vec<f32>,
+    column: Vec<f32>,
+    column_out: Vec<f32>,
+    row: Vec<f32>,
+    perc: Vec<f32>,
+    masks: [Vec<f32>; 4],
+    stem_spec: Vec<Complex32>,
+    stem_time: Vec<f32>,
+}
+
+impl ChannelWorker {
+    fn new(n_fft: usize) -> Self {
+        let stft = Stft::new(n_fft);
+        let bins = stft.bins();
+        Self {
+            stft,
+            ext: Vec::new(),
+            harm: Vec::new(),
+            column: Vec::new(),
+            column_out: Vec::new(),
+            row: Vec::new(),
+            perc: Vec::new(),
+            masks: [
+                vec![0.0; bins],
+                vec![0.0; bins],
+                vec![0.0; bins],
+                vec![0.0; bins],
+            ],
+            stem_spec: vec![Complex32::new(0.0, 0.0); bins],
+            stem_time: vec![0.0; n_fft],
+        }
+    }
+
+    /// Channel `c` of the job's segment into its four overlap-add buffers.
+    fn finish_channel(&mut self, job: &FinishJob<'_>, c: usize, ola: &mut [Vec<f32>; 4]) {
+        let (seg, bins) = (job.seg, job.bins);
+        let valid = seg.frames;
+        let n_fft = self.stem_time.len();
+        let ext_len = valid + 2 * MEDIAN_HALF;
+        self.ext.resize(ext_len * bins, 0.0);
+        self.harm.resize(valid * bins, 0.0);
+        self.column.resize(ext_len, 0.0);
+        self.column_out.resize(valid, 0.0);
+        self.row.resize(bins + 2 * MEDIAN_HALF, 0.0);
+        self.perc.resize(bins, 0.0);
+        let own = |t: usize| &seg.amag[(c * SEGMENT_FRAMES + t) * bins..][..bins];
+        // Rows −8..valid+8 of |A| around this segment: real neighbours where they exist,
+        // the track's first or last frame repeated at its ends.
+        for i in 0..ext_len {
+            let dst = &mut self.ext[i * bins..(i + 1) * bins];
+            if i < MEDIAN_HALF {
+                match job.prev_tail {
+                    Some(tail) => {
+                        dst.copy_from_slice(&tail[(c * MEDIAN_HALF + i) * bins..][..bins]);
+                    }
+                    None => dst.copy_from_slice(own(0)),
+                }
+            } else if i - MEDIAN_HALF < valid {
+                dst.copy_from_slice(own(i - MEDIAN_HALF));
+            } else {
+                let ahead = i - MEDIAN_HALF - valid;
+                match job.next {
+                    Some(n) if valid == SEGMENT_FRAMES => {
+                        let t = ahead.min(n.frames.saturating_sub(1));
+                        dst.copy_from_slice(&n.amag[(c * SEGMENT_FRAMES + t) * bins..][..bins]);
+                    }
+                    _ => dst.copy_from_slice(own(valid - 1)),
+                }
+            }
+        }
+        // Harmonic: median over 17 frames, per bin.
+        for k in 0..bins {
+            for (i, v) in self.column.iter_mut().enumerate() {
+                *v = self.ext[i * bins + k];
+            }
+            sliding_median(&self.column, &mut self.column_out);
+            for (t, v) in self.column_out.iter().enumerate() {
+                self.harm[t * bins + k] = *v;
+            }
+        }
+        for t in 0..valid {
+            // Percussive: median over 17 bins, the spectrum's ends repeated.
+            let a = own(t);
+            self.row[..MEDIAN_HALF].fill(a[0]);
+            self.row[MEDIAN_HALF..MEDIAN_HALF + bins].copy_from_slice(a);
+            self.row[MEDIAN_HALF + bins..].fill(a[bins - 1]);
+            sliding_median(&self.row, &mut self.perc);
+            let ct = c * SEGMENT_FRAMES + t;
+            let x = &seg.spec[ct * bins..][..bins];
+            let harm = &self.harm[t * bins..][..bins];
+            let ct_mv = &seg.mv[ct * MODEL_BINS..][..MODEL_BINS];
+            let ct_ma = &seg.ma[ct * MODEL_BINS..][..MODEL_BINS];
+            let [m_v, m_d, m_b, m_o] = &mut self.masks;
+            for k in 0..bins {
+                let (mv, ma) = if k < MODEL_BINS {
+                    (ct_mv[k], ct_ma[k])
+                } else {
+                    (seg.mv_hi[ct], seg.ma_hi[ct])
+                };
+                let (h, p) = (harm[k], self.perc[k]);
+                let perc = p * p / (h * h + p * p + 1e-10);
+                let drums = ma * perc;
+                let bass = ma * (1.0 - perc) * job.bass_weight[k];
+                m_v[k] = mv;
+                m_d[k] = drums;
+                m_b[k] = bass;
+                m_o[k] = ma - drums - bass;
+            }
+            let at = job.at0 + t * job.hop;
+            for (mask, acc) in self.masks.iter().zip(ola.iter_mut()) {
+                for ((d, xv), m) in self.stem_spec.iter_mut().zip(x).zip(mask) {
+                    *d = xv * m;
+                }
+                self.stft
+                    .inverse_frame(&mut self.stem_spec, &mut self.stem_time);
+                for (a, v) in acc[at..at + n_fft].iter_mut().zip(&self.stem_time) {
+                    *a += v;
+                }
+            }
+        }
     }
 }
 
@@ -144,24 +300,15 @@ pub struct Separator<'m> {
     prev_tail: Vec<f32>,
     has_prev: bool,
 
-    /// Overlap-add accumulators per stem and channel, and the squared-window envelope, from
+    /// Overlap-add accumulators per channel and stem, and the squared-window envelope, from
     /// absolute sample `ola_start` on.
-    ola: Vec<Vec<f32>>,
+    ola: Vec<[Vec<f32>; 4]>,
     env: Vec<f32>,
     ola_start: i64,
     emitted: u64,
     out: [Vec<f32>; 4],
-    // Scratch for finishing segments.
-    ext: Vec<f32>,
-    harm: Vec<f32>,
-    column: Vec<f32>,
-    column_out: Vec<f32>,
-    row: Vec<f32>,
-    perc: Vec<f32>,
-    win: Vec<f32>,
-    masks: [Vec<f32>; 4],
-    stem_spec: Vec<Complex32>,
-    stem_time: Vec<f32>,
+    /// One per thread that finishes segments.
+    workers: Vec<ChannelWorker>,
 }
 
 impl std::fmt::Debug for Separator<'_> {
@@ -239,26 +386,12 @@ impl<'m> Separator<'m> {
             pool: Vec::new(),
             prev_tail: vec![0.0; channels * MEDIAN_HALF * bins],
             has_prev: false,
-            ola: vec![Vec::new(); 4 * channels],
+            ola: vec![Default::default(); channels],
             env: Vec::new(),
             ola_start: -half,
             emitted: 0,
             out: Default::default(),
-            ext: Vec::new(),
-            harm: Vec::new(),
-            column: Vec::new(),
-            column_out: Vec::new(),
-            row: Vec::new(),
-            perc: Vec::new(),
-            win: Vec::with_capacity(2 * MEDIAN_HALF + 2),
-            masks: [
-                vec![0.0; bins],
-                vec![0.0; bins],
-                vec![0.0; bins],
-                vec![0.0; bins],
-            ],
-            stem_spec: vec![Complex32::new(0.0, 0.0); bins],
-            stem_time: vec![0.0; n_fft],
+            workers: vec![ChannelWorker::new(n_fft), ChannelWorker::new(n_fft)],
         })
     }
 
@@ -277,7 +410,9 @@ impl<'m> Separator<'m> {
         self.emitted
     }
 
-    /// Feeds interleaved samples; finished stem blocks go to `sink` as they are ready.
+    /// Feeds interleaved samples (any block size; memory stays bounded as long as the blocks
+    /// are); finished stem blocks go to `sink` as they are ready, up to two segments (~24 s at
+    /// 44.1 kHz) behind the input. Non-finite samples count as silence.
     pub fn push(
         &mut self,
         interleaved: &[f32],
@@ -331,7 +466,7 @@ impl<'m> Separator<'m> {
         }
         while let Some(seg) = self.pending.pop_front() {
             let pending = std::mem::take(&mut self.pending);
-            self.finish_segment(&seg, pending.front());
+            self.finish_segment(&seg, pending.front())?;
             self.pending = pending;
             let last = seg.index * SEGMENT_FRAMES + seg.frames;
             let limit = self.complete_before(last).min(self.received);
@@ -373,7 +508,7 @@ impl<'m> Separator<'m> {
                     break;
                 };
                 let pending = std::mem::take(&mut self.pending);
-                self.finish_segment(&seg, pending.front());
+                self.finish_segment(&seg, pending.front())?;
                 self.pending = pending;
                 let last = seg.index * SEGMENT_FRAMES + seg.frames;
                 let limit = self.complete_before(last);
@@ -420,7 +555,7 @@ impl<'m> Separator<'m> {
                     let src = &seg.spec[(c * SEGMENT_FRAMES + t) * bins..][..MODEL_BINS];
                     let dst = &mut self.net_in[p * plane + t * MODEL_BINS..][..MODEL_BINS];
                     for (d, s) in dst.iter_mut().zip(src) {
-                        *d = s.norm();
+                        *d = magnitude(s);
                     }
                 }
             }
@@ -470,7 +605,7 @@ impl<'m> Separator<'m> {
                 let amag = &mut seg.amag[ct * bins..][..bins];
                 for (k, (a, s)) in amag.iter_mut().zip(spec).enumerate() {
                     let m = if k < MODEL_BINS { ma[k] } else { hi };
-                    *a = m * s.norm();
+                    *a = m * magnitude(s);
                 }
             }
         }
@@ -499,117 +634,74 @@ impl<'m> Separator<'m> {
 
     /// Median filters |accompaniment|, builds the four stems' spectra and overlap-adds them.
     /// `next` is the following segment (its first frames are the time median's look-ahead);
-    /// without one the last real frame is repeated.
-    fn finish_segment(&mut self, seg: &Segment, next: Option<&Segment>) {
-        let bins = self.bins;
+    /// without one the last real frame is repeated. With two threads the channels are shared
+    /// out between them.
+    fn finish_segment(&mut self, seg: &Segment, next: Option<&Segment>) -> Result<(), StemsError> {
+        let (bins, hop, n_fft) = (self.bins, self.hop, self.n_fft);
         let valid = seg.frames;
-        let ext_len = valid + 2 * MEDIAN_HALF;
-        self.ext.resize(ext_len * bins, 0.0);
-        self.harm.resize(valid * bins, 0.0);
-        self.column.resize(ext_len, 0.0);
-        self.column_out.resize(valid, 0.0);
-        self.row.resize(bins + 2 * MEDIAN_HALF, 0.0);
-        self.perc.resize(bins, 0.0);
-        let base_frame = seg.index * SEGMENT_FRAMES;
-        for c in 0..self.channels {
-            let own = |t: usize| &seg.amag[(c * SEGMENT_FRAMES + t) * bins..][..bins];
-            // Rows −8..valid+8 of |A| around this segment: real neighbours where they exist.
-            for i in 0..ext_len {
-                let dst = &mut self.ext[i * bins..(i + 1) * bins];
-                if i < MEDIAN_HALF {
-                    if self.has_prev {
-                        dst.copy_from_slice(
-                            &self.prev_tail[(c * MEDIAN_HALF + i) * bins..][..bins],
-                        );
-                    } else {
-                        dst.copy_from_slice(own(0));
-                    }
-                } else if i - MEDIAN_HALF < valid {
-                    dst.copy_from_slice(own(i - MEDIAN_HALF));
-                } else {
-                    let ahead = i - MEDIAN_HALF - valid;
-                    match next {
-                        Some(n) if valid == SEGMENT_FRAMES => {
-                            let t = ahead.min(n.frames.saturating_sub(1));
-                            dst.copy_from_slice(&n.amag[(c * SEGMENT_FRAMES + t) * bins..][..bins]);
-                        }
-                        _ => dst.copy_from_slice(own(valid - 1)),
-                    }
-                }
+        let first_start = (seg.index * SEGMENT_FRAMES * hop) as i64 - n_fft as i64 / 2;
+        let at0 = usize::try_from(first_start - self.ola_start)
+            .map_err(|_| StemsError::InvalidInput("internal: output trimmed too early".into()))?;
+        let need = at0 + (valid.max(1) - 1) * hop + n_fft;
+        for acc in self.ola.iter_mut().flatten() {
+            if acc.len() < need {
+                acc.resize(need, 0.0);
             }
-            // Harmonic: median over 17 frames, per bin.
-            for k in 0..bins {
-                for (i, v) in self.column.iter_mut().enumerate() {
-                    *v = self.ext[i * bins + k];
+        }
+        if self.env.len() < need {
+            self.env.resize(need, 0.0);
+        }
+        let job = FinishJob {
+            seg,
+            next,
+            prev_tail: self.has_prev.then_some(&self.prev_tail[..]),
+            bins,
+            hop,
+            at0,
+            bass_weight: &self.bass_weight,
+        };
+        let channels = self.channels;
+        let split = if self.threads >= 2 && channels >= 2 {
+            channels.div_ceil(2)
+        } else {
+            channels
+        };
+        let (ola_a, ola_b) = self.ola.split_at_mut(split);
+        let (wa, wb) = self.workers.split_at_mut(1);
+        if split < channels {
+            let job = &job;
+            std::thread::scope(|s| {
+                let other = s.spawn(move || {
+                    for (i, ola) in ola_b.iter_mut().enumerate() {
+                        wb[0].finish_channel(job, split + i, ola);
+                    }
+                });
+                for (c, ola) in ola_a.iter_mut().enumerate() {
+                    wa[0].finish_channel(job, c, ola);
                 }
-                sliding_median(&self.column, &mut self.column_out, &mut self.win);
-                for (t, v) in self.column_out.iter().enumerate() {
-                    self.harm[t * bins + k] = *v;
-                }
+                other.join().map_err(|_| StemsError::Worker)
+            })?;
+        } else {
+            for (c, ola) in ola_a.iter_mut().enumerate() {
+                wa[0].finish_channel(&job, c, ola);
             }
-            for t in 0..valid {
-                // Percussive: median over 17 bins, the spectrum's ends repeated.
-                let a = own(t);
-                self.row[..MEDIAN_HALF].fill(a[0]);
-                self.row[MEDIAN_HALF..MEDIAN_HALF + bins].copy_from_slice(a);
-                self.row[MEDIAN_HALF + bins..].fill(a[bins - 1]);
-                sliding_median(&self.row, &mut self.perc, &mut self.win);
-                let ct = c * SEGMENT_FRAMES + t;
-                let x = &seg.spec[ct * bins..][..bins];
-                let harm = &self.harm[t * bins..][..bins];
-                let frame_start = ((base_frame + t) * self.hop) as i64 - self.n_fft as i64 / 2;
-                let at = usize::try_from(frame_start - self.ola_start).unwrap_or(0);
-                let need = at + self.n_fft;
-                if self.env.len() < need {
-                    self.env.resize(need, 0.0);
-                }
-                if c == 0 {
-                    for (e, w) in self.env[at..need].iter_mut().zip(self.stft.window()) {
-                        *e += w * w;
-                    }
-                }
-                let ct_mv = &seg.mv[ct * MODEL_BINS..][..MODEL_BINS];
-                let ct_ma = &seg.ma[ct * MODEL_BINS..][..MODEL_BINS];
-                let [m_v, m_d, m_b, m_o] = &mut self.masks;
-                for k in 0..bins {
-                    let (mv, ma) = if k < MODEL_BINS {
-                        (ct_mv[k], ct_ma[k])
-                    } else {
-                        (seg.mv_hi[ct], seg.ma_hi[ct])
-                    };
-                    let (h, p) = (harm[k], self.perc[k]);
-                    let perc = p * p / (h * h + p * p + 1e-10);
-                    let drums = ma * perc;
-                    let bass = ma * (1.0 - perc) * self.bass_weight[k];
-                    m_v[k] = mv;
-                    m_d[k] = drums;
-                    m_b[k] = bass;
-                    m_o[k] = ma - drums - bass;
-                }
-                for (stem, mask) in self.masks.iter().enumerate() {
-                    for ((d, xv), m) in self.stem_spec.iter_mut().zip(x).zip(mask) {
-                        *d = xv * m;
-                    }
-                    self.stft
-                        .inverse_frame(&mut self.stem_spec, &mut self.stem_time);
-                    let acc = &mut self.ola[stem * self.channels + c];
-                    if acc.len() < need {
-                        acc.resize(need, 0.0);
-                    }
-                    for (a, v) in acc[at..need].iter_mut().zip(&self.stem_time) {
-                        *a += v;
-                    }
-                }
+        }
+        let window = self.workers[0].stft.window();
+        for t in 0..valid {
+            let at = at0 + t * hop;
+            for (e, w) in self.env[at..at + n_fft].iter_mut().zip(window) {
+                *e += w * w;
             }
         }
         if valid >= MEDIAN_HALF {
-            for c in 0..self.channels {
+            for c in 0..channels {
                 let src = &seg.amag[(c * SEGMENT_FRAMES + valid - MEDIAN_HALF) * bins..]
                     [..MEDIAN_HALF * bins];
                 self.prev_tail[c * MEDIAN_HALF * bins..][..MEDIAN_HALF * bins].copy_from_slice(src);
             }
             self.has_prev = true;
         }
+        Ok(())
     }
 
     /// Hands samples `emitted..limit` of every stem to `sink` and drops them from the buffers.
@@ -629,7 +721,7 @@ impl<'m> Separator<'m> {
             out.clear();
             out.resize(n * ch, 0.0);
             for c in 0..ch {
-                let acc = &self.ola[stem * ch + c];
+                let acc = &self.ola[c][stem];
                 for i in 0..n {
                     let idx = first + i;
                     let e = self.env.get(idx).copied().unwrap_or(0.0);
@@ -639,7 +731,7 @@ impl<'m> Separator<'m> {
             }
         }
         let drop = first + n;
-        for acc in &mut self.ola {
+        for acc in self.ola.iter_mut().flatten() {
             let d = drop.min(acc.len());
             acc.drain(..d);
         }
@@ -658,6 +750,16 @@ impl<'m> Separator<'m> {
     }
 }
 
+/// The server moves separators and models into blocking tasks.
+#[allow(dead_code)]
+fn assert_send_sync() {
+    fn send<T: Send>() {}
+    fn sync<T: Sync>() {}
+    send::<Separator<'static>>();
+    send::<Model>();
+    sync::<Model>();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -672,7 +774,7 @@ mod tests {
             })
             .collect();
         let mut out = vec![0.0; src.len() - 16];
-        sliding_median(&src, &mut out, &mut Vec::new());
+        sliding_median(&src, &mut out);
         for (i, o) in out.iter().enumerate() {
             let mut w = src[i..i + 17].to_vec();
             w.sort_by(f32::total_cmp);

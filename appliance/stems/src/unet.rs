@@ -98,16 +98,37 @@ pub(crate) fn conv5s2(
     w: usize,
     out: &mut [f32],
     panel: &mut Vec<f32>,
+    split: &mut Vec<f32>,
 ) -> Result<(), StemsError> {
     let (cin, cout) = (conv.cin, conv.cout);
     let (ho, wo) = (h / 2, w / 2);
     let (plane_i, plane_o) = (h * w, ho * wo);
     let k = cin * 25;
-    if input.len() < cin * plane_i || out.len() < cout * plane_o || ho == 0 || wo == 0 {
-        return Err(StemsError::Model("conv buffers too small".into()));
+    if input.len() < cin * plane_i
+        || out.len() < cout * plane_o
+        || ho == 0
+        || wo == 0
+        || !w.is_multiple_of(2)
+    {
+        return Err(StemsError::Model("conv buffers of the wrong size".into()));
     }
     for (co, b) in conv.bias.iter().enumerate() {
         out[co * plane_o..(co + 1) * plane_o].fill(*b);
+    }
+    // Each input row split into its even then its odd columns: with stride 2, every im2col
+    // row is then a contiguous copy of one half, shifted by at most one.
+    if split.len() < cin * plane_i {
+        split.resize(cin * plane_i, 0.0);
+    }
+    for (dst, src) in split[..cin * plane_i]
+        .chunks_exact_mut(w)
+        .zip(input[..cin * plane_i].chunks_exact(w))
+    {
+        let (even, odd) = dst.split_at_mut(wo);
+        for ((e, o), pair) in even.iter_mut().zip(odd.iter_mut()).zip(src.chunks_exact(2)) {
+            *e = pair[0];
+            *o = pair[1];
+        }
     }
     let a = ArrayView2::from_shape((cout, k), &conv.weight[..]).map_err(shape_err)?;
     let rows = (PANEL_FLOATS / (k * wo)).clamp(1, ho);
@@ -120,7 +141,7 @@ pub(crate) fn conv5s2(
         }
         let col = &mut panel[..k * n];
         for ci in 0..cin {
-            let src = &input[ci * plane_i..(ci + 1) * plane_i];
+            let src = &split[ci * plane_i..(ci + 1) * plane_i];
             for kh in 0..5 {
                 for kw in 0..5 {
                     let row = &mut col[((ci * 5 + kh) * 5 + kw) * n..][..n];
@@ -133,13 +154,25 @@ pub(crate) fn conv5s2(
                             continue;
                         }
                         let srow = &src[(ih - 1) * w..ih * w];
-                        for (ow, d) in dst.iter_mut().enumerate() {
-                            let iw = 2 * ow + kw;
-                            *d = if iw >= 1 && iw <= w {
-                                srow[iw - 1]
-                            } else {
-                                0.0
-                            };
+                        // Input column 2·ow + kw − 1: kw 1 and 3 read the even half at ow and
+                        // ow + 1, kw 0, 2 and 4 the odd half at ow − 1, ow and ow + 1.
+                        let (half, shift) = match kw {
+                            0 => (&srow[wo..], -1),
+                            1 => (&srow[..wo], 0),
+                            2 => (&srow[wo..], 0),
+                            3 => (&srow[..wo], 1),
+                            _ => (&srow[wo..], 1),
+                        };
+                        match shift {
+                            -1 => {
+                                dst[0] = 0.0;
+                                dst[1..].copy_from_slice(&half[..wo - 1]);
+                            }
+                            0 => dst.copy_from_slice(half),
+                            _ => {
+                                dst[..wo - 1].copy_from_slice(&half[1..]);
+                                dst[wo - 1] = 0.0;
+                            }
                         }
                     }
                 }
@@ -163,6 +196,7 @@ pub(crate) fn convt5s2(
     w: usize,
     out: &mut [f32],
     panel: &mut Vec<f32>,
+    split: &mut Vec<f32>,
 ) -> Result<(), StemsError> {
     let (cin, cout) = (ct.cin, ct.cout);
     let (ho, wo) = (2 * h, 2 * w);
@@ -173,9 +207,13 @@ pub(crate) fn convt5s2(
             "transposed conv buffers too small".into(),
         ));
     }
-    for (co, b) in ct.bias.iter().enumerate() {
-        out[co * plane_o..(co + 1) * plane_o].fill(*b);
+    // Accumulate each output row as its even columns then its odd columns: with stride 2 every
+    // kernel tap then adds one contiguous run, shifted by at most one; interleaved at the end.
+    if split.len() < cout * plane_o {
+        split.resize(cout * plane_o, 0.0);
     }
+    let split = &mut split[..cout * plane_o];
+    split.fill(0.0);
     // Aᵀ: the weights are [in, out·25]; the GEMM wants [out·25, in].
     let at = ArrayView2::from_shape((cin, kr), &ct.weight[..])
         .map_err(shape_err)?
@@ -194,7 +232,7 @@ pub(crate) fn convt5s2(
         let mut c = ArrayViewMut2::from_shape((kr, n), &mut col[..]).map_err(shape_err)?;
         general_mat_mul(1.0, &at, &b, 0.0, &mut c);
         for co in 0..cout {
-            let dst_plane = &mut out[co * plane_o..(co + 1) * plane_o];
+            let dst_plane = &mut split[co * plane_o..(co + 1) * plane_o];
             for kh in 0..5 {
                 for kw in 0..5 {
                     let row = &col[((co * 5 + kh) * 5 + kw) * n..][..n];
@@ -204,19 +242,36 @@ pub(crate) fn convt5s2(
                         if oh == 0 || oh > ho {
                             continue;
                         }
-                        let drow = &mut dst_plane[(oh - 1) * wo..oh * wo];
+                        let (even, odd) = dst_plane[(oh - 1) * wo..oh * wo].split_at_mut(w);
                         let srow = &row[ri * w..(ri + 1) * w];
-                        // Columns 2·iw + kw − 1 that fall inside [0, wo).
-                        let first = usize::from(kw == 0);
-                        let last = if kw >= 3 { w - 1 } else { w };
-                        for iw in first..last {
-                            drow[2 * iw + kw - 1] += srow[iw];
+                        // Column 2·iw + kw − 1: kw 1 and 3 land on even columns iw and iw + 1,
+                        // kw 0, 2 and 4 on odd columns iw − 1, iw and iw + 1.
+                        let (dst, src) = match kw {
+                            0 => (&mut odd[..w - 1], &srow[1..]),
+                            1 => (&mut even[..], srow),
+                            2 => (&mut odd[..], srow),
+                            3 => (&mut even[1..], &srow[..w - 1]),
+                            _ => (&mut odd[1..], &srow[..w - 1]),
+                        };
+                        for (d, v) in dst.iter_mut().zip(src) {
+                            *d += v;
                         }
                     }
                 }
             }
         }
         r0 = r1;
+    }
+    for (co, b) in ct.bias.iter().enumerate() {
+        let src = &split[co * plane_o..(co + 1) * plane_o];
+        let dst = &mut out[co * plane_o..(co + 1) * plane_o];
+        for (drow, srow) in dst.chunks_exact_mut(wo).zip(src.chunks_exact(wo)) {
+            let (even, odd) = srow.split_at(w);
+            for ((pair, e), o) in drow.chunks_exact_mut(2).zip(even).zip(odd) {
+                pair[0] = e + b;
+                pair[1] = o + b;
+            }
+        }
     }
     Ok(())
 }
@@ -236,6 +291,9 @@ pub(crate) struct UNetRunner {
     /// up6's output, one plane of h × w.
     u6: Vec<f32>,
     panel: Vec<f32>,
+    /// The down convs' input, and the transposed convs' output, with each row split into its
+    /// even and odd columns.
+    split: Vec<f32>,
 }
 
 impl UNetRunner {
@@ -268,6 +326,7 @@ impl UNetRunner {
             bottom: vec![0.0; LEVEL_CHANNELS[6] * size(6)],
             u6: vec![0.0; h * w],
             panel: Vec::new(),
+            split: Vec::new(),
         }
     }
 
@@ -289,6 +348,7 @@ impl UNetRunner {
             bottom,
             u6,
             panel,
+            split,
             ..
         } = self;
         // Down path: the conv output is kept (skip and up-path input), its activation feeds on.
@@ -297,12 +357,12 @@ impl UNetRunner {
             let input: &[f32] = if level == 1 { x } else { &act[level - 1] };
             let conv = &net.down[level - 1];
             if level == 6 {
-                conv5s2(conv, input, hi, wi, bottom, panel)?;
+                conv5s2(conv, input, hi, wi, bottom, panel, split)?;
                 break;
             }
             let n = LEVEL_CHANNELS[level] * (hi / 2) * (wi / 2);
             let skip = &mut cat[level][..n];
-            conv5s2(conv, input, hi, wi, skip, panel)?;
+            conv5s2(conv, input, hi, wi, skip, panel, split)?;
             let a = &mut act[level];
             let bn = &net.down_bn[level - 1];
             let pl = (hi / 2) * (wi / 2);
@@ -333,7 +393,7 @@ impl UNetRunner {
                 let n = LEVEL_CHANNELS[out_level] * (h >> out_level) * (w >> out_level);
                 &mut lo[out_level][n..]
             };
-            convt5s2(ct, input, hi, wi, dst, panel)?;
+            convt5s2(ct, input, hi, wi, dst, panel, split)?;
             let pl = (h >> out_level) * (w >> out_level);
             for (c, chunk) in dst.chunks_exact_mut(pl).enumerate() {
                 let (s, t) = bn.channel(c);
@@ -463,7 +523,7 @@ mod tests {
             };
             let x = noise(cin * h * w, &mut seed);
             let mut out = vec![0.0; cout * (h / 2) * (w / 2)];
-            conv5s2(&conv, &x, h, w, &mut out, &mut panel).unwrap();
+            conv5s2(&conv, &x, h, w, &mut out, &mut panel, &mut Vec::new()).unwrap();
             let want = naive_conv(&conv, &x, h, w);
             for (a, b) in out.iter().zip(&want) {
                 assert!((a - b).abs() < 1e-4, "conv {a} vs {b}");
@@ -476,7 +536,7 @@ mod tests {
                 bias: noise(cout, &mut seed),
             };
             let mut out = vec![0.0; cout * 4 * h * w];
-            convt5s2(&ct, &x, h, w, &mut out, &mut panel).unwrap();
+            convt5s2(&ct, &x, h, w, &mut out, &mut panel, &mut Vec::new()).unwrap();
             let want = naive_convt(&ct, &x, h, w);
             for (a, b) in out.iter().zip(&want) {
                 assert!((a - b).abs() < 1e-4, "convt {a} vs {b}");
@@ -497,7 +557,7 @@ mod tests {
         };
         let x = noise(cin * h * w, &mut seed);
         let mut out = vec![0.0; cout * (h / 2) * (w / 2)];
-        conv5s2(&conv, &x, h, w, &mut out, &mut Vec::new()).unwrap();
+        conv5s2(&conv, &x, h, w, &mut out, &mut Vec::new(), &mut Vec::new()).unwrap();
         let want = naive_conv(&conv, &x, h, w);
         for (a, b) in out.iter().zip(&want) {
             assert!((a - b).abs() < 1e-4);
@@ -509,10 +569,73 @@ mod tests {
             bias: noise(8, &mut seed),
         };
         let mut out = vec![0.0; 8 * 4 * h * w];
-        convt5s2(&ct, &x, h, w, &mut out, &mut Vec::new()).unwrap();
+        convt5s2(&ct, &x, h, w, &mut out, &mut Vec::new(), &mut Vec::new()).unwrap();
         let want = naive_convt(&ct, &x, h, w);
         for (a, b) in out.iter().zip(&want) {
             assert!((a - b).abs() < 1e-4);
+        }
+    }
+
+    /// The nets' outputs on a fixed input, as an independent NumPy reading of `unet.py`
+    /// computes them from the same weights: guards the layer wiring, not just the GEMMs.
+    #[test]
+    fn both_nets_match_the_numpy_reading_of_unet_py() {
+        let dir = crate::default_models_dir();
+        if !crate::Model::installed(&dir) {
+            assert!(
+                std::env::var("STUDIOVAULT_REQUIRE_MODEL").map_or(true, |v| v != "1"),
+                "the Spleeter model is not installed in {}",
+                dir.display()
+            );
+            println!("skipping: Spleeter model not installed (studiovault stems install-model)");
+            return;
+        }
+        let model = crate::Model::load(&dir).unwrap();
+        let (h, w) = (SEGMENT_FRAMES, MODEL_BINS);
+        let mut x = vec![0.0f32; 2 * h * w];
+        for c in 0..2 {
+            for t in 0..h {
+                for k in 0..w {
+                    let v = (0.37 * t as f64 + 0.11 * k as f64 + c as f64).sin().abs()
+                        * (1.0 + 0.5 * (0.05 * k as f64).cos())
+                        * 3.0;
+                    x[(c * h + t) * w + k] = v as f32;
+                }
+            }
+        }
+        let mut runner = UNetRunner::new(h, w);
+        let mut y = vec![0.0f32; 2 * h * w];
+        let at = |c: usize, t: usize, k: usize| (c * h + t) * w + k;
+        let cases = [
+            (
+                &model.vocals,
+                1.695559e6,
+                3.930355e6,
+                [0.4903444, 0.01732993, 0.1224003],
+            ),
+            (
+                &model.accompaniment,
+                2.084748e5,
+                3.725767e5,
+                [0.0247968, 0.02295309, 1.417189],
+            ),
+        ];
+        for (net, sum, sumsq, points) in cases {
+            runner.run(net, &x, &mut y).unwrap();
+            let s: f64 = y.iter().map(|&v| f64::from(v)).sum();
+            let s2: f64 = y.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
+            assert!((s / sum - 1.0).abs() < 1e-4, "sum {s} vs {sum}");
+            assert!(
+                (s2 / sumsq - 1.0).abs() < 1e-4,
+                "sum of squares {s2} vs {sumsq}"
+            );
+            let got = [y[at(1, 100, 200)], y[at(0, 511, 1023)], y[at(1, 300, 7)]];
+            for (g, want) in got.iter().zip(points) {
+                assert!(
+                    (g - want).abs() < 1e-4 * (1.0 + want.abs()),
+                    "{g} vs {want}"
+                );
+            }
         }
     }
 }

@@ -298,3 +298,69 @@ fn separate_file_writes_four_float_wavs_of_the_input_length() {
     assert!(matches!(e, StemsError::Cancelled), "{e}");
     assert_eq!(std::fs::read_dir(&out2).unwrap().count(), 0);
 }
+
+#[test]
+fn invalid_input_is_an_error_not_a_panic() {
+    let Some(model) = model() else { return };
+    assert!(Separator::new(model, 44_100, 0, SeparatorOptions { threads: 1 }).is_err());
+    assert!(Separator::new(model, 1_000, 2, SeparatorOptions { threads: 1 }).is_err());
+    let mut sep = Separator::new(model, 44_100, 2, SeparatorOptions { threads: 1 }).unwrap();
+    let mut sink = |_: studiovault_stems::StemBlock<'_>| -> Result<(), StemsError> { Ok(()) };
+    assert!(matches!(
+        sep.push(&[0.0; 3], &mut sink),
+        Err(StemsError::InvalidInput(_))
+    ));
+    // Non-finite samples count as silence.
+    let x = [f32::NAN, f32::INFINITY, 0.5, -0.5];
+    sep.push(&x, &mut sink).unwrap();
+    let mut out = Vec::new();
+    sep.finish(&mut |b| {
+        out.extend_from_slice(b.vocals);
+        assert!(b.stems().iter().all(|s| s.iter().all(|v| v.is_finite())));
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(out.len(), 4);
+    // A sink error stops the separation and comes back.
+    let mut sep = Separator::new(model, 44_100, 1, SeparatorOptions { threads: 1 }).unwrap();
+    sep.push(&[0.1; 1000], &mut sink).unwrap();
+    let e = sep.finish(&mut |_| Err(StemsError::Cancelled)).unwrap_err();
+    assert!(matches!(e, StemsError::Cancelled));
+}
+
+#[test]
+fn separate_file_cancelled_midway_leaves_nothing() {
+    let Some(model) = model() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("mix.wav");
+    write_wav(&input, &mix(44_100, 14.0, 2), 44_100, 2);
+    let out = dir.path().join("stems");
+    let cancel = AtomicBool::new(false);
+    let e = separate_file(
+        model,
+        &input,
+        &out,
+        SeparatorOptions { threads: 2 },
+        &mut |p| {
+            if p > 0.2 {
+                cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        },
+        &cancel,
+    )
+    .unwrap_err();
+    assert!(matches!(e, StemsError::Cancelled), "{e}");
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0);
+    // Not audio at all: a clear decode error.
+    std::fs::write(&input, b"this is not audio").unwrap();
+    let e = separate_file(
+        model,
+        &input,
+        &out,
+        SeparatorOptions { threads: 1 },
+        &mut |_| {},
+        &AtomicBool::new(false),
+    )
+    .unwrap_err();
+    assert!(matches!(e, StemsError::Decode(_)), "{e}");
+}
