@@ -63,6 +63,21 @@ fn workers_json(server: &Server) -> Value {
     serde_json::from_str(&server.cli_ok(&["worker", "list", "--json"], None)).unwrap()
 }
 
+/// Each worker's name and jobs done, as the console lists them.
+fn jobs_done_by_worker(server: &Server) -> Vec<(String, u64)> {
+    workers_json(server)["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| {
+            (
+                w["name"].as_str().unwrap().to_owned(),
+                w["jobs_done"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
 // ------------------------------------------------------------------------------------------
 // The command backend's contract, with no server.
 
@@ -552,20 +567,11 @@ async fn a_killed_worker_is_replaced_and_a_server_restart_loses_nothing() {
     assert_eq!(view["stems"].as_array().unwrap().len(), 4);
     assert_eq!(view["stems"][0]["stem_of"]["model"], "stub on cpu");
     // The console shows both workers; the second did the job.
-    let list = workers_json(&server);
-    let names: Vec<(&str, u64)> = list["workers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| {
-            (
-                w["name"].as_str().unwrap(),
-                w["jobs_done"].as_u64().unwrap(),
-            )
-        })
-        .collect();
-    assert_eq!(names, [("first", 0), ("second", 1)]);
-    assert!(list["queue"].as_array().unwrap().is_empty());
+    assert_eq!(
+        jobs_done_by_worker(&server),
+        [("first".to_owned(), 0), ("second".to_owned(), 1)]
+    );
+    assert!(queue_of(&server).is_empty());
     // Nothing of either job is left on the worker's disk.
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::fs::read_dir(shared.path()).unwrap().count() > 0 && Instant::now() < deadline {
@@ -942,19 +948,10 @@ async fn a_pro_owner_separates_a_song_in_the_browser_while_its_worker_is_replace
         .assert_http2("separating stems and playing one")
         .await;
     // The console lists both workers; the second finished the job.
-    let list = workers_json(&server);
-    let done: Vec<(&str, u64)> = list["workers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| {
-            (
-                w["name"].as_str().unwrap(),
-                w["jobs_done"].as_u64().unwrap(),
-            )
-        })
-        .collect();
-    assert_eq!(done, [("first", 0), ("second", 1)]);
+    assert_eq!(
+        jobs_done_by_worker(&server),
+        [("first".to_owned(), 0), ("second".to_owned(), 1)]
+    );
     drop(second);
 }
 

@@ -174,14 +174,28 @@ pub(crate) fn job_in(
     kind: JobKind,
     subject: JobSubject,
 ) -> Result<Option<JobRecord>> {
-    let id = txn
-        .open_table(JOBS_BY_SUBJECT)?
+    find(
+        &txn.open_table(JOBS_BY_SUBJECT)?,
+        &txn.open_table(JOBS)?,
+        kind,
+        subject,
+    )
+}
+
+/// The job for `kind` work on `subject`, through the one-per-subject index.
+fn find(
+    by_subject: &impl ReadableTable<&'static str, u128>,
+    jobs: &impl ReadableTable<u128, &'static [u8]>,
+    kind: JobKind,
+    subject: JobSubject,
+) -> Result<Option<JobRecord>> {
+    let Some(id) = by_subject
         .get(subject.key(kind).as_str())?
-        .map(|v| v.value());
-    let Some(id) = id else {
+        .map(|v| v.value())
+    else {
         return Ok(None);
     };
-    match txn.open_table(JOBS)?.get(id)? {
+    match jobs.get(id)? {
         Some(v) => Ok(Some(decode("jobs", v.value())?)),
         None => Ok(None),
     }
@@ -453,34 +467,17 @@ impl Vault {
     /// The whole record of the job for `kind` work on `subject`, if there is one.
     pub fn job_record(&self, kind: JobKind, subject: JobSubject) -> Result<Option<JobRecord>> {
         let txn = self.db().begin_read()?;
-        let Some(id) = txn
-            .open_table(JOBS_BY_SUBJECT)?
-            .get(subject.key(kind).as_str())?
-            .map(|v| v.value())
-        else {
-            return Ok(None);
-        };
-        match txn.open_table(JOBS)?.get(id)? {
-            Some(v) => Ok(Some(decode("jobs", v.value())?)),
-            None => Ok(None),
-        }
+        find(
+            &txn.open_table(JOBS_BY_SUBJECT)?,
+            &txn.open_table(JOBS)?,
+            kind,
+            subject,
+        )
     }
 
     /// The job for `kind` work on `subject`, if one is queued, running or failed.
     pub fn job(&self, kind: JobKind, subject: JobSubject) -> Result<Option<JobView>> {
-        let txn = self.db().begin_read()?;
-        let Some(id) = txn
-            .open_table(JOBS_BY_SUBJECT)?
-            .get(subject.key(kind).as_str())?
-            .map(|v| v.value())
-        else {
-            return Ok(None);
-        };
-        let job: Option<JobRecord> = match txn.open_table(JOBS)?.get(id)? {
-            Some(v) => Some(decode("jobs", v.value())?),
-            None => None,
-        };
-        Ok(job.map(|j| JobView {
+        Ok(self.job_record(kind, subject)?.map(|j| JobView {
             state: j.state,
             progress: j.progress,
             attempts: j.attempts,

@@ -360,22 +360,7 @@ impl<'a> Library<'a> {
         sealed.persist(&path)?;
         // The records keep the time stamped above, before the file was written.
         let committed = self.vault.audited(Some(client), |txn, _| {
-            let user = edit_user(txn, self.owner, |user| {
-                if !user.is_active() {
-                    return Err(VaultError::AccountInactive("no longer active"));
-                }
-                let quota = user.quota(&self.vault.policy().quotas);
-                if user.used_bytes.saturating_add(size) > quota {
-                    return Err(VaultError::QuotaExceeded {
-                        quota,
-                        used: user.used_bytes,
-                        needed: size,
-                    });
-                }
-                user.used_bytes += size;
-                user.track_count += 1;
-                Ok(())
-            })?;
+            let user = charge_new_tracks(self.vault, txn, self.owner, size, 1)?;
             if user.analysis_enabled() {
                 rec.analysis = AnalysisState::Pending;
                 analysis::enqueue(txn, self.owner, rec.id, now)?;
@@ -543,6 +528,33 @@ fn queue_unanalysed(txn: &WriteTransaction, owner: UserId, now: i64) -> Result<(
         }
     }
     Ok(())
+}
+
+/// Counts `tracks` new tracks of `bytes` in all against an active owner's quota, in the
+/// transaction that stores them; refuses what does not fit.
+pub(crate) fn charge_new_tracks(
+    vault: &Vault,
+    txn: &WriteTransaction,
+    owner: UserId,
+    bytes: u64,
+    tracks: u64,
+) -> Result<UserRecord> {
+    edit_user(txn, owner, |user| {
+        if !user.is_active() {
+            return Err(VaultError::AccountInactive("no longer active"));
+        }
+        let quota = user.quota(&vault.policy().quotas);
+        if user.used_bytes.saturating_add(bytes) > quota {
+            return Err(VaultError::QuotaExceeded {
+                quota,
+                used: user.used_bytes,
+                needed: bytes,
+            });
+        }
+        user.used_bytes += bytes;
+        user.track_count += tracks;
+        Ok(())
+    })
 }
 
 /// Removes a track, its blob records and its jobs, and queues the removal of its

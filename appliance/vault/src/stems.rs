@@ -19,8 +19,8 @@ use crate::error::{Result, VaultError};
 use crate::ids::{BlobId, TrackId};
 use crate::jobs::{self, JobKind, JobRecord, JobSubject, Lease};
 use crate::library::analysis::{self, AnalysisState};
-use crate::library::{Library, StemOf, TrackInfo, TrackRecord, track_key};
-use crate::records::{BlobRecord, edit_user, get_user, put_blob, read_tenant_key};
+use crate::library::{Library, StemOf, TrackInfo, TrackRecord, charge_new_tracks, track_key};
+use crate::records::{BlobRecord, get_user, put_blob, read_tenant_key};
 use crate::store::{TRACKS, USERS, decode, encode};
 use crate::workers::{WorkerRecord, count_finished};
 use crate::{ClientInfo, Vault};
@@ -308,22 +308,7 @@ impl Vault {
             if !parent.stems.is_empty() {
                 return Err(VaultError::LeaseLost);
             }
-            let user = edit_user(txn, owner, |user| {
-                if !user.is_active() {
-                    return Err(VaultError::AccountInactive("no longer active"));
-                }
-                let quota = user.quota(&self.policy().quotas);
-                if user.used_bytes.saturating_add(total) > quota {
-                    return Err(VaultError::QuotaExceeded {
-                        quota,
-                        used: user.used_bytes,
-                        needed: total,
-                    });
-                }
-                user.used_bytes += total;
-                user.track_count += records.len() as u64;
-                Ok(())
-            })?;
+            let user = charge_new_tracks(self, txn, owner, total, records.len() as u64)?;
             for (blob, row) in &blob_rows {
                 put_blob(txn, *blob, row)?;
             }

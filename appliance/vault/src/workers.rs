@@ -198,40 +198,32 @@ impl Vault {
     /// Records what a worker reports of itself. Bookkeeping, not a change of anyone's data:
     /// not audited, and written at most every few seconds.
     pub fn worker_seen(&self, id: WorkerId, capabilities: &WorkerCapabilities) -> Result<()> {
-        let now = self.now_ms();
-        let txn = self.db().begin_write()?;
-        {
-            let mut table = txn.open_table(WORKERS)?;
-            let raw = table.get(id.raw())?.map(|v| v.value().to_vec());
-            let Some(raw) = raw else {
-                return Err(VaultError::WorkerUnknown);
-            };
-            let mut rec: WorkerRecord = decode("workers", &raw)?;
-            let fresh = rec.last_seen_ms.is_some_and(|t| now - t < SEEN_WRITE_MS);
-            if fresh && rec.capabilities.as_ref() == Some(capabilities) {
-                return Ok(());
-            }
-            let mut caps = capabilities.clone();
-            caps.host = clean_text(&caps.host, MAX_NAME_CHARS);
-            caps.backend = clean_text(&caps.backend, MAX_NAME_CHARS);
-            caps.gpu = caps.gpu.map(|g| clean_text(&g, MAX_NAME_CHARS));
-            caps.version = clean_text(&caps.version, MAX_NAME_CHARS);
-            rec.capabilities = Some(caps);
-            rec.last_seen_ms = Some(now);
-            table.insert(id.raw(), encode(&rec).as_slice())?;
-        }
-        txn.commit()?;
-        Ok(())
+        let mut caps = capabilities.clone();
+        caps.host = clean_text(&caps.host, MAX_NAME_CHARS);
+        caps.backend = clean_text(&caps.backend, MAX_NAME_CHARS);
+        caps.gpu = caps.gpu.map(|g| clean_text(&g, MAX_NAME_CHARS));
+        caps.version = clean_text(&caps.version, MAX_NAME_CHARS);
+        self.note_worker(id, Some(caps))
     }
 
-    /// Records that a worker called (a heartbeat while it works); written at most every few
-    /// seconds, like [`Vault::worker_seen`].
+    /// Records that a worker called (a heartbeat while it works), like [`Vault::worker_seen`].
     pub fn worker_heard(&self, id: WorkerId) -> Result<()> {
+        self.note_worker(id, None)
+    }
+
+    /// Stamps the worker's last call, with what it reports when it says; skipped while the
+    /// stamp is fresh and the report unchanged.
+    fn note_worker(&self, id: WorkerId, capabilities: Option<WorkerCapabilities>) -> Result<()> {
         let now = self.now_ms();
-        if self
-            .worker(id)?
-            .last_seen_ms
-            .is_some_and(|t| now - t < SEEN_WRITE_MS)
+        let known = self.worker(id).map_err(|e| match e {
+            VaultError::NotFound => VaultError::WorkerUnknown,
+            other => other,
+        })?;
+        let fresh = known.last_seen_ms.is_some_and(|t| now - t < SEEN_WRITE_MS);
+        if fresh
+            && capabilities
+                .as_ref()
+                .is_none_or(|c| known.capabilities.as_ref() == Some(c))
         {
             return Ok(());
         }
@@ -244,6 +236,9 @@ impl Vault {
             };
             let mut rec: WorkerRecord = decode("workers", &raw)?;
             rec.last_seen_ms = Some(now);
+            if capabilities.is_some() {
+                rec.capabilities = capabilities;
+            }
             table.insert(id.raw(), encode(&rec).as_slice())?;
         }
         txn.commit()?;

@@ -5,7 +5,10 @@
 use studiovault_api::public::StemsView;
 use studiovault_vault::stems::plan_refusal;
 use studiovault_vault::workers::worker_of_holder;
-use studiovault_vault::{Authenticated, JobState, OwnerScope, StemsStatus, TrackRecord, Vault};
+use studiovault_vault::{
+    Authenticated, ClientInfo, JobState, Library, OwnerScope, StemsStatus, TrackId, TrackRecord,
+    Vault, VaultError,
+};
 use warp::filters::BoxedFilter;
 use warp::http::{StatusCode, header};
 use warp::reply::Response;
@@ -13,7 +16,7 @@ use warp::{Filter, Reply};
 
 use super::tracks::{track_id, view};
 use super::{owner_call, owner_state};
-use crate::web::tar::{entry_len, header as tar_header, padding, safe_name, trailer};
+use crate::web::tar::{BLOCK, entry_len, header as tar_header, padding, safe_name, trailer};
 use crate::web::{ApiError, AppState, blocking, client, content_disposition, respond, set};
 
 /// What the owner sees of a track's separation.
@@ -59,6 +62,22 @@ async fn current(state: &AppState, auth: &Authenticated, id: &str) -> Result<Ste
     .map_err(ApiError::not_found_as("track"))
 }
 
+/// Runs `op` on the owner's library for the track `id` names; answers its outcome and the
+/// separation's state after it.
+async fn change<T: Send + 'static>(
+    state: &AppState,
+    auth: &Authenticated,
+    id: &str,
+    op: impl FnOnce(&Library<'_>, TrackId) -> Result<T, VaultError> + Send + 'static,
+) -> Result<(T, StemsView), ApiError> {
+    let track = track_id(id)?;
+    let (vault, scope) = (state.vault.clone(), auth.scope.clone());
+    let outcome = blocking(move || op(&vault.library(&scope), track))
+        .await
+        .map_err(ApiError::not_found_as("track"))?;
+    Ok((outcome, current(state, auth, id).await?))
+}
+
 pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
     let get = warp::path!("api" / "tracks" / String / "stems")
         .and(warp::get())
@@ -76,45 +95,39 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
         .and(warp::post())
         .and(owner_call(state))
         .then(
-            |id: String, auth: Authenticated, client, state: AppState| async move {
-                let result = async {
-                    let track = track_id(&id)?;
-                    let (vault, scope) = (state.vault.clone(), auth.scope.clone());
-                    blocking(move || vault.library(&scope).request_stems(track, &client))
-                        .await
-                        .map_err(ApiError::not_found_as("track"))?;
-                    let view = current(&state, &auth, &id).await?;
-                    Ok(
-                        warp::reply::with_status(warp::reply::json(&view), StatusCode::ACCEPTED)
-                            .into_response(),
-                    )
-                };
-                respond(result.await)
+            |id: String, auth: Authenticated, client: ClientInfo, state: AppState| async move {
+                let result = change(&state, &auth, &id, move |lib, track| {
+                    lib.request_stems(track, &client)
+                })
+                .await
+                .map(|((), view)| {
+                    warp::reply::with_status(warp::reply::json(&view), StatusCode::ACCEPTED)
+                        .into_response()
+                });
+                respond(result)
             },
         );
     let cancel = warp::path!("api" / "tracks" / String / "stems" / "cancel")
         .and(warp::post())
         .and(owner_call(state))
         .then(
-            |id: String, auth: Authenticated, client, state: AppState| async move {
-                let result = async {
-                    let track = track_id(&id)?;
-                    let (vault, scope) = (state.vault.clone(), auth.scope.clone());
-                    let cancelled =
-                        blocking(move || vault.library(&scope).cancel_stems(track, &client))
-                            .await
-                            .map_err(ApiError::not_found_as("track"))?;
-                    if !cancelled {
-                        return Err(ApiError::new(
+            |id: String, auth: Authenticated, client: ClientInfo, state: AppState| async move {
+                let result = change(&state, &auth, &id, move |lib, track| {
+                    lib.cancel_stems(track, &client)
+                })
+                .await
+                .and_then(|(cancelled, view)| {
+                    if cancelled {
+                        Ok(warp::reply::json(&view).into_response())
+                    } else {
+                        Err(ApiError::new(
                             StatusCode::CONFLICT,
                             "nothing_to_cancel",
                             "this track has no separation queued, running or failed",
-                        ));
+                        ))
                     }
-                    let view = current(&state, &auth, &id).await?;
-                    Ok(warp::reply::json(&view).into_response())
-                };
-                respond(result.await)
+                });
+                respond(result)
             },
         );
     let archive = warp::path!("api" / "tracks" / String / "stems.tar")
@@ -141,7 +154,7 @@ async fn archive(
     id: String,
     auth: Authenticated,
     state: AppState,
-    client: studiovault_vault::ClientInfo,
+    client: ClientInfo,
 ) -> Result<Response, ApiError> {
     let track = track_id(&id)?;
     let (vault, scope) = (state.vault.clone(), auth.scope.clone());
@@ -159,7 +172,7 @@ async fn archive(
         ));
     }
     let folder = safe_name(&format!("{} stems", parent.info.name));
-    let length: u64 = stems.iter().map(|s| entry_len(s.size_bytes)).sum::<u64>() + 2 * 512;
+    let length: u64 = stems.iter().map(|s| entry_len(s.size_bytes)).sum::<u64>() + 2 * BLOCK;
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     let (vault, scope, names) = (state.vault.clone(), auth.scope.clone(), folder.clone());
     tokio::task::spawn_blocking(move || {
@@ -183,7 +196,7 @@ fn write_archive(
     scope: &OwnerScope,
     folder: &str,
     stems: &[TrackRecord],
-    client: &studiovault_vault::ClientInfo,
+    client: &ClientInfo,
     tx: &Sender,
 ) {
     let send = |b: bytes::Bytes| tx.blocking_send(Ok(b)).is_ok();
