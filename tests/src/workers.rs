@@ -123,6 +123,16 @@ impl Worker {
         }
     }
 
+    /// SIGTERM, as systemd stops it; answers how it exited.
+    pub fn terminate(&mut self) -> Option<ExitStatus> {
+        let pid = self.child.as_ref()?.id();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(pid.to_string())
+            .status();
+        self.wait_exit(Duration::from_secs(15))
+    }
+
     /// Waits up to `limit` for the worker to exit by itself.
     pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
         let deadline = Instant::now() + limit;

@@ -632,9 +632,24 @@ async fn cancel_stops_the_separator_and_failures_reach_the_owner() {
         (status, answer["error"].as_str()),
         (409, Some("nothing_to_cancel"))
     );
+
+    // A worker stopped by SIGTERM mid-job hands the job back at once and exits cleanly.
+    let mut worker = worker;
+    owner
+        .send(Method::POST, &format!("/api/tracks/{track}/stems"), None)
+        .await;
+    wait_running_on(&server, "gpu-box", 0.05).await;
+    let status = worker.terminate().expect("the worker ignored SIGTERM");
+    assert!(status.success(), "{status}:\n{}", worker.log());
+    let queue = queue_of(&server);
+    assert_eq!(
+        queue[0]["state"], "queued",
+        "handed back before its lease ran out: {queue:?}"
+    );
+    assert!(!worker.separator_running());
     drop(worker);
 
-    // A separator that refuses the input fails the job at once, with its reason.
+    // A separator that refuses the input fails the job, with its reason.
     let _refusing = Worker::start(
         &server,
         "refusing",
@@ -652,7 +667,10 @@ async fn cancel_stops_the_separator_and_failures_reach_the_owner() {
             .contains("stub: cannot read this input"),
         "{view}"
     );
-    assert_eq!(view["attempts"], 1);
+    assert_eq!(
+        view["attempts"], 2,
+        "the stopped attempt, then the refused one"
+    );
 
     // Free plans see why they cannot; nothing is queued for them.
     server.add_user("free@studio.test", "free");

@@ -99,8 +99,15 @@ pub async fn run(options: WorkerOptions, stop: impl Future<Output = ()>) -> Resu
                     return Err(RunError::Refused(why));
                 }
             }
-            // Stopping drops the job's work; its lease runs out and another worker takes it.
-            () = &mut stop => return Ok(()),
+            // Stopping drops the job's work and hands the job back at once, rather than after
+            // its lease runs out.
+            () = &mut stop => {
+                let handed_back = options.client.fail(&job.job, "the worker was stopped", true);
+                if tokio::time::timeout(Duration::from_secs(5), handed_back).await.is_err() {
+                    tracing::warn!(job = %job.job, "handing the job back timed out; its lease will run out");
+                }
+                return Ok(());
+            }
         }
         done += 1;
     }
@@ -126,6 +133,15 @@ fn remove_dead_job_dirs(work_dir: &Path) {
     }
 }
 
+/// Sets its flag when dropped.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 /// Progress as the heartbeat reads it.
 #[derive(Debug, Default)]
 struct Progress(AtomicU32);
@@ -148,6 +164,9 @@ async fn work_on(options: &WorkerOptions, job: &LeasedJob) -> Result<(), RunErro
         .tempdir_in(&options.work_dir)?;
     let progress = Arc::new(Progress::default());
     let cancel = Arc::new(AtomicBool::new(false));
+    // If this job's work is dropped (the worker is stopping), the backend stops too, instead
+    // of running on in its thread while the process waits for it to exit.
+    let _stop_backend = CancelOnDrop(cancel.clone());
     let lost = Arc::new(AtomicBool::new(false));
     let heartbeats = {
         let (client, job_id, progress, cancel, lost) = (
