@@ -75,6 +75,9 @@ pub enum Command {
     /// Stem separation here, without a server: separate a file, install the built-in model.
     #[command(subcommand)]
     Stems(StemsCommand),
+    /// Outgoing mail: check the relay in `[mail]` by sending a test message.
+    #[command(subcommand)]
+    Mail(MailCommand),
     /// Internal: one analysis job in a memory-limited child process of the server.
     #[command(hide = true)]
     AnalysisJob {
@@ -109,6 +112,12 @@ pub enum TlsCommand {
     /// Get a new certificate now (ACME order, local CA, or re-read the files) and swap it in for
     /// new connections; open connections keep theirs.
     Renew(JsonFlag),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MailCommand {
+    /// Send a test message to ADDRESS through the configured relay.
+    Test { address: String },
 }
 
 #[derive(Debug, Subcommand)]

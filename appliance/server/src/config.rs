@@ -51,6 +51,8 @@ pub struct Config {
     pub shares: Shares,
     pub replication: Replication,
     pub backups: Backups,
+    /// Outgoing mail: the SMTP relay notices are sent through.
+    pub mail: studiovault_mail::MailConfig,
     /// HTTPS: off (plain HTTP on loopback), ACME, certificate files, or a local CA.
     pub tls: studiovault_tls::TlsConfig,
 }
@@ -289,6 +291,7 @@ impl Default for Config {
             shares: Shares::default(),
             replication: Replication::default(),
             backups: Backups::default(),
+            mail: studiovault_mail::MailConfig::default(),
             tls: studiovault_tls::TlsConfig::default(),
         }
     }

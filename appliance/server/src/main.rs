@@ -154,6 +154,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status(out) => commands::status::status(&client(), out.json).await,
         Command::Tls(cmd) => commands::tls::tls(&client(), cmd).await,
         Command::Worker(cmd) => commands::workers::admin(&client(), cmd).await,
+        Command::Mail(cmd) => commands::mail::mail(&config, cmd).await,
         // Handled above, before any configuration is read.
         Command::Analyze { .. }
         | Command::Stems(_)

@@ -33,10 +33,29 @@ fn capabilities(
             ),
         },
         stem_capability(stems, now_ms),
+        mail_capability(&config.mail),
     ]
     .into_iter()
     .chain(backup_capabilities(backups))
     .collect()
+}
+
+fn mail_capability(mail: &studiovault_mail::MailConfig) -> Capability {
+    let name = "Mail".to_owned();
+    if !mail.enabled() {
+        return Capability {
+            name,
+            state: CapabilityState::NotConfigured,
+            detail: "no relay: set mail.smtp_host and mail.from, then `studiovault mail test \
+                     ADDRESS`"
+                .into(),
+        };
+    }
+    Capability {
+        name,
+        state: CapabilityState::Ok,
+        detail: format!("through {}", mail.relay()),
+    }
 }
 
 /// A worker that called within this long is online (its lease polls come every 30 s at most).
