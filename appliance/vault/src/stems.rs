@@ -193,19 +193,6 @@ impl Vault {
         decode("tracks", &raw)
     }
 
-    /// The leased job's track's name and its file name without the extension, to name its
-    /// stems after.
-    pub fn stem_source_name(&self, lease: &Lease) -> Result<(String, String)> {
-        let rec = self.stem_track(lease)?;
-        let file = &rec.info.original_filename;
-        let stem = match file.rsplit_once('.') {
-            Some((base, _)) if !base.is_empty() => base.to_owned(),
-            _ if !file.is_empty() => file.clone(),
-            _ => rec.info.name.clone(),
-        };
-        Ok((rec.info.name, stem))
-    }
-
     /// Opens the leased job's source audio for `worker`, and records the read.
     pub fn open_stem_source(
         &self,

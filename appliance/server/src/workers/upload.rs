@@ -17,7 +17,8 @@ use futures_util::StreamExt;
 use studiovault_api::worker::{STEM_LAYOUT_HEADER, STEM_NAMES, StemLayout, StemsStored};
 use studiovault_audio::{AudioDecoder, Container, DecodeLimits};
 use studiovault_vault::{
-    BlobWriter, Lease, NewStems, StemsOutcome, TrackInfo, Vault, VaultError, WorkerRecord,
+    BlobWriter, Lease, NewStems, StemsOutcome, TrackInfo, TrackRecord, Vault, VaultError,
+    WorkerRecord,
 };
 use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
@@ -176,6 +177,8 @@ async fn upload(
 
 /// The job's source, decoded sample by sample as the stems arrive.
 struct Mix {
+    /// The track separated, to name its stems after.
+    track: TrackRecord,
     decoder: AudioDecoder,
     pending: VecDeque<f32>,
     done: bool,
@@ -197,6 +200,7 @@ impl Mix {
         let decoder = AudioDecoder::open(reader, rec.size_bytes, container, limits)
             .map_err(|e| Refusal::Bad(format!("the source cannot be decoded: {e}")))?;
         Ok(Self {
+            track: rec,
             decoder,
             pending: VecDeque::new(),
             done: false,
@@ -346,13 +350,18 @@ fn check_and_store(
              {MIN_SUM_SNR_DB} dB needed"
         )));
     }
-    let parent = vault.stem_source_name(lease)?;
+    let parent = &mix.track.info;
+    let file_stem = match parent.original_filename.rsplit_once('.') {
+        Some((base, _)) if !base.is_empty() => base,
+        _ if !parent.original_filename.is_empty() => parent.original_filename.as_str(),
+        _ => parent.name.as_str(),
+    };
     let duration = frames as f64 / f64::from(layout.sample_rate);
     let mut sealed = Vec::with_capacity(stems);
     for (w, name) in writers.into_iter().zip(&layout.stems) {
         let info = TrackInfo {
-            name: format!("{} ({name})", parent.0),
-            original_filename: format!("{}-{name}.wav", parent.1),
+            name: format!("{} ({name})", parent.name),
+            original_filename: format!("{file_stem}-{name}.wav"),
             container: "wav".into(),
             codec: "pcm_f32le".into(),
             mime_type: "audio/wav".into(),
