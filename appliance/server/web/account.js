@@ -110,16 +110,22 @@ export async function renderAccount(main, session) {
     "share.download": "downloaded a shared track", "share.render": "watermarked copy made",
     "share.revoke": "share revoked", "share.recipient_revoke": "recipient revoked", "leak.trace": "traced a leak",
     "account.export": "exported the account",
+    "stems.request": "asked for stems", "stems.cancel": "cancelled a separation",
+    "stems.source_read": "read to separate its stems", "stems.store": "stems stored",
   };
   const [entries, shares] = await Promise.all([api("GET", "/api/account/activity?limit=50"), api("GET", "/api/shares")]);
   // Recipients act through their links: show them by the name you gave them.
   const recipients = new Map(shares.flatMap((s) => s.recipients.map((r) => [`recipient:${r.id}`, `${r.name} (recipient)`])));
-  const who = (actor) => (actor === `user:${me.user_id}` ? "you" : recipients.get(actor) ?? actor);
+  // Stem workers name themselves at the head of the record's detail ("worker NAME; …").
+  const workerName = (e) => /^worker ([^;]+);/.exec(e.detail ?? "")?.[1];
+  const who = (e) => (e.actor === `user:${me.user_id}` ? "you"
+    : e.actor.startsWith("worker:") ? `stem worker ${workerName(e) ?? ""}`.trim()
+    : recipients.get(e.actor) ?? e.actor);
   activity.replaceChildren(
     el("thead", {}, el("tr", {}, ["When", "Who", "What", "Object", "Client"].map((h) => el("th", { scope: "col", text: h })))),
     el("tbody", {}, entries.map((e) => el("tr", {},
       el("td", { text: fmt.date(e.at_ms) }),
-      el("td", { text: who(e.actor) }),
+      el("td", { text: who(e) }),
       el("td", { text: labels[e.action] || e.action }),
       el("td", { class: "muted wrap", text: e.detail || e.object || "" }),
       el("td", { class: "muted", text: e.client ? `${e.client.slice(0, 8)}…` : "" })))));
