@@ -567,6 +567,48 @@ mod tests {
     }
 
     #[test]
+    fn a_worker_is_not_given_tracks_longer_than_it_takes() {
+        let t = TestVault::new();
+        let (_, scope) = t.user("pro@studio.test");
+        let lib = t.vault.library(&scope);
+        let mut upload = |secs: f64| {
+            let mut w = lib.begin_upload().unwrap();
+            w.write(b"audio").unwrap();
+            let info = TrackInfo {
+                duration_secs: Some(secs),
+                ..TrackInfo::default()
+            };
+            let rec = lib
+                .commit_upload(w.finish().unwrap(), info, &ClientInfo::default())
+                .unwrap();
+            lib.request_stems(rec.id, &ClientInfo::default()).unwrap();
+            rec.id
+        };
+        let long = upload(3600.0);
+        let short = upload(180.0);
+        let (small, _) = t.vault.enrol_worker("laptop").unwrap();
+        let (big, _) = t.vault.enrol_worker("gpu-box").unwrap();
+        let (lease, rec) = t
+            .vault
+            .lease_stems(&small, LEASE, Some(600))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            rec.id, short,
+            "the hour-long track is left for another worker"
+        );
+        assert!(
+            t.vault
+                .lease_stems(&small, LEASE, Some(600))
+                .unwrap()
+                .is_none()
+        );
+        let (_, rec) = t.vault.lease_stems(&big, LEASE, None).unwrap().unwrap();
+        assert_eq!(rec.id, long);
+        assert_eq!(lease.subject.track(), short);
+    }
+
+    #[test]
     fn free_plans_are_refused() {
         let t = TestVault::new();
         t.vault

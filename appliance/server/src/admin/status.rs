@@ -304,3 +304,69 @@ pub(super) fn routes(state: &AppState) -> Vec<Routes> {
             });
     vec![status.boxed()]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use studiovault_api::admin::{StemJobView, WorkerView};
+
+    fn worker(last_seen: Option<i64>) -> WorkerView {
+        WorkerView {
+            id: "w".into(),
+            name: "w".into(),
+            state: "active".into(),
+            enrolled_at: 0,
+            host: None,
+            backend: None,
+            gpu: None,
+            vram_mb: None,
+            last_seen,
+            current_job: None,
+            jobs_last_hour: 0,
+            jobs_done: 0,
+        }
+    }
+
+    fn queued() -> StemJobView {
+        StemJobView {
+            id: "j".into(),
+            track: "t".into(),
+            state: "queued".into(),
+            progress: 0.0,
+            attempts: 0,
+            worker: None,
+            reason: None,
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn stem_workers_fail_when_jobs_wait_and_no_worker_is_online() {
+        let now = 10_000_000;
+        let none = WorkersView {
+            workers: vec![],
+            queue: vec![],
+        };
+        assert_eq!(
+            stem_capability(&none, now).state,
+            CapabilityState::NotConfigured
+        );
+        let gone = WorkersView {
+            workers: vec![worker(Some(now - ONLINE_MS - 1))],
+            queue: vec![queued()],
+        };
+        assert_eq!(stem_capability(&gone, now).state, CapabilityState::Failing);
+        let here = WorkersView {
+            workers: vec![worker(Some(now - 1_000))],
+            queue: vec![queued()],
+        };
+        let cap = stem_capability(&here, now);
+        assert_eq!(cap.state, CapabilityState::Ok);
+        assert!(
+            cap.detail
+                .starts_with("1 of 1 worker(s) online; 1 separation(s)"),
+            "{}",
+            cap.detail
+        );
+    }
+}
