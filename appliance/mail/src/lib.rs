@@ -227,7 +227,8 @@ impl Mailer {
             .map_err(|e| MailError::Send {
                 relay: self.relay.clone(),
                 permanent: e.is_permanent(),
-                reason: chain(&e),
+                // lettre's message already carries its cause.
+                reason: e.to_string(),
             })
     }
 
@@ -247,17 +248,6 @@ fn read_secret(path: &Path) -> Result<String, MailError> {
         ));
     }
     Ok(secret)
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 #[cfg(test)]

@@ -571,7 +571,7 @@ mod tests {
         let t = TestVault::new();
         let (_, scope) = t.user("pro@studio.test");
         let lib = t.vault.library(&scope);
-        let mut upload = |secs: f64| {
+        let upload = |secs: f64| {
             let mut w = lib.begin_upload().unwrap();
             w.write(b"audio").unwrap();
             let info = TrackInfo {
