@@ -249,6 +249,18 @@ pub struct Lease {
 }
 
 impl Lease {
+    /// `holder`'s lease on `job`, whose attempt it is.
+    fn of(job: &JobRecord, holder: &str) -> Self {
+        Self {
+            id: job.id,
+            kind: job.kind,
+            owner: job.owner,
+            subject: job.subject,
+            attempt: job.attempts,
+            holder: holder.to_owned(),
+        }
+    }
+
     /// Renews the lease for `lease` and records `progress`. `LeaseLost` when the job was
     /// cancelled, finished elsewhere, or re-leased after this lease ran out.
     pub fn heartbeat(&self, vault: &Vault, progress: f32, lease: Duration) -> Result<()> {
@@ -395,14 +407,7 @@ impl Vault {
                         lease_until_ms: now + lease_ms(lease),
                     };
                     jobs.insert(job.id, encode(&job).as_slice())?;
-                    Some(Lease {
-                        id: job.id,
-                        kind: job.kind,
-                        owner: job.owner,
-                        subject: job.subject,
-                        attempt: job.attempts,
-                        holder: holder.to_owned(),
-                    })
+                    Some(Lease::of(&job, holder))
                 }
                 None => None,
             }
@@ -420,14 +425,7 @@ impl Vault {
             None => return Err(VaultError::LeaseLost),
         };
         match &job.state {
-            JobState::Running { holder: h, .. } if h == holder => Ok(Lease {
-                id: job.id,
-                kind: job.kind,
-                owner: job.owner,
-                subject: job.subject,
-                attempt: job.attempts,
-                holder: holder.to_owned(),
-            }),
+            JobState::Running { holder: h, .. } if h == holder => Ok(Lease::of(&job, holder)),
             _ => Err(VaultError::LeaseLost),
         }
     }
