@@ -811,14 +811,7 @@ async fn the_builtin_backend_separates_a_song_into_playable_stems() {
     );
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let state: Value = visitor
-            .get(server.url(&format!("{link}/state")))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let state = json_of(visitor.get(server.url(&format!("{link}/state")))).await;
         if state["tracks"][0]["state"] == "ready" {
             break;
         }
@@ -828,14 +821,7 @@ async fn the_builtin_backend_separates_a_song_into_playable_stems() {
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    let signed: Value = visitor
-        .post(server.url(&format!("{link}/download/{other}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let signed = json_of(visitor.post(server.url(&format!("{link}/download/{other}")))).await;
     let copy = visitor
         .get(server.url(signed["url"].as_str().unwrap()))
         .send()
@@ -869,6 +855,11 @@ async fn the_builtin_backend_separates_a_song_into_playable_stems() {
     let (_, gone) = owner.get_json("/api/session").await;
     assert_eq!(gone["used_bytes"], 0, "{gone}");
     drop(worker);
+}
+
+/// The JSON answer to `req`.
+async fn json_of(req: reqwest::RequestBuilder) -> Value {
+    req.send().await.unwrap().json().await.unwrap()
 }
 
 /// The entries of a tar archive: name and contents.
