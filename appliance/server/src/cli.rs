@@ -81,6 +81,8 @@ pub enum Command {
     /// Run housekeeping now: expired salts, sessions and nonces, accounts past their deletion
     /// grace, old mail records (the server also runs it hourly).
     Housekeeping(JsonFlag),
+    /// The retention table: how long each kind of record is kept, and what enforces it.
+    Retention(JsonFlag),
     /// Internal: one analysis job in a memory-limited child process of the server.
     #[command(hide = true)]
     AnalysisJob {

@@ -111,6 +111,8 @@ pub enum AuditAction {
     MailSent,
     /// A message was given up on.
     MailFailed,
+    /// Recipients' copies of a share that ended long enough ago were removed.
+    ShareCopiesExpire,
 }
 
 impl AuditAction {
@@ -162,6 +164,7 @@ impl AuditAction {
             Self::WorkerDelete => "worker.delete",
             Self::MailSent => "mail.sent",
             Self::MailFailed => "mail.failed",
+            Self::ShareCopiesExpire => "share.copies_expire",
         }
     }
 }

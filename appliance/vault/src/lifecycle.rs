@@ -10,7 +10,7 @@
 
 use std::path::Path;
 
-use redb::{ReadableTable, WriteTransaction};
+use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 use studiovault_api::AccountStatus;
 
 use crate::audit::{Actor, AuditAction, AuditEvent};
@@ -271,6 +271,50 @@ impl Library<'_> {
             remove_blob_file(&self.vault.blob_path(self.owner, blob));
         }
         Ok(())
+    }
+}
+
+impl Vault {
+    /// Removes the recipients' marked copies of shares (and of recipients) that ended more
+    /// than `after_days` ago, one audited transaction per share, then their files. Answers
+    /// how many copies went.
+    pub fn expire_ended_share_copies(&self, after_days: i64) -> Result<u64> {
+        let ended_before = self.now_ms() - after_days * 86_400_000;
+        let ended: Vec<shares::ShareRecord> = {
+            let txn = self.db().begin_read()?;
+            let table = txn.open_table(SHARES)?;
+            // Every share: a live one may have recipients revoked long ago.
+            let mut found = Vec::new();
+            for row in table.iter()? {
+                found.push(crate::store::decode("shares", row?.1.value())?);
+            }
+            found
+        };
+        let mut removed = 0;
+        for share in ended {
+            let blobs = self.audited_if_changed(None, |txn, _| {
+                let blobs = shares::remove_ended_copies_in(self, txn, &share, ended_before)?;
+                let event = (!blobs.is_empty()).then(|| {
+                    AuditEvent::new(
+                        Actor::System,
+                        Some(share.owner),
+                        AuditAction::ShareCopiesExpire,
+                    )
+                    .object(format!("share/{}", share.id))
+                    .detail(format!(
+                        "{} recipient copies, ended over {after_days} days ago",
+                        blobs.len()
+                    ))
+                });
+                Ok((blobs, event))
+            })?;
+            let _backup_copying = self.blob_removal_gate();
+            for blob in &blobs {
+                remove_blob_file(&self.blob_path(share.owner, *blob));
+            }
+            removed += blobs.len() as u64;
+        }
+        Ok(removed)
     }
 }
 
