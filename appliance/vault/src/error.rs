@@ -39,6 +39,12 @@ pub enum VaultError {
     /// The owner's plan does not include this.
     #[error("{0}")]
     PlanRequired(&'static str),
+    /// The owner objected to this processing purpose, or restricted all processing.
+    #[error("{}", processing_stopped(*purpose, *restricted))]
+    ProcessingStopped {
+        purpose: studiovault_api::ProcessingPurpose,
+        restricted: bool,
+    },
     /// A stem worker's token is unknown, or its worker was deleted.
     #[error("the worker token is unknown")]
     WorkerUnknown,
@@ -66,6 +72,22 @@ pub enum VaultError {
     Store(#[from] redb::Error),
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
+}
+
+fn processing_stopped(purpose: studiovault_api::ProcessingPurpose, restricted: bool) -> String {
+    if restricted {
+        format!(
+            "processing of this account is restricted at the owner's request: {} is off until \
+             the restriction is lifted (Account, Your rights)",
+            purpose.describe()
+        )
+    } else {
+        format!(
+            "the owner objected to {}: it is off until the objection is withdrawn (Account, \
+             Your rights)",
+            purpose.describe()
+        )
+    }
 }
 
 impl VaultError {

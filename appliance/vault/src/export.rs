@@ -64,6 +64,7 @@ impl Vault {
             account: json!({
                 "id": me.id,
                 "email": me.email,
+                "display_name": me.display_name,
                 "plan": me.plan,
                 "quota_bytes": me.quota(&self.policy().quotas),
                 "used_bytes": me.used_bytes,
@@ -72,6 +73,8 @@ impl Vault {
                 "created_at": me.created_at_ms,
                 "two_factor": me.totp_enabled(),
                 "analysis": me.analysis_enabled(),
+                "objections": me.objections,
+                "restricted": me.restricted(),
                 "exported_at": self.now_ms(),
             }),
             tracks,

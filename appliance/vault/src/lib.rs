@@ -26,6 +26,7 @@ mod lifecycle;
 mod privacy;
 mod records;
 pub mod replication;
+mod rights;
 mod scope;
 pub mod shares;
 pub mod snapshot;

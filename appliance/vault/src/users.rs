@@ -38,6 +38,7 @@ use crate::store::{
 use crate::{ClientInfo, Vault};
 
 const MIN_PASSWORD_CHARS: usize = 10;
+const MAX_DISPLAY_NAME_CHARS: usize = 80;
 /// bcrypt reads at most 72 bytes; longer passwords are refused rather than silently cut.
 const MAX_PASSWORD_BYTES: usize = 72;
 const TOKEN_BYTES: usize = 32;
@@ -68,6 +69,25 @@ pub(crate) fn validate_email(raw: &str) -> Result<String> {
         }
         _ => bad("must look like name@example.com"),
     }
+}
+
+/// A display name, trimmed: at most [`MAX_DISPLAY_NAME_CHARS`] characters, no control or
+/// bidirectional-override characters (which would make it read as something else). Empty
+/// clears it.
+pub(crate) fn validate_display_name(raw: &str) -> Result<Option<String>> {
+    let name = raw.trim();
+    let bad = |why: String| Err(VaultError::invalid("display_name", why));
+    if name.chars().count() > MAX_DISPLAY_NAME_CHARS {
+        return bad(format!(
+            "must be at most {MAX_DISPLAY_NAME_CHARS} characters"
+        ));
+    }
+    let hidden =
+        |c: char| c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+    if name.chars().any(hidden) {
+        return bad("may not hold control or text-direction characters".into());
+    }
+    Ok((!name.is_empty()).then(|| name.to_owned()))
 }
 
 pub(crate) fn validate_password(password: &str) -> Result<()> {

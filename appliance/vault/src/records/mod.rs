@@ -28,7 +28,7 @@ pub(crate) use replicas::enqueue_delete;
 pub use replicas::{ReplicaOp, ReplicaTask, object_key};
 pub(crate) use tenant_keys::{put_tenant_key, read_tenant_key, shred_tenant_key, tenant_key};
 pub use users::UserRecord;
-pub(crate) use users::{TotpState, edit_user, get_user, put_user};
+pub(crate) use users::{TotpState, edit_user, get_user, owner_allows, put_user};
 
 use crate::error::{Result, VaultError};
 use crate::ids::UserId;

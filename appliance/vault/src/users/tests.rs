@@ -673,3 +673,52 @@ fn failed_sign_ins_and_rechecks_are_audited() {
     assert_eq!(t.vault.audit_len().unwrap(), n);
     assert!(t.vault.audit_verify().unwrap().ok);
 }
+
+#[test]
+fn display_names_are_validated_trimmed_and_audited() {
+    let t = TestVault::new();
+    let (_, scope) = t.user("ana@studio.test");
+    let account = t.vault.account(&scope);
+    for bad in [
+        "x".repeat(81),
+        "tab\there".into(),
+        "line\nbreak".into(),
+        "evil\u{202E}txt.exe".into(),
+        "isolate\u{2066}".into(),
+    ] {
+        assert!(
+            matches!(
+                account.set_display_name(&bad, &no_client()),
+                Err(VaultError::Invalid {
+                    field: "display_name",
+                    ..
+                })
+            ),
+            "{bad:?}"
+        );
+    }
+    assert_eq!(account.me().unwrap().display_name, None, "nothing was kept");
+    let me = account
+        .set_display_name("  Ana Lucía Ortega  ", &no_client())
+        .unwrap();
+    assert_eq!(me.display_name.as_deref(), Some("Ana Lucía Ortega"));
+    assert_eq!(
+        account.me().unwrap().display_name.as_deref(),
+        Some("Ana Lucía Ortega")
+    );
+    let me = account.set_display_name("   ", &no_client()).unwrap();
+    assert_eq!(me.display_name, None, "blank clears it");
+    let changes = t
+        .vault
+        .audit_query(&studiovault_api::admin::AuditQuery {
+            action: Some("account.name_change".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(changes.len(), 2);
+    assert_eq!(changes[0].actor, format!("user:{}", scope.owner()));
+    assert!(
+        changes.iter().all(|e| e.detail.is_none()),
+        "the name itself stays out of the log"
+    );
+}
