@@ -4,11 +4,23 @@
 use std::path::Path;
 
 /// The built-in templates: name, text, HTML.
-const BUILT_IN: &[(&str, &str, &str)] = &[(
-    "test",
-    include_str!("../templates/test.txt"),
-    include_str!("../templates/test.html"),
-)];
+const BUILT_IN: &[(&str, &str, &str)] = &[
+    (
+        "test",
+        include_str!("../templates/test.txt"),
+        include_str!("../templates/test.html"),
+    ),
+    (
+        "email-change",
+        include_str!("../templates/email-change.txt"),
+        include_str!("../templates/email-change.html"),
+    ),
+    (
+        "email-changed",
+        include_str!("../templates/email-changed.txt"),
+        include_str!("../templates/email-changed.html"),
+    ),
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {

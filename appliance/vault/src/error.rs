@@ -31,6 +31,14 @@ pub enum VaultError {
     /// finished elsewhere: this executor's result must not be recorded.
     #[error("the job is no longer held by this executor")]
     LeaseLost,
+    /// An address-change link that is malformed, used already, replaced by a newer one, or
+    /// wrong: one answer for all.
+    #[error(
+        "this link does not work: it was used already, replaced by a newer request, or cut short"
+    )]
+    EmailLinkInvalid,
+    #[error("this link has expired: ask for the change again from your account page")]
+    EmailLinkExpired,
     #[error("the session is unknown, revoked or expired")]
     SessionInvalid,
     /// The request conflicts with the object's state (e.g. stems that already exist).

@@ -32,6 +32,7 @@ impl Vault {
     pub fn export_account(&self, scope: &OwnerScope, client: &ClientInfo) -> Result<AccountExport> {
         let account = self.account(scope);
         let me = account.me()?;
+        let pending_email = account.pending_email()?;
         // Stems are tracks of the account like any other.
         let query = TrackQuery {
             limit: u64::MAX,
@@ -74,6 +75,10 @@ impl Vault {
                 "two_factor": me.totp_enabled(),
                 "analysis": me.analysis_enabled(),
                 "objections": me.objections,
+                "pending_email": pending_email.map(|(email, expires_at)| json!({
+                    "email": email,
+                    "expires_at": expires_at,
+                })),
                 "restricted": me.restricted(),
                 "exported_at": self.now_ms(),
             }),

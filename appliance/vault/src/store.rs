@@ -68,6 +68,11 @@ pub(crate) const JOBS_BY_SUBJECT: TableDefinition<&str, u128> =
 /// Enrolled stem workers (`workers.rs`): worker id → `WorkerRecord`.
 pub(crate) const WORKERS: TableDefinition<u128, &[u8]> = TableDefinition::new("workers");
 
+/// Address changes waiting for their link (`users/email_change.rs`): user id →
+/// `PendingChange` (the new address and the hash of the link's secret).
+pub(crate) const EMAIL_CHANGES: TableDefinition<u128, &[u8]> =
+    TableDefinition::new("email_changes");
+
 /// The schema this build writes. Each migration step (`records::migrations`) moves the store up
 /// one version.
 pub const SCHEMA_VERSION: u32 = 6;

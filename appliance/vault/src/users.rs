@@ -185,9 +185,11 @@ pub(crate) fn audit_failure(vault: &Vault, client: &ClientInfo, event: AuditEven
     }
 }
 
-/// The accounts' part of an account purge: its sessions, its row and its e-mail's index entry.
+/// The accounts' part of an account purge: its sessions, a pending address change, its row
+/// and its e-mail's index entry.
 pub(crate) fn purge_owner(_: &Vault, txn: &WriteTransaction, owner: UserId) -> Result<()> {
     revoke_all_in(txn, owner)?;
+    email_change::purge_owner(txn, owner)?;
     let removed = txn
         .open_table(USERS)?
         .remove(owner.raw())?
@@ -202,6 +204,7 @@ pub(crate) fn purge_owner(_: &Vault, txn: &WriteTransaction, owner: UserId) -> R
 
 mod account;
 mod admin;
+mod email_change;
 mod second_factor;
 mod sessions;
 
@@ -210,6 +213,7 @@ use sessions::*;
 
 pub use account::{Account, Recheck};
 pub use admin::{Admin, VaultStats};
+pub use email_change::EMAIL_CHANGE_TTL_MS;
 pub use sessions::SessionInfo;
 pub(crate) use sessions::{authenticate, login, revoke_all_in};
 

@@ -33,9 +33,9 @@ pub(crate) use users::{TotpState, edit_user, get_user, owner_allows, put_user};
 use crate::error::{Result, VaultError};
 use crate::ids::UserId;
 use crate::store::{
-    AUDIT, AUDIT_CHECKPOINTS, BLOBS, JOBS, JOBS_BY_SUBJECT, META, RECIPIENTS, RENDERS,
-    REPLICATION_QUEUE, SALTS, SESSIONS, SESSIONS_BY_USER, SHARES, SPENT_NONCES, TENANT_KEYS,
-    TRACKS, USERS, USERS_BY_EMAIL, WATERMARK_PAYLOADS, WORKERS, decode,
+    AUDIT, AUDIT_CHECKPOINTS, BLOBS, EMAIL_CHANGES, JOBS, JOBS_BY_SUBJECT, META, RECIPIENTS,
+    RENDERS, REPLICATION_QUEUE, SALTS, SESSIONS, SESSIONS_BY_USER, SHARES, SPENT_NONCES,
+    TENANT_KEYS, TRACKS, USERS, USERS_BY_EMAIL, WATERMARK_PAYLOADS, WORKERS, decode,
 };
 
 /// A table whatever its key and value types: what migrations and snapshots do with every one.
@@ -351,6 +351,15 @@ pub(crate) static TABLES: &[TableSpec] = &[
         table: &SALTS,
         scope: Scope::Global {
             why: "one salt a day for every client's hash",
+        },
+    },
+    TableSpec {
+        table: &EMAIL_CHANGES,
+        scope: Scope::PerOwner {
+            rows: |txn, owner| keyed_by_owner(txn, EMAIL_CHANGES, owner),
+            purge: Purge::Removed,
+            // The address waiting for confirmation; the link's secret is kept only hashed.
+            export: Export::In(ExportDocument::Account),
         },
     },
 ];

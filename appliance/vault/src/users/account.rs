@@ -12,6 +12,7 @@ pub enum Recheck {
     TotpEnable,
     TotpDisable,
     Deletion,
+    EmailChange,
 }
 
 impl Recheck {
@@ -23,6 +24,7 @@ impl Recheck {
             Self::TotpEnable => "two-factor enable",
             Self::TotpDisable => "two-factor disable",
             Self::Deletion => "account deletion",
+            Self::EmailChange => "e-mail change",
         }
     }
 }
