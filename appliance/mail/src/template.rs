@@ -11,6 +11,11 @@ const BUILT_IN: &[(&str, &str, &str)] = &[
         include_str!("../templates/test.html"),
     ),
     (
+        "deletion-certificate",
+        include_str!("../templates/deletion-certificate.txt"),
+        include_str!("../templates/deletion-certificate.html"),
+    ),
+    (
         "email-change",
         include_str!("../templates/email-change.txt"),
         include_str!("../templates/email-change.html"),

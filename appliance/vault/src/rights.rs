@@ -143,8 +143,8 @@ fn stop(txn: &WriteTransaction, owner: UserId, purpose: ProcessingPurpose) -> Re
     let removed = jobs::remove_of_owner(txn, owner, job_kind(purpose))?;
     if purpose == ProcessingPurpose::Analysis {
         let mut tracks = txn.open_table(TRACKS)?;
-        for job in &removed {
-            let key = track_key(owner, job.subject.track());
+        for track in removed.iter().filter_map(|job| job.subject.track()) {
+            let key = track_key(owner, track);
             let Some(raw) = tracks.get(key)?.map(|v| v.value().to_vec()) else {
                 continue;
             };
