@@ -522,6 +522,11 @@ async fn the_account_page_presents_every_right_and_its_controls_work() {
         consent.as_str().unwrap().contains("trains no model"),
         "{consent}"
     );
+    // Who accessed my files: so far, the admin who made the account.
+    let accessed = browser
+        .eval("[...document.querySelectorAll('#accessed tbody tr')].map(r => r.dataset.actorKind + ': ' + r.cells[1].textContent + ' ' + r.cells[2].textContent)")
+        .await;
+    assert_eq!(accessed, json!(["admin: an admin created your account"]));
     browser.screenshot("rights-01-account").await;
     let violations = browser.accessibility_violations().await;
     assert!(violations.is_empty(), "axe-core: {violations:?}");
@@ -557,6 +562,10 @@ async fn the_account_page_presents_every_right_and_its_controls_work() {
         (&me["restricted"], &me["display_name"]),
         (&json!(true), &json!("Owner Name"))
     );
+    let card = browser
+        .eval("document.getElementById('processing').textContent")
+        .await;
+    assert!(!card.as_str().unwrap().contains("null"), "{card}");
     browser.screenshot("rights-02-restricted").await;
     browser.click("#restrict").await;
     browser

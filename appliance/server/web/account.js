@@ -115,7 +115,7 @@ function renderRights(session, summaryLine) {
       el("p", { id: "processing-state", class: me.restricted ? "error" : "muted",
         text: me.restricted ? "Processing is restricted." : me.objections.length ? "You object to some processing." : "Processing is on for every purpose." }),
       el("ul", { class: "purposes" }, purposes),
-      analysisOff ? el("p", { class: "muted", text: "Analysis of uploads is also off in your plan's settings." }) : null,
+      ...(analysisOff ? [el("p", { class: "muted", text: "Analysis of uploads is also off in your plan's settings." })] : []),
       error);
   }
   renderProcessing();
