@@ -43,6 +43,7 @@ fn mail_to(relay: &Smtp, to: &str, subject: &str) -> String {
             m.contains(&format!("X-RcptTo: {to}")) && m.contains(&format!("Subject: {subject}"))
         });
         if let Some(mail) = found {
+            assert!(!mail.contains("{{"), "a slot left unfilled: {mail}");
             return mail;
         }
         assert!(

@@ -262,7 +262,7 @@ export async function renderAccount(main, session) {
       el("td", { text: labels[e.action] || e.action }),
       el("td", { class: "muted wrap", text: e.detail || e.object || "" })))));
   main.append(section("Who accessed my files",
-    el("p", { class: "muted", text: "Everything anyone but you did with your files and account: admins (leak traces that reached your shares, exports for a legal request, restores), the appliance itself (analysis, watermarked copies), stem workers and your share recipients. From the tamper-evident audit log." }),
+    el("p", { class: "muted", text: "Everything anyone but you did with your files and account: admins (leak traces that reached your shares, exports answering a legal request), the appliance itself (analysis, watermarked copies), stem workers and your share recipients. From the tamper-evident audit log." }),
     accessed.length ? accessedTable : el("p", { id: "accessed-none", text: "No one but you has accessed your files." })));
   main.append(section("Your activity", el("p", { class: "muted", text: "Every audit record of your account, yours included. Client addresses are kept only as daily-salted hashes." }), activity));
 
