@@ -179,10 +179,10 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
     );
     let name = warp::path!("api" / "account" / "name")
         .and(warp::put())
-        .and(json_body::<DisplayName>())
         .and(owner_call(state))
+        .and(json_body::<DisplayName>())
         .then(
-            |req: DisplayName, auth: Authenticated, client, state: AppState| async move {
+            |auth: Authenticated, client, state: AppState, req: DisplayName| async move {
                 let result = changed(&state, auth, move |account| {
                     account.set_display_name(&req.display_name, &client)
                 });
@@ -191,10 +191,10 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
         );
     let restriction = warp::path!("api" / "account" / "restriction")
         .and(warp::put())
-        .and(json_body::<Restriction>())
         .and(owner_call(state))
+        .and(json_body::<Restriction>())
         .then(
-            |req: Restriction, auth: Authenticated, client, state: AppState| async move {
+            |auth: Authenticated, client, state: AppState, req: Restriction| async move {
                 let result = changed(&state, auth, move |account| {
                     account.set_restricted(req.restricted, &client)
                 });
@@ -203,10 +203,10 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
         );
     let objection = warp::path!("api" / "account" / "objections" / String)
         .and(warp::put())
-        .and(json_body::<Objection>())
         .and(owner_call(state))
+        .and(json_body::<Objection>())
         .then(
-            |purpose: String, req: Objection, auth: Authenticated, client, state: AppState| async move {
+            |purpose: String, auth: Authenticated, client, state: AppState, req: Objection| async move {
                 let result = async {
                     let purpose: ProcessingPurpose = purpose.parse().map_err(|why: String| {
                         ApiError::new(StatusCode::NOT_FOUND, "unknown_purpose", why)
