@@ -15,6 +15,16 @@ const BUILT_IN: &[(&str, &str, &str)] = &[
         include_str!("../templates/deletion-certificate.txt"),
         include_str!("../templates/deletion-certificate.html"),
     ),
+    (
+        "email-change",
+        include_str!("../templates/email-change.txt"),
+        include_str!("../templates/email-change.html"),
+    ),
+    (
+        "email-changed",
+        include_str!("../templates/email-changed.txt"),
+        include_str!("../templates/email-changed.html"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -32,6 +32,7 @@ impl Vault {
     pub fn export_account(&self, scope: &OwnerScope, client: &ClientInfo) -> Result<AccountExport> {
         let account = self.account(scope);
         let me = account.me()?;
+        let pending_email = account.pending_email()?;
         // Stems are tracks of the account like any other.
         let query = TrackQuery {
             limit: u64::MAX,
@@ -64,6 +65,7 @@ impl Vault {
             account: json!({
                 "id": me.id,
                 "email": me.email,
+                "display_name": me.display_name,
                 "plan": me.plan,
                 "quota_bytes": me.quota(&self.policy().quotas),
                 "used_bytes": me.used_bytes,
@@ -72,6 +74,12 @@ impl Vault {
                 "created_at": me.created_at_ms,
                 "two_factor": me.totp_enabled(),
                 "analysis": me.analysis_enabled(),
+                "objections": me.objections,
+                "pending_email": pending_email.map(|(email, expires_at)| json!({
+                    "email": email,
+                    "expires_at": expires_at,
+                })),
+                "restricted": me.restricted(),
                 "exported_at": self.now_ms(),
             }),
             tracks,

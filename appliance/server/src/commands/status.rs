@@ -42,12 +42,13 @@ pub async fn housekeeping(client: &AdminClient, json: bool) -> anyhow::Result<Ex
     } else {
         println!(
             "housekeeping: {} salts, {} sessions, {} spent nonces, {} mail records, {} copies of \
-             ended shares removed; {} accounts purged",
+             ended shares, {} expired address changes removed; {} accounts purged",
             r.salts,
             r.sessions,
             r.nonces,
             r.sent_mail,
             r.share_copies,
+            r.email_changes,
             r.purged.len()
         );
         for id in &r.purged {

@@ -12,6 +12,7 @@ pub enum Recheck {
     TotpEnable,
     TotpDisable,
     Deletion,
+    EmailChange,
 }
 
 impl Recheck {
@@ -23,6 +24,7 @@ impl Recheck {
             Self::TotpEnable => "two-factor enable",
             Self::TotpDisable => "two-factor disable",
             Self::Deletion => "account deletion",
+            Self::EmailChange => "e-mail change",
         }
     }
 }
@@ -71,6 +73,32 @@ impl<'a> Account<'a> {
             .into_iter()
             .filter(|e| e.owner.as_deref() == Some(owner.as_str()))
             .collect())
+    }
+
+    /// What others did with this account's data, newest first, below sequence `before`: the
+    /// audit records of the account whose actor is not the owner (admins, the system, stem
+    /// workers, share recipients, refused sign-ins).
+    pub fn accessed(
+        &self,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<studiovault_api::admin::AuditEntry>> {
+        self.vault
+            .audit_by_others(self.owner, before, limit.clamp(1, 1000) as usize)
+    }
+
+    /// Sets (or, empty, clears) the name the owner is shown by. Audited.
+    pub fn set_display_name(&self, raw: &str, client: &ClientInfo) -> Result<UserRecord> {
+        let name = validate_display_name(raw)?;
+        self.vault.audited(Some(client), |txn, _| {
+            let user = edit_user(txn, self.owner, |rec| {
+                rec.display_name = name;
+                Ok(())
+            })?;
+            let event = AuditEvent::by_owner(self.owner, AuditAction::NameChange)
+                .object(format!("user/{}", self.owner));
+            Ok((user, event))
+        })
     }
 
     /// Revokes one of the owner's sessions; another user's session id is simply not found.
