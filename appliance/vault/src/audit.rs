@@ -107,6 +107,16 @@ pub enum AuditAction {
     WorkerResume,
     WorkerRevoke,
     WorkerDelete,
+    IncidentCreate,
+    IncidentConfirm,
+    /// The accounts an incident affects were chosen.
+    IncidentAffected,
+    /// A breach notice was sent to the affected accounts.
+    IncidentNotify,
+    IncidentNote,
+    IncidentResolve,
+    /// An owner dismissed a breach notice's banner.
+    NoticeDismiss,
 }
 
 impl AuditAction {
@@ -156,6 +166,13 @@ impl AuditAction {
             Self::WorkerResume => "worker.resume",
             Self::WorkerRevoke => "worker.revoke",
             Self::WorkerDelete => "worker.delete",
+            Self::IncidentCreate => "incident.create",
+            Self::IncidentConfirm => "incident.confirm",
+            Self::IncidentAffected => "incident.affected",
+            Self::IncidentNotify => "incident.notify",
+            Self::IncidentNote => "incident.note",
+            Self::IncidentResolve => "incident.resolve",
+            Self::NoticeDismiss => "notice.dismiss",
         }
     }
 }
@@ -291,6 +308,19 @@ fn to_entry(s: Stored) -> AuditEntry {
         detail: s.body.detail,
         hash: s.hash,
     }
+}
+
+/// Visits every readable record of `table`, oldest first (verification reports the others).
+pub(crate) fn each_entry(
+    table: &impl ReadableTable<u64, &'static [u8]>,
+    mut visit: impl FnMut(AuditEntry),
+) -> Result<()> {
+    for row in table.iter()? {
+        if let Ok(stored) = serde_json::from_slice::<Stored>(row?.1.value()) {
+            visit(to_entry(stored));
+        }
+    }
+    Ok(())
 }
 
 fn problem(seq: u64, kind: AuditProblemKind, message: String) -> AuditProblem {

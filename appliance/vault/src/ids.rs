@@ -94,6 +94,10 @@ id_type!(
     /// An enrolled stem worker.
     WorkerId
 );
+id_type!(
+    /// An incident in the register.
+    IncidentId
+);
 
 #[cfg(test)]
 mod tests {

@@ -16,7 +16,7 @@ use crate::{AccountExport, OwnerScope, TrackRecord};
 const AUDIO: &[u8] = b"the account's only track";
 
 /// A Max account (its shares watermark) with a session, a track queued for analysis and
-/// replication, a share, and a recipient's rendered copy.
+/// replication, a share, a recipient's rendered copy, and an incident affecting it.
 fn account_with_everything(t: &TestVault, email: &str) -> (OwnerScope, TrackRecord) {
     let (_, scope) = t.user(email);
     t.vault
@@ -49,6 +49,21 @@ fn account_with_everything(t: &TestVault, email: &str) -> (OwnerScope, TrackReco
             &b"ana's marked copy"[..],
             "audio/flac",
             "copy.flac",
+        )
+        .unwrap();
+    let incident = t
+        .vault
+        .record_incident(&studiovault_api::admin::NewIncident {
+            title: format!("Incident about {email}"),
+            ..Default::default()
+        })
+        .unwrap();
+    t.vault
+        .choose_affected(
+            incident.id,
+            &studiovault_api::admin::AffectedSelection::Accounts {
+                accounts: vec![email.to_owned()],
+            },
         )
         .unwrap();
     (scope, track)

@@ -33,9 +33,9 @@ pub(crate) use users::{TotpState, edit_user, get_user, put_user};
 use crate::error::{Result, VaultError};
 use crate::ids::UserId;
 use crate::store::{
-    AUDIT, AUDIT_CHECKPOINTS, BLOBS, JOBS, JOBS_BY_SUBJECT, META, RECIPIENTS, RENDERS,
-    REPLICATION_QUEUE, SALTS, SESSIONS, SESSIONS_BY_USER, SHARES, SPENT_NONCES, TENANT_KEYS,
-    TRACKS, USERS, USERS_BY_EMAIL, WATERMARK_PAYLOADS, WORKERS, decode,
+    AUDIT, AUDIT_CHECKPOINTS, BLOBS, INCIDENT_ACCOUNTS, INCIDENTS, JOBS, JOBS_BY_SUBJECT, META,
+    RECIPIENTS, RENDERS, REPLICATION_QUEUE, SALTS, SESSIONS, SESSIONS_BY_USER, SHARES,
+    SPENT_NONCES, TENANT_KEYS, TRACKS, USERS, USERS_BY_EMAIL, WATERMARK_PAYLOADS, WORKERS, decode,
 };
 
 /// A table whatever its key and value types: what migrations and snapshots do with every one.
@@ -351,6 +351,23 @@ pub(crate) static TABLES: &[TableSpec] = &[
         table: &SALTS,
         scope: Scope::Global {
             why: "one salt a day for every client's hash",
+        },
+    },
+    TableSpec {
+        table: &INCIDENTS,
+        scope: Scope::Global {
+            why: "the incident register, kept for regulators: what happened, its timeline, the \
+                  rule that chose the affected accounts and their count, the notice sent; it \
+                  names no account (those are `incident_accounts`)",
+        },
+    },
+    TableSpec {
+        table: &INCIDENT_ACCOUNTS,
+        scope: Scope::PerOwner {
+            rows: |txn, owner| under_owner(txn, INCIDENT_ACCOUNTS, owner),
+            purge: Purge::Removed,
+            // The breach notices the account was sent, with their text.
+            export: Export::In(ExportDocument::Account),
         },
     },
 ];
