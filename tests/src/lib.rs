@@ -12,6 +12,7 @@ pub mod pebble;
 pub mod rate_limit;
 pub mod s3;
 pub mod tls;
+pub mod tmux;
 pub mod workers;
 
 use std::net::TcpListener;

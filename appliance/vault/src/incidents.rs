@@ -24,7 +24,8 @@ use studiovault_api::admin::{
 
 use crate::audit::{Actor, AuditAction, AuditEvent, each_entry};
 use crate::error::{Result, VaultError};
-use crate::ids::{IncidentId, UserId};
+use crate::ids::{IncidentId, MessageId, UserId};
+use crate::outbox::{MailDraft, queue_mail};
 use crate::records::{UserRecord, get_user};
 use crate::store::{AUDIT, INCIDENT_ACCOUNTS, INCIDENTS, USERS, USERS_BY_EMAIL, decode, encode};
 use crate::users::Account;
@@ -136,6 +137,8 @@ pub struct AffectedRow {
     pub incident: IncidentId,
     pub chosen_at_ms: i64,
     pub notified_at_ms: Option<i64>,
+    /// The outbox message of the notice.
+    pub message: Option<MessageId>,
     pub dismissed_at_ms: Option<i64>,
 }
 
@@ -552,6 +555,7 @@ impl Vault {
                         incident: id,
                         chosen_at_ms: now,
                         notified_at_ms: None,
+                        message: None,
                         dismissed_at_ms: None,
                     },
                 )?;
@@ -576,6 +580,102 @@ impl Vault {
         }
         out.sort_by(|a, b| a.1.email.cmp(&b.1.email));
         Ok(out)
+    }
+
+    /// Sends the notice: one outbox mail per affected account (template [`NOTICE_TEMPLATE`],
+    /// topic `incident/<id>`), queued in the audited transaction that records the sending, and
+    /// the banner for each. Only a confirmed incident with affected accounts is notified; a
+    /// notice more than 72 hours after confirmation is refused without its reason. `origin` is
+    /// the appliance's public address, named in the mail.
+    pub fn notify_incident(
+        &self,
+        id: IncidentId,
+        notice: &NoticeParts,
+        late_reason: Option<&str>,
+        origin: &str,
+    ) -> Result<IncidentRecord> {
+        let notice = checked_notice(notice)?;
+        let late_reason = late_reason
+            .map(|r| clean_paragraphs(r, MAX_TEXT_CHARS))
+            .filter(|r| !r.is_empty());
+        let values = notice_values(id, &notice, origin);
+        let rec = self.audited(None, |txn, now| {
+            let mut incidents = txn.open_table(INCIDENTS)?;
+            let mut rec = get_incident(&incidents, id)?;
+            match rec.state {
+                IncidentState::Confirmed => {}
+                IncidentState::Investigating => {
+                    return Err(VaultError::Conflict(
+                        "confirm the incident first: a notice is for a confirmed breach",
+                    ));
+                }
+                IncidentState::Notified => {
+                    return Err(VaultError::Conflict("the notice was already sent"));
+                }
+                IncidentState::Resolved => {
+                    return Err(VaultError::Conflict("the incident is resolved"));
+                }
+            }
+            let hours_after = (now - rec.confirmed_at_ms.unwrap_or(now)) / 3_600_000;
+            let late_reason = match (rec.late_at(now), late_reason.clone()) {
+                (false, _) => None,
+                (true, Some(reason)) => Some(reason),
+                (true, None) => {
+                    return Err(VaultError::invalid(
+                        "late_reason",
+                        format!(
+                            "is required: the notice goes out {hours_after} hours after the \
+                             confirmation, past the 72 hours; say why it is late"
+                        ),
+                    ));
+                }
+            };
+            let mut rows = txn.open_table(INCIDENT_ACCOUNTS)?;
+            let affected = rows_of(&rows, id)?;
+            if affected.is_empty() {
+                return Err(VaultError::Conflict(
+                    "choose the affected accounts first: nobody would be notified",
+                ));
+            }
+            let users = txn.open_table(USERS)?;
+            let mut sent = 0u64;
+            for mut row in affected {
+                // A row never outlives its account: the purge removes both.
+                let Some(user) = get_user(&users, row.owner)? else {
+                    continue;
+                };
+                let draft = MailDraft {
+                    to: user.email,
+                    account: Some(user.id),
+                    template: NOTICE_TEMPLATE.into(),
+                    values: values.clone(),
+                    topic: topic_of(id),
+                };
+                row.message = Some(queue_mail(txn, draft, now)?);
+                row.notified_at_ms = Some(now);
+                put_row(&mut rows, &row)?;
+                sent += 1;
+            }
+            let mut text =
+                format!("notice sent to {sent} account(s), {hours_after} hours after confirmation");
+            let mut detail = format!("{sent} account(s)");
+            if let Some(reason) = &late_reason {
+                text.push_str(&format!("; late: {reason}"));
+                detail.push_str(&format!("; late, {hours_after} hours after confirmation"));
+            }
+            rec.state = IncidentState::Notified;
+            rec.notified_at_ms = Some(now);
+            rec.notice = Some(notice.clone());
+            rec.late_reason = late_reason;
+            rec.note(now, TimelineKind::Notified, text);
+            incidents.insert(id.raw(), encode(&rec).as_slice())?;
+            Ok((
+                rec,
+                incident_event(id, AuditAction::IncidentNotify).detail(detail),
+            ))
+        })?;
+        self.jobs_queued();
+        Ok(rec)
     }
 
     /// Adds a note to the incident's timeline.

@@ -699,3 +699,25 @@ fn notices_open_incident() {
     );
     assert_snapshot!(h.screen(100, 34));
 }
+
+#[test]
+fn search_narrows_the_register_by_title_or_reference() {
+    let mut h = Harness::connected();
+    h.on_notices();
+    h.key(KeyCode::Char('/'));
+    assert!(h.screen(80, 24).contains("Enter keep"));
+    h.typed("laptop");
+    h.key(KeyCode::Enter);
+    let screen = h.screen(100, 30);
+    assert!(screen.contains("Incidents (1)"), "{screen}");
+    assert!(screen.contains("▶ 2b2b2b2b"), "{screen}");
+    // Actions apply to the match.
+    h.key(KeyCode::Char('x'));
+    assert!(h.screen(100, 30).contains("Resolve: Stolen admin laptop"));
+    h.key(KeyCode::Esc);
+    h.key(KeyCode::Esc);
+    h.key(KeyCode::Char('/'));
+    h.typed("3c3c");
+    h.key(KeyCode::Enter);
+    assert!(h.screen(100, 30).contains("▶ 3c3c3c3c"));
+}

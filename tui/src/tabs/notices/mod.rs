@@ -83,6 +83,8 @@ const LIST_HINTS: [Hint; 7] = [
     ("x", "resolve"),
 ];
 
+const SEARCH_HINTS: [Hint; 3] = [("type", "to filter"), ("Enter", "keep"), ("Esc", "clear")];
+
 /// What each call the tab sent was for.
 #[derive(Debug)]
 pub enum Pending {
@@ -442,6 +444,9 @@ impl Component for Notices {
             Some(Overlay::Notice(preview)) => return preview.hints(),
             Some(Overlay::Send(confirm)) => return confirm.hints(),
             None => {}
+        }
+        if self.list.is_searching() {
+            return SEARCH_HINTS.to_vec();
         }
         let mut hints = LIST_HINTS.to_vec();
         if self.opened.is_some() {
