@@ -11,6 +11,11 @@ const BUILT_IN: &[(&str, &str, &str)] = &[
         include_str!("../templates/test.html"),
     ),
     (
+        "deletion-certificate",
+        include_str!("../templates/deletion-certificate.txt"),
+        include_str!("../templates/deletion-certificate.html"),
+    ),
+    (
         "breach-notice",
         include_str!("../templates/breach-notice.txt"),
         include_str!("../templates/breach-notice.html"),

@@ -5,6 +5,7 @@
 
 mod audit;
 mod backups;
+mod housekeeping;
 mod incidents;
 mod leaks;
 mod sessions;
@@ -43,6 +44,7 @@ pub fn routes(state: &AppState) -> Routes {
         audit::routes(state),
         leaks::routes(state),
         workers::routes(state),
+        housekeeping::routes(state),
         incidents::routes(state),
     ];
     combine(routes.into_iter().flatten())

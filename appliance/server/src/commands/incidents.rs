@@ -14,8 +14,6 @@ use super::print_json;
 use crate::cli::{Encrypted, IncidentArg, IncidentCommand, NoticeArgs};
 use crate::human::when;
 
-const HOUR_MS: i64 = 3_600_000;
-
 fn path(incident: &str, rest: &str) -> String {
     format!("/v1/incidents/{}{rest}", segment(incident))
 }
@@ -329,6 +327,8 @@ mod tests {
     use studiovault_api::admin::DeliveryCounts;
 
     use super::*;
+
+    const HOUR_MS: i64 = 3_600_000;
 
     #[test]
     fn the_clock_reads_like_the_consoles() {

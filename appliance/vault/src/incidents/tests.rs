@@ -297,3 +297,222 @@ fn an_accounts_rows_go_with_its_purge_and_the_register_keeps_its_count() {
     assert_eq!(left[0].0.owner, ben.owner());
     assert_eq!(t.vault.incident(rec.id).unwrap().affected, 2);
 }
+
+fn notice() -> NoticeParts {
+    NoticeParts {
+        what_happened: "A replica bucket was readable by anyone.".into(),
+        data_affected: "Ciphertext of your tracks.".into(),
+        containment: "The bucket was closed.".into(),
+        user_action: "Nothing.".into(),
+        contact: "security@studio.test".into(),
+    }
+}
+
+/// An incident confirmed now, affecting Ana and Ben but not Cleo.
+fn confirmed_for_two(t: &TestVault) -> (IncidentRecord, [UserId; 3]) {
+    let users = ["ana@studio.test", "ben@studio.test", "cleo@studio.test"]
+        .map(|email| t.user(email).1.owner());
+    let rec = new_incident(t, "Open bucket");
+    t.vault
+        .confirm_incident(rec.id, &ConfirmIncident::default())
+        .unwrap();
+    t.vault
+        .choose_affected(
+            rec.id,
+            &AffectedSelection::Accounts {
+                accounts: vec!["ana@studio.test".into(), "ben@studio.test".into()],
+            },
+        )
+        .unwrap();
+    (rec, users)
+}
+
+fn notify(t: &TestVault, id: IncidentId, late_reason: Option<&str>) -> Result<IncidentRecord> {
+    t.vault
+        .notify_incident(id, &notice(), late_reason, "https://vault.studio.test")
+}
+
+#[test]
+fn a_notice_queues_one_mail_per_affected_account_in_its_audited_transaction() {
+    let t = TestVault::new();
+    let open = new_incident(&t, "Not yet a breach");
+    t.user("dan@studio.test");
+    t.vault
+        .choose_affected(open.id, &AffectedSelection::All)
+        .unwrap();
+    assert!(
+        matches!(notify(&t, open.id, None), Err(VaultError::Conflict(m)) if m.contains("confirm")),
+        "an unconfirmed incident is not notified"
+    );
+    let (rec, [ana, ben, cleo]) = confirmed_for_two(&t);
+    let mut empty = notice();
+    empty.containment = " \n".into();
+    assert!(matches!(
+        t.vault.notify_incident(rec.id, &empty, None, "o"),
+        Err(VaultError::Invalid {
+            field: "containment",
+            ..
+        })
+    ));
+    assert!(t.vault.messages_about(&rec.topic()).unwrap().is_empty());
+
+    t.advance_secs(5 * 3600);
+    let sent = notify(&t, rec.id, Some("ignored: it is on time")).unwrap();
+    assert_eq!(sent.state, IncidentState::Notified);
+    assert_eq!(sent.notified_at_ms, Some(t.vault.now_ms()));
+    assert_eq!(sent.late_reason, None, "an on-time notice keeps no late reason");
+    assert_eq!(sent.notice, Some(notice()));
+    let mails = t.vault.messages_about(&rec.topic()).unwrap();
+    let mut to: Vec<(Option<UserId>, &str)> =
+        mails.iter().map(|m| (m.account, m.to.as_str())).collect();
+    to.sort_by_key(|(_, email)| *email);
+    assert_eq!(
+        to,
+        [
+            (Some(ana), "ana@studio.test"),
+            (Some(ben), "ben@studio.test")
+        ]
+    );
+    for mail in &mails {
+        assert_eq!(mail.template, NOTICE_TEMPLATE);
+        assert_eq!(
+            mail.values,
+            notice_values(rec.id, &notice(), "https://vault.studio.test")
+        );
+    }
+    let rows = t.vault.affected_accounts(rec.id).unwrap();
+    assert!(rows.iter().all(|(row, _)| row.message.is_some()
+        && row.notified_at_ms == Some(t.vault.now_ms())));
+    assert!(!rows.iter().any(|(row, _)| row.owner == cleo));
+    let record = t
+        .vault
+        .audit_query(&studiovault_api::admin::AuditQuery {
+            action: Some("incident.notify".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(record[0].detail.as_deref(), Some("2 account(s)"));
+    assert!(sent.timeline.last().unwrap().text.contains("5 hours after confirmation"));
+
+    // Once sent: not again, and its accounts stay as they were.
+    assert!(matches!(
+        notify(&t, rec.id, None),
+        Err(VaultError::Conflict(_))
+    ));
+    assert!(
+        t.vault
+            .choose_affected(rec.id, &AffectedSelection::All)
+            .is_err()
+    );
+    assert_eq!(t.vault.messages_about(&rec.topic()).unwrap().len(), 2);
+}
+
+#[test]
+fn a_notice_past_72_hours_is_refused_without_its_reason_and_keeps_it() {
+    let t = TestVault::new();
+    let (rec, _) = confirmed_for_two(&t);
+    t.advance_secs(72 * 3600);
+    assert!(!t.vault.incident(rec.id).unwrap().late_at(t.vault.now_ms()), "72 hours is on time");
+    t.advance_secs(1);
+    for reason in [None, Some("  ")] {
+        assert!(matches!(
+            notify(&t, rec.id, reason),
+            Err(VaultError::Invalid { field: "late_reason", reason }) if reason.contains("72 hours")
+        ));
+    }
+    assert!(t.vault.messages_about(&rec.topic()).unwrap().is_empty(), "nothing was queued");
+    let sent = notify(&t, rec.id, Some("the logs took four days to read")).unwrap();
+    assert_eq!(
+        sent.late_reason.as_deref(),
+        Some("the logs took four days to read")
+    );
+    assert!(sent.timeline.last().unwrap().text.contains("late: the logs took four days"));
+    let record = t
+        .vault
+        .audit_query(&studiovault_api::admin::AuditQuery {
+            action: Some("incident.notify".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(record[0].detail.as_deref().unwrap().contains("late, 72 hours"));
+}
+
+#[test]
+fn the_banner_shows_to_the_notified_until_dismissed_and_goes_with_the_purge() {
+    let t = TestVault::with_policy(|p| p.deletion_grace_days = 1);
+    let (rec, [_, _, _]) = confirmed_for_two(&t);
+    let scope = |email: &str| {
+        t.vault
+            .login(email, crate::testutil::PASSWORD, None, &ClientInfo::default())
+            .unwrap()
+            .1
+            .scope
+    };
+    let (ana, ben, cleo) = (
+        scope("ana@studio.test"),
+        scope("ben@studio.test"),
+        scope("cleo@studio.test"),
+    );
+    assert!(
+        t.vault.account(&ana).breach_notices(false).unwrap().is_empty(),
+        "no banner before the notice is sent"
+    );
+    assert!(matches!(
+        t.vault
+            .account(&ana)
+            .dismiss_notice(rec.id, &ClientInfo::default()),
+        Err(VaultError::NotFound)
+    ));
+    notify(&t, rec.id, None).unwrap();
+    let banner = t.vault.account(&ana).breach_notices(false).unwrap();
+    assert_eq!(banner.len(), 1);
+    assert_eq!(banner[0].incident, rec.id);
+    assert_eq!(banner[0].notice, notice());
+    assert!(t.vault.account(&cleo).breach_notices(true).unwrap().is_empty());
+    assert!(matches!(
+        t.vault
+            .account(&cleo)
+            .dismiss_notice(rec.id, &ClientInfo::default()),
+        Err(VaultError::NotFound)
+    ));
+
+    t.vault
+        .account(&ana)
+        .dismiss_notice(rec.id, &ClientInfo::default())
+        .unwrap();
+    let audited = t.vault.audit_len().unwrap();
+    t.vault
+        .account(&ana)
+        .dismiss_notice(rec.id, &ClientInfo::default())
+        .unwrap();
+    assert_eq!(t.vault.audit_len().unwrap(), audited, "dismissing again changes nothing");
+    assert!(t.vault.account(&ana).breach_notices(false).unwrap().is_empty());
+    let kept = t.vault.account(&ana).breach_notices(true).unwrap();
+    assert!(kept[0].dismissed_at_ms.is_some(), "the export still has it");
+    assert_eq!(t.vault.account(&ben).breach_notices(false).unwrap().len(), 1);
+    let dismissed = t
+        .vault
+        .audit_query(&studiovault_api::admin::AuditQuery {
+            action: Some("notice.dismiss".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(dismissed.len(), 1);
+    assert_eq!(dismissed[0].owner, Some(ana.owner().to_string()));
+
+    // Ben's account is purged: his row and his mail go; the register keeps its count.
+    t.vault
+        .account(&ben)
+        .request_deletion(crate::testutil::PASSWORD, None, &ClientInfo::default())
+        .unwrap();
+    t.advance_secs(86_400 + 1);
+    t.vault.admin().purge_due_accounts().unwrap();
+    let left = t.vault.affected_accounts(rec.id).unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].0.owner, ana.owner());
+    let mails = t.vault.messages_about(&rec.topic()).unwrap();
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].account, Some(ana.owner()));
+    let rec = t.vault.incident(rec.id).unwrap();
+    assert_eq!((rec.affected, rec.state), (2, IncidentState::Notified));
+}

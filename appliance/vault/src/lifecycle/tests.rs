@@ -16,7 +16,7 @@ use crate::{AccountExport, OwnerScope, TrackRecord};
 const AUDIO: &[u8] = b"the account's only track";
 
 /// A Max account (its shares watermark) with a session, a track queued for analysis and
-/// replication, a share, a recipient's rendered copy, and an incident affecting it.
+/// replication, a share, a recipient's rendered copy, mail, and a breach notice sent to it.
 fn account_with_everything(t: &TestVault, email: &str) -> (OwnerScope, TrackRecord) {
     let (_, scope) = t.user(email);
     t.vault
@@ -51,6 +51,20 @@ fn account_with_everything(t: &TestVault, email: &str) -> (OwnerScope, TrackReco
             "copy.flac",
         )
         .unwrap();
+    let txn = t.vault.db().begin_write().unwrap();
+    outbox::queue_mail(
+        &txn,
+        outbox::MailDraft {
+            to: email.into(),
+            account: Some(scope.owner()),
+            template: "test".into(),
+            values: Vec::new(),
+            topic: "test".into(),
+        },
+        t.vault.now_ms(),
+    )
+    .unwrap();
+    txn.commit().unwrap();
     let incident = t
         .vault
         .record_incident(&studiovault_api::admin::NewIncident {
@@ -59,12 +73,25 @@ fn account_with_everything(t: &TestVault, email: &str) -> (OwnerScope, TrackReco
         })
         .unwrap();
     t.vault
+        .confirm_incident(incident.id, &Default::default())
+        .unwrap();
+    t.vault
         .choose_affected(
             incident.id,
             &studiovault_api::admin::AffectedSelection::Accounts {
                 accounts: vec![email.to_owned()],
             },
         )
+        .unwrap();
+    let notice = studiovault_api::admin::NoticeParts {
+        what_happened: "w".into(),
+        data_affected: "d".into(),
+        containment: "c".into(),
+        user_action: "u".into(),
+        contact: "s".into(),
+    };
+    t.vault
+        .notify_incident(incident.id, &notice, None, "https://vault.test")
         .unwrap();
     (scope, track)
 }
@@ -93,7 +120,12 @@ fn export_holds(
 ) -> bool {
     let owner = scope.owner();
     match document {
-        ExportDocument::Account => export.account["id"] == owner.to_string(),
+        ExportDocument::Account => {
+            export.account["id"] == owner.to_string()
+                && export.account["breach_notices"]
+                    .as_array()
+                    .is_some_and(|n| !n.is_empty())
+        }
         ExportDocument::Tracks => export.tracks.iter().any(|t| t.id == track.id),
         ExportDocument::Shares => export
             .shares
@@ -221,6 +253,40 @@ fn an_account_is_exported_and_purged_as_the_registry_declares() {
             .map(|(_, rows)| rows)
             .collect::<Vec<_>>(),
         "another account keeps every row"
+    );
+
+    // The certificate of deletion waits in the outbox, for the address alone.
+    let certificates = t.vault.messages_about("deletion").unwrap();
+    assert_eq!(certificates.len(), 1);
+    let certificate = &certificates[0];
+    assert_eq!(
+        (
+            certificate.to.as_str(),
+            certificate.account,
+            certificate.template.as_str()
+        ),
+        ("gone@studio.test", None, "deletion-certificate")
+    );
+    let value = |name: &str| {
+        certificate
+            .values
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(value("account"), Some(owner.to_string()));
+    assert_eq!(value("tracks"), Some("1".into()));
+    assert_eq!(value("shares"), Some("1".into()));
+    let purge = t
+        .vault
+        .audit_query(&studiovault_api::admin::AuditQuery {
+            action: Some("account.purge".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(
+        purge[0].detail,
+        Some(format!("certificate {}", value("certificate").unwrap()))
     );
 }
 
