@@ -360,7 +360,10 @@ fn a_notice_queues_one_mail_per_affected_account_in_its_audited_transaction() {
     let sent = notify(&t, rec.id, Some("ignored: it is on time")).unwrap();
     assert_eq!(sent.state, IncidentState::Notified);
     assert_eq!(sent.notified_at_ms, Some(t.vault.now_ms()));
-    assert_eq!(sent.late_reason, None, "an on-time notice keeps no late reason");
+    assert_eq!(
+        sent.late_reason, None,
+        "an on-time notice keeps no late reason"
+    );
     assert_eq!(sent.notice, Some(notice()));
     let mails = t.vault.messages_about(&rec.topic()).unwrap();
     let mut to: Vec<(Option<UserId>, &str)> =
@@ -381,8 +384,10 @@ fn a_notice_queues_one_mail_per_affected_account_in_its_audited_transaction() {
         );
     }
     let rows = t.vault.affected_accounts(rec.id).unwrap();
-    assert!(rows.iter().all(|(row, _)| row.message.is_some()
-        && row.notified_at_ms == Some(t.vault.now_ms())));
+    assert!(
+        rows.iter()
+            .all(|(row, _)| row.message.is_some() && row.notified_at_ms == Some(t.vault.now_ms()))
+    );
     assert!(!rows.iter().any(|(row, _)| row.owner == cleo));
     let record = t
         .vault
@@ -392,7 +397,13 @@ fn a_notice_queues_one_mail_per_affected_account_in_its_audited_transaction() {
         })
         .unwrap();
     assert_eq!(record[0].detail.as_deref(), Some("2 account(s)"));
-    assert!(sent.timeline.last().unwrap().text.contains("5 hours after confirmation"));
+    assert!(
+        sent.timeline
+            .last()
+            .unwrap()
+            .text
+            .contains("5 hours after confirmation")
+    );
 
     // Once sent: not again, and its accounts stay as they were.
     assert!(matches!(
@@ -412,7 +423,10 @@ fn a_notice_past_72_hours_is_refused_without_its_reason_and_keeps_it() {
     let t = TestVault::new();
     let (rec, _) = confirmed_for_two(&t);
     t.advance_secs(72 * 3600);
-    assert!(!t.vault.incident(rec.id).unwrap().late_at(t.vault.now_ms()), "72 hours is on time");
+    assert!(
+        !t.vault.incident(rec.id).unwrap().late_at(t.vault.now_ms()),
+        "72 hours is on time"
+    );
     t.advance_secs(1);
     for reason in [None, Some("  ")] {
         assert!(matches!(
@@ -420,13 +434,22 @@ fn a_notice_past_72_hours_is_refused_without_its_reason_and_keeps_it() {
             Err(VaultError::Invalid { field: "late_reason", reason }) if reason.contains("72 hours")
         ));
     }
-    assert!(t.vault.messages_about(&rec.topic()).unwrap().is_empty(), "nothing was queued");
+    assert!(
+        t.vault.messages_about(&rec.topic()).unwrap().is_empty(),
+        "nothing was queued"
+    );
     let sent = notify(&t, rec.id, Some("the logs took four days to read")).unwrap();
     assert_eq!(
         sent.late_reason.as_deref(),
         Some("the logs took four days to read")
     );
-    assert!(sent.timeline.last().unwrap().text.contains("late: the logs took four days"));
+    assert!(
+        sent.timeline
+            .last()
+            .unwrap()
+            .text
+            .contains("late: the logs took four days")
+    );
     let record = t
         .vault
         .audit_query(&studiovault_api::admin::AuditQuery {
@@ -434,7 +457,13 @@ fn a_notice_past_72_hours_is_refused_without_its_reason_and_keeps_it() {
             ..Default::default()
         })
         .unwrap();
-    assert!(record[0].detail.as_deref().unwrap().contains("late, 72 hours"));
+    assert!(
+        record[0]
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("late, 72 hours")
+    );
 }
 
 #[test]
@@ -443,7 +472,12 @@ fn the_banner_shows_to_the_notified_until_dismissed_and_goes_with_the_purge() {
     let (rec, [_, _, _]) = confirmed_for_two(&t);
     let scope = |email: &str| {
         t.vault
-            .login(email, crate::testutil::PASSWORD, None, &ClientInfo::default())
+            .login(
+                email,
+                crate::testutil::PASSWORD,
+                None,
+                &ClientInfo::default(),
+            )
             .unwrap()
             .1
             .scope
@@ -454,7 +488,11 @@ fn the_banner_shows_to_the_notified_until_dismissed_and_goes_with_the_purge() {
         scope("cleo@studio.test"),
     );
     assert!(
-        t.vault.account(&ana).breach_notices(false).unwrap().is_empty(),
+        t.vault
+            .account(&ana)
+            .breach_notices(false)
+            .unwrap()
+            .is_empty(),
         "no banner before the notice is sent"
     );
     assert!(matches!(
@@ -468,7 +506,13 @@ fn the_banner_shows_to_the_notified_until_dismissed_and_goes_with_the_purge() {
     assert_eq!(banner.len(), 1);
     assert_eq!(banner[0].incident, rec.id);
     assert_eq!(banner[0].notice, notice());
-    assert!(t.vault.account(&cleo).breach_notices(true).unwrap().is_empty());
+    assert!(
+        t.vault
+            .account(&cleo)
+            .breach_notices(true)
+            .unwrap()
+            .is_empty()
+    );
     assert!(matches!(
         t.vault
             .account(&cleo)
@@ -485,11 +529,24 @@ fn the_banner_shows_to_the_notified_until_dismissed_and_goes_with_the_purge() {
         .account(&ana)
         .dismiss_notice(rec.id, &ClientInfo::default())
         .unwrap();
-    assert_eq!(t.vault.audit_len().unwrap(), audited, "dismissing again changes nothing");
-    assert!(t.vault.account(&ana).breach_notices(false).unwrap().is_empty());
+    assert_eq!(
+        t.vault.audit_len().unwrap(),
+        audited,
+        "dismissing again changes nothing"
+    );
+    assert!(
+        t.vault
+            .account(&ana)
+            .breach_notices(false)
+            .unwrap()
+            .is_empty()
+    );
     let kept = t.vault.account(&ana).breach_notices(true).unwrap();
     assert!(kept[0].dismissed_at_ms.is_some(), "the export still has it");
-    assert_eq!(t.vault.account(&ben).breach_notices(false).unwrap().len(), 1);
+    assert_eq!(
+        t.vault.account(&ben).breach_notices(false).unwrap().len(),
+        1
+    );
     let dismissed = t
         .vault
         .audit_query(&studiovault_api::admin::AuditQuery {
