@@ -402,3 +402,99 @@ fn the_cli_records_and_a_late_notice_must_say_why() {
         "{shown}"
     );
 }
+
+/// The banner in the web app (Chromium over HTTPS): the notice's text as the mail has it,
+/// markup in it shown as text, accessible, gone for good once dismissed.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_owner_reads_the_notice_as_a_banner_and_dismisses_it() {
+    use studiovault_e2e::PASSWORD;
+    use studiovault_e2e::browser::Browser;
+
+    let server = Server::start_deployed();
+    server.add_user("ana@studio.test", "pro");
+    let created: Value = serde_json::from_str(&server.cli_ok(
+        &["incident", "new", "Session cookies logged", "--json"],
+        None,
+    ))
+    .unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    server.cli_ok(&["incident", "confirm", &id], None);
+    server.cli_ok(
+        &["incident", "affected", &id, "--account", "ana@studio.test"],
+        None,
+    );
+    let hostile = "Cookies were logged <img src=x onerror=\"window.pwned=1\"> by a proxy.";
+    server.cli_ok(
+        &[
+            "incident",
+            "notify",
+            &id,
+            "--what-happened",
+            hostile,
+            "--data-affected",
+            "Your session cookie.",
+            "--containment",
+            "Every session was ended.",
+            "--user-action",
+            "Sign in again.",
+            "--contact",
+            "security@studio.test",
+        ],
+        None,
+    );
+
+    let browser = Browser::start_for(&server).await;
+    browser.goto(&server.url("/login")).await;
+    browser.type_into("#email", "ana@studio.test").await;
+    browser.type_into("#password", PASSWORD).await;
+    browser.click("form button[type=submit]").await;
+    browser.wait(".notice").await;
+    browser.screenshot("notice-banner").await;
+    let text = browser
+        .eval("document.querySelector('.notice').innerText")
+        .await;
+    let text = text.as_str().unwrap_or_default();
+    for expected in [
+        hostile,
+        "Your session cookie.",
+        "Every session was ended.",
+        "Sign in again.",
+        "security@studio.test",
+        "How to reach our security team",
+    ] {
+        assert!(
+            text.contains(expected),
+            "`{expected}` in the banner:\n{text}"
+        );
+    }
+    assert_eq!(
+        browser
+            .eval("document.querySelector('.notice img') === null && window.pwned === undefined")
+            .await,
+        serde_json::json!(true),
+        "markup in a notice is text, never HTML"
+    );
+    let violations = browser.accessibility_violations().await;
+    assert!(violations.is_empty(), "axe-core: {violations:?}");
+
+    // It stays across pages until dismissed, then is gone for good.
+    browser.click("nav a[href='/shares']").await;
+    browser.wait(".notice").await;
+    browser.click(".notice button").await;
+    browser
+        .until(
+            "the banner to go",
+            "document.querySelectorAll('.notice').length === 0",
+        )
+        .await;
+    let ana = Owner::signed_in(&server, "ana@studio.test").await;
+    assert!(notices(&ana).await.is_empty());
+    browser.goto(&server.url("/library")).await;
+    browser.wait("#tracks").await;
+    assert_eq!(
+        browser
+            .eval("document.querySelectorAll('.notice').length")
+            .await,
+        serde_json::json!(0)
+    );
+}

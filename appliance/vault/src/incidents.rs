@@ -184,15 +184,10 @@ pub fn checked_notice(parts: &NoticeParts) -> Result<NoticeParts> {
 }
 
 /// The values the notice's template is filled with: the same for every recipient, so the
-/// preview is the mail each one gets. `origin` is the appliance's public address.
-pub fn notice_values(
-    incident: IncidentId,
-    parts: &NoticeParts,
-    origin: &str,
-) -> Vec<(String, String)> {
+/// preview is the mail each one gets. The mail runner adds `origin`, the appliance's address.
+pub fn notice_values(incident: IncidentId, parts: &NoticeParts) -> Vec<(String, String)> {
     [
         ("reference", incident.to_string()),
-        ("origin", origin.to_owned()),
         ("what_happened", parts.what_happened.clone()),
         ("data_affected", parts.data_affected.clone()),
         ("containment", parts.containment.clone()),
@@ -585,20 +580,18 @@ impl Vault {
     /// Sends the notice: one outbox mail per affected account (template [`NOTICE_TEMPLATE`],
     /// topic `incident/<id>`), queued in the audited transaction that records the sending, and
     /// the banner for each. Only a confirmed incident with affected accounts is notified; a
-    /// notice more than 72 hours after confirmation is refused without its reason. `origin` is
-    /// the appliance's public address, named in the mail.
+    /// notice more than 72 hours after confirmation is refused without its reason.
     pub fn notify_incident(
         &self,
         id: IncidentId,
         notice: &NoticeParts,
         late_reason: Option<&str>,
-        origin: &str,
     ) -> Result<IncidentRecord> {
         let notice = checked_notice(notice)?;
         let late_reason = late_reason
             .map(|r| clean_paragraphs(r, MAX_TEXT_CHARS))
             .filter(|r| !r.is_empty());
-        let values = notice_values(id, &notice, origin);
+        let values = notice_values(id, &notice);
         let rec = self.audited(None, |txn, now| {
             let mut incidents = txn.open_table(INCIDENTS)?;
             let mut rec = get_incident(&incidents, id)?;

@@ -176,7 +176,7 @@ async fn render_notice(
 fn incident_call<B, T>(
     state: &AppState,
     action: &'static str,
-    change: fn(&AppState, &Vault, IncidentRecord, B) -> Result<T, VaultError>,
+    change: fn(&Vault, IncidentRecord, B) -> Result<T, VaultError>,
 ) -> Routes
 where
     B: serde::de::DeserializeOwned + Send + 'static,
@@ -193,10 +193,9 @@ where
         .then(
             move |reference: String, req: B, state: AppState| async move {
                 let vault = state.vault.clone();
-                let state2 = state.clone();
                 let result = blocking(move || {
                     let rec = find(&vault, &reference)?;
-                    change(&state2, &vault, rec, req)
+                    change(&vault, rec, req)
                 })
                 .await
                 .map_err(ApiError::not_found_as("incident"))
@@ -251,27 +250,20 @@ pub(super) fn routes(state: &AppState) -> Vec<Routes> {
                 .map(|v| json(&v));
             respond(result)
         });
-    let confirm = incident_call(state, "confirm", |_, vault, rec, req: ConfirmIncident| {
+    let confirm = incident_call(state, "confirm", |vault, rec, req: ConfirmIncident| {
         view(vault, &vault.confirm_incident(rec.id, &req)?)
     });
-    let note = incident_call(state, "note", |_, vault, rec, req: IncidentNote| {
+    let note = incident_call(state, "note", |vault, rec, req: IncidentNote| {
         view(vault, &vault.note_incident(rec.id, &req.text)?)
     });
-    let resolve = incident_call(state, "resolve", |_, vault, rec, req: IncidentNote| {
+    let resolve = incident_call(state, "resolve", |vault, rec, req: IncidentNote| {
         view(vault, &vault.resolve_incident(rec.id, &req.text)?)
     });
-    let affected = incident_call(
-        state,
-        "affected",
-        |_, vault, rec, req: AffectedSelection| Ok(accounts(vault.choose_affected(rec.id, &req)?)),
-    );
-    let notify = incident_call(state, "notify", |state, vault, rec, req: NotifyIncident| {
-        let sent = vault.notify_incident(
-            rec.id,
-            &req.notice,
-            req.late_reason.as_deref(),
-            &state.config.public_url(),
-        )?;
+    let affected = incident_call(state, "affected", |vault, rec, req: AffectedSelection| {
+        Ok(accounts(vault.choose_affected(rec.id, &req)?))
+    });
+    let notify = incident_call(state, "notify", |vault, rec, req: NotifyIncident| {
+        let sent = vault.notify_incident(rec.id, &req.notice, req.late_reason.as_deref())?;
         detail(vault, &sent)
     });
     let preview_affected = warp::path!("v1" / "incidents" / String / "affected" / "preview")
@@ -305,7 +297,10 @@ pub(super) fn routes(state: &AppState) -> Vec<Routes> {
                         let notice = checked_notice(&req)?;
                         let recipients = vault.affected_accounts(rec.id)?.len() as u64;
                         let late = rec.late_at(vault.now_ms());
-                        Ok((notice_values(rec.id, &notice, &origin), recipients, late))
+                        let mut values = notice_values(rec.id, &notice);
+                        // As the mail runner adds it to every message.
+                        values.push(("origin".into(), origin));
+                        Ok((values, recipients, late))
                     })
                     .await
                     .map_err(ApiError::not_found_as("incident"))?;
@@ -352,7 +347,8 @@ mod tests {
         };
         let id = IncidentId::parse("0123456789abcdef0123456789abcdef")
             .ok_or(studiovault_mail::TemplateError::Unknown("id".into()))?;
-        let values = notice_values(id, &parts, "https://vault.studio.test");
+        let mut values = notice_values(id, &parts);
+        values.push(("origin".into(), "https://vault.studio.test".into()));
         let pairs: Vec<(&str, &str)> = values
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))

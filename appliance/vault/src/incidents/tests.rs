@@ -328,8 +328,7 @@ fn confirmed_for_two(t: &TestVault) -> (IncidentRecord, [UserId; 3]) {
 }
 
 fn notify(t: &TestVault, id: IncidentId, late_reason: Option<&str>) -> Result<IncidentRecord> {
-    t.vault
-        .notify_incident(id, &notice(), late_reason, "https://vault.studio.test")
+    t.vault.notify_incident(id, &notice(), late_reason)
 }
 
 #[test]
@@ -348,7 +347,7 @@ fn a_notice_queues_one_mail_per_affected_account_in_its_audited_transaction() {
     let mut empty = notice();
     empty.containment = " \n".into();
     assert!(matches!(
-        t.vault.notify_incident(rec.id, &empty, None, "o"),
+        t.vault.notify_incident(rec.id, &empty, None),
         Err(VaultError::Invalid {
             field: "containment",
             ..
@@ -378,10 +377,7 @@ fn a_notice_queues_one_mail_per_affected_account_in_its_audited_transaction() {
     );
     for mail in &mails {
         assert_eq!(mail.template, NOTICE_TEMPLATE);
-        assert_eq!(
-            mail.values,
-            notice_values(rec.id, &notice(), "https://vault.studio.test")
-        );
+        assert_eq!(mail.values, notice_values(rec.id, &notice()));
     }
     let rows = t.vault.affected_accounts(rec.id).unwrap();
     assert!(

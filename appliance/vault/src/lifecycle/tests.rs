@@ -90,9 +90,7 @@ fn account_with_everything(t: &TestVault, email: &str) -> (OwnerScope, TrackReco
         user_action: "u".into(),
         contact: "s".into(),
     };
-    t.vault
-        .notify_incident(incident.id, &notice, None, "https://vault.test")
-        .unwrap();
+    t.vault.notify_incident(incident.id, &notice, None).unwrap();
     (scope, track)
 }
 
