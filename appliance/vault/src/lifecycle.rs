@@ -76,19 +76,30 @@ impl Admin<'_> {
 
     /// Purges every account whose grace period is over: tracks, blobs, shares, sessions,
     /// records and the tenant key. Answers the purged ids.
+    /// Also purges again the accounts a restored snapshot brought back: those without a data
+    /// key, which the keyring no longer held when the snapshot was restored.
     pub fn purge_due_accounts(&self) -> Result<Vec<UserId>> {
         let now = self.vault.now_ms();
-        let due: Vec<UserId> = self
+        let keyless = records::keyless_accounts(self.vault)?;
+        let due: Vec<(UserId, Purged)> = self
             .list()?
             .into_iter()
-            .filter(|u| matches!(u.status, AccountStatus::PendingDeletion { purge_after, .. } if purge_after <= now))
-            .map(|u| u.id)
+            .filter_map(|u| {
+                if keyless.contains(&u.id) {
+                    Some((u.id, Purged::Again))
+                } else if matches!(u.status, AccountStatus::PendingDeletion { purge_after, .. } if purge_after <= now)
+                {
+                    Some((u.id, Purged::AfterGrace))
+                } else {
+                    None
+                }
+            })
             .collect();
-        for id in &due {
-            purge_account(self.vault, *id)?;
-            tracing::info!(user = %id, "account purged after its deletion grace period");
+        for (id, why) in &due {
+            purge_account(self.vault, *id, *why)?;
+            tracing::info!(user = %id, ?why, "account purged");
         }
-        Ok(due)
+        Ok(due.into_iter().map(|(id, _)| id).collect())
     }
 }
 
@@ -125,10 +136,21 @@ fn schedule_deletion(
 /// Deletes an account scheduled for deletion entirely, in one transaction: every feature's
 /// rows, then its data key; then its blob files. From the commit on, every copy of its blobs
 /// (B2 replicas, backups) is unreadable, since its key is gone.
-fn purge_account(vault: &Vault, owner: UserId) -> Result<()> {
+/// Why an account is purged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purged {
+    /// Its deletion grace is over.
+    AfterGrace,
+    /// It was purged before, and a restored snapshot brought its records back without a key.
+    Again,
+}
+
+fn purge_account(vault: &Vault, owner: UserId, why: Purged) -> Result<()> {
     vault.audited(None, |txn, now| {
         let user = get_user(&txn.open_table(USERS)?, owner)?.ok_or(VaultError::NotFound)?;
-        if !matches!(user.status, AccountStatus::PendingDeletion { .. }) {
+        if why == Purged::AfterGrace
+            && !matches!(user.status, AccountStatus::PendingDeletion { .. })
+        {
             return Err(VaultError::invalid(
                 "user",
                 "only accounts scheduled for deletion are purged",
@@ -142,12 +164,19 @@ fn purge_account(vault: &Vault, owner: UserId) -> Result<()> {
             step(vault, txn, owner)?;
         }
         records::check_purged(txn, owner)?;
-        let certificate = certificate_of_deletion(vault, &user, shares, now);
-        let certificate_id = certificate.values[0].1.clone();
-        outbox::queue_mail(txn, certificate, now)?;
+        let detail = match why {
+            Purged::AfterGrace => {
+                let certificate = certificate_of_deletion(vault, &user, shares, now);
+                let certificate_id = certificate.values[0].1.clone();
+                outbox::queue_mail(txn, certificate, now)?;
+                format!("certificate {certificate_id}")
+            }
+            // The certificate went out at the first purge.
+            Purged::Again => "again, after a restore: its key was already gone".to_owned(),
+        };
         let event = AuditEvent::new(Actor::System, Some(owner), AuditAction::AccountPurge)
             .object(format!("user/{owner}"))
-            .detail(format!("certificate {certificate_id}"));
+            .detail(detail);
         Ok(((), event))
     })?;
     let _backup_copying = vault.blob_removal_gate();
