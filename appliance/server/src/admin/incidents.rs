@@ -49,19 +49,21 @@ fn find(vault: &Vault, reference: &str) -> Result<IncidentRecord, VaultError> {
     }
 }
 
-fn delivery_counts(messages: &[MessageRecord]) -> DeliveryCounts {
+/// How the notice's mails stand, from each recipient's delivery.
+fn delivery_counts(recipients: &[NoticeRecipient]) -> DeliveryCounts {
     let mut counts = DeliveryCounts::default();
-    for m in messages {
-        match m.state {
-            Delivery::Queued | Delivery::Sending => counts.queued += 1,
-            Delivery::Sent { .. } => counts.sent += 1,
-            Delivery::Failed { .. } => counts.failed += 1,
+    for r in recipients {
+        match r.delivery.as_str() {
+            "queued" | "sending" => counts.queued += 1,
+            "sent" => counts.sent += 1,
+            "failed" => counts.failed += 1,
+            _ => {}
         }
     }
     counts
 }
 
-fn incident_view(rec: &IncidentRecord, messages: &[MessageRecord]) -> IncidentView {
+fn incident_view(rec: &IncidentRecord, delivery: DeliveryCounts) -> IncidentView {
     IncidentView {
         id: rec.id.to_string(),
         title: rec.title.clone(),
@@ -77,7 +79,7 @@ fn incident_view(rec: &IncidentRecord, messages: &[MessageRecord]) -> IncidentVi
         affected: rec.affected,
         notice: rec.notice.clone(),
         late_reason: rec.late_reason.clone(),
-        delivery: delivery_counts(messages),
+        delivery,
         timeline: rec
             .timeline
             .iter()
@@ -93,20 +95,24 @@ fn incident_view(rec: &IncidentRecord, messages: &[MessageRecord]) -> IncidentVi
 /// An affected account, its notice and the delivery of its mail.
 fn recipient(
     row: &AffectedRow,
-    user: &UserRecord,
+    email: &str,
     messages: &HashMap<MessageId, &MessageRecord>,
 ) -> NoticeRecipient {
     let message = row.message.and_then(|id| messages.get(&id));
-    let (delivery, delivered_at, error) = match message.map(|m| &m.state) {
-        None => ("not sent", None, None),
-        Some(Delivery::Queued) => ("queued", None, message.and_then(|m| m.last_error.clone())),
-        Some(Delivery::Sending) => ("sending", None, None),
-        Some(Delivery::Sent { at_ms }) => ("sent", Some(*at_ms), None),
-        Some(Delivery::Failed { reason }) => ("failed", None, Some(reason.clone())),
+    let (delivery, delivered_at, error) = match (row.message, message.map(|m| &m.state)) {
+        (None, _) => ("not sent", None, None),
+        // The outbox keeps a sent message's record for a while only (`sent_mail_retention_days`).
+        (Some(_), None) => ("sent", None, None),
+        (Some(_), Some(Delivery::Queued)) => {
+            ("queued", None, message.and_then(|m| m.last_error.clone()))
+        }
+        (Some(_), Some(Delivery::Sending)) => ("sending", None, None),
+        (Some(_), Some(Delivery::Sent { at_ms })) => ("sent", Some(*at_ms), None),
+        (Some(_), Some(Delivery::Failed { reason })) => ("failed", None, Some(reason.clone())),
     };
     NoticeRecipient {
-        account: user.id.to_string(),
-        email: user.email.clone(),
+        account: row.owner.to_string(),
+        email: email.to_owned(),
         notified_at: row.notified_at_ms,
         delivery: delivery.into(),
         attempts: message.map_or(0, |m| m.attempts),
@@ -117,19 +123,19 @@ fn recipient(
 }
 
 fn view(vault: &Vault, rec: &IncidentRecord) -> Result<IncidentView, VaultError> {
-    Ok(incident_view(rec, &vault.messages_about(&rec.topic())?))
+    Ok(detail(vault, rec)?.incident)
 }
 
 fn detail(vault: &Vault, rec: &IncidentRecord) -> Result<IncidentDetail, VaultError> {
     let messages = vault.messages_about(&rec.topic())?;
     let by_id: HashMap<MessageId, &MessageRecord> = messages.iter().map(|m| (m.id, m)).collect();
-    let recipients = vault
+    let recipients: Vec<NoticeRecipient> = vault
         .affected_accounts(rec.id)?
         .iter()
-        .map(|(row, user)| recipient(row, user, &by_id))
+        .map(|(row, user)| recipient(row, &user.email, &by_id))
         .collect();
     Ok(IncidentDetail {
-        incident: incident_view(rec, &messages),
+        incident: incident_view(rec, delivery_counts(&recipients)),
         recipients,
     })
 }
@@ -332,7 +338,72 @@ pub(super) fn routes(state: &AppState) -> Vec<Routes> {
 
 #[cfg(test)]
 mod tests {
+    use studiovault_vault::UserId;
+
     use super::*;
+
+    /// Each recipient's delivery comes from its outbox message; a sent message whose record
+    /// the outbox has since pruned still reads as sent.
+    #[test]
+    fn recipients_read_their_mails_delivery() -> Result<(), &'static str> {
+        let owner = UserId::parse("0123456789abcdef0123456789abcdef").ok_or("id")?;
+        let incident = IncidentId::parse("fedcba9876543210fedcba9876543210").ok_or("id")?;
+        let message = MessageId::parse("00000000000000000000000000000007").ok_or("id")?;
+        let row = |message: Option<MessageId>| AffectedRow {
+            owner,
+            incident,
+            chosen_at_ms: 1,
+            notified_at_ms: message.map(|_| 2),
+            message,
+            dismissed_at_ms: None,
+        };
+        let mail = |state: Delivery| MessageRecord {
+            id: message,
+            account: Some(owner),
+            to: "ana@studio.test".into(),
+            template: NOTICE_TEMPLATE.into(),
+            values: Vec::new(),
+            topic: String::new(),
+            state,
+            attempts: 3,
+            created_at_ms: 2,
+            last_error: Some("421 try later".into()),
+        };
+        let read = |row: &AffectedRow, mail: Option<&MessageRecord>| {
+            let messages: HashMap<MessageId, &MessageRecord> =
+                mail.map(|m| (m.id, m)).into_iter().collect();
+            recipient(row, "ana@studio.test", &messages)
+        };
+        let waiting = read(&row(Some(message)), Some(&mail(Delivery::Queued)));
+        assert_eq!(
+            (
+                waiting.delivery.as_str(),
+                waiting.attempts,
+                waiting.error.as_deref()
+            ),
+            ("queued", 3, Some("421 try later"))
+        );
+        let failed = read(
+            &row(Some(message)),
+            Some(&mail(Delivery::Failed {
+                reason: "550 no such user".into(),
+            })),
+        );
+        assert_eq!(failed.error.as_deref(), Some("550 no such user"));
+        let sent = read(
+            &row(Some(message)),
+            Some(&mail(Delivery::Sent { at_ms: 9 })),
+        );
+        assert_eq!(
+            (sent.delivery.as_str(), sent.delivered_at),
+            ("sent", Some(9))
+        );
+        assert_eq!(read(&row(Some(message)), None).delivery, "sent");
+        assert_eq!(read(&row(None), None).delivery, "not sent");
+        let counts = delivery_counts(&[waiting, failed, sent]);
+        assert_eq!((counts.queued, counts.sent, counts.failed), (1, 1, 1));
+        Ok(())
+    }
 
     /// The built-in template has a slot for every value the vault gives, and the mail carries
     /// all five parts.
