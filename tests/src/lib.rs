@@ -13,6 +13,7 @@ pub mod rate_limit;
 pub mod s3;
 pub mod smtp;
 pub mod tls;
+pub mod tmux;
 pub mod workers;
 
 use std::net::TcpListener;

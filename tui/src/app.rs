@@ -78,6 +78,10 @@ const COMMON_TASKS: &[Hint] = &[
         "5, e",
         "enrol a stem worker: type its name, Enter; copy the token shown once to the machine",
     ),
+    (
+        "6, n",
+        "record an incident; c confirms a breach (the 72-hour clock starts), a picks the accounts, w writes and sends the notice",
+    ),
 ];
 
 pub struct App {
@@ -505,7 +509,7 @@ impl App {
         lines.push(Line::default());
         lines.extend(
             wrap(
-                "Every action here has a command-line twin for scripts, with --json: studiovault user …, studiovault sessions …, studiovault audit …, studiovault worker …, studiovault status.",
+                "Every action here has a command-line twin for scripts, with --json: studiovault user …, studiovault sessions …, studiovault audit …, studiovault worker …, studiovault incident …, studiovault status.",
                 width,
             )
             .into_iter()

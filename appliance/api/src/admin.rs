@@ -4,6 +4,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::{AccountStatus, Plan};
 
+mod incidents;
+pub use incidents::*;
+
 /// `POST /v1/users`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -431,3 +431,17 @@ pub struct TracedCopy {
     pub name: String,
     pub issued_at: i64,
 }
+
+/// A breach notice the signed-in owner has not dismissed (`GET /api/notices`): the same text
+/// as the mail, shown as a banner until `POST /api/notices/{id}/dismiss`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BreachNotice {
+    /// The incident's id.
+    pub id: String,
+    pub sent_at: i64,
+    pub what_happened: String,
+    pub data_affected: String,
+    pub containment: String,
+    pub user_action: String,
+    pub contact: String,
+}

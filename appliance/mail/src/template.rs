@@ -25,6 +25,11 @@ const BUILT_IN: &[(&str, &str, &str)] = &[
         include_str!("../templates/email-changed.txt"),
         include_str!("../templates/email-changed.html"),
     ),
+    (
+        "breach-notice",
+        include_str!("../templates/breach-notice.txt"),
+        include_str!("../templates/breach-notice.html"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -83,6 +83,10 @@ pub enum Command {
     Housekeeping(JsonFlag),
     /// The retention table: how long each kind of record is kept, and what enforces it.
     Retention(JsonFlag),
+    /// The incident register and breach notices: record, confirm, choose the affected
+    /// accounts, preview and send the notice within 72 hours of confirmation.
+    #[command(subcommand)]
+    Incident(IncidentCommand),
     /// Internal: one analysis job in a memory-limited child process of the server.
     #[command(hide = true)]
     AnalysisJob {
@@ -422,6 +426,134 @@ pub enum LeakCommand {
     /// Exit status 1 when no recipient is found.
     Trace {
         file: PathBuf,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+}
+
+/// An incident, by its id or a unique beginning of it (as `incident list` shows).
+#[derive(Debug, Args)]
+pub struct IncidentArg {
+    pub incident: String,
+    #[command(flatten)]
+    pub out: JsonFlag,
+}
+
+/// Whether the affected data was encrypted with keys that were not exposed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Encrypted {
+    Yes,
+    No,
+}
+
+/// The five parts every breach notice has, all required.
+#[derive(Debug, Args)]
+pub struct NoticeArgs {
+    /// What happened, in plain words, and when.
+    #[arg(long, value_name = "TEXT")]
+    pub what_happened: String,
+    /// Which of the user's data is affected.
+    #[arg(long, value_name = "TEXT")]
+    pub data_affected: String,
+    /// What was done to contain it.
+    #[arg(long, value_name = "TEXT")]
+    pub containment: String,
+    /// What the user should do.
+    #[arg(long, value_name = "TEXT")]
+    pub user_action: String,
+    /// How to reach the security team.
+    #[arg(long, value_name = "TEXT")]
+    pub contact: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IncidentCommand {
+    /// Record an incident (it starts as investigating).
+    New {
+        title: String,
+        /// What is known so far.
+        #[arg(long, value_name = "TEXT", default_value = "")]
+        description: String,
+        /// Whether the affected data was encrypted with keys that were not exposed.
+        #[arg(long, value_enum)]
+        encrypted: Option<Encrypted>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Every incident, newest first, with its state and the 72-hour clock.
+    List(JsonFlag),
+    /// One incident: its timeline, and each affected account's notice and mail.
+    Show(IncidentArg),
+    /// The incident is a breach: the 72-hour clock for the notice starts now.
+    Confirm {
+        incident: String,
+        #[arg(long, value_enum)]
+        encrypted: Option<Encrypted>,
+        #[arg(long, value_name = "TEXT")]
+        note: Option<String>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Choose the accounts the incident affects: every account, a list, or from the audit log
+    /// (records in a time window, of some actions, about an object). With --preview, only show
+    /// them.
+    Affected {
+        incident: String,
+        /// Every account.
+        #[arg(long, conflicts_with_all = ["account", "since", "until", "action", "object"])]
+        all: bool,
+        /// An account by e-mail or id (repeatable).
+        #[arg(long, value_name = "ACCOUNT", conflicts_with_all = ["since", "until", "action", "object"])]
+        account: Vec<String>,
+        /// Audit records from then on: 2025-06-01, "2025-06-01 14:30" (UTC), or an age: 2h, 7d.
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Audit records up to then, in the same forms as --since.
+        #[arg(long, value_name = "TIME")]
+        until: Option<String>,
+        /// An audit action, or a prefix such as `track` (repeatable).
+        #[arg(long, value_name = "ACTION")]
+        action: Vec<String>,
+        /// An audit record's object or key, or its beginning (`track/…`, a blob id).
+        #[arg(long, value_name = "OBJECT")]
+        object: Option<String>,
+        /// Show the accounts without recording them.
+        #[arg(long)]
+        preview: bool,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Show the notice exactly as it will be mailed.
+    NoticePreview {
+        incident: String,
+        #[command(flatten)]
+        notice: NoticeArgs,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Send the notice: one mail to each affected account, and a banner in their web app.
+    Notify {
+        incident: String,
+        #[command(flatten)]
+        notice: NoticeArgs,
+        /// Why the notice goes out more than 72 hours after confirmation (required then).
+        #[arg(long, value_name = "TEXT")]
+        late_reason: Option<String>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Close the incident; it stays in the register.
+    Resolve {
+        incident: String,
+        #[arg(long, value_name = "TEXT", default_value = "")]
+        note: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Add a note to the incident's timeline.
+    Note {
+        incident: String,
+        text: String,
         #[command(flatten)]
         out: JsonFlag,
     },

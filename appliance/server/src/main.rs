@@ -161,6 +161,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tls(cmd) => commands::tls::tls(&client(), cmd).await,
         Command::Worker(cmd) => commands::workers::admin(&client(), cmd).await,
         Command::Mail(cmd) => commands::mail::mail(&config, cmd).await,
+        Command::Incident(cmd) => commands::incidents::incident(&client(), cmd).await,
         // Handled above, before any configuration is read.
         Command::Analyze { .. }
         | Command::Stems(_)

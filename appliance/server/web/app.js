@@ -5,9 +5,12 @@ import { renderLibrary } from "/assets/library.js";
 import { renderAccount, renderConfirmEmail } from "/assets/account.js";
 import { renderShares } from "/assets/shares.js";
 import { initPlayer } from "/assets/player.js";
+import { showNotices, clearNotices } from "/assets/notices.js";
 
 const routes = { "/library": renderLibrary, "/shares": renderShares, "/account": renderAccount };
 export const session = { me: null };
+// Whose notices the banner shows.
+let noticesOf = null;
 
 export function navigate(path, replace = false) {
   if (replace) history.replaceState(null, "", path);
@@ -18,6 +21,7 @@ export function navigate(path, replace = false) {
 async function route() {
   const main = document.getElementById("main");
   const nav = document.getElementById("nav");
+  const notices = document.getElementById("notices");
   // An address-change link works signed in or not: the token in it is the proof.
   if (location.pathname === "/confirm-email") {
     nav.hidden = true;
@@ -32,12 +36,19 @@ async function route() {
   }
   let path = location.pathname;
   if (!session.me) {
+    noticesOf = null;
+    clearNotices(notices);
     nav.hidden = true;
     document.getElementById("player").hidden = true;
     return renderLogin(main, async (me) => {
       session.me = me;
       navigate(path === "/login" || path === "/" ? "/library" : path, true);
     });
+  }
+  // Once per sign-in: the breach notices this owner has not dismissed.
+  if (noticesOf !== session.me.user_id) {
+    noticesOf = session.me.user_id;
+    showNotices(notices);
   }
   if (!routes[path]) path = "/library";
   if (path !== location.pathname) history.replaceState(null, "", path);

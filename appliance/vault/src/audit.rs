@@ -123,6 +123,16 @@ pub enum AuditAction {
     Restriction,
     /// The owner objected to one processing purpose, or withdrew the objection.
     Objection,
+    IncidentCreate,
+    IncidentConfirm,
+    /// The accounts an incident affects were chosen.
+    IncidentAffected,
+    /// A breach notice was sent to the affected accounts.
+    IncidentNotify,
+    IncidentNote,
+    IncidentResolve,
+    /// An owner dismissed a breach notice's banner.
+    NoticeDismiss,
 }
 
 impl AuditAction {
@@ -180,6 +190,13 @@ impl AuditAction {
             Self::EmailChange => "account.email_change",
             Self::Restriction => "account.restriction",
             Self::Objection => "account.objection",
+            Self::IncidentCreate => "incident.create",
+            Self::IncidentConfirm => "incident.confirm",
+            Self::IncidentAffected => "incident.affected",
+            Self::IncidentNotify => "incident.notify",
+            Self::IncidentNote => "incident.note",
+            Self::IncidentResolve => "incident.resolve",
+            Self::NoticeDismiss => "notice.dismiss",
         }
     }
 }
@@ -315,6 +332,19 @@ fn to_entry(s: Stored) -> AuditEntry {
         detail: s.body.detail,
         hash: s.hash,
     }
+}
+
+/// Visits every readable record of `table`, oldest first (verification reports the others).
+pub(crate) fn each_entry(
+    table: &impl ReadableTable<u64, &'static [u8]>,
+    mut visit: impl FnMut(AuditEntry),
+) -> Result<()> {
+    for row in table.iter()? {
+        if let Ok(stored) = serde_json::from_slice::<Stored>(row?.1.value()) {
+            visit(to_entry(stored));
+        }
+    }
+    Ok(())
 }
 
 fn problem(seq: u64, kind: AuditProblemKind, message: String) -> AuditProblem {

@@ -1,6 +1,7 @@
 //! Account export: everything the store holds about one owner, in plain formats, for the owner
-//! to take away — the account, the tracks with their analysis, the shares with each
-//! recipient's activity, the owner's audit records, and the original audio.
+//! to take away — the account with the breach notices it was sent, the tracks with their
+//! analysis, the shares with each recipient's activity, the owner's audit records, and the
+//! original audio.
 
 use serde_json::{Value, json};
 
@@ -54,6 +55,18 @@ impl Vault {
             before = Some(last.seq);
             activity.extend(page);
         }
+        let notices: Vec<Value> = account
+            .breach_notices(true)?
+            .into_iter()
+            .map(|n| {
+                json!({
+                    "incident": n.incident,
+                    "sent_at": n.sent_at_ms,
+                    "dismissed_at": n.dismissed_at_ms,
+                    "notice": n.notice,
+                })
+            })
+            .collect();
         let bytes: u64 = tracks.iter().map(|t| t.size_bytes).sum();
         self.audit_only(
             Some(client),
@@ -80,6 +93,7 @@ impl Vault {
                     "expires_at": expires_at,
                 })),
                 "restricted": me.restricted(),
+                "breach_notices": notices,
                 "exported_at": self.now_ms(),
             }),
             tracks,

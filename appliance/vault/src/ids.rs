@@ -105,6 +105,10 @@ id_type!(
     /// A message of the outbox.
     MessageId
 );
+id_type!(
+    /// An incident in the register.
+    IncidentId
+);
 
 #[cfg(test)]
 mod tests {

@@ -70,6 +70,12 @@ pub(crate) const WORKERS: TableDefinition<u128, &[u8]> = TableDefinition::new("w
 
 /// The outbox (`outbox.rs`, schema v7): message id → `MessageRecord`.
 pub(crate) const OUTBOX: TableDefinition<u128, &[u8]> = TableDefinition::new("outbox");
+/// The incident register (`incidents.rs`, schema v7): incident id → `IncidentRecord`.
+pub(crate) const INCIDENTS: TableDefinition<u128, &[u8]> = TableDefinition::new("incidents");
+/// (owner id, incident id) → `AffectedRow`: an account an incident affects, its notice and
+/// the banner's dismissal.
+pub(crate) const INCIDENT_ACCOUNTS: TableDefinition<(u128, u128), &[u8]> =
+    TableDefinition::new("incident_accounts");
 
 /// Address changes waiting for their link (`users/email_change.rs`): user id →
 /// `PendingChange` (the new address and the hash of the link's secret).

@@ -76,18 +76,21 @@ fn tabs_switch_with_digits_tab_and_vim_keys_and_load_when_shown() {
     assert_eq!(h.calls(), ["GET /v1/workers"]);
     h.answer(Method::Get, "/v1/workers", workers());
     h.key(KeyCode::Char('l'));
+    assert_eq!(h.calls(), ["GET /v1/incidents"]);
+    h.answer(Method::Get, "/v1/incidents", json!([]));
+    h.key(KeyCode::Char('l'));
     assert_eq!(h.calls(), ["GET /v1/status"], "wraps to the dashboard");
     h.answer(Method::Get, "/v1/status", status());
     h.key(KeyCode::BackTab);
+    assert_eq!(h.calls(), ["GET /v1/incidents"]);
+    h.answer(Method::Get, "/v1/incidents", json!([]));
+    h.key(KeyCode::BackTab);
     assert_eq!(h.calls(), ["GET /v1/workers"]);
     h.answer(Method::Get, "/v1/workers", workers());
-    h.key(KeyCode::BackTab);
-    assert_eq!(h.calls(), ["GET /v1/sessions"]);
-    h.answer(Method::Get, "/v1/sessions", sessions());
     assert!(!h.key(KeyCode::Char('9')), "no ninth tab");
     assert!(h.calls().is_empty());
     h.key(KeyCode::Char('R'));
-    assert_eq!(h.calls(), ["GET /v1/sessions"], "R reloads the screen");
+    assert_eq!(h.calls(), ["GET /v1/workers"], "R reloads the screen");
 }
 
 #[test]

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
 
 mod events;
+mod notices;
 mod render;
 
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};

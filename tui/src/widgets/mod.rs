@@ -12,7 +12,7 @@ mod search;
 use ratatui::layout::Rect;
 
 pub use confirm::{Answer, Confirm, Confirmation};
-pub use dialog::{Dialog, hint_line};
+pub use dialog::{Dialog, draw_box, hint_line};
 pub use form::{Field, Form, FormEvent};
 pub use input::TextInput;
 pub use list::{Cursor, EmptyText, ListBox};

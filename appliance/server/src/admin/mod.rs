@@ -6,6 +6,7 @@
 mod audit;
 mod backups;
 mod housekeeping;
+mod incidents;
 mod leaks;
 mod sessions;
 mod status;
@@ -44,6 +45,7 @@ pub fn routes(state: &AppState) -> Routes {
         leaks::routes(state),
         workers::routes(state),
         housekeeping::routes(state),
+        incidents::routes(state),
     ];
     combine(routes.into_iter().flatten())
         .recover(recover)

@@ -40,6 +40,7 @@ const ASSETS: &[Asset] = &[
     asset!("shares.js", "text/javascript; charset=utf-8"),
     asset!("waveform.js", "text/javascript; charset=utf-8"),
     asset!("stems.js", "text/javascript; charset=utf-8"),
+    asset!("notices.js", "text/javascript; charset=utf-8"),
     asset!("portal.css", "text/css; charset=utf-8"),
     asset!("portal.js", "text/javascript; charset=utf-8"),
 ];

@@ -279,7 +279,7 @@ fn pretty<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, serde_json::Error> 
 
 const README: &str = "Studio Vault account export\n\
 \n\
-account.json   your account: e-mail, plan, storage, settings\n\
+account.json   your account: e-mail, plan, storage, settings, the breach notices you were sent\n\
 tracks.json    every track: names, formats, sizes, SHA-256, tempo, key, loudness, and its file\n\
 shares.json    your shares, their recipients, and what each opened, played and downloaded\n\
 activity.json  the audit records of your data: uploads, downloads, shares, sign-ins, settings\n\

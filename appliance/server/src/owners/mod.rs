@@ -9,6 +9,7 @@ mod app;
 mod export;
 mod incoming;
 mod leaks;
+mod notices;
 mod session;
 mod shares;
 mod stems;
@@ -118,6 +119,7 @@ pub fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
     all.extend(tracks::routes(state));
     all.extend(shares::routes(state));
     all.push(leaks::route(state).boxed());
+    all.extend(notices::routes(state));
     all
 }
 

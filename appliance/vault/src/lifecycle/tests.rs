@@ -16,7 +16,8 @@ use crate::{AccountExport, OwnerScope, TrackRecord};
 const AUDIO: &[u8] = b"the account's only track";
 
 /// A Max account (its shares watermark) with a session, a track queued for analysis and
-/// replication, a share, a recipient's rendered copy, and an address change waiting.
+/// replication, a share, a recipient's rendered copy, an address change waiting, mail, and a
+/// breach notice sent to it.
 fn account_with_everything(t: &TestVault, email: &str) -> (OwnerScope, TrackRecord) {
     let (_, scope) = t.user(email);
     t.vault
@@ -75,6 +76,32 @@ fn account_with_everything(t: &TestVault, email: &str) -> (OwnerScope, TrackReco
             &ClientInfo::default(),
         )
         .unwrap();
+    let incident = t
+        .vault
+        .record_incident(&studiovault_api::admin::NewIncident {
+            title: format!("Incident about {email}"),
+            ..Default::default()
+        })
+        .unwrap();
+    t.vault
+        .confirm_incident(incident.id, &Default::default())
+        .unwrap();
+    t.vault
+        .choose_affected(
+            incident.id,
+            &studiovault_api::admin::AffectedSelection::Accounts {
+                accounts: vec![email.to_owned()],
+            },
+        )
+        .unwrap();
+    let notice = studiovault_api::admin::NoticeParts {
+        what_happened: "w".into(),
+        data_affected: "d".into(),
+        containment: "c".into(),
+        user_action: "u".into(),
+        contact: "s".into(),
+    };
+    t.vault.notify_incident(incident.id, &notice, None).unwrap();
     (scope, track)
 }
 
@@ -102,7 +129,12 @@ fn export_holds(
 ) -> bool {
     let owner = scope.owner();
     match document {
-        ExportDocument::Account => export.account["id"] == owner.to_string(),
+        ExportDocument::Account => {
+            export.account["id"] == owner.to_string()
+                && export.account["breach_notices"]
+                    .as_array()
+                    .is_some_and(|n| !n.is_empty())
+        }
         ExportDocument::Tracks => export.tracks.iter().any(|t| t.id == track.id),
         ExportDocument::Shares => export
             .shares

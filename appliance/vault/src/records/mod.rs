@@ -35,9 +35,10 @@ pub(crate) use users::{TotpState, edit_user, get_user, owner_allows, put_user};
 use crate::error::{Result, VaultError};
 use crate::ids::UserId;
 use crate::store::{
-    AUDIT, AUDIT_CHECKPOINTS, BLOBS, EMAIL_CHANGES, JOBS, JOBS_BY_SUBJECT, META, OUTBOX,
-    RECIPIENTS, RENDERS, REPLICATION_QUEUE, SALTS, SESSIONS, SESSIONS_BY_USER, SHARES,
-    SPENT_NONCES, TENANT_KEYS, TRACKS, USERS, USERS_BY_EMAIL, WATERMARK_PAYLOADS, WORKERS, decode,
+    AUDIT, AUDIT_CHECKPOINTS, BLOBS, EMAIL_CHANGES, INCIDENT_ACCOUNTS, INCIDENTS, JOBS,
+    JOBS_BY_SUBJECT, META, OUTBOX, RECIPIENTS, RENDERS, REPLICATION_QUEUE, SALTS, SESSIONS,
+    SESSIONS_BY_USER, SHARES, SPENT_NONCES, TENANT_KEYS, TRACKS, USERS, USERS_BY_EMAIL,
+    WATERMARK_PAYLOADS, WORKERS, decode,
 };
 
 /// A table whatever its key and value types: what migrations and snapshots do with every one.
@@ -361,7 +362,8 @@ pub(crate) static TABLES: &[TableSpec] = &[
             rows: |txn, owner| naming_owner(txn, &OUTBOX, "account", owner),
             purge: Purge::Removed,
             export: Export::Excluded {
-                why: "copies of the mail the account was sent, which it holds in its mailbox;                       the notices themselves are in the account's documents",
+                why: "copies of the mail the account was sent, which it holds in its mailbox; \
+                      the notices themselves are in the account's documents",
             },
         },
     },
@@ -371,6 +373,23 @@ pub(crate) static TABLES: &[TableSpec] = &[
             rows: |txn, owner| keyed_by_owner(txn, EMAIL_CHANGES, owner),
             purge: Purge::Removed,
             // The address waiting for confirmation; the link's secret is kept only hashed.
+            export: Export::In(ExportDocument::Account),
+        },
+    },
+    TableSpec {
+        table: &INCIDENTS,
+        scope: Scope::Global {
+            why: "the incident register, kept for regulators: what happened, its timeline, the \
+                  rule that chose the affected accounts and their count, the notice sent; it \
+                  names no account (those are `incident_accounts`)",
+        },
+    },
+    TableSpec {
+        table: &INCIDENT_ACCOUNTS,
+        scope: Scope::PerOwner {
+            rows: |txn, owner| under_owner(txn, INCIDENT_ACCOUNTS, owner),
+            purge: Purge::Removed,
+            // The breach notices the account was sent, with their text.
             export: Export::In(ExportDocument::Account),
         },
     },
