@@ -78,6 +78,10 @@ const COMMON_TASKS: &[Hint] = &[
         "5, e",
         "enrol a stem worker: type its name, Enter; copy the token shown once to the machine",
     ),
+    (
+        "6, n",
+        "record a legal request as it arrives; H holds its accounts, N notifies the users",
+    ),
 ];
 
 pub struct App {

@@ -21,4 +21,5 @@ tabs![
     audit::Audit,
     sessions::Sessions,
     workers::Workers,
+    legal::Legal,
 ];
