@@ -11,6 +11,7 @@ pub mod browser;
 pub mod pebble;
 pub mod rate_limit;
 pub mod s3;
+pub mod smtp;
 pub mod tls;
 pub mod workers;
 
@@ -166,6 +167,34 @@ impl Server {
         self.dir.path().join("data")
     }
 
+    /// The file the server's store clock adds its seconds from (debug builds).
+    fn clock_file(&self) -> PathBuf {
+        self.dir.path().join("clock-offset-secs")
+    }
+
+    /// Moves the server's store clock `secs` forward (grace periods, gags, retention limits),
+    /// for every later call; the server reads the file at each look at the time.
+    pub fn advance_clock(&self, secs: i64) {
+        let now: i64 = std::fs::read_to_string(self.clock_file())
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        std::fs::write(self.clock_file(), (now + secs).to_string())
+            .unwrap_or_else(|e| panic!("writing the test clock: {e}"));
+    }
+
+    /// Runs a housekeeping pass now through the CLI (purges, expiries, notices that fell due),
+    /// and answers its report.
+    pub fn housekeeping(&self) -> Value {
+        let out = self.cli(&["housekeeping", "--json"], None);
+        assert!(
+            out.status.success(),
+            "housekeeping failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("housekeeping JSON: {e}"))
+    }
+
     pub fn base(&self) -> String {
         let scheme = if self.https { "https" } else { "http" };
         format!("{scheme}://127.0.0.1:{}", self.port)
@@ -185,6 +214,7 @@ impl Server {
             .arg("--listen")
             .arg(format!("127.0.0.1:{}", self.port))
             .envs(self.env.iter().cloned())
+            .env("STUDIOVAULT_TEST_CLOCK_FILE", self.clock_file())
             .env("STUDIOVAULT_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log)

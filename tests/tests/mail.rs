@@ -5,97 +5,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::BufRead;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
 
-use studiovault_e2e::{binary, free_port};
-
-/// The SMTP server, killed when dropped.
-struct Smtp {
-    child: Child,
-    port: u16,
-    maildir: PathBuf,
-}
-
-impl Smtp {
-    fn start(dir: &Path, implicit_tls: bool) -> Self {
-        let port = free_port();
-        let maildir = dir.join(format!("maildir-{port}"));
-        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/smtp-server");
-        let mut cmd = Command::new("/usr/bin/python3");
-        cmd.arg(fixture)
-            .args(["--port", &port.to_string(), "--user", "vault"])
-            .arg("--maildir")
-            .arg(&maildir)
-            .arg("--cert")
-            .arg(dir.join("relay.pem"))
-            .arg("--key")
-            .arg(dir.join("relay.key"))
-            .arg("--password-file")
-            .arg(dir.join("password"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        if implicit_tls {
-            cmd.arg("--implicit-tls");
-        }
-        let mut child = cmd.spawn().unwrap_or_else(|e| {
-            panic!("python3-aiosmtpd is missing? install Debian's python3-aiosmtpd (scripts/test does): {e}")
-        });
-        let mut ready = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut ready)
-            .unwrap();
-        assert_eq!(
-            ready.trim(),
-            "ready",
-            "the SMTP server did not start (is python3-aiosmtpd installed?)"
-        );
-        Self {
-            child,
-            port,
-            maildir,
-        }
-    }
-
-    /// The messages received so far, raw.
-    fn received(&self) -> Vec<String> {
-        let mut out: Vec<String> = std::fs::read_dir(self.maildir.join("new"))
-            .map(|d| {
-                d.flatten()
-                    .map(|e| std::fs::read_to_string(e.path()).unwrap())
-                    .collect()
-            })
-            .unwrap_or_default();
-        out.sort();
-        out
-    }
-}
-
-impl Drop for Smtp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A CA, and a certificate for 127.0.0.1 it signed, written into `dir`.
-fn relay_identity(dir: &Path) {
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca = params.self_signed(&ca_key).unwrap();
-    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
-    let issuer = rcgen::Issuer::new(params, ca_key);
-    let key = rcgen::KeyPair::generate().unwrap();
-    let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
-        .unwrap()
-        .signed_by(&key, &issuer)
-        .unwrap();
-    std::fs::write(dir.join("relay.pem"), leaf.pem()).unwrap();
-    std::fs::write(dir.join("relay.key"), key.serialize_pem()).unwrap();
-    std::fs::write(dir.join("password"), "correct relay secret\n").unwrap();
-}
+use studiovault_e2e::smtp::{Smtp, relay_identity};
+use studiovault_e2e::{Server, binary};
 
 fn mail_test(dir: &Path, smtp: &Smtp, security: &str, password: &str, trust_ca: bool) -> Output {
     let secret = dir.join(format!("secret-{}", password.len()));
@@ -186,4 +101,59 @@ fn clear_text_mail_is_refused_off_loopback() {
         stderr.contains("mail.security: `none` sends in the clear"),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_purged_account_is_mailed_its_certificate_of_deletion_through_the_outbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = Smtp::start_trusted(dir.path());
+    let env = smtp.server_env(dir.path());
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let server = Server::start_with(&env);
+    server.add_user("leaving@studio.test", "pro");
+    server.add_user("staying@studio.test", "pro");
+    server.cli_ok(&["user", "delete", "leaving@studio.test"], None);
+
+    // Inside the grace nothing is purged and nothing is mailed.
+    assert_eq!(server.housekeeping()["purged"], serde_json::json!([]));
+    server.advance_clock(31 * 86_400);
+    let report = server.housekeeping();
+    assert_eq!(report["purged"].as_array().map(Vec::len), Some(1));
+
+    let received = smtp.wait_for(1, Duration::from_secs(30));
+    assert_eq!(
+        received.len(),
+        1,
+        "one certificate, to the purged account only"
+    );
+    let mail = &received[0];
+    for expected in [
+        "X-RcptTo: leaving@studio.test",
+        "Subject: Certificate of deletion of your Studio Vault account",
+        "can no longer",
+    ] {
+        assert!(mail.contains(expected), "`{expected}` missing in:\n{mail}");
+    }
+    let audit = server.cli_ok(&["audit", "tail", "--action", "account.purge"], None);
+    let certificate = audit
+        .split("certificate ")
+        .nth(1)
+        .and_then(|rest| rest.get(..32))
+        .unwrap_or_else(|| panic!("the purge's audit record names no certificate:\n{audit}"));
+    assert!(
+        mail.contains(certificate),
+        "the mail carries the audited id"
+    );
+
+    // Once sent, the outbox holds nothing: the address went with the message, and the audit log
+    // records the send.
+    let sent = server.cli_ok(&["audit", "tail", "--action", "mail.sent"], None);
+    assert!(sent.contains("deletion-certificate"), "{sent}");
+    let mail_line = server
+        .cli_ok(&["status"], None)
+        .lines()
+        .find(|l| l.trim_start().starts_with("Mail"))
+        .map(str::to_owned)
+        .unwrap_or_default();
+    assert!(mail_line.contains("nothing waiting"), "{mail_line}");
 }

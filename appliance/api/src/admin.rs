@@ -315,6 +315,21 @@ pub struct ReplicaVerifyReport {
     pub findings: Vec<ReplicaFinding>,
 }
 
+/// `POST /v1/housekeeping`: what one housekeeping pass removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HousekeepingReport {
+    /// Client-hash salts past their retention.
+    pub salts: u64,
+    /// Sessions past their idle or absolute limit.
+    pub sessions: u64,
+    /// Accounts purged after their deletion grace.
+    pub purged: Vec<String>,
+    /// Spent single-use nonces past their URL's expiry.
+    pub nonces: u64,
+    /// Records of messages sent longer ago than their retention.
+    pub sent_mail: u64,
+}
+
 /// `GET /v1/status`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Status {

@@ -51,6 +51,9 @@ pub struct MailConfig {
     pub ca_file: Option<PathBuf>,
     /// A folder of `NAME.txt` / `NAME.html` pairs overriding the built-in templates.
     pub templates_dir: Option<PathBuf>,
+    /// At most this many messages a minute leave for the relay (providers cap it; a breach
+    /// notice to every account must not be refused as a flood).
+    pub per_minute: u32,
 }
 
 impl Default for MailConfig {
@@ -64,6 +67,7 @@ impl Default for MailConfig {
             from: None,
             ca_file: None,
             templates_dir: None,
+            per_minute: 60,
         }
     }
 }

@@ -4,11 +4,18 @@
 use std::path::Path;
 
 /// The built-in templates: name, text, HTML.
-const BUILT_IN: &[(&str, &str, &str)] = &[(
-    "test",
-    include_str!("../templates/test.txt"),
-    include_str!("../templates/test.html"),
-)];
+const BUILT_IN: &[(&str, &str, &str)] = &[
+    (
+        "test",
+        include_str!("../templates/test.txt"),
+        include_str!("../templates/test.html"),
+    ),
+    (
+        "deletion-certificate",
+        include_str!("../templates/deletion-certificate.txt"),
+        include_str!("../templates/deletion-certificate.html"),
+    ),
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {

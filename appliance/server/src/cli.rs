@@ -78,6 +78,9 @@ pub enum Command {
     /// Outgoing mail: check the relay in `[mail]` by sending a test message.
     #[command(subcommand)]
     Mail(MailCommand),
+    /// Run housekeeping now: expired salts, sessions and nonces, accounts past their deletion
+    /// grace, old mail records (the server also runs it hourly).
+    Housekeeping(JsonFlag),
     /// Internal: one analysis job in a memory-limited child process of the server.
     #[command(hide = true)]
     AnalysisJob {

@@ -12,6 +12,8 @@ const ENV_PREFIX: &str = "STUDIOVAULT_";
 /// Variables that steer the CLI itself rather than the config.
 const ENV_NOT_CONFIG: &[&str] = &[
     "STUDIOVAULT_CONFIG",
+    // The test suite's clock (debug builds only, `crate::clock`).
+    "STUDIOVAULT_TEST_CLOCK_FILE",
     "STUDIOVAULT_SOCKET",
     "STUDIOVAULT_LOG",
     // Where the stem separator's model is, for `stems` and `worker run`, which read no config.
@@ -246,6 +248,9 @@ pub struct Login {
 pub struct Privacy {
     /// Days a client-hash salt is kept before deletion.
     pub salt_retention_days: u32,
+    /// Days the record of a sent message (address, delivery) is kept; the audit log keeps
+    /// that it was sent.
+    pub sent_mail_days: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -331,6 +336,7 @@ impl Default for Privacy {
     fn default() -> Self {
         Self {
             salt_retention_days: 30,
+            sent_mail_days: 90,
         }
     }
 }
@@ -645,6 +651,7 @@ impl Config {
         let gib = |p: &Plan| p.quota_gib.saturating_mul(1 << 30);
         Policy {
             replica_delete_delay_secs: self.replication.delete_delay_seconds as i64,
+            backup_retention_weeks: i64::from(self.backups.keep_weekly),
             quotas: PlanQuotas {
                 free: gib(&self.plans.free),
                 pro: gib(&self.plans.pro),
@@ -653,6 +660,7 @@ impl Config {
             session_idle_secs: (self.sessions.idle_timeout_minutes * 60) as i64,
             session_absolute_secs: (self.sessions.absolute_timeout_days * 86_400) as i64,
             salt_retention_days: i64::from(self.privacy.salt_retention_days),
+            sent_mail_retention_days: i64::from(self.privacy.sent_mail_days),
             deletion_grace_days: i64::from(self.accounts.deletion_grace_days),
             bcrypt_cost: 12,
             shares: SharePolicy {

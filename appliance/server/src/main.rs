@@ -5,12 +5,15 @@ mod admin;
 mod analysis;
 mod backups;
 mod cli;
+mod clock;
 mod commands;
 mod config;
+mod housekeeping;
 mod human;
 mod jobs;
 mod leak_report;
 mod listener;
+mod mail;
 mod owners;
 mod portal;
 mod render;
@@ -152,6 +155,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sessions(cmd) => commands::users::sessions(&client(), cmd).await,
         Command::Audit(cmd) => commands::audit::audit(&client(), cmd).await,
         Command::Status(out) => commands::status::status(&client(), out.json).await,
+        Command::Housekeeping(out) => commands::status::housekeeping(&client(), out.json).await,
         Command::Tls(cmd) => commands::tls::tls(&client(), cmd).await,
         Command::Worker(cmd) => commands::workers::admin(&client(), cmd).await,
         Command::Mail(cmd) => commands::mail::mail(&config, cmd).await,

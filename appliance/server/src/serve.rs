@@ -15,9 +15,7 @@ use crate::config::Config;
 use crate::listener::{self, Listener, Routes};
 use crate::throttle::LoginThrottle;
 use crate::web::{self, AppState};
-use crate::{analysis, jobs, owners, portal, render};
-
-const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(3600);
+use crate::{analysis, clock, housekeeping, jobs, mail, owners, portal, render};
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let config = Arc::new(config);
@@ -36,7 +34,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         let dir = config.data_dir.clone();
         let policy = config.policy();
         tokio::task::spawn_blocking(move || {
-            let vault = Vault::open(&dir, master, policy)?;
+            let vault = Vault::open_with_clock(&dir, master, policy, clock::store_clock())?;
             vault.warm_up();
             Ok::<_, VaultError>(vault)
         })
@@ -91,7 +89,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
 
     // Purges and expiries that fell due while the server was down happen before it serves.
-    housekeeping_pass(&vault).await;
+    if let Err(e) = housekeeping::pass(&vault).await {
+        tracing::error!(error = %e, "housekeeping failed");
+    }
     let socket_path = config.admin_socket_path();
     let admin_listener = bind_admin_socket(&socket_path).await?;
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -140,16 +140,22 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     ));
     // Background work: one runner per kind of job, woken by commits that queue jobs.
     jobs::release_stale_leases(&vault).await;
-    let (analysis_wake, render_wake) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    let (analysis_wake, render_wake, mail_wake) = (
+        Arc::new(Notify::new()),
+        Arc::new(Notify::new()),
+        Arc::new(Notify::new()),
+    );
     {
-        let (a, r, s) = (
+        let (a, r, m, s) = (
             analysis_wake.clone(),
             render_wake.clone(),
+            mail_wake.clone(),
             state.stems_wake.clone(),
         );
         vault.on_jobs_queued(move || {
             a.notify_one();
             r.notify_one();
+            m.notify_one();
             // Every waiting stem worker looks; one of them gets the job.
             s.notify_waiters();
         });
@@ -189,7 +195,25 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             stop_rx.clone(),
         ))
     });
-    let background = tokio::spawn(housekeeping(
+    let mailing = match config.mail.enabled() {
+        true => {
+            let mailer = studiovault_mail::Mailer::new(&config.mail)
+                .context("setting up the mail relay of [mail]")?;
+            Some(tokio::spawn(jobs::run(
+                vault.clone(),
+                Arc::new(mail::MailExecutor::new(
+                    mailer,
+                    config.mail.per_minute,
+                    config.public_url(),
+                )),
+                2,
+                mail_wake,
+                stop_rx.clone(),
+            )))
+        }
+        false => None,
+    };
+    let background = tokio::spawn(housekeeping::run(
         vault.clone(),
         Duration::from_secs(config.audit.checkpoint_interval_seconds),
         stop_rx,
@@ -207,8 +231,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     tracing::info!("shutting down: draining connections");
     let _ = stop_tx.send(true);
     let _ = tokio::join!(public, admin, analysis, rendering, background);
-    if let Some(replication) = replication {
-        let _ = replication.await;
+    for task in [replication, mailing].into_iter().flatten() {
+        let _ = task.await;
     }
     for task in tls_tasks {
         let _ = task.await;
@@ -284,59 +308,6 @@ async fn shutdown_signal() {
         }
         Err(_) => {
             let _ = ctrl_c.await;
-        }
-    }
-}
-
-/// Deletes expired salts and sessions, and purges accounts whose deletion grace is over.
-async fn housekeeping_pass(vault: &Vault) {
-    let v = vault.clone();
-    let result = tokio::task::spawn_blocking(move || -> Result<_, VaultError> {
-        Ok((
-            v.prune_salts()?,
-            v.admin().sweep_expired_sessions()?,
-            v.admin().purge_due_accounts()?,
-            v.sweep_spent_nonces()?,
-        ))
-    })
-    .await;
-    match result {
-        Ok(Ok((salts, sessions, purged, nonces))) => {
-            if salts + sessions as usize + purged.len() + nonces as usize > 0 {
-                tracing::info!(
-                    salts,
-                    sessions,
-                    purged = purged.len(),
-                    nonces,
-                    "housekeeping"
-                );
-            }
-        }
-        Ok(Err(e)) => tracing::error!(error = %e, "housekeeping failed"),
-        Err(e) => tracing::error!(error = %e, "housekeeping task failed"),
-    }
-}
-
-/// Signs audit checkpoints on a timer, and runs [`housekeeping_pass`] hourly.
-async fn housekeeping(vault: Vault, checkpoint_every: Duration, mut stop: watch::Receiver<bool>) {
-    let mut checkpoint = tokio::time::interval(checkpoint_every);
-    let mut hourly = tokio::time::interval_at(
-        tokio::time::Instant::now() + HOUSEKEEPING_EVERY,
-        HOUSEKEEPING_EVERY,
-    );
-    loop {
-        tokio::select! {
-            _ = checkpoint.tick() => {
-                let v = vault.clone();
-                match tokio::task::spawn_blocking(move || v.audit_checkpoint()).await {
-                    Ok(Ok(Some(seq))) => tracing::debug!(seq, "audit checkpoint signed"),
-                    Ok(Ok(None)) => {}
-                    Ok(Err(e)) => tracing::error!(error = %e, "audit checkpoint failed"),
-                    Err(e) => tracing::error!(error = %e, "audit checkpoint task failed"),
-                }
-            }
-            _ = hourly.tick() => housekeeping_pass(&vault).await,
-            () = listener::stopped(&mut stop) => break,
         }
     }
 }

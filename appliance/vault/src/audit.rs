@@ -22,7 +22,7 @@ use studiovault_api::admin::{
 
 use crate::error::Result;
 use crate::ids::{RecipientId, UserId, WorkerId};
-use crate::store::{AUDIT, AUDIT_CHECKPOINTS, decode, encode};
+use crate::store::{AUDIT, AUDIT_CHECKPOINTS, JOBS, decode, encode};
 use crate::{ClientInfo, Vault};
 
 /// Who performed an action.
@@ -107,6 +107,10 @@ pub enum AuditAction {
     WorkerResume,
     WorkerRevoke,
     WorkerDelete,
+    /// The relay took a message of the outbox.
+    MailSent,
+    /// A message was given up on.
+    MailFailed,
 }
 
 impl AuditAction {
@@ -156,6 +160,8 @@ impl AuditAction {
             Self::WorkerResume => "worker.resume",
             Self::WorkerRevoke => "worker.revoke",
             Self::WorkerDelete => "worker.delete",
+            Self::MailSent => "mail.sent",
+            Self::MailFailed => "mail.failed",
         }
     }
 }
@@ -532,11 +538,18 @@ impl Vault {
         };
         let now = self.now_ms();
         let txn = self.db().begin_write()?;
+        let jobs_before = txn.open_table(JOBS)?.len()?;
         let (out, event) = change(&txn, now)?;
         match event {
             Some(event) => {
                 append(&txn, now, AuditEvent { client, ..event })?;
+                let queued = txn.open_table(JOBS)?.len()? > jobs_before;
                 txn.commit()?;
+                // The change queued work (a mail, an analysis): its runner starts now, not at
+                // its next tick.
+                if queued {
+                    self.jobs_queued();
+                }
             }
             None => txn.abort()?,
         }

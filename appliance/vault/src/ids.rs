@@ -74,6 +74,13 @@ id_type!(
     /// An account, and the tenant that owns its data.
     UserId
 );
+impl UserId {
+    /// No account: the owner of the appliance's own jobs, e.g. a message to an address no
+    /// account holds any more. Never a real account's id (those are random; zero is not drawn
+    /// in practice, and no code path creates an account with it).
+    pub const APPLIANCE: UserId = UserId(0);
+}
+
 id_type!(
     /// A track in one owner's library.
     TrackId
@@ -93,6 +100,10 @@ id_type!(
 id_type!(
     /// An enrolled stem worker.
     WorkerId
+);
+id_type!(
+    /// A message of the outbox.
+    MessageId
 );
 
 #[cfg(test)]

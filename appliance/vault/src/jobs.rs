@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Vault;
 use crate::error::{Result, VaultError};
-use crate::ids::{RecipientId, TrackId, UserId};
+use crate::ids::{MessageId, RecipientId, TrackId, UserId};
 use crate::store::{JOBS, JOBS_BY_SUBJECT, decode, encode};
 
 /// What kind of work a job is; each kind has its executor.
@@ -35,6 +35,8 @@ pub enum JobKind {
     Render,
     /// A track's stems, made by a stem worker.
     Stems,
+    /// One message of the outbox, to one recipient (`outbox.rs`).
+    Mail,
 }
 
 impl JobKind {
@@ -43,6 +45,24 @@ impl JobKind {
             JobKind::Analysis => "analysis",
             JobKind::Render => "render",
             JobKind::Stems => "stems",
+            JobKind::Mail => "mail",
+        }
+    }
+
+    /// Attempts before a job that keeps failing (or whose executor keeps dying) is given up.
+    /// A mail relay that is down is waited out for about two hours.
+    fn max_attempts(self) -> u32 {
+        match self {
+            JobKind::Mail => MAIL_ATTEMPTS,
+            _ => MAX_ATTEMPTS,
+        }
+    }
+
+    /// The wait before the first retry; each further one waits twice as long.
+    fn first_backoff_ms(self) -> i64 {
+        match self {
+            JobKind::Mail => 30_000,
+            _ => RETRY_BACKOFF_MS,
         }
     }
 }
@@ -58,6 +78,10 @@ pub enum JobSubject {
         recipient: RecipientId,
         track: TrackId,
     },
+    /// A message of the outbox.
+    Message {
+        message: MessageId,
+    },
 }
 
 impl JobSubject {
@@ -68,12 +92,15 @@ impl JobSubject {
             JobSubject::RecipientCopy { recipient, track } => {
                 format!("{}/{recipient}/{track}", kind.as_str())
             }
+            JobSubject::Message { message } => format!("{}/{message}", kind.as_str()),
         }
     }
 
-    pub fn track(&self) -> TrackId {
+    /// The track the job works on, if it works on one.
+    pub fn track(&self) -> Option<TrackId> {
         match self {
-            JobSubject::Track { track } | JobSubject::RecipientCopy { track, .. } => *track,
+            JobSubject::Track { track } | JobSubject::RecipientCopy { track, .. } => Some(*track),
+            JobSubject::Message { .. } => None,
         }
     }
 }
@@ -107,6 +134,8 @@ pub struct JobRecord {
 
 /// Attempts before a job that keeps failing (or whose executor keeps dying) is given up.
 pub const MAX_ATTEMPTS: u32 = 3;
+/// Attempts at sending one message: 30 s doubling to 64 min, about two hours in all.
+pub const MAIL_ATTEMPTS: u32 = 8;
 /// The first retry waits this long; each further one twice as long.
 const RETRY_BACKOFF_MS: i64 = 5_000;
 
@@ -207,7 +236,9 @@ pub(crate) fn remove_for_track(
     owner: UserId,
     track: TrackId,
 ) -> Result<()> {
-    remove_where(txn, |j| j.owner == owner && j.subject.track() == track)
+    remove_where(txn, |j| {
+        j.owner == owner && j.subject.track() == Some(track)
+    })
 }
 
 /// Removes every job of `owner`: the jobs' part of an account's purge.
@@ -298,26 +329,41 @@ impl Lease {
 
     /// The executor could not do the job. `retry` when another attempt may succeed (the
     /// executor died, a resource was busy): the job goes back to the queue after a backoff,
-    /// until [`MAX_ATTEMPTS`]; otherwise, or after that, it stays failed with `reason`.
+    /// until its kind's attempts are spent ([`MAX_ATTEMPTS`], [`MAIL_ATTEMPTS`]); otherwise, or
+    /// after that, it stays failed with `reason`.
     pub fn fail(&self, vault: &Vault, reason: &str, retry: bool) -> Result<JobState> {
-        let now = vault.now_ms();
         let txn = vault.db().begin_write()?;
-        let state = {
-            let mut jobs = txn.open_table(JOBS)?;
-            let mut job = self.held(&jobs)?;
-            job.state = if retry && job.attempts < MAX_ATTEMPTS {
-                job.due_at_ms = now + backoff_ms(job.attempts);
-                JobState::Queued
-            } else {
-                JobState::Failed {
-                    reason: reason.chars().take(300).collect(),
-                }
-            };
-            jobs.insert(self.id, encode(&job).as_slice())?;
-            job.state
-        };
+        let state = self.fail_in(&txn, vault.now_ms(), reason, retry)?;
         txn.commit()?;
         Ok(state)
+    }
+
+    /// [`Lease::fail`] in the caller's transaction, the one that records what the failure
+    /// means for the job's subject.
+    pub(crate) fn fail_in(
+        &self,
+        txn: &WriteTransaction,
+        now: i64,
+        reason: &str,
+        retry: bool,
+    ) -> Result<JobState> {
+        let mut jobs = txn.open_table(JOBS)?;
+        let mut job = self.held(&jobs)?;
+        job.state = if retry && job.attempts < job.kind.max_attempts() {
+            job.due_at_ms = now + backoff_ms(job.kind, job.attempts);
+            JobState::Queued
+        } else {
+            JobState::Failed {
+                reason: reason.chars().take(300).collect(),
+            }
+        };
+        jobs.insert(self.id, encode(&job).as_slice())?;
+        Ok(job.state)
+    }
+
+    /// `LeaseLost` unless the job is still this lease's, read in the caller's transaction.
+    pub(crate) fn check_held_in(&self, txn: &WriteTransaction) -> Result<()> {
+        self.held(&txn.open_table(JOBS)?).map(drop)
     }
 
     fn held(&self, jobs: &impl ReadableTable<u128, &'static [u8]>) -> Result<JobRecord> {
@@ -336,8 +382,9 @@ fn lease_ms(lease: Duration) -> i64 {
     i64::try_from(lease.as_millis()).unwrap_or(i64::MAX)
 }
 
-fn backoff_ms(attempts: u32) -> i64 {
-    RETRY_BACKOFF_MS.saturating_mul(1 << attempts.saturating_sub(1).min(16))
+fn backoff_ms(kind: JobKind, attempts: u32) -> i64 {
+    kind.first_backoff_ms()
+        .saturating_mul(1 << attempts.saturating_sub(1).min(16))
 }
 
 /// What a waiting page or console shows of a job.
@@ -606,7 +653,7 @@ mod tests {
                         .is_none(),
                     "not before its backoff"
                 );
-                t.advance_secs(backoff_ms(attempt) / 1000);
+                t.advance_secs(backoff_ms(JobKind::Analysis, attempt) / 1000);
             } else {
                 assert!(matches!(state, JobState::Failed { .. }));
             }

@@ -23,6 +23,7 @@ pub mod jobs;
 pub mod keys;
 pub mod library;
 mod lifecycle;
+pub mod outbox;
 mod privacy;
 mod records;
 pub mod replication;
@@ -81,11 +82,12 @@ pub use audit::{Actor, AuditAction};
 pub use blob::{BlobAccess, BlobReader, BlobWriter, SealedBlob};
 pub use error::{Result, VaultError};
 pub use export::AccountExport;
-pub use ids::{BlobId, RecipientId, ShareId, TrackId, UserId, WorkerId};
+pub use ids::{BlobId, MessageId, RecipientId, ShareId, TrackId, UserId, WorkerId};
 pub use jobs::{JobKind, JobRecord, JobState, JobSubject, JobView, Lease};
 pub use keys::MasterKey;
 pub use library::analysis::{AnalysisJob, AnalysisResult, AnalysisState};
 pub use library::{AudioUse, Library, StemOf, TrackInfo, TrackQuery, TrackRecord, TrackSort};
+pub use outbox::{Delivery, MailDraft, MessageRecord, OutboxCounts};
 pub use records::UserRecord;
 pub use scope::{Authenticated, OwnerScope};
 pub use shares::{
@@ -152,6 +154,8 @@ pub struct Policy {
     pub session_absolute_secs: i64,
     /// Days a client-hash salt is kept; older ones are deleted, unlinking old hashes from IPs.
     pub salt_retention_days: i64,
+    /// Days the outbox keeps the record of a sent message.
+    pub sent_mail_retention_days: i64,
     /// Days between a deletion request and the purge.
     pub deletion_grace_days: i64,
     /// bcrypt work factor. 12 in production; tests of the store alone may lower it.
@@ -160,6 +164,9 @@ pub struct Policy {
     /// Seconds between a blob's deletion here and the deletion of its replica: the grace in
     /// which the replica still holds what was deleted by mistake (ciphertext only).
     pub replica_delete_delay_secs: i64,
+    /// Weeks the oldest snapshot is kept (`backups.keep_weekly`): how long a purged account's
+    /// ciphertext may still sit in a backup, unreadable.
+    pub backup_retention_weeks: i64,
 }
 
 impl Default for Policy {
@@ -169,10 +176,12 @@ impl Default for Policy {
             session_idle_secs: 12 * 3600,
             session_absolute_secs: 30 * 24 * 3600,
             salt_retention_days: 30,
+            sent_mail_retention_days: 90,
             deletion_grace_days: 30,
             bcrypt_cost: 12,
             shares: SharePolicy::default(),
             replica_delete_delay_secs: 30 * 24 * 3600,
+            backup_retention_weeks: 12,
         }
     }
 }

@@ -10,7 +10,7 @@
 
 use std::path::Path;
 
-use redb::WriteTransaction;
+use redb::{ReadableTable, WriteTransaction};
 use studiovault_api::AccountStatus;
 
 use crate::audit::{Actor, AuditAction, AuditEvent};
@@ -18,18 +18,19 @@ use crate::error::{Result, VaultError};
 use crate::ids::{TrackId, UserId};
 use crate::library::{self, Library};
 use crate::records::{self, UserRecord, edit_user, get_user};
-use crate::store::USERS;
+use crate::store::{SHARES, USERS};
 use crate::users::{self, Account, Admin, Recheck, revoke_all_in};
-use crate::{ClientInfo, Vault, fsutil, jobs, replication, shares};
+use crate::{ClientInfo, Vault, fsutil, jobs, outbox, replication, shares};
 
 /// One feature's part of an account purge, inside the purge's transaction.
 type PurgeStep = fn(&Vault, &WriteTransaction, UserId) -> Result<()>;
 
 /// Every feature's part of an account purge, in one transaction: the features' rows, then the
 /// replication queue (once every blob's deletion is queued), the account, and its key.
-const PURGE_STEPS: [PurgeStep; 6] = [
+const PURGE_STEPS: [PurgeStep; 7] = [
     library::purge_owner,
     shares::purge_owner,
+    outbox::purge_owner,
     jobs::purge_owner,
     replication::purge_owner,
     users::purge_owner,
@@ -124,7 +125,7 @@ fn schedule_deletion(
 /// rows, then its data key; then its blob files. From the commit on, every copy of its blobs
 /// (B2 replicas, backups) is unreadable, since its key is gone.
 fn purge_account(vault: &Vault, owner: UserId) -> Result<()> {
-    vault.audited(None, |txn, _| {
+    vault.audited(None, |txn, now| {
         let user = get_user(&txn.open_table(USERS)?, owner)?.ok_or(VaultError::NotFound)?;
         if !matches!(user.status, AccountStatus::PendingDeletion { .. }) {
             return Err(VaultError::invalid(
@@ -132,12 +133,20 @@ fn purge_account(vault: &Vault, owner: UserId) -> Result<()> {
                 "only accounts scheduled for deletion are purged",
             ));
         }
+        let shares = txn
+            .open_table(SHARES)?
+            .range((owner.raw(), 0)..=(owner.raw(), u128::MAX))?
+            .count();
         for step in PURGE_STEPS {
             step(vault, txn, owner)?;
         }
         records::check_purged(txn, owner)?;
+        let certificate = certificate_of_deletion(vault, &user, shares, now);
+        let certificate_id = certificate.values[0].1.clone();
+        outbox::queue_mail(txn, certificate, now)?;
         let event = AuditEvent::new(Actor::System, Some(owner), AuditAction::AccountPurge)
-            .object(format!("user/{owner}"));
+            .object(format!("user/{owner}"))
+            .detail(format!("certificate {certificate_id}"));
         Ok(((), event))
     })?;
     let _backup_copying = vault.blob_removal_gate();
@@ -147,6 +156,62 @@ fn purge_account(vault: &Vault, owner: UserId) -> Result<()> {
         fsutil::sync_dir(&vault.blob_root())?;
     }
     Ok(())
+}
+
+/// The certificate of deletion mailed to the purged account's address, queued in the purge's
+/// transaction. It is no account's message (the account is gone), so the outbox drops the
+/// address once it is sent. The first value is the certificate's id, which the audit record
+/// of the purge names.
+fn certificate_of_deletion(
+    vault: &Vault,
+    user: &UserRecord,
+    shares: usize,
+    now: i64,
+) -> outbox::MailDraft {
+    let requested_at = match user.status {
+        AccountStatus::PendingDeletion { requested_at, .. } => requested_at,
+        _ => now,
+    };
+    let policy = vault.policy();
+    let values = [
+        ("certificate", format!("{:032x}", rand::random::<u128>())),
+        ("account", user.id.to_string()),
+        ("requested_at", utc_minute(requested_at)),
+        ("purged_at", utc_minute(now)),
+        ("tracks", user.track_count.to_string()),
+        ("bytes", format!("{:.1} MB", user.used_bytes as f64 / 1e6)),
+        ("shares", shares.to_string()),
+        (
+            "replica_days",
+            (policy.replica_delete_delay_secs / 86_400)
+                .max(1)
+                .to_string(),
+        ),
+        ("backup_weeks", policy.backup_retention_weeks.to_string()),
+    ];
+    outbox::MailDraft {
+        to: user.email.clone(),
+        account: None,
+        template: "deletion-certificate".into(),
+        values: values.map(|(k, v)| (k.to_owned(), v)).to_vec(),
+        topic: "deletion".into(),
+    }
+}
+
+/// `2026-12-06 07:30 UTC`
+fn utc_minute(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .map(|t| {
+            format!(
+                "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute()
+            )
+        })
+        .unwrap_or_default()
 }
 
 impl Library<'_> {

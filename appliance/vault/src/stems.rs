@@ -147,7 +147,10 @@ impl Vault {
             let Some(max) = max_duration_secs else {
                 return Ok(true);
             };
-            let key = track_key(job.owner, job.subject.track());
+            let Some(track) = job.subject.track() else {
+                return Ok(false);
+            };
+            let key = track_key(job.owner, track);
             let raw = txn
                 .open_table(TRACKS)?
                 .get(key)?
@@ -187,7 +190,7 @@ impl Vault {
         let txn = self.db().begin_read()?;
         let raw = txn
             .open_table(TRACKS)?
-            .get(track_key(lease.owner, lease.subject.track()))?
+            .get(track_key(lease.owner, stem_parent(lease)?))?
             .map(|v| v.value().to_vec())
             .ok_or(VaultError::NotFound)?;
         decode("tracks", &raw)
@@ -235,7 +238,7 @@ impl Vault {
         new: NewStems,
     ) -> Result<StemsOutcome> {
         let owner = lease.owner;
-        let parent_id = lease.subject.track();
+        let parent_id = stem_parent(lease)?;
         if new.stems.iter().any(|(_, sealed, _)| sealed.owner != owner) {
             return Err(VaultError::NotFound);
         }
@@ -350,6 +353,11 @@ impl Vault {
             }
         }
     }
+}
+
+/// The track a stem lease separates; a lease of any other job has lost its way.
+fn stem_parent(lease: &Lease) -> Result<TrackId> {
+    lease.subject.track().ok_or(VaultError::LeaseLost)
 }
 
 fn remove_files(paths: &[std::path::PathBuf]) {
@@ -605,7 +613,7 @@ mod tests {
         );
         let (_, rec) = t.vault.lease_stems(&big, LEASE, None).unwrap().unwrap();
         assert_eq!(rec.id, long);
-        assert_eq!(lease.subject.track(), short);
+        assert_eq!(lease.subject.track(), Some(short));
     }
 
     #[test]

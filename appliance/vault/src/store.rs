@@ -68,9 +68,12 @@ pub(crate) const JOBS_BY_SUBJECT: TableDefinition<&str, u128> =
 /// Enrolled stem workers (`workers.rs`): worker id → `WorkerRecord`.
 pub(crate) const WORKERS: TableDefinition<u128, &[u8]> = TableDefinition::new("workers");
 
+/// The outbox (`outbox.rs`, schema v7): message id → `MessageRecord`.
+pub(crate) const OUTBOX: TableDefinition<u128, &[u8]> = TableDefinition::new("outbox");
+
 /// The schema this build writes. Each migration step (`records::migrations`) moves the store up
 /// one version.
-pub const SCHEMA_VERSION: u32 = 6;
+pub const SCHEMA_VERSION: u32 = 7;
 
 pub(crate) fn schema_version<D: ReadableDatabase>(db: &D) -> Result<u32> {
     let txn = db.begin_read()?;

@@ -5,6 +5,7 @@
 
 mod audit;
 mod backups;
+mod housekeeping;
 mod leaks;
 mod sessions;
 mod status;
@@ -42,6 +43,7 @@ pub fn routes(state: &AppState) -> Routes {
         audit::routes(state),
         leaks::routes(state),
         workers::routes(state),
+        housekeeping::routes(state),
     ];
     combine(routes.into_iter().flatten())
         .recover(recover)

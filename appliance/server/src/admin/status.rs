@@ -3,7 +3,7 @@
 use studiovault_api::admin::{
     BackupsView, Capability, CapabilityState, Status, TlsStatus, WorkersView,
 };
-use studiovault_vault::Clock;
+use studiovault_vault::{Clock, OutboxCounts};
 use warp::Filter;
 
 use super::json;
@@ -18,6 +18,7 @@ fn capabilities(
     backups: &BackupsView,
     tls: Option<&TlsStatus>,
     stems: &WorkersView,
+    outbox: OutboxCounts,
     now_ms: i64,
 ) -> Vec<Capability> {
     vec![
@@ -33,28 +34,41 @@ fn capabilities(
             ),
         },
         stem_capability(stems, now_ms),
-        mail_capability(&config.mail),
+        mail_capability(&config.mail, outbox),
     ]
     .into_iter()
     .chain(backup_capabilities(backups))
     .collect()
 }
 
-fn mail_capability(mail: &studiovault_mail::MailConfig) -> Capability {
+fn mail_capability(mail: &studiovault_mail::MailConfig, outbox: OutboxCounts) -> Capability {
     let name = "Mail".to_owned();
+    let queue = match (outbox.waiting, outbox.failed) {
+        (0, 0) => "nothing waiting".to_owned(),
+        (waiting, 0) => format!("{waiting} message(s) waiting"),
+        (waiting, failed) => format!(
+            "{waiting} message(s) waiting, {failed} given up (`studiovault audit tail --action \
+             mail.failed`)"
+        ),
+    };
     if !mail.enabled() {
         return Capability {
             name,
             state: CapabilityState::NotConfigured,
-            detail: "no relay: set mail.smtp_host and mail.from, then `studiovault mail test \
-                     ADDRESS`"
-                .into(),
+            detail: format!(
+                "no relay: set mail.smtp_host and mail.from, then `studiovault mail test \
+                 ADDRESS`; {queue}"
+            ),
         };
     }
     Capability {
         name,
-        state: CapabilityState::Ok,
-        detail: format!("through {}", mail.relay()),
+        state: if outbox.failed > 0 {
+            CapabilityState::Failing
+        } else {
+            CapabilityState::Ok
+        },
+        detail: format!("through {}; {queue}", mail.relay()),
     }
 }
 
@@ -272,11 +286,12 @@ pub(super) fn routes(state: &AppState) -> Vec<Routes> {
                         vault.admin().stats()?,
                         vault.analysis_queue_len()?,
                         super::workers::workers_view(&vault)?,
+                        vault.outbox_counts()?,
                         vault.now_ms(),
                     ))
                 })
                 .await
-                .map(|(stats, queue, stems, now)| {
+                .map(|(stats, queue, stems, outbox, now)| {
                     json(&Status {
                         version: env!("CARGO_PKG_VERSION").into(),
                         uptime_secs: state.started.elapsed().as_secs(),
@@ -295,6 +310,7 @@ pub(super) fn routes(state: &AppState) -> Vec<Routes> {
                             &backups,
                             tls.as_ref(),
                             &stems,
+                            outbox,
                             now,
                         ),
                         tls,

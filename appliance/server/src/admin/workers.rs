@@ -27,7 +27,11 @@ fn job_view(job: &JobRecord, workers: &[WorkerRecord]) -> StemJobView {
     };
     StemJobView {
         id: job_name(job.id),
-        track: job.subject.track().to_string(),
+        track: job
+            .subject
+            .track()
+            .map(|t| t.to_string())
+            .unwrap_or_default(),
         state: state.into(),
         progress: job.progress,
         attempts: job.attempts,

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use studiovault_api::admin::Status;
+use studiovault_api::admin::{HousekeepingReport, Status};
 use studiovault_api::client::AdminClient;
 
 use super::print_json;
@@ -29,6 +29,28 @@ pub async fn status(client: &AdminClient, json: bool) -> anyhow::Result<ExitCode
         println!("  audit log  {} records", s.audit_records);
         for c in &s.capabilities {
             println!("  {:<16} {:<14} {}", c.name, c.state.as_str(), c.detail);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `studiovault housekeeping`: one pass now, and what it removed.
+pub async fn housekeeping(client: &AdminClient, json: bool) -> anyhow::Result<ExitCode> {
+    let r: HousekeepingReport = client.post("/v1/housekeeping", &()).await?;
+    if json {
+        print_json(&r)?;
+    } else {
+        println!(
+            "housekeeping: {} salts, {} sessions, {} spent nonces, {} sent-mail records removed; \
+             {} accounts purged",
+            r.salts,
+            r.sessions,
+            r.nonces,
+            r.sent_mail,
+            r.purged.len()
+        );
+        for id in &r.purged {
+            println!("  purged {id}");
         }
     }
     Ok(ExitCode::SUCCESS)

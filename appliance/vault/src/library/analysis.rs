@@ -188,11 +188,14 @@ impl AnalysisJob {
 impl AnalysisJob {
     /// The analysis a leased job asks for; `None` for a job of another kind.
     pub fn from_lease(lease: Lease) -> Option<Self> {
-        (lease.kind == JobKind::Analysis).then(|| AnalysisJob {
-            scope: OwnerScope::new(lease.owner),
-            track: lease.subject.track(),
-            lease,
-        })
+        match lease.subject {
+            JobSubject::Track { track } if lease.kind == JobKind::Analysis => Some(AnalysisJob {
+                scope: OwnerScope::new(lease.owner),
+                track,
+                lease,
+            }),
+            _ => None,
+        }
     }
 }
 

@@ -51,6 +51,20 @@ fn account_with_everything(t: &TestVault, email: &str) -> (OwnerScope, TrackReco
             "copy.flac",
         )
         .unwrap();
+    let txn = t.vault.db().begin_write().unwrap();
+    outbox::queue_mail(
+        &txn,
+        outbox::MailDraft {
+            to: email.into(),
+            account: Some(scope.owner()),
+            template: "test".into(),
+            values: Vec::new(),
+            topic: "test".into(),
+        },
+        t.vault.now_ms(),
+    )
+    .unwrap();
+    txn.commit().unwrap();
     (scope, track)
 }
 
@@ -206,6 +220,40 @@ fn an_account_is_exported_and_purged_as_the_registry_declares() {
             .map(|(_, rows)| rows)
             .collect::<Vec<_>>(),
         "another account keeps every row"
+    );
+
+    // The certificate of deletion waits in the outbox, for the address alone.
+    let certificates = t.vault.messages_about("deletion").unwrap();
+    assert_eq!(certificates.len(), 1);
+    let certificate = &certificates[0];
+    assert_eq!(
+        (
+            certificate.to.as_str(),
+            certificate.account,
+            certificate.template.as_str()
+        ),
+        ("gone@studio.test", None, "deletion-certificate")
+    );
+    let value = |name: &str| {
+        certificate
+            .values
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(value("account"), Some(owner.to_string()));
+    assert_eq!(value("tracks"), Some("1".into()));
+    assert_eq!(value("shares"), Some("1".into()));
+    let purge = t
+        .vault
+        .audit_query(&studiovault_api::admin::AuditQuery {
+            action: Some("account.purge".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(
+        purge[0].detail,
+        Some(format!("certificate {}", value("certificate").unwrap()))
     );
 }
 

@@ -22,10 +22,12 @@ const MIGRATIONS: [Migration; SCHEMA_VERSION as usize] = [
     tables_only,
     jobs_v5,
     tables_only,
+    tables_only,
 ];
 
 /// v1 (accounts, sessions, tracks, blobs, audit, salts), v4 (shares, recipients, payloads,
-/// renders, spent nonces) and v6 (stem workers) only added tables, which [`create_registered_tables`] opens.
+/// renders, spent nonces), v6 (stem workers) and v7 (the outbox, incidents, legal requests,
+/// account rights) only added tables, which [`create_registered_tables`] opens.
 fn tables_only(_: &WriteTransaction) -> Result<()> {
     Ok(())
 }

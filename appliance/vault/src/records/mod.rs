@@ -33,7 +33,7 @@ pub(crate) use users::{TotpState, edit_user, get_user, put_user};
 use crate::error::{Result, VaultError};
 use crate::ids::UserId;
 use crate::store::{
-    AUDIT, AUDIT_CHECKPOINTS, BLOBS, JOBS, JOBS_BY_SUBJECT, META, RECIPIENTS, RENDERS,
+    AUDIT, AUDIT_CHECKPOINTS, BLOBS, JOBS, JOBS_BY_SUBJECT, META, OUTBOX, RECIPIENTS, RENDERS,
     REPLICATION_QUEUE, SALTS, SESSIONS, SESSIONS_BY_USER, SHARES, SPENT_NONCES, TENANT_KEYS,
     TRACKS, USERS, USERS_BY_EMAIL, WATERMARK_PAYLOADS, WORKERS, decode,
 };
@@ -351,6 +351,16 @@ pub(crate) static TABLES: &[TableSpec] = &[
         table: &SALTS,
         scope: Scope::Global {
             why: "one salt a day for every client's hash",
+        },
+    },
+    TableSpec {
+        table: &OUTBOX,
+        scope: Scope::PerOwner {
+            rows: |txn, owner| naming_owner(txn, &OUTBOX, "account", owner),
+            purge: Purge::Removed,
+            export: Export::Excluded {
+                why: "copies of the mail the account was sent, which it holds in its mailbox;                       the notices themselves are in the account's documents",
+            },
         },
     },
 ];

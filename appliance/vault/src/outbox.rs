@@ -1,0 +1,405 @@
+//! The outbox: every e-mail the appliance sends (breach and legal notices, deletion
+//! certificates, address confirmations) is a row here and a `mail` job, queued in the write
+//! transaction of the change that calls for it. The server's mail runner leases the job,
+//! renders the message's template with its values and sends it; the row keeps each
+//! recipient's delivery state (queued, sending, sent, failed) for whoever sent the notice.
+//!
+//! A message to an account belongs to that account: the purge removes it. A message to an
+//! address no account holds any more (the deletion certificate) is a job of
+//! [`UserId::APPLIANCE`], and its row is removed once it is sent, so the address is not kept.
+
+use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
+use serde::{Deserialize, Serialize};
+
+use crate::Vault;
+use crate::audit::{Actor, AuditAction, AuditEvent};
+use crate::error::{Result, VaultError};
+use crate::ids::{MessageId, UserId};
+use crate::jobs::{self, JobKind, JobState, JobSubject, Lease};
+use crate::store::{OUTBOX, decode, encode};
+
+/// A message to queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MailDraft {
+    pub to: String,
+    /// The account the message is for, if it is for one.
+    pub account: Option<UserId>,
+    /// The template pair's name (`appliance/mail/templates/NAME.{txt,html}`).
+    pub template: String,
+    pub values: Vec<(String, String)>,
+    /// What the message is about (`incident/<id>`, `legal/<id>`, ...): how one notice's
+    /// deliveries are listed.
+    pub topic: String,
+}
+
+/// Where one message stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Delivery {
+    Queued,
+    /// Handed to the relay by the mail runner now.
+    Sending,
+    Sent {
+        at_ms: i64,
+    },
+    /// Given up on: the relay refused it for good, or kept failing.
+    Failed {
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessageRecord {
+    pub id: MessageId,
+    pub account: Option<UserId>,
+    pub to: String,
+    pub template: String,
+    pub values: Vec<(String, String)>,
+    pub topic: String,
+    pub state: Delivery,
+    /// Sending attempts so far.
+    pub attempts: u32,
+    pub created_at_ms: i64,
+    pub last_error: Option<String>,
+}
+
+impl MessageRecord {
+    /// The values as the mailer takes them.
+    pub fn value_pairs(&self) -> Vec<(&str, &str)> {
+        self.values
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect()
+    }
+}
+
+/// The longest address SMTP carries (RFC 5321's path limit).
+const MAX_ADDRESS: usize = 254;
+
+/// Queues `draft` for sending, in the caller's transaction (the change that calls for the
+/// mail commits it, or neither happens). Answers the message's id.
+pub(crate) fn queue_mail(
+    txn: &WriteTransaction,
+    draft: MailDraft,
+    now_ms: i64,
+) -> Result<MessageId> {
+    let to = draft.to.trim();
+    let plausible = to.len() <= MAX_ADDRESS
+        && to.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.ends_with('.')
+        })
+        && !to.chars().any(|c| c.is_whitespace() || c.is_control());
+    if !plausible {
+        return Err(VaultError::invalid("to", "not an e-mail address"));
+    }
+    let id = MessageId::random();
+    let record = MessageRecord {
+        id,
+        account: draft.account,
+        to: to.to_owned(),
+        template: draft.template,
+        values: draft.values,
+        topic: draft.topic,
+        state: Delivery::Queued,
+        attempts: 0,
+        created_at_ms: now_ms,
+        last_error: None,
+    };
+    txn.open_table(OUTBOX)?
+        .insert(id.raw(), encode(&record).as_slice())?;
+    jobs::enqueue(
+        txn,
+        JobKind::Mail,
+        draft.account.unwrap_or(UserId::APPLIANCE),
+        JobSubject::Message { message: id },
+        now_ms,
+    )?;
+    Ok(id)
+}
+
+fn message_of(lease: &Lease) -> Result<MessageId> {
+    match lease.subject {
+        JobSubject::Message { message } if lease.kind == JobKind::Mail => Ok(message),
+        _ => Err(VaultError::LeaseLost),
+    }
+}
+
+fn get(table: &impl ReadableTable<u128, &'static [u8]>, id: MessageId) -> Result<MessageRecord> {
+    match table.get(id.raw())? {
+        Some(v) => decode("outbox", v.value()),
+        None => Err(VaultError::NotFound),
+    }
+}
+
+/// Removes `owner`'s messages: the outbox's part of an account purge (their jobs go with the
+/// jobs' part).
+pub(crate) fn purge_owner(_: &Vault, txn: &WriteTransaction, owner: UserId) -> Result<()> {
+    let mut table = txn.open_table(OUTBOX)?;
+    let doomed: Vec<u128> = all(&table)?
+        .into_iter()
+        .filter(|m| m.account == Some(owner))
+        .map(|m| m.id.raw())
+        .collect();
+    for id in doomed {
+        table.remove(id)?;
+    }
+    Ok(())
+}
+
+fn all(table: &impl ReadableTable<u128, &'static [u8]>) -> Result<Vec<MessageRecord>> {
+    table
+        .iter()?
+        .map(|row| decode("outbox", row?.1.value()))
+        .collect()
+}
+
+/// How many messages wait to be sent, and how many were given up on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxCounts {
+    pub waiting: u64,
+    pub failed: u64,
+}
+
+impl Vault {
+    /// The message a leased mail job sends, marked as being sent.
+    pub fn mail_to_send(&self, lease: &Lease) -> Result<MessageRecord> {
+        let id = message_of(lease)?;
+        let txn = self.db().begin_write()?;
+        let message = {
+            lease.check_held_in(&txn)?;
+            let mut table = txn.open_table(OUTBOX)?;
+            let mut message = get(&table, id)?;
+            message.state = Delivery::Sending;
+            message.attempts += 1;
+            table.insert(id.raw(), encode(&message).as_slice())?;
+            message
+        };
+        txn.commit()?;
+        Ok(message)
+    }
+
+    /// The relay took the message: its job ends and the delivery is recorded and audited in
+    /// one transaction. A message to no account is removed with its address.
+    pub fn mail_sent(&self, lease: &Lease) -> Result<()> {
+        let id = message_of(lease)?;
+        self.audited(None, |txn, now| {
+            lease.finish_in(txn)?;
+            let mut table = txn.open_table(OUTBOX)?;
+            let mut message = get(&table, id)?;
+            if message.account.is_some() {
+                message.state = Delivery::Sent { at_ms: now };
+                message.last_error = None;
+                table.insert(id.raw(), encode(&message).as_slice())?;
+            } else {
+                table.remove(id.raw())?;
+            }
+            let event = AuditEvent::new(Actor::System, message.account, AuditAction::MailSent)
+                .object(format!("mail/{id}"))
+                .detail(format!("{} ({})", message.template, message.topic));
+            Ok(((), event))
+        })
+    }
+
+    /// Sending failed: the job retries after its backoff when `retry` and attempts are left,
+    /// else the message is given up on. Each failed attempt is audited, without the relay's
+    /// answer (which may quote the address; the row keeps it). Answers the delivery state now.
+    pub fn mail_failed(&self, lease: &Lease, reason: &str, retry: bool) -> Result<Delivery> {
+        let id = message_of(lease)?;
+        let reason: String = reason.chars().take(300).collect();
+        self.audited(None, |txn, now| {
+            let job = lease.fail_in(txn, now, &reason, retry)?;
+            let mut table = txn.open_table(OUTBOX)?;
+            let mut message = get(&table, id)?;
+            message.last_error = Some(reason.clone());
+            let (state, outcome) = match job {
+                JobState::Failed { .. } => (
+                    Delivery::Failed {
+                        reason: reason.clone(),
+                    },
+                    "given up",
+                ),
+                _ => (Delivery::Queued, "to be retried"),
+            };
+            message.state = state.clone();
+            table.insert(id.raw(), encode(&message).as_slice())?;
+            let event = AuditEvent::new(Actor::System, message.account, AuditAction::MailFailed)
+                .object(format!("mail/{id}"))
+                .detail(format!(
+                    "{} ({}), attempt {}, {outcome}",
+                    message.template, message.topic, message.attempts
+                ));
+            Ok((state, event))
+        })
+    }
+
+    /// Every message about `topic`, oldest first: one notice's deliveries.
+    pub fn messages_about(&self, topic: &str) -> Result<Vec<MessageRecord>> {
+        let txn = self.db().begin_read()?;
+        let mut found: Vec<MessageRecord> = all(&txn.open_table(OUTBOX)?)?
+            .into_iter()
+            .filter(|m| m.topic == topic)
+            .collect();
+        found.sort_by_key(|m| (m.created_at_ms, m.id));
+        Ok(found)
+    }
+
+    pub fn outbox_counts(&self) -> Result<OutboxCounts> {
+        let txn = self.db().begin_read()?;
+        let mut counts = OutboxCounts::default();
+        for m in all(&txn.open_table(OUTBOX)?)? {
+            match m.state {
+                Delivery::Queued | Delivery::Sending => counts.waiting += 1,
+                Delivery::Failed { .. } => counts.failed += 1,
+                Delivery::Sent { .. } => {}
+            }
+        }
+        Ok(counts)
+    }
+
+    /// Removes the messages queued before `before_ms`, whatever became of them, with their
+    /// jobs: an address is kept no longer than the mail retention (the audit log keeps what
+    /// was sent). Answers how many went.
+    pub fn prune_mail_records(&self, before_ms: i64) -> Result<u64> {
+        let txn = self.db().begin_write()?;
+        let old: Vec<MessageId> = all(&txn.open_table(OUTBOX)?)?
+            .into_iter()
+            .filter(|m| m.created_at_ms < before_ms)
+            .map(|m| m.id)
+            .collect();
+        for id in &old {
+            txn.open_table(OUTBOX)?.remove(id.raw())?;
+            jobs::remove(&txn, JobKind::Mail, JobSubject::Message { message: *id })?;
+        }
+        txn.commit()?;
+        Ok(old.len() as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::testutil::TestVault;
+
+    const LEASE: Duration = Duration::from_secs(60);
+
+    fn queue(t: &TestVault, account: Option<UserId>, to: &str) -> Result<MessageId> {
+        let txn = t.vault.db().begin_write()?;
+        let id = queue_mail(
+            &txn,
+            MailDraft {
+                to: to.into(),
+                account,
+                template: "test".into(),
+                values: vec![("name".into(), "Ada".into())],
+                topic: "incident/1".into(),
+            },
+            t.vault.now_ms(),
+        )?;
+        txn.commit()?;
+        Ok(id)
+    }
+
+    fn next_lease(t: &TestVault) -> Option<Lease> {
+        t.vault.lease_job(&[JobKind::Mail], "mail", LEASE).unwrap()
+    }
+
+    #[test]
+    fn a_message_is_sent_once_and_its_delivery_kept_for_its_account() {
+        let t = TestVault::new();
+        let ada = t.user("ada@studio.test").1.owner();
+        queue(&t, Some(ada), "ada@studio.test").unwrap();
+        let lease = next_lease(&t).unwrap();
+        assert_eq!(lease.owner, ada, "an account's mail is its job");
+        let message = t.vault.mail_to_send(&lease).unwrap();
+        assert_eq!(
+            (message.state.clone(), message.attempts),
+            (Delivery::Sending, 1)
+        );
+        assert_eq!(message.value_pairs(), vec![("name", "Ada")]);
+        t.vault.mail_sent(&lease).unwrap();
+        assert!(matches!(
+            t.vault.mail_sent(&lease),
+            Err(VaultError::LeaseLost)
+        ));
+        let listed = t.vault.messages_about("incident/1").unwrap();
+        assert!(matches!(listed[0].state, Delivery::Sent { .. }));
+        assert!(t.vault.messages_about("incident/2").unwrap().is_empty());
+        assert_eq!(t.vault.outbox_counts().unwrap(), OutboxCounts::default());
+        t.advance_secs(10);
+        assert_eq!(t.vault.prune_mail_records(t.vault.now_ms()).unwrap(), 1);
+    }
+
+    #[test]
+    fn failures_retry_with_backoff_until_given_up_and_audited() {
+        let t = TestVault::new();
+        queue(&t, None, "former@studio.test").unwrap();
+        for attempt in 1..=jobs::MAIL_ATTEMPTS {
+            let lease = next_lease(&t).expect("due again after its backoff");
+            assert_eq!(lease.owner, UserId::APPLIANCE);
+            t.vault.mail_to_send(&lease).unwrap();
+            let state = t.vault.mail_failed(&lease, "421 try later", true).unwrap();
+            if attempt < jobs::MAIL_ATTEMPTS {
+                assert_eq!(state, Delivery::Queued);
+                assert!(next_lease(&t).is_none(), "not before the backoff");
+                t.advance_secs(30 << (attempt - 1));
+            } else {
+                assert!(matches!(state, Delivery::Failed { .. }));
+            }
+        }
+        assert_eq!(
+            t.vault.outbox_counts().unwrap(),
+            OutboxCounts {
+                waiting: 0,
+                failed: 1
+            }
+        );
+        let failed = t
+            .vault
+            .audit_query(&studiovault_api::admin::AuditQuery {
+                action: Some("mail.failed".into()),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(failed.len(), jobs::MAIL_ATTEMPTS as usize);
+        let last = failed[0].detail.as_deref().unwrap_or_default();
+        assert!(last.contains("given up"), "{last}");
+    }
+
+    #[test]
+    fn mail_to_no_account_leaves_no_address_once_sent_and_purges_take_an_accounts_mail() {
+        let t = TestVault::new();
+        queue(&t, None, "former@studio.test").unwrap();
+        let lease = next_lease(&t).unwrap();
+        t.vault.mail_to_send(&lease).unwrap();
+        t.vault.mail_sent(&lease).unwrap();
+        assert!(t.vault.messages_about("incident/1").unwrap().is_empty());
+
+        let bo = t.user("bo@studio.test").1.owner();
+        queue(&t, Some(bo), "bo@studio.test").unwrap();
+        let txn = t.vault.db().begin_write().unwrap();
+        purge_owner(&t.vault, &txn, bo).unwrap();
+        txn.commit().unwrap();
+        assert!(t.vault.messages_about("incident/1").unwrap().is_empty());
+    }
+
+    #[test]
+    fn addresses_are_checked_before_anything_is_queued() {
+        let t = TestVault::new();
+        for bad in [
+            "",
+            "nobody",
+            "a@b",
+            "a b@c.d",
+            "a@c.d\r\nBcc: x@y.z",
+            "@c.d",
+        ] {
+            assert!(
+                matches!(queue(&t, None, bad), Err(VaultError::Invalid { .. })),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(t.vault.pending_jobs(JobKind::Mail).unwrap(), 0);
+    }
+}
