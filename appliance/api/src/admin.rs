@@ -328,6 +328,9 @@ pub struct HousekeepingReport {
     pub nonces: u64,
     /// Records of messages sent longer ago than their retention.
     pub sent_mail: u64,
+    /// Notices of legal requests whose gag ended, queued now.
+    #[serde(default)]
+    pub legal_notices: u64,
 }
 
 /// `GET /v1/status`.
@@ -646,6 +649,10 @@ pub struct LegalAccountView {
     pub email: Option<String>,
     /// When its notice was queued for sending.
     pub notified_at: Option<i64>,
+    /// Where the notice's e-mail stands: `queued`, `sending`, `sent`, or `failed: why`. Absent
+    /// before the notice, and once the record of a sent mail has aged out.
+    #[serde(default)]
+    pub delivery: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,7 +1,8 @@
 //! Housekeeping: what ages out, on a timer and on the admin's demand (`POST /v1/housekeeping`,
 //! `studiovault housekeeping`): expired salts, sessions and spent nonces, accounts whose
-//! deletion grace is over, and the records of mail sent long ago. Audit checkpoints are signed
-//! on their own timer beside it.
+//! deletion grace is over, the records of mail sent long ago, and the notices of legal requests
+//! whose gag has ended (on the store's clock). Audit checkpoints are signed on their own timer
+//! beside it.
 
 use std::time::Duration;
 
@@ -30,6 +31,7 @@ pub async fn pass(vault: &Vault) -> Result<HousekeepingReport, VaultError> {
                 .collect(),
             nonces: v.sweep_spent_nonces()?,
             sent_mail: v.prune_mail_records(v.now_ms() - sent_mail_kept_ms)?,
+            legal_notices: v.send_due_legal_notices()? as u64,
         })
     })
     .await
@@ -41,6 +43,7 @@ pub async fn pass(vault: &Vault) -> Result<HousekeepingReport, VaultError> {
             purged = report.purged.len(),
             nonces = report.nonces,
             sent_mail = report.sent_mail,
+            legal_notices = report.legal_notices,
             "housekeeping"
         );
     }

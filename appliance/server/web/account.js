@@ -112,6 +112,8 @@ export async function renderAccount(main, session) {
     "account.export": "exported the account",
     "stems.request": "asked for stems", "stems.cancel": "cancelled a separation",
     "stems.source_read": "read to separate its stems", "stems.store": "stems stored",
+    "legal.notice": "told you of a legal request", "legal.export": "handed over for a legal request",
+    "legal.audio_read": "read to hand over for a legal request",
   };
   const [entries, shares] = await Promise.all([api("GET", "/api/account/activity?limit=50"), api("GET", "/api/shares")]);
   // Recipients act through their links: show them by the name you gave them.

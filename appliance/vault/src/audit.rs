@@ -111,6 +111,16 @@ pub enum AuditAction {
     MailSent,
     /// A message was given up on.
     MailFailed,
+    /// A legal request recorded, held, released, gagged, noticed, handed over, decided.
+    LegalReceive,
+    LegalHold,
+    LegalRelease,
+    LegalGag,
+    LegalNotice,
+    LegalExport,
+    /// The admin read a track's audio to hand it over for a legal request.
+    LegalAudioRead,
+    LegalDecide,
 }
 
 impl AuditAction {
@@ -162,6 +172,14 @@ impl AuditAction {
             Self::WorkerDelete => "worker.delete",
             Self::MailSent => "mail.sent",
             Self::MailFailed => "mail.failed",
+            Self::LegalReceive => "legal.receive",
+            Self::LegalHold => "legal.hold",
+            Self::LegalRelease => "legal.release",
+            Self::LegalGag => "legal.gag",
+            Self::LegalNotice => "legal.notice",
+            Self::LegalExport => "legal.export",
+            Self::LegalAudioRead => "legal.audio_read",
+            Self::LegalDecide => "legal.decide",
         }
     }
 }

@@ -105,6 +105,10 @@ id_type!(
     /// A message of the outbox.
     MessageId
 );
+id_type!(
+    /// A legal request from an authority.
+    LegalRequestId
+);
 
 #[cfg(test)]
 mod tests {

@@ -18,7 +18,7 @@ use crate::error::{Result, VaultError};
 use crate::ids::{TrackId, UserId};
 use crate::library::{self, Library};
 use crate::records::{self, UserRecord, edit_user, get_user};
-use crate::store::{SHARES, USERS};
+use crate::store::{LEGAL_REQUESTS, SHARES, USERS};
 use crate::users::{self, Account, Admin, Recheck, revoke_all_in};
 use crate::{ClientInfo, Vault, fsutil, jobs, outbox, replication, shares};
 
@@ -74,7 +74,8 @@ impl Admin<'_> {
     }
 
     /// Purges every account whose grace period is over: tracks, blobs, shares, sessions,
-    /// records and the tenant key. Answers the purged ids.
+    /// records and the tenant key; an account a legal hold holds is kept until it is released.
+    /// Answers the purged ids.
     pub fn purge_due_accounts(&self) -> Result<Vec<UserId>> {
         let now = self.vault.now_ms();
         let due: Vec<UserId> = self
@@ -83,11 +84,21 @@ impl Admin<'_> {
             .filter(|u| matches!(u.status, AccountStatus::PendingDeletion { purge_after, .. } if purge_after <= now))
             .map(|u| u.id)
             .collect();
-        for id in &due {
-            purge_account(self.vault, *id)?;
-            tracing::info!(user = %id, "account purged after its deletion grace period");
+        let mut purged = Vec::new();
+        for id in due {
+            match purge_account(self.vault, id) {
+                Ok(()) => {
+                    tracing::info!(user = %id, "account purged after its deletion grace period");
+                    purged.push(id);
+                }
+                Err(VaultError::LegalHold) => tracing::info!(
+                    user = %id,
+                    "account past its deletion grace kept: a legal hold holds it"
+                ),
+                Err(e) => return Err(e),
+            }
         }
-        Ok(due)
+        Ok(purged)
     }
 }
 
@@ -132,6 +143,9 @@ fn purge_account(vault: &Vault, owner: UserId) -> Result<()> {
                 "user",
                 "only accounts scheduled for deletion are purged",
             ));
+        }
+        if records::held(&txn.open_table(LEGAL_REQUESTS)?, owner)? {
+            return Err(VaultError::LegalHold);
         }
         let shares = txn
             .open_table(SHARES)?

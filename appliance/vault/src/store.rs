@@ -70,6 +70,9 @@ pub(crate) const WORKERS: TableDefinition<u128, &[u8]> = TableDefinition::new("w
 
 /// The outbox (`outbox.rs`, schema v7): message id → `MessageRecord`.
 pub(crate) const OUTBOX: TableDefinition<u128, &[u8]> = TableDefinition::new("outbox");
+/// Legal requests (`legal.rs`): request id → `LegalRequestRecord`.
+pub(crate) const LEGAL_REQUESTS: TableDefinition<u128, &[u8]> =
+    TableDefinition::new("legal_requests");
 
 /// The schema this build writes. Each migration step (`records::migrations`) moves the store up
 /// one version.

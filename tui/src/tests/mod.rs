@@ -469,7 +469,8 @@ pub fn legal_requests() -> Value {
             "id": SUBPOENA, "kind": "subpoena", "authority": "Tax Office",
             "legal_basis": "Tax Code §93", "reference": "TX-881",
             "received_at": NOW - 3 * DAY, "deadline": NOW + 20 * DAY,
-            "accounts": [{"id": BEN, "email": "ben@studio.test", "notified_at": NOW - 2 * 60 * MINUTE}],
+            "accounts": [{"id": BEN, "email": "ben@studio.test", "notified_at": NOW - 2 * 60 * MINUTE,
+                          "delivery": "sent"}],
             "data_types": ["account"], "state": "received", "reason": null,
             "decided_at": null, "hold": null, "gag": null, "exports": 0,
             "timeline": [

@@ -7,6 +7,7 @@ mod audit;
 mod backups;
 mod housekeeping;
 mod leaks;
+mod legal;
 mod sessions;
 mod status;
 mod tls;
@@ -44,6 +45,7 @@ pub fn routes(state: &AppState) -> Routes {
         leaks::routes(state),
         workers::routes(state),
         housekeeping::routes(state),
+        legal::routes(state),
     ];
     combine(routes.into_iter().flatten())
         .recover(recover)

@@ -5,6 +5,7 @@
 pub mod analyze;
 pub mod audit;
 pub mod backups;
+pub mod legal;
 pub mod mail;
 pub mod status;
 pub mod stems;

@@ -42,12 +42,13 @@ pub async fn housekeeping(client: &AdminClient, json: bool) -> anyhow::Result<Ex
     } else {
         println!(
             "housekeeping: {} salts, {} sessions, {} spent nonces, {} sent-mail records removed; \
-             {} accounts purged",
+             {} accounts purged; {} legal notices queued (gags ended)",
             r.salts,
             r.sessions,
             r.nonces,
             r.sent_mail,
-            r.purged.len()
+            r.purged.len(),
+            r.legal_notices
         );
         for id in &r.purged {
             println!("  purged {id}");

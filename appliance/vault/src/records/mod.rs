@@ -13,6 +13,7 @@
 //! Features import these from here, never from each other.
 
 mod blobs;
+mod legal;
 mod migrations;
 mod replicas;
 mod tenant_keys;
@@ -23,6 +24,10 @@ use redb::{
 };
 
 pub(crate) use blobs::{BlobRecord, get_blob, put_blob, remove_blob};
+pub use legal::LegalRequestRecord;
+pub(crate) use legal::{
+    Gag, LegalHold, Notice, all_requests, get_request, held, put_request, withheld_from,
+};
 pub(crate) use migrations::migrate;
 pub(crate) use replicas::enqueue_delete;
 pub use replicas::{ReplicaOp, ReplicaTask, object_key};
@@ -33,9 +38,9 @@ pub(crate) use users::{TotpState, edit_user, get_user, put_user};
 use crate::error::{Result, VaultError};
 use crate::ids::UserId;
 use crate::store::{
-    AUDIT, AUDIT_CHECKPOINTS, BLOBS, JOBS, JOBS_BY_SUBJECT, META, OUTBOX, RECIPIENTS, RENDERS,
-    REPLICATION_QUEUE, SALTS, SESSIONS, SESSIONS_BY_USER, SHARES, SPENT_NONCES, TENANT_KEYS,
-    TRACKS, USERS, USERS_BY_EMAIL, WATERMARK_PAYLOADS, WORKERS, decode,
+    AUDIT, AUDIT_CHECKPOINTS, BLOBS, JOBS, JOBS_BY_SUBJECT, LEGAL_REQUESTS, META, OUTBOX,
+    RECIPIENTS, RENDERS, REPLICATION_QUEUE, SALTS, SESSIONS, SESSIONS_BY_USER, SHARES,
+    SPENT_NONCES, TENANT_KEYS, TRACKS, USERS, USERS_BY_EMAIL, WATERMARK_PAYLOADS, WORKERS, decode,
 };
 
 /// A table whatever its key and value types: what migrations and snapshots do with every one.
@@ -360,6 +365,21 @@ pub(crate) static TABLES: &[TableSpec] = &[
             purge: Purge::Removed,
             export: Export::Excluded {
                 why: "copies of the mail the account was sent, which it holds in its mailbox;                       the notices themselves are in the account's documents",
+            },
+        },
+    },
+    TableSpec {
+        table: &LEGAL_REQUESTS,
+        scope: Scope::PerOwner {
+            rows: |txn, owner| legal::naming(&txn.open_table(LEGAL_REQUESTS)?, owner),
+            purge: Purge::Kept {
+                why: "the operator's record of what an authority asked and what was answered \
+                      (the transparency report counts it); it names the account by id only, \
+                      and a request that holds the account refuses the purge",
+            },
+            export: Export::Excluded {
+                why: "a request may be under a gag: the user learns of it by its notice, \
+                      which carries what the request asked",
             },
         },
     },

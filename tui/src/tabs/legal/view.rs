@@ -171,12 +171,20 @@ pub fn draw_detail(
     ];
     for (i, account) in request.accounts.iter().enumerate() {
         let label = if i == 0 { "Accounts" } else { "" };
-        let notice = match account.notified_at {
-            Some(at) => Span::styled(
-                format!("notified {} UTC", format::minute(at)),
-                theme.ok(),
-            ),
-            None => Span::styled("not notified", theme.warn()),
+        let notice = match (account.notified_at, account.delivery.as_deref()) {
+            (Some(at), delivery) => {
+                let mail = delivery.map(|d| format!(", mail {d}")).unwrap_or_default();
+                let style = if delivery.is_some_and(|d| d.starts_with("failed")) {
+                    theme.error()
+                } else {
+                    theme.ok()
+                };
+                Span::styled(
+                    format!("notified {} UTC{mail}", format::minute(at)),
+                    style,
+                )
+            }
+            (None, _) => Span::styled("not notified", theme.warn()),
         };
         lines.push(field(
             label,
