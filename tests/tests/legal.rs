@@ -151,8 +151,9 @@ async fn a_held_account_past_its_grace_is_kept_until_the_hold_is_released() {
     let id = request["id"].as_str().unwrap();
     assert!(request["hold"]["released_at"].is_null());
     server.cli_ok(&["user", "delete", "held@studio.test"], None);
-    let blobs_before = server.files_under(&format!("blobs/{held}")).len();
-    assert!(blobs_before > 0);
+    // The upload's blob (analysis may add its peaks beside it meanwhile).
+    let blobs_before = server.files_under(&format!("blobs/{held}"));
+    assert!(!blobs_before.is_empty());
 
     server.advance_clock(31 * DAY);
     let report = server.housekeeping();
@@ -162,9 +163,9 @@ async fn a_held_account_past_its_grace_is_kept_until_the_hold_is_released() {
             .cli_ok(&["user", "show", "held@studio.test"], None)
             .contains("held@studio.test")
     );
-    assert_eq!(
-        server.files_under(&format!("blobs/{held}")).len(),
-        blobs_before
+    assert!(
+        blobs_before.iter().all(|blob| blob.exists()),
+        "the held account's files stay"
     );
     assert!(server.log().contains("a legal hold holds it"));
 
