@@ -433,7 +433,8 @@ impl Vault {
     }
 
     /// Records the answer: complied, partially complied or refused, and why. Complying is
-    /// refused for accounts neither sent their notice nor under a gag in force.
+    /// refused for accounts neither sent their notice nor under a gag in force, and refusing
+    /// once data was handed over.
     pub fn decide_legal(
         &self,
         id: LegalRequestId,
@@ -451,7 +452,14 @@ impl Vault {
             if request.state != LegalState::Received {
                 return Err(VaultError::Conflict("the request was answered already"));
             }
-            if outcome != LegalState::Refused {
+            if outcome == LegalState::Refused {
+                if request.exports > 0 {
+                    return Err(VaultError::Conflict(
+                        "data was handed over: record the request as complied or partially \
+                         complied",
+                    ));
+                }
+            } else {
                 for account in &request.accounts {
                     check_may_hand_over(request, *account, now)?;
                 }

@@ -32,8 +32,12 @@ fn state_words(state: LegalState) -> &'static str {
     }
 }
 
-/// `due in 3d 4h`, `2d 1h overdue`.
-fn due(deadline: i64, now: i64) -> String {
+/// `due in 3d 4h`, `2d 1h overdue`, or `answered`.
+fn due(r: &LegalRequestView, now: i64) -> String {
+    if r.state != LegalState::Received {
+        return "answered".into();
+    }
+    let deadline = r.deadline;
     let secs = (deadline - now).unsigned_abs() / 1000;
     let span = match (secs / 86_400, secs / 3_600 % 24) {
         (0, h) => format!("{h}h {}m", secs / 60 % 60),
@@ -99,7 +103,7 @@ fn print_line(r: &LegalRequestView, now: i64) {
         state_words(r.state),
         r.kind.as_str(),
         r.authority,
-        due(r.deadline, now),
+        due(r, now),
         hold,
         gag,
         r.accounts.len(),
@@ -114,11 +118,7 @@ fn print_request(r: &LegalRequestView) {
     println!("  basis       {}", r.legal_basis);
     println!("  reference   {}", r.reference);
     println!("  received    {}", when(r.received_at));
-    println!(
-        "  deadline    {} ({})",
-        when(r.deadline),
-        due(r.deadline, now)
-    );
+    println!("  deadline    {} ({})", when(r.deadline), due(r, now));
     let types: Vec<&str> = r.data_types.iter().map(|t| t.as_str()).collect();
     println!("  asks for    {}", types.join(", "));
     for (i, a) in r.accounts.iter().enumerate() {

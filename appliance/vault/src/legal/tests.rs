@@ -266,6 +266,10 @@ fn nothing_is_handed_over_before_the_notice_and_only_what_was_asked() {
             .all(|e| !e.action.starts_with("legal."))
     );
 
+    conflict(
+        t.vault
+            .decide_legal(req.id, LegalState::Refused, "no basis"),
+    );
     let done = t
         .vault
         .decide_legal(
