@@ -5,13 +5,14 @@ use std::time::Instant;
 
 use studiovault_api::admin::DrillReport;
 use studiovault_vault::Vault;
+use studiovault_vault::snapshot::{KEYRING_FILE, Keyring};
 
 use crate::restic::Restic;
 use crate::{BackupError, blocking, now_ms};
 
-/// Restores the latest snapshot under `scratch` (emptied first, removed afterwards), opens
-/// the restored store read-only and checks every blob it lists, decrypting about `sample` of
-/// them with `vault`'s master key. A drill that cannot even restore is a failed drill with that as its first problem.
+/// Restores the latest snapshot and the latest keyring under `scratch` (emptied first, removed
+/// afterwards), opens the restored store read-only and checks every blob it lists, decrypting
+/// about `sample` of them with `vault`'s master key and the keyring's tenant keys. A drill that cannot even restore is a failed drill with that as its first problem.
 pub async fn run_drill(restic: &Restic, scratch: &Path, vault: &Vault, sample: u64) -> DrillReport {
     let started = Instant::now();
     let mut report = DrillReport {
@@ -57,11 +58,23 @@ async fn drill_steps(
         std::fs::remove_dir_all(scratch)?;
     }
     std::fs::create_dir_all(scratch)?;
+    if restic.keyrings().await?.is_empty() {
+        return Err(BackupError::Other(
+            "the repository has no keyring: its snapshots cannot be opened".into(),
+        ));
+    }
     let started = Instant::now();
-    restic.restore(&latest.id, scratch).await?;
+    let store_dir = scratch.join("store");
+    let keyring_dir = scratch.join("keyring");
+    restic.restore(&latest.id, &store_dir).await?;
+    restic.restore_keyring(&keyring_dir).await?;
     report.restore_ms = started.elapsed().as_millis() as u64;
-    let (dir, vault) = (scratch.to_owned(), vault.clone());
-    let check = blocking(move || Ok(vault.check_copy(&dir, sample)?)).await?;
+    let vault = vault.clone();
+    let check = blocking(move || {
+        let keyring = Keyring::read(&keyring_dir.join(KEYRING_FILE))?;
+        Ok(vault.check_copy(&store_dir, &keyring, sample)?)
+    })
+    .await?;
     report.users = check.users;
     report.tracks = check.tracks;
     report.blobs_listed = check.blobs_listed;

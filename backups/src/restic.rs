@@ -124,7 +124,14 @@ struct ForgetGroup {
 pub struct ForgetSummary {
     pub kept: u64,
     pub removed: u64,
+    /// Keyring snapshots forgotten (all but the latest).
+    pub keyrings_removed: u64,
 }
+
+/// The tag of the store's snapshots (with their tier's).
+pub const DATA_TAG: &str = "studiovault";
+/// The tag of the keyring's snapshots: the tenant keys, kept at their latest version only.
+pub const KEYRING_TAG: &str = "studiovault-keyring";
 
 impl Restic {
     fn command(&self, args: &[&str]) -> Command {
@@ -241,10 +248,20 @@ impl Restic {
         })
     }
 
-    /// Snapshots, oldest first.
+    /// The store's snapshots, oldest first.
     pub async fn snapshots(&self) -> Result<Vec<Snapshot>, ResticError> {
+        self.snapshots_tagged(DATA_TAG).await
+    }
+
+    /// The keyring's snapshots (one, but for a run cut off before it forgot the last), oldest
+    /// first.
+    pub async fn keyrings(&self) -> Result<Vec<Snapshot>, ResticError> {
+        self.snapshots_tagged(KEYRING_TAG).await
+    }
+
+    async fn snapshots_tagged(&self, tag: &str) -> Result<Vec<Snapshot>, ResticError> {
         let out = self
-            .run("snapshots", &["snapshots", "--json"], None)
+            .run("snapshots", &["snapshots", "--json", "--tag", tag], None)
             .await?;
         let mut list: Vec<Snapshot> =
             serde_json::from_str(out.trim()).map_err(|e| ResticError::Output {
@@ -255,7 +272,8 @@ impl Restic {
         Ok(list)
     }
 
-    /// Applies the retention, then prunes unreferenced data.
+    /// Applies the retention to the store's snapshots and keeps the keyring's latest only,
+    /// then prunes unreferenced data: a key gone from the keyring is gone from the repository.
     pub async fn forget_and_prune(
         &self,
         retention: Retention,
@@ -271,6 +289,8 @@ impl Restic {
                 &[
                     "forget",
                     "--json",
+                    "--tag",
+                    DATA_TAG,
                     "--keep-hourly",
                     &h,
                     "--keep-daily",
@@ -281,20 +301,19 @@ impl Restic {
                 None,
             )
             .await?;
-        let json = out.lines().find(|l| l.starts_with('[')).unwrap_or("[]");
-        let groups: Vec<ForgetGroup> =
-            serde_json::from_str(json).map_err(|e| ResticError::Output {
-                command: "forget",
-                reason: e.to_string(),
-            })?;
-        let mut summary = ForgetSummary::default();
-        for g in groups {
-            summary.kept += g.keep.map_or(0, |k| k.len() as u64);
-            summary.removed += g.remove.map_or(0, |r| r.len() as u64);
-        }
-        if summary.removed > 0 {
+        let mut summary = forget_summary(&out)?;
+        let keyrings = self
+            .run(
+                "forget",
+                &["forget", "--json", "--tag", KEYRING_TAG, "--keep-last", "1"],
+                None,
+            )
+            .await?;
+        let old_keyrings = forget_summary(&keyrings)?.removed;
+        if summary.removed > 0 || old_keyrings > 0 {
             self.run("prune", &["prune"], None).await?;
         }
+        summary.keyrings_removed = old_keyrings;
         Ok(summary)
     }
 
@@ -303,13 +322,47 @@ impl Restic {
         self.run("check", &["check"], None).await.map(drop)
     }
 
-    /// Restores `snapshot` (an id, or `latest`) into `target`.
+    /// Restores `snapshot` (an id, or `latest`: the newest of the store's snapshots) into
+    /// `target`.
     pub async fn restore(&self, snapshot: &str, target: &Path) -> Result<(), ResticError> {
-        let target = target.to_string_lossy();
-        self.run("restore", &["restore", snapshot, "--target", &target], None)
-            .await
-            .map(drop)
+        self.restore_tagged(snapshot, DATA_TAG, target).await
     }
+
+    /// Restores the latest keyring into `target`.
+    pub async fn restore_keyring(&self, target: &Path) -> Result<(), ResticError> {
+        self.restore_tagged("latest", KEYRING_TAG, target).await
+    }
+
+    async fn restore_tagged(
+        &self,
+        snapshot: &str,
+        tag: &str,
+        target: &Path,
+    ) -> Result<(), ResticError> {
+        let target = target.to_string_lossy();
+        self.run(
+            "restore",
+            &["restore", snapshot, "--tag", tag, "--target", &target],
+            None,
+        )
+        .await
+        .map(drop)
+    }
+}
+
+/// What `restic forget --json` printed, counted.
+fn forget_summary(out: &str) -> Result<ForgetSummary, ResticError> {
+    let json = out.lines().find(|l| l.starts_with('[')).unwrap_or("[]");
+    let groups: Vec<ForgetGroup> = serde_json::from_str(json).map_err(|e| ResticError::Output {
+        command: "forget",
+        reason: e.to_string(),
+    })?;
+    let mut summary = ForgetSummary::default();
+    for g in groups {
+        summary.kept += g.keep.map_or(0, |k| k.len() as u64);
+        summary.removed += g.remove.map_or(0, |r| r.len() as u64);
+    }
+    Ok(summary)
 }
 
 fn format_time(t: time::OffsetDateTime) -> String {

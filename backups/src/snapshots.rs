@@ -5,7 +5,7 @@ use std::time::Instant;
 use studiovault_api::admin::{SnapshotReport, SnapshotTier};
 use studiovault_vault::Vault;
 
-use crate::restic::{Restic, Retention};
+use crate::restic::{DATA_TAG, KEYRING_TAG, Restic, Retention};
 use crate::{BackupError, blocking, now_ms};
 
 /// Takes a snapshot of `vault` into `restic`'s repository (created on first use), tagged with
@@ -34,10 +34,23 @@ pub async fn take_snapshot(
         .transpose()?;
     let step = Instant::now();
     let backed_up = restic
-        .backup(&stats.dir, &["studiovault", tier.as_str()], time)
+        .backup(&stats.dir, &[DATA_TAG, tier.as_str()], time)
         .await;
     let _ = std::fs::remove_dir_all(&stats.dir);
+    // The keyring goes after the store's copy: a snapshot is only restorable once a keyring
+    // at least as new as it exists, and the retention below forgets every older keyring.
+    let keyring = match backed_up {
+        // At the real time, whatever time the store's copy is dated: the newest keyring is kept.
+        Ok(_) => Some(
+            restic
+                .backup(&stats.keyring_dir, &[KEYRING_TAG], None)
+                .await,
+        ),
+        Err(_) => None,
+    };
+    let _ = std::fs::remove_dir_all(&stats.keyring_dir);
     let summary = backed_up?;
+    keyring.transpose()?;
     let backup_ms = step.elapsed().as_millis() as u64;
     tracing::info!(
         snapshot = %summary.snapshot_id,

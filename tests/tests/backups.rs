@@ -449,3 +449,103 @@ async fn backup_commands_explain_what_is_not_configured() {
     );
     assert!(!out.status.success());
 }
+
+/// Deleted is deleted, in the backups too: a snapshot taken before an account's purge restores
+/// every other account, while the purged one's audio opens nowhere (the keyring that held its
+/// key was forgotten and pruned) and the restored server purges its records again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_snapshot_taken_before_a_purge_restores_everyone_but_the_purged_account() {
+    let s3 = S3Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo").display().to_string();
+    let env = copies_env(&s3, dir.path(), &repo);
+    let server = start(&env);
+    let leaving = server.add_user("leaving@studio.test", "free");
+    server.add_user("staying@studio.test", "free");
+    let staying = Owner::signed_in(&server, "staying@studio.test").await;
+    staying.upload_ok("kept.wav", wav(2.0, 7)).await;
+    Owner::signed_in(&server, "leaving@studio.test")
+        .await
+        .upload_ok("gone.wav", wav(2.0, 8))
+        .await;
+    let originals = library_hashes(&staying).await;
+    // Two hours apart, so the hourly tier keeps both.
+    let before = json(
+        &server,
+        &[
+            "backup",
+            "run",
+            "--tier",
+            "hourly",
+            "--time",
+            "2026-03-01 10:00",
+        ],
+    );
+    assert_eq!(before["blobs"], 2);
+    let before_id = before["id"].as_str().unwrap().to_owned();
+
+    server.cli_ok(&["user", "delete", "leaving@studio.test"], None);
+    server.advance_clock(31 * 86_400);
+    assert_eq!(
+        server.housekeeping()["purged"],
+        serde_json::json!([leaving])
+    );
+    let after = json(
+        &server,
+        &[
+            "backup",
+            "run",
+            "--tier",
+            "hourly",
+            "--time",
+            "2026-03-01 11:00",
+        ],
+    );
+    assert_eq!(after["blobs"], 1);
+    assert_eq!(
+        json(&server, &["backup", "list"]).as_array().map(Vec::len),
+        Some(2),
+        "both snapshots are kept; the keyrings are not listed among them"
+    );
+
+    let restored_env: Vec<(&str, &str)> = env
+        .iter()
+        .filter(|(k, _)| k.starts_with("STUDIOVAULT_BACKUPS__"))
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let master_key = std::fs::read(server.data_dir().join("master.key")).unwrap();
+    let restored = Server::start_prepared(&restored_env, |data| {
+        let out = std::process::Command::new(studiovault_e2e::binary())
+            .args(["backup", "restore", "--snapshot", &before_id, "--to"])
+            .arg(data)
+            .envs(restored_env.iter().copied())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains("1 account(s) in this snapshot were purged after it was taken"),
+            "{stdout}"
+        );
+        assert!(
+            data.join("blobs").join(&leaving).exists(),
+            "the old snapshot still holds the purged account's ciphertext"
+        );
+        let key = data.join("master.key");
+        std::fs::write(&key, &master_key).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    });
+    // The other account is whole; the purged one is gone again, records and ciphertext.
+    let staying_again = Owner::signed_in(&restored, "staying@studio.test").await;
+    assert_eq!(library_hashes(&staying_again).await, originals);
+    let users = json(&restored, &["user", "list"]);
+    assert_eq!(users.as_array().map(Vec::len), Some(1), "{users}");
+    assert!(restored.files_under(&format!("blobs/{leaving}")).is_empty());
+    let purges = restored.cli_ok(&["audit", "tail", "--action", "account.purge"], None);
+    assert!(purges.contains("again, after a restore"), "{purges}");
+}

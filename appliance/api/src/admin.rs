@@ -315,6 +315,19 @@ pub struct ReplicaVerifyReport {
     pub findings: Vec<ReplicaFinding>,
 }
 
+/// One line of the retention table (`GET /v1/retention`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetentionRule {
+    /// What is kept: `Daily salts of client hashes`, `Server logs`, ...
+    pub what: String,
+    /// For how long, as configured.
+    pub kept: String,
+    /// The config key(s) that set it, if it is configurable.
+    pub config_key: Option<String>,
+    /// What enforces it.
+    pub enforced_by: String,
+}
+
 /// `POST /v1/housekeeping`: what one housekeeping pass removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HousekeepingReport {
@@ -328,6 +341,8 @@ pub struct HousekeepingReport {
     pub nonces: u64,
     /// Records of messages sent longer ago than their retention.
     pub sent_mail: u64,
+    /// Recipients' marked copies of shares that ended longer ago than their retention.
+    pub share_copies: u64,
     /// Notices of legal requests whose gag ended, queued now.
     #[serde(default)]
     pub legal_notices: u64,

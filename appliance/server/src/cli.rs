@@ -82,6 +82,8 @@ pub enum Command {
     /// Run housekeeping now: expired salts, sessions and nonces, accounts past their deletion
     /// grace, old mail records (the server also runs it hourly).
     Housekeeping(JsonFlag),
+    /// The retention table: how long each kind of record is kept, and what enforces it.
+    Retention(JsonFlag),
     /// Legal requests: record, hold, gag, notify, hand over, answer; the yearly report.
     #[command(subcommand)]
     Legal(LegalCommand),

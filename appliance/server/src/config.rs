@@ -251,6 +251,9 @@ pub struct Privacy {
     /// Days the record of a sent message (address, delivery) is kept; the audit log keeps
     /// that it was sent.
     pub sent_mail_days: u32,
+    /// Days recipients' marked copies are kept after their share or recipient ended (a share
+    /// extended in that time needs no new render).
+    pub ended_share_copies_days: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -337,6 +340,7 @@ impl Default for Privacy {
         Self {
             salt_retention_days: 30,
             sent_mail_days: 90,
+            ended_share_copies_days: 7,
         }
     }
 }
@@ -661,6 +665,7 @@ impl Config {
             session_absolute_secs: (self.sessions.absolute_timeout_days * 86_400) as i64,
             salt_retention_days: i64::from(self.privacy.salt_retention_days),
             sent_mail_retention_days: i64::from(self.privacy.sent_mail_days),
+            ended_share_copies_days: i64::from(self.privacy.ended_share_copies_days),
             deletion_grace_days: i64::from(self.accounts.deletion_grace_days),
             bcrypt_cost: 12,
             shares: SharePolicy {

@@ -27,6 +27,19 @@ pub fn size(bytes: u64) -> String {
     }
 }
 
+/// A span in the largest whole unit that fits: `90 s`, `12 h`, `30 days`.
+pub fn duration_secs(secs: u64) -> String {
+    match secs {
+        s if s >= 86_400 && s % 86_400 == 0 => match s / 86_400 {
+            1 => "1 day".into(),
+            n => format!("{n} days"),
+        },
+        s if s >= 3600 && s % 3600 == 0 => format!("{} h", s / 3600),
+        s if s >= 60 && s % 60 == 0 => format!("{} min", s / 60),
+        s => format!("{s} s"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -36,5 +49,8 @@ mod tests {
         assert_eq!(size(512), "512 B");
         assert_eq!(size(5 << 30), "5.0 GiB");
         assert_eq!(when(0), "1970-01-01T00:00:00Z");
+        assert_eq!(duration_secs(30 * 86_400), "30 days");
+        assert_eq!(duration_secs(720 * 60), "12 h");
+        assert_eq!(duration_secs(90), "90 s");
     }
 }

@@ -18,6 +18,7 @@ mod mail;
 mod owners;
 mod portal;
 mod render;
+mod retention;
 mod serve;
 mod suspect;
 mod throttle;
@@ -157,6 +158,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(cmd) => commands::audit::audit(&client(), cmd).await,
         Command::Status(out) => commands::status::status(&client(), out.json).await,
         Command::Housekeeping(out) => commands::status::housekeeping(&client(), out.json).await,
+        Command::Retention(out) => commands::status::retention(&client(), out.json).await,
         Command::Tls(cmd) => commands::tls::tls(&client(), cmd).await,
         Command::Worker(cmd) => commands::workers::admin(&client(), cmd).await,
         Command::Mail(cmd) => commands::mail::mail(&config, cmd).await,

@@ -111,6 +111,8 @@ pub enum AuditAction {
     MailSent,
     /// A message was given up on.
     MailFailed,
+    /// Recipients' copies of a share that ended long enough ago were removed.
+    ShareCopiesExpire,
     /// A legal request recorded, held, released, gagged, noticed, handed over, decided.
     LegalReceive,
     LegalHold,
@@ -172,6 +174,7 @@ impl AuditAction {
             Self::WorkerDelete => "worker.delete",
             Self::MailSent => "mail.sent",
             Self::MailFailed => "mail.failed",
+            Self::ShareCopiesExpire => "share.copies_expire",
             Self::LegalReceive => "legal.receive",
             Self::LegalHold => "legal.hold",
             Self::LegalRelease => "legal.release",

@@ -158,6 +158,8 @@ pub struct Policy {
     pub salt_retention_days: i64,
     /// Days the outbox keeps the record of a sent message.
     pub sent_mail_retention_days: i64,
+    /// Days recipients' marked copies are kept after their share (or recipient) ended.
+    pub ended_share_copies_days: i64,
     /// Days between a deletion request and the purge.
     pub deletion_grace_days: i64,
     /// bcrypt work factor. 12 in production; tests of the store alone may lower it.
@@ -179,6 +181,7 @@ impl Default for Policy {
             session_absolute_secs: 30 * 24 * 3600,
             salt_retention_days: 30,
             sent_mail_retention_days: 90,
+            ended_share_copies_days: 7,
             deletion_grace_days: 30,
             bcrypt_cost: 12,
             shares: SharePolicy::default(),

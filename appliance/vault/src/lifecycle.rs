@@ -10,7 +10,7 @@
 
 use std::path::Path;
 
-use redb::{ReadableTable, WriteTransaction};
+use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 use studiovault_api::AccountStatus;
 
 use crate::audit::{Actor, AuditAction, AuditEvent};
@@ -74,26 +74,38 @@ impl Admin<'_> {
     }
 
     /// Purges every account whose grace period is over: tracks, blobs, shares, sessions,
-    /// records and the tenant key; an account a legal hold holds is kept until it is released.
-    /// Answers the purged ids.
+    /// records and the tenant key. Answers the purged ids.
+    /// Also purges again the accounts a restored snapshot brought back: those without a data
+    /// key, which the keyring no longer held when the snapshot was restored. An account a legal
+    /// hold holds is kept until the hold is released.
     pub fn purge_due_accounts(&self) -> Result<Vec<UserId>> {
         let now = self.vault.now_ms();
-        let due: Vec<UserId> = self
+        let keyless = records::keyless_accounts(self.vault)?;
+        let due: Vec<(UserId, Purged)> = self
             .list()?
             .into_iter()
-            .filter(|u| matches!(u.status, AccountStatus::PendingDeletion { purge_after, .. } if purge_after <= now))
-            .map(|u| u.id)
+            .filter_map(|u| {
+                if keyless.contains(&u.id) {
+                    Some((u.id, Purged::Again))
+                } else if matches!(u.status, AccountStatus::PendingDeletion { purge_after, .. } if purge_after <= now)
+                {
+                    Some((u.id, Purged::AfterGrace))
+                } else {
+                    None
+                }
+            })
             .collect();
         let mut purged = Vec::new();
-        for id in due {
-            match purge_account(self.vault, id) {
+        for (id, why) in due {
+            match purge_account(self.vault, id, why) {
                 Ok(()) => {
-                    tracing::info!(user = %id, "account purged after its deletion grace period");
+                    tracing::info!(user = %id, ?why, "account purged");
                     purged.push(id);
                 }
                 Err(VaultError::LegalHold) => tracing::info!(
                     user = %id,
-                    "account past its deletion grace kept: a legal hold holds it"
+                    ?why,
+                    "account due for its purge kept: a legal hold holds it"
                 ),
                 Err(e) => return Err(e),
             }
@@ -135,10 +147,21 @@ fn schedule_deletion(
 /// Deletes an account scheduled for deletion entirely, in one transaction: every feature's
 /// rows, then its data key; then its blob files. From the commit on, every copy of its blobs
 /// (B2 replicas, backups) is unreadable, since its key is gone.
-fn purge_account(vault: &Vault, owner: UserId) -> Result<()> {
+/// Why an account is purged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purged {
+    /// Its deletion grace is over.
+    AfterGrace,
+    /// It was purged before, and a restored snapshot brought its records back without a key.
+    Again,
+}
+
+fn purge_account(vault: &Vault, owner: UserId, why: Purged) -> Result<()> {
     vault.audited(None, |txn, now| {
         let user = get_user(&txn.open_table(USERS)?, owner)?.ok_or(VaultError::NotFound)?;
-        if !matches!(user.status, AccountStatus::PendingDeletion { .. }) {
+        if why == Purged::AfterGrace
+            && !matches!(user.status, AccountStatus::PendingDeletion { .. })
+        {
             return Err(VaultError::invalid(
                 "user",
                 "only accounts scheduled for deletion are purged",
@@ -155,12 +178,19 @@ fn purge_account(vault: &Vault, owner: UserId) -> Result<()> {
             step(vault, txn, owner)?;
         }
         records::check_purged(txn, owner)?;
-        let certificate = certificate_of_deletion(vault, &user, shares, now);
-        let certificate_id = certificate.values[0].1.clone();
-        outbox::queue_mail(txn, certificate, now)?;
+        let detail = match why {
+            Purged::AfterGrace => {
+                let certificate = certificate_of_deletion(vault, &user, shares, now);
+                let certificate_id = certificate.values[0].1.clone();
+                outbox::queue_mail(txn, certificate, now)?;
+                format!("certificate {certificate_id}")
+            }
+            // The certificate went out at the first purge.
+            Purged::Again => "again, after a restore: its key was already gone".to_owned(),
+        };
         let event = AuditEvent::new(Actor::System, Some(owner), AuditAction::AccountPurge)
             .object(format!("user/{owner}"))
-            .detail(format!("certificate {certificate_id}"));
+            .detail(detail);
         Ok(((), event))
     })?;
     let _backup_copying = vault.blob_removal_gate();
@@ -256,6 +286,50 @@ impl Library<'_> {
             remove_blob_file(&self.vault.blob_path(self.owner, blob));
         }
         Ok(())
+    }
+}
+
+impl Vault {
+    /// Removes the recipients' marked copies of shares (and of recipients) that ended more
+    /// than `after_days` ago, one audited transaction per share, then their files. Answers
+    /// how many copies went.
+    pub fn expire_ended_share_copies(&self, after_days: i64) -> Result<u64> {
+        let ended_before = self.now_ms() - after_days * 86_400_000;
+        let ended: Vec<shares::ShareRecord> = {
+            let txn = self.db().begin_read()?;
+            let table = txn.open_table(SHARES)?;
+            // Every share: a live one may have recipients revoked long ago.
+            let mut found = Vec::new();
+            for row in table.iter()? {
+                found.push(crate::store::decode("shares", row?.1.value())?);
+            }
+            found
+        };
+        let mut removed = 0;
+        for share in ended {
+            let blobs = self.audited_if_changed(None, |txn, _| {
+                let blobs = shares::remove_ended_copies_in(self, txn, &share, ended_before)?;
+                let event = (!blobs.is_empty()).then(|| {
+                    AuditEvent::new(
+                        Actor::System,
+                        Some(share.owner),
+                        AuditAction::ShareCopiesExpire,
+                    )
+                    .object(format!("share/{}", share.id))
+                    .detail(format!(
+                        "{} recipient copies, ended over {after_days} days ago",
+                        blobs.len()
+                    ))
+                });
+                Ok((blobs, event))
+            })?;
+            let _backup_copying = self.blob_removal_gate();
+            for blob in &blobs {
+                remove_blob_file(&self.blob_path(share.owner, *blob));
+            }
+            removed += blobs.len() as u64;
+        }
+        Ok(removed)
     }
 }
 

@@ -457,7 +457,7 @@ mod links;
 mod media;
 mod owner;
 
-pub(crate) use copies::remove_track_renders_in;
+pub(crate) use copies::{remove_ended_copies_in, remove_track_renders_in};
 pub use owner::Shares;
 pub(crate) use owner::purge_owner;
 

@@ -6,9 +6,15 @@
 //! and costs no I/O; deletions wait on the store's removal gate while the links are made, so no
 //! blob named by the copy can vanish before it is linked.
 //!
-//! [`check_copy`] opens such a copy read-only (a restored backup) and proves it: every blob it
-//! names exists with its recorded size and sealed hash, and a sample decrypts to its recorded
-//! plaintext hash.
+//! Tenant keys are not in that copy: they are staged apart, as the keyring
+//! (`snapshot-keyring/keyring.json`, each key still wrapped by the master key), which the
+//! backups keep only at its latest version. A snapshot taken before an account's purge still
+//! holds the account's ciphertext but no key for it once the next keyring replaces the old one:
+//! from then on no copy anywhere opens it, however old (invariant 3).
+//!
+//! [`check_copy`] opens such a copy read-only (a restored backup) with a keyring and proves it:
+//! every blob it names exists with its recorded size and sealed hash, and a sample decrypts to
+//! its recorded plaintext hash. [`install_keyring`] puts a keyring's keys into a restored copy.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -32,6 +38,28 @@ use crate::{Vault, fsutil};
 
 /// The staging directory's name under the data directory.
 pub const STAGING_DIR: &str = "snapshot";
+/// The keyring's staging directory under the data directory, and its one file.
+pub const KEYRING_DIR: &str = "snapshot-keyring";
+pub const KEYRING_FILE: &str = "keyring.json";
+
+/// Every tenant's data key, wrapped by the master key: what opens a snapshot's blobs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Keyring {
+    /// Tenant id → hex of the wrapped key.
+    pub keys: std::collections::BTreeMap<String, String>,
+}
+
+impl Keyring {
+    pub fn read(path: &Path) -> Result<Self> {
+        decode("keyring", &std::fs::read(path)?)
+    }
+
+    fn wrapped(&self, owner: UserId) -> Option<Vec<u8>> {
+        self.keys
+            .get(&owner.to_string())
+            .and_then(|hex_key| hex::decode(hex_key).ok())
+    }
+}
 
 /// What a staged snapshot holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +68,9 @@ pub struct SnapshotStats {
     pub tables: usize,
     pub blobs: u64,
     pub sealed_bytes: u64,
+    /// The staged keyring's directory, and how many tenants it holds keys for.
+    pub keyring_dir: PathBuf,
+    pub tenants: u64,
 }
 
 /// Copies every table of the registry; refuses a store holding a table the registry does not
@@ -63,7 +94,12 @@ fn copy_all_tables(src: &ReadTransaction, dst: &WriteTransaction) -> Result<usiz
         ));
     }
     for spec in TABLES {
-        spec.table.copy(src, dst)?;
+        // The keys are the keyring's, staged apart: a copy of them here would outlive a purge.
+        if spec.table.name() == TENANT_KEYS.name() {
+            spec.table.create(dst)?;
+        } else {
+            spec.table.copy(src, dst)?;
+        }
     }
     Ok(found)
 }
@@ -91,11 +127,15 @@ impl Vault {
         dst.commit()?;
         drop(copy);
 
+        let keyring_dir = self.data_dir().join(KEYRING_DIR);
+        let tenants = stage_keyring(&src, &keyring_dir)?;
         let mut stats = SnapshotStats {
             dir: dir.clone(),
             tables,
             blobs: 0,
             sealed_bytes: 0,
+            keyring_dir,
+            tenants,
         };
         let blobs = src.open_table(BLOBS)?;
         for row in blobs.iter()? {
@@ -115,11 +155,58 @@ impl Vault {
     }
 }
 
+/// Writes every tenant key of `src` into `<dir>/keyring.json` (0600, synced); answers how many.
+fn stage_keyring(src: &ReadTransaction, dir: &Path) -> Result<u64> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir)?;
+    }
+    fsutil::create_private_dir(dir)?;
+    let mut keyring = Keyring::default();
+    for row in src.open_table(TENANT_KEYS)?.iter()? {
+        let (owner, wrapped) = row?;
+        keyring.keys.insert(
+            UserId::from_raw(owner.value()).to_string(),
+            hex::encode(wrapped.value()),
+        );
+    }
+    fsutil::write_private_file(&dir.join(KEYRING_FILE), &crate::store::encode(&keyring))?;
+    Ok(keyring.keys.len() as u64)
+}
+
+/// Puts `keyring`'s keys into the restored store copy in `data_dir`, for every account the
+/// copy holds. Answers the accounts the keyring has no key for: purged after the snapshot was
+/// taken, their audio opens nowhere, and the server purges their records at its first
+/// housekeeping.
+pub fn install_keyring(data_dir: &Path, keyring: &Keyring) -> Result<Vec<UserId>> {
+    let db = Database::open(data_dir.join("vault.redb"))?;
+    let txn = db.begin_write()?;
+    let mut keyless = Vec::new();
+    {
+        let users: Vec<u128> = txn
+            .open_table(USERS)?
+            .iter()?
+            .map(|row| row.map(|(id, _)| id.value()))
+            .collect::<std::result::Result<_, _>>()?;
+        let mut keys = txn.open_table(TENANT_KEYS)?;
+        for raw in users {
+            let owner = UserId::from_raw(raw);
+            match keyring.wrapped(owner) {
+                Some(wrapped) => {
+                    keys.insert(raw, wrapped.as_slice())?;
+                }
+                None => keyless.push(owner),
+            }
+        }
+    }
+    txn.commit()?;
+    Ok(keyless)
+}
+
 impl Vault {
     /// Checks a copy of this store (a restored backup in `data_dir`) with this store's master
-    /// key, without writing to it; see [`CopyCheck`].
-    pub fn check_copy(&self, data_dir: &Path, sample: u64) -> Result<CopyCheck> {
-        check_copy(data_dir, self.master(), sample)
+    /// key and `keyring`, without writing to it; see [`CopyCheck`].
+    pub fn check_copy(&self, data_dir: &Path, keyring: &Keyring, sample: u64) -> Result<CopyCheck> {
+        check_copy(data_dir, self.master(), keyring, sample)
     }
 }
 
@@ -209,7 +296,12 @@ impl CopyCheck {
 /// reads, `master` opens it, every track's blob is recorded, every recorded blob's file exists
 /// with its size and sealed hash, and about `sample` blobs, spread over the store, decrypt to
 /// their recorded plaintext hash.
-fn check_copy(data_dir: &Path, master: &MasterKey, sample: u64) -> Result<CopyCheck> {
+fn check_copy(
+    data_dir: &Path,
+    master: &MasterKey,
+    keyring: &Keyring,
+    sample: u64,
+) -> Result<CopyCheck> {
     let mut check = CopyCheck::default();
     let started = Instant::now();
     let db = ReadOnlyDatabase::open(data_dir.join("vault.redb"))?;
@@ -288,7 +380,6 @@ fn check_copy(data_dir: &Path, master: &MasterKey, sample: u64) -> Result<CopyCh
     check.hash_time = started.elapsed();
 
     let started = Instant::now();
-    let keys = txn.open_table(TENANT_KEYS)?;
     let step = (blobs.len() as u64 / sample.max(1)).max(1) as usize;
     for (i, (blob, record)) in blobs.iter().enumerate() {
         // Blobs without a sealed hash are only proven by decrypting them; a blob already found
@@ -296,7 +387,7 @@ fn check_copy(data_dir: &Path, master: &MasterKey, sample: u64) -> Result<CopyCh
         if !intact[i] || (i % step != 0 && record.sealed_sha256.is_some()) {
             continue;
         }
-        match decrypt_and_hash(data_dir, &keys, master, *blob, record) {
+        match decrypt_and_hash(data_dir, keyring, master, *blob, record) {
             Ok(hash) if hash == record.sha256 => check.blobs_decrypted += 1,
             Ok(_) => check.problem(format!(
                 "blob {blob} decrypts to other content than recorded"
@@ -310,19 +401,19 @@ fn check_copy(data_dir: &Path, master: &MasterKey, sample: u64) -> Result<CopyCh
 
 fn decrypt_and_hash(
     data_dir: &Path,
-    keys: &impl ReadableTable<u128, &'static [u8]>,
+    keyring: &Keyring,
     master: &MasterKey,
     blob: BlobId,
     record: &BlobRecord,
 ) -> Result<String> {
     use sha2::Digest;
-    let wrapped = keys
-        .get(record.owner.raw())?
+    let wrapped = keyring
+        .wrapped(record.owner)
         .ok_or_else(|| VaultError::CorruptRecord {
-            table: "tenant_keys",
-            reason: format!("tenant {} has no data key", record.owner),
+            table: "keyring",
+            reason: format!("the keyring has no key for tenant {}", record.owner),
         })?;
-    let key = master.unwrap(record.owner, wrapped.value())?;
+    let key = master.unwrap(record.owner, &wrapped)?;
     let mut reader = BlobReader::open(
         &staged_blob_path(data_dir, record.owner, blob),
         blob,
@@ -359,13 +450,25 @@ mod tests {
         );
         assert!(stats.dir.join(replication_key(&kept)).exists());
 
-        let check = t.vault.check_copy(&stats.dir, 10).unwrap();
+        let keyring = Keyring::read(&stats.keyring_dir.join(KEYRING_FILE)).unwrap();
+        assert_eq!(stats.tenants, 1);
+        let check = t.vault.check_copy(&stats.dir, &keyring, 10).unwrap();
         assert!(check.passed(), "{check:?}");
         assert_eq!((check.users, check.tracks, check.blobs_listed), (1, 1, 1));
         assert_eq!((check.blobs_verified, check.blobs_decrypted), (1, 1));
 
-        // The copy is a store of its own: it opens, and serves the same audio.
-        drop(t.vault.clone());
+        // The copy holds no key; with the keyring's it is a store of its own: it opens, and
+        // serves the same audio.
+        let copy = ReadOnlyDatabase::open(stats.dir.join("vault.redb")).unwrap();
+        let keys = copy
+            .begin_read()
+            .unwrap()
+            .open_table(TENANT_KEYS)
+            .unwrap()
+            .len();
+        assert_eq!(keys.unwrap(), 0, "no tenant key in the data snapshot");
+        drop(copy);
+        assert!(install_keyring(&stats.dir, &keyring).unwrap().is_empty());
         let copy = TestVault::open_at(&stats.dir, crate::Policy::default(), t.now.clone());
         let mut reader = copy.library(&scope).open_blob(&kept).unwrap();
         let mut bytes = Vec::new();
@@ -397,6 +500,7 @@ mod tests {
         let first = t.upload(&scope, &vec![1u8; 70_000]);
         let second = t.upload(&scope, &vec![2u8; 70_000]);
         let stats = t.vault.stage_snapshot().unwrap();
+        let keyring = Keyring::read(&stats.keyring_dir.join(KEYRING_FILE)).unwrap();
 
         // One byte flipped in a staged link would change the live blob too: copy, then corrupt.
         let path = stats.dir.join(replication_key(&first));
@@ -404,7 +508,7 @@ mod tests {
         std::fs::remove_file(&path).unwrap();
         bytes[100] ^= 1;
         std::fs::write(&path, &bytes).unwrap();
-        let check = t.vault.check_copy(&stats.dir, 10).unwrap();
+        let check = t.vault.check_copy(&stats.dir, &keyring, 10).unwrap();
         assert!(!check.passed());
         assert_eq!(check.blobs_verified, 1);
         assert!(
@@ -417,14 +521,67 @@ mod tests {
         );
 
         std::fs::remove_file(stats.dir.join(replication_key(&second))).unwrap();
-        let check = t.vault.check_copy(&stats.dir, 10).unwrap();
+        let check = t.vault.check_copy(&stats.dir, &keyring, 10).unwrap();
         assert_eq!(check.problems, 2);
         assert_eq!(check.blobs_verified, 0);
 
         let other = MasterKey::from_hex(&"01".repeat(32)).unwrap();
         assert!(matches!(
-            check_copy(&stats.dir, &other, 1),
+            check_copy(&stats.dir, &other, &keyring, 1),
             Err(VaultError::MasterKey(_))
         ));
+    }
+
+    #[test]
+    fn a_snapshot_taken_before_a_purge_opens_for_everyone_but_the_purged_account() {
+        let t = TestVault::with_policy(|p| p.deletion_grace_days = 1);
+        let (_, leaving) = t.user("leaving@example.com");
+        let (_, staying) = t.user("staying@example.com");
+        t.upload(&leaving, &vec![3u8; 90_000]);
+        t.upload(&staying, &vec![4u8; 90_000]);
+        let before = t.vault.stage_snapshot().unwrap();
+        let old_copy = before.dir.with_file_name("before-the-purge");
+        std::fs::rename(&before.dir, &old_copy).unwrap();
+        let old_keyring = Keyring::read(&before.keyring_dir.join(KEYRING_FILE)).unwrap();
+        assert!(
+            t.vault
+                .check_copy(&old_copy, &old_keyring, 10)
+                .unwrap()
+                .passed()
+        );
+
+        t.vault.admin().schedule_deletion(leaving.owner()).unwrap();
+        t.advance_secs(86_400 + 1);
+        t.vault.admin().purge_due_accounts().unwrap();
+        let after = t.vault.stage_snapshot().unwrap();
+        let keyring = Keyring::read(&after.keyring_dir.join(KEYRING_FILE)).unwrap();
+        assert_eq!(after.tenants, 1, "the purged key is in no new keyring");
+
+        // The old snapshot still holds the purged account's ciphertext, and nothing opens it.
+        let check = t.vault.check_copy(&old_copy, &keyring, 10).unwrap();
+        assert_eq!((check.blobs_listed, check.blobs_verified), (2, 2));
+        assert_eq!(
+            check.blobs_decrypted, 1,
+            "the other account's audio still opens"
+        );
+        assert!(
+            check
+                .first_problem
+                .as_deref()
+                .is_some_and(|p| p.contains(&leaving.owner().to_string())),
+            "{check:?}"
+        );
+        assert_eq!(
+            install_keyring(&old_copy, &keyring).unwrap(),
+            vec![leaving.owner()],
+            "a restore of it names the account to purge again"
+        );
+        let restored = TestVault::open_at(&old_copy, crate::Policy::default(), t.now.clone());
+        assert_eq!(
+            restored.admin().purge_due_accounts().unwrap(),
+            vec![leaving.owner()],
+            "deleted stays deleted: the restored store purges it again"
+        );
+        assert_eq!(restored.admin().list().unwrap().len(), 1);
     }
 }

@@ -1,13 +1,13 @@
 //! The server at a glance: version, uptime, counts, storage, and where each optional part of
 //! the appliance (TLS, queues, replication, backups, drills) stands.
 
-use crossterm::event::KeyEvent;
+use crossterm::event::{KeyCode, KeyEvent};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use serde_json::Value;
-use studiovault_api::admin::{CapabilityState, Status, TlsStatus};
+use studiovault_api::admin::{CapabilityState, RetentionRule, Status, TlsStatus};
 
 use crate::component::{Component, Help};
 use crate::format;
@@ -22,8 +22,10 @@ static HELP: Help = Help {
             free, and where each optional service stands (TLS certificate, analysis queue, \
             replication, backups, restore drills). \"not built\" means this version of Studio \
             Vault does not have that service yet; \"not configured\" means it is switched off. \
-            The figures refresh every five seconds.",
-    keys: &[("R", "refresh now")],
+            The figures refresh every five seconds. T swaps the services for the retention \
+            table: how long each kind of record is kept, what sets it in the config, and what \
+            enforces it.",
+    keys: &[("R", "refresh now"), ("T", "services / retention table")],
 };
 
 #[derive(Debug, Default)]
@@ -32,6 +34,10 @@ pub struct Dashboard {
     error: Option<String>,
     in_flight: Option<RequestId>,
     refresh: Refresh,
+    /// The retention table, shown instead of the services while `show_retention`.
+    retention: Option<Vec<RetentionRule>>,
+    retention_in_flight: Option<RequestId>,
+    show_retention: bool,
 }
 
 impl Dashboard {
@@ -119,6 +125,38 @@ impl Dashboard {
         lines
     }
 
+    /// One rule a few lines: what, for how long, and (dim) what sets and enforces it.
+    fn retention_lines(&self, width: usize, theme: Theme) -> Vec<Line<'static>> {
+        let Some(rules) = &self.retention else {
+            return vec![Line::styled("Loading the retention table …", theme.dim())];
+        };
+        let what_width = rules
+            .iter()
+            .map(|r| r.what.chars().count())
+            .max()
+            .unwrap_or(0)
+            + 2;
+        let rest = width.saturating_sub(what_width).max(20);
+        let mut lines = Vec::new();
+        for r in rules {
+            lines.push(Line::from(vec![
+                Span::styled(format!("{:<what_width$}", r.what), theme.title()),
+                Span::raw(r.kept.clone()),
+            ]));
+            let how = match &r.config_key {
+                Some(key) => format!("{key}: {}", r.enforced_by),
+                None => r.enforced_by.clone(),
+            };
+            for part in wrap(&how, rest) {
+                lines.push(Line::from(vec![
+                    Span::raw(" ".repeat(what_width)),
+                    Span::styled(part, theme.dim()),
+                ]));
+            }
+        }
+        lines
+    }
+
     /// One row per service: name, state, and the detail wrapped in the last column.
     fn capability_lines(&self, status: &Status, width: usize, theme: Theme) -> Vec<Line<'static>> {
         if status.capabilities.is_empty() {
@@ -178,6 +216,7 @@ impl Component for Dashboard {
             ("3", "audit"),
             ("4", "sessions"),
             ("5", "workers"),
+            ("T", "retention"),
             ("R", "refresh"),
         ]
     }
@@ -198,8 +237,15 @@ impl Component for Dashboard {
         false
     }
 
-    fn on_key(&mut self, _key: &KeyEvent, _ctx: &mut Ctx) -> bool {
-        false
+    fn on_key(&mut self, key: &KeyEvent, ctx: &mut Ctx) -> bool {
+        if !matches!(key.code, KeyCode::Char('t' | 'T')) {
+            return false;
+        }
+        self.show_retention = !self.show_retention;
+        if self.show_retention && self.retention.is_none() && self.retention_in_flight.is_none() {
+            self.retention_in_flight = Some(ctx.send(ApiCall::get("/v1/retention")));
+        }
+        true
     }
 
     fn on_reply(
@@ -208,6 +254,14 @@ impl Component for Dashboard {
         result: Result<Value, ApiFailure>,
         _ctx: &mut Ctx,
     ) -> bool {
+        if self.retention_in_flight == Some(id) {
+            self.retention_in_flight = None;
+            match decode::<Vec<RetentionRule>>(result) {
+                Ok(rules) => self.retention = Some(rules),
+                Err(e) => self.error = Some(e.to_string()),
+            }
+            return true;
+        }
         if self.in_flight != Some(id) {
             return false;
         }
@@ -261,13 +315,15 @@ impl Component for Dashboard {
             Paragraph::new(self.library_lines(status, theme)).block(panel("Library", theme)),
             library,
         );
-        let mut lines = self.capability_lines(status, usize::from(services.width.saturating_sub(4)), theme);
+        let width = usize::from(services.width.saturating_sub(4));
+        let (title, mut lines) = if self.show_retention {
+            ("Retention", self.retention_lines(width, theme))
+        } else {
+            ("Services", self.capability_lines(status, width, theme))
+        };
         if let Some(error) = &self.error {
             lines.insert(0, Line::styled(format!("✗ refresh failed: {error}"), theme.error()));
         }
-        frame.render_widget(
-            Paragraph::new(lines).block(panel("Services", theme)),
-            services,
-        );
+        frame.render_widget(Paragraph::new(lines).block(panel(title, theme)), services);
     }
 }

@@ -49,6 +49,24 @@ fn dashboard_with_a_failing_certificate() {
 }
 
 #[test]
+fn dashboard_retention_table() {
+    let mut h = Harness::connected();
+    assert!(h.key(KeyCode::Char('t')));
+    h.answer(
+        Method::Get,
+        "/v1/retention",
+        json!([
+            {"what": "Daily salts of client hashes", "kept": "30 days",
+             "config_key": "privacy.salt_retention_days",
+             "enforced_by": "housekeeping deletes older salts"},
+            {"what": "Server logs", "kept": "90 days", "config_key": null,
+             "enforced_by": "journald namespace `studiovault`, MaxRetentionSec=90day"}
+        ]),
+    );
+    assert_snapshot!(h.screen(100, 30));
+}
+
+#[test]
 fn connecting() {
     let h = Harness::starting();
     assert_snapshot!(h.screen(80, 24));

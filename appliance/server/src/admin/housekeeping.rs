@@ -1,11 +1,12 @@
-//! `POST /v1/housekeeping`: one housekeeping pass now, rather than at the next hour.
+//! `POST /v1/housekeeping`: one housekeeping pass now, rather than at the next hour; and
+//! `GET /v1/retention`: the retention table it enforces.
 
 use warp::Filter;
 
 use super::json;
-use crate::housekeeping;
 use crate::listener::Routes;
 use crate::web::{ApiError, AppState, respond, with_state};
+use crate::{housekeeping, retention};
 
 pub(super) fn routes(state: &AppState) -> Vec<Routes> {
     let run = warp::path!("v1" / "housekeeping")
@@ -19,5 +20,9 @@ pub(super) fn routes(state: &AppState) -> Vec<Routes> {
                     .map_err(ApiError::from),
             )
         });
-    vec![run.boxed()]
+    let retention = warp::path!("v1" / "retention")
+        .and(warp::get())
+        .and(with_state(state))
+        .map(|state: AppState| json(&retention::table(&state.config)));
+    vec![run.boxed(), retention.boxed()]
 }

@@ -10,6 +10,7 @@ use studiovault_api::admin::{
     SnapshotView,
 };
 use studiovault_api::client::AdminClient;
+use studiovault_vault::snapshot::{KEYRING_FILE, Keyring, install_keyring};
 
 use super::print_json;
 use crate::cli::{BackupCommand, ReplicateCommand};
@@ -174,7 +175,25 @@ pub async fn backup(
                 .restore(&snapshot, &to)
                 .await
                 .context("restoring the snapshot")?;
+            let keyring_dir = tempfile::Builder::new()
+                .prefix("studiovault-keyring-")
+                .tempdir()
+                .context("making a private directory for the keyring")?;
+            restic
+                .restore_keyring(keyring_dir.path())
+                .await
+                .context("restoring the latest keyring")?;
+            let keyring = Keyring::read(&keyring_dir.path().join(KEYRING_FILE))
+                .context("reading the restored keyring")?;
+            let keyless = install_keyring(&to, &keyring).context("installing the tenant keys")?;
             println!("restored snapshot {snapshot} into {}", to.display());
+            if !keyless.is_empty() {
+                println!(
+                    "{} account(s) in this snapshot were purged after it was taken: their audio \
+                     cannot be decrypted, and the server purges their records again when it starts",
+                    keyless.len()
+                );
+            }
             println!(
                 "next: put the master key file in place ({}), point data_dir at {}, and start `studiovault serve`",
                 to.join("master.key").display(),

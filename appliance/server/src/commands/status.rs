@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use studiovault_api::admin::{HousekeepingReport, Status};
+use studiovault_api::admin::{HousekeepingReport, RetentionRule, Status};
 use studiovault_api::client::AdminClient;
 
 use super::print_json;
@@ -41,17 +41,35 @@ pub async fn housekeeping(client: &AdminClient, json: bool) -> anyhow::Result<Ex
         print_json(&r)?;
     } else {
         println!(
-            "housekeeping: {} salts, {} sessions, {} spent nonces, {} sent-mail records removed; \
-             {} accounts purged; {} legal notices queued (gags ended)",
+            "housekeeping: {} salts, {} sessions, {} spent nonces, {} mail records, {} copies of \
+             ended shares removed; {} accounts purged; {} legal notices queued (gags ended)",
             r.salts,
             r.sessions,
             r.nonces,
             r.sent_mail,
+            r.share_copies,
             r.purged.len(),
             r.legal_notices
         );
         for id in &r.purged {
             println!("  purged {id}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `studiovault retention`: the retention table.
+pub async fn retention(client: &AdminClient, json: bool) -> anyhow::Result<ExitCode> {
+    let rules: Vec<RetentionRule> = client.get("/v1/retention").await?;
+    if json {
+        print_json(&rules)?;
+    } else {
+        for r in &rules {
+            println!("{:<48} {}", r.what, r.kept);
+            if let Some(key) = &r.config_key {
+                println!("{:<48}   set by {key}", "");
+            }
+            println!("{:<48}   {}", "", r.enforced_by);
         }
     }
     Ok(ExitCode::SUCCESS)

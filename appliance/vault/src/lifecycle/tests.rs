@@ -301,3 +301,46 @@ fn a_purge_that_would_leave_a_row_behind_purges_nothing() {
         "the files stay with the records"
     );
 }
+
+#[test]
+fn marked_copies_go_a_retention_after_their_share_ends_and_the_trace_stays() {
+    let t = TestVault::new();
+    let (scope, _) = account_with_everything(&t, "ends@studio.test");
+    let rows = |table: &str| {
+        rows_by_table(&t, scope.owner())
+            .into_iter()
+            .find(|(spec, _)| spec.table.name() == table)
+            .map(|(_, n)| n)
+            .unwrap()
+    };
+    assert_eq!(rows("renders"), 1);
+    assert_eq!(
+        t.vault.expire_ended_share_copies(7).unwrap(),
+        0,
+        "live share"
+    );
+    t.advance_secs(14 * 86_400 + 1);
+    assert_eq!(
+        t.vault.expire_ended_share_copies(7).unwrap(),
+        0,
+        "ended, but not 7 days ago"
+    );
+    t.advance_secs(7 * 86_400);
+    assert_eq!(t.vault.expire_ended_share_copies(7).unwrap(), 1);
+    assert_eq!(rows("renders"), 0);
+    assert_eq!(rows("blobs"), 1, "the track's audio stays; the copy went");
+    assert_eq!(
+        (rows("recipients"), rows("watermark_payloads")),
+        (1, 1),
+        "a leak of the copy is still traced"
+    );
+    let expired = t
+        .vault
+        .audit_query(&studiovault_api::admin::AuditQuery {
+            action: Some("share.copies_expire".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(expired.len(), 1);
+    assert_eq!(expired[0].owner, Some(scope.owner().to_string()));
+}

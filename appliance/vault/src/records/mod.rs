@@ -31,7 +31,9 @@ pub(crate) use legal::{
 pub(crate) use migrations::migrate;
 pub(crate) use replicas::enqueue_delete;
 pub use replicas::{ReplicaOp, ReplicaTask, object_key};
-pub(crate) use tenant_keys::{put_tenant_key, read_tenant_key, shred_tenant_key, tenant_key};
+pub(crate) use tenant_keys::{
+    keyless_accounts, put_tenant_key, read_tenant_key, shred_tenant_key, tenant_key,
+};
 pub use users::UserRecord;
 pub(crate) use users::{TotpState, edit_user, get_user, put_user};
 

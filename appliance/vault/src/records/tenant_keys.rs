@@ -43,3 +43,18 @@ pub(crate) fn shred_tenant_key(_: &Vault, txn: &WriteTransaction, owner: UserId)
     txn.open_table(TENANT_KEYS)?.remove(owner.raw())?;
     Ok(())
 }
+
+/// Accounts without a data key: purged before, brought back by a restored snapshot whose
+/// keyring no longer held their key.
+pub(crate) fn keyless_accounts(vault: &Vault) -> Result<Vec<UserId>> {
+    let txn = vault.db().begin_read()?;
+    let keys = txn.open_table(TENANT_KEYS)?;
+    let mut keyless = Vec::new();
+    for row in txn.open_table(crate::store::USERS)?.iter()? {
+        let owner = row?.0.value();
+        if keys.get(owner)?.is_none() {
+            keyless.push(UserId::from_raw(owner));
+        }
+    }
+    Ok(keyless)
+}

@@ -160,3 +160,31 @@ pub(crate) fn remove_track_renders_in(
     }
     Ok(blobs)
 }
+
+/// Drops the recipients' copies of a share that ended (revoked or expired) before
+/// `ended_before`, and those of recipients revoked before it, inside the caller's transaction;
+/// answers the blobs whose files go once it commits. Recipients and their watermark payloads
+/// stay, so a leak is still traced once the copies are gone.
+pub(crate) fn remove_ended_copies_in(
+    vault: &Vault,
+    txn: &WriteTransaction,
+    share: &ShareRecord,
+    ended_before: i64,
+) -> Result<Vec<BlobId>> {
+    let share_ended = share
+        .revoked_at_ms
+        .unwrap_or(share.expires_at_ms)
+        .min(share.expires_at_ms);
+    let mut blobs = Vec::new();
+    for recipient in &share.recipients {
+        let revoked = read_recipient(&txn.open_table(RECIPIENTS)?, *recipient)?.revoked_at_ms;
+        let ended = revoked.map_or(share_ended, |at| at.min(share_ended));
+        if ended >= ended_before {
+            continue;
+        }
+        for track in &share.tracks {
+            blobs.extend(drop_render(vault, txn, share.owner, *recipient, *track)?);
+        }
+    }
+    Ok(blobs)
+}
