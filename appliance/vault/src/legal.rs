@@ -24,6 +24,7 @@ use studiovault_api::admin::{
     AuditEntry, LegalDataType, LegalKind, LegalReport, LegalReportRow, LegalState, NewLegalRequest,
 };
 
+use crate::Vault;
 use crate::audit::{Actor, AuditAction, AuditEvent};
 use crate::blob::BlobReader;
 use crate::error::{Result, VaultError};
@@ -37,7 +38,6 @@ use crate::records::{
 use crate::scope::OwnerScope;
 use crate::shares::ShareDetail;
 use crate::store::{LEGAL_REQUESTS, USERS};
-use crate::{Vault, users::Account};
 
 /// The notice's mail template (`appliance/mail/templates/legal-notice.{txt,html}`).
 pub const NOTICE_TEMPLATE: &str = "legal-notice";
@@ -486,7 +486,7 @@ impl Vault {
         let mut accounts = Vec::new();
         for owner in &request.accounts {
             let scope = OwnerScope::new(*owner);
-            let account = Account::new(self, &scope);
+            let account = self.account(&scope);
             let me = account.me().map_err(|e| match e {
                 VaultError::NotFound => {
                     VaultError::Conflict("an account the request names no longer exists")
