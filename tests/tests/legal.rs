@@ -330,6 +330,18 @@ async fn the_hand_over_holds_only_what_was_asked_with_a_manifest_that_matches() 
             ("legal.notice", "admin"),
         ]
     );
+    let (status, accessed) = ana_owner.get_json("/api/account/accessed?limit=100").await;
+    assert_eq!(status, 200);
+    let reads = accessed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "legal.audio_read" && e["actor_kind"] == "admin")
+        .count();
+    assert_eq!(
+        reads, 2,
+        "who accessed my files names the admin's reads: {accessed}"
+    );
     let (_, ben_activity) = ben_owner.get_json("/api/account/activity?limit=50").await;
     assert!(
         ben_activity

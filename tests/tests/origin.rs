@@ -264,6 +264,30 @@ async fn every_write_over_http2_is_served_from_this_site_and_refused_from_others
         200,
     )
     .await;
+    // The rights: display name, restriction, objection, an address change and its link.
+    for (route, body) in [
+        ("/api/account/name", json!({"display_name": "Owner"})),
+        ("/api/account/restriction", json!({"restricted": false})),
+        ("/api/account/objections/stems", json!({"objected": false})),
+    ] {
+        both_ways(c, s, (Method::PUT, route), Body::Json(body), 200).await;
+    }
+    both_ways(
+        c,
+        s,
+        (Method::POST, "/api/account/email"),
+        Body::Json(json!({"new_email": "new@studio.test", "password": PASSWORD})),
+        202,
+    )
+    .await;
+    both_ways(
+        c,
+        s,
+        (Method::POST, "/api/account/email/confirm"),
+        Body::Json(json!({"token": "sve_not_a_token"})),
+        404,
+    )
+    .await;
     both_ways(
         c,
         s,

@@ -343,6 +343,9 @@ pub struct HousekeepingReport {
     pub sent_mail: u64,
     /// Recipients' marked copies of shares that ended longer ago than their retention.
     pub share_copies: u64,
+    /// Address changes whose confirmation link expired.
+    #[serde(default)]
+    pub email_changes: u64,
     /// Notices of legal requests whose gag ended, queued now.
     #[serde(default)]
     pub legal_notices: u64,

@@ -82,6 +82,61 @@ pub enum AccountStatus {
     },
 }
 
+/// A purpose the appliance processes an owner's audio for, which the owner may object to
+/// (each alone) or restrict (all together): no new processing for it until they lift it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProcessingPurpose {
+    /// Tempo, key, loudness and waveform peaks of uploads.
+    Analysis,
+    /// Stem separation.
+    Stems,
+    /// Watermarked copies rendered for share recipients.
+    MarkedCopies,
+}
+
+impl ProcessingPurpose {
+    pub const ALL: [ProcessingPurpose; 3] = [Self::Analysis, Self::Stems, Self::MarkedCopies];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Analysis => "analysis",
+            Self::Stems => "stems",
+            Self::MarkedCopies => "marked_copies",
+        }
+    }
+
+    /// What the purpose does, as a sentence's subject.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Analysis => "analysis of uploads (tempo, key, loudness, waveform)",
+            Self::Stems => "stem separation",
+            Self::MarkedCopies => "new watermarked copies for share recipients",
+        }
+    }
+}
+
+impl std::str::FromStr for ProcessingPurpose {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown processing purpose `{s}` (expected analysis, stems or marked_copies)"
+                )
+            })
+    }
+}
+
+impl std::fmt::Display for ProcessingPurpose {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,6 +149,16 @@ mod tests {
             assert_eq!(json, format!("\"{plan}\""));
         }
         assert!("gold".parse::<Plan>().is_err());
+    }
+
+    #[test]
+    fn purposes_round_trip_through_text_and_json() {
+        for purpose in ProcessingPurpose::ALL {
+            assert_eq!(purpose.as_str().parse::<ProcessingPurpose>(), Ok(purpose));
+            let json = serde_json::to_string(&purpose).unwrap_or_default();
+            assert_eq!(json, format!("\"{purpose}\""));
+        }
+        assert!("training".parse::<ProcessingPurpose>().is_err());
     }
 
     #[test]

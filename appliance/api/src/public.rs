@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{AccountStatus, Plan};
+use crate::{AccountStatus, Plan, ProcessingPurpose};
 
 /// `POST /api/session`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -20,6 +20,8 @@ pub struct LoginRequest {
 pub struct Me {
     pub user_id: String,
     pub email: String,
+    /// The name the owner chose to be shown by; `None` until they set one.
+    pub display_name: Option<String>,
     pub plan: Plan,
     pub quota_bytes: u64,
     pub used_bytes: u64,
@@ -27,8 +29,85 @@ pub struct Me {
     /// Whether uploads are analysed (the owner's setting, or the plan's default).
     pub analysis: bool,
     pub status: AccountStatus,
+    /// The purposes the owner objected to; all of them is a restriction of processing.
+    pub objections: Vec<ProcessingPurpose>,
+    /// Whether processing is restricted (every purpose objected to).
+    pub restricted: bool,
+    /// The new address of an e-mail change waiting for its confirmation link, until it expires.
+    pub pending_email: Option<PendingEmail>,
     /// The id of the session this request used.
     pub session_id: String,
+}
+
+/// An e-mail change started and not yet confirmed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingEmail {
+    pub email: String,
+    /// When its link stops working (Unix ms).
+    pub expires_at: i64,
+}
+
+/// `PUT /api/account/name`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisplayName {
+    /// Up to 80 characters; empty clears it.
+    pub display_name: String,
+}
+
+/// `POST /api/account/email`: starts an e-mail change, confirmed by a link sent to the new
+/// address.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailChange {
+    pub new_email: String,
+    pub password: String,
+    #[serde(default)]
+    pub totp: Option<String>,
+}
+
+/// `POST /api/account/email/confirm`: the token of the link sent to the new address.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailConfirm {
+    pub token: String,
+}
+
+/// Answer of `POST /api/account/email/confirm`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmailChanged {
+    /// The address to sign in with from now on.
+    pub email: String,
+}
+
+/// `PUT /api/account/restriction`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Restriction {
+    pub restricted: bool,
+}
+
+/// `PUT /api/account/objections/{purpose}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Objection {
+    pub objected: bool,
+}
+
+/// One record of `GET /api/account/accessed`: something done with the owner's data by someone
+/// other than the owner.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccessView {
+    /// The audit record's sequence number (pass as `before` for older ones).
+    pub seq: u64,
+    pub at: i64,
+    /// `admin`, `system`, `worker`, `recipient` or `anonymous`.
+    pub actor_kind: String,
+    /// The actor as the audit log names it (e.g. `recipient:<id>`, `admin`).
+    pub actor: String,
+    pub action: String,
+    pub object: Option<String>,
+    pub detail: Option<String>,
 }
 
 /// One of the caller's sessions, `GET /api/sessions`.

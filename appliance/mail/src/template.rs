@@ -16,6 +16,16 @@ const BUILT_IN: &[(&str, &str, &str)] = &[
         include_str!("../templates/deletion-certificate.html"),
     ),
     (
+        "email-change",
+        include_str!("../templates/email-change.txt"),
+        include_str!("../templates/email-change.html"),
+    ),
+    (
+        "email-changed",
+        include_str!("../templates/email-changed.txt"),
+        include_str!("../templates/email-changed.html"),
+    ),
+    (
         "legal-notice",
         include_str!("../templates/legal-notice.txt"),
         include_str!("../templates/legal-notice.html"),

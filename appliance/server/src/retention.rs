@@ -82,6 +82,12 @@ pub fn table(config: &Config) -> Vec<RetentionRule> {
              worker those of dead workers",
         ),
         rule(
+            "Pending e-mail address changes",
+            "24 hours, single use".into(),
+            None,
+            "the link expires; housekeeping deletes the pending change",
+        ),
+        rule(
             "Records of mail sent (address, delivery)",
             days(p.sent_mail_days),
             Some("privacy.sent_mail_days"),

@@ -9,10 +9,129 @@ function field(id, label, attrs = {}) {
   return [el("label", { for: id, text: label }), el("input", { id, ...attrs })];
 }
 
+// The processing purposes the owner may object to, as the page lists them.
+const PURPOSES = [
+  { id: "analysis", label: "Analysis of uploads", what: "tempo, key, loudness and the waveform of each upload" },
+  { id: "stems", label: "Stem separation", what: "splitting a track into vocals, drums, bass and other when you ask" },
+  { id: "marked_copies", label: "Watermarked copies for shares", what: "a copy marked for each recipient of a share, made when they first open it" },
+];
+
+function summary(me) {
+  const who = me.display_name ? `${me.display_name} · ${me.email}` : me.email;
+  return `${who} · ${me.plan} plan · ${fmt.bytes(me.used_bytes)} of ${fmt.bytes(me.quota_bytes)} used`;
+}
+
+// Your rights: the seven the privacy policy names, each with where it is exercised here.
+function renderRights(session, summaryLine) {
+  const box = el("div", { id: "rights" });
+  const rights = [
+    ["Access", "See who accessed your files below, and download everything held about you with Export my data."],
+    ["Rectification", "Change your display name and your sign-in e-mail address below."],
+    ["Erasure", "Delete account, at the end of this page: sign-in stops now, everything is purged after 30 days."],
+    ["Portability", "Export my data gives you one archive of plain JSON files and your original audio, byte for byte."],
+    ["Restriction", "Restrict processing below: no analysis, no stems, no new watermarked copies until you lift it. Your tracks and shares are kept."],
+    ["Objection", "Object to each purpose on its own below."],
+    ["Withdrawal of consent", "Nothing here rests on your consent: this appliance trains no model on your audio or data, and has no setting for it, so there is no consent to withdraw. Your audio is processed only for the purposes listed under Objection, each of which you can stop."],
+  ];
+  box.append(el("dl", { class: "rights" }, rights.flatMap(([right, how]) => [
+    el("dt", { text: right }), el("dd", { text: how })])));
+
+  // Rectification: the display name.
+  const nameError = el("p", { class: "error", role: "alert" });
+  const nameForm = el("form", { class: "card", id: "name-form" },
+    el("h3", { text: "Display name" }),
+    ...field("display-name", "Display name (up to 80 characters; empty clears it)", { maxlength: 80, value: session.me.display_name ?? "", autocomplete: "name" }),
+    el("button", { type: "submit", class: "primary", text: "Save name" }), nameError);
+  nameForm.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    nameError.textContent = "";
+    try {
+      session.me = await api("PUT", "/api/account/name", { display_name: nameForm.querySelector("#display-name").value });
+      summaryLine.textContent = summary(session.me);
+      toast(session.me.display_name ? "Display name saved." : "Display name cleared.");
+    } catch (err) { nameError.textContent = err.message; }
+  });
+
+  // Rectification: the e-mail address, changed once a link sent to the new one is opened.
+  const emailError = el("p", { class: "error", role: "alert" });
+  const pending = el("p", { id: "email-pending", class: "muted" });
+  const showPending = () => {
+    const p = session.me.pending_email;
+    pending.textContent = p ? `A confirmation link was sent to ${p.email}; it works until ${fmt.date(p.expires_at)}. Your address changes when you open it.` : "";
+  };
+  showPending();
+  const emailForm = el("form", { class: "card", id: "email-form" },
+    el("h3", { text: "Sign-in e-mail address" }),
+    el("p", { class: "muted", text: "We send a link to the new address; the change takes effect when you open it, and your current address is told." }),
+    ...field("new-email", "New e-mail address", { type: "email", autocomplete: "email", required: true }),
+    ...field("email-password", "Password", { type: "password", autocomplete: "current-password", required: true }),
+    session.me.totp_enabled ? field("email-code", "Two-factor code", { inputmode: "numeric", required: true }) : null,
+    el("button", { type: "submit", class: "primary", text: "Send confirmation link" }), emailError, pending);
+  emailForm.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    emailError.textContent = "";
+    try {
+      session.me.pending_email = await api("POST", "/api/account/email", {
+        new_email: emailForm.querySelector("#new-email").value,
+        password: emailForm.querySelector("#email-password").value,
+        totp: emailForm.querySelector("#email-code")?.value || null,
+      });
+      emailForm.reset();
+      showPending();
+      toast("Confirmation link sent.");
+    } catch (err) { emailError.textContent = err.message; }
+  });
+
+  // Restriction and objection: one switch for all, one per purpose.
+  const processing = el("div", { class: "card", id: "processing" });
+  function renderProcessing() {
+    const me = session.me;
+    const error = el("p", { class: "error", role: "alert" });
+    async function change(method, path, body) {
+      error.textContent = "";
+      try {
+        session.me = await api(method, path, body);
+        renderProcessing();
+        processing.querySelector("#restrict")?.focus();
+        toast(session.me.restricted ? "Processing of your account is restricted." : "Your processing choices are saved.");
+      } catch (err) { error.textContent = err.message; renderProcessing(); }
+    }
+    const restrict = el("input", { type: "checkbox", role: "switch", id: "restrict", checked: me.restricted,
+      onchange: (e) => change("PUT", "/api/account/restriction", { restricted: e.target.checked }) });
+    const purposes = PURPOSES.map((p) => {
+      const objected = me.objections.includes(p.id);
+      return el("li", {},
+        el("input", { type: "checkbox", role: "switch", id: `object-${p.id}`, checked: objected,
+          onchange: (e) => change("PUT", `/api/account/objections/${p.id}`, { objected: e.target.checked }) }),
+        el("label", { for: `object-${p.id}`, class: "inline" }, el("strong", { text: `Object to ${p.label.toLowerCase()}` }), ` — ${p.what}. `,
+          el("span", { class: objected ? "error" : "muted", text: objected ? "Stopped." : "On." })));
+    });
+    const analysisOff = !me.objections.includes("analysis") && !me.analysis;
+    processing.replaceChildren(
+      el("h3", { text: "Restriction and objection" }),
+      el("p", {}, restrict,
+        el("label", { for: "restrict", class: "inline" }, el("strong", { text: "Restrict processing of my account" }),
+          " — freezes every purpose below: no analysis, no stems, no new watermarked copies. Your tracks, their analysis so far, your stems and your shares are kept; recipients keep the copies already made.")),
+      el("p", { id: "processing-state", class: me.restricted ? "error" : "muted",
+        text: me.restricted ? "Processing is restricted." : me.objections.length ? "You object to some processing." : "Processing is on for every purpose." }),
+      el("ul", { class: "purposes" }, purposes),
+      ...(analysisOff ? [el("p", { class: "muted", text: "Analysis of uploads is also off in your plan's settings." })] : []),
+      error);
+  }
+  renderProcessing();
+  box.append(nameForm, emailForm, processing);
+  return box;
+}
+
+// Who accessed my files: what others (admins, the system, stem workers, recipients) did with
+// this account's data, from the audit log.
+const ACTOR_KINDS = { admin: "an admin", system: "the appliance", worker: "a stem worker", recipient: "a share recipient", anonymous: "someone signing in" };
+
 export async function renderAccount(main, session) {
   const me = session.me;
-  main.append(el("h1", { text: "Account" }),
-    el("p", { class: "muted", text: `${me.email} · ${me.plan} plan · ${fmt.bytes(me.used_bytes)} of ${fmt.bytes(me.quota_bytes)} used` }));
+  const summaryLine = el("p", { class: "muted", id: "account-summary", text: summary(me) });
+  main.append(el("h1", { text: "Account" }), summaryLine);
+  main.append(section("Your rights", renderRights(session, summaryLine)));
 
   // Sessions: where this account is signed in, with hashed clients.
   const sessionsTable = el("table", { id: "sessions" });
@@ -101,7 +220,7 @@ export async function renderAccount(main, session) {
   renderTotp();
   main.append(section("Two-factor sign-in", totpBox));
 
-  // Who accessed my files: this account's audit records.
+  // Activity: this account's audit records, yours and others'.
   const activity = el("table", { id: "activity" });
   const labels = {
     "track.download": "played or downloaded", "track.upload": "uploaded", "track.delete": "deleted", "track.rename": "renamed",
@@ -112,10 +231,15 @@ export async function renderAccount(main, session) {
     "account.export": "exported the account",
     "stems.request": "asked for stems", "stems.cancel": "cancelled a separation",
     "stems.source_read": "read to separate its stems", "stems.store": "stems stored",
+    "user.create": "created your account", "user.update": "changed your plan or quota", "user.suspend": "suspended your account",
+    "user.resume": "resumed your account", "user.password_reset": "reset your password", "user.totp_reset": "reset your two-factor sign-in",
+    "session.login_failed": "a refused sign-in", "account.name_change": "changed the display name",
+    "account.email_change_start": "asked to change the e-mail address", "account.email_change": "changed the e-mail address",
+    "account.restriction": "restricted processing, or lifted it", "account.objection": "objected to processing, or withdrew it",
     "legal.notice": "told you of a legal request", "legal.export": "handed over for a legal request",
     "legal.audio_read": "read to hand over for a legal request",
   };
-  const [entries, shares] = await Promise.all([api("GET", "/api/account/activity?limit=50"), api("GET", "/api/shares")]);
+  const [entries, accessed, shares] = await Promise.all([api("GET", "/api/account/activity?limit=50"), api("GET", "/api/account/accessed?limit=100"), api("GET", "/api/shares")]);
   // Recipients act through their links: show them by the name you gave them.
   const recipients = new Map(shares.flatMap((s) => s.recipients.map((r) => [`recipient:${r.id}`, `${r.name} (recipient)`])));
   // Stem workers name themselves at the head of the record's detail ("worker NAME; …").
@@ -131,7 +255,18 @@ export async function renderAccount(main, session) {
       el("td", { text: labels[e.action] || e.action }),
       el("td", { class: "muted wrap", text: e.detail || e.object || "" }),
       el("td", { class: "muted", text: e.client ? `${e.client.slice(0, 8)}…` : "" })))));
-  main.append(section("Who accessed my files", el("p", { class: "muted", text: "From the tamper-evident audit log. Client addresses are kept only as daily-salted hashes." }), activity));
+  const accessedTable = el("table", { id: "accessed" },
+    el("thead", {}, el("tr", {}, ["When", "Who", "What", "Object"].map((h) => el("th", { scope: "col", text: h })))),
+    el("tbody", {}, accessed.map((e) => el("tr", { "data-actor-kind": e.actor_kind },
+      el("td", { text: fmt.date(e.at) }),
+      el("td", { text: e.actor_kind === "admin" ? "an admin" : e.actor_kind === "recipient" ? (recipients.get(e.actor) ?? ACTOR_KINDS.recipient)
+        : e.actor_kind === "worker" ? `stem worker ${workerName(e) ?? ""}`.trim() : (ACTOR_KINDS[e.actor_kind] ?? e.actor) }),
+      el("td", { text: labels[e.action] || e.action }),
+      el("td", { class: "muted wrap", text: e.detail || e.object || "" })))));
+  main.append(section("Who accessed my files",
+    el("p", { class: "muted", text: "Everything anyone but you did with your files and account: admins (leak traces that reached your shares, exports answering a legal request), the appliance itself (analysis, watermarked copies), stem workers and your share recipients. From the tamper-evident audit log." }),
+    accessed.length ? accessedTable : el("p", { id: "accessed-none", text: "No one but you has accessed your files." })));
+  main.append(section("Your activity", el("p", { class: "muted", text: "Every audit record of your account, yours included. Client addresses are kept only as daily-salted hashes." }), activity));
 
   // Export: a single-use link the browser follows, so it saves the archive itself.
   const exportError = el("p", { class: "error", role: "alert" });
@@ -172,4 +307,33 @@ export async function renderAccount(main, session) {
   });
   main.append(section("Delete account", delForm));
   await loadSessions();
+}
+
+// The page an address-change link opens (`/confirm-email#<token>`): whoever has the link may
+// confirm, signed in or not. The token stays in the fragment, so it never reaches a server log
+// or a Referer; a button confirms, so a mail scanner that fetches the page changes nothing.
+export function renderConfirmEmail(main, onDone) {
+  const token = location.hash.slice(1);
+  history.replaceState(null, "", "/confirm-email");
+  const error = el("p", { class: "error", role: "alert" });
+  const box = el("div", { class: "card narrow", id: "confirm-email" }, el("h1", { text: "Confirm your new e-mail address" }));
+  if (!token) {
+    box.append(el("p", { class: "error", text: "This link is incomplete: open the whole link from the e-mail." }));
+    main.replaceChildren(box);
+    return;
+  }
+  const button = el("button", { type: "button", class: "primary", id: "confirm-email-button", text: "Use this address to sign in",
+    onclick: async () => {
+      error.textContent = "";
+      button.disabled = true;
+      try {
+        const { email } = await api("POST", "/api/account/email/confirm", { token });
+        box.replaceChildren(el("h1", { text: "Your e-mail address is changed" }),
+          el("p", { id: "confirm-email-done" }, "From now on, sign in with ", el("strong", { text: email }), "."),
+          el("button", { type: "button", class: "primary", text: "Continue", onclick: () => onDone() }));
+      } catch (err) { error.textContent = err.message; button.disabled = false; }
+    } });
+  box.append(el("p", { text: "Confirm that this appliance may use the address this link was sent to as your sign-in address." }), button, error);
+  main.replaceChildren(box);
+  button.focus();
 }

@@ -2,7 +2,7 @@
 import { api, ApiError } from "/assets/api.js";
 import { renderLogin } from "/assets/login.js";
 import { renderLibrary } from "/assets/library.js";
-import { renderAccount } from "/assets/account.js";
+import { renderAccount, renderConfirmEmail } from "/assets/account.js";
 import { renderShares } from "/assets/shares.js";
 import { initPlayer } from "/assets/player.js";
 
@@ -18,6 +18,11 @@ export function navigate(path, replace = false) {
 async function route() {
   const main = document.getElementById("main");
   const nav = document.getElementById("nav");
+  // An address-change link works signed in or not: the token in it is the proof.
+  if (location.pathname === "/confirm-email") {
+    nav.hidden = true;
+    return renderConfirmEmail(main, () => { session.me = null; navigate("/account", true); });
+  }
   if (!session.me) {
     try {
       session.me = await api("GET", "/api/session");

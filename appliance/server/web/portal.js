@@ -128,6 +128,8 @@ if (root) {
           status.textContent = "Ready";
         } else if (t.state === "failed") {
           status.textContent = "This copy could not be prepared";
+        } else if (t.state === "withheld") {
+          status.textContent = "The owner has paused new copies; ask them for this one";
         } else {
           pending = true;
           status.textContent = t.progress != null

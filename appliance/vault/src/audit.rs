@@ -10,7 +10,7 @@
 //! primitive: [`Vault::audited`] opens the transaction, runs the change, appends its event and
 //! commits, so a state change written through it cannot commit without its record.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use ed25519_dalek::{Signature, Signer, VerifyingKey};
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction};
@@ -113,6 +113,16 @@ pub enum AuditAction {
     MailFailed,
     /// Recipients' copies of a share that ended long enough ago were removed.
     ShareCopiesExpire,
+    /// The owner changed their display name.
+    NameChange,
+    /// An e-mail change started: a confirmation link went to the new address.
+    EmailChangeStart,
+    /// An e-mail change confirmed through its link.
+    EmailChange,
+    /// The owner restricted processing of their account, or lifted the restriction.
+    Restriction,
+    /// The owner objected to one processing purpose, or withdrew the objection.
+    Objection,
     /// A legal request recorded, held, released, gagged, noticed, handed over, decided.
     LegalReceive,
     LegalHold,
@@ -175,6 +185,11 @@ impl AuditAction {
             Self::MailSent => "mail.sent",
             Self::MailFailed => "mail.failed",
             Self::ShareCopiesExpire => "share.copies_expire",
+            Self::NameChange => "account.name_change",
+            Self::EmailChangeStart => "account.email_change_start",
+            Self::EmailChange => "account.email_change",
+            Self::Restriction => "account.restriction",
+            Self::Objection => "account.objection",
             Self::LegalReceive => "legal.receive",
             Self::LegalHold => "legal.hold",
             Self::LegalRelease => "legal.release",
@@ -523,6 +538,42 @@ impl Vault {
         Ok(out)
     }
 
+    /// Records of `owner`'s data and account made by anyone but `owner` (admins, the system,
+    /// stem workers, recipients, refused sign-ins), newest first, below sequence `before`,
+    /// leaving out those about the `withheld` objects (legal requests not yet told of).
+    pub(crate) fn audit_by_others(
+        &self,
+        owner: UserId,
+        before: Option<u64>,
+        limit: usize,
+        withheld: &HashSet<String>,
+    ) -> Result<Vec<AuditEntry>> {
+        let (owner, own_label) = (owner.to_string(), Actor::User(owner).label());
+        let txn = self.db().begin_read()?;
+        let table = txn.open_table(AUDIT)?;
+        let mut out = Vec::new();
+        for row in table.range(0..before.unwrap_or(u64::MAX))?.rev() {
+            let (_, v) = row?;
+            let Ok(stored) = serde_json::from_slice::<Stored>(v.value()) else {
+                continue;
+            };
+            if stored.body.owner.as_deref() == Some(owner.as_str())
+                && stored.body.actor != own_label
+                && stored
+                    .body
+                    .object
+                    .as_ref()
+                    .is_none_or(|o| !withheld.contains(o))
+            {
+                out.push(to_entry(stored));
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
     pub fn audit_len(&self) -> Result<u64> {
         let txn = self.db().begin_read()?;
         Ok(txn.open_table(AUDIT)?.len()?)
@@ -581,6 +632,34 @@ impl Vault {
     /// refused credential.
     pub(crate) fn audit_only(&self, client: Option<&ClientInfo>, event: AuditEvent) -> Result<()> {
         self.audited(client, |_, _| Ok(((), event)))
+    }
+
+    /// Records events that together are the whole change, in one transaction: a read that
+    /// reached the data of several owners (a leak trace naming shares of each), one record for
+    /// each, so every owner's view shows it.
+    pub(crate) fn audit_only_each(
+        &self,
+        client: Option<&ClientInfo>,
+        events: Vec<AuditEvent>,
+    ) -> Result<()> {
+        let client = match client {
+            Some(client) => self.hash_client(client)?.ip,
+            None => None,
+        };
+        let now = self.now_ms();
+        let txn = self.db().begin_write()?;
+        for event in events {
+            append(
+                &txn,
+                now,
+                AuditEvent {
+                    client: client.clone(),
+                    ..event
+                },
+            )?;
+        }
+        txn.commit()?;
+        Ok(())
     }
 }
 

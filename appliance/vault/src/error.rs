@@ -31,6 +31,14 @@ pub enum VaultError {
     /// finished elsewhere: this executor's result must not be recorded.
     #[error("the job is no longer held by this executor")]
     LeaseLost,
+    /// An address-change link that is malformed, used already, replaced by a newer one, or
+    /// wrong: one answer for all.
+    #[error(
+        "this link does not work: it was used already, replaced by a newer request, or cut short"
+    )]
+    EmailLinkInvalid,
+    #[error("this link has expired: ask for the change again from your account page")]
+    EmailLinkExpired,
     #[error("the session is unknown, revoked or expired")]
     SessionInvalid,
     /// The request conflicts with the object's state (e.g. stems that already exist).
@@ -39,6 +47,12 @@ pub enum VaultError {
     /// The owner's plan does not include this.
     #[error("{0}")]
     PlanRequired(&'static str),
+    /// The owner objected to this processing purpose, or restricted all processing.
+    #[error("{}", processing_stopped(*purpose, *restricted))]
+    ProcessingStopped {
+        purpose: studiovault_api::ProcessingPurpose,
+        restricted: bool,
+    },
     /// A stem worker's token is unknown, or its worker was deleted.
     #[error("the worker token is unknown")]
     WorkerUnknown,
@@ -69,6 +83,22 @@ pub enum VaultError {
     Store(#[from] redb::Error),
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
+}
+
+fn processing_stopped(purpose: studiovault_api::ProcessingPurpose, restricted: bool) -> String {
+    if restricted {
+        format!(
+            "processing of this account is restricted at the owner's request: {} is off until \
+             the restriction is lifted (Account, Your rights)",
+            purpose.describe()
+        )
+    } else {
+        format!(
+            "the owner objected to {}: it is off until the objection is withdrawn (Account, \
+             Your rights)",
+            purpose.describe()
+        )
+    }
 }
 
 impl VaultError {

@@ -11,7 +11,6 @@ use crate::blob::BlobReader;
 use crate::error::Result;
 use crate::ids::TrackId;
 use crate::library::{Library, TrackQuery, TrackRecord};
-use crate::records::UserRecord;
 use crate::scope::OwnerScope;
 use crate::shares::{ShareDetail, Shares};
 use crate::users::Account;
@@ -35,7 +34,6 @@ impl Vault {
     /// check the owner's password first ([`crate::Account::reauthenticate`]).
     pub fn export_account(&self, scope: &OwnerScope, client: &ClientInfo) -> Result<AccountExport> {
         let account = self.account(scope);
-        let me = account.me()?;
         let tracks = every_track(&self.library(scope))?;
         let shares = share_details(&self.shares(scope))?;
         let activity = activity_of(&account)?;
@@ -47,7 +45,7 @@ impl Vault {
                 .detail(format!("{} track(s), {bytes} bytes", tracks.len())),
         )?;
         Ok(AccountExport {
-            account: account_document(self, &me),
+            account: account_document(self, &account)?,
             tracks,
             shares,
             activity,
@@ -62,10 +60,13 @@ impl Vault {
 }
 
 /// `account.json`: the account as its owner reads it.
-pub(crate) fn account_document(vault: &Vault, me: &UserRecord) -> Value {
-    json!({
+pub(crate) fn account_document(vault: &Vault, account: &Account) -> Result<Value> {
+    let me = account.me()?;
+    let pending_email = account.pending_email()?;
+    Ok(json!({
         "id": me.id,
         "email": me.email,
+        "display_name": me.display_name,
         "plan": me.plan,
         "quota_bytes": me.quota(&vault.policy().quotas),
         "used_bytes": me.used_bytes,
@@ -74,8 +75,14 @@ pub(crate) fn account_document(vault: &Vault, me: &UserRecord) -> Value {
         "created_at": me.created_at_ms,
         "two_factor": me.totp_enabled(),
         "analysis": me.analysis_enabled(),
+        "objections": me.objections,
+        "pending_email": pending_email.map(|(email, expires_at)| json!({
+            "email": email,
+            "expires_at": expires_at,
+        })),
+        "restricted": me.restricted(),
         "exported_at": vault.now_ms(),
-    })
+    }))
 }
 
 /// Every track of the library, stems included: they are tracks of the account like any other.

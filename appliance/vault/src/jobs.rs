@@ -238,23 +238,38 @@ pub(crate) fn remove_for_track(
 ) -> Result<()> {
     remove_where(txn, |j| {
         j.owner == owner && j.subject.track() == Some(track)
-    })
+    })?;
+    Ok(())
 }
 
 /// Removes every job of `owner`: the jobs' part of an account's purge.
 pub(crate) fn purge_owner(_: &Vault, txn: &WriteTransaction, owner: UserId) -> Result<()> {
-    remove_where(txn, |j| j.owner == owner)
+    remove_where(txn, |j| j.owner == owner)?;
+    Ok(())
 }
 
-fn remove_where(txn: &WriteTransaction, doomed: impl Fn(&JobRecord) -> bool) -> Result<()> {
+/// Removes every `kind` job of `owner`, whatever its state (the owner stopped that processing);
+/// an executor holding one loses its lease. Answers the jobs removed.
+pub(crate) fn remove_of_owner(
+    txn: &WriteTransaction,
+    owner: UserId,
+    kind: JobKind,
+) -> Result<Vec<JobRecord>> {
+    remove_where(txn, |j| j.owner == owner && j.kind == kind)
+}
+
+fn remove_where(
+    txn: &WriteTransaction,
+    doomed: impl Fn(&JobRecord) -> bool,
+) -> Result<Vec<JobRecord>> {
     let jobs: Vec<JobRecord> = all(&txn.open_table(JOBS)?)?
         .into_iter()
         .filter(|j| doomed(j))
         .collect();
-    for job in jobs {
+    for job in &jobs {
         remove(txn, job.kind, job.subject)?;
     }
-    Ok(())
+    Ok(jobs)
 }
 
 fn all(table: &impl ReadableTable<u128, &'static [u8]>) -> Result<Vec<JobRecord>> {

@@ -487,7 +487,7 @@ impl Vault {
         for owner in &request.accounts {
             let scope = OwnerScope::new(*owner);
             let account = self.account(&scope);
-            let me = account.me().map_err(|e| match e {
+            account.me().map_err(|e| match e {
                 VaultError::NotFound => {
                     VaultError::Conflict("an account the request names no longer exists")
                 }
@@ -500,7 +500,11 @@ impl Vault {
             };
             accounts.push(HandedOverAccount {
                 owner: *owner,
-                account: wants(LegalDataType::Account).then(|| account_document(self, &me)),
+                account: if wants(LegalDataType::Account) {
+                    Some(account_document(self, &account)?)
+                } else {
+                    None
+                },
                 audio: if wants(LegalDataType::Audio) {
                     tracks.clone()
                 } else {

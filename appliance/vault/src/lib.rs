@@ -28,6 +28,7 @@ pub mod outbox;
 mod privacy;
 mod records;
 pub mod replication;
+mod rights;
 mod scope;
 pub mod shares;
 pub mod snapshot;

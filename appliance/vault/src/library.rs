@@ -8,6 +8,7 @@
 
 use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
+use studiovault_api::ProcessingPurpose;
 
 use crate::audit::{AuditAction, AuditEvent};
 use crate::blob::{BlobReader, BlobWriter, SealedBlob};
@@ -492,9 +493,13 @@ impl<'a> Library<'a> {
 impl Account<'_> {
     /// Turns analysis of uploads on or off. Turning it on queues the tracks stored while it
     /// was off.
+    /// Refused while the owner objects to analysis: the objection says no analysis.
     pub fn set_analysis(&self, enabled: bool, client: &ClientInfo) -> Result<UserRecord> {
         let rec = self.vault.audited(Some(client), |txn, now| {
             let rec = edit_user(txn, self.owner, |rec| {
+                if enabled {
+                    rec.allows(ProcessingPurpose::Analysis)?;
+                }
                 rec.analysis = Some(enabled);
                 Ok(())
             })?;
@@ -513,7 +518,7 @@ impl Account<'_> {
 }
 
 /// Queues every track of `owner` whose analysis is off.
-fn queue_unanalysed(txn: &WriteTransaction, owner: UserId, now: i64) -> Result<()> {
+pub(crate) fn queue_unanalysed(txn: &WriteTransaction, owner: UserId, now: i64) -> Result<()> {
     let mut tracks = txn.open_table(TRACKS)?;
     let rows: Vec<((u128, u128), Vec<u8>)> = tracks
         .range((owner.raw(), 0)..=(owner.raw(), u128::MAX))?

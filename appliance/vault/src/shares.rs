@@ -324,15 +324,41 @@ pub struct TraceOutcome {
 
 impl TraceOutcome {
     fn summary(&self) -> String {
+        self.summary_for(None)
+    }
+
+    /// The owners whose shares the trace reached, the decoded recipient's first.
+    fn owners(&self) -> Vec<UserId> {
+        let mut owners = Vec::new();
+        let reached = self
+            .decoded
+            .iter()
+            .chain(self.suspects.iter().map(|(r, _)| r));
+        for report in reached {
+            if !owners.contains(&report.owner) {
+                owners.push(report.owner);
+            }
+        }
+        owners
+    }
+
+    /// What the trace found, among `owner`'s shares only when given: one owner's record does
+    /// not name another's recipients.
+    fn summary_for(&self, owner: Option<UserId>) -> String {
+        let mine = |r: &TraceReport| owner.is_none_or(|o| r.owner == o);
         let mut parts: Vec<String> = self
             .decoded
             .iter()
+            .filter(|r| mine(r))
             .map(|r| format!("share {} recipient {}", r.share.id, r.recipient.id))
             .collect();
         parts.extend(
-            self.suspects.iter().map(|(r, score)| {
-                format!("suspect recipient {} (score {score:.1})", r.recipient.id)
-            }),
+            self.suspects
+                .iter()
+                .filter(|(r, _)| mine(r))
+                .map(|(r, score)| {
+                    format!("suspect recipient {} (score {score:.1})", r.recipient.id)
+                }),
         );
         if parts.is_empty() {
             "no recipient".into()

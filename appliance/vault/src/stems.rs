@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use redb::{ReadableDatabase, ReadableTable};
-use studiovault_api::Plan;
+use studiovault_api::{Plan, ProcessingPurpose};
 
 use crate::audit::{Actor, AuditAction, AuditEvent};
 use crate::blob::{BlobReader, BlobWriter, SealedBlob};
@@ -20,7 +20,7 @@ use crate::ids::{BlobId, TrackId};
 use crate::jobs::{self, JobKind, JobRecord, JobSubject, Lease};
 use crate::library::analysis::{self, AnalysisState};
 use crate::library::{Library, StemOf, TrackInfo, TrackRecord, charge_new_tracks, track_key};
-use crate::records::{BlobRecord, get_user, put_blob, read_tenant_key};
+use crate::records::{BlobRecord, get_user, owner_allows, put_blob, read_tenant_key};
 use crate::store::{TRACKS, USERS, decode, encode};
 use crate::workers::{WorkerRecord, count_finished};
 use crate::{ClientInfo, Vault};
@@ -68,6 +68,7 @@ impl Library<'_> {
             if let Some(why) = plan_refusal(user.plan) {
                 return Err(VaultError::PlanRequired(why));
             }
+            user.allows(ProcessingPurpose::Stems)?;
             let rec: TrackRecord = {
                 let tracks = txn.open_table(TRACKS)?;
                 let raw = tracks
@@ -203,6 +204,7 @@ impl Vault {
         lease: &Lease,
         detail: &str,
     ) -> Result<(TrackRecord, BlobReader)> {
+        owner_allows(self, lease.owner, ProcessingPurpose::Stems)?;
         let rec = self.stem_track(lease)?;
         let key = read_tenant_key(self, lease.owner)?;
         let reader = BlobReader::open(

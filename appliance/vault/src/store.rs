@@ -74,6 +74,11 @@ pub(crate) const OUTBOX: TableDefinition<u128, &[u8]> = TableDefinition::new("ou
 pub(crate) const LEGAL_REQUESTS: TableDefinition<u128, &[u8]> =
     TableDefinition::new("legal_requests");
 
+/// Address changes waiting for their link (`users/email_change.rs`): user id →
+/// `PendingChange` (the new address and the hash of the link's secret).
+pub(crate) const EMAIL_CHANGES: TableDefinition<u128, &[u8]> =
+    TableDefinition::new("email_changes");
+
 /// The schema this build writes. Each migration step (`records::migrations`) moves the store up
 /// one version.
 pub const SCHEMA_VERSION: u32 = 7;

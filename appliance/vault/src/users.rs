@@ -38,6 +38,7 @@ use crate::store::{
 use crate::{ClientInfo, Vault};
 
 const MIN_PASSWORD_CHARS: usize = 10;
+const MAX_DISPLAY_NAME_CHARS: usize = 80;
 /// bcrypt reads at most 72 bytes; longer passwords are refused rather than silently cut.
 const MAX_PASSWORD_BYTES: usize = 72;
 const TOKEN_BYTES: usize = 32;
@@ -68,6 +69,25 @@ pub(crate) fn validate_email(raw: &str) -> Result<String> {
         }
         _ => bad("must look like name@example.com"),
     }
+}
+
+/// A display name, trimmed: at most [`MAX_DISPLAY_NAME_CHARS`] characters, no control or
+/// bidirectional-override characters (which would make it read as something else). Empty
+/// clears it.
+pub(crate) fn validate_display_name(raw: &str) -> Result<Option<String>> {
+    let name = raw.trim();
+    let bad = |why: String| Err(VaultError::invalid("display_name", why));
+    if name.chars().count() > MAX_DISPLAY_NAME_CHARS {
+        return bad(format!(
+            "must be at most {MAX_DISPLAY_NAME_CHARS} characters"
+        ));
+    }
+    let hidden =
+        |c: char| c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+    if name.chars().any(hidden) {
+        return bad("may not hold control or text-direction characters".into());
+    }
+    Ok((!name.is_empty()).then(|| name.to_owned()))
 }
 
 pub(crate) fn validate_password(password: &str) -> Result<()> {
@@ -165,9 +185,11 @@ pub(crate) fn audit_failure(vault: &Vault, client: &ClientInfo, event: AuditEven
     }
 }
 
-/// The accounts' part of an account purge: its sessions, its row and its e-mail's index entry.
+/// The accounts' part of an account purge: its sessions, a pending address change, its row
+/// and its e-mail's index entry.
 pub(crate) fn purge_owner(_: &Vault, txn: &WriteTransaction, owner: UserId) -> Result<()> {
     revoke_all_in(txn, owner)?;
+    email_change::purge_owner(txn, owner)?;
     let removed = txn
         .open_table(USERS)?
         .remove(owner.raw())?
@@ -182,6 +204,7 @@ pub(crate) fn purge_owner(_: &Vault, txn: &WriteTransaction, owner: UserId) -> R
 
 mod account;
 mod admin;
+mod email_change;
 mod second_factor;
 mod sessions;
 
@@ -190,6 +213,7 @@ use sessions::*;
 
 pub use account::{Account, Recheck};
 pub use admin::{Admin, VaultStats};
+pub use email_change::EMAIL_CHANGE_TTL_MS;
 pub use sessions::SessionInfo;
 pub(crate) use sessions::{authenticate, login, revoke_all_in};
 

@@ -42,12 +42,14 @@ pub async fn housekeeping(client: &AdminClient, json: bool) -> anyhow::Result<Ex
     } else {
         println!(
             "housekeeping: {} salts, {} sessions, {} spent nonces, {} mail records, {} copies of \
-             ended shares removed; {} accounts purged; {} legal notices queued (gags ended)",
+             ended shares, {} expired address changes removed; {} accounts purged; {} legal notices \
+             queued (gags ended)",
             r.salts,
             r.sessions,
             r.nonces,
             r.sent_mail,
             r.share_copies,
+            r.email_changes,
             r.purged.len(),
             r.legal_notices
         );

@@ -1,8 +1,14 @@
-//! Self-service account security: password, TOTP, deletion. Every route that checks a
-//! password or code goes through [`recheck`]: throttled like sign-ins, failures audited.
+//! Self-service account: password, TOTP, deletion, and the owner's rights (display name,
+//! restriction and objection per processing purpose, who accessed their files). Every route
+//! that checks a password or code goes through [`recheck`]: throttled like sign-ins, failures
+//! audited.
 
+use studiovault_api::ProcessingPurpose;
+use studiovault_api::admin::AuditEntry;
 use studiovault_api::public::{
-    ChangePassword, DeletionScheduled, Reauth, RecoveryCodes, Settings, TotpConfirm, TotpSetup,
+    AccessView, ChangePassword, DeletionScheduled, DisplayName, EmailChange, EmailChanged,
+    EmailConfirm, Objection, PendingEmail, Reauth, RecoveryCodes, Restriction, Settings,
+    TotpConfirm, TotpSetup,
 };
 use studiovault_vault::{Account, Authenticated, ClientInfo, VaultError};
 use warp::filters::BoxedFilter;
@@ -11,7 +17,7 @@ use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
 use super::session::clear_cookie;
-use super::{auth, recheck};
+use super::{auth, owner_call, owner_state, recheck};
 use crate::web::{ApiError, AppState, blocking, client, json_body, respond, with_state};
 
 /// Renders the enrolment URL as a QR code here, so the secret never leaves the appliance.
@@ -53,6 +59,43 @@ where
             },
         )
         .boxed()
+}
+
+/// Runs an account change on a blocking thread and answers the account as it now is (`Me`).
+async fn changed<T: Send + 'static>(
+    state: &AppState,
+    auth: Authenticated,
+    change: impl FnOnce(&Account<'_>) -> Result<T, VaultError> + Send + 'static,
+) -> Result<Response, ApiError> {
+    let (vault, scope) = (state.vault.clone(), auth.scope.clone());
+    blocking(move || change(&vault.account(&scope))).await?;
+    let me = super::session::me(&state.vault, auth).await?;
+    Ok(warp::reply::json(&me).into_response())
+}
+
+/// `before` (a sequence number) and `limit`, for a list read newest first.
+#[derive(Debug, serde::Deserialize)]
+struct Page {
+    before: Option<u64>,
+    limit: Option<u32>,
+}
+
+/// An audit record as the "who accessed my files" view shows it: the actor's kind first.
+fn access_view(entry: AuditEntry) -> AccessView {
+    let kind = entry
+        .actor
+        .split_once(':')
+        .map_or(entry.actor.as_str(), |(kind, _)| kind)
+        .to_owned();
+    AccessView {
+        seq: entry.seq,
+        at: entry.at_ms,
+        actor_kind: kind,
+        actor: entry.actor,
+        action: entry.action,
+        object: entry.object,
+        detail: entry.detail,
+    }
 }
 
 fn no_content(_: &AppState, (): ()) -> Result<Response, ApiError> {
@@ -134,7 +177,112 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
             ))
         },
     );
+    let name = warp::path!("api" / "account" / "name")
+        .and(warp::put())
+        .and(owner_call(state))
+        .and(json_body::<DisplayName>())
+        .then(
+            |auth: Authenticated, client, state: AppState, req: DisplayName| async move {
+                let result = changed(&state, auth, move |account| {
+                    account.set_display_name(&req.display_name, &client)
+                });
+                respond(result.await)
+            },
+        );
+    let restriction = warp::path!("api" / "account" / "restriction")
+        .and(warp::put())
+        .and(owner_call(state))
+        .and(json_body::<Restriction>())
+        .then(
+            |auth: Authenticated, client, state: AppState, req: Restriction| async move {
+                let result = changed(&state, auth, move |account| {
+                    account.set_restricted(req.restricted, &client)
+                });
+                respond(result.await)
+            },
+        );
+    let objection = warp::path!("api" / "account" / "objections" / String)
+        .and(warp::put())
+        .and(owner_call(state))
+        .and(json_body::<Objection>())
+        .then(
+            |purpose: String, auth: Authenticated, client, state: AppState, req: Objection| async move {
+                let result = async {
+                    let purpose: ProcessingPurpose = purpose.parse().map_err(|why: String| {
+                        ApiError::new(StatusCode::NOT_FOUND, "unknown_purpose", why)
+                    })?;
+                    changed(&state, auth, move |account| {
+                        account.set_objection(purpose, req.objected, &client)
+                    })
+                    .await
+                };
+                respond(result.await)
+            },
+        );
+    let accessed = warp::path!("api" / "account" / "accessed")
+        .and(warp::get())
+        .and(warp::query::<Page>())
+        .and(owner_state(state))
+        .then(
+            |page: Page, auth: Authenticated, state: AppState| async move {
+                let vault = state.vault.clone();
+                let limit = page.limit.unwrap_or(100).clamp(1, 500);
+                let result =
+                    blocking(move || vault.account(&auth.scope).accessed(page.before, limit)).await;
+                respond(result.map(|entries| {
+                    let views: Vec<AccessView> = entries.into_iter().map(access_view).collect();
+                    warp::reply::json(&views).into_response()
+                }))
+            },
+        );
+    let email = warp::path!("api" / "account" / "email")
+        .and(warp::post())
+        .and(auth(state))
+        .and(json_body::<EmailChange>())
+        .and(client())
+        .and(with_state(state))
+        .then(
+            |auth: Authenticated, req: EmailChange, client: ClientInfo, state: AppState| async move {
+                // The link opens the web app's confirmation page at the public origin.
+                let confirm_url = format!("{}/confirm-email", state.config.public_url());
+                let result = recheck(&state, &auth, &client, move |account, client| {
+                    account.start_email_change(
+                        &req.new_email,
+                        &req.password,
+                        req.totp.as_deref(),
+                        &confirm_url,
+                        client,
+                    )
+                })
+                .await;
+                respond(result.map(|(email, expires_at)| {
+                    let body = warp::reply::json(&PendingEmail { email, expires_at });
+                    warp::reply::with_status(body, StatusCode::ACCEPTED).into_response()
+                }))
+            },
+        );
+    let email_confirm = warp::path!("api" / "account" / "email" / "confirm")
+        .and(warp::post())
+        .and(json_body::<EmailConfirm>())
+        .and(client())
+        .and(with_state(state))
+        .then(
+            |req: EmailConfirm, client: ClientInfo, state: AppState| async move {
+                let vault = state.vault.clone();
+                let result =
+                    blocking(move || vault.confirm_email_change(&req.token, &client)).await;
+                respond(result.map(|user| {
+                    warp::reply::json(&EmailChanged { email: user.email }).into_response()
+                }))
+            },
+        );
     vec![
+        email.boxed(),
+        email_confirm.boxed(),
+        name.boxed(),
+        restriction.boxed(),
+        objection.boxed(),
+        accessed.boxed(),
         settings.boxed(),
         password,
         totp_setup,

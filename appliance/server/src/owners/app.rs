@@ -103,7 +103,7 @@ pub(super) fn routes() -> Vec<BoxedFilter<(Response,)>> {
         .and(warp::path::full())
         .and_then(|path: warp::path::FullPath| async move {
             match path.as_str() {
-                "/" | "/login" | "/library" | "/shares" | "/account" => Ok(()),
+                "/" | "/login" | "/library" | "/shares" | "/account" | "/confirm-email" => Ok(()),
                 _ => Err(warp::reject::not_found()),
             }
         })

@@ -1,6 +1,6 @@
 //! Sign-in, sign-out and the owner's own sessions.
 
-use studiovault_api::public::{LoginRequest, Me, SessionView};
+use studiovault_api::public::{LoginRequest, Me, PendingEmail, SessionView};
 use studiovault_vault::{Authenticated, ClientInfo, Vault};
 
 use crate::config::Config;
@@ -148,16 +148,24 @@ async fn login(
 pub(super) async fn me(vault: &Vault, auth: Authenticated) -> Result<Me, ApiError> {
     let v = vault.clone();
     let scope = auth.scope.clone();
-    let user = blocking(move || v.account(&scope).me()).await?;
+    let (user, pending) = blocking(move || {
+        let account = v.account(&scope);
+        Ok((account.me()?, account.pending_email()?))
+    })
+    .await?;
     Ok(Me {
         user_id: user.id.to_string(),
         email: user.email.clone(),
+        display_name: user.display_name.clone(),
         plan: user.plan,
         quota_bytes: user.quota(&vault.policy().quotas),
         used_bytes: user.used_bytes,
         totp_enabled: user.totp_enabled(),
         analysis: user.analysis_enabled(),
         status: user.status,
+        restricted: user.restricted(),
+        objections: user.objections,
+        pending_email: pending.map(|(email, expires_at)| PendingEmail { email, expires_at }),
         session_id: auth.session_id,
     })
 }

@@ -2,6 +2,7 @@
 //! (`GET`), cancel it (`POST …/stems/cancel`), and download them all as one archive
 //! (`GET …/stems.tar`). Each stem is a track of its own for playing, sharing and deleting.
 
+use studiovault_api::ProcessingPurpose;
 use studiovault_api::public::StemsView;
 use studiovault_vault::stems::plan_refusal;
 use studiovault_vault::workers::worker_of_holder;
@@ -21,8 +22,17 @@ use crate::web::{ApiError, AppState, blocking, client, content_disposition, resp
 
 /// What the owner sees of a track's separation.
 fn stems_view(vault: &Vault, scope: &OwnerScope, status: StemsStatus) -> StemsView {
-    let plan = vault.account(scope).me().map(|u| u.plan).ok();
-    let unavailable = plan.and_then(plan_refusal).map(str::to_owned);
+    // The plan's refusal, or the owner's own objection to stem separation.
+    let unavailable = vault.account(scope).me().ok().and_then(|user| {
+        plan_refusal(user.plan).map(str::to_owned).or_else(|| {
+            user.objects_to(ProcessingPurpose::Stems)
+                .then(|| VaultError::ProcessingStopped {
+                    purpose: ProcessingPurpose::Stems,
+                    restricted: user.restricted(),
+                })
+                .map(|e| e.to_string())
+        })
+    });
     let (state, progress, worker, attempts, reason) = match &status.job {
         None if status.stems.is_empty() => ("none", 0.0, None, 0, None),
         None => ("done", 1.0, None, 0, None),

@@ -197,6 +197,7 @@ async fn portal_state(
                     CopyState::Queued => ("queued", None),
                     CopyState::Rendering(p) => ("rendering", Some(p)),
                     CopyState::Failed => ("failed", None),
+                    CopyState::Withheld => ("withheld", None),
                 };
                 TrackState {
                     id: track.to_string(),

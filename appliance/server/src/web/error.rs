@@ -98,6 +98,8 @@ impl From<VaultError> for ApiError {
             E::AccountInactive(_) => {
                 Self::new(StatusCode::FORBIDDEN, "account_inactive", e.to_string())
             }
+            E::EmailLinkInvalid => Self::new(StatusCode::NOT_FOUND, "link_invalid", e.to_string()),
+            E::EmailLinkExpired => Self::new(StatusCode::GONE, "link_expired", e.to_string()),
             E::SessionInvalid => Self::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthenticated",
@@ -109,6 +111,15 @@ impl From<VaultError> for ApiError {
             E::Conflict(_) => Self::new(StatusCode::CONFLICT, "conflict", e.to_string()),
             E::LegalHold => Self::new(StatusCode::CONFLICT, "legal_hold", e.to_string()),
             E::PlanRequired(_) => Self::new(StatusCode::FORBIDDEN, "plan_required", e.to_string()),
+            E::ProcessingStopped { restricted, .. } => Self::new(
+                StatusCode::CONFLICT,
+                if restricted {
+                    "processing_restricted"
+                } else {
+                    "processing_objected"
+                },
+                e.to_string(),
+            ),
             E::WorkerUnknown => Self::new(
                 StatusCode::UNAUTHORIZED,
                 "worker_unknown",

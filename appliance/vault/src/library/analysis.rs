@@ -9,6 +9,7 @@
 
 use redb::{ReadableDatabase, ReadableTable};
 use serde::{Deserialize, Serialize};
+use studiovault_api::ProcessingPurpose;
 
 use crate::audit::{Actor, AuditAction, AuditEvent};
 use crate::blob::{BlobAccess, BlobReader, BlobWriter};
@@ -16,7 +17,7 @@ use crate::error::{Result, VaultError};
 use crate::ids::{BlobId, TrackId, UserId};
 use crate::jobs::{JobKind, JobSubject, Lease};
 use crate::library::TrackRecord;
-use crate::records::{BlobRecord, put_blob, tenant_key};
+use crate::records::{BlobRecord, owner_allows, put_blob, tenant_key};
 use crate::scope::OwnerScope;
 use crate::store::{TENANT_KEYS, TRACKS, decode, encode};
 use crate::{Vault, fsutil};
@@ -48,7 +49,7 @@ pub enum AnalysisState {
     Failed {
         reason: String,
     },
-    /// The owner's plan or setting has analysis off.
+    /// The owner's plan or setting has analysis off, or the owner objected to analysis.
     Off,
 }
 
@@ -77,6 +78,7 @@ impl AnalysisJob {
     /// The track and a decrypting reader over its audio. `NotFound` when the track was
     /// deleted since it was queued.
     pub fn open_audio(&self, vault: &Vault) -> Result<(TrackRecord, BlobReader)> {
+        owner_allows(vault, self.scope.owner(), ProcessingPurpose::Analysis)?;
         let rec = vault.library(&self.scope).get(self.track)?;
         let reader = vault.library(&self.scope).open_blob(&rec)?;
         Ok((rec, reader))
@@ -84,6 +86,7 @@ impl AnalysisJob {
 
     /// The track and access to its audio blob alone, for a worker in another process.
     pub fn audio_access(&self, vault: &Vault) -> Result<(TrackRecord, BlobAccess)> {
+        owner_allows(vault, self.scope.owner(), ProcessingPurpose::Analysis)?;
         let rec = vault.library(&self.scope).get(self.track)?;
         let key = {
             let txn = vault.db().begin_read()?;

@@ -16,7 +16,7 @@ use crate::{AccountExport, OwnerScope, TrackRecord};
 const AUDIO: &[u8] = b"the account's only track";
 
 /// A Max account (its shares watermark) with a session, a track queued for analysis and
-/// replication, a share, and a recipient's rendered copy.
+/// replication, a share, a recipient's rendered copy, and an address change waiting.
 fn account_with_everything(t: &TestVault, email: &str) -> (OwnerScope, TrackRecord) {
     let (_, scope) = t.user(email);
     t.vault
@@ -65,6 +65,16 @@ fn account_with_everything(t: &TestVault, email: &str) -> (OwnerScope, TrackReco
     )
     .unwrap();
     txn.commit().unwrap();
+    t.vault
+        .account(&scope)
+        .start_email_change(
+            &format!("new.{email}"),
+            PASSWORD,
+            None,
+            "https://vault.test/confirm-email",
+            &ClientInfo::default(),
+        )
+        .unwrap();
     // A legal request naming the account, not holding it: the purge keeps the request.
     t.vault
         .record_legal_request(&studiovault_api::admin::NewLegalRequest {

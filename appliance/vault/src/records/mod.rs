@@ -35,13 +35,13 @@ pub(crate) use tenant_keys::{
     keyless_accounts, put_tenant_key, read_tenant_key, shred_tenant_key, tenant_key,
 };
 pub use users::UserRecord;
-pub(crate) use users::{TotpState, edit_user, get_user, put_user};
+pub(crate) use users::{TotpState, edit_user, get_user, owner_allows, put_user};
 
 use crate::error::{Result, VaultError};
 use crate::ids::UserId;
 use crate::store::{
-    AUDIT, AUDIT_CHECKPOINTS, BLOBS, JOBS, JOBS_BY_SUBJECT, LEGAL_REQUESTS, META, OUTBOX,
-    RECIPIENTS, RENDERS, REPLICATION_QUEUE, SALTS, SESSIONS, SESSIONS_BY_USER, SHARES,
+    AUDIT, AUDIT_CHECKPOINTS, BLOBS, EMAIL_CHANGES, JOBS, JOBS_BY_SUBJECT, LEGAL_REQUESTS, META,
+    OUTBOX, RECIPIENTS, RENDERS, REPLICATION_QUEUE, SALTS, SESSIONS, SESSIONS_BY_USER, SHARES,
     SPENT_NONCES, TENANT_KEYS, TRACKS, USERS, USERS_BY_EMAIL, WATERMARK_PAYLOADS, WORKERS, decode,
 };
 
@@ -368,6 +368,15 @@ pub(crate) static TABLES: &[TableSpec] = &[
             export: Export::Excluded {
                 why: "copies of the mail the account was sent, which it holds in its mailbox;                       the notices themselves are in the account's documents",
             },
+        },
+    },
+    TableSpec {
+        table: &EMAIL_CHANGES,
+        scope: Scope::PerOwner {
+            rows: |txn, owner| keyed_by_owner(txn, EMAIL_CHANGES, owner),
+            purge: Purge::Removed,
+            // The address waiting for confirmation; the link's secret is kept only hashed.
+            export: Export::In(ExportDocument::Account),
         },
     },
     TableSpec {

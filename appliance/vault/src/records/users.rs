@@ -1,14 +1,14 @@
 //! Accounts as stored: read by every feature (status, plan, quota), written by the account
 //! operations (`crate::users`), the library (usage) and the account lifecycle.
 
-use redb::{ReadableTable, Table, WriteTransaction};
+use redb::{ReadableDatabase, ReadableTable, Table, WriteTransaction};
 use serde::{Deserialize, Serialize};
-use studiovault_api::{AccountStatus, Plan};
+use studiovault_api::{AccountStatus, Plan, ProcessingPurpose};
 
-use crate::PlanQuotas;
 use crate::error::{Result, VaultError};
 use crate::ids::UserId;
 use crate::store::{USERS, decode, encode};
+use crate::{PlanQuotas, Vault};
 
 /// An account as stored.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -26,6 +26,12 @@ pub struct UserRecord {
     /// The owner's choice on analysing uploads; `None` follows the plan (on for pro and max).
     #[serde(default)]
     pub analysis: Option<bool>,
+    /// The name the owner chose to be shown by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// The processing purposes the owner objected to, sorted; all of them is a restriction.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub objections: Vec<ProcessingPurpose>,
 }
 
 /// A second factor: the sealed TOTP secret and the codes already spent.
@@ -63,8 +69,35 @@ impl UserRecord {
         self.status == AccountStatus::Active
     }
 
+    /// Whether uploads are analysed: the owner's setting (or the plan's default), unless they
+    /// objected to analysis.
     pub fn analysis_enabled(&self) -> bool {
+        self.analysis_wanted() && !self.objects_to(ProcessingPurpose::Analysis)
+    }
+
+    /// The analysis setting alone, or the plan's default (on for pro and max).
+    pub(crate) fn analysis_wanted(&self) -> bool {
         self.analysis.unwrap_or(self.plan != Plan::Free)
+    }
+
+    pub fn objects_to(&self, purpose: ProcessingPurpose) -> bool {
+        self.objections.contains(&purpose)
+    }
+
+    /// Processing is restricted: the owner objected to every purpose.
+    pub fn restricted(&self) -> bool {
+        ProcessingPurpose::ALL.iter().all(|p| self.objects_to(*p))
+    }
+
+    /// `ProcessingStopped` when the owner objected to `purpose` (or restricted processing).
+    pub(crate) fn allows(&self, purpose: ProcessingPurpose) -> Result<()> {
+        if self.objects_to(purpose) {
+            return Err(VaultError::ProcessingStopped {
+                purpose,
+                restricted: self.restricted(),
+            });
+        }
+        Ok(())
     }
 }
 
@@ -81,6 +114,15 @@ pub(crate) fn get_user(
 pub(crate) fn put_user(table: &mut Table<u128, &'static [u8]>, user: &UserRecord) -> Result<()> {
     table.insert(user.id.raw(), encode(user).as_slice())?;
     Ok(())
+}
+
+/// `ProcessingStopped` when `owner` objected to `purpose` (or restricted processing): the
+/// check where a job of that purpose starts to run.
+pub(crate) fn owner_allows(vault: &Vault, owner: UserId, purpose: ProcessingPurpose) -> Result<()> {
+    let txn = vault.db().begin_read()?;
+    get_user(&txn.open_table(USERS)?, owner)?
+        .ok_or(VaultError::NotFound)?
+        .allows(purpose)
 }
 
 /// Reads an account, lets `edit` check and change it, and writes it back, inside `txn`; answers

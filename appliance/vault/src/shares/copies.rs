@@ -1,8 +1,11 @@
 //! Recipients' watermarked copies: what a render reads and where it is stored, and the copies
 //! dropped with a track or a recipient.
 
+use studiovault_api::ProcessingPurpose;
+
 use super::owner::owner_shares;
 use super::*;
+use crate::records::owner_allows;
 
 impl RecipientGrant {
     /// Whether this recipient's copies carry a watermark, with its payload.
@@ -23,6 +26,7 @@ impl RecipientGrant {
         if !share.watermark || !share.tracks.contains(&track) {
             return Err(VaultError::NotFound);
         }
+        owner_allows(vault, self.owner, ProcessingPurpose::MarkedCopies)?;
         let scope = OwnerScope::new(self.owner);
         let rec = vault.library(&scope).get(track)?;
         let key = read_tenant_key(vault, self.owner)?;
@@ -85,6 +89,10 @@ impl RecipientGrant {
                 if !share.tracks.contains(&track) || !track_exists {
                     return Err(VaultError::NotFound);
                 }
+                // The owner may have objected to new copies while this one was being made.
+                get_user(&txn.open_table(USERS)?, self.owner)?
+                    .ok_or(VaultError::NotFound)?
+                    .allows(ProcessingPurpose::MarkedCopies)?;
                 let mut renders = txn.open_table(RENDERS)?;
                 if renders.get((self.recipient.raw(), track.raw()))?.is_some() {
                     return Err(VaultError::invalid("render", "already made"));

@@ -3,13 +3,15 @@
 //! recipient coming back.
 
 use redb::ReadableDatabase;
+use studiovault_api::ProcessingPurpose;
 
 use super::{PortalView, RecipientGrant, read_recipient};
 use crate::Vault;
 use crate::error::{Result, VaultError};
 use crate::ids::TrackId;
 use crate::jobs::{JobKind, JobState, JobSubject, Lease};
-use crate::store::RECIPIENTS;
+use crate::records::get_user;
+use crate::store::{RECIPIENTS, USERS};
 
 /// Where a recipient's copy of one track stands.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,6 +22,9 @@ pub enum CopyState {
     /// Fraction done, 0 to 1.
     Rendering(f32),
     Failed,
+    /// Missing, and not made: the owner objected to new watermarked copies (or restricted
+    /// processing of their account).
+    Withheld,
 }
 
 impl RecipientGrant {
@@ -45,9 +50,12 @@ impl RecipientGrant {
                     JobState::Failed { .. } => CopyState::Failed,
                 },
                 None => {
-                    self.queue_copy(vault, track)?;
-                    queued = true;
-                    CopyState::Queued
+                    if self.queue_copy(vault, track)? {
+                        queued = true;
+                        CopyState::Queued
+                    } else {
+                        CopyState::Withheld
+                    }
                 }
             };
             states.push((track, state));
@@ -65,9 +73,15 @@ impl RecipientGrant {
         }
     }
 
-    fn queue_copy(&self, vault: &Vault, track: TrackId) -> Result<()> {
+    /// Queues the copy unless the owner objected to new copies; answers whether it did.
+    fn queue_copy(&self, vault: &Vault, track: TrackId) -> Result<bool> {
         let now = vault.now_ms();
         let txn = vault.db().begin_write()?;
+        // Read in the queueing transaction: an objection committed since is seen here.
+        let owner = get_user(&txn.open_table(USERS)?, self.owner)?.ok_or(VaultError::NotFound)?;
+        if owner.objects_to(ProcessingPurpose::MarkedCopies) {
+            return Ok(false);
+        }
         crate::jobs::enqueue(
             &txn,
             JobKind::Render,
@@ -76,7 +90,7 @@ impl RecipientGrant {
             now,
         )?;
         txn.commit()?;
-        Ok(())
+        Ok(true)
     }
 
     /// The grant and track a leased render job is for. `NotFound` when the recipient is gone.

@@ -4,23 +4,27 @@
 use super::*;
 
 impl Vault {
-    /// A leak trace across every owner (the admin's). Audited.
+    /// A leak trace across every owner (the admin's). Audited once for each owner whose share
+    /// it reached (the decoded recipient's and every suspect's), with that owner as the
+    /// record's owner, so their "who accessed my files" shows the admin's look at their share;
+    /// a trace that reached no share is audited once, with no owner.
     pub fn trace_any(&self, query: &TraceQuery, actor_note: &str) -> Result<TraceOutcome> {
         let outcome = self.trace_outcome(query, None)?;
-        self.audit_only(
-            None,
-            AuditEvent::new(
-                Actor::Admin,
-                outcome.decoded.as_ref().map(|r| r.owner),
-                AuditAction::LeakTrace,
-            )
-            .object(
-                query
-                    .payload
-                    .map_or("watermark/none".into(), |p| format!("watermark/{p:016x}")),
-            )
-            .detail(format!("{actor_note}: {}", outcome.summary())),
-        )?;
+        let object = query
+            .payload
+            .map_or("watermark/none".into(), |p| format!("watermark/{p:016x}"));
+        let event = |owner: Option<UserId>| {
+            AuditEvent::new(Actor::Admin, owner, AuditAction::LeakTrace)
+                .object(object.clone())
+                .detail(format!("{actor_note}: {}", outcome.summary_for(owner)))
+        };
+        let owners = outcome.owners();
+        let events = if owners.is_empty() {
+            vec![event(None)]
+        } else {
+            owners.into_iter().map(|o| event(Some(o))).collect()
+        };
+        self.audit_only_each(None, events)?;
         Ok(outcome)
     }
 

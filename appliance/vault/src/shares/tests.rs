@@ -595,6 +595,102 @@ fn traces_name_the_recipient_to_its_owner_and_the_admin_only() {
     );
 }
 
+#[test]
+fn an_admin_trace_shows_in_the_accessed_view_of_each_owner_it_reached() {
+    let f = Fixture::new(Plan::Max);
+    let detail = f.share(|_| {});
+    let (_, other) = f.t.user("other@studio.test");
+    f.t.vault
+        .admin()
+        .set_plan_and_quota(other.owner(), Some(Plan::Max), None)
+        .unwrap();
+    let theirs = upload(&f.t.vault.library(&other), "theirs", b"other bytes");
+    let their_share =
+        f.t.vault
+            .shares(&other)
+            .create(
+                NewShare {
+                    title: "Theirs".into(),
+                    tracks: vec![theirs.id],
+                    recipients: vec![NewRecipient {
+                        name: "Dee".into(),
+                        email: None,
+                    }],
+                    ..NewShare::default()
+                },
+                &ClientInfo::default(),
+            )
+            .unwrap();
+    let (_, bystander) = f.t.user("bystander@studio.test");
+    // The owner's own trace is the owner's doing: not in their "accessed" view.
+    let ana = detail.recipients[0].0.payload;
+    let query = TraceQuery {
+        payload: Some(ana),
+        suspects: vec![(their_share.recipients[0].0.payload, 12.0)],
+    };
+    f.t.vault
+        .shares(&f.scope)
+        .trace(&query, &ClientInfo::default())
+        .unwrap();
+    let accessed = |scope: &OwnerScope| f.t.vault.account(scope).accessed(None, 100).unwrap();
+    assert!(
+        accessed(&f.scope).iter().all(|e| e.action != "leak.trace"),
+        "{:?}",
+        accessed(&f.scope)
+    );
+
+    // The admin's trace reached both owners' shares: each sees it, naming only their own.
+    f.t.vault.trace_any(&query, "admin socket").unwrap();
+    for (scope, share, other_share) in [
+        (&f.scope, &detail, &their_share),
+        (&other, &their_share, &detail),
+    ] {
+        let traces: Vec<_> = accessed(scope)
+            .into_iter()
+            .filter(|e| e.action == "leak.trace")
+            .collect();
+        assert_eq!(traces.len(), 1, "{traces:?}");
+        assert_eq!(traces[0].actor, "admin");
+        assert_eq!(traces[0].owner, Some(scope.owner().to_string()));
+        let detail = traces[0].detail.clone().unwrap_or_default();
+        assert!(
+            detail.contains(&share.recipients[0].0.id.to_string()),
+            "{detail}"
+        );
+        assert!(
+            !detail.contains(&other_share.recipients[0].0.id.to_string()),
+            "one owner's record does not name another's recipient: {detail}"
+        );
+    }
+    let theirs: Vec<String> = accessed(&bystander).into_iter().map(|e| e.action).collect();
+    assert_eq!(
+        theirs,
+        ["user.create"],
+        "the admin made the account, and traced nothing of it"
+    );
+    // Recipients and the system show too; the owner's own uploads do not.
+    let grant = f.grant(&detail, 0);
+    grant.open(&f.t.vault, &ClientInfo::default()).unwrap();
+    let kinds: Vec<String> = accessed(&f.scope).into_iter().map(|e| e.actor).collect();
+    assert!(
+        kinds.contains(&format!("recipient:{}", grant.recipient())),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds
+            .iter()
+            .all(|a| *a != format!("user:{}", f.scope.owner()))
+    );
+    // Paging: `before` goes further back.
+    let all = accessed(&f.scope);
+    let older =
+        f.t.vault
+            .account(&f.scope)
+            .accessed(Some(all[0].seq), 100)
+            .unwrap();
+    assert_eq!(older, all[1..].to_vec());
+}
+
 /// Once armed, stops the next caller of the clock (on whatever thread) until the test lets it
 /// go: a request reads the clock between checking a recipient and writing it, so the test can
 /// commit a change in between, without timing.

@@ -12,6 +12,7 @@ pub enum Recheck {
     TotpEnable,
     TotpDisable,
     Deletion,
+    EmailChange,
 }
 
 impl Recheck {
@@ -23,6 +24,7 @@ impl Recheck {
             Self::TotpEnable => "two-factor enable",
             Self::TotpDisable => "two-factor disable",
             Self::Deletion => "account deletion",
+            Self::EmailChange => "e-mail change",
         }
     }
 }
@@ -87,6 +89,34 @@ impl<'a> Account<'a> {
                 return Ok(out);
             }
         }
+    }
+
+    /// What others did with this account's data, newest first, below sequence `before`: the
+    /// audit records of the account whose actor is not the owner (admins, the system, stem
+    /// workers, share recipients, refused sign-ins).
+    pub fn accessed(
+        &self,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<studiovault_api::admin::AuditEntry>> {
+        // A legal request's records reach the owner with its notice, not before (a gag).
+        let withheld = crate::records::withheld_from(self.vault, self.owner)?;
+        self.vault
+            .audit_by_others(self.owner, before, limit.clamp(1, 1000) as usize, &withheld)
+    }
+
+    /// Sets (or, empty, clears) the name the owner is shown by. Audited.
+    pub fn set_display_name(&self, raw: &str, client: &ClientInfo) -> Result<UserRecord> {
+        let name = validate_display_name(raw)?;
+        self.vault.audited(Some(client), |txn, _| {
+            let user = edit_user(txn, self.owner, |rec| {
+                rec.display_name = name;
+                Ok(())
+            })?;
+            let event = AuditEvent::by_owner(self.owner, AuditAction::NameChange)
+                .object(format!("user/{}", self.owner));
+            Ok((user, event))
+        })
     }
 
     /// Revokes one of the owner's sessions; another user's session id is simply not found.

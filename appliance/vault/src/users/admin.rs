@@ -49,6 +49,8 @@ impl<'a> Admin<'a> {
             totp: None,
             created_at_ms: now,
             analysis: None,
+            display_name: None,
+            objections: Vec::new(),
         };
         self.vault.audited(None, |txn, _| {
             let mut by_email = txn.open_table(USERS_BY_EMAIL)?;

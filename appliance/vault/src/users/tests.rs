@@ -673,3 +673,272 @@ fn failed_sign_ins_and_rechecks_are_audited() {
     assert_eq!(t.vault.audit_len().unwrap(), n);
     assert!(t.vault.audit_verify().unwrap().ok);
 }
+
+#[test]
+fn display_names_are_validated_trimmed_and_audited() {
+    let t = TestVault::new();
+    let (_, scope) = t.user("ana@studio.test");
+    let account = t.vault.account(&scope);
+    for bad in [
+        "x".repeat(81),
+        "tab\there".into(),
+        "line\nbreak".into(),
+        "evil\u{202E}txt.exe".into(),
+        "isolate\u{2066}".into(),
+    ] {
+        assert!(
+            matches!(
+                account.set_display_name(&bad, &no_client()),
+                Err(VaultError::Invalid {
+                    field: "display_name",
+                    ..
+                })
+            ),
+            "{bad:?}"
+        );
+    }
+    assert_eq!(account.me().unwrap().display_name, None, "nothing was kept");
+    let me = account
+        .set_display_name("  Ana Lucía Ortega  ", &no_client())
+        .unwrap();
+    assert_eq!(me.display_name.as_deref(), Some("Ana Lucía Ortega"));
+    assert_eq!(
+        account.me().unwrap().display_name.as_deref(),
+        Some("Ana Lucía Ortega")
+    );
+    let me = account.set_display_name("   ", &no_client()).unwrap();
+    assert_eq!(me.display_name, None, "blank clears it");
+    let changes = t
+        .vault
+        .audit_query(&studiovault_api::admin::AuditQuery {
+            action: Some("account.name_change".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(changes.len(), 2);
+    assert_eq!(changes[0].actor, format!("user:{}", scope.owner()));
+    assert!(
+        changes.iter().all(|e| e.detail.is_none()),
+        "the name itself stays out of the log"
+    );
+}
+
+/// The token in the link of the newest `email-change` mail to the account.
+fn link_token(t: &TestVault, owner: UserId) -> String {
+    let mails = t
+        .vault
+        .messages_about(&format!("email-change/{owner}"))
+        .unwrap();
+    let mail = mails
+        .iter()
+        .filter(|m| m.template == "email-change")
+        .max_by_key(|m| m.created_at_ms)
+        .expect("an email-change mail");
+    let link = &mail.values.iter().find(|(k, _)| k == "link").unwrap().1;
+    assert!(
+        link.starts_with("https://vault.test/confirm-email#sve_"),
+        "{link}"
+    );
+    link.split_once('#').unwrap().1.to_owned()
+}
+
+fn start_change(t: &TestVault, scope: &OwnerScope, to: &str) -> Result<(String, i64)> {
+    t.vault.account(scope).start_email_change(
+        to,
+        PASSWORD,
+        None,
+        "https://vault.test/confirm-email",
+        &no_client(),
+    )
+}
+
+#[test]
+fn an_email_change_takes_effect_once_through_its_link() {
+    let t = TestVault::new();
+    let (_, scope) = t.user("ana@studio.test");
+    let owner = scope.owner();
+    let account = t.vault.account(&scope);
+    // The password is re-checked, and a wrong one audited.
+    assert!(matches!(
+        account.start_email_change(
+            "ana@label.test",
+            "wrong password!",
+            None,
+            "https://vault.test/confirm-email",
+            &no_client()
+        ),
+        Err(VaultError::BadCredentials)
+    ));
+    assert!(account.pending_email().unwrap().is_none());
+    let (pending, expires) = start_change(&t, &scope, " Ana@Label.TEST ").unwrap();
+    assert_eq!(pending, "ana@label.test");
+    assert_eq!(
+        account.pending_email().unwrap(),
+        Some(("ana@label.test".to_owned(), expires))
+    );
+    let mail = &t
+        .vault
+        .messages_about(&format!("email-change/{owner}"))
+        .unwrap()[0];
+    assert_eq!(
+        (mail.to.as_str(), mail.account),
+        ("ana@label.test", Some(owner))
+    );
+    let token = link_token(&t, owner);
+    // Only the secret's hash is stored.
+    let secret = token.rsplit_once('_').unwrap().1;
+    let txn = t.vault.db().begin_read().unwrap();
+    let raw = txn
+        .open_table(crate::store::EMAIL_CHANGES)
+        .unwrap()
+        .get(owner.raw())
+        .unwrap()
+        .unwrap()
+        .value()
+        .to_vec();
+    drop(txn);
+    assert!(!String::from_utf8_lossy(&raw).contains(secret));
+
+    // Until the link is used, the old address signs in and the new one does not.
+    assert!(
+        t.vault
+            .login("ana@label.test", PASSWORD, None, &no_client())
+            .is_err()
+    );
+    // A tampered or cut-short token is refused alike.
+    for bad in [
+        format!("{token}x"),
+        token[..token.len() - 1].to_owned(),
+        token.replacen("sve_", "svw_", 1),
+        "sve_nonsense".into(),
+    ] {
+        assert!(
+            matches!(
+                t.vault.confirm_email_change(&bad, &no_client()),
+                Err(VaultError::EmailLinkInvalid)
+            ),
+            "{bad}"
+        );
+    }
+    let user = t.vault.confirm_email_change(&token, &no_client()).unwrap();
+    assert_eq!(user.email, "ana@label.test");
+    assert!(account.pending_email().unwrap().is_none());
+    t.vault
+        .login("ana@label.test", PASSWORD, None, &no_client())
+        .unwrap();
+    assert!(matches!(
+        t.vault
+            .login("ana@studio.test", PASSWORD, None, &no_client()),
+        Err(VaultError::BadCredentials)
+    ));
+    assert!(
+        matches!(
+            t.vault.confirm_email_change(&token, &no_client()),
+            Err(VaultError::EmailLinkInvalid)
+        ),
+        "a link works once"
+    );
+    // The old address is told, and both steps are audited.
+    let notices: Vec<_> = t
+        .vault
+        .messages_about(&format!("email-change/{owner}"))
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.template == "email-changed")
+        .collect();
+    assert_eq!(notices.len(), 1);
+    assert_eq!(notices[0].to, "ana@studio.test");
+    let log = t
+        .vault
+        .audit_query(&studiovault_api::admin::AuditQuery {
+            action: Some("account".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    let actions: Vec<&str> = log.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "account.email_change",
+            "account.email_change_start",
+            "account.reauth_failed"
+        ]
+    );
+}
+
+#[test]
+fn an_email_change_link_expires_is_replaced_and_never_takes_an_address_in_use() {
+    let t = TestVault::new();
+    let (_, scope) = t.user("ana@studio.test");
+    let (_, ben) = t.user("ben@studio.test");
+    let owner = scope.owner();
+    // Asking for an address in use, or one's own, is refused at once.
+    assert!(matches!(
+        start_change(&t, &scope, "BEN@studio.test"),
+        Err(VaultError::EmailTaken)
+    ));
+    assert!(matches!(
+        start_change(&t, &scope, "ana@studio.test"),
+        Err(VaultError::Invalid {
+            field: "new_email",
+            ..
+        })
+    ));
+    assert!(matches!(
+        start_change(&t, &scope, "not an address"),
+        Err(VaultError::Invalid { field: "email", .. })
+    ));
+
+    // Expiry.
+    start_change(&t, &scope, "ana@one.test").unwrap();
+    let first = link_token(&t, owner);
+    t.advance_secs(EMAIL_CHANGE_TTL_MS / 1000 + 1);
+    assert!(t.vault.account(&scope).pending_email().unwrap().is_none());
+    assert!(matches!(
+        t.vault.confirm_email_change(&first, &no_client()),
+        Err(VaultError::EmailLinkExpired)
+    ));
+    assert_eq!(t.vault.prune_email_changes().unwrap(), 1);
+    assert!(matches!(
+        t.vault.confirm_email_change(&first, &no_client()),
+        Err(VaultError::EmailLinkInvalid)
+    ));
+
+    // A newer request replaces the one waiting.
+    start_change(&t, &scope, "ana@two.test").unwrap();
+    let second = link_token(&t, owner);
+    t.advance_secs(1);
+    start_change(&t, &scope, "ana@three.test").unwrap();
+    let third = link_token(&t, owner);
+    assert_ne!(second, third);
+    assert!(matches!(
+        t.vault.confirm_email_change(&second, &no_client()),
+        Err(VaultError::EmailLinkInvalid)
+    ));
+
+    // Another account took the address meanwhile: refused, nothing changes.
+    t.vault
+        .account(&ben)
+        .start_email_change(
+            "ana@three.test",
+            PASSWORD,
+            None,
+            "https://vault.test/confirm-email",
+            &no_client(),
+        )
+        .unwrap();
+    let bens = link_token(&t, ben.owner());
+    t.vault.confirm_email_change(&bens, &no_client()).unwrap();
+    assert!(matches!(
+        t.vault.confirm_email_change(&third, &no_client()),
+        Err(VaultError::EmailTaken)
+    ));
+    assert_eq!(
+        t.vault.account(&scope).me().unwrap().email,
+        "ana@studio.test"
+    );
+    assert_eq!(
+        t.vault.admin().find("ana@three.test").unwrap().id,
+        ben.owner()
+    );
+}
