@@ -8,6 +8,7 @@ mod cli;
 mod clock;
 mod commands;
 mod config;
+mod documents;
 mod housekeeping;
 mod human;
 mod jobs;
@@ -162,6 +163,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Worker(cmd) => commands::workers::admin(&client(), cmd).await,
         Command::Mail(cmd) => commands::mail::mail(&config, cmd).await,
         Command::Incident(cmd) => commands::incidents::incident(&client(), cmd).await,
+        Command::Legal(cmd) => commands::legal::legal(&client(), cmd).await,
         // Handled above, before any configuration is read.
         Command::Analyze { .. }
         | Command::Stems(_)

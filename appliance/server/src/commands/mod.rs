@@ -6,6 +6,7 @@ pub mod analyze;
 pub mod audit;
 pub mod backups;
 pub mod incidents;
+pub mod legal;
 pub mod mail;
 pub mod status;
 pub mod stems;
