@@ -640,3 +640,29 @@ impl Vault {
 
 #[cfg(test)]
 mod tests;
+
+/// The legal requests' part of an account purge. A held account is never purged, so the
+/// requests naming this one hold it no longer; each keeps what it was (the transparency report
+/// counts it) but names, instead of the account, one random stand-in for this purge, also in its
+/// notices and timeline, so no request links to the purged account any more.
+pub(crate) fn purge_owner(_: &Vault, txn: &WriteTransaction, owner: UserId) -> Result<()> {
+    let stand_in = UserId::random();
+    let id = owner.to_string();
+    let mut table = txn.open_table(LEGAL_REQUESTS)?;
+    for mut request in all_requests(&table)? {
+        let before = crate::store::encode(&request);
+        for account in request.accounts.iter_mut().filter(|a| **a == owner) {
+            *account = stand_in;
+        }
+        for notice in request.notices.iter_mut().filter(|n| n.account == owner) {
+            notice.account = stand_in;
+        }
+        for step in &mut request.timeline {
+            step.what = step.what.replace(&id, "a deleted account");
+        }
+        if crate::store::encode(&request) != before {
+            put_request(&mut table, &request)?;
+        }
+    }
+    Ok(())
+}

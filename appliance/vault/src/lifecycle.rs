@@ -20,17 +20,18 @@ use crate::library::{self, Library};
 use crate::records::{self, UserRecord, edit_user, get_user};
 use crate::store::{LEGAL_REQUESTS, SHARES, USERS};
 use crate::users::{self, Account, Admin, Recheck, revoke_all_in};
-use crate::{ClientInfo, Vault, fsutil, incidents, jobs, outbox, replication, shares};
+use crate::{ClientInfo, Vault, fsutil, incidents, jobs, legal, outbox, replication, shares};
 
 /// One feature's part of an account purge, inside the purge's transaction.
 type PurgeStep = fn(&Vault, &WriteTransaction, UserId) -> Result<()>;
 
 /// Every feature's part of an account purge, in one transaction: the features' rows, then the
 /// replication queue (once every blob's deletion is queued), the account, and its key.
-const PURGE_STEPS: [PurgeStep; 8] = [
+const PURGE_STEPS: [PurgeStep; 9] = [
     library::purge_owner,
     shares::purge_owner,
     outbox::purge_owner,
+    legal::purge_owner,
     jobs::purge_owner,
     incidents::purge_owner,
     replication::purge_owner,

@@ -111,11 +111,22 @@ fn a_hold_keeps_an_account_past_its_grace_until_released() {
         log.iter()
             .all(|e| e.actor == "admin" && e.object.as_deref() == Some(req.object().as_str()))
     );
-    // The request outlives the account, naming it by id only.
+    // The request outlives the account (the report counts it) but no longer names it: a
+    // stand-in takes its place, in its accounts, notices and timeline.
     let kept = t.vault.legal_request(req.id).unwrap();
-    assert_eq!(kept.accounts, vec![held.owner()]);
+    assert_eq!(kept.accounts.len(), 1);
+    assert_ne!(kept.accounts, vec![held.owner()]);
     let stored = String::from_utf8(crate::store::encode(&kept)).unwrap();
     assert!(!stored.contains("held@studio.test"));
+    assert!(!stored.contains(&held.owner().to_string()));
+    let year = time::OffsetDateTime::from_unix_timestamp(kept.received_at_ms / 1000)
+        .unwrap()
+        .year();
+    assert_eq!(
+        t.vault.legal_report(year).unwrap().received,
+        1,
+        "still counted"
+    );
 }
 
 #[test]

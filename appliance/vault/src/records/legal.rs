@@ -146,9 +146,12 @@ pub(crate) fn naming(
     table: &impl ReadableTable<u128, &'static [u8]>,
     owner: UserId,
 ) -> Result<u64> {
+    let id = owner.to_string();
     Ok(all_requests(table)?
         .iter()
-        .filter(|r| r.accounts.contains(&owner))
+        .filter(|r| {
+            r.accounts.contains(&owner) || encode(r).windows(id.len()).any(|w| w == id.as_bytes())
+        })
         .count() as u64)
 }
 

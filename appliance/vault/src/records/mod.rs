@@ -402,11 +402,9 @@ pub(crate) static TABLES: &[TableSpec] = &[
         table: &LEGAL_REQUESTS,
         scope: Scope::PerOwner {
             rows: |txn, owner| legal::naming(&txn.open_table(LEGAL_REQUESTS)?, owner),
-            purge: Purge::Kept {
-                why: "the operator's record of what an authority asked and what was answered \
-                      (the transparency report counts it); it names the account by id only, \
-                      and a request that holds the account refuses the purge",
-            },
+            // The request stays (the transparency report counts it), naming a stand-in; a
+            // request that holds the account refuses the purge.
+            purge: Purge::Removed,
             export: Export::Excluded {
                 why: "a request may be under a gag: the user learns of it by its notice, \
                       which carries what the request asked",
