@@ -28,7 +28,7 @@ use crate::store::{
     RECIPIENTS, RENDERS, SHARES, SPENT_NONCES, TENANT_KEYS, TRACKS, USERS, WATERMARK_PAYLOADS,
     decode, encode,
 };
-use crate::users::{audit_failure, hash_password, password_matches};
+use crate::users::{MAX_PASSWORD_BYTES, audit_failure, hash_password, password_matches};
 use crate::{ClientInfo, Vault};
 
 const MS_PER_DAY: i64 = 86_400_000;
@@ -36,7 +36,6 @@ pub const MAX_TRACKS: usize = 100;
 pub const MAX_RECIPIENTS: usize = 50;
 const MAX_TITLE_CHARS: usize = 200;
 const MAX_NAME_CHARS: usize = 100;
-const MAX_PASSWORD_BYTES: usize = 72;
 /// Per recipient, the newest events are kept; counters keep the totals.
 const MAX_EVENTS: usize = 500;
 /// A play URL serves the browser's Range requests for this long.

@@ -39,8 +39,10 @@ use crate::{ClientInfo, Vault};
 
 const MIN_PASSWORD_CHARS: usize = 10;
 const MAX_DISPLAY_NAME_CHARS: usize = 80;
-/// bcrypt reads at most 72 bytes; longer passwords are refused rather than silently cut.
-const MAX_PASSWORD_BYTES: usize = 72;
+/// bcrypt reads at most 72 bytes, and the password's terminating NUL is one of them: longer
+/// passwords are refused rather than silently cut (a 72-byte one made `non_truncating_hash`
+/// fail, answered as a 500).
+pub(crate) const MAX_PASSWORD_BYTES: usize = 71;
 const TOKEN_BYTES: usize = 32;
 const TOTP_STEP_SECS: u64 = 30;
 const RECOVERY_CODES: usize = 10;

@@ -53,6 +53,18 @@ fn accounts_validate_their_input() {
             ..
         })
     ));
+    // bcrypt's 72 bytes hold the password and its NUL: 72 bytes is invalid input (it was a
+    // hashing error), 71 bytes is taken.
+    assert!(matches!(
+        admin.create_user("a@b.c", Some(&"x".repeat(72)), Plan::Free),
+        Err(VaultError::Invalid {
+            field: "password",
+            ..
+        })
+    ));
+    admin
+        .create_user("long@b.c", Some(&"x".repeat(71)), Plan::Free)
+        .unwrap();
     admin
         .create_user("Mix@Example.COM", Some(PASSWORD), Plan::Free)
         .unwrap();
