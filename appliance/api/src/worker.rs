@@ -13,6 +13,7 @@ pub const STEM_LAYOUT_HEADER: &str = "x-stem-layout";
 
 /// What a worker can run, sent with every lease request and shown in the console.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct WorkerCapabilities {
     /// `builtin` or `command`.
     pub backend: String,
@@ -32,6 +33,7 @@ pub struct WorkerCapabilities {
 
 /// `POST /api/worker/lease`: waits up to `wait_secs` (at most 30) for a job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LeaseRequest {
     pub capabilities: WorkerCapabilities,
     #[serde(default)]
@@ -69,6 +71,7 @@ pub struct LeasedJob {
 
 /// `POST /api/worker/jobs/{job}/heartbeat`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Heartbeat {
     /// 0 to 1.
     pub progress: f32,
@@ -83,6 +86,7 @@ pub struct HeartbeatAnswer {
 /// What a stems upload (`PUT /api/worker/jobs/{job}/stems`) holds: `frames` frames of
 /// little-endian `f32` samples, each frame every stem's `channels` samples in `stems` order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct StemLayout {
     pub stems: Vec<String>,
     pub channels: u16,
@@ -118,6 +122,7 @@ pub struct StemsStored {
 /// `POST /api/worker/jobs/{job}/fail`: the worker could not make the stems. `retry` when
 /// another attempt (maybe on another worker) may succeed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct JobFailure {
     pub reason: String,
     #[serde(default)]
@@ -127,6 +132,18 @@ pub struct JobFailure {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let lease = r#"{"capabilities":{"backend":"x","host":"x","version":"0"},"owner":"a"}"#;
+        assert!(serde_json::from_str::<LeaseRequest>(lease).is_err());
+        let caps = r#"{"capabilities":{"backend":"x","host":"x","version":"0","owner":"a"}}"#;
+        assert!(serde_json::from_str::<LeaseRequest>(caps).is_err());
+        let fine = r#"{"capabilities":{"backend":"x","host":"x","version":"0"}}"#;
+        assert!(serde_json::from_str::<LeaseRequest>(fine).is_ok());
+        assert!(serde_json::from_str::<Heartbeat>(r#"{"progress":0.5,"job":"x"}"#).is_err());
+        assert!(serde_json::from_str::<JobFailure>(r#"{"reason":"x","worker":"y"}"#).is_err());
+    }
 
     #[test]
     fn a_layout_counts_its_body_and_refuses_overflow() {
