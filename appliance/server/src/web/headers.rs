@@ -46,12 +46,15 @@ pub fn set(res: &mut Response, name: header::HeaderName, value: &str) {
     }
 }
 
-/// `inline; filename="ascii"; filename*=UTF-8''percent-encoded` (RFC 6266).
+/// `inline; filename="ascii"; filename*=UTF-8''percent-encoded` (RFC 6266). The ASCII fallback
+/// also loses `;`, `=`, `*` and `%`: inside its quotes they are text, but a client that splits
+/// the header on `;` would read a smuggled `filename*=` parameter, and one that percent-decodes
+/// `filename` would read an encoded path.
 pub fn content_disposition(kind: &str, filename: &str) -> String {
     let ascii: String = filename
         .chars()
         .map(|c| {
-            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+            if c.is_ascii_graphic() && !"\"\\;=*%".contains(c) || c == ' ' {
                 c
             } else {
                 '_'
@@ -91,5 +94,12 @@ mod tests {
             "{d}"
         );
         assert!(HeaderValue::from_str(&d).is_ok());
+        let smuggled = content_disposition("attachment", "x\"; filename*=UTF-8''evil.exe; %2e.wav");
+        assert!(
+            smuggled
+                .starts_with("attachment; filename=\"x__ filename__UTF-8''evil.exe_ _2e.wav\";"),
+            "{smuggled}"
+        );
+        assert_eq!(smuggled.matches("filename*=").count(), 1, "{smuggled}");
     }
 }
