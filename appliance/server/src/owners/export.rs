@@ -44,27 +44,35 @@ struct ExportRequest {
 const LINK_TTL: Duration = Duration::from_secs(10 * 60);
 
 /// Export links the web app follows so the browser saves the archive itself: single-use,
-/// short-lived, and valid only with the session of the owner who asked.
+/// short-lived, and valid only with the session that asked (and re-checked the password): the
+/// owner's other sessions, which may not know it, cannot spend a link that leaked.
 #[derive(Debug, Default)]
-pub struct ExportLinks(Mutex<HashMap<String, (OwnerScope, Instant)>>);
+pub struct ExportLinks(Mutex<HashMap<String, (Asker, Instant)>>);
+
+/// The owner and the session an export link was issued to.
+type Asker = (OwnerScope, String);
 
 impl ExportLinks {
-    fn issue(&self, scope: OwnerScope) -> String {
+    fn issue(&self, asker: Asker) -> String {
         let mut raw = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut raw);
         let token = hex::encode(raw);
         let mut links = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
         links.retain(|_, (_, expires)| *expires > now);
-        links.insert(token.clone(), (scope, now + LINK_TTL));
+        links.insert(token.clone(), (asker, now + LINK_TTL));
         token
     }
 
-    /// Spends the link if it is live and belongs to `scope`.
-    fn take(&self, token: &str, scope: &OwnerScope) -> bool {
+    /// Spends the link if it is live and was issued to `auth`'s session.
+    fn take(&self, token: &str, auth: &Authenticated) -> bool {
         let mut links = self.0.lock().unwrap_or_else(|e| e.into_inner());
         match links.get(token) {
-            Some((owner, expires)) if owner == scope && *expires > Instant::now() => {
+            Some(((owner, session), expires))
+                if *owner == auth.scope
+                    && *session == auth.session_id
+                    && *expires > Instant::now() =>
+            {
                 links.remove(token);
                 true
             }
@@ -110,7 +118,7 @@ pub(super) fn routes(state: &AppState, links: &Arc<ExportLinks>) -> Vec<BoxedFil
              links: Arc<ExportLinks>| async move {
                 let result = async {
                     reauthenticate(&state, &auth, req, &client).await?;
-                    let token = links.issue(auth.scope.clone());
+                    let token = links.issue((auth.scope.clone(), auth.session_id.clone()));
                     Ok(warp::reply::json(&serde_json::json!({
                         "url": format!("/api/account/export/{token}"),
                         "expires_in_secs": LINK_TTL.as_secs(),
@@ -131,7 +139,7 @@ pub(super) fn routes(state: &AppState, links: &Arc<ExportLinks>) -> Vec<BoxedFil
              state: AppState,
              links: Arc<ExportLinks>| async move {
                 let result = async {
-                    if !links.take(&token, &auth.scope) {
+                    if !links.take(&token, &auth) {
                         return Err(ApiError::new(
                             StatusCode::FORBIDDEN,
                             "forbidden",
