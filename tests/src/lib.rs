@@ -7,6 +7,7 @@
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)] // a test harness fails by panicking
 
+pub mod attack;
 pub mod browser;
 pub mod pebble;
 pub mod rate_limit;
