@@ -1763,7 +1763,17 @@ async fn authenticated_answers_are_never_cached_and_errors_reveal_nothing() {
         .await;
     no_store(&export, "export");
 
-    // A forced internal error: the track's blob is gone from the disk under the server.
+    // A forced internal error: the track's blob is gone from the disk under the server. With
+    // analysis off, the upload is the only blob the track adds.
+    let (status, _) = w
+        .alice
+        .send(
+            reqwest::Method::PATCH,
+            "/api/account/settings",
+            Some(json!({"analysis": false})),
+        )
+        .await;
+    assert_eq!(status, 200);
     let before = w.server.files_under("blobs");
     let doomed = w.alice.upload_ok("doomed.wav", wav(0.3, 11)).await;
     a.set("doomed", doomed);
