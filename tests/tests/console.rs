@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
 
+use std::time::Duration;
+
 use serde_json::Value;
 use studiovault_e2e::tmux::Tmux;
 use studiovault_e2e::{Owner, Server};
@@ -210,4 +212,77 @@ async fn an_admin_enrols_a_stem_worker_watches_it_work_and_drains_it() {
         serde_json::from_str(&server.cli_ok(&["worker", "list", "--json"], None)).unwrap();
     assert_eq!(list["workers"][0]["state"], "draining");
     assert_eq!(list["workers"][0]["backend"], "command");
+}
+
+/// `now + days` as the console reads a date, `2026-07-01 14:30` (UTC).
+fn date_in_days(days: i64) -> String {
+    let at = time::OffsetDateTime::now_utc() + time::Duration::days(days);
+    at.format(time::macros::format_description!(
+        "[year]-[month]-[day] [hour]:[minute]"
+    ))
+    .unwrap()
+}
+
+#[test]
+fn an_admin_records_a_legal_request_holds_it_and_gags_its_notice_in_the_console() {
+    let server = Server::start();
+    server.add_user("ana@studio.test", "pro");
+    let tmux = Tmux::start(&server, 140, 40);
+    tmux.wait_for("● connected");
+    // The Legal tab, by its name: Tab until its table shows.
+    for _ in 0..9 {
+        if tmux.screen().contains("Legal requests (") {
+            break;
+        }
+        tmux.press(&["Tab"]);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    tmux.wait_for("No legal request recorded");
+    tmux.press(&["n"]);
+    tmux.wait_for("Record a legal request");
+    for text in [
+        "District Court of Testville",
+        "Criminal Procedure Act 100",
+        "CR-2026-0042",
+        &date_in_days(2),
+        "ana@studio.test",
+        "account, audio",
+    ] {
+        tmux.press(&["Tab"]);
+        tmux.type_text(text);
+    }
+    tmux.press(&["Enter"]);
+    // Held at once (the form's default), due in two days, nobody told yet.
+    tmux.wait_until("the request's line", |s| {
+        s.lines().any(|l| {
+            ["court_order", "District Court", "received", "held", "0/1"]
+                .iter()
+                .all(|p| l.contains(p))
+                && (l.contains("in 1d 23h") || l.contains("in 2d 0h"))
+        })
+    });
+
+    tmux.press(&["m"]);
+    tmux.wait_for("Record a gag");
+    tmux.type_text(&date_in_days(30));
+    tmux.press(&["Tab"]);
+    tmux.type_text("order of the court, clause 12");
+    tmux.press(&["Enter"]);
+    tmux.wait_for("in force: order of the court, clause 12");
+    // While gagged, N says why and sends nothing.
+    tmux.press(&["N"]);
+    tmux.wait_for("a gag is in force until");
+
+    let list: Value =
+        serde_json::from_str(&server.cli_ok(&["legal", "list", "--json"], None)).unwrap();
+    let request = &list[0];
+    assert_eq!(request["authority"], "District Court of Testville");
+    assert_eq!(
+        request["data_types"],
+        serde_json::json!(["account", "audio"])
+    );
+    assert!(request["hold"]["placed_at"].is_i64());
+    assert!(request["hold"]["released_at"].is_null());
+    assert_eq!(request["gag"]["note"], "order of the court, clause 12");
+    assert!(request["accounts"][0]["notified_at"].is_null());
 }

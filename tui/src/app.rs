@@ -82,6 +82,10 @@ const COMMON_TASKS: &[Hint] = &[
         "6, n",
         "record an incident; c confirms a breach (the 72-hour clock starts), a picks the accounts, w writes and sends the notice",
     ),
+    (
+        "7, n",
+        "record a legal request as it arrives; H holds its accounts, N notifies the users",
+    ),
 ];
 
 pub struct App {

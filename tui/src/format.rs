@@ -142,6 +142,8 @@ pub enum InputError {
         "`{0}` is not a time: use 2025-06-01, 2025-06-01 14:30 (UTC), or an age such as 15m, 2h, 7d"
     )]
     Time(String),
+    #[error("`{0}` is not a date: use 2025-07-01 or 2025-07-01 14:30 (UTC)")]
+    Date(String),
 }
 
 /// A quota as admins type it: `500GiB`, `2 TiB`, `1000000` (bytes), `750M`.
@@ -202,6 +204,15 @@ pub fn parse_time_bound(raw: &str, now_ms: i64) -> Result<i64, InputError> {
     i64::try_from(nanos / 1_000_000).map_err(|_| bad())
 }
 
+/// A date to come as admins type it, `2025-07-01` or `2025-07-01 14:30` (UTC), as Unix
+/// milliseconds: a deadline, a gag's end. Ages (`7d`) are refused: they count back.
+pub fn parse_date(raw: &str) -> Result<i64, InputError> {
+    if raw.trim().ends_with(|c: char| c.is_ascii_alphabetic()) {
+        return Err(InputError::Date(raw.to_owned()));
+    }
+    parse_time_bound(raw, 0).map_err(|_| InputError::Date(raw.to_owned()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,6 +270,12 @@ mod tests {
         for bad in ["yesterday", "2025-13-01", "5y", "", "m"] {
             assert!(parse_time_bound(bad, june).is_err(), "{bad}");
         }
+        assert_eq!(
+            parse_date("2025-06-01 14:30"),
+            Ok(june + (14 * 60 + 30) * 60_000)
+        );
+        assert_eq!(parse_date("7d"), Err(InputError::Date("7d".into())));
+        assert!(parse_date("soon").is_err());
         assert_eq!(timestamp(june + 5_000), "2025-06-01 00:00:05");
         assert_eq!(minute(june), "2025-06-01 00:00");
         assert_eq!(clock(june + 61_000), "00:01:01");

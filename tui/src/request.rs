@@ -135,7 +135,7 @@ impl From<ClientError> for ApiFailure {
                 code,
                 message,
             },
-            ClientError::Protocol(_) => Self::Broken(e.to_string()),
+            ClientError::Protocol(_) | ClientError::Write(_) => Self::Broken(e.to_string()),
         }
     }
 }

@@ -349,6 +349,9 @@ pub struct HousekeepingReport {
     /// Address changes whose confirmation link expired.
     #[serde(default)]
     pub email_changes: u64,
+    /// Notices of legal requests whose gag ended, queued now.
+    #[serde(default)]
+    pub legal_notices: u64,
 }
 
 /// `GET /v1/status`.
@@ -508,6 +511,250 @@ pub struct EnrolWorker {
 pub struct WorkerEnrolled {
     pub worker: WorkerView,
     pub token: String,
+}
+
+/// What an authority's legal request is, for the transparency report's counts by type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LegalKind {
+    CourtOrder,
+    Subpoena,
+    Warrant,
+    /// A request to keep data, not (yet) to hand it over.
+    Preservation,
+    Emergency,
+    Other,
+}
+
+/// The kinds of data a legal request may ask for: the export answers with these alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LegalDataType {
+    /// The account: e-mail, plan, storage, status, dates.
+    Account,
+    /// The tracks' metadata: names, formats, sizes, hashes, analysis.
+    Tracks,
+    /// The original audio files.
+    Audio,
+    /// The shares, their recipients and what each opened, played and downloaded.
+    Shares,
+    /// The account's audit records.
+    Activity,
+}
+
+/// Where a legal request stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LegalState {
+    Received,
+    Complied,
+    PartiallyComplied,
+    Refused,
+}
+
+/// `as_str` and `FromStr` in the wire form (`court_order`), for the CLI and the console.
+macro_rules! wire_names {
+    ($ty:ident { $($variant:ident => $name:literal),* $(,)? }) => {
+        impl $ty {
+            pub const ALL: &'static [$ty] = &[$($ty::$variant),*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $name),*
+                }
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = String;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                let wanted = s.trim().replace('-', "_");
+                Self::ALL
+                    .iter()
+                    .copied()
+                    .find(|v| v.as_str() == wanted)
+                    .ok_or_else(|| {
+                        let names: Vec<&str> = Self::ALL.iter().map(|v| v.as_str()).collect();
+                        format!("unknown `{s}` (expected one of {})", names.join(", "))
+                    })
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+wire_names!(LegalKind {
+    CourtOrder => "court_order",
+    Subpoena => "subpoena",
+    Warrant => "warrant",
+    Preservation => "preservation",
+    Emergency => "emergency",
+    Other => "other",
+});
+wire_names!(LegalDataType {
+    Account => "account",
+    Tracks => "tracks",
+    Audio => "audio",
+    Shares => "shares",
+    Activity => "activity",
+});
+wire_names!(LegalState {
+    Received => "received",
+    Complied => "complied",
+    PartiallyComplied => "partially_complied",
+    Refused => "refused",
+});
+
+/// `POST /v1/legal`: a legal request as received. Times are Unix milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewLegalRequest {
+    pub kind: LegalKind,
+    /// Who asks: a court, a police force, a regulator.
+    pub authority: String,
+    /// The law or order it relies on.
+    pub legal_basis: String,
+    /// The authority's own reference.
+    pub reference: String,
+    pub deadline: i64,
+    /// The accounts it names, by id or e-mail.
+    pub accounts: Vec<String>,
+    pub data_types: Vec<LegalDataType>,
+    /// Place a legal hold on the accounts at once.
+    #[serde(default)]
+    pub hold: bool,
+}
+
+/// A legal request as the admin sees it (`GET /v1/legal/{id}`). Times are Unix milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LegalRequestView {
+    pub id: String,
+    pub kind: LegalKind,
+    pub authority: String,
+    pub legal_basis: String,
+    pub reference: String,
+    pub received_at: i64,
+    pub deadline: i64,
+    pub accounts: Vec<LegalAccountView>,
+    pub data_types: Vec<LegalDataType>,
+    pub state: LegalState,
+    /// Why it was complied with, in part, or refused.
+    pub reason: Option<String>,
+    pub decided_at: Option<i64>,
+    pub hold: Option<LegalHoldView>,
+    pub gag: Option<LegalGagView>,
+    /// Exports handed over so far.
+    pub exports: u32,
+    /// Every step, oldest first.
+    pub timeline: Vec<LegalEventView>,
+}
+
+impl LegalRequestView {
+    /// Whether the hold is placed and not released.
+    pub fn on_hold(&self) -> bool {
+        self.hold.as_ref().is_some_and(|h| h.released_at.is_none())
+    }
+
+    /// Whether every account named has been sent its notice.
+    pub fn all_notified(&self) -> bool {
+        self.accounts.iter().all(|a| a.notified_at.is_some())
+    }
+}
+
+/// An account a legal request names. `email` is `None` once the account is gone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LegalAccountView {
+    pub id: String,
+    pub email: Option<String>,
+    /// When its notice was queued for sending.
+    pub notified_at: Option<i64>,
+    /// Where the notice's e-mail stands: `queued`, `sending`, `sent`, or `failed: why`. Absent
+    /// before the notice, and once the record of a sent mail has aged out.
+    #[serde(default)]
+    pub delivery: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LegalHoldView {
+    pub placed_at: i64,
+    pub released_at: Option<i64>,
+    pub release_reason: Option<String>,
+}
+
+/// A gag: no notice to the users until `until`; then it goes out by itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LegalGagView {
+    pub until: i64,
+    pub recorded_at: i64,
+    pub note: Option<String>,
+}
+
+/// One step of a legal request's timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LegalEventView {
+    pub at: i64,
+    pub what: String,
+}
+
+/// `POST /v1/legal/{id}/release` and the decisions' reason.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LegalReason {
+    pub reason: String,
+}
+
+/// `POST /v1/legal/{id}/gag`: the order's end (Unix ms), and a note on where it comes from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LegalGag {
+    pub until: i64,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// `POST /v1/legal/{id}/decision`: complied, partially complied or refused, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LegalDecision {
+    pub outcome: LegalState,
+    pub reason: String,
+}
+
+/// `GET /v1/legal/report?year=Y`: the year's transparency summary, by the requests received
+/// that year (UTC).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LegalReport {
+    pub year: i32,
+    pub received: u64,
+    pub complied: u64,
+    pub partially_complied: u64,
+    pub refused: u64,
+    /// Not decided yet.
+    pub pending: u64,
+    /// Accounts named, each counted once.
+    pub accounts: u64,
+    /// Accounts sent a notice, each counted once.
+    pub users_notified: u64,
+    /// Requests that came with a gag.
+    pub gagged: u64,
+    pub by_kind: Vec<LegalReportRow>,
+    pub by_authority: Vec<LegalReportRow>,
+}
+
+/// One line of the report: a kind of request or an authority.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LegalReportRow {
+    pub name: String,
+    pub received: u64,
+    pub complied: u64,
+    pub partially_complied: u64,
+    pub refused: u64,
 }
 
 mod double_option {

@@ -9,6 +9,7 @@ use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::UnixStream;
 
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +27,8 @@ pub enum ClientError {
     },
     #[error("the admin socket broke off: {0}")]
     Protocol(String),
+    #[error("writing the answer: {0}")]
+    Write(String),
     #[error("{message}")]
     Api {
         status: StatusCode,
@@ -46,12 +49,13 @@ impl AdminClient {
         }
     }
 
-    async fn send(
+    /// Sends one request; answers the response with its body still to read.
+    async fn open(
         &self,
         method: Method,
         path: &str,
         body: Option<Vec<u8>>,
-    ) -> Result<(StatusCode, Bytes), ClientError> {
+    ) -> Result<hyper::Response<hyper::body::Incoming>, ClientError> {
         let stream = UnixStream::connect(&self.socket)
             .await
             .map_err(|e| match e.kind() {
@@ -77,10 +81,19 @@ impl AdminClient {
             .header(hyper::header::CONTENT_TYPE, "application/json")
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
             .map_err(|e| ClientError::Protocol(e.to_string()))?;
-        let res = sender
+        sender
             .send_request(req)
             .await
-            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+            .map_err(|e| ClientError::Protocol(e.to_string()))
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<(StatusCode, Bytes), ClientError> {
+        let res = self.open(method, path, body).await?;
         let status = res.status();
         let bytes = res
             .into_body()
@@ -99,18 +112,7 @@ impl AdminClient {
     ) -> Result<T, ClientError> {
         let (status, bytes) = self.send(method, path, body).await?;
         if !status.is_success() {
-            return Err(match serde_json::from_slice::<ErrorBody>(&bytes) {
-                Ok(e) => ClientError::Api {
-                    status,
-                    code: e.error,
-                    message: e.message,
-                },
-                Err(_) => ClientError::Api {
-                    status,
-                    code: "unknown".into(),
-                    message: format!("the server answered {status}"),
-                },
-            });
+            return Err(api_error(status, &bytes));
         }
         let bytes = if bytes.is_empty() {
             Bytes::from_static(b"null")
@@ -119,6 +121,47 @@ impl AdminClient {
         };
         serde_json::from_slice(&bytes)
             .map_err(|e| ClientError::Protocol(format!("unexpected answer: {e}")))
+    }
+
+    /// POSTs `body` and writes the answer into `out` as it arrives, for answers too large to
+    /// hold (an archive); answers the bytes written. An answer cut short is an error.
+    pub async fn post_into<B: Serialize, W: AsyncWrite + Unpin>(
+        &self,
+        path: &str,
+        body: &B,
+        out: &mut W,
+    ) -> Result<u64, ClientError> {
+        let res = self
+            .open(
+                Method::POST,
+                path,
+                Some(serde_json::to_vec(body).unwrap_or_default()),
+            )
+            .await?;
+        let status = res.status();
+        let mut body = res.into_body();
+        if !status.is_success() {
+            let bytes = body
+                .collect()
+                .await
+                .map_err(|e| ClientError::Protocol(e.to_string()))?
+                .to_bytes();
+            return Err(api_error(status, &bytes));
+        }
+        let mut written = 0;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| ClientError::Protocol(e.to_string()))?;
+            if let Ok(data) = frame.into_data() {
+                out.write_all(&data)
+                    .await
+                    .map_err(|e| ClientError::Write(e.to_string()))?;
+                written += data.len() as u64;
+            }
+        }
+        out.flush()
+            .await
+            .map_err(|e| ClientError::Write(e.to_string()))?;
+        Ok(written)
     }
 
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
@@ -153,6 +196,22 @@ impl AdminClient {
 
     pub async fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         self.call(Method::DELETE, path, None).await
+    }
+}
+
+/// The error a refusal's body names, or the status alone.
+fn api_error(status: StatusCode, body: &[u8]) -> ClientError {
+    match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(e) => ClientError::Api {
+            status,
+            code: e.error,
+            message: e.message,
+        },
+        Err(_) => ClientError::Api {
+            status,
+            code: "unknown".into(),
+            message: format!("the server answered {status}"),
+        },
     }
 }
 

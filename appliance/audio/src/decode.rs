@@ -4,10 +4,10 @@
 //! `opus-decoder` crate was tried first but its O(n²) MDCT decodes at only ~2.5× real time).
 //! Memory stays bounded by one packet's worth of samples, however long the stream.
 
-use std::io::{Read, Seek};
+use std::io::{Read, Seek, SeekFrom};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use opus_pure::{OpusDecoder, OpusMSDecoder};
@@ -19,7 +19,9 @@ use symphonia::core::errors::Error as SymphoniaError;
 use symphonia::core::formats::{FormatOptions, FormatReader};
 use symphonia::core::io::{MediaSource, MediaSourceStream, MediaSourceStreamOptions};
 use symphonia::core::meta::MetadataOptions;
-use symphonia::core::probe::Hint;
+use symphonia::core::probe::{Hint, Probe};
+use symphonia::default::formats;
+use symphonia_metadata::id3v2::Id3v2Reader;
 
 use crate::error::AnalysisError;
 use crate::probe::Container;
@@ -72,7 +74,7 @@ impl<R: Read> Read for Source<R> {
 }
 
 impl<R: Seek> Seek for Source<R> {
-    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+    fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
         self.inner.seek(pos)
     }
 }
@@ -87,18 +89,103 @@ impl<R: Read + Seek + Send + Sync> MediaSource for Source<R> {
     }
 }
 
-/// Structural checks that protect the demuxers from inputs known to make them misbehave.
+/// The demuxer an input was cleared for: the one reader its probe may instantiate.
+///
+/// symphonia's own probe scans up to 1 MiB for any marker it knows and opens whatever it finds
+/// first, so a file sniffed as one container could be opened as another found further in, past
+/// the guard that checked the first (the fuzzer found a `fLaC` mid-stream reserving 3.6 GB).
+/// Each demuxer's probe therefore knows that container alone, plus ID3v2 tags where they may
+/// open the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Demuxer {
+    Wav,
+    Aiff,
+    Flac,
+    Mpa,
+    IsoMp4,
+    Adts,
+    Ogg,
+}
+
+impl Demuxer {
+    const ALL: [Demuxer; 7] = [
+        Demuxer::Wav,
+        Demuxer::Aiff,
+        Demuxer::Flac,
+        Demuxer::Mpa,
+        Demuxer::IsoMp4,
+        Demuxer::Adts,
+        Demuxer::Ogg,
+    ];
+
+    fn probe(self) -> &'static Probe {
+        static PROBES: OnceLock<Vec<Probe>> = OnceLock::new();
+        let probes = PROBES.get_or_init(|| {
+            Self::ALL
+                .iter()
+                .map(|demuxer| {
+                    let mut probe = Probe::default();
+                    match demuxer {
+                        Demuxer::Wav => probe.register_all::<formats::WavReader>(),
+                        Demuxer::Aiff => probe.register_all::<formats::AiffReader>(),
+                        Demuxer::Flac => {
+                            probe.register_all::<formats::FlacReader>();
+                            probe.register_all::<Id3v2Reader>();
+                        }
+                        Demuxer::Mpa => {
+                            probe.register_all::<formats::MpaReader>();
+                            probe.register_all::<Id3v2Reader>();
+                        }
+                        Demuxer::IsoMp4 => probe.register_all::<formats::IsoMp4Reader>(),
+                        Demuxer::Adts => probe.register_all::<formats::AdtsReader>(),
+                        Demuxer::Ogg => probe.register_all::<formats::OggReader>(),
+                    }
+                    probe
+                })
+                .collect()
+        });
+        &probes[self as usize]
+    }
+}
+
+/// Where the ID3v2 tag opening `source` ends, if one does (header, body, optional footer).
+fn id3v2_end<R: Read + Seek>(source: &mut R) -> std::io::Result<Option<u64>> {
+    let mut header = [0u8; 10];
+    source.seek(SeekFrom::Start(0))?;
+    let read = source.read_exact(&mut header);
+    source.seek(SeekFrom::Start(0))?;
+    if read.is_err() || &header[..3] != b"ID3" || header[6..].iter().any(|b| b & 0x80 != 0) {
+        return Ok(None);
+    }
+    let size = header[6..]
+        .iter()
+        .fold(0u64, |n, b| (n << 7) | u64::from(*b));
+    let footer = if header[5] & 0x10 != 0 { 10 } else { 0 };
+    Ok(Some(10 + size + footer))
+}
+
+/// Structural checks that protect the demuxers from inputs known to make them misbehave;
+/// answers the demuxer the input is cleared for.
 pub(crate) fn guard<R: Read + Seek>(
     source: &mut R,
     len: u64,
     container: Container,
-) -> Result<(), AnalysisError> {
+) -> Result<Demuxer, AnalysisError> {
+    let io = |e: std::io::Error| AnalysisError::Corrupt(format!("read failed: {e}"));
     match container {
-        Container::Mp4 => crate::mp4_guard::check(source, len),
-        // Only where the marker opens the file: the walk assumes metadata blocks follow it.
-        Container::Flac => crate::flac_guard::check(source),
-        Container::Ogg => crate::ogg_guard::check(source),
-        _ => Ok(()),
+        Container::Mp4 => crate::mp4_guard::check(source, len).map(|()| Demuxer::IsoMp4),
+        Container::Flac => crate::flac_guard::check(source, 0).map(|()| Demuxer::Flac),
+        Container::Ogg => crate::ogg_guard::check(source).map(|()| Demuxer::Ogg),
+        // Taggers put ID3v2 in front of FLAC too: the FLAC after the tag is guarded as such.
+        Container::Mp3 => match id3v2_end(source).map_err(io)? {
+            Some(end) if crate::flac_guard::opens_at(source, end).map_err(io)? => {
+                crate::flac_guard::check(source, end).map(|()| Demuxer::Flac)
+            }
+            _ => Ok(Demuxer::Mpa),
+        },
+        Container::Wav => Ok(Demuxer::Wav),
+        Container::Aiff => Ok(Demuxer::Aiff),
+        Container::Adts => Ok(Demuxer::Adts),
     }
 }
 
@@ -128,11 +215,11 @@ pub(crate) fn check_codec_params(params: &CodecParameters) -> Result<(), Analysi
     Ok(())
 }
 
-/// Opens the demuxer for `source`, already sniffed as `container`.
+/// Opens `demuxer` (which [`guard`] cleared) on `source`.
 pub(crate) fn open_format<R>(
     source: R,
     len: u64,
-    container: Container,
+    demuxer: Demuxer,
 ) -> Result<Box<dyn FormatReader>, SymphoniaError>
 where
     R: Read + Seek + Send + Sync + 'static,
@@ -144,11 +231,10 @@ where
         }),
         MediaSourceStreamOptions::default(),
     );
-    let mut hint = Hint::new();
-    hint.with_extension(container.extension());
-    symphonia::default::get_probe()
+    demuxer
+        .probe()
         .format(
-            &hint,
+            &Hint::new(),
             stream,
             &FormatOptions::default(),
             &MetadataOptions::default(),
@@ -283,8 +369,8 @@ impl AudioDecoder {
         R: Read + Seek + Send + Sync + 'static,
     {
         let mut source = source;
-        guard(&mut source, len, container)?;
-        let format = open_format(source, len, container).map_err(|e| match e {
+        let demuxer = guard(&mut source, len, container)?;
+        let format = open_format(source, len, demuxer).map_err(|e| match e {
             SymphoniaError::Unsupported(_) => AnalysisError::NotAudio,
             other => AnalysisError::Corrupt(describe(&other)),
         })?;

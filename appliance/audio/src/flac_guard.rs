@@ -17,15 +17,23 @@ fn corrupt() -> AnalysisError {
     AnalysisError::Corrupt("malformed FLAC metadata".into())
 }
 
-/// Reads the metadata blocks after the `fLaC` marker and leaves `source` at the start.
-pub(crate) fn check<R: Read + Seek>(source: &mut R) -> Result<(), AnalysisError> {
-    let io = |e: std::io::Error| AnalysisError::Corrupt(format!("read failed: {e}"));
+/// Whether the `fLaC` marker stands at `at`; leaves `source` at the start.
+pub(crate) fn opens_at<R: Read + Seek>(source: &mut R, at: u64) -> std::io::Result<bool> {
     let mut marker = [0u8; 4];
-    source.seek(SeekFrom::Start(0)).map_err(io)?;
-    if source.read_exact(&mut marker).is_err() || &marker != b"fLaC" {
-        source.seek(SeekFrom::Start(0)).map_err(io)?;
+    source.seek(SeekFrom::Start(at))?;
+    let found = source.read_exact(&mut marker).is_ok() && &marker == b"fLaC";
+    source.seek(SeekFrom::Start(0))?;
+    Ok(found)
+}
+
+/// Reads the metadata blocks after the `fLaC` marker at `at` (0, or after an ID3v2 tag) and
+/// leaves `source` at the start.
+pub(crate) fn check<R: Read + Seek>(source: &mut R, at: u64) -> Result<(), AnalysisError> {
+    let io = |e: std::io::Error| AnalysisError::Corrupt(format!("read failed: {e}"));
+    if !opens_at(source, at).map_err(io)? {
         return Ok(());
     }
+    source.seek(SeekFrom::Start(at + 4)).map_err(io)?;
     for _ in 0..MAX_BLOCKS {
         let mut header = [0u8; 4];
         if source.read_exact(&mut header).is_err() {
@@ -120,7 +128,23 @@ mod tests {
 
     #[test]
     fn accepts_a_consistent_comment_and_rejects_an_inflated_one() {
-        check(&mut Cursor::new(flac_with_comment(5, 5))).unwrap();
-        assert!(check(&mut Cursor::new(flac_with_comment(u32::MAX, 5))).is_err());
+        check(&mut Cursor::new(flac_with_comment(5, 5)), 0).unwrap();
+        assert!(check(&mut Cursor::new(flac_with_comment(u32::MAX, 5)), 0).is_err());
+    }
+
+    #[test]
+    fn checks_the_flac_after_an_id3v2_tag_where_it_starts() {
+        let tag = b"ID3\x04\0\0\0\0\0\x05hello".to_vec();
+        let mut file = tag.clone();
+        file.extend(flac_with_comment(u32::MAX, 5));
+        let mut source = Cursor::new(file);
+        assert!(opens_at(&mut source, tag.len() as u64).unwrap());
+        assert!(!opens_at(&mut source, 0).unwrap());
+        assert!(check(&mut source, tag.len() as u64).is_err());
+        let mut sound = tag.clone();
+        sound.extend(flac_with_comment(5, 5));
+        let mut source = Cursor::new(sound);
+        check(&mut source, tag.len() as u64).unwrap();
+        assert_eq!(source.position(), 0, "left at the start");
     }
 }

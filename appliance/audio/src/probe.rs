@@ -94,18 +94,6 @@ impl Container {
             Self::Ogg => "audio/ogg",
         }
     }
-
-    pub(crate) fn extension(self) -> &'static str {
-        match self {
-            Self::Wav => "wav",
-            Self::Aiff => "aiff",
-            Self::Flac => "flac",
-            Self::Mp3 => "mp3",
-            Self::Mp4 => "m4a",
-            Self::Adts => "aac",
-            Self::Ogg => "ogg",
-        }
-    }
 }
 
 /// What the probe learnt about a stream.
@@ -154,10 +142,11 @@ where
     R: Read + Seek + Send + Sync + 'static,
 {
     let mut source = source;
-    guard(&mut source, len, container).map_err(|e| ProbeError::Corrupt(e.to_string()))?;
+    let demuxer =
+        guard(&mut source, len, container).map_err(|e| ProbeError::Corrupt(e.to_string()))?;
     // The magic bytes already said which container this is: failing to parse it is damage.
     let mut format =
-        open_format(source, len, container).map_err(|e| ProbeError::Corrupt(describe(&e)))?;
+        open_format(source, len, demuxer).map_err(|e| ProbeError::Corrupt(describe(&e)))?;
     let track = format
         .tracks()
         .iter()

@@ -30,6 +30,11 @@ const BUILT_IN: &[(&str, &str, &str)] = &[
         include_str!("../templates/breach-notice.txt"),
         include_str!("../templates/breach-notice.html"),
     ),
+    (
+        "legal-notice",
+        include_str!("../templates/legal-notice.txt"),
+        include_str!("../templates/legal-notice.html"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -159,6 +164,32 @@ mod tests {
         assert!(r.text.contains("at <b>vault</b> & co."));
         assert!(r.html.contains("&lt;b&gt;vault&lt;/b&gt; &amp; co"));
         assert!(!r.html.contains("{{"));
+    }
+
+    #[test]
+    fn the_legal_notice_uses_every_value_the_vault_fills_and_only_those() {
+        // The values `studiovault_vault::legal` queues the notice with.
+        let names = [
+            "kind",
+            "authority",
+            "legal_basis",
+            "reference",
+            "received",
+            "deadline",
+            "data",
+            "handed_over",
+        ];
+        let t = Template::load("legal-notice", None).unwrap_or_else(|e| panic!("{e}"));
+        for name in names {
+            let slot = format!("{{{{{name}}}}}");
+            assert!(t.text.contains(&slot) && t.html.contains(&slot), "{name}");
+        }
+        let values: Vec<(&str, &str)> = names.iter().map(|n| (*n, "<x>")).collect();
+        let r = t.render(&values);
+        for part in [&r.subject, &r.text, &r.html] {
+            assert!(!part.contains("{{"), "a slot left unfilled: {part}");
+        }
+        assert!(r.html.contains("&lt;x&gt;"));
     }
 
     #[test]

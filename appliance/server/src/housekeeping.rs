@@ -1,9 +1,9 @@
 //! Housekeeping: what ages out, on a timer and on the admin's demand (`POST /v1/housekeeping`,
 //! `studiovault housekeeping`): expired salts, sessions and spent nonces, accounts whose
 //! deletion grace is over, the records of mail sent long ago, recipients' copies of shares
-//! that ended, and address changes whose link expired. Each step enforces one line of the
-//! retention table (`crate::retention`). Audit checkpoints are signed on their own timer beside
-//! it.
+//! that ended, address changes whose link expired, and the notices of legal requests whose gag
+//! has ended (on the store's clock). Each step enforces one line of the retention table
+//! (`crate::retention`). Audit checkpoints are signed on their own timer beside it.
 
 use std::time::Duration;
 
@@ -34,6 +34,7 @@ pub async fn pass(vault: &Vault) -> Result<HousekeepingReport, VaultError> {
             sent_mail: v.prune_mail_records(v.now_ms() - sent_mail_kept_ms)?,
             share_copies: v.expire_ended_share_copies(v.policy().ended_share_copies_days)?,
             email_changes: v.prune_email_changes()?,
+            legal_notices: v.send_due_legal_notices()? as u64,
         })
     })
     .await
@@ -47,6 +48,7 @@ pub async fn pass(vault: &Vault) -> Result<HousekeepingReport, VaultError> {
             sent_mail = report.sent_mail,
             share_copies = report.share_copies,
             email_changes = report.email_changes,
+            legal_notices = report.legal_notices,
             "housekeeping"
         );
     }

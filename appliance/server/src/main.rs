@@ -8,6 +8,7 @@ mod cli;
 mod clock;
 mod commands;
 mod config;
+mod documents;
 mod housekeeping;
 mod human;
 mod jobs;
@@ -186,6 +187,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Incident(cmd) => commands::incidents::incident(&client(), cmd).await,
         Command::Health { wait } => Ok(commands::health::health(&client(), &config, wait).await),
         Command::Migrate => commands::migrate::migrate(&config).await,
+        Command::Legal(cmd) => commands::legal::legal(&client(), cmd).await,
         // Handled above, before any configuration is read.
         Command::Analyze { .. }
         | Command::Stems(_)

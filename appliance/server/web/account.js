@@ -236,6 +236,8 @@ export async function renderAccount(main, session) {
     "session.login_failed": "a refused sign-in", "account.name_change": "changed the display name",
     "account.email_change_start": "asked to change the e-mail address", "account.email_change": "changed the e-mail address",
     "account.restriction": "restricted processing, or lifted it", "account.objection": "objected to processing, or withdrew it",
+    "legal.notice": "told you of a legal request", "legal.export": "handed over for a legal request",
+    "legal.audio_read": "read to hand over for a legal request",
   };
   const [entries, accessed, shares] = await Promise.all([api("GET", "/api/account/activity?limit=50"), api("GET", "/api/account/accessed?limit=100"), api("GET", "/api/shares")]);
   // Recipients act through their links: show them by the name you gave them.

@@ -10,7 +10,7 @@
 //! primitive: [`Vault::audited`] opens the transaction, runs the change, appends its event and
 //! commits, so a state change written through it cannot commit without its record.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use ed25519_dalek::{Signature, Signer, VerifyingKey};
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction};
@@ -133,6 +133,16 @@ pub enum AuditAction {
     IncidentResolve,
     /// An owner dismissed a breach notice's banner.
     NoticeDismiss,
+    /// A legal request recorded, held, released, gagged, noticed, handed over, decided.
+    LegalReceive,
+    LegalHold,
+    LegalRelease,
+    LegalGag,
+    LegalNotice,
+    LegalExport,
+    /// The admin read a track's audio to hand it over for a legal request.
+    LegalAudioRead,
+    LegalDecide,
 }
 
 impl AuditAction {
@@ -197,6 +207,14 @@ impl AuditAction {
             Self::IncidentNote => "incident.note",
             Self::IncidentResolve => "incident.resolve",
             Self::NoticeDismiss => "notice.dismiss",
+            Self::LegalReceive => "legal.receive",
+            Self::LegalHold => "legal.hold",
+            Self::LegalRelease => "legal.release",
+            Self::LegalGag => "legal.gag",
+            Self::LegalNotice => "legal.notice",
+            Self::LegalExport => "legal.export",
+            Self::LegalAudioRead => "legal.audio_read",
+            Self::LegalDecide => "legal.decide",
         }
     }
 }
@@ -551,12 +569,14 @@ impl Vault {
     }
 
     /// Records of `owner`'s data and account made by anyone but `owner` (admins, the system,
-    /// stem workers, recipients, refused sign-ins), newest first, below sequence `before`.
+    /// stem workers, recipients, refused sign-ins), newest first, below sequence `before`,
+    /// leaving out those about the `withheld` objects (legal requests not yet told of).
     pub(crate) fn audit_by_others(
         &self,
         owner: UserId,
         before: Option<u64>,
         limit: usize,
+        withheld: &HashSet<String>,
     ) -> Result<Vec<AuditEntry>> {
         let (owner, own_label) = (owner.to_string(), Actor::User(owner).label());
         let txn = self.db().begin_read()?;
@@ -569,6 +589,11 @@ impl Vault {
             };
             if stored.body.owner.as_deref() == Some(owner.as_str())
                 && stored.body.actor != own_label
+                && stored
+                    .body
+                    .object
+                    .as_ref()
+                    .is_none_or(|o| !withheld.contains(o))
             {
                 out.push(to_entry(stored));
                 if out.len() >= limit {

@@ -74,6 +74,9 @@ pub enum VaultError {
     /// An account purge left rows of the account in a table it must empty; nothing was purged.
     #[error("the purge left {rows} row(s) of the account in `{table}`")]
     PurgeIncomplete { table: &'static str, rows: u64 },
+    /// A legal request holds the account: it is not purged until the hold is released.
+    #[error("the account is under a legal hold")]
+    LegalHold,
     #[error("password hashing failed: {0}")]
     Hashing(String),
     #[error("metadata store: {0}")]

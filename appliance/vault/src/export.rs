@@ -5,13 +5,16 @@
 
 use serde_json::{Value, json};
 
+use studiovault_api::admin::AuditEntry;
+
 use crate::audit::{AuditAction, AuditEvent};
 use crate::blob::BlobReader;
 use crate::error::Result;
 use crate::ids::TrackId;
-use crate::library::{TrackQuery, TrackRecord};
+use crate::library::{Library, TrackQuery, TrackRecord};
 use crate::scope::OwnerScope;
-use crate::shares::ShareDetail;
+use crate::shares::{ShareDetail, Shares};
+use crate::users::Account;
 use crate::{ClientInfo, Vault};
 
 /// Audit records are read this many at a time.
@@ -23,7 +26,7 @@ pub struct AccountExport {
     pub account: Value,
     pub tracks: Vec<TrackRecord>,
     pub shares: Vec<ShareDetail>,
-    pub activity: Vec<studiovault_api::admin::AuditEntry>,
+    pub activity: Vec<AuditEntry>,
 }
 
 impl Vault {
@@ -32,41 +35,9 @@ impl Vault {
     /// check the owner's password first ([`crate::Account::reauthenticate`]).
     pub fn export_account(&self, scope: &OwnerScope, client: &ClientInfo) -> Result<AccountExport> {
         let account = self.account(scope);
-        let me = account.me()?;
-        let pending_email = account.pending_email()?;
-        // Stems are tracks of the account like any other.
-        let query = TrackQuery {
-            limit: u64::MAX,
-            include_stems: true,
-            ..TrackQuery::default()
-        };
-        let (tracks, _) = self.library(scope).list(&query)?;
-        let shares = self.shares(scope);
-        let shares = shares
-            .list()?
-            .into_iter()
-            .map(|s| shares.get(s.id))
-            .collect::<Result<Vec<_>>>()?;
-        let mut activity = Vec::new();
-        let mut before = None;
-        loop {
-            let page = account.activity(before, ACTIVITY_PAGE)?;
-            let Some(last) = page.last() else { break };
-            before = Some(last.seq);
-            activity.extend(page);
-        }
-        let notices: Vec<Value> = account
-            .breach_notices(true)?
-            .into_iter()
-            .map(|n| {
-                json!({
-                    "incident": n.incident,
-                    "sent_at": n.sent_at_ms,
-                    "dismissed_at": n.dismissed_at_ms,
-                    "notice": n.notice,
-                })
-            })
-            .collect();
+        let tracks = every_track(&self.library(scope))?;
+        let shares = share_details(&self.shares(scope))?;
+        let activity = activity_of(&account)?;
         let bytes: u64 = tracks.iter().map(|t| t.size_bytes).sum();
         self.audit_only(
             Some(client),
@@ -75,27 +46,7 @@ impl Vault {
                 .detail(format!("{} track(s), {bytes} bytes", tracks.len())),
         )?;
         Ok(AccountExport {
-            account: json!({
-                "id": me.id,
-                "email": me.email,
-                "display_name": me.display_name,
-                "plan": me.plan,
-                "quota_bytes": me.quota(&self.policy().quotas),
-                "used_bytes": me.used_bytes,
-                "track_count": me.track_count,
-                "status": me.status,
-                "created_at": me.created_at_ms,
-                "two_factor": me.totp_enabled(),
-                "analysis": me.analysis_enabled(),
-                "objections": me.objections,
-                "pending_email": pending_email.map(|(email, expires_at)| json!({
-                    "email": email,
-                    "expires_at": expires_at,
-                })),
-                "restricted": me.restricted(),
-                "breach_notices": notices,
-                "exported_at": self.now_ms(),
-            }),
+            account: account_document(self, &account)?,
             tracks,
             shares,
             activity,
@@ -107,4 +58,75 @@ impl Vault {
         let library = self.library(scope);
         library.open_blob(&library.get(track)?)
     }
+}
+
+/// `account.json`: the account as its owner reads it.
+pub(crate) fn account_document(vault: &Vault, account: &Account) -> Result<Value> {
+    let me = account.me()?;
+    let pending_email = account.pending_email()?;
+    let breach_notices: Vec<Value> = account
+        .breach_notices(true)?
+        .into_iter()
+        .map(|n| {
+            json!({
+                "incident": n.incident,
+                "sent_at": n.sent_at_ms,
+                "dismissed_at": n.dismissed_at_ms,
+                "notice": n.notice,
+            })
+        })
+        .collect();
+    Ok(json!({
+        "id": me.id,
+        "email": me.email,
+        "display_name": me.display_name,
+        "plan": me.plan,
+        "quota_bytes": me.quota(&vault.policy().quotas),
+        "used_bytes": me.used_bytes,
+        "track_count": me.track_count,
+        "status": me.status,
+        "created_at": me.created_at_ms,
+        "two_factor": me.totp_enabled(),
+        "analysis": me.analysis_enabled(),
+        "objections": me.objections,
+        "pending_email": pending_email.map(|(email, expires_at)| json!({
+            "email": email,
+            "expires_at": expires_at,
+        })),
+        "restricted": me.restricted(),
+        "breach_notices": breach_notices,
+        "exported_at": vault.now_ms(),
+    }))
+}
+
+/// Every track of the library, stems included: they are tracks of the account like any other.
+pub(crate) fn every_track(library: &Library) -> Result<Vec<TrackRecord>> {
+    let query = TrackQuery {
+        limit: u64::MAX,
+        include_stems: true,
+        ..TrackQuery::default()
+    };
+    Ok(library.list(&query)?.0)
+}
+
+/// Every share with its recipients.
+pub(crate) fn share_details(shares: &Shares) -> Result<Vec<ShareDetail>> {
+    shares
+        .list()?
+        .into_iter()
+        .map(|s| shares.get(s.id))
+        .collect()
+}
+
+/// The account's whole activity, newest first.
+pub(crate) fn activity_of(account: &Account) -> Result<Vec<AuditEntry>> {
+    let mut activity = Vec::new();
+    let mut before = None;
+    loop {
+        let page = account.activity(before, ACTIVITY_PAGE)?;
+        let Some(last) = page.last() else { break };
+        before = Some(last.seq);
+        activity.extend(page);
+    }
+    Ok(activity)
 }

@@ -109,6 +109,10 @@ id_type!(
     /// An incident in the register.
     IncidentId
 );
+id_type!(
+    /// A legal request from an authority.
+    LegalRequestId
+);
 
 #[cfg(test)]
 mod tests {

@@ -22,6 +22,7 @@ mod ids;
 pub mod incidents;
 pub mod jobs;
 pub mod keys;
+pub mod legal;
 pub mod library;
 mod lifecycle;
 pub mod outbox;
@@ -84,13 +85,16 @@ pub use audit::{Actor, AuditAction};
 pub use blob::{BlobAccess, BlobReader, BlobWriter, SealedBlob};
 pub use error::{Result, VaultError};
 pub use export::AccountExport;
-pub use ids::{BlobId, IncidentId, MessageId, RecipientId, ShareId, TrackId, UserId, WorkerId};
+pub use ids::{
+    BlobId, IncidentId, LegalRequestId, MessageId, RecipientId, ShareId, TrackId, UserId, WorkerId,
+};
 pub use jobs::{JobKind, JobRecord, JobState, JobSubject, JobView, Lease};
 pub use keys::MasterKey;
+pub use legal::{HandedOverAccount, LegalHandover};
 pub use library::analysis::{AnalysisJob, AnalysisResult, AnalysisState};
 pub use library::{AudioUse, Library, StemOf, TrackInfo, TrackQuery, TrackRecord, TrackSort};
 pub use outbox::{Delivery, MailDraft, MessageRecord, OutboxCounts};
-pub use records::UserRecord;
+pub use records::{LegalRequestRecord, UserRecord};
 pub use scope::{Authenticated, OwnerScope};
 pub use shares::{
     CopyState, MediaKind, MediaSource, MediaUrl, NewRecipient, NewShare, PortalView,

@@ -18,19 +18,20 @@ use crate::error::{Result, VaultError};
 use crate::ids::{TrackId, UserId};
 use crate::library::{self, Library};
 use crate::records::{self, UserRecord, edit_user, get_user};
-use crate::store::{SHARES, USERS};
+use crate::store::{LEGAL_REQUESTS, SHARES, USERS};
 use crate::users::{self, Account, Admin, Recheck, revoke_all_in};
-use crate::{ClientInfo, Vault, fsutil, incidents, jobs, outbox, replication, shares};
+use crate::{ClientInfo, Vault, fsutil, incidents, jobs, legal, outbox, replication, shares};
 
 /// One feature's part of an account purge, inside the purge's transaction.
 type PurgeStep = fn(&Vault, &WriteTransaction, UserId) -> Result<()>;
 
 /// Every feature's part of an account purge, in one transaction: the features' rows, then the
 /// replication queue (once every blob's deletion is queued), the account, and its key.
-const PURGE_STEPS: [PurgeStep; 8] = [
+const PURGE_STEPS: [PurgeStep; 9] = [
     library::purge_owner,
     shares::purge_owner,
     outbox::purge_owner,
+    legal::purge_owner,
     jobs::purge_owner,
     incidents::purge_owner,
     replication::purge_owner,
@@ -77,7 +78,8 @@ impl Admin<'_> {
     /// Purges every account whose grace period is over: tracks, blobs, shares, sessions,
     /// records and the tenant key. Answers the purged ids.
     /// Also purges again the accounts a restored snapshot brought back: those without a data
-    /// key, which the keyring no longer held when the snapshot was restored.
+    /// key, which the keyring no longer held when the snapshot was restored. An account a legal
+    /// hold holds is kept until the hold is released.
     pub fn purge_due_accounts(&self) -> Result<Vec<UserId>> {
         let now = self.vault.now_ms();
         let keyless = records::keyless_accounts(self.vault)?;
@@ -95,11 +97,22 @@ impl Admin<'_> {
                 }
             })
             .collect();
-        for (id, why) in &due {
-            purge_account(self.vault, *id, *why)?;
-            tracing::info!(user = %id, ?why, "account purged");
+        let mut purged = Vec::new();
+        for (id, why) in due {
+            match purge_account(self.vault, id, why) {
+                Ok(()) => {
+                    tracing::info!(user = %id, ?why, "account purged");
+                    purged.push(id);
+                }
+                Err(VaultError::LegalHold) => tracing::info!(
+                    user = %id,
+                    ?why,
+                    "account due for its purge kept: a legal hold holds it"
+                ),
+                Err(e) => return Err(e),
+            }
         }
-        Ok(due.into_iter().map(|(id, _)| id).collect())
+        Ok(purged)
     }
 }
 
@@ -155,6 +168,9 @@ fn purge_account(vault: &Vault, owner: UserId, why: Purged) -> Result<()> {
                 "user",
                 "only accounts scheduled for deletion are purged",
             ));
+        }
+        if records::held(&txn.open_table(LEGAL_REQUESTS)?, owner)? {
+            return Err(VaultError::LegalHold);
         }
         let shares = txn
             .open_table(SHARES)?

@@ -76,6 +76,9 @@ pub(crate) const INCIDENTS: TableDefinition<u128, &[u8]> = TableDefinition::new(
 /// the banner's dismissal.
 pub(crate) const INCIDENT_ACCOUNTS: TableDefinition<(u128, u128), &[u8]> =
     TableDefinition::new("incident_accounts");
+/// Legal requests (`legal.rs`): request id → `LegalRequestRecord`.
+pub(crate) const LEGAL_REQUESTS: TableDefinition<u128, &[u8]> =
+    TableDefinition::new("legal_requests");
 
 /// Address changes waiting for their link (`users/email_change.rs`): user id →
 /// `PendingChange` (the new address and the hash of the link's secret).

@@ -22,4 +22,5 @@ tabs![
     sessions::Sessions,
     workers::Workers,
     notices::Notices,
+    legal::Legal,
 ];

@@ -79,8 +79,14 @@ fn tabs_switch_with_digits_tab_and_vim_keys_and_load_when_shown() {
     assert_eq!(h.calls(), ["GET /v1/incidents"]);
     h.answer(Method::Get, "/v1/incidents", json!([]));
     h.key(KeyCode::Char('l'));
+    assert_eq!(h.calls(), ["GET /v1/legal"]);
+    h.answer(Method::Get, "/v1/legal", legal_requests());
+    h.key(KeyCode::Char('l'));
     assert_eq!(h.calls(), ["GET /v1/status"], "wraps to the dashboard");
     h.answer(Method::Get, "/v1/status", status());
+    h.key(KeyCode::BackTab);
+    assert_eq!(h.calls(), ["GET /v1/legal"]);
+    h.answer(Method::Get, "/v1/legal", legal_requests());
     h.key(KeyCode::BackTab);
     assert_eq!(h.calls(), ["GET /v1/incidents"]);
     h.answer(Method::Get, "/v1/incidents", json!([]));
@@ -926,4 +932,277 @@ fn no_workers_says_how_to_enrol_one() {
     // Nothing is selected: the action keys do nothing.
     assert!(!h.key(KeyCode::Char('r')));
     assert!(h.calls().is_empty());
+}
+
+#[test]
+fn recording_a_legal_request_checks_the_form_then_posts_it() {
+    let mut h = Harness::connected();
+    h.on_legal();
+    h.key(KeyCode::Char('n'));
+    assert!(h.screen(80, 30).contains("Record a legal request"));
+    // The kind is filled in; an empty authority is said, not sent.
+    h.key(KeyCode::Enter);
+    assert!(h.calls().is_empty());
+    assert!(h.screen(80, 30).contains("type the authority"));
+    for text in [
+        "District Court of Testville",
+        "Criminal Procedure Act §100",
+        "CR-2025-0099",
+        "in a week",
+    ] {
+        h.key(KeyCode::Tab);
+        h.typed(text);
+    }
+    h.key(KeyCode::Enter);
+    assert!(h.calls().is_empty());
+    assert!(h.screen(80, 30).contains("is not a date"));
+    // Fix the deadline, where the focus still is: clear it, type a date.
+    h.ctrl('u');
+    h.typed("2025-06-10 17:00");
+    h.key(KeyCode::Tab);
+    h.typed("ana@studio.test, ben@studio.test");
+    h.key(KeyCode::Tab);
+    h.typed("account, video");
+    h.key(KeyCode::Enter);
+    assert!(h.calls().is_empty());
+    assert!(h.screen(80, 30).contains("unknown `video`"));
+    h.ctrl('u');
+    h.typed("account, audio");
+    h.key(KeyCode::Enter);
+    assert_eq!(h.calls(), ["POST /v1/legal"]);
+    assert_eq!(
+        h.body(Method::Post, "/v1/legal"),
+        json!({
+            "kind": "court_order",
+            "authority": "District Court of Testville",
+            "legal_basis": "Criminal Procedure Act §100",
+            "reference": "CR-2025-0099",
+            "deadline": NOW + 9 * 86_400_000 + 5 * 3_600_000,
+            "accounts": ["ana@studio.test", "ben@studio.test"],
+            "data_types": ["account", "audio"],
+            "hold": true
+        })
+    );
+    let mut recorded = legal_request(ORDER);
+    recorded["id"] = json!("0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e");
+    recorded["reference"] = json!("CR-2025-0099");
+    recorded["received_at"] = json!(NOW);
+    h.answer(Method::Post, "/v1/legal", recorded);
+    let screen = h.screen(80, 30);
+    assert!(!screen.contains("Record a legal request"), "{screen}");
+    assert!(
+        screen.contains("Recorded request 0e0e0e0e from District Court"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("▶ 0e0e0e0e"),
+        "the new request is selected: {screen}"
+    );
+    assert_eq!(h.calls(), ["GET /v1/legal"], "the list reloads");
+}
+
+#[test]
+fn a_refused_legal_request_keeps_the_form_open_with_the_servers_sentence() {
+    let mut h = Harness::connected();
+    h.on_legal();
+    h.key(KeyCode::Char('n'));
+    for text in [
+        "Court",
+        "Act",
+        "R-1",
+        "2025-07-01",
+        "nobody@studio.test",
+        "account",
+    ] {
+        h.key(KeyCode::Tab);
+        h.typed(text);
+    }
+    h.key(KeyCode::Enter);
+    h.fail(
+        Method::Post,
+        "/v1/legal",
+        ApiFailure::Refused {
+            status: 400,
+            code: "invalid_input".into(),
+            message: "accounts name no account `nobody@studio.test`".into(),
+        },
+    );
+    let screen = h.screen(80, 30);
+    assert!(screen.contains("Record a legal request"), "{screen}");
+    assert!(screen.contains("name no account"), "{screen}");
+}
+
+#[test]
+fn h_holds_after_asking_and_releases_with_a_reason() {
+    let mut h = Harness::connected();
+    h.on_legal();
+    // The court order, newest, is selected and held: H asks why the hold ends.
+    h.key(KeyCode::Char('H'));
+    assert!(h.screen(80, 24).contains("Release the legal hold"));
+    h.key(KeyCode::Enter);
+    assert!(h.calls().is_empty(), "a release needs its reason");
+    h.typed("case closed");
+    h.key(KeyCode::Enter);
+    let release = format!("/v1/legal/{ORDER}/release");
+    assert_eq!(h.calls(), [format!("POST {release}")]);
+    assert_eq!(
+        h.body(Method::Post, &release),
+        json!({"reason": "case closed"})
+    );
+    let mut released = legal_request(ORDER);
+    released["hold"]["released_at"] = json!(NOW);
+    released["hold"]["release_reason"] = json!("case closed");
+    h.answer(Method::Post, &release, released);
+    let screen = h.screen(100, 30);
+    assert!(
+        screen.contains("Request d1d1d1d1: the hold is released"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("released 2025-06-01 12:00 UTC: case closed"),
+        "{screen}"
+    );
+    h.answer(Method::Get, "/v1/legal", legal_requests());
+
+    // The subpoena holds nothing: H asks first, then holds.
+    h.key(KeyCode::Char('j'));
+    h.key(KeyCode::Char('H'));
+    assert!(h.calls().is_empty(), "H asks first");
+    assert!(
+        h.screen(80, 24)
+            .contains("Hold the 1 account(s) of request a9a9a9a9?")
+    );
+    h.key(KeyCode::Char('y'));
+    let hold = format!("/v1/legal/{SUBPOENA}/hold");
+    assert_eq!(h.calls(), [format!("POST {hold}")]);
+}
+
+#[test]
+fn a_gag_blocks_the_notice_and_comes_too_late_after_one() {
+    let mut h = Harness::connected();
+    h.on_legal();
+    // The court order is gagged: N says why, and sends nothing.
+    h.key(KeyCode::Char('N'));
+    assert!(h.calls().is_empty());
+    assert!(
+        h.screen(100, 24)
+            .contains("a gag is in force until 2025-06-21 12:00 UTC")
+    );
+    // The subpoena's notice went out: a gag comes too late, and a second notice is refused.
+    h.key(KeyCode::Char('j'));
+    h.key(KeyCode::Char('m'));
+    assert!(h.calls().is_empty());
+    assert!(h.screen(100, 24).contains("a gag comes too late"));
+    h.key(KeyCode::Char('N'));
+    assert!(
+        h.screen(100, 24)
+            .contains("every account has been sent its notice")
+    );
+    assert!(h.calls().is_empty());
+}
+
+#[test]
+fn a_gag_is_recorded_with_its_end_and_the_notice_sent_after_asking() {
+    let mut h = Harness::connected();
+    let mut requests = legal_requests();
+    requests[0]["gag"] = json!(null);
+    h.on_legal();
+    h.key(KeyCode::Char('R'));
+    h.answer(Method::Get, "/v1/legal", requests.clone());
+    h.key(KeyCode::Char('m'));
+    assert!(h.screen(80, 24).contains("Record a gag"));
+    h.typed("2025-09-01");
+    h.key(KeyCode::Tab);
+    h.typed("order §12");
+    h.key(KeyCode::Enter);
+    let gag = format!("/v1/legal/{ORDER}/gag");
+    assert_eq!(
+        h.body(Method::Post, &gag),
+        json!({"until": 1_756_684_800_000i64, "note": "order §12"})
+    );
+    h.answer(Method::Post, &gag, legal_request(ORDER));
+    assert!(h.screen(100, 24).contains("gag recorded"));
+    h.answer(Method::Get, "/v1/legal", requests);
+
+    h.key(KeyCode::Char('N'));
+    assert!(h.calls().is_empty(), "N asks first");
+    assert!(
+        h.screen(80, 24)
+            .contains("Send the notice of request d1d1d1d1 to its 1")
+    );
+    h.key(KeyCode::Char('y'));
+    let notify = format!("/v1/legal/{ORDER}/notify");
+    assert_eq!(h.calls(), [format!("POST {notify}")]);
+    h.fail(
+        Method::Post,
+        &notify,
+        ApiFailure::Refused {
+            status: 409,
+            code: "conflict".into(),
+            message: "every account the request names has been sent its notice".into(),
+        },
+    );
+    assert!(
+        h.screen(100, 24)
+            .contains("every account the request names has been sent its notice")
+    );
+}
+
+#[test]
+fn answers_take_a_reason_and_an_answered_request_takes_no_other() {
+    let mut h = Harness::connected();
+    h.on_legal();
+    h.key(KeyCode::Char('x'));
+    assert!(h.screen(80, 24).contains("Refuse the request"));
+    h.typed("no valid legal basis");
+    h.key(KeyCode::Enter);
+    let decision = format!("/v1/legal/{ORDER}/decision");
+    assert_eq!(
+        h.body(Method::Post, &decision),
+        json!({"reason": "no valid legal basis", "outcome": "refused"})
+    );
+    let mut refused = legal_request(ORDER);
+    refused["state"] = json!("refused");
+    refused["reason"] = json!("no valid legal basis");
+    h.answer(Method::Post, &decision, refused);
+    assert!(h.screen(100, 24).contains("recorded as refused"));
+    h.answer(Method::Get, "/v1/legal", legal_requests());
+
+    h.key(KeyCode::Char('j'));
+    h.key(KeyCode::Char('p'));
+    h.typed("account only, the audio was not held");
+    h.key(KeyCode::Enter);
+    let decision = format!("/v1/legal/{SUBPOENA}/decision");
+    assert_eq!(
+        h.body(Method::Post, &decision)["outcome"],
+        json!("partially_complied")
+    );
+    h.answer(Method::Post, &decision, legal_request(SUBPOENA));
+    h.answer(Method::Get, "/v1/legal", legal_requests());
+
+    // The warrant was refused already: c says so and sends nothing.
+    h.key(KeyCode::Char('j'));
+    h.key(KeyCode::Char('c'));
+    assert!(h.calls().is_empty());
+    assert!(
+        h.screen(100, 24)
+            .contains("request 70707070 was answered already")
+    );
+}
+
+#[test]
+fn legal_requests_are_searched_by_authority_reference_and_account() {
+    let mut h = Harness::connected();
+    h.on_legal();
+    h.key(KeyCode::Char('/'));
+    h.typed("tax");
+    let screen = h.screen(100, 30);
+    assert!(screen.contains("a9a9a9a9"), "{screen}");
+    assert!(!screen.contains("d1d1d1d1"), "{screen}");
+    h.key(KeyCode::Esc);
+    h.key(KeyCode::Char('/'));
+    h.typed("cleo@");
+    let screen = h.screen(100, 30);
+    assert!(screen.contains("70707070"), "{screen}");
+    assert!(!screen.contains("a9a9a9a9"), "{screen}");
 }

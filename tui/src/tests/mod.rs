@@ -178,6 +178,19 @@ impl Harness {
         self.answer(Method::Get, "/v1/workers", workers());
     }
 
+    /// Switches to the Legal tab (by its title: its digit depends on the tabs before it) and
+    /// answers its load with [`legal_requests`].
+    pub fn on_legal(&mut self) {
+        let index = tabs::all()
+            .iter()
+            .position(|t| t.title() == "Legal")
+            .unwrap();
+        self.key(KeyCode::Char(char::from(
+            b'1' + u8::try_from(index).unwrap(),
+        )));
+        self.answer(Method::Get, "/v1/legal", legal_requests());
+    }
+
     /// The screen at `width` × `height`, as text.
     pub fn screen(&self, width: u16, height: u16) -> String {
         let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
@@ -424,4 +437,73 @@ pub fn audit_entries() -> Vec<Value> {
             Some(&format!("user/{ANA}")),
         ),
     ]
+}
+
+/// The legal requests of [`legal_requests`]: a gagged court order on hold, due in two days; a
+/// subpoena whose notice went out; a refused warrant whose hold was released.
+pub const ORDER: &str = "d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1";
+pub const SUBPOENA: &str = "a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9";
+pub const WARRANT: &str = "7070707070707070707070707070707a";
+const DAY: i64 = 86_400_000;
+
+/// Three requests, the newest first.
+pub fn legal_requests() -> Value {
+    json!([
+        {
+            "id": ORDER, "kind": "court_order", "authority": "District Court of Testville",
+            "legal_basis": "Criminal Procedure Act §100", "reference": "CR-2025-0042",
+            "received_at": NOW - DAY, "deadline": NOW + 2 * DAY,
+            "accounts": [{"id": ANA, "email": "ana@studio.test", "notified_at": null}],
+            "data_types": ["account", "audio"], "state": "received", "reason": null,
+            "decided_at": null,
+            "hold": {"placed_at": NOW - DAY, "released_at": null, "release_reason": null},
+            "gag": {"until": NOW + 20 * DAY, "recorded_at": NOW - DAY + 5 * MINUTE,
+                    "note": "order of 2025-05-30, §12"},
+            "exports": 0,
+            "timeline": [
+                {"at": NOW - DAY, "what": "received: court_order from District Court of Testville"},
+                {"at": NOW - DAY, "what": "legal hold placed on 1 account(s)"},
+                {"at": NOW - DAY + 5 * MINUTE, "what": "gag until 2025-06-21 12:00 UTC; no notice before then"}
+            ]
+        },
+        {
+            "id": SUBPOENA, "kind": "subpoena", "authority": "Tax Office",
+            "legal_basis": "Tax Code §93", "reference": "TX-881",
+            "received_at": NOW - 3 * DAY, "deadline": NOW + 20 * DAY,
+            "accounts": [{"id": BEN, "email": "ben@studio.test", "notified_at": NOW - 2 * 60 * MINUTE,
+                          "delivery": "sent"}],
+            "data_types": ["account"], "state": "received", "reason": null,
+            "decided_at": null, "hold": null, "gag": null, "exports": 0,
+            "timeline": [
+                {"at": NOW - 3 * DAY, "what": "received: subpoena from Tax Office"},
+                {"at": NOW - 2 * 60 * MINUTE, "what": format!("notice queued for account {BEN}")}
+            ]
+        },
+        {
+            "id": WARRANT, "kind": "warrant", "authority": "Federal Police",
+            "legal_basis": "Police Act §20", "reference": "FP-12",
+            "received_at": NOW - 30 * DAY, "deadline": NOW - 5 * DAY,
+            "accounts": [{"id": CLEO, "email": "cleo@label.example", "notified_at": null}],
+            "data_types": ["activity"], "state": "refused", "reason": "no valid legal basis",
+            "decided_at": NOW - 20 * DAY,
+            "hold": {"placed_at": NOW - 30 * DAY, "released_at": NOW - 20 * DAY,
+                     "release_reason": "request refused"},
+            "gag": null, "exports": 0,
+            "timeline": [
+                {"at": NOW - 30 * DAY, "what": "received: warrant from Federal Police"},
+                {"at": NOW - 20 * DAY, "what": "refused: no valid legal basis"}
+            ]
+        }
+    ])
+}
+
+/// A request of [`legal_requests`], by id.
+pub fn legal_request(id: &str) -> Value {
+    legal_requests()
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == id)
+        .cloned()
+        .unwrap()
 }

@@ -385,3 +385,71 @@ fn workers_confirm_revoke() {
     h.key(KeyCode::Char('r'));
     assert_snapshot!(h.screen(80, 24));
 }
+
+#[test]
+fn legal_list() {
+    let mut h = Harness::connected();
+    h.on_legal();
+    assert_snapshot!(h.screen(80, 24));
+}
+
+#[test]
+fn legal_wide() {
+    let mut h = Harness::connected();
+    h.on_legal();
+    assert_snapshot!(h.screen(120, 30));
+}
+
+#[test]
+fn legal_refused_request() {
+    let mut h = Harness::connected();
+    h.on_legal();
+    h.key(KeyCode::Char('G'));
+    assert_snapshot!(h.screen(100, 30));
+}
+
+#[test]
+fn legal_empty() {
+    let mut h = Harness::connected();
+    let index = tabs::all()
+        .iter()
+        .position(|t| t.title() == "Legal")
+        .unwrap();
+    h.key(KeyCode::Char(char::from(
+        b'1' + u8::try_from(index).unwrap(),
+    )));
+    h.answer(Method::Get, "/v1/legal", json!([]));
+    assert_snapshot!(h.screen(80, 24));
+}
+
+#[test]
+fn legal_record_form() {
+    let mut h = Harness::connected();
+    h.on_legal();
+    h.key(KeyCode::Char('n'));
+    h.key(KeyCode::Tab);
+    h.typed("District Court of Testville");
+    assert_snapshot!(h.screen(80, 30));
+}
+
+#[test]
+fn legal_gag_form() {
+    let mut h = Harness::connected();
+    let mut requests = legal_requests();
+    requests[0]["gag"] = json!(null);
+    h.on_legal();
+    h.key(KeyCode::Char('R'));
+    h.answer(Method::Get, "/v1/legal", requests);
+    h.key(KeyCode::Char('m'));
+    h.typed("2025-09-01");
+    assert_snapshot!(h.screen(80, 24));
+}
+
+#[test]
+fn legal_confirm_hold() {
+    let mut h = Harness::connected();
+    h.on_legal();
+    h.key(KeyCode::Char('j'));
+    h.key(KeyCode::Char('H'));
+    assert_snapshot!(h.screen(80, 24));
+}

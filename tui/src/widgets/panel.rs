@@ -23,12 +23,14 @@ pub fn panel(title: &str, theme: Theme) -> Block<'static> {
     titled_block(title, theme).padding(Padding::horizontal(1))
 }
 
-/// `Label      value`: one fact in a panel.
-pub fn field(label: &str, value: impl Into<Span<'static>>, theme: Theme) -> Line<'static> {
-    Line::from(vec![
+/// `Label      value`: one fact in a panel; the value is text, a span or a line of spans.
+pub fn field(label: &str, value: impl Into<Line<'static>>, theme: Theme) -> Line<'static> {
+    let mut line = value.into();
+    line.spans.insert(
+        0,
         Span::styled(format!("{label:<LABEL_WIDTH$} "), theme.dim()),
-        value.into(),
-    ])
+    );
+    line
 }
 
 /// A box's stand-in while it has nothing to show: loading, empty, or why not.

@@ -8,6 +8,7 @@ mod backups;
 mod housekeeping;
 mod incidents;
 mod leaks;
+mod legal;
 mod sessions;
 mod status;
 mod tls;
@@ -46,6 +47,7 @@ pub fn routes(state: &AppState) -> Routes {
         workers::routes(state),
         housekeeping::routes(state),
         incidents::routes(state),
+        legal::routes(state),
     ];
     combine(routes.into_iter().flatten())
         .recover(recover)

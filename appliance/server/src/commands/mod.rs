@@ -9,6 +9,7 @@ pub mod doctor;
 pub mod health;
 pub mod incidents;
 mod layout;
+pub mod legal;
 pub mod mail;
 pub mod migrate;
 pub mod setup;

@@ -42,14 +42,16 @@ pub async fn housekeeping(client: &AdminClient, json: bool) -> anyhow::Result<Ex
     } else {
         println!(
             "housekeeping: {} salts, {} sessions, {} spent nonces, {} mail records, {} copies of \
-             ended shares, {} expired address changes removed; {} accounts purged",
+             ended shares, {} expired address changes removed; {} accounts purged; {} legal notices \
+             queued (gags ended)",
             r.salts,
             r.sessions,
             r.nonces,
             r.sent_mail,
             r.share_copies,
             r.email_changes,
-            r.purged.len()
+            r.purged.len(),
+            r.legal_notices
         );
         for id in &r.purged {
             println!("  purged {id}");

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use rand::RngCore;
 use serde::Deserialize;
-use serde_json::{Value, json};
 use studiovault_vault::{
     AccountExport, Authenticated, ClientInfo, OwnerScope, Recheck, TrackRecord, Vault,
 };
@@ -22,7 +21,8 @@ use warp::reply::Response;
 use warp::{Filter, Reply};
 
 use super::{auth, owner_call, recheck};
-use crate::web::tar::{BLOCK, entry_len, header, padding, safe_name, trailer};
+use crate::documents::{audio_name, pretty, shares_document, tracks_document};
+use crate::web::tar::{BLOCK, entry_len, header, padding, trailer};
 use crate::web::{
     ApiError, AppState, SMALL_BODY_DEADLINE, blocking, body_within, client, json_body, respond,
     set, with, with_state,
@@ -204,46 +204,9 @@ struct Entries {
 
 impl Entries {
     fn of(export: &AccountExport) -> Result<Self, serde_json::Error> {
-        let audio_names: Vec<String> = export
-            .tracks
-            .iter()
-            .map(|t| format!("audio/{}-{}", t.id, safe_name(&t.info.original_filename)))
-            .collect();
-        let tracks: Vec<Value> = export
-            .tracks
-            .iter()
-            .zip(&audio_names)
-            .map(|(t, file)| {
-                let mut v = serde_json::to_value(t)?;
-                v["file"] = Value::from(file.as_str());
-                Ok(v)
-            })
-            .collect::<Result<_, serde_json::Error>>()?;
-        let shares: Vec<Value> = export
-            .shares
-            .iter()
-            .map(|d| {
-                json!({
-                    "id": d.share.id,
-                    "title": d.share.title,
-                    "tracks": d.share.tracks,
-                    "created_at": d.share.created_at_ms,
-                    "expires_at": d.share.expires_at_ms,
-                    "revoked_at": d.share.revoked_at_ms,
-                    "allow_download": d.share.allow_download,
-                    "watermark": d.share.watermark,
-                    "recipients": d.recipients.iter().map(|(r, _)| json!({
-                        "id": r.id,
-                        "name": r.name,
-                        "email": r.email,
-                        "revoked_at": r.revoked_at_ms,
-                        "plays": r.plays,
-                        "downloads": r.downloads,
-                        "events": r.events,
-                    })).collect::<Vec<_>>(),
-                })
-            })
-            .collect();
+        let audio_names: Vec<String> = export.tracks.iter().map(audio_name).collect();
+        let tracks = tracks_document(&export.tracks, true)?;
+        let shares = shares_document(&export.shares);
         let documents = vec![
             ("README.txt".to_owned(), README.as_bytes().to_vec()),
             ("account.json".to_owned(), pretty(&export.account)?),
@@ -269,12 +232,6 @@ impl Entries {
             .sum::<u64>()
             + 2 * BLOCK
     }
-}
-
-fn pretty<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, serde_json::Error> {
-    let mut out = serde_json::to_vec_pretty(value)?;
-    out.push(b'\n');
-    Ok(out)
 }
 
 const README: &str = "Studio Vault account export\n\

@@ -109,6 +109,7 @@ impl From<VaultError> for ApiError {
             E::LimitReached(_) => Self::new(StatusCode::FORBIDDEN, "limit_reached", e.to_string()),
             E::NotReady => Self::new(StatusCode::CONFLICT, "copy_not_ready", e.to_string()),
             E::Conflict(_) => Self::new(StatusCode::CONFLICT, "conflict", e.to_string()),
+            E::LegalHold => Self::new(StatusCode::CONFLICT, "legal_hold", e.to_string()),
             E::PlanRequired(_) => Self::new(StatusCode::FORBIDDEN, "plan_required", e.to_string()),
             E::ProcessingStopped { restricted, .. } => Self::new(
                 StatusCode::CONFLICT,

@@ -102,6 +102,19 @@ fn account_with_everything(t: &TestVault, email: &str) -> (OwnerScope, TrackReco
         contact: "s".into(),
     };
     t.vault.notify_incident(incident.id, &notice, None).unwrap();
+    // A legal request naming the account, not holding it: the purge keeps the request.
+    t.vault
+        .record_legal_request(&studiovault_api::admin::NewLegalRequest {
+            kind: studiovault_api::admin::LegalKind::Subpoena,
+            authority: "Tax Office".into(),
+            legal_basis: "Tax Code §93".into(),
+            reference: "TX-1".into(),
+            deadline: t.vault.now_ms(),
+            accounts: vec![email.into()],
+            data_types: vec![studiovault_api::admin::LegalDataType::Account],
+            hold: false,
+        })
+        .unwrap();
     (scope, track)
 }
 

@@ -13,6 +13,7 @@
 //! Features import these from here, never from each other.
 
 mod blobs;
+mod legal;
 mod migrations;
 mod replicas;
 mod tenant_keys;
@@ -23,6 +24,10 @@ use redb::{
 };
 
 pub(crate) use blobs::{BlobRecord, get_blob, put_blob, remove_blob};
+pub use legal::LegalRequestRecord;
+pub(crate) use legal::{
+    Gag, LegalHold, Notice, all_requests, get_request, held, put_request, withheld_from,
+};
 pub(crate) use migrations::migrate;
 pub(crate) use replicas::enqueue_delete;
 pub use replicas::{ReplicaOp, ReplicaTask, object_key};
@@ -36,8 +41,8 @@ use crate::error::{Result, VaultError};
 use crate::ids::UserId;
 use crate::store::{
     AUDIT, AUDIT_CHECKPOINTS, BLOBS, EMAIL_CHANGES, INCIDENT_ACCOUNTS, INCIDENTS, JOBS,
-    JOBS_BY_SUBJECT, META, OUTBOX, RECIPIENTS, RENDERS, REPLICATION_QUEUE, SALTS, SESSIONS,
-    SESSIONS_BY_USER, SHARES, SPENT_NONCES, TENANT_KEYS, TRACKS, USERS, USERS_BY_EMAIL,
+    JOBS_BY_SUBJECT, LEGAL_REQUESTS, META, OUTBOX, RECIPIENTS, RENDERS, REPLICATION_QUEUE, SALTS,
+    SESSIONS, SESSIONS_BY_USER, SHARES, SPENT_NONCES, TENANT_KEYS, TRACKS, USERS, USERS_BY_EMAIL,
     WATERMARK_PAYLOADS, WORKERS, decode,
 };
 
@@ -391,6 +396,19 @@ pub(crate) static TABLES: &[TableSpec] = &[
             purge: Purge::Removed,
             // The breach notices the account was sent, with their text.
             export: Export::In(ExportDocument::Account),
+        },
+    },
+    TableSpec {
+        table: &LEGAL_REQUESTS,
+        scope: Scope::PerOwner {
+            rows: |txn, owner| legal::naming(&txn.open_table(LEGAL_REQUESTS)?, owner),
+            // The request stays (the transparency report counts it), naming a stand-in; a
+            // request that holds the account refuses the purge.
+            purge: Purge::Removed,
+            export: Export::Excluded {
+                why: "a request may be under a gag: the user learns of it by its notice, \
+                      which carries what the request asked",
+            },
         },
     },
 ];

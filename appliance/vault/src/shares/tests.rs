@@ -373,6 +373,16 @@ fn downloads_are_single_use_and_limited() {
         f.fetch(&f.url(&ben, 0, MediaKind::Download), "GET").is_ok(),
         "limits are per recipient"
     );
+
+    // Spent nonces are kept until their URL expires, then swept; the replay stays refused.
+    assert_eq!(
+        f.t.vault.sweep_spent_nonces().unwrap(),
+        0,
+        "not yet expired"
+    );
+    f.t.advance_secs(24 * 3600);
+    assert_eq!(f.t.vault.sweep_spent_nonces().unwrap(), 3);
+    f.refused("a replay after the sweep: expired", &first);
 }
 
 #[test]

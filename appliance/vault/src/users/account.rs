@@ -59,20 +59,36 @@ impl<'a> Account<'a> {
         before: Option<u64>,
         limit: u32,
     ) -> Result<Vec<studiovault_api::admin::AuditEntry>> {
-        let query = studiovault_api::admin::AuditQuery {
-            before,
-            limit: Some(limit),
-            user: Some(self.owner.to_string()),
-            ..Default::default()
-        };
         let owner = self.owner.to_string();
-        // The query also matches records this user made about others; keep only their own data.
-        Ok(self
-            .vault
-            .audit_query(&query)?
-            .into_iter()
-            .filter(|e| e.owner.as_deref() == Some(owner.as_str()))
-            .collect())
+        // A legal request's records reach the owner with its notice, not before (a gag).
+        let withheld = crate::records::withheld_from(self.vault, self.owner)?;
+        // What the log answers at most per query.
+        let page_size = limit.clamp(1, 1000);
+        let mut out = Vec::new();
+        let mut before = before;
+        // Pages until `limit` records are kept, as some of each page may be left out.
+        loop {
+            let query = studiovault_api::admin::AuditQuery {
+                before,
+                limit: Some(page_size),
+                user: Some(owner.clone()),
+                ..Default::default()
+            };
+            let page = self.vault.audit_query(&query)?;
+            let exhausted = page.len() < page_size as usize;
+            before = page.last().map(|e| e.seq);
+            // The query also matches records this user made about others; keep only their
+            // own data.
+            out.extend(
+                page.into_iter()
+                    .filter(|e| e.owner.as_deref() == Some(owner.as_str()))
+                    .filter(|e| e.object.as_ref().is_none_or(|o| !withheld.contains(o))),
+            );
+            if exhausted || out.len() >= page_size as usize {
+                out.truncate(page_size as usize);
+                return Ok(out);
+            }
+        }
     }
 
     /// What others did with this account's data, newest first, below sequence `before`: the
@@ -83,8 +99,10 @@ impl<'a> Account<'a> {
         before: Option<u64>,
         limit: u32,
     ) -> Result<Vec<studiovault_api::admin::AuditEntry>> {
+        // A legal request's records reach the owner with its notice, not before (a gag).
+        let withheld = crate::records::withheld_from(self.vault, self.owner)?;
         self.vault
-            .audit_by_others(self.owner, before, limit.clamp(1, 1000) as usize)
+            .audit_by_others(self.owner, before, limit.clamp(1, 1000) as usize, &withheld)
     }
 
     /// Sets (or, empty, clears) the name the owner is shown by. Audited.
