@@ -33,7 +33,7 @@ apt_install() {
 
 # The installed package's version, or nothing.
 installed_version() {
-    dpkg-query -W -f='${db:Status-Status} ${Version}' studiovault 2>/dev/null |
+    { dpkg-query -W -f='${db:Status-Status} ${Version}' studiovault 2>/dev/null || true; } |
         awk '$1 == "installed" {print $2}'
 }
 

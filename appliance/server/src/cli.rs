@@ -384,11 +384,13 @@ pub enum SetupTls {
 /// `studiovault setup`. Every flag can come from its STUDIOVAULT_SETUP_* variable; secrets come
 /// only from variables (or the prompt), never from flags, which other users can see.
 #[derive(Debug, Args)]
-#[command(after_help = "Secrets, from the environment only (or asked for on a terminal):
+#[command(
+    after_help = "Secrets, from the environment only (or asked for on a terminal):
   STUDIOVAULT_SETUP_BACKUPS_PASSWORD        the restic repository's password (generated when unset)
   STUDIOVAULT_SETUP_BACKUPS_S3_SECRET_KEY   the secret key of an s3: repository
   STUDIOVAULT_SETUP_REPLICATION_SECRET_KEY  the secret key of the replica's bucket
-  STUDIOVAULT_SETUP_MAIL_PASSWORD           the SMTP relay's password")]
+  STUDIOVAULT_SETUP_MAIL_PASSWORD           the SMTP relay's password"
+)]
 pub struct SetupArgs {
     /// Ask nothing: what flags and variables do not say is off, or an error when required.
     #[arg(long, env = "STUDIOVAULT_SETUP_UNATTENDED")]
@@ -429,17 +431,33 @@ pub struct SetupArgs {
     #[arg(long, env = "STUDIOVAULT_SETUP_OWNER_PLAN", default_value = "max")]
     pub owner_plan: Plan,
     /// restic snapshots: a local path (another disk) or s3:https://HOST/BUCKET/PATH.
-    #[arg(long, env = "STUDIOVAULT_SETUP_BACKUPS_REPOSITORY", value_name = "REPOSITORY")]
+    #[arg(
+        long,
+        env = "STUDIOVAULT_SETUP_BACKUPS_REPOSITORY",
+        value_name = "REPOSITORY"
+    )]
     pub backups_repository: Option<String>,
     /// The access key id of an s3: repository.
     #[arg(long, env = "STUDIOVAULT_SETUP_BACKUPS_S3_KEY_ID", value_name = "ID")]
     pub backups_s3_key_id: Option<String>,
     /// Replicate every blob to this S3 endpoint (B2: https://s3.<region>.backblazeb2.com).
-    #[arg(long, env = "STUDIOVAULT_SETUP_REPLICATION_ENDPOINT", value_name = "URL")]
+    #[arg(
+        long,
+        env = "STUDIOVAULT_SETUP_REPLICATION_ENDPOINT",
+        value_name = "URL"
+    )]
     pub replication_endpoint: Option<String>,
-    #[arg(long, env = "STUDIOVAULT_SETUP_REPLICATION_REGION", value_name = "REGION")]
+    #[arg(
+        long,
+        env = "STUDIOVAULT_SETUP_REPLICATION_REGION",
+        value_name = "REGION"
+    )]
     pub replication_region: Option<String>,
-    #[arg(long, env = "STUDIOVAULT_SETUP_REPLICATION_BUCKET", value_name = "BUCKET")]
+    #[arg(
+        long,
+        env = "STUDIOVAULT_SETUP_REPLICATION_BUCKET",
+        value_name = "BUCKET"
+    )]
     pub replication_bucket: Option<String>,
     #[arg(long, env = "STUDIOVAULT_SETUP_REPLICATION_KEY_ID", value_name = "ID")]
     pub replication_key_id: Option<String>,

@@ -941,9 +941,9 @@ mod tests {
             .map(|line| {
                 let bare = line.strip_prefix("# ").unwrap_or(line);
                 let is_setting = bare.starts_with('[')
-                    || bare
-                        .split_once(" = ")
-                        .is_some_and(|(k, _)| k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+                    || bare.split_once(" = ").is_some_and(|(k, _)| {
+                        k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+                    });
                 if is_setting { bare } else { "" }
             })
             .collect::<Vec<_>>()
@@ -985,7 +985,10 @@ mod tests {
             .iter()
             .filter(|k| !documented.contains(k))
             .collect();
-        assert!(missing.is_empty(), "not in installer/studiovault.toml: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "not in installer/studiovault.toml: {missing:?}"
+        );
     }
 
     #[test]

@@ -92,6 +92,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if let Err(e) = housekeeping::pass(&vault).await {
         tracing::error!(error = %e, "housekeeping failed");
     }
+    if cfg!(feature = "installer-test-unhealthy") {
+        bail!("this is the installer test's broken release: it migrates, then never serves");
+    }
     let socket_path = config.admin_socket_path();
     let admin_listener = bind_admin_socket(&socket_path, config.admin.group_access).await?;
     let (stop_tx, stop_rx) = watch::channel(false);

@@ -103,9 +103,9 @@ async fn service(client: &AdminClient, config: &Config) -> (Finding, Option<Stat
     let unit = system::unit_installed(layout::SERVICE_UNIT)
         .then(|| system::unit_state(layout::SERVICE_UNIT))
         .flatten();
-    let unit_text = unit
-        .as_deref()
-        .map_or_else(String::new, |state| format!("{} {state}; ", layout::SERVICE_UNIT));
+    let unit_text = unit.as_deref().map_or_else(String::new, |state| {
+        format!("{} {state}; ", layout::SERVICE_UNIT)
+    });
     match super::health::wait_healthy(client, config, std::time::Duration::ZERO).await {
         Ok(status) => (
             Finding::ok(
@@ -136,7 +136,11 @@ async fn service(client: &AdminClient, config: &Config) -> (Finding, Option<Stat
 
 /// The certificate, as the running server reports it.
 fn certificate(status: &Status) -> Finding {
-    let Some(tls) = status.capabilities.iter().find(|c| c.name == "TLS certificate") else {
+    let Some(tls) = status
+        .capabilities
+        .iter()
+        .find(|c| c.name == "TLS certificate")
+    else {
         return Finding::skip("certificate", "the server reports none".into());
     };
     match tls.state {
@@ -160,7 +164,11 @@ async fn backups(client: &AdminClient, config: &Config) -> Vec<Finding> {
     let mut findings = vec![match system::run(&restic, &["version"]) {
         Ok(version) => Finding::ok(
             "restic",
-            version.split_whitespace().take(2).collect::<Vec<_>>().join(" "),
+            version
+                .split_whitespace()
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(" "),
         ),
         Err(_) => Finding::fail(
             "restic",
@@ -168,7 +176,10 @@ async fn backups(client: &AdminClient, config: &Config) -> Vec<Finding> {
         ),
     }];
     findings.push(
-        match client.get::<Vec<SnapshotView>>("/v1/backups/snapshots").await {
+        match client
+            .get::<Vec<SnapshotView>>("/v1/backups/snapshots")
+            .await
+        {
             Ok(list) => Finding::ok(
                 "repository",
                 match list.last() {
@@ -217,9 +228,7 @@ async fn drill(client: &AdminClient, config: &Config) -> Finding {
     } else if age_days > DRILL_MAX_AGE_DAYS {
         Finding::fail(
             "restore drill",
-            format!(
-                "the last one passed {age_days} days ago: is studiovault-drill.timer enabled?"
-            ),
+            format!("the last one passed {age_days} days ago: is studiovault-drill.timer enabled?"),
         )
     } else {
         Finding::ok(
@@ -245,10 +254,16 @@ fn timers(config: &Config) -> Finding {
         .filter(|t| !system::unit_enabled(t))
         .collect();
     match off.is_empty() {
-        true => Finding::ok("timers", "snapshots hourly, daily, weekly; drill weekly".into()),
+        true => Finding::ok(
+            "timers",
+            "snapshots hourly, daily, weekly; drill weekly".into(),
+        ),
         false => Finding::fail(
             "timers",
-            format!("not enabled: {} (`systemctl enable --now …`)", off.join(", ")),
+            format!(
+                "not enabled: {} (`systemctl enable --now …`)",
+                off.join(", ")
+            ),
         ),
     }
 }

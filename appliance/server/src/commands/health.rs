@@ -35,8 +35,7 @@ pub fn public_addr(config: &Config) -> SocketAddr {
 async fn probe(client: &AdminClient, config: &Config) -> Result<Status, String> {
     let status: Status = client.get("/v1/status").await.map_err(|e| e.to_string())?;
     let addr = public_addr(config);
-    match tokio::time::timeout(Duration::from_secs(3), tokio::net::TcpStream::connect(addr)).await
-    {
+    match tokio::time::timeout(Duration::from_secs(3), tokio::net::TcpStream::connect(addr)).await {
         Ok(Ok(_)) => Ok(status),
         Ok(Err(e)) => Err(format!("nothing accepts connections on {addr}: {e}")),
         Err(_) => Err(format!("{addr} did not accept a connection within 3 s")),

@@ -50,8 +50,9 @@ pub async fn migrate(config: &Config) -> anyhow::Result<ExitCode> {
              needs the store as it was before the upgrade: docs/OPERATIONS.md, Downgrades)"
         ),
         Err(e) => {
-            return Err(anyhow::Error::new(e)
-                .context(format!("migrating the store in {}", dir.display())));
+            return Err(
+                anyhow::Error::new(e).context(format!("migrating the store in {}", dir.display()))
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -15,7 +15,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use studiovault_api::admin::{CreateUser, DrillReport, SnapshotReport, SnapshotRequest, SnapshotTier, Status, UserCreated};
+use studiovault_api::admin::{
+    CreateUser, DrillReport, SnapshotReport, SnapshotRequest, SnapshotTier, Status, UserCreated,
+};
 use studiovault_api::client::AdminClient;
 
 use super::doctor::{self, Verdict};
@@ -152,7 +154,11 @@ fn check_tls_files(answers: &Answers, service: Service) -> anyhow::Result<()> {
     let Tls::Files { cert, key } = &answers.tls else {
         return Ok(());
     };
-    anyhow::ensure!(cert.is_file(), "the certificate {} is not a file", cert.display());
+    anyhow::ensure!(
+        cert.is_file(),
+        "the certificate {} is not a file",
+        cert.display()
+    );
     let meta = std::fs::metadata(key).with_context(|| format!("reading {}", key.display()))?;
     if meta.uid() != service.uid || meta.mode() & 0o077 != 0 {
         bail!(
@@ -215,9 +221,13 @@ async fn first_backup(client: &AdminClient) -> anyhow::Result<String> {
 fn earlier_setup() -> Option<String> {
     let text = std::fs::read_to_string(SYSTEM_CONFIG).ok()?;
     let first = text.lines().next()?;
-    first
-        .strip_prefix(config_file::MARKER)
-        .map(|rest| rest.trim_start_matches(" on ").split(';').next().unwrap_or("").to_owned())
+    first.strip_prefix(config_file::MARKER).map(|rest| {
+        rest.trim_start_matches(" on ")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .to_owned()
+    })
 }
 
 /// An earlier setup stands: its units are started if they are not (after a reinstall), and
@@ -230,9 +240,7 @@ async fn already_set_up(when: &str, wait: u64) -> anyhow::Result<ExitCode> {
     }
     let stopped: Vec<&str> = units
         .into_iter()
-        .filter(|u| {
-            !system::unit_enabled(u) || system::unit_state(u).as_deref() != Some("active")
-        })
+        .filter(|u| !system::unit_enabled(u) || system::unit_state(u).as_deref() != Some("active"))
         .collect();
     if stopped.is_empty() {
         println!(
@@ -279,8 +287,9 @@ pub async fn setup(args: SetupArgs) -> anyhow::Result<ExitCode> {
     let dir = tempfile::tempdir()?;
     let draft_path = dir.path().join("studiovault.toml");
     std::fs::write(&draft_path, &draft)?;
-    let draft = Config::load(Some(&draft_path), [])
-        .map_err(|e| anyhow::anyhow!("these answers make a configuration that does not load: {e}"))?;
+    let draft = Config::load(Some(&draft_path), []).map_err(|e| {
+        anyhow::anyhow!("these answers make a configuration that does not load: {e}")
+    })?;
     check_tls_files(&answers, service)?;
     println!("Pre-flight:");
     let findings = doctor::preflight(&draft).await;
@@ -292,13 +301,21 @@ pub async fn setup(args: SetupArgs) -> anyhow::Result<ExitCode> {
     write_secrets(service, &answers)?;
     backup_repository_access(service, &answers)?;
     let written_at = time::OffsetDateTime::now_utc()
-        .format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC"))
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day] [hour]:[minute] UTC"
+        ))
         .unwrap_or_default();
     let config = write_config(&config_file::render(&answers, &written_at))?;
     service.private_dir(&config.data_dir)?;
     if let Some(user) = &answers.admin {
-        anyhow::ensure!(system::user(user).is_some(), "there is no Unix user `{user}`");
-        system::run("usermod", &["--append", "--groups", layout::ADMIN_GROUP, user])?;
+        anyhow::ensure!(
+            system::user(user).is_some(),
+            "there is no Unix user `{user}`"
+        );
+        system::run(
+            "usermod",
+            &["--append", "--groups", layout::ADMIN_GROUP, user],
+        )?;
     }
 
     println!("Starting the service…");
@@ -328,9 +345,11 @@ pub async fn setup(args: SetupArgs) -> anyhow::Result<ExitCode> {
             let mut timers = vec!["disable", "--now", "--quiet"];
             timers.extend(layout::TIMERS);
             systemctl(&timers)?;
-            Ok("off: one failed disk loses everything; `studiovault setup --reconfigure` \
+            Ok(
+                "off: one failed disk loses everything; `studiovault setup --reconfigure` \
                 adds a restic repository"
-                .to_owned())
+                    .to_owned(),
+            )
         }
     };
     summary(&config, &answers, &status, password.as_deref(), &backups);
@@ -366,12 +385,22 @@ fn summary(
     };
     println!("\nStudio Vault {} is set up and running.\n", status.version);
     println!("  Open          {url}");
-    if let Some(root) = status.tls.as_ref().and_then(|t| t.root_certificate.as_ref()) {
-        println!("  Certificate   signed by this appliance's own CA: {}", root.path);
+    if let Some(root) = status
+        .tls
+        .as_ref()
+        .and_then(|t| t.root_certificate.as_ref())
+    {
+        println!(
+            "  Certificate   signed by this appliance's own CA: {}",
+            root.path
+        );
         println!("                SHA-256 {}", root.sha256);
         println!("                install it as trusted on the studio's computers once");
     }
-    println!("  Owner         {} (plan {})", answers.owner, answers.owner_plan);
+    println!(
+        "  Owner         {} (plan {})",
+        answers.owner, answers.owner_plan
+    );
     match password {
         Some(pw) => {
             println!("                one-time password, shown once: {pw}");
@@ -401,7 +430,10 @@ fn summary(
         println!("  Replication   to {} bucket {}", r.endpoint, r.bucket);
     }
     if let Some(m) = &answers.mail {
-        println!("  Mail          through {}: check it with `studiovault mail test ADDRESS`", m.host);
+        println!(
+            "  Mail          through {}: check it with `studiovault mail test ADDRESS`",
+            m.host
+        );
     }
     println!("\nNext steps:");
     println!(

@@ -50,8 +50,11 @@ pub fn unit_state(unit: &str) -> Option<String> {
 
 /// Whether systemd knows the unit (its file is installed).
 pub fn unit_installed(unit: &str) -> bool {
-    run("systemctl", &["show", "--property=LoadState", "--value", unit])
-        .is_ok_and(|s| s.trim() == "loaded")
+    run(
+        "systemctl",
+        &["show", "--property=LoadState", "--value", unit],
+    )
+    .is_ok_and(|s| s.trim() == "loaded")
 }
 
 /// `systemctl is-enabled` of a unit.

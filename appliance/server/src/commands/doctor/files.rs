@@ -29,7 +29,10 @@ struct KeyBackup {
 /// Every secret file the configuration names, with what it is.
 fn secret_files(config: &Config) -> Vec<(&'static str, &Path)> {
     let named = [
-        ("backups.password_file", config.backups.password_file.as_deref()),
+        (
+            "backups.password_file",
+            config.backups.password_file.as_deref(),
+        ),
         (
             "backups.s3_secret_access_key_file",
             config.backups.s3_secret_access_key_file.as_deref(),
@@ -83,10 +86,7 @@ pub fn permissions(config: &Config, config_file: Option<&Path>, service_uid: u32
     };
     findings.push(data);
 
-    let mut keys = vec![(
-        "the master key".to_owned(),
-        config.master_key_path(),
-    )];
+    let mut keys = vec![("the master key".to_owned(), config.master_key_path())];
     if let Ok(dir) = std::fs::read_dir(config.data_dir.join("tls")) {
         for entry in dir.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
@@ -287,8 +287,14 @@ mod tests {
         let (yes, no) = (|_: &Path| true, |_: &Path| false);
         assert_eq!(key_backup(&config, me, no).verdict, Verdict::Fail);
         assert_eq!(key_backup(&config, me, yes).verdict, Verdict::Ok);
-        assert_eq!(key_backup(&config, me, no).verdict, Verdict::Ok, "asked once");
-        let mode = std::fs::metadata(key_backup_record(&config)).unwrap().mode();
+        assert_eq!(
+            key_backup(&config, me, no).verdict,
+            Verdict::Ok,
+            "asked once"
+        );
+        let mode = std::fs::metadata(key_backup_record(&config))
+            .unwrap()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
 
         // A new key is a new question.

@@ -18,7 +18,10 @@ const GIB: u64 = 1 << 30;
 /// The ports the configuration listens on.
 fn listen_ports(config: &Config) -> Vec<u16> {
     if config.tls.enabled() {
-        vec![config.tls.https_listen.port(), config.tls.http_listen.port()]
+        vec![
+            config.tls.https_listen.port(),
+            config.tls.http_listen.port(),
+        ]
     } else {
         vec![config.http.listen.port()]
     }
@@ -51,7 +54,11 @@ fn socket_processes(inodes: &BTreeSet<u64>) -> HashMap<u64, (u32, String)> {
         return found;
     };
     for entry in procs.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
             continue;
         };
         let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
@@ -206,7 +213,10 @@ pub fn clock() -> Finding {
 
 /// What is free where the data lives (or will: the nearest existing parent).
 pub fn disk(data_dir: &Path) -> Finding {
-    let existing = data_dir.ancestors().find(|p| p.exists()).unwrap_or(data_dir);
+    let existing = data_dir
+        .ancestors()
+        .find(|p| p.exists())
+        .unwrap_or(data_dir);
     let Ok(fs) = rustix::fs::statvfs(existing) else {
         return Finding::fail("disk", format!("cannot read {}", existing.display()));
     };
@@ -257,7 +267,9 @@ pub fn hardening(unit: &str) -> Finding {
     match exposure(&report) {
         Some(level) if level <= MAX_EXPOSURE => Finding::ok(
             "hardening",
-            format!("`systemd-analyze security` rates {unit} {level:.1} (at most {MAX_EXPOSURE:.1})"),
+            format!(
+                "`systemd-analyze security` rates {unit} {level:.1} (at most {MAX_EXPOSURE:.1})"
+            ),
         ),
         Some(level) => Finding::fail(
             "hardening",

@@ -68,7 +68,9 @@ fn tls(tls: &Tls) -> (Value, Option<String>) {
             ]),
             None,
         ),
-        Tls::SelfSigned { names } if names.is_empty() => (table([("mode", text("self-signed"))]), None),
+        Tls::SelfSigned { names } if names.is_empty() => {
+            (table([("mode", text("self-signed"))]), None)
+        }
         Tls::SelfSigned { names } => {
             let mut all = default_self_signed_names();
             all.extend(names.iter().cloned());
@@ -236,10 +238,16 @@ mod tests {
             from: "Studio Vault <vault@studio.example>".into(),
         });
         let text = render(&all, "2026-06-01 12:00 UTC");
-        assert!(!text.contains("\"s\""), "no secret is written into the config");
+        assert!(
+            !text.contains("\"s\""),
+            "no secret is written into the config"
+        );
         let c = load(&text);
         assert_eq!(c.tls.acme.domains, ["vault.studio.example"]);
-        assert_eq!(c.http.public_origin.as_deref(), Some("https://vault.studio.example"));
+        assert_eq!(
+            c.http.public_origin.as_deref(),
+            Some("https://vault.studio.example")
+        );
         assert_eq!(
             c.backups.password_file.as_deref(),
             Some(secret_path(BACKUPS_PASSWORD).as_path())
