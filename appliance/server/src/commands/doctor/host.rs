@@ -307,7 +307,8 @@ mod tests {
     #[test]
     fn disk_space_verdicts() {
         assert_eq!(disk_verdict(500 << 30, 1000 << 30).verdict, Verdict::Ok);
-        assert_eq!(disk_verdict(5 << 30, 1000 << 30).verdict, Verdict::Warn);
+        assert_eq!(disk_verdict(5 << 30, 100 << 30).verdict, Verdict::Warn);
+        assert_eq!(disk_verdict(5 << 30, 1000 << 30).verdict, Verdict::Fail);
         assert_eq!(disk_verdict(50 << 30, 1000 << 30).verdict, Verdict::Warn);
         assert_eq!(disk_verdict(512 << 20, 1 << 30).verdict, Verdict::Fail);
     }
