@@ -366,6 +366,10 @@ pub struct Status {
     pub audit_records: u64,
     pub listen: String,
     pub data_dir: String,
+    /// The metadata store's schema version (this build's; a store is migrated to it at start).
+    /// Absent from servers older than the installer.
+    #[serde(default)]
+    pub store_schema: Option<u32>,
     /// Where each optional part of the appliance stands (TLS, backups, replication, ...).
     /// Absent from servers older than the console, hence the default.
     #[serde(default)]

@@ -88,6 +88,24 @@ pub enum Command {
     /// accounts, preview and send the notice within 72 hours of confirmation.
     #[command(subcommand)]
     Incident(IncidentCommand),
+    /// First-run setup of the installed package: HTTPS, the first admin and owner, backups,
+    /// replication and mail; writes the config, starts the service and its timers. Asks for
+    /// what flags and STUDIOVAULT_SETUP_* variables do not say.
+    Setup(Box<SetupArgs>),
+    /// Pre-flight and health checks, one verdict a line: ports, DNS, clock, disk, restic and
+    /// the repository, file permissions, the service's hardening, the master key's backup,
+    /// the last restore drill. Exit status 1 when something is wrong.
+    Doctor(DoctorArgs),
+    /// Wait until the server answers on its admin socket and its public listener; exit status 1
+    /// if it does not within --wait.
+    Health {
+        /// How long to wait for it.
+        #[arg(long, default_value_t = 0, value_name = "SECONDS")]
+        wait: u64,
+    },
+    /// Bring the stopped server's store to this build's schema (what `serve` does at start);
+    /// run it as the data directory's owner. Upgrades run it before starting the new build.
+    Migrate,
     /// Legal requests: record, hold, gag, notify, hand over, answer; the yearly report.
     #[command(subcommand)]
     Legal(LegalCommand),
@@ -339,6 +357,126 @@ pub enum LegalCommand {
         #[command(flatten)]
         out: JsonFlag,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Record that a copy of the master key is kept off this machine (doctor asks once on a
+    /// terminal; this answers for scripts).
+    #[arg(long)]
+    pub key_backed_up: bool,
+    #[command(flatten)]
+    pub out: JsonFlag,
+}
+
+/// How `setup` gets the HTTPS certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SetupTls {
+    /// From Let's Encrypt (or another ACME CA): the domain must resolve to this machine and
+    /// reach it on port 80.
+    Acme,
+    /// Certificate files kept by something else.
+    Files,
+    /// A local CA on this machine, for a studio's LAN: clients trust its root once.
+    SelfSigned,
+}
+
+/// `studiovault setup`. Every flag can come from its STUDIOVAULT_SETUP_* variable; secrets come
+/// only from variables (or the prompt), never from flags, which other users can see.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Secrets, from the environment only (or asked for on a terminal):
+  STUDIOVAULT_SETUP_BACKUPS_PASSWORD        the restic repository's password (generated when unset)
+  STUDIOVAULT_SETUP_BACKUPS_S3_SECRET_KEY   the secret key of an s3: repository
+  STUDIOVAULT_SETUP_REPLICATION_SECRET_KEY  the secret key of the replica's bucket
+  STUDIOVAULT_SETUP_MAIL_PASSWORD           the SMTP relay's password"
+)]
+pub struct SetupArgs {
+    /// Ask nothing: what flags and variables do not say is off, or an error when required.
+    #[arg(long, env = "STUDIOVAULT_SETUP_UNATTENDED")]
+    pub unattended: bool,
+    /// Set up again over an earlier setup (the data, the master key and the accounts stay).
+    #[arg(long)]
+    pub reconfigure: bool,
+    /// How HTTPS gets its certificate.
+    #[arg(long, value_enum, env = "STUDIOVAULT_SETUP_TLS")]
+    pub tls: Option<SetupTls>,
+    /// acme: the name the appliance is reached at; it must resolve to this machine.
+    #[arg(long, env = "STUDIOVAULT_SETUP_DOMAIN")]
+    pub domain: Option<String>,
+    /// acme: the contact address the CA writes to about the certificate.
+    #[arg(long, env = "STUDIOVAULT_SETUP_ACME_EMAIL")]
+    pub acme_email: Option<String>,
+    /// acme: another CA's directory URL [default: Let's Encrypt].
+    #[arg(long, env = "STUDIOVAULT_SETUP_ACME_DIRECTORY")]
+    pub acme_directory: Option<String>,
+    /// files: the certificate chain (PEM, leaf first).
+    #[arg(long, env = "STUDIOVAULT_SETUP_CERT", value_name = "FILE")]
+    pub cert: Option<PathBuf>,
+    /// files: its private key (PEM), owned by the studiovault user, mode 0600.
+    #[arg(long, env = "STUDIOVAULT_SETUP_KEY", value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// self-signed: names or addresses the certificate covers besides this machine's host
+    /// name, <host>.local and localhost (repeatable, or comma-separated).
+    #[arg(long = "name", env = "STUDIOVAULT_SETUP_NAMES", value_delimiter = ',')]
+    pub names: Vec<String>,
+    /// A Unix user who administers the appliance without root: joins the studiovault-admin
+    /// group [default: the user who ran sudo].
+    #[arg(long, env = "STUDIOVAULT_SETUP_ADMIN", value_name = "USER")]
+    pub admin: Option<String>,
+    /// The first owner's e-mail address: an account with a one-time password.
+    #[arg(long, env = "STUDIOVAULT_SETUP_OWNER", value_name = "EMAIL")]
+    pub owner: Option<String>,
+    /// The first owner's plan.
+    #[arg(long, env = "STUDIOVAULT_SETUP_OWNER_PLAN", default_value = "max")]
+    pub owner_plan: Plan,
+    /// restic snapshots: a local path (another disk) or s3:https://HOST/BUCKET/PATH.
+    #[arg(
+        long,
+        env = "STUDIOVAULT_SETUP_BACKUPS_REPOSITORY",
+        value_name = "REPOSITORY"
+    )]
+    pub backups_repository: Option<String>,
+    /// The access key id of an s3: repository.
+    #[arg(long, env = "STUDIOVAULT_SETUP_BACKUPS_S3_KEY_ID", value_name = "ID")]
+    pub backups_s3_key_id: Option<String>,
+    /// Replicate every blob to this S3 endpoint (B2: https://s3.<region>.backblazeb2.com).
+    #[arg(
+        long,
+        env = "STUDIOVAULT_SETUP_REPLICATION_ENDPOINT",
+        value_name = "URL"
+    )]
+    pub replication_endpoint: Option<String>,
+    #[arg(
+        long,
+        env = "STUDIOVAULT_SETUP_REPLICATION_REGION",
+        value_name = "REGION"
+    )]
+    pub replication_region: Option<String>,
+    #[arg(
+        long,
+        env = "STUDIOVAULT_SETUP_REPLICATION_BUCKET",
+        value_name = "BUCKET"
+    )]
+    pub replication_bucket: Option<String>,
+    #[arg(long, env = "STUDIOVAULT_SETUP_REPLICATION_KEY_ID", value_name = "ID")]
+    pub replication_key_id: Option<String>,
+    /// The SMTP relay notices go through.
+    #[arg(long, env = "STUDIOVAULT_SETUP_MAIL_HOST", value_name = "HOST")]
+    pub mail_host: Option<String>,
+    #[arg(long, env = "STUDIOVAULT_SETUP_MAIL_PORT", value_name = "PORT")]
+    pub mail_port: Option<u16>,
+    /// starttls (port 587), tls (465), or none (a relay on loopback only).
+    #[arg(long, env = "STUDIOVAULT_SETUP_MAIL_SECURITY", value_name = "SECURITY")]
+    pub mail_security: Option<String>,
+    #[arg(long, env = "STUDIOVAULT_SETUP_MAIL_USERNAME", value_name = "USER")]
+    pub mail_username: Option<String>,
+    /// The sender, e.g. "Studio Vault <vault@studio.example>".
+    #[arg(long, env = "STUDIOVAULT_SETUP_MAIL_FROM", value_name = "FROM")]
+    pub mail_from: Option<String>,
+    /// How long to wait for the service to come up.
+    #[arg(long, default_value_t = 90, value_name = "SECONDS")]
+    pub wait: u64,
 }
 
 #[derive(Debug, Args)]

@@ -9,6 +9,11 @@ use serde::{Deserialize, Serialize};
 use studiovault_vault::{PlanQuotas, Policy, SharePolicy};
 
 const ENV_PREFIX: &str = "STUDIOVAULT_";
+/// The packaged appliance's configuration, read when neither `--config` nor
+/// `$STUDIOVAULT_CONFIG` names a file, so admin commands on the box need no flags.
+pub const SYSTEM_CONFIG: &str = "/etc/studiovault/studiovault.toml";
+/// `studiovault setup`'s answers (`STUDIOVAULT_SETUP_TLS`, ...): flags, not config keys.
+const ENV_SETUP_PREFIX: &str = "STUDIOVAULT_SETUP_";
 /// Variables that steer the CLI itself rather than the config.
 const ENV_NOT_CONFIG: &[&str] = &[
     "STUDIOVAULT_CONFIG",
@@ -57,6 +62,19 @@ pub struct Config {
     pub mail: studiovault_mail::MailConfig,
     /// HTTPS: off (plain HTTP on loopback), ACME, certificate files, or a local CA.
     pub tls: studiovault_tls::TlsConfig,
+    pub admin: AdminSocket,
+}
+
+/// The admin socket: where it is, and whether the service's group may use it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminSocket {
+    /// Default: `<data_dir>/admin.sock`, reachable by the service user and root only.
+    pub socket: Option<PathBuf>,
+    /// Mode 0660 instead of 0600: members of the service's group administer the appliance
+    /// without root (the package runs it in group `studiovault-admin`). The socket must then
+    /// be outside the data directory, which stays 0700.
+    pub group_access: bool,
 }
 
 /// Replication of the encrypted blobs to an S3 store (Backblaze B2's S3 API, or any other).
@@ -301,6 +319,7 @@ impl Default for Config {
             backups: Backups::default(),
             mail: studiovault_mail::MailConfig::default(),
             tls: studiovault_tls::TlsConfig::default(),
+            admin: AdminSocket::default(),
         }
     }
 }
@@ -425,7 +444,10 @@ impl Config {
             let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
                 continue;
             };
-            if ENV_NOT_CONFIG.contains(&name.as_str()) || rest.is_empty() {
+            if ENV_NOT_CONFIG.contains(&name.as_str())
+                || name.starts_with(ENV_SETUP_PREFIX)
+                || rest.is_empty()
+            {
                 continue;
             }
             let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
@@ -546,6 +568,14 @@ impl Config {
             }
         }
         self.validate_copies()?;
+        if self.admin.group_access && self.admin_socket_path().starts_with(&self.data_dir) {
+            return Err(ConfigError::Key {
+                key: "admin.group_access".into(),
+                message: "needs admin.socket outside the data directory, which only the service \
+                          user may enter"
+                    .into(),
+            });
+        }
         self.tls.validate().map_err(|p| ConfigError::Key {
             key: p.key,
             message: p.message,
@@ -648,7 +678,10 @@ impl Config {
     }
 
     pub fn admin_socket_path(&self) -> PathBuf {
-        self.data_dir.join("admin.sock")
+        self.admin
+            .socket
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("admin.sock"))
     }
 
     pub fn policy(&self) -> Policy {
@@ -893,8 +926,85 @@ mod tests {
                 ("STUDIOVAULT_SOCKET", "/x"),
                 ("STUDIOVAULT_CONFIG", "/y"),
                 ("STUDIOVAULT_LOG", "debug"),
+                ("STUDIOVAULT_SETUP_TLS", "self-signed"),
             ]),
         )
         .unwrap();
+    }
+
+    /// The commented default the package installs (installer/studiovault.toml).
+    const PACKAGED: &str = include_str!("../../../installer/studiovault.toml");
+
+    /// Every `key = value` and `[section]` line of a TOML text, comment markers removed.
+    fn uncommented(text: &str) -> String {
+        text.lines()
+            .map(|line| {
+                let bare = line.strip_prefix("# ").unwrap_or(line);
+                let is_setting = bare.starts_with('[')
+                    || bare.split_once(" = ").is_some_and(|(k, _)| {
+                        k.bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+                    });
+                if is_setting { bare } else { "" }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// `a.b.c` for every leaf of a TOML table.
+    fn key_paths(table: &toml::Table, prefix: &str, out: &mut Vec<String>) {
+        for (key, value) in table {
+            let path = format!("{prefix}{key}");
+            match value {
+                toml::Value::Table(t) => key_paths(t, &format!("{path}."), out),
+                _ => out.push(path),
+            }
+        }
+    }
+
+    #[test]
+    fn the_packaged_config_loads_and_names_every_setting() {
+        let packaged = load_toml(PACKAGED, &[]).unwrap();
+        assert_eq!(packaged.data_dir, Path::new("/var/lib/studiovault"));
+        assert_eq!(
+            packaged.admin_socket_path(),
+            Path::new("/run/studiovault/admin.sock")
+        );
+        assert!(packaged.admin.group_access);
+
+        let every = uncommented(PACKAGED);
+        // Every example, uncommented, names real settings with values of the right type (the
+        // examples are alternatives, so together they need not make a valid appliance).
+        toml::from_str::<Config>(&every).unwrap_or_else(|e| panic!("uncommented: {e}\n{every}"));
+        let mut documented = Vec::new();
+        key_paths(&every.parse().unwrap(), "", &mut documented);
+        let defaults: toml::Table = toml::to_string(&Config::default())
+            .unwrap()
+            .parse()
+            .unwrap();
+        let mut settings = Vec::new();
+        key_paths(&defaults, "", &mut settings);
+        let missing: Vec<_> = settings
+            .iter()
+            .filter(|k| !documented.contains(k))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "not in installer/studiovault.toml: {missing:?}"
+        );
+    }
+
+    #[test]
+    fn group_access_needs_a_socket_outside_the_data_directory() {
+        let e = load_toml("data_dir = \"/srv/v\"\n[admin]\ngroup_access = true\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("admin.group_access"), "{e}");
+        let c = load_toml(
+            "data_dir = \"/srv/v\"\n[admin]\ngroup_access = true\nsocket = \"/run/v/a.sock\"\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.admin_socket_path(), Path::new("/run/v/a.sock"));
     }
 }

@@ -106,7 +106,15 @@ fn load_config(cli: &Cli, listen: Option<std::net::SocketAddr>) -> anyhow::Resul
     if let Some(addr) = listen {
         vars.push(("STUDIOVAULT_HTTP__LISTEN".into(), addr.to_string()));
     }
-    Ok(Config::load(cli.config.as_deref(), vars)?)
+    Ok(Config::load(config_file(cli).as_deref(), vars)?)
+}
+
+/// `--config` (or `$STUDIOVAULT_CONFIG`), else the packaged appliance's file when there is one.
+fn config_file(cli: &Cli) -> Option<std::path::PathBuf> {
+    cli.config.clone().or_else(|| {
+        let system = std::path::Path::new(config::SYSTEM_CONFIG);
+        system.is_file().then(|| system.to_owned())
+    })
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -123,6 +131,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Worker(WorkerCommand::Run(args)) => return commands::workers::run(args).await,
         _ => {}
     }
+    // Setup writes the configuration; the doctor reports one that does not load.
+    if let Command::Setup(args) = cli.command {
+        return commands::setup::setup(*args).await;
+    }
+    if matches!(cli.command, Command::Doctor(_)) {
+        let (config, file) = (load_config(&cli, None), config_file(&cli));
+        if let Command::Doctor(args) = cli.command {
+            return commands::doctor::doctor(config, file, cli.socket, args).await;
+        }
+    }
     let config = load_config(&cli, listen)?;
     let socket = cli
         .socket
@@ -136,7 +154,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Config(ConfigCommand::Check) => {
             println!(
-                "configuration OK (data directory {}, listening on {})",
+                "configuration OK ({}; data directory {}, listening on {})",
+                config_file(&cli).map_or_else(
+                    || "embedded defaults".to_owned(),
+                    |f| format!("file {}", f.display())
+                ),
                 config.data_dir.display(),
                 config.public_url()
             );
@@ -163,10 +185,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Worker(cmd) => commands::workers::admin(&client(), cmd).await,
         Command::Mail(cmd) => commands::mail::mail(&config, cmd).await,
         Command::Incident(cmd) => commands::incidents::incident(&client(), cmd).await,
+        Command::Health { wait } => Ok(commands::health::health(&client(), &config, wait).await),
+        Command::Migrate => commands::migrate::migrate(&config).await,
         Command::Legal(cmd) => commands::legal::legal(&client(), cmd).await,
         // Handled above, before any configuration is read.
         Command::Analyze { .. }
         | Command::Stems(_)
+        | Command::Setup(_)
+        | Command::Doctor(_)
         | Command::AnalysisJob { .. }
         | Command::RenderJob { .. }
         | Command::TraceJob { .. } => Ok(ExitCode::FAILURE),

@@ -92,8 +92,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if let Err(e) = housekeeping::pass(&vault).await {
         tracing::error!(error = %e, "housekeeping failed");
     }
+    if cfg!(feature = "installer-test-unhealthy") {
+        bail!("this is the installer test's broken release: it migrates, then never serves");
+    }
     let socket_path = config.admin_socket_path();
-    let admin_listener = bind_admin_socket(&socket_path).await?;
+    let admin_listener = bind_admin_socket(&socket_path, config.admin.group_access).await?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tls_tasks = Vec::new();
     let public = match &tls {
@@ -278,8 +281,9 @@ fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Binds the admin socket, replacing a stale one but never a live server's.
-async fn bind_admin_socket(path: &Path) -> anyhow::Result<UnixListener> {
+/// Binds the admin socket, replacing a stale one but never a live server's. With
+/// `group_access` the service's group may use it too (`admin.group_access`).
+async fn bind_admin_socket(path: &Path, group_access: bool) -> anyhow::Result<UnixListener> {
     if path.exists() {
         if tokio::net::UnixStream::connect(path).await.is_ok() {
             bail!(
@@ -292,8 +296,10 @@ async fn bind_admin_socket(path: &Path) -> anyhow::Result<UnixListener> {
     }
     let listener = UnixListener::bind(path)
         .with_context(|| format!("cannot bind the admin socket {}", path.display()))?;
-    // The data directory is 0700, so nobody else could reach the socket before this chmod.
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    // Its directory is the 0700 data directory, or (with group access) a directory only the
+    // service's group may enter, so nobody else could reach the socket before this chmod.
+    let mode = if group_access { 0o660 } else { 0o600 };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
     Ok(listener)
 }
 

@@ -194,6 +194,12 @@ impl MasterKey {
         derive(&self.0, &[b"studiovault watermark v1"])
     }
 
+    /// A short name of this key that reveals nothing of it (a derivation of its own), for
+    /// records that must say which key they are about without holding it: 16 hex digits.
+    pub fn fingerprint(&self) -> String {
+        hex::encode(&derive(&self.0, &[b"studiovault key fingerprint v1"])[..8])
+    }
+
     /// The key that signs share links, unlock cookies and media URLs.
     pub(crate) fn share_link_key(&self) -> Zeroizing<[u8; 32]> {
         derive(&self.0, &[b"studiovault share links v1"])
@@ -287,5 +293,15 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         assert!(MasterKey::load_or_create(&path).is_err());
+    }
+
+    #[test]
+    fn fingerprints_name_a_key_without_showing_it() {
+        let key = MasterKey(random_key());
+        let print = key.fingerprint();
+        assert_eq!(print.len(), 16);
+        assert_eq!(print, key.fingerprint());
+        assert_ne!(print, MasterKey(random_key()).fingerprint());
+        assert!(!hex::encode(key.0.as_ref()).contains(&print));
     }
 }

@@ -233,6 +233,8 @@ struct Inner {
     blob_removal: RwLock<()>,
     /// Called after a transaction that queued jobs commits, so executors start at once.
     jobs_queued: OnceLock<Box<dyn Fn() + Send + Sync>>,
+    /// The store's schema version before this open migrated it.
+    opened_at_schema: u32,
 }
 
 impl Vault {
@@ -248,9 +250,12 @@ impl Vault {
         clock: Box<dyn Clock>,
     ) -> Result<Self> {
         fsutil::create_private_dir(data_dir)?;
+        let db = Database::create(data_dir.join("vault.redb"))?;
+        let opened_at_schema = records::migrate(&db)?;
         let vault = Self {
             inner: Arc::new(Inner {
-                db: Database::create(data_dir.join("vault.redb"))?,
+                db,
+                opened_at_schema,
                 checkpoint_key: master.audit_signing_key(),
                 master,
                 data_dir: data_dir.to_owned(),
@@ -262,7 +267,6 @@ impl Vault {
                 jobs_queued: OnceLock::new(),
             }),
         };
-        records::migrate(&vault.inner.db)?;
         vault.check_master_key()?;
         fsutil::create_private_dir(&vault.blob_root())?;
         vault.recover_after_crash()?;
@@ -271,6 +275,12 @@ impl Vault {
 
     pub fn data_dir(&self) -> &Path {
         &self.inner.data_dir
+    }
+
+    /// The schema version the store had before this handle opened it: below
+    /// [`store::SCHEMA_VERSION`] when opening it ran migrations, 0 for a new store.
+    pub fn opened_at_schema(&self) -> u32 {
+        self.inner.opened_at_schema
     }
 
     pub fn policy(&self) -> &Policy {

@@ -304,6 +304,7 @@ pub(super) fn routes(state: &AppState) -> Vec<Routes> {
                         audit_records: stats.audit_records,
                         listen: state.config.public_url(),
                         data_dir: state.vault.data_dir().display().to_string(),
+                        store_schema: Some(studiovault_vault::store::SCHEMA_VERSION),
                         capabilities: capabilities(
                             queue,
                             &state.config,

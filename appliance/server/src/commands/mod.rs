@@ -5,11 +5,17 @@
 pub mod analyze;
 pub mod audit;
 pub mod backups;
+pub mod doctor;
+pub mod health;
 pub mod incidents;
+mod layout;
 pub mod legal;
 pub mod mail;
+pub mod migrate;
+pub mod setup;
 pub mod status;
 pub mod stems;
+mod system;
 pub mod tls;
 pub mod users;
 pub mod watermark;

@@ -23,6 +23,8 @@ const MIGRATIONS: [Migration; SCHEMA_VERSION as usize] = [
     jobs_v5,
     tables_only,
     tables_only,
+    #[cfg(feature = "installer-test-migration")]
+    rewrite_tracks_v8,
 ];
 
 /// v1 (accounts, sessions, tracks, blobs, audit, salts), v4 (shares, recipients, payloads,
@@ -98,6 +100,23 @@ fn jobs_v5(txn: &WriteTransaction) -> Result<()> {
         )?;
     }
     txn.delete_table(ANALYSIS_QUEUE)?;
+    Ok(())
+}
+
+/// v8 exists only in the installer's test build (feature `installer-test-migration`): it stands
+/// for a release whose migration reshapes records, reading and writing back every track row, so
+/// the upgrade test crosses a migration that touches the owners' data.
+#[cfg(feature = "installer-test-migration")]
+fn rewrite_tracks_v8(txn: &WriteTransaction) -> Result<()> {
+    let mut tracks = txn.open_table(TRACKS)?;
+    let rows: Vec<((u128, u128), Vec<u8>)> = tracks
+        .iter()?
+        .map(|r| r.map(|(k, v)| (k.value(), v.value().to_vec())))
+        .collect::<Result<_, _>>()?;
+    for (key, raw) in rows {
+        let track: serde_json::Value = decode("tracks", &raw)?;
+        tracks.insert(key, encode(&track).as_slice())?;
+    }
     Ok(())
 }
 
