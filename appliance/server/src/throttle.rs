@@ -7,6 +7,10 @@
 //! guesses cannot all pass a check made before any of them failed. The caller then settles the
 //! [`Attempt`] with the outcome; one dropped unsettled counts as a failure.
 //!
+//! Checks that pass the throttle then queue for a check slot ([`LoginThrottle::check_slot`]):
+//! bcrypt at cost 12 holds a core for about a quarter of a second, so a sign-in flood left
+//! unbounded would take every core from playback and the API. One core is left to the rest.
+//!
 //! Three limits apply to each attempt, within one window (`login.window_seconds`):
 //!
 //! - per subject and client (`login.max_failures_per_account`, 5): the guesser's own lock;
@@ -21,6 +25,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Entries beyond this are pruned of expired windows; a flood cannot grow the map unbounded.
 const PRUNE_ABOVE: usize = 10_000;
@@ -67,7 +72,13 @@ pub struct LoginThrottle {
     max_per_subject: u32,
     max_per_client: u32,
     state: Mutex<State>,
+    /// Password and code checks running at once: all cores but one.
+    check_slots: Arc<Semaphore>,
+    check_slot_wait: Duration,
 }
+
+/// How long a check waits for a slot before the client is asked to come back.
+const CHECK_SLOT_WAIT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Default)]
 struct State {
@@ -143,6 +154,14 @@ impl Drop for Attempt {
     }
 }
 
+/// All cores but one, at least one.
+fn check_slots() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .saturating_sub(1)
+        .max(1)
+}
+
 impl LoginThrottle {
     /// `max_per_pair` failures per (subject, client), `max_per_subject` per subject across
     /// clients not known to it, `max_per_client` per client across subjects, all per `window`.
@@ -158,7 +177,21 @@ impl LoginThrottle {
             max_per_subject,
             max_per_client,
             state: Mutex::new(State::default()),
+            check_slots: Arc::new(Semaphore::new(check_slots())),
+            check_slot_wait: CHECK_SLOT_WAIT,
         }
+    }
+
+    /// A slot to run one password or code check in, held until the permit drops; `None` when
+    /// none came free within [`CHECK_SLOT_WAIT`] (the server is saturated with checks).
+    pub async fn check_slot(&self) -> Option<OwnedSemaphorePermit> {
+        tokio::time::timeout(
+            self.check_slot_wait,
+            self.check_slots.clone().acquire_owned(),
+        )
+        .await
+        .ok()?
+        .ok()
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -266,6 +299,20 @@ mod tests {
     use super::*;
 
     const MIN: Duration = Duration::from_secs(60);
+
+    #[tokio::test]
+    async fn checks_wait_for_a_free_slot_and_give_up_when_none_frees() {
+        let mut t = LoginThrottle::new(MIN, 5, 20, 20);
+        t.check_slot_wait = Duration::from_millis(50);
+        let mut held = Vec::new();
+        for _ in 0..check_slots() {
+            held.push(t.check_slot().await.expect("a free slot"));
+        }
+        assert!(t.check_slot().await.is_none(), "no slot is free");
+        held.pop();
+        assert!(t.check_slot().await.is_some(), "a slot freed");
+        assert!(check_slots() >= 1);
+    }
 
     fn throttle(pair: u32, subject: u32, client: u32) -> Arc<LoginThrottle> {
         Arc::new(LoginThrottle::new(MIN, pair, subject, client))

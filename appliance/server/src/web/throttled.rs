@@ -37,7 +37,8 @@ fn outcome<T>(result: &Result<T, VaultError>) -> Outcome {
 /// Runs `check`, which verifies a password or code, on a blocking thread after reserving the
 /// attempt with the throttle (`429 too_many_attempts` with `Retry-After` when over a limit).
 /// The attempt is settled on that thread with the check's outcome, so a request cancelled
-/// while bcrypt runs still settles it.
+/// while bcrypt runs still settles it. Checks wait for a slot (`503 busy` after 10 s), so
+/// bcrypt never takes every core.
 pub async fn throttled<T, F>(
     state: &AppState,
     subject: Subject<'_>,
@@ -52,9 +53,21 @@ where
         .throttle
         .begin(subject, &throttle_client(client), Instant::now())
         .map_err(too_many_attempts)?;
+    let Some(slot) = state.throttle.check_slot().await else {
+        attempt.settle(Outcome::Inconclusive);
+        return Err(ApiError {
+            retry_after: Some(5),
+            ..ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "too many sign-ins at once; try again in a few seconds",
+            )
+        });
+    };
     blocking(move || {
         let result = check();
         attempt.settle(outcome(&result));
+        drop(slot);
         result
     })
     .await
