@@ -141,6 +141,17 @@ impl From<VaultError> for ApiError {
                 "quota_exceeded",
                 e.to_string(),
             ),
+            E::Io(io) | E::Store(redb::Error::Io(io))
+                if io.kind() == std::io::ErrorKind::StorageFull =>
+            {
+                tracing::error!("the data directory's disk is full: a write was refused");
+                Self::new(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "disk_full",
+                    "the appliance's disk is full: nothing of this request was stored; the \
+                     admin must free space",
+                )
+            }
             other => {
                 tracing::error!(error = %other, "request failed inside the store");
                 Self::internal()

@@ -1,0 +1,116 @@
+//! A full disk under the vault: the upload that does not fit is refused with `507 disk_full`
+//! and a body that says so, nothing of it stays on disk, what was acknowledged before stays
+//! whole, the audit chain verifies, and once space is back uploads work again.
+//!
+//! The data directory is a small tmpfs, which needs root (`mount`); elsewhere the test says
+//! why and passes.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use studiovault_e2e::{Owner, Server, sha256_hex, wav};
+
+/// A tmpfs mounted on a directory, unmounted (lazily, so a process still inside cannot stop
+/// it) when dropped: declared before the server, it outlives it.
+struct Tmpfs(Option<PathBuf>);
+
+impl Tmpfs {
+    fn mount(&mut self, dir: &Path, size: &str) -> bool {
+        std::fs::create_dir_all(dir).unwrap();
+        let ok = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            self.0 = Some(dir.to_owned());
+        }
+        ok
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.take() {
+            let _ = Command::new("umount").arg("-l").arg(&dir).status();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upload_that_fills_the_disk_is_refused_and_loses_nothing() {
+    if !is_root() {
+        eprintln!("SKIP: mounting a small tmpfs for the data directory needs root");
+        return;
+    }
+    let mut tmpfs = Tmpfs(None);
+    let mut mounted = false;
+    let server = Server::start_prepared(&[], |dir| mounted = tmpfs.mount(dir, "24m"));
+    if !mounted {
+        eprintln!("SKIP: mount -t tmpfs failed here");
+        return;
+    }
+    server.add_user("eng@studio.test", "free"); // no analysis: only the uploads write blobs
+    let owner = Owner::signed_in(&server, "eng@studio.test").await;
+    let kept = wav(2.0, 1);
+    let kept_id = owner.upload_ok("Take 1.wav", kept.clone()).await;
+
+    // About 42 MiB into a disk with less than 24 MiB free.
+    let res = owner.upload("Take 2 (long).wav", wav(250.0, 2)).await;
+    let status = res.status();
+    let body: serde_json::Value = res.json().await.unwrap_or_default();
+    assert_eq!(status, 507, "{body}");
+    assert_eq!(body["error"], "disk_full", "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("disk is full"),
+        "{body}"
+    );
+
+    // Nothing of the refused upload stays: no temp file, no track, no extra blob.
+    assert!(
+        server.files_under("tmp").is_empty(),
+        "{:?}",
+        server.files_under("tmp")
+    );
+    let (_, tracks) = owner.get_json("/api/tracks").await;
+    let items = tracks["items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(items.len(), 1, "{tracks}");
+    assert_eq!(server.files_under("blobs").len(), 1);
+    let audio = owner
+        .get(&format!("/api/tracks/{kept_id}/audio"))
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(
+        sha256_hex(&audio),
+        sha256_hex(&kept),
+        "the acknowledged take is intact"
+    );
+    server.cli_ok(&["audit", "verify"], None);
+
+    // The space the refused upload took is back: a take that fits is stored.
+    owner.upload_ok("Take 3.wav", wav(2.0, 3)).await;
+    assert!(
+        server.log().contains("disk is full"),
+        "the admin finds it in the log"
+    );
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+}
