@@ -15,46 +15,69 @@ pub struct Smtp {
     child: Child,
     pub port: u16,
     maildir: PathBuf,
+    implicit_tls: bool,
+}
+
+fn maildir(dir: &Path, port: u16) -> PathBuf {
+    dir.join(format!("maildir-{port}"))
+}
+
+/// Starts `tests/fixtures/smtp-server` on `port` and waits until it says it is ready.
+fn spawn(dir: &Path, port: u16, implicit_tls: bool) -> Child {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/smtp-server");
+    let mut cmd = Command::new("/usr/bin/python3");
+    cmd.arg(fixture)
+        .args(["--port", &port.to_string(), "--user", "vault"])
+        .arg("--maildir")
+        .arg(maildir(dir, port))
+        .arg("--cert")
+        .arg(dir.join("relay.pem"))
+        .arg("--key")
+        .arg(dir.join("relay.key"))
+        .arg("--password-file")
+        .arg(dir.join("password"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    if implicit_tls {
+        cmd.arg("--implicit-tls");
+    }
+    let mut child = cmd.spawn().unwrap_or_else(|e| {
+        panic!("python3-aiosmtpd is missing? install Debian's python3-aiosmtpd (scripts/test does): {e}")
+    });
+    let mut ready = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut ready)
+        .unwrap();
+    assert_eq!(
+        ready.trim(),
+        "ready",
+        "the SMTP server did not start (is python3-aiosmtpd installed?)"
+    );
+    child
 }
 
 impl Smtp {
     pub fn start(dir: &Path, implicit_tls: bool) -> Self {
         let port = free_port();
-        let maildir = dir.join(format!("maildir-{port}"));
-        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/smtp-server");
-        let mut cmd = Command::new("/usr/bin/python3");
-        cmd.arg(fixture)
-            .args(["--port", &port.to_string(), "--user", "vault"])
-            .arg("--maildir")
-            .arg(&maildir)
-            .arg("--cert")
-            .arg(dir.join("relay.pem"))
-            .arg("--key")
-            .arg(dir.join("relay.key"))
-            .arg("--password-file")
-            .arg(dir.join("password"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        if implicit_tls {
-            cmd.arg("--implicit-tls");
-        }
-        let mut child = cmd.spawn().unwrap_or_else(|e| {
-            panic!("python3-aiosmtpd is missing? install Debian's python3-aiosmtpd (scripts/test does): {e}")
-        });
-        let mut ready = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut ready)
-            .unwrap();
-        assert_eq!(
-            ready.trim(),
-            "ready",
-            "the SMTP server did not start (is python3-aiosmtpd installed?)"
-        );
         Self {
-            child,
+            child: spawn(dir, port, implicit_tls),
             port,
-            maildir,
+            maildir: maildir(dir, port),
+            implicit_tls,
         }
+    }
+
+    /// Kills the relay, as a crash would: its port refuses connections until
+    /// [`Smtp::start_again`].
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the relay again on the same port, keeping what it received.
+    pub fn start_again(&mut self, dir: &Path) {
+        self.stop();
+        self.child = spawn(dir, self.port, self.implicit_tls);
     }
 
     /// The messages received so far, raw.
@@ -73,8 +96,7 @@ impl Smtp {
 
 impl Drop for Smtp {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
 }
 

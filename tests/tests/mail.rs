@@ -157,3 +157,55 @@ fn a_purged_account_is_mailed_its_certificate_of_deletion_through_the_outbox() {
         .unwrap_or_default();
     assert!(mail_line.contains("nothing waiting"), "{mail_line}");
 }
+
+#[test]
+fn a_relay_down_when_a_mail_is_due_gets_it_once_when_it_is_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut smtp = Smtp::start_trusted(dir.path());
+    let env = smtp.server_env(dir.path());
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let server = Server::start_with(&env);
+    server.add_user("leaving@studio.test", "pro");
+    smtp.stop();
+
+    // The certificate of deletion falls due while the relay is down: the attempt fails and the
+    // message waits in the outbox for its retry.
+    server.cli_ok(&["user", "delete", "leaving@studio.test"], None);
+    server.advance_clock(31 * 86_400);
+    assert_eq!(
+        server.housekeeping()["purged"].as_array().map(Vec::len),
+        Some(1)
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let failed = loop {
+        let failed = server.cli_ok(&["audit", "tail", "--action", "mail.failed"], None);
+        if failed.contains("to be retried") || std::time::Instant::now() > deadline {
+            break failed;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(failed.contains("deletion-certificate"), "{failed}");
+    assert!(failed.contains("attempt 1, to be retried"), "{failed}");
+    assert!(smtp.received().is_empty());
+
+    // The relay comes back; past the backoff the retry delivers it, once.
+    smtp.start_again(dir.path());
+    server.advance_clock(120);
+    let received = smtp.wait_for(1, Duration::from_secs(60));
+    assert_eq!(
+        received.len(),
+        1,
+        "the certificate arrives after the outage"
+    );
+    assert!(received[0].contains("X-RcptTo: leaving@studio.test"));
+    let sent = server.cli_ok(&["audit", "tail", "--action", "mail.sent"], None);
+    assert_eq!(sent.matches("deletion-certificate").count(), 1, "{sent}");
+    let mail_line = server
+        .cli_ok(&["status"], None)
+        .lines()
+        .find(|l| l.trim_start().starts_with("Mail"))
+        .map(str::to_owned)
+        .unwrap_or_default();
+    assert!(mail_line.contains("nothing waiting"), "{mail_line}");
+    assert_eq!(smtp.received().len(), 1, "sent once, not once per attempt");
+}
