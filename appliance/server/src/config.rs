@@ -426,20 +426,30 @@ impl Config {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
-        let mut tree = match file {
+        match file {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
                     path: path.to_owned(),
                     source,
                 })?;
-                text.parse::<toml::Table>()
-                    .map_err(|e| ConfigError::Syntax {
-                        path: path.to_owned(),
-                        message: e.message().to_owned(),
-                    })?
+                Self::from_text(&text, Some(path), env)
             }
-            None => toml::Table::new(),
-        };
+            None => Self::from_text("", None, env),
+        }
+    }
+
+    /// Defaults, then the TOML `text` (read from `file`, which errors name), then the environment.
+    pub fn from_text(
+        text: &str,
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut tree = text
+            .parse::<toml::Table>()
+            .map_err(|e| ConfigError::Syntax {
+                path: file.map_or_else(|| "(text)".into(), Path::to_owned),
+                message: e.message().to_owned(),
+            })?;
         for (name, value) in env {
             let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
                 continue;

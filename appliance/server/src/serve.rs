@@ -4,7 +4,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use studiovault_vault::{MasterKey, Vault, VaultError};
@@ -13,7 +13,6 @@ use tokio::sync::{Notify, watch};
 
 use crate::config::Config;
 use crate::listener::{self, Listener, Routes};
-use crate::throttle::LoginThrottle;
 use crate::web::{self, AppState};
 use crate::{analysis, clock, housekeeping, jobs, mail, owners, portal, render};
 
@@ -72,21 +71,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         None
     };
 
-    let state = AppState {
-        tls: tls.clone(),
-        vault: vault.clone(),
-        throttle: Arc::new(LoginThrottle::new(
-            Duration::from_secs(config.login.window_seconds),
-            config.login.max_failures_per_account,
-            config.login.max_failures_per_account_all_clients,
-            config.login.max_failures_per_client,
-        )),
-        config: config.clone(),
-        watermark_key: watermark_key.clone(),
-        backups: backups.clone(),
-        started: Instant::now(),
-        stems_wake: Arc::new(Notify::new()),
-    };
+    let state = AppState::new(
+        config.clone(),
+        vault.clone(),
+        watermark_key.clone(),
+        backups.clone(),
+        tls.clone(),
+    );
 
     // Purges and expiries that fell due while the server was down happen before it serves.
     if let Err(e) = housekeeping::pass(&vault).await {
@@ -251,7 +242,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 }
 
 /// What the public listener serves: the owners' API, the portal and the web app, one site.
-fn public_routes(state: &AppState) -> Routes {
+pub(crate) fn public_routes(state: &AppState) -> Routes {
     let routes = owners::routes(state)
         .into_iter()
         .chain(crate::workers::routes(state))

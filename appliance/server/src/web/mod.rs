@@ -9,7 +9,7 @@ mod error;
 mod headers;
 mod origin;
 mod peaks;
-mod range;
+pub(crate) mod range;
 mod state;
 mod streaming;
 pub mod tar;

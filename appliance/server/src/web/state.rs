@@ -1,7 +1,7 @@
 //! What every surface's handlers may need.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use studiovault_vault::Vault;
 
@@ -24,4 +24,32 @@ pub struct AppState {
     pub tls: Option<studiovault_tls::Tls>,
     /// Woken when jobs are queued: stem workers' lease requests wait on it.
     pub stems_wake: Arc<tokio::sync::Notify>,
+}
+
+impl AppState {
+    pub fn new(
+        config: Arc<Config>,
+        vault: Vault,
+        watermark_key: studiovault_watermark::WatermarkKey,
+        backups: Arc<Backups>,
+        tls: Option<studiovault_tls::Tls>,
+    ) -> Self {
+        let login = &config.login;
+        let throttle = LoginThrottle::new(
+            Duration::from_secs(login.window_seconds),
+            login.max_failures_per_account,
+            login.max_failures_per_account_all_clients,
+            login.max_failures_per_client,
+        );
+        Self {
+            vault,
+            throttle: Arc::new(throttle),
+            config,
+            watermark_key,
+            backups,
+            started: Instant::now(),
+            tls,
+            stems_wake: Arc::new(tokio::sync::Notify::new()),
+        }
+    }
 }
