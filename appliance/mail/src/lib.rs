@@ -202,9 +202,12 @@ impl Mailer {
         })
     }
 
-    /// Renders template `name` with `values` and sends it to `to`.
+    /// Renders template `name` with `values` and sends it to `to` as message `id`: the
+    /// `Message-ID` is made from it, so a message sent again (a crash between the relay's
+    /// answer and the record of it) is the same message, which mail clients show once.
     pub async fn send(
         &self,
+        id: &str,
         to: &str,
         name: &str,
         values: &[(&str, &str)],
@@ -212,6 +215,7 @@ impl Mailer {
         let rendered = Template::load(name, self.templates.as_deref())?.render(values);
         let to: Mailbox = to.parse().map_err(|_| MailError::Address(to.to_owned()))?;
         let message = Message::builder()
+            .message_id(Some(format!("<{id}@{}>", self.from.email.domain())))
             .from(self.from.clone())
             .to(to)
             .subject(rendered.subject)

@@ -106,6 +106,10 @@ pub enum Command {
     /// Bring the stopped server's store to this build's schema (what `serve` does at start);
     /// run it as the data directory's owner. Upgrades run it before starting the new build.
     Migrate,
+    /// Check the stopped server's store: every blob read back against its record, every
+    /// record's blob, no orphans, jobs and usage counters consistent, the audit chain. Exit 1
+    /// on any problem.
+    StoreCheck(JsonFlag),
     /// Legal requests: record, hold, gag, notify, hand over, answer; the yearly report.
     #[command(subcommand)]
     Legal(LegalCommand),

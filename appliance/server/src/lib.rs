@@ -190,6 +190,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Incident(cmd) => commands::incidents::incident(&client(), cmd).await,
         Command::Health { wait } => Ok(commands::health::health(&client(), &config, wait).await),
         Command::Migrate => commands::migrate::migrate(&config).await,
+        Command::StoreCheck(out) => commands::migrate::store_check(&config, out.json).await,
         Command::Legal(cmd) => commands::legal::legal(&client(), cmd).await,
         // Handled above, before any configuration is read.
         Command::Analyze { .. }

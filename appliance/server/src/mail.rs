@@ -66,7 +66,12 @@ impl Executor for MailExecutor {
         values.push(("origin", &self.origin));
         let sent = self
             .mailer
-            .send(&message.to, &message.template, &values)
+            .send(
+                &message.id.to_string(),
+                &message.to,
+                &message.template,
+                &values,
+            )
             .await;
         let outcome = tokio::task::spawn_blocking(move || match sent {
             Ok(()) => vault.mail_sent(&lease).map(|()| None),

@@ -86,7 +86,7 @@ pub enum JobSubject {
 
 impl JobSubject {
     /// The key that makes a job unique: one job per kind and subject.
-    fn key(&self, kind: JobKind) -> String {
+    pub(crate) fn key(&self, kind: JobKind) -> String {
         match self {
             JobSubject::Track { track } => format!("{}/{track}", kind.as_str()),
             JobSubject::RecipientCopy { recipient, track } => {

@@ -15,6 +15,7 @@
 
 pub mod audit;
 pub mod blob;
+mod check;
 mod error;
 pub mod export;
 mod fsutil;
@@ -83,6 +84,7 @@ use studiovault_api::Plan;
 
 pub use audit::{Actor, AuditAction};
 pub use blob::{BlobAccess, BlobReader, BlobWriter, SealedBlob};
+pub use check::StoreCheck;
 pub use error::{Result, VaultError};
 pub use export::AccountExport;
 pub use ids::{
@@ -325,7 +327,7 @@ impl Vault {
         self.inner.data_dir.join("tmp")
     }
 
-    fn blob_root(&self) -> PathBuf {
+    pub(crate) fn blob_root(&self) -> PathBuf {
         self.inner.data_dir.join("blobs")
     }
 

@@ -614,28 +614,14 @@ pub(crate) fn remove_orphan_blobs(vault: &Vault) -> Result<usize> {
         known
     };
     let mut removed = 0;
-    let root = vault.blob_root();
-    for owner_dir in std::fs::read_dir(&root)? {
-        let owner_dir = owner_dir?.path();
-        if !owner_dir.is_dir() {
-            continue;
-        }
-        for shard in std::fs::read_dir(&owner_dir)? {
-            let shard = shard?.path();
-            if !shard.is_dir() {
-                continue;
-            }
-            for file in std::fs::read_dir(&shard)? {
-                let path = file?.path();
-                let id = path
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .and_then(BlobId::parse);
-                if id.is_none_or(|id| !known.contains(&id.raw())) {
-                    std::fs::remove_file(&path)?;
-                    removed += 1;
-                }
-            }
+    for path in vault.blob_files()? {
+        let id = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(BlobId::parse);
+        if id.is_none_or(|id| !known.contains(&id.raw())) {
+            std::fs::remove_file(&path)?;
+            removed += 1;
         }
     }
     Ok(removed)

@@ -1,4 +1,7 @@
 //! See `studiovault::fuzzing::config`.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| studiovault::fuzzing::config(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    studiovault::fuzzing::abort_on_own_panics();
+    studiovault::fuzzing::config(data);
+});

@@ -1,4 +1,7 @@
 //! See `studiovault::fuzzing::upload_offsets`.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| studiovault::fuzzing::upload_offsets(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    studiovault::fuzzing::abort_on_own_panics();
+    studiovault::fuzzing::upload_offsets(data);
+});

@@ -15,8 +15,10 @@ pub async fn mail(config: &Config, cmd: MailCommand) -> anyhow::Result<ExitCode>
                 .format(&time::format_description::well_known::Rfc3339)
                 .unwrap_or_default();
             let origin = config.public_url();
+            let id = hex::encode(rand::random::<[u8; 16]>());
             mailer
                 .send(
+                    &id,
                     &address,
                     "test",
                     &[
