@@ -72,6 +72,10 @@ pub struct Restic {
     pub password_file: PathBuf,
     pub cache_dir: PathBuf,
     pub s3: Option<S3Credentials>,
+    /// The command line restic is started through, ending with restic's own path (the server
+    /// starts it through its `run-guarded`, which ends restic when the server ends); empty:
+    /// `binary` itself.
+    pub launcher: Vec<std::ffi::OsString>,
 }
 
 /// The summary `restic backup --json` ends with.
@@ -135,7 +139,14 @@ pub const KEYRING_TAG: &str = "studiovault-keyring";
 
 impl Restic {
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(&self.binary);
+        let mut cmd = match self.launcher.split_first() {
+            Some((program, args)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(args);
+                cmd
+            }
+            None => Command::new(&self.binary),
+        };
         cmd.arg("--repo")
             .arg(&self.repository)
             .arg("--password-file")

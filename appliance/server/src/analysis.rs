@@ -207,7 +207,8 @@ async fn run_child(
 }
 
 /// Starts this binary's job `subcommand` (`analysis-job`, `render-job`, `trace-job`) under the
-/// memory limit of `limits`, its input and output piped, killed if the parent lets go of it.
+/// memory limit of `limits`, its input and output piped, killed if the parent lets go of it
+/// or dies (`child.rs`).
 pub fn spawn_job(
     exe: &Path,
     subcommand: &str,
@@ -218,6 +219,8 @@ pub fn spawn_job(
         .arg(subcommand)
         .arg("--memory-limit-bytes")
         .arg(limits.memory_bytes.to_string())
+        .arg("--parent-pid")
+        .arg(std::process::id().to_string())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(stderr)

@@ -51,6 +51,7 @@ pub fn restic(config: &Config) -> anyhow::Result<Option<Restic>> {
         password_file: password_file.clone(),
         cache_dir: config.data_dir.join("restic-cache"),
         s3,
+        launcher: crate::child::guarded_launcher(&b.restic),
     }))
 }
 

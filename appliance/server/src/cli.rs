@@ -118,18 +118,36 @@ pub enum Command {
     AnalysisJob {
         #[arg(long)]
         memory_limit_bytes: u64,
+        /// The server's pid: the job ends with it.
+        #[arg(long)]
+        parent_pid: u32,
     },
     /// Internal: one watermarked copy rendered in a memory-limited child process of the server.
     #[command(hide = true)]
     RenderJob {
         #[arg(long)]
         memory_limit_bytes: u64,
+        /// The server's pid: the job ends with it.
+        #[arg(long)]
+        parent_pid: u32,
     },
     /// Internal: one suspect file's watermark read in a memory-limited child of the server.
     #[command(hide = true)]
     TraceJob {
         #[arg(long)]
         memory_limit_bytes: u64,
+        /// The server's pid: the job ends with it.
+        #[arg(long)]
+        parent_pid: u32,
+    },
+    /// Internal: runs PROGRAM tied to the server's life (`child.rs`), for restic.
+    #[command(hide = true)]
+    RunGuarded {
+        #[arg(long)]
+        parent_pid: u32,
+        program: PathBuf,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
     },
     /// The admin console: a full-screen terminal UI over the admin socket (press ? inside).
     Console {

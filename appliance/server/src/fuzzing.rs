@@ -520,7 +520,7 @@ impl Request {
             .body(value.to_string().as_bytes())
     }
     fn body(self, body: &[u8]) -> Self {
-        Self(self.0.body(body.to_vec()))
+        Self(self.0.body(body))
     }
 }
 

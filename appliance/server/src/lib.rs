@@ -5,6 +5,7 @@
 mod admin;
 mod analysis;
 mod backups;
+mod child;
 mod cli;
 mod clock;
 mod commands;
@@ -42,16 +43,28 @@ use studiovault_api::client::AdminClient;
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // An analysis job is a bare child process: no runtime, no logging, no config.
-    match cli.command {
-        Command::AnalysisJob { memory_limit_bytes } => {
-            return analysis::child_main(memory_limit_bytes);
+    match &cli.command {
+        Command::AnalysisJob { parent_pid, .. }
+        | Command::RenderJob { parent_pid, .. }
+        | Command::TraceJob { parent_pid, .. }
+            if !child::die_with_parent(*parent_pid) =>
+        {
+            return ExitCode::FAILURE;
         }
-        Command::RenderJob { memory_limit_bytes } => {
-            return render::child_main(memory_limit_bytes);
-        }
-        Command::TraceJob { memory_limit_bytes } => {
-            return suspect::child_main(memory_limit_bytes);
-        }
+        Command::AnalysisJob {
+            memory_limit_bytes, ..
+        } => return analysis::child_main(*memory_limit_bytes),
+        Command::RenderJob {
+            memory_limit_bytes, ..
+        } => return render::child_main(*memory_limit_bytes),
+        Command::TraceJob {
+            memory_limit_bytes, ..
+        } => return suspect::child_main(*memory_limit_bytes),
+        Command::RunGuarded {
+            parent_pid,
+            program,
+            args,
+        } => return child::run_guarded(*parent_pid, program, args),
         _ => {}
     }
     let default_level = if matches!(
@@ -199,7 +212,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         | Command::Doctor(_)
         | Command::AnalysisJob { .. }
         | Command::RenderJob { .. }
-        | Command::TraceJob { .. } => Ok(ExitCode::FAILURE),
+        | Command::TraceJob { .. }
+        | Command::RunGuarded { .. } => Ok(ExitCode::FAILURE),
         Command::Console { mouse } => {
             studiovault_tui::run(studiovault_tui::ConsoleOptions {
                 socket: socket.clone(),
