@@ -1,6 +1,8 @@
 //! A full disk under the vault: the upload that does not fit is refused with `507 disk_full`
 //! and a body that says so, nothing of it stays on disk, what was acknowledged before stays
-//! whole, the audit chain verifies, and once space is back uploads work again.
+//! whole, the audit chain verifies, and once space is back uploads work again. A store commit
+//! that meets a full disk (no upload, only records) is refused the same way and corrupts
+//! nothing: `studiovault store-check` passes once space is back.
 //!
 //! The data directory is a small tmpfs, which needs root (`mount`); elsewhere the test says
 //! why and passes.
@@ -106,6 +108,100 @@ async fn an_upload_that_fills_the_disk_is_refused_and_loses_nothing() {
         server.log().contains("disk is full"),
         "the admin finds it in the log"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_commit_that_meets_a_full_disk_is_refused_and_corrupts_nothing() {
+    if !is_root() {
+        eprintln!("SKIP: mounting a small tmpfs for the data directory needs root");
+        return;
+    }
+    let mut tmpfs = Tmpfs(None);
+    let mut mounted = false;
+    let mut server = Server::start_prepared(&[], |dir| mounted = tmpfs.mount(dir, "24m"));
+    if !mounted {
+        eprintln!("SKIP: mount -t tmpfs failed here");
+        return;
+    }
+    server.add_user("eng@studio.test", "free");
+    let owner = Owner::signed_in(&server, "eng@studio.test").await;
+    let kept = wav(2.0, 1);
+    let id = owner.upload_ok("Take 1.wav", kept.clone()).await;
+
+    // Fill what is left of the disk, then rename the take until a commit finds no room.
+    let filler = server.data_dir().join("filler");
+    let _ = Command::new("dd")
+        .args(["if=/dev/zero", "bs=64k"])
+        .arg(format!("of={}", filler.display()))
+        .output();
+    let mut renamed = 0;
+    let refusal = loop {
+        let body =
+            serde_json::json!({ "name": format!("Take 1, rename {renamed} {}", "x".repeat(100)) });
+        let (status, answer) = owner
+            .send(
+                reqwest::Method::PATCH,
+                &format!("/api/tracks/{id}"),
+                Some(body),
+            )
+            .await;
+        if status != 200 {
+            break (status, answer);
+        }
+        renamed += 1;
+        assert!(renamed < 20_000, "20 000 commits found room on a full disk");
+    };
+    assert_eq!(refusal.0, 507, "{}", refusal.1);
+    assert_eq!(refusal.1["error"], "disk_full", "{}", refusal.1);
+
+    // Space comes back: writes work again without a restart, nothing acknowledged was lost,
+    // and the store is sound.
+    std::fs::remove_file(&filler).unwrap();
+    let (status, answer) = owner
+        .send(
+            reqwest::Method::PATCH,
+            &format!("/api/tracks/{id}"),
+            Some(serde_json::json!({ "name": "Take 1, once space is back" })),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    renamed = usize::MAX; // the name is now this one
+    server.stop();
+    let out = server.cli(&["store-check", "--json"], None);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    assert_eq!(report["problems"], serde_json::json!([]), "{report}");
+    assert!(out.status.success(), "{report}");
+    server.start_again();
+    let owner = Owner::signed_in(&server, "eng@studio.test").await;
+    let (_, track) = owner.get_json(&format!("/api/tracks/{id}")).await;
+    let last_acknowledged = match renamed {
+        usize::MAX => "Take 1, once space is back".to_owned(),
+        0 => "Take 1".to_owned(),
+        n => format!("Take 1, rename {}", n - 1),
+    };
+    assert!(
+        track["name"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with(&last_acknowledged),
+        "the last acknowledged name is kept: {track}"
+    );
+    let audio = owner
+        .get(&format!("/api/tracks/{id}/audio"))
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(sha256_hex(&audio), sha256_hex(&kept));
+    let (status, _) = owner
+        .send(
+            reqwest::Method::PATCH,
+            &format!("/api/tracks/{id}"),
+            Some(serde_json::json!({ "name": "Take 1, final" })),
+        )
+        .await;
+    assert_eq!(status, 200);
+    server.cli_ok(&["audit", "verify"], None);
 }
 
 fn is_root() -> bool {

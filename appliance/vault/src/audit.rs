@@ -377,7 +377,7 @@ impl Vault {
     /// Signs the chain head if it moved since the last checkpoint; answers the new
     /// checkpoint's sequence number.
     pub fn audit_checkpoint(&self) -> Result<Option<u64>> {
-        let txn = self.db().begin_write()?;
+        let txn = self.begin_write()?;
         let head = {
             let audit = txn.open_table(AUDIT)?;
             let mut checkpoints = txn.open_table(AUDIT_CHECKPOINTS)?;
@@ -639,7 +639,7 @@ impl Vault {
             None => None,
         };
         let now = self.now_ms();
-        let txn = self.db().begin_write()?;
+        let txn = self.begin_write()?;
         let jobs_before = txn.open_table(JOBS)?.len()?;
         let (out, event) = change(&txn, now)?;
         match event {
@@ -677,7 +677,7 @@ impl Vault {
             None => None,
         };
         let now = self.now_ms();
-        let txn = self.db().begin_write()?;
+        let txn = self.begin_write()?;
         for event in events {
             append(
                 &txn,

@@ -59,6 +59,8 @@ pub enum VaultError {
     /// The admin revoked this worker.
     #[error("this worker was revoked")]
     WorkerRevoked,
+    #[error("the data directory's disk is full ({free} bytes free): nothing was written")]
+    DiskFull { free: u64 },
     #[error("quota exceeded: {used} of {quota} bytes used, {needed} more needed")]
     QuotaExceeded { quota: u64, used: u64, needed: u64 },
     #[error(

@@ -311,7 +311,7 @@ impl Lease {
     /// cancelled, finished elsewhere, or re-leased after this lease ran out.
     pub fn heartbeat(&self, vault: &Vault, progress: f32, lease: Duration) -> Result<()> {
         let now = vault.now_ms();
-        let txn = vault.db().begin_write()?;
+        let txn = vault.begin_write()?;
         {
             let mut jobs = txn.open_table(JOBS)?;
             let mut job = self.held(&jobs)?;
@@ -336,7 +336,7 @@ impl Lease {
     /// Ends the job on its own, for results recorded elsewhere (idempotently: a copy stored
     /// twice is refused the second time, and this ends the job either way).
     pub fn finish(&self, vault: &Vault) -> Result<()> {
-        let txn = vault.db().begin_write()?;
+        let txn = vault.begin_write()?;
         self.finish_in(&txn)?;
         txn.commit()?;
         Ok(())
@@ -347,7 +347,7 @@ impl Lease {
     /// until its kind's attempts are spent ([`MAX_ATTEMPTS`], [`MAIL_ATTEMPTS`]); otherwise, or
     /// after that, it stays failed with `reason`.
     pub fn fail(&self, vault: &Vault, reason: &str, retry: bool) -> Result<JobState> {
-        let txn = vault.db().begin_write()?;
+        let txn = vault.begin_write()?;
         let state = self.fail_in(&txn, vault.now_ms(), reason, retry)?;
         txn.commit()?;
         Ok(state)
@@ -432,7 +432,7 @@ impl Vault {
         accept: &dyn Fn(&WriteTransaction, &JobRecord) -> Result<bool>,
     ) -> Result<Option<Lease>> {
         let now = self.now_ms();
-        let txn = self.db().begin_write()?;
+        let txn = self.begin_write()?;
         let leased = {
             let mut jobs = txn.open_table(JOBS)?;
             let every = all(&jobs)?;
@@ -506,7 +506,7 @@ impl Vault {
     /// Puts back in the queue every job `holder` holds: at start-up, for the executors of a
     /// process that stopped (the lease would run out anyway; this spares the wait).
     pub fn release_leases(&self, holder: &str) -> Result<u64> {
-        let txn = self.db().begin_write()?;
+        let txn = self.begin_write()?;
         let mut released = 0;
         {
             let mut jobs = txn.open_table(JOBS)?;

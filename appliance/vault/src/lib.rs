@@ -323,6 +323,19 @@ impl Vault {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// A write transaction, refused with [`VaultError::DiskFull`] while the data directory's
+    /// disk has less than [`free_space_reserve`] left. redb fails every write after one that met
+    /// a full disk, until the store is opened again, so no write may start without room to end.
+    pub(crate) fn begin_write(&self) -> Result<redb::WriteTransaction> {
+        let disk = rustix::fs::statvfs(&self.inner.data_dir).map_err(std::io::Error::from)?;
+        let block = disk.f_frsize;
+        let (free, total) = (disk.f_bavail * block, disk.f_blocks * block);
+        if free < free_space_reserve(total) {
+            return Err(VaultError::DiskFull { free });
+        }
+        Ok(self.db().begin_write()?)
+    }
+
     pub(crate) fn tmp_dir(&self) -> PathBuf {
         self.inner.data_dir.join("tmp")
     }
@@ -412,4 +425,10 @@ impl Vault {
     pub fn admin(&self) -> Admin<'_> {
         Admin::new(self)
     }
+}
+
+/// The free space every write leaves on the data directory's disk: 64 MiB, or 5 % of a disk
+/// smaller than 1.25 GiB.
+fn free_space_reserve(disk_bytes: u64) -> u64 {
+    (64 << 20).min(disk_bytes / 20)
 }

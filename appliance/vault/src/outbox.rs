@@ -164,7 +164,7 @@ impl Vault {
     /// The message a leased mail job sends, marked as being sent.
     pub fn mail_to_send(&self, lease: &Lease) -> Result<MessageRecord> {
         let id = message_of(lease)?;
-        let txn = self.db().begin_write()?;
+        let txn = self.begin_write()?;
         let message = {
             lease.check_held_in(&txn)?;
             let mut table = txn.open_table(OUTBOX)?;
@@ -260,7 +260,7 @@ impl Vault {
     /// jobs: an address is kept no longer than the mail retention (the audit log keeps what
     /// was sent). Answers how many went.
     pub fn prune_mail_records(&self, before_ms: i64) -> Result<u64> {
-        let txn = self.db().begin_write()?;
+        let txn = self.begin_write()?;
         let old: Vec<MessageId> = all(&txn.open_table(OUTBOX)?)?
             .into_iter()
             .filter(|m| m.created_at_ms < before_ms)

@@ -62,7 +62,7 @@ impl Vault {
         let salt = match existing {
             Some(salt) => salt,
             None => {
-                let txn = self.db().begin_write()?;
+                let txn = self.begin_write()?;
                 let salt = {
                     let mut table = txn.open_table(SALTS)?;
                     let current = table.get(today.as_str())?.map(|v| v.value());
@@ -103,7 +103,7 @@ impl Vault {
     /// Deletes the salts of days older than the retention; answers how many went.
     pub fn prune_salts(&self) -> Result<usize> {
         let cutoff = day_label(self.now_ms() - self.inner.policy.salt_retention_days * MS_PER_DAY);
-        let txn = self.db().begin_write()?;
+        let txn = self.begin_write()?;
         let removed = {
             let mut table = txn.open_table(SALTS)?;
             let old: Vec<String> = table

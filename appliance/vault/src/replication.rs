@@ -117,7 +117,7 @@ impl Replication<'_> {
     /// Removes the task once the replica did it, unless the task changed meanwhile (a deletion
     /// that replaced an upload stays queued).
     pub fn complete(&self, task: &ReplicaTask) -> Result<()> {
-        let txn = self.vault.db().begin_write()?;
+        let txn = self.vault.begin_write()?;
         {
             let mut table = txn.open_table(REPLICATION_QUEUE)?;
             if still_queued(&table, task)?.is_some() {
@@ -134,7 +134,7 @@ impl Replication<'_> {
 
     /// Records a failed attempt; the task is retried after `retry_in_ms`.
     pub fn failed(&self, task: &ReplicaTask, error: &str, retry_in_ms: i64) -> Result<()> {
-        let txn = self.vault.db().begin_write()?;
+        let txn = self.vault.begin_write()?;
         {
             let mut table = txn.open_table(REPLICATION_QUEUE)?;
             if let Some(mut current) = still_queued(&table, task)? {

@@ -231,7 +231,7 @@ impl CopyRecord {
 impl Vault {
     /// Stores (or with `None` clears) a record; its content is the caller's (JSON).
     pub fn set_copy_record(&self, record: CopyRecord, value: Option<&str>) -> Result<()> {
-        let txn = self.db().begin_write()?;
+        let txn = self.begin_write()?;
         {
             let mut meta = txn.open_table(META)?;
             match value {

@@ -227,7 +227,7 @@ impl Vault {
         {
             return Ok(());
         }
-        let txn = self.db().begin_write()?;
+        let txn = self.begin_write()?;
         {
             let mut table = txn.open_table(WORKERS)?;
             let raw = table.get(id.raw())?.map(|v| v.value().to_vec());

@@ -21,6 +21,16 @@ pub struct ApiError {
 impl warp::reject::Reject for ApiError {}
 
 impl ApiError {
+    fn disk_full() -> Self {
+        tracing::error!("the data directory's disk is full: a write was refused");
+        Self::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "disk_full",
+            "the appliance's disk is full: nothing of this request was stored; the admin must \
+             free space",
+        )
+    }
+
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
@@ -141,16 +151,11 @@ impl From<VaultError> for ApiError {
                 "quota_exceeded",
                 e.to_string(),
             ),
+            E::DiskFull { .. } => Self::disk_full(),
             E::Io(io) | E::Store(redb::Error::Io(io))
                 if io.kind() == std::io::ErrorKind::StorageFull =>
             {
-                tracing::error!("the data directory's disk is full: a write was refused");
-                Self::new(
-                    StatusCode::INSUFFICIENT_STORAGE,
-                    "disk_full",
-                    "the appliance's disk is full: nothing of this request was stored; the \
-                     admin must free space",
-                )
+                Self::disk_full()
             }
             other => {
                 tracing::error!(error = %other, "request failed inside the store");

@@ -76,7 +76,7 @@ impl RecipientGrant {
     /// Queues the copy unless the owner objected to new copies; answers whether it did.
     fn queue_copy(&self, vault: &Vault, track: TrackId) -> Result<bool> {
         let now = vault.now_ms();
-        let txn = vault.db().begin_write()?;
+        let txn = vault.begin_write()?;
         // Read in the queueing transaction: an objection committed since is seen here.
         let owner = get_user(&txn.open_table(USERS)?, self.owner)?.ok_or(VaultError::NotFound)?;
         if owner.objects_to(ProcessingPurpose::MarkedCopies) {

@@ -157,7 +157,7 @@ impl Vault {
     /// Forgets spent download nonces whose URLs have expired anyway; answers how many.
     pub fn sweep_spent_nonces(&self) -> Result<u64> {
         let now = self.now_ms();
-        let txn = self.db().begin_write()?;
+        let txn = self.begin_write()?;
         let removed = {
             let mut table = txn.open_table(SPENT_NONCES)?;
             let old: Vec<[u8; 16]> = table

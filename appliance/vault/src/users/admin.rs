@@ -256,7 +256,7 @@ impl<'a> Admin<'a> {
         if expired.is_empty() {
             return Ok(0);
         }
-        let txn = self.vault.db().begin_write()?;
+        let txn = self.vault.begin_write()?;
         for h in &expired {
             remove_session_in(&txn, h)?;
         }

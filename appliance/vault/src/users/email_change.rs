@@ -177,7 +177,7 @@ impl Vault {
     /// Removes the address changes whose links stopped working: housekeeping.
     pub fn prune_email_changes(&self) -> Result<u64> {
         let now = self.now_ms();
-        let txn = self.db().begin_write()?;
+        let txn = self.begin_write()?;
         let expired = {
             let mut changes = txn.open_table(EMAIL_CHANGES)?;
             let mut expired = Vec::new();

@@ -78,7 +78,7 @@ pub(super) fn second_factor_accepted(
 
 /// Checks a TOTP code (or a recovery code) and burns it, atomically.
 pub(super) fn consume_second_factor(vault: &Vault, user: UserId, code: &str) -> Result<()> {
-    let txn = vault.db().begin_write()?;
+    let txn = vault.begin_write()?;
     edit_user(&txn, user, |rec| {
         if second_factor_accepted(vault, &txn, rec, code)? {
             Ok(())

@@ -206,13 +206,13 @@ pub(crate) fn authenticate(vault: &Vault, token: &str) -> Result<Authenticated> 
     let expired = now - rec.last_seen_ms > policy.session_idle_secs * 1000
         || now - rec.created_at_ms > policy.session_absolute_secs * 1000;
     if expired || !user.as_ref().is_some_and(UserRecord::is_active) {
-        let txn = vault.db().begin_write()?;
+        let txn = vault.begin_write()?;
         remove_session_in(&txn, &hash)?;
         txn.commit()?;
         return Err(VaultError::SessionInvalid);
     }
     if now - rec.last_seen_ms >= LAST_SEEN_RESOLUTION_MS {
-        let txn = vault.db().begin_write()?;
+        let txn = vault.begin_write()?;
         {
             let mut sessions = txn.open_table(SESSIONS)?;
             // Re-read: the session may have been revoked since.
