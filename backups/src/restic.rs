@@ -41,6 +41,11 @@ pub enum ResticError {
         status: String,
         stderr: String,
     },
+    #[error("creating the local repository ({step}): {source}")]
+    LocalInit {
+        step: &'static str,
+        source: std::io::Error,
+    },
     #[error("restic {command} printed output this driver does not understand: {reason}")]
     Output {
         command: &'static str,
@@ -212,8 +217,46 @@ impl Restic {
         {
             return Ok(false);
         }
-        self.run("init", &["init"], None).await?;
+        match self.local_path() {
+            Some(path) => self.init_local(path).await?,
+            // An object store takes each file whole: no half-written config.
+            None => {
+                self.run("init", &["init"], None).await?;
+            }
+        }
         Ok(true)
+    }
+
+    /// The repository's directory, when it is on a local disk.
+    fn local_path(&self) -> Option<&Path> {
+        let scheme = self.repository.split_once(':').map(|(s, _)| s);
+        matches!(scheme, None | Some("local")).then(|| {
+            Path::new(
+                self.repository
+                    .strip_prefix("local:")
+                    .unwrap_or(&self.repository),
+            )
+        })
+    }
+
+    /// `restic init` beside `path`, then one rename into place: restic writes a local config
+    /// file in place, so an init killed midway would leave a repository that neither opens nor
+    /// can be created again (found by the crash tests).
+    async fn init_local(&self, path: &Path) -> Result<(), ResticError> {
+        let name = path
+            .file_name()
+            .map_or_else(|| "repository".into(), |n| n.to_string_lossy().into_owned());
+        let staging = path.with_file_name(format!(".{name}.initialising"));
+        let io = |step, source| ResticError::LocalInit { step, source };
+        if staging.exists() {
+            std::fs::remove_dir_all(&staging).map_err(|e| io("clearing an interrupted init", e))?;
+        }
+        let beside = Restic {
+            repository: staging.display().to_string(),
+            ..self.clone()
+        };
+        beside.run("init", &["init"], None).await?;
+        std::fs::rename(&staging, path).map_err(|e| io("moving the new repository in place", e))
     }
 
     /// Backs up the contents of `dir` (stored at the snapshot's root), tagged, at `time` (UTC)
@@ -397,6 +440,32 @@ mod tests {
     fn times_are_written_as_restic_reads_them() {
         let t = time::macros::datetime!(2026-03-04 05:06:07 UTC);
         assert_eq!(format_time(t), "2026-03-04 05:06:07");
+    }
+
+    /// Needs `restic` on PATH, as the appliance does (`scripts/test` installs it).
+    #[tokio::test]
+    async fn a_local_init_killed_midway_is_started_over_and_lands_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let password_file = dir.path().join("password");
+        std::fs::write(&password_file, "a repository passphrase").unwrap();
+        // What an init killed midway leaves beside the repository: a config and no key.
+        let staging = dir.path().join(".repo.initialising");
+        std::fs::create_dir_all(staging.join("keys")).unwrap();
+        std::fs::write(staging.join("config"), b"").unwrap();
+        let restic = Restic {
+            binary: "restic".into(),
+            repository: dir.path().join("repo").display().to_string(),
+            password_file,
+            cache_dir: dir.path().join("cache"),
+            s3: None,
+            launcher: Vec::new(),
+        };
+        assert!(restic.init_if_needed().await.unwrap(), "created");
+        assert!(!staging.exists(), "the interrupted attempt is gone");
+        assert!(
+            !restic.init_if_needed().await.unwrap(),
+            "and the repository opens"
+        );
     }
 
     #[test]

@@ -589,6 +589,24 @@ pub fn ffmpeg(input: &[u8], in_ext: &str, args: &[&str], out_ext: &str) -> anyho
     Ok(std::fs::read(dst)?)
 }
 
+/// A log without its colour codes.
+pub fn plain(log: &str) -> String {
+    let mut out = String::with_capacity(log.len());
+    let mut chars = log.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))

@@ -6,7 +6,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
-use studiovault_e2e::{Owner, Server, binary, wav};
+use studiovault_e2e::{Owner, Server, binary, plain, wav};
 
 fn mode(path: &std::path::Path) -> u32 {
     std::fs::metadata(path)
@@ -219,5 +219,64 @@ async fn every_answer_is_json_with_hardening_headers() {
             body["error"].is_string() && body["message"].is_string(),
             "{method} {path}: {body}"
         );
+    }
+}
+
+/// ASVS 16.3.1–16.3.3: refused requests leave a line in the security log (another tenant's id,
+/// no session, a cross-origin write, a refused worker token, a wrong share password), with the
+/// route but no id, token or address.
+#[tokio::test(flavor = "multi_thread")]
+async fn refusals_are_logged_without_ids_tokens_or_addresses() {
+    let server = Server::start();
+    server.add_user("ana@studio.test", "pro");
+    server.add_user("ben@studio.test", "pro");
+    let ana = Owner::signed_in(&server, "ana@studio.test").await;
+    let ben = Owner::signed_in(&server, "ben@studio.test").await;
+    let track = ana.upload_ok("take.wav", wav(1.0, 1)).await;
+
+    let (status, _) = ben.get_json(&format!("/api/tracks/{track}")).await;
+    assert_eq!(status, 404);
+    let anonymous = reqwest::Client::new();
+    let res = anonymous
+        .get(server.url("/api/tracks"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let res = ana
+        .http
+        .delete(ana.url(&format!("/api/tracks/{track}")))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    let res = anonymous
+        .post(server.url("/api/worker/lease"))
+        .bearer_auth("svw_forged_token_of_no_worker")
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+
+    let log = plain(&server.log());
+    let refused: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("request refused"))
+        .collect();
+    let has = |status: &str, route: &str| {
+        refused
+            .iter()
+            .any(|l| l.contains(&format!("status={status}")) && l.contains(route))
+    };
+    assert!(has("404", "route=/api/tracks/{id}"), "{refused:#?}");
+    assert!(has("401", "route=/api/tracks"), "{refused:#?}");
+    assert!(has("403", "code=cross_origin"), "{refused:#?}");
+    assert!(has("401", "route=/api/worker/lease"), "{refused:#?}");
+    for line in &refused {
+        assert!(!line.contains(&track), "an id in the log: {line}");
+        assert!(!line.contains("svw_forged"), "a token in the log: {line}");
+        assert!(!line.contains("127.0.0.1"), "an address in the log: {line}");
     }
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use studiovault_e2e::s3::{ACCESS_KEY_ID, S3Server};
-use studiovault_e2e::{Owner, Server, sha256_hex, wav};
+use studiovault_e2e::{Owner, Server, plain, sha256_hex, wav};
 
 const RESTIC_PASSWORD: &str = "restic repository test passphrase";
 
@@ -91,24 +91,6 @@ fn wait_replication(server: &Server, what: &str, check: impl Fn(&Value) -> bool)
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-}
-
-/// The log without its colour codes.
-fn plain(log: &str) -> String {
-    let mut out = String::with_capacity(log.len());
-    let mut chars = log.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c == 'm' {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 fn capability<'a>(status: &'a Value, name: &str) -> &'a Value {

@@ -68,6 +68,7 @@ async fn unlock(
     .await;
     match result {
         Ok(cookie) => {
+            tracing::info!(target: "studiovault::security", "a password share was unlocked");
             let mut res = StatusCode::SEE_OTHER.into_response();
             set(&mut res, header::LOCATION, &format!("/s/{token}"));
             let max_age = cookie

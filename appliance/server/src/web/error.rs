@@ -85,6 +85,8 @@ impl ApiError {
         {
             res.headers_mut().insert(header::RETRY_AFTER, v);
         }
+        res.extensions_mut()
+            .insert(super::security_log::ErrorCode(self.code));
         res
     }
 }

@@ -10,6 +10,7 @@ mod headers;
 mod origin;
 mod peaks;
 pub(crate) mod range;
+mod security_log;
 mod state;
 mod streaming;
 pub mod tar;
@@ -90,17 +91,23 @@ pub fn site(
         state.config.http.public_origin.as_deref(),
         state.config.tls.enabled(),
     );
-    origin::same_origin(site)
+    let answered = origin::same_origin(site)
         .and(combine(routes))
         .recover(recover)
-        .unify()
-        .map(move |mut res: Response| {
-            for (name, value) in &headers {
-                res.headers_mut()
-                    .entry(name)
-                    .or_insert_with(|| value.clone());
-            }
-            res
-        })
+        .unify();
+    warp::method()
+        .and(warp::path::full())
+        .and(answered)
+        .map(
+            move |method, path: warp::path::FullPath, mut res: Response| {
+                security_log::note(&method, path.as_str(), &res);
+                for (name, value) in &headers {
+                    res.headers_mut()
+                        .entry(name)
+                        .or_insert_with(|| value.clone());
+                }
+                res
+            },
+        )
         .boxed()
 }
