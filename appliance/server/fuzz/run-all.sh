@@ -13,7 +13,7 @@ targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(range multipart upload_offsets media_query share_link config worker_result)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/sv-fuzz-target}
 # Built once: the runs below use these binaries, whatever changes in the sources meanwhile.
-cargo +nightly fuzz build -O --debug-assertions >/dev/null
+for t in "${targets[@]}"; do cargo +nightly fuzz build -O --debug-assertions "$t" >/dev/null; done
 bin=$CARGO_TARGET_DIR/x86_64-unknown-linux-gnu/release
 mkdir -p logs
 run() {

@@ -369,6 +369,27 @@ impl TraceOutcome {
 
 use crate::library::clean_text as clean;
 
+/// `s` as lowercase hex of exactly `N` bytes, the only spelling this appliance writes: another
+/// spelling of the same bytes is refused, so a signed URL or cookie has one form (found by the
+/// `media_query` and `share_link` fuzz targets, which had an uppercase digit accepted).
+fn canonical_hex<const N: usize>(s: &str) -> Option<[u8; N]> {
+    if s.len() != 2 * N || !s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return None;
+    }
+    let mut out = [0u8; N];
+    hex::decode_to_slice(s, &mut out).ok()?;
+    Some(out)
+}
+
+/// A decimal as this appliance writes it in signed URLs and cookies: digits only, no sign, no
+/// leading zero.
+pub fn canonical_decimal(s: &str) -> Option<i64> {
+    let digits = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    (digits && (s.len() == 1 || !s.starts_with('0')))
+        .then(|| s.parse().ok())
+        .flatten()
+}
+
 fn tag(key: &[u8; 32], parts: &[&[u8]]) -> [u8; 32] {
     let mut mac =
         ring::hmac::Context::with_key(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key));

@@ -2,6 +2,7 @@
 //! through a signed media URL (`/m/…`), in byte ranges for playing or whole for a download.
 
 use serde::Deserialize;
+use studiovault_vault::shares::canonical_decimal;
 use studiovault_vault::{ClientInfo, MediaKind, MediaUrl, RecipientId, TrackId};
 use warp::filters::BoxedFilter;
 use warp::http::{Method, StatusCode, header};
@@ -19,7 +20,8 @@ const PLAY_RANGE_MAX: u64 = 2 << 20;
 
 #[derive(Debug, Deserialize)]
 struct MediaQuery {
-    e: i64,
+    /// Read as written, so that only the canonical decimal is accepted.
+    e: String,
     n: String,
     s: String,
 }
@@ -109,10 +111,11 @@ async fn media(
     client: ClientInfo,
     state: AppState,
 ) -> Result<Response, ApiError> {
-    let (Some(recipient), Some(track), Some(kind)) = (
+    let (Some(recipient), Some(track), Some(kind), Some(expires)) = (
         RecipientId::parse(&recipient),
         TrackId::parse(&track),
         MediaKind::parse(&kind),
+        canonical_decimal(&q.e),
     ) else {
         return Err(media_refused());
     };
@@ -120,7 +123,7 @@ async fn media(
         recipient,
         track,
         kind,
-        expires: q.e,
+        expires,
         nonce: q.n,
         signature: q.s,
     };

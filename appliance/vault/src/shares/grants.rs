@@ -70,7 +70,8 @@ impl RecipientGrant {
         let Some((expires, given)) = token.and_then(|t| t.split_once('.')) else {
             return Ok(false);
         };
-        let (Ok(expires), Ok(given)) = (expires.parse::<i64>(), hex::decode(given)) else {
+        let (Some(expires), Some(given)) = (canonical_decimal(expires), canonical_hex::<16>(given))
+        else {
             return Ok(false);
         };
         let t = tag(
@@ -81,9 +82,7 @@ impl RecipientGrant {
                 &expires.to_be_bytes(),
             ],
         );
-        Ok(given.len() == 16
-            && bool::from(t[..16].ct_eq(&given))
-            && expires * 1000 > vault.now_ms())
+        Ok(bool::from(t[..16].ct_eq(&given[..])) && expires.saturating_mul(1000) > vault.now_ms())
     }
 
     /// The playlist as the portal shows it; records that the recipient opened it (at most once

@@ -14,14 +14,8 @@ impl Vault {
         client: &ClientInfo,
     ) -> Result<(TrackRecord, MediaSource)> {
         let forbidden = || VaultError::Forbidden("this media link is invalid, spent or expired");
-        let nonce: [u8; 16] = hex::decode(&url.nonce)
-            .ok()
-            .and_then(|n| n.try_into().ok())
-            .ok_or_else(forbidden)?;
-        let signature: [u8; 32] = hex::decode(&url.signature)
-            .ok()
-            .and_then(|s| s.try_into().ok())
-            .ok_or_else(forbidden)?;
+        let nonce: [u8; 16] = canonical_hex(&url.nonce).ok_or_else(forbidden)?;
+        let signature: [u8; 32] = canonical_hex(&url.signature).ok_or_else(forbidden)?;
         let expected = self.media_signature(
             method,
             url.kind,

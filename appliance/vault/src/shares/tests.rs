@@ -959,3 +959,16 @@ fn a_copy_finished_after_its_track_or_recipient_went_is_dropped() {
             .all(|e| e.kind != RecipientEventKind::CopyIssued)
     );
 }
+
+#[test]
+fn signed_values_have_one_spelling() {
+    assert_eq!(canonical_hex::<2>("0aff"), Some([0x0a, 0xff]));
+    for other in ["0AFF", "0aFf", "0af", "0aff0", "0agf", "+aff"] {
+        assert_eq!(canonical_hex::<2>(other), None, "{other}");
+    }
+    assert_eq!(canonical_decimal("1796560635"), Some(1_796_560_635));
+    assert_eq!(canonical_decimal("0"), Some(0));
+    for other in ["+1", "-1", "01", "", "1e3", " 1", "99999999999999999999"] {
+        assert_eq!(canonical_decimal(other), None, "{other}");
+    }
+}
