@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::time::Duration;
 
 use serde::Deserialize;
 use tokio::process::Command;
@@ -137,6 +138,9 @@ pub struct ForgetSummary {
     pub keyrings_removed: u64,
 }
 
+/// How long a command waits for another restic's lock on the repository.
+const LOCK_WAIT: Duration = Duration::from_secs(60);
+
 /// The tag of the store's snapshots (with their tier's).
 pub const DATA_TAG: &str = "studiovault";
 /// The tag of the keyring's snapshots: the tenant keys, kept at their latest version only.
@@ -175,7 +179,33 @@ impl Restic {
         cmd
     }
 
+    /// Runs `restic ARGS`; a repository locked by another restic is waited for: its lock is
+    /// removed by `restic unlock` once stale (its process gone), and the command tried again,
+    /// for up to [`LOCK_WAIT`]. A restic killed with the server leaves its lock behind, and its
+    /// process may linger a moment after the kill (found by the crash tests).
     async fn run(
+        &self,
+        command: &'static str,
+        args: &[&str],
+        cwd: Option<&Path>,
+    ) -> Result<String, ResticError> {
+        let deadline = tokio::time::Instant::now() + LOCK_WAIT;
+        loop {
+            match self.run_once(command, args, cwd).await {
+                Err(ResticError::Failed { stderr, .. })
+                    if stderr.contains("repository is already locked")
+                        && tokio::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    // Removes only stale locks: a live restic keeps its own.
+                    let _ = self.run_once("unlock", &["unlock"], None).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn run_once(
         &self,
         command: &'static str,
         args: &[&str],
