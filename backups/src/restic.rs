@@ -269,24 +269,32 @@ impl Restic {
         })
     }
 
-    /// `restic init` beside `path`, then one rename into place: restic writes a local config
-    /// file in place, so an init killed midway would leave a repository that neither opens nor
-    /// can be created again (found by the crash tests).
+    /// `restic init` into `path/.initialising`, then its parts moved up, the config last: restic
+    /// writes a local config file in place, so an init killed midway would leave a repository
+    /// that neither opens nor can be created again (found by the crash tests). The staging
+    /// directory is inside the repository's own, the one place a hardened unit may write.
+    /// While it exists, what sits beside it came from this init and may be cleared.
     async fn init_local(&self, path: &Path) -> Result<(), ResticError> {
-        let name = path
-            .file_name()
-            .map_or_else(|| "repository".into(), |n| n.to_string_lossy().into_owned());
-        let staging = path.with_file_name(format!(".{name}.initialising"));
+        const PARTS: [&str; 5] = ["data", "index", "keys", "locks", "snapshots"];
+        let staging = path.join(".initialising");
         let io = |step, source| ResticError::LocalInit { step, source };
-        if staging.exists() {
+        if staging.exists() && !path.join("config").exists() {
+            for part in PARTS.map(|p| path.join(p)).iter().filter(|p| p.exists()) {
+                std::fs::remove_dir_all(part).map_err(|e| io("clearing an interrupted init", e))?;
+            }
             std::fs::remove_dir_all(&staging).map_err(|e| io("clearing an interrupted init", e))?;
         }
-        let beside = Restic {
+        let inside = Restic {
             repository: staging.display().to_string(),
             ..self.clone()
         };
-        beside.run("init", &["init"], None).await?;
-        std::fs::rename(&staging, path).map_err(|e| io("moving the new repository in place", e))
+        inside.run("init", &["init"], None).await?;
+        let made = PARTS.into_iter().filter(|p| staging.join(p).exists());
+        for part in made.chain(["config"]) {
+            std::fs::rename(staging.join(part), path.join(part))
+                .map_err(|e| io("moving the new repository in place", e))?;
+        }
+        std::fs::remove_dir(&staging).map_err(|e| io("removing the staging directory", e))
     }
 
     /// Backs up the contents of `dir` (stored at the snapshot's root), tagged, at `time` (UTC)
@@ -478,10 +486,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let password_file = dir.path().join("password");
         std::fs::write(&password_file, "a repository passphrase").unwrap();
-        // What an init killed midway leaves beside the repository: a config and no key.
-        let staging = dir.path().join(".repo.initialising");
+        // What an init killed midway leaves: a config and no key in the staging directory,
+        // and a part already moved up.
+        let staging = dir.path().join("repo/.initialising");
         std::fs::create_dir_all(staging.join("keys")).unwrap();
         std::fs::write(staging.join("config"), b"").unwrap();
+        std::fs::create_dir_all(dir.path().join("repo/data/00")).unwrap();
         let restic = Restic {
             binary: "restic".into(),
             repository: dir.path().join("repo").display().to_string(),

@@ -586,9 +586,11 @@ fn percent_decoded(s: &str) -> String {
         .into_owned()
 }
 
-/// The query's fields as the server reads them (form-urlencoded), sorted.
+/// The signed fields of a query (`e`, `n`, `s`) as the server reads them (form-urlencoded),
+/// sorted; other fields are no part of the signature, and the server ignores them.
 fn query_fields(query: &str) -> Vec<(String, String)> {
     let mut fields: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
+    fields.retain(|(k, _)| matches!(k.as_str(), "e" | "n" | "s"));
     fields.sort();
     fields
 }
