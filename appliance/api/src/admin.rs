@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 use crate::{AccountStatus, Plan};
 
 mod incidents;
+mod shares;
 pub use incidents::*;
+pub use shares::*;
 
 /// `POST /v1/users`.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -3,6 +3,8 @@
 //! - [`public`]: the owners' JSON API under `/api` (see `docs/API.md`).
 //! - [`admin`]: the admin socket's JSON API under `/v1`, used by `studiovault` subcommands and
 //!   the console. Nothing here depends on the server, so `tui/` can depend on it alone.
+//! - [`review`]: review with clients (comments, versions, upload links, listening,
+//!   notifications), on the owners' API and the share and upload portals.
 //! - [`worker`]: the stem workers' API under `/api/worker`, token-authenticated.
 //! - `client` (feature `client`): the admin socket client both of them use.
 
@@ -10,6 +12,7 @@ pub mod admin;
 #[cfg(feature = "client")]
 pub mod client;
 pub mod public;
+pub mod review;
 pub mod worker;
 
 use serde::{Deserialize, Serialize};

@@ -148,6 +148,26 @@ pub struct TrackView {
     /// Stems separated from this track.
     #[serde(default)]
     pub stem_count: u32,
+    /// Which version of its track this is, when it has more than one or came in as a new
+    /// version (`version_of` on upload).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<VersionOfView>,
+    /// The library folder it is in (files sent through an upload link arrive in one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub folder: Option<String>,
+}
+
+/// A track's place among its versions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionOfView {
+    /// The first version's id: every version of a track names it.
+    pub family: String,
+    /// 1, 2, 3…
+    pub number: u32,
+    /// Versions of the track in all.
+    pub count: u32,
+    /// Whether this is the newest version.
+    pub latest: bool,
 }
 
 /// What makes a track a stem.
@@ -317,6 +337,10 @@ pub struct CreateShare {
     /// Downloads per recipient.
     #[serde(default)]
     pub download_limit: Option<u32>,
+    /// Whether each track follows its newest version (true when absent) or stays pinned to
+    /// the version named.
+    #[serde(default)]
+    pub follow_latest: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -351,6 +375,8 @@ pub struct ShareView {
     pub download_limit: Option<u32>,
     /// Whether each recipient gets an own watermarked copy.
     pub watermark: bool,
+    /// Whether the tracks follow their newest versions.
+    pub follow_latest: bool,
     pub revoked_at: Option<i64>,
     pub recipients: Vec<RecipientView>,
 }

@@ -21,7 +21,7 @@ use studiovault_api::admin::{
 };
 
 use crate::error::Result;
-use crate::ids::{RecipientId, UserId, WorkerId};
+use crate::ids::{RecipientId, UploadLinkId, UserId, WorkerId};
 use crate::store::{AUDIT, AUDIT_CHECKPOINTS, JOBS, decode, encode};
 use crate::{ClientInfo, Vault};
 
@@ -37,6 +37,8 @@ pub enum Actor {
     Worker(WorkerId),
     /// Someone not (yet) authenticated: a failed sign-in.
     Anonymous,
+    /// A client sending files through an owner's upload link.
+    UploadLink(UploadLinkId),
 }
 
 impl Actor {
@@ -48,6 +50,7 @@ impl Actor {
             Actor::Worker(id) => format!("worker:{id}"),
             Actor::System => "system".into(),
             Actor::Anonymous => "anonymous".into(),
+            Actor::UploadLink(id) => format!("upload_link:{id}"),
         }
     }
 }
@@ -143,6 +146,16 @@ pub enum AuditAction {
     /// The admin read a track's audio to hand it over for a legal request.
     LegalAudioRead,
     LegalDecide,
+    CommentAdd,
+    /// A thread resolved or reopened, or shown to every recipient of its share.
+    CommentChange,
+    CommentDelete,
+    UploadLinkCreate,
+    UploadLinkRevoke,
+    /// A file arrived through an upload link.
+    UploadLinkReceive,
+    /// A wrong password at an upload link.
+    UploadLinkUnlockFailed,
 }
 
 impl AuditAction {
@@ -215,6 +228,13 @@ impl AuditAction {
             Self::LegalExport => "legal.export",
             Self::LegalAudioRead => "legal.audio_read",
             Self::LegalDecide => "legal.decide",
+            Self::CommentAdd => "comment.add",
+            Self::CommentChange => "comment.change",
+            Self::CommentDelete => "comment.delete",
+            Self::UploadLinkCreate => "upload_link.create",
+            Self::UploadLinkRevoke => "upload_link.revoke",
+            Self::UploadLinkReceive => "upload_link.receive",
+            Self::UploadLinkUnlockFailed => "upload_link.unlock_failed",
         }
     }
 }

@@ -27,6 +27,8 @@ pub struct AccountExport {
     pub tracks: Vec<TrackRecord>,
     pub shares: Vec<ShareDetail>,
     pub activity: Vec<AuditEntry>,
+    /// Comments, upload links, what recipients heard, notifications.
+    pub review: crate::review::ReviewExport,
 }
 
 impl Vault {
@@ -50,6 +52,7 @@ impl Vault {
             tracks,
             shares,
             activity,
+            review: self.review_export(scope.owner())?,
         })
     }
 

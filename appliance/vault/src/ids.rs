@@ -113,6 +113,18 @@ id_type!(
     /// A legal request from an authority.
     LegalRequestId
 );
+id_type!(
+    /// A comment on a moment of a track.
+    CommentId
+);
+id_type!(
+    /// A link through which a client sends audio into an owner's library.
+    UploadLinkId
+);
+id_type!(
+    /// One of an owner's notifications.
+    NotificationId
+);
 
 #[cfg(test)]
 mod tests {

@@ -30,6 +30,7 @@ pub mod outbox;
 mod privacy;
 mod records;
 pub mod replication;
+pub mod review;
 mod rights;
 mod scope;
 pub mod shares;

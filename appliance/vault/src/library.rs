@@ -60,6 +60,22 @@ pub struct TrackRecord {
     /// The stems separated from this track, deleted with it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stems: Vec<TrackId>,
+    /// Set once the track has versions: which one this is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<VersionOf>,
+    /// The library folder it is in (an upload link's files arrive in the link's folder).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub folder: Option<String>,
+}
+
+/// A track's place among the versions of one piece ("Mix 1", "Mix 2", …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionOf {
+    /// The first version's id, named by every version (it stays the family's name after the
+    /// first version is deleted).
+    pub family: TrackId,
+    /// 1 for the first version.
+    pub number: u32,
 }
 
 /// What makes a track a stem of another.
@@ -78,6 +94,14 @@ impl TrackRecord {
     pub(crate) fn peaks_blob(&self) -> Option<BlobId> {
         analysed(self).and_then(|r| r.peaks)
     }
+}
+
+/// Where a new upload goes in the library.
+#[derive(Debug, Clone, Default)]
+pub struct Placement {
+    /// The track this upload is the next version of.
+    pub version_of: Option<TrackId>,
+    pub folder: Option<String>,
 }
 
 /// Sort orders of the library listing.
@@ -137,6 +161,10 @@ pub struct TrackQuery {
     /// List stems beside the tracks they came from (to pick them for a share, say); otherwise
     /// they are reached through their track (`Library::stems`).
     pub include_stems: bool,
+    /// List every version of each track; otherwise only the newest.
+    pub all_versions: bool,
+    /// Only the tracks in this folder.
+    pub folder: Option<String>,
     pub offset: u64,
     pub limit: u64,
 }
@@ -176,7 +204,12 @@ impl TrackQuery {
         let added_ok = self
             .added
             .is_none_or(|(lo, hi)| rec.created_at_ms >= lo && rec.created_at_ms <= hi);
+        let folder_ok = self
+            .folder
+            .as_ref()
+            .is_none_or(|f| rec.folder.as_deref() == Some(f.as_str()));
         (self.include_stems || rec.stem.is_none())
+            && folder_ok
             && name_ok
             && tempo_ok
             && key_ok
@@ -260,18 +293,20 @@ impl<'a> Library<'a> {
 
     /// One page of the library; answers the page and the number of matching tracks.
     pub fn list(&self, query: &TrackQuery) -> Result<(Vec<TrackRecord>, u64)> {
-        let mut all: Vec<TrackRecord> = {
+        let owned: Vec<TrackRecord> = {
             let txn = self.vault.db().begin_read()?;
             let tracks = txn.open_table(TRACKS)?;
             let mut out = Vec::new();
             for row in tracks.range((self.owner.raw(), 0)..=(self.owner.raw(), u128::MAX))? {
-                let rec: TrackRecord = decode("tracks", row?.1.value())?;
-                if query.matches(&rec) {
-                    out.push(rec);
-                }
+                out.push(decode("tracks", row?.1.value())?);
             }
             out
         };
+        let mut all: Vec<TrackRecord> = owned
+            .iter()
+            .filter(|r| query.matches(r) && (query.all_versions || versions::is_newest(r, &owned)))
+            .cloned()
+            .collect();
         let tempo = |r: &TrackRecord| analysed(r).and_then(|a| a.tempo_bpm).unwrap_or(f64::MAX);
         all.sort_by(|a, b| {
             let primary = match query.sort {
@@ -328,7 +363,29 @@ impl<'a> Library<'a> {
         &self,
         sealed: SealedBlob,
         info: TrackInfo,
+        placement: Placement,
         client: &ClientInfo,
+    ) -> Result<TrackRecord> {
+        self.commit_new_track(sealed, info, placement, client, |_, rec| {
+            Ok(AuditEvent::by_owner(self.owner, AuditAction::TrackUpload)
+                .object(format!("track/{}", rec.id))
+                .detail(format!(
+                    "blob {} {} bytes sha256 {}",
+                    rec.blob, rec.size_bytes, rec.sha256
+                )))
+        })
+    }
+
+    /// [`Library::commit_upload`] for whoever sends the file: `audit` runs inside the commit's
+    /// transaction, after the track is in place, and answers its audit record (an upload link
+    /// counts the file there).
+    pub(crate) fn commit_new_track(
+        &self,
+        sealed: SealedBlob,
+        info: TrackInfo,
+        placement: Placement,
+        client: &ClientInfo,
+        audit: impl FnOnce(&WriteTransaction, &TrackRecord) -> Result<AuditEvent>,
     ) -> Result<TrackRecord> {
         if sealed.owner != self.owner {
             return Err(VaultError::NotFound);
@@ -356,11 +413,20 @@ impl<'a> Library<'a> {
             analysis: AnalysisState::Off,
             stem: None,
             stems: Vec::new(),
+            version: None,
+            folder: placement
+                .folder
+                .as_deref()
+                .map(|f| clean_text(f, MAX_NAME_CHARS))
+                .filter(|f| !f.is_empty()),
         };
         let path = self.vault.blob_path(self.owner, rec.blob);
         sealed.persist(&path)?;
         // The records keep the time stamped above, before the file was written.
         let committed = self.vault.audited(Some(client), |txn, _| {
+            if let Some(parent) = placement.version_of {
+                rec.version = Some(versions::next_version(txn, self.owner, parent)?);
+            }
             let user = charge_new_tracks(self.vault, txn, self.owner, size, 1)?;
             if user.analysis_enabled() {
                 rec.analysis = AnalysisState::Pending;
@@ -376,12 +442,7 @@ impl<'a> Library<'a> {
             put_blob(txn, rec.blob, &blob)?;
             txn.open_table(TRACKS)?
                 .insert(track_key(self.owner, rec.id), encode(&rec).as_slice())?;
-            let event = AuditEvent::by_owner(self.owner, AuditAction::TrackUpload)
-                .object(format!("track/{}", rec.id))
-                .detail(format!(
-                    "blob {} {size} bytes sha256 {}",
-                    rec.blob, rec.sha256
-                ));
+            let event = audit(txn, &rec)?;
             Ok(((), event))
         });
         if let Err(e) = committed {
@@ -643,6 +704,7 @@ pub(crate) fn purge_owner(vault: &Vault, txn: &WriteTransaction, owner: UserId) 
 }
 
 pub mod analysis;
+pub(crate) mod versions;
 
 #[cfg(test)]
 mod tests;

@@ -20,15 +20,18 @@ use crate::library::{self, Library};
 use crate::records::{self, UserRecord, edit_user, get_user};
 use crate::store::{LEGAL_REQUESTS, SHARES, USERS};
 use crate::users::{self, Account, Admin, Recheck, revoke_all_in};
-use crate::{ClientInfo, Vault, fsutil, incidents, jobs, legal, outbox, replication, shares};
+use crate::{
+    ClientInfo, Vault, fsutil, incidents, jobs, legal, outbox, replication, review, shares,
+};
 
 /// One feature's part of an account purge, inside the purge's transaction.
 type PurgeStep = fn(&Vault, &WriteTransaction, UserId) -> Result<()>;
 
 /// Every feature's part of an account purge, in one transaction: the features' rows, then the
 /// replication queue (once every blob's deletion is queued), the account, and its key.
-const PURGE_STEPS: [PurgeStep; 9] = [
+const PURGE_STEPS: [PurgeStep; 10] = [
     library::purge_owner,
+    |_, txn, owner| review::purge_owner(txn, owner),
     shares::purge_owner,
     outbox::purge_owner,
     legal::purge_owner,
@@ -267,11 +270,13 @@ impl Library<'_> {
     pub fn delete(&self, id: TrackId, client: &ClientInfo) -> Result<()> {
         let blobs = self.vault.audited(Some(client), |txn, _| {
             let rec = library::remove_track_in(self.vault, txn, self.owner, id)?;
+            review::remove_track_in(txn, self.owner, id)?;
             let mut blobs = shares::remove_track_renders_in(self.vault, txn, self.owner, id)?;
             blobs.extend(std::iter::once(rec.blob).chain(rec.peaks_blob()));
             let mut detail = format!("blob {}", rec.blob);
             for stem in &rec.stems {
                 let stem_rec = library::remove_track_in(self.vault, txn, self.owner, *stem)?;
+                review::remove_track_in(txn, self.owner, *stem)?;
                 blobs.extend(shares::remove_track_renders_in(
                     self.vault, txn, self.owner, *stem,
                 )?);

@@ -22,6 +22,7 @@ use crate::blob::{BlobAccess, BlobReader, BlobWriter};
 use crate::error::{Result, VaultError};
 use crate::ids::{BlobId, RecipientId, ShareId, TrackId, UserId};
 use crate::library::TrackRecord;
+use crate::library::versions::{family_members, family_of};
 use crate::records::{BlobRecord, get_user, put_blob, read_tenant_key, remove_blob, tenant_key};
 use crate::scope::OwnerScope;
 use crate::store::{
@@ -78,6 +79,8 @@ pub struct NewShare {
     pub allow_download: bool,
     pub play_limit: Option<u32>,
     pub download_limit: Option<u32>,
+    /// Each track follows its newest version; otherwise the share stays on the versions named.
+    pub follow_latest: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -104,6 +107,10 @@ pub struct ShareRecord {
     pub download_limit: Option<u32>,
     pub watermark: bool,
     pub revoked_at_ms: Option<i64>,
+    /// Each track follows its newest version (and the recipients may compare the earlier
+    /// ones); shares made before versions existed stay on the tracks they name.
+    #[serde(default)]
+    pub follow_latest: bool,
 }
 
 impl std::fmt::Debug for ShareRecord {
@@ -280,9 +287,19 @@ pub struct RecipientGrant {
 pub struct PortalView {
     pub share: ShareRecord,
     pub recipient: RecipientRecord,
+    /// The version of each entry played first: the newest when the share follows versions.
     pub tracks: Vec<TrackRecord>,
-    /// Which tracks already have this recipient's copy.
+    /// Each entry's versions the recipient may play, oldest first (one when pinned).
+    pub versions: Vec<Vec<TrackRecord>>,
+    /// Which versions already have this recipient's copy.
     pub rendered: Vec<TrackId>,
+}
+
+impl PortalView {
+    /// Every version the recipient may play, entry by entry.
+    pub fn every_version(&self) -> impl Iterator<Item = &TrackRecord> {
+        self.versions.iter().flatten()
+    }
 }
 
 /// The owner's view of one share.
@@ -372,7 +389,7 @@ use crate::library::clean_text as clean;
 /// `s` as lowercase hex of exactly `N` bytes, the only spelling this appliance writes: another
 /// spelling of the same bytes is refused, so a signed URL or cookie has one form (found by the
 /// `media_query` and `share_link` fuzz targets, which had an uppercase digit accepted).
-fn canonical_hex<const N: usize>(s: &str) -> Option<[u8; N]> {
+pub(crate) fn canonical_hex<const N: usize>(s: &str) -> Option<[u8; N]> {
     if s.len() != 2 * N || !s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         return None;
     }
@@ -390,7 +407,7 @@ pub fn canonical_decimal(s: &str) -> Option<i64> {
         .flatten()
 }
 
-fn tag(key: &[u8; 32], parts: &[&[u8]]) -> [u8; 32] {
+pub(crate) fn tag(key: &[u8; 32], parts: &[&[u8]]) -> [u8; 32] {
     let mut mac =
         ring::hmac::Context::with_key(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key));
     for part in parts {
@@ -403,7 +420,7 @@ fn tag(key: &[u8; 32], parts: &[&[u8]]) -> [u8; 32] {
     out
 }
 
-fn b64() -> base64::engine::GeneralPurpose {
+pub(crate) fn b64() -> base64::engine::GeneralPurpose {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
 }
 
@@ -486,6 +503,84 @@ fn update_live_recipient<T>(
         let share = live_share(&txn.open_table(SHARES)?, &txn.open_table(USERS)?, rec, now)?;
         change(&share, rec)
     })
+}
+
+/// Whether `share` grants `track`: a track it names or, when it follows versions, any version
+/// of one.
+fn grants_track(
+    tracks: &impl ReadableTable<(u128, u128), &'static [u8]>,
+    share: &ShareRecord,
+    track: TrackId,
+) -> Result<bool> {
+    if share.tracks.contains(&track) {
+        return Ok(true);
+    }
+    if !share.follow_latest {
+        return Ok(false);
+    }
+    let Some(row) = tracks.get((share.owner.raw(), track.raw()))? else {
+        return Ok(false);
+    };
+    let family = family_of(&decode("tracks", row.value())?);
+    for named in &share.tracks {
+        let named_family = match tracks.get((share.owner.raw(), named.raw()))? {
+            Some(row) => family_of(&decode("tracks", row.value())?),
+            None => *named,
+        };
+        if named_family == family {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// [`grants_track`] inside a write transaction.
+pub(crate) fn share_grants(
+    txn: &WriteTransaction,
+    share: &ShareRecord,
+    track: TrackId,
+) -> Result<bool> {
+    grants_track(&txn.open_table(TRACKS)?, share, track)
+}
+
+/// The recipient and its share, if both and the owner are live at `now` (read in `txn`).
+pub(crate) fn live_recipient(
+    txn: &WriteTransaction,
+    id: RecipientId,
+    now: i64,
+) -> Result<(RecipientRecord, ShareRecord)> {
+    let rec = read_recipient(&txn.open_table(RECIPIENTS)?, id)?;
+    let share = live_share(&txn.open_table(SHARES)?, &txn.open_table(USERS)?, &rec, now)?;
+    Ok((rec, share))
+}
+
+/// The versions a share's entry `named` offers, oldest first: the family when the share
+/// follows versions, else the track alone (none when it is gone).
+fn entry_versions(
+    tracks: &impl ReadableTable<(u128, u128), &'static [u8]>,
+    share: &ShareRecord,
+    named: TrackId,
+) -> Result<Vec<TrackRecord>> {
+    let rec: Option<TrackRecord> = tracks
+        .get((share.owner.raw(), named.raw()))?
+        .map(|row| decode("tracks", row.value()))
+        .transpose()?;
+    if !share.follow_latest {
+        return Ok(rec.into_iter().collect());
+    }
+    let family = rec.as_ref().map_or(named, family_of);
+    family_members(tracks, share.owner, family)
+}
+
+/// The tracks of which `recipient` holds a rendered copy.
+fn rendered_tracks(
+    renders: &impl ReadableTable<(u128, u128), &'static [u8]>,
+    recipient: RecipientId,
+) -> Result<Vec<TrackId>> {
+    renders
+        .range((recipient.raw(), 0)..=(recipient.raw(), u128::MAX))?
+        .map(|r| r.map(|(k, _)| TrackId::from_raw(k.value().1)).map_err(Into::into))
+        .collect()
 }
 
 fn put_share(txn: &WriteTransaction, share: &ShareRecord) -> Result<()> {

@@ -268,6 +268,8 @@ impl Vault {
                     model: new.model.clone(),
                 }),
                 stems: Vec::new(),
+                version: None,
+                folder: None,
             };
             blob_rows.push((
                 rec.blob,
@@ -589,7 +591,7 @@ mod tests {
                 ..TrackInfo::default()
             };
             let rec = lib
-                .commit_upload(w.finish().unwrap(), info, &ClientInfo::default())
+                .commit_upload(w.finish().unwrap(), info, Default::default(), &ClientInfo::default())
                 .unwrap();
             lib.request_stems(rec.id, &ClientInfo::default()).unwrap();
             rec.id

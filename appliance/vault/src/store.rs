@@ -85,6 +85,21 @@ pub(crate) const LEGAL_REQUESTS: TableDefinition<u128, &[u8]> =
 pub(crate) const EMAIL_CHANGES: TableDefinition<u128, &[u8]> =
     TableDefinition::new("email_changes");
 
+/// `(owner, comment)` → JSON `CommentRecord`: comments on tracks, the owner's and recipients'.
+pub(crate) const COMMENTS: TableDefinition<(u128, u128), &[u8]> = TableDefinition::new("comments");
+
+/// `(owner, link)` → JSON `UploadLinkRecord`.
+pub(crate) const UPLOAD_LINKS: TableDefinition<(u128, u128), &[u8]> =
+    TableDefinition::new("upload_links");
+
+/// `(owner, recipient, track)` → JSON `ListeningRecord`: what a recipient heard of a track.
+pub(crate) const LISTENING: TableDefinition<(u128, u128, u128), &[u8]> =
+    TableDefinition::new("listening");
+
+/// `(owner, notification)` → JSON `NotificationRecord`.
+pub(crate) const NOTIFICATIONS: TableDefinition<(u128, u128), &[u8]> =
+    TableDefinition::new("notifications");
+
 /// The schema this build writes. Each migration step (`records::migrations`) moves the store up
 /// one version.
 #[cfg(not(feature = "installer-test-migration"))]

@@ -95,6 +95,7 @@ impl TestVault {
         lib.commit_upload(
             w.finish().unwrap(),
             TrackInfo::default(),
+            Default::default(),
             &ClientInfo::default(),
         )
         .unwrap()

@@ -41,15 +41,48 @@ fn account_with_everything(t: &TestVault, email: &str) -> (OwnerScope, TrackReco
             &ClientInfo::default(),
         )
         .unwrap();
-    t.vault
-        .open_link(&share.recipients[0].1)
-        .unwrap()
+    let grant = t.vault.open_link(&share.recipients[0].1).unwrap();
+    grant
         .store_render(
             &t.vault,
             track.id,
             &b"ana's marked copy"[..],
             "audio/flac",
             "copy.flac",
+        )
+        .unwrap();
+    // Review: Ana plays, reports what she heard and comments; an upload link is made.
+    grant
+        .media_url(
+            &t.vault,
+            track.id,
+            crate::MediaKind::Play,
+            &ClientInfo::default(),
+        )
+        .unwrap();
+    grant
+        .report_listening(&t.vault, track.id, 0.0, 1.0, false)
+        .unwrap();
+    grant
+        .add_comment(
+            &t.vault,
+            track.id,
+            review::NewCommentInput {
+                text: "Love the intro".into(),
+                at_secs: Some(0.5),
+                ..Default::default()
+            },
+            &ClientInfo::default(),
+        )
+        .unwrap();
+    t.vault
+        .upload_links(&scope)
+        .create(
+            review::NewUploadLink {
+                name: "Ana".into(),
+                ..Default::default()
+            },
+            &ClientInfo::default(),
         )
         .unwrap();
     let txn = t.vault.db().begin_write().unwrap();
@@ -159,6 +192,13 @@ fn export_holds(
                     .activity
                     .iter()
                     .all(|e| e.owner == Some(owner.to_string()))
+        }
+        ExportDocument::Review => {
+            let r = &export.review;
+            !r.comments.is_empty()
+                && !r.upload_links.is_empty()
+                && !r.listening.is_empty()
+                && !r.notifications.is_empty()
         }
         ExportDocument::Audio => {
             let mut audio = Vec::new();

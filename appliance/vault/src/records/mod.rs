@@ -34,16 +34,16 @@ pub use replicas::{ReplicaOp, ReplicaTask, object_key};
 pub(crate) use tenant_keys::{
     keyless_accounts, put_tenant_key, read_tenant_key, shred_tenant_key, tenant_key,
 };
-pub use users::UserRecord;
+pub use users::{ReviewMail, UserRecord};
 pub(crate) use users::{TotpState, edit_user, get_user, owner_allows, put_user};
 
 use crate::error::{Result, VaultError};
 use crate::ids::UserId;
 use crate::store::{
-    AUDIT, AUDIT_CHECKPOINTS, BLOBS, EMAIL_CHANGES, INCIDENT_ACCOUNTS, INCIDENTS, JOBS,
-    JOBS_BY_SUBJECT, LEGAL_REQUESTS, META, OUTBOX, RECIPIENTS, RENDERS, REPLICATION_QUEUE, SALTS,
-    SESSIONS, SESSIONS_BY_USER, SHARES, SPENT_NONCES, TENANT_KEYS, TRACKS, USERS, USERS_BY_EMAIL,
-    WATERMARK_PAYLOADS, WORKERS, decode,
+    AUDIT, AUDIT_CHECKPOINTS, BLOBS, COMMENTS, EMAIL_CHANGES, INCIDENT_ACCOUNTS, INCIDENTS, JOBS,
+    JOBS_BY_SUBJECT, LEGAL_REQUESTS, LISTENING, META, NOTIFICATIONS, OUTBOX, RECIPIENTS, RENDERS,
+    REPLICATION_QUEUE, SALTS, SESSIONS, SESSIONS_BY_USER, SHARES, SPENT_NONCES, TENANT_KEYS,
+    TRACKS, UPLOAD_LINKS, USERS, USERS_BY_EMAIL, WATERMARK_PAYLOADS, WORKERS, decode,
 };
 
 /// A table whatever its key and value types: what migrations and snapshots do with every one.
@@ -139,6 +139,8 @@ pub(crate) enum ExportDocument {
     Shares,
     /// `activity.json`
     Activity,
+    /// `review.json`
+    Review,
     /// `audio/`: the original audio of each track.
     Audio,
 }
@@ -409,6 +411,44 @@ pub(crate) static TABLES: &[TableSpec] = &[
                 why: "a request may be under a gag: the user learns of it by its notice, \
                       which carries what the request asked",
             },
+        },
+    },
+    TableSpec {
+        table: &COMMENTS,
+        scope: Scope::PerOwner {
+            rows: |txn, owner| under_owner(txn, COMMENTS, owner),
+            purge: Purge::Removed,
+            export: Export::In(ExportDocument::Review),
+        },
+    },
+    TableSpec {
+        table: &UPLOAD_LINKS,
+        scope: Scope::PerOwner {
+            rows: |txn, owner| under_owner(txn, UPLOAD_LINKS, owner),
+            purge: Purge::Removed,
+            export: Export::In(ExportDocument::Review),
+        },
+    },
+    TableSpec {
+        table: &LISTENING,
+        scope: Scope::PerOwner {
+            rows: |txn, owner| {
+                let o = owner.raw();
+                count(
+                    txn.open_table(LISTENING)?
+                        .range((o, 0, 0)..=(o, u128::MAX, u128::MAX))?,
+                )
+            },
+            purge: Purge::Removed,
+            export: Export::In(ExportDocument::Review),
+        },
+    },
+    TableSpec {
+        table: &NOTIFICATIONS,
+        scope: Scope::PerOwner {
+            rows: |txn, owner| under_owner(txn, NOTIFICATIONS, owner),
+            purge: Purge::Removed,
+            export: Export::In(ExportDocument::Review),
         },
     },
 ];

@@ -32,6 +32,43 @@ pub struct UserRecord {
     /// The processing purposes the owner objected to, sorted; all of them is a restriction.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub objections: Vec<ProcessingPurpose>,
+    /// How the owner hears of review activity (recipients' visits, plays, comments) by e-mail.
+    #[serde(default)]
+    pub review_mail: ReviewMail,
+    /// When the last daily digest of review activity was queued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review_digest_at_ms: Option<i64>,
+}
+
+/// How an owner is told of review activity by e-mail; the web app shows it all regardless.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewMail {
+    /// A mail for each notification.
+    #[default]
+    Immediate,
+    /// One mail a day with what happened since the last.
+    Digest,
+    Off,
+}
+
+impl ReviewMail {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Immediate => "immediate",
+            Self::Digest => "digest",
+            Self::Off => "off",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "immediate" => Some(Self::Immediate),
+            "digest" => Some(Self::Digest),
+            "off" => Some(Self::Off),
+            _ => None,
+        }
+    }
 }
 
 /// A second factor: the sealed TOTP secret and the codes already spent.

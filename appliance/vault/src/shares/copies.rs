@@ -23,7 +23,7 @@ impl RecipientGrant {
         track: TrackId,
     ) -> Result<(TrackRecord, BlobAccess)> {
         let (share, _) = self.live_state(vault)?;
-        if !share.watermark || !share.tracks.contains(&track) {
+        if !share.watermark || !self.grants(vault, &share, track)? {
             return Err(VaultError::NotFound);
         }
         owner_allows(vault, self.owner, ProcessingPurpose::MarkedCopies)?;
@@ -86,7 +86,7 @@ impl RecipientGrant {
                     .open_table(TRACKS)?
                     .get((self.owner.raw(), track.raw()))?
                     .is_some();
-                if !share.tracks.contains(&track) || !track_exists {
+                if !track_exists || !grants_track(&txn.open_table(TRACKS)?, share, track)? {
                     return Err(VaultError::NotFound);
                 }
                 // The owner may have objected to new copies while this one was being made.
@@ -158,10 +158,8 @@ pub(crate) fn remove_track_renders_in(
     track: TrackId,
 ) -> Result<Vec<BlobId>> {
     let mut blobs = Vec::new();
-    for share in owner_shares(txn, owner)?
-        .iter()
-        .filter(|s| s.tracks.contains(&track))
-    {
+    // Every share: one that follows versions holds copies of tracks it does not name.
+    for share in owner_shares(txn, owner)? {
         for recipient in &share.recipients {
             blobs.extend(drop_render(vault, txn, owner, *recipient, track)?);
         }
@@ -190,8 +188,9 @@ pub(crate) fn remove_ended_copies_in(
         if ended >= ended_before {
             continue;
         }
-        for track in &share.tracks {
-            blobs.extend(drop_render(vault, txn, share.owner, *recipient, *track)?);
+        let rendered = rendered_tracks(&txn.open_table(RENDERS)?, *recipient)?;
+        for track in rendered {
+            blobs.extend(drop_render(vault, txn, share.owner, *recipient, track)?);
         }
     }
     Ok(blobs)

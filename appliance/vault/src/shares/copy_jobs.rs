@@ -28,7 +28,7 @@ pub enum CopyState {
 }
 
 impl RecipientGrant {
-    /// Each track's copy state, in the view's order; queues the copies a watermarking share
+    /// Each version's copy state, entry by entry; queues the copies a watermarking share
     /// still lacks (once: a queued or running copy is left alone).
     pub fn copy_states(
         &self,
@@ -36,8 +36,8 @@ impl RecipientGrant {
         view: &PortalView,
     ) -> Result<Vec<(TrackId, CopyState)>> {
         let mut queued = false;
-        let mut states = Vec::with_capacity(view.tracks.len());
-        for track in view.tracks.iter().map(|t| t.id) {
+        let mut states = Vec::new();
+        for track in view.every_version().map(|t| t.id) {
             if !view.share.watermark || view.rendered.contains(&track) {
                 states.push((track, CopyState::Ready));
                 continue;

@@ -13,7 +13,7 @@ impl RecipientGrant {
 
     /// The share and recipient, if both are still live.
     /// Read-only: what it answers must not be written back (see [`update_recipient`]).
-    pub(super) fn live_state(&self, vault: &Vault) -> Result<(ShareRecord, RecipientRecord)> {
+    pub(crate) fn live_state(&self, vault: &Vault) -> Result<(ShareRecord, RecipientRecord)> {
         let txn = vault.db().begin_read()?;
         let recipient = read_recipient(&txn.open_table(RECIPIENTS)?, self.recipient)?;
         let share = live_share(
@@ -85,13 +85,31 @@ impl RecipientGrant {
         Ok(bool::from(t[..16].ct_eq(&given[..])) && expires.saturating_mul(1000) > vault.now_ms())
     }
 
-    /// The playlist as the portal shows it; records that the recipient opened it (at most once
-    /// an hour).
-    pub fn open(&self, vault: &Vault, client: &ClientInfo) -> Result<PortalView> {
+    /// Records that the recipient opened the playlist (at most once an hour); the first open
+    /// ever notifies the owner. The portal's script calls it from the page, so a link preview
+    /// that only fetches the page records nothing.
+    pub fn open(&self, vault: &Vault, client: &ClientInfo) -> Result<()> {
         // Opens within the hour change nothing, and spare the commit.
         vault.audited_if_changed(Some(client), |txn, now| {
-            let logged =
-                update_live_recipient(txn, self.recipient, now, |_, rec| Ok(rec.note_open(now)))?;
+            let (logged, first, name, title) =
+                update_live_recipient(txn, self.recipient, now, |share, rec| {
+                    let first = rec.open_logged_at_ms.is_none();
+                    Ok((rec.note_open(now), first, rec.name.clone(), share.title.clone()))
+                })?;
+            if first {
+                crate::review::notify(
+                    txn,
+                    self.owner,
+                    crate::review::NotificationDraft {
+                        kind: crate::review::NotificationKind::Opened,
+                        summary: format!("{name} opened {title} for the first time"),
+                        share: Some(self.share),
+                        track: None,
+                        comment: None,
+                    },
+                    now,
+                )?;
+            }
             let event = logged.then(|| {
                 AuditEvent::new(
                     Actor::Recipient(self.recipient),
@@ -101,8 +119,7 @@ impl RecipientGrant {
                 .object(format!("share/{}", self.share))
             });
             Ok(((), event))
-        })?;
-        self.view(vault)
+        })
     }
 
     /// The playlist without recording anything (for progress polling).
@@ -110,21 +127,21 @@ impl RecipientGrant {
         let (share, recipient) = self.live_state(vault)?;
         let txn = vault.db().begin_read()?;
         let table = txn.open_table(TRACKS)?;
-        let renders = txn.open_table(RENDERS)?;
         let mut tracks = Vec::new();
-        let mut rendered = Vec::new();
+        let mut versions = Vec::new();
         for id in &share.tracks {
-            if let Some(row) = table.get((self.owner.raw(), id.raw()))? {
-                tracks.push(decode::<TrackRecord>("tracks", row.value())?);
-                if renders.get((self.recipient.raw(), id.raw()))?.is_some() {
-                    rendered.push(*id);
-                }
+            let offered = entry_versions(&table, &share, *id)?;
+            if let Some(first) = offered.last() {
+                tracks.push(first.clone());
+                versions.push(offered);
             }
         }
+        let rendered = rendered_tracks(&txn.open_table(RENDERS)?, self.recipient)?;
         Ok(PortalView {
             share,
             recipient,
             tracks,
+            versions,
             rendered,
         })
     }
@@ -142,7 +159,7 @@ impl RecipientGrant {
             MediaKind::Play => vault.audited(Some(client), |txn, now| {
                 let share_expires =
                     update_live_recipient(txn, self.recipient, now, |share, rec| {
-                        if !share.tracks.contains(&track) {
+                        if !grants_track(&txn.open_table(TRACKS)?, share, track)? {
                             return Err(VaultError::NotFound);
                         }
                         if share.play_limit.is_some_and(|l| rec.plays >= l) {
@@ -164,7 +181,7 @@ impl RecipientGrant {
             // Only a courtesy check: open_media checks and counts again when the URL is used.
             MediaKind::Download => {
                 let (share, recipient) = self.live_state(vault)?;
-                if !share.tracks.contains(&track) {
+                if !self.grants(vault, &share, track)? {
                     return Err(VaultError::NotFound);
                 }
                 if !share.allow_download {
@@ -200,9 +217,19 @@ impl RecipientGrant {
     /// The track's stored waveform peaks, if it is in this share and analysed.
     pub fn peaks(&self, vault: &Vault, track: TrackId) -> Result<Vec<u8>> {
         let (share, _) = self.live_state(vault)?;
-        if !share.tracks.contains(&track) {
+        if !self.grants(vault, &share, track)? {
             return Err(VaultError::NotFound);
         }
         vault.library(&OwnerScope::new(self.owner)).peaks(track)
+    }
+
+    /// Whether the share grants `track` (see [`grants_track`]), read now.
+    pub(crate) fn grants(&self, vault: &Vault, share: &ShareRecord, track: TrackId) -> Result<bool> {
+        let txn = vault.db().begin_read()?;
+        grants_track(&txn.open_table(TRACKS)?, share, track)
+    }
+
+    pub(crate) fn owner(&self) -> UserId {
+        self.owner
     }
 }

@@ -100,14 +100,14 @@ impl Vault {
         let renders = txn.open_table(RENDERS)?;
         let tracks = txn.open_table(TRACKS)?;
         let mut copies = Vec::new();
-        for track in &share.tracks {
+        for track in rendered_tracks(&renders, recipient.id)? {
             if let Some(r) = renders.get((recipient.id.raw(), track.raw()))? {
                 let render: RenderRecord = decode("renders", r.value())?;
                 let name = match tracks.get((recipient.owner.raw(), track.raw()))? {
                     Some(t) => decode::<TrackRecord>("tracks", t.value())?.info.name,
                     None => "(deleted track)".into(),
                 };
-                copies.push((*track, name, render.created_at_ms));
+                copies.push((track, name, render.created_at_ms));
             }
         }
         Ok(Some(TraceReport {

@@ -4,7 +4,7 @@
 use super::*;
 
 impl Vault {
-    pub(super) fn link_key(&self) -> zeroize::Zeroizing<[u8; 32]> {
+    pub(crate) fn link_key(&self) -> zeroize::Zeroizing<[u8; 32]> {
         self.master().share_link_key()
     }
 

@@ -46,7 +46,7 @@ impl Vault {
                 .map_err(|_| forbidden())?;
                 (recipient, share)
             };
-            if !share.tracks.contains(&url.track) {
+            if !grants_track(&txn.open_table(TRACKS)?, &share, url.track)? {
                 return Err(forbidden());
             }
             let owner = share.owner;
@@ -73,6 +73,21 @@ impl Vault {
                     rec.record(now, RecipientEventKind::Downloaded, Some(url.track));
                     Ok(())
                 })?;
+                crate::review::notify(
+                    txn,
+                    owner,
+                    crate::review::NotificationDraft {
+                        kind: crate::review::NotificationKind::Downloaded,
+                        summary: format!(
+                            "{} downloaded {} ({})",
+                            recipient.name, track.info.name, share.title
+                        ),
+                        share: Some(share.id),
+                        track: Some(url.track),
+                        comment: None,
+                    },
+                    now,
+                )?;
                 let mut spent = txn.open_table(SPENT_NONCES)?;
                 if spent.get(nonce)?.is_some() {
                     return Err(forbidden());
@@ -121,7 +136,17 @@ impl Vault {
                     etag: format!("\"{}\"", track.sha256),
                 },
             };
-            Ok(((track, source), download))
+            Ok(((track, source, (url.kind == MediaKind::Play).then_some(share)), download))
+        })
+        .and_then(|(track, source, played)| {
+            // A play URL's requests make listening sessions; a failure to note one does not
+            // stop the audio.
+            if let Some(share) = played
+                && let Err(e) = crate::review::note_served(self, &share, url.recipient, url.track)
+            {
+                tracing::warn!(error = %e, "could not note a listening session");
+            }
+            Ok((track, source))
         })
     }
 

@@ -122,6 +122,7 @@ impl<'a> Shares<'a> {
                     .watermark_plans
                     .contains(&user.plan),
                 revoked_at_ms: None,
+                follow_latest: new.follow_latest,
             };
             let mut stored = Vec::new();
             {
@@ -315,8 +316,9 @@ pub(crate) fn purge_owner(vault: &Vault, txn: &WriteTransaction, owner: UserId) 
             let rec = read_recipient(&txn.open_table(RECIPIENTS)?, *recipient)?;
             txn.open_table(WATERMARK_PAYLOADS)?.remove(rec.payload)?;
             txn.open_table(RECIPIENTS)?.remove(recipient.raw())?;
-            for track in &share.tracks {
-                drop_render(vault, txn, owner, *recipient, *track)?;
+            let rendered = rendered_tracks(&txn.open_table(RENDERS)?, *recipient)?;
+            for track in rendered {
+                drop_render(vault, txn, owner, *recipient, track)?;
             }
         }
         txn.open_table(SHARES)?

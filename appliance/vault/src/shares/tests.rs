@@ -23,7 +23,7 @@ fn upload(lib: &Library<'_>, name: &str, bytes: &[u8]) -> TrackRecord {
         mime_type: "audio/wav".into(),
         ..Default::default()
     };
-    lib.commit_upload(w.finish().unwrap(), info, &ClientInfo::default())
+    lib.commit_upload(w.finish().unwrap(), info, Default::default(), &ClientInfo::default())
         .unwrap()
 }
 

@@ -51,6 +51,8 @@ impl<'a> Admin<'a> {
             analysis: None,
             display_name: None,
             objections: Vec::new(),
+            review_mail: Default::default(),
+            review_digest_at_ms: None,
         };
         self.vault.audited(None, |txn, _| {
             let mut by_email = txn.open_table(USERS_BY_EMAIL)?;

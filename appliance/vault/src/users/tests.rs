@@ -352,6 +352,7 @@ fn deletion_disables_at_once_and_purges_after_the_grace() {
         lib.commit_upload(
             w.finish().unwrap(),
             crate::TrackInfo::default(),
+            Default::default(),
             &no_client(),
         )
         .unwrap();
