@@ -86,6 +86,10 @@ const COMMON_TASKS: &[Hint] = &[
         "7, n",
         "record a legal request as it arrives; H holds its accounts, N notifies the users",
     ),
+    (
+        "8, t",
+        "trace a leaked file: type its path, Enter; the recipient it was made for is selected",
+    ),
 ];
 
 pub struct App {
@@ -200,7 +204,10 @@ impl App {
             .map(|s| s.min(self.help_max_scroll.get()));
             return true;
         }
-        let captured = self.link == Link::Up && self.tabs[self.active].captures_keys();
+        let captured = self.link == Link::Up && {
+            let tab = &self.tabs[self.active];
+            tab.captures_keys() || tab.claims_key(&key)
+        };
         if !captured && !ctrl {
             match key.code {
                 KeyCode::Char('q') => {

@@ -41,6 +41,13 @@ pub trait Component {
     /// `?` or a digit are typed rather than acted on.
     fn captures_keys(&self) -> bool;
 
+    /// True for a key the app switches screens with (Tab, ←/→) that the screen wants right now,
+    /// such as to move between lists of its own. It should let the key through at its ends, so
+    /// every screen stays in reach.
+    fn claims_key(&self, _key: &KeyEvent) -> bool {
+        false
+    }
+
     /// The tab was shown, or the admin asked for a refresh, or the server came back: load.
     fn activate(&mut self, ctx: &mut Ctx);
 

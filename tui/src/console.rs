@@ -24,8 +24,6 @@ use crate::tabs;
 use crate::theme::Theme;
 
 const TICK: Duration = Duration::from_secs(1);
-/// A call that takes longer than this is reported as failed; the UI never waits on it anyway.
-const CALL_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// How `studiovault console` was asked to run.
 #[derive(Debug, Clone)]
@@ -106,12 +104,13 @@ fn dispatch(client: &AdminClient, replies: &mpsc::UnboundedSender<Reply>, outgoi
     let client = client.clone();
     let replies = replies.clone();
     tokio::spawn(async move {
-        let result = tokio::time::timeout(CALL_TIMEOUT, outgoing.call.run(&client))
+        let limit = outgoing.call.time_limit();
+        let result = tokio::time::timeout(limit, outgoing.call.run(&client))
             .await
             .unwrap_or_else(|_| {
                 Err(ApiFailure::Broken(format!(
                     "the server did not answer within {} seconds",
-                    CALL_TIMEOUT.as_secs()
+                    limit.as_secs()
                 )))
             });
         // The loop only drops the receiver when it exits, and then nobody wants the answer.

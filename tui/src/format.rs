@@ -82,6 +82,19 @@ pub fn duration(secs: u64) -> String {
     }
 }
 
+/// A time played as a player shows it: `4:05`, `1:02:03`; fractions of a second are dropped,
+/// and a nonsensical report (negative, not a number) reads as `0:00`.
+pub fn play_time(secs: f64) -> String {
+    // `as` saturates, and maps NaN to 0.
+    let secs = secs.max(0.0) as u64;
+    let (h, m, s) = (secs / 3_600, secs / 60 % 60, secs % 60);
+    if h > 0 {
+        format!("{h}:{m:02}:{s:02}")
+    } else {
+        format!("{m}:{s:02}")
+    }
+}
+
 /// `12s ago`, `5m 12s ago`: how long before `now_ms` the instant `then_ms` was; `just now`
 /// under a second, or when the clocks disagree and it seems to lie ahead.
 pub fn ago(then_ms: i64, now_ms: i64) -> String {
@@ -239,6 +252,11 @@ mod tests {
         assert_eq!(gauge(0.4, 5), "██░░░");
         assert_eq!(gauge(0.0, 3), "░░░");
         assert_eq!(gauge(1.0, 3), "███");
+        assert_eq!(play_time(245.9), "4:05");
+        assert_eq!(play_time(3_723.0), "1:02:03");
+        assert_eq!(play_time(0.4), "0:00");
+        assert_eq!(play_time(-3.0), "0:00");
+        assert_eq!(play_time(f64::NAN), "0:00");
     }
 
     #[test]

@@ -5,17 +5,27 @@
 //! loop (`console.rs`) runs each call as a task; tests play the server's part by hand.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use studiovault_api::client::{AdminClient, ClientError};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A call that takes longer than this is reported as failed; the UI never waits on it anyway.
+const CALL_TIMEOUT: Duration = Duration::from_secs(15);
+/// A file goes to the server whole before it answers, and a trace reads all of it: a long
+/// recording takes minutes, not seconds.
+const FILE_CALL_TIMEOUT: Duration = Duration::from_secs(300);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Method {
     Get,
     Post,
     Patch,
     Delete,
+    /// POST with this file's bytes as the body (`application/octet-stream`), not JSON.
+    PostFile(PathBuf),
 }
 
 /// One request to the admin API under `/v1`.
@@ -59,6 +69,23 @@ impl ApiCall {
         }
     }
 
+    /// Sends the file at `file` as the body, streamed from disk by the client.
+    pub fn post_file(path: impl Into<String>, file: impl Into<PathBuf>) -> Self {
+        Self {
+            method: Method::PostFile(file.into()),
+            path: path.into(),
+            body: Value::Null,
+        }
+    }
+
+    /// How long the event loop waits for the answer before it reports the call as failed.
+    pub fn time_limit(&self) -> Duration {
+        match self.method {
+            Method::PostFile(_) => FILE_CALL_TIMEOUT,
+            _ => CALL_TIMEOUT,
+        }
+    }
+
     /// Runs the call; the answer stays JSON until the screen that asked decodes it.
     pub async fn run(self, client: &AdminClient) -> Result<Value, ApiFailure> {
         let result = match self.method {
@@ -66,6 +93,7 @@ impl ApiCall {
             Method::Post => client.post(&self.path, &self.body).await,
             Method::Patch => client.patch(&self.path, &self.body).await,
             Method::Delete => client.delete(&self.path).await,
+            Method::PostFile(file) => client.post_file(&self.path, &file).await,
         };
         result.map_err(ApiFailure::from)
     }
@@ -109,7 +137,8 @@ pub enum ApiFailure {
         code: String,
         message: String,
     },
-    /// The exchange broke off, timed out, or answered something unexpected.
+    /// The exchange broke off, timed out, or answered something unexpected; or the file to
+    /// send could not be read.
     #[error("{0}")]
     Broken(String),
 }
@@ -135,7 +164,9 @@ impl From<ClientError> for ApiFailure {
                 code,
                 message,
             },
-            ClientError::Protocol(_) | ClientError::Write(_) => Self::Broken(e.to_string()),
+            ClientError::Protocol(_) | ClientError::Write(_) | ClientError::ReadFile { .. } => {
+                Self::Broken(e.to_string())
+            }
         }
     }
 }
@@ -252,13 +283,13 @@ impl<P> InFlight<P> {
 /// Ticks (about a second each) between a screen's refreshes while it is shown.
 const REFRESH_TICKS: u32 = 5;
 
-/// Counts a shown screen's ticks to reload it every few seconds.
+/// Counts a shown screen's ticks to reload it every `EVERY` ticks (every few seconds).
 #[derive(Debug, Default)]
-pub struct Refresh {
+pub struct Refresh<const EVERY: u32 = REFRESH_TICKS> {
     ticks: u32,
 }
 
-impl Refresh {
+impl<const EVERY: u32> Refresh<EVERY> {
     /// Counts from zero again: the screen has just loaded.
     pub fn restart(&mut self) {
         self.ticks = 0;
@@ -267,6 +298,6 @@ impl Refresh {
     /// Counts a tick; true when it is time to reload.
     pub fn due(&mut self) -> bool {
         self.ticks += 1;
-        self.ticks.is_multiple_of(REFRESH_TICKS)
+        self.ticks.is_multiple_of(EVERY)
     }
 }

@@ -354,6 +354,9 @@ pub struct HousekeepingReport {
     /// Notices of legal requests whose gag ended, queued now.
     #[serde(default)]
     pub legal_notices: u64,
+    /// Daily digests of review activity queued for owners who chose them.
+    #[serde(default)]
+    pub review_digests: u64,
 }
 
 /// `GET /v1/status`.

@@ -35,6 +35,16 @@ const BUILT_IN: &[(&str, &str, &str)] = &[
         include_str!("../templates/legal-notice.txt"),
         include_str!("../templates/legal-notice.html"),
     ),
+    (
+        "review-activity",
+        include_str!("../templates/review-activity.txt"),
+        include_str!("../templates/review-activity.html"),
+    ),
+    (
+        "review-digest",
+        include_str!("../templates/review-digest.txt"),
+        include_str!("../templates/review-digest.html"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -2,7 +2,7 @@
 //! `studiovault housekeeping`): expired salts, sessions and spent nonces, accounts whose
 //! deletion grace is over, the records of mail sent long ago, recipients' copies of shares
 //! that ended, address changes whose link expired, and the notices of legal requests whose gag
-//! has ended (on the store's clock). Each step enforces one line of the retention table
+//! has ended (on the store's clock), and the daily digests of review activity. Each step enforces one line of the retention table
 //! (`crate::retention`). Audit checkpoints are signed on their own timer beside it.
 
 use std::time::Duration;
@@ -35,6 +35,7 @@ pub async fn pass(vault: &Vault) -> Result<HousekeepingReport, VaultError> {
             share_copies: v.expire_ended_share_copies(v.policy().ended_share_copies_days)?,
             email_changes: v.prune_email_changes()?,
             legal_notices: v.send_due_legal_notices()? as u64,
+            review_digests: v.send_review_digests()?,
         })
     })
     .await
@@ -49,6 +50,7 @@ pub async fn pass(vault: &Vault) -> Result<HousekeepingReport, VaultError> {
             share_copies = report.share_copies,
             email_changes = report.email_changes,
             legal_notices = report.legal_notices,
+            review_digests = report.review_digests,
             "housekeeping"
         );
     }

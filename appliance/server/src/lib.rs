@@ -22,6 +22,7 @@ mod owners;
 mod portal;
 mod render;
 mod retention;
+mod review;
 mod serve;
 mod suspect;
 mod throttle;

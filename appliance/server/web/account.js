@@ -220,6 +220,23 @@ export async function renderAccount(main, session) {
   renderTotp();
   main.append(section("Two-factor sign-in", totpBox));
 
+  // Review notifications by e-mail: each as it happens, one digest a day, or none.
+  const MAIL = { immediate: ["Immediately", "You get an e-mail for each notification."], digest: ["Daily digest", "You get one e-mail a day with the day's notifications."], off: ["Off", "No notification e-mails: the bell still shows them."] };
+  const mail = el("select", { id: "notification-mail", disabled: true },
+    Object.entries(MAIL).map(([value, [text]]) => el("option", { value, text })));
+  let savedMail = null;
+  mail.addEventListener("change", async () => {
+    try {
+      await api("PUT", "/api/notifications/mail", { mail: mail.value });
+      savedMail = mail.value;
+      toast(MAIL[mail.value][1]);
+    } catch (err) { mail.value = savedMail; toast(err.message); }
+  });
+  api("GET", "/api/notifications").then((n) => { savedMail = n.mail; mail.value = n.mail; mail.disabled = false; }, (err) => toast(err.message));
+  main.append(section("Notifications", el("div", { class: "card", id: "notification-settings" },
+    el("label", { for: "notification-mail", text: "Review notifications by e-mail" }), mail,
+    el("p", { class: "muted", text: "When a recipient opens a share, plays a track to the end, downloads or comments, and when files arrive through an upload link." }))));
+
   // Activity: this account's audit records, yours and others'.
   const activity = el("table", { id: "activity" });
   const labels = {

@@ -36,6 +36,15 @@ export const fmt = {
   date(ms) {
     return new Date(ms).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
   },
+  // "5 min ago"; the date itself once it is more than a week old.
+  ago(ms) {
+    const mins = Math.round((Date.now() - ms) / 60_000);
+    if (mins < 1) return "just now";
+    if (mins < 60) return `${mins} min ago`;
+    if (mins < 24 * 60) return `${Math.round(mins / 60)} h ago`;
+    if (mins < 7 * 24 * 60) return `${Math.round(mins / (24 * 60))} d ago`;
+    return fmt.date(ms);
+  },
 };
 
 export function el(tag, attrs = {}, ...children) {

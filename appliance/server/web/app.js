@@ -4,10 +4,13 @@ import { renderLogin } from "/assets/login.js";
 import { renderLibrary } from "/assets/library.js";
 import { renderAccount, renderConfirmEmail } from "/assets/account.js";
 import { renderShares } from "/assets/shares.js";
+import { renderUploadLinks } from "/assets/uploadlinks.js";
 import { initPlayer } from "/assets/player.js";
+import { closeComments } from "/assets/comments.js";
 import { showNotices, clearNotices } from "/assets/notices.js";
+import { initNotifications, startNotifications, stopNotifications } from "/assets/notifications.js";
 
-const routes = { "/library": renderLibrary, "/shares": renderShares, "/account": renderAccount };
+const routes = { "/library": renderLibrary, "/shares": renderShares, "/uploads": renderUploadLinks, "/account": renderAccount };
 export const session = { me: null };
 // Whose notices the banner shows.
 let noticesOf = null;
@@ -22,6 +25,8 @@ async function route() {
   const main = document.getElementById("main");
   const nav = document.getElementById("nav");
   const notices = document.getElementById("notices");
+  // The comments panel covers the lower part of the page: each page starts with it closed.
+  closeComments();
   // An address-change link works signed in or not: the token in it is the proof.
   if (location.pathname === "/confirm-email") {
     nav.hidden = true;
@@ -38,6 +43,7 @@ async function route() {
   if (!session.me) {
     noticesOf = null;
     clearNotices(notices);
+    stopNotifications();
     nav.hidden = true;
     document.getElementById("player").hidden = true;
     return renderLogin(main, async (me) => {
@@ -53,6 +59,7 @@ async function route() {
   if (!routes[path]) path = "/library";
   if (path !== location.pathname) history.replaceState(null, "", path);
   nav.hidden = false;
+  startNotifications();
   for (const a of nav.querySelectorAll("a")) {
     if (a.getAttribute("href") === path) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
@@ -77,4 +84,5 @@ document.getElementById("sign-out").addEventListener("click", async () => {
   navigate("/login");
 });
 initPlayer();
+initNotifications();
 route();

@@ -1,5 +1,5 @@
 import { api, el, fmt, toast, ApiError } from "/assets/api.js";
-import { uploadFile } from "/assets/upload.js";
+import { uploadFile, uploadVersion } from "/assets/upload.js";
 import { play, current } from "/assets/player.js";
 import { stemsRow } from "/assets/stems.js";
 
@@ -23,8 +23,10 @@ const KEYS = [
 
 // Tracks whose stems row is open.
 const openStems = new Set();
+// Library folders seen in any listing, for the folder filter (a filtered listing shows only one).
+const folders = new Set();
 
-const view = { sort: "created", order: "desc", q: "", tempoMin: "", tempoMax: "", key: "", length: "Any length", added: "Added any time" };
+const view = { sort: "created", order: "desc", q: "", tempoMin: "", tempoMax: "", key: "", length: "Any length", added: "Added any time", folder: "", versions: false };
 
 // Length and date-added filters: [label, from, to] in seconds, [label, days back].
 const LENGTHS = [["Any length"], ["Under 1 min", null, 60], ["1–3 min", 60, 180], ["3–6 min", 180, 360], ["Over 6 min", 360, null]];
@@ -56,19 +58,35 @@ function cell(t, column) {
 }
 
 const AUDIO_EXTENSION = /\.(wav|aiff?|aifc|flac|mp3|m4a|aac|ogg|oga|opus)$/i;
+const AUDIO_ACCEPT = "audio/*,.wav,.aif,.aiff,.flac,.mp3,.m4a,.aac,.ogg,.opus";
+
+// The name, with the version badge ("Mix 3 of 3") and the folder when there is one.
+function nameCell(t) {
+  const v = t.version?.count > 1 ? t.version : null;
+  const extras = [
+    v ? el("span", { class: v.latest ? "badge version" : "badge version older", text: `Mix ${v.number} of ${v.count}` }) : null,
+    t.folder ? el("a", { class: "folder", href: `/library?folder=${encodeURIComponent(t.folder)}`, "data-link": true, title: "Show only this folder", "aria-label": `Folder ${t.folder}`, text: t.folder }) : null,
+  ].filter(Boolean);
+  return el("td", { class: "name" }, t.name, extras.length ? " " : null, ...extras);
+}
 
 export async function renderLibrary(main, session) {
   const status = el("p", { class: "muted", role: "status", "aria-live": "polite" });
-  const search = el("input", { type: "search", id: "search", placeholder: "Find a track", "aria-label": "Search by name" });
-  const tempoMin = el("input", { type: "number", id: "tempo-min", min: 20, max: 300, "aria-label": "Tempo from" });
-  const tempoMax = el("input", { type: "number", id: "tempo-max", min: 20, max: 300, "aria-label": "Tempo to" });
+  // A link to a folder (from the upload links page, or a row) opens the library filtered by it.
+  view.folder = new URLSearchParams(location.search).get("folder") ?? "";
+  if (view.folder) folders.add(view.folder);
+  const search = el("input", { type: "search", id: "search", placeholder: "Find a track", "aria-label": "Search by name", value: view.q });
+  const tempoMin = el("input", { type: "number", id: "tempo-min", min: 20, max: 300, "aria-label": "Tempo from", value: view.tempoMin });
+  const tempoMax = el("input", { type: "number", id: "tempo-max", min: 20, max: 300, "aria-label": "Tempo to", value: view.tempoMax });
   const keySelect = el("select", { id: "key-filter", "aria-label": "Key" }, el("option", { value: "", text: "Any key" }));
   const lengthSelect = el("select", { id: "length-filter", "aria-label": "Length" },
     ...LENGTHS.map(([label]) => el("option", { value: label, text: label })));
   const addedSelect = el("select", { id: "added-filter", "aria-label": "Added" },
     ...ADDED.map(([label]) => el("option", { value: label, text: label })));
+  const folderSelect = el("select", { id: "folder-filter", "aria-label": "Folder" });
+  const allVersions = el("input", { type: "checkbox", id: "all-versions", checked: view.versions });
   const quota = el("span", { class: "quota" });
-  const fileInput = el("input", { type: "file", id: "file-input", multiple: true, accept: "audio/*,.wav,.aif,.aiff,.flac,.mp3,.m4a,.aac,.ogg,.opus", hidden: true });
+  const fileInput = el("input", { type: "file", id: "file-input", multiple: true, accept: AUDIO_ACCEPT, hidden: true });
   const pick = el("button", { type: "button", id: "pick-files", text: "Choose files…", onclick: () => fileInput.click() });
   const folderInput = el("input", { type: "file", id: "folder-input", webkitdirectory: true, multiple: true, hidden: true });
   const pickFolder = el("button", { type: "button", id: "pick-folder", text: "Choose a folder…", onclick: () => folderInput.click() });
@@ -78,6 +96,9 @@ export async function renderLibrary(main, session) {
   const dialog = el("dialog", { id: "confirm" });
 
   for (const [name, camelot] of KEYS) keySelect.append(el("option", { value: name, text: `${name} · ${camelot}` }));
+  keySelect.value = view.key;
+  lengthSelect.value = view.length;
+  addedSelect.value = view.added;
 
   main.append(
     el("h1", { text: "Library" }),
@@ -87,6 +108,8 @@ export async function renderLibrary(main, session) {
       el("div", {}, keySelect),
       el("div", {}, lengthSelect),
       el("div", {}, addedSelect),
+      el("div", {}, folderSelect),
+      el("label", { class: "check" }, allVersions, "Every version"),
       quota),
     drop, uploads, status, table, dialog);
 
@@ -108,11 +131,21 @@ export async function renderLibrary(main, session) {
     if (hi != null) params.set("duration_max", hi);
     const [, days] = ADDED.find(([label]) => label === view.added) ?? ADDED[0];
     if (days != null) params.set("added_after", String(Date.now() - days * 86_400_000));
+    if (view.folder) params.set("folder", view.folder);
+    if (view.versions) params.set("versions", "all");
     const page = await api("GET", `/api/tracks?${params}`);
+    for (const t of page.items) if (t.folder) folders.add(t.folder);
+    renderFolders();
     render(page);
     const pending = page.items.some((t) => ["pending", "running"].includes(t.analysis?.state));
     clearTimeout(load.timer);
     if (pending && document.body.contains(table)) load.timer = setTimeout(() => load().catch(() => {}), 2000);
+  }
+
+  function renderFolders() {
+    folderSelect.replaceChildren(el("option", { value: "", text: "All folders" }),
+      ...[...folders].sort((a, b) => a.localeCompare(b)).map((f) => el("option", { value: f, text: f })));
+    folderSelect.value = view.folder;
   }
 
   function sortButton(column) {
@@ -130,7 +163,7 @@ export async function renderLibrary(main, session) {
   }
 
   function render(page) {
-    status.textContent = page.total === 0 ? (view.q || view.key || view.tempoMin || view.tempoMax || view.length !== LENGTHS[0][0] || view.added !== ADDED[0][0] ? "No track matches." : "No tracks yet: drop some audio above.") : `${page.total} track${page.total === 1 ? "" : "s"}`;
+    status.textContent = page.total === 0 ? (view.q || view.key || view.tempoMin || view.tempoMax || view.folder || view.length !== LENGTHS[0][0] || view.added !== ADDED[0][0] ? "No track matches." : "No tracks yet: drop some audio above.") : `${page.total} track${page.total === 1 ? "" : "s"}`;
     const head = el("tr", {}, el("th", { scope: "col" }, el("span", { class: "muted", text: "" })),
       COLUMNS.map((c) => el("th", {
         scope: "col", class: [c.num ? "num" : "", c.small ? "hide-sm" : ""].join(" ").trim() || null,
@@ -138,19 +171,48 @@ export async function renderLibrary(main, session) {
       }, sortButton(c))),
       el("th", { scope: "col" }, el("span", { class: "muted", text: "" })));
     const rows = page.items.flatMap((t) => {
-      const playing = current()?.id === t.id;
+      // Another version of this track playing (switched to in the player) marks the row too.
+      const now = current();
+      const playing = now?.id === t.id || (!view.versions && t.version != null && now?.version?.family === t.version.family);
       const stemsLabel = t.stem_count > 0 ? `Stems (${t.stem_count})` : "Stems";
       const open = openStems.has(t.id);
       const track = el("tr", { "data-id": t.id, class: playing ? "playing" : null },
         el("td", {}, el("button", { type: "button", class: "quiet", "aria-label": `Play ${t.name}`, text: "▶", onclick: () => play(t, () => load()) })),
-        COLUMNS.map((c) => el("td", { class: [c.key === "name" ? "name" : "", c.num ? "num" : "", c.small ? "hide-sm" : ""].join(" ").trim() || null, text: cell(t, c) })),
+        COLUMNS.map((c) => (c.key === "name" ? nameCell(t) : el("td", { class: [c.num ? "num" : "", c.small ? "hide-sm" : ""].join(" ").trim() || null, text: cell(t, c) }))),
         el("td", {}, el("div", { class: "row-actions" },
+          newVersionButton(t),
           el("button", { type: "button", "aria-label": `Stems of ${t.name}`, "aria-expanded": String(open), text: stemsLabel, onclick: () => { if (open) openStems.delete(t.id); else openStems.add(t.id); load(); } }),
           el("button", { type: "button", "aria-label": `Rename ${t.name}`, text: "Rename", onclick: () => rename(t) }),
           el("button", { type: "button", class: "danger", "aria-label": `Delete ${t.name}`, text: "Delete", onclick: () => remove(t) }))));
       return open ? [track, stemsRow(t, COLUMNS.length + 2, () => { load(); refreshQuota(); })] : [track];
     });
     table.replaceChildren(el("caption", { class: "muted", hidden: true, text: "Your tracks" }), el("thead", {}, head), el("tbody", {}, rows));
+  }
+
+  // "New version…": the file picked becomes the next version of `t` (Mix 2, Mix 3…).
+  function newVersionButton(t) {
+    const input = el("input", {
+      type: "file", class: "version-input", accept: AUDIO_ACCEPT, hidden: true, "aria-label": `New version of ${t.name}`,
+      onchange: () => { if (input.files[0]) uploadNewVersion(t, input.files[0]); input.value = ""; },
+    });
+    return [el("button", { type: "button", class: "new-version", "aria-label": `New version of ${t.name}`, text: "New version…", onclick: () => input.click() }), input];
+  }
+
+  async function uploadNewVersion(t, file) {
+    const bar = el("progress", { max: 1, value: 0, "aria-label": `Uploading ${file.name} as a new version of ${t.name}` });
+    const note = el("span", { class: "muted", text: `new version of “${t.name}” · ${fmt.bytes(file.size)}` });
+    const item = el("li", { "data-file": file.name, "data-version-of": t.id }, el("span", { text: file.name }), bar, note);
+    uploads.append(item);
+    try {
+      const track = await uploadVersion(file, t.id, (f) => { bar.value = f; });
+      bar.value = 1;
+      note.textContent = track?.version ? `done: Mix ${track.version.number} of “${t.name}”` : "done";
+    } catch (e) {
+      item.classList.add("failed");
+      note.textContent = e.message;
+      note.setAttribute("role", "alert");
+    }
+    await Promise.all([load(), refreshQuota()]).catch(() => {});
   }
 
   function confirmDialog(message, action, inputValue) {
@@ -215,12 +277,15 @@ export async function renderLibrary(main, session) {
   const onFilter = () => {
     clearTimeout(debounce);
     debounce = setTimeout(() => {
-      Object.assign(view, { q: search.value.trim(), tempoMin: tempoMin.value, tempoMax: tempoMax.value, key: keySelect.value, length: lengthSelect.value, added: addedSelect.value });
+      if (!document.body.contains(table)) return;
+      Object.assign(view, { q: search.value.trim(), tempoMin: tempoMin.value, tempoMax: tempoMax.value, key: keySelect.value, length: lengthSelect.value, added: addedSelect.value, folder: folderSelect.value, versions: allVersions.checked });
+      // The address keeps the folder, so it can be bookmarked and sent.
+      history.replaceState(null, "", view.folder ? `/library?folder=${encodeURIComponent(view.folder)}` : "/library");
       load().catch((e) => toast(e.message));
     }, 200);
   };
   for (const input of [search, tempoMin, tempoMax]) input.addEventListener("input", onFilter);
-  for (const select of [keySelect, lengthSelect, addedSelect]) select.addEventListener("change", onFilter);
+  for (const select of [keySelect, lengthSelect, addedSelect, folderSelect, allVersions]) select.addEventListener("change", onFilter);
 
   await Promise.all([load(), refreshQuota()]).catch((e) => { if (!(e instanceof ApiError)) throw e; toast(e.message); });
 }

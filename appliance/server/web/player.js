@@ -1,16 +1,19 @@
-import { fmt } from "/assets/api.js";
+import { api, el, fmt } from "/assets/api.js";
 import { drawWaveform } from "/assets/waveform.js";
+import { initComments, commentsFor, commentMarks, openComments as openPanel } from "/assets/comments.js";
 
 // The bottom player: an <audio> element streaming with Range requests, and a scrubber drawn
-// from the stored waveform peaks (audiowaveform JSON, version 2) when the track has them.
-const state = { track: null, peaks: null, onChange: null };
+// from the stored waveform peaks (audiowaveform JSON, version 2) when the track has them. A
+// track with several versions gets a switcher that changes version at the same position, so
+// mixes can be compared A/B; its comments show under the waveform (comments.js).
+const state = { track: null, peaks: null, onChange: null, versions: [] };
 
 function $(id) { return document.getElementById(id); }
 
 function draw() {
   const canvas = $("wave");
   const audio = $("audio");
-  drawWaveform(canvas, state.peaks, audio.duration ? audio.currentTime / audio.duration : 0);
+  drawWaveform(canvas, state.peaks, audio.duration ? audio.currentTime / audio.duration : 0, commentMarks());
   canvas.setAttribute("aria-valuemax", String(Math.round(audio.duration || 0)));
   canvas.setAttribute("aria-valuenow", String(Math.round(audio.currentTime)));
   canvas.setAttribute("aria-valuetext", `${fmt.duration(audio.currentTime)} of ${fmt.duration(audio.duration)}`);
@@ -30,20 +33,87 @@ export function togglePlay() {
   if (audio.paused) audio.play(); else audio.pause();
 }
 
-export async function play(track, onChange) {
+// Points the <audio> at `track`, from `at` seconds once its length is known.
+function start(track, at, autoplay) {
   const audio = $("audio");
-  state.track = track;
-  state.onChange = onChange;
-  state.peaks = null;
-  $("player").hidden = false;
-  $("now-title").textContent = track.name;
   audio.src = `/api/tracks/${track.id}/audio`;
-  audio.play().catch(() => {});
-  draw();
+  if (at > 0) {
+    audio.addEventListener("loadedmetadata", () => {
+      if (state.track !== track) return;
+      audio.currentTime = Math.min(at, audio.duration || at);
+      if (autoplay) audio.play().catch(() => {});
+    }, { once: true });
+  } else if (autoplay) {
+    audio.play().catch(() => {});
+  }
+}
+
+async function loadPeaks(track) {
   try {
     const res = await fetch(`/api/tracks/${track.id}/peaks?zoom=1024`, { credentials: "same-origin" });
     if (res.ok && state.track === track) { state.peaks = await res.json(); draw(); }
   } catch { /* no peaks yet: the plain bar stays */ }
+}
+
+function renderVersions() {
+  const box = $("versions");
+  box.hidden = state.versions.length < 2;
+  box.replaceChildren(...state.versions.map((v) => el("button", {
+    type: "button", "data-id": v.id, "aria-pressed": String(v.id === state.track?.id), title: v.name, text: v.label,
+    onclick: () => switchVersion(v.id),
+  })));
+}
+
+async function loadVersions(track) {
+  state.versions = [];
+  renderVersions();
+  if (!(track.version?.count > 1)) return;
+  try {
+    const { versions } = await api("GET", `/api/tracks/${track.id}/versions`);
+    if (state.track === track) { state.versions = versions; renderVersions(); }
+  } catch { /* no switcher: the version playing stays */ }
+}
+
+function show(track, at, autoplay) {
+  state.track = track;
+  state.peaks = null;
+  $("player").hidden = false;
+  $("now-title").textContent = track.name;
+  start(track, at, autoplay);
+  draw();
+  loadPeaks(track);
+  commentsFor(track);
+}
+
+/** Plays `track` (a TrackView) from the start; `onChange(track, playing)` on play and pause. */
+export function play(track, onChange, { autoplay = true } = {}) {
+  state.onChange = onChange;
+  show(track, 0, autoplay);
+  loadVersions(track);
+}
+
+/** Switches to another version of the playing track, at the same position, playing on if it was. */
+export function switchVersion(id) {
+  const v = state.versions.find((x) => x.id === id);
+  if (!v || v.id === state.track?.id) return;
+  const audio = $("audio");
+  const at = audio.currentTime;
+  const playing = !audio.paused;
+  const family = state.track.version?.family ?? state.versions[0].id;
+  const track = {
+    id: v.id, name: v.name, duration_secs: v.duration_secs,
+    version: { family, number: v.number, count: state.versions.length, latest: v.id === state.versions.at(-1).id },
+  };
+  show(track, at, playing);
+  renderVersions();
+  state.onChange?.(track, playing);
+}
+
+/** Opens `track` (a TrackView, or its id) in the player, paused unless it is playing, with its comments. */
+export async function openComments(track, commentId) {
+  if (typeof track === "string") track = state.track?.id === track ? state.track : await api("GET", `/api/tracks/${track}`);
+  if (state.track?.id !== track.id) play(track, null, { autoplay: false });
+  await openPanel(commentId);
 }
 
 export function current() { return state.track; }
@@ -57,6 +127,9 @@ export function initPlayer() {
     button.setAttribute("aria-label", audio.paused ? "Play" : "Pause");
     state.onChange?.(state.track, !audio.paused);
   };
+  initComments({ seek: seekTo, changed: draw });
+  // The page keeps its end clear of the player, however tall the comments make it.
+  new ResizeObserver(() => document.documentElement.style.setProperty("--player-height", `${$("player").offsetHeight}px`)).observe($("player"));
   audio.addEventListener("play", sync);
   audio.addEventListener("pause", sync);
   audio.addEventListener("timeupdate", draw);

@@ -1,6 +1,9 @@
 // The share portal's player. The page is rendered by the server and works as a list without
 // this script; the script adds playback through short-lived signed URLs, the waveform
-// scrubber (click, drag or arrow keys), next track, downloads, and copy-preparation progress.
+// scrubber (click, drag or arrow keys), next track, downloads, copy-preparation progress,
+// versions (switched at the same position, for A/B listening), comments pinned to moments,
+// and reports of the spans played. It also tells the appliance the page was opened: a link
+// preview fetches the page without running this, and counts nothing.
 import { drawWaveform } from "/assets/waveform.js";
 
 const root = document.getElementById("portal");
@@ -12,7 +15,16 @@ if (root) {
   const playButton = document.getElementById("play");
   const message = document.getElementById("message");
   const items = [...root.querySelectorAll(".playlist li")];
-  const state = { index: -1, peaks: null, ready: new Set() };
+  const state = { index: -1, track: null, peaks: null, ready: new Set(), comments: [], span: null };
+  const versionsBox = document.getElementById("versions");
+  const commentsBox = document.getElementById("comments");
+  const commentList = document.getElementById("comment-list");
+  const commentForm = document.getElementById("comment-form");
+  const commentText = document.getElementById("comment-text");
+  const commentAt = document.getElementById("comment-at");
+  const versionsOf = (item) => {
+    try { return JSON.parse(item.dataset.versions || "[]"); } catch { return []; }
+  };
 
   const say = (text) => { message.textContent = text; };
   const clock = (s) => {
@@ -21,15 +33,29 @@ if (root) {
   };
   const duration = () => audio.duration || Number(items[state.index]?.dataset.duration) || 0;
 
-  async function post(path) {
-    const res = await fetch(`${base}/${path}`, { method: "POST", credentials: "same-origin" });
-    const body = await res.json().catch(() => ({}));
+  async function post(path, json) {
+    const init = { method: "POST", credentials: "same-origin" };
+    if (json !== undefined) {
+      init.headers = { "Content-Type": "application/json" };
+      init.body = JSON.stringify(json);
+    }
+    const res = await fetch(`${base}/${path}`, init);
+    const body = res.status === 204 ? {} : await res.json().catch(() => ({}));
     if (!res.ok) throw new Error(body.message || `the appliance answered ${res.status}`);
     return body;
   }
 
+  function marks() {
+    const d = duration();
+    if (!d) return [];
+    return state.comments.filter((c) => !c.parent).map((c) => ({
+      from: c.at_secs / d, to: c.end_secs != null ? c.end_secs / d : null, dim: c.resolved,
+    }));
+  }
+
   function draw() {
-    drawWaveform(canvas, state.peaks, duration() ? audio.currentTime / duration() : 0);
+    drawWaveform(canvas, state.peaks, duration() ? audio.currentTime / duration() : 0, marks());
+    commentAt.textContent = `Comment at ${clock(audio.currentTime)}`;
     const total = duration();
     document.getElementById("clock").textContent = `${clock(audio.currentTime)} / ${clock(total)}`;
     canvas.setAttribute("aria-valuemax", String(Math.round(total)));
@@ -37,30 +63,188 @@ if (root) {
     canvas.setAttribute("aria-valuetext", clock(audio.currentTime));
   }
 
-  async function play(index) {
+  // Plays entry `index`, at version `track` (its newest when not given) from `at` seconds.
+  async function play(index, track, at = 0) {
     const item = items[index];
     if (!item) return;
-    if (!state.ready.has(item.dataset.track)) {
+    const id = track || item.dataset.track;
+    if (!state.ready.has(id)) {
       say("Your copy of this track is still being prepared; it will be ready in a moment.");
       return;
     }
     try {
-      const { url } = await post(`play/${item.dataset.track}`);
+      flushSpan(false);
+      const { url } = await post(`play/${id}`);
       items.forEach((li, i) => li.classList.toggle("current", i === index));
       state.index = index;
+      state.track = id;
       state.peaks = null;
       document.getElementById("now").textContent = item.querySelector(".pick").textContent.trim();
+      showVersions(item);
       audio.src = url;
+      if (at > 0) audio.addEventListener("loadedmetadata", () => { audio.currentTime = at; }, { once: true });
       await audio.play();
       say("");
-      fetch(`${base}/peaks/${item.dataset.track}?zoom=1024`, { credentials: "same-origin" })
+      loadComments();
+      fetch(`${base}/peaks/${id}?zoom=1024`, { credentials: "same-origin" })
         .then((r) => (r.ok ? r.json() : null))
-        .then((p) => { if (p && state.index === index) { state.peaks = p; draw(); } })
+        .then((p) => { if (p && state.track === id) { state.peaks = p; draw(); } })
         .catch(() => {});
     } catch (e) {
       say(`Cannot play: ${e.message}`);
     }
   }
+
+  // Versions: one button each, the one playing pressed; a switch keeps the position.
+  function showVersions(item) {
+    const versions = versionsOf(item);
+    versionsBox.hidden = versions.length < 2;
+    versionsBox.replaceChildren(...versions.map((v) => {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.dataset.id = v.id;
+      b.textContent = v.label;
+      b.setAttribute("aria-pressed", String(v.id === state.track));
+      b.addEventListener("click", () => {
+        if (v.id !== state.track) play(state.index, v.id, audio.currentTime);
+      });
+      return b;
+    }));
+  }
+
+  // What was played, reported in spans: from where playing started to where it is now, sent
+  // every 10 s, on pause, before a seek and at the end.
+  function flushSpan(ended) {
+    const span = state.span;
+    if (!span || !state.track) return;
+    const to = ended ? duration() : audio.currentTime;
+    state.span = ended || audio.paused ? null : { track: span.track, from: audio.currentTime };
+    if (to - span.from < 0.25 && !ended) return;
+    post(`listen/${span.track}`, { from_secs: span.from, to_secs: Math.max(span.from, to), ended })
+      .catch(() => {});
+  }
+  audio.addEventListener("playing", () => { state.span = { track: state.track, from: audio.currentTime }; });
+  audio.addEventListener("pause", () => flushSpan(false));
+  audio.addEventListener("seeking", () => {
+    // The span ended where the playhead was before the seek.
+    if (state.span && state.lastTime != null) {
+      const span = state.span;
+      state.span = null;
+      if (state.lastTime - span.from >= 0.25) {
+        post(`listen/${span.track}`, { from_secs: span.from, to_secs: state.lastTime, ended: false }).catch(() => {});
+      }
+    }
+  });
+  audio.addEventListener("seeked", () => { if (!audio.paused) state.span = { track: state.track, from: audio.currentTime }; });
+  audio.addEventListener("timeupdate", () => { if (!audio.seeking) state.lastTime = audio.currentTime; });
+  setInterval(() => { if (!audio.paused) flushSpan(false); }, 10_000);
+
+  // Comments on the version playing: the recipient's own thread and what the owner shared.
+  async function loadComments() {
+    if (!state.track) return;
+    const id = state.track;
+    try {
+      const res = await fetch(`${base}/comments/${id}`, { credentials: "same-origin" });
+      if (!res.ok || state.track !== id) return;
+      state.comments = (await res.json()).comments;
+      commentsBox.hidden = false;
+      renderComments();
+      draw();
+    } catch { /* kept as shown */ }
+  }
+
+  function renderComments() {
+    const roots = state.comments.filter((c) => !c.parent).sort((a, b) => a.at_secs - b.at_secs);
+    commentList.replaceChildren(...roots.map((root) => {
+      const li = document.createElement("li");
+      li.className = "thread";
+      li.dataset.comment = root.id;
+      li.dataset.at = String(root.at_secs);
+      li.append(commentLine(root));
+      const replies = document.createElement("ol");
+      replies.className = "replies";
+      for (const r of state.comments.filter((c) => c.parent === root.id)) {
+        const item = document.createElement("li");
+        item.className = "reply";
+        item.append(commentLine(r));
+        replies.append(item);
+      }
+      li.append(replies, replyForm(root));
+      return li;
+    }));
+  }
+
+  function commentLine(c) {
+    const box = document.createElement("div");
+    if (!c.parent) {
+      const at = document.createElement("button");
+      at.type = "button";
+      at.className = "at";
+      at.textContent = c.end_secs != null ? `${clock(c.at_secs)}–${clock(c.end_secs)}` : clock(c.at_secs);
+      at.setAttribute("aria-label", `Play from ${clock(c.at_secs)}`);
+      at.addEventListener("click", () => seekTo(c.at_secs / (duration() || 1)));
+      box.append(at);
+    }
+    const who = document.createElement("span");
+    who.className = "author";
+    who.textContent = c.author.kind === "owner" ? `${c.author.name} (owner)` : c.author.name;
+    const text = document.createElement("p");
+    text.className = "text";
+    text.textContent = c.text;
+    box.append(who, text);
+    if (!c.parent && c.resolved) {
+      const note = document.createElement("span");
+      note.className = "resolved-note";
+      note.textContent = "Resolved";
+      box.append(note);
+    }
+    return box;
+  }
+
+  function replyForm(root) {
+    const form = document.createElement("form");
+    form.className = "reply-form";
+    const id = `reply-${root.id}`;
+    const label = document.createElement("label");
+    label.htmlFor = id;
+    label.textContent = "Reply";
+    const text = document.createElement("textarea");
+    text.id = id;
+    text.rows = 1;
+    text.maxLength = 2000;
+    text.required = true;
+    const send = document.createElement("button");
+    send.type = "submit";
+    send.textContent = "Reply";
+    form.append(label, text, send);
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      try {
+        await post(`comments/${state.track}`, { text: text.value, parent: root.id });
+        loadComments();
+      } catch (err) {
+        say(`Cannot reply: ${err.message}`);
+      }
+    });
+    return form;
+  }
+
+  commentForm.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    if (!state.track) return;
+    try {
+      await post(`comments/${state.track}`, { text: commentText.value, at_secs: state.pinned ?? audio.currentTime });
+      commentText.value = "";
+      state.pinned = null;
+      say("Comment posted.");
+      loadComments();
+    } catch (err) {
+      say(`Cannot comment: ${err.message}`);
+    }
+  });
+  // The moment is the one heard when typing starts, not when the comment is sent.
+  commentText.addEventListener("input", () => { if (state.pinned == null) state.pinned = audio.currentTime; });
+  setInterval(() => { if (!commentsBox.hidden && document.visibilityState === "visible") loadComments(); }, 15_000);
 
   async function download(item) {
     try {
@@ -88,6 +272,7 @@ if (root) {
     if (audio.paused) audio.play(); else audio.pause();
   });
   document.getElementById("next").addEventListener("click", () => play(state.index + 1));
+  audio.addEventListener("ended", () => flushSpan(true));
   audio.addEventListener("play", () => { playButton.textContent = "❚❚"; playButton.setAttribute("aria-label", "Pause"); });
   audio.addEventListener("pause", () => { playButton.textContent = "▶"; playButton.setAttribute("aria-label", "Play"); });
   audio.addEventListener("timeupdate", draw);
@@ -120,6 +305,9 @@ if (root) {
       const body = await res.json();
       let pending = false;
       for (const t of body.tracks) {
+        // Every version's copy: the list shows the newest's, the switcher plays the others.
+        if (t.state === "ready") state.ready.add(t.id);
+        else if (t.state === "queued" || t.state === "rendering") pending = true;
         const item = items.find((li) => li.dataset.track === t.id);
         if (!item) continue;
         const status = item.querySelector(".status");
@@ -143,6 +331,10 @@ if (root) {
       setTimeout(refresh, 3000);
     }
   }
+  // The visit counts once the page is seen by a person's browser.
+  const opened = () => post("open").catch(() => {});
+  if (document.visibilityState === "visible") opened();
+  else document.addEventListener("visibilitychange", opened, { once: true });
   refresh();
   draw();
 }

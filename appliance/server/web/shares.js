@@ -1,8 +1,77 @@
 // Shares: pick tracks in playlist order, name recipients, set the rules; then each recipient's
-// own link to send, what each of them opened, played and downloaded, and revocation.
+// own link to send, what each of them opened, played and downloaded, what parts of each track
+// they heard (a heat map over the waveform), the tracks' comments, and revocation.
 import { api, el, fmt, toast } from "/assets/api.js";
+import { openComments } from "/assets/player.js";
+import { drawHeat } from "/assets/waveform.js";
 
 const DAY_MS = 86_400_000;
+
+// Waveform peaks by track id, fetched once per page for the heat maps.
+const peaksOf = new Map();
+function peaks(id) {
+  if (!peaksOf.has(id)) {
+    peaksOf.set(id, fetch(`/api/tracks/${id}/peaks?zoom=1024`, { credentials: "same-origin" })
+      .then((res) => (res.ok ? res.json() : null), () => null));
+  }
+  return peaksOf.get(id);
+}
+
+/// "0:00–1:30 and 2:10–2:40": the parts heard, from the heat map's buckets.
+function heardParts(heat, duration) {
+  const at = (i) => (duration ? fmt.duration((i / heat.length) * duration) : `${Math.round((i / heat.length) * 100)} %`);
+  const parts = [];
+  for (let i = 0; i < heat.length; i++) {
+    if (!(heat[i] > 0)) continue;
+    const from = i;
+    while (i + 1 < heat.length && heat[i + 1] > 0) i++;
+    parts.push(`${at(from)}–${at(i + 1)}`);
+  }
+  return parts.length > 1 ? `${parts.slice(0, -1).join(", ")} and ${parts.at(-1)}` : parts[0];
+}
+
+function heatMap(name, t) {
+  const heard = heardParts(t.heat, t.duration_secs);
+  const canvas = el("canvas", { class: "heat", role: "img", "data-track": t.track, "aria-label": heard ? `${name} heard ${heard}` : `${name} has not heard it yet` });
+  canvas.heat = t.heat;
+  return canvas;
+}
+
+// Draws every heat map in `root`: bare at once, over the waveform once its peaks arrive.
+function drawHeatMaps(root) {
+  for (const canvas of root.querySelectorAll("canvas.heat")) {
+    drawHeat(canvas, null, canvas.heat);
+    peaks(canvas.dataset.track).then((p) => { if (p && canvas.isConnected) drawHeat(canvas, p, canvas.heat); });
+  }
+}
+
+function listeningPart(listening) {
+  const box = el("div", { class: "listening" }, el("h3", { text: "Listening" }));
+  if (!listening) {
+    box.append(el("p", { class: "muted", text: "Who listened could not be loaded." }));
+    return box;
+  }
+  const rows = listening.recipients.flatMap((r) => {
+    const who = (first) => el("th", { scope: "row", class: "wrap" }, r.name,
+      first && r.listened_secs > 0 ? el("div", { class: "muted small", text: `${fmt.duration(r.listened_secs)} in all` }) : null);
+    if (r.listened_secs === 0 || r.tracks.length === 0) {
+      return [el("tr", { "data-recipient": r.recipient }, who(true), el("td", { colspan: 7, class: "muted", text: "Not listened yet." }))];
+    }
+    return r.tracks.map((t, i) => el("tr", { "data-recipient": r.recipient, "data-track": t.track },
+      who(i === 0),
+      el("td", { class: "wrap", text: t.name }),
+      el("td", {}, heatMap(r.name, t)),
+      el("td", { class: "num", text: fmt.duration(t.listened_secs) }),
+      el("td", { class: "num", text: String(t.sessions) }),
+      el("td", { class: "num", text: `${Math.round(t.coverage * 100)} %` }),
+      el("td", { text: t.played_to_end ? "played to the end" : "—" }),
+      el("td", { class: "muted", text: t.last_listen ? fmt.ago(t.last_listen) : "—", title: t.last_listen ? fmt.date(t.last_listen) : null })));
+  });
+  box.append(el("table", { class: "listening-table" },
+    el("thead", {}, el("tr", {}, ["Recipient", "Track", "Heard", "Listened", "Sessions", "Coverage", "To the end", "Last listen"].map((h) => el("th", { scope: "col", text: h })))),
+    el("tbody", {}, rows)));
+  return box;
+}
 
 /// "Name <email>" or "Name", one per line.
 function parseRecipients(text) {
@@ -37,13 +106,17 @@ export async function renderShares(main) {
     el("label", { for: "share-password", text: "Password (optional)" }),
     el("input", { id: "share-password", type: "password", autocomplete: "new-password" }),
     el("label", { class: "check" }, el("input", { id: "share-download", type: "checkbox" }), " Allow downloads (otherwise streaming only)"),
+    el("label", { class: "check" }, el("input", { id: "share-follow", type: "checkbox", checked: true }), " Follow the newest version of each track"),
     el("button", { type: "submit", class: "primary", text: "Create share" }), error);
   const list = el("div", { id: "shares" });
   main.append(el("h1", { text: "Shares" }),
     el("details", { class: "new-share" }, el("summary", { text: "New share" }), form),
     list);
 
-  const tracks = (await api("GET", "/api/tracks?sort=name&order=asc&limit=500&stems=include")).items;
+  // Every version, to name the tracks of older shares; the picker offers the newest of each.
+  const all = (await api("GET", "/api/tracks?sort=name&order=asc&limit=500&stems=include&versions=all")).items;
+  const byId = new Map(all.map((t) => [t.id, t]));
+  const tracks = all.filter((t) => !t.version || t.version.latest);
   function renderPicker() {
     trackList.replaceChildren(...tracks.map((t) => {
       const order = picked.indexOf(t.id);
@@ -77,6 +150,7 @@ export async function renderShares(main) {
         allow_download: form.querySelector("#share-download").checked,
         play_limit: number("share-plays"),
         download_limit: number("share-downloads"),
+        follow_latest: form.querySelector("#share-follow").checked,
       });
       form.reset();
       picked.length = 0;
@@ -93,13 +167,26 @@ export async function renderShares(main) {
     load();
   }
 
+  // The share's tracks, each with a way to its comment threads in the player.
+  function shareTracks(s, listening) {
+    const names = new Map(listening?.recipients.flatMap((r) => r.tracks.map((t) => [t.track, t.name])) ?? []);
+    return el("ul", { class: "share-track-list", "aria-label": `Tracks of ${s.title}` }, s.tracks.map((id) => {
+      const name = byId.get(id)?.name ?? names.get(id) ?? "A track no longer in the library";
+      return el("li", { "data-track": id }, el("span", { text: name }), " ", el("button", {
+        type: "button", class: "quiet open-comments", "data-track": id, "aria-label": `Comments on ${name}`, text: "Comments",
+        onclick: () => openComments(byId.get(id) ?? id).catch((e) => toast(e.message)),
+      }));
+    }));
+  }
+
   async function load() {
     const shares = await api("GET", "/api/shares");
     if (shares.length === 0) {
       list.replaceChildren(el("p", { class: "muted", text: "No shares yet." }));
       return;
     }
-    list.replaceChildren(...shares.map((s) => el("section", { class: "share", "data-share": s.id, "aria-label": s.title },
+    const listening = await Promise.all(shares.map((s) => api("GET", `/api/shares/${s.id}/listening`).catch(() => null)));
+    list.replaceChildren(...shares.map((s, i) => el("section", { class: "share", id: `share-${s.id}`, "data-share": s.id, "aria-label": s.title },
       el("h2", { text: s.title }),
       el("p", { class: "muted", text: [
         `${s.tracks.length} track${s.tracks.length === 1 ? "" : "s"}`,
@@ -107,7 +194,9 @@ export async function renderShares(main) {
         s.allow_download ? "download allowed" : "streaming only",
         s.password ? "password" : null,
         s.watermark ? "watermarked per recipient" : null,
+        s.follow_latest ? "follows the newest versions" : "these versions only",
       ].filter(Boolean).join(" · ") }),
+      shareTracks(s, listening[i]),
       el("table", {},
         el("thead", {}, el("tr", {}, ["Recipient", "Link", "Plays", "Downloads", "Last", ""].map((h) => el("th", { scope: "col", text: h })))),
         el("tbody", {}, s.recipients.map((r) => {
@@ -127,10 +216,14 @@ export async function renderShares(main) {
               onclick: () => revoke(`/api/shares/${s.id}/recipients/${r.id}`, r.name),
             })));
         }))),
+      listeningPart(listening[i]),
       s.status === "active" ? el("button", {
         type: "button", class: "danger", text: "Revoke the whole share",
         onclick: () => revoke(`/api/shares/${s.id}`, "Share"),
       }) : null)));
+    drawHeatMaps(list);
   }
   await load();
+  // A notification links here with the share in the fragment.
+  if (location.hash.startsWith("#share-")) document.getElementById(location.hash.slice(1))?.scrollIntoView();
 }

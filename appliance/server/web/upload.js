@@ -46,3 +46,24 @@ export async function uploadFile(file, onProgress) {
     }
   }
 }
+
+/** Uploads `file` in one request as the next version of the track `versionOf`; `onProgress(fraction)`
+ *  as bytes go out. Resolves with the new version's track. */
+export function uploadVersion(file, versionOf, onProgress) {
+  // The track id goes first: the server knows what the file is before its bytes arrive.
+  const form = new FormData();
+  form.append("version_of", versionOf);
+  form.append("file", file, file.name);
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", "/api/tracks");
+    xhr.upload.onprogress = (e) => { if (e.lengthComputable) onProgress(e.loaded / Math.max(e.total, 1)); };
+    xhr.onerror = () => reject(new ApiError(0, { error: "network", message: "The connection dropped; try this file again." }));
+    xhr.onload = () => {
+      let body = null;
+      try { body = xhr.responseText ? JSON.parse(xhr.responseText) : null; } catch { /* not JSON: the status says enough */ }
+      if (xhr.status >= 200 && xhr.status < 300) resolve(body); else reject(new ApiError(xhr.status, body));
+    };
+    xhr.send(form);
+  });
+}

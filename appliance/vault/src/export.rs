@@ -102,11 +102,13 @@ pub(crate) fn account_document(vault: &Vault, account: &Account) -> Result<Value
     }))
 }
 
-/// Every track of the library, stems included: they are tracks of the account like any other.
+/// Every track of the library, stems and every version included: they are tracks of the
+/// account like any other.
 pub(crate) fn every_track(library: &Library) -> Result<Vec<TrackRecord>> {
     let query = TrackQuery {
         limit: u64::MAX,
         include_stems: true,
+        all_versions: true,
         ..TrackQuery::default()
     };
     Ok(library.list(&query)?.0)

@@ -89,15 +89,18 @@ pub use check::StoreCheck;
 pub use error::{Result, VaultError};
 pub use export::AccountExport;
 pub use ids::{
-    BlobId, IncidentId, LegalRequestId, MessageId, RecipientId, ShareId, TrackId, UserId, WorkerId,
+    BlobId, CommentId, IncidentId, LegalRequestId, MessageId, NotificationId, RecipientId, ShareId,
+    TrackId, UploadLinkId, UserId, WorkerId,
 };
 pub use jobs::{JobKind, JobRecord, JobState, JobSubject, JobView, Lease};
 pub use keys::MasterKey;
 pub use legal::{HandedOverAccount, LegalHandover};
 pub use library::analysis::{AnalysisJob, AnalysisResult, AnalysisState};
-pub use library::{AudioUse, Library, StemOf, TrackInfo, TrackQuery, TrackRecord, TrackSort};
+pub use library::{
+    AudioUse, Library, Placement, StemOf, TrackInfo, TrackQuery, TrackRecord, TrackSort, VersionOf,
+};
 pub use outbox::{Delivery, MailDraft, MessageRecord, OutboxCounts};
-pub use records::{LegalRequestRecord, UserRecord};
+pub use records::{LegalRequestRecord, ReviewMail, UserRecord};
 pub use scope::{Authenticated, OwnerScope};
 pub use shares::{
     CopyState, MediaKind, MediaSource, MediaUrl, NewRecipient, NewShare, PortalView,

@@ -23,4 +23,5 @@ tabs![
     workers::Workers,
     notices::Notices,
     legal::Legal,
+    shares::Shares,
 ];

@@ -82,8 +82,15 @@ fn tabs_switch_with_digits_tab_and_vim_keys_and_load_when_shown() {
     assert_eq!(h.calls(), ["GET /v1/legal"]);
     h.answer(Method::Get, "/v1/legal", legal_requests());
     h.key(KeyCode::Char('l'));
+    assert_eq!(h.calls(), ["GET /v1/shares"]);
+    h.answer(Method::Get, "/v1/shares", json!({"owners": []}));
+    h.key(KeyCode::Char('l'));
     assert_eq!(h.calls(), ["GET /v1/status"], "wraps to the dashboard");
     h.answer(Method::Get, "/v1/status", status());
+    h.key(KeyCode::BackTab);
+    assert_eq!(h.calls(), ["GET /v1/shares"]);
+    h.answer(Method::Get, "/v1/shares", json!({"owners": []}));
+    // The Shares tab's first list lets BackTab through to the previous screen.
     h.key(KeyCode::BackTab);
     assert_eq!(h.calls(), ["GET /v1/legal"]);
     h.answer(Method::Get, "/v1/legal", legal_requests());
@@ -329,7 +336,7 @@ fn every_account_action_calls_its_endpoint() {
         let path = format!("/v1/users/{BEN}{rest}");
         assert_eq!(
             h.calls(),
-            [format!("{} {path}", method_name(method))],
+            [format!("{} {path}", method_name(&method))],
             "{key}"
         );
     }

@@ -8,6 +8,7 @@
 mod events;
 mod notices;
 mod render;
+mod shares;
 
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
@@ -98,11 +99,15 @@ impl Harness {
         self.input(Input::Tick)
     }
 
-    /// The calls waiting for an answer, as `METHOD path`.
+    /// The calls waiting for an answer, as `METHOD path` (`POST path < file` for a file sent
+    /// as the body).
     pub fn calls(&self) -> Vec<String> {
         self.pending
             .iter()
-            .map(|o| format!("{} {}", method_name(o.call.method), o.call.path))
+            .map(|o| match &o.call.method {
+                Method::PostFile(file) => format!("POST {} < {}", o.call.path, file.display()),
+                method => format!("{} {}", method_name(method), o.call.path),
+            })
             .collect()
     }
 
@@ -199,10 +204,10 @@ impl Harness {
     }
 }
 
-fn method_name(method: Method) -> &'static str {
+fn method_name(method: &Method) -> &'static str {
     match method {
         Method::Get => "GET",
-        Method::Post => "POST",
+        Method::Post | Method::PostFile(_) => "POST",
         Method::Patch => "PATCH",
         Method::Delete => "DELETE",
     }

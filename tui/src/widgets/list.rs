@@ -5,7 +5,7 @@ use std::cell::Cell;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
-use ratatui::widgets::{Block, Row, Table, TableState};
+use ratatui::widgets::{Block, BorderType, Row, Table, TableState};
 
 use super::panel::{draw_placeholder, titled_block};
 use crate::theme::Theme;
@@ -95,6 +95,18 @@ impl ListBox {
             block: titled_block(title, theme),
             theme,
         }
+    }
+
+    /// Marks the list that has the keys among several on one screen, with a heavy border that
+    /// reads without colours too.
+    pub fn focused(mut self, focused: bool) -> Self {
+        if focused {
+            self.block = self
+                .block
+                .border_type(BorderType::Thick)
+                .border_style(self.theme.dialog_border());
+        }
+        self
     }
 
     pub fn draw_placeholder(self, frame: &mut Frame, area: Rect, text: &str) {

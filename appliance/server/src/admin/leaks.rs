@@ -56,5 +56,49 @@ pub(super) fn routes(state: &AppState) -> Vec<Routes> {
             };
             respond(result.await)
         });
-    vec![leak.boxed()]
+    // The console sends the suspect file itself; the server reads its mark in a child
+    // process, as for an owner's trace.
+    let file = warp::path!("v1" / "leaks" / "trace-file")
+        .and(warp::post())
+        .and(warp::body::content_length_limit(TRACE_FILE_LIMIT))
+        .and(warp::header::<u64>("content-length"))
+        .and(warp::body::stream())
+        .and(s())
+        .then(|length: u64, body, state: AppState| async move {
+            let result = async {
+                if length == 0 {
+                    return Err(ApiError::bad_request(
+                        "send the suspect audio file as the request body",
+                    ));
+                }
+                let analysis =
+                    crate::suspect::read(body, &state.watermark_key, state.config.job_limits())
+                        .await?;
+                let vault = state.vault.clone();
+                let key = state.watermark_key.clone();
+                let view = blocking(move || {
+                    let (suspects, threshold) = match &analysis.soft_bits {
+                        Some(soft) => {
+                            let (named, t) = studiovault_marking::suspects(
+                                soft,
+                                &key,
+                                &vault.watermark_candidates_any()?,
+                            );
+                            (named, Some(t))
+                        }
+                        None => (Vec::new(), None),
+                    };
+                    let payload = analysis.payload;
+                    let outcome = vault.trace_any(&TraceQuery { payload, suspects }, "console")?;
+                    Ok(trace_view(&vault, payload, &outcome, threshold, true))
+                })
+                .await?;
+                Ok(json(&view))
+            };
+            respond(result.await)
+        });
+    vec![leak.boxed(), file.boxed()]
 }
+
+/// A suspect file sent by the console: an excerpt is enough; whole songs fit.
+const TRACE_FILE_LIMIT: u64 = 512 << 20;

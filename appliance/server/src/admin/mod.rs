@@ -10,6 +10,7 @@ mod incidents;
 mod leaks;
 mod legal;
 mod sessions;
+mod shares;
 mod status;
 mod tls;
 mod users;
@@ -44,6 +45,7 @@ pub fn routes(state: &AppState) -> Routes {
         sessions::routes(state),
         audit::routes(state),
         leaks::routes(state),
+        shares::routes(state),
         workers::routes(state),
         housekeeping::routes(state),
         incidents::routes(state),

@@ -41,6 +41,10 @@ const ASSETS: &[Asset] = &[
     asset!("waveform.js", "text/javascript; charset=utf-8"),
     asset!("stems.js", "text/javascript; charset=utf-8"),
     asset!("notices.js", "text/javascript; charset=utf-8"),
+    asset!("comments.js", "text/javascript; charset=utf-8"),
+    asset!("notifications.js", "text/javascript; charset=utf-8"),
+    asset!("uploadlinks.js", "text/javascript; charset=utf-8"),
+    asset!("upload-link.js", "text/javascript; charset=utf-8"),
     asset!("portal.css", "text/css; charset=utf-8"),
     asset!("portal.js", "text/javascript; charset=utf-8"),
 ];
@@ -104,7 +108,7 @@ pub(super) fn routes() -> Vec<BoxedFilter<(Response,)>> {
         .and(warp::path::full())
         .and_then(|path: warp::path::FullPath| async move {
             match path.as_str() {
-                "/" | "/login" | "/library" | "/shares" | "/account" | "/confirm-email" => Ok(()),
+                "/" | "/login" | "/library" | "/shares" | "/uploads" | "/account" | "/confirm-email" => Ok(()),
                 _ => Err(warp::reject::not_found()),
             }
         })

@@ -221,6 +221,7 @@ impl Entries {
             ("tracks.json".to_owned(), pretty(&tracks)?),
             ("shares.json".to_owned(), pretty(&shares)?),
             ("activity.json".to_owned(), pretty(&export.activity)?),
+            ("review.json".to_owned(), pretty(&export.review)?),
         ];
         Ok(Self {
             documents,
@@ -248,6 +249,7 @@ account.json   your account: e-mail, plan, storage, settings, the breach notices
 tracks.json    every track: names, formats, sizes, SHA-256, tempo, key, loudness, and its file\n\
 shares.json    your shares, their recipients, and what each opened, played and downloaded\n\
 activity.json  the audit records of your data: uploads, downloads, shares, sign-ins, settings\n\
+review.json    comments on your tracks, upload links, what recipients heard, notifications\n\
 audio/         the original files you uploaded, byte for byte (check them against tracks.json)\n";
 
 type Sender = tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>;

@@ -1,13 +1,11 @@
 //! `POST /api/leaks/trace`: an owner's leak trace, among their own shares only.
 
 use studiovault_vault::{Authenticated, ClientInfo, TraceQuery};
-use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
 use super::auth;
 use crate::leak_report::trace_view;
-use crate::suspect::SuspectError;
 use crate::web::{ApiError, AppState, blocking, client, respond, with_state};
 
 /// A suspect file for a trace: a 30-second excerpt is enough; whole songs fit.
@@ -50,24 +48,8 @@ where
             "send the suspect audio file as the request body",
         ));
     }
-    let analysis = crate::suspect::read(body, &state.watermark_key, state.config.job_limits())
-        .await
-        .map_err(|e| match e {
-            SuspectError::Busy => ApiError {
-                retry_after: Some(60),
-                ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "busy", e.to_string())
-            },
-            SuspectError::Unreadable(_) => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "unreadable_audio",
-                e.to_string(),
-            ),
-            SuspectError::BodyBroken => ApiError::bad_request(e.to_string()),
-            SuspectError::Job(reason) => {
-                tracing::error!(error = %reason, "a leak trace could not run");
-                ApiError::internal()
-            }
-        })?;
+    let analysis =
+        crate::suspect::read(body, &state.watermark_key, state.config.job_limits()).await?;
     let payload = analysis.payload;
     let vault = state.vault.clone();
     let key = state.watermark_key.clone();

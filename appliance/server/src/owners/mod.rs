@@ -7,9 +7,9 @@
 mod account;
 mod app;
 mod export;
-mod incoming;
 mod leaks;
 mod notices;
+mod review;
 mod session;
 mod shares;
 mod stems;
@@ -118,6 +118,7 @@ pub fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
     all.extend(stems::routes(state));
     all.extend(tracks::routes(state));
     all.extend(shares::routes(state));
+    all.extend(review::routes(state));
     all.push(leaks::route(state).boxed());
     all.extend(notices::routes(state));
     all

@@ -42,6 +42,7 @@ fn share_view(detail: &ShareDetail, now_ms: i64) -> ShareView {
         play_limit: s.play_limit,
         download_limit: s.download_limit,
         watermark: s.watermark,
+        follow_latest: s.follow_latest,
         revoked_at: s.revoked_at_ms,
         recipients: detail
             .recipients
@@ -81,6 +82,7 @@ fn to_new_share(req: CreateShare) -> Result<NewShare, ApiError> {
         allow_download: req.allow_download,
         play_limit: req.play_limit,
         download_limit: req.download_limit,
+        follow_latest: req.follow_latest.unwrap_or(true),
     })
 }
 

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use studiovault_api::public::{
     AnalysisView, KeyView, LoudnessView, RenameTrack, StemOfView, TempoView, TrackPage, TrackView,
+    VersionOfView,
 };
 use studiovault_audio::{Container, MelodyOptions, MelodyRange, extract_melody};
 use studiovault_vault::{
@@ -43,6 +44,10 @@ struct ListQuery {
     added_before: Option<i64>,
     /// `include` lists stems beside their tracks.
     stems: Option<String>,
+    /// `all` lists every version of each track; by default only the newest.
+    versions: Option<String>,
+    /// Only this folder's tracks.
+    folder: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -56,6 +61,12 @@ struct AudioQuery {
 }
 
 pub(super) fn view(rec: &TrackRecord) -> TrackView {
+    view_placed(rec, None)
+}
+
+/// [`view`] with the track's place among its versions: how many there are and whether it is
+/// the newest (without it, a version is shown as the newest of as many as its number).
+pub(super) fn view_placed(rec: &TrackRecord, place: Option<(u32, bool)>) -> TrackView {
     let done = match &rec.analysis {
         AnalysisState::Done(r) => Some(r),
         _ => None,
@@ -114,6 +125,16 @@ pub(super) fn view(rec: &TrackRecord) -> TrackView {
             model: s.model.clone(),
         }),
         stem_count: u32::try_from(rec.stems.len()).unwrap_or(u32::MAX),
+        version: rec.version.map(|v| {
+            let (count, latest) = place.unwrap_or((v.number, true));
+            VersionOfView {
+                family: v.family.to_string(),
+                number: v.number,
+                count,
+                latest,
+            }
+        }),
+        folder: rec.folder.clone(),
     }
 }
 
@@ -136,10 +157,15 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
                 let result = async {
                     let id = track_id(&id)?;
                     let vault = state.vault.clone();
-                    let rec = blocking(move || vault.library(&auth.scope).get(id))
-                        .await
-                        .map_err(ApiError::not_found_as("track"))?;
-                    Ok(warp::reply::json(&view(&rec)).into_response())
+                    let (rec, place) = blocking(move || {
+                        let library = vault.library(&auth.scope);
+                        let rec = library.get(id)?;
+                        let place = library.version_places(std::slice::from_ref(&rec))?;
+                        Ok((rec, place.into_iter().next().flatten()))
+                    })
+                    .await
+                    .map_err(ApiError::not_found_as("track"))?;
+                    Ok(warp::reply::json(&view_placed(&rec, place)).into_response())
                 };
                 respond(result.await)
             },
@@ -458,10 +484,17 @@ async fn list(auth: Authenticated, q: ListQuery, state: AppState) -> Result<Resp
         Some("include") => true,
         Some(_) => return Err(ApiError::bad_request("stems is `include` or `exclude`")),
     };
+    let all_versions = match q.versions.as_deref() {
+        None | Some("latest") => false,
+        Some("all") => true,
+        Some(_) => return Err(ApiError::bad_request("versions is `all` or `latest`")),
+    };
     let query = TrackQuery {
         sort,
         descending,
         include_stems,
+        all_versions,
+        folder: q.folder.filter(|f| !f.trim().is_empty()),
         search: q.q.filter(|s| !s.trim().is_empty()),
         tempo,
         key: q.key.filter(|k| !k.trim().is_empty()),
@@ -471,10 +504,20 @@ async fn list(auth: Authenticated, q: ListQuery, state: AppState) -> Result<Resp
         limit,
     };
     let vault = state.vault.clone();
-    let (items, total) = blocking(move || vault.library(&auth.scope).list(&query)).await?;
+    let (items, total, places) = blocking(move || {
+        let library = vault.library(&auth.scope);
+        let (items, total) = library.list(&query)?;
+        let places = library.version_places(&items)?;
+        Ok((items, total, places))
+    })
+    .await?;
     let next = offset + items.len() as u64;
     let page = TrackPage {
-        items: items.iter().map(view).collect(),
+        items: items
+            .iter()
+            .zip(places)
+            .map(|(rec, place)| view_placed(rec, place))
+            .collect(),
         total,
         next_offset: (next < total).then_some(next),
     };

@@ -3,14 +3,14 @@
 
 use bytes::Buf;
 use futures_util::{Stream, StreamExt};
-use studiovault_vault::{Authenticated, ClientInfo};
+use studiovault_vault::{Authenticated, ClientInfo, Placement, TrackId};
 use warp::http::{StatusCode, header};
 use warp::multipart::FormData;
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
 use super::auth;
-use super::incoming::{Incoming, Stopped, cut_off, over_quota, too_large};
+use crate::web::incoming::{Incoming, Stopped, cut_off, over_quota, too_large};
 use super::tracks::view;
 use crate::web::{ApiError, AppState, blocking, client, respond, with_state};
 
@@ -80,6 +80,7 @@ async fn upload(
     };
 
     let mut name: Option<String> = None;
+    let mut version_of: Option<String> = None;
     let mut received: Option<(Incoming, String)> = None;
     while let Some(part) = form.next().await {
         let part = part.map_err(|_| cut_off())?;
@@ -100,6 +101,7 @@ async fn upload(
                 received = Some((incoming, filename));
             }
             "name" => name = Some(read_small_field(part.stream()).await?),
+            "version_of" => version_of = Some(read_small_field(part.stream()).await?),
             other => {
                 return Err(ApiError::bad_request(format!(
                     "unknown multipart field `{}`",
@@ -110,8 +112,17 @@ async fn upload(
     }
     let (incoming, filename) =
         received.ok_or_else(|| ApiError::bad_request("multipart field `file` is required"))?;
+    let placement = Placement {
+        version_of: match version_of.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(id) => Some(TrackId::parse(id).ok_or_else(|| {
+                ApiError::bad_request("field `version_of` must be a track id")
+            })?),
+        },
+        folder: None,
+    };
     let rec = incoming
-        .commit(&filename, name, &auth, client, &state)
+        .commit(&filename, name, placement, &auth, client, &state)
         .await?;
     let mut res = warp::reply::with_status(warp::reply::json(&view(&rec)), StatusCode::CREATED)
         .into_response();
@@ -131,9 +142,9 @@ async fn read_small_field(
         bytes.extend_from_slice(&piece.copy_to_bytes(piece.remaining()));
         if bytes.len() > MAX_NAME_FIELD {
             return Err(ApiError::bad_request(format!(
-                "field `name` is limited to {MAX_NAME_FIELD} bytes"
+                "fields `name` and `version_of` are limited to {MAX_NAME_FIELD} bytes"
             )));
         }
     }
-    String::from_utf8(bytes).map_err(|_| ApiError::bad_request("field `name` must be UTF-8 text"))
+    String::from_utf8(bytes).map_err(|_| ApiError::bad_request("fields `name` and `version_of` must be UTF-8 text"))
 }

@@ -2,7 +2,7 @@
 //! ask for the offset after a dropped connection) in plain JSON and HTTP.
 //!
 //! ```text
-//! POST   /api/uploads        {"filename","size","name"?}  → 201 {"id","offset":0,"size"}
+//! POST   /api/uploads        {"filename","size","name"?,"version_of"?}  → 201 {"id","offset":0,"size"}
 //! PATCH  /api/uploads/{id}   Upload-Offset: n, body bytes  → 204 (Upload-Offset: n') | 201 track
 //! GET    /api/uploads/{id}                                 → 200 {"id","offset","size"}
 //! DELETE /api/uploads/{id}                                 → 204
@@ -18,13 +18,13 @@ use std::time::{Duration, Instant};
 use bytes::Buf;
 use futures_util::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
-use studiovault_vault::{Authenticated, ClientInfo, UserId};
+use studiovault_vault::{Authenticated, ClientInfo, Placement, TrackId, UserId};
 use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
 use super::auth;
-use super::incoming::{Incoming, Stopped, over_quota, too_large};
+use crate::web::incoming::{Incoming, Stopped, over_quota, too_large};
 use super::tracks::view;
 use crate::web::{ApiError, AppState, blocking, client, json_body, respond, with, with_state};
 
@@ -40,6 +40,9 @@ struct CreateUpload {
     size: u64,
     #[serde(default)]
     name: Option<String>,
+    /// The track this upload is the next version of.
+    #[serde(default)]
+    version_of: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -55,6 +58,7 @@ struct Session {
     size: u64,
     filename: String,
     name: Option<String>,
+    version_of: Option<TrackId>,
     /// `None` once finished or refused. The async lock serialises appends.
     incoming: tokio::sync::Mutex<Option<Incoming>>,
     last_activity: Mutex<Instant>,
@@ -194,6 +198,13 @@ async fn create(
     if req.size > remaining {
         return Err(over_quota(remaining));
     }
+    let version_of = match req.version_of.as_deref() {
+        None => None,
+        Some(id) => Some(
+            TrackId::parse(id)
+                .ok_or_else(|| ApiError::bad_request("version_of must be a track id"))?,
+        ),
+    };
     let owner = auth.scope.owner();
     let incoming = Incoming::begin(&auth, &state).await?;
     let id = format!("{:032x}", rand::random::<u128>());
@@ -202,6 +213,7 @@ async fn create(
         size: req.size,
         filename: req.filename,
         name: req.name,
+        version_of,
         incoming: tokio::sync::Mutex::new(Some(incoming)),
         last_activity: Mutex::new(Instant::now()),
     };
@@ -314,6 +326,10 @@ async fn append(
         .commit(
             &session.filename,
             session.name.clone(),
+            Placement {
+                version_of: session.version_of,
+                folder: None,
+            },
             &auth,
             client,
             &state,

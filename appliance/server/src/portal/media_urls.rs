@@ -52,7 +52,7 @@ async fn media_url(
     let vault = state.vault.clone();
     let g = grant.clone();
     let view = blocking(move || g.view(&vault)).await?;
-    if !view.tracks.iter().any(|t| t.id == track) {
+    if !view.every_version().any(|t| t.id == track) {
         return Err(ApiError::not_found("track"));
     }
     if kind == MediaKind::Download && !view.share.allow_download {

@@ -1,5 +1,6 @@
-//! The clients' share portal: server-rendered pages under `/s/{link}`, a small script for the
-//! player, and signed media URLs under `/m/…`. No account, no third-party origin, no tracking.
+//! The clients' portal: share pages under `/s/{link}`, a small script for the player, signed
+//! media URLs under `/m/…`, and upload links under `/u/{link}`. No account, no third-party
+//! origin, no tracking.
 //!
 //! Unknown, forged, expired and revoked links all get the same page and status, so a link's
 //! page says nothing about whether it ever existed.
@@ -7,7 +8,9 @@
 mod media;
 mod media_urls;
 mod pages;
+mod review;
 mod unlock;
+mod upload;
 
 use std::convert::Infallible;
 
@@ -82,6 +85,11 @@ pub fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
         pages::link_page(state),
         unlock::route(state),
         pages::poll(state),
+        review::open(state),
+        review::comments(state),
+        review::listen(state),
+        upload::page_route(state),
+        upload::files_route(state),
         media::peaks(state),
         media_urls::route(state),
         media::route(state),

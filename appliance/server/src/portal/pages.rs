@@ -2,7 +2,7 @@
 //! that does not work, and the state the playlist's script polls.
 
 use serde::Serialize;
-use studiovault_vault::{ClientInfo, CopyState, PortalView, RecipientGrant};
+use studiovault_vault::{CopyState, PortalView, RecipientGrant};
 use warp::filters::BoxedFilter;
 use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::Response;
@@ -10,7 +10,8 @@ use warp::{Filter, Reply};
 
 use super::{grant_for, link_gone, unlock_cookie};
 use crate::web::template::{Html, TemplateError, Value, render};
-use crate::web::{ApiError, AppState, PAGE_CSP, blocking, client, respond, set, with_state};
+use crate::review::version_views;
+use crate::web::{ApiError, AppState, PAGE_CSP, blocking, respond, set, with_state};
 
 /// The pages' templates; [`render`] escapes every text that fills them.
 mod templates {
@@ -24,12 +25,12 @@ mod templates {
     pub const DOWNLOAD: &str = include_str!("../../templates/portal/download.html");
 }
 
-fn clock(secs: f64) -> String {
+pub(super) fn clock(secs: f64) -> String {
     let s = secs.max(0.0).round() as u64;
     format!("{}:{:02}", s / 60, s % 60)
 }
 
-fn date(ms: i64) -> (String, String) {
+pub(super) fn date(ms: i64) -> (String, String) {
     let Ok(t) = time::OffsetDateTime::from_unix_timestamp(ms / 1000) else {
         return (String::new(), String::new());
     };
@@ -44,11 +45,23 @@ fn date(ms: i64) -> (String, String) {
     (iso, shown)
 }
 
-/// A whole page around `body`, with the pages' CSP.
-fn page(status: StatusCode, title: &str, body: &Html) -> Result<Response, ApiError> {
+/// The script of the share pages.
+const PORTAL_SCRIPT: &str = "/assets/portal.js";
+
+/// A whole page around `body` that runs `script`, with the pages' CSP.
+pub(super) fn page(
+    status: StatusCode,
+    title: &str,
+    body: &Html,
+    script: &str,
+) -> Result<Response, ApiError> {
     let html = render(
         templates::PAGE,
-        &[("title", Value::Text(title)), ("body", Value::Html(body))],
+        &[
+            ("title", Value::Text(title)),
+            ("body", Value::Html(body)),
+            ("script", Value::Text(script)),
+        ],
     )?;
     let mut res = Response::new(html.into_string().into());
     *res.status_mut() = status;
@@ -63,7 +76,7 @@ fn page(status: StatusCode, title: &str, body: &Html) -> Result<Response, ApiErr
 /// The one page for every link that does not work.
 pub(super) fn gone() -> Result<Response, ApiError> {
     let body = render(templates::GONE, &[])?;
-    page(StatusCode::NOT_FOUND, "Link not available", &body)
+    page(StatusCode::NOT_FOUND, "Link not available", &body, PORTAL_SCRIPT)
 }
 
 /// The form of a password share, with what went wrong last time, if anything.
@@ -84,7 +97,7 @@ pub(super) fn password_page(token: &str, error: Option<&str>) -> Result<Response
             ("token", Value::Text(token)),
         ],
     )?;
-    page(status, "Password required", &body)
+    page(status, "Password required", &body, PORTAL_SCRIPT)
 }
 
 fn playlist_page(
@@ -108,9 +121,10 @@ fn playlist_page(
     let tracks = view
         .tracks
         .iter()
+        .zip(&view.versions)
         .zip(states)
         .enumerate()
-        .map(|(i, (track, state))| {
+        .map(|(i, ((track, versions), state))| {
             let name = track.info.name.as_str();
             let download = if share.allow_download {
                 render(templates::DOWNLOAD, &[("name", Value::Text(name))])?
@@ -118,10 +132,12 @@ fn playlist_page(
                 Html::default()
             };
             let duration = track.info.duration_secs.unwrap_or(0.0);
+            let versions = serde_json::to_string(&version_views(versions)).unwrap_or_default();
             render(
                 templates::TRACK,
                 &[
                     ("id", Value::Text(&track.id.to_string())),
+                    ("versions", Value::Text(&versions)),
                     ("duration", Value::Text(&duration.to_string())),
                     ("number", Value::Text(&(i + 1).to_string())),
                     ("name", Value::Text(name)),
@@ -145,7 +161,7 @@ fn playlist_page(
             ("tracks", Value::Html(&tracks)),
         ],
     )?;
-    page(StatusCode::OK, &share.title, &body)
+    page(StatusCode::OK, &share.title, &body, PORTAL_SCRIPT)
 }
 
 /// Where a track stands for this recipient.
@@ -175,19 +191,13 @@ struct PortalState {
     downloads_left: Option<u32>,
 }
 
-/// Each track's state and the share's remaining limits, with the view they are of; queues the
-/// copies a watermarking share still lacks. `open` is a page open (logged), else a poll.
-async fn portal_state(
-    state: &AppState,
-    grant: &RecipientGrant,
-    open: Option<ClientInfo>,
-) -> Result<(PortalView, PortalState), ApiError> {
+/// Each version's state and the share's remaining limits; queues the copies a watermarking
+/// share still lacks. Polled by the page's script: fetching the page alone (as a link preview
+/// does) queues nothing.
+async fn portal_state(state: &AppState, grant: &RecipientGrant) -> Result<PortalState, ApiError> {
     let (vault, grant) = (state.vault.clone(), grant.clone());
     blocking(move || {
-        let view = match &open {
-            Some(client) => grant.open(&vault, client)?,
-            None => grant.view(&vault)?,
-        };
+        let view = grant.view(&vault)?;
         let tracks = grant
             .copy_states(&vault, &view)?
             .into_iter()
@@ -218,9 +228,25 @@ async fn portal_state(
                 .flatten()
                 .map(|l| l.saturating_sub(view.recipient.downloads)),
         };
-        Ok((view, limits))
+        Ok(limits)
     })
     .await
+}
+
+/// What the page shows before its script polls: ready or being prepared, from the view alone.
+fn page_states(view: &PortalView) -> Vec<TrackState> {
+    view.tracks
+        .iter()
+        .map(|t| TrackState {
+            id: t.id.to_string(),
+            state: if !view.share.watermark || view.rendered.contains(&t.id) {
+                "ready"
+            } else {
+                "queued"
+            },
+            progress: None,
+        })
+        .collect()
 }
 
 /// `GET /s/{link}`: the playlist, the password form, or the page for links that do not work.
@@ -228,11 +254,10 @@ pub(super) fn link_page(state: &AppState) -> BoxedFilter<(Response,)> {
     warp::path!("s" / String)
         .and(warp::get())
         .and(unlock_cookie(state))
-        .and(client())
         .and(with_state(state))
         .then(
-            |token: String, unlock: Option<String>, client: ClientInfo, state: AppState| async move {
-                show(token, unlock, client, state)
+            |token: String, unlock: Option<String>, state: AppState| async move {
+                show(token, unlock, state)
                     .await
                     .unwrap_or_else(ApiError::into_response)
             },
@@ -251,7 +276,7 @@ pub(super) fn poll(state: &AppState) -> BoxedFilter<(Response,)> {
                 let grant = grant_for(&state, token, unlock)
                     .await?
                     .ok_or_else(link_gone)?;
-                let (_, polled) = portal_state(&state, &grant, None).await?;
+                let polled = portal_state(&state, &grant).await?;
                 Ok(warp::reply::json(&polled).into_response())
             };
             respond(result.await)
@@ -262,7 +287,6 @@ pub(super) fn poll(state: &AppState) -> BoxedFilter<(Response,)> {
 async fn show(
     token: String,
     unlock: Option<String>,
-    client: ClientInfo,
     state: AppState,
 ) -> Result<Response, ApiError> {
     let grant = match grant_for(&state, token.clone(), unlock).await {
@@ -271,12 +295,15 @@ async fn show(
         Err(e) if e.status == StatusCode::FORBIDDEN => return password_page(&token, None),
         Err(e) => return Err(e),
     };
-    let (view, opened) = match portal_state(&state, &grant, Some(client)).await {
-        Ok(opened) => opened,
+    // Nothing is recorded or queued here: the page's script reports the visit and polls the
+    // copies, so a link preview that only fetches the page spends nothing.
+    let vault = state.vault.clone();
+    let view = match blocking(move || grant.view(&vault)).await {
+        Ok(view) => view,
         Err(e) if e.status == StatusCode::NOT_FOUND => return gone(),
         Err(e) => return Err(e),
     };
-    playlist_page(&token, &view, &opened.tracks)
+    playlist_page(&token, &view, &page_states(&view))
 }
 
 #[cfg(test)]
@@ -320,6 +347,10 @@ mod tests {
             tracks: vec![
                 track(3, "Intro & <Outro>", Some(95.4)),
                 track(4, "Song \"B\"", None),
+            ],
+            versions: vec![
+                vec![track(3, "Intro & <Outro>", Some(95.4))],
+                vec![track(4, "Song \"B\"", None)],
             ],
             rendered: Vec::new(),
         }

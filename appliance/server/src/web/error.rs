@@ -174,6 +174,28 @@ impl From<TemplateError> for ApiError {
     }
 }
 
+impl From<crate::suspect::SuspectError> for ApiError {
+    fn from(e: crate::suspect::SuspectError) -> Self {
+        use crate::suspect::SuspectError;
+        match e {
+            SuspectError::Busy => ApiError {
+                retry_after: Some(60),
+                ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "busy", e.to_string())
+            },
+            SuspectError::Unreadable(_) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unreadable_audio",
+                e.to_string(),
+            ),
+            SuspectError::BodyBroken => ApiError::bad_request(e.to_string()),
+            SuspectError::Job(reason) => {
+                tracing::error!(error = %reason, "a leak trace could not run");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
 /// Runs blocking store work off the async reactor.
 pub async fn blocking<T, F>(f: F) -> Result<T, ApiError>
 where

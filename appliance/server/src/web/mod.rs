@@ -7,6 +7,7 @@ mod body;
 mod cookies;
 mod error;
 mod headers;
+pub mod incoming;
 mod origin;
 mod peaks;
 pub(crate) mod range;

@@ -89,3 +89,32 @@ impl Library<'_> {
         family_members(&txn.open_table(TRACKS)?, self.owner, family_of(&rec))
     }
 }
+
+impl Library<'_> {
+    /// For each of `recs` (the owner's tracks) with versions: how many versions its family has
+    /// and whether it is the newest. One pass over the library.
+    pub fn version_places(&self, recs: &[TrackRecord]) -> Result<Vec<Option<(u32, bool)>>> {
+        let mut families: std::collections::HashMap<TrackId, (u32, (u32, i64))> =
+            std::collections::HashMap::new();
+        {
+            let txn = self.vault.db().begin_read()?;
+            let tracks = txn.open_table(TRACKS)?;
+            for row in tracks.range((self.owner.raw(), 0)..=(self.owner.raw(), u128::MAX))? {
+                let rec: TrackRecord = decode("tracks", row?.1.value())?;
+                if let Some(v) = rec.version {
+                    let entry = families.entry(v.family).or_insert((0, (0, i64::MIN)));
+                    entry.0 += 1;
+                    entry.1 = entry.1.max((v.number, rec.created_at_ms));
+                }
+            }
+        }
+        Ok(recs
+            .iter()
+            .map(|rec| {
+                let v = rec.version?;
+                let (count, newest) = families.get(&v.family).copied()?;
+                Some((count, newest == (v.number, rec.created_at_ms)))
+            })
+            .collect())
+    }
+}

@@ -1,4 +1,5 @@
-//! The receiving end of an upload, shared by the multipart and the resumable routes.
+//! The receiving end of an upload, shared by the owners' multipart and resumable routes and by
+//! upload links.
 //!
 //! Bytes are never held in memory: after the first ones are sniffed, pieces go through a
 //! bounded channel to a blocking thread that hashes and encrypts them into a temp file. When
@@ -10,18 +11,18 @@ use futures_util::{Stream, StreamExt};
 use studiovault_audio::{Container, ProbeError, probe};
 use studiovault_vault::library::names_from_filename;
 use studiovault_vault::{
-    Authenticated, BlobWriter, ClientInfo, SealedBlob, TrackInfo, TrackRecord, VaultError,
+    Authenticated, BlobWriter, ClientInfo, Placement, SealedBlob, TrackInfo, TrackRecord, VaultError,
 };
 use warp::http::StatusCode;
 
-use crate::web::{ApiError, AppState, blocking};
+use super::{ApiError, AppState, blocking};
 
 /// Bytes read before deciding whether the upload looks like audio at all.
 const SNIFF_LEN: usize = 16;
 /// Pieces queued between the socket and the encrypting thread.
 const WRITE_QUEUE: usize = 8;
 
-pub(super) fn too_large(max: u64) -> ApiError {
+pub fn too_large(max: u64) -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         "too_large",
@@ -29,7 +30,7 @@ pub(super) fn too_large(max: u64) -> ApiError {
     )
 }
 
-pub(super) fn over_quota(remaining: u64) -> ApiError {
+pub fn over_quota(remaining: u64) -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         "quota_exceeded",
@@ -37,7 +38,7 @@ pub(super) fn over_quota(remaining: u64) -> ApiError {
     )
 }
 
-pub(super) fn cut_off() -> ApiError {
+pub fn cut_off() -> ApiError {
     ApiError::bad_request("the upload body is malformed or was cut off before its end")
 }
 
@@ -51,7 +52,7 @@ fn not_audio() -> ApiError {
 
 /// Why an append stopped before the stream's end.
 #[derive(Debug)]
-pub(super) enum Stopped {
+pub enum Stopped {
     /// The client's stream broke off; what arrived before is kept.
     Interrupted,
     /// The upload is unusable (not audio, too large, the disk failed); drop it.
@@ -60,31 +61,36 @@ pub(super) enum Stopped {
 
 /// One upload being received into an encrypted temp blob.
 #[derive(Debug)]
-pub(super) struct Incoming {
+pub struct Incoming {
     writer: Option<BlobWriter>,
     head: Vec<u8>,
     container: Option<Container>,
 }
 
 impl Incoming {
-    pub(super) async fn begin(auth: &Authenticated, state: &AppState) -> Result<Self, ApiError> {
+    pub async fn begin(auth: &Authenticated, state: &AppState) -> Result<Self, ApiError> {
         let vault = state.vault.clone();
         let scope = auth.scope.clone();
         let writer = blocking(move || vault.library(&scope).begin_upload()).await?;
-        Ok(Self {
+        Ok(Self::into(writer))
+    }
+
+    /// Receives into `writer`, an encrypting writer of the owner the file is for.
+    pub fn into(writer: BlobWriter) -> Self {
+        Self {
             writer: Some(writer),
             head: Vec::new(),
             container: None,
-        })
+        }
     }
 
     /// Bytes received so far.
-    pub(super) fn len(&self) -> u64 {
+    pub fn len(&self) -> u64 {
         self.writer.as_ref().map_or(0, BlobWriter::len)
     }
 
     /// Appends `pieces` until they end. `limit` caps the whole upload; `over_limit` says why.
-    pub(super) async fn append<S, B>(
+    pub async fn append<S, B>(
         &mut self,
         pieces: S,
         limit: u64,
@@ -151,14 +157,31 @@ impl Incoming {
     }
 
     /// Seals the blob, probes it as audio and commits it as a track of the caller.
-    pub(super) async fn commit(
-        mut self,
+    pub async fn commit(
+        self,
         filename: &str,
         name: Option<String>,
+        placement: Placement,
         auth: &Authenticated,
         client: ClientInfo,
         state: &AppState,
     ) -> Result<TrackRecord, ApiError> {
+        let (sealed, info) = self.seal(filename, name).await?;
+        let vault = state.vault.clone();
+        let scope = auth.scope.clone();
+        let rec =
+            blocking(move || vault.library(&scope).commit_upload(sealed, info, placement, &client))
+                .await?;
+        tracing::info!(track = %rec.id, bytes = rec.size_bytes, "upload committed");
+        Ok(rec)
+    }
+
+    /// Seals the blob and probes it as audio: what a commit stores, and what the track is.
+    pub async fn seal(
+        mut self,
+        filename: &str,
+        name: Option<String>,
+    ) -> Result<(SealedBlob, TrackInfo), ApiError> {
         if self.len() == 0 {
             return Err(ApiError::bad_request("the file is empty"));
         }
@@ -201,11 +224,6 @@ impl Incoming {
             channels: audio.channels,
             bits_per_sample: audio.bits_per_sample,
         };
-        let vault = state.vault.clone();
-        let scope = auth.scope.clone();
-        let rec =
-            blocking(move || vault.library(&scope).commit_upload(sealed, info, &client)).await?;
-        tracing::info!(track = %rec.id, bytes = rec.size_bytes, "upload committed");
-        Ok(rec)
+        Ok((sealed, info))
     }
 }

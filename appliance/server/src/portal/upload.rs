@@ -1,0 +1,184 @@
+//! Upload links, the client's side: `GET /u/{link}` (the page, or the one page for links that
+//! do not work) and `POST /u/{link}/files` (one audio file per request, multipart field
+//! `file`, the link's password in `X-Link-Password`). Files stream into an encrypted blob of
+//! the owner, are probed as audio like any upload, and are committed into the link's folder
+//! with the link's caps checked again in the commit's transaction.
+
+use futures_util::StreamExt;
+use studiovault_api::review::ReceivedFile;
+use studiovault_vault::review::UploadGrant;
+use studiovault_vault::{ClientInfo, VaultError};
+use warp::filters::BoxedFilter;
+use warp::http::StatusCode;
+use warp::multipart::FormData;
+use warp::reply::Response;
+use warp::{Filter, Reply};
+
+use super::pages::{date, gone, page};
+use crate::human;
+use crate::throttle::Subject;
+use crate::web::incoming::{Incoming, Stopped, cut_off};
+use crate::web::template::{Html, Value, render};
+use crate::web::{ApiError, AppState, blocking, client, respond, throttled, with_state};
+
+mod templates {
+    pub const UPLOAD: &str = include_str!("../../templates/portal/upload.html");
+    pub const PASSWORD: &str = include_str!("../../templates/portal/upload-password.html");
+}
+
+/// Allowance for multipart boundaries and part headers when judging `Content-Length`.
+const MULTIPART_SLACK: u64 = 64 * 1024;
+
+/// The grant behind `token`, or `None` when the link does not work.
+async fn grant_for(state: &AppState, token: String) -> Result<Option<UploadGrant>, ApiError> {
+    let vault = state.vault.clone();
+    blocking(move || match vault.open_upload_link(&token) {
+        Ok(grant) => Ok(Some(grant)),
+        Err(VaultError::NotFound) => Ok(None),
+        Err(e) => Err(e),
+    })
+    .await
+}
+
+fn link_gone() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "link_unavailable",
+        "this upload link is not available",
+    )
+}
+
+pub(super) fn page_route(state: &AppState) -> BoxedFilter<(Response,)> {
+    warp::path!("u" / String)
+        .and(warp::get())
+        .and(with_state(state))
+        .then(|token: String, state: AppState| async move {
+            show(token, state)
+                .await
+                .unwrap_or_else(ApiError::into_response)
+        })
+        .boxed()
+}
+
+async fn show(token: String, state: AppState) -> Result<Response, ApiError> {
+    let Some(grant) = grant_for(&state, token.clone()).await? else {
+        return gone();
+    };
+    let vault = state.vault.clone();
+    let (link, owner) = match blocking(move || Ok((grant.live(&vault)?, grant.owner_name(&vault)?))).await {
+        Ok(found) => found,
+        Err(e) if e.status == StatusCode::NOT_FOUND => return gone(),
+        Err(e) => return Err(e),
+    };
+    let (iso, shown) = date(link.expires_at_ms);
+    let password = if link.has_password() {
+        render(templates::PASSWORD, &[])?
+    } else {
+        Html::default()
+    };
+    let body = render(
+        templates::UPLOAD,
+        &[
+            ("token", Value::Text(&token)),
+            ("owner", Value::Text(&owner)),
+            ("name", Value::Text(&link.name)),
+            ("folder", Value::Text(&link.folder)),
+            ("iso", Value::Text(&iso)),
+            ("shown", Value::Text(&shown)),
+            ("files", Value::Text(&link.files_left().to_string())),
+            ("size", Value::Text(&human::size(link.bytes_left()))),
+            ("password", Value::Html(&password)),
+        ],
+    )?;
+    page(
+        StatusCode::OK,
+        &format!("Send files to {owner}"),
+        &body,
+        "/assets/upload-link.js",
+    )
+}
+
+pub(super) fn files_route(state: &AppState) -> BoxedFilter<(Response,)> {
+    warp::path!("u" / String / "files")
+        .and(warp::post())
+        .and(warp::header::optional::<u64>("content-length"))
+        .and(warp::header::optional::<String>("x-link-password"))
+        .and(warp::multipart::form().max_length(None))
+        .and(client())
+        .and(with_state(state))
+        .then(
+            |token: String,
+             len: Option<u64>,
+             password: Option<String>,
+             form: FormData,
+             client: ClientInfo,
+             state: AppState| async move {
+                respond(receive(token, len, password, form, client, state).await)
+            },
+        )
+        .boxed()
+}
+
+async fn receive(
+    token: String,
+    content_length: Option<u64>,
+    password: Option<String>,
+    mut form: FormData,
+    client: ClientInfo,
+    state: AppState,
+) -> Result<Response, ApiError> {
+    let grant = grant_for(&state, token).await?.ok_or_else(link_gone)?;
+    let subject = format!("upload/{}", grant.link());
+    let (vault, g, c) = (state.vault.clone(), grant.clone(), client.clone());
+    throttled(&state, Subject::Link(&subject), &client, move || {
+        g.check_password(&vault, password.as_deref(), &c)
+    })
+    .await?;
+    let (vault, g) = (state.vault.clone(), grant.clone());
+    let allowed = blocking(move || g.bytes_allowed(&vault)).await?;
+    let limit = allowed.min(state.config.http.max_upload_bytes);
+    let over_limit = move || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("this link takes {limit} more bytes"),
+        )
+    };
+    if content_length.is_some_and(|l| l > limit.saturating_add(MULTIPART_SLACK)) {
+        return Err(over_limit());
+    }
+    let mut received = None;
+    while let Some(part) = form.next().await {
+        let part = part.map_err(|_| cut_off())?;
+        if part.name() != "file" || received.is_some() {
+            return Err(ApiError::bad_request(
+                "send one file per request, in multipart field `file`",
+            ));
+        }
+        let filename = part.filename().unwrap_or_default().to_owned();
+        let (vault, g) = (state.vault.clone(), grant.clone());
+        let writer = blocking(move || g.begin_upload(&vault)).await?;
+        let mut incoming = Incoming::into(writer);
+        incoming
+            .append(part.stream(), limit, over_limit)
+            .await
+            .map_err(|stopped| match stopped {
+                Stopped::Interrupted => cut_off(),
+                Stopped::Refused(e) => e,
+            })?;
+        received = Some((incoming, filename));
+    }
+    let (incoming, filename) =
+        received.ok_or_else(|| ApiError::bad_request("multipart field `file` is required"))?;
+    let (sealed, info) = incoming.seal(&filename, None).await?;
+    let vault = state.vault.clone();
+    let (rec, link) = blocking(move || grant.commit_upload(&vault, sealed, info, &client)).await?;
+    tracing::info!(track = %rec.id, bytes = rec.size_bytes, "upload link file committed");
+    let answer = ReceivedFile {
+        name: rec.info.name.clone(),
+        size_bytes: rec.size_bytes,
+        files_left: link.files_left(),
+        bytes_left: link.bytes_left(),
+    };
+    Ok(warp::reply::with_status(warp::reply::json(&answer), StatusCode::CREATED).into_response())
+}
