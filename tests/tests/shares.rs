@@ -163,6 +163,13 @@ async fn each_recipients_copy_traces_back_to_that_recipient_alone() {
         let html = page.text().await.unwrap();
         assert!(html.contains("Album preview") && html.contains("watermarked to you"));
         assert!(html.contains(r["name"].as_str().unwrap()));
+        // The page's script reports the visit (fetching the page alone counts nothing).
+        let opened = client
+            .post(server.url(&format!("{link}/open")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(opened.status(), 204);
         // No unmarked byte: before the copy exists, neither play nor download is signed.
         let (status, body) = signed(&server, &client, link, "play", &tracks[0]).await;
         assert!(

@@ -466,7 +466,7 @@ impl RecipientGrant {
                 NotificationDraft {
                     kind: NotificationKind::Commented,
                     summary: format!(
-                        "{} commented at {} on {} ({}): “{}”",
+                        "{} commented at {} on {} ({}): \"{}\"",
                         recipient_rec.name,
                         clock(comment.at_secs),
                         rec.info.name,

@@ -1,1 +1,225 @@
+use super::*;
+use crate::jobs::JobKind;
+use crate::library::Placement;
+use crate::records::ReviewMail;
+use crate::shares::{MediaKind, NewRecipient, NewShare};
+use crate::testutil::TestVault;
+use crate::{ClientInfo, OwnerScope, TrackId, TrackRecord, VaultError};
 
+fn version_of(t: &TestVault, scope: &OwnerScope, parent: TrackId, bytes: &[u8]) -> TrackRecord {
+    version_of_result(t, scope, parent, bytes).unwrap()
+}
+
+fn share(t: &TestVault, scope: &OwnerScope, track: TrackId, follow: bool) -> crate::RecipientGrant {
+    let detail = t
+        .vault
+        .shares(scope)
+        .create(
+            NewShare {
+                title: "Mixes".into(),
+                tracks: vec![track],
+                recipients: vec![NewRecipient {
+                    name: "Ana".into(),
+                    email: None,
+                }],
+                follow_latest: follow,
+                ..NewShare::default()
+            },
+            &ClientInfo::default(),
+        )
+        .unwrap();
+    t.vault.open_link(&detail.recipients[0].1).unwrap()
+}
+
+#[test]
+fn a_share_that_follows_versions_reaches_every_version_and_a_pinned_one_only_its_own() {
+    let t = TestVault::new();
+    let (_, scope) = t.user("mixer@studio.test");
+    let first = t.upload(&scope, b"mix one");
+    let second = version_of(&t, &scope, first.id, b"mix two");
+    // A version of the second is the third of the same family.
+    let third = version_of(&t, &scope, second.id, b"mix three");
+    assert_eq!(
+        third.version.map(|v| (v.family, v.number)),
+        Some((first.id, 3))
+    );
+    let versions = t.vault.library(&scope).versions(second.id).unwrap();
+    let numbers: Vec<u32> = versions.iter().map(|v| v.version.unwrap().number).collect();
+    assert_eq!(numbers, [1, 2, 3]);
+
+    let following = share(&t, &scope, first.id, true);
+    let view = following.view(&t.vault).unwrap();
+    assert_eq!(view.tracks[0].id, third.id, "the newest plays first");
+    assert_eq!(view.versions[0].len(), 3);
+    for v in [first.id, second.id, third.id] {
+        following
+            .media_url(&t.vault, v, MediaKind::Play, &ClientInfo::default())
+            .unwrap();
+    }
+    let pinned = share(&t, &scope, first.id, false);
+    assert_eq!(pinned.view(&t.vault).unwrap().versions[0].len(), 1);
+    assert!(matches!(
+        pinned.media_url(&t.vault, third.id, MediaKind::Play, &ClientInfo::default()),
+        Err(VaultError::NotFound)
+    ));
+    // A parent that is not in the library is refused.
+    assert!(matches!(
+        version_of_result(&t, &scope, TrackId::random(), b"x"),
+        Err(VaultError::Invalid { .. })
+    ));
+}
+
+fn version_of_result(
+    t: &TestVault,
+    scope: &OwnerScope,
+    parent: TrackId,
+    bytes: &[u8],
+) -> Result<TrackRecord> {
+    let lib = t.vault.library(scope);
+    let mut w = lib.begin_upload().unwrap();
+    w.write(bytes).unwrap();
+    lib.commit_upload(
+        w.finish().unwrap(),
+        Default::default(),
+        Placement {
+            version_of: Some(parent),
+            folder: None,
+        },
+        &ClientInfo::default(),
+    )
+}
+
+#[test]
+fn deleting_a_track_drops_its_comments_and_what_was_heard_of_it() {
+    let t = TestVault::new();
+    let (_, scope) = t.user("mixer@studio.test");
+    let track = t.upload(&scope, b"a take");
+    let grant = share(&t, &scope, track.id, true);
+    grant
+        .media_url(&t.vault, track.id, MediaKind::Play, &ClientInfo::default())
+        .unwrap();
+    grant
+        .report_listening(&t.vault, track.id, 0.0, 0.5, false)
+        .unwrap();
+    grant
+        .add_comment(
+            &t.vault,
+            track.id,
+            NewCommentInput {
+                text: "nice".into(),
+                at_secs: Some(0.1),
+                ..Default::default()
+            },
+            &ClientInfo::default(),
+        )
+        .unwrap();
+    let export = t.vault.review_export(scope.owner()).unwrap();
+    assert_eq!((export.comments.len(), export.listening.len()), (1, 1));
+    t.vault
+        .library(&scope)
+        .delete(track.id, &ClientInfo::default())
+        .unwrap();
+    let export = t.vault.review_export(scope.owner()).unwrap();
+    assert!(export.comments.is_empty() && export.listening.is_empty());
+}
+
+#[test]
+fn a_digest_gathers_a_day_of_notifications_into_one_mail() {
+    let t = TestVault::new();
+    let (_, scope) = t.user("mixer@studio.test");
+    t.vault
+        .notifications(&scope)
+        .set_mail(ReviewMail::Digest, &ClientInfo::default())
+        .unwrap();
+    let track = t.upload(&scope, b"a take");
+    let grant = share(&t, &scope, track.id, true);
+    grant.open(&t.vault, &ClientInfo::default()).unwrap();
+    for text in ["first", "second"] {
+        grant
+            .add_comment(
+                &t.vault,
+                track.id,
+                NewCommentInput {
+                    text: text.into(),
+                    at_secs: Some(0.0),
+                    ..Default::default()
+                },
+                &ClientInfo::default(),
+            )
+            .unwrap();
+    }
+    let mails = || t.vault.jobs_of(JobKind::Mail).unwrap().len();
+    assert_eq!(mails(), 0, "a digest owner gets no mail per event");
+    assert_eq!(t.vault.send_review_digests().unwrap(), 1);
+    assert_eq!(mails(), 1);
+    let digest = t
+        .vault
+        .messages_about(&format!("review-digest/{}", scope.owner()))
+        .unwrap();
+    let items = &digest[0].values.iter().find(|(k, _)| k == "items").unwrap().1;
+    assert!(items.contains("Ana opened Mixes") && items.contains("\"second\""), "{items}");
+    // Nothing new, or less than a day since: no second digest.
+    assert_eq!(t.vault.send_review_digests().unwrap(), 0);
+    grant
+        .add_comment(
+            &t.vault,
+            track.id,
+            NewCommentInput {
+                text: "third".into(),
+                at_secs: Some(0.0),
+                ..Default::default()
+            },
+            &ClientInfo::default(),
+        )
+        .unwrap();
+    assert_eq!(t.vault.send_review_digests().unwrap(), 0);
+    t.advance_secs(24 * 3600);
+    assert_eq!(t.vault.send_review_digests().unwrap(), 1);
+    let (all, mail) = t.vault.notifications(&scope).list().unwrap();
+    assert_eq!(mail, ReviewMail::Digest);
+    assert!(all.iter().all(|n| n.mailed));
+}
+
+#[test]
+fn an_upload_link_counts_its_files_in_the_commit_and_refuses_past_its_caps() {
+    let t = TestVault::new();
+    let (_, scope) = t.user("mixer@studio.test");
+    let (link, token) = t
+        .vault
+        .upload_links(&scope)
+        .create(
+            NewUploadLink {
+                name: "Cleo".into(),
+                max_files: Some(1),
+                max_bytes: Some(1000),
+                ..Default::default()
+            },
+            &ClientInfo::default(),
+        )
+        .unwrap();
+    let grant = t.vault.open_upload_link(&token).unwrap();
+    let send = |bytes: &[u8]| {
+        let mut w = grant.begin_upload(&t.vault).unwrap();
+        w.write(bytes).unwrap();
+        grant.commit_upload(
+            &t.vault,
+            w.finish().unwrap(),
+            Default::default(),
+            &ClientInfo::default(),
+        )
+    };
+    let (track, after) = send(b"stem one").unwrap();
+    assert_eq!(track.folder.as_deref(), Some("From Cleo"));
+    assert_eq!((after.files_received, after.status(t.vault.now_ms())), (1, "full"));
+    assert!(matches!(send(b"stem two"), Err(VaultError::LimitReached(_))));
+    // A forged or revoked link opens nothing.
+    assert!(t.vault.open_upload_link("AAAA").is_err());
+    t.vault
+        .upload_links(&scope)
+        .revoke(link.id, &ClientInfo::default())
+        .unwrap();
+    assert!(matches!(
+        t.vault.open_upload_link(&token),
+        Err(VaultError::NotFound)
+    ));
+}

@@ -1,0 +1,361 @@
+//! Review with clients against the real server, over the API a browser's scripts use:
+//! versions and a share that follows them, comments and who sees which thread, what a
+//! recipient heard, upload links with their caps and password, notifications, and a link
+//! preview that counts nothing. `review_browser.rs` does the same in Chromium.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
+
+use reqwest::Method;
+use reqwest::multipart::{Form, Part};
+use serde_json::{Value, json};
+use studiovault_e2e::{Owner, Server, wav};
+
+const SLACK: &str = "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)";
+
+async fn upload_version(owner: &Owner, name: &str, bytes: Vec<u8>, of: &str) -> Value {
+    let form = Form::new()
+        .part("file", Part::bytes(bytes).file_name(name.to_owned()))
+        .text("version_of", of.to_owned());
+    let res = owner
+        .http
+        .post(owner.url("/api/tracks"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    res.json().await.unwrap()
+}
+
+/// A recipient's browser: its own cookies, a person's user agent.
+fn visitor(server: &Server, agent: &str) -> reqwest::Client {
+    studiovault_e2e::client_for(server)
+        .cookie_store(true)
+        .user_agent(agent)
+        .build()
+        .unwrap()
+}
+
+async fn post(client: &reqwest::Client, url: String, body: Value) -> (u16, Value) {
+    let res = client.post(url).json(&body).send().await.unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn get(client: &reqwest::Client, url: String) -> (u16, Value) {
+    let res = client.get(url).send().await.unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+const BROWSER: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn versions_comments_listening_and_notifications_over_the_api() {
+    let server = Server::start();
+    server.add_user("mixer@studio.test", "pro");
+    let owner = Owner::signed_in(&server, "mixer@studio.test").await;
+    let v1 = owner.upload_ok("Night Drive.wav", wav(100.0, 1)).await;
+    let v2 = upload_version(&owner, "Night Drive mix 2.wav", wav(100.0, 2), &v1).await;
+    assert_eq!(v2["version"]["number"], 2);
+    let v2 = v2["id"].as_str().unwrap().to_owned();
+
+    // The library lists the newest version, and knows there are two.
+    let (_, page) = owner.get_json("/api/tracks").await;
+    assert_eq!(page["total"], 1, "{page}");
+    assert_eq!(page["items"][0]["id"], v2.as_str());
+    assert_eq!(page["items"][0]["version"]["count"], 2);
+    let (_, all) = owner.get_json("/api/tracks?versions=all").await;
+    assert_eq!(all["total"], 2);
+    let (_, versions) = owner.get_json(&format!("/api/tracks/{v1}/versions")).await;
+    let labels: Vec<&str> = versions["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["Mix 1", "Mix 2"]);
+    // A version of a track that is not in the library is refused, and nothing is stored.
+    let form = Form::new()
+        .part("file", Part::bytes(wav(1.0, 3)).file_name("x.wav"))
+        .text("version_of", "0123456789abcdef0123456789abcdef");
+    let res = owner.http.post(owner.url("/api/tracks")).multipart(form).send().await.unwrap();
+    assert_eq!(res.status(), 400);
+    let (_, page) = owner.get_json("/api/tracks?versions=all").await;
+    assert_eq!(page["total"], 2);
+
+    // One share follows the versions (named by the first); another stays on the first.
+    let share = |follow: bool| {
+        json!({
+            "title": "Night Drive for the label",
+            "tracks": [v1],
+            "recipients": [{"name": "Ana <Label>"}, {"name": "Ben"}],
+            "follow_latest": follow,
+        })
+    };
+    let (status, following) = owner.send(Method::POST, "/api/shares", Some(share(true))).await;
+    assert_eq!(status, 201, "{following}");
+    let (_, pinned) = owner.send(Method::POST, "/api/shares", Some(share(false))).await;
+    let ana = server.url(following["recipients"][0]["link"].as_str().unwrap());
+    let ben = server.url(following["recipients"][1]["link"].as_str().unwrap());
+    let pinned_ana = server.url(pinned["recipients"][0]["link"].as_str().unwrap());
+
+    // A link preview fetches the page and even posts its open: nothing counts, nothing is spent.
+    let bot = visitor(&server, SLACK);
+    let page = bot.get(&ana).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Mix 2") && html.contains(&v2), "the page offers both versions");
+    assert_eq!(bot.post(format!("{ana}/open")).send().await.unwrap().status(), 204);
+    let (_, detail) = owner
+        .get_json(&format!("/api/shares/{}", following["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(detail["recipients"][0]["events"], json!([]), "{detail}");
+    assert_eq!(detail["recipients"][0]["plays"], 0);
+    let (_, news) = owner.get_json("/api/notifications").await;
+    assert_eq!(news["notifications"], json!([]), "{news}");
+
+    // Ana opens it in her browser: the owner is told once.
+    let ana_browser = visitor(&server, BROWSER);
+    for _ in 0..2 {
+        let res = ana_browser.post(format!("{ana}/open")).send().await.unwrap();
+        assert_eq!(res.status(), 204);
+    }
+    // Nothing of the share played yet: a report of listening is refused.
+    let (status, _) = post(
+        &ana_browser,
+        format!("{ana}/listen/{v2}"),
+        json!({"from_secs": 0.0, "to_secs": 5.0}),
+    )
+    .await;
+    assert_eq!(status, 403);
+    // She plays the newest version; the pinned share does not reach it.
+    let (status, url) = post(&ana_browser, format!("{ana}/play/{v2}"), json!({})).await;
+    assert_eq!(status, 200, "{url}");
+    let (status, _) = post(&ana_browser, format!("{pinned_ana}/play/{v2}"), json!({})).await;
+    assert_eq!(status, 404);
+    // The player's Range requests make one listening session, not many.
+    let media = server.url(url["url"].as_str().unwrap());
+    for range in ["bytes=0-1023", "bytes=1024-", "bytes=500000-"] {
+        let res = ana_browser.get(&media).header("range", range).send().await.unwrap();
+        assert_eq!(res.status(), 206);
+    }
+
+    // Ana comments at 1:23 on Mix 2 (her text is hostile: it stays text).
+    let hostile = "Kick too loud <script>alert(1)</script>";
+    let (status, comment) = post(
+        &ana_browser,
+        format!("{ana}/comments/{v2}"),
+        json!({"text": hostile, "at_secs": 83.0}),
+    )
+    .await;
+    assert_eq!(status, 201, "{comment}");
+    assert_eq!(comment["author"], json!({"kind": "recipient", "name": "Ana <Label>"}));
+    let thread = comment["id"].as_str().unwrap().to_owned();
+    // Bad comments get a clear error.
+    for (body, field) in [
+        (json!({"text": "", "at_secs": 1.0}), "text"),
+        (json!({"text": "x", "at_secs": 500.0}), "at_secs"),
+        (json!({"text": "x", "at_secs": 5.0, "end_secs": 2.0}), "end_secs"),
+        (json!({"text": "x"}), "at_secs"),
+    ] {
+        let (status, err) = post(&ana_browser, format!("{ana}/comments/{v2}"), body).await;
+        assert_eq!(status, 400, "{err}");
+        assert!(err["message"].as_str().unwrap().contains(field), "{err}");
+    }
+
+    // The owner sees the thread; Ben does not, until the owner shows it to every recipient.
+    let (_, owners_view) = owner.get_json(&format!("/api/tracks/{v2}/comments")).await;
+    assert_eq!(owners_view["comments"][0]["text"], hostile);
+    assert_eq!(owners_view["comments"][0]["at_secs"], 83.0);
+    let ben_browser = visitor(&server, BROWSER);
+    let (status, bens) = get(&ben_browser, format!("{ben}/comments/{v2}")).await;
+    assert_eq!((status, &bens["comments"]), (200, &json!([])));
+    // Ben cannot reply into Ana's thread either.
+    let (status, _) = post(
+        &ben_browser,
+        format!("{ben}/comments/{v2}"),
+        json!({"text": "me too", "parent": thread}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (status, reply) = owner
+        .send(
+            Method::POST,
+            &format!("/api/tracks/{v2}/comments"),
+            Some(json!({"text": "Fixed in mix 3", "parent": thread})),
+        )
+        .await;
+    assert_eq!(status, 201, "{reply}");
+    assert_eq!(reply["at_secs"], 83.0, "a reply takes its thread's time");
+    let (_, anas) = get(&ana_browser, format!("{ana}/comments/{v2}")).await;
+    assert_eq!(anas["comments"].as_array().unwrap().len(), 2);
+    let (status, shared) = owner
+        .send(
+            Method::POST,
+            &format!("/api/comments/{thread}"),
+            Some(json!({"shared": true, "resolved": true})),
+        )
+        .await;
+    assert_eq!(status, 200, "{shared}");
+    assert_eq!((shared["shared"].clone(), shared["resolved"].clone()), (json!(true), json!(true)));
+    let (_, bens) = get(&ben_browser, format!("{ben}/comments/{v2}")).await;
+    assert_eq!(bens["comments"].as_array().unwrap().len(), 2);
+    // The pinned share's recipient sees nothing of another share's threads.
+    let (_, pinned_view) = get(&ana_browser, format!("{pinned_ana}/comments/{v1}")).await;
+    assert_eq!(pinned_view["comments"], json!([]));
+
+    // Ana's player reports what it played: 1:20 to 1:30, then a claim of the whole song at
+    // once, which is cut to the time that passed.
+    for (from, to) in [(80.0, 90.0), (0.0, 100.0)] {
+        let res = ana_browser
+            .post(format!("{ana}/listen/{v2}"))
+            .json(&json!({"from_secs": from, "to_secs": to}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 204);
+    }
+    let (_, heard) = owner
+        .get_json(&format!(
+            "/api/shares/{}/listening",
+            following["id"].as_str().unwrap()
+        ))
+        .await;
+    let ana_heard = &heard["recipients"][0];
+    assert_eq!(ana_heard["name"], "Ana <Label>");
+    let track = &ana_heard["tracks"][0];
+    assert_eq!(track["track"], v2.as_str());
+    assert_eq!(track["sessions"], 1, "{track}");
+    let heat: Vec<f64> = track["heat"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h.as_f64().unwrap())
+        .collect();
+    assert_eq!(heat.len(), 100);
+    assert!(heat[85] >= 1.0, "1:25 was heard: {heat:?}");
+    assert!(heat[95] == 0.0, "the end was not: {heat:?}");
+    let listened = track["listened_secs"].as_f64().unwrap();
+    assert!((10.0..25.0).contains(&listened), "the whole-song claim is cut: {listened}");
+    assert_eq!(track["played_to_end"], false);
+    let (_, bens_heard) = owner
+        .get_json(&format!("/api/shares/{}/listening", following["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(bens_heard["recipients"][1]["tracks"], json!([]));
+
+    // The owner was told: the first visit (once), and the comment with its moment.
+    let (_, news) = owner.get_json("/api/notifications").await;
+    let kinds: Vec<&str> = news["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["commented", "opened"], "{news}");
+    assert!(
+        news["notifications"][0]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("Ana <Label> commented at 1:23 on Night Drive mix 2"),
+        "{news}"
+    );
+    assert_eq!(news["unread"], 2);
+    let (status, _) = owner
+        .send(Method::POST, "/api/notifications/read", Some(json!({})))
+        .await;
+    assert_eq!(status, 204);
+    let (_, news) = owner.get_json("/api/notifications").await;
+    assert_eq!((news["unread"].clone(), news["mail"].clone()), (json!(0), json!("immediate")));
+    let (status, _) = owner
+        .send(Method::PUT, "/api/notifications/mail", Some(json!({"mail": "weekly"})))
+        .await;
+    assert_eq!(status, 400);
+
+    // The audit log has the recipient's comment with the recipient as actor.
+    let audit = server.cli_ok(&["audit", "tail", "-n", "500"], None);
+    assert!(audit.contains("comment.add") && audit.contains("recipient:"), "{audit}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn upload_links_take_audio_within_their_caps_and_password() {
+    let server = Server::start();
+    server.add_user("studio@studio.test", "pro");
+    let owner = Owner::signed_in(&server, "studio@studio.test").await;
+    let (status, link) = owner
+        .send(
+            Method::POST,
+            "/api/upload-links",
+            Some(json!({"name": "Cleo", "max_files": 2, "password": "stems please"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{link}");
+    assert_eq!(link["folder"], "From Cleo");
+    let url = server.url(link["link"].as_str().unwrap());
+    let client = visitor(&server, BROWSER);
+
+    let page = client.get(&url).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("upload-password") && html.contains("From Cleo"), "{html}");
+
+    let send = |bytes: Vec<u8>, name: &str, password: Option<&str>| {
+        let form = Form::new().part("file", Part::bytes(bytes).file_name(name.to_owned()));
+        let mut req = client.post(format!("{url}/files")).multipart(form);
+        if let Some(p) = password {
+            req = req.header("x-link-password", p);
+        }
+        async move {
+            let res = req.send().await.unwrap();
+            let status = res.status().as_u16();
+            (status, res.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    assert_eq!(send(wav(2.0, 1), "vocals.wav", None).await.0, 401);
+    assert_eq!(send(wav(2.0, 1), "vocals.wav", Some("wrong")).await.0, 401);
+    let (status, err) = send(b"not audio at all, just text".to_vec(), "notes.wav", Some("stems please")).await;
+    assert_eq!(status, 415, "{err}");
+    for (i, name) in ["vocals.wav", "bass.wav"].iter().enumerate() {
+        let (status, got) = send(wav(3.0, i as u32 + 1), name, Some("stems please")).await;
+        assert_eq!(status, 201, "{got}");
+        assert_eq!(got["files_left"], 1 - i as u64);
+    }
+    let (status, full) = send(wav(1.0, 9), "drums.wav", Some("stems please")).await;
+    assert_eq!(status, 403, "{full}");
+    assert_eq!(full["error"], "limit_reached");
+
+    // The files are the owner's tracks, in the link's folder, analysed like any upload.
+    let (_, page) = owner.get_json("/api/tracks?folder=From%20Cleo").await;
+    assert_eq!(page["total"], 2, "{page}");
+    let names: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"vocals") && names.contains(&"bass"), "{names:?}");
+    assert!(page["items"][0]["analysis"]["state"] != "off");
+    let (_, links) = owner.get_json("/api/upload-links").await;
+    assert_eq!(links["links"][0]["status"], "full");
+    assert_eq!(links["links"][0]["files_received"], 2);
+    let (_, news) = owner.get_json("/api/notifications").await;
+    assert_eq!(news["notifications"][0]["kind"], "uploaded");
+    let audit = server.cli_ok(&["audit", "tail", "-n", "500"], None);
+    assert!(
+        audit.contains("upload_link.receive") && audit.contains("upload_link:"),
+        "the link is the actor: {audit}"
+    );
+    assert!(audit.contains("upload_link.unlock_failed"));
+
+    // Revoked, the link is gone for good: the page and the upload both.
+    let id = link["id"].as_str().unwrap();
+    let (status, _) = owner
+        .send(Method::DELETE, &format!("/api/upload-links/{id}"), None)
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(client.get(&url).send().await.unwrap().status(), 404);
+    assert_eq!(send(wav(1.0, 5), "late.wav", Some("stems please")).await.0, 404);
+    // A forged link is the same page.
+    let forged = format!("{}x", &url[..url.len() - 1]);
+    assert_eq!(client.get(&forged).send().await.unwrap().status(), 404);
+}

@@ -1,0 +1,318 @@
+//! Review with clients in a real Chromium over HTTPS and HTTP/2, as studios deploy it: a
+//! recipient compares two versions of a mix, comments at 1:23 on the second; the owner sees the
+//! marker at 1:23, replies, is mailed through the loopback SMTP relay, and sees on the Shares
+//! page the part the recipient played; a client sends two stems through an upload link and
+//! they arrive, analysed, in the owner's library; a link preview's fetch spends no play.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
+
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use reqwest::multipart::{Form, Part};
+use serde_json::{Value, json};
+use studiovault_e2e::browser::Browser;
+use studiovault_e2e::smtp::Smtp;
+use studiovault_e2e::{Owner, PASSWORD, Server, ffmpeg, wesnoth_track};
+
+async fn assert_accessible(browser: &Browser, page: &str) {
+    let violations = browser.accessibility_violations().await;
+    assert!(
+        violations.is_empty(),
+        "{page}: axe-core found serious violations: {}",
+        serde_json::to_string_pretty(&violations).unwrap()
+    );
+}
+
+/// Two minutes of a real song as FLAC: long enough for a comment at 1:23.
+fn mix(name: &str) -> Vec<u8> {
+    ffmpeg(
+        &wesnoth_track(name).unwrap(),
+        "ogg",
+        &["-t", "120", "-c:a", "flac"],
+        "flac",
+    )
+    .unwrap()
+}
+
+/// A mail's text with quoted-printable soft line breaks joined.
+fn unfolded(mail: &str) -> String {
+    mail.replace("=\r\n", "").replace("=\n", "")
+}
+
+async fn recipient_plays(owner: &Owner, share: &str) -> u64 {
+    let (_, detail) = owner.get_json(&format!("/api/shares/{share}")).await;
+    detail["recipients"][0]["plays"].as_u64().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_reviews_the_second_mix_and_sends_stems_the_owner_sees_it_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = Smtp::start_trusted(dir.path());
+    let env = smtp.server_env(dir.path());
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let server = Server::start_deployed_with(&env);
+    server.add_user("owner@studio.test", "pro");
+    let owner = Owner::signed_in(&server, "owner@studio.test").await;
+    let first = owner.upload_ok("Night Drive.flac", mix("battle.ogg")).await;
+    let form = Form::new()
+        .part("file", Part::bytes(mix("knolls.ogg")).file_name("Night Drive v2.flac"))
+        .text("version_of", first.clone());
+    let res = owner
+        .http
+        .post(owner.url("/api/tracks"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let second: Value = res.json().await.unwrap();
+    let second = second["id"].as_str().unwrap().to_owned();
+    let (status, share) = owner
+        .send(
+            Method::POST,
+            "/api/shares",
+            Some(json!({
+                "title": "Night Drive, for the label",
+                "tracks": [first],
+                "recipients": [{"name": "Ana Label", "email": "ana@label.test"}],
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{share}");
+    let share_id = share["id"].as_str().unwrap().to_owned();
+    let link = server.url(share["recipients"][0]["link"].as_str().unwrap());
+
+    // A chat client unfurls the link: its fetch counts nothing and spends no play.
+    let preview = studiovault_e2e::client_for(&server)
+        .user_agent("Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)")
+        .build()
+        .unwrap();
+    assert_eq!(preview.get(&link).send().await.unwrap().status(), 200);
+    assert_eq!(recipient_plays(&owner, &share_id).await, 0);
+    let (_, news) = owner.get_json("/api/notifications").await;
+    assert_eq!(news["notifications"], json!([]), "a preview is no visit");
+
+    // The recipient compares the two mixes at the same moment, then comments at 1:23 on Mix 2.
+    let recipient = Browser::start_for(&server).await;
+    recipient.goto(&link).await;
+    recipient.wait("#portal").await;
+    recipient.click(".playlist li:first-child .pick").await;
+    recipient
+        .until(
+            "Mix 2 playing",
+            "!document.getElementById('audio').paused && document.getElementById('audio').currentTime > 1",
+        )
+        .await;
+    assert_eq!(
+        recipient
+            .eval("document.querySelector('#versions button[aria-pressed=true]').textContent")
+            .await,
+        "Mix 2"
+    );
+    recipient
+        .eval("(() => { document.getElementById('audio').currentTime = 60; return true; })()")
+        .await;
+    recipient
+        .until(
+            "at one minute",
+            "document.getElementById('audio').currentTime > 60.5",
+        )
+        .await;
+    recipient
+        .click(&format!("#versions button[data-id='{first}']"))
+        .await;
+    let position = recipient
+        .until(
+            "Mix 1 from the same moment",
+            &format!(
+                "document.querySelector(\"#versions button[data-id='{first}']\").getAttribute('aria-pressed') === 'true' \
+                 && !document.getElementById('audio').paused && document.getElementById('audio').currentTime > 60.5 \
+                 && document.getElementById('audio').currentTime"
+            ),
+        )
+        .await;
+    assert!(position.as_f64().unwrap() < 70.0, "A/B kept the position: {position}");
+    recipient
+        .click(&format!("#versions button[data-id='{second}']"))
+        .await;
+    recipient
+        .eval("(() => { document.getElementById('audio').currentTime = 80; return true; })()")
+        .await;
+    recipient
+        .until(
+            "Mix 2 past 1:23",
+            &format!(
+                "document.querySelector(\"#versions button[data-id='{second}']\").getAttribute('aria-pressed') === 'true' \
+                 && document.getElementById('audio').currentTime > 83.2"
+            ),
+        )
+        .await;
+    recipient.click("#play").await; // pause: the span played is reported
+    recipient
+        .eval("(() => { document.getElementById('audio').currentTime = 83.3; return true; })()")
+        .await;
+    recipient.until("the form at 1:23", "document.getElementById('comment-at').textContent === 'Comment at 1:23'").await;
+    recipient
+        .type_into("#comment-text", "Kick is too loud <here>")
+        .await;
+    recipient.click("#comment-form button[type=submit]").await;
+    recipient
+        .until(
+            "the comment in the thread list",
+            "[...document.querySelectorAll('#comment-list li.thread')].some(li => \
+             li.querySelector('.at').textContent === '1:23' && li.textContent.includes('Kick is too loud <here>'))",
+        )
+        .await;
+    recipient.screenshot("review-01-recipient-comment").await;
+    recipient
+        .assert_http2("the recipient's page, versions and comment")
+        .await;
+    assert_accessible(&recipient, "portal with versions and comments").await;
+    drop(recipient);
+
+    // The owner is mailed about the comment through the relay.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mail = loop {
+        let found = smtp
+            .received()
+            .into_iter()
+            .map(|m| unfolded(&m))
+            .find(|m| m.contains("commented at 1:23"));
+        if let Some(m) = found {
+            break m;
+        }
+        assert!(Instant::now() < deadline, "no mail about the comment: {:?}", smtp.received());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert!(mail.contains("X-RcptTo: owner@studio.test"), "{mail}");
+    assert!(mail.contains("Ana Label commented at 1:23 on Night Drive v2"), "{mail}");
+    assert!(!mail.contains("<here>\r\n") || mail.contains("&lt;here&gt;"), "the HTML part escapes it");
+
+    // The owner signs in, plays Mix 2, and finds the marker at 1:23; replies from the panel.
+    let browser = Browser::start_for(&server).await;
+    browser.goto(&server.url("/login")).await;
+    browser.type_into("#email", "owner@studio.test").await;
+    browser.type_into("#password", PASSWORD).await;
+    browser.click("form button[type=submit]").await;
+    browser.wait("#tracks").await;
+    browser
+        .click(&format!("#tracks tr[data-id='{second}'] button[aria-label^='Play']"))
+        .await;
+    browser.click("#comments-toggle").await;
+    let at = browser
+        .until(
+            "the marker at 1:23",
+            "(() => { const m = document.querySelector('#markers .marker'); \
+             return m && Number(m.dataset.at); })()",
+        )
+        .await;
+    assert!((83.0..84.0).contains(&at.as_f64().unwrap()), "marker at {at}");
+    browser
+        .until(
+            "the thread at 1:23",
+            "[...document.querySelectorAll('#comments-list li.thread')].some(li => \
+             li.querySelector('button.at').textContent.includes('1:23') && li.querySelector('.text').textContent === 'Kick is too loud <here>')",
+        )
+        .await;
+    browser.click("#comments-list li.thread button.open-reply").await;
+    browser
+        .type_into("#comments-list li.thread textarea.reply-text", "Pulled it down 2 dB in mix 3")
+        .await;
+    browser
+        .click("#comments-list li.thread form.reply-form button[type=submit]")
+        .await;
+    browser
+        .until(
+            "the reply shown",
+            "[...document.querySelectorAll('#comments-list li.thread ol.replies li.reply')].some(li => li.textContent.includes('Pulled it down'))",
+        )
+        .await;
+    browser.screenshot("review-02-owner-marker-reply").await;
+    assert_accessible(&browser, "library with comments").await;
+    let (_, thread) = owner.get_json(&format!("/api/tracks/{second}/comments")).await;
+    assert_eq!(thread["comments"].as_array().unwrap().len(), 2, "{thread}");
+
+    // The Shares page shows what Ana played: from 1:20 to 1:23 of Mix 2, and the minute before.
+    browser.click("nav a[href='/shares']").await;
+    let heard = browser
+        .until(
+            "Ana's heat map of Mix 2",
+            &format!(
+                "(() => {{ const c = document.querySelector(\"canvas.heat[data-track='{second}']\"); \
+                 return c && c.getAttribute('aria-label'); }})()"
+            ),
+        )
+        .await;
+    let heard = heard.as_str().unwrap();
+    assert!(heard.starts_with("Ana Label heard") && heard.contains("1:2"), "{heard}");
+    browser.screenshot("review-03-shares-heat-map").await;
+    assert_accessible(&browser, "shares with listening").await;
+
+    // An upload link made in the app; the client sends two stems through it.
+    browser.click("nav a[href='/uploads']").await;
+    browser.wait("#upload-link-form").await;
+    browser.type_into("#upload-link-name", "Ana Label").await;
+    browser.type_into("#upload-link-folder", "Stems from Ana").await;
+    browser.click("#upload-link-form button[type=submit]").await;
+    let upload_link = browser
+        .until(
+            "the link listed",
+            "(() => { const b = document.querySelector('#upload-links button.copy-upload-link'); return b && b.dataset.link; })()",
+        )
+        .await;
+    assert_accessible(&browser, "upload links").await;
+    let stems = tempfile::tempdir().unwrap();
+    let mut paths = Vec::new();
+    for (name, song) in [("vocals.flac", "battle.ogg"), ("bass.flac", "knolls.ogg")] {
+        let path = stems.path().join(name);
+        let clip = ffmpeg(&wesnoth_track(song).unwrap(), "ogg", &["-t", "20", "-c:a", "flac"], "flac").unwrap();
+        std::fs::write(&path, clip).unwrap();
+        paths.push(path.display().to_string());
+    }
+    let client = Browser::start_for(&server).await;
+    client.goto(upload_link.as_str().unwrap()).await;
+    client.wait("#upload-form").await;
+    assert_accessible(&client, "upload link page").await;
+    let input = client
+        .client
+        .find(fantoccini::Locator::Css("#upload-files"))
+        .await
+        .unwrap();
+    input.send_keys(&paths.join("\n")).await.unwrap();
+    client.click("#upload-send").await;
+    client
+        .until(
+            "both stems received",
+            "document.querySelectorAll('#upload-progress li.done').length === 2",
+        )
+        .await;
+    client.screenshot("review-04-upload-link").await;
+    client.assert_http2("the upload link page and its uploads").await;
+    drop(client);
+
+    // The stems are in the owner's library, in the link's folder, analysed.
+    let deadline = Instant::now() + Duration::from_secs(240);
+    loop {
+        let (_, page) = owner
+            .get_json("/api/tracks?folder=Stems%20from%20Ana")
+            .await;
+        let items = page["items"].as_array().cloned().unwrap_or_default();
+        if items.len() == 2 && items.iter().all(|t| t["analysis"]["state"] == "done") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the stems were not analysed: {page}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    browser
+        .goto(&server.url("/library?folder=Stems%20from%20Ana"))
+        .await;
+    browser
+        .until(
+            "the stems in the library",
+            "document.querySelectorAll('#tracks tbody tr').length === 2",
+        )
+        .await;
+    browser.screenshot("review-05-library-folder").await;
+    browser.assert_http2("the owner's review pages").await;
+}
