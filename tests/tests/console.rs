@@ -286,3 +286,117 @@ fn an_admin_records_a_legal_request_holds_it_and_gags_its_notice_in_the_console(
     assert_eq!(request["gag"]["note"], "order of the court, clause 12");
     assert!(request["accounts"][0]["notified_at"].is_null());
 }
+
+/// The Shares tab: every owner's shares and what each recipient did, and a leak traced from
+/// the console itself: the suspect file is sent over the admin socket, and the tab selects
+/// the recipient it names.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_shares_tab_shows_recipients_activity_and_traces_a_leak_to_one_of_them() {
+    use std::time::Instant;
+
+    let server = Server::start();
+    server.add_user("label@studio.test", "max");
+    let owner = Owner::signed_in(&server, "label@studio.test").await;
+    let excerpt = studiovault_e2e::ffmpeg(
+        &studiovault_e2e::wesnoth_track("battle.ogg").unwrap(),
+        "ogg",
+        &["-ss", "15", "-t", "45", "-c:a", "flac"],
+        "flac",
+    )
+    .unwrap();
+    let track = owner.upload_ok("Night Drive.flac", excerpt).await;
+    let (status, share) = owner
+        .send(
+            reqwest::Method::POST,
+            "/api/shares",
+            Some(serde_json::json!({
+                "title": "Night Drive promo",
+                "tracks": [track],
+                "recipients": [{"name": "Gia Label", "email": "gia@label.test"}, {"name": "Hal Press"}],
+                "allow_download": true,
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{share}");
+    let link = share["recipients"][0]["link"].as_str().unwrap().to_owned();
+
+    // Gia opens her link, waits for her marked copy and downloads it.
+    let gia = studiovault_e2e::client_for(&server)
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let opened = gia
+        .post(server.url(&format!("{link}/open")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(opened.status(), 204);
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let state: Value = gia
+            .get(server.url(&format!("{link}/state")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if state["tracks"][0]["state"] == "ready" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "her copy was never made: {state}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let signed: Value = gia
+        .post(server.url(&format!("{link}/download/{track}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let copy = gia
+        .get(server.url(signed["url"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let leak =
+        studiovault_e2e::ffmpeg(&copy, "flac", &["-t", "30", "-b:a", "128k"], "mp3").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let suspect = dir.path().join("found-online.mp3");
+    std::fs::write(&suspect, leak).unwrap();
+
+    let tmux = Tmux::start(&server, 160, 40);
+    tmux.wait_for("● connected");
+    tmux.press(&["8"]);
+    tmux.wait_for("label@studio.test");
+    tmux.wait_for("Night Drive promo");
+    tmux.press(&["Tab"]);
+    tmux.press(&["Tab"]);
+    tmux.wait_for_line(&["Gia Label", "gia@label.test"]);
+    tmux.press(&["t"]);
+    tmux.type_text(suspect.to_str().unwrap());
+    tmux.press(&["Enter"]);
+    let screen = tmux.wait_for("Trace of");
+    let screen = if screen.contains("Gia Label <gia@label.test>") {
+        screen
+    } else {
+        tmux.wait_for("Gia Label <gia@label.test>")
+    };
+    assert!(
+        !screen.contains("Hal Press <"),
+        "only Gia is named:\n{screen}"
+    );
+    tmux.wait_for_line(&["▶", "Gia Label"]);
+    // The trace is audited, with the console as where it came from.
+    let audit = server.cli_ok(&["audit", "tail", "--action", "leak.trace"], None);
+    assert!(audit.contains("leak.trace"), "{audit}");
+    tmux.press(&["q"]);
+    tmux.wait_for("console exited with status 0");
+}

@@ -79,7 +79,13 @@ async fn versions_comments_listening_and_notifications_over_the_api() {
     let form = Form::new()
         .part("file", Part::bytes(wav(1.0, 3)).file_name("x.wav"))
         .text("version_of", "0123456789abcdef0123456789abcdef");
-    let res = owner.http.post(owner.url("/api/tracks")).multipart(form).send().await.unwrap();
+    let res = owner
+        .http
+        .post(owner.url("/api/tracks"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 400);
     let (_, page) = owner.get_json("/api/tracks?versions=all").await;
     assert_eq!(page["total"], 2);
@@ -93,9 +99,13 @@ async fn versions_comments_listening_and_notifications_over_the_api() {
             "follow_latest": follow,
         })
     };
-    let (status, following) = owner.send(Method::POST, "/api/shares", Some(share(true))).await;
+    let (status, following) = owner
+        .send(Method::POST, "/api/shares", Some(share(true)))
+        .await;
     assert_eq!(status, 201, "{following}");
-    let (_, pinned) = owner.send(Method::POST, "/api/shares", Some(share(false))).await;
+    let (_, pinned) = owner
+        .send(Method::POST, "/api/shares", Some(share(false)))
+        .await;
     let ana = server.url(following["recipients"][0]["link"].as_str().unwrap());
     let ben = server.url(following["recipients"][1]["link"].as_str().unwrap());
     let pinned_ana = server.url(pinned["recipients"][0]["link"].as_str().unwrap());
@@ -105,10 +115,23 @@ async fn versions_comments_listening_and_notifications_over_the_api() {
     let page = bot.get(&ana).send().await.unwrap();
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
-    assert!(html.contains("Mix 2") && html.contains(&v2), "the page offers both versions");
-    assert_eq!(bot.post(format!("{ana}/open")).send().await.unwrap().status(), 204);
+    assert!(
+        html.contains("Mix 2") && html.contains(&v2),
+        "the page offers both versions"
+    );
+    assert_eq!(
+        bot.post(format!("{ana}/open"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
     let (_, detail) = owner
-        .get_json(&format!("/api/shares/{}", following["id"].as_str().unwrap()))
+        .get_json(&format!(
+            "/api/shares/{}",
+            following["id"].as_str().unwrap()
+        ))
         .await;
     assert_eq!(detail["recipients"][0]["events"], json!([]), "{detail}");
     assert_eq!(detail["recipients"][0]["plays"], 0);
@@ -118,7 +141,11 @@ async fn versions_comments_listening_and_notifications_over_the_api() {
     // Ana opens it in her browser: the owner is told once.
     let ana_browser = visitor(&server, BROWSER);
     for _ in 0..2 {
-        let res = ana_browser.post(format!("{ana}/open")).send().await.unwrap();
+        let res = ana_browser
+            .post(format!("{ana}/open"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), 204);
     }
     // Nothing of the share played yet: a report of listening is refused.
@@ -137,7 +164,12 @@ async fn versions_comments_listening_and_notifications_over_the_api() {
     // The player's Range requests make one listening session, not many.
     let media = server.url(url["url"].as_str().unwrap());
     for range in ["bytes=0-1023", "bytes=1024-", "bytes=500000-"] {
-        let res = ana_browser.get(&media).header("range", range).send().await.unwrap();
+        let res = ana_browser
+            .get(&media)
+            .header("range", range)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), 206);
     }
 
@@ -150,13 +182,19 @@ async fn versions_comments_listening_and_notifications_over_the_api() {
     )
     .await;
     assert_eq!(status, 201, "{comment}");
-    assert_eq!(comment["author"], json!({"kind": "recipient", "name": "Ana <Label>"}));
+    assert_eq!(
+        comment["author"],
+        json!({"kind": "recipient", "name": "Ana <Label>"})
+    );
     let thread = comment["id"].as_str().unwrap().to_owned();
     // Bad comments get a clear error.
     for (body, field) in [
         (json!({"text": "", "at_secs": 1.0}), "text"),
         (json!({"text": "x", "at_secs": 500.0}), "at_secs"),
-        (json!({"text": "x", "at_secs": 5.0, "end_secs": 2.0}), "end_secs"),
+        (
+            json!({"text": "x", "at_secs": 5.0, "end_secs": 2.0}),
+            "end_secs",
+        ),
         (json!({"text": "x"}), "at_secs"),
     ] {
         let (status, err) = post(&ana_browser, format!("{ana}/comments/{v2}"), body).await;
@@ -198,7 +236,10 @@ async fn versions_comments_listening_and_notifications_over_the_api() {
         )
         .await;
     assert_eq!(status, 200, "{shared}");
-    assert_eq!((shared["shared"].clone(), shared["resolved"].clone()), (json!(true), json!(true)));
+    assert_eq!(
+        (shared["shared"].clone(), shared["resolved"].clone()),
+        (json!(true), json!(true))
+    );
     let (_, bens) = get(&ben_browser, format!("{ben}/comments/{v2}")).await;
     assert_eq!(bens["comments"].as_array().unwrap().len(), 2);
     // The pinned share's recipient sees nothing of another share's threads.
@@ -237,10 +278,16 @@ async fn versions_comments_listening_and_notifications_over_the_api() {
     assert!(heat[85] >= 1.0, "1:25 was heard: {heat:?}");
     assert!(heat[95] == 0.0, "the end was not: {heat:?}");
     let listened = track["listened_secs"].as_f64().unwrap();
-    assert!((10.0..25.0).contains(&listened), "the whole-song claim is cut: {listened}");
+    assert!(
+        (10.0..25.0).contains(&listened),
+        "the whole-song claim is cut: {listened}"
+    );
     assert_eq!(track["played_to_end"], false);
     let (_, bens_heard) = owner
-        .get_json(&format!("/api/shares/{}/listening", following["id"].as_str().unwrap()))
+        .get_json(&format!(
+            "/api/shares/{}/listening",
+            following["id"].as_str().unwrap()
+        ))
         .await;
     assert_eq!(bens_heard["recipients"][1]["tracks"], json!([]));
 
@@ -266,15 +313,25 @@ async fn versions_comments_listening_and_notifications_over_the_api() {
         .await;
     assert_eq!(status, 204);
     let (_, news) = owner.get_json("/api/notifications").await;
-    assert_eq!((news["unread"].clone(), news["mail"].clone()), (json!(0), json!("immediate")));
+    assert_eq!(
+        (news["unread"].clone(), news["mail"].clone()),
+        (json!(0), json!("immediate"))
+    );
     let (status, _) = owner
-        .send(Method::PUT, "/api/notifications/mail", Some(json!({"mail": "weekly"})))
+        .send(
+            Method::PUT,
+            "/api/notifications/mail",
+            Some(json!({"mail": "weekly"})),
+        )
         .await;
     assert_eq!(status, 400);
 
     // The audit log has the recipient's comment with the recipient as actor.
     let audit = server.cli_ok(&["audit", "tail", "-n", "500"], None);
-    assert!(audit.contains("comment.add") && audit.contains("recipient:"), "{audit}");
+    assert!(
+        audit.contains("comment.add") && audit.contains("recipient:"),
+        "{audit}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -297,7 +354,10 @@ async fn upload_links_take_audio_within_their_caps_and_password() {
     let page = client.get(&url).send().await.unwrap();
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
-    assert!(html.contains("upload-password") && html.contains("From Cleo"), "{html}");
+    assert!(
+        html.contains("upload-password") && html.contains("From Cleo"),
+        "{html}"
+    );
 
     let send = |bytes: Vec<u8>, name: &str, password: Option<&str>| {
         let form = Form::new().part("file", Part::bytes(bytes).file_name(name.to_owned()));
@@ -313,7 +373,12 @@ async fn upload_links_take_audio_within_their_caps_and_password() {
     };
     assert_eq!(send(wav(2.0, 1), "vocals.wav", None).await.0, 401);
     assert_eq!(send(wav(2.0, 1), "vocals.wav", Some("wrong")).await.0, 401);
-    let (status, err) = send(b"not audio at all, just text".to_vec(), "notes.wav", Some("stems please")).await;
+    let (status, err) = send(
+        b"not audio at all, just text".to_vec(),
+        "notes.wav",
+        Some("stems please"),
+    )
+    .await;
     assert_eq!(status, 415, "{err}");
     for (i, name) in ["vocals.wav", "bass.wav"].iter().enumerate() {
         let (status, got) = send(wav(3.0, i as u32 + 1), name, Some("stems please")).await;
@@ -333,7 +398,10 @@ async fn upload_links_take_audio_within_their_caps_and_password() {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    assert!(names.contains(&"vocals") && names.contains(&"bass"), "{names:?}");
+    assert!(
+        names.contains(&"vocals") && names.contains(&"bass"),
+        "{names:?}"
+    );
     assert!(page["items"][0]["analysis"]["state"] != "off");
     let (_, links) = owner.get_json("/api/upload-links").await;
     assert_eq!(links["links"][0]["status"], "full");
@@ -354,7 +422,10 @@ async fn upload_links_take_audio_within_their_caps_and_password() {
         .await;
     assert_eq!(status, 204);
     assert_eq!(client.get(&url).send().await.unwrap().status(), 404);
-    assert_eq!(send(wav(1.0, 5), "late.wav", Some("stems please")).await.0, 404);
+    assert_eq!(
+        send(wav(1.0, 5), "late.wav", Some("stems please")).await.0,
+        404
+    );
     // A forged link is the same page.
     let forged = format!("{}x", &url[..url.len() - 1]);
     assert_eq!(client.get(&forged).send().await.unwrap().status(), 404);

@@ -56,7 +56,10 @@ async fn a_client_reviews_the_second_mix_and_sends_stems_the_owner_sees_it_all()
     let owner = Owner::signed_in(&server, "owner@studio.test").await;
     let first = owner.upload_ok("Night Drive.flac", mix("battle.ogg")).await;
     let form = Form::new()
-        .part("file", Part::bytes(mix("knolls.ogg")).file_name("Night Drive v2.flac"))
+        .part(
+            "file",
+            Part::bytes(mix("knolls.ogg")).file_name("Night Drive v2.flac"),
+        )
         .text("version_of", first.clone());
     let res = owner
         .http
@@ -132,7 +135,10 @@ async fn a_client_reviews_the_second_mix_and_sends_stems_the_owner_sees_it_all()
             ),
         )
         .await;
-    assert!(position.as_f64().unwrap() < 70.0, "A/B kept the position: {position}");
+    assert!(
+        position.as_f64().unwrap() < 70.0,
+        "A/B kept the position: {position}"
+    );
     recipient
         .click(&format!("#versions button[data-id='{second}']"))
         .await;
@@ -152,7 +158,12 @@ async fn a_client_reviews_the_second_mix_and_sends_stems_the_owner_sees_it_all()
     recipient
         .eval("(() => { document.getElementById('audio').currentTime = 83.3; return true; })()")
         .await;
-    recipient.until("the form at 1:23", "document.getElementById('comment-at').textContent === 'Comment at 1:23'").await;
+    recipient
+        .until(
+            "the form at 1:23",
+            "document.getElementById('comment-at').textContent === 'Comment at 1:23'",
+        )
+        .await;
     recipient
         .type_into("#comment-text", "Kick is too loud <here>")
         .await;
@@ -182,12 +193,22 @@ async fn a_client_reviews_the_second_mix_and_sends_stems_the_owner_sees_it_all()
         if let Some(m) = found {
             break m;
         }
-        assert!(Instant::now() < deadline, "no mail about the comment: {:?}", smtp.received());
+        assert!(
+            Instant::now() < deadline,
+            "no mail about the comment: {:?}",
+            smtp.received()
+        );
         tokio::time::sleep(Duration::from_millis(300)).await;
     };
     assert!(mail.contains("X-RcptTo: owner@studio.test"), "{mail}");
-    assert!(mail.contains("Ana Label commented at 1:23 on Night Drive v2"), "{mail}");
-    assert!(!mail.contains("<here>\r\n") || mail.contains("&lt;here&gt;"), "the HTML part escapes it");
+    assert!(
+        mail.contains("Ana Label commented at 1:23 on Night Drive v2"),
+        "{mail}"
+    );
+    assert!(
+        !mail.contains("<here>\r\n") || mail.contains("&lt;here&gt;"),
+        "the HTML part escapes it"
+    );
 
     // The owner signs in, plays Mix 2, and finds the marker at 1:23; replies from the panel.
     let browser = Browser::start_for(&server).await;
@@ -197,7 +218,9 @@ async fn a_client_reviews_the_second_mix_and_sends_stems_the_owner_sees_it_all()
     browser.click("form button[type=submit]").await;
     browser.wait("#tracks").await;
     browser
-        .click(&format!("#tracks tr[data-id='{second}'] button[aria-label^='Play']"))
+        .click(&format!(
+            "#tracks tr[data-id='{second}'] button[aria-label^='Play']"
+        ))
         .await;
     browser.click("#comments-toggle").await;
     let at = browser
@@ -207,7 +230,10 @@ async fn a_client_reviews_the_second_mix_and_sends_stems_the_owner_sees_it_all()
              return m && Number(m.dataset.at); })()",
         )
         .await;
-    assert!((83.0..84.0).contains(&at.as_f64().unwrap()), "marker at {at}");
+    assert!(
+        (83.0..84.0).contains(&at.as_f64().unwrap()),
+        "marker at {at}"
+    );
     browser
         .until(
             "the thread at 1:23",
@@ -215,9 +241,14 @@ async fn a_client_reviews_the_second_mix_and_sends_stems_the_owner_sees_it_all()
              li.querySelector('button.at').textContent.includes('1:23') && li.querySelector('.text').textContent === 'Kick is too loud <here>')",
         )
         .await;
-    browser.click("#comments-list li.thread button.open-reply").await;
     browser
-        .type_into("#comments-list li.thread textarea.reply-text", "Pulled it down 2 dB in mix 3")
+        .click("#comments-list li.thread button.open-reply")
+        .await;
+    browser
+        .type_into(
+            "#comments-list li.thread textarea.reply-text",
+            "Pulled it down 2 dB in mix 3",
+        )
         .await;
     browser
         .click("#comments-list li.thread form.reply-form button[type=submit]")
@@ -230,7 +261,9 @@ async fn a_client_reviews_the_second_mix_and_sends_stems_the_owner_sees_it_all()
         .await;
     browser.screenshot("review-02-owner-marker-reply").await;
     assert_accessible(&browser, "library with comments").await;
-    let (_, thread) = owner.get_json(&format!("/api/tracks/{second}/comments")).await;
+    let (_, thread) = owner
+        .get_json(&format!("/api/tracks/{second}/comments"))
+        .await;
     assert_eq!(thread["comments"].as_array().unwrap().len(), 2, "{thread}");
 
     // The Shares page shows what Ana played: from 1:20 to 1:23 of Mix 2, and the minute before.
@@ -245,7 +278,10 @@ async fn a_client_reviews_the_second_mix_and_sends_stems_the_owner_sees_it_all()
         )
         .await;
     let heard = heard.as_str().unwrap();
-    assert!(heard.starts_with("Ana Label heard") && heard.contains("1:2"), "{heard}");
+    assert!(
+        heard.starts_with("Ana Label heard") && heard.contains("1:2"),
+        "{heard}"
+    );
     browser.screenshot("review-03-shares-heat-map").await;
     assert_accessible(&browser, "shares with listening").await;
 
@@ -253,7 +289,9 @@ async fn a_client_reviews_the_second_mix_and_sends_stems_the_owner_sees_it_all()
     browser.click("nav a[href='/uploads']").await;
     browser.wait("#upload-link-form").await;
     browser.type_into("#upload-link-name", "Ana Label").await;
-    browser.type_into("#upload-link-folder", "Stems from Ana").await;
+    browser
+        .type_into("#upload-link-folder", "Stems from Ana")
+        .await;
     browser.click("#upload-link-form button[type=submit]").await;
     let upload_link = browser
         .until(
@@ -266,7 +304,13 @@ async fn a_client_reviews_the_second_mix_and_sends_stems_the_owner_sees_it_all()
     let mut paths = Vec::new();
     for (name, song) in [("vocals.flac", "battle.ogg"), ("bass.flac", "knolls.ogg")] {
         let path = stems.path().join(name);
-        let clip = ffmpeg(&wesnoth_track(song).unwrap(), "ogg", &["-t", "20", "-c:a", "flac"], "flac").unwrap();
+        let clip = ffmpeg(
+            &wesnoth_track(song).unwrap(),
+            "ogg",
+            &["-t", "20", "-c:a", "flac"],
+            "flac",
+        )
+        .unwrap();
         std::fs::write(&path, clip).unwrap();
         paths.push(path.display().to_string());
     }
@@ -288,7 +332,9 @@ async fn a_client_reviews_the_second_mix_and_sends_stems_the_owner_sees_it_all()
         )
         .await;
     client.screenshot("review-04-upload-link").await;
-    client.assert_http2("the upload link page and its uploads").await;
+    client
+        .assert_http2("the upload link page and its uploads")
+        .await;
     drop(client);
 
     // The stems are in the owner's library, in the link's folder, analysed.
@@ -301,7 +347,10 @@ async fn a_client_reviews_the_second_mix_and_sends_stems_the_owner_sees_it_all()
         if items.len() == 2 && items.iter().all(|t| t["analysis"]["state"] == "done") {
             break;
         }
-        assert!(Instant::now() < deadline, "the stems were not analysed: {page}");
+        assert!(
+            Instant::now() < deadline,
+            "the stems were not analysed: {page}"
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     browser

@@ -4,10 +4,10 @@
 use studiovault_api::review::{
     CommentAuthor, CommentView, NotificationView, TrackListening, VersionView,
 };
+use studiovault_vault::TrackRecord;
 use studiovault_vault::review::{
     CommentAuthorKind, CommentRecord, ListeningRecord, NotificationRecord,
 };
-use studiovault_vault::TrackRecord;
 
 pub fn comment_view(c: &CommentRecord) -> CommentView {
     CommentView {

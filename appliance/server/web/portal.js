@@ -73,7 +73,10 @@ if (root) {
       return;
     }
     try {
+      // The span of the version left ends here; the new one starts when it plays.
       flushSpan(false);
+      state.span = null;
+      state.lastTime = null;
       const { url } = await post(`play/${id}`);
       items.forEach((li, i) => li.classList.toggle("current", i === index));
       state.index = index;

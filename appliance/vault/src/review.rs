@@ -29,9 +29,9 @@ pub use notifications::{NotificationKind, NotificationRecord, Notifications};
 pub use overview::{OwnerOverview, RecipientOverview, ShareOverview};
 pub use upload_links::{NewUploadLink, UploadGrant, UploadLinkRecord, UploadLinks};
 
+use comments::count_in_share;
 pub(crate) use listening::note_served;
 pub(crate) use notifications::{NotificationDraft, notify};
-use comments::count_in_share;
 
 /// Removes every review row of `owner`: the account purge's step.
 pub(crate) fn purge_owner(txn: &WriteTransaction, owner: UserId) -> Result<()> {

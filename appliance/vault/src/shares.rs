@@ -579,7 +579,10 @@ fn rendered_tracks(
 ) -> Result<Vec<TrackId>> {
     renders
         .range((recipient.raw(), 0)..=(recipient.raw(), u128::MAX))?
-        .map(|r| r.map(|(k, _)| TrackId::from_raw(k.value().1)).map_err(Into::into))
+        .map(|r| {
+            r.map(|(k, _)| TrackId::from_raw(k.value().1))
+                .map_err(Into::into)
+        })
         .collect()
 }
 

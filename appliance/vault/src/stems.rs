@@ -591,7 +591,12 @@ mod tests {
                 ..TrackInfo::default()
             };
             let rec = lib
-                .commit_upload(w.finish().unwrap(), info, Default::default(), &ClientInfo::default())
+                .commit_upload(
+                    w.finish().unwrap(),
+                    info,
+                    Default::default(),
+                    &ClientInfo::default(),
+                )
                 .unwrap();
             lib.request_stems(rec.id, &ClientInfo::default()).unwrap();
             rec.id

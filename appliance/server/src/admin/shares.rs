@@ -34,12 +34,8 @@ fn overview(owners: Vec<OwnerOverview>, now: i64) -> AdminShares {
                         title: s.share.title.clone(),
                         created_at: s.share.created_at_ms,
                         expires_at: s.share.expires_at_ms,
-                        status: status(
-                            s.share.revoked_at_ms.is_some(),
-                            s.share.expires_at_ms,
-                            now,
-                        )
-                        .into(),
+                        status: status(s.share.revoked_at_ms.is_some(), s.share.expires_at_ms, now)
+                            .into(),
                         watermark: s.share.watermark,
                         follow_latest: s.share.follow_latest,
                         allow_download: s.share.allow_download,

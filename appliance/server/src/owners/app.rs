@@ -108,7 +108,8 @@ pub(super) fn routes() -> Vec<BoxedFilter<(Response,)>> {
         .and(warp::path::full())
         .and_then(|path: warp::path::FullPath| async move {
             match path.as_str() {
-                "/" | "/login" | "/library" | "/shares" | "/uploads" | "/account" | "/confirm-email" => Ok(()),
+                "/" | "/login" | "/library" | "/shares" | "/uploads" | "/account"
+                | "/confirm-email" => Ok(()),
                 _ => Err(warp::reject::not_found()),
             }
         })

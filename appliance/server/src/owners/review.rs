@@ -34,8 +34,7 @@ fn parse_id<T>(raw: &str, what: &str, parse: fn(&str) -> Option<T>) -> Result<T,
 pub(crate) fn comment_input(req: NewComment) -> Result<NewCommentInput, ApiError> {
     let parent = match req.parent.as_deref() {
         Some(p) => Some(
-            CommentId::parse(p)
-                .ok_or_else(|| ApiError::bad_request("parent: not a comment id"))?,
+            CommentId::parse(p).ok_or_else(|| ApiError::bad_request("parent: not a comment id"))?,
         ),
         None => None,
     };
@@ -76,20 +75,22 @@ fn comment_routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
     let list = warp::path!("api" / "tracks" / String / "comments")
         .and(warp::get())
         .and(owner_state(state))
-        .then(|id: String, auth: Authenticated, state: AppState| async move {
-            let result = async {
-                let id = track_id(&id)?;
-                let vault = state.vault.clone();
-                let comments = blocking(move || vault.library(&auth.scope).comments(id))
-                    .await
-                    .map_err(ApiError::not_found_as("track"))?;
-                let list = CommentList {
-                    comments: comments.iter().map(comment_view).collect(),
+        .then(
+            |id: String, auth: Authenticated, state: AppState| async move {
+                let result = async {
+                    let id = track_id(&id)?;
+                    let vault = state.vault.clone();
+                    let comments = blocking(move || vault.library(&auth.scope).comments(id))
+                        .await
+                        .map_err(ApiError::not_found_as("track"))?;
+                    let list = CommentList {
+                        comments: comments.iter().map(comment_view).collect(),
+                    };
+                    Ok(warp::reply::json(&list).into_response())
                 };
-                Ok(warp::reply::json(&list).into_response())
-            };
-            respond(result.await)
-        });
+                respond(result.await)
+            },
+        );
     let add = warp::path!("api" / "tracks" / String / "comments")
         .and(warp::post())
         .and(auth(state))
@@ -97,7 +98,11 @@ fn comment_routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
         .and(client())
         .and(with_state(state))
         .then(
-            |id: String, auth: Authenticated, req: NewComment, client: ClientInfo, state: AppState| async move {
+            |id: String,
+             auth: Authenticated,
+             req: NewComment,
+             client: ClientInfo,
+             state: AppState| async move {
                 let result = async {
                     let id = track_id(&id)?;
                     let input = comment_input(req)?;
@@ -119,14 +124,21 @@ fn comment_routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
         .and(client())
         .and(with_state(state))
         .then(
-            |id: String, auth: Authenticated, req: CommentChange, client: ClientInfo, state: AppState| async move {
+            |id: String,
+             auth: Authenticated,
+             req: CommentChange,
+             client: ClientInfo,
+             state: AppState| async move {
                 let result = async {
                     let id = parse_id(&id, "comment", CommentId::parse)?;
                     let vault = state.vault.clone();
                     let comment = blocking(move || {
-                        vault
-                            .library(&auth.scope)
-                            .change_comment(id, req.resolved, req.shared, &client)
+                        vault.library(&auth.scope).change_comment(
+                            id,
+                            req.resolved,
+                            req.shared,
+                            &client,
+                        )
                     })
                     .await
                     .map_err(ApiError::not_found_as("comment"))?;
@@ -158,66 +170,70 @@ fn track_routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
     let versions = warp::path!("api" / "tracks" / String / "versions")
         .and(warp::get())
         .and(owner_state(state))
-        .then(|id: String, auth: Authenticated, state: AppState| async move {
-            let result = async {
-                let id = track_id(&id)?;
-                let vault = state.vault.clone();
-                let versions = blocking(move || vault.library(&auth.scope).versions(id))
-                    .await
-                    .map_err(ApiError::not_found_as("track"))?;
-                let list = VersionList {
-                    versions: version_views(&versions),
+        .then(
+            |id: String, auth: Authenticated, state: AppState| async move {
+                let result = async {
+                    let id = track_id(&id)?;
+                    let vault = state.vault.clone();
+                    let versions = blocking(move || vault.library(&auth.scope).versions(id))
+                        .await
+                        .map_err(ApiError::not_found_as("track"))?;
+                    let list = VersionList {
+                        versions: version_views(&versions),
+                    };
+                    Ok(warp::reply::json(&list).into_response())
                 };
-                Ok(warp::reply::json(&list).into_response())
-            };
-            respond(result.await)
-        });
+                respond(result.await)
+            },
+        );
     let listening = warp::path!("api" / "shares" / String / "listening")
         .and(warp::get())
         .and(owner_state(state))
-        .then(|id: String, auth: Authenticated, state: AppState| async move {
-            let result = async {
-                let id = parse_id(&id, "share", ShareId::parse)?;
-                let vault = state.vault.clone();
-                let view = blocking(move || {
-                    let detail = vault.shares(&auth.scope).get(id)?;
-                    let heard = vault.share_listening(auth.scope.owner(), &detail.share)?;
-                    let library = vault.library(&auth.scope);
-                    let names: HashMap<_, _> = detail
-                        .recipients
-                        .iter()
-                        .map(|(r, _)| (r.id, r.name.clone()))
-                        .collect();
-                    let mut recipients = Vec::new();
-                    for (recipient, records) in heard {
-                        let tracks: Vec<_> = records
+        .then(
+            |id: String, auth: Authenticated, state: AppState| async move {
+                let result = async {
+                    let id = parse_id(&id, "share", ShareId::parse)?;
+                    let vault = state.vault.clone();
+                    let view = blocking(move || {
+                        let detail = vault.shares(&auth.scope).get(id)?;
+                        let heard = vault.share_listening(auth.scope.owner(), &detail.share)?;
+                        let library = vault.library(&auth.scope);
+                        let names: HashMap<_, _> = detail
+                            .recipients
                             .iter()
-                            .map(|r| {
-                                let name = library
-                                    .get(r.track)
-                                    .map_or_else(|_| "(deleted track)".into(), |t| t.info.name);
-                                track_listening(r, name)
-                            })
+                            .map(|(r, _)| (r.id, r.name.clone()))
                             .collect();
-                        recipients.push(RecipientListening {
-                            recipient: recipient.to_string(),
-                            name: names.get(&recipient).cloned().unwrap_or_default(),
-                            listened_secs: records.iter().map(|r| r.listened_secs).sum(),
-                            last_listen: records.iter().filter_map(|r| r.last_listen_ms).max(),
-                            tracks,
-                        });
-                    }
-                    Ok(ShareListening {
-                        share: id.to_string(),
-                        recipients,
+                        let mut recipients = Vec::new();
+                        for (recipient, records) in heard {
+                            let tracks: Vec<_> = records
+                                .iter()
+                                .map(|r| {
+                                    let name = library
+                                        .get(r.track)
+                                        .map_or_else(|_| "(deleted track)".into(), |t| t.info.name);
+                                    track_listening(r, name)
+                                })
+                                .collect();
+                            recipients.push(RecipientListening {
+                                recipient: recipient.to_string(),
+                                name: names.get(&recipient).cloned().unwrap_or_default(),
+                                listened_secs: records.iter().map(|r| r.listened_secs).sum(),
+                                last_listen: records.iter().filter_map(|r| r.last_listen_ms).max(),
+                                tracks,
+                            });
+                        }
+                        Ok(ShareListening {
+                            share: id.to_string(),
+                            recipients,
+                        })
                     })
-                })
-                .await
-                .map_err(ApiError::not_found_as("share"))?;
-                Ok(warp::reply::json(&view).into_response())
-            };
-            respond(result.await)
-        });
+                    .await
+                    .map_err(ApiError::not_found_as("share"))?;
+                    Ok(warp::reply::json(&view).into_response())
+                };
+                respond(result.await)
+            },
+        );
     vec![versions.boxed(), listening.boxed()]
 }
 
@@ -240,36 +256,40 @@ fn upload_link_routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
             };
             respond(result.await)
         });
-    let create = warp::path!("api" / "upload-links")
-        .and(warp::post())
-        .and(auth(state))
-        .and(json_body::<CreateUploadLink>())
-        .and(client())
-        .and(with_state(state))
-        .then(
-            |auth: Authenticated, req: CreateUploadLink, client: ClientInfo, state: AppState| async move {
-                let result = async {
-                    let new = NewUploadLink {
-                        name: req.name,
-                        folder: req.folder,
-                        expires_at_ms: req.expires_at,
-                        max_files: req.max_files,
-                        max_bytes: req.max_bytes,
-                        password: req.password,
+    let create =
+        warp::path!("api" / "upload-links")
+            .and(warp::post())
+            .and(auth(state))
+            .and(json_body::<CreateUploadLink>())
+            .and(client())
+            .and(with_state(state))
+            .then(
+                |auth: Authenticated,
+                 req: CreateUploadLink,
+                 client: ClientInfo,
+                 state: AppState| async move {
+                    let result = async {
+                        let new = NewUploadLink {
+                            name: req.name,
+                            folder: req.folder,
+                            expires_at_ms: req.expires_at,
+                            max_files: req.max_files,
+                            max_bytes: req.max_bytes,
+                            password: req.password,
+                        };
+                        let vault = state.vault.clone();
+                        let (link, token) =
+                            blocking(move || vault.upload_links(&auth.scope).create(new, &client))
+                                .await?;
+                        Ok(json_created(&upload_link_view(
+                            &link,
+                            &token,
+                            state.vault.now_ms(),
+                        )))
                     };
-                    let vault = state.vault.clone();
-                    let (link, token) =
-                        blocking(move || vault.upload_links(&auth.scope).create(new, &client))
-                            .await?;
-                    Ok(json_created(&upload_link_view(
-                        &link,
-                        &token,
-                        state.vault.now_ms(),
-                    )))
-                };
-                respond(result.await)
-            },
-        );
+                    respond(result.await)
+                },
+            );
     let revoke = warp::path!("api" / "upload-links" / String)
         .and(warp::delete())
         .and(owner_call(state))
@@ -296,8 +316,7 @@ fn notification_routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
         .then(|auth: Authenticated, state: AppState| async move {
             let result = async {
                 let vault = state.vault.clone();
-                let (all, mail) =
-                    blocking(move || vault.notifications(&auth.scope).list()).await?;
+                let (all, mail) = blocking(move || vault.notifications(&auth.scope).list()).await?;
                 let list = NotificationList {
                     unread: all.iter().filter(|n| !n.read).count() as u32,
                     notifications: all.iter().map(notification_view).collect(),
@@ -312,47 +331,53 @@ fn notification_routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
         .and(auth(state))
         .and(json_body::<MarkRead>())
         .and(with_state(state))
-        .then(|auth: Authenticated, req: MarkRead, state: AppState| async move {
-            let result = async {
-                let ids = match req.ids {
-                    Some(ids) => Some(
-                        ids.iter()
-                            .map(|i| {
-                                NotificationId::parse(i).ok_or_else(|| {
-                                    ApiError::bad_request("ids: not notification ids")
-                                })
-                            })
-                            .collect::<Result<Vec<_>, _>>()?,
-                    ),
-                    None => None,
-                };
-                let vault = state.vault.clone();
-                blocking(move || vault.notifications(&auth.scope).mark_read(ids.as_deref()))
-                    .await?;
-                Ok(StatusCode::NO_CONTENT.into_response())
-            };
-            respond(result.await)
-        });
-    let mail = warp::path!("api" / "notifications" / "mail")
-        .and(warp::put())
-        .and(auth(state))
-        .and(json_body::<NotificationMail>())
-        .and(client())
-        .and(with_state(state))
         .then(
-            |auth: Authenticated, req: NotificationMail, client: ClientInfo, state: AppState| async move {
+            |auth: Authenticated, req: MarkRead, state: AppState| async move {
                 let result = async {
-                    let mail = ReviewMail::parse(&req.mail).ok_or_else(|| {
-                        ApiError::bad_request("mail is `immediate`, `digest` or `off`")
-                    })?;
+                    let ids = match req.ids {
+                        Some(ids) => Some(
+                            ids.iter()
+                                .map(|i| {
+                                    NotificationId::parse(i).ok_or_else(|| {
+                                        ApiError::bad_request("ids: not notification ids")
+                                    })
+                                })
+                                .collect::<Result<Vec<_>, _>>()?,
+                        ),
+                        None => None,
+                    };
                     let vault = state.vault.clone();
-                    blocking(move || vault.notifications(&auth.scope).set_mail(mail, &client))
+                    blocking(move || vault.notifications(&auth.scope).mark_read(ids.as_deref()))
                         .await?;
                     Ok(StatusCode::NO_CONTENT.into_response())
                 };
                 respond(result.await)
             },
         );
+    let mail =
+        warp::path!("api" / "notifications" / "mail")
+            .and(warp::put())
+            .and(auth(state))
+            .and(json_body::<NotificationMail>())
+            .and(client())
+            .and(with_state(state))
+            .then(
+                |auth: Authenticated,
+                 req: NotificationMail,
+                 client: ClientInfo,
+                 state: AppState| async move {
+                    let result = async {
+                        let mail = ReviewMail::parse(&req.mail).ok_or_else(|| {
+                            ApiError::bad_request("mail is `immediate`, `digest` or `off`")
+                        })?;
+                        let vault = state.vault.clone();
+                        blocking(move || vault.notifications(&auth.scope).set_mail(mail, &client))
+                            .await?;
+                        Ok(StatusCode::NO_CONTENT.into_response())
+                    };
+                    respond(result.await)
+                },
+            );
     vec![list.boxed(), read.boxed(), mail.boxed()]
 }
 

@@ -10,8 +10,8 @@ use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
 use super::auth;
-use crate::web::incoming::{Incoming, Stopped, cut_off, over_quota, too_large};
 use super::tracks::view;
+use crate::web::incoming::{Incoming, Stopped, cut_off, over_quota, too_large};
 use crate::web::{ApiError, AppState, blocking, client, respond, with_state};
 
 /// Allowance for multipart boundaries and part headers when judging `Content-Length`.
@@ -112,15 +112,16 @@ async fn upload(
     }
     let (incoming, filename) =
         received.ok_or_else(|| ApiError::bad_request("multipart field `file` is required"))?;
-    let placement = Placement {
-        version_of: match version_of.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(id) => Some(TrackId::parse(id).ok_or_else(|| {
-                ApiError::bad_request("field `version_of` must be a track id")
-            })?),
-        },
-        folder: None,
-    };
+    let placement =
+        Placement {
+            version_of: match version_of.as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(id) => Some(TrackId::parse(id).ok_or_else(|| {
+                    ApiError::bad_request("field `version_of` must be a track id")
+                })?),
+            },
+            folder: None,
+        };
     let rec = incoming
         .commit(&filename, name, placement, &auth, client, &state)
         .await?;
@@ -146,5 +147,6 @@ async fn read_small_field(
             )));
         }
     }
-    String::from_utf8(bytes).map_err(|_| ApiError::bad_request("fields `name` and `version_of` must be UTF-8 text"))
+    String::from_utf8(bytes)
+        .map_err(|_| ApiError::bad_request("fields `name` and `version_of` must be UTF-8 text"))
 }

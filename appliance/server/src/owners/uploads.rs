@@ -24,8 +24,8 @@ use warp::reply::Response;
 use warp::{Filter, Reply};
 
 use super::auth;
-use crate::web::incoming::{Incoming, Stopped, over_quota, too_large};
 use super::tracks::view;
+use crate::web::incoming::{Incoming, Stopped, over_quota, too_large};
 use crate::web::{ApiError, AppState, blocking, client, json_body, respond, with, with_state};
 
 /// Unfinished uploads untouched for this long are dropped.

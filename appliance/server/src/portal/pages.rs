@@ -9,8 +9,8 @@ use warp::reply::Response;
 use warp::{Filter, Reply};
 
 use super::{grant_for, link_gone, unlock_cookie};
-use crate::web::template::{Html, TemplateError, Value, render};
 use crate::review::version_views;
+use crate::web::template::{Html, TemplateError, Value, render};
 use crate::web::{ApiError, AppState, PAGE_CSP, blocking, respond, set, with_state};
 
 /// The pages' templates; [`render`] escapes every text that fills them.
@@ -76,7 +76,12 @@ pub(super) fn page(
 /// The one page for every link that does not work.
 pub(super) fn gone() -> Result<Response, ApiError> {
     let body = render(templates::GONE, &[])?;
-    page(StatusCode::NOT_FOUND, "Link not available", &body, PORTAL_SCRIPT)
+    page(
+        StatusCode::NOT_FOUND,
+        "Link not available",
+        &body,
+        PORTAL_SCRIPT,
+    )
 }
 
 /// The form of a password share, with what went wrong last time, if anything.

@@ -120,9 +120,10 @@ pub(super) fn comments(state: &AppState) -> BoxedFilter<(Response,)> {
                         return Err(ApiError::bad_request("share: only owners post to a share"));
                     }
                     let parent = match req.parent.as_deref() {
-                        Some(p) => Some(CommentId::parse(p).ok_or_else(|| {
-                            ApiError::bad_request("parent: not a comment id")
-                        })?),
+                        Some(p) => Some(
+                            CommentId::parse(p)
+                                .ok_or_else(|| ApiError::bad_request("parent: not a comment id"))?,
+                        ),
                         None => None,
                     };
                     let input = NewCommentInput {

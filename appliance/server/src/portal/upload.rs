@@ -65,11 +65,12 @@ async fn show(token: String, state: AppState) -> Result<Response, ApiError> {
         return gone();
     };
     let vault = state.vault.clone();
-    let (link, owner) = match blocking(move || Ok((grant.live(&vault)?, grant.owner_name(&vault)?))).await {
-        Ok(found) => found,
-        Err(e) if e.status == StatusCode::NOT_FOUND => return gone(),
-        Err(e) => return Err(e),
-    };
+    let (link, owner) =
+        match blocking(move || Ok((grant.live(&vault)?, grant.owner_name(&vault)?))).await {
+            Ok(found) => found,
+            Err(e) if e.status == StatusCode::NOT_FOUND => return gone(),
+            Err(e) => return Err(e),
+        };
     let (iso, shown) = date(link.expires_at_ms);
     let password = if link.has_password() {
         render(templates::PASSWORD, &[])?

@@ -11,7 +11,8 @@ use futures_util::{Stream, StreamExt};
 use studiovault_audio::{Container, ProbeError, probe};
 use studiovault_vault::library::names_from_filename;
 use studiovault_vault::{
-    Authenticated, BlobWriter, ClientInfo, Placement, SealedBlob, TrackInfo, TrackRecord, VaultError,
+    Authenticated, BlobWriter, ClientInfo, Placement, SealedBlob, TrackInfo, TrackRecord,
+    VaultError,
 };
 use warp::http::StatusCode;
 
@@ -169,9 +170,12 @@ impl Incoming {
         let (sealed, info) = self.seal(filename, name).await?;
         let vault = state.vault.clone();
         let scope = auth.scope.clone();
-        let rec =
-            blocking(move || vault.library(&scope).commit_upload(sealed, info, placement, &client))
-                .await?;
+        let rec = blocking(move || {
+            vault
+                .library(&scope)
+                .commit_upload(sealed, info, placement, &client)
+        })
+        .await?;
         tracing::info!(track = %rec.id, bytes = rec.size_bytes, "upload committed");
         Ok(rec)
     }

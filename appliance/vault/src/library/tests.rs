@@ -157,7 +157,12 @@ fn an_upload_commits_only_into_the_library_that_began_it() {
     let err = t
         .vault
         .library(&bob)
-        .commit_upload(sealed, TrackInfo::default(), Default::default(), &ClientInfo::default())
+        .commit_upload(
+            sealed,
+            TrackInfo::default(),
+            Default::default(),
+            &ClientInfo::default(),
+        )
         .unwrap_err();
     assert!(matches!(err, VaultError::NotFound));
     assert_eq!(
@@ -190,7 +195,12 @@ fn quota_is_enforced_and_a_refused_upload_leaves_nothing() {
     w.write(&[2u8; 60_000]).unwrap();
     let sealed = w.finish().unwrap();
     let err = lib
-        .commit_upload(sealed, TrackInfo::default(), Default::default(), &ClientInfo::default())
+        .commit_upload(
+            sealed,
+            TrackInfo::default(),
+            Default::default(),
+            &ClientInfo::default(),
+        )
         .unwrap_err();
     assert!(matches!(
         err,
@@ -346,9 +356,14 @@ fn listing_filters_by_length_and_date_added() {
             ..Default::default()
         };
         added.push(
-            lib.commit_upload(w.finish().unwrap(), info, Default::default(), &ClientInfo::default())
-                .unwrap()
-                .created_at_ms,
+            lib.commit_upload(
+                w.finish().unwrap(),
+                info,
+                Default::default(),
+                &ClientInfo::default(),
+            )
+            .unwrap()
+            .created_at_ms,
         );
     }
     let names = |query: TrackQuery| {

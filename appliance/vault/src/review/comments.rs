@@ -94,11 +94,7 @@ fn track_comments(
 ) -> Result<Vec<CommentRecord>> {
     let mut out: Vec<CommentRecord> = super::rows_of(table, "comments", owner)?;
     out.retain(|c| c.track == track);
-    out.sort_by(|a, b| {
-        a.created_at_ms
-            .cmp(&b.created_at_ms)
-            .then(a.id.cmp(&b.id))
-    });
+    out.sort_by(|a, b| a.created_at_ms.cmp(&b.created_at_ms).then(a.id.cmp(&b.id)));
     Ok(out)
 }
 

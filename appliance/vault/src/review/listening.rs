@@ -11,11 +11,11 @@ use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
 use super::notifications::{NotificationDraft, NotificationKind, notify};
+use crate::Vault;
 use crate::error::{Result, VaultError};
 use crate::ids::{RecipientId, ShareId, TrackId, UserId};
 use crate::shares::{RecipientGrant, ShareRecord};
 use crate::store::{LISTENING, RECIPIENTS, TRACKS, decode, encode};
-use crate::Vault;
 
 pub use studiovault_api::review::HEAT_BUCKETS;
 
@@ -51,7 +51,12 @@ pub struct ListeningRecord {
 }
 
 impl ListeningRecord {
-    fn new(share: &ShareRecord, recipient: RecipientId, track: TrackId, duration: Option<f64>) -> Self {
+    fn new(
+        share: &ShareRecord,
+        recipient: RecipientId,
+        track: TrackId,
+        duration: Option<f64>,
+    ) -> Self {
         Self {
             owner: share.owner,
             share: share.id,
@@ -140,10 +145,7 @@ pub(crate) fn note_served(
             rec.sessions += 1;
         }
         rec.last_served_ms = Some(now);
-        table.insert(
-            key(share.owner, recipient, track),
-            encode(&rec).as_slice(),
-        )?;
+        table.insert(key(share.owner, recipient, track), encode(&rec).as_slice())?;
     }
     txn.commit()?;
     Ok(())
@@ -161,7 +163,10 @@ impl RecipientGrant {
         to_secs: f64,
         ended: bool,
     ) -> Result<()> {
-        if !(from_secs.is_finite() && to_secs.is_finite() && from_secs >= 0.0 && to_secs >= from_secs)
+        if !(from_secs.is_finite()
+            && to_secs.is_finite()
+            && from_secs >= 0.0
+            && to_secs >= from_secs)
         {
             return Err(VaultError::invalid(
                 "from_secs",
@@ -195,10 +200,12 @@ impl RecipientGrant {
             let mut rec = read(&table, owner, recipient, track)?.unwrap_or_else(|| {
                 ListeningRecord::new(&share, recipient, track, track_rec.info.duration_secs)
             });
-            let since_last = rec
-                .last_report_ms
-                .map_or(MAX_REPORT_SECS, |at| (now - at) as f64 / 1000.0 + REPORT_SLACK_SECS);
-            let to = to_secs.min(length).min(from_secs + since_last.min(MAX_REPORT_SECS));
+            let since_last = rec.last_report_ms.map_or(MAX_REPORT_SECS, |at| {
+                (now - at) as f64 / 1000.0 + REPORT_SLACK_SECS
+            });
+            let to = to_secs
+                .min(length)
+                .min(from_secs + since_last.min(MAX_REPORT_SECS));
             if to > from_secs {
                 rec.add_span(from_secs, to, length);
             }
@@ -278,6 +285,8 @@ impl Vault {
 pub(crate) fn remove_track_in(txn: &WriteTransaction, owner: UserId, track: TrackId) -> Result<()> {
     let o = owner.raw();
     txn.open_table(LISTENING)?
-        .retain_in((o, 0, 0)..=(o, u128::MAX, u128::MAX), |k, _| k.2 != track.raw())?;
+        .retain_in((o, 0, 0)..=(o, u128::MAX, u128::MAX), |k, _| {
+            k.2 != track.raw()
+        })?;
     Ok(())
 }

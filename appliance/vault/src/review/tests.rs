@@ -156,8 +156,16 @@ fn a_digest_gathers_a_day_of_notifications_into_one_mail() {
         .vault
         .messages_about(&format!("review-digest/{}", scope.owner()))
         .unwrap();
-    let items = &digest[0].values.iter().find(|(k, _)| k == "items").unwrap().1;
-    assert!(items.contains("Ana opened Mixes") && items.contains("\"second\""), "{items}");
+    let items = &digest[0]
+        .values
+        .iter()
+        .find(|(k, _)| k == "items")
+        .unwrap()
+        .1;
+    assert!(
+        items.contains("Ana opened Mixes") && items.contains("\"second\""),
+        "{items}"
+    );
     // Nothing new, or less than a day since: no second digest.
     assert_eq!(t.vault.send_review_digests().unwrap(), 0);
     grant
@@ -210,8 +218,14 @@ fn an_upload_link_counts_its_files_in_the_commit_and_refuses_past_its_caps() {
     };
     let (track, after) = send(b"stem one").unwrap();
     assert_eq!(track.folder.as_deref(), Some("From Cleo"));
-    assert_eq!((after.files_received, after.status(t.vault.now_ms())), (1, "full"));
-    assert!(matches!(send(b"stem two"), Err(VaultError::LimitReached(_))));
+    assert_eq!(
+        (after.files_received, after.status(t.vault.now_ms())),
+        (1, "full")
+    );
+    assert!(matches!(
+        send(b"stem two"),
+        Err(VaultError::LimitReached(_))
+    ));
     // A forged or revoked link opens nothing.
     assert!(t.vault.open_upload_link("AAAA").is_err());
     t.vault

@@ -111,10 +111,8 @@ fn read_link(
 }
 
 fn put_link(txn: &WriteTransaction, link: &UploadLinkRecord) -> Result<()> {
-    txn.open_table(UPLOAD_LINKS)?.insert(
-        (link.owner.raw(), link.id.raw()),
-        encode(link).as_slice(),
-    )?;
+    txn.open_table(UPLOAD_LINKS)?
+        .insert((link.owner.raw(), link.id.raw()), encode(link).as_slice())?;
     Ok(())
 }
 
@@ -298,7 +296,8 @@ impl UploadGrant {
     pub fn live(&self, vault: &Vault) -> Result<UploadLinkRecord> {
         let txn = vault.db().begin_read()?;
         let link = read_link(&txn.open_table(UPLOAD_LINKS)?, self.owner, self.link)?;
-        let owner_active = get_user(&txn.open_table(USERS)?, self.owner)?.is_some_and(|u| u.is_active());
+        let owner_active =
+            get_user(&txn.open_table(USERS)?, self.owner)?.is_some_and(|u| u.is_active());
         let status = link.status(vault.now_ms());
         if !owner_active || status == "revoked" || status == "expired" {
             return Err(VaultError::NotFound);
@@ -378,9 +377,12 @@ impl UploadGrant {
             version_of: None,
             folder: Some(link.folder.clone()),
         };
-        let rec = vault
-            .library(&scope)
-            .commit_new_track(sealed, info, placement, client, |txn, rec| {
+        let rec = vault.library(&scope).commit_new_track(
+            sealed,
+            info,
+            placement,
+            client,
+            |txn, rec| {
                 let mut link = read_link(&txn.open_table(UPLOAD_LINKS)?, self.owner, self.link)?;
                 let status = link.status(vault.now_ms());
                 if status != "active" {
@@ -424,7 +426,8 @@ impl UploadGrant {
                 ));
                 after = Some(link);
                 Ok(event)
-            })?;
+            },
+        )?;
         let link = after.ok_or(VaultError::NotFound)?;
         Ok((rec, link))
     }

@@ -94,7 +94,12 @@ impl RecipientGrant {
             let (logged, first, name, title) =
                 update_live_recipient(txn, self.recipient, now, |share, rec| {
                     let first = rec.open_logged_at_ms.is_none();
-                    Ok((rec.note_open(now), first, rec.name.clone(), share.title.clone()))
+                    Ok((
+                        rec.note_open(now),
+                        first,
+                        rec.name.clone(),
+                        share.title.clone(),
+                    ))
                 })?;
             if first {
                 crate::review::notify(
@@ -224,7 +229,12 @@ impl RecipientGrant {
     }
 
     /// Whether the share grants `track` (see [`grants_track`]), read now.
-    pub(crate) fn grants(&self, vault: &Vault, share: &ShareRecord, track: TrackId) -> Result<bool> {
+    pub(crate) fn grants(
+        &self,
+        vault: &Vault,
+        share: &ShareRecord,
+        track: TrackId,
+    ) -> Result<bool> {
         let txn = vault.db().begin_read()?;
         grants_track(&txn.open_table(TRACKS)?, share, track)
     }

@@ -136,7 +136,14 @@ impl Vault {
                     etag: format!("\"{}\"", track.sha256),
                 },
             };
-            Ok(((track, source, (url.kind == MediaKind::Play).then_some(share)), download))
+            Ok((
+                (
+                    track,
+                    source,
+                    (url.kind == MediaKind::Play).then_some(share),
+                ),
+                download,
+            ))
         })
         .and_then(|(track, source, played)| {
             // A play URL's requests make listening sessions; a failure to note one does not

@@ -23,8 +23,13 @@ fn upload(lib: &Library<'_>, name: &str, bytes: &[u8]) -> TrackRecord {
         mime_type: "audio/wav".into(),
         ..Default::default()
     };
-    lib.commit_upload(w.finish().unwrap(), info, Default::default(), &ClientInfo::default())
-        .unwrap()
+    lib.commit_upload(
+        w.finish().unwrap(),
+        info,
+        Default::default(),
+        &ClientInfo::default(),
+    )
+    .unwrap()
 }
 
 struct Fixture {
