@@ -79,7 +79,7 @@ impl Vault {
             if owned.is_empty() {
                 continue;
             }
-            owned.sort_by(|a, b| b.share.created_at_ms.cmp(&a.share.created_at_ms));
+            owned.sort_by_key(|s| std::cmp::Reverse(s.share.created_at_ms));
             owners.push(OwnerOverview {
                 owner: user.id,
                 email: user.email,

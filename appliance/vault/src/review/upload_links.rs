@@ -171,7 +171,7 @@ impl UploadLinks<'_> {
         let txn = self.vault.db().begin_read()?;
         let mut all: Vec<UploadLinkRecord> =
             super::rows_of(&txn.open_table(UPLOAD_LINKS)?, "upload_links", self.owner)?;
-        all.sort_by(|a, b| b.created_at_ms.cmp(&a.created_at_ms));
+        all.sort_by_key(|l| std::cmp::Reverse(l.created_at_ms));
         Ok(all
             .into_iter()
             .map(|l| {

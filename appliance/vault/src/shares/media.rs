@@ -145,7 +145,7 @@ impl Vault {
                 download,
             ))
         })
-        .and_then(|(track, source, played)| {
+        .map(|(track, source, played)| {
             // A play URL's requests make listening sessions; a failure to note one does not
             // stop the audio.
             if let Some(share) = played
@@ -153,7 +153,7 @@ impl Vault {
             {
                 tracing::warn!(error = %e, "could not note a listening session");
             }
-            Ok((track, source))
+            (track, source)
         })
     }
 
