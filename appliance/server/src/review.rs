@@ -1,13 +1,16 @@
 //! Review with clients as both surfaces show it: the owners' API and the share portal turn the
-//! store's comments, versions and listening records into the same wire types here.
+//! store's comments, versions and listening records into the same wire types here, and read a
+//! new comment the same way.
 
 use studiovault_api::review::{
-    CommentAuthor, CommentView, NotificationView, TrackListening, VersionView,
+    CommentAuthor, CommentView, NewComment, NotificationView, TrackListening, VersionView,
 };
-use studiovault_vault::TrackRecord;
 use studiovault_vault::review::{
-    CommentAuthorKind, CommentRecord, ListeningRecord, NotificationRecord,
+    CommentAuthorKind, CommentRecord, ListeningRecord, NewCommentInput, NotificationRecord,
 };
+use studiovault_vault::{CommentId, ShareId, TrackRecord};
+
+use crate::web::ApiError;
 
 pub fn comment_view(c: &CommentRecord) -> CommentView {
     CommentView {
@@ -81,4 +84,27 @@ pub fn notification_view(n: &NotificationRecord) -> NotificationView {
         comment: n.comment.map(|c| c.to_string()),
         read: n.read,
     }
+}
+
+/// A comment's input as the store takes it; ids in it are checked here.
+pub fn comment_input(req: NewComment) -> Result<NewCommentInput, ApiError> {
+    let parent = match req.parent.as_deref() {
+        Some(p) => Some(
+            CommentId::parse(p).ok_or_else(|| ApiError::bad_request("parent: not a comment id"))?,
+        ),
+        None => None,
+    };
+    let share = match req.share.as_deref() {
+        Some(s) => {
+            Some(ShareId::parse(s).ok_or_else(|| ApiError::bad_request("share: not a share id"))?)
+        }
+        None => None,
+    };
+    Ok(NewCommentInput {
+        text: req.text,
+        at_secs: req.at_secs,
+        end_secs: req.end_secs,
+        parent,
+        share,
+    })
 }

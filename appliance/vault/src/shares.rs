@@ -29,7 +29,7 @@ use crate::store::{
     RECIPIENTS, RENDERS, SHARES, SPENT_NONCES, TENANT_KEYS, TRACKS, USERS, WATERMARK_PAYLOADS,
     decode, encode,
 };
-use crate::users::{MAX_PASSWORD_BYTES, audit_failure, hash_password, password_matches};
+use crate::users::{audit_failure, link_password_hash, password_matches};
 use crate::{ClientInfo, Vault};
 
 const MS_PER_DAY: i64 = 86_400_000;

@@ -130,6 +130,18 @@ pub(crate) fn hash_password(vault: &Vault, password: &str) -> Result<String> {
         .map_err(|e| VaultError::Hashing(e.to_string()))
 }
 
+/// The hash of a link's optional password (a share's, an upload link's), checked for length.
+pub(crate) fn link_password_hash(vault: &Vault, password: Option<&str>) -> Result<Option<String>> {
+    match password {
+        Some(p) if p.is_empty() || p.len() > MAX_PASSWORD_BYTES => Err(VaultError::invalid(
+            "password",
+            format!("must be 1 to {MAX_PASSWORD_BYTES} bytes"),
+        )),
+        Some(p) => Ok(Some(hash_password(vault, p)?)),
+        None => Ok(None),
+    }
+}
+
 pub(crate) fn password_matches(password: &str, hash: &str) -> bool {
     password.len() <= MAX_PASSWORD_BYTES && bcrypt::verify(password, hash).unwrap_or(false)
 }

@@ -8,7 +8,7 @@ use studiovault_api::review::{
     NotificationMail, RecipientListening, ShareListening, UploadLinkList, UploadLinkView,
     VersionList,
 };
-use studiovault_vault::review::{NewCommentInput, NewUploadLink, UploadLinkRecord};
+use studiovault_vault::review::{NewUploadLink, UploadLinkRecord};
 use studiovault_vault::{
     Authenticated, ClientInfo, CommentId, NotificationId, ReviewMail, ShareId, UploadLinkId,
 };
@@ -19,7 +19,9 @@ use warp::{Filter, Reply};
 
 use super::tracks::track_id;
 use super::{auth, owner_call, owner_state};
-use crate::review::{comment_view, notification_view, track_listening, version_views};
+use crate::review::{
+    comment_input, comment_view, notification_view, track_listening, version_views,
+};
 use crate::web::{ApiError, AppState, blocking, client, json_body, respond, with_state};
 
 fn json_created<T: serde::Serialize>(body: &T) -> Response {
@@ -28,29 +30,6 @@ fn json_created<T: serde::Serialize>(body: &T) -> Response {
 
 fn parse_id<T>(raw: &str, what: &str, parse: fn(&str) -> Option<T>) -> Result<T, ApiError> {
     parse(raw).ok_or_else(|| ApiError::not_found(what))
-}
-
-/// A comment's input as the store takes it; ids in it are checked here.
-pub(crate) fn comment_input(req: NewComment) -> Result<NewCommentInput, ApiError> {
-    let parent = match req.parent.as_deref() {
-        Some(p) => Some(
-            CommentId::parse(p).ok_or_else(|| ApiError::bad_request("parent: not a comment id"))?,
-        ),
-        None => None,
-    };
-    let share = match req.share.as_deref() {
-        Some(s) => {
-            Some(ShareId::parse(s).ok_or_else(|| ApiError::bad_request("share: not a share id"))?)
-        }
-        None => None,
-    };
-    Ok(NewCommentInput {
-        text: req.text,
-        at_secs: req.at_secs,
-        end_secs: req.end_secs,
-        parent,
-        share,
-    })
 }
 
 fn upload_link_view(link: &UploadLinkRecord, token: &str, now: i64) -> UploadLinkView {

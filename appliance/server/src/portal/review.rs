@@ -8,15 +8,14 @@
 //! - `POST /s/{link}/listen/{track}` with a `ListenReport` → 204.
 
 use studiovault_api::review::{CommentList, ListenReport, NewComment};
-use studiovault_vault::review::NewCommentInput;
-use studiovault_vault::{ClientInfo, CommentId, TrackId};
+use studiovault_vault::{ClientInfo, TrackId};
 use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
 use super::{grant_for, link_gone, unlock_cookie};
-use crate::review::comment_view;
+use crate::review::{comment_input, comment_view};
 use crate::web::{ApiError, AppState, blocking, client, json_body, respond, with_state};
 
 /// User agents of the link previews of mail and chat clients and of crawlers, lowercased
@@ -119,20 +118,7 @@ pub(super) fn comments(state: &AppState) -> BoxedFilter<(Response,)> {
                     if req.share.is_some() {
                         return Err(ApiError::bad_request("share: only owners post to a share"));
                     }
-                    let parent = match req.parent.as_deref() {
-                        Some(p) => Some(
-                            CommentId::parse(p)
-                                .ok_or_else(|| ApiError::bad_request("parent: not a comment id"))?,
-                        ),
-                        None => None,
-                    };
-                    let input = NewCommentInput {
-                        text: req.text,
-                        at_secs: req.at_secs,
-                        end_secs: req.end_secs,
-                        parent,
-                        share: None,
-                    };
+                    let input = comment_input(req)?;
                     let grant = grant_for(&state, token, unlock)
                         .await?
                         .ok_or_else(link_gone)?;

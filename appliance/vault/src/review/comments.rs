@@ -132,6 +132,19 @@ struct Thread {
     end_secs: Option<f64>,
 }
 
+impl Thread {
+    /// The thread `root` starts: a reply joins it, at its time unless it names one.
+    fn of(root: &CommentRecord) -> Self {
+        Self {
+            share: root.share,
+            recipient: root.recipient,
+            shared: root.shared,
+            at_secs: root.at_secs,
+            end_secs: root.end_secs,
+        }
+    }
+}
+
 /// Writes a new comment in `txn`, checked against the track and its thread.
 fn insert_comment(
     txn: &WriteTransaction,
@@ -236,13 +249,7 @@ impl Library<'_> {
                             "replies go to a thread's first comment on this track",
                         ));
                     }
-                    Thread {
-                        share: root.share,
-                        recipient: root.recipient,
-                        shared: root.shared,
-                        at_secs: root.at_secs,
-                        end_secs: root.end_secs,
-                    }
+                    Thread::of(&root)
                 }
                 (None, Some(share)) => {
                     let share_rec = read_share(txn, owner, share)?;
@@ -423,13 +430,7 @@ impl RecipientGrant {
                                 && visible_to(root, share_id, recipient)
                         })
                         .ok_or_else(|| VaultError::invalid("parent", "no such comment"))?;
-                    Thread {
-                        share: root.share,
-                        recipient: root.recipient,
-                        shared: root.shared,
-                        at_secs: root.at_secs,
-                        end_secs: root.end_secs,
-                    }
+                    Thread::of(&root)
                 }
                 None => {
                     if input.at_secs.is_none() {

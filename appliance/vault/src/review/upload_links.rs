@@ -21,7 +21,7 @@ use crate::records::{get_user, read_tenant_key};
 use crate::scope::OwnerScope;
 use crate::shares::{b64, tag};
 use crate::store::{UPLOAD_LINKS, USERS, decode, encode};
-use crate::users::{MAX_PASSWORD_BYTES, audit_failure, hash_password, password_matches};
+use crate::users::{audit_failure, link_password_hash, password_matches};
 use crate::{ClientInfo, Vault};
 
 const MAX_NAME_CHARS: usize = 100;
@@ -222,16 +222,7 @@ impl UploadLinks<'_> {
             }
             Some(at) => at,
         };
-        let password_hash = match new.password.as_deref() {
-            Some(p) if p.is_empty() || p.len() > MAX_PASSWORD_BYTES => {
-                return Err(VaultError::invalid(
-                    "password",
-                    format!("must be 1 to {MAX_PASSWORD_BYTES} bytes"),
-                ));
-            }
-            Some(p) => Some(hash_password(self.vault, p)?),
-            None => None,
-        };
+        let password_hash = link_password_hash(self.vault, new.password.as_deref())?;
         let link = UploadLinkRecord {
             id: UploadLinkId::random(),
             owner: self.owner,

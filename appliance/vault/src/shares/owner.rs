@@ -69,16 +69,7 @@ impl<'a> Shares<'a> {
         if new.play_limit == Some(0) || new.download_limit == Some(0) {
             return Err(VaultError::invalid("limits", "must be at least 1 when set"));
         }
-        let password_hash = match new.password.as_deref() {
-            Some(p) if p.is_empty() || p.len() > MAX_PASSWORD_BYTES => {
-                return Err(VaultError::invalid(
-                    "password",
-                    format!("must be 1 to {MAX_PASSWORD_BYTES} bytes"),
-                ));
-            }
-            Some(p) => Some(hash_password(self.vault, p)?),
-            None => None,
-        };
+        let password_hash = link_password_hash(self.vault, new.password.as_deref())?;
         let now = self.vault.now_ms();
         let expires_at_ms = self.expiry(new.expires_at_ms, now)?;
         let (share, stored) = self.vault.audited(Some(client), |txn, _| {
