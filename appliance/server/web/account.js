@@ -125,7 +125,7 @@ function renderRights(session, summaryLine) {
 
 // Who accessed my files: what others (admins, the system, stem workers, recipients) did with
 // this account's data, from the audit log.
-const ACTOR_KINDS = { admin: "an admin", system: "the appliance", worker: "a stem worker", recipient: "a share recipient", anonymous: "someone signing in" };
+const ACTOR_KINDS = { admin: "an admin", system: "the appliance", worker: "a stem worker", recipient: "a share recipient", upload_link: "a client through an upload link", anonymous: "someone signing in" };
 
 export async function renderAccount(main, session) {
   const me = session.me;
