@@ -430,3 +430,81 @@ async fn upload_links_take_audio_within_their_caps_and_password() {
     let forged = format!("{}x", &url[..url.len() - 1]);
     assert_eq!(client.get(&forged).send().await.unwrap().status(), 404);
 }
+
+/// On a watermarking share that follows versions, each recipient gets an own marked copy of
+/// every version, and a play of any version serves only that copy.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_watermarking_share_renders_a_marked_copy_of_each_version() {
+    let server = Server::start();
+    server.add_user("label@studio.test", "max");
+    let owner = Owner::signed_in(&server, "label@studio.test").await;
+    let v1 = owner.upload_ok("Hook.wav", wav(20.0, 1)).await;
+    let v2 = upload_version(&owner, "Hook v2.wav", wav(20.0, 2), &v1).await;
+    let v2 = v2["id"].as_str().unwrap().to_owned();
+    let (status, share) = owner
+        .send(
+            Method::POST,
+            "/api/shares",
+            Some(json!({"title": "Hook", "tracks": [v1], "recipients": [{"name": "Dee"}]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{share}");
+    assert_eq!(
+        (share["watermark"].clone(), share["follow_latest"].clone()),
+        (json!(true), json!(true))
+    );
+    let link = server.url(share["recipients"][0]["link"].as_str().unwrap());
+    let dee = visitor(&server, BROWSER);
+    // Before the copies exist nothing unmarked is served.
+    let (status, _) = post(&dee, format!("{link}/play/{v1}"), json!({})).await;
+    assert_eq!(status, 409);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    loop {
+        let (_, state) = get(&dee, format!("{link}/state")).await;
+        let ready: Vec<&str> = state["tracks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["state"] == "ready")
+            .map(|t| t["id"].as_str().unwrap())
+            .collect();
+        if ready.len() == 2 {
+            assert!(
+                ready.contains(&v1.as_str()) && ready.contains(&v2.as_str()),
+                "{state}"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "copies not made: {state}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    let mut heads = Vec::new();
+    for v in [&v1, &v2] {
+        let (status, url) = post(&dee, format!("{link}/play/{v}"), json!({})).await;
+        assert_eq!(status, 200, "{url}");
+        let res = dee
+            .get(server.url(url["url"].as_str().unwrap()))
+            .header("range", "bytes=0-65535")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 206);
+        let head = res.bytes().await.unwrap();
+        assert_eq!(&head[..4], b"fLaC", "the marked copy, not the WAV original");
+        heads.push(head);
+    }
+    assert_ne!(heads[0], heads[1], "one copy per version");
+    let (_, detail) = owner
+        .get_json(&format!("/api/shares/{}", share["id"].as_str().unwrap()))
+        .await;
+    let copies = detail["recipients"][0]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "copy_issued")
+        .count();
+    assert_eq!(copies, 2, "{detail}");
+}

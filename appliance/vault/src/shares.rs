@@ -565,11 +565,14 @@ fn entry_versions(
         .get((share.owner.raw(), named.raw()))?
         .map(|row| decode("tracks", row.value()))
         .transpose()?;
-    if !share.follow_latest {
-        return Ok(rec.into_iter().collect());
+    match rec {
+        // Pinned, or a track without versions (a stem has none): the track alone.
+        Some(rec) if !share.follow_latest || rec.version.is_none() => Ok(vec![rec]),
+        Some(rec) => family_members(tracks, share.owner, family_of(&rec)),
+        // The named version is gone: the rest of its family, when the share follows it.
+        None if share.follow_latest => family_members(tracks, share.owner, named),
+        None => Ok(Vec::new()),
     }
-    let family = rec.as_ref().map_or(named, family_of);
-    family_members(tracks, share.owner, family)
 }
 
 /// The tracks of which `recipient` holds a rendered copy.

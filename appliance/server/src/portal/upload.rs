@@ -99,6 +99,21 @@ async fn show(token: String, state: AppState) -> Result<Response, ApiError> {
     )
 }
 
+/// Bytes of a refused file still read (and dropped) before the answer, so that a browser
+/// still sending it reads the answer instead of a reset connection.
+const DRAIN_LIMIT: u64 = 64 << 20;
+
+/// Reads and drops what is left of a refused request's body, when it is small enough to.
+async fn drain(form: &mut FormData, content_length: Option<u64>) {
+    if content_length.is_none_or(|l| l > DRAIN_LIMIT) {
+        return;
+    }
+    while let Some(Ok(part)) = form.next().await {
+        let mut stream = std::pin::pin!(part.stream());
+        while let Some(Ok(_)) = stream.next().await {}
+    }
+}
+
 pub(super) fn files_route(state: &AppState) -> BoxedFilter<(Response,)> {
     warp::path!("u" / String / "files")
         .and(warp::post())
@@ -131,12 +146,22 @@ async fn receive(
     let grant = grant_for(&state, token).await?.ok_or_else(link_gone)?;
     let subject = format!("upload/{}", grant.link());
     let (vault, g, c) = (state.vault.clone(), grant.clone(), client.clone());
-    throttled(&state, Subject::Link(&subject), &client, move || {
+    let checked = throttled(&state, Subject::Link(&subject), &client, move || {
         g.check_password(&vault, password.as_deref(), &c)
     })
-    .await?;
+    .await;
     let (vault, g) = (state.vault.clone(), grant.clone());
-    let allowed = blocking(move || g.bytes_allowed(&vault)).await?;
+    let allowed = match checked {
+        Ok(()) => blocking(move || g.bytes_allowed(&vault)).await,
+        Err(e) => Err(e),
+    };
+    let allowed = match allowed {
+        Ok(allowed) => allowed,
+        Err(refused) => {
+            drain(&mut form, content_length).await;
+            return Err(refused);
+        }
+    };
     let limit = allowed.min(state.config.http.max_upload_bytes);
     let over_limit = move || {
         ApiError::new(
