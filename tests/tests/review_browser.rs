@@ -181,6 +181,11 @@ async fn a_client_reviews_the_second_mix_and_sends_stems_the_owner_sees_it_all()
         .await;
     assert_accessible(&recipient, "portal with versions and comments").await;
     drop(recipient);
+    assert_eq!(
+        recipient_plays(&owner, &share_id).await,
+        1,
+        "comparing the versions is one play"
+    );
 
     // The owner is mailed about the comment through the relay.
     let deadline = Instant::now() + Duration::from_secs(60);

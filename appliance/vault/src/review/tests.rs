@@ -237,3 +237,44 @@ fn an_upload_link_counts_its_files_in_the_commit_and_refuses_past_its_caps() {
         Err(VaultError::NotFound)
     ));
 }
+
+#[test]
+fn switching_versions_continues_a_play_and_replaying_spends_one() {
+    let t = TestVault::new();
+    let (_, scope) = t.user("mixer@studio.test");
+    let first = t.upload(&scope, b"mix one");
+    let second = version_of(&t, &scope, first.id, b"mix two");
+    let other = t.upload(&scope, b"another song");
+    let detail = t
+        .vault
+        .shares(&scope)
+        .create(
+            NewShare {
+                title: "Mixes".into(),
+                tracks: vec![first.id, other.id],
+                recipients: vec![NewRecipient {
+                    name: "Ana".into(),
+                    email: None,
+                }],
+                follow_latest: true,
+                play_limit: Some(2),
+                ..NewShare::default()
+            },
+            &ClientInfo::default(),
+        )
+        .unwrap();
+    let grant = t.vault.open_link(&detail.recipients[0].1).unwrap();
+    let play = |track| grant.media_url(&t.vault, track, MediaKind::Play, &ClientInfo::default());
+    play(second.id).unwrap();
+    // A/B: back and forth between the versions spends nothing more.
+    for v in [first.id, second.id, first.id] {
+        play(v).unwrap();
+    }
+    assert_eq!(grant.view(&t.vault).unwrap().recipient.plays, 1);
+    // Another song is a new play, and then the limit is reached.
+    play(other.id).unwrap();
+    assert!(matches!(play(other.id), Err(VaultError::LimitReached(_))));
+    // Past a play URL's life, a switch is a new play too.
+    t.advance_secs(crate::shares::PLAY_URL_SECS + 1);
+    assert!(matches!(play(first.id), Err(VaultError::LimitReached(_))));
+}

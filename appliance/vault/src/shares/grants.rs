@@ -164,13 +164,17 @@ impl RecipientGrant {
             MediaKind::Play => vault.audited(Some(client), |txn, now| {
                 let share_expires =
                     update_live_recipient(txn, self.recipient, now, |share, rec| {
-                        if !grants_track(&txn.open_table(TRACKS)?, share, track)? {
+                        let tracks = txn.open_table(TRACKS)?;
+                        if !grants_track(&tracks, share, track)? {
                             return Err(VaultError::NotFound);
                         }
-                        if share.play_limit.is_some_and(|l| rec.plays >= l) {
-                            return Err(VaultError::LimitReached("plays"));
+                        // Comparing versions (A/B) continues the play in progress.
+                        if !switches_version(&tracks, share.owner, rec, track, now)? {
+                            if share.play_limit.is_some_and(|l| rec.plays >= l) {
+                                return Err(VaultError::LimitReached("plays"));
+                            }
+                            rec.plays += 1;
                         }
-                        rec.plays += 1;
                         rec.record(now, RecipientEventKind::Played, Some(track));
                         Ok(share.expires_at_ms)
                     })?;
@@ -242,4 +246,33 @@ impl RecipientGrant {
     pub(crate) fn owner(&self) -> UserId {
         self.owner
     }
+}
+
+/// Whether playing `track` now switches from the version of the same piece played last, within
+/// a play URL's life: a comparison, not a new play.
+fn switches_version(
+    tracks: &impl ReadableTable<(u128, u128), &'static [u8]>,
+    owner: UserId,
+    recipient: &RecipientRecord,
+    track: TrackId,
+    now: i64,
+) -> Result<bool> {
+    let last = recipient
+        .events
+        .iter()
+        .rev()
+        .find(|e| e.kind == RecipientEventKind::Played)
+        .filter(|e| now - e.at_ms < PLAY_URL_SECS * 1000)
+        .and_then(|e| e.track);
+    let Some(last) = last.filter(|last| *last != track) else {
+        return Ok(false);
+    };
+    let family = |id: TrackId| -> Result<Option<TrackId>> {
+        Ok(tracks
+            .get((owner.raw(), id.raw()))?
+            .map(|row| decode::<TrackRecord>("tracks", row.value()))
+            .transpose()?
+            .and_then(|t| t.version.map(|v| v.family)))
+    };
+    Ok(family(last)?.is_some_and(|f| family(track).ok().flatten() == Some(f)))
 }
