@@ -452,6 +452,25 @@ impl Owner {
             .unwrap_or_else(|e| panic!("upload: {e}"))
     }
 
+    /// Uploads the next version of track `of`; answers the new track (the `version_of` field
+    /// of `POST /api/tracks`). Panics unless it is created.
+    pub async fn upload_version(&self, filename: &str, bytes: Vec<u8>, of: &str) -> Value {
+        let form = Form::new()
+            .part("file", Part::bytes(bytes).file_name(filename.to_owned()))
+            .text("version_of", of.to_owned());
+        let res = self
+            .http
+            .post(self.url("/api/tracks"))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("upload: {e}"));
+        let status = res.status();
+        let body: Value = res.json().await.unwrap_or_default();
+        assert_eq!(status, 201, "new version of {of}: {body}");
+        body
+    }
+
     /// Uploads and answers the new track's id; panics unless it is created.
     pub async fn upload_ok(&self, filename: &str, bytes: Vec<u8>) -> String {
         let res = self.upload(filename, bytes).await;

@@ -12,21 +12,6 @@ use studiovault_e2e::{Owner, Server, wav};
 
 const SLACK: &str = "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)";
 
-async fn upload_version(owner: &Owner, name: &str, bytes: Vec<u8>, of: &str) -> Value {
-    let form = Form::new()
-        .part("file", Part::bytes(bytes).file_name(name.to_owned()))
-        .text("version_of", of.to_owned());
-    let res = owner
-        .http
-        .post(owner.url("/api/tracks"))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
-    res.json().await.unwrap()
-}
-
 /// A recipient's browser: its own cookies, a person's user agent.
 fn visitor(server: &Server, agent: &str) -> reqwest::Client {
     studiovault_e2e::client_for(server)
@@ -56,7 +41,9 @@ async fn versions_comments_listening_and_notifications_over_the_api() {
     server.add_user("mixer@studio.test", "pro");
     let owner = Owner::signed_in(&server, "mixer@studio.test").await;
     let v1 = owner.upload_ok("Night Drive.wav", wav(100.0, 1)).await;
-    let v2 = upload_version(&owner, "Night Drive mix 2.wav", wav(100.0, 2), &v1).await;
+    let v2 = owner
+        .upload_version("Night Drive mix 2.wav", wav(100.0, 2), &v1)
+        .await;
     assert_eq!(v2["version"]["number"], 2);
     let v2 = v2["id"].as_str().unwrap().to_owned();
 
@@ -439,7 +426,7 @@ async fn a_watermarking_share_renders_a_marked_copy_of_each_version() {
     server.add_user("label@studio.test", "max");
     let owner = Owner::signed_in(&server, "label@studio.test").await;
     let v1 = owner.upload_ok("Hook.wav", wav(20.0, 1)).await;
-    let v2 = upload_version(&owner, "Hook v2.wav", wav(20.0, 2), &v1).await;
+    let v2 = owner.upload_version("Hook v2.wav", wav(20.0, 2), &v1).await;
     let v2 = v2["id"].as_str().unwrap().to_owned();
     let (status, share) = owner
         .send(

@@ -9,8 +9,7 @@
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
-use reqwest::multipart::{Form, Part};
-use serde_json::{Value, json};
+use serde_json::json;
 use studiovault_e2e::browser::Browser;
 use studiovault_e2e::smtp::Smtp;
 use studiovault_e2e::{Owner, PASSWORD, Server, ffmpeg, wesnoth_track};
@@ -55,21 +54,9 @@ async fn a_client_reviews_the_second_mix_and_sends_stems_the_owner_sees_it_all()
     server.add_user("owner@studio.test", "pro");
     let owner = Owner::signed_in(&server, "owner@studio.test").await;
     let first = owner.upload_ok("Night Drive.flac", mix("battle.ogg")).await;
-    let form = Form::new()
-        .part(
-            "file",
-            Part::bytes(mix("knolls.ogg")).file_name("Night Drive v2.flac"),
-        )
-        .text("version_of", first.clone());
-    let res = owner
-        .http
-        .post(owner.url("/api/tracks"))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
-    let second: Value = res.json().await.unwrap();
+    let second = owner
+        .upload_version("Night Drive v2.flac", mix("knolls.ogg"), &first)
+        .await;
     let second = second["id"].as_str().unwrap().to_owned();
     let (status, share) = owner
         .send(

@@ -267,18 +267,20 @@ impl Vault {
         }
         Ok(out)
     }
+}
 
-    /// Seconds a recipient's player reported playing, over every track.
-    pub(crate) fn listened_secs(&self, owner: UserId, recipient: RecipientId) -> Result<f64> {
-        let txn = self.db().begin_read()?;
-        let table = txn.open_table(LISTENING)?;
-        let mut total = 0.0;
-        let o = owner.raw();
-        for row in table.range((o, recipient.raw(), 0)..=(o, recipient.raw(), u128::MAX))? {
-            total += decode::<ListeningRecord>("listening", row?.1.value())?.listened_secs;
-        }
-        Ok(total)
+/// Seconds a recipient's player reported playing, over every track.
+pub(crate) fn listened_secs(
+    table: &impl ReadableTable<(u128, u128, u128), &'static [u8]>,
+    owner: UserId,
+    recipient: RecipientId,
+) -> Result<f64> {
+    let mut total = 0.0;
+    let o = owner.raw();
+    for row in table.range((o, recipient.raw(), 0)..=(o, recipient.raw(), u128::MAX))? {
+        total += decode::<ListeningRecord>("listening", row?.1.value())?.listened_secs;
     }
+    Ok(total)
 }
 
 /// Drops the listening rows of a deleted track (inside the deletion's transaction).

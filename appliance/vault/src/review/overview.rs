@@ -8,7 +8,7 @@ use crate::error::Result;
 use crate::ids::UserId;
 use crate::records::UserRecord;
 use crate::shares::{RecipientEventKind, RecipientRecord, ShareRecord};
-use crate::store::{RECIPIENTS, RENDERS, SHARES, USERS, decode};
+use crate::store::{LISTENING, RECIPIENTS, RENDERS, SHARES, USERS, decode};
 
 /// One recipient and what the overview adds to the record.
 #[derive(Debug, Clone)]
@@ -42,6 +42,7 @@ impl Vault {
         let shares = txn.open_table(SHARES)?;
         let recipients = txn.open_table(RECIPIENTS)?;
         let renders = txn.open_table(RENDERS)?;
+        let listening = txn.open_table(LISTENING)?;
         let mut owners = Vec::new();
         for row in users.iter()? {
             let user: UserRecord = decode("users", row?.1.value())?;
@@ -64,7 +65,7 @@ impl Vault {
                         .find(|e| e.kind == RecipientEventKind::Opened)
                         .map(|e| e.at_ms);
                     listed.push(RecipientOverview {
-                        listened_secs: self.listened_secs(user.id, *id)?,
+                        listened_secs: super::listening::listened_secs(&listening, user.id, *id)?,
                         recipient,
                         copies,
                         first_opened_ms,
