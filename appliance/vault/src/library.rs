@@ -263,6 +263,18 @@ pub(crate) fn track_key(owner: UserId, id: TrackId) -> (u128, u128) {
     (owner.raw(), id.raw())
 }
 
+/// The owner's track `id` as `table` holds it, if it does.
+pub(crate) fn find_track(
+    table: &impl ReadableTable<(u128, u128), &'static [u8]>,
+    owner: UserId,
+    id: TrackId,
+) -> Result<Option<TrackRecord>> {
+    table
+        .get(track_key(owner, id))?
+        .map(|row| decode("tracks", row.value()))
+        .transpose()
+}
+
 /// The scope owner's tracks.
 #[derive(Debug)]
 pub struct Library<'a> {

@@ -21,8 +21,8 @@ use crate::audit::{Actor, AuditAction, AuditEvent};
 use crate::blob::{BlobAccess, BlobReader, BlobWriter};
 use crate::error::{Result, VaultError};
 use crate::ids::{BlobId, RecipientId, ShareId, TrackId, UserId};
-use crate::library::TrackRecord;
 use crate::library::versions::{family_members, family_of};
+use crate::library::{TrackRecord, find_track};
 use crate::records::{BlobRecord, get_user, put_blob, read_tenant_key, remove_blob, tenant_key};
 use crate::scope::OwnerScope;
 use crate::store::{
@@ -434,7 +434,7 @@ fn random_payload(payloads: &impl ReadableTable<u64, u128>) -> Result<u64> {
     }
 }
 
-fn read_share(
+pub(crate) fn read_share(
     table: &impl ReadableTable<(u128, u128), &'static [u8]>,
     owner: UserId,
     id: ShareId,
@@ -518,15 +518,14 @@ fn grants_track(
     if !share.follow_latest {
         return Ok(false);
     }
-    let Some(row) = tracks.get((share.owner.raw(), track.raw()))? else {
+    let Some(rec) = find_track(tracks, share.owner, track)? else {
         return Ok(false);
     };
-    let family = family_of(&decode("tracks", row.value())?);
+    let family = family_of(&rec);
     for named in &share.tracks {
-        let named_family = match tracks.get((share.owner.raw(), named.raw()))? {
-            Some(row) => family_of(&decode("tracks", row.value())?),
-            None => *named,
-        };
+        let named_family = find_track(tracks, share.owner, *named)?
+            .as_ref()
+            .map_or(*named, family_of);
         if named_family == family {
             return Ok(true);
         }
@@ -561,11 +560,7 @@ fn entry_versions(
     share: &ShareRecord,
     named: TrackId,
 ) -> Result<Vec<TrackRecord>> {
-    let rec: Option<TrackRecord> = tracks
-        .get((share.owner.raw(), named.raw()))?
-        .map(|row| decode("tracks", row.value()))
-        .transpose()?;
-    match rec {
+    match find_track(tracks, share.owner, named)? {
         // Pinned, or a track without versions (a stem has none): the track alone.
         Some(rec) if !share.follow_latest || rec.version.is_none() => Ok(vec![rec]),
         Some(rec) => family_members(tracks, share.owner, family_of(&rec)),

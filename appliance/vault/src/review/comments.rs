@@ -13,9 +13,9 @@ use super::notifications::{NotificationDraft, NotificationKind, notify};
 use crate::audit::{Actor, AuditAction, AuditEvent};
 use crate::error::{Result, VaultError};
 use crate::ids::{CommentId, RecipientId, ShareId, TrackId, UserId};
-use crate::library::{Library, TrackRecord};
+use crate::library::{Library, TrackRecord, find_track};
 use crate::records::get_user;
-use crate::shares::{RecipientGrant, ShareRecord};
+use crate::shares::{RecipientGrant, read_share};
 use crate::store::{COMMENTS, SHARES, TRACKS, USERS, decode, encode};
 use crate::{ClientInfo, Vault};
 
@@ -198,11 +198,7 @@ fn insert_comment(
 }
 
 fn read_track(txn: &WriteTransaction, owner: UserId, track: TrackId) -> Result<TrackRecord> {
-    let tracks = txn.open_table(TRACKS)?;
-    let row = tracks
-        .get((owner.raw(), track.raw()))?
-        .ok_or(VaultError::NotFound)?;
-    decode("tracks", row.value())
+    find_track(&txn.open_table(TRACKS)?, owner, track)?.ok_or(VaultError::NotFound)
 }
 
 /// "m:ss", as comments are shown.
@@ -252,7 +248,8 @@ impl Library<'_> {
                     Thread::of(&root)
                 }
                 (None, Some(share)) => {
-                    let share_rec = read_share(txn, owner, share)?;
+                    let share_rec = read_share(&txn.open_table(SHARES)?, owner, share)
+                        .map_err(|_| VaultError::invalid("share", "no such share"))?;
                     if !crate::shares::share_grants(txn, &share_rec, track)? {
                         return Err(VaultError::invalid(
                             "share",
@@ -366,14 +363,6 @@ impl Library<'_> {
             Ok(((), event))
         })
     }
-}
-
-fn read_share(txn: &WriteTransaction, owner: UserId, share: ShareId) -> Result<ShareRecord> {
-    let shares = txn.open_table(SHARES)?;
-    let row = shares
-        .get((owner.raw(), share.raw()))?
-        .ok_or_else(|| VaultError::invalid("share", "no such share"))?;
-    decode("shares", row.value())
 }
 
 impl RecipientGrant {

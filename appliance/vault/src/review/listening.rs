@@ -14,6 +14,7 @@ use super::notifications::{NotificationDraft, NotificationKind, notify};
 use crate::Vault;
 use crate::error::{Result, VaultError};
 use crate::ids::{RecipientId, ShareId, TrackId, UserId};
+use crate::library::find_track;
 use crate::shares::{RecipientGrant, ShareRecord};
 use crate::store::{LISTENING, RECIPIENTS, TRACKS, decode, encode};
 
@@ -129,11 +130,7 @@ pub(crate) fn note_served(
     }
     let txn = vault.begin_write()?;
     {
-        let duration = txn
-            .open_table(TRACKS)?
-            .get((share.owner.raw(), track.raw()))?
-            .map(|v| decode::<crate::TrackRecord>("tracks", v.value()))
-            .transpose()?
+        let duration = find_track(&txn.open_table(TRACKS)?, share.owner, track)?
             .and_then(|t| t.info.duration_secs);
         let mut table = txn.open_table(LISTENING)?;
         let mut rec = read(&table, share.owner, recipient, track)?
@@ -186,12 +183,8 @@ impl RecipientGrant {
             if recipient_rec.plays == 0 {
                 return Err(VaultError::Forbidden("nothing of this share was played"));
             }
-            let track_rec: crate::TrackRecord = txn
-                .open_table(TRACKS)?
-                .get((owner.raw(), track.raw()))?
-                .map(|v| decode("tracks", v.value()))
-                .transpose()?
-                .ok_or(VaultError::NotFound)?;
+            let track_rec =
+                find_track(&txn.open_table(TRACKS)?, owner, track)?.ok_or(VaultError::NotFound)?;
             let length = track_rec.info.duration_secs.unwrap_or(to_secs).max(0.001);
             if from_secs > length + END_SLACK_SECS {
                 return Err(VaultError::invalid("from_secs", "is past the track's end"));

@@ -268,11 +268,7 @@ fn switches_version(
         return Ok(false);
     };
     let family = |id: TrackId| -> Result<Option<TrackId>> {
-        Ok(tracks
-            .get((owner.raw(), id.raw()))?
-            .map(|row| decode::<TrackRecord>("tracks", row.value()))
-            .transpose()?
-            .and_then(|t| t.version.map(|v| v.family)))
+        Ok(find_track(tracks, owner, id)?.and_then(|t| t.version.map(|v| v.family)))
     };
     Ok(family(last)?.is_some_and(|f| family(track).ok().flatten() == Some(f)))
 }
