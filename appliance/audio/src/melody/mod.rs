@@ -1,6 +1,15 @@
-//! Monophonic melody or bass line to MIDI: McLeod pitch per 11.6 ms frame (the
-//! `pitch-detection` crate), median-smoothed, segmented into notes where the pitch moves by
-//! more than ¾ of a semitone, the signal drops out, or the level jumps (a re-attack).
+//! Melody or bass line to MIDI.
+//!
+//! The melody is found the way Melodia does (Salamon & Gómez, 2012), so it works on a full mix
+//! as well as on an isolated line: pitch salience by harmonic summation ([`salience`]), pitch
+//! contours, voicing and octave filtering ([`contours`]), then notes ([`notes`]). The bass line
+//! is the McLeod pitch of a low-passed signal per 11.6 ms frame (the `pitch-detection` crate),
+//! median-smoothed, segmented into notes where the pitch moves by more than ¾ of a semitone,
+//! the signal drops out, or the level jumps (a re-attack).
+
+mod contours;
+mod notes;
+mod salience;
 
 use std::io::{Read, Seek};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -33,20 +42,18 @@ const REATTACK: f32 = 2.0;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MelodyRange {
-    /// Lead line, 80 Hz – 1.4 kHz (E2–F6).
+    /// The lead line, 55 Hz – 1.76 kHz (A1–A6): the voice or instrument out front of a mix.
     Melody,
     /// Bass line, 30–350 Hz (B0–F4), after a low-pass that keeps the bass ahead of the rest.
     Bass,
 }
 
-impl MelodyRange {
-    fn hz(self) -> (f32, f32) {
-        match self {
-            Self::Melody => (80.0, 1_400.0),
-            Self::Bass => (30.0, 350.0),
-        }
-    }
-}
+/// Contours overlapping (other than a note's harmonics) for this share of the voiced time
+/// make a mix rather than an isolated line.
+const POLYPHONIC: f32 = 0.2;
+
+/// The bass line's range, 30–350 Hz (B0–F4).
+const BASS_HZ: (f32, f32) = (30.0, 350.0);
 
 #[derive(Debug, Clone)]
 pub struct MelodyOptions {
@@ -116,54 +123,45 @@ struct Frame {
     rms: f32,
 }
 
-/// Runs the pitch detector over a streamed mono signal at the analysis rate.
-struct PitchTracker {
+/// Runs the pitch detector over a streamed mono signal at the analysis rate, for the bass.
+struct BassTracker {
     detector: McLeodDetector<f32>,
-    range: MelodyRange,
     pending: Vec<f32>,
     window: Vec<f32>,
     frames: Vec<Frame>,
-    /// Two cascaded one-pole low-passes for the bass range.
-    lowpass: Option<(f32, f32, f32)>,
+    /// Two cascaded one-pole low-passes, so the bass stays ahead of the rest.
+    lowpass: (f32, f32, f32),
 }
 
-impl std::fmt::Debug for PitchTracker {
+impl std::fmt::Debug for BassTracker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PitchTracker")
-            .field("range", &self.range)
+        f.debug_struct("BassTracker")
             .field("frames", &self.frames.len())
             .finish_non_exhaustive()
     }
 }
 
-impl PitchTracker {
-    fn new(range: MelodyRange) -> Self {
-        let lowpass = (range == MelodyRange::Bass).then(|| {
-            let cutoff = 400.0;
-            let coefficient =
-                1.0 - (-2.0 * std::f32::consts::PI * cutoff / ANALYSIS_RATE as f32).exp();
-            (coefficient, 0.0, 0.0)
-        });
+impl BassTracker {
+    fn new() -> Self {
+        let cutoff = 400.0;
+        let coefficient = 1.0 - (-2.0 * std::f32::consts::PI * cutoff / ANALYSIS_RATE as f32).exp();
         Self {
             detector: McLeodDetector::new(WINDOW, WINDOW / 2),
-            range,
             pending: Vec::new(),
             window: vec![0.0; WINDOW],
             frames: Vec::new(),
-            lowpass,
+            lowpass: (coefficient, 0.0, 0.0),
         }
     }
 
     fn push(&mut self, samples: &[f32]) {
-        match &mut self.lowpass {
-            Some((k, a, b)) => self.pending.extend(samples.iter().map(|&x| {
-                *a += *k * (x - *a);
-                *b += *k * (*a - *b);
-                *b
-            })),
-            None => self.pending.extend_from_slice(samples),
-        }
-        let (lo, hi) = self.range.hz();
+        let (k, a, b) = &mut self.lowpass;
+        self.pending.extend(samples.iter().map(|&x| {
+            *a += *k * (x - *a);
+            *b += *k * (*a - *b);
+            *b
+        }));
+        let (lo, hi) = BASS_HZ;
         let mut start = 0;
         while self.pending.len() - start >= WINDOW {
             self.window
@@ -187,6 +185,47 @@ impl PitchTracker {
 
     fn finish(self) -> Vec<Note> {
         segment(&smooth(&self.frames))
+    }
+}
+
+/// Follows the line a [`MelodyRange`] asks for over a streamed mono signal.
+#[derive(Debug)]
+enum Tracker {
+    Lead(Box<salience::SalienceTracker>),
+    Bass(BassTracker),
+}
+
+impl Tracker {
+    fn new(range: MelodyRange) -> Self {
+        match range {
+            MelodyRange::Melody => Self::Lead(Box::new(salience::SalienceTracker::new())),
+            MelodyRange::Bass => Self::Bass(BassTracker::new()),
+        }
+    }
+
+    fn push(&mut self, samples: &[f32]) {
+        match self {
+            Self::Lead(t) => t.push(samples),
+            Self::Bass(t) => t.push(samples),
+        }
+    }
+
+    fn finish(self) -> Vec<Note> {
+        match self {
+            Self::Lead(t) => {
+                let salience = t.finish();
+                // An isolated line is followed in the plain reading; a mix, where contours
+                // overlap, in the loudness-weighted one.
+                let mut frames = &salience.plain;
+                let mut lines = contours::track(frames);
+                if contours::polyphony(&lines, frames.frames()) >= POLYPHONIC {
+                    frames = &salience.weighted;
+                    lines = contours::track(frames);
+                }
+                notes::segment(&contours::select(&lines, frames.frames()))
+            }
+            Self::Bass(t) => t.finish(),
+        }
     }
 }
 
@@ -312,7 +351,7 @@ where
         cancel: options.cancel.clone(),
     };
     let mut decoder = AudioDecoder::open(source, len, container, limits)?;
-    let mut tracker = PitchTracker::new(options.range);
+    let mut tracker = Tracker::new(options.range);
     let mut resampler: Option<MonoResampler> = None;
     let mut mono = Vec::new();
     while let Some(block) = decoder.next_block()? {
@@ -339,7 +378,7 @@ pub fn melody_from_samples(
     sample_rate: u32,
     options: &MelodyOptions,
 ) -> Result<Melody, AnalysisError> {
-    let mut tracker = PitchTracker::new(options.range);
+    let mut tracker = Tracker::new(options.range);
     let mut resampler = MonoResampler::new(sample_rate)?;
     for chunk in mono.chunks(4096) {
         resampler.push(chunk, &mut |c| tracker.push(c))?;
@@ -374,6 +413,54 @@ mod tests {
             }
         }
         out
+    }
+
+    /// Sustained notes (MIDI, start s, length s, amplitude) with six harmonics each, summed.
+    fn parts(notes: &[(u8, f64, f64, f64)], secs: f64, rate: u32) -> Vec<f32> {
+        let mut out = vec![0.0f32; (secs * f64::from(rate)) as usize];
+        for &(note, start, length, amplitude) in notes {
+            let hz = 440.0 * 2f64.powf((f64::from(note) - 69.0) / 12.0);
+            let first = (start * f64::from(rate)) as usize;
+            let n = (length * f64::from(rate)) as usize;
+            for (i, sample) in out.iter_mut().skip(first).take(n).enumerate() {
+                let t = i as f64 / f64::from(rate);
+                // 10 ms attack and release, so notes do not click.
+                let edge = (t / 0.01).min((length - t) / 0.01).clamp(0.0, 1.0);
+                let s: f64 = (1..=6)
+                    .map(|h| (std::f64::consts::TAU * hz * h as f64 * t).sin() / h as f64)
+                    .sum();
+                *sample += (amplitude * edge * s) as f32;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn follows_the_melody_over_chords_and_a_bass() {
+        let tune = [72, 74, 76, 79, 77, 76, 74, 72];
+        let mut notes: Vec<(u8, f64, f64, f64)> = tune
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| (n, 0.5 + i as f64 * 0.4, 0.36, 0.12))
+            .collect();
+        // A held C major triad under it, a bass walking in half notes, all about as loud.
+        for (n, amplitude) in [(48, 0.08), (52, 0.08), (55, 0.08)] {
+            notes.push((n, 0.0, 4.0, amplitude));
+        }
+        for (i, n) in [36, 43, 41, 36].into_iter().enumerate() {
+            notes.push((n, i as f64, 0.95, 0.15));
+        }
+        let mix = parts(&notes, 4.0, 44_100);
+        let got = melody_from_samples(&mix, 44_100, &MelodyOptions::default()).unwrap();
+        let pitches: Vec<u8> = got.notes.iter().map(|n| n.pitch).collect();
+        assert_eq!(pitches, tune, "{got:?}");
+        for (note, i) in got.notes.iter().zip(0..) {
+            let onset = 0.5 + f64::from(i) * 0.4;
+            assert!(
+                (note.start_secs - onset).abs() < 0.05,
+                "{note:?} vs {onset}"
+            );
+        }
     }
 
     #[test]

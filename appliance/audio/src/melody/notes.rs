@@ -1,0 +1,146 @@
+//! The melody's frame-by-frame pitch cut into notes: a note ends where the line falls silent,
+//! passes to another contour, settles on another semitone, or is struck again (its salience
+//! jumps after a dip).
+
+use super::Note;
+use super::salience::SalienceFrames;
+
+/// A new semitone must hold this many frames (≈ 46 ms) to start a note: slides and vibrato
+/// pass through others on the way.
+const SETTLE_FRAMES: usize = 4;
+/// A rise of the line's salience by this factor over its lowest in the last few frames is a
+/// new attack of the same pitch.
+const REATTACK: f32 = 3.5;
+const REATTACK_LOOKBACK: usize = 6;
+const MIN_NOTE_FRAMES: usize = 5;
+/// Notes shorter than this (≈ 93 ms) running straight into a longer one are its attack.
+const ATTACK_FRAMES: usize = 8;
+/// Notes start this long before the centre of their first frame: the window hears an attack
+/// before its centre reaches it.
+const ONSET_LEAD_SECS: f64 = 0.03;
+
+/// Frame pitches corrected by the recording's tuning (the circular mean of every voiced
+/// frame's distance from the nearest semitone), so an orchestra tuned to 435 Hz stays on its
+/// notes.
+fn tuned(melody: &[Option<(f32, f32, usize)>]) -> Vec<Option<(f32, f32, usize)>> {
+    let (mut re, mut im) = (0.0f64, 0.0f64);
+    for (p, s, _) in melody.iter().flatten() {
+        let phase = std::f64::consts::TAU * f64::from(*p);
+        let weight = f64::from(*s);
+        re += weight * phase.cos();
+        im += weight * phase.sin();
+    }
+    let offset = if re == 0.0 && im == 0.0 {
+        0.0
+    } else {
+        (im.atan2(re) / std::f64::consts::TAU) as f32
+    };
+    melody
+        .iter()
+        .map(|f| f.map(|(p, s, c)| (p - offset, s, c)))
+        .collect()
+}
+
+pub(super) fn segment(melody: &[Option<(f32, f32, usize)>]) -> Vec<Note> {
+    struct Open {
+        start: usize,
+        semitone: i32,
+        contour: usize,
+        peak: f32,
+        pitches: Vec<f32>,
+    }
+    let melody = tuned(melody);
+    let loudest = melody.iter().flatten().map(|f| f.1).fold(0.0f32, f32::max);
+    let mut notes = Vec::new();
+    let close = |note: &Open, end: usize, notes: &mut Vec<Note>| {
+        if end - note.start < MIN_NOTE_FRAMES {
+            return;
+        }
+        let start = (SalienceFrames::frame_secs(note.start) - ONSET_LEAD_SECS).max(0.0);
+        let duration = (end - note.start) as f64 * SalienceFrames::hop_secs();
+        let mut pitches = note.pitches.clone();
+        pitches.sort_by(f32::total_cmp);
+        let pitch = pitches[pitches.len() / 2].round() as i32;
+        let db = 20.0 * (note.peak / loudest).max(1e-6).log10();
+        // −40 dB under the loudest note → 20, the loudest → 110.
+        let velocity = (110.0 + db * 90.0 / 40.0).clamp(20.0, 110.0) as u8;
+        notes.push(Note {
+            start_secs: (start * 1000.0).round() / 1000.0,
+            duration_secs: (duration * 1000.0).round() / 1000.0,
+            pitch: pitch.clamp(0, 127) as u8,
+            velocity,
+        });
+    };
+    let semitone_at = |i: usize| melody[i].map(|(p, _, _)| p.round() as i32);
+    let mut open: Option<Open> = None;
+    for i in 0..melody.len() {
+        let Some((pitch, salience, contour)) = melody[i] else {
+            if let Some(note) = open.take() {
+                close(&note, i, &mut notes);
+            }
+            continue;
+        };
+        let semitone = semitone_at(i).unwrap_or_default();
+        if let Some(note) = &mut open {
+            let settled = (i..(i + SETTLE_FRAMES).min(melody.len())).all(|j| {
+                semitone_at(j) == Some(semitone) && melody[j].map(|f| f.2) == Some(contour)
+            });
+            let moved = semitone != note.semitone && settled;
+            let dip = melody[i.saturating_sub(REATTACK_LOOKBACK)..i]
+                .iter()
+                .flatten()
+                .filter(|f| f.2 == contour)
+                .map(|f| f.1)
+                .fold(f32::INFINITY, f32::min);
+            let struck = salience > REATTACK * dip && i - note.start >= MIN_NOTE_FRAMES;
+            if contour != note.contour || moved || struck {
+                let Some(done) = open.take() else { continue };
+                close(&done, i, &mut notes);
+            } else {
+                note.peak = note.peak.max(salience);
+                note.pitches.push(pitch);
+                continue;
+            }
+        }
+        open = Some(Open {
+            start: i,
+            semitone,
+            contour,
+            peak: salience,
+            pitches: vec![pitch],
+        });
+    }
+    if let Some(note) = open {
+        close(&note, melody.len(), &mut notes);
+    }
+    merge_attacks(&mut notes);
+    notes
+}
+
+/// An instrument's attack is often broadband for a few frames before its partials settle, and
+/// reads as a short note at some other pitch: a short note that runs straight into a longer
+/// one is folded into it, lending it its start.
+fn merge_attacks(notes: &mut Vec<Note>) {
+    let hop = SalienceFrames::hop_secs();
+    let short = ATTACK_FRAMES as f64 * hop;
+    let mut merged: Vec<Note> = Vec::with_capacity(notes.len());
+    for note in notes.drain(..) {
+        if let Some(last) = merged.last_mut() {
+            let last_end = last.start_secs + last.duration_secs;
+            if last.duration_secs < short
+                && note.start_secs - last_end <= 2.5 * hop
+                && note.duration_secs > last.duration_secs
+            {
+                let end = note.start_secs + note.duration_secs;
+                *last = Note {
+                    start_secs: last.start_secs,
+                    duration_secs: ((end - last.start_secs) * 1000.0).round() / 1000.0,
+                    ..note
+                };
+                continue;
+            }
+        }
+        merged.push(note);
+    }
+    *notes = merged;
+}
