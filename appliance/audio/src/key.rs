@@ -3,7 +3,10 @@
 //! Each spectral peak between C2 and C7 adds its weight — magnitude^1.5 relative to the frame's
 //! loudest peak, so quiet passages count as much as loud ones — to a fine pitch-class histogram
 //! of 5-cent bins, at its own pitch and, 0.8 times weaker each, at those of its 2nd–4th
-//! subharmonics (a partial is likely a harmonic of a lower note, as in HPCP). The tuning is the circular mean of that histogram folded onto one semitone; the
+//! subharmonics (a partial is likely a harmonic of a lower note, as in HPCP). Only peaks that
+//! were already sounding in the previous frame (at least a quarter of their power, within a
+//! bin) count: drums and other transients, which pull the chroma towards whatever pitch a kick
+//! drum happens to have, are left out. The tuning is the circular mean of that histogram folded onto one semitone; the
 //! 12-bin chroma then gathers each pitch class ±50 cents around the tuned centre. The key is
 //! the major or minor profile (Krumhansl–Kessler and Temperley's Kostka–Payne figures,
 //! averaged after normalisation) that correlates best with the chroma. The weighting constants
@@ -25,6 +28,8 @@ const FINE_BINS: usize = 12 * BINS_PER_SEMITONE;
 const PEAK_FLOOR: f32 = 1e-3;
 /// Frames whose loudest peak is below this are silence.
 const SILENCE: f32 = 1e-4;
+/// A peak counts only if the previous frame had at least this share of its power within a bin.
+const SUSTAINED: f32 = 0.25;
 /// Weight of a peak: (power relative to the frame's loudest)^WEIGHT_EXPONENT.
 const WEIGHT_EXPONENT: f64 = 0.75;
 const SUBHARMONICS: usize = 4;
@@ -100,6 +105,8 @@ pub(crate) struct Chromagram {
     bins: std::ops::Range<usize>,
     histogram: Vec<f64>,
     frames: usize,
+    /// The previous frame's power spectrum.
+    previous: Vec<f32>,
 }
 
 impl Chromagram {
@@ -112,6 +119,7 @@ impl Chromagram {
             bins: lo..hi,
             histogram: vec![0.0; FINE_BINS],
             frames: 0,
+            previous: vec![0.0; FRAME_SIZE / 2 + 1],
         }
     }
 
@@ -121,11 +129,13 @@ impl Chromagram {
             bins,
             histogram,
             frames,
+            previous,
         } = self;
         let bin_hz = f64::from(ANALYSIS_RATE) / FRAME_SIZE as f64;
         stft.push(samples, &mut |power| {
             let loudest = power[bins.clone()].iter().copied().fold(0.0f32, f32::max);
             if loudest < SILENCE * SILENCE {
+                previous.copy_from_slice(power);
                 return;
             }
             *frames += 1;
@@ -148,6 +158,12 @@ impl Chromagram {
                     0.0
                 };
                 let hz = (k as f64 + offset) * bin_hz;
+                if previous[k - 1..=k + 1]
+                    .iter()
+                    .all(|&p| p < here * SUSTAINED)
+                {
+                    continue;
+                }
                 let mut weight = f64::from(here / loudest).powf(WEIGHT_EXPONENT);
                 for h in 1..=SUBHARMONICS {
                     // Semitones above C, on the circle.
@@ -157,6 +173,7 @@ impl Chromagram {
                     weight *= SUBHARMONIC_DECAY;
                 }
             }
+            previous.copy_from_slice(power);
         });
     }
 
@@ -304,6 +321,28 @@ mod tests {
             assert_eq!((key.tonic, key.mode), (tonic, mode), "{key:?}");
             assert!((key.tuning_cents - 20.0).abs() < 6.0, "{key:?}");
         }
+    }
+
+    #[test]
+    fn drum_hits_do_not_move_the_key() {
+        // A minor (i–iv–V–i) under loud, short hits of a tuned drum on C#, two a second: as
+        // tones they would turn the key to A major.
+        let a_minor = [[57, 60, 64], [62, 65, 69], [64, 68, 71], [57, 60, 64]];
+        let mut signal: Vec<f32> = a_minor.iter().flat_map(|c| chord(c, 2.0, 0.0)).collect();
+        let rate = f64::from(ANALYSIS_RATE);
+        let hz = 440.0 * 2f64.powf((49.0 - 69.0) / 12.0);
+        let period = (0.5 * rate) as usize;
+        for start in (0..signal.len()).step_by(period) {
+            for (i, s) in signal.iter_mut().skip(start).take(period).enumerate() {
+                let t = i as f64 / rate;
+                let hit: f64 = (1..=3)
+                    .map(|h| (std::f64::consts::TAU * hz * h as f64 * t).sin() / h as f64)
+                    .sum();
+                *s += (4.0 * (-t / 0.03).exp() * hit) as f32;
+            }
+        }
+        let key = key_of(&signal).unwrap();
+        assert_eq!((key.tonic, key.mode), (9, Mode::Minor), "{key:?}");
     }
 
     #[test]
