@@ -19,7 +19,7 @@ use crate::key::{Layout, WatermarkKey};
 pub(crate) const DEFAULT_STRENGTH: f32 = 0.085;
 /// Cap on the boost of quiet bands relative to the base strength.
 const MAX_BAND_STRENGTH_FACTOR: f32 = 2.0;
-/// Tonal layout: the least relative change any band with signal gets, as a share of the base
+/// Version 2: the least relative change any band with signal gets, as a share of the base
 /// strength (0.235 × 0.085 = 0.02: a ±2 % amplitude change, about −34 dB under the band
 /// itself). Without it a band that holds one loud partial, the only thing a pure tone or a
 /// piano note has in the band, gets almost nothing.
@@ -56,8 +56,6 @@ pub struct Embedder {
     spectrum: Vec<Complex32>,
     mark_spectrum: Vec<Complex32>,
     scratch: Vec<Complex32>,
-    /// Per-frame work space: each marked bin's gain.
-    bin_gain: Vec<f32>,
     /// Tile signs of one cycle, row-major, [`BANDS`] per row.
     signs: Vec<i8>,
     strength: f32,
@@ -144,7 +142,6 @@ impl Embedder {
             scratch: vec![Complex32::default(); scratch_len],
             forward,
             inverse,
-            bin_gain: Vec::with_capacity(geometry.band_of_bin.len()),
             signs: layout.signs(&encode(key, payload)),
             strength,
             version,
@@ -204,7 +201,6 @@ impl Embedder {
             MarkVersion::V1 => 0.0,
             MarkVersion::V2 => TONAL_FLOOR_FACTOR,
         };
-
         for channel in 0..self.channels {
             self.time.fill(0.0);
             let end = (start + window_len).min(available);
@@ -231,20 +227,13 @@ impl Embedder {
                 };
                 scale * relative * f32::from(row_signs[band])
             });
-            self.bin_gain.clear();
-            self.bin_gain.extend(
-                self.geometry
-                    .band_of_bin
-                    .iter()
-                    .map(|&band| band_gain[usize::from(band)]),
-            );
             self.mark_spectrum.fill(Complex32::default());
-            for ((out, bin), &gain) in self.mark_spectrum[first..]
+            for ((out, bin), &band) in self.mark_spectrum[first..]
                 .iter_mut()
                 .zip(bins)
-                .zip(&self.bin_gain)
+                .zip(&self.geometry.band_of_bin)
             {
-                *out = bin * gain;
+                *out = bin * band_gain[usize::from(band)];
             }
             self.inverse
                 .process_with_scratch(&mut self.mark_spectrum, &mut self.time, &mut self.scratch)
