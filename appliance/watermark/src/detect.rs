@@ -231,8 +231,9 @@ struct Position {
 /// assumed playback speed.
 struct Scan {
     speed: f64,
-    /// `[reading][phase][row][band]`, row-major, [`BANDS`] per row.
-    folded: Vec<f32>,
+    /// `[phase][row][band]`, row-major, [`BANDS`] per row; each cell holds the value of
+    /// every reading, side by side, so one sync pass reads both.
+    folded: Vec<[f32; READINGS]>,
     /// The best [`DECODE_ATTEMPTS`] positions of each reading, best first.
     positions: Vec<Position>,
 }
@@ -242,8 +243,7 @@ impl Scan {
         let geometry = Geometry::new(sample_rate / speed)?;
         let powers = band_powers(mono, &geometry)?;
         let floor = 2e-9 * geometry.window_len as f32;
-        let fold_len = PHASES * ROWS_PER_CYCLE * BANDS;
-        let mut folded = vec![0.0f32; READINGS * fold_len];
+        let mut folded = vec![[0.0f32; READINGS]; PHASES * ROWS_PER_CYCLE * BANDS];
         let frames_per_row = SUBHOPS * FRAMES_PER_ROW;
         for phase in 0..PHASES {
             // Tile row i of this phase is analysis frames phase + 8i and phase + 8i + 4.
@@ -267,8 +267,9 @@ impl Scan {
                         (None, None) => features[row][band],
                     };
                     let value = features[row][band] - neighbours;
-                    for (reading, clip) in FEATURE_CLIP.iter().enumerate() {
-                        folded[reading * fold_len + offset + band] += value.clamp(-clip, *clip);
+                    let cell = &mut folded[offset + band];
+                    for (sum, clip) in cell.iter_mut().zip(FEATURE_CLIP) {
+                        *sum += value.clamp(-clip, clip);
                     }
                 }
             }
@@ -289,8 +290,7 @@ impl Scan {
 
     fn cell(&self, position: &Position, cycle_row: usize, band: usize) -> f32 {
         let row = (cycle_row + ROWS_PER_CYCLE - position.cycle_offset) % ROWS_PER_CYCLE;
-        self.folded
-            [((position.reading * PHASES + position.phase) * ROWS_PER_CYCLE + row) * BANDS + band]
+        self.folded[(position.phase * ROWS_PER_CYCLE + row) * BANDS + band][position.reading]
     }
 
     fn soft_bits(&self, position: &Position, layout: &Layout) -> [f32; CODE_BITS] {
@@ -378,29 +378,60 @@ fn band_powers(mono: &[f32], geometry: &Geometry) -> Result<Vec<[f32; BANDS]>, E
 
 /// For each reading, every (phase, cycle offset) ranked by its sync score, which is N(0, 1)
 /// on unmarked audio; the best [`DECODE_ATTEMPTS`] of each, merged best first.
-fn sync_positions(folded: &[f32], layout: &Layout) -> Vec<Position> {
-    let mut best = Vec::with_capacity(READINGS * DECODE_ATTEMPTS);
-    let fold_len = PHASES * ROWS_PER_CYCLE * BANDS;
-    for reading in 0..READINGS {
-        let mut positions = Vec::with_capacity(PHASES * ROWS_PER_CYCLE);
-        for phase in 0..PHASES {
-            let fold = &folded[reading * fold_len + phase * ROWS_PER_CYCLE * BANDS..]
-                [..ROWS_PER_CYCLE * BANDS];
-            for cycle_offset in 0..ROWS_PER_CYCLE {
-                let (mut dot, mut energy) = (0.0f32, 0.0f32);
-                for tile in &layout.sync {
-                    let row =
-                        (usize::from(tile.row) + ROWS_PER_CYCLE - cycle_offset) % ROWS_PER_CYCLE;
-                    let value = fold[row * BANDS + usize::from(tile.band)];
-                    dot += f32::from(tile.chip) * value;
-                    energy += value * value;
+fn sync_positions(folded: &[[f32; READINGS]], layout: &Layout) -> Vec<Position> {
+    const CYCLE: usize = ROWS_PER_CYCLE * BANDS;
+    // Two copies of the cycle back to back, so that a tile's cell at any cycle offset is
+    // a plain index, without a modulo in the innermost loop.
+    let sync: Vec<(usize, f32)> = layout
+        .sync
+        .iter()
+        .map(|t| {
+            (
+                usize::from(t.row) * BANDS + usize::from(t.band),
+                f32::from(t.chip),
+            )
+        })
+        .collect();
+    let mut twice = vec![[0.0f32; READINGS]; 2 * CYCLE];
+    let mut positions: [Vec<Position>; READINGS] =
+        std::array::from_fn(|_| Vec::with_capacity(PHASES * ROWS_PER_CYCLE));
+    for phase in 0..PHASES {
+        let fold = &folded[phase * CYCLE..][..CYCLE];
+        twice[..CYCLE].copy_from_slice(fold);
+        twice[CYCLE..].copy_from_slice(fold);
+        for cycle_offset in 0..ROWS_PER_CYCLE {
+            // Cycle row r of the layout sits at excerpt row r - offset (mod the cycle).
+            let shifted = &twice[(ROWS_PER_CYCLE - cycle_offset) * BANDS..][..CYCLE];
+            // [dot, energy] of both readings, summed over tiles in 4 independent lanes so
+            // that the additions do not wait on each other.
+            let mut lanes = [[0.0f32; 4]; 4];
+            let mut chunks = sync.chunks_exact(4);
+            for chunk in &mut chunks {
+                for (lane, &(index, chip)) in lanes.iter_mut().zip(chunk) {
+                    let [wide, tonal] = shifted[index];
+                    lane[0] += chip * wide;
+                    lane[1] += chip * tonal;
+                    lane[2] += wide * wide;
+                    lane[3] += tonal * tonal;
                 }
-                let score = if energy > 0.0 {
-                    dot / energy.sqrt()
+            }
+            for &(index, chip) in chunks.remainder() {
+                let [wide, tonal] = shifted[index];
+                lanes[0][0] += chip * wide;
+                lanes[0][1] += chip * tonal;
+                lanes[0][2] += wide * wide;
+                lanes[0][3] += tonal * tonal;
+            }
+            let sum: [f32; 4] = std::array::from_fn(|k| lanes.iter().map(|l| l[k]).sum());
+            let dot = [sum[0], sum[1]];
+            let energy = [sum[2], sum[3]];
+            for (reading, list) in positions.iter_mut().enumerate() {
+                let score = if energy[reading] > 0.0 {
+                    dot[reading] / energy[reading].sqrt()
                 } else {
                     0.0
                 };
-                positions.push(Position {
+                list.push(Position {
                     reading,
                     phase,
                     cycle_offset,
@@ -408,8 +439,11 @@ fn sync_positions(folded: &[f32], layout: &Layout) -> Vec<Position> {
                 });
             }
         }
-        positions.sort_by(|a, b| b.score.total_cmp(&a.score));
-        best.extend(positions.into_iter().take(DECODE_ATTEMPTS));
+    }
+    let mut best = Vec::with_capacity(READINGS * DECODE_ATTEMPTS);
+    for mut list in positions {
+        list.sort_by(|a, b| b.score.total_cmp(&a.score));
+        best.extend(list.into_iter().take(DECODE_ATTEMPTS));
     }
     best.sort_by(|a, b| b.score.total_cmp(&a.score));
     best
