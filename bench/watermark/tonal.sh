@@ -7,7 +7,8 @@
 # the marked pieces. Also: 1 000 unmarked 10 s excerpts of the tonal set (false positives),
 # and, with VISQOL_PYTHON set, ViSQOL MOS-LQO of marked against original 10 s passages.
 #
-#   bench/watermark/tonal.sh                        # about 5 min on 2 cores (+10 with ViSQOL)
+#   bench/watermark/tonal.sh                        # about 2 min on 2 cores, +6 for the 1 000
+#                                                   # false-positive excerpts, +10 with ViSQOL
 #   ATTACKS="mp3-128" FP_EXCERPTS=0 bench/watermark/tonal.sh   # quick look
 #   EMBED_ARGS="--v1" bench/watermark/tonal.sh      # the first embedding (layout 1) instead
 #
