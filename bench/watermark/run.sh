@@ -7,6 +7,7 @@
 #   bench/watermark/run.sh                 # full run
 #   TRACKS=5 FP_EXCERPTS=100 bench/watermark/run.sh   # quick look
 #   RESUME=1 bench/watermark/run.sh        # keep tracks a previous run finished
+#   ATTACKS="crop mp3-128" COLLUSION_TRACKS=0 bench/watermark/run.sh   # some attacks only
 #
 # Needs ffmpeg (with libmp3lame, libopus, libvorbis), lame, sox, python3 and Debian's
 # wesnoth-1.16-music. Each test cuts a 30 s excerpt from an arbitrary sample of the marked
@@ -32,7 +33,7 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 TOOL=$WORK/wmtool
 KEY=7d1c0f3a5b2e4d6c8a9b0c1d2e3f405162738495a6b7c8d9e0f1a2b3c4d5e6f7
 OTHER_KEY=00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff
-ATTACKS="crop mp3-128 mp3-64 aac-128 opus-64 vorbis-q2 resample-48k vol+6 vol-6 lowpass eq pink-noise-20db mono speed+2 speed-2"
+ATTACKS=${ATTACKS:-"crop mp3-128 mp3-64 aac-128 opus-64 vorbis-q2 resample-48k vol+6 vol-6 lowpass eq pink-noise-20db mono speed+2 speed-2"}
 
 have_awm() { command -v audiowmark >/dev/null 2>&1; }
 

@@ -9,13 +9,13 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use studiovault_watermark::{
-    DetectOptions, Payload, WatermarkKey, accusation_threshold, analyze, embed,
+    DetectOptions, MarkVersion, Payload, WatermarkKey, accusation_threshold, analyze, embed,
 };
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 const USAGE: &str = "usage:
-  wmtool embed IN.wav OUT.wav --key HEX64 --id N [--strength S]
+  wmtool embed IN.wav OUT.wav --key HEX64 --id N [--strength S] [--v1]
   wmtool detect IN.wav --key HEX64 [--start SECONDS|--start-sample N] [--seconds D] [--no-speed-search]
   wmtool score IN.wav --key HEX64 --ids A,B,.. --innocents N
   wmtool false-positives --key HEX64 --count N [--first N] --seconds D IN.wav..
@@ -186,14 +186,28 @@ fn cmd_embed(args: &[String]) -> Result<()> {
     let input = read_wav(args.path(0)?)?;
     let started = Instant::now();
     let cpu_before = thread_cpu_seconds();
-    let marked = match args.number::<f32>("strength")? {
-        Some(strength) => {
-            let mut embedder = studiovault_watermark::Embedder::with_strength(
+    // --v1: the first layout, as copies marked by earlier releases carry it.
+    let version = if args.get("v1").is_some() {
+        Some(MarkVersion::V1)
+    } else {
+        None
+    };
+    let marked = match (args.number::<f32>("strength")?, version) {
+        (None, None) => embed(
+            &input.samples,
+            input.rate,
+            input.channels,
+            &key,
+            Payload::new(id),
+        )?,
+        (strength, version) => {
+            let mut embedder = studiovault_watermark::Embedder::with_version(
                 &key,
                 Payload::new(id),
                 input.rate,
                 input.channels,
-                strength,
+                strength.unwrap_or(0.085),
+                version.unwrap_or_default(),
             )?;
             let mut out = Vec::with_capacity(input.samples.len());
             // Feed in 4 096-frame blocks, as a streaming server would.
@@ -203,13 +217,6 @@ fn cmd_embed(args: &[String]) -> Result<()> {
             embedder.finish(&mut out)?;
             out
         }
-        None => embed(
-            &input.samples,
-            input.rate,
-            input.channels,
-            &key,
-            Payload::new(id),
-        )?,
     };
     let elapsed = started.elapsed().as_secs_f64();
     let cpu = thread_cpu_seconds() - cpu_before;

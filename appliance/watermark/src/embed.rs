@@ -19,6 +19,27 @@ use crate::key::{Layout, WatermarkKey};
 pub(crate) const DEFAULT_STRENGTH: f32 = 0.085;
 /// Cap on the boost of quiet bands relative to the base strength.
 const MAX_BAND_STRENGTH_FACTOR: f32 = 2.0;
+/// Version 2: the least relative change any band with signal gets, as a share of the base
+/// strength (0.235 × 0.085 = 0.02: a ±2 % amplitude change, about −34 dB under the band
+/// itself). Without it a band that holds one loud partial, the only thing a pure tone or a
+/// piano note has in the band, gets almost nothing.
+const TONAL_FLOOR_FACTOR: f32 = 0.235;
+
+/// How a mark is shaped. Both versions are read by [`crate::detect`]; only the embedder
+/// chooses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum MarkVersion {
+    /// The first version: each band's change follows only its power relative to the
+    /// frame's mean band. Kept so that copies can be reproduced exactly as earlier
+    /// releases marked them.
+    V1,
+    /// The tonal version (default): the same tiles, signs and bands as `V1`, with a floor
+    /// under each band's change so that a band holding one loud isolated partial (a piano
+    /// note, a sung vowel) carries the mark too. A `V1` detector reads it as well.
+    #[default]
+    V2,
+}
 
 /// Embeds a watermark into interleaved f32 audio block by block, in bounded memory.
 ///
@@ -35,9 +56,10 @@ pub struct Embedder {
     spectrum: Vec<Complex32>,
     mark_spectrum: Vec<Complex32>,
     scratch: Vec<Complex32>,
-    /// Tile signs of one cycle, row-major.
+    /// Tile signs of one cycle, row-major, [`BANDS`] per row.
     signs: Vec<i8>,
     strength: f32,
+    version: MarkVersion,
     /// Interleaved input not yet emitted; its first sample frame is `base`.
     pending: Vec<f32>,
     /// Mark accumulated per channel for the pending sample frames, interleaved.
@@ -53,6 +75,7 @@ impl std::fmt::Debug for Embedder {
             .field("sample_rate", &self.sample_rate)
             .field("channels", &self.channels)
             .field("strength", &self.strength)
+            .field("version", &self.version)
             .finish_non_exhaustive()
     }
 }
@@ -75,6 +98,26 @@ impl Embedder {
         sample_rate: u32,
         channels: u16,
         strength: f32,
+    ) -> Result<Self, Error> {
+        Self::with_version(
+            key,
+            payload,
+            sample_rate,
+            channels,
+            strength,
+            MarkVersion::default(),
+        )
+    }
+
+    /// Like [`Embedder::with_strength`] with an explicit version, e.g. [`MarkVersion::V1`]
+    /// to mark exactly as the first release did.
+    pub fn with_version(
+        key: &WatermarkKey,
+        payload: Payload,
+        sample_rate: u32,
+        channels: u16,
+        strength: f32,
+        version: MarkVersion,
     ) -> Result<Self, Error> {
         if channels == 0 {
             return Err(Error::NoChannels);
@@ -101,6 +144,7 @@ impl Embedder {
             inverse,
             signs: layout.signs(&encode(key, payload)),
             strength,
+            version,
             geometry,
             pending: Vec::new(),
             mark: Vec::new(),
@@ -153,6 +197,10 @@ impl Embedder {
         let available = self.pending.len() / self.channels;
         let window_len = self.geometry.window_len;
         let scale = self.strength / self.geometry.fft_len as f32;
+        let floor = match self.version {
+            MarkVersion::V1 => 0.0,
+            MarkVersion::V2 => TONAL_FLOOR_FACTOR,
+        };
         for channel in 0..self.channels {
             self.time.fill(0.0);
             let end = (start + window_len).min(available);
@@ -173,7 +221,7 @@ impl Embedder {
                 let relative = if band_power[band] > 0.0 {
                     (mean_power / band_power[band])
                         .sqrt()
-                        .min(MAX_BAND_STRENGTH_FACTOR)
+                        .clamp(floor, MAX_BAND_STRENGTH_FACTOR)
                 } else {
                     0.0
                 };

@@ -32,7 +32,7 @@ pub use code::Payload;
 pub use detect::{
     Analysis, DetectOptions, Detection, SoftBits, accusation_threshold, analyze, detect,
 };
-pub use embed::{Embedder, embed};
+pub use embed::{Embedder, MarkVersion, embed};
 pub use key::WatermarkKey;
 
 /// Why embedding or detection could not run.
