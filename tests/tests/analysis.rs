@@ -180,6 +180,7 @@ async fn uploads_are_analysed_and_the_library_sorts_and_filters_by_the_results()
     // Melody to MIDI, on demand, audited as a transcription.
     let midi = owner.get(&format!("/api/tracks/{id}/melody.mid")).await;
     assert_eq!(midi.headers()["content-type"], "audio/midi");
+    assert_eq!(midi.headers()["x-transcribed-from"], "track");
     let midi = midi.bytes().await.unwrap();
     assert_eq!(&midi[..4], b"MThd");
     let (_, activity) = owner.get_json("/api/account/activity").await;

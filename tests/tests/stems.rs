@@ -764,6 +764,60 @@ async fn the_builtin_backend_separates_a_song_into_playable_stems() {
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+    // Melody to MIDI reads the vocals stem when it carries a part (within 6 LU of the song),
+    // the bass line the bass stem; an instrumental's leakage vocals stem is passed over for
+    // the song itself. Stems count once analysed.
+    let mut lufs = Vec::new();
+    for stem in stems.iter() {
+        let id = stem["id"].as_str().unwrap();
+        let (_, view) = loop {
+            let (status, view) = owner.get_json(&format!("/api/tracks/{id}")).await;
+            if view["analysis"]["state"] == "done" {
+                break (status, view);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "stem {id} never got analysed: {view}"
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        };
+        lufs.push(view["loudness"]["integrated_lufs"].as_f64());
+    }
+    let (_, song_view) = owner.get_json(&format!("/api/tracks/{track}")).await;
+    let song_lufs = song_view["loudness"]["integrated_lufs"].as_f64().unwrap();
+    let expected = if lufs[0].is_some_and(|v| v >= song_lufs - 6.0) {
+        "stem:vocals"
+    } else {
+        "track"
+    };
+    let midi = owner.get(&format!("/api/tracks/{track}/melody.mid")).await;
+    assert_eq!(midi.status(), 200);
+    assert_eq!(
+        midi.headers()["x-transcribed-from"],
+        expected,
+        "{lufs:?} vs {song_lufs}"
+    );
+    assert_eq!(&midi.bytes().await.unwrap()[..4], b"MThd");
+    assert!(lufs[2].unwrap() >= song_lufs - 20.0, "{lufs:?}");
+    let bass = owner
+        .get(&format!("/api/tracks/{track}/melody.mid?range=bass"))
+        .await;
+    assert_eq!(bass.status(), 200);
+    assert_eq!(bass.headers()["x-transcribed-from"], "stem:bass");
+    let (_, activity) = owner.get_json("/api/account/activity?limit=50").await;
+    assert!(
+        activity
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "track.transcribe"
+                && e["object"] == format!("track/{}", stems[2]["id"].as_str().unwrap())
+                && e["detail"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with("from its bass stem")),
+        "{activity}"
+    );
     // The archive holds the four, and they sum back to the song.
     let tar = owner.get(&format!("/api/tracks/{track}/stems.tar")).await;
     assert_eq!(tar.status(), 200);
