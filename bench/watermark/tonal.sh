@@ -30,19 +30,8 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 TOOL=$WORK/wmtool
 KEY=7d1c0f3a5b2e4d6c8a9b0c1d2e3f405162738495a6b7c8d9e0f1a2b3c4d5e6f7
 
-attack() { # attack NAME IN OUT
-    local name=$1 in=$2 out=$3 tmp=${3%.wav}
-    case $name in
-    crop) cp "$in" "$out" ;;
-    mp3-128 | mp3-64)
-        lame --quiet -b "${name#mp3-}" "$in" "$tmp.mp3"
-        lame --quiet --decode "$tmp.mp3" "$out" ;;
-    aac-128)
-        ffmpeg -v error -y -i "$in" -c:a aac -b:a 128k "$tmp.m4a"
-        ffmpeg -v error -y -i "$tmp.m4a" "$out" ;;
-    *) echo "unknown attack $name" >&2; return 1 ;;
-    esac
-}
+# shellcheck source=attacks.sh
+source "$HERE/attacks.sh"
 
 piece_job() { # piece_job INDEX NAME
     local index=$1 name=$2 dir=$WORK/pieces/$2 orig=$WORK/corpus/$2.wav results=$WORK/results/$2.tsv
