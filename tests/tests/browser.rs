@@ -326,6 +326,19 @@ async fn a_new_owner_finds_the_a_minor_take_near_120_bpm_in_a_folder_and_shares_
             "document.querySelectorAll('#tracks tbody tr').length === 1",
         )
         .await;
+    // Its melody downloads as a MIDI file, transcribed from the song (it has no stems).
+    browser
+        .eval(
+            "(fetch(document.querySelector('#tracks tbody tr a.midi-melody').href,              { credentials: 'same-origin' }).then(async (r) => { window.midi = [r.status,              r.headers.get('content-type'), r.headers.get('x-transcribed-from'),              String.fromCharCode(...new Uint8Array(await r.arrayBuffer()).slice(0, 4))]; }), true)",
+        )
+        .await;
+    browser
+        .until("the MIDI file", "window.midi !== undefined")
+        .await;
+    assert_eq!(
+        browser.eval("window.midi").await,
+        json!([200, "audio/midi", "track", "MThd"])
+    );
     let key = browser
         .eval("document.querySelector('#tracks tbody tr').textContent")
         .await;

@@ -70,6 +70,16 @@ function nameCell(t) {
   return el("td", { class: "name" }, t.name, extras.length ? " " : null, ...extras);
 }
 
+// The melody and bass line as MIDI files, transcribed when clicked (from the vocals or bass
+// stem when the track has one that carries the part), once the track is analysed.
+function midiLinks(t) {
+  if (t.analysis?.state !== "done") return null;
+  return [["melody", "Melody"], ["bass", "Bass"]].map(([range, label]) => el("a", {
+    class: `midi midi-${range}`, href: `/api/tracks/${t.id}/melody.mid?range=${range}`, download: "",
+    "aria-label": `${label} of ${t.name} as a MIDI file`, title: `${label} line as a MIDI file`, text: `${label} .mid`,
+  }));
+}
+
 export async function renderLibrary(main, session) {
   const status = el("p", { class: "muted", role: "status", "aria-live": "polite" });
   // A link to a folder (from the upload links page, or a row) opens the library filtered by it.
@@ -182,6 +192,7 @@ export async function renderLibrary(main, session) {
         el("td", {}, el("div", { class: "row-actions" },
           newVersionButton(t),
           el("button", { type: "button", "aria-label": `Stems of ${t.name}`, "aria-expanded": String(open), text: stemsLabel, onclick: () => { if (open) openStems.delete(t.id); else openStems.add(t.id); load(); } }),
+          midiLinks(t),
           el("button", { type: "button", "aria-label": `Rename ${t.name}`, text: "Rename", onclick: () => rename(t) }),
           el("button", { type: "button", class: "danger", "aria-label": `Delete ${t.name}`, text: "Delete", onclick: () => remove(t) }))));
       return open ? [track, stemsRow(t, COLUMNS.length + 2, () => { load(); refreshQuota(); })] : [track];
