@@ -76,7 +76,7 @@ function midiLinks(t) {
   if (t.analysis?.state !== "done") return null;
   return [["melody", "Melody"], ["bass", "Bass"]].map(([range, label]) => el("a", {
     class: `midi midi-${range}`, href: `/api/tracks/${t.id}/melody.mid?range=${range}`, download: "",
-    "aria-label": `${label} of ${t.name} as a MIDI file`, title: `${label} line as a MIDI file`, text: `${label} .mid`,
+    "aria-label": `${label} .mid for ${t.name}`, title: `${label} line as a MIDI file`, text: `${label} .mid`,
   }));
 }
 

@@ -188,9 +188,19 @@ fn mean_and_deviation(values: &[f32]) -> (f32, f32) {
     (mean as f32, variance.sqrt() as f32)
 }
 
-/// The melody among the contours: per frame, the pitch and salience of the chosen contour
-/// (and its index, so a change of contour can start a new note), or `None` where unvoiced.
-pub(super) fn select(contours: &[Contour], frames: usize) -> Vec<Option<(f32, f32, usize)>> {
+/// One frame of the melody line.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct MelodyFrame {
+    /// Semitones on the MIDI scale, fractional.
+    pub pitch: f32,
+    pub salience: f32,
+    /// Which contour it comes from: a change of contour starts a new note.
+    pub contour: usize,
+}
+
+/// The melody among the contours: per frame, the chosen contour's pitch, or `None` where
+/// unvoiced.
+pub(super) fn select(contours: &[Contour], frames: usize) -> Vec<Option<MelodyFrame>> {
     let mut alive = vec![true; contours.len()];
     drop_harmonic_ghosts(contours, &mut alive);
     for _ in 0..FILTER_ROUNDS {
@@ -203,7 +213,7 @@ pub(super) fn select(contours: &[Contour], frames: usize) -> Vec<Option<(f32, f3
             }
         }
     }
-    let mut melody: Vec<Option<(f32, f32, usize)>> = vec![None; frames];
+    let mut melody: Vec<Option<MelodyFrame>> = vec![None; frames];
     let mut best_total = vec![0.0f32; frames];
     for (index, c) in contours.iter().enumerate() {
         if !alive[index] {
@@ -213,7 +223,11 @@ pub(super) fn select(contours: &[Contour], frames: usize) -> Vec<Option<(f32, f3
         for (offset, (&p, &s)) in c.pitches.iter().zip(&c.saliences).enumerate() {
             let frame = c.start + offset;
             if melody[frame].is_none() || total > best_total[frame] {
-                melody[frame] = Some((p, s, index));
+                melody[frame] = Some(MelodyFrame {
+                    pitch: p,
+                    salience: s,
+                    contour: index,
+                });
                 best_total[frame] = total;
             }
         }

@@ -2,7 +2,8 @@
 //!
 //! The melody is found the way Melodia does (Salamon & Gómez, 2012), so it works on a full mix
 //! as well as on an isolated line: pitch salience by harmonic summation ([`salience`]), pitch
-//! contours, voicing and octave filtering ([`contours`]), then notes ([`notes`]). The bass line
+//! contours with harmonic-ghost, octave-duplicate and outlier filtering ([`contours`]), then
+//! notes ([`notes`]). The bass line
 //! is the McLeod pitch of a low-passed signal per 11.6 ms frame (the `pitch-detection` crate),
 //! median-smoothed, segmented into notes where the pitch moves by more than ¾ of a semitone,
 //! the signal drops out, or the level jumps (a re-attack).
@@ -28,6 +29,7 @@ use crate::midi::{TimedNote, write_smf};
 use crate::probe::Container;
 use crate::resample::{ANALYSIS_RATE, MonoResampler};
 
+// The bass tracker's frames and note rules.
 const HOP: usize = 128;
 const WINDOW: usize = 1_024;
 /// Frames below this RMS (−50 dBFS) are unvoiced.

@@ -3,6 +3,7 @@
 //! jumps after a dip).
 
 use super::Note;
+use super::contours::MelodyFrame;
 use super::salience::SalienceFrames;
 
 /// A new semitone must hold this many frames (≈ 46 ms) to start a note: slides and vibrato
@@ -22,11 +23,11 @@ const ONSET_LEAD_SECS: f64 = 0.03;
 /// Frame pitches corrected by the recording's tuning (the circular mean of every voiced
 /// frame's distance from the nearest semitone), so an orchestra tuned to 435 Hz stays on its
 /// notes.
-fn tuned(melody: &[Option<(f32, f32, usize)>]) -> Vec<Option<(f32, f32, usize)>> {
+fn tuned(melody: &[Option<MelodyFrame>]) -> Vec<Option<MelodyFrame>> {
     let (mut re, mut im) = (0.0f64, 0.0f64);
-    for (p, s, _) in melody.iter().flatten() {
-        let phase = std::f64::consts::TAU * f64::from(*p);
-        let weight = f64::from(*s);
+    for frame in melody.iter().flatten() {
+        let phase = std::f64::consts::TAU * f64::from(frame.pitch);
+        let weight = f64::from(frame.salience);
         re += weight * phase.cos();
         im += weight * phase.sin();
     }
@@ -37,11 +38,16 @@ fn tuned(melody: &[Option<(f32, f32, usize)>]) -> Vec<Option<(f32, f32, usize)>>
     };
     melody
         .iter()
-        .map(|f| f.map(|(p, s, c)| (p - offset, s, c)))
+        .map(|f| {
+            f.map(|frame| MelodyFrame {
+                pitch: frame.pitch - offset,
+                ..frame
+            })
+        })
         .collect()
 }
 
-pub(super) fn segment(melody: &[Option<(f32, f32, usize)>]) -> Vec<Note> {
+pub(super) fn segment(melody: &[Option<MelodyFrame>]) -> Vec<Note> {
     struct Open {
         start: usize,
         semitone: i32,
@@ -50,7 +56,11 @@ pub(super) fn segment(melody: &[Option<(f32, f32, usize)>]) -> Vec<Note> {
         pitches: Vec<f32>,
     }
     let melody = tuned(melody);
-    let loudest = melody.iter().flatten().map(|f| f.1).fold(0.0f32, f32::max);
+    let loudest = melody
+        .iter()
+        .flatten()
+        .map(|f| f.salience)
+        .fold(0.0f32, f32::max);
     let mut notes = Vec::new();
     let close = |note: &Open, end: usize, notes: &mut Vec<Note>| {
         if end - note.start < MIN_NOTE_FRAMES {
@@ -71,10 +81,15 @@ pub(super) fn segment(melody: &[Option<(f32, f32, usize)>]) -> Vec<Note> {
             velocity,
         });
     };
-    let semitone_at = |i: usize| melody[i].map(|(p, _, _)| p.round() as i32);
+    let semitone_at = |i: usize| melody[i].map(|f| f.pitch.round() as i32);
     let mut open: Option<Open> = None;
     for i in 0..melody.len() {
-        let Some((pitch, salience, contour)) = melody[i] else {
+        let Some(MelodyFrame {
+            pitch,
+            salience,
+            contour,
+        }) = melody[i]
+        else {
             if let Some(note) = open.take() {
                 close(&note, i, &mut notes);
             }
@@ -83,14 +98,14 @@ pub(super) fn segment(melody: &[Option<(f32, f32, usize)>]) -> Vec<Note> {
         let semitone = semitone_at(i).unwrap_or_default();
         if let Some(note) = &mut open {
             let settled = (i..(i + SETTLE_FRAMES).min(melody.len())).all(|j| {
-                semitone_at(j) == Some(semitone) && melody[j].map(|f| f.2) == Some(contour)
+                semitone_at(j) == Some(semitone) && melody[j].map(|f| f.contour) == Some(contour)
             });
             let moved = semitone != note.semitone && settled;
             let dip = melody[i.saturating_sub(REATTACK_LOOKBACK)..i]
                 .iter()
                 .flatten()
-                .filter(|f| f.2 == contour)
-                .map(|f| f.1)
+                .filter(|f| f.contour == contour)
+                .map(|f| f.salience)
                 .fold(f32::INFINITY, f32::min);
             let struck = salience > REATTACK * dip && i - note.start >= MIN_NOTE_FRAMES;
             if contour != note.contour || moved || struck {

@@ -7,7 +7,7 @@ use crate::resample::ANALYSIS_RATE;
 use crate::stft::Stft;
 
 /// 11.6 ms between frames at the analysis rate.
-pub(super) const HOP: usize = 128;
+const HOP: usize = 128;
 /// 46 ms: long enough to separate partials of voices a semitone apart in the low register.
 const WINDOW: usize = 512;
 /// Four-fold zero padding: 5.4 Hz bins, so interpolated partial frequencies are accurate.
@@ -28,7 +28,7 @@ const ABSOLUTE_FLOOR: f32 = 1e-4;
 /// Partials are looked for between these frequencies.
 const PARTIAL_HZ: (f32, f32) = (50.0, 5_000.0);
 /// Salience peaks kept per frame, loudest first.
-pub(super) const PEAKS_PER_FRAME: usize = 6;
+const PEAKS_PER_FRAME: usize = 6;
 /// Resolution of the precomputed cos² weighting.
 const WEIGHT_TABLE: usize = 1_024;
 
