@@ -326,3 +326,120 @@ fn the_cli_analyses_a_file_without_a_server() {
         .unwrap();
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("junk.wav"));
 }
+
+/// Twenty minutes of three voices moving over a scale, eight harmonics each, in 16-bit mono at
+/// 11.025 kHz: long and busy enough that transcribing it takes seconds (about 6 s on one core
+/// of the development machine).
+fn long_tune_wav() -> Vec<u8> {
+    const RATE: u32 = 11_025;
+    const TABLE: usize = 4_096;
+    let frames = 20 * 60 * RATE;
+    // One period of the eight-harmonic wave, looked up by phase.
+    let wave: Vec<f32> = (0..TABLE)
+        .map(|i| {
+            let x = i as f32 / TABLE as f32 * std::f32::consts::TAU;
+            (1..=8).map(|h| (x * h as f32).sin() / h as f32).sum()
+        })
+        .collect();
+    let scale = [220.0f32, 246.9, 277.2, 293.7, 329.6, 370.0, 415.3, 440.0];
+    let voices = [(0usize, 5usize), (2, 3), (4, 7)];
+    let mut phases = [0.0f32; 3];
+    let mut out = Vec::with_capacity(44 + 2 * frames as usize);
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + 2 * frames).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    out.extend_from_slice(&1u16.to_le_bytes()); // mono
+    out.extend_from_slice(&RATE.to_le_bytes());
+    out.extend_from_slice(&(2 * RATE).to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&16u16.to_le_bytes());
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&(2 * frames).to_le_bytes());
+    for i in 0..frames {
+        let beat = (i / (RATE / 4)) as usize;
+        let mut v = 0.0;
+        for ((offset, step), phase) in voices.iter().zip(&mut phases) {
+            let hz = scale[(beat * step + offset) % scale.len()] * (1.0 + *offset as f32 / 8.0);
+            *phase = (*phase + hz / RATE as f32).fract();
+            v += wave[(*phase * TABLE as f32) as usize % TABLE];
+        }
+        out.extend_from_slice(&((v * 2_500.0).clamp(-32_000.0, 32_000.0) as i16).to_le_bytes());
+    }
+    out
+}
+
+/// The server's transcription processes (`studiovault transcribe-job`) running now.
+fn transcription_processes(server: &Server) -> usize {
+    let parent = format!("--parent-pid\0{}\0", server.pid().unwrap());
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).into_owned())
+        .filter(|c| c.contains("\0transcribe-job\0") && c.contains(&parent))
+        .count()
+}
+
+/// Waits up to `secs` for `done`; says whether it came.
+async fn within(secs: u64, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !done() {
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    true
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn transcriptions_run_in_their_own_process_one_at_a_time_and_end_with_their_request() {
+    let server = Server::start_with(&[("STUDIOVAULT_ANALYSIS__TRANSCRIPTION_WAIT_SECONDS", "1")]);
+    server.add_user("turns@studio.test", "pro");
+    let owner = Owner::signed_in(&server, "turns@studio.test").await;
+    let long = owner.upload_ok("long.wav", long_tune_wav()).await;
+    let short = owner.upload_ok("short.wav", wav(6.0, 7)).await;
+    let page = settled(&owner).await;
+    assert!(
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["analysis"]["state"] == "done"),
+        "{page}"
+    );
+
+    // The long transcription takes the one turn (`analysis.transcriptions` = 1), in a child
+    // process of the server.
+    let first = Owner::signed_in(&server, "turns@studio.test").await;
+    let long_path = format!("/api/tracks/{long}/melody.mid");
+    let running = tokio::spawn(async move { first.get(&long_path).await.status() });
+    assert!(
+        within(30, || transcription_processes(&server) == 1).await,
+        "no transcription process started"
+    );
+
+    // Another waits a second for its turn and is told to come back.
+    let busy = owner.get(&format!("/api/tracks/{short}/melody.mid")).await;
+    assert_eq!(busy.status(), 503);
+    assert!(busy.headers().contains_key("retry-after"));
+    let body: Value = busy.json().await.unwrap();
+    assert_eq!(body["error"], "busy", "{body}");
+    assert_eq!(
+        transcription_processes(&server),
+        1,
+        "the long one still runs"
+    );
+
+    // The client of the long one goes away: its process is killed at once (left alone, it
+    // would run for seconds more) and the turn passes on.
+    running.abort();
+    assert!(
+        within(2, || transcription_processes(&server) == 0).await,
+        "the transcription outlived its request"
+    );
+    let midi = owner.get(&format!("/api/tracks/{short}/melody.mid")).await;
+    assert_eq!(midi.status(), 200);
+    assert_eq!(&midi.bytes().await.unwrap()[..4], b"MThd");
+}

@@ -17,7 +17,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 use studiovault_audio::{AnalysisOptions, Container, PeakLevel, Waveform, analyze};
 use studiovault_vault::{
-    AnalysisJob, AnalysisResult, BlobAccess, JobKind, Lease, Vault, VaultError,
+    AnalysisJob, AnalysisResult, BlobAccess, BlobReader, JobKind, Lease, Vault, VaultError,
 };
 use tokio::io::AsyncWriteExt;
 
@@ -36,15 +36,50 @@ pub struct JobLimits {
     pub memory_bytes: u64,
 }
 
-/// What the parent sends the child on its standard input.
+/// What the parent sends a job child on its standard input: the one blob it may read, and the
+/// limits. Jobs that need more (`transcribe.rs`) flatten it into their own request.
 #[derive(Debug, Serialize, Deserialize)]
-struct JobRequest {
+pub struct JobRequest {
     path: PathBuf,
     blob: String,
     len: u64,
     key: String,
     max_duration_secs: u64,
     timeout_secs: u64,
+}
+
+impl JobRequest {
+    pub fn new(access: &BlobAccess, limits: JobLimits) -> Self {
+        Self {
+            path: access.path.clone(),
+            blob: access.blob.to_string(),
+            len: access.len,
+            key: access.key_hex().to_string(),
+            max_duration_secs: limits.max_duration.as_secs(),
+            timeout_secs: limits.timeout.as_secs(),
+        }
+    }
+
+    /// The child's decrypting reader over the blob.
+    pub fn open(&self) -> Result<BlobReader, String> {
+        BlobAccess::from_parts(self.path.clone(), &self.blob, self.len, &self.key)
+            .and_then(|a| a.open())
+            .map_err(|e| format!("the stored audio could not be read: {e}"))
+    }
+
+    /// The audio's length in bytes.
+    pub fn audio_len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn max_duration(&self) -> Duration {
+        Duration::from_secs(self.max_duration_secs)
+    }
+
+    /// When the engine must give up: the timeout from now.
+    pub fn deadline(&self) -> Instant {
+        Instant::now() + Duration::from_secs(self.timeout_secs)
+    }
 }
 
 /// What the child prints on its standard output.
@@ -154,28 +189,39 @@ async fn finish(
     }
 }
 
-/// Runs one job in a child process; `Err` says why it gave no answer.
+/// Runs one analysis in a child process; `Err` says why it gave no answer.
 async fn run_child(
     exe: &Path,
     access: &BlobAccess,
     limits: JobLimits,
 ) -> Result<JobOutcome, String> {
-    let request = JobRequest {
-        path: access.path.clone(),
-        blob: access.blob.to_string(),
-        len: access.len,
-        key: access.key_hex().to_string(),
-        max_duration_secs: limits.max_duration.as_secs(),
-        timeout_secs: limits.timeout.as_secs(),
-    };
-    let mut child = spawn_job(exe, "analysis-job", limits, Stdio::null())
-        .map_err(|e| format!("cannot start the analysis process: {e}"))?;
+    let request = JobRequest::new(access, limits);
+    run_json_job(exe, "analysis-job", "analysis", &request, limits).await
+}
+
+/// Runs this binary's job `subcommand` in a child process: `request` as one JSON document on
+/// its stdin, its answer one JSON document on its stdout. `what` names the job in the reasons
+/// `Err` gives ("the transcription took longer than 600 s"). The child is killed when this
+/// future is dropped.
+pub async fn run_json_job<Req, Out>(
+    exe: &Path,
+    subcommand: &str,
+    what: &str,
+    request: &Req,
+    limits: JobLimits,
+) -> Result<Out, String>
+where
+    Req: Serialize,
+    Out: serde::de::DeserializeOwned,
+{
+    let mut child = spawn_job(exe, subcommand, limits, Stdio::null())
+        .map_err(|e| format!("cannot start the {what} process: {e}"))?;
     if let Some(mut stdin) = child.stdin.take() {
-        let line = serde_json::to_vec(&request).unwrap_or_default();
+        let line = serde_json::to_vec(request).unwrap_or_default();
         stdin
             .write_all(&line)
             .await
-            .map_err(|e| format!("cannot brief the analysis process: {e}"))?;
+            .map_err(|e| format!("cannot brief the {what} process: {e}"))?;
     }
     // A little beyond the engine's own deadline, for start-up and the answer.
     let output = tokio::time::timeout(
@@ -183,27 +229,22 @@ async fn run_child(
         child.wait_with_output(),
     )
     .await
-    .map_err(|_| {
-        format!(
-            "the analysis took longer than {} s",
-            limits.timeout.as_secs()
-        )
-    })?
-    .map_err(|e| format!("the analysis process failed: {e}"))?;
+    .map_err(|_| format!("the {what} took longer than {} s", limits.timeout.as_secs()))?
+    .map_err(|e| format!("the {what} process failed: {e}"))?;
     if !output.status.success() {
         use std::os::unix::process::ExitStatusExt;
         return Err(match output.status.signal() {
             // Rust aborts when an allocation fails: the address-space limit held.
             Some(6) => format!(
-                "the analysis needed more than its {} MiB memory limit",
+                "the {what} needed more than its {} MiB memory limit",
                 limits.memory_bytes >> 20
             ),
-            Some(sig) => format!("the analysis process died (signal {sig})"),
-            None => format!("the analysis process failed ({})", output.status),
+            Some(sig) => format!("the {what} process died (signal {sig})"),
+            None => format!("the {what} process failed ({})", output.status),
         });
     }
     serde_json::from_slice(&output.stdout)
-        .map_err(|e| format!("the analysis process answered garbage: {e}"))
+        .map_err(|e| format!("the {what} process answered garbage: {e}"))
 }
 
 /// Starts this binary's job `subcommand` (`analysis-job`, `render-job`, `trace-job`) under the
@@ -238,25 +279,41 @@ pub fn limit_address_space(bytes: u64) -> bool {
     setrlimit(Resource::As, limit).is_ok()
 }
 
-/// The child side: `studiovault analysis-job`. Limits its own address space first, then reads
-/// one request from stdin and prints one outcome on stdout.
+/// The child side: `studiovault analysis-job`.
 pub fn child_main(memory_limit_bytes: u64) -> std::process::ExitCode {
+    serve_json_job(
+        memory_limit_bytes,
+        |request: Result<JobRequest, String>| match request.and_then(|r| analyse_request(&r)) {
+            Ok(outcome) => outcome,
+            Err(e) => JobOutcome {
+                error: Some(e),
+                ..JobOutcome::default()
+            },
+        },
+    )
+}
+
+/// The child side of [`run_json_job`]: limits its own address space first, then reads one
+/// request from stdin, and prints what `handle` makes of it on stdout.
+pub fn serve_json_job<Req, Out>(
+    memory_limit_bytes: u64,
+    handle: impl FnOnce(Result<Req, String>) -> Out,
+) -> std::process::ExitCode
+where
+    Req: serde::de::DeserializeOwned,
+    Out: Serialize,
+{
     if !limit_address_space(memory_limit_bytes) {
         return std::process::ExitCode::FAILURE;
     }
     let mut input = Vec::new();
-    let outcome = match std::io::stdin()
+    let request = std::io::stdin()
         .read_to_end(&mut input)
         .map_err(|e| e.to_string())
         .and_then(|_| {
-            serde_json::from_slice::<JobRequest>(&input).map_err(|e| format!("bad request: {e}"))
-        }) {
-        Ok(request) => analyse_request(&request),
-        Err(e) => JobOutcome {
-            error: Some(e),
-            ..JobOutcome::default()
-        },
-    };
+            serde_json::from_slice::<Req>(&input).map_err(|e| format!("bad request: {e}"))
+        });
+    let outcome = handle(request);
     let mut out = std::io::stdout().lock();
     match serde_json::to_writer(&mut out, &outcome)
         .and_then(|()| out.flush().map_err(serde_json::Error::io))
@@ -266,35 +323,19 @@ pub fn child_main(memory_limit_bytes: u64) -> std::process::ExitCode {
     }
 }
 
-fn analyse_request(request: &JobRequest) -> JobOutcome {
-    let failed = |e: String| JobOutcome {
-        error: Some(e),
-        ..JobOutcome::default()
-    };
-    let reader = match BlobAccess::from_parts(
-        request.path.clone(),
-        &request.blob,
-        request.len,
-        &request.key,
-    )
-    .and_then(|a| a.open())
-    {
-        Ok(r) => r,
-        Err(e) => return failed(format!("the stored audio could not be read: {e}")),
-    };
+fn analyse_request(request: &JobRequest) -> Result<JobOutcome, String> {
+    let reader = request.open()?;
     let options = AnalysisOptions {
-        max_duration: Duration::from_secs(request.max_duration_secs),
-        deadline: Some(Instant::now() + Duration::from_secs(request.timeout_secs)),
+        max_duration: request.max_duration(),
+        deadline: Some(request.deadline()),
         ..AnalysisOptions::default()
     };
-    match analyse(reader, request.len, &options) {
-        Ok((result, waveform)) => JobOutcome {
-            result: Some(result),
-            peaks: Some(STANDARD.encode(encode_peaks(&waveform))),
-            error: None,
-        },
-        Err(e) => failed(e),
-    }
+    let (result, waveform) = analyse(reader, request.len, &options)?;
+    Ok(JobOutcome {
+        result: Some(result),
+        peaks: Some(STANDARD.encode(encode_peaks(&waveform))),
+        error: None,
+    })
 }
 
 /// Sniffs and analyses one stream; the shared core of the worker and `studiovault analyze`.
@@ -306,13 +347,7 @@ pub fn analyse<R>(
 where
     R: Read + Seek + Send + Sync + 'static,
 {
-    let mut head = [0u8; 16];
-    let container = reader
-        .read_exact(&mut head)
-        .ok()
-        .and_then(|()| reader.seek(SeekFrom::Start(0)).ok())
-        .and_then(|_| Container::sniff(&head))
-        .ok_or("not a recognised audio container")?;
+    let container = sniff(&mut reader)?;
     let analysis = analyze(reader, len, container, options).map_err(|e| e.to_string())?;
     let result = AnalysisResult {
         tempo_bpm: analysis.tempo.as_ref().map(|t| t.bpm),
@@ -326,6 +361,17 @@ where
         peaks: None,
     };
     Ok((result, analysis.waveform))
+}
+
+/// The container `reader` holds, by its first bytes; the reader is left at its start.
+pub fn sniff<R: Read + Seek>(reader: &mut R) -> Result<Container, String> {
+    let mut head = [0u8; 16];
+    reader
+        .read_exact(&mut head)
+        .ok()
+        .and_then(|()| reader.seek(SeekFrom::Start(0)).ok())
+        .and_then(|_| Container::sniff(&head))
+        .ok_or_else(|| "not a recognised audio container".to_owned())
 }
 
 /// Every zoom level, losslessly: `SVP1`, level count, then per level its rate, samples per

@@ -140,6 +140,15 @@ pub enum Command {
         #[arg(long)]
         parent_pid: u32,
     },
+    /// Internal: one melody-to-MIDI transcription in a memory-limited child of the server.
+    #[command(hide = true)]
+    TranscribeJob {
+        #[arg(long)]
+        memory_limit_bytes: u64,
+        /// The server's pid: the job ends with it.
+        #[arg(long)]
+        parent_pid: u32,
+    },
     /// Internal: runs PROGRAM tied to the server's life (`child.rs`), for restic.
     #[command(hide = true)]
     RunGuarded {

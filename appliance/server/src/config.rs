@@ -190,6 +190,11 @@ pub struct Analysis {
     pub timeout_seconds: u64,
     /// Address space of one analysis process.
     pub memory_limit_mib: u64,
+    /// Melody-to-MIDI transcriptions run at once, each in its own process under the limits
+    /// above.
+    pub transcriptions: u32,
+    /// How long a transcription request waits for its turn before it is answered busy.
+    pub transcription_wait_seconds: u64,
 }
 
 impl Default for Analysis {
@@ -199,6 +204,8 @@ impl Default for Analysis {
             max_duration_minutes: 180,
             timeout_seconds: 600,
             memory_limit_mib: 1024,
+            transcriptions: 1,
+            transcription_wait_seconds: 30,
         }
     }
 }
@@ -523,6 +530,10 @@ impl Config {
             ),
             ("analysis.timeout_seconds", self.analysis.timeout_seconds),
             ("analysis.memory_limit_mib", self.analysis.memory_limit_mib),
+            (
+                "analysis.transcriptions",
+                u64::from(self.analysis.transcriptions),
+            ),
             (
                 "shares.default_expiry_days",
                 u64::from(self.shares.default_expiry_days),

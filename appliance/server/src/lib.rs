@@ -27,6 +27,7 @@ mod serve;
 mod suspect;
 mod throttle;
 mod tls;
+mod transcribe;
 mod web;
 mod workers;
 
@@ -48,6 +49,7 @@ pub fn main() -> ExitCode {
         Command::AnalysisJob { parent_pid, .. }
         | Command::RenderJob { parent_pid, .. }
         | Command::TraceJob { parent_pid, .. }
+        | Command::TranscribeJob { parent_pid, .. }
             if !child::die_with_parent(*parent_pid) =>
         {
             return ExitCode::FAILURE;
@@ -61,6 +63,9 @@ pub fn main() -> ExitCode {
         Command::TraceJob {
             memory_limit_bytes, ..
         } => return suspect::child_main(*memory_limit_bytes),
+        Command::TranscribeJob {
+            memory_limit_bytes, ..
+        } => return transcribe::child_main(*memory_limit_bytes),
         Command::RunGuarded {
             parent_pid,
             program,
@@ -214,6 +219,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         | Command::AnalysisJob { .. }
         | Command::RenderJob { .. }
         | Command::TraceJob { .. }
+        | Command::TranscribeJob { .. }
         | Command::RunGuarded { .. } => Ok(ExitCode::FAILURE),
         Command::Console { mouse } => {
             studiovault_tui::run(studiovault_tui::ConsoleOptions {

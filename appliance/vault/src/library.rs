@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use studiovault_api::ProcessingPurpose;
 
 use crate::audit::{AuditAction, AuditEvent};
-use crate::blob::{BlobReader, BlobWriter, SealedBlob};
+use crate::blob::{BlobAccess, BlobReader, BlobWriter, SealedBlob};
 use crate::error::{Result, VaultError};
 use crate::ids::{BlobId, TrackId, UserId};
 use crate::records::{
@@ -505,19 +505,34 @@ impl<'a> Library<'a> {
         detail: &str,
         client: &ClientInfo,
     ) -> Result<(TrackRecord, BlobReader)> {
-        self.open_audio_for(id, AudioUse::Playback, detail, client)
+        let rec = self.read_track(id)?;
+        let reader = self.open_blob(&rec)?;
+        self.record_use(id, AudioUse::Playback, detail, client)?;
+        Ok((rec, reader))
     }
 
-    /// Opens the track's audio for `purpose` and records the access.
-    pub fn open_audio_for(
+    /// Access to the track's audio blob for a job process (which decrypts it itself), for
+    /// `purpose`; the access is recorded.
+    pub fn audio_access_for(
         &self,
         id: TrackId,
         purpose: AudioUse,
         detail: &str,
         client: &ClientInfo,
-    ) -> Result<(TrackRecord, BlobReader)> {
+    ) -> Result<(TrackRecord, BlobAccess)> {
         let rec = self.read_track(id)?;
-        let reader = self.open_blob(&rec)?;
+        let access = self.blob_access(&rec)?;
+        self.record_use(id, purpose, detail, client)?;
+        Ok((rec, access))
+    }
+
+    fn record_use(
+        &self,
+        id: TrackId,
+        purpose: AudioUse,
+        detail: &str,
+        client: &ClientInfo,
+    ) -> Result<()> {
         let action = match purpose {
             AudioUse::Playback => AuditAction::TrackDownload,
             AudioUse::Transcription => AuditAction::TrackTranscribe,
@@ -526,8 +541,7 @@ impl<'a> Library<'a> {
         if !detail.is_empty() {
             event = event.detail(detail);
         }
-        self.vault.audit_only(Some(client), event)?;
-        Ok((rec, reader))
+        self.vault.audit_only(Some(client), event)
     }
 
     /// The track's waveform peaks as the analysis stored them; `NotFound` until there are any.
@@ -550,6 +564,17 @@ impl<'a> Library<'a> {
         let mut out = Vec::with_capacity(len as usize);
         std::io::Read::read_to_end(&mut reader, &mut out)?;
         Ok(out)
+    }
+
+    /// The track's audio blob's path and key, for a process that decrypts it itself.
+    pub(crate) fn blob_access(&self, rec: &TrackRecord) -> Result<BlobAccess> {
+        let key = read_tenant_key(self.vault, self.owner)?;
+        Ok(BlobAccess::new(
+            self.vault.blob_path(self.owner, rec.blob),
+            rec.blob,
+            rec.size_bytes,
+            key.blob_key(rec.blob),
+        ))
     }
 
     pub(crate) fn open_blob(&self, rec: &TrackRecord) -> Result<BlobReader> {

@@ -1,17 +1,13 @@
 //! The library: list, get, rename, delete, Range playback, waveform peaks and melody to MIDI.
 
-use std::io::{Read, Seek, SeekFrom};
-use std::time::{Duration, Instant};
-
 use serde::Deserialize;
 use studiovault_api::public::{
     AnalysisView, KeyView, LoudnessView, RenameTrack, StemOfView, TempoView, TrackPage, TrackView,
     VersionOfView,
 };
-use studiovault_audio::{Container, MelodyOptions, MelodyRange, extract_melody};
+use studiovault_audio::MelodyRange;
 use studiovault_vault::{
-    AnalysisState, AudioUse, Authenticated, ClientInfo, TrackId, TrackQuery, TrackRecord,
-    TrackSort, VaultError,
+    AnalysisState, AudioUse, Authenticated, ClientInfo, TrackId, TrackQuery, TrackRecord, TrackSort,
 };
 use warp::filters::BoxedFilter;
 use warp::http::{StatusCode, header};
@@ -19,6 +15,7 @@ use warp::reply::Response;
 use warp::{Filter, Reply};
 
 use super::{auth, owner_call, owner_state};
+use crate::transcribe::TranscribeError;
 use crate::web::{
     ApiError, AppState, ByteRange, PeaksQuery, blocking, client, content_disposition, json_body,
     peaks_response, resolve, respond, set, stream_blob, with_state,
@@ -333,11 +330,12 @@ async fn peaks(
     peaks_response(&bytes, &q)
 }
 
-/// The melody or bass line as a Standard MIDI File, transcribed on request. Only for analysed
-/// tracks: the analysis already decoded the file in a sandboxed process, so this decode of it
-/// is known to be safe. A track with separated stems is transcribed from the stem that carries
-/// the line when there is one (see [`line_source`]); the `x-transcribed-from` header says which
-/// recording was read (`track` or `stem:vocals`, `stem:bass`).
+/// The melody or bass line as a Standard MIDI File, transcribed on request by a child process
+/// (`transcribe.rs`: a few at a time, killed if the client goes away). Only for analysed
+/// tracks: the MIDI file takes the analysed tempo. A track with separated stems is transcribed
+/// from the stem that carries the line when there is one (see [`line_source`]); the
+/// `x-transcribed-from` header says which recording was read (`track` or `stem:vocals`,
+/// `stem:bass`).
 async fn melody(
     id: String,
     auth: Authenticated,
@@ -387,14 +385,6 @@ async fn melody(
             ));
         }
     };
-    let options = MelodyOptions {
-        range,
-        bpm,
-        max_duration: Duration::from_secs(state.config.analysis.max_duration_minutes * 60),
-        deadline: Some(Instant::now() + Duration::from_secs(state.config.analysis.timeout_seconds)),
-        cancel: None,
-    };
-    let vault = state.vault.clone();
     let (read, from) = match &source {
         Some((stem, name)) => (*stem, format!("stem:{name}")),
         None => (id, "track".to_owned()),
@@ -403,31 +393,21 @@ async fn melody(
         Some((_, name)) => format!("melody to MIDI of track/{id}, from its {name} stem"),
         None => "melody to MIDI".to_owned(),
     };
-    let midi = blocking(move || {
-        let (rec, mut reader) = vault.library(&auth.scope).open_audio_for(
-            read,
-            AudioUse::Transcription,
-            &detail,
-            &client,
-        )?;
-        let mut head = [0u8; 16];
-        reader.read_exact(&mut head)?;
-        reader.seek(SeekFrom::Start(0))?;
-        let container = Container::sniff(&head).ok_or_else(|| VaultError::Integrity {
-            blob: rec.blob.to_string(),
-            reason: "not audio".into(),
-        })?;
-        Ok(extract_melody(reader, rec.size_bytes, container, &options).map(|m| m.to_midi()))
+    let transcriber = state.transcriber.clone();
+    let turn = transcriber.turn().await.map_err(transcription_error)?;
+    let vault = state.vault.clone();
+    let access = blocking(move || {
+        vault
+            .library(&auth.scope)
+            .audio_access_for(read, AudioUse::Transcription, &detail, &client)
+            .map(|(_, access)| access)
     })
     .await
-    .map_err(ApiError::not_found_as("track"))?
-    .map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "transcription_failed",
-            e.to_string(),
-        )
-    })?;
+    .map_err(ApiError::not_found_as("track"))?;
+    let midi = transcriber
+        .transcribe(&turn, &access, range, bpm)
+        .await
+        .map_err(transcription_error)?;
     let mut res = Response::new(midi.into());
     set(&mut res, header::CONTENT_TYPE, "audio/midi");
     set(
@@ -452,6 +432,21 @@ async fn melody(
         ),
     );
     Ok(res)
+}
+
+/// A transcription's failure as the API answers it.
+fn transcription_error(e: TranscribeError) -> ApiError {
+    match e {
+        TranscribeError::Busy => ApiError {
+            retry_after: Some(10),
+            ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string())
+        },
+        TranscribeError::Failed(reason) => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "transcription_failed",
+            reason,
+        ),
+    }
 }
 
 /// The stem to transcribe a line from, if the track has one that carries it: the vocals for

@@ -8,6 +8,7 @@ use studiovault_vault::Vault;
 use crate::backups::Backups;
 use crate::config::Config;
 use crate::throttle::LoginThrottle;
+use crate::transcribe::Transcriber;
 
 /// The state shared by the owners' API, the portal and the admin socket. What one surface alone
 /// keeps (the owners' open uploads and export links) lives in that surface.
@@ -24,6 +25,8 @@ pub struct AppState {
     pub tls: Option<studiovault_tls::Tls>,
     /// Woken when jobs are queued: stem workers' lease requests wait on it.
     pub stems_wake: Arc<tokio::sync::Notify>,
+    /// Melody to MIDI: turns and child processes.
+    pub transcriber: Arc<Transcriber>,
 }
 
 impl AppState {
@@ -41,6 +44,11 @@ impl AppState {
             login.max_failures_per_account_all_clients,
             login.max_failures_per_client,
         );
+        let transcriber = Arc::new(Transcriber::new(
+            config.job_limits(),
+            config.analysis.transcriptions,
+            Duration::from_secs(config.analysis.transcription_wait_seconds),
+        ));
         Self {
             vault,
             throttle: Arc::new(throttle),
@@ -50,6 +58,7 @@ impl AppState {
             started: Instant::now(),
             tls,
             stems_wake: Arc::new(tokio::sync::Notify::new()),
+            transcriber,
         }
     }
 }

@@ -87,17 +87,9 @@ impl AnalysisJob {
     /// The track and access to its audio blob alone, for a worker in another process.
     pub fn audio_access(&self, vault: &Vault) -> Result<(TrackRecord, BlobAccess)> {
         owner_allows(vault, self.scope.owner(), ProcessingPurpose::Analysis)?;
-        let rec = vault.library(&self.scope).get(self.track)?;
-        let key = {
-            let txn = vault.db().begin_read()?;
-            tenant_key(vault, &txn.open_table(TENANT_KEYS)?, self.scope.owner())?
-        };
-        let access = BlobAccess::new(
-            vault.blob_path(self.scope.owner(), rec.blob),
-            rec.blob,
-            rec.size_bytes,
-            key.blob_key(rec.blob),
-        );
+        let library = vault.library(&self.scope);
+        let rec = library.get(self.track)?;
+        let access = library.blob_access(&rec)?;
         Ok((rec, access))
     }
 
