@@ -217,14 +217,18 @@ impl Tracker {
             Self::Lead(t) => {
                 let salience = t.finish();
                 // An isolated line is followed in the plain reading; a mix, where contours
-                // overlap, in the loudness-weighted one.
-                let mut frames = &salience.plain;
-                let mut lines = contours::track(frames);
-                if contours::polyphony(&lines, frames.frames()) >= POLYPHONIC {
-                    frames = &salience.weighted;
-                    lines = contours::track(frames);
-                }
-                notes::segment(&contours::select(&lines, frames.frames()))
+                // overlap, in the loudness-weighted one. In an isolated line every onset is
+                // the line's own, so notes also split there; in a mix most onsets belong to
+                // the drums and the accompaniment.
+                let plain = contours::track(&salience.plain);
+                let (frames, lines, onsets) =
+                    if contours::polyphony(&plain, salience.plain.frames()) < POLYPHONIC {
+                        (&salience.plain, plain, notes::onsets(&salience.flux))
+                    } else {
+                        let weighted = contours::track(&salience.weighted);
+                        (&salience.weighted, weighted, Vec::new())
+                    };
+                notes::segment(&contours::select(&lines, frames.frames()), &onsets)
             }
             Self::Bass(t) => t.finish(),
         }
@@ -458,6 +462,36 @@ mod tests {
         assert_eq!(pitches, tune, "{got:?}");
         for (note, i) in got.notes.iter().zip(0..) {
             let onset = 0.5 + f64::from(i) * 0.4;
+            assert!(
+                (note.start_secs - onset).abs() < 0.05,
+                "{note:?} vs {onset}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_note_struck_again_at_the_same_pitch_is_a_new_note() {
+        // Eight A4s played legato, as an organ or a bowed string repeats a note: each sinks by
+        // 3 dB and the next starts back at full level, with no silence between them.
+        let rate = 44_100;
+        let (count, length) = (8, 0.25);
+        let n = (length * f64::from(rate)) as usize;
+        let samples: Vec<f32> = (0..count * n)
+            .map(|i| {
+                let t = i as f64 / f64::from(rate);
+                let within = (i % n) as f64 / f64::from(rate);
+                let level = 0.3 * (-within / length * 0.5 * std::f64::consts::LN_2).exp();
+                let s: f64 = (1..=5)
+                    .map(|h| (std::f64::consts::TAU * 440.0 * h as f64 * t).sin() / h as f64)
+                    .sum();
+                (level * s) as f32
+            })
+            .collect();
+        let got = melody_from_samples(&samples, rate, &MelodyOptions::default()).unwrap();
+        assert_eq!(got.notes.len(), count, "{got:?}");
+        for (note, i) in got.notes.iter().zip(0..) {
+            assert_eq!(note.pitch, 69, "{note:?}");
+            let onset = f64::from(i) * length;
             assert!(
                 (note.start_secs - onset).abs() < 0.05,
                 "{note:?} vs {onset}"

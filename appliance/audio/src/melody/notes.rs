@@ -1,6 +1,6 @@
 //! The melody's frame-by-frame pitch cut into notes: a note ends where the line falls silent,
 //! passes to another contour, settles on another semitone, or is struck again (its salience
-//! jumps after a dip).
+//! jumps after a dip, or, in an isolated line, at an onset: a peak of the spectral flux).
 
 use super::Note;
 use super::contours::MelodyFrame;
@@ -13,6 +13,12 @@ const SETTLE_FRAMES: usize = 4;
 /// new attack of the same pitch.
 const REATTACK: f32 = 3.5;
 const REATTACK_LOOKBACK: usize = 6;
+/// An onset is the strongest within this many frames (≈ 35 ms) either side…
+const ONSET_REACH: usize = 3;
+/// …and stands out from the ≈ 0.5 s around it…
+const ONSET_CONTEXT: usize = 20;
+/// …by this many times the recording's median onset strength.
+const ONSET_MARGIN: f32 = 2.0;
 const MIN_NOTE_FRAMES: usize = 5;
 /// Notes shorter than this (≈ 93 ms) running straight into a longer one are its attack.
 const ATTACK_FRAMES: usize = 8;
@@ -47,7 +53,29 @@ fn tuned(melody: &[Option<MelodyFrame>]) -> Vec<Option<MelodyFrame>> {
         .collect()
 }
 
-pub(super) fn segment(melody: &[Option<MelodyFrame>]) -> Vec<Note> {
+/// Frames where a note starts: peaks of the onset strength over their ±`ONSET_REACH`
+/// neighbours that stand above the median of the ±`ONSET_CONTEXT` frames around them by
+/// `ONSET_MARGIN` times the median of the whole recording.
+pub(super) fn onsets(flux: &[f32]) -> Vec<bool> {
+    let mut sorted = flux.to_vec();
+    sorted.sort_by(f32::total_cmp);
+    let typical = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
+    (0..flux.len())
+        .map(|i| {
+            let near = &flux[i.saturating_sub(ONSET_REACH)..(i + ONSET_REACH + 1).min(flux.len())];
+            if near.iter().any(|&f| f > flux[i]) {
+                return false;
+            }
+            let mut around = flux
+                [i.saturating_sub(ONSET_CONTEXT)..(i + ONSET_CONTEXT + 1).min(flux.len())]
+                .to_vec();
+            around.sort_by(f32::total_cmp);
+            flux[i] > around[around.len() / 2] + ONSET_MARGIN * typical
+        })
+        .collect()
+}
+
+pub(super) fn segment(melody: &[Option<MelodyFrame>], onsets: &[bool]) -> Vec<Note> {
     struct Open {
         start: usize,
         semitone: i32,
@@ -107,7 +135,8 @@ pub(super) fn segment(melody: &[Option<MelodyFrame>]) -> Vec<Note> {
                 .filter(|f| f.contour == contour)
                 .map(|f| f.salience)
                 .fold(f32::INFINITY, f32::min);
-            let struck = salience > REATTACK * dip && i - note.start >= MIN_NOTE_FRAMES;
+            let struck = (salience > REATTACK * dip || onsets.get(i) == Some(&true))
+                && i - note.start >= MIN_NOTE_FRAMES;
             if contour != note.contour || moved || struck {
                 let Some(done) = open.take() else { continue };
                 close(&done, i, &mut notes);

@@ -29,6 +29,9 @@ const ABSOLUTE_FLOOR: f32 = 1e-4;
 const PARTIAL_HZ: (f32, f32) = (50.0, 5_000.0);
 /// Salience peaks kept per frame, loudest first.
 const PEAKS_PER_FRAME: usize = 6;
+/// The onset strength compresses magnitudes as ln(1 + this × |X|) (unnormalised FFT): nearly
+/// logarithmic over the range of music, so a quiet note's start counts like a loud one's.
+const FLUX_COMPRESSION: f32 = 1_000.0;
 /// Resolution of the precomputed cos² weighting.
 const WEIGHT_TABLE: usize = 1_024;
 
@@ -85,6 +88,8 @@ pub(super) struct Salience {
     /// in for Melodia's equal-loudness filter): in a mix the melody sits above the bass and
     /// the accompaniment's low notes, and this keeps them from outweighing it.
     pub weighted: SalienceFrames,
+    /// Onset strength of each frame ([`spectral_flux`]).
+    pub flux: Vec<f32>,
 }
 
 const LOUDNESS_EXPONENT: f32 = 1.5;
@@ -109,6 +114,9 @@ pub(super) struct SalienceTracker {
     partials: Vec<Partial>,
     plain: SalienceFrames,
     weighted: SalienceFrames,
+    /// The previous frame's log magnitudes.
+    previous: Vec<f32>,
+    flux: Vec<f32>,
 }
 
 impl std::fmt::Debug for SalienceTracker {
@@ -149,6 +157,8 @@ impl SalienceTracker {
             partials: Vec::new(),
             plain: SalienceFrames::default(),
             weighted: SalienceFrames::default(),
+            previous: vec![0.0; FFT_SIZE / 2 + 1],
+            flux: Vec::new(),
         }
     }
 
@@ -161,8 +171,11 @@ impl SalienceTracker {
             partials,
             plain,
             weighted,
+            previous,
+            flux,
         } = self;
         stft.push(samples, &mut |power| {
+            flux.push(spectral_flux(power, previous));
             find_partials(power, loudness, partials);
             sum_harmonics(partials, |p| p.amplitude, weights, grid);
             keep_peaks(grid, plain);
@@ -175,8 +188,23 @@ impl SalienceTracker {
         Salience {
             plain: self.plain,
             weighted: self.weighted,
+            flux: self.flux,
         }
     }
+}
+
+/// The rise of the log-compressed magnitude spectrum over the previous frame's, summed over
+/// the bins that rose: high where a note starts, even a note struck again at the same pitch
+/// and level (an organ's repeated note shows no dip in level, but its partials restart).
+/// `previous` becomes this frame's.
+fn spectral_flux(power: &[f32], previous: &mut [f32]) -> f32 {
+    let mut rise = 0.0;
+    for (p, last) in power.iter().zip(previous.iter_mut()) {
+        let level = (1.0 + FLUX_COMPRESSION * p.sqrt()).ln();
+        rise += (level - *last).max(0.0);
+        *last = level;
+    }
+    rise
 }
 
 /// Spectral peaks of one power spectrum, at least −40 dB re the loudest.
