@@ -221,14 +221,14 @@ impl Tracker {
                 // the line's own, so notes also split there; in a mix most onsets belong to
                 // the drums and the accompaniment.
                 let plain = contours::track(&salience.plain);
-                let (frames, lines, onsets) =
+                let (frames, lines, flux) =
                     if contours::polyphony(&plain, salience.plain.frames()) < POLYPHONIC {
-                        (&salience.plain, plain, notes::onsets(&salience.flux))
+                        (&salience.plain, plain, &salience.flux[..])
                     } else {
                         let weighted = contours::track(&salience.weighted);
-                        (&salience.weighted, weighted, Vec::new())
+                        (&salience.weighted, weighted, &[][..])
                     };
-                notes::segment(&contours::select(&lines, frames.frames()), &onsets)
+                notes::segment(&contours::select(&lines, frames.frames()), flux)
             }
             Self::Bass(t) => t.finish(),
         }
@@ -497,6 +497,25 @@ mod tests {
                 "{note:?} vs {onset}"
             );
         }
+    }
+
+    #[test]
+    fn a_tremolo_does_not_split_a_note() {
+        // A4 held for two seconds, its level swelling and sinking by ±4 dB ten times a second.
+        let rate = 44_100;
+        let samples: Vec<f32> = (0..2 * rate)
+            .map(|i| {
+                let t = f64::from(i) / f64::from(rate);
+                let level = 0.2 * (1.0 + 0.45 * (std::f64::consts::TAU * 10.0 * t).sin());
+                let s: f64 = (1..=5)
+                    .map(|h| (std::f64::consts::TAU * 440.0 * h as f64 * t).sin() / h as f64)
+                    .sum();
+                (level * s) as f32
+            })
+            .collect();
+        let got = melody_from_samples(&samples, rate, &MelodyOptions::default()).unwrap();
+        assert_eq!(got.notes.len(), 1, "{got:?}");
+        assert_eq!(got.notes[0].pitch, 69);
     }
 
     #[test]

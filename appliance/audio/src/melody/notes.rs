@@ -19,6 +19,9 @@ const ONSET_REACH: usize = 3;
 const ONSET_CONTEXT: usize = 20;
 /// …by this many times the recording's median onset strength.
 const ONSET_MARGIN: f32 = 2.0;
+/// An onset strikes the note again only if it is at least this share of the note's own attack:
+/// a tremolo's swells (an eighth of the attack on a GM flute) do not.
+const RESTRIKE_SHARE: f32 = 0.3;
 const MIN_NOTE_FRAMES: usize = 5;
 /// Notes shorter than this (≈ 93 ms) running straight into a longer one are its attack.
 const ATTACK_FRAMES: usize = 8;
@@ -56,7 +59,7 @@ fn tuned(melody: &[Option<MelodyFrame>]) -> Vec<Option<MelodyFrame>> {
 /// Frames where a note starts: peaks of the onset strength over their ±`ONSET_REACH`
 /// neighbours that stand above the median of the ±`ONSET_CONTEXT` frames around them by
 /// `ONSET_MARGIN` times the median of the whole recording.
-pub(super) fn onsets(flux: &[f32]) -> Vec<bool> {
+fn onsets(flux: &[f32]) -> Vec<bool> {
     let mut sorted = flux.to_vec();
     sorted.sort_by(f32::total_cmp);
     let typical = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
@@ -75,7 +78,9 @@ pub(super) fn onsets(flux: &[f32]) -> Vec<bool> {
         .collect()
 }
 
-pub(super) fn segment(melody: &[Option<MelodyFrame>], onsets: &[bool]) -> Vec<Note> {
+/// `flux`: the onset strength of each frame for an isolated line, empty for a mix.
+pub(super) fn segment(melody: &[Option<MelodyFrame>], flux: &[f32]) -> Vec<Note> {
+    let onsets = onsets(flux);
     struct Open {
         start: usize,
         semitone: i32,
@@ -135,8 +140,19 @@ pub(super) fn segment(melody: &[Option<MelodyFrame>], onsets: &[bool]) -> Vec<No
                 .filter(|f| f.contour == contour)
                 .map(|f| f.salience)
                 .fold(f32::INFINITY, f32::min);
-            let struck = (salience > REATTACK * dip || onsets.get(i) == Some(&true))
-                && i - note.start >= MIN_NOTE_FRAMES;
+            let attack = flux
+                .get(
+                    note.start.saturating_sub(ONSET_REACH)
+                        ..(note.start + ONSET_REACH + 1).min(flux.len()),
+                )
+                .unwrap_or(&[])
+                .iter()
+                .copied()
+                .fold(0.0f32, f32::max);
+            let restruck = onsets.get(i) == Some(&true)
+                && flux.get(i).is_some_and(|&f| f >= RESTRIKE_SHARE * attack);
+            let struck =
+                (salience > REATTACK * dip || restruck) && i - note.start >= MIN_NOTE_FRAMES;
             if contour != note.contour || moved || struck {
                 let Some(done) = open.take() else { continue };
                 close(&done, i, &mut notes);
