@@ -441,6 +441,24 @@ mod tests {
         out
     }
 
+    /// A4 with five harmonics at time `t`.
+    fn a4(t: f64) -> f64 {
+        (1..=5)
+            .map(|h| (std::f64::consts::TAU * 440.0 * h as f64 * t).sin() / h as f64)
+            .sum()
+    }
+
+    /// Every note starts within 50 ms of `onset(its index)`.
+    fn assert_onsets(got: &Melody, onset: impl Fn(f64) -> f64) {
+        for (note, i) in got.notes.iter().zip(0..) {
+            let expected = onset(f64::from(i));
+            assert!(
+                (note.start_secs - expected).abs() < 0.05,
+                "{note:?} vs {expected}"
+            );
+        }
+    }
+
     #[test]
     fn follows_the_melody_over_chords_and_a_bass() {
         let tune = [72, 74, 76, 79, 77, 76, 74, 72];
@@ -460,13 +478,7 @@ mod tests {
         let got = melody_from_samples(&mix, 44_100, &MelodyOptions::default()).unwrap();
         let pitches: Vec<u8> = got.notes.iter().map(|n| n.pitch).collect();
         assert_eq!(pitches, tune, "{got:?}");
-        for (note, i) in got.notes.iter().zip(0..) {
-            let onset = 0.5 + f64::from(i) * 0.4;
-            assert!(
-                (note.start_secs - onset).abs() < 0.05,
-                "{note:?} vs {onset}"
-            );
-        }
+        assert_onsets(&got, |i| 0.5 + i * 0.4);
     }
 
     #[test]
@@ -481,22 +493,13 @@ mod tests {
                 let t = i as f64 / f64::from(rate);
                 let within = (i % n) as f64 / f64::from(rate);
                 let level = 0.3 * (-within / length * 0.5 * std::f64::consts::LN_2).exp();
-                let s: f64 = (1..=5)
-                    .map(|h| (std::f64::consts::TAU * 440.0 * h as f64 * t).sin() / h as f64)
-                    .sum();
-                (level * s) as f32
+                (level * a4(t)) as f32
             })
             .collect();
         let got = melody_from_samples(&samples, rate, &MelodyOptions::default()).unwrap();
         assert_eq!(got.notes.len(), count, "{got:?}");
-        for (note, i) in got.notes.iter().zip(0..) {
-            assert_eq!(note.pitch, 69, "{note:?}");
-            let onset = f64::from(i) * length;
-            assert!(
-                (note.start_secs - onset).abs() < 0.05,
-                "{note:?} vs {onset}"
-            );
-        }
+        assert!(got.notes.iter().all(|n| n.pitch == 69), "{got:?}");
+        assert_onsets(&got, |i| i * length);
     }
 
     #[test]
@@ -507,10 +510,7 @@ mod tests {
             .map(|i| {
                 let t = f64::from(i) / f64::from(rate);
                 let level = 0.2 * (1.0 + 0.45 * (std::f64::consts::TAU * 10.0 * t).sin());
-                let s: f64 = (1..=5)
-                    .map(|h| (std::f64::consts::TAU * 440.0 * h as f64 * t).sin() / h as f64)
-                    .sum();
-                (level * s) as f32
+                (level * a4(t)) as f32
             })
             .collect();
         let got = melody_from_samples(&samples, rate, &MelodyOptions::default()).unwrap();

@@ -15,7 +15,6 @@ use warp::reply::Response;
 use warp::{Filter, Reply};
 
 use super::{auth, owner_call, owner_state};
-use crate::transcribe::TranscribeError;
 use crate::web::{
     ApiError, AppState, ByteRange, PeaksQuery, blocking, client, content_disposition, json_body,
     peaks_response, resolve, respond, set, stream_blob, with_state,
@@ -394,7 +393,7 @@ async fn melody(
         None => "melody to MIDI".to_owned(),
     };
     let transcriber = state.transcriber.clone();
-    let turn = transcriber.turn().await.map_err(transcription_error)?;
+    let turn = transcriber.turn().await?;
     let vault = state.vault.clone();
     let access = blocking(move || {
         vault
@@ -404,10 +403,7 @@ async fn melody(
     })
     .await
     .map_err(ApiError::not_found_as("track"))?;
-    let midi = transcriber
-        .transcribe(&turn, &access, range, bpm)
-        .await
-        .map_err(transcription_error)?;
+    let midi = transcriber.transcribe(&turn, &access, range, bpm).await?;
     let mut res = Response::new(midi.into());
     set(&mut res, header::CONTENT_TYPE, "audio/midi");
     set(
@@ -432,21 +428,6 @@ async fn melody(
         ),
     );
     Ok(res)
-}
-
-/// A transcription's failure as the API answers it.
-fn transcription_error(e: TranscribeError) -> ApiError {
-    match e {
-        TranscribeError::Busy => ApiError {
-            retry_after: Some(10),
-            ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string())
-        },
-        TranscribeError::Failed(reason) => ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "transcription_failed",
-            reason,
-        ),
-    }
 }
 
 /// The stem to transcribe a line from, if the track has one that carries it: the vocals for

@@ -174,6 +174,23 @@ impl From<TemplateError> for ApiError {
     }
 }
 
+impl From<crate::transcribe::TranscribeError> for ApiError {
+    fn from(e: crate::transcribe::TranscribeError) -> Self {
+        use crate::transcribe::TranscribeError;
+        match e {
+            TranscribeError::Busy => ApiError {
+                retry_after: Some(10),
+                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string())
+            },
+            TranscribeError::Failed(reason) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "transcription_failed",
+                reason,
+            ),
+        }
+    }
+}
+
 impl From<crate::suspect::SuspectError> for ApiError {
     fn from(e: crate::suspect::SuspectError) -> Self {
         use crate::suspect::SuspectError;
