@@ -339,6 +339,27 @@ async fn a_new_owner_finds_the_a_minor_take_near_120_bpm_in_a_folder_and_shares_
         browser.eval("window.midi").await,
         json!([200, "audio/midi", "track", "MThd"])
     );
+    // Clicked, the link says it is transcribing, then saves the file it fetched.
+    browser
+        .eval(
+            "(window.savedMidi = [], URL.createObjectURL = ((make) => (blob) => { window.savedMidi.push(blob);              return make.call(URL, blob); })(URL.createObjectURL),              document.querySelector('#tracks tbody tr a.midi-melody').click(),              document.getElementById('toast').textContent)",
+        )
+        .await;
+    browser
+        .until(
+            "the melody saved",
+            "document.getElementById('toast').textContent.startsWith('Saved')",
+        )
+        .await;
+    browser
+        .eval(
+            "(window.savedMidi[0].arrayBuffer().then((b) => { window.savedHead =              String.fromCharCode(...new Uint8Array(b).slice(0, 4)); }), true)",
+        )
+        .await;
+    browser
+        .until("the saved bytes", "window.savedHead !== undefined")
+        .await;
+    assert_eq!(browser.eval("window.savedHead").await, json!("MThd"));
     let key = browser
         .eval("document.querySelector('#tracks tbody tr').textContent")
         .await;

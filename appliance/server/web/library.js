@@ -71,13 +71,41 @@ function nameCell(t) {
 }
 
 // The melody and bass line as MIDI files, transcribed when clicked (from the vocals or bass
-// stem when the track has one that carries the part), once the track is analysed.
+// stem when the track has one that carries the part), once the track is analysed. The file is
+// fetched before it is saved, so the owner is told it is being transcribed, and why not when
+// it cannot be (busy, not transcribable).
 function midiLinks(t) {
   if (t.analysis?.state !== "done") return null;
-  return [["melody", "Melody"], ["bass", "Bass"]].map(([range, label]) => el("a", {
-    class: `midi midi-${range}`, href: `/api/tracks/${t.id}/melody.mid?range=${range}`, download: "",
-    "aria-label": `${label} .mid for ${t.name}`, title: `${label} line as a MIDI file`, text: `${label} .mid`,
-  }));
+  return [["melody", "Melody"], ["bass", "Bass"]].map(([range, label]) => {
+    const link = el("a", {
+      class: `midi midi-${range}`, href: `/api/tracks/${t.id}/melody.mid?range=${range}`, download: "",
+      "aria-label": `${label} .mid for ${t.name}`, title: `${label} line as a MIDI file`, text: `${label} .mid`,
+      onclick: (e) => { e.preventDefault(); saveMidi(link, t, range); },
+    });
+    return link;
+  });
+}
+
+async function saveMidi(link, t, range) {
+  if (link.getAttribute("aria-busy") === "true") return;
+  link.setAttribute("aria-busy", "true");
+  toast(`Transcribing the ${range} line of “${t.name}”…`);
+  try {
+    const res = await fetch(link.href, { credentials: "same-origin" });
+    if (!res.ok) throw new ApiError(res.status, await res.json().catch(() => null));
+    const name = `${t.name} (${range}).mid`;
+    const url = URL.createObjectURL(await res.blob());
+    const save = el("a", { href: url, download: name, hidden: true });
+    document.body.append(save);
+    save.click();
+    save.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    toast(`Saved “${name}”.`);
+  } catch (err) {
+    toast(`No ${range} line for “${t.name}”: ${err.message}`);
+  } finally {
+    link.removeAttribute("aria-busy");
+  }
 }
 
 export async function renderLibrary(main, session) {
