@@ -247,9 +247,9 @@ where
         .map_err(|e| format!("the {what} process answered garbage: {e}"))
 }
 
-/// Starts this binary's job `subcommand` (`analysis-job`, `render-job`, `trace-job`) under the
-/// memory limit of `limits`, its input and output piped, killed if the parent lets go of it
-/// or dies (`child.rs`).
+/// Starts this binary's job `subcommand` (`analysis-job`, `render-job`, `trace-job`,
+/// `transcribe-job`) under the memory limit of `limits`, its input and output piped, killed if
+/// the parent lets go of it or dies (`child.rs`).
 pub fn spawn_job(
     exe: &Path,
     subcommand: &str,
