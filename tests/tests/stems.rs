@@ -804,6 +804,8 @@ async fn the_builtin_backend_separates_a_song_into_playable_stems() {
         .await;
     assert_eq!(bass.status(), 200);
     assert_eq!(bass.headers()["x-transcribed-from"], "stem:bass");
+    // The owner sees the transcription, and which worker read the song, and when, in "who
+    // accessed my files".
     let (_, activity) = owner.get_json("/api/account/activity?limit=50").await;
     assert!(
         activity
@@ -816,6 +818,16 @@ async fn the_builtin_backend_separates_a_song_into_playable_stems() {
                     .as_str()
                     .unwrap()
                     .ends_with("from its bass stem")),
+        "{activity}"
+    );
+    assert!(
+        activity
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "stems.source_read"
+                && e["actor"].as_str().unwrap().starts_with("worker:")
+                && e["detail"].as_str().unwrap().starts_with("worker cpu;")),
         "{activity}"
     );
     // The archive holds the four, and they sum back to the song.
@@ -838,18 +850,6 @@ async fn the_builtin_backend_separates_a_song_into_playable_stems() {
         .map(|(i, m)| (samples.iter().map(|s| s[i]).sum::<f32>() - m).abs())
         .fold(0f32, f32::max);
     assert!(worst < 1e-4, "the stems miss the mix by {worst}");
-    // The owner sees which worker read the song, and when, in "who accessed my files".
-    let (_, activity) = owner.get_json("/api/account/activity?limit=50").await;
-    assert!(
-        activity
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|e| e["action"] == "stems.source_read"
-                && e["actor"].as_str().unwrap().starts_with("worker:")
-                && e["detail"].as_str().unwrap().starts_with("worker cpu;")),
-        "{activity}"
-    );
     // A stem is shared like any track: the recipient's copy carries their own mark.
     let other = stems[3]["id"].as_str().unwrap();
     let (status, share) = owner

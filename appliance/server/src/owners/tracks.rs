@@ -384,13 +384,13 @@ async fn melody(
             ));
         }
     };
-    let (read, from) = match &source {
-        Some((stem, name)) => (*stem, format!("stem:{name}")),
-        None => (id, "track".to_owned()),
-    };
-    let detail = match &source {
-        Some((_, name)) => format!("melody to MIDI of track/{id}, from its {name} stem"),
-        None => "melody to MIDI".to_owned(),
+    let (read, from, detail) = match source {
+        Some((stem, name)) => (
+            stem,
+            format!("stem:{name}"),
+            format!("melody to MIDI of track/{id}, from its {name} stem"),
+        ),
+        None => (id, "track".to_owned(), "melody to MIDI".to_owned()),
     };
     let transcriber = state.transcriber.clone();
     let turn = transcriber.turn().await?;
@@ -441,7 +441,7 @@ fn line_source(
     track: &TrackRecord,
     stems: &[TrackRecord],
     range: MelodyRange,
-) -> Option<(TrackId, String)> {
+) -> Option<(TrackId, &'static str)> {
     // (stem, how many LU under the track it may be)
     let (name, margin) = match range {
         MelodyRange::Melody => ("vocals", 6.0),
@@ -456,7 +456,7 @@ fn line_source(
         .iter()
         .filter(|s| s.stem.as_ref().is_some_and(|of| of.name == name))
         .find(|s| loudness(s).is_some_and(|l| l >= floor))
-        .map(|s| (s.id, name.to_owned()))
+        .map(|s| (s.id, name))
 }
 
 async fn list(auth: Authenticated, q: ListQuery, state: AppState) -> Result<Response, ApiError> {
