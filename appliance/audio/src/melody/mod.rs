@@ -12,6 +12,8 @@ mod contours;
 mod notes;
 mod salience;
 
+use contours::Reading;
+
 use std::io::{Read, Seek};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -220,15 +222,15 @@ impl Tracker {
                 // overlap, in the loudness-weighted one. In an isolated line every onset is
                 // the line's own, so notes also split there; in a mix most onsets belong to
                 // the drums and the accompaniment.
-                let plain = contours::track(&salience.plain);
-                let (frames, lines, flux) =
+                let plain = contours::track(&salience.plain, Reading::Line);
+                let (reading, frames, lines, flux) =
                     if contours::polyphony(&plain, salience.plain.frames()) < POLYPHONIC {
-                        (&salience.plain, plain, &salience.flux[..])
+                        (Reading::Line, &salience.plain, plain, &salience.flux[..])
                     } else {
-                        let weighted = contours::track(&salience.weighted);
-                        (&salience.weighted, weighted, &[][..])
+                        let weighted = contours::track(&salience.weighted, Reading::Mix);
+                        (Reading::Mix, &salience.weighted, weighted, &[][..])
                     };
-                notes::segment(&contours::select(&lines, frames.frames()), flux)
+                notes::segment(&contours::select(&lines, frames.frames(), reading), flux)
             }
             Self::Bass(t) => t.finish(),
         }
