@@ -1,9 +1,10 @@
 //! Every accepted format goes in and plays back byte for byte; hostile files get a clear 4xx
-//! and leave nothing behind; the quota holds.
+//! and leave nothing behind; the quota holds; an upload refused unread says its connection
+//! closes.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use studiovault_e2e::{Owner, Server, ffmpeg, sha256_hex, wav};
 
 async fn check_stored(owner: &Owner, name: &str, bytes: &[u8], codec: &str, mime: &str) {
@@ -485,4 +486,80 @@ fn a_trickled_json_body_is_cut_off_with_408() {
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     let waited = started.elapsed().as_secs();
     assert!((9..25).contains(&waited), "answered after {waited} s");
+}
+
+/// An upload refused before its body is read (here: without a session) is answered over
+/// HTTP/1.1 with `Connection: close`: the server closes that connection after answering, and a
+/// client that reused it would lose its next request. Uploads taken, and refusals that read the
+/// body first (a revoked upload link, a wrong password), keep the connection.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upload_refused_unread_says_its_connection_closes() {
+    let server = Server::start();
+    let client = studiovault_e2e::client_for(&server)
+        .http1_only()
+        .build()
+        .unwrap();
+    let connection = |res: &reqwest::Response| {
+        res.headers()
+            .get("connection")
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    for round in 0..3 {
+        let res = client
+            .post(server.url("/api/tracks"))
+            .header("content-type", "multipart/form-data; boundary=b")
+            .body(vec![b'x'; 256 * 1024])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 401, "round {round}");
+        assert_eq!(connection(&res).as_deref(), Some("close"), "round {round}");
+        let health = client.get(server.url("/api/health")).send().await;
+        assert_eq!(health.unwrap().status(), 200, "round {round}");
+    }
+
+    // A revoked upload link's refusal reads what the browser is still sending first.
+    server.add_user("owner@studio.test", "pro");
+    let owner = Owner::signed_in(&server, "owner@studio.test").await;
+    let (status, link) = owner
+        .send(
+            reqwest::Method::POST,
+            "/api/upload-links",
+            Some(json!({"name": "Cleo", "max_files": 1})),
+        )
+        .await;
+    assert_eq!(status, 201, "{link}");
+    let (status, _) = owner
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/api/upload-links/{}", link["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let files = format!("{}/files", server.url(link["link"].as_str().unwrap()));
+    for round in 0..3 {
+        let form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(wav(1.0, round)).file_name("late.wav"),
+        );
+        let res = client.post(&files).multipart(form).send().await.unwrap();
+        assert_eq!(res.status(), 404, "round {round}");
+        assert_eq!(connection(&res), None, "round {round}");
+        let health = client.get(server.url("/api/health")).send().await;
+        assert_eq!(health.unwrap().status(), 200, "round {round}");
+    }
+
+    // Uploads taken, and other answers to bodies read, keep theirs.
+    let res = owner.upload("kept.wav", wav(1.0, 7)).await;
+    assert_eq!(res.status(), 201);
+    assert_eq!(connection(&res), None);
+    let res = client
+        .post(server.url("/api/session"))
+        .json(&json!({"email": "owner@studio.test", "password": "not the password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(connection(&res), None);
 }

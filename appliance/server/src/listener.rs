@@ -1,12 +1,20 @@
 //! Our own accept loop (warp 0.4 has no TLS of its own, and the admin socket is a Unix socket):
 //! hyper-util's HTTP/1+2 server over `warp::service`, optionally behind a rustls handshake, with
 //! a header-read timeout against slow-loris clients and a graceful drain on shutdown.
+//!
+//! Invariant: an HTTP/1 answer to a request whose body was not read to its end says
+//! `Connection: close`. hyper closes such a connection after the answer, but it often writes the
+//! answer's head before it notices, and a client that then reuses the connection loses its next
+//! request.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use hyper::body::Incoming;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -15,8 +23,8 @@ use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use warp::filters::BoxedFilter;
-use warp::http::HeaderValue;
-use warp::http::header::STRICT_TRANSPORT_SECURITY;
+use warp::http::header::{CONNECTION, STRICT_TRANSPORT_SECURITY};
+use warp::http::{HeaderValue, Version};
 use warp::reply::Response;
 
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
@@ -115,12 +123,17 @@ async fn serve_with(
                         if let Some(peer) = peer {
                             req.extensions_mut().insert(ClientAddr(peer));
                         }
+                        let http1 = req.version() < Version::HTTP_2;
+                        let (req, read) = ReadToEnd::wrap(req);
                         let mut svc = svc.clone();
                         let hsts = hsts.clone();
                         async move {
                             let mut res = tower_service::Service::call(&mut svc, req).await?;
                             if let Some(hsts) = hsts {
                                 res.headers_mut().insert(STRICT_TRANSPORT_SECURITY, hsts);
+                            }
+                            if http1 && !read.load(Ordering::Acquire) {
+                                res.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
                             }
                             Ok::<_, std::convert::Infallible>(res)
                         }
@@ -167,6 +180,44 @@ async fn serve_with(
     tokio::select! {
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(DRAIN_TIMEOUT) => tracing::warn!("connections still open after the drain timeout were cut"),
+    }
+}
+
+/// A request body that notes when it has been read to its end (or had none).
+struct ReadToEnd {
+    inner: Incoming,
+    read: Arc<AtomicBool>,
+}
+
+impl ReadToEnd {
+    fn wrap(req: hyper::Request<Incoming>) -> (hyper::Request<Self>, Arc<AtomicBool>) {
+        let read = Arc::new(AtomicBool::new(req.body().is_end_stream()));
+        let flag = read.clone();
+        (req.map(|inner| Self { inner, read: flag }), read)
+    }
+}
+
+impl Body for ReadToEnd {
+    type Data = <Incoming as Body>::Data;
+    type Error = <Incoming as Body>::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None)) || self.inner.is_end_stream() {
+            self.read.store(true, Ordering::Release);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }
 

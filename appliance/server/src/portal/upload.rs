@@ -143,7 +143,10 @@ async fn receive(
     client: ClientInfo,
     state: AppState,
 ) -> Result<Response, ApiError> {
-    let grant = grant_for(&state, token).await?.ok_or_else(link_gone)?;
+    let Some(grant) = grant_for(&state, token).await? else {
+        drain(&mut form, content_length).await;
+        return Err(link_gone());
+    };
     let subject = format!("upload/{}", grant.link());
     let (vault, g, c) = (state.vault.clone(), grant.clone(), client.clone());
     let checked = throttled(&state, Subject::Link(&subject), &client, move || {
