@@ -291,14 +291,7 @@ impl Browser {
 fn axe_path() -> PathBuf {
     std::env::var_os("AXE_CORE_JS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            // The run-time value: a binary built in another checkout must read this one's.
-            PathBuf::from(
-                std::env::var("CARGO_MANIFEST_DIR")
-                    .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()),
-            )
-            .join("node_modules/axe-core/axe.min.js")
-        })
+        .unwrap_or_else(|| crate::crate_dir().join("node_modules/axe-core/axe.min.js"))
 }
 
 impl Drop for Browser {

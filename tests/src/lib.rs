@@ -28,6 +28,15 @@ use serde_json::Value;
 
 pub const PASSWORD: &str = "a long studio passphrase";
 
+/// This crate's directory as `cargo test` gives it at run time: a test binary built in another
+/// checkout that shares the target directory must read this checkout's files, not that one's.
+pub fn crate_dir() -> PathBuf {
+    PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()),
+    )
+}
+
 /// Where the binary under test is.
 pub fn binary() -> PathBuf {
     if let Some(p) = std::env::var_os("STUDIOVAULT_BIN") {

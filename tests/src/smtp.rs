@@ -24,7 +24,7 @@ fn maildir(dir: &Path, port: u16) -> PathBuf {
 
 /// Starts `tests/fixtures/smtp-server` on `port` and waits until it says it is ready.
 fn spawn(dir: &Path, port: u16, implicit_tls: bool) -> Child {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/smtp-server");
+    let fixture = crate::crate_dir().join("fixtures/smtp-server");
     let mut cmd = Command::new("/usr/bin/python3");
     cmd.arg(fixture)
         .args(["--port", &port.to_string(), "--user", "vault"])

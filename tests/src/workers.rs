@@ -10,15 +10,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::{Server, binary};
+use crate::{Server, binary, crate_dir};
 
 /// The stand-in separator of the `command` backend's contract tests.
 pub fn stub_separator() -> PathBuf {
-    PathBuf::from(
-        std::env::var("CARGO_MANIFEST_DIR")
-            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()),
-    )
-    .join("fixtures/stub-separator")
+    crate_dir().join("fixtures/stub-separator")
 }
 
 /// Where the built-in backend's model is installed for tests (scripts/test installs it).

@@ -65,10 +65,7 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
+    studiovault_e2e::crate_dir().parent().unwrap().to_owned()
 }
 
 /// Every `warp::path!(…)` of the server and the method filter that follows it (before the

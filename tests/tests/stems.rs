@@ -1043,7 +1043,7 @@ async fn a_pro_owner_separates_a_song_in_the_browser_while_its_worker_is_replace
 // The Demucs wrapper: its own I/O and exit codes everywhere; the real model only on a GPU box.
 
 fn repo_file(path: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
+    studiovault_e2e::crate_dir().join("..").join(path)
 }
 
 #[test]
