@@ -3,7 +3,8 @@
 //!
 //! `cargo run --release -p studiovault-audio --example melody_to_midi -- IN OUT.mid [--bass]`
 
-use std::io::Cursor;
+use std::fs::File;
+use std::io::Read;
 
 use studiovault_audio::{
     AnalysisOptions, Container, MelodyOptions, MelodyRange, analyze, extract_melody,
@@ -14,11 +15,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (Some(input), Some(output)) = (args.get(1), args.get(2)) else {
         return Err("usage: melody_to_midi IN OUT.mid [--bass]".into());
     };
-    let bytes = std::fs::read(input)?;
-    let container = Container::sniff(&bytes).ok_or("not a recognised container")?;
-    let len = bytes.len() as u64;
+    // Both passes stream the file, as the appliance's do.
+    let mut head = [0u8; 16];
+    File::open(input)?.read_exact(&mut head)?;
+    let container = Container::sniff(&head).ok_or("not a recognised container")?;
+    let len = std::fs::metadata(input)?.len();
     let analysis = analyze(
-        Cursor::new(bytes.clone()),
+        File::open(input)?,
         len,
         container,
         &AnalysisOptions::default(),
@@ -32,7 +35,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         bpm: analysis.tempo.map(|t| t.bpm),
         ..MelodyOptions::default()
     };
-    let melody = extract_melody(Cursor::new(bytes), len, container, &options)?;
+    let melody = extract_melody(File::open(input)?, len, container, &options)?;
     std::fs::write(output, melody.to_midi())?;
     println!("{} notes at {} BPM", melody.notes.len(), melody.bpm);
     Ok(())
