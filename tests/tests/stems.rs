@@ -807,27 +807,20 @@ async fn the_builtin_backend_separates_a_song_into_playable_stems() {
     // The owner sees the transcription, and which worker read the song, and when, in "who
     // accessed my files".
     let (_, activity) = owner.get_json("/api/account/activity?limit=50").await;
+    let entries = activity.as_array().unwrap();
     assert!(
-        activity
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|e| e["action"] == "track.transcribe"
-                && e["object"] == format!("track/{}", stems[2]["id"].as_str().unwrap())
-                && e["detail"]
-                    .as_str()
-                    .unwrap()
-                    .ends_with("from its bass stem")),
+        entries.iter().any(|e| e["action"] == "track.transcribe"
+            && e["object"] == format!("track/{}", stems[2]["id"].as_str().unwrap())
+            && e["detail"]
+                .as_str()
+                .unwrap()
+                .ends_with("from its bass stem")),
         "{activity}"
     );
     assert!(
-        activity
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|e| e["action"] == "stems.source_read"
-                && e["actor"].as_str().unwrap().starts_with("worker:")
-                && e["detail"].as_str().unwrap().starts_with("worker cpu;")),
+        entries.iter().any(|e| e["action"] == "stems.source_read"
+            && e["actor"].as_str().unwrap().starts_with("worker:")
+            && e["detail"].as_str().unwrap().starts_with("worker cpu;")),
         "{activity}"
     );
     // The archive holds the four, and they sum back to the song.

@@ -12,8 +12,6 @@ mod contours;
 mod notes;
 mod salience;
 
-use contours::Reading;
-
 use std::io::{Read, Seek};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -30,6 +28,7 @@ use crate::error::AnalysisError;
 use crate::midi::{TimedNote, write_smf};
 use crate::probe::Container;
 use crate::resample::{ANALYSIS_RATE, MonoResampler};
+use contours::Reading;
 
 // The bass tracker's frames and note rules.
 const HOP: usize = 128;
