@@ -41,6 +41,8 @@ openmsx part (the General MIDI songs of Debian's openttd-openmsx):
   (changed F -> G during the song) fails the check and the estimate (F major) is used.
 immich part: the 28 Ogg Opus tracks of PyPI's immich-memories-music, key labels from the
   package's LICENSE-MUSIC (key only, no melody truth).
+chorale part: J. S. Bach's four-part chorales from music21's corpus, key from the signature and
+  the final bass note (key only; the rule is in chorales.py).
 Split: sha256 of the song (or track) name, the first 8 bytes as an integer / 2**64 < 0.4 -> tune,
   else report. Recorded in DIR/index.json with every song's choice and labels.
 A song whose meta.json carries the same settings (VERSION included) is kept as is.
@@ -52,6 +54,7 @@ import importlib.metadata
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -63,6 +66,8 @@ import soundfile as sf
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "stems"))
 from wavio import write_f32  # noqa: E402
+
+import chorales  # noqa: E402
 
 SR = 44100
 SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
@@ -311,10 +316,17 @@ def split_channels(path, lead_ch):
     return out
 
 
+def _limit_file_size():
+    # fluidsynth renders until every voice is silent: a note never released on a sustaining
+    # program would fill the disk. 1 GiB is over an hour of float32 stereo.
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 30, 1 << 30))
+
+
 def render(mid_path, wav_path):
     subprocess.run(["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-g", str(GAIN), "-r", str(SR),
                     "-O", "float", "-T", "wav", "-F", wav_path, SOUNDFONT, mid_path],
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   preexec_fn=_limit_file_size, timeout=600)
     x, sr = sf.read(wav_path, dtype="float64", always_2d=True)
     assert sr == SR, sr
     if x.shape[1] == 1:
@@ -427,7 +439,8 @@ def main():
     settings = {"version": VERSION, "seconds": a.seconds, "gain": GAIN, "soundfont": SOUNDFONT,
                 "rule": [MIN_NOTES, MAX_CHORD, MAX_POLY, MIN_COVER, MIN_MEDIAN]}
     os.makedirs(a.out, exist_ok=True)
-    index = {"version": VERSION, "settings": settings, "tune_share": TUNE_SHARE, "openmsx": [], "immich": []}
+    index = {"version": VERSION, "settings": settings, "tune_share": TUNE_SHARE, "openmsx": [], "immich": [],
+             "chorales": []}
     for mid in files:
         name = os.path.splitext(os.path.basename(mid))[0]
         meta_path = os.path.join(a.out, name, "meta.json")
@@ -468,6 +481,8 @@ def main():
                                     "key_source": "LICENSE-MUSIC"})
     else:
         print("immich-memories-music is not installed: the immich part is empty", file=sys.stderr)
+    index["chorales"] = chorales.build(a.out, {"gain": GAIN, "soundfont": SOUNDFONT}, render, split_of,
+                                       key_name, SR)
     with open(os.path.join(a.out, "index.json"), "w") as f:
         json.dump(index, f, indent=1, sort_keys=True)
     om = index["openmsx"]
@@ -476,7 +491,8 @@ def main():
           f"{sum(s['melody'] and s['split'] == 'report' for s in om)} report); key from signatures: "
           f"{sum(s['key_source'] == 'key_signature' for s in om)}, symbolic: "
           f"{sum(s['key_source'] != 'key_signature' for s in om)}; immich: {len(index['immich'])} tracks "
-          f"({sum(s['split'] == 'tune' for s in index['immich'])} tune)")
+          f"({sum(s['split'] == 'tune' for s in index['immich'])} tune); chorales: {len(index['chorales'])} "
+          f"({sum(s['split'] == 'tune' for s in index['chorales'])} tune)")
 
 
 if __name__ == "__main__":

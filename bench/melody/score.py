@@ -139,8 +139,9 @@ def main():
     om = [s for s in index["openmsx"] if s["split"] in splits]
     mel = [s for s in om if s["melody"]]
     im = [s for s in index["immich"] if s["split"] in splits]
+    ch = [s for s in index.get("chorales", []) if s["split"] in splits]
     w(f"Set v{index['version']}: {len(om)} openmsx songs ({len(mel)} with a melody channel), "
-      f"{len(im)} immich-memories-music tracks; split(s): {', '.join(splits)}.\n")
+      f"{len(im)} immich-memories-music tracks, {len(ch)} Bach chorales; split(s): {', '.join(splits)}.\n")
 
     # ---------------------------------------------------------------- melody
     per_track = {"melody": {}, "key": {}}
@@ -207,14 +208,19 @@ def main():
         groups.append((f"openmsx {sp}", [s for s in om if s["split"] == sp]))
         groups.append((f"openmsx {sp}, signature labels", [s for s in om if s["split"] == sp and s["key_source"] == "key_signature"]))
         groups.append((f"immich {sp}", [s for s in im if s["split"] == sp]))
+        groups.append((f"openmsx + immich {sp}", [s for s in om + im if s["split"] == sp]))
+        groups.append((f"chorales {sp}", [s for s in ch if s["split"] == sp]))
+        for timbre in ("piano", "organ", "choir"):
+            groups.append((f"chorales {sp}, {timbre}", [s for s in ch if s["split"] == sp and s["timbre"] == timbre]))
     if len(splits) > 1:
         groups.append(("openmsx all", om))
         groups.append(("immich all", im))
-    for s in om + im:
+        groups.append(("chorales all", ch))
+    for s in om + im + ch:
         e = ess.get(s["song"], {})
         per_track["key"][s["song"]] = {
-            "set": "openmsx" if s in om else "immich", "split": s["split"], "label": s["key"],
-            "label_source": s["key_source"], "ours": okey.get(s["song"], {}).get("key"),
+            "set": "openmsx" if s in om else "immich" if s in im else "chorales", "split": s["split"], "label": s["key"],
+            "label_source": s["key_source"], "timbre": s.get("timbre"), "ours": okey.get(s["song"], {}).get("key"),
             "essentia_edma": e.get("edma", {}).get("key"), "essentia_bgate": e.get("bgate", {}).get("key"),
             "essentia_temperley": e.get("temperley", {}).get("key")}
         pt = per_track["key"][s["song"]]
@@ -240,12 +246,17 @@ def main():
     w("\nessentia = KeyExtractor with the edma profile (bgate and temperley shown for reference). Labels: openmsx "
       "from the MIDI's key_signature events where present and plausible, else a symbolic Krumhansl–Schmuckler "
       "estimate from the notes (an estimate, not ground truth; the 'signature labels' rows use only the former); "
-      "immich from the package's LICENSE-MUSIC. Key on each song's 30 s mix excerpt / each whole immich track.\n")
-    w("Per track (label / ours / essentia):\n")
+      "immich from the package's LICENSE-MUSIC; chorales from the key signature and the final bass note "
+      "(bench/melody/chorales.py). Key on each song's 30 s mix excerpt / each whole immich track / each whole "
+      "chorale.\n")
+    w("Per track (label / ours / essentia; chorales only where ours or essentia misses, all in out/per-track.json):\n")
     w("| track | set | split | label (source) | ours | essentia |")
     w("|---|---|---|---|---|---|")
     for name, p in sorted(per_track["key"].items(), key=lambda kv: (kv[1]["set"], kv[1]["split"], kv[0])):
-        src = {"key_signature": "sig", "symbolic_estimate": "sym", "LICENSE-MUSIC": "lic"}[p["label_source"]]
+        if p["set"] == "chorales" and p["ours_mirex"] == 1.0 and p["essentia_edma_mirex"] == 1.0:
+            continue
+        src = {"key_signature": "sig", "symbolic_estimate": "sym", "LICENSE-MUSIC": "lic",
+               "final_bass": "bass"}[p["label_source"]]
         w(f"| {name} | {p['set']} | {p['split']} | {p['label']} ({src}) | {p['ours']} ({p['ours_mirex']:.1f}) | "
           f"{p['essentia_edma']} ({p['essentia_edma_mirex']:.1f}) |")
     w("")
