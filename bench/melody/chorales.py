@@ -10,9 +10,10 @@ tonic). The rule:
   tonic = pitch class of the last note of the lowest part;
   major if the tonic is the signature's major tonic; minor if it is the signature's relative
   minor, or the signature's second degree (a minor key written with one flat fewer, the
-  "Dorian" signature of Bach's time: G minor with one flat); any other final (Phrygian, Mixolydian chorales) leaves the chorale out, as do
-  a signature that changes, fewer than four parts, or a file music21 cannot read or write as
-  MIDI. Scores only (MusicXML, else Humdrum), one per chorale.
+  "Dorian" signature of Bach's time: G minor with one flat). Any other final (Phrygian,
+  Mixolydian chorales) leaves the chorale out, as do a signature that changes, fewer than four
+  parts, or a file music21 cannot read or write as MIDI. Scores only (MusicXML, else Humdrum),
+  one per chorale.
 
 Audio: the whole chorale through music21's MIDI writer, every part given one General MIDI
 program chosen per chorale by the SHA-256 of its name (bytes 8-16, so independent of the split):
@@ -120,10 +121,8 @@ def build(out_dir, settings, render, split_of, key_name, sr):
         name, ext = os.path.basename(p).rsplit(".", 1)
         if ext in ENCODINGS and (name not in by_name or ENCODINGS.index(ext) < ENCODINGS.index(by_name[name][1])):
             by_name[name] = (p, ext)
-    paths = [p for p, _ in sorted(by_name.values())]
     with tempfile.TemporaryDirectory(prefix="sv-chorales-") as tmp:
-        for path in paths:
-            name = os.path.basename(path).rsplit(".", 1)[0]
+        for name, (path, _) in sorted(by_name.items(), key=lambda kv: kv[1]):
             try:
                 score = corpus.parse(path)
             except Exception as e:  # music21 raises many kinds on odd files

@@ -216,10 +216,10 @@ def main():
         groups.append(("openmsx all", om))
         groups.append(("immich all", im))
         groups.append(("chorales all", ch))
-    for s in om + im + ch:
+    for set_name, s in [("openmsx", s) for s in om] + [("immich", s) for s in im] + [("chorales", s) for s in ch]:
         e = ess.get(s["song"], {})
         per_track["key"][s["song"]] = {
-            "set": "openmsx" if s in om else "immich" if s in im else "chorales", "split": s["split"], "label": s["key"],
+            "set": set_name, "split": s["split"], "label": s["key"],
             "label_source": s["key_source"], "timbre": s.get("timbre"), "ours": okey.get(s["song"], {}).get("key"),
             "essentia_edma": e.get("edma", {}).get("key"), "essentia_bgate": e.get("bgate", {}).get("key"),
             "essentia_temperley": e.get("temperley", {}).get("key")}
