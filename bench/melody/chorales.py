@@ -1,4 +1,5 @@
-"""The chorale part of the labelled set: keys as the composer wrote them.
+"""The chorale part of the labelled set: keys as the composer wrote them (and, for a look at
+melody in four even voices, each chorale's soprano: `chorale_melody.py`).
 
 The openmsx labels are key signatures or estimates from the notes, and the immich ones are keys
 asked of a text-to-music model; neither is a key anyone judged. J. S. Bach's four-part chorales,
@@ -32,8 +33,10 @@ import mido
 import numpy as np
 import soundfile as sf
 
+from ours import midi_notes_seconds
+
 PROGRAMS = {0: "piano", 19: "organ", 52: "choir"}
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 # Score encodings in music21's corpus, preferred first.
 ENCODINGS = ["mxl", "xml", "krn"]
 
@@ -107,7 +110,8 @@ def build(out_dir, settings, render, split_of, key_name, sr):
     try:
         with open(meta_path) as f:
             meta = json.load(f)
-        if meta["settings"] == settings and all(os.path.exists(e["path"]) for e in meta["chorales"]):
+        if meta["settings"] == settings and all(os.path.exists(e["path"]) and os.path.exists(e["melody"])
+                                                for e in meta["chorales"]):
             print(f"chorales: cached, {len(meta['chorales'])} kept, left out: {meta['left_out']}")
             return meta["chorales"]
     except (OSError, ValueError, KeyError):
@@ -154,9 +158,13 @@ def build(out_dir, settings, render, split_of, key_name, sr):
             peak = float(np.max(np.abs(x))) or 1.0
             flac = os.path.join(root, name + ".flac")
             sf.write(flac, x * (10 ** (-1 / 20) / peak), sr, format="FLAC", subtype="PCM_16")
+            melody = os.path.join(root, name + ".melody.json")
+            with open(melody, "w") as f:
+                # write_midi gives the first part, the soprano, the first channel.
+                json.dump({"notes": midi_notes_seconds(mid, channel=0)}, f)
             entries.append({"song": name, "split": split_of(name), "path": flac, "key": key_name(tonic, mode),
                             "key_source": "final_bass", "key_signature_sharps": sharps,
-                            "timbre": PROGRAMS[program], "seconds": round(len(x) / sr, 1)})
+                            "timbre": PROGRAMS[program], "seconds": round(len(x) / sr, 1), "melody": melody})
     with open(meta_path, "w") as f:
         json.dump({"settings": settings, "chorales": entries, "left_out": left_out}, f, indent=1, sort_keys=True)
     print(f"chorales: built, {len(entries)} kept, left out: {left_out}")

@@ -28,11 +28,14 @@ TARGET = os.path.join(os.path.expanduser("~"), ".cache/studiovault-target/releas
 PITCH_NAMES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
 
 
-def midi_notes_seconds(path):
-    """[[onset s, offset s, MIDI pitch]] of every note in a MIDI file, tempo map applied."""
+def midi_notes_seconds(path, channel=None):
+    """[[onset s, offset s, MIDI pitch]] of every note in a MIDI file (or of one channel's),
+    tempo map applied."""
     t, active, out = 0.0, {}, []
     for msg in mido.MidiFile(path):
         t += msg.time
+        if channel is not None and getattr(msg, "channel", None) != channel:
+            continue
         if msg.type == "note_on" and msg.velocity > 0:
             k = (msg.channel, msg.note)
             if k in active:
