@@ -22,6 +22,7 @@ acoustic grand piano, church organ or choir aahs; rendered by fluidsynth as the 
 (`labelled_set.render`), mixed to mono, scaled to peak at -1 dBFS, 16-bit FLAC (about 1.5 MB per
 chorale, a tenth of float32 stereo WAV: 0.6 GB for the 370).
 """
+import collections
 import hashlib
 import json
 import os
@@ -117,7 +118,7 @@ def build(out_dir, settings, render, split_of, key_name, sr):
     except (OSError, ValueError, KeyError):
         pass
     os.makedirs(root, exist_ok=True)
-    entries, left_out = [], {}
+    entries, left_out = [], collections.Counter()
     # One score per chorale: the corpus has a few in two encodings, and Roman-numeral analyses
     # (.rntxt) beside the scores.
     by_name = {}
@@ -131,11 +132,11 @@ def build(out_dir, settings, render, split_of, key_name, sr):
                 score = corpus.parse(path)
             except Exception as e:  # music21 raises many kinds on odd files
                 why = f"unreadable ({type(e).__name__})"
-                left_out[why] = left_out.get(why, 0) + 1
+                left_out[why] += 1
                 continue
             tonic, mode, sharps = label(score)
             if tonic is None:
-                left_out[mode] = left_out.get(mode, 0) + 1
+                left_out[mode] += 1
                 continue
             program = program_of(name)
             mid = os.path.join(tmp, name + ".mid")
@@ -143,14 +144,14 @@ def build(out_dir, settings, render, split_of, key_name, sr):
                 write_midi(score, mid, program)
             except Exception as e:  # e.g. repeats music21 cannot expand
                 why = f"no MIDI ({type(e).__name__})"
-                left_out[why] = left_out.get(why, 0) + 1
+                left_out[why] += 1
                 continue
             rendered = os.path.join(tmp, name + ".wav")
             try:
                 x = render(mid, rendered).mean(axis=1)
             except (subprocess.SubprocessError, OSError) as e:
                 why = f"render failed ({type(e).__name__})"
-                left_out[why] = left_out.get(why, 0) + 1
+                left_out[why] += 1
                 continue
             finally:
                 if os.path.exists(rendered):
@@ -166,6 +167,6 @@ def build(out_dir, settings, render, split_of, key_name, sr):
                             "key_source": "final_bass", "key_signature_sharps": sharps,
                             "timbre": PROGRAMS[program], "seconds": round(len(x) / sr, 1), "melody": melody})
     with open(meta_path, "w") as f:
-        json.dump({"settings": settings, "chorales": entries, "left_out": left_out}, f, indent=1, sort_keys=True)
-    print(f"chorales: built, {len(entries)} kept, left out: {left_out}")
+        json.dump({"settings": settings, "chorales": entries, "left_out": dict(left_out)}, f, indent=1, sort_keys=True)
+    print(f"chorales: built, {len(entries)} kept, left out: {dict(left_out)}")
     return entries
