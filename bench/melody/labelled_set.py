@@ -41,8 +41,9 @@ openmsx part (the General MIDI songs of Debian's openttd-openmsx):
   (changed F -> G during the song) fails the check and the estimate (F major) is used.
 immich part: the 28 Ogg Opus tracks of PyPI's immich-memories-music, key labels from the
   package's LICENSE-MUSIC (key only, no melody truth).
-chorale part: J. S. Bach's four-part chorales from music21's corpus, key from the signature and
-  the final bass note (key only; the rule is in chorales.py).
+chorale and classical parts: J. S. Bach's four-part chorales, and classical movements (string
+  quartets, piano pieces, songs), from music21's corpus, key from the signature and the final
+  bass note (key only; the rule is in written_keys.py).
 Split: sha256 of the song (or track) name, the first 8 bytes as an integer / 2**64 < 0.4 -> tune,
   else report. Recorded in DIR/index.json with every song's choice and labels.
 A song whose meta.json carries the same settings (VERSION included) is kept as is.
@@ -67,7 +68,7 @@ import soundfile as sf
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "stems"))
 from wavio import write_f32  # noqa: E402
 
-import chorales  # noqa: E402
+import written_keys  # noqa: E402
 
 SR = 44100
 SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
@@ -440,7 +441,7 @@ def main():
                 "rule": [MIN_NOTES, MAX_CHORD, MAX_POLY, MIN_COVER, MIN_MEDIAN]}
     os.makedirs(a.out, exist_ok=True)
     index = {"version": VERSION, "settings": settings, "tune_share": TUNE_SHARE, "openmsx": [], "immich": [],
-             "chorales": []}
+             "chorales": [], "classical": []}
     for mid in files:
         name = os.path.splitext(os.path.basename(mid))[0]
         meta_path = os.path.join(a.out, name, "meta.json")
@@ -481,8 +482,9 @@ def main():
                                     "key_source": "LICENSE-MUSIC"})
     else:
         print("immich-memories-music is not installed: the immich part is empty", file=sys.stderr)
-    index["chorales"] = chorales.build(a.out, {"gain": GAIN, "soundfont": SOUNDFONT}, render, split_of,
-                                       key_name, SR)
+    for part in written_keys.PARTS:
+        index[part] = written_keys.build(part, a.out, {"gain": GAIN, "soundfont": SOUNDFONT}, render, split_of,
+                                         key_name, SR)
     with open(os.path.join(a.out, "index.json"), "w") as f:
         json.dump(index, f, indent=1, sort_keys=True)
     om = index["openmsx"]
@@ -491,8 +493,9 @@ def main():
           f"{sum(s['melody'] and s['split'] == 'report' for s in om)} report); key from signatures: "
           f"{sum(s['key_source'] == 'key_signature' for s in om)}, symbolic: "
           f"{sum(s['key_source'] != 'key_signature' for s in om)}; immich: {len(index['immich'])} tracks "
-          f"({sum(s['split'] == 'tune' for s in index['immich'])} tune); chorales: {len(index['chorales'])} "
-          f"({sum(s['split'] == 'tune' for s in index['chorales'])} tune)")
+          f"({sum(s['split'] == 'tune' for s in index['immich'])} tune)"
+          + "".join(f"; {part}: {len(index[part])} ({sum(s['split'] == 'tune' for s in index[part])} tune)"
+                    for part in written_keys.PARTS))
 
 
 if __name__ == "__main__":

@@ -140,8 +140,10 @@ def main():
     mel = [s for s in om if s["melody"]]
     im = [s for s in index["immich"] if s["split"] in splits]
     ch = [s for s in index.get("chorales", []) if s["split"] in splits]
+    cl = [s for s in index.get("classical", []) if s["split"] in splits]
     w(f"Set v{index['version']}: {len(om)} openmsx songs ({len(mel)} with a melody channel), "
-      f"{len(im)} immich-memories-music tracks, {len(ch)} Bach chorales; split(s): {', '.join(splits)}.\n")
+      f"{len(im)} immich-memories-music tracks, {len(ch)} Bach chorales, {len(cl)} classical movements; "
+      f"split(s): {', '.join(splits)}.\n")
 
     # ---------------------------------------------------------------- melody
     per_track = {"melody": {}, "key": {}}
@@ -212,11 +214,16 @@ def main():
         groups.append((f"chorales {sp}", [s for s in ch if s["split"] == sp]))
         for timbre in ("piano", "organ", "choir"):
             groups.append((f"chorales {sp}, {timbre}", [s for s in ch if s["split"] == sp and s["timbre"] == timbre]))
+        groups.append((f"classical {sp}", [s for s in cl if s["split"] == sp]))
+        for timbre in ("strings", "piano", "mixed"):
+            groups.append((f"classical {sp}, {timbre}", [s for s in cl if s["split"] == sp and s["timbre"] == timbre]))
     if len(splits) > 1:
         groups.append(("openmsx all", om))
         groups.append(("immich all", im))
         groups.append(("chorales all", ch))
-    for set_name, s in [("openmsx", s) for s in om] + [("immich", s) for s in im] + [("chorales", s) for s in ch]:
+        groups.append(("classical all", cl))
+    for set_name, s in ([("openmsx", s) for s in om] + [("immich", s) for s in im] + [("chorales", s) for s in ch]
+                        + [("classical", s) for s in cl]):
         e = ess.get(s["song"], {})
         per_track["key"][s["song"]] = {
             "set": set_name, "split": s["split"], "label": s["key"],
@@ -246,9 +253,9 @@ def main():
     w("\nessentia = KeyExtractor with the edma profile (bgate and temperley shown for reference). Labels: openmsx "
       "from the MIDI's key_signature events where present and plausible, else a symbolic Krumhansl–Schmuckler "
       "estimate from the notes (an estimate, not ground truth; the 'signature labels' rows use only the former); "
-      "immich from the package's LICENSE-MUSIC; chorales from the key signature and the final bass note "
-      "(bench/melody/chorales.py). Key on each song's 30 s mix excerpt / each whole immich track / each whole "
-      "chorale.\n")
+      "immich from the package's LICENSE-MUSIC; chorales and classical movements from the key signature and the final "
+      "bass note (bench/melody/written_keys.py). Key on each song's 30 s mix excerpt / each whole immich track / "
+      "each whole chorale or movement.\n")
     w("Per track (label / ours / essentia; chorales only where ours or essentia misses, all in out/per-track.json):\n")
     w("| track | set | split | label (source) | ours | essentia |")
     w("|---|---|---|---|---|---|")
