@@ -217,6 +217,8 @@ def main():
         groups.append((f"classical {sp}", [s for s in cl if s["split"] == sp]))
         for timbre in ("strings", "piano", "mixed"):
             groups.append((f"classical {sp}, {timbre}", [s for s in cl if s["split"] == sp and s["timbre"] == timbre]))
+        # The whole held-apart (or tuning) part, every track once: the chorales are most of it.
+        groups.append((f"every key track {sp}", [s for s in om + im + ch + cl if s["split"] == sp]))
     if len(splits) > 1:
         groups.append(("openmsx all", om))
         groups.append(("immich all", im))
