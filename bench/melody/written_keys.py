@@ -15,8 +15,9 @@ minor piece's closing chord may be major, a Picardy third; its bass is still the
   Phrygian or Mixolydian chorale; a movement that ends on the dominant to lead into the next)
   leaves the piece out, as do a signature that changes (a trio in another key, a finale that
   turns to the major, a whole work in one file), too few parts (four for a chorale, two
-  otherwise: a lead sheet has no bass), or a file music21 cannot read or write as MIDI. Scores
-  only (MusicXML, else Humdrum), one per piece.
+  otherwise: a lead sheet has no bass), or a file music21 cannot read or write as MIDI (repeats
+  it cannot expand are dropped first: the piece then plays once through). Scores only
+  (MusicXML, else Humdrum), one per piece.
 
 Audio: the whole piece through music21's MIDI writer, each part on a MIDI channel of its own.
 Chorales: every part on one General MIDI program chosen per chorale by the SHA-256 of its name
@@ -50,7 +51,7 @@ ENCODINGS = ["mxl", "musicxml", "xml", "krn"]
 PARTS = {
     # name: (rule version, fewest parts, second-degree finals are minor, one program per piece)
     "chorales": (4, 4, True, True),
-    "classical": (1, 2, False, False),
+    "classical": (2, 2, False, False),
 }
 
 
@@ -88,8 +89,20 @@ def write_midi(score, path, program=None):
     """music21's MIDI file, each part on a channel of its own (playing `program` if given), its
     notes all released where it ends; returns the programs it plays. music21 may put every part
     on one channel, where voices in unison cross their note-offs; with a sustaining program
-    (organ, choir, strings) a note left on keeps fluidsynth rendering for ever."""
-    score.write("midi", fp=path)
+    (organ, choir, strings) a note left on keeps fluidsynth rendering for ever. Repeats that
+    music21 cannot expand (marks it reads as unbalanced) are dropped: the piece plays once
+    through, which leaves its key as it was."""
+    from music21 import bar, repeat
+    try:
+        score.write("midi", fp=path)
+    except repeat.ExpanderException:
+        for m in score.recurse().getElementsByClass("Measure"):
+            for side in ("leftBarline", "rightBarline"):
+                if isinstance(getattr(m, side), bar.Repeat):
+                    setattr(m, side, bar.Barline("regular"))
+        for mark in list(score.recurse().getElementsByClass(repeat.RepeatExpression)):
+            mark.activeSite.remove(mark)
+        score.write("midi", fp=path)
     m = mido.MidiFile(path)
     channels = iter(c for c in range(16) if c != 9)  # channel 10 is drums
     programs = set()
