@@ -8,8 +8,8 @@ MELODY_BIN (default $HOME/.cache/studiovault-target/release/examples/melody_to_m
 it writes is read back with mido, whose playback iteration applies the file's tempo events, so
 note times are in seconds.
 ANALYZE_BIN (default .../examples/bench_analyze): `bench_analyze FILE...` on every openmsx
-song's mix.wav, every immich-memories-music track, chorale and classical movement; the key is the JSON line's
-analysis.key (tonic 0-11, mode major/minor).
+song's mix.wav, every immich-memories-music track, chorale and classical movement; the key is
+the JSON line's analysis.key (tonic 0-11, mode major/minor).
 Writes FILE (default bench/melody/out/ours.json). Exits 3 when a binary is missing.
 """
 import argparse
@@ -96,7 +96,8 @@ def main():
             result["melody"][s["song"]] = row
     result["melody_wall_s"] = round(time.time() - t0, 1)
     items = [(s["song"], os.path.join(s["dir"], "mix.wav")) for s in index["openmsx"] if keep(s)]
-    items += [(s["song"], s["path"]) for s in index["immich"] + index.get("chorales", []) + index.get("classical", []) if keep(s)]
+    items += [(s["song"], s["path"]) for part in ("immich", "chorales", "classical") for s in index.get(part, [])
+              if keep(s)]
     t0 = time.time()
     if items:
         proc = subprocess.run([analyze_bin] + [p for _, p in items], capture_output=True, text=True)

@@ -15,9 +15,9 @@ is called with its defaults (onset threshold 0.5, frame threshold 0.3, minimum n
 127.7 ms, melodia trick on, no frequency limits); its note events (start s, end s, MIDI pitch,
 amplitude) are stored as they are; score.py derives the "skyline" from them.
 Key: essentia KeyExtractor with the profiles edma, bgate and temperley (score.py reports edma
-as "essentia"), on the openmsx songs' mix.wav, the chorales' and classical movements' FLACs (read with soundfile,
-channels averaged) and the immich-memories-music tracks (decoded to 44.1 kHz mono by ffmpeg, as
-bench/audio does).
+as "essentia"), on the openmsx songs' mix.wav, the chorales' and classical movements' FLACs
+(read with soundfile, channels averaged) and the immich-memories-music tracks (decoded to
+44.1 kHz mono by ffmpeg, as bench/audio does).
 
 Cache: $HOME/.cache/studiovault-tools/melody-refs/<system>/<sha256 of the input's bytes and
 the settings>.json, so a changed file or setting is recomputed and nothing else is.
@@ -168,7 +168,8 @@ def main():
         result["versions"]["essentia"] = ess.version
         settings = dict(ess.version, profiles=ESS_PROFILES, cache_version=1)
         items = [(s["song"], os.path.join(s["dir"], "mix.wav")) for s in index["openmsx"] if keep(s)]
-        items += [(s["song"], s["path"]) for s in index["immich"] + index.get("chorales", []) + index.get("classical", []) if keep(s)]
+        items += [(s["song"], s["path"]) for part in ("immich", "chorales", "classical")
+                  for s in index.get(part, []) if keep(s)]
         for name, path in items:
             r, hit = cached("essentia", path, settings, ess)
             result["essentia"][name] = r
