@@ -22,7 +22,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from ours import midi_notes_seconds  # noqa: E402
-from references import BP_SETTINGS, BasicPitch, cached  # noqa: E402
+from references import BasicPitch, cached  # noqa: E402
 from score import prf, skyline  # noqa: E402
 
 
@@ -42,8 +42,6 @@ def main():
     if not chorales:
         sys.exit("no chorales in the set: run bench/melody/run (or labelled_set.py) with music21 installed")
     bp = BasicPitch(1)
-    settings = dict(BP_SETTINGS, **bp.version)
-    settings.pop("threads")
     rows = []
     with tempfile.TemporaryDirectory(prefix="sv-chorale-melody-") as tmp:
         for c in chorales:
@@ -53,7 +51,7 @@ def main():
             subprocess.run([melody_bin, c["path"], out], check=True, capture_output=True)
             ours = [n[:3] for n in midi_notes_seconds(out)]
             with contextlib.redirect_stdout(sys.stderr):  # Basic Pitch prints each file it reads
-                theirs = cached("basic_pitch", c["path"], settings, bp)[0]["notes"]
+                theirs = cached("basic_pitch", c["path"], bp.cache_settings, bp)[0]["notes"]
             theirs = skyline([n[:3] for n in theirs])
             rows.append((c["timbre"], prf(truth, ours)[2], prf(truth, theirs)[2]))
             print(f"{c['song']} ({c['timbre']}, {len(truth)} notes): ours {rows[-1][1]:.2f}, "

@@ -83,6 +83,8 @@ class BasicPitch:
         self.inference = inference
         self.version = {"basic_pitch": _version("basic-pitch"), "onnxruntime": ort.__version__,
                         "model": str(path.name), "threads": threads}
+        # What a cached result depends on: the thread count changes only the time taken.
+        self.cache_settings = dict(BP_SETTINGS, **{k: v for k, v in self.version.items() if k != "threads"})
 
     def __call__(self, wav):
         t0 = time.process_time()
@@ -151,8 +153,7 @@ def main():
     if not a.no_basic_pitch:
         bp = BasicPitch(a.threads)
         result["versions"]["basic_pitch"] = bp.version
-        settings = dict(BP_SETTINGS, **bp.version)
-        settings.pop("threads")
+        settings = bp.cache_settings
         for s in index["openmsx"]:
             if not (s["melody"] and keep(s)):
                 continue

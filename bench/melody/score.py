@@ -205,27 +205,25 @@ def main():
     # ---------------------------------------------------------------- key
     ess = refs.get("essentia", {})
     okey = ours.get("key", {})
+    # The parts whose keys are written, with the timbres each is reported by.
+    written = [("chorales", ch, ("piano", "organ", "choir")), ("classical", cl, ("strings", "piano", "mixed"))]
+    key_sets = [("openmsx", om), ("immich", im)] + [(name, members) for name, members, _ in written]
     groups = []
     for sp in splits:
         groups.append((f"openmsx {sp}", [s for s in om if s["split"] == sp]))
         groups.append((f"openmsx {sp}, signature labels", [s for s in om if s["split"] == sp and s["key_source"] == "key_signature"]))
         groups.append((f"immich {sp}", [s for s in im if s["split"] == sp]))
         groups.append((f"openmsx + immich {sp}", [s for s in om + im if s["split"] == sp]))
-        groups.append((f"chorales {sp}", [s for s in ch if s["split"] == sp]))
-        for timbre in ("piano", "organ", "choir"):
-            groups.append((f"chorales {sp}, {timbre}", [s for s in ch if s["split"] == sp and s["timbre"] == timbre]))
-        groups.append((f"classical {sp}", [s for s in cl if s["split"] == sp]))
-        for timbre in ("strings", "piano", "mixed"):
-            groups.append((f"classical {sp}, {timbre}", [s for s in cl if s["split"] == sp and s["timbre"] == timbre]))
+        for name, members, timbres in written:
+            groups.append((f"{name} {sp}", [s for s in members if s["split"] == sp]))
+            for timbre in timbres:
+                groups.append((f"{name} {sp}, {timbre}",
+                               [s for s in members if s["split"] == sp and s["timbre"] == timbre]))
         # The whole held-apart (or tuning) part, every track once: the chorales are most of it.
-        groups.append((f"every key track {sp}", [s for s in om + im + ch + cl if s["split"] == sp]))
+        groups.append((f"every key track {sp}", [s for _, members in key_sets for s in members if s["split"] == sp]))
     if len(splits) > 1:
-        groups.append(("openmsx all", om))
-        groups.append(("immich all", im))
-        groups.append(("chorales all", ch))
-        groups.append(("classical all", cl))
-    for set_name, s in ([("openmsx", s) for s in om] + [("immich", s) for s in im] + [("chorales", s) for s in ch]
-                        + [("classical", s) for s in cl]):
+        groups += [(f"{name} all", members) for name, members in key_sets]
+    for set_name, s in [(name, s) for name, members in key_sets for s in members]:
         e = ess.get(s["song"], {})
         per_track["key"][s["song"]] = {
             "set": set_name, "split": s["split"], "label": s["key"],
