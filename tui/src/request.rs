@@ -278,6 +278,34 @@ impl<P> InFlight<P> {
     pub fn take(&mut self, id: RequestId) -> Option<P> {
         self.calls.remove(&id)
     }
+
+    /// Sends a load whose purpose `same` recognises, as `why` calls for.
+    pub fn load(
+        &mut self,
+        ctx: &mut Ctx,
+        why: Load,
+        call: ApiCall,
+        purpose: P,
+        same: impl Fn(&P) -> bool,
+    ) {
+        match why {
+            Load::Refresh if self.any(&same) => return,
+            Load::Refresh => {}
+            // Forgotten calls' answers are dropped when they come (`take` knows them no more).
+            Load::Fresh => self.calls.retain(|_, p| !same(p)),
+        }
+        self.send(ctx, call, purpose);
+    }
+}
+
+/// Why a screen loads what it shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Load {
+    /// On showing it, on its periodic refresh or when asked: a load already out will do.
+    Refresh,
+    /// After a change it made, or one it must show: a load sent before the change would answer with
+    /// the state from before it, over what the change's own answer showed.
+    Fresh,
 }
 
 /// Ticks (about a second each) between a screen's refreshes while it is shown.

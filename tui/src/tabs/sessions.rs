@@ -13,7 +13,7 @@ use studiovault_api::client::segment;
 
 use crate::component::{Component, Help};
 use crate::format;
-use crate::request::{ApiCall, ApiFailure, Ctx, InFlight, Refresh, RequestId, decode};
+use crate::request::{ApiCall, ApiFailure, Ctx, InFlight, Load, Refresh, RequestId, decode};
 use crate::theme::Theme;
 use crate::widgets::{
     Answer, Confirm, Confirmation, EmptyText, FilteredList, Hint, ListBox, Listed,
@@ -75,11 +75,14 @@ impl Listed for AdminSessionView {
 }
 
 impl Sessions {
-    fn load(&mut self, ctx: &mut Ctx) {
-        if !self.requests.any(|p| matches!(p, Pending::Load)) {
-            self.requests
-                .send(ctx, ApiCall::get("/v1/sessions"), Pending::Load);
-        }
+    fn load(&mut self, ctx: &mut Ctx, why: Load) {
+        self.requests.load(
+            ctx,
+            why,
+            ApiCall::get("/v1/sessions"),
+            Pending::Load,
+            |p| matches!(p, Pending::Load),
+        );
     }
 
     fn ask_revoke(&mut self) -> bool {
@@ -131,12 +134,12 @@ impl Component for Sessions {
 
     fn activate(&mut self, ctx: &mut Ctx) {
         self.refresh.restart();
-        self.load(ctx);
+        self.load(ctx, Load::Refresh);
     }
 
     fn tick(&mut self, ctx: &mut Ctx) -> bool {
         if self.refresh.due() {
-            self.load(ctx);
+            self.load(ctx, Load::Refresh);
         }
         false
     }
@@ -174,7 +177,7 @@ impl Component for Sessions {
                     Ok(_) => ctx.info(format!("Ended a session of {email}")),
                     Err(e) => ctx.error(e.to_string()),
                 }
-                self.load(ctx);
+                self.load(ctx, Load::Fresh);
             }
         }
         true

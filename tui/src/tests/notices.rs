@@ -361,6 +361,84 @@ fn affected_accounts_from_the_audit_log_are_previewed_then_recorded() {
     assert_eq!(h.calls(), ["GET /v1/incidents"]);
 }
 
+/// The register with the confirmed bucket incident not yet given its affected accounts.
+fn incidents_with_bucket_unaffected() -> Value {
+    let mut incidents = incidents();
+    for incident in incidents.as_array_mut().unwrap() {
+        if incident["id"] == BUCKET {
+            incident["affected"] = json!(0);
+        }
+    }
+    incidents
+}
+
+/// The message after recording says "write the notice with w": `w` works at once, and a
+/// refresh sent before the change cannot bring back the count from before it.
+#[test]
+fn the_notice_can_be_written_as_soon_as_the_affected_accounts_are_recorded() {
+    let mut h = Harness::connected();
+    h.key(KeyCode::Char('6'));
+    h.answer(
+        Method::Get,
+        "/v1/incidents",
+        incidents_with_bucket_unaffected(),
+    );
+    h.select_incident(1);
+    h.key(KeyCode::Char('w'));
+    assert!(
+        h.screen(100, 30)
+            .contains("choose the affected accounts first")
+    );
+    // A periodic refresh goes out; its answer will be from before the change.
+    while h.calls().is_empty() {
+        h.tick();
+    }
+    assert_eq!(h.calls(), ["GET /v1/incidents"]);
+    // Everyone is affected: previewed, then recorded.
+    h.key(KeyCode::Char('a'));
+    h.key(KeyCode::Right);
+    h.key(KeyCode::Right);
+    h.key(KeyCode::Enter);
+    let everyone = json!({"count": 2, "accounts": [
+        {"id": ANA, "email": "ana@studio.test"},
+        {"id": CLEO, "email": "cleo@label.example"}
+    ]});
+    let preview = format!("/v1/incidents/{BUCKET}/affected/preview");
+    assert_eq!(h.body(Method::Post, &preview), json!({"kind": "all"}));
+    h.answer(Method::Post, &preview, everyone.clone());
+    h.key(KeyCode::Enter);
+    h.answer(
+        Method::Post,
+        &format!("/v1/incidents/{BUCKET}/affected"),
+        everyone,
+    );
+    assert!(
+        h.screen(100, 30)
+            .contains("2 account(s) recorded as affected")
+    );
+    assert_eq!(h.calls(), ["GET /v1/incidents", "GET /v1/incidents"]);
+    h.key(KeyCode::Char('w'));
+    assert!(
+        h.screen(100, 30).contains("Breach notice"),
+        "before any reload"
+    );
+    h.key(KeyCode::Esc);
+    // The refresh from before the change answers first: it is dropped.
+    assert!(!h.answer(
+        Method::Get,
+        "/v1/incidents",
+        incidents_with_bucket_unaffected()
+    ));
+    h.key(KeyCode::Char('w'));
+    assert!(
+        h.screen(100, 30).contains("Breach notice"),
+        "after the stale reply"
+    );
+    h.key(KeyCode::Esc);
+    h.answer(Method::Get, "/v1/incidents", incidents());
+    assert!(h.calls().is_empty());
+}
+
 #[test]
 fn a_list_or_everyone_can_be_affected_and_the_servers_refusal_shows_in_the_form() {
     let mut h = Harness::connected();

@@ -19,7 +19,7 @@ use serde_json::Value;
 use studiovault_api::admin::LegalRequestView;
 
 use crate::component::{Component, Help};
-use crate::request::{ApiCall, ApiFailure, Ctx, InFlight, Refresh, RequestId, decode};
+use crate::request::{ApiCall, ApiFailure, Ctx, InFlight, Load, Refresh, RequestId, decode};
 use crate::theme::Theme;
 use crate::widgets::{
     Answer, Confirmation, EmptyText, FilteredList, FormEvent, Hint, ListBox, Listed,
@@ -119,11 +119,14 @@ impl Listed for LegalRequestView {
 }
 
 impl Legal {
-    fn load(&mut self, ctx: &mut Ctx) {
-        if !self.requests.any(|p| matches!(p, Pending::Load)) {
-            self.requests
-                .send(ctx, ApiCall::get("/v1/legal"), Pending::Load);
-        }
+    fn load(&mut self, ctx: &mut Ctx, why: Load) {
+        self.requests.load(
+            ctx,
+            why,
+            ApiCall::get("/v1/legal"),
+            Pending::Load,
+            |p| matches!(p, Pending::Load),
+        );
     }
 
     /// Starts `action` on the selected request: its form, its question, or its refusal.
@@ -215,7 +218,7 @@ impl Legal {
         if matches!(self.overlay, Some(Overlay::Form(_))) {
             self.overlay = None;
         }
-        self.load(ctx);
+        self.load(ctx, Load::Fresh);
         Ok(true)
     }
 }
@@ -252,13 +255,13 @@ impl Component for Legal {
     fn activate(&mut self, ctx: &mut Ctx) {
         self.now_ms = ctx.now_ms();
         self.refresh.restart();
-        self.load(ctx);
+        self.load(ctx, Load::Refresh);
     }
 
     fn tick(&mut self, ctx: &mut Ctx) -> bool {
         self.now_ms = ctx.now_ms();
         if self.refresh.due() {
-            self.load(ctx);
+            self.load(ctx, Load::Refresh);
         }
         // The deadlines count down with the clock.
         !self.list.items().is_empty()

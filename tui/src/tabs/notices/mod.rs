@@ -26,7 +26,7 @@ use studiovault_api::admin::{
 use studiovault_api::client::segment;
 
 use crate::component::{Component, Help};
-use crate::request::{ApiCall, ApiFailure, Ctx, InFlight, Refresh, RequestId, decode};
+use crate::request::{ApiCall, ApiFailure, Ctx, InFlight, Load, Refresh, RequestId, decode};
 use crate::theme::Theme;
 use crate::widgets::{
     Answer, Confirm, Confirmation, Cursor, EmptyText, FilteredList, FormEvent, Hint, ListBox,
@@ -95,7 +95,8 @@ pub enum Pending {
     /// A change to an incident, and what to say once it is done.
     Changed(&'static str),
     AffectedPreview(String, AffectedSelection),
-    Affected,
+    /// The affected accounts of the incident with this id were recorded.
+    Affected(String),
     NoticePreview(String, NoticeParts),
     /// The notice of the incident with this id was sent.
     Notified(String),
@@ -165,19 +166,24 @@ impl Notices {
         }
     }
 
-    fn load(&mut self, ctx: &mut Ctx) {
-        if !self.requests.any(|p| matches!(p, Pending::Load)) {
-            self.requests
-                .send(ctx, ApiCall::get("/v1/incidents"), Pending::Load);
-        }
-        if let Some(open) = &self.opened
-            && !self
-                .requests
-                .any(|p| matches!(p, Pending::Detail(id) if *id == open.id))
-        {
+    fn load(&mut self, ctx: &mut Ctx, why: Load) {
+        self.requests.load(
+            ctx,
+            why,
+            ApiCall::get("/v1/incidents"),
+            Pending::Load,
+            |p| matches!(p, Pending::Load),
+        );
+        if let Some(open) = &self.opened {
             let path = format!("/v1/incidents/{}", segment(&open.id));
-            self.requests
-                .send(ctx, ApiCall::get(path), Pending::Detail(open.id.clone()));
+            let id = open.id.clone();
+            self.requests.load(
+                ctx,
+                why,
+                ApiCall::get(path),
+                Pending::Detail(id.clone()),
+                |p| matches!(p, Pending::Detail(d) if *d == id),
+            );
         }
     }
 
@@ -187,7 +193,7 @@ impl Notices {
             detail: None,
             cursor: Cursor::default(),
         });
-        self.load(ctx);
+        self.load(ctx, Load::Refresh);
     }
 
     /// The form or question a key opens on the selected incident, or why it cannot.
@@ -295,7 +301,11 @@ impl Notices {
                     let path = format!("/v1/incidents/{}/affected", segment(&preview.id));
                     let body = serde_json::to_value(&preview.selection).unwrap_or_default();
                     self.requests
-                        .send(ctx, ApiCall::post(path, body), Pending::Affected);
+                        .send(
+                            ctx,
+                            ApiCall::post(path, body),
+                            Pending::Affected(preview.id.clone()),
+                        );
                     (None, true)
                 }
                 PreviewKey::Edit => (Some(Overlay::Form(preview.form)), true),
@@ -374,14 +384,14 @@ impl Notices {
                 ));
                 self.list.upsert(incident);
                 self.overlay = None;
-                self.load(ctx);
+                self.load(ctx, Load::Fresh);
             }
             Pending::Changed(done) => {
                 let incident: IncidentView = decode(Ok(value))?;
                 ctx.info(format!("{}: {done}", incident.title));
                 self.list.upsert(incident);
                 self.overlay = None;
-                self.load(ctx);
+                self.load(ctx, Load::Fresh);
             }
             Pending::AffectedPreview(id, selection) => {
                 let accounts: AffectedAccounts = decode(Ok(value))?;
@@ -392,13 +402,20 @@ impl Notices {
                     id, selection, accounts, form,
                 )));
             }
-            Pending::Affected => {
+            Pending::Affected(id) => {
                 let accounts: AffectedAccounts = decode(Ok(value))?;
+                // The message invites `w` at once: the register must already know the count,
+                // not only after the reload below answers.
+                if let Some(incident) = self.list.find(&id) {
+                    let mut incident = incident.clone();
+                    incident.affected = accounts.count;
+                    self.list.upsert(incident);
+                }
                 ctx.info(format!(
                     "{} account(s) recorded as affected; write the notice with w",
                     accounts.count
                 ));
-                self.load(ctx);
+                self.load(ctx, Load::Fresh);
             }
             Pending::NoticePreview(id, notice) => {
                 let preview: NoticePreview = decode(Ok(value))?;
@@ -425,7 +442,7 @@ impl Notices {
                     detail: Some(detail),
                     cursor: Cursor::default(),
                 });
-                self.load(ctx);
+                self.load(ctx, Load::Fresh);
             }
         }
         Ok(true)
@@ -463,13 +480,13 @@ impl Component for Notices {
     fn activate(&mut self, ctx: &mut Ctx) {
         self.now_ms = ctx.now_ms();
         self.refresh.restart();
-        self.load(ctx);
+        self.load(ctx, Load::Refresh);
     }
 
     fn tick(&mut self, ctx: &mut Ctx) -> bool {
         self.now_ms = ctx.now_ms();
         if self.refresh.due() {
-            self.load(ctx);
+            self.load(ctx, Load::Refresh);
         }
         // The clocks of confirmed incidents move.
         self.list.items().iter().any(|i| {
@@ -530,7 +547,7 @@ impl Component for Notices {
         };
         let from_form = !matches!(
             pending,
-            Pending::Load | Pending::Detail(_) | Pending::Affected
+            Pending::Load | Pending::Detail(_) | Pending::Affected(_)
         );
         let is_load = matches!(pending, Pending::Load);
         let error = match result.and_then(|value| self.on_reply_ok(pending, value, ctx)) {

@@ -19,7 +19,7 @@ use studiovault_api::admin::AdminShares;
 use studiovault_api::public::TraceView;
 
 use crate::component::{Component, Help};
-use crate::request::{ApiCall, ApiFailure, Ctx, InFlight, Refresh, RequestId, decode};
+use crate::request::{ApiCall, ApiFailure, Ctx, InFlight, Load, Refresh, RequestId, decode};
 use crate::theme::Theme;
 use crate::widgets::{FormEvent, Hint, ListBox};
 use selection::{Focus, Selection};
@@ -91,11 +91,14 @@ pub struct Shares {
 }
 
 impl Shares {
-    fn load(&mut self, ctx: &mut Ctx) {
-        if !self.requests.any(|p| matches!(p, Pending::Load)) {
-            self.requests
-                .send(ctx, ApiCall::get("/v1/shares"), Pending::Load);
-        }
+    fn load(&mut self, ctx: &mut Ctx, why: Load) {
+        self.requests.load(
+            ctx,
+            why,
+            ApiCall::get("/v1/shares"),
+            Pending::Load,
+            |p| matches!(p, Pending::Load),
+        );
     }
 
     fn on_form_key(&mut self, key: &KeyEvent, ctx: &mut Ctx) -> bool {
@@ -134,7 +137,7 @@ impl Shares {
                 {
                     // A share made since the last load: the next one brings it.
                     self.wanted = Some((share.to_owned(), recipient.to_owned()));
-                    self.load(ctx);
+                    self.load(ctx, Load::Fresh);
                 }
                 self.report = Some(report);
                 self.form = None;
@@ -178,12 +181,12 @@ impl Component for Shares {
 
     fn activate(&mut self, ctx: &mut Ctx) {
         self.refresh.restart();
-        self.load(ctx);
+        self.load(ctx, Load::Refresh);
     }
 
     fn tick(&mut self, ctx: &mut Ctx) -> bool {
         if self.refresh.due() {
-            self.load(ctx);
+            self.load(ctx, Load::Refresh);
         }
         // Nothing on screen moves with the clock: every time shown is a date.
         false
@@ -202,7 +205,7 @@ impl Component for Shares {
                 true
             }
             KeyCode::Char('r') => {
-                self.load(ctx);
+                self.load(ctx, Load::Refresh);
                 true
             }
             KeyCode::Esc if self.report.is_some() => {

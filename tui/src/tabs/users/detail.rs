@@ -12,7 +12,7 @@ use studiovault_api::client::segment;
 
 use super::Pending;
 use crate::format;
-use crate::request::{ApiCall, Ctx, InFlight};
+use crate::request::{ApiCall, Ctx, InFlight, Load};
 use crate::theme::Theme;
 use crate::widgets::{Cursor, Hint, ListBox, field, panel};
 
@@ -55,15 +55,15 @@ impl AccountDetail {
         &self.user_id
     }
 
-    pub fn load(&self, requests: &mut InFlight<Pending>, ctx: &mut Ctx) {
-        if !requests.any(|p| matches!(p, Pending::Sessions(id) if *id == self.user_id)) {
-            let path = format!("/v1/users/{}/sessions", segment(&self.user_id));
-            requests.send(
-                ctx,
-                ApiCall::get(path),
-                Pending::Sessions(self.user_id.clone()),
-            );
-        }
+    pub fn load(&self, requests: &mut InFlight<Pending>, ctx: &mut Ctx, why: Load) {
+        let path = format!("/v1/users/{}/sessions", segment(&self.user_id));
+        requests.load(
+            ctx,
+            why,
+            ApiCall::get(path),
+            Pending::Sessions(self.user_id.clone()),
+            |p| matches!(p, Pending::Sessions(id) if *id == self.user_id),
+        );
     }
 
     /// The sessions of `user_id` came: true when that changes what shows.

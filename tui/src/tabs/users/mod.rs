@@ -20,7 +20,7 @@ use studiovault_api::admin::{AdminSessionView, Revoked, UserCreated, UserView};
 
 use crate::component::{Component, Help};
 use crate::format;
-use crate::request::{ApiCall, ApiFailure, Ctx, InFlight, Refresh, RequestId, decode};
+use crate::request::{ApiCall, ApiFailure, Ctx, InFlight, Load, Refresh, RequestId, decode};
 use crate::theme::Theme;
 use crate::widgets::{Answer, Confirmation, FormEvent, Hint};
 use actions::{AccountAction, Action};
@@ -98,13 +98,16 @@ impl Users {
         }
     }
 
-    fn load(&mut self, ctx: &mut Ctx) {
-        if !self.requests.any(|p| matches!(p, Pending::Load)) {
-            self.requests
-                .send(ctx, ApiCall::get("/v1/users"), Pending::Load);
-        }
+    fn load(&mut self, ctx: &mut Ctx, why: Load) {
+        self.requests.load(
+            ctx,
+            why,
+            ApiCall::get("/v1/users"),
+            Pending::Load,
+            |p| matches!(p, Pending::Load),
+        );
         if let Some(open) = &self.opened {
-            open.load(&mut self.requests, ctx);
+            open.load(&mut self.requests, ctx, why);
         }
     }
 
@@ -208,7 +211,7 @@ impl Users {
                         None
                     }
                 };
-                self.load(ctx);
+                self.load(ctx, Load::Fresh);
             }
             Pending::Edit => {
                 let user: UserView = decode(Ok(value))?;
@@ -246,7 +249,7 @@ impl Users {
                         ctx.info(action.done(&email));
                     }
                 }
-                self.load(ctx);
+                self.load(ctx, Load::Fresh);
             }
         }
         Ok(true)
@@ -283,12 +286,12 @@ impl Component for Users {
 
     fn activate(&mut self, ctx: &mut Ctx) {
         self.refresh.restart();
-        self.load(ctx);
+        self.load(ctx, Load::Refresh);
     }
 
     fn tick(&mut self, ctx: &mut Ctx) -> bool {
         if self.refresh.due() {
-            self.load(ctx);
+            self.load(ctx, Load::Refresh);
         }
         false
     }
@@ -324,7 +327,7 @@ impl Component for Users {
                     return false;
                 };
                 self.opened = Some(AccountDetail::new(user_id));
-                self.load(ctx);
+                self.load(ctx, Load::Refresh);
             }
             _ => return self.on_action_key(key, ctx),
         }

@@ -19,7 +19,7 @@ use serde_json::Value;
 use studiovault_api::admin::{StemJobView, WorkerEnrolled, WorkerView, WorkersView};
 
 use crate::component::{Component, Help};
-use crate::request::{ApiCall, ApiFailure, Ctx, InFlight, Refresh, RequestId, decode};
+use crate::request::{ApiCall, ApiFailure, Ctx, InFlight, Load, Refresh, RequestId, decode};
 use crate::theme::Theme;
 use crate::widgets::{
     Answer, Confirmation, EmptyText, FilteredList, FormEvent, Hint, ListBox, Listed,
@@ -114,11 +114,14 @@ impl Listed for WorkerView {
 }
 
 impl Workers {
-    fn load(&mut self, ctx: &mut Ctx) {
-        if !self.requests.any(|p| matches!(p, Pending::Load)) {
-            self.requests
-                .send(ctx, ApiCall::get("/v1/workers"), Pending::Load);
-        }
+    fn load(&mut self, ctx: &mut Ctx, why: Load) {
+        self.requests.load(
+            ctx,
+            why,
+            ApiCall::get("/v1/workers"),
+            Pending::Load,
+            |p| matches!(p, Pending::Load),
+        );
     }
 
     /// Sends the action on the selected worker, or asks first when it calls for that.
@@ -201,7 +204,7 @@ impl Workers {
                     enrolled.token,
                 )));
                 ctx.info(format!("Enrolled the worker {name}"));
-                self.load(ctx);
+                self.load(ctx, Load::Fresh);
             }
             Pending::Act(action, name) => {
                 // A deleted worker's answer is not needed (older servers answer nothing).
@@ -209,7 +212,7 @@ impl Workers {
                     self.list.upsert(decode(Ok(value))?);
                 }
                 ctx.info(action.done(&name));
-                self.load(ctx);
+                self.load(ctx, Load::Fresh);
             }
         }
         Ok(true)
@@ -248,13 +251,13 @@ impl Component for Workers {
     fn activate(&mut self, ctx: &mut Ctx) {
         self.now_ms = ctx.now_ms();
         self.refresh.restart();
-        self.load(ctx);
+        self.load(ctx, Load::Refresh);
     }
 
     fn tick(&mut self, ctx: &mut Ctx) -> bool {
         self.now_ms = ctx.now_ms();
         if self.refresh.due() {
-            self.load(ctx);
+            self.load(ctx, Load::Refresh);
         }
         // The heartbeats' ages ("12s ago") move with the clock.
         self.list.items().iter().any(|w| w.last_seen.is_some())
