@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -74,8 +74,9 @@ async fn sigkill_mid_upload_loses_nothing_acknowledged() {
     let slow = wav(30.0, 2);
     let total = slow.len() as u64;
     let pieces: Vec<Bytes> = slow.chunks(64 * 1024).map(Bytes::copy_from_slice).collect();
+    // 81 pieces, 50 ms apart: the whole body takes over 4 s to send.
     let body = futures_util::stream::iter(pieces).then(|p| async move {
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
         Ok::<_, std::io::Error>(p)
     });
     let form = Form::new().part(
@@ -88,11 +89,16 @@ async fn sigkill_mid_upload_loses_nothing_acknowledged() {
         .multipart(form)
         .send();
     let upload = tokio::spawn(request);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert!(
-        !server.files_under("tmp").is_empty(),
-        "the slow upload should be in flight"
-    );
+    // Killed once the upload is being written, long before its last piece is sent.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.files_under("tmp").is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the slow upload should be in flight"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
     server.kill9();
     assert!(
         upload.await.unwrap().is_err(),

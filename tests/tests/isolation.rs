@@ -704,7 +704,12 @@ async fn oversized_and_truncated_bodies_store_nothing() {
     stream.write_all(&body[..body.len() / 2]).await.unwrap();
     stream.shutdown().await.unwrap();
     drop(stream);
+    // The server notices the cut and clears the upload's temporary file, in its own time.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !t.server.files_under("tmp").is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 
     assert_eq!(
         t.server.files_under("blobs").len(),
