@@ -91,6 +91,9 @@ impl S3Server {
         std::fs::create_dir_all(&data).unwrap_or_else(|e| panic!("weed data dir: {e}"));
         let log = std::fs::File::create(self.dir.path().join("weed.log"))
             .unwrap_or_else(|e| panic!("weed log: {e}"));
+        // weed keeps scratch volumes under the temp dir and leaves them: keep them in ours.
+        let scratch = self.dir.path().join("tmp");
+        std::fs::create_dir_all(&scratch).unwrap_or_else(|e| panic!("weed temp dir: {e}"));
         let p = &self.ports;
         let child = Command::new(weed_binary())
             .arg("mini")
@@ -109,6 +112,7 @@ impl S3Server {
             .arg(format!("-admin.port={}", p[5]))
             .env("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID)
             .env("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY)
+            .env("TMPDIR", &scratch)
             .current_dir(self.dir.path())
             .stdout(Stdio::null())
             .stderr(log)

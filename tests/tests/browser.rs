@@ -279,6 +279,56 @@ async fn a_new_owner_finds_the_a_minor_take_near_120_bpm_in_a_folder_and_shares_
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
 
+    // Searches answer out of order: the one for `t` (take-07 and battle) is held back until
+    // the one for `tak` (take-07 alone) has been drawn. The later search's rows stay.
+    browser
+        .eval(
+            "(() => { const real = window.fetch; window.fetch = (input, init) => { \
+               const url = new URL(String(input), location.href); \
+               if (url.pathname === '/api/tracks' && url.searchParams.get('q') === 't') { \
+                 window.heldAsked = true; \
+                 return new Promise((r) => setTimeout(r, 1500)).then(() => real(input, init)) \
+                   .then((res) => { setTimeout(() => { window.heldAnswered = true; }, 300); return res; }); } \
+               return real(input, init); }; return true; })()",
+        )
+        .await;
+    browser.type_into("#search", "t").await;
+    browser
+        .until("the search for `t` to go out", "window.heldAsked === true")
+        .await;
+    browser.keys("ak").await;
+    browser
+        .until(
+            "the search for `tak`",
+            "document.querySelectorAll('#tracks tbody tr').length === 1",
+        )
+        .await;
+    browser
+        .until("the held answer to land", "window.heldAnswered === true")
+        .await;
+    assert_eq!(
+        browser
+            .eval(
+                "[document.getElementById('search').value, \
+                 [...document.querySelectorAll('#tracks tbody td.name')].map((td) => td.textContent)]"
+            )
+            .await,
+        json!(["tak", ["take-07"]]),
+        "an earlier search's answer drew over a later one's"
+    );
+    browser
+        .eval(
+            "(() => { const s = document.getElementById('search'); s.value = ''; \
+               s.dispatchEvent(new Event('input')); return true; })()",
+        )
+        .await;
+    browser
+        .until(
+            "every track again",
+            "document.querySelectorAll('#tracks tbody tr').length === 3",
+        )
+        .await;
+
     // Key and tempo filters leave one take.
     browser
         .eval(

@@ -1,4 +1,4 @@
-import { api, el, fmt, toast } from "/assets/api.js";
+import { api, el, fmt, loadOrder, toast } from "/assets/api.js";
 
 function section(title, ...content) {
   return el("section", { "aria-labelledby": `h-${title.replace(/\W+/g, "-")}` },
@@ -135,8 +135,11 @@ export async function renderAccount(main, session) {
 
   // Sessions: where this account is signed in, with hashed clients.
   const sessionsTable = el("table", { id: "sessions" });
+  const loads = loadOrder();
   async function loadSessions() {
+    const isNewest = loads();
     const sessions = await api("GET", "/api/sessions");
+    if (!isNewest()) return;
     sessionsTable.replaceChildren(
       el("thead", {}, el("tr", {}, ["Signed in", "Last seen", "Client", ""].map((h) => el("th", { scope: "col", text: h })))),
       el("tbody", {}, sessions.map((s) => el("tr", { "data-session": s.id },

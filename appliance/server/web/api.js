@@ -21,6 +21,20 @@ export async function api(method, path, body) {
   return data;
 }
 
+/**
+ * Orders a view's loads: with `const loads = loadOrder()`, a load starts with
+ * `const isNewest = loads();` and, once answered, draws only `if (isNewest())`.
+ * An earlier load can answer after a later one (a slower search, a refresh sent before a
+ * change), and drawing it would bring back what the later one replaced.
+ */
+export function loadOrder() {
+  let newest = 0;
+  return () => {
+    const mine = ++newest;
+    return () => mine === newest;
+  };
+}
+
 export const fmt = {
   duration(secs) {
     if (secs == null || !isFinite(secs)) return "—";

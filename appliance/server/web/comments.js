@@ -2,7 +2,7 @@
 // threads in time order, a form for a comment at the playhead (or a span up to it), replies,
 // resolving, and who in a share sees a thread. Texts and names are other people's words: they
 // go into the page as text only.
-import { api, el, fmt, toast } from "/assets/api.js";
+import { api, el, fmt, loadOrder, toast } from "/assets/api.js";
 
 const REFRESH_MS = 15_000;
 
@@ -185,13 +185,15 @@ function render(force = false) {
   hooks.changed();
 }
 
+const loads = loadOrder();
 async function load() {
   const track = state.track;
   // Signed out, the player is hidden: nothing to ask for.
   if (!track || $("player").hidden) return;
+  const isNewest = loads();
   try {
     const { comments } = await api("GET", `/api/tracks/${track.id}/comments`);
-    if (state.track === track) { state.comments = comments; render(); }
+    if (isNewest() && state.track === track) { state.comments = comments; render(); }
   } catch (e) {
     if (state.open) toast(e.message);
   }

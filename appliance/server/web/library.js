@@ -1,4 +1,4 @@
-import { api, el, fmt, toast, ApiError } from "/assets/api.js";
+import { api, el, fmt, toast, ApiError, loadOrder } from "/assets/api.js";
 import { uploadFile, uploadVersion } from "/assets/upload.js";
 import { play, current } from "/assets/player.js";
 import { stemsRow } from "/assets/stems.js";
@@ -158,7 +158,9 @@ export async function renderLibrary(main, session) {
       el("meter", { min: 0, max: total, value: used, "aria-label": "Storage used" }));
   }
 
+  const loads = loadOrder();
   async function load() {
+    const isNewest = loads();
     const params = new URLSearchParams({ sort: view.sort, order: view.order, limit: "500" });
     if (view.q) params.set("q", view.q);
     if (view.tempoMin) params.set("tempo_min", view.tempoMin);
@@ -172,6 +174,7 @@ export async function renderLibrary(main, session) {
     if (view.folder) params.set("folder", view.folder);
     if (view.versions) params.set("versions", "all");
     const page = await api("GET", `/api/tracks?${params}`);
+    if (!isNewest()) return;
     for (const t of page.items) if (t.folder) folders.add(t.folder);
     renderFolders();
     render(page);

@@ -2,7 +2,7 @@
 // a share, played a track to the end, downloaded, commented; files arrived), polled every 30 s.
 // The panel lists them newest first and marks them read as it opens. Summaries name recipients
 // and tracks: they go into the page as text only.
-import { api, el, fmt, toast } from "/assets/api.js";
+import { api, el, fmt, loadOrder, toast } from "/assets/api.js";
 import { openComments } from "/assets/player.js";
 
 const POLL_MS = 30_000;
@@ -17,9 +17,12 @@ function renderBell() {
   count.hidden = state.unread === 0;
 }
 
+const polls = loadOrder();
 async function poll() {
+  const isNewest = polls();
   try {
     const answer = await api("GET", "/api/notifications");
+    if (!isNewest()) return;
     state.list = [...answer.notifications].sort((a, b) => b.at - a.at);
     state.unread = answer.unread;
     renderBell();

@@ -1,7 +1,7 @@
 // Shares: pick tracks in playlist order, name recipients, set the rules; then each recipient's
 // own link to send, what each of them opened, played and downloaded, what parts of each track
 // they heard (a heat map over the waveform), the tracks' comments, and revocation.
-import { api, el, fmt, toast } from "/assets/api.js";
+import { api, el, fmt, loadOrder, toast } from "/assets/api.js";
 import { openComments } from "/assets/player.js";
 import { drawHeat } from "/assets/waveform.js";
 
@@ -179,13 +179,17 @@ export async function renderShares(main) {
     }));
   }
 
+  const loads = loadOrder();
   async function load() {
+    const isNewest = loads();
     const shares = await api("GET", "/api/shares");
+    if (!isNewest()) return;
     if (shares.length === 0) {
       list.replaceChildren(el("p", { class: "muted", text: "No shares yet." }));
       return;
     }
     const listening = await Promise.all(shares.map((s) => api("GET", `/api/shares/${s.id}/listening`).catch(() => null)));
+    if (!isNewest()) return;
     list.replaceChildren(...shares.map((s, i) => el("section", { class: "share", id: `share-${s.id}`, "data-share": s.id, "aria-label": s.title },
       el("h2", { text: s.title }),
       el("p", { class: "muted", text: [

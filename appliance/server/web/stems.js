@@ -1,4 +1,4 @@
-import { api, el, fmt, toast } from "/assets/api.js";
+import { api, el, fmt, loadOrder, toast } from "/assets/api.js";
 import { play } from "/assets/player.js";
 
 // A track's stems, in a row under the track: ask for them, watch the separation (queued,
@@ -18,9 +18,20 @@ export function stemsRow(track, colspan, onStored) {
   const cellBox = el("td", { colspan, class: "stems" });
   const row = el("tr", { class: "stems-row", "data-stems-of": track.id }, cellBox);
   let timer = null;
+  // An action's answer and the polls' share one order: a poll sent before a cancel must not
+  // draw the separation running again.
+  const answers = loadOrder();
 
   async function act(method, path) {
-    try { render(await api(method, path)); } catch (e) { toast(e.message); }
+    clearTimeout(timer);
+    const isNewest = answers();
+    try {
+      const view = await api(method, path);
+      if (isNewest()) render(view);
+    } catch (e) {
+      toast(e.message);
+      refresh();
+    }
   }
 
   function render(view) {
@@ -68,7 +79,11 @@ export function stemsRow(track, colspan, onStored) {
 
   async function refresh() {
     if (!document.body.contains(row)) return;
-    try { render(await api("GET", `/api/tracks/${track.id}/stems`)); } catch (e) { toast(e.message); }
+    const isNewest = answers();
+    try {
+      const view = await api("GET", `/api/tracks/${track.id}/stems`);
+      if (isNewest()) render(view);
+    } catch (e) { toast(e.message); }
   }
 
   row.dataset.stored = track.stem_count > 0 ? "1" : "";

@@ -1,6 +1,6 @@
 // Upload links: a link for a client to send files into a folder of the library, with an expiry,
 // limits on files and bytes, and an optional password; then what arrived, and revocation.
-import { api, el, fmt, toast } from "/assets/api.js";
+import { api, el, fmt, loadOrder, toast } from "/assets/api.js";
 
 const DAY_MS = 86_400_000;
 const MB = 1024 * 1024;
@@ -62,11 +62,14 @@ export async function renderUploadLinks(main) {
     } catch (err) { error.textContent = err.message; }
   });
 
+  const loads = loadOrder();
   async function load() {
+    const isNewest = loads();
     const [{ links }, tracks] = await Promise.all([
       api("GET", "/api/upload-links"),
       api("GET", "/api/tracks?limit=500&versions=all").then((p) => p.items, () => []),
     ]);
+    if (!isNewest()) return;
     if (links.length === 0) {
       list.replaceChildren(el("p", { class: "muted", text: "No upload links yet." }));
       return;
