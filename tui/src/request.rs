@@ -303,8 +303,8 @@ impl<P> InFlight<P> {
 pub enum Load {
     /// On showing it, on its periodic refresh or when asked: a load already out will do.
     Refresh,
-    /// After a change it made, or one it must show: a load sent before the change would answer with
-    /// the state from before it, over what the change's own answer showed.
+    /// After a change it made, or to show something new it was told of: loads sent before would
+    /// answer with the state from before, over what the change's own answer showed.
     Fresh,
 }
 
