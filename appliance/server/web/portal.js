@@ -4,6 +4,7 @@
 // versions (switched at the same position, for A/B listening), comments pinned to moments,
 // and reports of the spans played. It also tells the appliance the page was opened: a link
 // preview fetches the page without running this, and counts nothing.
+import { loadOrder } from "/assets/api.js";
 import { drawWaveform } from "/assets/waveform.js";
 
 const root = document.getElementById("portal");
@@ -143,13 +144,18 @@ if (root) {
   setInterval(() => { if (!audio.paused) flushSpan(false); }, 10_000);
 
   // Comments on the version playing: the recipient's own thread and what the owner shared.
+  // The reload after posting must not be drawn over by a refresh sent before it.
+  const commentLoads = loadOrder();
   async function loadComments() {
     if (!state.track) return;
     const id = state.track;
+    const isNewest = commentLoads();
     try {
       const res = await fetch(`${base}/comments/${id}`, { credentials: "same-origin" });
       if (!res.ok || state.track !== id) return;
-      state.comments = (await res.json()).comments;
+      const { comments } = await res.json();
+      if (!isNewest() || state.track !== id) return;
+      state.comments = comments;
       commentsBox.hidden = false;
       renderComments();
       draw();
