@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
 
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 use studiovault_e2e::{Owner, Server, ffmpeg, sha256_hex, wav};
 
@@ -269,6 +270,20 @@ async fn patch(owner: &Owner, id: &str, offset: u64, bytes: Vec<u8>) -> (u16, Op
     (status, offset, res.json().await.unwrap_or(Value::Null))
 }
 
+/// A new session's token, for requests written by hand on a raw socket.
+async fn session_token(server: &Server, email: &str) -> String {
+    let res = Owner::new(server)
+        .login(email, studiovault_e2e::PASSWORD, None)
+        .await;
+    let cookie = res.headers()["set-cookie"].to_str().unwrap().to_owned();
+    cookie
+        .trim_start_matches("sv_session=")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn resumable_uploads_survive_a_dropped_connection() {
     let server = Server::start();
@@ -290,18 +305,7 @@ async fn resumable_uploads_survive_a_dropped_connection() {
     assert_eq!(patch(&owner, &id, 0, audio[..first].to_vec()).await.0, 204);
 
     // The next request dies mid-body: half of what it announced arrives, then the socket closes.
-    let token = {
-        let res = Owner::new(&server)
-            .login("resume@studio.test", studiovault_e2e::PASSWORD, None)
-            .await;
-        let cookie = res.headers()["set-cookie"].to_str().unwrap().to_owned();
-        cookie
-            .trim_start_matches("sv_session=")
-            .split(';')
-            .next()
-            .unwrap()
-            .to_owned()
-    };
+    let token = session_token(&server, "resume@studio.test").await;
     let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", server.port))
         .await
         .unwrap();
@@ -348,12 +352,160 @@ async fn resumable_uploads_survive_a_dropped_connection() {
         .await
         .unwrap();
     assert_eq!(back.as_ref(), audio.as_slice());
-    assert_eq!(
-        owner.get(&format!("/api/uploads/{id}")).await.status(),
-        404,
-        "a finished upload is gone"
-    );
+    assert_finished_once(&owner, &id, &audio, &track).await;
     assert!(server.files_under("tmp").is_empty());
+}
+
+/// A finished upload answers with its track, as in tus: a client that lost the final answer
+/// asks again instead of uploading the file twice.
+async fn assert_finished_once(owner: &Owner, id: &str, audio: &[u8], track: &Value) {
+    let size = audio.len() as u64;
+    let (status, state) = owner.get_json(&format!("/api/uploads/{id}")).await;
+    assert_eq!(status, 200, "{state}");
+    assert_eq!(state["offset"].as_u64(), Some(size), "{state}");
+    assert_eq!(state["track"]["id"], track["id"], "{state}");
+    let (status, _, again) = patch(owner, id, size, Vec::new()).await;
+    assert_eq!((status, &again["id"]), (201, &track["id"]), "{again}");
+    let (status, current, err) = patch(owner, id, 0, audio.to_vec()).await;
+    assert_eq!(
+        (status, current, err["error"].as_str()),
+        (409, Some(size), Some("offset_mismatch"))
+    );
+    let (_, tracks) = owner.get_json("/api/tracks").await;
+    let same = tracks["items"].as_array().map_or(0, |all| {
+        all.iter()
+            .filter(|t| t["sha256"] == track["sha256"])
+            .count()
+    });
+    assert_eq!(same, 1, "stored once: {tracks}");
+}
+
+/// Creates a resumable upload of `audio` and sends its first `first` bytes.
+async fn begun(owner: &Owner, name: &str, audio: &[u8], first: usize) -> String {
+    let (status, created) = owner
+        .send(
+            reqwest::Method::POST,
+            "/api/uploads",
+            Some(json!({"filename": name, "size": audio.len()})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(patch(owner, &id, 0, audio[..first].to_vec()).await.0, 204);
+    id
+}
+
+/// Over HTTP/2 a browser that aborts an upload, or loses its network, resets the stream, and
+/// hyper then drops the request's handler mid-append. What arrived was lost with the writer
+/// the handler held (the status said 0, and the next piece got 500): a take started over.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_resumable_upload_reset_over_http2_keeps_what_arrived() {
+    let server = Server::start_deployed();
+    server.add_user("h2@studio.test", "pro");
+    let owner = Owner::signed_in(&server, "h2@studio.test").await;
+    let audio = wav(6.0, 22);
+    let first = 300_000usize;
+    let id = begun(&owner, "Bridge take 4.wav", &audio, first).await;
+
+    // The next piece sends 200 kB, then its body fails: the client resets the stream.
+    let sent = audio[first..first + 200_000].to_vec();
+    let pieces = futures_util::stream::iter([Ok::<_, std::io::Error>(sent)]).chain(
+        futures_util::stream::once(async {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            Err(std::io::Error::other("the network went away"))
+        }),
+    );
+    let res = owner
+        .http
+        .patch(owner.url(&format!("/api/uploads/{id}")))
+        .header("Upload-Offset", first.to_string())
+        .header("Content-Type", "application/offset+octet-stream")
+        .body(reqwest::Body::wrap_stream(pieces))
+        .send()
+        .await;
+    assert!(res.is_err(), "the request was cut off: {res:?}");
+
+    let offset = wait_for_offset(&owner, &id, first as u64).await;
+    assert!(
+        offset <= (first + 200_000) as u64,
+        "no more than arrived: {offset}"
+    );
+    let (status, _, track) = patch(&owner, &id, offset, audio[offset as usize..].to_vec()).await;
+    assert_eq!(status, 201, "{track}");
+    assert_eq!(track["sha256"], sha256_hex(&audio));
+    let version = owner
+        .http
+        .get(owner.url(&format!("/api/uploads/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .version();
+    assert_eq!(version, reqwest::Version::HTTP_2, "the shape browsers use");
+    assert_finished_once(&owner, &id, &audio, &track).await;
+    assert!(server.files_under("tmp").is_empty());
+}
+
+/// Polls the upload's status until it holds more than `past` bytes.
+async fn wait_for_offset(owner: &Owner, id: &str, past: u64) -> u64 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let path = format!("/api/uploads/{id}");
+    loop {
+        // A status call stuck behind a stalled append counts as no answer yet.
+        let status = owner.get_json(&path);
+        let state = match tokio::time::timeout(std::time::Duration::from_secs(5), status).await {
+            Ok((status, state)) => {
+                assert_eq!(status, 200, "{state}");
+                let offset = state["offset"].as_u64().unwrap();
+                if offset > past {
+                    return offset;
+                }
+                state
+            }
+            Err(_) => json!("the status call did not answer"),
+        };
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the bytes that arrived were not kept: {state}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// A client whose network vanishes silently (a half-open connection) sends nothing more and
+/// never closes. Its upload was held, and the status call waited on it, for good; past the
+/// body's idle limit the append ends and keeps what arrived.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stalled_upload_body_is_cut_off_and_keeps_what_arrived() {
+    let server = Server::start_with(&[("STUDIOVAULT_HTTP__BODY_IDLE_TIMEOUT_SECS", "2")]);
+    server.add_user("stall@studio.test", "pro");
+    let owner = Owner::signed_in(&server, "stall@studio.test").await;
+    let audio = wav(6.0, 23);
+    let first = 300_000usize;
+    let id = begun(&owner, "Outro.wav", &audio, first).await;
+    let token = session_token(&server, "stall@studio.test").await;
+
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .unwrap();
+    let head = format!(
+        "PATCH /api/uploads/{id} HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: sv_session={token}\r\nUpload-Offset: {first}\r\nContent-Length: {}\r\n\r\n",
+        audio.len() - first
+    );
+    use tokio::io::AsyncWriteExt;
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream
+        .write_all(&audio[first..first + 200_000])
+        .await
+        .unwrap();
+    stream.flush().await.unwrap();
+
+    // The socket stays open and silent.
+    let offset = wait_for_offset(&owner, &id, first as u64).await;
+    assert_eq!(offset, (first + 200_000) as u64);
+    let (status, _, track) = patch(&owner, &id, offset, audio[offset as usize..].to_vec()).await;
+    assert_eq!(status, 201, "{track}");
+    assert_eq!(track["sha256"], sha256_hex(&audio));
+    drop(stream);
 }
 
 #[tokio::test(flavor = "multi_thread")]

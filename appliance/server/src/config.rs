@@ -231,6 +231,9 @@ pub struct Http {
     pub listen: SocketAddr,
     /// Largest accepted upload, in bytes.
     pub max_upload_bytes: u64,
+    /// An upload body that sends nothing for this long is treated as cut off: what arrived of a
+    /// resumable upload is kept, and the connection's resources are freed.
+    pub body_idle_timeout_secs: u64,
     /// The origin browsers reach the appliance at (`https://vault.studio.example`), when it is
     /// one name: state-changing requests must come from it, and port 80 redirects to it.
     /// Unset, each request is checked against the name it was sent to.
@@ -336,6 +339,7 @@ impl Default for Http {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_upload_bytes: 4 << 30,
+            body_idle_timeout_secs: 60,
             public_origin: None,
         }
     }

@@ -4,12 +4,18 @@
 //! ```text
 //! POST   /api/uploads        {"filename","size","name"?,"version_of"?}  → 201 {"id","offset":0,"size"}
 //! PATCH  /api/uploads/{id}   Upload-Offset: n, body bytes  → 204 (Upload-Offset: n') | 201 track
-//! GET    /api/uploads/{id}                                 → 200 {"id","offset","size"}
+//! GET    /api/uploads/{id}                                 → 200 {"id","offset","size","track"?}
 //! DELETE /api/uploads/{id}                                 → 204
 //! ```
 //!
 //! Sessions live in memory; their bytes are already encrypted in the temp directory. A server
 //! restart empties both, and the client starts over.
+//!
+//! An append runs to its end in a task of its own, whatever happens to the request: an HTTP/2
+//! client that resets its stream (a browser aborting an upload, a network drop) makes hyper
+//! drop the request's handler, and what arrived must still be kept for the resume. A finished
+//! upload stays answerable for [`FINISHED_KEPT`], as in tus: a client that lost the final
+//! answer asks again and learns the track instead of uploading the file twice.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -30,6 +36,8 @@ use crate::web::{ApiError, AppState, blocking, client, json_body, respond, with,
 
 /// Unfinished uploads untouched for this long are dropped.
 const IDLE_LIMIT: Duration = Duration::from_secs(24 * 3600);
+/// How long a finished upload still answers with its track.
+const FINISHED_KEPT: Duration = Duration::from_secs(3600);
 const MAX_OPEN_PER_OWNER: usize = 16;
 const OFFSET_HEADER: &str = "upload-offset";
 
@@ -50,6 +58,9 @@ struct UploadStatus {
     id: String,
     offset: u64,
     size: u64,
+    /// The track, once the upload is finished.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    track: Option<serde_json::Value>,
 }
 
 #[derive(Debug)]
@@ -61,6 +72,8 @@ struct Session {
     version_of: Option<TrackId>,
     /// `None` once finished or refused. The async lock serialises appends.
     incoming: tokio::sync::Mutex<Option<Incoming>>,
+    /// The track the upload became (its `TrackView`).
+    finished: std::sync::OnceLock<serde_json::Value>,
     last_activity: Mutex<Instant>,
 }
 
@@ -71,6 +84,15 @@ impl Session {
 
     fn idle_for(&self, now: Instant) -> Duration {
         now.saturating_duration_since(*self.last_activity.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Whether the session is still worth keeping at `now`.
+    fn kept_at(&self, now: Instant) -> bool {
+        let limit = match self.finished.get() {
+            Some(_) => FINISHED_KEPT,
+            None => IDLE_LIMIT,
+        };
+        self.idle_for(now) < limit
     }
 }
 
@@ -100,11 +122,22 @@ impl UploadSessions {
 }
 
 fn status_response(id: &str, offset: u64, size: u64, code: StatusCode) -> Response {
+    status_with_track(id, offset, size, None, code)
+}
+
+fn status_with_track(
+    id: &str,
+    offset: u64,
+    size: u64,
+    track: Option<serde_json::Value>,
+    code: StatusCode,
+) -> Response {
     let mut res = warp::reply::with_status(
         warp::reply::json(&UploadStatus {
             id: id.to_owned(),
             offset,
             size,
+            track,
         }),
         code,
     )
@@ -136,6 +169,15 @@ pub(super) fn routes(
                 let result = async {
                     let session = sessions.get(&id, auth.scope.owner())?;
                     let guard = session.incoming.lock().await;
+                    if let Some(track) = session.finished.get() {
+                        return Ok(status_with_track(
+                            &id,
+                            session.size,
+                            session.size,
+                            Some(track.clone()),
+                            StatusCode::OK,
+                        ));
+                    }
                     let offset = guard
                         .as_ref()
                         .map(Incoming::len)
@@ -155,10 +197,18 @@ pub(super) fn routes(
         .and(with(sessions.clone()))
         .then(
             |id, auth, offset, body, client, state, sessions| async move {
-                let mut body = pinned(body);
-                let result = append(id, auth, offset, &mut body, client, state, sessions).await;
-                drain_if_refused(&result, body).await;
-                respond(result)
+                // Its own task: see the module's comment.
+                let appending = tokio::spawn(async move {
+                    let mut body = pinned(body);
+                    let result = append(id, auth, offset, &mut body, client, state, sessions).await;
+                    drain_if_refused(&result, body).await;
+                    result
+                });
+                respond(
+                    appending
+                        .await
+                        .unwrap_or_else(|_| Err(ApiError::internal())),
+                )
             },
         );
     let abort = warp::path!("api" / "uploads" / String)
@@ -215,6 +265,7 @@ async fn create(
         name: req.name,
         version_of,
         incoming: tokio::sync::Mutex::new(Some(incoming)),
+        finished: std::sync::OnceLock::new(),
         last_activity: Mutex::new(Instant::now()),
     };
     {
@@ -222,8 +273,12 @@ async fn create(
         // A refused session's temporary blob goes with it.
         let now = Instant::now();
         let mut map = sessions.map();
-        map.retain(|_, s| s.idle_for(now) < IDLE_LIMIT);
-        if map.values().filter(|s| s.owner == owner).count() >= MAX_OPEN_PER_OWNER {
+        map.retain(|_, s| s.kept_at(now));
+        let open = map
+            .values()
+            .filter(|s| s.owner == owner && s.finished.get().is_none())
+            .count();
+        if open >= MAX_OPEN_PER_OWNER {
             return Err(ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "too_many_uploads",
@@ -287,22 +342,19 @@ async fn append(
             "another request is writing to this upload",
         )
     })?;
+    if let Some(track) = session.finished.get() {
+        // The final answer was lost: the same request gets it again.
+        return Ok(if offset == session.size {
+            finished_response(track.clone(), session.size)
+        } else {
+            offset_mismatch(session.size)
+        });
+    }
     let incoming = guard
         .as_mut()
         .ok_or_else(|| ApiError::not_found("upload"))?;
     if offset != incoming.len() {
-        let mut res = ApiError::new(
-            StatusCode::CONFLICT,
-            "offset_mismatch",
-            format!(
-                "the upload holds {} bytes; continue from there",
-                incoming.len()
-            ),
-        )
-        .into_response();
-        res.headers_mut()
-            .insert(OFFSET_HEADER, HeaderValue::from(incoming.len()));
-        return Ok(res);
+        return Ok(offset_mismatch(incoming.len()));
     }
     session.touch();
     let size = session.size;
@@ -321,8 +373,7 @@ async fn append(
         return Ok(status_response(&id, received, size, StatusCode::NO_CONTENT));
     }
     let incoming = guard.take().ok_or_else(ApiError::internal)?;
-    sessions.remove(&id);
-    let rec = incoming
+    let committed = incoming
         .commit(
             &session.filename,
             session.name.clone(),
@@ -334,13 +385,45 @@ async fn append(
             client,
             &state,
         )
-        .await?;
-    let mut res = warp::reply::with_status(warp::reply::json(&view(&rec)), StatusCode::CREATED)
-        .into_response();
-    if let Ok(v) = HeaderValue::from_str(&format!("/api/tracks/{}", rec.id)) {
+        .await;
+    let track = match committed
+        .and_then(|rec| serde_json::to_value(view(&rec)).map_err(|_| ApiError::internal()))
+    {
+        Ok(track) => track,
+        Err(e) => {
+            sessions.remove(&id);
+            return Err(e);
+        }
+    };
+    session.touch();
+    let track = session.finished.get_or_init(|| track).clone();
+    Ok(finished_response(track, received))
+}
+
+/// `409` telling the client where to continue from.
+fn offset_mismatch(held: u64) -> Response {
+    let mut res = ApiError::new(
+        StatusCode::CONFLICT,
+        "offset_mismatch",
+        format!("the upload holds {held} bytes; continue from there"),
+    )
+    .into_response();
+    res.headers_mut()
+        .insert(OFFSET_HEADER, HeaderValue::from(held));
+    res
+}
+
+/// `201` with the track a finished upload became.
+fn finished_response(track: serde_json::Value, received: u64) -> Response {
+    let location = track["id"]
+        .as_str()
+        .and_then(|t| HeaderValue::from_str(&format!("/api/tracks/{t}")).ok());
+    let mut res =
+        warp::reply::with_status(warp::reply::json(&track), StatusCode::CREATED).into_response();
+    if let Some(v) = location {
         res.headers_mut().insert(header::LOCATION, v);
     }
     res.headers_mut()
         .insert(OFFSET_HEADER, HeaderValue::from(received));
-    Ok(res)
+    res
 }

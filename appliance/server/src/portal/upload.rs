@@ -187,7 +187,7 @@ async fn receive(
         let filename = part.filename().unwrap_or_default().to_owned();
         let (vault, g) = (state.vault.clone(), grant.clone());
         let writer = blocking(move || g.begin_upload(&vault)).await?;
-        let mut incoming = Incoming::into(writer);
+        let mut incoming = Incoming::into(writer, &state);
         incoming
             .append(part.stream(), limit, over_limit)
             .await

@@ -1,12 +1,15 @@
 //! The receiving end of an upload, shared by the owners' multipart and resumable routes and by
 //! upload links.
 //!
-//! Bytes are never held in memory: after the first ones are sniffed, pieces go through a
-//! bounded channel to a blocking thread that hashes and encrypts them into a temp file. When
+//! Bytes are never held in memory beyond one batch: after the first ones are sniffed, pieces
+//! are gathered into batches that a blocking thread hashes and encrypts into a temp file, one
+//! batch written while the next arrives. When
 //! the upload is complete the sealed blob is probed as audio (decrypting from disk) and only
 //! then committed. Dropping an [`Incoming`] at any point deletes its temp file.
 
-use bytes::{Buf, Bytes};
+use std::time::Duration;
+
+use bytes::Buf;
 use futures_util::{Stream, StreamExt};
 use studiovault_audio::{Container, ProbeError, probe};
 use studiovault_vault::library::names_from_filename;
@@ -20,8 +23,8 @@ use super::{ApiError, AppState, blocking};
 
 /// Bytes read before deciding whether the upload looks like audio at all.
 const SNIFF_LEN: usize = 16;
-/// Pieces queued between the socket and the encrypting thread.
-const WRITE_QUEUE: usize = 8;
+/// Bytes gathered from the socket before a blocking thread encrypts and writes them.
+const WRITE_BATCH: usize = 1 << 20;
 
 pub fn too_large(max: u64) -> ApiError {
     ApiError::new(
@@ -60,10 +63,43 @@ pub enum Stopped {
     Refused(ApiError),
 }
 
+/// The upload's writer: here, or on a blocking thread writing one batch while the next arrives.
+/// No thread waits on the client, so a slow or stalled upload holds none (thousands of them
+/// cannot starve the blocking pool every other request needs).
+enum Writer {
+    Here(Box<BlobWriter>),
+    Writing(tokio::task::JoinHandle<Result<Box<BlobWriter>, VaultError>>),
+}
+
+impl Writer {
+    /// The writer, once its batch is written.
+    async fn settle(self) -> Result<Box<BlobWriter>, Stopped> {
+        match self {
+            Self::Here(writer) => Ok(writer),
+            Self::Writing(task) => match task.await {
+                Ok(Ok(writer)) => Ok(writer),
+                Ok(Err(e)) => Err(Stopped::Refused(e.into())),
+                Err(_) => Err(Stopped::Refused(ApiError::internal())),
+            },
+        }
+    }
+
+    /// Starts writing `batch` once the previous batch is written.
+    async fn write(self, batch: Vec<u8>) -> Result<Self, Stopped> {
+        let mut writer = self.settle().await?;
+        Ok(Self::Writing(tokio::task::spawn_blocking(move || {
+            writer.write(&batch)?;
+            Ok(writer)
+        })))
+    }
+}
+
 /// One upload being received into an encrypted temp blob.
 #[derive(Debug)]
 pub struct Incoming {
     writer: Option<BlobWriter>,
+    /// How long the body may send nothing before it counts as cut off.
+    idle_limit: Duration,
     head: Vec<u8>,
     container: Option<Container>,
 }
@@ -73,13 +109,14 @@ impl Incoming {
         let vault = state.vault.clone();
         let scope = auth.scope.clone();
         let writer = blocking(move || vault.library(&scope).begin_upload()).await?;
-        Ok(Self::into(writer))
+        Ok(Self::into(writer, state))
     }
 
     /// Receives into `writer`, an encrypting writer of the owner the file is for.
-    pub fn into(writer: BlobWriter) -> Self {
+    pub fn into(writer: BlobWriter, state: &AppState) -> Self {
         Self {
             writer: Some(writer),
+            idle_limit: Duration::from_secs(state.config.http.body_idle_timeout_secs),
             head: Vec::new(),
             container: None,
         }
@@ -101,24 +138,22 @@ impl Incoming {
         S: Stream<Item = Result<B, warp::Error>>,
         B: Buf,
     {
-        let mut writer = self
+        let writer = self
             .writer
             .take()
             .ok_or_else(|| Stopped::Refused(ApiError::internal()))?;
         let mut total = writer.len();
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(WRITE_QUEUE);
-        let task = tokio::task::spawn_blocking(move || -> Result<BlobWriter, VaultError> {
-            while let Some(piece) = rx.blocking_recv() {
-                writer.write(&piece)?;
-            }
-            Ok(writer)
-        });
+        let mut writer = Writer::Here(Box::new(writer));
+        let mut batch = Vec::with_capacity(WRITE_BATCH);
         let mut stopped = None;
         let mut pieces = std::pin::pin!(pieces);
-        while let Some(piece) = pieces.next().await {
-            let piece = match piece {
-                Ok(mut b) => b.copy_to_bytes(b.remaining()),
-                Err(_) => {
+        loop {
+            // A silent client (a half-open connection) would otherwise hold the upload and its
+            // lock for good.
+            let piece = match tokio::time::timeout(self.idle_limit, pieces.next()).await {
+                Ok(None) => break,
+                Ok(Some(Ok(mut b))) => b.copy_to_bytes(b.remaining()),
+                Ok(Some(Err(_))) | Err(_) => {
                     stopped = Some(Stopped::Interrupted);
                     break;
                 }
@@ -144,16 +179,16 @@ impl Incoming {
                     }
                 }
             }
-            if tx.send(piece).await.is_err() {
-                break; // the writer failed; its error is reported below
+            batch.extend_from_slice(&piece);
+            if batch.len() >= WRITE_BATCH {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(WRITE_BATCH));
+                writer = writer.write(full).await?;
             }
         }
-        drop(tx);
-        match task.await {
-            Ok(Ok(writer)) => self.writer = Some(writer),
-            Ok(Err(e)) => return Err(Stopped::Refused(e.into())),
-            Err(_) => return Err(Stopped::Refused(ApiError::internal())),
+        if !batch.is_empty() {
+            writer = writer.write(batch).await?;
         }
+        self.writer = Some(*writer.settle().await?);
         stopped.map_or(Ok(()), Err)
     }
 
