@@ -188,6 +188,42 @@ async fn versions_comments_listening_and_notifications_over_the_api() {
         assert_eq!(status, 400, "{err}");
         assert!(err["message"].as_str().unwrap().contains(field), "{err}");
     }
+    // A body that is not the JSON asked for, or too long, says so; it once fell through to the
+    // media-URL route and answered 404 "no such action".
+    let raw = |body: String| {
+        ana_browser
+            .post(format!("{ana}/comments/{v2}"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let lyrics = format!(r#"{{"text": "{}", "at_secs": 1.0}}"#, "la ".repeat(7000));
+    for (body, expect, code) in [
+        (
+            r#"{"text": 5, "at_secs": 1.0}"#.to_owned(),
+            400,
+            "bad_request",
+        ),
+        ("not json at all".to_owned(), 400, "bad_request"),
+        (lyrics, 413, "too_large"),
+    ] {
+        let res = raw(body).await.unwrap();
+        let status = res.status().as_u16();
+        let err: Value = res.json().await.unwrap_or(Value::Null);
+        assert_eq!(
+            (status, err["error"].as_str()),
+            (expect, Some(code)),
+            "{err}"
+        );
+    }
+    let res = ana_browser
+        .post(format!("{ana}/listen/{v2}"))
+        .header("content-type", "application/json")
+        .body(r#"{"seconds": "a while"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400, "a malformed listening report");
 
     // The owner sees the thread; Ben does not, until the owner shows it to every recipient.
     let (_, owners_view) = owner.get_json(&format!("/api/tracks/{v2}/comments")).await;

@@ -171,6 +171,10 @@ pub struct RecipientRecord {
     /// When a page open was last logged.
     #[serde(default)]
     open_logged_at_ms: Option<i64>,
+    /// When the last play that counted against the limit began: comparing versions continues
+    /// that play for a play URL's life from then, however often the recipient switches.
+    #[serde(default)]
+    counted_play_at_ms: Option<i64>,
 }
 
 impl RecipientRecord {

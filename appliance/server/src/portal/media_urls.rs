@@ -13,13 +13,21 @@ use crate::web::{ApiError, AppState, blocking, client, respond, with_state};
 
 pub(super) fn route(state: &AppState) -> BoxedFilter<(Response,)> {
     warp::path!("s" / String / String / String)
+        // Only play and download: any other path falls through, so a refused body on
+        // `/s/{link}/comments/{track}` keeps its own answer (400, 413, 408), not "no such action".
+        .and_then(|token, kind: String, track| async move {
+            MediaKind::parse(&kind)
+                .map(|kind| (token, kind, track))
+                .ok_or_else(warp::reject::not_found)
+        })
+        .untuple_one()
         .and(warp::post())
         .and(unlock_cookie(state))
         .and(client())
         .and(with_state(state))
         .then(
             |token: String,
-             kind: String,
+             kind: MediaKind,
              track: String,
              unlock,
              client,
@@ -38,13 +46,12 @@ struct SignedUrl {
 
 async fn media_url(
     token: String,
-    kind: String,
+    kind: MediaKind,
     track: String,
     unlock: Option<String>,
     client: ClientInfo,
     state: AppState,
 ) -> Result<Response, ApiError> {
-    let kind = MediaKind::parse(&kind).ok_or_else(|| ApiError::not_found("action"))?;
     let track = TrackId::parse(&track).ok_or_else(|| ApiError::not_found("track"))?;
     let grant = grant_for(&state, token, unlock)
         .await?

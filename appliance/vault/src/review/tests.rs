@@ -278,3 +278,45 @@ fn switching_versions_continues_a_play_and_replaying_spends_one() {
     t.advance_secs(crate::shares::PLAY_URL_SECS + 1);
     assert!(matches!(play(first.id), Err(VaultError::LimitReached(_))));
 }
+
+/// Each switch used to restart the comparison window, so switching every few minutes kept one
+/// play going for ever.
+#[test]
+fn switching_back_and_forth_does_not_stretch_a_play_past_its_window() {
+    let t = TestVault::new();
+    let (_, scope) = t.user("mixer@studio.test");
+    let first = t.upload(&scope, b"mix one");
+    let second = version_of(&t, &scope, first.id, b"mix two");
+    let detail = t
+        .vault
+        .shares(&scope)
+        .create(
+            NewShare {
+                title: "Mixes".into(),
+                tracks: vec![first.id],
+                recipients: vec![NewRecipient {
+                    name: "Ana".into(),
+                    email: None,
+                }],
+                follow_latest: true,
+                play_limit: Some(1),
+                ..NewShare::default()
+            },
+            &ClientInfo::default(),
+        )
+        .unwrap();
+    let grant = t.vault.open_link(&detail.recipients[0].1).unwrap();
+    let play = |track| grant.media_url(&t.vault, track, MediaKind::Play, &ClientInfo::default());
+    play(first.id).unwrap();
+    let step = crate::shares::PLAY_URL_SECS / 3;
+    t.advance_secs(step);
+    play(second.id).unwrap();
+    t.advance_secs(step);
+    play(first.id).unwrap();
+    t.advance_secs(step);
+    assert!(
+        matches!(play(second.id), Err(VaultError::LimitReached(_))),
+        "a play URL's life after the counted play, a switch is a new play"
+    );
+    assert_eq!(grant.view(&t.vault).unwrap().recipient.plays, 1);
+}

@@ -174,6 +174,7 @@ impl RecipientGrant {
                                 return Err(VaultError::LimitReached("plays"));
                             }
                             rec.plays += 1;
+                            rec.counted_play_at_ms = Some(now);
                         }
                         rec.record(now, RecipientEventKind::Played, Some(track));
                         Ok(share.expires_at_ms)
@@ -249,7 +250,8 @@ impl RecipientGrant {
 }
 
 /// Whether playing `track` now switches from the version of the same piece played last, within
-/// a play URL's life: a comparison, not a new play.
+/// a play URL's life of the play that counted: a comparison, not a new play. Measured from the
+/// counted play, not the last switch, or switching back and forth would never spend a play.
 fn switches_version(
     tracks: &impl ReadableTable<(u128, u128), &'static [u8]>,
     owner: UserId,
@@ -257,12 +259,15 @@ fn switches_version(
     track: TrackId,
     now: i64,
 ) -> Result<bool> {
+    let within_play = recipient
+        .counted_play_at_ms
+        .is_some_and(|at| now - at < PLAY_URL_SECS * 1000);
     let last = recipient
         .events
         .iter()
         .rev()
         .find(|e| e.kind == RecipientEventKind::Played)
-        .filter(|e| now - e.at_ms < PLAY_URL_SECS * 1000)
+        .filter(|_| within_play)
         .and_then(|e| e.track);
     let Some(last) = last.filter(|last| *last != track) else {
         return Ok(false);

@@ -132,6 +132,7 @@ impl<'a> Shares<'a> {
                         downloads: 0,
                         events: Vec::new(),
                         open_logged_at_ms: None,
+                        counted_play_at_ms: None,
                     };
                     payloads.insert(rec.payload, rec.id.raw())?;
                     share.recipients.push(rec.id);
