@@ -25,6 +25,8 @@ const ENV_NOT_CONFIG: &[&str] = &[
     "STUDIOVAULT_MODELS_DIR",
     // The test suite's demand that the model be installed.
     "STUDIOVAULT_REQUIRE_MODEL",
+    // Which binary the test suite and the benchmarks run; the appliance it starts inherits it.
+    "STUDIOVAULT_BIN",
 ];
 
 #[derive(Debug, thiserror::Error)]
