@@ -32,7 +32,7 @@ use crate::library::TrackRecord;
 use crate::records::{BlobRecord, TABLES, object_key};
 use crate::replication::hash_file;
 use crate::store::{
-    BLOBS, META, SCHEMA_VERSION, TENANT_KEYS, TRACKS, USERS, decode, schema_version,
+    BLOBS, META, SALTS, SCHEMA_VERSION, TENANT_KEYS, TRACKS, USERS, decode, schema_version,
 };
 use crate::{Vault, fsutil};
 
@@ -95,7 +95,10 @@ fn copy_all_tables(src: &ReadTransaction, dst: &WriteTransaction) -> Result<usiz
     }
     for spec in TABLES {
         // The keys are the keyring's, staged apart: a copy of them here would outlive a purge.
-        if spec.table.name() == TENANT_KEYS.name() {
+        // The daily salts stay out too: a weekly snapshot is kept for months, and with the
+        // salts in it every client hash of the 30 days before it could be reversed (IPv4 is
+        // small) long after the salts were deleted here. A restored store starts new salts.
+        if [TENANT_KEYS.name(), SALTS.name()].contains(&spec.table.name()) {
             spec.table.create(dst)?;
         } else {
             spec.table.copy(src, dst)?;
@@ -437,6 +440,20 @@ mod tests {
         let (_, scope) = t.user("a@example.com");
         let kept = t.upload(&scope, &vec![7u8; 200_000]);
         let gone = t.upload(&scope, b"short");
+        let client = ClientInfo {
+            ip: Some([203, 0, 113, 9].into()),
+            user_agent: Some("Mozilla/5.0".into()),
+        };
+        t.vault.hash_client(&client).unwrap();
+        let live = t
+            .vault
+            .db()
+            .begin_read()
+            .unwrap()
+            .open_table(SALTS)
+            .unwrap()
+            .len();
+        assert_eq!(live.unwrap(), 1, "today's salt is in the live store");
         t.vault
             .library(&scope)
             .delete(gone.id, &ClientInfo::default())
@@ -467,6 +484,8 @@ mod tests {
             .unwrap()
             .len();
         assert_eq!(keys.unwrap(), 0, "no tenant key in the data snapshot");
+        let salts = copy.begin_read().unwrap().open_table(SALTS).unwrap().len();
+        assert_eq!(salts.unwrap(), 0, "no daily salt in the data snapshot");
         drop(copy);
         assert!(install_keyring(&stats.dir, &keyring).unwrap().is_empty());
         let copy = TestVault::open_at(&stats.dir, crate::Policy::default(), t.now.clone());
