@@ -185,8 +185,13 @@ async fn export(
 ) -> Result<Response, ApiError> {
     let vault = state.vault.clone();
     let scope = auth.scope.clone();
-    let export = blocking(move || vault.export_account(&scope, &client)).await?;
-    let entries = Entries::of(&export).map_err(|_| ApiError::internal())?;
+    // Serialising a long-lived account's activity is heavy CPU work: off the reactor too.
+    let entries = blocking(move || {
+        let export = vault.export_account(&scope, &client)?;
+        Ok(Entries::of(&export))
+    })
+    .await?
+    .map_err(|_| ApiError::internal())?;
     let length = entries.archive_len();
     let date = time::OffsetDateTime::now_utc().date();
     let (tx, rx) = tokio::sync::mpsc::channel(4);
