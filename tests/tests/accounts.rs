@@ -548,3 +548,54 @@ async fn wrong_passwords_and_codes_on_rechecks_end_in_429() {
         .unwrap_or_default();
     assert_eq!(failed, 5, "{activity}");
 }
+
+/// The bell's poll, as the web app's timer sends it.
+async fn background_poll(owner: &Owner) -> u16 {
+    owner
+        .http
+        .get(owner.url("/api/notifications"))
+        .header("x-background", "1")
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// The web app's bell polls every 30 s. Every poll refreshed the session's last activity, so a
+/// tab left open on a studio workstation stayed signed in until the 30-day limit. Polls carry
+/// `x-background` and no longer count as activity.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_open_tab_polling_in_the_background_is_still_signed_out_when_idle() {
+    let server = Server::start_with(&[("STUDIOVAULT_SESSIONS__IDLE_TIMEOUT_MINUTES", "10")]);
+    server.add_user("idle@studio.test", "pro");
+    let owner = Owner::signed_in(&server, "idle@studio.test").await;
+    for _ in 0..3 {
+        server.advance_clock(3 * 60);
+        assert_eq!(
+            background_poll(&owner).await,
+            200,
+            "polls are answered while the session lives"
+        );
+    }
+    // Twelve minutes after the owner's last own request, polled all along.
+    server.advance_clock(3 * 60);
+    assert_eq!(
+        background_poll(&owner).await,
+        401,
+        "the idle session is gone"
+    );
+    let (status, _) = owner.get_json("/api/session").await;
+    assert_eq!(status, 401, "for the owner's own requests too");
+
+    // The owner's own requests do keep it.
+    let owner = Owner::signed_in(&server, "idle@studio.test").await;
+    server.advance_clock(8 * 60);
+    assert_eq!(owner.get_json("/api/tracks").await.0, 200);
+    server.advance_clock(8 * 60);
+    assert_eq!(
+        background_poll(&owner).await,
+        200,
+        "8 minutes after the owner's last request"
+    );
+}

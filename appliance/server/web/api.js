@@ -8,8 +8,11 @@ export class ApiError extends Error {
   }
 }
 
-export async function api(method, path, body) {
+/** `{ background: true }` marks a request the app makes on its own (a poll): the server does
+ *  not count it as the owner's activity, so an unattended tab is still signed out when idle. */
+export async function api(method, path, body, { background = false } = {}) {
   const init = { method, headers: {}, credentials: "same-origin" };
+  if (background) init.headers["x-background"] = "1";
   if (body !== undefined) {
     init.headers["content-type"] = "application/json";
     init.body = JSON.stringify(body);

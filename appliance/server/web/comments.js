@@ -186,13 +186,14 @@ function render(force = false) {
 }
 
 const loads = loadOrder();
-async function load() {
+/** `background`: the timer's refresh, which does not keep the session from going idle. */
+async function load(background = false) {
   const track = state.track;
   // Signed out, the player is hidden: nothing to ask for.
   if (!track || $("player").hidden) return;
   const isNewest = loads();
   try {
-    const { comments } = await api("GET", `/api/tracks/${track.id}/comments`);
+    const { comments } = await api("GET", `/api/tracks/${track.id}/comments`, undefined, { background });
     if (isNewest() && state.track === track) { state.comments = comments; render(); }
   } catch (e) {
     if (state.open) toast(e.message);
@@ -228,7 +229,7 @@ export async function openComments(commentId) {
     parts.panel.hidden = false;
     parts.toggle.setAttribute("aria-expanded", "true");
     clearInterval(state.timer);
-    state.timer = setInterval(load, REFRESH_MS);
+    state.timer = setInterval(() => load(true), REFRESH_MS);
     await Promise.all([load(), loadShares()]);
   }
   const item = commentId && [...parts.list.children].find((li) => li.dataset.comment === commentId);

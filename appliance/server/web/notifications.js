@@ -2,7 +2,7 @@
 // a share, played a track to the end, downloaded, commented; files arrived), polled every 30 s.
 // The panel lists them newest first and marks them read as it opens. Summaries name recipients
 // and tracks: they go into the page as text only.
-import { api, el, fmt, loadOrder, toast } from "/assets/api.js";
+import { api, ApiError, el, fmt, loadOrder, toast } from "/assets/api.js";
 import { openComments } from "/assets/player.js";
 
 const POLL_MS = 30_000;
@@ -18,15 +18,20 @@ function renderBell() {
 }
 
 const polls = loadOrder();
-async function poll() {
+/** `background`: the timer's poll, which does not keep the session from going idle. */
+async function poll(background = false) {
   const isNewest = polls();
   try {
-    const answer = await api("GET", "/api/notifications");
+    const answer = await api("GET", "/api/notifications", undefined, { background });
     if (!isNewest()) return;
     state.list = [...answer.notifications].sort((a, b) => b.at - a.at);
     state.unread = answer.unread;
     renderBell();
-  } catch { /* the bell keeps its last count until the next poll */ }
+  } catch (e) {
+    // Signed out meanwhile (idle, revoked, suspended): show the sign-in page, not a stale app.
+    if (e instanceof ApiError && e.status === 401) location.reload();
+    /* otherwise the bell keeps its last count until the next poll */
+  }
 }
 
 // Where a notification leads: a comment opens in the player, arrivals on the upload links page,
@@ -99,7 +104,7 @@ export function initNotifications() {
 export function startNotifications() {
   if (state.timer) return;
   poll();
-  state.timer = setInterval(poll, POLL_MS);
+  state.timer = setInterval(() => poll(true), POLL_MS);
 }
 
 /** Signed out: the bell stops and forgets. */

@@ -394,9 +394,16 @@ impl Vault {
         Ok(())
     }
 
-    /// The session behind `token`, with the owner scope it grants.
+    /// The session behind `token`, with the owner scope it grants; the owner's own activity
+    /// keeps it from going idle.
     pub fn authenticate(&self, token: &str) -> Result<Authenticated> {
-        users::authenticate(self, token)
+        users::authenticate(self, token, users::Activity::Owner)
+    }
+
+    /// [`Vault::authenticate`] for a request the owner's app sent on its own (a poll): it does
+    /// not count as activity, so an unattended tab is still signed out when idle.
+    pub fn authenticate_in_background(&self, token: &str) -> Result<Authenticated> {
+        users::authenticate(self, token, users::Activity::Background)
     }
 
     /// Checks credentials and opens a session; answers the session token once.

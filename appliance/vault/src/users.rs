@@ -228,7 +228,7 @@ use sessions::*;
 pub use account::{Account, Recheck};
 pub use admin::{Admin, VaultStats};
 pub use email_change::EMAIL_CHANGE_TTL_MS;
-pub use sessions::SessionInfo;
+pub use sessions::{Activity, SessionInfo};
 pub(crate) use sessions::{authenticate, login, revoke_all_in};
 
 #[cfg(test)]

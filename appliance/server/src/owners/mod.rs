@@ -48,15 +48,23 @@ fn owner_call(
 /// A request made by a signed-in owner: the session cookie (or an `Authorization: Bearer`
 /// token) must name a live session. Where the request came from is checked once for the whole
 /// site, in [`crate::web::site`].
+/// Sent by the web app on requests it makes on its own (polls): they do not keep the session
+/// from going idle.
+const BACKGROUND_HEADER: &str = "x-background";
+
 fn auth(
     state: &AppState,
 ) -> impl Filter<Extract = (Authenticated,), Error = Rejection> + Clone + use<> {
     let cookie_name = session_cookie_name(&state.config);
     warp::cookie::optional::<String>(cookie_name)
         .and(warp::header::optional::<String>("authorization"))
+        .and(warp::header::optional::<String>(BACKGROUND_HEADER))
         .and(with_state(state))
         .and_then(
-            |cookie: Option<String>, authz: Option<String>, state: AppState| async move {
+            |cookie: Option<String>,
+             authz: Option<String>,
+             background: Option<String>,
+             state: AppState| async move {
                 let bearer = authz.and_then(|a| a.strip_prefix("Bearer ").map(str::to_owned));
                 let Some(token) = cookie.or(bearer) else {
                     return Err(warp::reject::custom(ApiError::from(
@@ -64,9 +72,12 @@ fn auth(
                     )));
                 };
                 let vault = state.vault.clone();
-                blocking(move || vault.authenticate(&token))
-                    .await
-                    .map_err(warp::reject::custom)
+                blocking(move || match background {
+                    Some(_) => vault.authenticate_in_background(&token),
+                    None => vault.authenticate(&token),
+                })
+                .await
+                .map_err(warp::reject::custom)
             },
         )
 }

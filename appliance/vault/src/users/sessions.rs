@@ -179,7 +179,19 @@ pub(crate) fn login(
     open_session(vault, &verified, totp, client)
 }
 
-pub(crate) fn authenticate(vault: &Vault, token: &str) -> Result<Authenticated> {
+/// Who sent a request: the owner, or their open app on its own (a poll). Only the owner's
+/// requests keep a session from going idle, or a tab left open would never be signed out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activity {
+    Owner,
+    Background,
+}
+
+pub(crate) fn authenticate(
+    vault: &Vault,
+    token: &str,
+    activity: Activity,
+) -> Result<Authenticated> {
     let well_formed = token.len() == 43
         && token
             .bytes()
@@ -211,7 +223,7 @@ pub(crate) fn authenticate(vault: &Vault, token: &str) -> Result<Authenticated> 
         txn.commit()?;
         return Err(VaultError::SessionInvalid);
     }
-    if now - rec.last_seen_ms >= LAST_SEEN_RESOLUTION_MS {
+    if activity == Activity::Owner && now - rec.last_seen_ms >= LAST_SEEN_RESOLUTION_MS {
         let txn = vault.begin_write()?;
         {
             let mut sessions = txn.open_table(SESSIONS)?;

@@ -153,6 +153,45 @@ fn sessions_expire_when_idle_and_at_their_absolute_limit() {
     );
 }
 
+/// The app's polls (the notification bell every 30 s) kept a tab left open signed in until the
+/// absolute limit: only the owner's own requests count as activity now.
+#[test]
+fn polls_do_not_keep_an_idle_session_alive() {
+    let t = TestVault::with_policy(|p| {
+        p.session_idle_secs = 600;
+        p.session_absolute_secs = 36_000;
+    });
+    let (token, scope) = t.user("poll@studio.test");
+    for _ in 0..5 {
+        t.advance_secs(119);
+        let auth = t.vault.authenticate_in_background(&token).unwrap();
+        assert_eq!(
+            auth.scope, scope,
+            "a poll is answered while the session lives"
+        );
+    }
+    t.advance_secs(6);
+    assert!(
+        matches!(
+            t.vault.authenticate_in_background(&token),
+            Err(VaultError::SessionInvalid)
+        ),
+        "idle for 601 s, polled all along"
+    );
+
+    let (token, _) = t
+        .vault
+        .login("poll@studio.test", PASSWORD, None, &no_client())
+        .unwrap();
+    t.advance_secs(500);
+    t.vault.authenticate(&token).unwrap();
+    t.advance_secs(500);
+    assert!(
+        t.vault.authenticate_in_background(&token).is_ok(),
+        "the owner's own request 500 s ago keeps it"
+    );
+}
+
 #[test]
 fn tokens_are_checked_strictly() {
     let t = TestVault::new();
