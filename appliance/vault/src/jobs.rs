@@ -283,13 +283,17 @@ fn all(table: &impl ReadableTable<u128, &'static [u8]>) -> Result<Vec<JobRecord>
 }
 
 /// A job leased by one executor: the right to work on it until the lease runs out.
+///
+/// A lease is its holder's name and its attempt: every lease of a job counts an attempt, so
+/// the attempt tells this lease from a later one of the same holder (every in-process executor
+/// of the server leases as one name) after this one ran out.
 #[derive(Debug, Clone)]
 pub struct Lease {
     pub id: u128,
     pub kind: JobKind,
     pub owner: UserId,
     pub subject: JobSubject,
-    /// This lease's attempt, from 1.
+    /// This lease's attempt, from 1: its token, which the job's must still match.
     pub attempt: u32,
     holder: String,
 }
@@ -381,13 +385,19 @@ impl Lease {
         self.held(&txn.open_table(JOBS)?).map(drop)
     }
 
+    /// The job, while it runs under this very lease: its holder's name, and its attempt (a
+    /// lease taken again after this one ran out, even by the same holder, counted another).
     fn held(&self, jobs: &impl ReadableTable<u128, &'static [u8]>) -> Result<JobRecord> {
         let job: JobRecord = match jobs.get(self.id)? {
             Some(v) => decode("jobs", v.value())?,
             None => return Err(VaultError::LeaseLost),
         };
         match &job.state {
-            JobState::Running { holder, .. } if *holder == self.holder => Ok(job),
+            JobState::Running { holder, .. }
+                if *holder == self.holder && job.attempts == self.attempt =>
+            {
+                Ok(job)
+            }
             _ => Err(VaultError::LeaseLost),
         }
     }
@@ -643,6 +653,45 @@ mod tests {
             Err(VaultError::LeaseLost)
         ));
         assert!(matches!(finish(&t, &first), Err(VaultError::LeaseLost)));
+        finish(&t, &second).unwrap();
+    }
+
+    /// Every executor of one server leases as one holder name: a lease that ran out and was
+    /// taken again by that name is still lost to the first executor, so one job is not run
+    /// (nor its result recorded) twice.
+    #[test]
+    fn an_expired_lease_is_lost_even_when_its_holder_name_leases_the_job_again() {
+        let t = TestVault::new();
+        let (owner, track) = (UserId::random(), TrackId::random());
+        queue(&t, owner, track);
+        let first = t
+            .vault
+            .lease_job(&[JobKind::Analysis], "local", LEASE)
+            .unwrap()
+            .unwrap();
+        t.advance_secs(31);
+        let second = t
+            .vault
+            .lease_job(&[JobKind::Analysis], "local", LEASE)
+            .unwrap()
+            .unwrap();
+        assert_eq!((second.id, second.attempt), (first.id, 2));
+        let txn = t.vault.db().begin_write().unwrap();
+        assert!(matches!(
+            first.check_held_in(&txn),
+            Err(VaultError::LeaseLost)
+        ));
+        drop(txn);
+        assert!(matches!(
+            first.heartbeat(&t.vault, 0.9, LEASE),
+            Err(VaultError::LeaseLost)
+        ));
+        assert!(matches!(finish(&t, &first), Err(VaultError::LeaseLost)));
+        assert!(matches!(
+            first.fail(&t.vault, "late", true),
+            Err(VaultError::LeaseLost)
+        ));
+        second.heartbeat(&t.vault, 0.5, LEASE).unwrap();
         finish(&t, &second).unwrap();
     }
 
