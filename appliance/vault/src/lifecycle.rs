@@ -340,6 +340,56 @@ impl Vault {
     }
 }
 
+impl Vault {
+    /// Gives up the jobs whose executor stopped as `how` says on their last attempt (see
+    /// [`jobs::stopped_spent`]), each in an audited transaction that also records what it means
+    /// for the job's subject, as the executor would have on a failure: a track's analysis
+    /// fails, a message is failed. A recipient's copy and stems show their job's own failed
+    /// state. Answers how many were given up.
+    ///
+    /// It lives here, above the features, because the job table below them cannot reach their
+    /// records; the job table calls it before it leases or releases.
+    pub(crate) fn give_up_stopped_jobs(&self, how: jobs::Stopped) -> Result<u64> {
+        let mut given_up = 0;
+        for id in jobs::stopped_spent(self, how)? {
+            let done = self.audited_if_changed(None, |txn, _| {
+                let Some(job) = jobs::give_up_stopped_in(txn, id, how)? else {
+                    return Ok((None, None));
+                };
+                let reason = match &job.state {
+                    jobs::JobState::Failed { reason } => reason.clone(),
+                    _ => String::new(),
+                };
+                match (job.kind, job.subject) {
+                    (jobs::JobKind::Analysis, jobs::JobSubject::Track { track }) => {
+                        library::analysis::given_up_in(txn, job.owner, track, &reason)?;
+                    }
+                    (jobs::JobKind::Mail, jobs::JobSubject::Message { message }) => {
+                        outbox::given_up_in(txn, message, &reason)?;
+                    }
+                    (jobs::JobKind::Analysis | jobs::JobKind::Mail, _)
+                    | (jobs::JobKind::Render | jobs::JobKind::Stems, _) => {}
+                }
+                let owner = (job.owner != UserId::APPLIANCE).then_some(job.owner);
+                let event = AuditEvent::new(Actor::System, owner, AuditAction::JobGiveUp)
+                    .object(format!("job/{:032x}", job.id))
+                    .detail(format!("{}: {reason}", job.subject.key(job.kind)));
+                Ok((Some(job), Some(event)))
+            })?;
+            if let Some(job) = done {
+                tracing::warn!(
+                    job = %format!("{:032x}", job.id),
+                    kind = job.kind.as_str(),
+                    attempts = job.attempts,
+                    "job given up: its executor stopped without a result on its last attempt"
+                );
+                given_up += 1;
+            }
+        }
+        Ok(given_up)
+    }
+}
+
 fn remove_blob_file(path: &Path) {
     match std::fs::remove_file(path) {
         Ok(()) => {
