@@ -66,11 +66,16 @@ impl Admin<'_> {
         schedule_deletion(self.vault, id, Actor::Admin, None)
     }
 
+    /// Cancels a scheduled deletion: the account is back as it was before, active, or
+    /// suspended when the deletion was scheduled for a suspended account.
     pub fn cancel_deletion(&self, id: UserId) -> Result<UserRecord> {
         self.update_user(id, AuditAction::DeletionCancel, None, |rec| {
             match rec.status {
                 AccountStatus::PendingDeletion { .. } => {
-                    rec.status = AccountStatus::Active;
+                    rec.status = match rec.suspended_before_deletion.take() {
+                        Some(since) => AccountStatus::Suspended { since },
+                        None => AccountStatus::Active,
+                    };
                     Ok(())
                 }
                 _ => Err(VaultError::invalid("user", "no deletion is scheduled")),
@@ -130,12 +135,17 @@ fn schedule_deletion(
     vault.audited(client, |txn, now| {
         let purge_after = now + vault.policy().deletion_grace_days * 86_400_000;
         edit_user(txn, user, |rec| {
-            if let AccountStatus::PendingDeletion { .. } = rec.status {
-                return Err(VaultError::invalid(
-                    "account",
-                    "deletion is already scheduled",
-                ));
-            }
+            rec.suspended_before_deletion = match rec.status {
+                AccountStatus::PendingDeletion { .. } => {
+                    return Err(VaultError::invalid(
+                        "account",
+                        "deletion is already scheduled",
+                    ));
+                }
+                // Kept for a cancellation to restore.
+                AccountStatus::Suspended { since } => Some(since),
+                AccountStatus::Active => None,
+            };
             rec.status = AccountStatus::PendingDeletion {
                 requested_at: now,
                 purge_after,

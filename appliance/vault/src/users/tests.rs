@@ -399,6 +399,42 @@ fn deletion_disables_at_once_and_purges_after_the_grace() {
     );
 }
 
+/// A suspended account scheduled for deletion and then spared is suspended again, from the
+/// same time: cancelling a deletion does not lift a suspension.
+#[test]
+fn cancelling_the_deletion_of_a_suspended_account_keeps_it_suspended() {
+    let t = TestVault::new();
+    let (_, scope) = t.user("held@studio.test");
+    let (_, active) = t.user("active@studio.test");
+    let admin = t.vault.admin();
+    let since = admin.suspend(scope.owner()).unwrap().status;
+    t.advance_secs(60);
+    admin.schedule_deletion(scope.owner()).unwrap();
+    admin.schedule_deletion(active.owner()).unwrap();
+    t.advance_secs(60);
+    assert_eq!(admin.cancel_deletion(scope.owner()).unwrap().status, since);
+    assert!(matches!(
+        t.vault
+            .login("held@studio.test", PASSWORD, None, &no_client()),
+        Err(VaultError::AccountInactive(_))
+    ));
+    admin.resume(scope.owner()).unwrap();
+    t.vault
+        .login("held@studio.test", PASSWORD, None, &no_client())
+        .unwrap();
+    // An active account's cancelled deletion leaves it active, and nothing of the earlier
+    // suspension lingers for a later deletion of the resumed one.
+    assert_eq!(
+        admin.cancel_deletion(active.owner()).unwrap().status,
+        AccountStatus::Active
+    );
+    admin.schedule_deletion(scope.owner()).unwrap();
+    assert_eq!(
+        admin.cancel_deletion(scope.owner()).unwrap().status,
+        AccountStatus::Active
+    );
+}
+
 #[test]
 fn activity_shows_only_the_owners_records() {
     let t = TestVault::new();
