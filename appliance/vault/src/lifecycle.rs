@@ -84,11 +84,12 @@ impl Admin<'_> {
     }
 
     /// Purges every account whose grace period is over: tracks, blobs, shares, sessions,
-    /// records and the tenant key. Answers the purged ids.
+    /// records and the tenant key.
     /// Also purges again the accounts a restored snapshot brought back: those without a data
     /// key, which the keyring no longer held when the snapshot was restored. An account a legal
-    /// hold holds is kept until the hold is released.
-    pub fn purge_due_accounts(&self) -> Result<Vec<UserId>> {
+    /// hold holds is kept until the hold is released. One account's failure stops no other's
+    /// purge: each is in the report.
+    pub fn purge_due_accounts(&self) -> Result<PurgeReport> {
         let now = self.vault.now_ms();
         let keyless = records::keyless_accounts(self.vault)?;
         let due: Vec<(UserId, Purged)> = self
@@ -105,22 +106,61 @@ impl Admin<'_> {
                 }
             })
             .collect();
-        let mut purged = Vec::new();
+        let mut report = PurgeReport::default();
         for (id, why) in due {
             match purge_account(self.vault, id, why) {
-                Ok(()) => {
+                Ok(true) => {
                     tracing::info!(user = %id, ?why, "account purged");
-                    purged.push(id);
+                    report.purged.push(id);
                 }
-                Err(VaultError::LegalHold) => tracing::info!(
-                    user = %id,
-                    ?why,
-                    "account due for its purge kept: a legal hold holds it"
-                ),
-                Err(e) => return Err(e),
+                Ok(false) => {
+                    tracing::info!(user = %id, ?why, "account no longer due for its purge")
+                }
+                Err(VaultError::LegalHold) => {
+                    tracing::info!(
+                        user = %id,
+                        ?why,
+                        "account due for its purge kept: a legal hold holds it"
+                    );
+                    report.held.push(id);
+                }
+                Err(e) => {
+                    tracing::error!(user = %id, ?why, error = %e, "account purge failed; the others go on");
+                    report.failures.push(PurgeFailure {
+                        account: Some(id),
+                        error: e,
+                    });
+                }
             }
         }
-        Ok(purged)
+        Ok(report)
+    }
+}
+
+/// What one pass of [`Admin::purge_due_accounts`] did.
+#[derive(Debug, Default)]
+pub struct PurgeReport {
+    pub purged: Vec<UserId>,
+    /// Due, and kept by a legal hold.
+    pub held: Vec<UserId>,
+    /// What could not be purged, and why; every other due account was purged regardless.
+    pub failures: Vec<PurgeFailure>,
+}
+
+/// A purge that did not happen.
+#[derive(Debug)]
+pub struct PurgeFailure {
+    /// The account, or `None` for what kept the whole store from purging.
+    pub account: Option<UserId>,
+    pub error: VaultError,
+}
+
+impl std::fmt::Display for PurgeFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.account {
+            Some(id) => write!(f, "purge of account {id}: {}", self.error),
+            None => write!(f, "account purges: {}", self.error),
+        }
     }
 }
 
@@ -159,9 +199,6 @@ fn schedule_deletion(
     })
 }
 
-/// Deletes an account scheduled for deletion entirely, in one transaction: every feature's
-/// rows, then its data key; then its blob files. From the commit on, every copy of its blobs
-/// (B2 replicas, backups) is unreadable, since its key is gone.
 /// Why an account is purged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Purged {
@@ -171,16 +208,21 @@ enum Purged {
     Again,
 }
 
-fn purge_account(vault: &Vault, owner: UserId, why: Purged) -> Result<()> {
-    vault.audited(None, |txn, now| {
-        let user = get_user(&txn.open_table(USERS)?, owner)?.ok_or(VaultError::NotFound)?;
+/// Deletes an account due for its purge entirely, in one transaction: every feature's rows,
+/// then its data key; then its blob files. From the commit on, every copy of its blobs (B2
+/// replicas, backups) is unreadable, since its key is gone. Answers `false`, purging nothing,
+/// when the account is no longer due (checked again in the purge's transaction).
+fn purge_account(vault: &Vault, owner: UserId, why: Purged) -> Result<bool> {
+    let purged = vault.audited_if_changed(None, |txn, now| {
+        let Some(user) = get_user(&txn.open_table(USERS)?, owner)? else {
+            return Ok((false, None));
+        };
+        // Read again in the purge's transaction: the deletion may have been cancelled, or
+        // cancelled and requested again with a new grace, since the account was found due.
         if why == Purged::AfterGrace
-            && !matches!(user.status, AccountStatus::PendingDeletion { .. })
+            && !matches!(user.status, AccountStatus::PendingDeletion { purge_after, .. } if purge_after <= now)
         {
-            return Err(VaultError::invalid(
-                "user",
-                "only accounts scheduled for deletion are purged",
-            ));
+            return Ok((false, None));
         }
         if records::held(&txn.open_table(LEGAL_REQUESTS)?, owner)? {
             return Err(VaultError::LegalHold);
@@ -206,15 +248,18 @@ fn purge_account(vault: &Vault, owner: UserId, why: Purged) -> Result<()> {
         let event = AuditEvent::new(Actor::System, Some(owner), AuditAction::AccountPurge)
             .object(format!("user/{owner}"))
             .detail(detail);
-        Ok(((), event))
+        Ok((true, Some(event)))
     })?;
+    if !purged {
+        return Ok(false);
+    }
     let _backup_copying = vault.blob_removal_gate();
     let dir = vault.blob_root().join(owner.to_string());
     if dir.exists() {
         std::fs::remove_dir_all(&dir)?;
         fsutil::sync_dir(&vault.blob_root())?;
     }
-    Ok(())
+    Ok(true)
 }
 
 /// The certificate of deletion mailed to the purged account's address, queued in the purge's

@@ -578,7 +578,7 @@ mod tests {
         );
         let restored = TestVault::open_at(&old_copy, crate::Policy::default(), t.now.clone());
         assert_eq!(
-            restored.admin().purge_due_accounts().unwrap(),
+            restored.admin().purge_due_accounts().unwrap().purged,
             vec![leaving.owner()],
             "deleted stays deleted: the restored store purges it again"
         );

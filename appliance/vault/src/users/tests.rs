@@ -370,7 +370,7 @@ fn deletion_disables_at_once_and_purges_after_the_grace() {
 
     let admin = t.vault.admin();
     t.advance_secs(29 * 86_400);
-    assert!(admin.purge_due_accounts().unwrap().is_empty());
+    assert!(admin.purge_due_accounts().unwrap().purged.is_empty());
     admin.cancel_deletion(scope.owner()).unwrap();
     t.vault
         .login("gone@studio.test", PASSWORD, None, &no_client())
@@ -378,7 +378,10 @@ fn deletion_disables_at_once_and_purges_after_the_grace() {
 
     admin.schedule_deletion(scope.owner()).unwrap();
     t.advance_secs(30 * 86_400 + 1);
-    assert_eq!(admin.purge_due_accounts().unwrap(), vec![scope.owner()]);
+    assert_eq!(
+        admin.purge_due_accounts().unwrap().purged,
+        vec![scope.owner()]
+    );
     assert!(matches!(
         admin.find("gone@studio.test"),
         Err(VaultError::NotFound)
