@@ -85,28 +85,47 @@ impl Admin<'_> {
 
     /// Purges every account whose grace period is over: tracks, blobs, shares, sessions,
     /// records and the tenant key.
-    /// Also purges again the accounts a restored snapshot brought back: those without a data
-    /// key, which the keyring no longer held when the snapshot was restored. An account a legal
-    /// hold holds is kept until the hold is released. One account's failure stops no other's
-    /// purge: each is in the report.
+    /// Also purges again the accounts a restored snapshot brought back after their purge:
+    /// those the restore noted, when the keyring it put in no longer held their key. A key
+    /// merely missing is no such evidence (a restore whose keyring step failed leaves every
+    /// account without one): such an account is kept and reported, and a store with accounts
+    /// and no key at all is reported once. An account a legal hold holds is kept until the
+    /// hold is released. One account's failure stops no other's purge: each is in the report.
     pub fn purge_due_accounts(&self) -> Result<PurgeReport> {
         let now = self.vault.now_ms();
         let keyless = records::keyless_accounts(self.vault)?;
-        let due: Vec<(UserId, Purged)> = self
-            .list()?
+        let mut report = PurgeReport::default();
+        let users = self.list()?;
+        if keyless.keyring_missing {
+            let error = VaultError::KeyringMissing {
+                accounts: users.len() as u64,
+            };
+            tracing::error!(error = %error, "no account is purged for a missing key");
+            report.failures.push(PurgeFailure {
+                account: None,
+                error,
+            });
+        }
+        let due: Vec<(UserId, Purged)> = users
             .into_iter()
             .filter_map(|u| {
-                if keyless.contains(&u.id) {
+                let after_grace = matches!(u.status, AccountStatus::PendingDeletion { purge_after, .. } if purge_after <= now);
+                if keyless.purged_after_snapshot.contains(&u.id) {
                     Some((u.id, Purged::Again))
-                } else if matches!(u.status, AccountStatus::PendingDeletion { purge_after, .. } if purge_after <= now)
-                {
+                } else if after_grace {
                     Some((u.id, Purged::AfterGrace))
                 } else {
+                    if keyless.unexplained.contains(&u.id) && !keyless.keyring_missing {
+                        tracing::error!(user = %u.id, "account without a tenant key kept: nothing says it was purged");
+                        report.failures.push(PurgeFailure {
+                            account: Some(u.id),
+                            error: VaultError::TenantKeyMissing,
+                        });
+                    }
                     None
                 }
             })
             .collect();
-        let mut report = PurgeReport::default();
         for (id, why) in due {
             match purge_account(self.vault, id, why) {
                 Ok(true) => {

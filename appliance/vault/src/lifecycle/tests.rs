@@ -498,3 +498,94 @@ fn a_failing_purge_does_not_keep_the_other_due_accounts() {
     );
     assert!(t.vault.admin().find("broken@studio.test").is_ok());
 }
+
+/// Two accounts with audio, and the store's `tenant_keys` emptied (or only `lost`'s key gone):
+/// what a restore whose keyring step failed leaves.
+fn two_accounts_losing_keys(t: &TestVault, lost: &[usize]) -> Vec<(OwnerScope, TrackRecord)> {
+    let accounts: Vec<_> = ["ana@studio.test", "ben@studio.test"]
+        .iter()
+        .map(|email| {
+            let (_, scope) = t.user(email);
+            let track = t.upload(&scope, AUDIO);
+            (scope, track)
+        })
+        .collect();
+    let txn = t.vault.db().begin_write().unwrap();
+    {
+        let mut keys = txn.open_table(crate::store::TENANT_KEYS).unwrap();
+        for &i in lost {
+            keys.remove(accounts[i].0.owner().raw()).unwrap();
+        }
+    }
+    txn.commit().unwrap();
+    accounts
+}
+
+fn replica_deletions(t: &TestVault) -> usize {
+    let txn = t.vault.db().begin_read().unwrap();
+    txn.open_table(crate::store::REPLICATION_QUEUE)
+        .unwrap()
+        .iter()
+        .unwrap()
+        .filter(|row| {
+            let task: records::ReplicaTask =
+                crate::store::decode("replication_queue", row.as_ref().unwrap().1.value()).unwrap();
+            task.op == ReplicaOp::Delete
+        })
+        .count()
+}
+
+/// A store whose keyring is missing as a whole (a restore whose keyring step failed) is no
+/// evidence that anyone was purged: housekeeping keeps every account, its records, files and
+/// replicas, and reports the missing keyring once.
+#[test]
+fn a_store_whose_keyring_is_missing_keeps_every_account() {
+    let t = TestVault::new();
+    let accounts = two_accounts_losing_keys(&t, &[0, 1]);
+    let report = t.vault.admin().purge_due_accounts().unwrap();
+    assert!(report.purged.is_empty(), "{report:?}");
+    assert!(
+        matches!(
+            report.failures.as_slice(),
+            [PurgeFailure {
+                account: None,
+                error: VaultError::KeyringMissing { accounts: 2 }
+            }]
+        ),
+        "{report:?}"
+    );
+    assert_eq!(t.vault.admin().list().unwrap().len(), 2);
+    for (scope, track) in &accounts {
+        assert!(t.vault.library(scope).get(track.id).is_ok());
+        assert!(t.vault.blob_path(scope.owner(), track.blob).exists());
+    }
+    assert_eq!(
+        replica_deletions(&t),
+        0,
+        "no replica is queued for deletion"
+    );
+}
+
+/// One account's key missing while the others' are there is no evidence either, without the
+/// restore's note that the account was purged after its snapshot: it is kept and reported.
+#[test]
+fn an_account_missing_only_its_key_is_kept_without_a_restores_note() {
+    let t = TestVault::new();
+    let accounts = two_accounts_losing_keys(&t, &[0]);
+    let report = t.vault.admin().purge_due_accounts().unwrap();
+    assert!(report.purged.is_empty(), "{report:?}");
+    let (scope, track) = &accounts[0];
+    assert!(
+        matches!(
+            report.failures.as_slice(),
+            [PurgeFailure {
+                account: Some(id),
+                error: VaultError::TenantKeyMissing
+            }] if id == &scope.owner()
+        ),
+        "{report:?}"
+    );
+    assert!(t.vault.library(scope).get(track.id).is_ok());
+    assert!(t.vault.blob_path(scope.owner(), track.blob).exists());
+    assert_eq!(replica_deletions(&t), 0);
+}
