@@ -357,6 +357,10 @@ pub struct HousekeepingReport {
     /// Daily digests of review activity queued for owners who chose them.
     #[serde(default)]
     pub review_digests: u64,
+    /// What failed, one line each (a step, or one account's purge); every other step and
+    /// account went ahead. Empty when all went well.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<String>,
 }
 
 /// `GET /v1/status`.

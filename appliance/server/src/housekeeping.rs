@@ -16,30 +16,66 @@ use crate::listener;
 /// How often the pass runs by itself.
 const EVERY: Duration = Duration::from_secs(3600);
 
-/// One pass of every housekeeping step, on the blocking pool.
+/// One pass of every housekeeping step, on the blocking pool. A step that fails (or one
+/// account whose purge fails) stops nothing else: each failure is a line of the report's
+/// `failures`, and logged.
 pub async fn pass(vault: &Vault) -> Result<HousekeepingReport, VaultError> {
     let v = vault.clone();
-    let report = tokio::task::spawn_blocking(move || -> Result<_, VaultError> {
+    let report = tokio::task::spawn_blocking(move || {
+        let mut failures = Vec::new();
+        let mut step = |name: &str, result: Result<u64, VaultError>| {
+            result.unwrap_or_else(|e| {
+                failures.push(format!("{name}: {e}"));
+                0
+            })
+        };
         let sent_mail_kept_ms = v.policy().sent_mail_retention_days * 86_400_000;
-        Ok(HousekeepingReport {
-            salts: v.prune_salts()? as u64,
-            sessions: v.admin().sweep_expired_sessions()?,
-            purged: v
-                .admin()
-                .purge_due_accounts()?
-                .iter()
-                .map(ToString::to_string)
-                .collect(),
-            nonces: v.sweep_spent_nonces()?,
-            sent_mail: v.prune_mail_records(v.now_ms() - sent_mail_kept_ms)?,
-            share_copies: v.expire_ended_share_copies(v.policy().ended_share_copies_days)?,
-            email_changes: v.prune_email_changes()?,
-            legal_notices: v.send_due_legal_notices()? as u64,
-            review_digests: v.send_review_digests()?,
-        })
+        let salts = step("salts", v.prune_salts().map(|n| n as u64));
+        let sessions = step("sessions", v.admin().sweep_expired_sessions());
+        let purges = v.admin().purge_due_accounts();
+        let nonces = step("spent nonces", v.sweep_spent_nonces());
+        let sent_mail = step(
+            "mail records",
+            v.prune_mail_records(v.now_ms() - sent_mail_kept_ms),
+        );
+        let share_copies = step(
+            "copies of ended shares",
+            v.expire_ended_share_copies(v.policy().ended_share_copies_days),
+        );
+        let email_changes = step("address changes", v.prune_email_changes());
+        let legal_notices = step(
+            "legal notices",
+            v.send_due_legal_notices().map(|n| n as u64),
+        );
+        let review_digests = step("review digests", v.send_review_digests());
+        let purged = match purges {
+            Ok(purges) => {
+                failures.extend(purges.failures.iter().map(ToString::to_string));
+                purges.purged.iter().map(ToString::to_string).collect()
+            }
+            Err(e) => {
+                failures.push(format!("account purges: {e}"));
+                Vec::new()
+            }
+        };
+        HousekeepingReport {
+            salts,
+            sessions,
+            purged,
+            nonces,
+            sent_mail,
+            share_copies,
+            email_changes,
+            legal_notices,
+            review_digests,
+            failures,
+        }
     })
     .await
-    .map_err(|e| VaultError::Io(std::io::Error::other(e)))??;
+    .map_err(|e| VaultError::Io(std::io::Error::other(e)))?;
+    for failure in &report.failures {
+        tracing::error!(failure = %failure, "housekeeping step failed; the others went on");
+    }
     if report != HousekeepingReport::default() {
         tracing::info!(
             salts = report.salts,
@@ -51,6 +87,7 @@ pub async fn pass(vault: &Vault) -> Result<HousekeepingReport, VaultError> {
             email_changes = report.email_changes,
             legal_notices = report.legal_notices,
             review_digests = report.review_digests,
+            failures = report.failures.len(),
             "housekeeping"
         );
     }

@@ -79,6 +79,17 @@ pub enum VaultError {
     /// A legal request holds the account: it is not purged until the hold is released.
     #[error("the account is under a legal hold")]
     LegalHold,
+    /// The store holds accounts and not one tenant key: its keyring was never put in (a
+    /// restore whose keyring step failed). No account is purged for a missing key until it is.
+    #[error(
+        "the store holds {accounts} account(s) and no tenant key: its keyring is missing (after \
+         a restore, install the latest keyring); no account is purged for its missing key"
+    )]
+    KeyringMissing { accounts: u64 },
+    /// The account has no tenant key, and no restore named it purged after its snapshot: it is
+    /// kept, not purged again.
+    #[error("the account has no tenant key and no restore named it purged: kept, not purged again")]
+    TenantKeyMissing,
     #[error("password hashing failed: {0}")]
     Hashing(String),
     #[error("metadata store: {0}")]

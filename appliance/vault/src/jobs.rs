@@ -132,6 +132,82 @@ pub struct JobRecord {
     pub created_at_ms: i64,
 }
 
+impl JobRecord {
+    /// Every attempt its kind allows has been leased.
+    fn spent(&self) -> bool {
+        self.attempts >= self.kind.max_attempts()
+    }
+
+    /// When it became ready: its due time, or when its lease ran out. A job whose executor
+    /// died waits its turn behind those that were ready before, rather than first in line.
+    fn ready_since(&self) -> i64 {
+        match self.state {
+            JobState::Running { lease_until_ms, .. } => lease_until_ms.max(self.due_at_ms),
+            _ => self.due_at_ms,
+        }
+    }
+}
+
+/// How the executor of a running job stopped without a result.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Stopped<'a> {
+    /// Its lease ran out by this time (Unix ms): it died, hung, or was killed.
+    LeaseRanOut(i64),
+    /// Its holder is gone (a process that stopped, a revoked worker).
+    Holder(&'a str),
+}
+
+impl Stopped<'_> {
+    fn matches(self, job: &JobRecord) -> bool {
+        match (self, &job.state) {
+            (Stopped::LeaseRanOut(now), JobState::Running { lease_until_ms, .. }) => {
+                *lease_until_ms <= now
+            }
+            (Stopped::Holder(holder), JobState::Running { holder: h, .. }) => h == holder,
+            _ => false,
+        }
+    }
+}
+
+/// The running jobs whose executor stopped as `how` says on their last attempt: leasing them
+/// again would run them past their kind's attempts (an executor that dies on a job each time
+/// would retry it for ever). [`give_up_stopped_in`] ends each.
+pub(crate) fn stopped_spent(vault: &Vault, how: Stopped) -> Result<Vec<u128>> {
+    let txn = vault.db().begin_read()?;
+    Ok(all(&txn.open_table(JOBS)?)?
+        .into_iter()
+        .filter(|j| j.spent() && how.matches(j))
+        .map(|j| j.id)
+        .collect())
+}
+
+/// Gives up job `id` in the caller's transaction if it is still a spent job stopped as `how`
+/// says: it stays failed, with the reason whoever waits for it is shown. Answers it as given
+/// up, for the caller to record what that means for its subject.
+pub(crate) fn give_up_stopped_in(
+    txn: &WriteTransaction,
+    id: u128,
+    how: Stopped,
+) -> Result<Option<JobRecord>> {
+    let mut jobs = txn.open_table(JOBS)?;
+    let mut job: JobRecord = match jobs.get(id)? {
+        Some(v) => decode("jobs", v.value())?,
+        None => return Ok(None),
+    };
+    if !(job.spent() && how.matches(&job)) {
+        return Ok(None);
+    }
+    job.state = JobState::Failed {
+        reason: format!(
+            "given up after {} attempts: each time it stopped without a result \
+             (its process was killed, crashed or stopped answering)",
+            job.attempts
+        ),
+    };
+    jobs.insert(id, encode(&job).as_slice())?;
+    Ok(Some(job))
+}
+
 /// Attempts before a job that keeps failing (or whose executor keeps dying) is given up.
 pub const MAX_ATTEMPTS: u32 = 3;
 /// Attempts at sending one message: 30 s doubling to 64 min, about two hours in all.
@@ -283,13 +359,17 @@ fn all(table: &impl ReadableTable<u128, &'static [u8]>) -> Result<Vec<JobRecord>
 }
 
 /// A job leased by one executor: the right to work on it until the lease runs out.
+///
+/// A lease is its holder's name and its attempt: every lease of a job counts an attempt, so
+/// the attempt tells this lease from a later one of the same holder (every in-process executor
+/// of the server leases as one name) after this one ran out.
 #[derive(Debug, Clone)]
 pub struct Lease {
     pub id: u128,
     pub kind: JobKind,
     pub owner: UserId,
     pub subject: JobSubject,
-    /// This lease's attempt, from 1.
+    /// This lease's attempt, from 1: its token, which the job's must still match.
     pub attempt: u32,
     holder: String,
 }
@@ -381,13 +461,19 @@ impl Lease {
         self.held(&txn.open_table(JOBS)?).map(drop)
     }
 
+    /// The job, while it runs under this very lease: its holder's name, and its attempt (a
+    /// lease taken again after this one ran out, even by the same holder, counted another).
     fn held(&self, jobs: &impl ReadableTable<u128, &'static [u8]>) -> Result<JobRecord> {
         let job: JobRecord = match jobs.get(self.id)? {
             Some(v) => decode("jobs", v.value())?,
             None => return Err(VaultError::LeaseLost),
         };
         match &job.state {
-            JobState::Running { holder, .. } if *holder == self.holder => Ok(job),
+            JobState::Running { holder, .. }
+                if *holder == self.holder && job.attempts == self.attempt =>
+            {
+                Ok(job)
+            }
             _ => Err(VaultError::LeaseLost),
         }
     }
@@ -412,7 +498,8 @@ pub struct JobView {
 
 impl Vault {
     /// Leases the next ready job of one of `kinds` for `holder` (a queued job whose time has
-    /// come, or a running one whose lease ran out), taking owners in turn.
+    /// come, or a running one whose lease ran out with attempts left), taking owners in turn.
+    /// A job whose lease ran out on its last attempt is given up first, of whatever kind.
     pub fn lease_job(
         &self,
         kinds: &[JobKind],
@@ -432,6 +519,7 @@ impl Vault {
         accept: &dyn Fn(&WriteTransaction, &JobRecord) -> Result<bool>,
     ) -> Result<Option<Lease>> {
         let now = self.now_ms();
+        self.give_up_stopped_jobs(Stopped::LeaseRanOut(now))?;
         let txn = self.begin_write()?;
         let leased = {
             let mut jobs = txn.open_table(JOBS)?;
@@ -447,7 +535,10 @@ impl Vault {
                 kinds.contains(&j.kind)
                     && match &j.state {
                         JobState::Queued => j.due_at_ms <= now,
-                        JobState::Running { lease_until_ms, .. } => *lease_until_ms <= now,
+                        // Spent ones are given up above; one that ran out since waits.
+                        JobState::Running { lease_until_ms, .. } => {
+                            *lease_until_ms <= now && !j.spent()
+                        }
                         JobState::Failed { .. } => false,
                     }
                     // A job the filter cannot judge is left for another holder.
@@ -457,7 +548,7 @@ impl Vault {
             let next = ready.min_by_key(|j| {
                 (
                     running.get(&j.owner).copied().unwrap_or(0),
-                    j.due_at_ms,
+                    j.ready_since(),
                     j.created_at_ms,
                 )
             });
@@ -504,15 +595,16 @@ impl Vault {
     }
 
     /// Puts back in the queue every job `holder` holds: at start-up, for the executors of a
-    /// process that stopped (the lease would run out anyway; this spares the wait).
+    /// process that stopped (the lease would run out anyway; this spares the wait). A job held
+    /// on its last attempt is given up instead. Answers how many jobs `holder` held.
     pub fn release_leases(&self, holder: &str) -> Result<u64> {
+        let mut released = self.give_up_stopped_jobs(Stopped::Holder(holder))?;
         let txn = self.begin_write()?;
-        let mut released = 0;
         {
             let mut jobs = txn.open_table(JOBS)?;
             let held: Vec<JobRecord> = all(&jobs)?
                 .into_iter()
-                .filter(|j| matches!(&j.state, JobState::Running { holder: h, .. } if h == holder))
+                .filter(|j| Stopped::Holder(holder).matches(j) && !j.spent())
                 .collect();
             for mut job in held {
                 job.state = JobState::Queued;
@@ -644,6 +736,152 @@ mod tests {
         ));
         assert!(matches!(finish(&t, &first), Err(VaultError::LeaseLost)));
         finish(&t, &second).unwrap();
+    }
+
+    /// Every executor of one server leases as one holder name: a lease that ran out and was
+    /// taken again by that name is still lost to the first executor, so one job is not run
+    /// (nor its result recorded) twice.
+    #[test]
+    fn an_expired_lease_is_lost_even_when_its_holder_name_leases_the_job_again() {
+        let t = TestVault::new();
+        let (owner, track) = (UserId::random(), TrackId::random());
+        queue(&t, owner, track);
+        let first = t
+            .vault
+            .lease_job(&[JobKind::Analysis], "local", LEASE)
+            .unwrap()
+            .unwrap();
+        t.advance_secs(31);
+        let second = t
+            .vault
+            .lease_job(&[JobKind::Analysis], "local", LEASE)
+            .unwrap()
+            .unwrap();
+        assert_eq!((second.id, second.attempt), (first.id, 2));
+        let txn = t.vault.db().begin_write().unwrap();
+        assert!(matches!(
+            first.check_held_in(&txn),
+            Err(VaultError::LeaseLost)
+        ));
+        drop(txn);
+        assert!(matches!(
+            first.heartbeat(&t.vault, 0.9, LEASE),
+            Err(VaultError::LeaseLost)
+        ));
+        assert!(matches!(finish(&t, &first), Err(VaultError::LeaseLost)));
+        assert!(matches!(
+            first.fail(&t.vault, "late", true),
+            Err(VaultError::LeaseLost)
+        ));
+        second.heartbeat(&t.vault, 0.5, LEASE).unwrap();
+        finish(&t, &second).unwrap();
+    }
+
+    /// An executor that dies on a job each time (killed, crashed) never records a failure:
+    /// its lease runs out. After the kind's attempts the job is given up, and the owner is
+    /// shown why, rather than leased for ever.
+    #[test]
+    fn a_job_whose_executor_keeps_dying_is_given_up_after_its_attempts() {
+        let t = TestVault::new();
+        let (_, scope) = t.user("dies@studio.test");
+        let track = t.upload(&scope, b"a track the analyser dies on").id;
+        for attempt in 1..=MAX_ATTEMPTS {
+            let lease = t
+                .vault
+                .lease_job(&[JobKind::Analysis], "local", LEASE)
+                .unwrap()
+                .expect("the job is leased again while attempts are left");
+            assert_eq!(
+                (lease.subject, lease.attempt),
+                (JobSubject::Track { track }, attempt)
+            );
+            t.advance_secs(31);
+        }
+        assert!(
+            t.vault
+                .lease_job(&[JobKind::Analysis], "local", LEASE)
+                .unwrap()
+                .is_none(),
+            "no fourth attempt"
+        );
+        let job = t
+            .vault
+            .job(JobKind::Analysis, JobSubject::Track { track })
+            .unwrap()
+            .unwrap();
+        assert!(
+            matches!(&job.state, JobState::Failed { reason } if reason.contains("given up after 3 attempts")),
+            "{job:?}"
+        );
+        let library = t.vault.library(&scope);
+        assert!(
+            matches!(
+                library.get(track).unwrap().analysis,
+                crate::AnalysisState::Failed { .. }
+            ),
+            "the owner sees the analysis failed"
+        );
+        assert!(t.vault.check_store().unwrap().problems.is_empty());
+    }
+
+    /// A job whose lease ran out is ready again from then on, not from when it was first
+    /// queued: it takes its turn behind the jobs that were waiting before.
+    #[test]
+    fn a_job_whose_lease_ran_out_waits_its_turn() {
+        let t = TestVault::new();
+        let owner = UserId::random();
+        let (first, second) = (TrackId::random(), TrackId::random());
+        queue(&t, owner, first);
+        let dying = t
+            .vault
+            .lease_job(&[JobKind::Analysis], "local", LEASE)
+            .unwrap()
+            .unwrap();
+        assert_eq!(dying.subject, JobSubject::Track { track: first });
+        t.advance_secs(10);
+        queue(&t, owner, second);
+        t.advance_secs(21);
+        let next = t
+            .vault
+            .lease_job(&[JobKind::Analysis], "local", LEASE)
+            .unwrap()
+            .unwrap();
+        assert_eq!(next.subject, JobSubject::Track { track: second });
+    }
+
+    /// A process that stops while it holds a job on its last attempt gives it up at its next
+    /// start, rather than queueing a fourth attempt; one with attempts left goes back.
+    #[test]
+    fn a_released_lease_on_its_last_attempt_gives_the_job_up() {
+        let t = TestVault::new();
+        let (owner, track) = (UserId::random(), TrackId::random());
+        queue(&t, owner, track);
+        t.advance_secs(1);
+        queue(&t, owner, TrackId::random());
+        for attempt in 1..=MAX_ATTEMPTS {
+            let lease = t
+                .vault
+                .lease_job(&[JobKind::Analysis], "local", LEASE)
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                (lease.subject, lease.attempt),
+                (JobSubject::Track { track }, attempt)
+            );
+            assert_eq!(t.vault.release_leases("local").unwrap(), 1);
+        }
+        let job = t
+            .vault
+            .job(JobKind::Analysis, JobSubject::Track { track })
+            .unwrap()
+            .unwrap();
+        assert!(matches!(job.state, JobState::Failed { .. }), "{job:?}");
+        let next = t
+            .vault
+            .lease_job(&[JobKind::Analysis], "local", LEASE)
+            .unwrap()
+            .unwrap();
+        assert_ne!(next.subject, JobSubject::Track { track });
     }
 
     #[test]

@@ -99,6 +99,7 @@ pub use library::analysis::{AnalysisJob, AnalysisResult, AnalysisState};
 pub use library::{
     AudioUse, Library, Placement, StemOf, TrackInfo, TrackQuery, TrackRecord, TrackSort, VersionOf,
 };
+pub use lifecycle::{PurgeFailure, PurgeReport};
 pub use outbox::{Delivery, MailDraft, MessageRecord, OutboxCounts};
 pub use records::{LegalRequestRecord, ReviewMail, UserRecord};
 pub use scope::{Authenticated, OwnerScope};

@@ -66,11 +66,16 @@ impl Admin<'_> {
         schedule_deletion(self.vault, id, Actor::Admin, None)
     }
 
+    /// Cancels a scheduled deletion: the account is back as it was before, active, or
+    /// suspended when the deletion was scheduled for a suspended account.
     pub fn cancel_deletion(&self, id: UserId) -> Result<UserRecord> {
         self.update_user(id, AuditAction::DeletionCancel, None, |rec| {
             match rec.status {
                 AccountStatus::PendingDeletion { .. } => {
-                    rec.status = AccountStatus::Active;
+                    rec.status = match rec.suspended_before_deletion.take() {
+                        Some(since) => AccountStatus::Suspended { since },
+                        None => AccountStatus::Active,
+                    };
                     Ok(())
                 }
                 _ => Err(VaultError::invalid("user", "no deletion is scheduled")),
@@ -79,43 +84,102 @@ impl Admin<'_> {
     }
 
     /// Purges every account whose grace period is over: tracks, blobs, shares, sessions,
-    /// records and the tenant key. Answers the purged ids.
-    /// Also purges again the accounts a restored snapshot brought back: those without a data
-    /// key, which the keyring no longer held when the snapshot was restored. An account a legal
-    /// hold holds is kept until the hold is released.
-    pub fn purge_due_accounts(&self) -> Result<Vec<UserId>> {
+    /// records and the tenant key.
+    /// Also purges again the accounts a restored snapshot brought back after their purge:
+    /// those the restore noted, when the keyring it put in no longer held their key. A key
+    /// merely missing is no such evidence (a restore whose keyring step failed leaves every
+    /// account without one): such an account is kept and reported, and a store with accounts
+    /// and no key at all is reported once. An account a legal hold holds is kept until the
+    /// hold is released. One account's failure stops no other's purge: each is in the report.
+    pub fn purge_due_accounts(&self) -> Result<PurgeReport> {
         let now = self.vault.now_ms();
         let keyless = records::keyless_accounts(self.vault)?;
-        let due: Vec<(UserId, Purged)> = self
-            .list()?
+        let mut report = PurgeReport::default();
+        let users = self.list()?;
+        if keyless.keyring_missing {
+            let error = VaultError::KeyringMissing {
+                accounts: users.len() as u64,
+            };
+            tracing::error!(error = %error, "no account is purged for a missing key");
+            report.failures.push(PurgeFailure {
+                account: None,
+                error,
+            });
+        }
+        let due: Vec<(UserId, Purged)> = users
             .into_iter()
             .filter_map(|u| {
-                if keyless.contains(&u.id) {
+                let after_grace = matches!(u.status, AccountStatus::PendingDeletion { purge_after, .. } if purge_after <= now);
+                if keyless.purged_after_snapshot.contains(&u.id) {
                     Some((u.id, Purged::Again))
-                } else if matches!(u.status, AccountStatus::PendingDeletion { purge_after, .. } if purge_after <= now)
-                {
+                } else if after_grace {
                     Some((u.id, Purged::AfterGrace))
                 } else {
+                    if keyless.unexplained.contains(&u.id) && !keyless.keyring_missing {
+                        tracing::error!(user = %u.id, "account without a tenant key kept: nothing says it was purged");
+                        report.failures.push(PurgeFailure {
+                            account: Some(u.id),
+                            error: VaultError::TenantKeyMissing,
+                        });
+                    }
                     None
                 }
             })
             .collect();
-        let mut purged = Vec::new();
         for (id, why) in due {
             match purge_account(self.vault, id, why) {
-                Ok(()) => {
+                Ok(true) => {
                     tracing::info!(user = %id, ?why, "account purged");
-                    purged.push(id);
+                    report.purged.push(id);
                 }
-                Err(VaultError::LegalHold) => tracing::info!(
-                    user = %id,
-                    ?why,
-                    "account due for its purge kept: a legal hold holds it"
-                ),
-                Err(e) => return Err(e),
+                Ok(false) => {
+                    tracing::info!(user = %id, ?why, "account no longer due for its purge")
+                }
+                Err(VaultError::LegalHold) => {
+                    tracing::info!(
+                        user = %id,
+                        ?why,
+                        "account due for its purge kept: a legal hold holds it"
+                    );
+                    report.held.push(id);
+                }
+                Err(e) => {
+                    tracing::error!(user = %id, ?why, error = %e, "account purge failed; the others go on");
+                    report.failures.push(PurgeFailure {
+                        account: Some(id),
+                        error: e,
+                    });
+                }
             }
         }
-        Ok(purged)
+        Ok(report)
+    }
+}
+
+/// What one pass of [`Admin::purge_due_accounts`] did.
+#[derive(Debug, Default)]
+pub struct PurgeReport {
+    pub purged: Vec<UserId>,
+    /// Due, and kept by a legal hold.
+    pub held: Vec<UserId>,
+    /// What could not be purged, and why; every other due account was purged regardless.
+    pub failures: Vec<PurgeFailure>,
+}
+
+/// A purge that did not happen.
+#[derive(Debug)]
+pub struct PurgeFailure {
+    /// The account, or `None` for what kept the whole store from purging.
+    pub account: Option<UserId>,
+    pub error: VaultError,
+}
+
+impl std::fmt::Display for PurgeFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.account {
+            Some(id) => write!(f, "purge of account {id}: {}", self.error),
+            None => write!(f, "account purges: {}", self.error),
+        }
     }
 }
 
@@ -130,12 +194,17 @@ fn schedule_deletion(
     vault.audited(client, |txn, now| {
         let purge_after = now + vault.policy().deletion_grace_days * 86_400_000;
         edit_user(txn, user, |rec| {
-            if let AccountStatus::PendingDeletion { .. } = rec.status {
-                return Err(VaultError::invalid(
-                    "account",
-                    "deletion is already scheduled",
-                ));
-            }
+            rec.suspended_before_deletion = match rec.status {
+                AccountStatus::PendingDeletion { .. } => {
+                    return Err(VaultError::invalid(
+                        "account",
+                        "deletion is already scheduled",
+                    ));
+                }
+                // Kept for a cancellation to restore.
+                AccountStatus::Suspended { since } => Some(since),
+                AccountStatus::Active => None,
+            };
             rec.status = AccountStatus::PendingDeletion {
                 requested_at: now,
                 purge_after,
@@ -149,9 +218,6 @@ fn schedule_deletion(
     })
 }
 
-/// Deletes an account scheduled for deletion entirely, in one transaction: every feature's
-/// rows, then its data key; then its blob files. From the commit on, every copy of its blobs
-/// (B2 replicas, backups) is unreadable, since its key is gone.
 /// Why an account is purged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Purged {
@@ -161,16 +227,21 @@ enum Purged {
     Again,
 }
 
-fn purge_account(vault: &Vault, owner: UserId, why: Purged) -> Result<()> {
-    vault.audited(None, |txn, now| {
-        let user = get_user(&txn.open_table(USERS)?, owner)?.ok_or(VaultError::NotFound)?;
+/// Deletes an account due for its purge entirely, in one transaction: every feature's rows,
+/// then its data key; then its blob files. From the commit on, every copy of its blobs (B2
+/// replicas, backups) is unreadable, since its key is gone. Answers `false`, purging nothing,
+/// when the account is no longer due (checked again in the purge's transaction).
+fn purge_account(vault: &Vault, owner: UserId, why: Purged) -> Result<bool> {
+    let purged = vault.audited_if_changed(None, |txn, now| {
+        let Some(user) = get_user(&txn.open_table(USERS)?, owner)? else {
+            return Ok((false, None));
+        };
+        // Read again in the purge's transaction: the deletion may have been cancelled, or
+        // cancelled and requested again with a new grace, since the account was found due.
         if why == Purged::AfterGrace
-            && !matches!(user.status, AccountStatus::PendingDeletion { .. })
+            && !matches!(user.status, AccountStatus::PendingDeletion { purge_after, .. } if purge_after <= now)
         {
-            return Err(VaultError::invalid(
-                "user",
-                "only accounts scheduled for deletion are purged",
-            ));
+            return Ok((false, None));
         }
         if records::held(&txn.open_table(LEGAL_REQUESTS)?, owner)? {
             return Err(VaultError::LegalHold);
@@ -196,15 +267,18 @@ fn purge_account(vault: &Vault, owner: UserId, why: Purged) -> Result<()> {
         let event = AuditEvent::new(Actor::System, Some(owner), AuditAction::AccountPurge)
             .object(format!("user/{owner}"))
             .detail(detail);
-        Ok(((), event))
+        Ok((true, Some(event)))
     })?;
+    if !purged {
+        return Ok(false);
+    }
     let _backup_copying = vault.blob_removal_gate();
     let dir = vault.blob_root().join(owner.to_string());
     if dir.exists() {
         std::fs::remove_dir_all(&dir)?;
         fsutil::sync_dir(&vault.blob_root())?;
     }
-    Ok(())
+    Ok(true)
 }
 
 /// The certificate of deletion mailed to the purged account's address, queued in the purge's
@@ -337,6 +411,56 @@ impl Vault {
             removed += blobs.len() as u64;
         }
         Ok(removed)
+    }
+}
+
+impl Vault {
+    /// Gives up the jobs whose executor stopped as `how` says on their last attempt (see
+    /// [`jobs::stopped_spent`]), each in an audited transaction that also records what it means
+    /// for the job's subject, as the executor would have on a failure: a track's analysis
+    /// fails, a message is failed. A recipient's copy and stems show their job's own failed
+    /// state. Answers how many were given up.
+    ///
+    /// It lives here, above the features, because the job table below them cannot reach their
+    /// records; the job table calls it before it leases or releases.
+    pub(crate) fn give_up_stopped_jobs(&self, how: jobs::Stopped) -> Result<u64> {
+        let mut given_up = 0;
+        for id in jobs::stopped_spent(self, how)? {
+            let done = self.audited_if_changed(None, |txn, _| {
+                let Some(job) = jobs::give_up_stopped_in(txn, id, how)? else {
+                    return Ok((None, None));
+                };
+                let reason = match &job.state {
+                    jobs::JobState::Failed { reason } => reason.clone(),
+                    _ => String::new(),
+                };
+                match (job.kind, job.subject) {
+                    (jobs::JobKind::Analysis, jobs::JobSubject::Track { track }) => {
+                        library::analysis::given_up_in(txn, job.owner, track, &reason)?;
+                    }
+                    (jobs::JobKind::Mail, jobs::JobSubject::Message { message }) => {
+                        outbox::given_up_in(txn, message, &reason)?;
+                    }
+                    (jobs::JobKind::Analysis | jobs::JobKind::Mail, _)
+                    | (jobs::JobKind::Render | jobs::JobKind::Stems, _) => {}
+                }
+                let owner = (job.owner != UserId::APPLIANCE).then_some(job.owner);
+                let event = AuditEvent::new(Actor::System, owner, AuditAction::JobGiveUp)
+                    .object(format!("job/{:032x}", job.id))
+                    .detail(format!("{}: {reason}", job.subject.key(job.kind)));
+                Ok((Some(job), Some(event)))
+            })?;
+            if let Some(job) = done {
+                tracing::warn!(
+                    job = %format!("{:032x}", job.id),
+                    kind = job.kind.as_str(),
+                    attempts = job.attempts,
+                    "job given up: its executor stopped without a result on its last attempt"
+                );
+                given_up += 1;
+            }
+        }
+        Ok(given_up)
     }
 }
 

@@ -131,6 +131,26 @@ fn get(table: &impl ReadableTable<u128, &'static [u8]>, id: MessageId) -> Result
     }
 }
 
+/// The message's job was given up on without the mail runner (it stopped on its last
+/// attempt): the message is failed with `reason`, as [`Vault::mail_failed`] leaves one it gave
+/// up on, in the caller's transaction.
+pub(crate) fn given_up_in(txn: &WriteTransaction, id: MessageId, reason: &str) -> Result<()> {
+    let mut table = txn.open_table(OUTBOX)?;
+    let mut message = match get(&table, id) {
+        Ok(message) => message,
+        Err(VaultError::NotFound) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if matches!(message.state, Delivery::Queued | Delivery::Sending) {
+        message.state = Delivery::Failed {
+            reason: reason.to_owned(),
+        };
+        message.last_error = Some(reason.to_owned());
+        table.insert(id.raw(), encode(&message).as_slice())?;
+    }
+    Ok(())
+}
+
 /// Removes `owner`'s messages: the outbox's part of an account purge (their jobs go with the
 /// jobs' part).
 pub(crate) fn purge_owner(_: &Vault, txn: &WriteTransaction, owner: UserId) -> Result<()> {

@@ -178,8 +178,11 @@ fn stage_keyring(src: &ReadTransaction, dir: &Path) -> Result<u64> {
 
 /// Puts `keyring`'s keys into the restored store copy in `data_dir`, for every account the
 /// copy holds. Answers the accounts the keyring has no key for: purged after the snapshot was
-/// taken, their audio opens nowhere, and the server purges their records at its first
-/// housekeeping.
+/// taken, their audio opens nowhere; the copy notes them in the same transaction, and the
+/// server purges their records again at its first housekeeping (that note, not a key merely
+/// missing, is what has them purged). A keyring that holds a key for none of the copy's
+/// accounts (another appliance's, or the wrong file) is refused and nothing is written:
+/// installing it would name every account purged.
 pub fn install_keyring(data_dir: &Path, keyring: &Keyring) -> Result<Vec<UserId>> {
     let db = Database::open(data_dir.join("vault.redb"))?;
     let txn = db.begin_write()?;
@@ -191,7 +194,7 @@ pub fn install_keyring(data_dir: &Path, keyring: &Keyring) -> Result<Vec<UserId>
             .map(|row| row.map(|(id, _)| id.value()))
             .collect::<std::result::Result<_, _>>()?;
         let mut keys = txn.open_table(TENANT_KEYS)?;
-        for raw in users {
+        for &raw in &users {
             let owner = UserId::from_raw(raw);
             match keyring.wrapped(owner) {
                 Some(wrapped) => {
@@ -200,7 +203,18 @@ pub fn install_keyring(data_dir: &Path, keyring: &Keyring) -> Result<Vec<UserId>
                 None => keyless.push(owner),
             }
         }
+        if !users.is_empty() && keyless.len() == users.len() {
+            return Err(VaultError::invalid(
+                "keyring",
+                format!(
+                    "it holds a key for none of the {} account(s) of this copy: it is not this \
+                     appliance's keyring; nothing was installed",
+                    users.len()
+                ),
+            ));
+        }
     }
+    crate::records::note_purged_after_snapshot(&txn, &keyless)?;
     txn.commit()?;
     Ok(keyless)
 }
@@ -597,10 +611,49 @@ mod tests {
         );
         let restored = TestVault::open_at(&old_copy, crate::Policy::default(), t.now.clone());
         assert_eq!(
-            restored.admin().purge_due_accounts().unwrap(),
+            restored.admin().purge_due_accounts().unwrap().purged,
             vec![leaving.owner()],
             "deleted stays deleted: the restored store purges it again"
         );
+        assert_eq!(restored.admin().list().unwrap().len(), 1);
+        let report = restored.admin().purge_due_accounts().unwrap();
+        assert!(
+            report.purged.is_empty() && report.failures.is_empty(),
+            "the restore's note went with the purge: {report:?}"
+        );
+    }
+
+    /// A keyring that holds none of a copy's accounts is not this appliance's (or not the
+    /// keyring at all): installing it would name every account purged. It is refused, and the
+    /// copy keeps no note that would have housekeeping purge anyone.
+    #[test]
+    fn a_keyring_holding_none_of_the_accounts_is_refused() {
+        let t = TestVault::new();
+        let (_, ana) = t.user("ana@example.com");
+        t.upload(&ana, &vec![5u8; 90_000]);
+        let staged = t.vault.stage_snapshot().unwrap();
+        let foreign = Keyring {
+            keys: [(UserId::random().to_string(), "00".repeat(40))].into(),
+        };
+        for keyring in [Keyring::default(), foreign] {
+            assert!(matches!(
+                install_keyring(&staged.dir, &keyring),
+                Err(VaultError::Invalid {
+                    field: "keyring",
+                    ..
+                })
+            ));
+        }
+        let restored = TestVault::open_at(&staged.dir, crate::Policy::default(), t.now.clone());
+        let report = restored.admin().purge_due_accounts().unwrap();
+        assert!(report.purged.is_empty(), "{report:?}");
+        assert!(matches!(
+            report.failures.as_slice(),
+            [crate::PurgeFailure {
+                account: None,
+                error: VaultError::KeyringMissing { accounts: 1 }
+            }]
+        ));
         assert_eq!(restored.admin().list().unwrap().len(), 1);
     }
 }

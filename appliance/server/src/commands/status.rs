@@ -56,8 +56,16 @@ pub async fn housekeeping(client: &AdminClient, json: bool) -> anyhow::Result<Ex
         for id in &r.purged {
             println!("  purged {id}");
         }
+        for failure in &r.failures {
+            eprintln!("  FAILED {failure}");
+        }
     }
-    Ok(ExitCode::SUCCESS)
+    // The rest of the pass went ahead; a failure still needs the admin.
+    Ok(if r.failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// `studiovault retention`: the retention table.

@@ -289,7 +289,7 @@ fn an_accounts_rows_go_with_its_purge_and_the_register_keeps_its_count() {
         .unwrap();
     t.advance_secs(86_400 + 1);
     assert_eq!(
-        t.vault.admin().purge_due_accounts().unwrap(),
+        t.vault.admin().purge_due_accounts().unwrap().purged,
         vec![ana.owner()]
     );
     let left = t.vault.affected_accounts(rec.id).unwrap();

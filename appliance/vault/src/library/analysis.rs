@@ -201,6 +201,29 @@ impl Vault {
     }
 }
 
+/// The analysis of `track` was given up on (its job failed without an executor to record
+/// why): the owner is shown `reason`, in the caller's transaction.
+pub(crate) fn given_up_in(
+    txn: &redb::WriteTransaction,
+    owner: UserId,
+    track: TrackId,
+    reason: &str,
+) -> Result<()> {
+    let mut tracks = txn.open_table(TRACKS)?;
+    let key = (owner.raw(), track.raw());
+    let Some(raw) = tracks.get(key)?.map(|v| v.value().to_vec()) else {
+        return Ok(());
+    };
+    let mut rec: TrackRecord = decode("tracks", &raw)?;
+    if matches!(rec.analysis, AnalysisState::Pending) {
+        rec.analysis = AnalysisState::Failed {
+            reason: reason.to_owned(),
+        };
+        tracks.insert(key, encode(&rec).as_slice())?;
+    }
+    Ok(())
+}
+
 /// Queues `track`'s analysis in the caller's transaction.
 pub(crate) fn enqueue(
     txn: &redb::WriteTransaction,

@@ -32,7 +32,8 @@ pub(crate) use migrations::migrate;
 pub(crate) use replicas::enqueue_delete;
 pub use replicas::{ReplicaOp, ReplicaTask, object_key};
 pub(crate) use tenant_keys::{
-    keyless_accounts, put_tenant_key, read_tenant_key, shred_tenant_key, tenant_key,
+    keyless_accounts, note_purged_after_snapshot, put_tenant_key, read_tenant_key,
+    shred_tenant_key, tenant_key,
 };
 pub use users::{ReviewMail, UserRecord};
 pub(crate) use users::{TotpState, edit_user, get_user, owner_allows, put_user};

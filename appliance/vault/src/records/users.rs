@@ -38,6 +38,10 @@ pub struct UserRecord {
     /// When the last daily digest of review activity was queued.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub review_digest_at_ms: Option<i64>,
+    /// While a deletion is scheduled: when the suspension it replaced began, if the account
+    /// was suspended, so cancelling the deletion suspends it again rather than freeing it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) suspended_before_deletion: Option<i64>,
 }
 
 /// How an owner is told of review activity by e-mail; the web app shows it all regardless.

@@ -53,6 +53,7 @@ impl<'a> Admin<'a> {
             objections: Vec::new(),
             review_mail: Default::default(),
             review_digest_at_ms: None,
+            suspended_before_deletion: None,
         };
         self.vault.audited(None, |txn, _| {
             let mut by_email = txn.open_table(USERS_BY_EMAIL)?;

@@ -409,7 +409,7 @@ fn deletion_disables_at_once_and_purges_after_the_grace() {
 
     let admin = t.vault.admin();
     t.advance_secs(29 * 86_400);
-    assert!(admin.purge_due_accounts().unwrap().is_empty());
+    assert!(admin.purge_due_accounts().unwrap().purged.is_empty());
     admin.cancel_deletion(scope.owner()).unwrap();
     t.vault
         .login("gone@studio.test", PASSWORD, None, &no_client())
@@ -417,7 +417,10 @@ fn deletion_disables_at_once_and_purges_after_the_grace() {
 
     admin.schedule_deletion(scope.owner()).unwrap();
     t.advance_secs(30 * 86_400 + 1);
-    assert_eq!(admin.purge_due_accounts().unwrap(), vec![scope.owner()]);
+    assert_eq!(
+        admin.purge_due_accounts().unwrap().purged,
+        vec![scope.owner()]
+    );
     assert!(matches!(
         admin.find("gone@studio.test"),
         Err(VaultError::NotFound)
@@ -435,6 +438,42 @@ fn deletion_disables_at_once_and_purges_after_the_grace() {
             .unwrap()
             .is_none(),
         "tenant key destroyed"
+    );
+}
+
+/// A suspended account scheduled for deletion and then spared is suspended again, from the
+/// same time: cancelling a deletion does not lift a suspension.
+#[test]
+fn cancelling_the_deletion_of_a_suspended_account_keeps_it_suspended() {
+    let t = TestVault::new();
+    let (_, scope) = t.user("held@studio.test");
+    let (_, active) = t.user("active@studio.test");
+    let admin = t.vault.admin();
+    let since = admin.suspend(scope.owner()).unwrap().status;
+    t.advance_secs(60);
+    admin.schedule_deletion(scope.owner()).unwrap();
+    admin.schedule_deletion(active.owner()).unwrap();
+    t.advance_secs(60);
+    assert_eq!(admin.cancel_deletion(scope.owner()).unwrap().status, since);
+    assert!(matches!(
+        t.vault
+            .login("held@studio.test", PASSWORD, None, &no_client()),
+        Err(VaultError::AccountInactive(_))
+    ));
+    admin.resume(scope.owner()).unwrap();
+    t.vault
+        .login("held@studio.test", PASSWORD, None, &no_client())
+        .unwrap();
+    // An active account's cancelled deletion leaves it active, and nothing of the earlier
+    // suspension lingers for a later deletion of the resumed one.
+    assert_eq!(
+        admin.cancel_deletion(active.owner()).unwrap().status,
+        AccountStatus::Active
+    );
+    admin.schedule_deletion(scope.owner()).unwrap();
+    assert_eq!(
+        admin.cancel_deletion(scope.owner()).unwrap().status,
+        AccountStatus::Active
     );
 }
 
