@@ -41,6 +41,9 @@ const MAX_NAME_CHARS: usize = 100;
 const MAX_EVENTS: usize = 500;
 /// A play URL serves the browser's Range requests for this long.
 pub const PLAY_URL_SECS: i64 = 15 * 60;
+/// How long after a play that counted its player may fetch fresh URLs for it (a recipient who
+/// paused for longer than a play URL lives) without counting another.
+pub const PLAY_RESUME_SECS: i64 = 2 * 3600;
 /// A download URL must be followed at once, and only once.
 pub const DOWNLOAD_URL_SECS: i64 = 60;
 /// An unlocked password page stays unlocked this long (at most until the share expires).

@@ -1,7 +1,8 @@
 //! `POST /s/{link}/{play|download}/{track}`: a short-lived signed media URL, bound to this
-//! recipient, for a track of the share.
+//! recipient, for a track of the share. `?resume` asks a fresh play URL for the play in
+//! progress (its URL expired during a long pause), which counts no new play.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use studiovault_vault::{ClientInfo, MediaKind, MediaUrl, TrackId, VaultError};
 use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
@@ -9,19 +10,21 @@ use warp::reply::Response;
 use warp::{Filter, Reply};
 
 use super::{grant_for, link_gone, unlock_cookie};
-use crate::web::{ApiError, AppState, blocking, client, respond, with_state};
+use crate::web::{ApiError, AppState, NoSuch, blocking, client, respond, with_state};
 
 pub(super) fn route(state: &AppState) -> BoxedFilter<(Response,)> {
     warp::path!("s" / String / String / String)
-        // Only play and download: any other path falls through, so a refused body on
-        // `/s/{link}/comments/{track}` keeps its own answer (400, 413, 408), not "no such action".
+        .and(warp::post())
+        // Another kind is refused as a rejection, not an answer: a comment or listening body
+        // refused by its own route (400, 413, 408) keeps that answer instead of this route's
+        // "no such action".
         .and_then(|token, kind: String, track| async move {
             MediaKind::parse(&kind)
                 .map(|kind| (token, kind, track))
-                .ok_or_else(warp::reject::not_found)
+                .ok_or_else(|| warp::reject::custom(NoSuch("action")))
         })
         .untuple_one()
-        .and(warp::post())
+        .and(warp::query::<UrlQuery>())
         .and(unlock_cookie(state))
         .and(client())
         .and(with_state(state))
@@ -29,13 +32,31 @@ pub(super) fn route(state: &AppState) -> BoxedFilter<(Response,)> {
             |token: String,
              kind: MediaKind,
              track: String,
+             query: UrlQuery,
              unlock,
              client,
              state: AppState| async move {
-                respond(media_url(token, kind, track, unlock, client, state).await)
+                let asked = Asked {
+                    kind,
+                    resume: query.resume.is_some(),
+                };
+                respond(media_url(token, asked, track, unlock, client, state).await)
             },
         )
         .boxed()
+}
+
+#[derive(Debug, Deserialize)]
+struct UrlQuery {
+    #[serde(default)]
+    resume: Option<String>,
+}
+
+/// What the player asked for.
+#[derive(Debug, Clone, Copy)]
+struct Asked {
+    kind: MediaKind,
+    resume: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -46,7 +67,7 @@ struct SignedUrl {
 
 async fn media_url(
     token: String,
-    kind: MediaKind,
+    Asked { kind, resume }: Asked,
     track: String,
     unlock: Option<String>,
     client: ClientInfo,
@@ -73,7 +94,11 @@ async fn media_url(
         ));
     }
     let vault = state.vault.clone();
-    let url: MediaUrl = blocking(move || grant.media_url(&vault, track, kind, &client)).await?;
+    let url: MediaUrl = blocking(move || match (kind, resume) {
+        (MediaKind::Play, true) => grant.resumed_play_url(&vault, track, &client),
+        _ => grant.media_url(&vault, track, kind, &client),
+    })
+    .await?;
     Ok(warp::reply::json(&SignedUrl {
         url: url.path_and_query(),
         expires_at: url.expires * 1000,

@@ -233,6 +233,14 @@ pub fn respond(result: Result<Response, ApiError>) -> Response {
     result.unwrap_or_else(ApiError::into_response)
 }
 
+/// A route's "no such `what`", as a rejection: it answers 404, unless another route that
+/// matched further refused the request with an [`ApiError`] of its own (a route tried later
+/// comes first in warp's combined rejection, so an `ApiError` here would hide that one).
+#[derive(Debug)]
+pub struct NoSuch(pub &'static str);
+
+impl warp::reject::Reject for NoSuch {}
+
 /// Maps every rejection warp can produce to a JSON error.
 pub async fn recover(rejection: Rejection) -> Result<Response, Infallible> {
     use warp::reject;
@@ -274,6 +282,8 @@ pub async fn recover(rejection: Rejection) -> Result<Response, Infallible> {
         ApiError::bad_request(format!("malformed {} header", h.name()))
     } else if let Some(h) = rejection.find::<reject::MissingHeader>() {
         ApiError::bad_request(format!("missing {} header", h.name()))
+    } else if let Some(NoSuch(what)) = rejection.find::<NoSuch>() {
+        ApiError::not_found(what)
     } else if rejection.find::<reject::MethodNotAllowed>().is_some() {
         ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,

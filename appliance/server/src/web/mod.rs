@@ -27,7 +27,7 @@ use warp::{Filter, Rejection};
 
 pub use body::{SMALL_BODY_DEADLINE, body_within, json_body};
 pub use cookies::{session_cookie_name, set_cookie};
-pub use error::{ApiError, blocking, recover, respond};
+pub use error::{ApiError, NoSuch, blocking, recover, respond};
 pub use headers::{PAGE_CSP, content_disposition, set};
 pub use origin::normalise_origin;
 pub use peaks::{PeaksQuery, peaks_response};

@@ -279,6 +279,54 @@ fn switching_versions_continues_a_play_and_replaying_spends_one() {
     assert!(matches!(play(first.id), Err(VaultError::LimitReached(_))));
 }
 
+/// A recipient who paused for longer than a play URL lives gets a fresh URL for the play in
+/// progress without spending another, for two hours from the play that counted; a replay asked
+/// as a resume after that, or of another piece, is a new play.
+#[test]
+fn a_long_pause_resumes_the_play_without_spending_another() {
+    let t = TestVault::new();
+    let (_, scope) = t.user("mixer@studio.test");
+    let first = t.upload(&scope, b"mix one");
+    let other = t.upload(&scope, b"another song");
+    let detail = t
+        .vault
+        .shares(&scope)
+        .create(
+            NewShare {
+                title: "Mixes".into(),
+                tracks: vec![first.id, other.id],
+                recipients: vec![NewRecipient {
+                    name: "Ana".into(),
+                    email: None,
+                }],
+                play_limit: Some(2),
+                ..NewShare::default()
+            },
+            &ClientInfo::default(),
+        )
+        .unwrap();
+    let grant = t.vault.open_link(&detail.recipients[0].1).unwrap();
+    let client = ClientInfo::default();
+    let plays = || grant.view(&t.vault).unwrap().recipient.plays;
+    grant
+        .media_url(&t.vault, first.id, MediaKind::Play, &client)
+        .unwrap();
+    t.advance_secs(40 * 60);
+    grant.resumed_play_url(&t.vault, first.id, &client).unwrap();
+    t.advance_secs(40 * 60);
+    grant.resumed_play_url(&t.vault, first.id, &client).unwrap();
+    assert_eq!(plays(), 1, "a play resumed twice is still one");
+    // Asked as a resume, another piece is a new play.
+    grant.resumed_play_url(&t.vault, other.id, &client).unwrap();
+    assert_eq!(plays(), 2);
+    // Two hours after that play counted, a resume is a new play: the limit is reached.
+    t.advance_secs(crate::shares::PLAY_RESUME_SECS);
+    assert!(matches!(
+        grant.resumed_play_url(&t.vault, other.id, &client),
+        Err(VaultError::LimitReached(_))
+    ));
+}
+
 /// Each switch used to restart the comparison window, so switching every few minutes kept one
 /// play going for ever.
 #[test]

@@ -160,6 +160,30 @@ impl RecipientGrant {
         kind: MediaKind,
         client: &ClientInfo,
     ) -> Result<MediaUrl> {
+        self.signed_url(vault, track, kind, client, false)
+    }
+
+    /// A fresh play URL for the play of `track` in progress, when the one the player holds
+    /// expired (a pause of more than [`PLAY_URL_SECS`]): it counts nothing while the recipient
+    /// is still on that piece within [`PLAY_RESUME_SECS`] of the play that counted, and is a new
+    /// play otherwise.
+    pub fn resumed_play_url(
+        &self,
+        vault: &Vault,
+        track: TrackId,
+        client: &ClientInfo,
+    ) -> Result<MediaUrl> {
+        self.signed_url(vault, track, MediaKind::Play, client, true)
+    }
+
+    fn signed_url(
+        &self,
+        vault: &Vault,
+        track: TrackId,
+        kind: MediaKind,
+        client: &ClientInfo,
+        resume: bool,
+    ) -> Result<MediaUrl> {
         let share_expires_at_ms = match kind {
             MediaKind::Play => vault.audited(Some(client), |txn, now| {
                 let share_expires =
@@ -168,8 +192,9 @@ impl RecipientGrant {
                         if !grants_track(&tracks, share, track)? {
                             return Err(VaultError::NotFound);
                         }
-                        // Comparing versions (A/B) continues the play in progress.
-                        if !switches_version(&tracks, share.owner, rec, track, now)? {
+                        // Comparing versions (A/B), or resuming after a long pause, continues
+                        // the play in progress.
+                        if !continues_play(&tracks, share.owner, rec, track, now, resume)? {
                             if share.play_limit.is_some_and(|l| rec.plays >= l) {
                                 return Err(VaultError::LimitReached("plays"));
                             }
@@ -249,19 +274,27 @@ impl RecipientGrant {
     }
 }
 
-/// Whether playing `track` now switches from the version of the same piece played last, within
-/// a play URL's life of the play that counted: a comparison, not a new play. Measured from the
-/// counted play, not the last switch, or switching back and forth would never spend a play.
-fn switches_version(
+/// Whether playing `track` now continues the play of the piece played last, within a play URL's
+/// life of the play that counted: another version of it (a comparison), or with `resume` the
+/// same track or a version within [`PLAY_RESUME_SECS`] (a fresh URL after a long pause). A
+/// plain replay of the same track is a new play. Measured from the counted play, not the last
+/// switch, or switching back and forth would never spend a play.
+fn continues_play(
     tracks: &impl ReadableTable<(u128, u128), &'static [u8]>,
     owner: UserId,
     recipient: &RecipientRecord,
     track: TrackId,
     now: i64,
+    resume: bool,
 ) -> Result<bool> {
+    let window = if resume {
+        PLAY_RESUME_SECS
+    } else {
+        PLAY_URL_SECS
+    };
     let within_play = recipient
         .counted_play_at_ms
-        .is_some_and(|at| now - at < PLAY_URL_SECS * 1000);
+        .is_some_and(|at| now - at < window * 1000);
     let last = recipient
         .events
         .iter()
@@ -269,9 +302,12 @@ fn switches_version(
         .find(|e| e.kind == RecipientEventKind::Played)
         .filter(|_| within_play)
         .and_then(|e| e.track);
-    let Some(last) = last.filter(|last| *last != track) else {
+    let Some(last) = last else {
         return Ok(false);
     };
+    if last == track {
+        return Ok(resume);
+    }
     let family = |id: TrackId| -> Result<Option<TrackId>> {
         Ok(find_track(tracks, owner, id)?.and_then(|t| t.version.map(|v| v.family)))
     };
