@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 use studiovault_e2e::browser::Browser;
-use studiovault_e2e::{Owner, PASSWORD, Server, wesnoth_track};
+use studiovault_e2e::{Owner, PASSWORD, Server, wav, wesnoth_track};
 use totp_rs::{Algorithm, Secret, TOTP};
 
 fn totp_now(secret: &str, step_offset: i64) -> String {
@@ -28,6 +28,15 @@ async fn assert_accessible(browser: &Browser, page: &str) {
         "{page}: axe-core found serious violations: {}",
         serde_json::to_string_pretty(&violations).unwrap()
     );
+}
+
+/// A track's status and name, as its owner's API answers them.
+async fn track_name(owner: &Owner, id: &str) -> (u16, String) {
+    let (status, track) = owner.get_json(&format!("/api/tracks/{id}")).await;
+    (
+        status,
+        track["name"].as_str().unwrap_or_default().to_owned(),
+    )
 }
 
 /// Enables TOTP for `email` through the API; answers the secret.
@@ -174,6 +183,9 @@ async fn an_owner_signs_in_with_totp_uploads_plays_and_revokes_a_session() {
 async fn the_app_works_from_the_keyboard_alone() {
     let server = Server::start();
     server.add_user("keys@studio.test", "pro");
+    let owner = Owner::signed_in(&server, "keys@studio.test").await;
+    let take_a = owner.upload_ok("Take A.wav", wav(2.0, 1)).await;
+    let take_b = owner.upload_ok("Take B.wav", wav(2.0, 2)).await;
     let browser = Browser::start_for(&server).await;
     browser.goto(&server.url("/")).await;
     browser.wait("#email").await;
@@ -189,6 +201,85 @@ async fn the_app_works_from_the_keyboard_alone() {
             "document.activeElement && document.activeElement.id === 'main'",
         )
         .await;
+
+    // A rename confirmed with the mouse, then Escape on "Delete track?": nothing is deleted.
+    browser
+        .click(&format!(
+            "#tracks tr[data-id='{take_a}'] button[aria-label^='Rename']"
+        ))
+        .await;
+    browser
+        .type_into("dialog[open] input", "Take A, clicked")
+        .await;
+    browser.click("dialog[open] button[value=ok]").await;
+    browser
+        .until(
+            "the clicked rename listed",
+            "[...document.querySelectorAll('#tracks tbody td.name')].some(td => td.textContent === 'Take A, clicked')",
+        )
+        .await;
+    browser
+        .click(&format!(
+            "#tracks tr[data-id='{take_b}'] button[aria-label^='Delete']"
+        ))
+        .await;
+    browser.wait("dialog[open]").await;
+    // The question carries no answer yet: a browser that keeps a dialog's returnValue on
+    // Escape (Chromium no longer does) would otherwise take the rename's "ok" for a yes.
+    assert_eq!(
+        browser
+            .eval("document.querySelector('dialog[open]').returnValue")
+            .await,
+        json!(""),
+        "the delete dialog opened with an answer already given"
+    );
+    browser.keys("\u{E00C}").await; // Escape
+    browser
+        .until(
+            "the dialog closed",
+            "!document.querySelector('dialog[open]')",
+        )
+        .await;
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert_eq!(
+        track_name(&owner, &take_b).await,
+        (200, "Take B".to_owned()),
+        "Escape on the delete dialog deleted the track"
+    );
+    assert_eq!(
+        browser
+            .eval(&format!(
+                "!!document.querySelector(\"#tracks tr[data-id='{take_b}']\")"
+            ))
+            .await,
+        json!(true)
+    );
+    // A rename typed and sent with Enter.
+    browser
+        .click(&format!(
+            "#tracks tr[data-id='{take_a}'] button[aria-label^='Rename']"
+        ))
+        .await;
+    browser
+        .type_into("dialog[open] input", "Take A, typed")
+        .await;
+    browser.keys("\u{E007}").await; // Enter
+    browser
+        .until(
+            "the dialog closed",
+            "!document.querySelector('dialog[open]')",
+        )
+        .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while track_name(&owner, &take_a).await.1 != "Take A, typed" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Enter in the rename field did not rename: {:?}",
+            track_name(&owner, &take_a).await
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+
     // Wrong password shows the reason, and throttling shows a wait.
     let fresh = Browser::start_for(&server).await;
     fresh.goto(&server.url("/login")).await;

@@ -1,4 +1,4 @@
-import { api, el, fmt, toast, ApiError, loadOrder } from "/assets/api.js";
+import { api, ask, el, fmt, toast, ApiError, loadOrder } from "/assets/api.js";
 import { uploadFile, uploadVersion } from "/assets/upload.js";
 import { play, current } from "/assets/player.js";
 import { stemsRow } from "/assets/stems.js";
@@ -131,7 +131,6 @@ export async function renderLibrary(main, session) {
   const drop = el("div", { class: "drop", id: "drop" }, "Drop audio files here, or ", pick, " ", pickFolder, fileInput, folderInput);
   const uploads = el("ul", { class: "uploads", id: "uploads", "aria-label": "Uploads" });
   const table = el("table", { id: "tracks" });
-  const dialog = el("dialog", { id: "confirm" });
 
   for (const [name, camelot] of KEYS) keySelect.append(el("option", { value: name, text: `${name} · ${camelot}` }));
   keySelect.value = view.key;
@@ -149,7 +148,7 @@ export async function renderLibrary(main, session) {
       el("div", {}, folderSelect),
       el("label", { class: "check" }, allVersions, "Every version"),
       quota),
-    drop, uploads, status, table, dialog);
+    drop, uploads, status, table);
 
   async function refreshQuota() {
     session.me = await api("GET", "/api/session");
@@ -257,29 +256,14 @@ export async function renderLibrary(main, session) {
     await Promise.all([load(), refreshQuota()]).catch(() => {});
   }
 
-  function confirmDialog(message, action, inputValue) {
-    return new Promise((resolve) => {
-      const input = inputValue !== undefined ? el("input", { id: "dialog-input", value: inputValue, "aria-label": "New name" }) : null;
-      const form = el("form", { method: "dialog" },
-        el("p", { text: message }), input,
-        el("div", { class: "row-actions" },
-          el("button", { value: "cancel", text: "Cancel" }),
-          el("button", { value: "ok", class: action === "Delete" ? "danger" : "primary", text: action })));
-      dialog.replaceChildren(form);
-      dialog.onclose = () => resolve(dialog.returnValue === "ok" ? (input ? input.value : true) : null);
-      dialog.showModal();
-      (input || form.querySelector("button[value=cancel]")).focus();
-    });
-  }
-
   async function rename(t) {
-    const name = await confirmDialog(`Rename “${t.name}”`, "Rename", t.name);
+    const name = await ask(`Rename “${t.name}”`, "Rename", { value: t.name, label: "New name" });
     if (!name || name === t.name) return;
     try { await api("PATCH", `/api/tracks/${t.id}`, { name }); await load(); } catch (e) { toast(e.message); }
   }
 
   async function remove(t) {
-    if (!(await confirmDialog(`Delete “${t.name}”? This cannot be undone.`, "Delete"))) return;
+    if (!(await ask(`Delete “${t.name}”? This cannot be undone.`, "Delete", { danger: true }))) return;
     try { await api("DELETE", `/api/tracks/${t.id}`); toast(`Deleted “${t.name}”.`); await Promise.all([load(), refreshQuota()]); } catch (e) { toast(e.message); }
   }
 
