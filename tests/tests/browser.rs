@@ -177,6 +177,66 @@ async fn an_owner_signs_in_with_totp_uploads_plays_and_revokes_a_session() {
         401,
         "the revoked session is dead"
     );
+
+    // Eighteen takes chosen at once, more than the 16 uploads the server keeps open for an
+    // owner: each gets its row at once, some wait their turn, and every one arrives.
+    browser.click("nav a[href='/library']").await;
+    browser.wait("#tracks").await;
+    let takes = tempfile::tempdir().unwrap();
+    let paths: Vec<String> = (1..=18)
+        .map(|i| {
+            let path = takes.path().join(format!("take-{i:02}.wav"));
+            std::fs::write(&path, wav(3.0, i)).unwrap();
+            path.display().to_string()
+        })
+        .collect();
+    browser
+        .eval(
+            "(() => { window.firstNotes = []; new MutationObserver((changes) => { \
+               for (const c of changes) for (const li of c.addedNodes) \
+                 if (li.dataset?.file?.startsWith('take-')) window.firstNotes.push(li.lastChild.textContent); \
+             }).observe(document.getElementById('uploads'), { childList: true }); return true; })()",
+        )
+        .await;
+    let input = browser
+        .client
+        .find(fantoccini::Locator::Css("#file-input"))
+        .await
+        .unwrap();
+    input.send_keys(&paths.join("\n")).await.unwrap();
+    let takes_shown = "[...document.querySelectorAll('#uploads li')].filter(li => li.dataset.file.startsWith('take-'))";
+    browser
+        .until(
+            "every take's upload settled",
+            &format!(
+                "{takes_shown}.length === 18 && {takes_shown}.every(li => \
+                 li.classList.contains('failed') || li.lastChild.textContent === 'done')"
+            ),
+        )
+        .await;
+    assert_eq!(
+        browser
+            .eval(&format!(
+                "{takes_shown}.filter(li => li.classList.contains('failed')).map(li => `${{li.dataset.file}}: ${{li.lastChild.textContent}}`)"
+            ))
+            .await,
+        json!([]),
+        "takes that did not arrive"
+    );
+    let waited = browser
+        .eval("window.firstNotes.filter(n => n.startsWith('waiting')).length")
+        .await;
+    assert!(
+        waited.as_u64().unwrap() >= 2,
+        "the takes past the server's 16 did not wait: {}",
+        browser.eval("window.firstNotes").await
+    );
+    browser
+        .until(
+            "two songs and eighteen takes listed",
+            "document.querySelectorAll('#tracks tbody tr').length === 20",
+        )
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -26,6 +26,23 @@ const openStems = new Set();
 // Library folders seen in any listing, for the folder filter (a filtered listing shows only one).
 const folders = new Set();
 
+// The server keeps at most 16 uploads open per owner and refuses the 17th: files are sent a
+// few at a time, across every batch chosen or dropped, and the rest wait for a slot.
+const UPLOADS_AT_ONCE = 4;
+let uploading = 0;
+const waitingForSlot = [];
+
+/** Waits for an upload slot; answers the function that gives it back. */
+async function uploadSlot() {
+  if (uploading < UPLOADS_AT_ONCE) uploading++;
+  else await new Promise((resolve) => waitingForSlot.push(resolve));
+  // Given back, the slot passes straight to the next file waiting, if any.
+  return () => {
+    const next = waitingForSlot.shift();
+    if (next) next(); else uploading--;
+  };
+}
+
 const view = { sort: "created", order: "desc", q: "", tempoMin: "", tempoMax: "", key: "", length: "Any length", added: "Added any time", folder: "", versions: false };
 
 // Length and date-added filters: [label, from, to] in seconds, [label, days back].
@@ -267,12 +284,15 @@ export async function renderLibrary(main, session) {
     try { await api("DELETE", `/api/tracks/${t.id}`); toast(`Deleted “${t.name}”.`); await Promise.all([load(), refreshQuota()]); } catch (e) { toast(e.message); }
   }
 
+  // Every file gets its row at once; a few are sent at a time (uploadSlot), the rest wait.
   async function uploadAll(files) {
     await Promise.all([...files].map(async (file) => {
       const bar = el("progress", { max: 1, value: 0, "aria-label": `Uploading ${file.name}` });
-      const note = el("span", { class: "muted", text: fmt.bytes(file.size) });
+      const note = el("span", { class: "muted", text: `waiting · ${fmt.bytes(file.size)}` });
       const item = el("li", { "data-file": file.name }, el("span", { text: file.name }), bar, note);
       uploads.append(item);
+      const release = await uploadSlot();
+      note.textContent = fmt.bytes(file.size);
       try {
         await uploadFile(file, (f) => { bar.value = f; });
         bar.value = 1;
@@ -281,6 +301,8 @@ export async function renderLibrary(main, session) {
         item.classList.add("failed");
         note.textContent = e.message;
         note.setAttribute("role", "alert");
+      } finally {
+        release();
       }
       await load().catch(() => {});
     }));
