@@ -237,6 +237,53 @@ async fn an_owner_signs_in_with_totp_uploads_plays_and_revokes_a_session() {
             "document.querySelectorAll('#tracks tbody tr').length === 20",
         )
         .await;
+
+    // A flaky connection: the first piece drops, the question where to resume finds the network
+    // still down, and the next piece meets the server still holding the dropped request
+    // (409 upload_busy). Each is retried, and the upload arrives.
+    browser
+        .eval(
+            "(() => { window.flaky = { pieces: 0, offsets: 0 }; \
+               const open = XMLHttpRequest.prototype.open, send = XMLHttpRequest.prototype.send; \
+               XMLHttpRequest.prototype.open = function (method, url, ...rest) { \
+                 this.asked = `${method} ${url}`; return open.call(this, method, url, ...rest); }; \
+               XMLHttpRequest.prototype.send = function (body) { \
+                 if (this.asked.startsWith('PATCH /api/uploads/')) { \
+                   const n = ++window.flaky.pieces; \
+                   if (n === 1) { setTimeout(() => this.onerror(new ProgressEvent('error'))); return; } \
+                   if (n === 2) { \
+                     Object.defineProperty(this, 'status', { value: 409 }); \
+                     Object.defineProperty(this, 'responseText', { value: JSON.stringify({ error: 'upload_busy', message: 'another request is writing to this upload' }) }); \
+                     this.getResponseHeader = () => null; \
+                     setTimeout(() => this.onload(new ProgressEvent('load'))); return; } } \
+                 return send.call(this, body); }; \
+               const real = window.fetch; \
+               window.fetch = (input, init) => { \
+                 if (/^\\/api\\/uploads\\/[0-9a-f]+$/.test(String(input)) && (init?.method ?? 'GET') === 'GET' \
+                     && ++window.flaky.offsets === 1) return Promise.reject(new TypeError('Failed to fetch')); \
+                 return real(input, init); }; \
+               return true; })()",
+        )
+        .await;
+    let flaky = takes.path().join("flaky.wav");
+    std::fs::write(&flaky, wav(3.0, 99)).unwrap();
+    input.send_keys(&flaky.display().to_string()).await.unwrap();
+    let outcome = browser
+        .until(
+            "the flaky upload settled",
+            "(() => { const li = document.querySelector(\"#uploads li[data-file='flaky.wav']\"); \
+             return li && (li.classList.contains('failed') || li.lastChild.textContent === 'done') \
+               && li.lastChild.textContent; })()",
+        )
+        .await;
+    assert_eq!(outcome, "done", "the upload gave up on a flaky connection");
+    assert_eq!(
+        browser
+            .eval("[window.flaky.pieces, window.flaky.offsets >= 2]")
+            .await,
+        json!([3, true]),
+        "a piece dropped, the offset asked again after a failure, a piece refused as busy"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
