@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
@@ -252,6 +253,18 @@ impl Browser {
         el.send_keys(keys)
             .await
             .unwrap_or_else(|e| panic!("keys: {e}"));
+    }
+
+    /// Presses `key` with nothing focused, as a listener on the whole page hears it.
+    pub async fn press_on_page(&self, key: char) {
+        self.eval("(document.activeElement?.blur(), true)").await;
+        let press = KeyActions::new("keyboard".into())
+            .then(KeyAction::Down { value: key })
+            .then(KeyAction::Up { value: key });
+        self.client
+            .perform_actions(press)
+            .await
+            .unwrap_or_else(|e| panic!("pressing {key:?}: {e}"));
     }
 
     /// Saves a PNG of the page under the artifacts directory.

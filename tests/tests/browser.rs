@@ -72,6 +72,7 @@ async fn enable_totp(server: &Server, email: &str) -> String {
 async fn an_owner_signs_in_with_totp_uploads_plays_and_revokes_a_session() {
     let server = Server::start_deployed();
     server.add_user("owner@studio.test", "pro");
+    server.add_user("next@studio.test", "pro");
     let secret = enable_totp(&server, "owner@studio.test").await;
     let browser = Browser::start_for(&server).await;
 
@@ -283,6 +284,76 @@ async fn an_owner_signs_in_with_totp_uploads_plays_and_revokes_a_session() {
             .await,
         json!([3, true]),
         "a piece dropped, the offset asked again after a failure, a piece refused as busy"
+    );
+
+    // Signing out forgets the song and the library's folders and search: Space on the sign-in
+    // page plays nothing, and the next owner sees none of it.
+    browser.type_into("#search", "take").await;
+    browser
+        .until(
+            "the takes found",
+            "document.querySelectorAll('#tracks tbody tr').length === 18",
+        )
+        .await;
+    browser
+        .eval(
+            "(history.pushState(null, '', '/library?folder=Unreleased%20LP'), \
+              dispatchEvent(new PopStateEvent('popstate')), true)",
+        )
+        .await;
+    browser
+        .until(
+            "the folder chosen",
+            "document.getElementById('folder-filter')?.value === 'Unreleased LP' \
+             && document.getElementById('search').value === 'take'",
+        )
+        .await;
+    assert_eq!(
+        browser
+            .eval(
+                "document.getElementById('audio').getAttribute('src')?.startsWith('/api/tracks/')"
+            )
+            .await,
+        json!(true),
+        "the song is still loaded in the player"
+    );
+    browser.click("#sign-out").await;
+    browser.wait("#email").await;
+    let audio_requests =
+        "performance.getEntriesByType('resource').filter(r => r.name.includes('/audio')).length";
+    let before = browser.eval(audio_requests).await;
+    browser.press_on_page(' ').await;
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert_eq!(
+        browser
+            .eval(&format!(
+                "(() => {{ const a = document.getElementById('audio'); \
+                 return [a.paused, a.getAttribute('src'), a.readyState, {audio_requests}]; }})()"
+            ))
+            .await,
+        json!([true, null, 0, before]),
+        "Space on the sign-in page played the signed-out owner's song"
+    );
+    browser.type_into("#email", "next@studio.test").await;
+    browser.type_into("#password", PASSWORD).await;
+    browser.click("form button[type=submit]").await;
+    browser.wait("#tracks").await;
+    browser
+        .until(
+            "the next owner's library",
+            "document.querySelector('main [role=status]')?.textContent",
+        )
+        .await;
+    assert_eq!(
+        browser
+            .eval(
+                "[[...document.querySelectorAll('#folder-filter option')].map(o => o.textContent), \
+                  document.getElementById('search').value, document.querySelector('main [role=status]').textContent, \
+                  document.getElementById('player').hidden, document.getElementById('now-title').textContent]"
+            )
+            .await,
+        json!([["All folders"], "", "No tracks yet: drop some audio above.", true, ""]),
+        "the next owner sees the last one's folders, search or song"
     );
 }
 

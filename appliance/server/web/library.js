@@ -43,7 +43,15 @@ async function uploadSlot() {
   };
 }
 
-const view = { sort: "created", order: "desc", q: "", tempoMin: "", tempoMax: "", key: "", length: "Any length", added: "Added any time", folder: "", versions: false };
+const FRESH_VIEW = Object.freeze({ sort: "created", order: "desc", q: "", tempoMin: "", tempoMax: "", key: "", length: "Any length", added: "Added any time", folder: "", versions: false });
+const view = { ...FRESH_VIEW };
+
+/** Forgets this owner's folders, filters, search and open stems rows (on sign-out). */
+export function resetLibrary() {
+  folders.clear();
+  openStems.clear();
+  Object.assign(view, FRESH_VIEW);
+}
 
 // Length and date-added filters: [label, from, to] in seconds, [label, days back].
 const LENGTHS = [["Any length"], ["Under 1 min", null, 60], ["1–3 min", 60, 180], ["3–6 min", 180, 360], ["Over 6 min", 360, null]];
@@ -190,7 +198,8 @@ export async function renderLibrary(main, session) {
     if (view.folder) params.set("folder", view.folder);
     if (view.versions) params.set("versions", "all");
     const page = await api("GET", `/api/tracks?${params}`);
-    if (!isNewest()) return;
+    // A page left (or signed out of) meanwhile keeps none of it, folders included.
+    if (!isNewest() || !document.body.contains(table)) return;
     for (const t of page.items) if (t.folder) folders.add(t.folder);
     renderFolders();
     render(page);
