@@ -277,6 +277,62 @@ async fn a_client_reviews_the_second_mix_and_sends_stems_the_owner_sees_it_all()
     browser.screenshot("review-03-shares-heat-map").await;
     assert_accessible(&browser, "shares with listening").await;
 
+    // Revoking Ana asks first, since it cannot be undone; Escape keeps her link working.
+    let revoked_at = || async {
+        let (_, detail) = owner.get_json(&format!("/api/shares/{share_id}")).await;
+        detail["recipients"][0]["revoked_at"].clone()
+    };
+    browser
+        .click("section.share button[aria-label='Revoke Ana Label']")
+        .await;
+    let question = browser.wait("dialog[open]").await;
+    assert!(
+        question.text().await.unwrap().contains("Ana Label"),
+        "the question names whom it revokes"
+    );
+    assert_accessible(&browser, "the revoke question").await;
+    browser.keys("\u{E00C}").await; // Escape
+    browser
+        .until(
+            "the question gone",
+            "!document.querySelector('dialog[open]')",
+        )
+        .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(revoked_at().await, json!(null), "Escape revoked Ana");
+    let portal = studiovault_e2e::client_for(&server).build().unwrap();
+    assert_eq!(portal.get(&link).send().await.unwrap().status(), 200);
+    // Confirmed, but the appliance fails to answer: the owner is told, and nothing changed.
+    browser
+        .eval(
+            "(() => { const real = window.fetch; window.fetch = (input, init) => \
+               init?.method === 'DELETE' && String(input).startsWith('/api/shares/') \
+                 ? Promise.resolve(new Response(JSON.stringify({ error: 'internal', message: 'Something failed on our side.' }), \
+                     { status: 500, headers: { 'content-type': 'application/json' } })) \
+                 : real(input, init); return true; })()",
+        )
+        .await;
+    browser
+        .click("section.share button[aria-label='Revoke Ana Label']")
+        .await;
+    browser.click("dialog[open] button[value=ok]").await;
+    browser
+        .until(
+            "the failure told",
+            "document.getElementById('toast').textContent === 'Not revoked: Something failed on our side.'",
+        )
+        .await;
+    assert_eq!(revoked_at().await, json!(null));
+    assert_eq!(
+        browser
+            .eval(
+                "!!document.querySelector(\"section.share button[aria-label='Revoke Ana Label']\")"
+            )
+            .await,
+        json!(true),
+        "Ana's row still offers to revoke her"
+    );
+
     // An upload link made in the app; the client sends two stems through it.
     browser.click("nav a[href='/uploads']").await;
     browser.wait("#upload-link-form").await;
