@@ -162,6 +162,38 @@ async fn a_client_reviews_the_second_mix_and_sends_stems_the_owner_sees_it_all()
              li.querySelector('.at').textContent === '1:23' && li.textContent.includes('Kick is too loud <here>'))",
         )
         .await;
+    // Ana starts a reply; meanwhile the owner answers in her thread. The page's 15 s poll
+    // redraws the thread with the owner's answer and keeps her half-typed reply, and its focus.
+    let thread = recipient
+        .eval("document.querySelector('#comment-list li.thread').dataset.comment")
+        .await;
+    let thread = thread.as_str().unwrap().to_owned();
+    recipient
+        .type_into(&format!("#reply-{thread}"), "Also the snare around")
+        .await;
+    let (status, _) = owner
+        .send(
+            Method::POST,
+            &format!("/api/tracks/{second}/comments"),
+            Some(json!({"text": "Which bar exactly?", "parent": thread})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    recipient
+        .until(
+            "the owner's answer drawn by the poll",
+            "document.querySelector('#comment-list li.thread ol.replies')?.textContent.includes('Which bar exactly?')",
+        )
+        .await;
+    assert_eq!(
+        recipient
+            .eval(&format!(
+                "[document.getElementById('reply-{thread}').value, document.activeElement?.id]"
+            ))
+            .await,
+        json!(["Also the snare around", format!("reply-{thread}")]),
+        "the poll's redraw lost the reply being typed"
+    );
     recipient.screenshot("review-01-recipient-comment").await;
     recipient
         .assert_http2("the recipient's page, versions and comment")
@@ -256,7 +288,7 @@ async fn a_client_reviews_the_second_mix_and_sends_stems_the_owner_sees_it_all()
     let (_, thread) = owner
         .get_json(&format!("/api/tracks/{second}/comments"))
         .await;
-    assert_eq!(thread["comments"].as_array().unwrap().len(), 2, "{thread}");
+    assert_eq!(thread["comments"].as_array().unwrap().len(), 3, "{thread}");
 
     // The Shares page shows what Ana played: from 1:20 to 1:23 of Mix 2, and the minute before.
     browser.click("nav a[href='/shares']").await;
