@@ -12,7 +12,7 @@ use reqwest::Method;
 use serde_json::json;
 use studiovault_e2e::browser::Browser;
 use studiovault_e2e::smtp::Smtp;
-use studiovault_e2e::{Owner, PASSWORD, Server, ffmpeg, wesnoth_track};
+use studiovault_e2e::{Owner, PASSWORD, Server, ffmpeg, wav, wesnoth_track};
 
 async fn assert_accessible(browser: &Browser, page: &str) {
     let violations = browser.accessibility_violations().await;
@@ -415,6 +415,92 @@ async fn a_client_reviews_the_second_mix_and_sends_stems_the_owner_sees_it_all()
     client
         .assert_http2("the upload link page and its uploads")
         .await;
+
+    // A link for two files behind a password; the client chooses four and mistypes it.
+    let (status, bo) = owner
+        .send(
+            Method::POST,
+            "/api/upload-links",
+            Some(json!({"name": "Bo Mastering", "max_files": 2, "password": "bo-mastering-7"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{bo}");
+    let takes = tempfile::tempdir().unwrap();
+    let paths: Vec<String> = ["one.wav", "two.wav", "three.wav", "four.wav"]
+        .iter()
+        .zip(1..)
+        .map(|(name, seed)| {
+            let path = takes.path().join(name);
+            std::fs::write(&path, wav(2.0, seed)).unwrap();
+            path.display().to_string()
+        })
+        .collect();
+    client.goto(&server.url(bo["link"].as_str().unwrap())).await;
+    client.wait("#upload-form").await;
+    let input = client
+        .client
+        .find(fantoccini::Locator::Css("#upload-files"))
+        .await
+        .unwrap();
+    input.send_keys(&paths.join("\n")).await.unwrap();
+    client
+        .type_into("#upload-password", "not the password")
+        .await;
+    client.click("#upload-send").await;
+    let said = client
+        .until(
+            "the wrong password said",
+            "!document.getElementById('upload-send').disabled && document.getElementById('upload-message').textContent",
+        )
+        .await;
+    assert_eq!(
+        client
+            .eval("document.getElementById('upload-files').files.length")
+            .await,
+        json!(4),
+        "a wrong password cleared the chosen files"
+    );
+    assert!(
+        said.as_str().unwrap().contains("wrong password")
+            && said.as_str().unwrap().contains("still chosen"),
+        "{said}"
+    );
+    // The right password: two arrive, and the page names the two the full link refused, and why.
+    client.type_into("#upload-password", "bo-mastering-7").await;
+    client.click("#upload-send").await;
+    client
+        .until(
+            "the batch finished",
+            "!document.getElementById('upload-send').disabled \
+             && document.getElementById('upload-message').textContent.startsWith('2 of 4 file(s) received.')",
+        )
+        .await;
+    let shown = client
+        .eval(
+            "[...document.querySelectorAll('#upload-progress li')].map(li => \
+               [li.querySelector('.name').textContent, li.className, li.querySelector('.status').textContent])",
+        )
+        .await;
+    let reason = shown[2][2].as_str().unwrap_or_default().to_owned();
+    assert!(!reason.is_empty(), "{shown}");
+    assert_eq!(
+        shown,
+        json!([
+            ["one.wav", "done", "received"],
+            ["two.wav", "done", "received"],
+            ["three.wav", "failed", reason],
+            ["four.wav", "failed", format!("not sent: {reason}")],
+        ])
+    );
+    assert_eq!(
+        client
+            .eval("document.getElementById('upload-message').textContent")
+            .await,
+        json!(format!(
+            "2 of 4 file(s) received. Not received: three.wav, four.wav ({reason})."
+        ))
+    );
+    client.screenshot("review-04b-upload-link-full").await;
     drop(client);
 
     // The stems are in the owner's library, in the link's folder, analysed.
