@@ -85,8 +85,27 @@ async fn a_client_reviews_the_second_mix_and_sends_stems_the_owner_sees_it_all()
 
     // The recipient compares the two mixes at the same moment, then comments at 1:23 on Mix 2.
     let recipient = Browser::start_for(&server).await;
+    // The page's first two polls of its copies' state fail on the way (a proxy's 502, then a
+    // 503): it polls on, and the tracks become playable without a reload.
+    recipient
+        .before_every_page(
+            "(() => { window.statePolls = 0; const real = window.fetch; \
+               window.fetch = (input, init) => { \
+                 if (!String(input).endsWith('/state')) return real(input, init); \
+                 window.statePolls += 1; \
+                 if (window.statePolls === 1) return Promise.resolve(new Response('<h1>Bad gateway</h1>', { status: 502 })); \
+                 if (window.statePolls === 2) return Promise.resolve(new Response('', { status: 503 })); \
+                 return real(input, init); }; })()",
+        )
+        .await;
     recipient.goto(&link).await;
     recipient.wait("#portal").await;
+    recipient
+        .until(
+            "the copies' state polled again after two failures",
+            "window.statePolls >= 3 && [...document.querySelectorAll('.playlist li .status')].every(s => s.textContent === 'Ready')",
+        )
+        .await;
     recipient.click(".playlist li:first-child .pick").await;
     recipient
         .until(

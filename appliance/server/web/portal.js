@@ -322,12 +322,23 @@ if (root) {
   });
   window.addEventListener("resize", draw);
 
-  // Copies are prepared in the background: poll until every track is ready.
+  // Copies are prepared in the background: poll until every track is ready. A poll that fails
+  // on the way (no network, a 5xx or 429 from the appliance or a proxy) is tried again, later
+  // each time; only a definite answer (the link is gone, or locked again) ends the polling.
+  let failedPolls = 0;
+  const pollAgain = () => setTimeout(refresh, Math.min(1000 * 2 ** failedPolls++, 30_000));
   async function refresh() {
     try {
       const res = await fetch(`${base}/state`, { credentials: "same-origin" });
-      if (!res.ok) return;
+      if (!res.ok) {
+        const transient = res.status >= 500 || res.status === 408 || res.status === 429;
+        if (transient) { pollAgain(); return; }
+        const { message: why } = await res.json().catch(() => ({}));
+        say(`Your copies cannot be checked: ${why || `the appliance answered ${res.status}`}. Reload the page.`);
+        return;
+      }
       const body = await res.json();
+      failedPolls = 0;
       let pending = false;
       for (const t of body.tracks) {
         // Every version's copy: the list shows the newest's, the switcher plays the others.
@@ -353,7 +364,7 @@ if (root) {
       }
       if (pending) setTimeout(refresh, 1000);
     } catch {
-      setTimeout(refresh, 3000);
+      pollAgain();
     }
   }
   // The visit counts once the page is seen by a person's browser.
