@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
@@ -254,6 +256,31 @@ impl Browser {
             .unwrap_or_else(|e| panic!("keys: {e}"));
     }
 
+    /// Runs `script` in every page opened from now on, before the page's own scripts (Chromium's
+    /// `Page.addScriptToEvaluateOnNewDocument`, through chromedriver): to stand in for the
+    /// network failing a page's first requests.
+    pub async fn before_every_page(&self, script: &str) {
+        self.client
+            .issue_cmd(Cdp {
+                cmd: "Page.addScriptToEvaluateOnNewDocument",
+                params: json!({ "source": script }),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("adding a script to every page: {e}"));
+    }
+
+    /// Presses `key` with nothing focused, as a listener on the whole page hears it.
+    pub async fn press_on_page(&self, key: char) {
+        self.eval("(document.activeElement?.blur(), true)").await;
+        let press = KeyActions::new("keyboard".into())
+            .then(KeyAction::Down { value: key })
+            .then(KeyAction::Up { value: key });
+        self.client
+            .perform_actions(press)
+            .await
+            .unwrap_or_else(|e| panic!("pressing {key:?}: {e}"));
+    }
+
     /// Saves a PNG of the page under the artifacts directory.
     pub async fn screenshot(&self, name: &str) -> PathBuf {
         let path = artifacts_dir().join(format!("{name}.png"));
@@ -285,6 +312,31 @@ impl Browser {
             .into_iter()
             .filter(|v| matches!(v["impact"].as_str(), Some("serious" | "critical")))
             .collect()
+    }
+}
+
+/// A Chrome DevTools Protocol command, sent through chromedriver's `goog/cdp/execute`.
+#[derive(Debug)]
+struct Cdp {
+    cmd: &'static str,
+    params: Value,
+}
+
+impl WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base_url: &reqwest::Url,
+        session_id: Option<&str>,
+    ) -> Result<reqwest::Url, <reqwest::Url as std::str::FromStr>::Err> {
+        base_url.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &reqwest::Url) -> (hyper::Method, Option<String>) {
+        let body = json!({ "cmd": self.cmd, "params": self.params });
+        (hyper::Method::POST, Some(body.to_string()))
     }
 }
 

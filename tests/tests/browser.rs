@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 use studiovault_e2e::browser::Browser;
-use studiovault_e2e::{Owner, PASSWORD, Server, wesnoth_track};
+use studiovault_e2e::{Owner, PASSWORD, Server, wav, wesnoth_track};
 use totp_rs::{Algorithm, Secret, TOTP};
 
 fn totp_now(secret: &str, step_offset: i64) -> String {
@@ -28,6 +28,15 @@ async fn assert_accessible(browser: &Browser, page: &str) {
         "{page}: axe-core found serious violations: {}",
         serde_json::to_string_pretty(&violations).unwrap()
     );
+}
+
+/// A track's status and name, as its owner's API answers them.
+async fn track_name(owner: &Owner, id: &str) -> (u16, String) {
+    let (status, track) = owner.get_json(&format!("/api/tracks/{id}")).await;
+    (
+        status,
+        track["name"].as_str().unwrap_or_default().to_owned(),
+    )
 }
 
 /// Enables TOTP for `email` through the API; answers the secret.
@@ -63,6 +72,7 @@ async fn enable_totp(server: &Server, email: &str) -> String {
 async fn an_owner_signs_in_with_totp_uploads_plays_and_revokes_a_session() {
     let server = Server::start_deployed();
     server.add_user("owner@studio.test", "pro");
+    server.add_user("next@studio.test", "pro");
     let secret = enable_totp(&server, "owner@studio.test").await;
     let browser = Browser::start_for(&server).await;
 
@@ -168,12 +178,192 @@ async fn an_owner_signs_in_with_totp_uploads_plays_and_revokes_a_session() {
         401,
         "the revoked session is dead"
     );
+
+    // Eighteen takes chosen at once, more than the 16 uploads the server keeps open for an
+    // owner: each gets its row at once, some wait their turn, and every one arrives.
+    browser.click("nav a[href='/library']").await;
+    browser.wait("#tracks").await;
+    let takes = tempfile::tempdir().unwrap();
+    let paths: Vec<String> = (1..=18)
+        .map(|i| {
+            let path = takes.path().join(format!("take-{i:02}.wav"));
+            std::fs::write(&path, wav(3.0, i)).unwrap();
+            path.display().to_string()
+        })
+        .collect();
+    browser
+        .eval(
+            "(() => { window.firstNotes = []; new MutationObserver((changes) => { \
+               for (const c of changes) for (const li of c.addedNodes) \
+                 if (li.dataset?.file?.startsWith('take-')) window.firstNotes.push(li.lastChild.textContent); \
+             }).observe(document.getElementById('uploads'), { childList: true }); return true; })()",
+        )
+        .await;
+    let input = browser
+        .client
+        .find(fantoccini::Locator::Css("#file-input"))
+        .await
+        .unwrap();
+    input.send_keys(&paths.join("\n")).await.unwrap();
+    let takes_shown = "[...document.querySelectorAll('#uploads li')].filter(li => li.dataset.file.startsWith('take-'))";
+    browser
+        .until(
+            "every take's upload settled",
+            &format!(
+                "{takes_shown}.length === 18 && {takes_shown}.every(li => \
+                 li.classList.contains('failed') || li.lastChild.textContent === 'done')"
+            ),
+        )
+        .await;
+    assert_eq!(
+        browser
+            .eval(&format!(
+                "{takes_shown}.filter(li => li.classList.contains('failed')).map(li => `${{li.dataset.file}}: ${{li.lastChild.textContent}}`)"
+            ))
+            .await,
+        json!([]),
+        "takes that did not arrive"
+    );
+    let waited = browser
+        .eval("window.firstNotes.filter(n => n.startsWith('waiting')).length")
+        .await;
+    assert!(
+        waited.as_u64().unwrap() >= 2,
+        "the takes past the server's 16 did not wait: {}",
+        browser.eval("window.firstNotes").await
+    );
+    browser
+        .until(
+            "two songs and eighteen takes listed",
+            "document.querySelectorAll('#tracks tbody tr').length === 20",
+        )
+        .await;
+
+    // A flaky connection: the first piece drops, the question where to resume finds the network
+    // still down, and the next piece meets the server still holding the dropped request
+    // (409 upload_busy). Each is retried, and the upload arrives.
+    browser
+        .eval(
+            "(() => { window.flaky = { pieces: 0, offsets: 0 }; \
+               const open = XMLHttpRequest.prototype.open, send = XMLHttpRequest.prototype.send; \
+               XMLHttpRequest.prototype.open = function (method, url, ...rest) { \
+                 this.asked = `${method} ${url}`; return open.call(this, method, url, ...rest); }; \
+               XMLHttpRequest.prototype.send = function (body) { \
+                 if (this.asked.startsWith('PATCH /api/uploads/')) { \
+                   const n = ++window.flaky.pieces; \
+                   if (n === 1) { setTimeout(() => this.onerror(new ProgressEvent('error'))); return; } \
+                   if (n === 2) { \
+                     Object.defineProperty(this, 'status', { value: 409 }); \
+                     Object.defineProperty(this, 'responseText', { value: JSON.stringify({ error: 'upload_busy', message: 'another request is writing to this upload' }) }); \
+                     this.getResponseHeader = () => null; \
+                     setTimeout(() => this.onload(new ProgressEvent('load'))); return; } } \
+                 return send.call(this, body); }; \
+               const real = window.fetch; \
+               window.fetch = (input, init) => { \
+                 if (/^\\/api\\/uploads\\/[0-9a-f]+$/.test(String(input)) && (init?.method ?? 'GET') === 'GET' \
+                     && ++window.flaky.offsets === 1) return Promise.reject(new TypeError('Failed to fetch')); \
+                 return real(input, init); }; \
+               return true; })()",
+        )
+        .await;
+    let flaky = takes.path().join("flaky.wav");
+    std::fs::write(&flaky, wav(3.0, 99)).unwrap();
+    input.send_keys(&flaky.display().to_string()).await.unwrap();
+    let outcome = browser
+        .until(
+            "the flaky upload settled",
+            "(() => { const li = document.querySelector(\"#uploads li[data-file='flaky.wav']\"); \
+             return li && (li.classList.contains('failed') || li.lastChild.textContent === 'done') \
+               && li.lastChild.textContent; })()",
+        )
+        .await;
+    assert_eq!(outcome, "done", "the upload gave up on a flaky connection");
+    assert_eq!(
+        browser
+            .eval("[window.flaky.pieces, window.flaky.offsets >= 2]")
+            .await,
+        json!([3, true]),
+        "a piece dropped, the offset asked again after a failure, a piece refused as busy"
+    );
+
+    // Signing out forgets the song and the library's folders and search: Space on the sign-in
+    // page plays nothing, and the next owner sees none of it.
+    browser.type_into("#search", "take").await;
+    browser
+        .until(
+            "the takes found",
+            "document.querySelectorAll('#tracks tbody tr').length === 18",
+        )
+        .await;
+    browser
+        .eval(
+            "(history.pushState(null, '', '/library?folder=Unreleased%20LP'), \
+              dispatchEvent(new PopStateEvent('popstate')), true)",
+        )
+        .await;
+    browser
+        .until(
+            "the folder chosen",
+            "document.getElementById('folder-filter')?.value === 'Unreleased LP' \
+             && document.getElementById('search').value === 'take'",
+        )
+        .await;
+    assert_eq!(
+        browser
+            .eval(
+                "document.getElementById('audio').getAttribute('src')?.startsWith('/api/tracks/')"
+            )
+            .await,
+        json!(true),
+        "the song is still loaded in the player"
+    );
+    browser.click("#sign-out").await;
+    browser.wait("#email").await;
+    let audio_requests =
+        "performance.getEntriesByType('resource').filter(r => r.name.includes('/audio')).length";
+    let before = browser.eval(audio_requests).await;
+    browser.press_on_page(' ').await;
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert_eq!(
+        browser
+            .eval(&format!(
+                "(() => {{ const a = document.getElementById('audio'); \
+                 return [a.paused, a.getAttribute('src'), a.readyState, {audio_requests}]; }})()"
+            ))
+            .await,
+        json!([true, null, 0, before]),
+        "Space on the sign-in page played the signed-out owner's song"
+    );
+    browser.type_into("#email", "next@studio.test").await;
+    browser.type_into("#password", PASSWORD).await;
+    browser.click("form button[type=submit]").await;
+    browser.wait("#tracks").await;
+    browser
+        .until(
+            "the next owner's library",
+            "document.querySelector('main [role=status]')?.textContent",
+        )
+        .await;
+    assert_eq!(
+        browser
+            .eval(
+                "[[...document.querySelectorAll('#folder-filter option')].map(o => o.textContent), \
+                  document.getElementById('search').value, document.querySelector('main [role=status]').textContent, \
+                  document.getElementById('player').hidden, document.getElementById('now-title').textContent]"
+            )
+            .await,
+        json!([["All folders"], "", "No tracks yet: drop some audio above.", true, ""]),
+        "the next owner sees the last one's folders, search or song"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_app_works_from_the_keyboard_alone() {
     let server = Server::start();
     server.add_user("keys@studio.test", "pro");
+    let owner = Owner::signed_in(&server, "keys@studio.test").await;
+    let take_a = owner.upload_ok("Take A.wav", wav(2.0, 1)).await;
+    let take_b = owner.upload_ok("Take B.wav", wav(2.0, 2)).await;
     let browser = Browser::start_for(&server).await;
     browser.goto(&server.url("/")).await;
     browser.wait("#email").await;
@@ -189,6 +379,85 @@ async fn the_app_works_from_the_keyboard_alone() {
             "document.activeElement && document.activeElement.id === 'main'",
         )
         .await;
+
+    // A rename confirmed with the mouse, then Escape on "Delete track?": nothing is deleted.
+    browser
+        .click(&format!(
+            "#tracks tr[data-id='{take_a}'] button[aria-label^='Rename']"
+        ))
+        .await;
+    browser
+        .type_into("dialog[open] input", "Take A, clicked")
+        .await;
+    browser.click("dialog[open] button[value=ok]").await;
+    browser
+        .until(
+            "the clicked rename listed",
+            "[...document.querySelectorAll('#tracks tbody td.name')].some(td => td.textContent === 'Take A, clicked')",
+        )
+        .await;
+    browser
+        .click(&format!(
+            "#tracks tr[data-id='{take_b}'] button[aria-label^='Delete']"
+        ))
+        .await;
+    browser.wait("dialog[open]").await;
+    // The question carries no answer yet: a browser that keeps a dialog's returnValue on
+    // Escape (Chromium no longer does) would otherwise take the rename's "ok" for a yes.
+    assert_eq!(
+        browser
+            .eval("document.querySelector('dialog[open]').returnValue")
+            .await,
+        json!(""),
+        "the delete dialog opened with an answer already given"
+    );
+    browser.keys("\u{E00C}").await; // Escape
+    browser
+        .until(
+            "the dialog closed",
+            "!document.querySelector('dialog[open]')",
+        )
+        .await;
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert_eq!(
+        track_name(&owner, &take_b).await,
+        (200, "Take B".to_owned()),
+        "Escape on the delete dialog deleted the track"
+    );
+    assert_eq!(
+        browser
+            .eval(&format!(
+                "!!document.querySelector(\"#tracks tr[data-id='{take_b}']\")"
+            ))
+            .await,
+        json!(true)
+    );
+    // A rename typed and sent with Enter.
+    browser
+        .click(&format!(
+            "#tracks tr[data-id='{take_a}'] button[aria-label^='Rename']"
+        ))
+        .await;
+    browser
+        .type_into("dialog[open] input", "Take A, typed")
+        .await;
+    browser.keys("\u{E007}").await; // Enter
+    browser
+        .until(
+            "the dialog closed",
+            "!document.querySelector('dialog[open]')",
+        )
+        .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while track_name(&owner, &take_a).await.1 != "Take A, typed" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Enter in the rename field did not rename: {:?}",
+            track_name(&owner, &take_a).await
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+
     // Wrong password shows the reason, and throttling shows a wait.
     let fresh = Browser::start_for(&server).await;
     fresh.goto(&server.url("/login")).await;

@@ -12,7 +12,7 @@ use reqwest::Method;
 use serde_json::json;
 use studiovault_e2e::browser::Browser;
 use studiovault_e2e::smtp::Smtp;
-use studiovault_e2e::{Owner, PASSWORD, Server, ffmpeg, wesnoth_track};
+use studiovault_e2e::{Owner, PASSWORD, Server, ffmpeg, wav, wesnoth_track};
 
 async fn assert_accessible(browser: &Browser, page: &str) {
     let violations = browser.accessibility_violations().await;
@@ -85,8 +85,27 @@ async fn a_client_reviews_the_second_mix_and_sends_stems_the_owner_sees_it_all()
 
     // The recipient compares the two mixes at the same moment, then comments at 1:23 on Mix 2.
     let recipient = Browser::start_for(&server).await;
+    // The page's first two polls of its copies' state fail on the way (a proxy's 502, then a
+    // 503): it polls on, and the tracks become playable without a reload.
+    recipient
+        .before_every_page(
+            "(() => { window.statePolls = 0; const real = window.fetch; \
+               window.fetch = (input, init) => { \
+                 if (!String(input).endsWith('/state')) return real(input, init); \
+                 window.statePolls += 1; \
+                 if (window.statePolls === 1) return Promise.resolve(new Response('<h1>Bad gateway</h1>', { status: 502 })); \
+                 if (window.statePolls === 2) return Promise.resolve(new Response('', { status: 503 })); \
+                 return real(input, init); }; })()",
+        )
+        .await;
     recipient.goto(&link).await;
     recipient.wait("#portal").await;
+    recipient
+        .until(
+            "the copies' state polled again after two failures",
+            "window.statePolls >= 3 && [...document.querySelectorAll('.playlist li .status')].every(s => s.textContent === 'Ready')",
+        )
+        .await;
     recipient.click(".playlist li:first-child .pick").await;
     recipient
         .until(
@@ -162,6 +181,38 @@ async fn a_client_reviews_the_second_mix_and_sends_stems_the_owner_sees_it_all()
              li.querySelector('.at').textContent === '1:23' && li.textContent.includes('Kick is too loud <here>'))",
         )
         .await;
+    // Ana starts a reply; meanwhile the owner answers in her thread. The page's 15 s poll
+    // redraws the thread with the owner's answer and keeps her half-typed reply, and its focus.
+    let thread = recipient
+        .eval("document.querySelector('#comment-list li.thread').dataset.comment")
+        .await;
+    let thread = thread.as_str().unwrap().to_owned();
+    recipient
+        .type_into(&format!("#reply-{thread}"), "Also the snare around")
+        .await;
+    let (status, _) = owner
+        .send(
+            Method::POST,
+            &format!("/api/tracks/{second}/comments"),
+            Some(json!({"text": "Which bar exactly?", "parent": thread})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    recipient
+        .until(
+            "the owner's answer drawn by the poll",
+            "document.querySelector('#comment-list li.thread ol.replies')?.textContent.includes('Which bar exactly?')",
+        )
+        .await;
+    assert_eq!(
+        recipient
+            .eval(&format!(
+                "[document.getElementById('reply-{thread}').value, document.activeElement?.id]"
+            ))
+            .await,
+        json!(["Also the snare around", format!("reply-{thread}")]),
+        "the poll's redraw lost the reply being typed"
+    );
     recipient.screenshot("review-01-recipient-comment").await;
     recipient
         .assert_http2("the recipient's page, versions and comment")
@@ -256,7 +307,7 @@ async fn a_client_reviews_the_second_mix_and_sends_stems_the_owner_sees_it_all()
     let (_, thread) = owner
         .get_json(&format!("/api/tracks/{second}/comments"))
         .await;
-    assert_eq!(thread["comments"].as_array().unwrap().len(), 2, "{thread}");
+    assert_eq!(thread["comments"].as_array().unwrap().len(), 3, "{thread}");
 
     // The Shares page shows what Ana played: from 1:20 to 1:23 of Mix 2, and the minute before.
     browser.click("nav a[href='/shares']").await;
@@ -276,6 +327,62 @@ async fn a_client_reviews_the_second_mix_and_sends_stems_the_owner_sees_it_all()
     );
     browser.screenshot("review-03-shares-heat-map").await;
     assert_accessible(&browser, "shares with listening").await;
+
+    // Revoking Ana asks first, since it cannot be undone; Escape keeps her link working.
+    let revoked_at = || async {
+        let (_, detail) = owner.get_json(&format!("/api/shares/{share_id}")).await;
+        detail["recipients"][0]["revoked_at"].clone()
+    };
+    browser
+        .click("section.share button[aria-label='Revoke Ana Label']")
+        .await;
+    let question = browser.wait("dialog[open]").await;
+    assert!(
+        question.text().await.unwrap().contains("Ana Label"),
+        "the question names whom it revokes"
+    );
+    assert_accessible(&browser, "the revoke question").await;
+    browser.keys("\u{E00C}").await; // Escape
+    browser
+        .until(
+            "the question gone",
+            "!document.querySelector('dialog[open]')",
+        )
+        .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(revoked_at().await, json!(null), "Escape revoked Ana");
+    let portal = studiovault_e2e::client_for(&server).build().unwrap();
+    assert_eq!(portal.get(&link).send().await.unwrap().status(), 200);
+    // Confirmed, but the appliance fails to answer: the owner is told, and nothing changed.
+    browser
+        .eval(
+            "(() => { const real = window.fetch; window.fetch = (input, init) => \
+               init?.method === 'DELETE' && String(input).startsWith('/api/shares/') \
+                 ? Promise.resolve(new Response(JSON.stringify({ error: 'internal', message: 'Something failed on our side.' }), \
+                     { status: 500, headers: { 'content-type': 'application/json' } })) \
+                 : real(input, init); return true; })()",
+        )
+        .await;
+    browser
+        .click("section.share button[aria-label='Revoke Ana Label']")
+        .await;
+    browser.click("dialog[open] button[value=ok]").await;
+    browser
+        .until(
+            "the failure told",
+            "document.getElementById('toast').textContent === 'Not revoked: Something failed on our side.'",
+        )
+        .await;
+    assert_eq!(revoked_at().await, json!(null));
+    assert_eq!(
+        browser
+            .eval(
+                "!!document.querySelector(\"section.share button[aria-label='Revoke Ana Label']\")"
+            )
+            .await,
+        json!(true),
+        "Ana's row still offers to revoke her"
+    );
 
     // An upload link made in the app; the client sends two stems through it.
     browser.click("nav a[href='/uploads']").await;
@@ -327,6 +434,92 @@ async fn a_client_reviews_the_second_mix_and_sends_stems_the_owner_sees_it_all()
     client
         .assert_http2("the upload link page and its uploads")
         .await;
+
+    // A link for two files behind a password; the client chooses four and mistypes it.
+    let (status, bo) = owner
+        .send(
+            Method::POST,
+            "/api/upload-links",
+            Some(json!({"name": "Bo Mastering", "max_files": 2, "password": "bo-mastering-7"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{bo}");
+    let takes = tempfile::tempdir().unwrap();
+    let paths: Vec<String> = ["one.wav", "two.wav", "three.wav", "four.wav"]
+        .iter()
+        .zip(1..)
+        .map(|(name, seed)| {
+            let path = takes.path().join(name);
+            std::fs::write(&path, wav(2.0, seed)).unwrap();
+            path.display().to_string()
+        })
+        .collect();
+    client.goto(&server.url(bo["link"].as_str().unwrap())).await;
+    client.wait("#upload-form").await;
+    let input = client
+        .client
+        .find(fantoccini::Locator::Css("#upload-files"))
+        .await
+        .unwrap();
+    input.send_keys(&paths.join("\n")).await.unwrap();
+    client
+        .type_into("#upload-password", "not the password")
+        .await;
+    client.click("#upload-send").await;
+    let said = client
+        .until(
+            "the wrong password said",
+            "!document.getElementById('upload-send').disabled && document.getElementById('upload-message').textContent",
+        )
+        .await;
+    assert_eq!(
+        client
+            .eval("document.getElementById('upload-files').files.length")
+            .await,
+        json!(4),
+        "a wrong password cleared the chosen files"
+    );
+    assert!(
+        said.as_str().unwrap().contains("wrong password")
+            && said.as_str().unwrap().contains("still chosen"),
+        "{said}"
+    );
+    // The right password: two arrive, and the page names the two the full link refused, and why.
+    client.type_into("#upload-password", "bo-mastering-7").await;
+    client.click("#upload-send").await;
+    client
+        .until(
+            "the batch finished",
+            "!document.getElementById('upload-send').disabled \
+             && document.getElementById('upload-message').textContent.startsWith('2 of 4 file(s) received.')",
+        )
+        .await;
+    let shown = client
+        .eval(
+            "[...document.querySelectorAll('#upload-progress li')].map(li => \
+               [li.querySelector('.name').textContent, li.className, li.querySelector('.status').textContent])",
+        )
+        .await;
+    let reason = shown[2][2].as_str().unwrap_or_default().to_owned();
+    assert!(!reason.is_empty(), "{shown}");
+    assert_eq!(
+        shown,
+        json!([
+            ["one.wav", "done", "received"],
+            ["two.wav", "done", "received"],
+            ["three.wav", "failed", reason],
+            ["four.wav", "failed", format!("not sent: {reason}")],
+        ])
+    );
+    assert_eq!(
+        client
+            .eval("document.getElementById('upload-message').textContent")
+            .await,
+        json!(format!(
+            "2 of 4 file(s) received. Not received: three.wav, four.wav ({reason})."
+        ))
+    );
+    client.screenshot("review-04b-upload-link-full").await;
     drop(client);
 
     // The stems are in the owner's library, in the link's folder, analysed.

@@ -148,7 +148,10 @@ export async function renderAccount(main, session) {
         el("td", { class: "muted", text: s.current ? "this browser" : `client ${s.client?.slice(0, 8) ?? "?"}…` }),
         el("td", {}, s.current ? null : el("button", {
           type: "button", "aria-label": `Revoke the session from ${fmt.date(s.created_at)}`, text: "Revoke",
-          onclick: async () => { await api("DELETE", `/api/sessions/${s.id}`); toast("Session revoked."); loadSessions(); },
+          onclick: async () => {
+            try { await api("DELETE", `/api/sessions/${s.id}`); toast("Session revoked."); } catch (err) { toast(`Not revoked: ${err.message}`); }
+            loadSessions().catch((err) => toast(err.message));
+          },
         }))))));
   }
   main.append(section("Sessions", sessionsTable));

@@ -76,6 +76,36 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+let asked = 0;
+
+/**
+ * Asks `message` in a modal dialog whose confirming button says `action`. Resolves true, or the
+ * text field's value when `value` is given (Enter in the field confirms), and null on Cancel or
+ * Escape. A fresh <dialog> each time: a closed dialog keeps its returnValue, and a reused one
+ * would take Escape on the next question for the last one's confirmation.
+ */
+export function ask(message, action, { value, label, danger = false } = {}) {
+  return new Promise((resolve) => {
+    const id = `ask-${++asked}`;
+    const field = value !== undefined ? el("input", { id: `${id}-field`, value, "aria-label": label }) : null;
+    const dialog = el("dialog", { class: "ask", "aria-labelledby": id });
+    // type="button": the first submit button is the one Enter presses.
+    const cancel = el("button", { type: "button", value: "cancel", text: "Cancel", onclick: () => dialog.close("cancel") });
+    dialog.append(el("form", { method: "dialog" },
+      el("p", { id, text: message }), field,
+      el("div", { class: "row-actions" }, cancel,
+        el("button", { type: "submit", value: "ok", class: danger ? "danger" : "primary", text: action }))));
+    dialog.addEventListener("close", () => {
+      dialog.remove();
+      resolve(dialog.returnValue === "ok" ? (field ? field.value : true) : null);
+    });
+    document.body.append(dialog);
+    dialog.returnValue = "";
+    dialog.showModal();
+    (field || cancel).focus();
+  });
+}
+
 export function toast(message) {
   const box = document.getElementById("toast");
   box.textContent = message;

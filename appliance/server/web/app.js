@@ -1,11 +1,11 @@
 // Studio Vault's web app: plain ES modules, no build step, nothing from another origin.
 import { api, ApiError } from "/assets/api.js";
 import { renderLogin } from "/assets/login.js";
-import { renderLibrary } from "/assets/library.js";
+import { renderLibrary, resetLibrary } from "/assets/library.js";
 import { renderAccount, renderConfirmEmail } from "/assets/account.js";
 import { renderShares } from "/assets/shares.js";
 import { renderUploadLinks } from "/assets/uploadlinks.js";
-import { initPlayer } from "/assets/player.js";
+import { initPlayer, resetPlayer } from "/assets/player.js";
 import { closeComments } from "/assets/comments.js";
 import { showNotices, clearNotices } from "/assets/notices.js";
 import { initNotifications, startNotifications, stopNotifications } from "/assets/notifications.js";
@@ -80,7 +80,9 @@ window.addEventListener("popstate", route);
 document.getElementById("sign-out").addEventListener("click", async () => {
   await api("DELETE", "/api/session").catch(() => {});
   session.me = null;
-  document.getElementById("audio").pause();
+  // The next one to sign in, or to press Space on the sign-in page, gets nothing of this owner's.
+  resetPlayer();
+  resetLibrary();
   navigate("/login");
 });
 initPlayer();

@@ -246,6 +246,17 @@ export function closeComments() {
   parts.toggle.setAttribute("aria-expanded", "false");
 }
 
+/** Forgets the track, its threads, the owner's shares and any draft (on sign-out). */
+export function resetComments() {
+  closeComments();
+  Object.assign(state, { track: null, comments: [], shares: [], pinned: null });
+  state.replying.clear();
+  state.drafts.clear();
+  parts.panel.querySelector("form")?.reset();
+  render(true);
+  updateTimes();
+}
+
 export function initComments({ seek, changed }) {
   Object.assign(hooks, { seek, changed });
   parts.panel = $("comments");

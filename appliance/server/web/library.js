@@ -1,4 +1,4 @@
-import { api, el, fmt, toast, ApiError, loadOrder } from "/assets/api.js";
+import { api, ask, el, fmt, toast, ApiError, loadOrder } from "/assets/api.js";
 import { uploadFile, uploadVersion } from "/assets/upload.js";
 import { play, current } from "/assets/player.js";
 import { stemsRow } from "/assets/stems.js";
@@ -26,7 +26,32 @@ const openStems = new Set();
 // Library folders seen in any listing, for the folder filter (a filtered listing shows only one).
 const folders = new Set();
 
-const view = { sort: "created", order: "desc", q: "", tempoMin: "", tempoMax: "", key: "", length: "Any length", added: "Added any time", folder: "", versions: false };
+// The server keeps at most 16 uploads open per owner and refuses the 17th: files are sent a
+// few at a time, across every batch chosen or dropped, and the rest wait for a slot.
+const UPLOADS_AT_ONCE = 4;
+let uploading = 0;
+const waitingForSlot = [];
+
+/** Waits for an upload slot; answers the function that gives it back. */
+async function uploadSlot() {
+  if (uploading < UPLOADS_AT_ONCE) uploading++;
+  else await new Promise((resolve) => waitingForSlot.push(resolve));
+  // Given back, the slot passes straight to the next file waiting, if any.
+  return () => {
+    const next = waitingForSlot.shift();
+    if (next) next(); else uploading--;
+  };
+}
+
+const FRESH_VIEW = Object.freeze({ sort: "created", order: "desc", q: "", tempoMin: "", tempoMax: "", key: "", length: "Any length", added: "Added any time", folder: "", versions: false });
+const view = { ...FRESH_VIEW };
+
+/** Forgets this owner's folders, filters, search and open stems rows (on sign-out). */
+export function resetLibrary() {
+  folders.clear();
+  openStems.clear();
+  Object.assign(view, FRESH_VIEW);
+}
 
 // Length and date-added filters: [label, from, to] in seconds, [label, days back].
 const LENGTHS = [["Any length"], ["Under 1 min", null, 60], ["1–3 min", 60, 180], ["3–6 min", 180, 360], ["Over 6 min", 360, null]];
@@ -131,7 +156,6 @@ export async function renderLibrary(main, session) {
   const drop = el("div", { class: "drop", id: "drop" }, "Drop audio files here, or ", pick, " ", pickFolder, fileInput, folderInput);
   const uploads = el("ul", { class: "uploads", id: "uploads", "aria-label": "Uploads" });
   const table = el("table", { id: "tracks" });
-  const dialog = el("dialog", { id: "confirm" });
 
   for (const [name, camelot] of KEYS) keySelect.append(el("option", { value: name, text: `${name} · ${camelot}` }));
   keySelect.value = view.key;
@@ -149,7 +173,7 @@ export async function renderLibrary(main, session) {
       el("div", {}, folderSelect),
       el("label", { class: "check" }, allVersions, "Every version"),
       quota),
-    drop, uploads, status, table, dialog);
+    drop, uploads, status, table);
 
   async function refreshQuota() {
     session.me = await api("GET", "/api/session");
@@ -174,7 +198,8 @@ export async function renderLibrary(main, session) {
     if (view.folder) params.set("folder", view.folder);
     if (view.versions) params.set("versions", "all");
     const page = await api("GET", `/api/tracks?${params}`);
-    if (!isNewest()) return;
+    // A page left (or signed out of) meanwhile keeps none of it, folders included.
+    if (!isNewest() || !document.body.contains(table)) return;
     for (const t of page.items) if (t.folder) folders.add(t.folder);
     renderFolders();
     render(page);
@@ -257,38 +282,26 @@ export async function renderLibrary(main, session) {
     await Promise.all([load(), refreshQuota()]).catch(() => {});
   }
 
-  function confirmDialog(message, action, inputValue) {
-    return new Promise((resolve) => {
-      const input = inputValue !== undefined ? el("input", { id: "dialog-input", value: inputValue, "aria-label": "New name" }) : null;
-      const form = el("form", { method: "dialog" },
-        el("p", { text: message }), input,
-        el("div", { class: "row-actions" },
-          el("button", { value: "cancel", text: "Cancel" }),
-          el("button", { value: "ok", class: action === "Delete" ? "danger" : "primary", text: action })));
-      dialog.replaceChildren(form);
-      dialog.onclose = () => resolve(dialog.returnValue === "ok" ? (input ? input.value : true) : null);
-      dialog.showModal();
-      (input || form.querySelector("button[value=cancel]")).focus();
-    });
-  }
-
   async function rename(t) {
-    const name = await confirmDialog(`Rename “${t.name}”`, "Rename", t.name);
+    const name = await ask(`Rename “${t.name}”`, "Rename", { value: t.name, label: "New name" });
     if (!name || name === t.name) return;
     try { await api("PATCH", `/api/tracks/${t.id}`, { name }); await load(); } catch (e) { toast(e.message); }
   }
 
   async function remove(t) {
-    if (!(await confirmDialog(`Delete “${t.name}”? This cannot be undone.`, "Delete"))) return;
+    if (!(await ask(`Delete “${t.name}”? This cannot be undone.`, "Delete", { danger: true }))) return;
     try { await api("DELETE", `/api/tracks/${t.id}`); toast(`Deleted “${t.name}”.`); await Promise.all([load(), refreshQuota()]); } catch (e) { toast(e.message); }
   }
 
+  // Every file gets its row at once; a few are sent at a time (uploadSlot), the rest wait.
   async function uploadAll(files) {
     await Promise.all([...files].map(async (file) => {
       const bar = el("progress", { max: 1, value: 0, "aria-label": `Uploading ${file.name}` });
-      const note = el("span", { class: "muted", text: fmt.bytes(file.size) });
+      const note = el("span", { class: "muted", text: `waiting · ${fmt.bytes(file.size)}` });
       const item = el("li", { "data-file": file.name }, el("span", { text: file.name }), bar, note);
       uploads.append(item);
+      const release = await uploadSlot();
+      note.textContent = fmt.bytes(file.size);
       try {
         await uploadFile(file, (f) => { bar.value = f; });
         bar.value = 1;
@@ -297,6 +310,8 @@ export async function renderLibrary(main, session) {
         item.classList.add("failed");
         note.textContent = e.message;
         note.setAttribute("role", "alert");
+      } finally {
+        release();
       }
       await load().catch(() => {});
     }));

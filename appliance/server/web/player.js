@@ -1,6 +1,6 @@
 import { api, el, fmt } from "/assets/api.js";
 import { drawWaveform } from "/assets/waveform.js";
-import { initComments, commentsFor, commentMarks, openComments as openPanel } from "/assets/comments.js";
+import { initComments, commentsFor, commentMarks, openComments as openPanel, resetComments } from "/assets/comments.js";
 
 // The bottom player: an <audio> element streaming with Range requests, and a scrubber drawn
 // from the stored waveform peaks (audiowaveform JSON, version 2) when the track has them. A
@@ -117,6 +117,21 @@ export async function openComments(track, commentId) {
 }
 
 export function current() { return state.track; }
+
+/** Forgets the track (on sign-out): nothing of it may play, load or show for whoever is next. */
+export function resetPlayer() {
+  const audio = $("audio");
+  audio.pause();
+  // Without a source, and reloaded, the element drops what it buffered and fetches nothing.
+  audio.removeAttribute("src");
+  audio.load();
+  Object.assign(state, { track: null, peaks: null, onChange: null, versions: [] });
+  $("player").hidden = true;
+  $("now-title").textContent = "";
+  renderVersions();
+  resetComments();
+  draw();
+}
 
 export function initPlayer() {
   const audio = $("audio");

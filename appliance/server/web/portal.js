@@ -16,7 +16,9 @@ if (root) {
   const playButton = document.getElementById("play");
   const message = document.getElementById("message");
   const items = [...root.querySelectorAll(".playlist li")];
-  const state = { index: -1, track: null, peaks: null, ready: new Set(), comments: [], span: null };
+  // `shown` is what the threads were last drawn from, so a poll that brings nothing new leaves
+  // them (and the focus) alone; `drafts` keeps half-typed replies across redraws.
+  const state = { index: -1, track: null, peaks: null, ready: new Set(), comments: [], span: null, shown: "", drafts: new Map() };
   const versionsBox = document.getElementById("versions");
   const commentsBox = document.getElementById("comments");
   const commentList = document.getElementById("comment-list");
@@ -163,6 +165,12 @@ if (root) {
   }
 
   function renderComments() {
+    const shown = JSON.stringify([state.track, state.comments]);
+    if (shown === state.shown) return;
+    state.shown = shown;
+    // A reply being typed keeps its focus and caret through the redraw.
+    const typing = commentList.contains(document.activeElement) ? document.activeElement : null;
+    const caret = typing?.tagName === "TEXTAREA" ? [typing.selectionStart, typing.selectionEnd] : null;
     const roots = state.comments.filter((c) => !c.parent).sort((a, b) => a.at_secs - b.at_secs);
     commentList.replaceChildren(...roots.map((root) => {
       const li = document.createElement("li");
@@ -181,6 +189,11 @@ if (root) {
       li.append(replies, replyForm(root));
       return li;
     }));
+    const again = typing?.id && document.getElementById(typing.id);
+    if (again && commentList.contains(again)) {
+      again.focus();
+      if (caret) again.setSelectionRange(...caret);
+    }
   }
 
   function commentLine(c) {
@@ -222,6 +235,8 @@ if (root) {
     text.rows = 1;
     text.maxLength = 2000;
     text.required = true;
+    text.value = state.drafts.get(root.id) ?? "";
+    text.addEventListener("input", () => state.drafts.set(root.id, text.value));
     const send = document.createElement("button");
     send.type = "submit";
     send.textContent = "Reply";
@@ -230,6 +245,7 @@ if (root) {
       e.preventDefault();
       try {
         await post(`comments/${state.track}`, { text: text.value, parent: root.id });
+        state.drafts.delete(root.id);
         loadComments();
       } catch (err) {
         say(`Cannot reply: ${err.message}`);
@@ -306,12 +322,23 @@ if (root) {
   });
   window.addEventListener("resize", draw);
 
-  // Copies are prepared in the background: poll until every track is ready.
+  // Copies are prepared in the background: poll until every track is ready. A poll that fails
+  // on the way (no network, a 5xx or 429 from the appliance or a proxy) is tried again, later
+  // each time; only a definite answer (the link is gone, or locked again) ends the polling.
+  let failedPolls = 0;
+  const pollAgain = () => setTimeout(refresh, Math.min(1000 * 2 ** failedPolls++, 30_000));
   async function refresh() {
     try {
       const res = await fetch(`${base}/state`, { credentials: "same-origin" });
-      if (!res.ok) return;
+      if (!res.ok) {
+        const transient = res.status >= 500 || res.status === 408 || res.status === 429;
+        if (transient) { pollAgain(); return; }
+        const { message: why } = await res.json().catch(() => ({}));
+        say(`Your copies cannot be checked: ${why || `the appliance answered ${res.status}`}. Reload the page.`);
+        return;
+      }
       const body = await res.json();
+      failedPolls = 0;
       let pending = false;
       for (const t of body.tracks) {
         // Every version's copy: the list shows the newest's, the switcher plays the others.
@@ -337,7 +364,7 @@ if (root) {
       }
       if (pending) setTimeout(refresh, 1000);
     } catch {
-      setTimeout(refresh, 3000);
+      pollAgain();
     }
   }
   // The visit counts once the page is seen by a person's browser.

@@ -1,7 +1,7 @@
 // Shares: pick tracks in playlist order, name recipients, set the rules; then each recipient's
 // own link to send, what each of them opened, played and downloaded, what parts of each track
 // they heard (a heat map over the waveform), the tracks' comments, and revocation.
-import { api, el, fmt, loadOrder, toast } from "/assets/api.js";
+import { api, ask, el, fmt, loadOrder, toast } from "/assets/api.js";
 import { openComments } from "/assets/player.js";
 import { drawHeat } from "/assets/waveform.js";
 
@@ -161,10 +161,16 @@ export async function renderShares(main) {
     } catch (err) { error.textContent = err.message; }
   });
 
-  async function revoke(path, what) {
-    await api("DELETE", path);
-    toast(`${what} revoked.`);
-    load();
+  // Revocation cannot be undone: it is asked first, and a failure is said.
+  async function revoke(path, question, done) {
+    if (!(await ask(question, "Revoke", { danger: true }))) return;
+    try {
+      await api("DELETE", path);
+      toast(done);
+    } catch (err) {
+      toast(`Not revoked: ${err.message}`);
+    }
+    load().catch((err) => toast(err.message));
   }
 
   // The share's tracks, each with a way to its comment threads in the player.
@@ -217,13 +223,17 @@ export async function renderShares(main) {
             el("td", { class: "muted", text: r.revoked_at ? "revoked" : lastActivity(r) }),
             el("td", {}, r.revoked_at || s.status !== "active" ? null : el("button", {
               type: "button", class: "danger", "aria-label": `Revoke ${r.name}`, text: "Revoke",
-              onclick: () => revoke(`/api/shares/${s.id}/recipients/${r.id}`, r.name),
+              onclick: () => revoke(`/api/shares/${s.id}/recipients/${r.id}`,
+                `Revoke ${r.name}’s link to “${s.title}”? It stops working at once, and this cannot be undone.`,
+                `${r.name}’s link revoked.`),
             })));
         }))),
       listeningPart(listening[i]),
       s.status === "active" ? el("button", {
         type: "button", class: "danger", text: "Revoke the whole share",
-        onclick: () => revoke(`/api/shares/${s.id}`, "Share"),
+        onclick: () => revoke(`/api/shares/${s.id}`,
+          `Revoke “${s.title}” for every recipient? Their links stop working at once, and this cannot be undone.`,
+          `“${s.title}” revoked.`),
       }) : null)));
     drawHeatMaps(list);
   }

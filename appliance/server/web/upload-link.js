@@ -63,27 +63,53 @@ if (root) {
     });
   }
 
+  // Refusals that hold for every file after the one refused.
+  function stopsTheRest(result) {
+    return [401, 404, 429].includes(result.status) || result.answer.error === "limit_reached";
+  }
+
+  function notSent(shown, reason) {
+    shown.status.textContent = `not sent: ${reason}`;
+    shown.li.classList.add("failed");
+  }
+
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const files = [...input.files];
     if (files.length === 0) return;
     send.disabled = true;
     message.textContent = "";
-    let sent = 0;
-    for (const file of files) {
-      const result = await upload(file, row(file));
-      if (result.ok) {
-        sent += 1;
+    // Files not received last time are being sent again: their old rows go.
+    for (const li of list.querySelectorAll("li:not(.done)")) li.remove();
+    const rows = files.map(row);
+    const missed = [];
+    let stop = null;
+    for (const [i, file] of files.entries()) {
+      if (stop) {
+        notSent(rows[i], stop.reason);
+        missed.push(file.name);
         continue;
       }
-      // A wrong password or a full link refuses every file after it too.
-      if (result.status === 401 || result.status === 404 || result.answer.error === "limit_reached") {
-        message.textContent = result.answer.message || "The link refused the files.";
-        break;
+      const result = await upload(file, rows[i]);
+      if (result.ok) continue;
+      missed.push(file.name);
+      if (result.status === 401) rows[i].status.textContent = "wrong password";
+      if (stopsTheRest(result)) {
+        const reason = result.status === 401 ? "wrong password" : (result.answer.message || "the link refused the files");
+        // A wrong password or too many tries: the files stay chosen, to be sent again.
+        const again = result.status === 401 ? "enter the right password and send them again"
+          : result.status === 429 ? "send them again in a moment" : null;
+        stop = { reason, again };
       }
     }
-    if (sent > 0) message.textContent = `${sent} of ${files.length} file(s) received. Thank you.`;
-    input.value = "";
+    const received = files.length - missed.length;
+    if (missed.length === 0) {
+      message.textContent = `${received} of ${files.length} file(s) received. Thank you.`;
+    } else {
+      message.textContent = `${received} of ${files.length} file(s) received. Not received: ${missed.join(", ")}${stop ? ` (${stop.reason})` : ""}.`;
+      if (stop?.again) message.textContent += ` Your files are still chosen: ${stop.again}.`;
+    }
+    if (!stop?.again) input.value = "";
     send.disabled = false;
   });
 }

@@ -14,7 +14,8 @@ function send(id, offset, blob, onSent) {
     xhr.upload.onprogress = (e) => onSent(e.loaded);
     xhr.onerror = () => reject(new ApiError(0, { error: "network", message: "The connection dropped." }));
     xhr.onload = () => {
-      const body = xhr.responseText ? JSON.parse(xhr.responseText) : null;
+      let body = null;
+      try { body = xhr.responseText ? JSON.parse(xhr.responseText) : null; } catch { /* a proxy's error page: the status says enough */ }
       const next = Number(xhr.getResponseHeader("Upload-Offset"));
       if (xhr.status === 201 || xhr.status === 204) resolve({ done: xhr.status === 201, offset: next, body });
       else reject(new ApiError(xhr.status, body));
@@ -25,24 +26,46 @@ function send(id, offset, blob, onSent) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// What a later try can get past: a dropped connection, a server error, an offset the server
+// does not hold, or the server still finishing a request that dropped (upload_busy).
+function resumable(e) {
+  return e instanceof ApiError && (e.status === 0 || e.status >= 500 || e.code === "offset_mismatch" || e.code === "upload_busy");
+}
+
+/** Where the server's copy of upload `id` ends. */
+async function heldOffset(id) {
+  try {
+    return (await api("GET", `/api/uploads/${id}`)).offset;
+  } catch (e) {
+    if (e instanceof ApiError) throw e;
+    // fetch rejects (TypeError) while the network is down; a proxy's page is not JSON.
+    throw new ApiError(0, { error: "network", message: "The connection dropped." });
+  }
+}
+
 /** Uploads `file`; `onProgress(fraction)` as bytes go out. Resolves with the new track. */
 export async function uploadFile(file, onProgress) {
   const created = await api("POST", "/api/uploads", { filename: file.name, size: file.size });
   let offset = 0;
   let retries = 0;
+  // After a failure, where to go on is asked first, under the same retries as the pieces.
+  let resuming = false;
   for (;;) {
     try {
+      if (resuming) {
+        offset = await heldOffset(created.id);
+        resuming = false;
+      }
       const end = Math.min(offset + PIECE, file.size);
       const result = await send(created.id, offset, file.slice(offset, end), (sent) => onProgress((offset + sent) / Math.max(file.size, 1)));
       if (result.done) return result.body;
       offset = result.offset;
       retries = 0;
     } catch (e) {
-      const resumable = e instanceof ApiError && (e.status === 0 || e.code === "offset_mismatch" || e.status >= 500);
-      if (!resumable) throw e;
+      if (!resumable(e)) throw e;
       if (++retries > MAX_RETRIES) throw new Error("The connection keeps dropping; try this file again later.");
       await sleep(Math.min(500 * 2 ** retries, 15000));
-      offset = (await api("GET", `/api/uploads/${created.id}`)).offset;
+      resuming = true;
     }
   }
 }
