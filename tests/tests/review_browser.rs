@@ -213,6 +213,23 @@ async fn a_client_reviews_the_second_mix_and_sends_stems_the_owner_sees_it_all()
         json!(["Also the snare around", format!("reply-{thread}")]),
         "the poll's redraw lost the reply being typed"
     );
+    // A pause longer than the play URL lives: on play, the player's next request for the audio
+    // is refused. (Chromium has the whole file cached by now, so the element is given the
+    // expired URL anew, as if its buffer were spent.) The player renews the URL as a resume,
+    // which counts no play, and plays on.
+    server.advance_clock(16 * 60);
+    recipient
+        .eval("(() => { const a = document.getElementById('audio'); a.src = a.src + '&again=1'; return true; })()")
+        .await;
+    recipient.click("#play").await;
+    recipient
+        .until(
+            "playing on a fresh play URL after the refused one",
+            "!document.getElementById('audio').src.includes('again=1') && document.getElementById('audio').error === null \
+             && !document.getElementById('audio').paused && document.getElementById('audio').currentTime > 1",
+        )
+        .await;
+    recipient.click("#play").await;
     recipient.screenshot("review-01-recipient-comment").await;
     recipient
         .assert_http2("the recipient's page, versions and comment")
@@ -222,7 +239,7 @@ async fn a_client_reviews_the_second_mix_and_sends_stems_the_owner_sees_it_all()
     assert_eq!(
         recipient_plays(&owner, &share_id).await,
         1,
-        "comparing the versions is one play"
+        "comparing the versions and resuming after a long pause is one play"
     );
 
     // The owner is mailed about the comment through the relay.

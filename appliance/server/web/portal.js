@@ -297,6 +297,33 @@ if (root) {
     if (audio.paused) audio.play(); else audio.pause();
   });
   document.getElementById("next").addEventListener("click", () => play(state.index + 1));
+  // A play URL lives 15 minutes: after a longer pause the browser's next request for the audio
+  // is refused. A fresh URL for the same play (`?resume`, which counts no new play) goes on
+  // from where it was; a second failure within seconds is said, not retried.
+  let renewedAt = 0;
+  // A refused fetch that a press of play started leaves the element paused: the press still counts.
+  let playPressedAt = 0;
+  audio.addEventListener("play", () => { playPressedAt = Date.now(); });
+  audio.addEventListener("error", async () => {
+    const id = state.track;
+    if (!id) return;
+    if (Date.now() - renewedAt < 10_000) {
+      say("Playback stopped: this track cannot be played right now.");
+      return;
+    }
+    renewedAt = Date.now();
+    const at = audio.currentTime || state.lastTime || 0;
+    const playing = !audio.paused || Date.now() - playPressedAt < 10_000;
+    try {
+      const { url } = await post(`play/${id}?resume`);
+      if (state.track !== id) return;
+      audio.src = url;
+      audio.addEventListener("loadedmetadata", () => { audio.currentTime = at; }, { once: true });
+      if (playing) await audio.play();
+    } catch (e) {
+      say(`Playback stopped: ${e.message}`);
+    }
+  });
   audio.addEventListener("ended", () => flushSpan(true));
   audio.addEventListener("play", () => { playButton.textContent = "❚❚"; playButton.setAttribute("aria-label", "Pause"); });
   audio.addEventListener("pause", () => { playButton.textContent = "▶"; playButton.setAttribute("aria-label", "Play"); });
