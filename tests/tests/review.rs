@@ -411,6 +411,10 @@ async fn upload_links_take_audio_within_their_caps_and_password() {
     let (status, full) = send(wav(1.0, 9), "drums.wav", Some("stems please")).await;
     assert_eq!(status, 403, "{full}");
     assert_eq!(full["error"], "limit_reached");
+    assert_eq!(
+        full["message"], "the limit on files is reached",
+        "an upload link is not a share"
+    );
 
     // The files are the owner's tracks, in the link's folder, analysed like any upload.
     let (_, page) = owner.get_json("/api/tracks?folder=From%20Cleo").await;

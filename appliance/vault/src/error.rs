@@ -21,8 +21,8 @@ pub enum VaultError {
     /// Refused by a share's rules or a media URL's checks.
     #[error("{0}")]
     Forbidden(&'static str),
-    /// The share's limit on this is reached.
-    #[error("the share's {0} limit is reached")]
+    /// A share's or an upload link's limit on this is reached.
+    #[error("the limit on {0} is reached")]
     LimitReached(&'static str),
     /// The recipient's watermarked copy is still being made.
     #[error("the copy is still being prepared")]
