@@ -270,6 +270,33 @@ async fn patch(owner: &Owner, id: &str, offset: u64, bytes: Vec<u8>) -> (u16, Op
     (status, offset, res.json().await.unwrap_or(Value::Null))
 }
 
+/// A PATCH of the rest of `audio` from `first`, written by hand on a raw HTTP/1.1 socket, of
+/// which only 200 kB are sent; the socket is left open for the caller to close or leave silent.
+async fn half_sent_patch(
+    server: &Server,
+    email: &str,
+    id: &str,
+    audio: &[u8],
+    first: usize,
+) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let token = session_token(server, email).await;
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .unwrap();
+    let head = format!(
+        "PATCH /api/uploads/{id} HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: sv_session={token}\r\nUpload-Offset: {first}\r\nContent-Length: {}\r\n\r\n",
+        audio.len() - first
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream
+        .write_all(&audio[first..first + 200_000])
+        .await
+        .unwrap();
+    stream.flush().await.unwrap();
+    stream
+}
+
 /// A new session's token, for requests written by hand on a raw socket.
 async fn session_token(server: &Server, email: &str) -> String {
     let res = Owner::new(server)
@@ -290,36 +317,11 @@ async fn resumable_uploads_survive_a_dropped_connection() {
     server.add_user("resume@studio.test", "pro");
     let owner = Owner::signed_in(&server, "resume@studio.test").await;
     let audio = wav(6.0, 21);
-    let size = audio.len() as u64;
-    let (status, created) = owner
-        .send(
-            reqwest::Method::POST,
-            "/api/uploads",
-            Some(serde_json::json!({"filename": "Verse take 2.wav", "size": size})),
-        )
-        .await;
-    assert_eq!(status, 201, "{created}");
-    let id = created["id"].as_str().unwrap().to_owned();
-
     let first = 300_000usize;
-    assert_eq!(patch(&owner, &id, 0, audio[..first].to_vec()).await.0, 204);
+    let id = begun(&owner, "Verse take 2.wav", &audio, first).await;
 
     // The next request dies mid-body: half of what it announced arrives, then the socket closes.
-    let token = session_token(&server, "resume@studio.test").await;
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", server.port))
-        .await
-        .unwrap();
-    let head = format!(
-        "PATCH /api/uploads/{id} HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: sv_session={token}\r\nUpload-Offset: {first}\r\nContent-Length: {}\r\n\r\n",
-        audio.len() - first
-    );
-    use tokio::io::AsyncWriteExt;
-    stream.write_all(head.as_bytes()).await.unwrap();
-    stream
-        .write_all(&audio[first..first + 200_000])
-        .await
-        .unwrap();
-    stream.flush().await.unwrap();
+    let stream = half_sent_patch(&server, "resume@studio.test", &id, &audio, first).await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     drop(stream);
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
@@ -482,22 +484,7 @@ async fn a_stalled_upload_body_is_cut_off_and_keeps_what_arrived() {
     let audio = wav(6.0, 23);
     let first = 300_000usize;
     let id = begun(&owner, "Outro.wav", &audio, first).await;
-    let token = session_token(&server, "stall@studio.test").await;
-
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", server.port))
-        .await
-        .unwrap();
-    let head = format!(
-        "PATCH /api/uploads/{id} HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: sv_session={token}\r\nUpload-Offset: {first}\r\nContent-Length: {}\r\n\r\n",
-        audio.len() - first
-    );
-    use tokio::io::AsyncWriteExt;
-    stream.write_all(head.as_bytes()).await.unwrap();
-    stream
-        .write_all(&audio[first..first + 200_000])
-        .await
-        .unwrap();
-    stream.flush().await.unwrap();
+    let stream = half_sent_patch(&server, "stall@studio.test", &id, &audio, first).await;
 
     // The socket stays open and silent.
     let offset = wait_for_offset(&owner, &id, first as u64).await;

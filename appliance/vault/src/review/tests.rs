@@ -2,7 +2,7 @@ use super::*;
 use crate::jobs::JobKind;
 use crate::library::Placement;
 use crate::records::ReviewMail;
-use crate::shares::{MediaKind, NewRecipient, NewShare};
+use crate::shares::{MediaKind, NewRecipient, NewShare, RecipientGrant};
 use crate::testutil::TestVault;
 use crate::{ClientInfo, OwnerScope, TrackId, TrackRecord, VaultError};
 
@@ -238,6 +238,34 @@ fn an_upload_link_counts_its_files_in_the_commit_and_refuses_past_its_caps() {
     ));
 }
 
+/// Ana's link to a share of `tracks` (following their versions) with a limit on plays.
+fn ana_with_play_limit(
+    t: &TestVault,
+    scope: &OwnerScope,
+    tracks: Vec<TrackId>,
+    plays: u32,
+) -> RecipientGrant {
+    let detail = t
+        .vault
+        .shares(scope)
+        .create(
+            NewShare {
+                title: "Mixes".into(),
+                tracks,
+                recipients: vec![NewRecipient {
+                    name: "Ana".into(),
+                    email: None,
+                }],
+                follow_latest: true,
+                play_limit: Some(plays),
+                ..NewShare::default()
+            },
+            &ClientInfo::default(),
+        )
+        .unwrap();
+    t.vault.open_link(&detail.recipients[0].1).unwrap()
+}
+
 #[test]
 fn switching_versions_continues_a_play_and_replaying_spends_one() {
     let t = TestVault::new();
@@ -245,25 +273,7 @@ fn switching_versions_continues_a_play_and_replaying_spends_one() {
     let first = t.upload(&scope, b"mix one");
     let second = version_of(&t, &scope, first.id, b"mix two");
     let other = t.upload(&scope, b"another song");
-    let detail = t
-        .vault
-        .shares(&scope)
-        .create(
-            NewShare {
-                title: "Mixes".into(),
-                tracks: vec![first.id, other.id],
-                recipients: vec![NewRecipient {
-                    name: "Ana".into(),
-                    email: None,
-                }],
-                follow_latest: true,
-                play_limit: Some(2),
-                ..NewShare::default()
-            },
-            &ClientInfo::default(),
-        )
-        .unwrap();
-    let grant = t.vault.open_link(&detail.recipients[0].1).unwrap();
+    let grant = ana_with_play_limit(&t, &scope, vec![first.id, other.id], 2);
     let play = |track| grant.media_url(&t.vault, track, MediaKind::Play, &ClientInfo::default());
     play(second.id).unwrap();
     // A/B: back and forth between the versions spends nothing more.
@@ -288,24 +298,7 @@ fn a_long_pause_resumes_the_play_without_spending_another() {
     let (_, scope) = t.user("mixer@studio.test");
     let first = t.upload(&scope, b"mix one");
     let other = t.upload(&scope, b"another song");
-    let detail = t
-        .vault
-        .shares(&scope)
-        .create(
-            NewShare {
-                title: "Mixes".into(),
-                tracks: vec![first.id, other.id],
-                recipients: vec![NewRecipient {
-                    name: "Ana".into(),
-                    email: None,
-                }],
-                play_limit: Some(2),
-                ..NewShare::default()
-            },
-            &ClientInfo::default(),
-        )
-        .unwrap();
-    let grant = t.vault.open_link(&detail.recipients[0].1).unwrap();
+    let grant = ana_with_play_limit(&t, &scope, vec![first.id, other.id], 2);
     let client = ClientInfo::default();
     let plays = || grant.view(&t.vault).unwrap().recipient.plays;
     grant
@@ -335,25 +328,7 @@ fn switching_back_and_forth_does_not_stretch_a_play_past_its_window() {
     let (_, scope) = t.user("mixer@studio.test");
     let first = t.upload(&scope, b"mix one");
     let second = version_of(&t, &scope, first.id, b"mix two");
-    let detail = t
-        .vault
-        .shares(&scope)
-        .create(
-            NewShare {
-                title: "Mixes".into(),
-                tracks: vec![first.id],
-                recipients: vec![NewRecipient {
-                    name: "Ana".into(),
-                    email: None,
-                }],
-                follow_latest: true,
-                play_limit: Some(1),
-                ..NewShare::default()
-            },
-            &ClientInfo::default(),
-        )
-        .unwrap();
-    let grant = t.vault.open_link(&detail.recipients[0].1).unwrap();
+    let grant = ana_with_play_limit(&t, &scope, vec![first.id], 1);
     let play = |track| grant.media_url(&t.vault, track, MediaKind::Play, &ClientInfo::default());
     play(first.id).unwrap();
     let step = crate::shares::PLAY_URL_SECS / 3;
