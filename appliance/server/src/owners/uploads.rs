@@ -18,6 +18,7 @@
 //! answer asks again and learns the track instead of uploading the file twice.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -72,6 +73,9 @@ struct Session {
     version_of: Option<TrackId>,
     /// `None` once finished or refused. The async lock serialises appends.
     incoming: tokio::sync::Mutex<Option<Incoming>>,
+    /// Bytes held once the last append ended: what the status answers without waiting on an
+    /// append in progress (one that took the lock would turn the client's next piece away).
+    received: AtomicU64,
     /// The track the upload became (its `TrackView`).
     finished: std::sync::OnceLock<serde_json::Value>,
     last_activity: Mutex<Instant>,
@@ -168,21 +172,18 @@ pub(super) fn routes(
             |id: String, auth: Authenticated, sessions: Arc<UploadSessions>| async move {
                 let result = async {
                     let session = sessions.get(&id, auth.scope.owner())?;
-                    let guard = session.incoming.lock().await;
-                    if let Some(track) = session.finished.get() {
-                        return Ok(status_with_track(
-                            &id,
-                            session.size,
-                            session.size,
-                            Some(track.clone()),
-                            StatusCode::OK,
-                        ));
-                    }
-                    let offset = guard
-                        .as_ref()
-                        .map(Incoming::len)
-                        .ok_or_else(|| ApiError::not_found("upload"))?;
-                    Ok(status_response(&id, offset, session.size, StatusCode::OK))
+                    let track = session.finished.get().cloned();
+                    let offset = match track {
+                        Some(_) => session.size,
+                        None => session.received.load(Ordering::Acquire),
+                    };
+                    Ok(status_with_track(
+                        &id,
+                        offset,
+                        session.size,
+                        track,
+                        StatusCode::OK,
+                    ))
                 };
                 respond(result.await)
             },
@@ -196,12 +197,13 @@ pub(super) fn routes(
         .and(with_state(state))
         .and(with(sessions.clone()))
         .then(
-            |id, auth, offset, body, client, state, sessions| async move {
+            |id, auth, offset, body, client, state: AppState, sessions| async move {
                 // Its own task: see the module's comment.
+                let idle = Duration::from_secs(state.config.http.body_idle_timeout_secs);
                 let appending = tokio::spawn(async move {
                     let mut body = pinned(body);
                     let result = append(id, auth, offset, &mut body, client, state, sessions).await;
-                    drain_if_refused(&result, body).await;
+                    drain_if_refused(&result, body, idle).await;
                     result
                 });
                 respond(
@@ -265,6 +267,7 @@ async fn create(
         name: req.name,
         version_of,
         incoming: tokio::sync::Mutex::new(Some(incoming)),
+        received: AtomicU64::new(0),
         finished: std::sync::OnceLock::new(),
         last_activity: Mutex::new(Instant::now()),
     };
@@ -305,10 +308,12 @@ fn pinned<S: Stream<Item = Result<B, warp::Error>>, B: Buf>(body: S) -> std::pin
     Box::pin(body)
 }
 
-/// Reads and discards (up to [`DRAIN_LIMIT`]) what is left of a refused request's body.
+/// Reads and discards (up to [`DRAIN_LIMIT`], while it keeps coming within `idle`) what is left
+/// of a refused request's body.
 async fn drain_if_refused(
     result: &Result<Response, ApiError>,
     mut body: std::pin::Pin<Box<impl Stream<Item = Result<impl Buf, warp::Error>>>>,
+    idle: Duration,
 ) {
     if result
         .as_ref()
@@ -316,8 +321,8 @@ async fn drain_if_refused(
     {
         let mut drained = 0u64;
         while drained < DRAIN_LIMIT {
-            match body.next().await {
-                Some(Ok(piece)) => drained += piece.remaining() as u64,
+            match tokio::time::timeout(idle, body.next()).await {
+                Ok(Some(Ok(piece))) => drained += piece.remaining() as u64,
                 _ => break,
             }
         }
@@ -369,6 +374,7 @@ async fn append(
     }
     session.touch();
     let received = incoming.len();
+    session.received.store(received, Ordering::Release);
     if received < size {
         return Ok(status_response(&id, received, size, StatusCode::NO_CONTENT));
     }

@@ -10,7 +10,7 @@ fn version_of(t: &TestVault, scope: &OwnerScope, parent: TrackId, bytes: &[u8]) 
     version_of_result(t, scope, parent, bytes).unwrap()
 }
 
-fn share(t: &TestVault, scope: &OwnerScope, track: TrackId, follow: bool) -> crate::RecipientGrant {
+fn share(t: &TestVault, scope: &OwnerScope, track: TrackId, follow: bool) -> RecipientGrant {
     let detail = t
         .vault
         .shares(scope)
