@@ -565,5 +565,51 @@ async fn a_client_reviews_the_second_mix_and_sends_stems_the_owner_sees_it_all()
         )
         .await;
     browser.screenshot("review-05-library-folder").await;
+
+    // Revoking Ana's upload link asks first; Escape keeps it taking files.
+    browser.click("nav a[href='/uploads']").await;
+    let revoke = "#upload-links button[aria-label='Revoke the upload link for Ana Label']";
+    browser.wait(revoke).await;
+    browser.click(revoke).await;
+    let question = browser.wait("dialog[open]").await;
+    assert!(
+        question.text().await.unwrap().contains("Ana Label"),
+        "the question names the link"
+    );
+    browser.keys("\u{E00C}").await; // Escape
+    browser
+        .until(
+            "the question gone",
+            "!document.querySelector('dialog[open]')",
+        )
+        .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let page = studiovault_e2e::client_for(&server).build().unwrap();
+    assert_eq!(
+        page.get(upload_link.as_str().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200,
+        "Escape revoked the upload link"
+    );
+    browser.click(revoke).await;
+    browser.click("dialog[open] button[value=ok]").await;
+    browser
+        .until(
+            "the link revoked",
+            &format!("!document.querySelector(\"{revoke}\")"),
+        )
+        .await;
+    assert_eq!(
+        page.get(upload_link.as_str().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404,
+        "a revoked upload link's page"
+    );
     browser.assert_http2("the owner's review pages").await;
 }

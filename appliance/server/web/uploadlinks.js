@@ -1,6 +1,6 @@
 // Upload links: a link for a client to send files into a folder of the library, with an expiry,
 // limits on files and bytes, and an optional password; then what arrived, and revocation.
-import { api, el, fmt, loadOrder, toast } from "/assets/api.js";
+import { api, ask, el, fmt, loadOrder, toast } from "/assets/api.js";
 
 const DAY_MS = 86_400_000;
 const MB = 1024 * 1024;
@@ -95,7 +95,10 @@ export async function renderUploadLinks(main) {
           el("td", {}, active ? el("button", {
             type: "button", class: "danger", "aria-label": `Revoke the upload link for ${l.name}`, text: "Revoke",
             onclick: async () => {
-              try { await api("DELETE", `/api/upload-links/${encodeURIComponent(l.id)}`); toast(`Upload link for ${l.name} revoked.`); } catch (err) { toast(err.message); }
+              // Revoking cannot be undone: asked first, as for shares.
+              const question = `Revoke the upload link for ${l.name}? Its page stops taking files; this cannot be undone.`;
+              if (!(await ask(question, "Revoke", { danger: true }))) return;
+              try { await api("DELETE", `/api/upload-links/${encodeURIComponent(l.id)}`); toast(`Upload link for ${l.name} revoked.`); } catch (err) { toast(`Not revoked: ${err.message}`); }
               await load();
             },
           }) : null));
