@@ -244,6 +244,44 @@ async fn the_quota_holds() {
     assert_eq!(me["quota_bytes"], 300 * 1024);
     assert_eq!(me["used_bytes"], wav(1.0, 1).len());
     assert_eq!(server.files_under("blobs").len(), 1);
+
+    // Unfinished resumable uploads hold room for what they declared: two that each fit alone
+    // do not both fit together.
+    server.cli_ok(
+        &["user", "set", "small@studio.test", "--quota", "400KiB"],
+        None,
+    );
+    let size = wav(1.0, 3).len();
+    let create = || {
+        owner.send(
+            reqwest::Method::POST,
+            "/api/uploads",
+            Some(json!({"filename": "take.wav", "size": size})),
+        )
+    };
+    let (status, first) = create().await;
+    assert_eq!(status, 201, "{first}");
+    let (status, second) = create().await;
+    assert_eq!(
+        (status, second["error"].as_str()),
+        (413, Some("quota_exceeded")),
+        "{second}"
+    );
+    let first = first["id"].as_str().unwrap();
+    let (status, _) = owner
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/api/uploads/{first}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(
+        create().await.0,
+        201,
+        "the cancelled upload's room is free again"
+    );
+
     server.cli_ok(
         &["user", "set", "small@studio.test", "--quota", "plan"],
         None,

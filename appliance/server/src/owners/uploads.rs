@@ -277,11 +277,11 @@ async fn create(
         let now = Instant::now();
         let mut map = sessions.map();
         map.retain(|_, s| s.kept_at(now));
-        let open = map
+        let open: Vec<_> = map
             .values()
             .filter(|s| s.owner == owner && s.finished.get().is_none())
-            .count();
-        if open >= MAX_OPEN_PER_OWNER {
+            .collect();
+        if open.len() >= MAX_OPEN_PER_OWNER {
             return Err(ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "too_many_uploads",
@@ -290,6 +290,12 @@ async fn create(
                 ),
             ));
         }
+        // Each unfinished upload holds room for its declared size: together they must fit in
+        // what the plan has left, or 16 of them could fill the disk's temp space past it.
+        let reserved: u64 = open.iter().map(|s| s.size).sum();
+        if reserved.saturating_add(req.size) > remaining {
+            return Err(over_quota_with_open(remaining.saturating_sub(reserved)));
+        }
         map.insert(id.clone(), Arc::new(session));
     }
     let mut res = status_response(&id, 0, req.size, StatusCode::CREATED);
@@ -297,6 +303,17 @@ async fn create(
         res.headers_mut().insert(header::LOCATION, v);
     }
     Ok(res)
+}
+
+fn over_quota_with_open(left: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "quota_exceeded",
+        format!(
+            "the upload exceeds the storage left in your plan once your unfinished uploads are \
+             counted ({left} bytes); finish or cancel one"
+        ),
+    )
 }
 
 /// Bytes of a refused request's body read and discarded before answering, so the client sees
