@@ -36,11 +36,7 @@ pub(super) fn route(state: &AppState) -> BoxedFilter<(Response,)> {
              unlock,
              client,
              state: AppState| async move {
-                let asked = Asked {
-                    kind,
-                    resume: query.resume.is_some(),
-                };
-                respond(media_url(token, asked, track, unlock, client, state).await)
+                respond(media_url(token, kind, query, track, unlock, client, state).await)
             },
         )
         .boxed()
@@ -52,13 +48,6 @@ struct UrlQuery {
     resume: Option<String>,
 }
 
-/// What the player asked for.
-#[derive(Debug, Clone, Copy)]
-struct Asked {
-    kind: MediaKind,
-    resume: bool,
-}
-
 #[derive(Debug, Serialize)]
 struct SignedUrl {
     url: String,
@@ -67,7 +56,8 @@ struct SignedUrl {
 
 async fn media_url(
     token: String,
-    Asked { kind, resume }: Asked,
+    kind: MediaKind,
+    query: UrlQuery,
     track: String,
     unlock: Option<String>,
     client: ClientInfo,
@@ -94,7 +84,7 @@ async fn media_url(
         ));
     }
     let vault = state.vault.clone();
-    let url: MediaUrl = blocking(move || match (kind, resume) {
+    let url: MediaUrl = blocking(move || match (kind, query.resume.is_some()) {
         (MediaKind::Play, true) => grant.resumed_play_url(&vault, track, &client),
         _ => grant.media_url(&vault, track, kind, &client),
     })
