@@ -73,9 +73,7 @@ async fn settle(vault: &Vault, lease: &Lease, outcome: Result<(), RenderError>) 
         }
         Err(e) => {
             tracing::warn!(error = %e, "rendering a watermarked copy failed");
-            // A child that died may fare better next time; a file it refused will not.
-            let retry = matches!(e, RenderError::Died(_));
-            l.fail(&v, &e.to_string(), retry).map(|_| ())
+            l.fail(&v, &e.to_string(), e.may_pass()).map(|_| ())
         }
     })
     .await;
@@ -96,6 +94,20 @@ enum RenderError {
     /// The child was killed (memory limit, signal) or overran its time.
     #[error("{0}")]
     Died(String),
+}
+
+impl RenderError {
+    /// A child that died, or a disk or store that failed, may fare better next time; a file
+    /// the child refused will not.
+    fn may_pass(&self) -> bool {
+        matches!(
+            self,
+            RenderError::Died(_)
+                | RenderError::Store(
+                    VaultError::Io(_) | VaultError::Store(_) | VaultError::DiskFull { .. }
+                )
+        )
+    }
 }
 
 /// What the parent sends the child on its standard input.
@@ -384,4 +396,30 @@ fn render_request(request: &RenderRequest) -> Result<Vec<u8>, String> {
     done.store(true, Ordering::Relaxed);
     let _ = reporter.join();
     flac
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_of_the_disk_or_store_are_retried_and_refusals_are_not() {
+        let io = || std::io::Error::other("EIO");
+        for passing in [
+            RenderError::Died("killed by signal 9".into()),
+            RenderError::Store(VaultError::Io(io())),
+            RenderError::Store(VaultError::DiskFull { free: 0 }),
+        ] {
+            assert!(passing.may_pass(), "{passing}");
+        }
+        for lasting in [
+            RenderError::Job("the file is not audio".into()),
+            RenderError::Store(VaultError::Integrity {
+                blob: "b".into(),
+                reason: "tag mismatch".into(),
+            }),
+        ] {
+            assert!(!lasting.may_pass(), "{lasting}");
+        }
+    }
 }

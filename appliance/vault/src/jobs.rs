@@ -130,6 +130,11 @@ pub struct JobRecord {
     /// 0 to 1, as the executor last reported it.
     pub progress: f32,
     pub created_at_ms: i64,
+    /// A failed job whose attempts failed for passing reasons (the disk, the store, an
+    /// executor that died), not for its input: from this time on, whoever asks for its result
+    /// again may queue it afresh (the portal does for a recipient's copy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_from_ms: Option<i64>,
 }
 
 impl JobRecord {
@@ -214,6 +219,9 @@ pub const MAX_ATTEMPTS: u32 = 3;
 pub const MAIL_ATTEMPTS: u32 = 8;
 /// The first retry waits this long; each further one twice as long.
 const RETRY_BACKOFF_MS: i64 = 5_000;
+/// A job whose attempts all failed for passing reasons may be queued again this long after
+/// the last, when its result is asked for again.
+pub const RETRY_SPENT_AFTER_MS: i64 = 10 * 60_000;
 
 /// Queues `kind` work on `subject` for `owner` in the caller's transaction, unless a job for it
 /// is already queued or running; a failed one is queued afresh. Answers the job's id.
@@ -239,6 +247,7 @@ pub(crate) fn enqueue(
             job.attempts = 0;
             job.due_at_ms = now;
             job.progress = 0.0;
+            job.retry_from_ms = None;
             jobs.insert(id, encode(&job).as_slice())?;
         }
         return Ok(id);
@@ -254,6 +263,7 @@ pub(crate) fn enqueue(
         due_at_ms: now,
         progress: 0.0,
         created_at_ms: now,
+        retry_from_ms: None,
     };
     jobs.insert(id, encode(&job).as_slice())?;
     by_subject.insert(key.as_str(), id)?;
@@ -425,7 +435,8 @@ impl Lease {
     /// The executor could not do the job. `retry` when another attempt may succeed (the
     /// executor died, a resource was busy): the job goes back to the queue after a backoff,
     /// until its kind's attempts are spent ([`MAX_ATTEMPTS`], [`MAIL_ATTEMPTS`]); otherwise, or
-    /// after that, it stays failed with `reason`.
+    /// after that, it stays failed with `reason`. Spent on passing failures, it may be queued
+    /// again [`RETRY_SPENT_AFTER_MS`] later ([`JobRecord::retry_from_ms`]).
     pub fn fail(&self, vault: &Vault, reason: &str, retry: bool) -> Result<JobState> {
         let txn = vault.begin_write()?;
         let state = self.fail_in(&txn, vault.now_ms(), reason, retry)?;
@@ -448,6 +459,7 @@ impl Lease {
             job.due_at_ms = now + backoff_ms(job.kind, job.attempts);
             JobState::Queued
         } else {
+            job.retry_from_ms = retry.then_some(now + RETRY_SPENT_AFTER_MS);
             JobState::Failed {
                 reason: reason.chars().take(300).collect(),
             }
@@ -494,6 +506,16 @@ pub struct JobView {
     pub state: JobState,
     pub progress: f32,
     pub attempts: u32,
+    /// See [`JobRecord::retry_from_ms`].
+    pub retry_from_ms: Option<i64>,
+}
+
+impl JobView {
+    /// Failed for passing reasons long enough ago that asking again may queue it afresh.
+    pub fn may_retry(&self, now_ms: i64) -> bool {
+        matches!(self.state, JobState::Failed { .. })
+            && self.retry_from_ms.is_some_and(|from| from <= now_ms)
+    }
 }
 
 impl Vault {
@@ -633,6 +655,7 @@ impl Vault {
             state: j.state,
             progress: j.progress,
             attempts: j.attempts,
+            retry_from_ms: j.retry_from_ms,
         }))
     }
 

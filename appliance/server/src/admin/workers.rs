@@ -192,6 +192,7 @@ mod tests {
             due_at_ms: 0,
             progress: 0.0,
             created_at_ms: 1,
+            retry_from_ms: None,
         };
         let view = job_view(&job, &[]);
         assert_eq!(view.state, "failed");

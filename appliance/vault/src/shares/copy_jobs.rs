@@ -29,7 +29,8 @@ pub enum CopyState {
 
 impl RecipientGrant {
     /// Each version's copy state, entry by entry; queues the copies a watermarking share
-    /// still lacks (once: a queued or running copy is left alone).
+    /// still lacks (once: a queued or running copy is left alone, and a failed one is queued
+    /// again only when it failed for passing reasons, [`crate::jobs::JobView::may_retry`]).
     pub fn copy_states(
         &self,
         vault: &Vault,
@@ -44,12 +45,14 @@ impl RecipientGrant {
             }
             let subject = self.copy_subject(track);
             let state = match vault.job(JobKind::Render, subject)? {
-                Some(job) => match job.state {
+                // A copy whose attempts failed on the disk or the store, not on its source, is
+                // made again once the recipient comes back a while later.
+                Some(job) if !job.may_retry(vault.now_ms()) => match job.state {
                     JobState::Queued => CopyState::Queued,
                     JobState::Running { .. } => CopyState::Rendering(job.progress.min(0.99)),
                     JobState::Failed { .. } => CopyState::Failed,
                 },
-                None => {
+                Some(_) | None => {
                     if self.queue_copy(vault, track)? {
                         queued = true;
                         CopyState::Queued

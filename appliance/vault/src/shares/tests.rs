@@ -905,6 +905,53 @@ fn page_opens_are_logged_at_most_once_an_hour() {
 }
 
 #[test]
+fn a_copy_that_failed_for_passing_reasons_is_made_again_when_the_recipient_returns() {
+    use crate::jobs::{JobKind, JobState, MAX_ATTEMPTS, RETRY_SPENT_AFTER_MS};
+    let f = Fixture::new(Plan::Max);
+    let detail = f.share(|new| new.tracks.truncate(1));
+    let ana = f.grant(&detail, 0);
+    let states = |grant: &RecipientGrant| {
+        let view = grant.view(&f.t.vault).unwrap();
+        let states = grant.copy_states(&f.t.vault, &view).unwrap();
+        states.into_iter().map(|(_, s)| s).collect::<Vec<_>>()
+    };
+    // Fails every attempt of the copy: `retry` says whether the failure was passing.
+    let fail_every_attempt = |retry: bool| {
+        let mut attempts = 0;
+        while let Some(lease) =
+            f.t.vault
+                .lease_job(&[JobKind::Render], "w", Duration::from_secs(60))
+                .unwrap()
+        {
+            lease.fail(&f.t.vault, "the disk failed", retry).unwrap();
+            f.t.advance_secs(20);
+            attempts += 1;
+        }
+        let expected = if retry { MAX_ATTEMPTS } else { 1 };
+        assert_eq!(attempts, expected);
+    };
+
+    assert_eq!(states(&ana), vec![CopyState::Queued]);
+    fail_every_attempt(true);
+    assert_eq!(states(&ana), vec![CopyState::Failed]);
+    f.t.advance_secs(RETRY_SPENT_AFTER_MS / 1000 - 20 - 1);
+    assert_eq!(
+        states(&ana),
+        vec![CopyState::Failed],
+        "not before its wait is over"
+    );
+    f.t.advance_secs(1);
+    assert_eq!(states(&ana), vec![CopyState::Queued]);
+    let job = &f.t.vault.jobs_of(JobKind::Render).unwrap()[0];
+    assert!(job.state == JobState::Queued && job.attempts == 0 && job.retry_from_ms.is_none());
+
+    // A copy its source refused stays failed when the recipient comes back, a day later.
+    fail_every_attempt(false);
+    f.t.advance_secs(DAY_SECS);
+    assert_eq!(states(&ana), vec![CopyState::Failed]);
+}
+
+#[test]
 fn a_copy_finished_after_its_track_or_recipient_went_is_dropped() {
     let f = Fixture::new(Plan::Max);
     let detail = f.share(|_| {});
