@@ -1,6 +1,7 @@
 //! Legal requests end to end, through the CLI against the real server: a gag keeps the notice
 //! from the loopback SMTP server until its end passes on the test clock, then exactly one goes
-//! out, to the account; a legal hold keeps an account past its deletion grace until released;
+//! out, to the account; a legal hold keeps an account past its deletion grace until released,
+//! and keeps the tracks its owner deletes meanwhile for the hand-over;
 //! the hand-over holds only what was asked, with a manifest whose hashes match, and every read
 //! of the owner's audio shows in the owner's own activity.
 
@@ -382,4 +383,62 @@ async fn the_hand_over_holds_only_what_was_asked_with_a_manifest_that_matches() 
     );
     let human = server.cli_ok(&["legal", "report", "--year", &year], None);
     assert!(human.contains("District Court of Testville"), "{human}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_track_deleted_under_a_hold_leaves_the_library_but_is_handed_over_until_released() {
+    let server = Server::start();
+    let ana = server.add_user("ana@studio.test", "pro");
+    let owner = Owner::signed_in(&server, "ana@studio.test").await;
+    let evidence = wav(0.4, 5);
+    let track = owner.upload_ok("evidence.wav", evidence.clone()).await;
+    let request = new_request(&server, &["ana@studio.test"], "tracks,audio", true);
+    let id = request["id"].as_str().unwrap();
+    let blobs = server.files_under(&format!("blobs/{ana}"));
+    assert!(!blobs.is_empty());
+
+    // Ana deletes it as she would any track: it is gone from her library.
+    let (status, _) = owner
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/api/tracks/{track}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (status, _) = owner.get_json(&format!("/api/tracks/{track}")).await;
+    assert_eq!(status, 404);
+    assert!(blobs.iter().all(|b| b.exists()), "the hold keeps its files");
+
+    // The hand-over carries it as deleted under the hold, with its audio.
+    server.cli_ok(&["legal", "notify", id], None);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("handover.tar");
+    server.cli_ok(
+        &["legal", "export", id, "--out", file.to_str().unwrap()],
+        None,
+    );
+    let entries = untar(&std::fs::read(&file).unwrap());
+    let folder = format!("legal-{}", &id[..8]);
+    let kept: Value =
+        serde_json::from_slice(&entries[&format!("{folder}/{ana}/deleted_under_hold.json")])
+            .unwrap();
+    assert_eq!(kept[0]["id"], track.as_str(), "{kept}");
+    assert_eq!(kept[0]["kept_for"], format!("legal/{id}"));
+    assert!(kept[0]["deleted_at"].is_i64());
+    let audio = format!("{folder}/{ana}/audio/{track}-evidence.wav");
+    assert_eq!(
+        entries[&audio], evidence,
+        "the original audio, byte for byte"
+    );
+    let tracks: Value =
+        serde_json::from_slice(&entries[&format!("{folder}/{ana}/tracks.json")]).unwrap();
+    assert_eq!(tracks, serde_json::json!([]), "her library holds nothing");
+
+    // Released: what the hold kept goes with it.
+    server.cli_ok(
+        &["legal", "release", id, "--reason", "the case settled"],
+        None,
+    );
+    assert!(blobs.iter().all(|b| !b.exists()), "{blobs:?}");
 }

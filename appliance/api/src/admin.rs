@@ -357,6 +357,9 @@ pub struct HousekeepingReport {
     /// Daily digests of review activity queued for owners who chose them.
     #[serde(default)]
     pub review_digests: u64,
+    /// Tracks owners deleted under a legal hold, removed now that no hold holds them.
+    #[serde(default)]
+    pub held_tracks: u64,
     /// What failed, one line each (a step, or one account's purge); every other step and
     /// account went ahead. Empty when all went well.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -2,7 +2,8 @@
 //! `studiovault housekeeping`): expired salts, sessions and spent nonces, accounts whose
 //! deletion grace is over, the records of mail sent long ago, recipients' copies of shares
 //! that ended, address changes whose link expired, and the notices of legal requests whose gag
-//! has ended (on the store's clock), and the daily digests of review activity. Each step enforces one line of the retention table
+//! has ended (on the store's clock), the daily digests of review activity, and the tracks
+//! owners deleted under a legal hold once no hold holds them. Each step enforces one line of the retention table
 //! (`crate::retention`). Audit checkpoints are signed on their own timer beside it.
 
 use std::time::Duration;
@@ -48,6 +49,10 @@ pub async fn pass(vault: &Vault) -> Result<HousekeepingReport, VaultError> {
             v.send_due_legal_notices().map(|n| n as u64),
         );
         let review_digests = step("review digests", v.send_review_digests());
+        let held_tracks = step(
+            "tracks kept by released holds",
+            v.discard_released_held_tracks(),
+        );
         let purged = match purges {
             Ok(purges) => {
                 failures.extend(purges.failures.iter().map(ToString::to_string));
@@ -68,6 +73,7 @@ pub async fn pass(vault: &Vault) -> Result<HousekeepingReport, VaultError> {
             email_changes,
             legal_notices,
             review_digests,
+            held_tracks,
             failures,
         }
     })
@@ -87,6 +93,7 @@ pub async fn pass(vault: &Vault) -> Result<HousekeepingReport, VaultError> {
             email_changes = report.email_changes,
             legal_notices = report.legal_notices,
             review_digests = report.review_digests,
+            held_tracks = report.held_tracks,
             failures = report.failures.len(),
             "housekeeping"
         );

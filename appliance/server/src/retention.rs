@@ -103,6 +103,13 @@ pub fn table(config: &Config) -> Vec<RetentionRule> {
             "housekeeping purges every record, blob and the data key; a legal hold defers it",
         ),
         rule(
+            "Tracks deleted while a legal hold holds the account",
+            "until no hold holds the account".to_owned(),
+            None,
+            "out of the owner's sight, kept for the hand-over; housekeeping removes them once \
+             the hold is released",
+        ),
+        rule(
             "Off-site replicas of deleted audio",
             crate::human::duration_secs(config.replication.delete_delay_seconds),
             Some("replication.delete_delay_seconds"),

@@ -261,6 +261,7 @@ export async function renderAccount(main, session) {
     "account.restriction": "restricted processing, or lifted it", "account.objection": "objected to processing, or withdrew it",
     "legal.notice": "told you of a legal request", "legal.export": "handed over for a legal request",
     "legal.audio_read": "read to hand over for a legal request",
+    "legal.keep": "kept for a legal hold after you deleted it", "legal.discard": "removed what a legal hold had kept",
   };
   const [entries, accessed, shares] = await Promise.all([api("GET", "/api/account/activity?limit=50"), api("GET", "/api/account/accessed?limit=100"), api("GET", "/api/shares")]);
   // Recipients act through their links: show them by the name you gave them.

@@ -147,6 +147,10 @@ pub enum AuditAction {
     LegalExport,
     /// The admin read a track's audio to hand it over for a legal request.
     LegalAudioRead,
+    /// A track its owner deleted was kept: a legal hold holds the account.
+    LegalKeep,
+    /// What holds kept went, once no hold held the account.
+    LegalDiscard,
     LegalDecide,
     CommentAdd,
     /// A thread resolved or reopened, or shown to every recipient of its share.
@@ -230,6 +234,8 @@ impl AuditAction {
             Self::LegalNotice => "legal.notice",
             Self::LegalExport => "legal.export",
             Self::LegalAudioRead => "legal.audio_read",
+            Self::LegalKeep => "legal.keep",
+            Self::LegalDiscard => "legal.discard",
             Self::LegalDecide => "legal.decide",
             Self::CommentAdd => "comment.add",
             Self::CommentChange => "comment.change",
@@ -326,7 +332,7 @@ fn checkpoint_message(seq: u64, hash: &str, at_ms: i64) -> Vec<u8> {
     m
 }
 
-/// Appends `event` in `txn`; answers its sequence number. Called by [`Vault::audited`] alone.
+/// Appends `event` in `txn`; answers its sequence number. Called by [`Vault::audited_each`] alone.
 fn append(txn: &WriteTransaction, at_ms: i64, event: AuditEvent) -> Result<u64> {
     let mut table = txn.open_table(AUDIT)?;
     let (seq, prev) = match table.last()? {
@@ -657,6 +663,19 @@ impl Vault {
         client: Option<&ClientInfo>,
         change: impl FnOnce(&WriteTransaction, i64) -> Result<(T, Option<AuditEvent>)>,
     ) -> Result<T> {
+        self.audited_each(client, |txn, now| {
+            let (out, event) = change(txn, now)?;
+            Ok((out, event.into_iter().collect()))
+        })
+    }
+
+    /// [`Vault::audited_if_changed`] for a change that is several events (a deletion that a
+    /// legal hold turns into keeping), recorded in its transaction in order.
+    pub(crate) fn audited_each<T>(
+        &self,
+        client: Option<&ClientInfo>,
+        change: impl FnOnce(&WriteTransaction, i64) -> Result<(T, Vec<AuditEvent>)>,
+    ) -> Result<T> {
         let client = match client {
             Some(client) => self.hash_client(client)?.ip,
             None => None,
@@ -664,19 +683,27 @@ impl Vault {
         let now = self.now_ms();
         let txn = self.begin_write()?;
         let jobs_before = txn.open_table(JOBS)?.len()?;
-        let (out, event) = change(&txn, now)?;
-        match event {
-            Some(event) => {
-                append(&txn, now, AuditEvent { client, ..event })?;
-                let queued = txn.open_table(JOBS)?.len()? > jobs_before;
-                txn.commit()?;
-                // The change queued work (a mail, an analysis): its runner starts now, not at
-                // its next tick.
-                if queued {
-                    self.jobs_queued();
-                }
-            }
-            None => txn.abort()?,
+        let (out, events) = change(&txn, now)?;
+        if events.is_empty() {
+            txn.abort()?;
+            return Ok(out);
+        }
+        for event in events {
+            append(
+                &txn,
+                now,
+                AuditEvent {
+                    client: client.clone(),
+                    ..event
+                },
+            )?;
+        }
+        let queued = txn.open_table(JOBS)?.len()? > jobs_before;
+        txn.commit()?;
+        // The change queued work (a mail, an analysis): its runner starts now, not at its next
+        // tick.
+        if queued {
+            self.jobs_queued();
         }
         Ok(out)
     }
@@ -695,24 +722,7 @@ impl Vault {
         client: Option<&ClientInfo>,
         events: Vec<AuditEvent>,
     ) -> Result<()> {
-        let client = match client {
-            Some(client) => self.hash_client(client)?.ip,
-            None => None,
-        };
-        let now = self.now_ms();
-        let txn = self.begin_write()?;
-        for event in events {
-            append(
-                &txn,
-                now,
-                AuditEvent {
-                    client: client.clone(),
-                    ..event
-                },
-            )?;
-        }
-        txn.commit()?;
-        Ok(())
+        self.audited_each(client, |_, _| Ok(((), events)))
     }
 }
 

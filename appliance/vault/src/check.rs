@@ -7,8 +7,8 @@
 //! - nothing acknowledged lost: every blob record's file is there, decrypts, and has the
 //!   recorded length and SHA-256;
 //! - no half-visible record: every track, waveform and recipient copy names a blob record of
-//!   its owner, every stem its parent, every copy its recipient and track; the owners' usage
-//!   counters add up to their tracks;
+//!   its owner (a track kept for a legal hold too), every stem its parent, every copy its
+//!   recipient and track; the owners' usage counters add up to their tracks;
 //! - no orphan: no blob file without a record, no blob record that nothing names;
 //! - no job lost or done twice: every job's subject exists and the one-job-per-subject index
 //!   agrees with the jobs; a pending analysis or an unsent message has its job, a sent message
@@ -32,7 +32,8 @@ use crate::outbox::{Delivery, MessageRecord};
 use crate::records::{BlobRecord, UserRecord, tenant_key};
 use crate::shares::{RecipientRecord, RenderRecord};
 use crate::store::{
-    BLOBS, JOBS, JOBS_BY_SUBJECT, OUTBOX, RECIPIENTS, RENDERS, TENANT_KEYS, TRACKS, USERS, decode,
+    BLOBS, HELD_TRACKS, JOBS, JOBS_BY_SUBJECT, OUTBOX, RECIPIENTS, RENDERS, TENANT_KEYS, TRACKS,
+    USERS, decode,
 };
 
 /// What [`Vault::check_store`] found.
@@ -212,6 +213,24 @@ impl Vault {
             let used = usage.entry(*owner).or_default();
             used.0 += track.size_bytes;
             used.1 += 1;
+        }
+        // A track kept for a legal hold counts for no owner's usage, but names its blobs.
+        for row in txn.open_table(HELD_TRACKS)?.iter()? {
+            let held: crate::legal::HeldTrack = decode("held_tracks", row?.1.value())?;
+            let (track, owner) = (&held.track, held.track.owner);
+            let what = format!("track {} kept for a legal hold", track.id);
+            if !users.contains_key(&owner) {
+                check.problems.push(format!("{what}: its owner is gone"));
+            }
+            blob_of(&mut check.problems, &what, track.blob, owner);
+            if let Some(peaks) = track.peaks_blob() {
+                blob_of(
+                    &mut check.problems,
+                    &format!("{what}'s waveform"),
+                    peaks,
+                    owner,
+                );
+            }
         }
         for (id, user) in &users {
             let (bytes, count) = usage.get(id).copied().unwrap_or_default();

@@ -62,8 +62,12 @@ pub struct HandedOverAccount {
     pub shares: Option<Vec<ShareDetail>>,
     pub activity: Option<Vec<AuditEntry>>,
     /// The tracks whose original audio is handed over, read one at a time with
-    /// [`Vault::hand_over_audio`]; empty unless the request asks for audio.
+    /// [`Vault::hand_over_audio`]; empty unless the request asks for audio. Those the owner
+    /// deleted under a hold are among them.
     pub audio: Vec<TrackRecord>,
+    /// The tracks the owner deleted while a hold held the account, when the request asks for
+    /// tracks or audio.
+    pub deleted_under_hold: Vec<HeldTrack>,
 }
 
 /// `2026-06-01 14:30 UTC`, for the timeline and the notice.
@@ -282,15 +286,16 @@ impl Vault {
         })
     }
 
-    /// Releases the hold, saying why; the accounts' purges, if due, go ahead at the next
-    /// housekeeping.
+    /// Releases the hold, saying why. What it kept of tracks the owners deleted goes now where
+    /// no other hold holds the account (or at the next housekeeping, should that fail); the
+    /// accounts' purges, if due, go ahead at the next housekeeping.
     pub fn release_legal_hold(
         &self,
         id: LegalRequestId,
         reason: &str,
     ) -> Result<LegalRequestRecord> {
         let reason = required("reason", reason)?;
-        self.change_request(id, |_, request, now| {
+        let released = self.change_request(id, |_, request, now| {
             let hold = request
                 .hold
                 .as_mut()
@@ -300,7 +305,11 @@ impl Vault {
             hold.release_reason = Some(reason.clone());
             request.step(now, format!("legal hold released: {reason}"));
             Ok(legal_event(request, None, AuditAction::LegalRelease).detail(reason))
-        })
+        })?;
+        if let Err(e) = self.discard_released_held_tracks() {
+            tracing::warn!(error = %e, "tracks kept by a released hold are left to housekeeping");
+        }
+        Ok(released)
     }
 
     /// Records a gag: no notice goes out before `until_ms`; then it goes out by itself. A
@@ -493,11 +502,15 @@ impl Vault {
                 }
                 other => other,
             })?;
-            let tracks = if wants(LegalDataType::Tracks) || wants(LegalDataType::Audio) {
-                every_track(&self.library(&scope))?
-            } else {
-                Vec::new()
-            };
+            let (tracks, deleted_under_hold) =
+                if wants(LegalDataType::Tracks) || wants(LegalDataType::Audio) {
+                    (
+                        every_track(&self.library(&scope))?,
+                        self.held_tracks(*owner)?,
+                    )
+                } else {
+                    (Vec::new(), Vec::new())
+                };
             accounts.push(HandedOverAccount {
                 owner: *owner,
                 account: if wants(LegalDataType::Account) {
@@ -506,11 +519,13 @@ impl Vault {
                     None
                 },
                 audio: if wants(LegalDataType::Audio) {
-                    tracks.clone()
+                    let deleted = deleted_under_hold.iter().map(|h| h.track.clone());
+                    tracks.iter().cloned().chain(deleted).collect()
                 } else {
                     Vec::new()
                 },
                 tracks: wants(LegalDataType::Tracks).then_some(tracks),
+                deleted_under_hold,
                 shares: if wants(LegalDataType::Shares) {
                     Some(share_details(&self.shares(&scope))?)
                 } else {
@@ -565,7 +580,14 @@ impl Vault {
         check_may_hand_over(&request, owner, self.now_ms())?;
         let scope = OwnerScope::new(owner);
         let library = self.library(&scope);
-        let record = library.get(track)?;
+        let record = match library.get(track) {
+            Err(VaultError::NotFound) => {
+                self.held_track(owner, track)?
+                    .ok_or(VaultError::NotFound)?
+                    .track
+            }
+            found => found?,
+        };
         self.audit_only(
             None,
             legal_event(&request, Some(owner), AuditAction::LegalAudioRead).detail(format!(
@@ -638,6 +660,11 @@ impl Vault {
     }
 }
 
+mod held;
+
+pub use held::HeldTrack;
+pub(crate) use held::{holding_request, keep_in};
+
 #[cfg(test)]
 mod tests;
 
@@ -645,7 +672,8 @@ mod tests;
 /// requests naming this one hold it no longer; each keeps what it was (the transparency report
 /// counts it) but names, instead of the account, one random stand-in for this purge, also in its
 /// notices and timeline, so no request links to the purged account any more.
-pub(crate) fn purge_owner(_: &Vault, txn: &WriteTransaction, owner: UserId) -> Result<()> {
+pub(crate) fn purge_owner(vault: &Vault, txn: &WriteTransaction, owner: UserId) -> Result<()> {
+    held::purge_owner(vault, txn, owner)?;
     let stand_in = UserId::random();
     let id = owner.to_string();
     let mut table = txn.open_table(LEGAL_REQUESTS)?;

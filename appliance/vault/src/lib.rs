@@ -94,7 +94,7 @@ pub use ids::{
 };
 pub use jobs::{JobKind, JobRecord, JobState, JobSubject, JobView, Lease};
 pub use keys::MasterKey;
-pub use legal::{HandedOverAccount, LegalHandover};
+pub use legal::{HandedOverAccount, HeldTrack, LegalHandover};
 pub use library::analysis::{AnalysisJob, AnalysisResult, AnalysisState};
 pub use library::{
     AudioUse, Library, Placement, StemOf, TrackInfo, TrackQuery, TrackRecord, TrackSort, VersionOf,

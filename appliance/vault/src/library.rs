@@ -660,13 +660,24 @@ pub(crate) fn charge_new_tracks(
     })
 }
 
-/// Removes a track, its blob records and its jobs, and queues the removal of its
-/// replicas; answers the record so the caller can remove the files once the transaction commits.
+/// What a track's removal does with its blobs (its audio and its waveform).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TrackBlobs {
+    /// Their records go and their replicas' deletions are queued; the caller removes the files
+    /// once the transaction commits.
+    Remove,
+    /// Records, files and replicas stay: a legal hold keeps the track.
+    Keep,
+}
+
+/// Removes a track from its owner's library, with its jobs, and does with its blobs what
+/// `blobs` says; answers the record.
 pub(crate) fn remove_track_in(
     vault: &Vault,
     txn: &WriteTransaction,
     owner: UserId,
     id: TrackId,
+    blobs: TrackBlobs,
 ) -> Result<TrackRecord> {
     let removed = txn
         .open_table(TRACKS)?
@@ -685,9 +696,11 @@ pub(crate) fn remove_track_in(
             tracks.insert(track_key(owner, parent.id), encode(&parent).as_slice())?;
         }
     }
-    remove_blob(vault, txn, owner, rec.blob)?;
-    if let Some(peaks) = rec.peaks_blob() {
-        remove_blob(vault, txn, owner, peaks)?;
+    if blobs == TrackBlobs::Remove {
+        remove_blob(vault, txn, owner, rec.blob)?;
+        if let Some(peaks) = rec.peaks_blob() {
+            remove_blob(vault, txn, owner, peaks)?;
+        }
     }
     crate::jobs::remove_for_track(txn, owner, id)?;
     let mut users = txn.open_table(USERS)?;
@@ -735,7 +748,7 @@ pub(crate) fn purge_owner(vault: &Vault, txn: &WriteTransaction, owner: UserId) 
         .map(|r| r.map(|(k, _)| k.value().1))
         .collect::<Result<_, _>>()?;
     for id in tracks {
-        remove_track_in(vault, txn, owner, TrackId::from_raw(id))?;
+        remove_track_in(vault, txn, owner, TrackId::from_raw(id), TrackBlobs::Remove)?;
     }
     Ok(())
 }

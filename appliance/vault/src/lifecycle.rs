@@ -16,7 +16,7 @@ use studiovault_api::AccountStatus;
 use crate::audit::{Actor, AuditAction, AuditEvent};
 use crate::error::{Result, VaultError};
 use crate::ids::{TrackId, UserId};
-use crate::library::{self, Library};
+use crate::library::{self, Library, TrackBlobs};
 use crate::records::{self, UserRecord, edit_user, get_user};
 use crate::store::{LEGAL_REQUESTS, SHARES, USERS};
 use crate::users::{self, Account, Admin, Recheck, revoke_all_in};
@@ -341,26 +341,41 @@ impl Library<'_> {
     /// Deletes the track and the recipients' copies of it: metadata first (so it is gone at
     /// once), then the blob files.
     /// A track's stems go with it.
+    /// While a legal hold holds the owner, the track and its stems leave the library alike but
+    /// are kept, audio and all, for the hold (`legal/held.rs`).
     pub fn delete(&self, id: TrackId, client: &ClientInfo) -> Result<()> {
-        let blobs = self.vault.audited(Some(client), |txn, _| {
-            let rec = library::remove_track_in(self.vault, txn, self.owner, id)?;
-            review::remove_track_in(txn, self.owner, id)?;
-            let mut blobs = shares::remove_track_renders_in(self.vault, txn, self.owner, id)?;
-            blobs.extend(std::iter::once(rec.blob).chain(rec.peaks_blob()));
+        let blobs = self.vault.audited_each(Some(client), |txn, now| {
+            let hold = legal::holding_request(txn, self.owner)?;
+            let fate = match hold {
+                Some(_) => TrackBlobs::Keep,
+                None => TrackBlobs::Remove,
+            };
+            let mut removed = Vec::new();
+            let mut blobs = Vec::new();
+            let rec = library::remove_track_in(self.vault, txn, self.owner, id, fate)?;
             let mut detail = format!("blob {}", rec.blob);
-            for stem in &rec.stems {
-                let stem_rec = library::remove_track_in(self.vault, txn, self.owner, *stem)?;
-                review::remove_track_in(txn, self.owner, *stem)?;
-                blobs.extend(shares::remove_track_renders_in(
-                    self.vault, txn, self.owner, *stem,
-                )?);
-                blobs.extend(std::iter::once(stem_rec.blob).chain(stem_rec.peaks_blob()));
+            for stem in rec.stems.clone() {
+                let stem_rec = library::remove_track_in(self.vault, txn, self.owner, stem, fate)?;
                 detail.push_str(&format!("; stem track/{stem} blob {}", stem_rec.blob));
+                removed.push(stem_rec);
             }
-            let event = AuditEvent::by_owner(self.owner, AuditAction::TrackDelete)
-                .object(format!("track/{id}"))
-                .detail(detail);
-            Ok((blobs, event))
+            removed.insert(0, rec);
+            let mut events = vec![
+                AuditEvent::by_owner(self.owner, AuditAction::TrackDelete)
+                    .object(format!("track/{id}"))
+                    .detail(detail),
+            ];
+            for rec in removed {
+                review::remove_track_in(txn, self.owner, rec.id)?;
+                blobs.extend(shares::remove_track_renders_in(
+                    self.vault, txn, self.owner, rec.id,
+                )?);
+                match &hold {
+                    Some(request) => events.push(legal::keep_in(txn, rec, request, now)?),
+                    None => blobs.extend(std::iter::once(rec.blob).chain(rec.peaks_blob())),
+                }
+            }
+            Ok((blobs, events))
         })?;
         let _backup_copying = self.vault.blob_removal_gate();
         for blob in blobs {
@@ -464,7 +479,7 @@ impl Vault {
     }
 }
 
-fn remove_blob_file(path: &Path) {
+pub(crate) fn remove_blob_file(path: &Path) {
     match std::fs::remove_file(path) {
         Ok(()) => {
             if let Some(dir) = path.parent() {

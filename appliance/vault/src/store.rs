@@ -80,6 +80,11 @@ pub(crate) const INCIDENT_ACCOUNTS: TableDefinition<(u128, u128), &[u8]> =
 pub(crate) const LEGAL_REQUESTS: TableDefinition<u128, &[u8]> =
     TableDefinition::new("legal_requests");
 
+/// `(owner, track)` → JSON `HeldTrack` (`legal/held.rs`): tracks their owner deleted while a
+/// legal hold held the account, kept out of the owner's sight until the hold is released.
+pub(crate) const HELD_TRACKS: TableDefinition<(u128, u128), &[u8]> =
+    TableDefinition::new("held_tracks");
+
 /// Address changes waiting for their link (`users/email_change.rs`): user id →
 /// `PendingChange` (the new address and the hash of the link's secret).
 pub(crate) const EMAIL_CHANGES: TableDefinition<u128, &[u8]> =

@@ -42,14 +42,15 @@ pub async fn housekeeping(client: &AdminClient, json: bool) -> anyhow::Result<Ex
     } else {
         println!(
             "housekeeping: {} salts, {} sessions, {} spent nonces, {} mail records, {} copies of \
-             ended shares, {} expired address changes removed; {} accounts purged; {} legal notices \
-             queued (gags ended)",
+             ended shares, {} expired address changes, {} tracks kept by released legal holds \
+             removed; {} accounts purged; {} legal notices queued (gags ended)",
             r.salts,
             r.sessions,
             r.nonces,
             r.sent_mail,
             r.share_copies,
             r.email_changes,
+            r.held_tracks,
             r.purged.len(),
             r.legal_notices
         );

@@ -510,3 +510,149 @@ fn the_yearly_report_counts_each_years_requests() {
     assert_eq!(t.vault.legal_report(2027).unwrap().received, 1);
     assert_eq!(t.vault.legal_report(2025).unwrap().received, 0);
 }
+
+#[test]
+fn a_track_deleted_under_a_hold_is_kept_out_of_sight_until_the_hold_is_released() {
+    let t = TestVault::new();
+    let (_, ana) = t.user("ana@studio.test");
+    let (_, ben) = t.user("ben@studio.test");
+    let song = t.upload(&ana, b"ana's song");
+    let demo = t.upload(&ana, b"ana's demo");
+    let bens = t.upload(&ben, b"ben's song");
+    let req = t
+        .vault
+        .record_legal_request(&request(
+            &["ana@studio.test"],
+            &[LegalDataType::Tracks, LegalDataType::Audio],
+            true,
+        ))
+        .unwrap();
+    let until = t.vault.now_ms() + DAY_SECS * 1000;
+    t.vault.record_gag(req.id, until, None).unwrap();
+    let client = ClientInfo::default();
+    let sound = |t: &TestVault| {
+        let check = t.vault.check_store().unwrap();
+        assert!(check.problems.is_empty(), "{:?}", check.problems);
+    };
+    let legal_actions = |t: &TestVault| -> Vec<String> {
+        let activity = t.vault.account(&ana).activity(None, 50).unwrap();
+        activity
+            .into_iter()
+            .map(|e| e.action)
+            .filter(|a| a.starts_with("legal."))
+            .collect()
+    };
+
+    t.vault.library(&ana).delete(song.id, &client).unwrap();
+    t.vault.library(&ben).delete(bens.id, &client).unwrap();
+    // To Ana the track is gone like any other, and its room is hers again.
+    assert!(matches!(
+        t.vault.library(&ana).get(song.id),
+        Err(VaultError::NotFound)
+    ));
+    let me = t.vault.account(&ana).me().unwrap();
+    assert_eq!((me.track_count, me.used_bytes), (1, demo.size_bytes));
+    // But the store keeps it, file and all, through the start-up sweep; Ben's goes at once.
+    assert!(t.vault.blob_path(ana.owner(), song.blob).exists());
+    assert!(!t.vault.blob_path(ben.owner(), bens.blob).exists());
+    assert_eq!(crate::library::remove_orphan_blobs(&t.vault).unwrap(), 0);
+    assert!(t.vault.blob_path(ana.owner(), song.blob).exists());
+    sound(&t);
+    // The gag holds: Ana's activity shows her deletion and nothing of the hold.
+    let activity = t.vault.account(&ana).activity(None, 50).unwrap();
+    assert!(activity.iter().any(|e| e.action == "track.delete"));
+    assert!(legal_actions(&t).is_empty(), "{:?}", legal_actions(&t));
+
+    // The hand-over carries it, as deleted, with its audio.
+    let handover = t.vault.hand_over(req.id).unwrap();
+    let part = &handover.accounts[0];
+    let ids = |tracks: &[TrackRecord]| tracks.iter().map(|t| t.id).collect::<Vec<_>>();
+    assert_eq!(ids(part.tracks.as_deref().unwrap()), vec![demo.id]);
+    assert_eq!(part.deleted_under_hold.len(), 1);
+    assert_eq!(part.deleted_under_hold[0].track.id, song.id);
+    assert_eq!(part.deleted_under_hold[0].request, req.id);
+    assert_eq!(ids(&part.audio), vec![demo.id, song.id]);
+    let mut audio = Vec::new();
+    t.vault
+        .hand_over_audio(req.id, ana.owner(), song.id)
+        .unwrap()
+        .read_to_end(&mut audio)
+        .unwrap();
+    assert_eq!(audio, b"ana's song");
+
+    // Released: what the hold kept goes, its file too.
+    t.vault
+        .release_legal_hold(req.id, "the case settled")
+        .unwrap();
+    assert!(t.vault.held_tracks(ana.owner()).unwrap().is_empty());
+    assert!(!t.vault.blob_path(ana.owner(), song.blob).exists());
+    assert_eq!(t.vault.discard_released_held_tracks().unwrap(), 0);
+    sound(&t);
+    // A deletion now is an ordinary one.
+    t.vault.library(&ana).delete(demo.id, &client).unwrap();
+    assert!(!t.vault.blob_path(ana.owner(), demo.blob).exists());
+    assert!(t.vault.held_tracks(ana.owner()).unwrap().is_empty());
+
+    // Once the gag ends and the notice goes out, Ana sees what was kept and when it went.
+    t.advance_secs(DAY_SECS);
+    assert_eq!(t.vault.send_due_legal_notices().unwrap(), 1);
+    let seen = legal_actions(&t);
+    for action in ["legal.keep", "legal.discard", "legal.notice"] {
+        assert!(seen.iter().any(|a| a == action), "{action} in {seen:?}");
+    }
+}
+
+#[test]
+fn a_hold_keeps_the_stems_that_go_with_a_deleted_track() {
+    let t = TestVault::new();
+    let (_, ana) = t.user("ana@studio.test");
+    let song = t.upload(&ana, b"ana's song");
+    t.vault
+        .library(&ana)
+        .request_stems(song.id, &ClientInfo::default())
+        .unwrap();
+    let (worker, _) = t.vault.enrol_worker("box").unwrap();
+    let lease_for = std::time::Duration::from_secs(60);
+    let (lease, _) = t
+        .vault
+        .lease_stems(&worker, lease_for, None)
+        .unwrap()
+        .unwrap();
+    let mut w = t.vault.begin_stem_blob(&lease).unwrap();
+    w.write(b"ana's vocals").unwrap();
+    let new = crate::stems::NewStems {
+        stems: vec![("vocals".into(), w.finish().unwrap(), Default::default())],
+        draft: true,
+        backend: "builtin".into(),
+        model: "test".into(),
+    };
+    let crate::stems::StemsOutcome::Stored(stored) =
+        t.vault.store_stems(&worker, &lease, new).unwrap()
+    else {
+        panic!("the stems are stored");
+    };
+    let stem = &stored[0];
+    t.vault
+        .record_legal_request(&request(
+            &["ana@studio.test"],
+            &[LegalDataType::Audio],
+            true,
+        ))
+        .unwrap();
+    t.vault
+        .library(&ana)
+        .delete(song.id, &ClientInfo::default())
+        .unwrap();
+    let kept: Vec<TrackId> = t
+        .vault
+        .held_tracks(ana.owner())
+        .unwrap()
+        .iter()
+        .map(|h| h.track.id)
+        .collect();
+    assert_eq!(kept.len(), 2);
+    assert!(kept.contains(&song.id) && kept.contains(&stem.id));
+    assert!(t.vault.blob_path(ana.owner(), stem.blob).exists());
+    let check = t.vault.check_store().unwrap();
+    assert!(check.problems.is_empty(), "{:?}", check.problems);
+}

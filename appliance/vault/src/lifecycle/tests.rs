@@ -135,8 +135,11 @@ fn account_with_everything(t: &TestVault, email: &str) -> (OwnerScope, TrackReco
         contact: "s".into(),
     };
     t.vault.notify_incident(incident.id, &notice, None).unwrap();
-    // A legal request naming the account, not holding it: the purge keeps the request.
-    t.vault
+    // A legal request naming the account: the purge keeps the request. Its hold kept a track
+    // the owner deleted, and was released without what it kept being discarded yet (a release
+    // whose clean-up failed, left to housekeeping): the purge takes that too.
+    let request = t
+        .vault
         .record_legal_request(&studiovault_api::admin::NewLegalRequest {
             kind: studiovault_api::admin::LegalKind::Subpoena,
             authority: "Tax Office".into(),
@@ -145,9 +148,22 @@ fn account_with_everything(t: &TestVault, email: &str) -> (OwnerScope, TrackReco
             deadline: t.vault.now_ms(),
             accounts: vec![email.into()],
             data_types: vec![studiovault_api::admin::LegalDataType::Account],
-            hold: false,
+            hold: true,
         })
         .unwrap();
+    let deleted = t.upload(&scope, b"deleted while held");
+    t.vault
+        .library(&scope)
+        .delete(deleted.id, &ClientInfo::default())
+        .unwrap();
+    let txn = t.vault.db().begin_write().unwrap();
+    {
+        let mut table = txn.open_table(LEGAL_REQUESTS).unwrap();
+        let mut request = records::get_request(&table, request.id).unwrap().unwrap();
+        request.hold.as_mut().unwrap().released_at_ms = Some(t.vault.now_ms());
+        records::put_request(&mut table, &request).unwrap();
+    }
+    txn.commit().unwrap();
     (scope, track)
 }
 
@@ -421,7 +437,11 @@ fn marked_copies_go_a_retention_after_their_share_ends_and_the_trace_stays() {
     t.advance_secs(7 * 86_400);
     assert_eq!(t.vault.expire_ended_share_copies(7).unwrap(), 1);
     assert_eq!(rows("renders"), 0);
-    assert_eq!(rows("blobs"), 1, "the track's audio stays; the copy went");
+    assert_eq!(
+        rows("blobs"),
+        2,
+        "the track's audio and the one a hold kept stay; the copy went"
+    );
     assert_eq!(
         (rows("recipients"), rows("watermark_payloads")),
         (1, 1),

@@ -41,10 +41,11 @@ pub(crate) use users::{TotpState, edit_user, get_user, owner_allows, put_user};
 use crate::error::{Result, VaultError};
 use crate::ids::UserId;
 use crate::store::{
-    AUDIT, AUDIT_CHECKPOINTS, BLOBS, COMMENTS, EMAIL_CHANGES, INCIDENT_ACCOUNTS, INCIDENTS, JOBS,
-    JOBS_BY_SUBJECT, LEGAL_REQUESTS, LISTENING, META, NOTIFICATIONS, OUTBOX, RECIPIENTS, RENDERS,
-    REPLICATION_QUEUE, SALTS, SESSIONS, SESSIONS_BY_USER, SHARES, SPENT_NONCES, TENANT_KEYS,
-    TRACKS, UPLOAD_LINKS, USERS, USERS_BY_EMAIL, WATERMARK_PAYLOADS, WORKERS, decode,
+    AUDIT, AUDIT_CHECKPOINTS, BLOBS, COMMENTS, EMAIL_CHANGES, HELD_TRACKS, INCIDENT_ACCOUNTS,
+    INCIDENTS, JOBS, JOBS_BY_SUBJECT, LEGAL_REQUESTS, LISTENING, META, NOTIFICATIONS, OUTBOX,
+    RECIPIENTS, RENDERS, REPLICATION_QUEUE, SALTS, SESSIONS, SESSIONS_BY_USER, SHARES,
+    SPENT_NONCES, TENANT_KEYS, TRACKS, UPLOAD_LINKS, USERS, USERS_BY_EMAIL, WATERMARK_PAYLOADS,
+    WORKERS, decode,
 };
 
 /// A table whatever its key and value types: what migrations and snapshots do with every one.
@@ -399,6 +400,18 @@ pub(crate) static TABLES: &[TableSpec] = &[
             purge: Purge::Removed,
             // The breach notices the account was sent, with their text.
             export: Export::In(ExportDocument::Account),
+        },
+    },
+    TableSpec {
+        table: &HELD_TRACKS,
+        scope: Scope::PerOwner {
+            rows: |txn, owner| under_owner(txn, HELD_TRACKS, owner),
+            purge: Purge::Removed,
+            export: Export::Excluded {
+                why: "tracks the owner deleted, kept only because a legal hold holds the \
+                      account; a hold may be under a gag, and they are handed over only to the \
+                      authority that asked",
+            },
         },
     },
     TableSpec {

@@ -4,7 +4,8 @@
 //! It holds only what the request asks for, of its accounts only: `manifest.json` first (the
 //! request, and the path, size and SHA-256 of every other entry), then under each account's id
 //! its documents (`account.json`, `tracks.json`, `shares.json`, `activity.json`, in the shapes
-//! of the owner's own export) and its audio. An audio file's hash is the one recorded at
+//! of the owner's own export; `deleted_under_hold.json`, the tracks the owner deleted while a
+//! hold held the account) and its audio, theirs included. An audio file's hash is the one recorded at
 //! upload; the file is hashed again as it is sent, and the stream breaks off should it differ,
 //! so the manifest never vouches for bytes that were not sent. Each read of audio is audited
 //! (`Vault::hand_over_audio`).
@@ -83,6 +84,22 @@ fn account_entries(part: &HandedOverAccount) -> Result<Vec<Entry>, serde_json::E
             "tracks.json",
             pretty(&tracks_document(tracks, with_files)?)?,
         ));
+    }
+    if !part.deleted_under_hold.is_empty() {
+        // The tracks the owner deleted while held: their records as `tracks.json` has them,
+        // with when the owner deleted each and which request's hold kept it.
+        let with_files = !part.audio.is_empty();
+        let held: Vec<TrackRecord> = part
+            .deleted_under_hold
+            .iter()
+            .map(|h| h.track.clone())
+            .collect();
+        let mut kept = tracks_document(&held, with_files)?;
+        for (entry, held) in kept.iter_mut().zip(&part.deleted_under_hold) {
+            entry["deleted_at"] = json!(held.deleted_at_ms);
+            entry["kept_for"] = json!(format!("legal/{}", held.request));
+        }
+        entries.push(document("deleted_under_hold.json", pretty(&kept)?));
     }
     if let Some(shares) = &part.shares {
         entries.push(document("shares.json", pretty(&shares_document(shares))?));
