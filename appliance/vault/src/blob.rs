@@ -232,12 +232,13 @@ impl SealedBlob {
         BlobReader::open(path, self.blob, self.cipher.clone(), self.plaintext_len)
     }
 
-    /// Renames the blob to its final path and fsyncs both directories.
+    /// Renames the blob to its final path (its directories made durably) and fsyncs both
+    /// directories.
     pub(crate) fn persist(mut self, final_path: &Path) -> Result<()> {
         let tmp = self.tmp_path.take().ok_or(VaultError::NotFound)?;
         let dir = final_path.parent().unwrap_or(Path::new("."));
         if let Err(e) =
-            std::fs::create_dir_all(dir).and_then(|()| std::fs::rename(&tmp, final_path))
+            fsutil::create_dir_durably(dir).and_then(|()| std::fs::rename(&tmp, final_path))
         {
             let _ = std::fs::remove_file(&tmp);
             return Err(e.into());
