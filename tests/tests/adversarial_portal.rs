@@ -470,6 +470,33 @@ async fn links_unlocks_and_media_urls_refuse_every_forgery() {
         .is(&a, 200, "")
         .await;
     split_url(&a, "eli", eli_play.json["url"].as_str().unwrap());
+    // A link holder looping play URLs (each one an audited write) is slowed down after a
+    // burst no listener reaches, with the wait to honour; other recipients play on.
+    let mut granted = 0;
+    let flooded = loop {
+        // Each case has a name of its own (the arena refuses two alike).
+        let case = format!("media url: play URL {} of a flood", granted + 1).leak();
+        let answer = atk(case, POST, "/s/{fay}/play/{track}").send(&a).await;
+        if answer.status != 200 || granted > 40 {
+            break answer;
+        }
+        granted += 1;
+    };
+    assert_eq!(granted, 30, "the burst: {}", flooded.text());
+    assert_eq!(flooded.status, 429, "{}", flooded.text());
+    assert_eq!(flooded.json["error"], "too_many_plays");
+    assert!(
+        flooded
+            .header("retry-after")
+            .parse::<u64>()
+            .is_ok_and(|s| s >= 1),
+        "{:?}",
+        flooded.headers
+    );
+    atk("media url: eli plays on", POST, "/s/{eli}/play/{track}")
+        .cookie("sv_unlock", "{eli_unlock}")
+        .is(&a, 200, "")
+        .await;
     let e: i64 = a.var("play_e").parse().unwrap();
     a.set("play_e_later", (e + 3600).to_string());
     a.set("play_e_neg", format!("-{e}"));

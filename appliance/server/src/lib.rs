@@ -20,6 +20,7 @@ mod listener;
 mod mail;
 mod owners;
 mod portal;
+mod rate;
 mod render;
 mod retention;
 mod review;

@@ -1,6 +1,9 @@
 //! `POST /s/{link}/{play|download}/{track}`: a short-lived signed media URL, bound to this
 //! recipient, for a track of the share. `?resume` asks a fresh play URL for the play in
-//! progress (its URL expired during a long pause), which counts no new play.
+//! progress (its URL expired during a long pause), which counts no new play. Play URLs are
+//! rate-limited per recipient (`crate::rate`): `429 too_many_plays` with `Retry-After`.
+
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use studiovault_vault::{ClientInfo, MediaKind, MediaUrl, TrackId, VaultError};
@@ -40,6 +43,17 @@ pub(super) fn route(state: &AppState) -> BoxedFilter<(Response,)> {
             },
         )
         .boxed()
+}
+
+fn too_many_plays(wait: u64) -> ApiError {
+    ApiError {
+        retry_after: Some(wait),
+        ..ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_plays",
+            format!("too many plays asked for at once; try again in {wait} seconds"),
+        )
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -82,6 +96,13 @@ async fn media_url(
             "copy_not_ready",
             "your copy of this track is still being prepared",
         ));
+    }
+    if kind == MediaKind::Play {
+        let key = grant.recipient().to_string();
+        state
+            .play_urls
+            .take(&key, Instant::now())
+            .map_err(too_many_plays)?;
     }
     let vault = state.vault.clone();
     let url: MediaUrl = blocking(move || match (kind, query.resume.is_some()) {

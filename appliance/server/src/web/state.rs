@@ -7,6 +7,7 @@ use studiovault_vault::Vault;
 
 use crate::backups::Backups;
 use crate::config::Config;
+use crate::rate::RequestRate;
 use crate::throttle::LoginThrottle;
 use crate::transcribe::Transcriber;
 
@@ -27,6 +28,8 @@ pub struct AppState {
     pub stems_wake: Arc<tokio::sync::Notify>,
     /// Melody to MIDI: turns and child processes.
     pub transcriber: Arc<Transcriber>,
+    /// The rate of share recipients' play URLs, by recipient.
+    pub play_urls: Arc<RequestRate>,
 }
 
 impl AppState {
@@ -59,6 +62,7 @@ impl AppState {
             tls,
             stems_wake: Arc::new(tokio::sync::Notify::new()),
             transcriber,
+            play_urls: Arc::new(RequestRate::play_urls()),
         }
     }
 }
