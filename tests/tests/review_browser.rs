@@ -348,6 +348,29 @@ async fn a_client_reviews_the_second_mix_and_sends_stems_the_owner_sees_it_all()
         .await;
     assert_eq!(thread["comments"].as_array().unwrap().len(), 3, "{thread}");
 
+    // Deleting a comment asks first, in the app's own dialog: Escape keeps it, Delete deletes it.
+    let comments = || async {
+        let (_, thread) = owner
+            .get_json(&format!("/api/tracks/{second}/comments"))
+            .await;
+        thread["comments"].as_array().map_or(0, Vec::len)
+    };
+    let delete_reply = "#comments-list li.thread ol.replies li.reply button.delete";
+    browser.click(delete_reply).await;
+    question_naming(&browser, "Delete this comment").await;
+    escape_question(&browser).await;
+    assert_eq!(comments().await, 3, "Escape deleted the comment");
+    browser.click(delete_reply).await;
+    browser.wait("dialog[open]").await;
+    browser.click("dialog[open] button[value=ok]").await;
+    browser
+        .until(
+            "one of the two replies gone",
+            "document.querySelectorAll('#comments-list li.thread ol.replies li.reply').length === 1",
+        )
+        .await;
+    assert_eq!(comments().await, 2);
+
     // The Shares page shows what Ana played: from 1:20 to 1:23 of Mix 2, and the minute before.
     browser.click("nav a[href='/shares']").await;
     let heard = browser

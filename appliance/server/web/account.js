@@ -1,4 +1,4 @@
-import { api, el, fmt, loadOrder, toast } from "/assets/api.js";
+import { api, ask, el, fmt, loadOrder, toast } from "/assets/api.js";
 
 function section(title, ...content) {
   return el("section", { "aria-labelledby": `h-${title.replace(/\W+/g, "-")}` },
@@ -320,7 +320,7 @@ export async function renderAccount(main, session) {
     el("button", { type: "submit", class: "danger", text: "Delete my account" }), delError);
   delForm.addEventListener("submit", async (e) => {
     e.preventDefault();
-    if (!window.confirm("Delete your account? You will be signed out.")) return;
+    if (!await ask("Delete your account? You will be signed out everywhere now, and everything is purged after the grace period.", "Delete my account", { danger: true })) return;
     try {
       const res = await api("POST", "/api/account/delete", { password: delForm.querySelector("#delete-password").value, totp: delForm.querySelector("#delete-code")?.value || null });
       document.getElementById("main").replaceChildren(el("div", { class: "card narrow" },

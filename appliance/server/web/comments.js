@@ -2,7 +2,7 @@
 // threads in time order, a form for a comment at the playhead (or a span up to it), replies,
 // resolving, and who in a share sees a thread. Texts and names are other people's words: they
 // go into the page as text only.
-import { api, el, fmt, loadOrder, toast } from "/assets/api.js";
+import { api, ask, el, fmt, loadOrder, toast } from "/assets/api.js";
 
 const REFRESH_MS = 15_000;
 
@@ -79,7 +79,7 @@ async function change(c, body) {
 }
 
 async function remove(c) {
-  if (!window.confirm(`Delete this comment by ${c.author.name}?`)) return;
+  if (!await ask(`Delete this comment by ${c.author.name}? This cannot be undone.`, "Delete", { danger: true })) return;
   try { await api("DELETE", `/api/comments/${encodeURIComponent(c.id)}`); } catch (e) { toast(e.message); }
   await load();
 }
