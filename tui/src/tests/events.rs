@@ -513,6 +513,29 @@ fn the_audit_tail_polls_after_the_newest_record_and_follows_it() {
 }
 
 #[test]
+fn resumed_after_more_records_than_a_poll_holds_the_tail_starts_over_and_skips_none() {
+    let mut h = Harness::connected();
+    h.on_audit();
+    h.key(KeyCode::Char('p'));
+    h.tick();
+    assert!(h.calls().is_empty(), "paused");
+    h.key(KeyCode::Char('p'));
+    h.tick();
+    // 1 500 arrived meanwhile: the poll gets the newest 1 000, 513 to 1 512.
+    let full: Vec<_> = (0..1000u64)
+        .map(|i| {
+            let mut e = audit_entries()[0].clone();
+            e["seq"] = json!(1512 - i);
+            e
+        })
+        .collect();
+    h.answer(Method::Get, "/v1/audit?after=12&limit=1000", json!(full));
+    // Appending those would hide 13 to 512; the log loads again from the newest instead, and
+    // paging back from there reaches every record.
+    assert_eq!(h.calls(), ["GET /v1/audit?limit=1", "GET /v1/users"]);
+}
+
+#[test]
 fn the_audit_pages_back_at_the_end_of_the_list() {
     let mut h = Harness::connected();
     h.key(KeyCode::Char('3'));

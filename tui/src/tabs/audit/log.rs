@@ -20,6 +20,8 @@ use crate::widgets::{Cursor, EmptyText, Hint, ListBox};
 
 /// Records per page when loading and paging back.
 const PAGE: usize = 200;
+/// Records a poll asks for; the server answers the newest of those after the head.
+const POLL: usize = 1_000;
 /// The live tail keeps at most this many records in memory; older ones are paged in again.
 const KEEP: usize = 5_000;
 /// Below this width "By" and "About" share one column, or neither would be readable.
@@ -123,7 +125,7 @@ impl Log {
         if self.paused || !self.loaded || self.in_flight(Load::Poll, requests) {
             return;
         }
-        self.fetch(Load::Poll, &format!("after={head}&limit=1000"), requests, ctx);
+        self.fetch(Load::Poll, &format!("after={head}&limit={POLL}"), requests, ctx);
     }
 
     /// Asks for older records once the cursor reaches the last one loaded.
@@ -236,6 +238,12 @@ impl Log {
         requests: &mut InFlight<Pending>,
         ctx: &mut Ctx,
     ) -> Result<bool, ApiFailure> {
+        // A full answer is the newest of what arrived (after a long pause): older ones may lie
+        // between it and the list. Start over from the newest, so paging back shows them all.
+        if fresh.len() >= POLL {
+            self.reload(requests, ctx);
+            return Ok(true);
+        }
         let newest = self.entries.first().map_or(0, |e| e.seq);
         let fresh: Vec<AuditEntry> = fresh.into_iter().filter(|e| e.seq > newest).collect();
         if fresh.is_empty() {
