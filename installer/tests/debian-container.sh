@@ -182,6 +182,13 @@ headers=$(curl_as_owner --dump-header - --output /dev/null https://localhost/)
 echo "$headers" | tr -d '\r' | grep -E '^HTTP/2 200' >/dev/null || fail "https://localhost/ did not answer 200 over HTTP/2: $headers"
 echo "$headers" | tr -d '\r' | grep -iE '^strict-transport-security: max-age=[0-9]+' >/dev/null || fail "no HSTS header: $headers"
 
+step "a studio machine reaches it by the box's host name, under the unit's hardening"
+host=$(inside hostname)
+[ -n "$host" ] || fail "the container has no host name"
+inside curl --silent --show-error --output /dev/null --cacert "$ca" \
+    --resolve "$host:443:127.0.0.1" "https://$host/" ||
+    fail "https://$host/ failed: the self-signed certificate does not name the host"
+
 step "the owner signs in with the one-time password and uploads"
 login=$(curl_as_owner --write-out '\n%{http_code}' -H 'Content-Type: application/json' \
     --data "{\"email\":\"$owner\",\"password\":\"$password\"}" https://localhost/api/session)

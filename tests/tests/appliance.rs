@@ -178,6 +178,30 @@ async fn one_server_per_data_directory_and_a_clear_cli_when_none_runs() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_reload_signal_never_stops_the_appliance() {
+    // `systemctl reload` sends SIGHUP, whose default action ends a process; with TLS off there
+    // is nothing to reload, and the appliance must simply go on.
+    let server = Server::start();
+    let pid = server.pid().unwrap().to_string();
+    for _ in 0..2 {
+        let sent = Command::new("kill").args(["-HUP", &pid]).status().unwrap();
+        assert!(sent.success());
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    let out = server.cli(&["user", "list"], None);
+    assert!(
+        out.status.success(),
+        "the server stopped on SIGHUP:\n{}",
+        server.log()
+    );
+    assert!(
+        server.log().contains("SIGHUP: TLS is off, nothing to reload"),
+        "{}",
+        server.log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn every_answer_is_json_with_hardening_headers() {
     let server = Server::start();
     let client = Owner::new(&server);

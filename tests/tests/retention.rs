@@ -24,7 +24,10 @@ async fn the_retention_table_follows_the_config_and_housekeeping_enforces_it() {
         serde_json::from_str(&server.cli_ok(&["retention", "--json"], None)).unwrap();
     assert_eq!(table.as_array().map(Vec::len), Some(14), "{table}");
     assert_eq!(
-        rule(&table, "Tracks deleted while a legal hold holds the account")["kept"],
+        rule(
+            &table,
+            "Tracks deleted while a legal hold holds the account"
+        )["kept"],
         "until no hold holds the account"
     );
     assert_eq!(

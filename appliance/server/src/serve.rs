@@ -17,6 +17,11 @@ use crate::web::{self, AppState};
 use crate::{analysis, clock, housekeeping, jobs, mail, owners, portal, render};
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
+    // SIGHUP's default action ends the process, and systemd counts that as a clean exit that
+    // `Restart=on-failure` leaves down: `systemctl reload` (the unit's ExecReload) must never
+    // stop the appliance, whether it comes before the listeners are up or with TLS off.
+    let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("handling SIGHUP")?;
     let config = Arc::new(config);
     prepare_data_dir(&config.data_dir)?;
     let key_path = config.master_key_path();
@@ -92,6 +97,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let mut tls_tasks = Vec::new();
     let public = match &tls {
         None => {
+            tokio::spawn(ignore_hangups(hangups, stop_rx.clone()));
             let tcp = bind(config.http.listen).await?;
             tokio::spawn(listener::serve(
                 Listener::Tcp(tcp),
@@ -117,6 +123,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             tls_tasks.push(tokio::spawn(tls.clone().run(stop_rx.clone())));
             tls_tasks.push(tokio::spawn(crate::tls::reload_on_sighup(
                 tls.clone(),
+                hangups,
                 stop_rx.clone(),
             )));
             tokio::spawn(listener::serve_tls(
@@ -305,6 +312,16 @@ async fn shutdown_signal() {
         }
         Err(_) => {
             let _ = ctrl_c.await;
+        }
+    }
+}
+
+/// SIGHUP with TLS off: nothing to reload; said, so a `systemctl reload` is not a mystery.
+async fn ignore_hangups(mut hangups: tokio::signal::unix::Signal, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = hangups.recv() => tracing::info!("SIGHUP: TLS is off, nothing to reload"),
+            () = listener::stopped(&mut stop) => break,
         }
     }
 }

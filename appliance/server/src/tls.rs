@@ -106,11 +106,13 @@ fn redirect(origin: Option<&str>, path: &str, query: &str) -> Response {
     }
 }
 
-/// SIGHUP: re-read the certificate files (files mode) or get a new certificate now.
-pub async fn reload_on_sighup(tls: Tls, mut stop: watch::Receiver<bool>) {
-    let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
-        return;
-    };
+/// SIGHUP (`hup`, registered when the server starts): re-read the certificate files (files
+/// mode) or get a new certificate now.
+pub async fn reload_on_sighup(
+    tls: Tls,
+    mut hup: tokio::signal::unix::Signal,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
         tokio::select! {
             _ = hup.recv() => {

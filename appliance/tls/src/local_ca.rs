@@ -96,17 +96,20 @@ fn bad(path: &Path, e: impl std::fmt::Display) -> TlsError {
 }
 
 /// The names a self-signed certificate covers when none are configured: this machine's host
-/// name, its mDNS `.local` name, and loopback.
+/// name, its mDNS `.local` name, and loopback. The host name comes from `uname(2)`, not
+/// `/proc/sys/kernel/hostname`: the hardened unit's `ProcSubset=pid` hides the latter.
 pub(crate) fn default_names() -> Vec<String> {
     let mut names = Vec::new();
-    if let Ok(host) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
-        let host = host.trim().to_ascii_lowercase();
-        if !host.is_empty() && rustls_pki_types::DnsName::try_from(host.as_str()).is_ok() {
-            if !host.contains('.') {
-                names.push(format!("{host}.local"));
-            }
-            names.push(host);
+    let host = rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .trim()
+        .to_ascii_lowercase();
+    if !host.is_empty() && rustls_pki_types::DnsName::try_from(host.as_str()).is_ok() {
+        if !host.contains('.') {
+            names.push(format!("{host}.local"));
         }
+        names.push(host);
     }
     names.push("localhost".into());
     for ip in [
