@@ -195,7 +195,9 @@ async fn a_reload_signal_never_stops_the_appliance() {
         server.log()
     );
     assert!(
-        server.log().contains("SIGHUP: TLS is off, nothing to reload"),
+        server
+            .log()
+            .contains("SIGHUP: TLS is off, nothing to reload"),
         "{}",
         server.log()
     );

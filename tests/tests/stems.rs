@@ -527,6 +527,47 @@ async fn wait_running_on(server: &Server, worker: &str, progress: f64) {
 }
 
 #[tokio::test]
+async fn a_worker_that_cannot_make_job_directories_stops_without_taking_a_job() {
+    let server = Server::start_deployed_with(&[LEASE]);
+    let (owner, track) = pro_owner_with_song(&server, "ned@studio.test", 1.0).await;
+    let (status, _) = owner
+        .send(Method::POST, &format!("/api/tracks/{track}/stems"), None)
+        .await;
+    assert_eq!(status, 202);
+    // The work directory lies under a regular file: no directory can be made there.
+    let scratch = tempfile::tempdir().unwrap();
+    let in_the_way = scratch.path().join("a-file");
+    std::fs::write(&in_the_way, b"not a directory").unwrap();
+    let mut broken = Worker::start_with_token(
+        &server,
+        "broken-box",
+        &enrol(&server, "broken-box"),
+        &args(&stub_args(30)),
+        &[],
+        Some(&in_the_way.join("work")),
+    );
+    let exit = broken.wait_exit(Duration::from_secs(20));
+    assert!(
+        exit.is_some_and(|s| !s.success()),
+        "the worker went on: {exit:?}\n{}",
+        broken.log()
+    );
+    assert!(
+        broken.log().contains("the work directory") && broken.log().contains("cannot be used"),
+        "{}",
+        broken.log()
+    );
+    let view = wait_stems(&owner, &track, "the job still queued", |v| {
+        v["state"] == "queued"
+    })
+    .await;
+    assert!(view["worker"].is_null(), "{view}");
+    let queued = queue_of(&server);
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    assert_eq!(queued[0]["attempts"], 0, "no attempt spent: {queued:?}");
+}
+
+#[tokio::test]
 async fn a_killed_worker_is_replaced_and_a_server_restart_loses_nothing() {
     let mut server = Server::start_deployed_with(&[LEASE]);
     let (owner, track) = pro_owner_with_song(&server, "kim@studio.test", 2.0).await;

@@ -34,6 +34,12 @@ pub enum RunError {
     Backend(#[from] BackendError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// No job directory can be made: every job would fail alike, so the worker stops.
+    #[error("the work directory {} cannot be used: {source}", path.display())]
+    WorkDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// How a worker runs.
@@ -51,6 +57,9 @@ pub struct WorkerOptions {
 /// Runs until `stop` resolves (or `max_jobs` are done); answers an error when the server
 /// refuses this worker, which no retry mends.
 pub async fn run(options: WorkerOptions, stop: impl Future<Output = ()>) -> Result<(), RunError> {
+    // Checked before any lease: a job taken and then dropped for want of a directory would
+    // wait for its lease to run out, and spend an attempt.
+    drop(job_dir(&options.work_dir)?);
     remove_dead_job_dirs(&options.work_dir);
     let mut stop = std::pin::pin!(stop);
     let mut backoff = FIRST_BACKOFF;
@@ -94,11 +103,7 @@ pub async fn run(options: WorkerOptions, stop: impl Future<Output = ()>) -> Resu
             continue;
         };
         tokio::select! {
-            result = work_on(&options, &job) => {
-                if let Err(RunError::Refused(why)) = result {
-                    return Err(RunError::Refused(why));
-                }
-            }
+            result = work_on(&options, &job) => result?,
             // Stopping drops the job's work and hands the job back at once, rather than after
             // its lease runs out.
             () = &mut stop => {
@@ -111,6 +116,20 @@ pub async fn run(options: WorkerOptions, stop: impl Future<Output = ()>) -> Resu
         }
         done += 1;
     }
+}
+
+/// A private directory for one job under `work_dir`, made with its parents.
+fn job_dir(work_dir: &Path) -> Result<tempfile::TempDir, RunError> {
+    std::fs::create_dir_all(work_dir)
+        .and_then(|()| {
+            tempfile::Builder::new()
+                .prefix(&format!("{DIR_PREFIX}{}-", std::process::id()))
+                .tempdir_in(work_dir)
+        })
+        .map_err(|source| RunError::WorkDir {
+            path: work_dir.to_owned(),
+            source,
+        })
 }
 
 /// Job directories left by workers that died (their process is gone).
@@ -158,10 +177,17 @@ impl Progress {
 
 async fn work_on(options: &WorkerOptions, job: &LeasedJob) -> Result<(), RunError> {
     tracing::info!(job = %job.job, attempt = job.attempt, backend = options.backend.name(), "working on a stem job");
-    std::fs::create_dir_all(&options.work_dir)?;
-    let dir = tempfile::Builder::new()
-        .prefix(&format!("{DIR_PREFIX}{}-", std::process::id()))
-        .tempdir_in(&options.work_dir)?;
+    let dir = match job_dir(&options.work_dir) {
+        Ok(dir) => dir,
+        Err(e) => {
+            // Handed back at once for another worker; this one stops, saying why.
+            let reason = format!("the worker could not make a job directory: {e}");
+            if let Err(failed) = options.client.fail(&job.job, &reason, true).await {
+                tracing::warn!(error = %failed, "handing the job back failed; its lease will run out");
+            }
+            return Err(e);
+        }
+    };
     let progress = Arc::new(Progress::default());
     let cancel = Arc::new(AtomicBool::new(false));
     // If this job's work is dropped (the worker is stopping), the backend stops too, instead
