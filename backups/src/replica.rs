@@ -14,6 +14,7 @@ use std::time::Duration;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::{
     BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+    timeout::TimeoutConfig,
 };
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
@@ -43,6 +44,24 @@ pub struct ReplicaTarget {
     pub part_size: u64,
     /// Parts (or blobs) in flight at once.
     pub concurrency: usize,
+    /// The most one request may take, its body and the answer together
+    /// ([`ReplicaTarget::attempt_timeout_for`]): a reply that never comes must not stop
+    /// replication for good.
+    pub attempt_timeout: Duration,
+}
+
+/// The slowest upload a request is given time for: 64 KiB/s.
+const SLOWEST_BYTES_PER_SEC: u64 = 64 << 10;
+/// No request is cut off sooner than this.
+const SHORTEST_ATTEMPT: Duration = Duration::from_secs(120);
+
+impl ReplicaTarget {
+    /// Time for the largest body a request carries (a blob under the multipart threshold, or
+    /// one part) at [`SLOWEST_BYTES_PER_SEC`], and at least [`SHORTEST_ATTEMPT`].
+    pub fn attempt_timeout_for(multipart_threshold: u64, part_size: u64) -> Duration {
+        let largest = multipart_threshold.max(part_size);
+        SHORTEST_ATTEMPT.max(Duration::from_secs(largest / SLOWEST_BYTES_PER_SEC))
+    }
 }
 
 impl std::fmt::Debug for ReplicaTarget {
@@ -99,6 +118,12 @@ impl Replicator {
             .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
             .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
             .http_client(http)
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(10))
+                    .operation_attempt_timeout(target.attempt_timeout)
+                    .build(),
+            )
             .build();
         Self {
             client: Client::from_conf(config),
@@ -492,6 +517,51 @@ mod tests {
         assert_eq!(backoff_ms(0), 1000);
         assert_eq!(backoff_ms(3), 8000);
         assert_eq!(backoff_ms(30), 256_000);
+    }
+
+    #[tokio::test]
+    async fn a_server_that_never_answers_fails_the_request_instead_of_hanging() {
+        // Reads every request and answers none: a half-open connection, a hung front end.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((mut socket, _)) = listener.accept().await {
+                held.push(tokio::spawn(async move {
+                    let mut sink = [0u8; 4096];
+                    while tokio::io::AsyncReadExt::read(&mut socket, &mut sink)
+                        .await
+                        .is_ok_and(|n| n > 0)
+                    {}
+                }));
+            }
+        });
+        let replicator = Replicator::new(ReplicaTarget {
+            endpoint,
+            region: "us-east-1".into(),
+            bucket: "vault".into(),
+            prefix: String::new(),
+            access_key_id: "id".into(),
+            secret_access_key: "secret".into(),
+            multipart_threshold: 16 << 20,
+            part_size: 8 << 20,
+            concurrency: 1,
+            attempt_timeout: Duration::from_millis(300),
+        });
+        let answer = tokio::time::timeout(Duration::from_secs(30), replicator.delete("blobs/x"))
+            .await
+            .expect("the request hung");
+        assert!(answer.is_err());
+    }
+
+    #[test]
+    fn attempts_get_time_for_their_largest_body() {
+        let default = ReplicaTarget::attempt_timeout_for(16 << 20, 8 << 20);
+        assert_eq!(default, Duration::from_secs(256));
+        assert_eq!(
+            ReplicaTarget::attempt_timeout_for(1 << 20, 5 << 20),
+            SHORTEST_ATTEMPT
+        );
     }
 
     #[test]

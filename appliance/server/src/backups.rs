@@ -76,6 +76,10 @@ pub fn replicator(config: &Config) -> anyhow::Result<Option<Replicator>> {
         multipart_threshold: r.multipart_threshold_mib << 20,
         part_size: r.part_size_mib << 20,
         concurrency: r.concurrency as usize,
+        attempt_timeout: ReplicaTarget::attempt_timeout_for(
+            r.multipart_threshold_mib << 20,
+            r.part_size_mib << 20,
+        ),
     })))
 }
 
