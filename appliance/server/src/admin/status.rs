@@ -213,9 +213,15 @@ fn backup_capabilities(view: &BackupsView) -> Vec<Capability> {
             detail: error.clone(),
         }
     } else {
+        // A snapshot stored into a repository whose check then failed may not restore.
+        let checked = view.last_snapshot.as_ref().is_none_or(|s| s.check_ok);
         Capability {
             name: "Backups".into(),
-            state: CapabilityState::Ok,
+            state: if checked {
+                CapabilityState::Ok
+            } else {
+                CapabilityState::Failing
+            },
             detail: match &view.last_snapshot {
                 Some(s) => format!(
                     "last {} snapshot {} {}: {} blobs, {} bytes added, {} kept, check {}",
@@ -225,7 +231,12 @@ fn backup_capabilities(view: &BackupsView) -> Vec<Capability> {
                     s.blobs,
                     s.bytes_added,
                     s.kept,
-                    if s.check_ok { "ok" } else { "FAILED" }
+                    if s.check_ok {
+                        "ok"
+                    } else {
+                        "FAILED: `restic check` found the repository damaged after it; \
+                         the server log says what it found"
+                    }
                 ),
                 None => "configured; no snapshot taken yet".into(),
             },
@@ -325,7 +336,7 @@ pub(super) fn routes(state: &AppState) -> Vec<Routes> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use studiovault_api::admin::{StemJobView, WorkerView};
+    use studiovault_api::admin::{SnapshotReport, StemJobView, WorkerView};
 
     fn worker(last_seen: Option<i64>) -> WorkerView {
         WorkerView {
@@ -355,6 +366,46 @@ mod tests {
             reason: None,
             created_at: 0,
         }
+    }
+
+    #[test]
+    fn backups_fail_when_the_repository_check_after_the_last_snapshot_failed() {
+        let snapshot = |check_ok| SnapshotReport {
+            id: "0123456789abcdef".into(),
+            tier: studiovault_api::admin::SnapshotTier::Hourly,
+            at_ms: 0,
+            blobs: 1,
+            files_new: 1,
+            files_changed: 0,
+            files_unmodified: 0,
+            bytes_added: 10,
+            kept: 1,
+            forgotten: 0,
+            check_ok,
+            stage_ms: 0,
+            backup_ms: 0,
+            retention_ms: 0,
+            check_ms: 0,
+            duration_ms: 0,
+        };
+        let state = |check_ok| {
+            let view = BackupsView {
+                replication: Default::default(),
+                snapshots_configured: true,
+                last_snapshot: Some(snapshot(check_ok)),
+                last_snapshot_error: None,
+                last_drill: None,
+            };
+            let backups = backup_capabilities(&view)
+                .into_iter()
+                .find(|c| c.name == "Backups")
+                .unwrap();
+            (backups.state, backups.detail)
+        };
+        assert_eq!(state(true).0, CapabilityState::Ok);
+        let (failing, detail) = state(false);
+        assert_eq!(failing, CapabilityState::Failing);
+        assert!(detail.contains("check FAILED"), "{detail}");
     }
 
     #[test]
