@@ -306,9 +306,12 @@ impl Restic {
         tags: &[&str],
         time: Option<time::OffsetDateTime>,
     ) -> Result<BackupSummary, ResticError> {
+        // `--quiet`: without it, JSON mode prints a status line many times a second for the
+        // whole run, and a first snapshot of a large vault runs for hours.
         let mut args = vec![
             "backup",
             "--json",
+            "--quiet",
             "--ignore-ctime",
             "--host",
             "studiovault",
