@@ -52,7 +52,17 @@ pub enum ResticError {
         command: &'static str,
         reason: String,
     },
+    /// The repository snapshots were taken into is not there any more.
+    #[error(
+        "the restic repository (backups.repository) is not there, though this appliance took \
+         snapshots into it: is its disk mounted, are its bucket and prefix right? Nothing was \
+         created in its place; to start afresh, point backups.repository at a new location"
+    )]
+    Gone,
 }
+
+/// What restic says when there is no repository where it looks.
+const NO_REPOSITORY: &str = "Is there a repository at the following location?";
 
 /// S3 credentials for an `s3:` repository.
 #[derive(Clone)]
@@ -237,15 +247,19 @@ impl Restic {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
-    /// Creates the repository unless it exists.
-    pub async fn init_if_needed(&self) -> Result<bool, ResticError> {
+    /// Creates the repository unless it exists; answers whether it did. Only a repository
+    /// that is not there is created, and only when `may_create` (the caller's store never
+    /// took a snapshot into this one): any other failure to open it (a wrong password, a store
+    /// that does not answer) is reported as restic said it.
+    pub async fn init_if_needed(&self, may_create: bool) -> Result<bool, ResticError> {
         // `cat config` answers only for an existing, readable repository.
-        if self
-            .run("cat config", &["cat", "config"], None)
-            .await
-            .is_ok()
-        {
-            return Ok(false);
+        match self.run("cat config", &["cat", "config"], None).await {
+            Ok(_) => return Ok(false),
+            Err(ResticError::Failed { stderr, .. }) if stderr.contains(NO_REPOSITORY) => {}
+            Err(e) => return Err(e),
+        }
+        if !may_create {
+            return Err(ResticError::Gone);
         }
         match self.local_path() {
             Some(path) => self.init_local(path).await?,
@@ -503,12 +517,40 @@ mod tests {
             s3: None,
             launcher: Vec::new(),
         };
-        assert!(restic.init_if_needed().await.unwrap(), "created");
+        assert!(restic.init_if_needed(true).await.unwrap(), "created");
         assert!(!staging.exists(), "the interrupted attempt is gone");
         assert!(
-            !restic.init_if_needed().await.unwrap(),
+            !restic.init_if_needed(true).await.unwrap(),
             "and the repository opens"
         );
+    }
+
+    /// Needs `restic` on PATH.
+    #[tokio::test]
+    async fn only_a_repository_that_is_not_there_is_created_and_only_when_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let password_file = dir.path().join("password");
+        std::fs::write(&password_file, "the right passphrase").unwrap();
+        let restic = Restic {
+            binary: "restic".into(),
+            repository: dir.path().join("repo").display().to_string(),
+            password_file: password_file.clone(),
+            cache_dir: dir.path().join("cache"),
+            s3: None,
+            launcher: Vec::new(),
+        };
+        // Snapshots were taken into it, and it is gone (an unmounted disk): nothing is made.
+        assert!(matches!(
+            restic.init_if_needed(false).await,
+            Err(ResticError::Gone)
+        ));
+        assert!(!dir.path().join("repo").join("config").exists());
+        assert!(restic.init_if_needed(true).await.unwrap());
+        // A wrong password is said as such; no second repository is started inside the first.
+        std::fs::write(&password_file, "a wrong passphrase").unwrap();
+        let wrong = restic.init_if_needed(true).await.unwrap_err().to_string();
+        assert!(wrong.contains("wrong password"), "{wrong}");
+        assert!(!dir.path().join("repo/.initialising").exists());
     }
 
     #[test]

@@ -2,8 +2,10 @@
 
 use std::time::Instant;
 
+use sha2::{Digest, Sha256};
 use studiovault_api::admin::{SnapshotReport, SnapshotTier};
 use studiovault_vault::Vault;
+use studiovault_vault::snapshot::CopyRecord;
 
 use crate::restic::{DATA_TAG, KEYRING_TAG, Restic, Retention};
 use crate::{BackupError, blocking, now_ms};
@@ -21,7 +23,14 @@ pub async fn take_snapshot(
     let started = Instant::now();
     let at_ms = now_ms();
     std::fs::create_dir_all(&restic.cache_dir)?;
-    restic.init_if_needed().await?;
+    // A repository this store took snapshots into is never made anew: its absence is an
+    // unmounted disk or a wrong bucket, not a first run.
+    let location = hex::encode(Sha256::digest(restic.repository.as_bytes()));
+    let v = vault.clone();
+    let used = blocking(move || Ok(v.copy_record(CopyRecord::Repository)?)).await?;
+    restic
+        .init_if_needed(used.as_deref() != Some(location.as_str()))
+        .await?;
     let staging = vault.clone();
     let step = Instant::now();
     let stats = blocking(move || Ok(staging.stage_snapshot()?)).await?;
@@ -51,6 +60,8 @@ pub async fn take_snapshot(
     let _ = std::fs::remove_dir_all(&stats.keyring_dir);
     let summary = backed_up?;
     keyring.transpose()?;
+    let v = vault.clone();
+    blocking(move || Ok(v.set_copy_record(CopyRecord::Repository, Some(&location))?)).await?;
     let backup_ms = step.elapsed().as_millis() as u64;
     tracing::info!(
         snapshot = %summary.snapshot_id,

@@ -286,6 +286,25 @@ async fn retention_keeps_the_tiers_and_weekly_snapshots_age_out() {
         tags[0]["tags"],
         serde_json::json!(["studiovault", "weekly"])
     );
+
+    // The repository's disk is not mounted: the next snapshot fails, saying so, and no new
+    // empty repository takes the old one's place. Mounted again, snapshots go on.
+    let away = dir.path().join("unmounted");
+    std::fs::rename(&repo, &away).unwrap();
+    std::fs::create_dir(&repo).unwrap();
+    let out = server.cli(&["backup", "run", "--tier", "hourly"], None);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("is not there"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_dir(&repo).unwrap().count(), 0, "nothing made");
+    let status = json(&server, &["status"]);
+    assert_eq!(capability(&status, "Backups")["state"], "failing");
+    std::fs::remove_dir(&repo).unwrap();
+    std::fs::rename(&away, &repo).unwrap();
+    let report = json(&server, &["backup", "run", "--tier", "hourly"]);
+    assert_eq!(report["check_ok"], true, "{report}");
 }
 
 /// Every track of `owner` downloads whole; answers (name, sha256) pairs, sorted.

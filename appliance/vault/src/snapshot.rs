@@ -233,6 +233,9 @@ pub enum CopyRecord {
     LastSnapshot,
     LastSnapshotError,
     LastDrill,
+    /// The SHA-256 of the restic repository's location that snapshots went into: such a
+    /// repository, found missing, is not created anew.
+    Repository,
 }
 
 impl CopyRecord {
@@ -241,6 +244,7 @@ impl CopyRecord {
             Self::LastSnapshot => "copies.last_snapshot",
             Self::LastSnapshotError => "copies.last_snapshot_error",
             Self::LastDrill => "copies.last_drill",
+            Self::Repository => "copies.repository",
         }
     }
 }
