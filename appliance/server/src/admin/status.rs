@@ -22,7 +22,7 @@ fn capabilities(
     now_ms: i64,
 ) -> Vec<Capability> {
     vec![
-        tls_capability(tls),
+        tls_capability(tls, now_ms),
         Capability {
             name: "Analysis queue".into(),
             state: CapabilityState::Ok,
@@ -108,7 +108,12 @@ fn stem_capability(view: &WorkersView, now_ms: i64) -> Capability {
     }
 }
 
-fn tls_capability(tls: Option<&TlsStatus>) -> Capability {
+/// A certificate this close to its end is failing: every mode renews well before (ACME at two
+/// thirds of its life), so only a renewal that keeps failing, or certificate files nobody
+/// renews, gets here.
+const EXPIRY_WARNING_MS: i64 = 7 * 86_400_000;
+
+fn tls_capability(tls: Option<&TlsStatus>, now_ms: i64) -> Capability {
     let name = "TLS certificate".to_owned();
     let Some(tls) = tls else {
         return Capability {
@@ -140,6 +145,29 @@ fn tls_capability(tls: Option<&TlsStatus>) -> Capability {
                 expiry.map_or_else(String::new, |e| format!(" (still serving the {e})"))
             ),
         },
+        (None, Some(expiry))
+            if tls
+                .certificate
+                .as_ref()
+                .is_some_and(|c| c.not_after - now_ms < EXPIRY_WARNING_MS) =>
+        {
+            let expired = tls
+                .certificate
+                .as_ref()
+                .is_some_and(|c| c.not_after <= now_ms);
+            Capability {
+                name,
+                state: CapabilityState::Failing,
+                detail: format!(
+                    "{expiry}: {}",
+                    if expired {
+                        "browsers refuse it; install a new certificate"
+                    } else {
+                        "it ends within a week and has not been renewed"
+                    }
+                ),
+            }
+        }
         (None, Some(expiry)) => Capability {
             name,
             state: CapabilityState::Ok,
@@ -366,6 +394,42 @@ mod tests {
             reason: None,
             created_at: 0,
         }
+    }
+
+    #[test]
+    fn a_certificate_that_expired_or_ends_within_a_week_is_failing() {
+        let now = 1_800_000_000_000;
+        let status = |not_after: i64| TlsStatus {
+            mode: "files".into(),
+            certificate: Some(studiovault_api::admin::CertificateView {
+                subject: "CN=vault.studio.example".into(),
+                issuer: "CN=Company CA".into(),
+                names: vec!["vault.studio.example".into()],
+                serial: "01".into(),
+                sha256: "aa".into(),
+                not_before: 0,
+                not_after,
+            }),
+            https_listen: "0.0.0.0:443".into(),
+            next_attempt: None,
+            last_error: None,
+            failures: 0,
+            ca_wait_until: None,
+            root_certificate: None,
+        };
+        let day = 86_400_000;
+        let state = |not_after| tls_capability(Some(&status(not_after)), now);
+        assert_eq!(state(now + 30 * day).state, CapabilityState::Ok);
+        let soon = state(now + 2 * day);
+        assert_eq!(soon.state, CapabilityState::Failing);
+        assert!(soon.detail.contains("within a week"), "{}", soon.detail);
+        let gone = state(now - day);
+        assert_eq!(gone.state, CapabilityState::Failing);
+        assert!(
+            gone.detail.contains("browsers refuse it"),
+            "{}",
+            gone.detail
+        );
     }
 
     #[test]
