@@ -688,8 +688,8 @@ impl Config {
             .and_then(crate::web::normalise_origin)
         {
             origin
-        } else if self.tls.enabled() {
-            format!("https://{}", self.tls.https_listen)
+        } else if let Some(origin) = self.tls.served_origin() {
+            origin
         } else {
             format!("http://{}", self.http.listen)
         }
@@ -871,6 +871,29 @@ mod tests {
                 .contains("must be greater than 0")
         );
         assert!(err("data_dir = [", &[]).contains("not valid TOML"));
+    }
+
+    #[test]
+    fn without_a_public_origin_mail_links_name_the_certificate_not_the_wildcard_address() {
+        let url = |text: &str| load_toml(text, &[]).unwrap().public_url();
+        let named =
+            "[tls]\nmode = \"self-signed\"\n[tls.self_signed]\nnames = [\"vault.studio.lan\"]\n";
+        assert_eq!(url(named), "https://vault.studio.lan");
+        let port = "[tls]\nmode = \"self-signed\"\nhttps_listen = \"0.0.0.0:8443\"\n\
+                    [tls.self_signed]\nnames = [\"vault.studio.lan\"]\n";
+        assert_eq!(url(port), "https://vault.studio.lan:8443");
+        for default in [
+            "[tls]\nmode = \"self-signed\"\n",
+            "[tls]\nmode = \"files\"\n[tls.files]\ncert = \"/c.pem\"\nkey = \"/k.pem\"\n",
+        ] {
+            let url = url(default);
+            assert!(
+                url.starts_with("https://") && !url.contains("0.0.0.0"),
+                "{url}"
+            );
+        }
+        let one_address = "[tls]\nmode = \"self-signed\"\nhttps_listen = \"[::1]:8443\"\n";
+        assert_eq!(url(one_address), "https://[::1]:8443");
     }
 
     #[test]

@@ -67,9 +67,23 @@ fn https_origin(host: Option<&str>, covered: &[String], https_port: u16) -> Opti
             .trim_end_matches(']')
             .to_ascii_lowercase()
     });
+    // A wildcard covers one label in its place; it is never a name to send a client to.
+    let covers = |name: &str, asked: &str| {
+        name.eq_ignore_ascii_case(asked)
+            || name.strip_prefix("*.").is_some_and(|parent| {
+                asked.split_once('.').is_some_and(|(label, rest)| {
+                    !label.is_empty() && rest.eq_ignore_ascii_case(parent)
+                })
+            })
+    };
     let name = asked
-        .filter(|asked| covered.iter().any(|n| n.eq_ignore_ascii_case(asked)))
-        .or_else(|| covered.first().map(|n| n.to_ascii_lowercase()))?;
+        .filter(|asked| covered.iter().any(|n| covers(n, asked)))
+        .or_else(|| {
+            covered
+                .iter()
+                .find(|n| !n.starts_with("*."))
+                .map(|n| n.to_ascii_lowercase())
+        })?;
     let name = if name.contains(':') {
         format!("[{name}]")
     } else {
@@ -173,5 +187,28 @@ mod tests {
         assert_eq!(res.status(), StatusCode::BAD_REQUEST);
         let res = redirect(Some("https://vault.example"), "/a", "b=1");
         assert_eq!(location(&res), "https://vault.example/a?b=1");
+    }
+
+    #[test]
+    fn a_wildcard_covers_one_label_and_is_never_a_redirect_target() {
+        let covered = ["*.studio.example".to_owned(), "studio.example".to_owned()];
+        let to = |host: &str| https_origin(Some(host), &covered, 443);
+        assert_eq!(
+            to("vault.studio.example").as_deref(),
+            Some("https://vault.studio.example")
+        );
+        // Two labels, or none, are not covered: the client goes to a name the certificate has.
+        for outside in ["a.b.studio.example", ".studio.example", "evil.example"] {
+            assert_eq!(
+                to(outside).as_deref(),
+                Some("https://studio.example"),
+                "{outside}"
+            );
+        }
+        let only_wildcard = ["*.studio.example".to_owned()];
+        assert_eq!(
+            https_origin(Some("evil.example"), &only_wildcard, 443),
+            None
+        );
     }
 }

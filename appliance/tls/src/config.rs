@@ -158,6 +158,31 @@ impl TlsConfig {
         self.mode != Mode::Off
     }
 
+    /// The origin clients reach HTTPS at, from the settings alone (mails link to it when no
+    /// `http.public_origin` is set): the first name the certificate is for, or for certificate
+    /// files, whose names only the files know, this machine's `.local` name. `None` with TLS off.
+    pub fn served_origin(&self) -> Option<String> {
+        let listen = self.https_listen;
+        let host = if !listen.ip().is_unspecified() {
+            match listen.ip() {
+                std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+                ip => ip.to_string(),
+            }
+        } else {
+            match self.mode {
+                Mode::Off => return None,
+                Mode::Acme => self.acme.domains.first().cloned(),
+                Mode::SelfSigned => self.self_signed.names.first().cloned(),
+                Mode::Files => None,
+            }
+            .unwrap_or_else(|| crate::local_ca::default_names().swap_remove(0))
+        };
+        Some(match listen.port() {
+            443 => format!("https://{host}"),
+            port => format!("https://{host}:{port}"),
+        })
+    }
+
     /// The `Strict-Transport-Security` value sent on every HTTPS answer.
     pub fn hsts(&self) -> String {
         let mut value = format!("max-age={HSTS_MAX_AGE_SECS}");
