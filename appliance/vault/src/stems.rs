@@ -21,8 +21,8 @@ use crate::jobs::{self, JobKind, JobRecord, JobSubject, Lease};
 use crate::library::analysis::{self, AnalysisState};
 use crate::library::{Library, StemOf, TrackInfo, TrackRecord, charge_new_tracks, track_key};
 use crate::records::{BlobRecord, get_user, owner_allows, put_blob, read_tenant_key};
-use crate::store::{TRACKS, USERS, decode, encode};
-use crate::workers::{WorkerRecord, count_finished};
+use crate::store::{TRACKS, USERS, WORKERS, decode, encode};
+use crate::workers::{WorkerRecord, WorkerState, count_finished};
 use crate::{ClientInfo, Vault};
 
 /// Where a track's separation stands, for the owner.
@@ -145,6 +145,16 @@ impl Vault {
         max_duration_secs: Option<u64>,
     ) -> Result<Option<(Lease, TrackRecord)>> {
         let fits = |txn: &redb::WriteTransaction, job: &JobRecord| -> Result<bool> {
+            // Read in the lease's transaction, not from the record the poll began with: a
+            // worker revoked, drained or deleted during its long poll takes nothing.
+            let now = txn
+                .open_table(WORKERS)?
+                .get(worker.id.raw())?
+                .map(|v| decode::<WorkerRecord>("workers", v.value()))
+                .transpose()?;
+            if now.is_none_or(|w| w.state != WorkerState::Active) {
+                return Ok(false);
+            }
             let Some(max) = max_duration_secs else {
                 return Ok(true);
             };
@@ -576,6 +586,42 @@ mod tests {
             .unwrap();
         let (third, _) = t.vault.lease_stems(&one, LEASE, None).unwrap().unwrap();
         assert_eq!(third.id, second.id);
+    }
+
+    #[test]
+    fn a_worker_revoked_drained_or_deleted_while_it_polls_takes_no_job() {
+        let t = TestVault::new();
+        let (_, scope) = t.user("pro@studio.test");
+        let track = t.upload(&scope, b"mix");
+        let lib = t.vault.library(&scope);
+        lib.request_stems(track.id, &ClientInfo::default()).unwrap();
+        for change in [WorkerState::Revoked, WorkerState::Draining] {
+            // The poll holds the record its token opened, from before the change.
+            let name = format!("polling-{change:?}");
+            let (polling, _) = t.vault.enrol_worker(&name).unwrap();
+            t.vault.set_worker_state(polling.id, change).unwrap();
+            assert!(
+                t.vault
+                    .lease_stems(&polling, LEASE, None)
+                    .unwrap()
+                    .is_none(),
+                "{change:?}"
+            );
+        }
+        let (deleted, _) = t.vault.enrol_worker("deleted").unwrap();
+        t.vault.delete_worker(deleted.id).unwrap();
+        assert!(
+            t.vault
+                .lease_stems(&deleted, LEASE, None)
+                .unwrap()
+                .is_none()
+        );
+        let (active, _) = t.vault.enrol_worker("active").unwrap();
+        let (lease, _) = t.vault.lease_stems(&active, LEASE, None).unwrap().unwrap();
+        assert_eq!(
+            lease.attempt, 1,
+            "the job waited for a worker that may take it"
+        );
     }
 
     #[test]
