@@ -696,6 +696,10 @@ async fn cancel_stops_the_separator_and_failures_reach_the_owner() {
         queue[0]["state"], "queued",
         "handed back before its lease ran out: {queue:?}"
     );
+    assert_eq!(
+        queue[0]["attempts"], 0,
+        "a worker's stop spends none of the job's attempts: {queue:?}"
+    );
     assert!(!worker.separator_running());
     drop(worker);
 
@@ -718,8 +722,8 @@ async fn cancel_stops_the_separator_and_failures_reach_the_owner() {
         "{view}"
     );
     assert_eq!(
-        view["attempts"], 2,
-        "the stopped attempt, then the refused one"
+        view["attempts"], 1,
+        "the refused attempt; the one its stopped worker handed back does not count"
     );
 
     // Free plans see why they cannot; nothing is queued for them.

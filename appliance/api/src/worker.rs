@@ -127,6 +127,10 @@ pub struct JobFailure {
     pub reason: String,
     #[serde(default)]
     pub retry: bool,
+    /// The worker gives the job back without having tried it (it is stopping, or cannot work
+    /// at all): queued again at once, the attempt not counted.
+    #[serde(default)]
+    pub handed_back: bool,
 }
 
 #[cfg(test)]

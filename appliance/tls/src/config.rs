@@ -165,7 +165,7 @@ impl TlsConfig {
         let listen = self.https_listen;
         let host = if !listen.ip().is_unspecified() {
             match listen.ip() {
-                std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+                IpAddr::V6(ip) => format!("[{ip}]"),
                 ip => ip.to_string(),
             }
         } else {

@@ -124,8 +124,12 @@ pub struct JobRecord {
     pub owner: UserId,
     pub subject: JobSubject,
     pub state: JobState,
-    /// Leases taken so far.
+    /// Leases taken so far; each lease's token, so it only grows while the job lives.
     pub attempts: u32,
+    /// Of those, the leases given back untried ([`Lease::hand_back`]): they do not count
+    /// against the kind's attempts.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub handed_back: u32,
     pub due_at_ms: i64,
     /// 0 to 1, as the executor last reported it.
     pub progress: f32,
@@ -137,10 +141,19 @@ pub struct JobRecord {
     pub retry_from_ms: Option<i64>,
 }
 
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 impl JobRecord {
+    /// The attempts that count: leases taken, less those given back untried.
+    pub fn tries(&self) -> u32 {
+        self.attempts.saturating_sub(self.handed_back)
+    }
+
     /// Every attempt its kind allows has been leased.
     fn spent(&self) -> bool {
-        self.attempts >= self.kind.max_attempts()
+        self.tries() >= self.kind.max_attempts()
     }
 
     /// When it became ready: its due time, or when its lease ran out. A job whose executor
@@ -206,7 +219,7 @@ pub(crate) fn give_up_stopped_in(
         reason: format!(
             "given up after {} attempts: each time it stopped without a result \
              (its process was killed, crashed or stopped answering)",
-            job.attempts
+            job.tries()
         ),
     };
     jobs.insert(id, encode(&job).as_slice())?;
@@ -245,6 +258,7 @@ pub(crate) fn enqueue(
         if matches!(job.state, JobState::Failed { .. }) {
             job.state = JobState::Queued;
             job.attempts = 0;
+            job.handed_back = 0;
             job.due_at_ms = now;
             job.progress = 0.0;
             job.retry_from_ms = None;
@@ -260,6 +274,7 @@ pub(crate) fn enqueue(
         subject,
         state: JobState::Queued,
         attempts: 0,
+        handed_back: 0,
         due_at_ms: now,
         progress: 0.0,
         created_at_ms: now,
@@ -444,6 +459,24 @@ impl Lease {
         Ok(state)
     }
 
+    /// The executor gives the job back untried (it is stopping): queued again at once, and
+    /// this lease's attempt is not counted, so stopping workers never wears a job out.
+    pub fn hand_back(&self, vault: &Vault) -> Result<()> {
+        let txn = vault.begin_write()?;
+        {
+            let mut jobs = txn.open_table(JOBS)?;
+            let mut job = self.held(&jobs)?;
+            job.state = JobState::Queued;
+            job.handed_back += 1;
+            job.due_at_ms = vault.now_ms();
+            job.progress = 0.0;
+            jobs.insert(self.id, encode(&job).as_slice())?;
+        }
+        txn.commit()?;
+        vault.jobs_queued();
+        Ok(())
+    }
+
     /// [`Lease::fail`] in the caller's transaction, the one that records what the failure
     /// means for the job's subject.
     pub(crate) fn fail_in(
@@ -455,8 +488,8 @@ impl Lease {
     ) -> Result<JobState> {
         let mut jobs = txn.open_table(JOBS)?;
         let mut job = self.held(&jobs)?;
-        job.state = if retry && job.attempts < job.kind.max_attempts() {
-            job.due_at_ms = now + backoff_ms(job.kind, job.attempts);
+        job.state = if retry && job.tries() < job.kind.max_attempts() {
+            job.due_at_ms = now + backoff_ms(job.kind, job.tries());
             JobState::Queued
         } else {
             job.retry_from_ms = retry.then_some(now + RETRY_SPENT_AFTER_MS);
@@ -652,9 +685,9 @@ impl Vault {
     /// The job for `kind` work on `subject`, if one is queued, running or failed.
     pub fn job(&self, kind: JobKind, subject: JobSubject) -> Result<Option<JobView>> {
         Ok(self.job_record(kind, subject)?.map(|j| JobView {
+            attempts: j.tries(),
             state: j.state,
             progress: j.progress,
-            attempts: j.attempts,
             retry_from_ms: j.retry_from_ms,
         }))
     }
@@ -949,6 +982,42 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(lease.attempt, 1, "queued afresh");
+    }
+
+    #[test]
+    fn a_job_handed_back_untried_is_queued_at_once_without_spending_its_attempt() {
+        let t = TestVault::new();
+        queue(&t, UserId::random(), TrackId::random());
+        let lease = || {
+            t.vault
+                .lease_job(&[JobKind::Analysis], "w", LEASE)
+                .unwrap()
+                .unwrap()
+        };
+        // Two attempts ran out; the third is its last.
+        lease();
+        t.advance_secs(31);
+        lease();
+        t.advance_secs(31);
+        let last = lease();
+        assert_eq!(last.attempt, MAX_ATTEMPTS);
+        // Its worker stops: the job goes back for another, its attempts as they were.
+        last.hand_back(&t.vault).unwrap();
+        let again = lease();
+        assert_eq!(again.attempt, MAX_ATTEMPTS + 1, "a new lease, a new token");
+        assert!(matches!(
+            last.hand_back(&t.vault),
+            Err(VaultError::LeaseLost)
+        ));
+        let job = &t.vault.jobs_of(JobKind::Analysis).unwrap()[0];
+        assert_eq!(
+            job.tries(),
+            MAX_ATTEMPTS,
+            "the handed-back attempt is not counted"
+        );
+        // Failing now, on its last counted attempt, gives it up.
+        let state = again.fail(&t.vault, "broken input", true).unwrap();
+        assert!(matches!(state, JobState::Failed { .. }), "{state:?}");
     }
 
     #[test]

@@ -224,10 +224,32 @@ impl WorkerClient {
     }
 
     pub async fn fail(&self, job: &str, reason: &str, retry: bool) -> Result<(), ClientError> {
-        let failure = JobFailure {
-            reason: reason.to_owned(),
-            retry,
-        };
+        self.report(
+            job,
+            JobFailure {
+                reason: reason.to_owned(),
+                retry,
+                handed_back: false,
+            },
+        )
+        .await
+    }
+
+    /// Gives the job back untried (the worker is stopping, or cannot work): it is queued again
+    /// at once for another worker, and the attempt does not count.
+    pub async fn hand_back(&self, job: &str, reason: &str) -> Result<(), ClientError> {
+        self.report(
+            job,
+            JobFailure {
+                reason: reason.to_owned(),
+                retry: true,
+                handed_back: true,
+            },
+        )
+        .await
+    }
+
+    async fn report(&self, job: &str, failure: JobFailure) -> Result<(), ClientError> {
         self.json::<_, Option<serde_json::Value>>(
             &format!("/api/worker/jobs/{job}/fail"),
             &failure,

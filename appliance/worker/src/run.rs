@@ -107,7 +107,7 @@ pub async fn run(options: WorkerOptions, stop: impl Future<Output = ()>) -> Resu
             // Stopping drops the job's work and hands the job back at once, rather than after
             // its lease runs out.
             () = &mut stop => {
-                let handed_back = options.client.fail(&job.job, "the worker was stopped", true);
+                let handed_back = options.client.hand_back(&job.job, "the worker was stopped");
                 if tokio::time::timeout(Duration::from_secs(5), handed_back).await.is_err() {
                     tracing::warn!(job = %job.job, "handing the job back timed out; its lease will run out");
                 }
@@ -182,7 +182,7 @@ async fn work_on(options: &WorkerOptions, job: &LeasedJob) -> Result<(), RunErro
         Err(e) => {
             // Handed back at once for another worker; this one stops, saying why.
             let reason = format!("the worker could not make a job directory: {e}");
-            if let Err(failed) = options.client.fail(&job.job, &reason, true).await {
+            if let Err(failed) = options.client.hand_back(&job.job, &reason).await {
                 tracing::warn!(error = %failed, "handing the job back failed; its lease will run out");
             }
             return Err(e);

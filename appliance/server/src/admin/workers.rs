@@ -34,7 +34,7 @@ fn job_view(job: &JobRecord, workers: &[WorkerRecord]) -> StemJobView {
             .unwrap_or_default(),
         state: state.into(),
         progress: job.progress,
-        attempts: job.attempts,
+        attempts: job.tries(),
         worker,
         reason,
         created_at: job.created_at_ms,
@@ -193,6 +193,7 @@ mod tests {
             progress: 0.0,
             created_at_ms: 1,
             retry_from_ms: None,
+            handed_back: 0,
         };
         let view = job_view(&job, &[]);
         assert_eq!(view.state, "failed");

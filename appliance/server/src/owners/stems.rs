@@ -37,16 +37,14 @@ fn stems_view(vault: &Vault, scope: &OwnerScope, status: StemsStatus) -> StemsVi
         None if status.stems.is_empty() => ("none", 0.0, None, 0, None),
         None => ("done", 1.0, None, 0, None),
         Some(job) => match &job.state {
-            JobState::Queued => ("queued", 0.0, None, job.attempts, None),
+            JobState::Queued => ("queued", 0.0, None, job.tries(), None),
             JobState::Running { holder, .. } => {
                 let name = worker_of_holder(holder)
                     .and_then(|id| vault.worker(id).ok())
                     .map(|w| w.name);
-                ("running", job.progress, name, job.attempts, None)
+                ("running", job.progress, name, job.tries(), None)
             }
-            JobState::Failed { reason } => {
-                ("failed", 0.0, None, job.attempts, Some(reason.clone()))
-            }
+            JobState::Failed { reason } => ("failed", 0.0, None, job.tries(), Some(reason.clone())),
         },
     };
     StemsView {

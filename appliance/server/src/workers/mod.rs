@@ -146,8 +146,13 @@ pub(crate) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
                     let lease = held(&state, &worker, &job).await?;
                     let vault = state.vault.clone();
                     let reason: String = failure.reason.chars().take(300).collect();
-                    tracing::warn!(worker = %worker.name, reason = %reason, retry = failure.retry, "a stem job failed on its worker");
-                    blocking(move || lease.fail(&vault, &reason, failure.retry)).await?;
+                    if failure.handed_back {
+                        tracing::info!(worker = %worker.name, reason = %reason, "a stem job handed back untried");
+                        blocking(move || lease.hand_back(&vault)).await?;
+                    } else {
+                        tracing::warn!(worker = %worker.name, reason = %reason, retry = failure.retry, "a stem job failed on its worker");
+                        blocking(move || lease.fail(&vault, &reason, failure.retry)).await?;
+                    }
                     Ok(StatusCode::NO_CONTENT.into_response())
                 };
                 respond(result.await)
