@@ -346,6 +346,21 @@ impl Tls {
         self.inner.dir.join("key.pem")
     }
 
+    /// Beside the stored certificate: where it came from ([`Tls::source`]).
+    fn source_path(&self) -> PathBuf {
+        self.inner.dir.join("cert.source")
+    }
+
+    /// Where this configuration gets certificates: a stored one from elsewhere (the local CA
+    /// before a switch to ACME, an ACME staging directory before production) is not served.
+    fn source(&self) -> String {
+        let config = &self.inner.config;
+        match config.mode {
+            Mode::Acme => format!("acme {}", config.acme.directory_url),
+            mode => mode.as_str().to_owned(),
+        }
+    }
+
     /// The certificate kept from an earlier run, if it still covers the configured names.
     fn stored(&self) -> Result<Option<LoadedCert>, TlsError> {
         let (Some(chain), Some(key)) = (
@@ -367,7 +382,15 @@ impl Tls {
             }
             None => true,
         };
-        Ok((loaded.info.covers(&wanted) && fresh && same_issuer).then_some(loaded))
+        let same_source = match read_if_exists(&self.source_path())? {
+            Some(source) => String::from_utf8_lossy(&source).trim() == self.source(),
+            // Kept before sources were recorded: a local CA's certificate is no ACME one.
+            None => {
+                self.inner.config.mode != Mode::Acme
+                    || !loaded.info.issuer.contains(local_ca::CA_NAME_PREFIX)
+            }
+        };
+        Ok((loaded.info.covers(&wanted) && fresh && same_issuer && same_source).then_some(loaded))
     }
 
     fn wanted_names(&self) -> Vec<String> {
@@ -386,6 +409,7 @@ impl Tls {
         let loaded = load_pem(chain.as_bytes(), key.as_bytes())?;
         write_private(&self.key_path(), key.as_bytes())?;
         write_public(&self.cert_path(), chain.as_bytes())?;
+        write_public(&self.source_path(), self.source().as_bytes())?;
         Ok(self.install(loaded))
     }
 
@@ -499,4 +523,51 @@ fn rfc3339(ms: i64) -> String {
                 .ok()
         })
         .unwrap_or_else(|| format!("{ms} ms after 1970"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(mode: Mode, names: &[&str]) -> TlsConfig {
+        let mut config = TlsConfig {
+            mode,
+            ..TlsConfig::default()
+        };
+        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+        config.self_signed.names = names.clone();
+        config.acme.domains = names;
+        // Nothing answers here; no order runs in these tests anyway.
+        config.acme.directory_url = "https://127.0.0.1:9/directory".into();
+        config
+    }
+
+    #[test]
+    fn a_certificate_kept_by_another_mode_or_ca_is_not_served_after_a_switch() {
+        let dir = tempfile::tempdir().unwrap();
+        let names = ["vault.studio.example"];
+        let local = Tls::new(&config(Mode::SelfSigned, &names), dir.path()).unwrap();
+        let issued = local.status().certificate.unwrap().sha256;
+        // A restart in the same mode keeps it.
+        let again = Tls::new(&config(Mode::SelfSigned, &names), dir.path()).unwrap();
+        assert_eq!(again.status().certificate.unwrap().sha256, issued);
+
+        // Switched to ACME for the same name: the local CA's certificate is not served.
+        let acme = Tls::new(&config(Mode::Acme, &names), dir.path()).unwrap();
+        assert!(!acme.has_certificate());
+        // Nor when it was kept before sources were recorded.
+        std::fs::remove_file(dir.path().join("tls/cert.source")).unwrap();
+        let acme = Tls::new(&config(Mode::Acme, &names), dir.path()).unwrap();
+        assert!(!acme.has_certificate());
+
+        // One ACME directory's certificate is served by that directory's configuration only
+        // (a staging certificate is not kept on when production is configured).
+        let production = config(Mode::Acme, &names);
+        let source = format!("acme {}", production.acme.directory_url);
+        std::fs::write(dir.path().join("tls/cert.source"), &source).unwrap();
+        assert!(Tls::new(&production, dir.path()).unwrap().has_certificate());
+        let mut staging = production.clone();
+        staging.acme.directory_url = "https://127.0.0.1:9/staging".into();
+        assert!(!Tls::new(&staging, dir.path()).unwrap().has_certificate());
+    }
 }

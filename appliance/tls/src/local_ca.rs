@@ -18,6 +18,8 @@ const CA_LIFETIME: Duration = Duration::days(10 * 365);
 /// Short enough that a renewal happens in the appliance's life, and under the 398 days browsers
 /// accept.
 const LEAF_LIFETIME: Duration = Duration::days(90);
+/// The local CA's common name starts so (a random suffix tells one appliance's from another's).
+pub(crate) const CA_NAME_PREFIX: &str = "Studio Vault local CA";
 
 pub(crate) struct LocalCa {
     pub root_path: PathBuf,
@@ -41,7 +43,7 @@ impl LocalCa {
                 let key = KeyPair::generate()?;
                 let mut params = CertificateParams::new(Vec::<String>::new())?;
                 params.distinguished_name = name(&format!(
-                    "Studio Vault local CA {}",
+                    "{CA_NAME_PREFIX} {}",
                     hex::encode(rand::random::<[u8; 4]>())
                 ));
                 params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
