@@ -598,6 +598,13 @@ async fn a_killed_worker_is_replaced_and_a_server_restart_loses_nothing() {
         left, 1,
         "the killed worker's job directory stays until someone cleans it"
     );
+    // Once its lease runs out, the owner sees the job waiting for a worker, not the dead
+    // worker's last progress.
+    let waiting = wait_stems(&owner, &track, "the job waiting again", |v| {
+        v["state"] == "queued"
+    })
+    .await;
+    assert!(waiting["worker"].is_null(), "{waiting}");
     let mut second = Worker::start_with_token(
         &server,
         "second",

@@ -38,6 +38,11 @@ fn stems_view(vault: &Vault, scope: &OwnerScope, status: StemsStatus) -> StemsVi
         None => ("done", 1.0, None, 0, None),
         Some(job) => match &job.state {
             JobState::Queued => ("queued", 0.0, None, job.tries(), None),
+            // Its worker stopped answering (killed, cut off): the job waits for the next one
+            // that asks, rather than showing the dead worker's last progress for ever.
+            JobState::Running { lease_until_ms, .. } if *lease_until_ms <= vault.now_ms() => {
+                ("queued", 0.0, None, job.tries(), None)
+            }
             JobState::Running { holder, .. } => {
                 let name = worker_of_holder(holder)
                     .and_then(|id| vault.worker(id).ok())
