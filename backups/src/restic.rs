@@ -395,9 +395,14 @@ impl Restic {
         let out = self
             .run(
                 "forget",
+                // `--group-by ''`: one retention over all of them. restic groups by host and
+                // path by default, and a data directory moved to another disk would start a
+                // second group, keeping the old one's snapshots (and keyring) for ever.
                 &[
                     "forget",
                     "--json",
+                    "--group-by",
+                    "",
                     "--tag",
                     DATA_TAG,
                     "--keep-hourly",
@@ -414,7 +419,16 @@ impl Restic {
         let keyrings = self
             .run(
                 "forget",
-                &["forget", "--json", "--tag", KEYRING_TAG, "--keep-last", "1"],
+                &[
+                    "forget",
+                    "--json",
+                    "--group-by",
+                    "",
+                    "--tag",
+                    KEYRING_TAG,
+                    "--keep-last",
+                    "1",
+                ],
                 None,
             )
             .await?;
@@ -551,6 +565,41 @@ mod tests {
         let wrong = restic.init_if_needed(true).await.unwrap_err().to_string();
         assert!(wrong.contains("wrong password"), "{wrong}");
         assert!(!dir.path().join("repo/.initialising").exists());
+    }
+
+    /// Needs `restic` on PATH.
+    #[tokio::test]
+    async fn the_retention_spans_snapshots_of_every_path_a_data_directory_had() {
+        let dir = tempfile::tempdir().unwrap();
+        let password_file = dir.path().join("password");
+        std::fs::write(&password_file, "a repository passphrase").unwrap();
+        let restic = Restic {
+            binary: "restic".into(),
+            repository: dir.path().join("repo").display().to_string(),
+            password_file,
+            cache_dir: dir.path().join("cache"),
+            s3: None,
+            launcher: Vec::new(),
+        };
+        restic.init_if_needed(true).await.unwrap();
+        // The data directory moved to a bigger disk between two keyrings.
+        for (i, place) in ["old-disk", "new-disk"].into_iter().enumerate() {
+            let keyring = dir.path().join(place).join("keyring");
+            std::fs::create_dir_all(&keyring).unwrap();
+            std::fs::write(keyring.join("keyring.json"), format!("{{\"v\":{i}}}")).unwrap();
+            restic.backup(&keyring, &[KEYRING_TAG], None).await.unwrap();
+        }
+        let retention = Retention {
+            hourly: 1,
+            daily: 1,
+            weekly: 1,
+        };
+        let summary = restic.forget_and_prune(retention).await.unwrap();
+        assert_eq!(
+            summary.keyrings_removed, 1,
+            "the old disk's keyring went too"
+        );
+        assert_eq!(restic.keyrings().await.unwrap().len(), 1);
     }
 
     #[test]
