@@ -150,7 +150,18 @@ impl Vault {
             if let Some(parent) = to.parent() {
                 std::fs::create_dir_all(parent)?;
             }
-            std::fs::hard_link(&from, &to)?;
+            // A blob whose file is missing or unreadable fails every snapshot until it is
+            // found: say which one.
+            std::fs::hard_link(&from, &to).map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!(
+                        "blob {blob} of account {} ({}): {e}",
+                        record.owner,
+                        from.display()
+                    ),
+                )
+            })?;
             stats.blobs += 1;
             stats.sealed_bytes += blob::ciphertext_len(record.plaintext_len);
         }
@@ -524,6 +535,17 @@ mod tests {
             t.vault.stage_snapshot(),
             Err(VaultError::Invalid { field: "snapshot", reason }) if reason.contains("`stray`")
         ));
+    }
+
+    #[test]
+    fn a_missing_blob_file_fails_the_snapshot_naming_the_blob() {
+        let t = TestVault::new();
+        let (_, scope) = t.user("a@example.com");
+        t.upload(&scope, b"kept");
+        let lost = t.upload(&scope, b"lost");
+        std::fs::remove_file(t.vault.blob_path(scope.owner(), lost.blob)).unwrap();
+        let err = t.vault.stage_snapshot().unwrap_err().to_string();
+        assert!(err.contains(&lost.blob.to_string()), "{err}");
     }
 
     fn replication_key(track: &TrackRecord) -> String {
