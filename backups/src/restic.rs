@@ -511,26 +511,31 @@ mod tests {
         assert_eq!(format_time(t), "2026-03-04 05:06:07");
     }
 
-    /// Needs `restic` on PATH, as the appliance does (`scripts/test` installs it).
+    /// A local repository `<dir>/repo` whose password file `<dir>/password` holds `password`;
+    /// run with the `restic` on PATH, as the appliance does (`scripts/test` installs it).
+    fn local(dir: &Path, password: &str) -> Restic {
+        let password_file = dir.join("password");
+        std::fs::write(&password_file, password).unwrap();
+        Restic {
+            binary: "restic".into(),
+            repository: dir.join("repo").display().to_string(),
+            password_file,
+            cache_dir: dir.join("cache"),
+            s3: None,
+            launcher: Vec::new(),
+        }
+    }
+
     #[tokio::test]
     async fn a_local_init_killed_midway_is_started_over_and_lands_whole() {
         let dir = tempfile::tempdir().unwrap();
-        let password_file = dir.path().join("password");
-        std::fs::write(&password_file, "a repository passphrase").unwrap();
+        let restic = local(dir.path(), "a repository passphrase");
         // What an init killed midway leaves: a config and no key in the staging directory,
         // and a part already moved up.
         let staging = dir.path().join("repo/.initialising");
         std::fs::create_dir_all(staging.join("keys")).unwrap();
         std::fs::write(staging.join("config"), b"").unwrap();
         std::fs::create_dir_all(dir.path().join("repo/data/00")).unwrap();
-        let restic = Restic {
-            binary: "restic".into(),
-            repository: dir.path().join("repo").display().to_string(),
-            password_file,
-            cache_dir: dir.path().join("cache"),
-            s3: None,
-            launcher: Vec::new(),
-        };
         assert!(restic.init_if_needed(true).await.unwrap(), "created");
         assert!(!staging.exists(), "the interrupted attempt is gone");
         assert!(
@@ -539,20 +544,10 @@ mod tests {
         );
     }
 
-    /// Needs `restic` on PATH.
     #[tokio::test]
     async fn only_a_repository_that_is_not_there_is_created_and_only_when_asked() {
         let dir = tempfile::tempdir().unwrap();
-        let password_file = dir.path().join("password");
-        std::fs::write(&password_file, "the right passphrase").unwrap();
-        let restic = Restic {
-            binary: "restic".into(),
-            repository: dir.path().join("repo").display().to_string(),
-            password_file: password_file.clone(),
-            cache_dir: dir.path().join("cache"),
-            s3: None,
-            launcher: Vec::new(),
-        };
+        let restic = local(dir.path(), "the right passphrase");
         // Snapshots were taken into it, and it is gone (an unmounted disk): nothing is made.
         assert!(matches!(
             restic.init_if_needed(false).await,
@@ -561,26 +556,16 @@ mod tests {
         assert!(!dir.path().join("repo").join("config").exists());
         assert!(restic.init_if_needed(true).await.unwrap());
         // A wrong password is said as such; no second repository is started inside the first.
-        std::fs::write(&password_file, "a wrong passphrase").unwrap();
+        std::fs::write(&restic.password_file, "a wrong passphrase").unwrap();
         let wrong = restic.init_if_needed(true).await.unwrap_err().to_string();
         assert!(wrong.contains("wrong password"), "{wrong}");
         assert!(!dir.path().join("repo/.initialising").exists());
     }
 
-    /// Needs `restic` on PATH.
     #[tokio::test]
     async fn the_retention_spans_snapshots_of_every_path_a_data_directory_had() {
         let dir = tempfile::tempdir().unwrap();
-        let password_file = dir.path().join("password");
-        std::fs::write(&password_file, "a repository passphrase").unwrap();
-        let restic = Restic {
-            binary: "restic".into(),
-            repository: dir.path().join("repo").display().to_string(),
-            password_file,
-            cache_dir: dir.path().join("cache"),
-            s3: None,
-            launcher: Vec::new(),
-        };
+        let restic = local(dir.path(), "a repository passphrase");
         restic.init_if_needed(true).await.unwrap();
         // The data directory moved to a bigger disk between two keyrings.
         for (i, place) in ["old-disk", "new-disk"].into_iter().enumerate() {

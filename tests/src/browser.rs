@@ -188,6 +188,25 @@ impl Browser {
         }
     }
 
+    /// Waits for the app's open question (its `<dialog>`) and checks that it names `what`.
+    pub async fn question_naming(&self, what: &str) {
+        let question = self.wait("dialog[open]").await;
+        let text = question.text().await.unwrap_or_default();
+        assert!(text.contains(what), "the question names {what}: {text}");
+    }
+
+    /// Answers the open question with Escape, and leaves a moment for anything it wrongly set
+    /// off to land.
+    pub async fn escape_question(&self) {
+        self.keys("\u{E00C}").await; // Escape
+        self.until(
+            "the question gone",
+            "!document.querySelector('dialog[open]')",
+        )
+        .await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+
     /// Polls `script` (a JS expression) until it is truthy; answers its value.
     pub async fn until(&self, what: &str, script: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(30);

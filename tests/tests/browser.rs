@@ -808,23 +808,8 @@ async fn a_new_owner_finds_the_a_minor_take_near_120_bpm_in_a_folder_and_shares_
     // Deleting the account asks first, in the app's own dialog: Escape keeps the account.
     browser.type_into("#delete-password", PASSWORD).await;
     browser.click("#delete-form button[type=submit]").await;
-    let question = browser.wait("dialog[open]").await;
-    assert!(
-        question
-            .text()
-            .await
-            .unwrap()
-            .contains("Delete your account?"),
-        "the question says what it deletes"
-    );
-    browser.keys("\u{E00C}").await; // Escape
-    browser
-        .until(
-            "the question gone",
-            "!document.querySelector('dialog[open]')",
-        )
-        .await;
-    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    browser.question_naming("Delete your account?").await;
+    browser.escape_question().await;
     let shown = server.cli_ok(&["user", "show", "new@studio.test"], None);
     assert!(
         !shown.contains("deletion scheduled"),

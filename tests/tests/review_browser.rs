@@ -24,28 +24,6 @@ async fn assert_accessible(browser: &Browser, page: &str) {
 }
 
 /// Two minutes of a real song as FLAC: long enough for a comment at 1:23.
-/// Waits for the app's open question and checks it names what it is about.
-async fn question_naming(browser: &Browser, what: &str) {
-    let question = browser.wait("dialog[open]").await;
-    assert!(
-        question.text().await.unwrap().contains(what),
-        "the question names {what}"
-    );
-}
-
-/// Answers the open question with Escape, and leaves a moment for anything it wrongly set off
-/// to land.
-async fn escape_question(browser: &Browser) {
-    browser.keys("\u{E00C}").await; // Escape
-    browser
-        .until(
-            "the question gone",
-            "!document.querySelector('dialog[open]')",
-        )
-        .await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-}
-
 fn mix(name: &str) -> Vec<u8> {
     ffmpeg(
         &wesnoth_track(name).unwrap(),
@@ -357,8 +335,8 @@ async fn a_client_reviews_the_second_mix_and_sends_stems_the_owner_sees_it_all()
     };
     let delete_reply = "#comments-list li.thread ol.replies li.reply button.delete";
     browser.click(delete_reply).await;
-    question_naming(&browser, "Delete this comment").await;
-    escape_question(&browser).await;
+    browser.question_naming("Delete this comment").await;
+    browser.escape_question().await;
     assert_eq!(comments().await, 3, "Escape deleted the comment");
     browser.click(delete_reply).await;
     browser.wait("dialog[open]").await;
@@ -398,9 +376,9 @@ async fn a_client_reviews_the_second_mix_and_sends_stems_the_owner_sees_it_all()
     browser
         .click("section.share button[aria-label='Revoke Ana Label']")
         .await;
-    question_naming(&browser, "Ana Label").await;
+    browser.question_naming("Ana Label").await;
     assert_accessible(&browser, "the revoke question").await;
-    escape_question(&browser).await;
+    browser.escape_question().await;
     assert_eq!(revoked_at().await, json!(null), "Escape revoked Ana");
     let portal = studiovault_e2e::client_for(&server).build().unwrap();
     assert_eq!(portal.get(&link).send().await.unwrap().status(), 200);
@@ -605,8 +583,8 @@ async fn a_client_reviews_the_second_mix_and_sends_stems_the_owner_sees_it_all()
     let revoke = "#upload-links button[aria-label='Revoke the upload link for Ana Label']";
     browser.wait(revoke).await;
     browser.click(revoke).await;
-    question_naming(&browser, "Ana Label").await;
-    escape_question(&browser).await;
+    browser.question_naming("Ana Label").await;
+    browser.escape_question().await;
     let page = studiovault_e2e::client_for(&server).build().unwrap();
     assert_eq!(
         page.get(upload_link.as_str().unwrap())

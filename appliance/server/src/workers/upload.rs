@@ -35,8 +35,18 @@ const SAMPLE_LIMIT: f32 = 16.0;
 /// Body pieces queued between the socket and the checker.
 const QUEUE: usize = 8;
 const MAX_CHANNELS: u16 = 8;
-/// Decoding the source to check the sum may take this long.
+/// Decoding the source to check the sum may take this long, on top of the time the body
+/// takes to arrive ([`check_deadline`]).
 const CHECK_DEADLINE: Duration = Duration::from_secs(3600);
+/// The slowest upload a stems body is given time for: 256 KiB/s.
+const SLOWEST_BODY_BYTES_PER_SEC: u64 = 256 << 10;
+
+/// How long checking a body of `body_bytes` may take. The source is decoded only as fast as
+/// the body arrives, so a deadline from the upload's start must leave room for the upload: a
+/// long track's stems are gigabytes.
+fn check_deadline(body_bytes: u64) -> Duration {
+    CHECK_DEADLINE + Duration::from_secs(body_bytes / SLOWEST_BODY_BYTES_PER_SEC)
+}
 
 fn rejected(message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "stems_rejected", message)
@@ -185,7 +195,12 @@ struct Mix {
 }
 
 impl Mix {
-    fn open(vault: &Vault, worker: &WorkerRecord, lease: &Lease) -> Result<Self, Refusal> {
+    fn open(
+        vault: &Vault,
+        worker: &WorkerRecord,
+        lease: &Lease,
+        body_bytes: u64,
+    ) -> Result<Self, Refusal> {
         let (rec, mut reader) = vault.open_stem_source(worker, lease, "checking uploaded stems")?;
         let mut head = [0u8; 16];
         reader.read_exact(&mut head).map_err(VaultError::from)?;
@@ -194,7 +209,7 @@ impl Mix {
             .ok_or_else(|| Refusal::Bad("the source is no longer readable audio".into()))?;
         let limits = DecodeLimits {
             max_duration: None,
-            deadline: Some(Instant::now() + CHECK_DEADLINE),
+            deadline: Some(Instant::now() + check_deadline(body_bytes)),
             cancel: None,
         };
         let decoder = AudioDecoder::open(reader, rec.size_bytes, container, limits)
@@ -267,7 +282,8 @@ fn check_and_store(
     let channels = usize::from(layout.channels);
     let stems = layout.stems.len();
     let frame_bytes = 4 * channels * stems;
-    let mut mix = Mix::open(vault, worker, lease)?;
+    let body_bytes = layout.body_bytes().unwrap_or(u64::MAX);
+    let mut mix = Mix::open(vault, worker, lease, body_bytes)?;
     let header = wav_header(layout)?;
     let mut writers: Vec<BlobWriter> = Vec::with_capacity(stems);
     for _ in 0..stems {
@@ -387,6 +403,23 @@ fn check_and_store(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_check_leaves_time_for_the_body_to_arrive() {
+        // An hour of stereo 44.1 kHz: four float stems, about 5 GB.
+        let hour = StemLayout {
+            frames: 3600 * 44_100,
+            ..layout()
+        };
+        let body = hour.body_bytes().unwrap();
+        assert!(body > 5_000_000_000);
+        let deadline = check_deadline(body);
+        assert!(
+            deadline > Duration::from_secs(6 * 3600),
+            "{deadline:?}: the body alone needs 5.5 h at 256 KiB/s"
+        );
+        assert_eq!(check_deadline(0), CHECK_DEADLINE);
+    }
 
     fn layout() -> StemLayout {
         StemLayout {
