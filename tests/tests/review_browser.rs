@@ -586,15 +586,11 @@ async fn a_client_reviews_the_second_mix_and_sends_stems_the_owner_sees_it_all()
     browser.question_naming("Ana Label").await;
     browser.escape_question().await;
     let page = studiovault_e2e::client_for(&server).build().unwrap();
-    assert_eq!(
-        page.get(upload_link.as_str().unwrap())
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200,
-        "Escape revoked the upload link"
-    );
+    let link_status = || async {
+        let res = page.get(upload_link.as_str().unwrap()).send().await;
+        res.unwrap().status()
+    };
+    assert_eq!(link_status().await, 200, "Escape revoked the upload link");
     browser.click(revoke).await;
     browser.click("dialog[open] button[value=ok]").await;
     browser
@@ -603,14 +599,6 @@ async fn a_client_reviews_the_second_mix_and_sends_stems_the_owner_sees_it_all()
             &format!("!document.querySelector(\"{revoke}\")"),
         )
         .await;
-    assert_eq!(
-        page.get(upload_link.as_str().unwrap())
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404,
-        "a revoked upload link's page"
-    );
+    assert_eq!(link_status().await, 404, "a revoked upload link's page");
     browser.assert_http2("the owner's review pages").await;
 }

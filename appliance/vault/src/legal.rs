@@ -663,7 +663,7 @@ impl Vault {
 mod held;
 
 pub use held::HeldTrack;
-pub(crate) use held::{holding_request, keep_in};
+pub(crate) use held::keep_in;
 
 #[cfg(test)]
 mod tests;

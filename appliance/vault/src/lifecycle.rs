@@ -345,7 +345,7 @@ impl Library<'_> {
     /// are kept, audio and all, for the hold (`legal/held.rs`).
     pub fn delete(&self, id: TrackId, client: &ClientInfo) -> Result<()> {
         let blobs = self.vault.audited_each(Some(client), |txn, now| {
-            let hold = legal::holding_request(txn, self.owner)?;
+            let hold = records::holding(&txn.open_table(LEGAL_REQUESTS)?, self.owner)?;
             let fate = match hold {
                 Some(_) => TrackBlobs::Keep,
                 None => TrackBlobs::Remove,

@@ -17,7 +17,7 @@ use crate::audit::{Actor, AuditAction, AuditEvent};
 use crate::error::Result;
 use crate::ids::{BlobId, LegalRequestId, TrackId, UserId};
 use crate::library::TrackRecord;
-use crate::records::{LegalRequestRecord, all_requests, held, remove_blob};
+use crate::records::{LegalRequestRecord, held, remove_blob};
 use crate::store::{HELD_TRACKS, LEGAL_REQUESTS, decode, encode};
 
 /// A track its owner deleted while a legal hold held the account.
@@ -27,16 +27,6 @@ pub struct HeldTrack {
     pub deleted_at_ms: i64,
     /// The request whose hold kept it.
     pub request: LegalRequestId,
-}
-
-/// The request whose hold holds `owner` now, read in the caller's transaction.
-pub(crate) fn holding_request(
-    txn: &WriteTransaction,
-    owner: UserId,
-) -> Result<Option<LegalRequestRecord>> {
-    Ok(all_requests(&txn.open_table(LEGAL_REQUESTS)?)?
-        .into_iter()
-        .find(|r| r.on_hold() && r.accounts.contains(&owner)))
 }
 
 /// Keeps `track`, just taken out of its owner's library with its blobs kept, under `request`'s
@@ -84,9 +74,9 @@ fn discard_in(
     txn: &WriteTransaction,
     owner: UserId,
 ) -> Result<(BTreeMap<LegalRequestId, u64>, Vec<BlobId>)> {
-    let kept = held_of(&txn.open_table(HELD_TRACKS)?, owner)?;
-    let (mut per_request, mut blobs) = (BTreeMap::new(), Vec::new());
     let mut table = txn.open_table(HELD_TRACKS)?;
+    let kept = held_of(&table, owner)?;
+    let (mut per_request, mut blobs) = (BTreeMap::new(), Vec::new());
     for held in kept {
         table.remove((owner.raw(), held.track.id.raw()))?;
         *per_request.entry(held.request).or_default() += 1;

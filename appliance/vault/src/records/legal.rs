@@ -157,9 +157,17 @@ pub(crate) fn naming(
 
 /// Whether a request that is not released holds `owner`.
 pub(crate) fn held(table: &impl ReadableTable<u128, &'static [u8]>, owner: UserId) -> Result<bool> {
+    Ok(holding(table, owner)?.is_some())
+}
+
+/// The request, not released, whose hold holds `owner`, if one does.
+pub(crate) fn holding(
+    table: &impl ReadableTable<u128, &'static [u8]>,
+    owner: UserId,
+) -> Result<Option<LegalRequestRecord>> {
     Ok(all_requests(table)?
-        .iter()
-        .any(|r| r.on_hold() && r.accounts.contains(&owner)))
+        .into_iter()
+        .find(|r| r.on_hold() && r.accounts.contains(&owner)))
 }
 
 /// The objects (`legal/<id>`) of the requests naming `owner` whose notice `owner` has not been

@@ -26,7 +26,7 @@ use redb::{
 pub(crate) use blobs::{BlobRecord, get_blob, put_blob, remove_blob};
 pub use legal::LegalRequestRecord;
 pub(crate) use legal::{
-    Gag, LegalHold, Notice, all_requests, get_request, held, put_request, withheld_from,
+    Gag, LegalHold, Notice, all_requests, get_request, held, holding, put_request, withheld_from,
 };
 pub(crate) use migrations::migrate;
 pub(crate) use replicas::enqueue_delete;
