@@ -377,10 +377,20 @@ async fn replicate(
     }
 }
 
+/// The pause before the next batch after `passes` batches in a row whose results could not be
+/// recorded (the disk below its free-space reserve, say): the tasks stay due, and without it
+/// the worker sent the same batch again at once, over and over. 1 s, 2 s, 4 s, ... up to a
+/// minute, so replication resumes soon after the store can be written again.
+fn unrecorded_pause(passes: u32) -> Duration {
+    let ms = backoff_ms(passes.saturating_sub(1)).min(60_000);
+    Duration::from_millis(u64::try_from(ms).unwrap_or(60_000))
+}
+
 /// The replication worker: takes due tasks from the store's queue until `shutdown` turns true.
 pub async fn run_worker(vault: Vault, replicator: Replicator, mut shutdown: watch::Receiver<bool>) {
     let replicator = Arc::new(replicator);
     let mut failing = false;
+    let mut unrecorded_passes = 0u32;
     loop {
         if *shutdown.borrow() {
             return;
@@ -412,6 +422,7 @@ pub async fn run_worker(vault: Vault, replicator: Replicator, mut shutdown: watc
             .buffer_unordered(concurrency)
             .collect::<Vec<_>>()
             .await;
+        let mut unrecorded = None;
         for (task, outcome) in results {
             let v = vault.clone();
             let recorded = match outcome {
@@ -433,8 +444,24 @@ pub async fn run_worker(vault: Vault, replicator: Replicator, mut shutdown: watc
                 }
             };
             if let Err(e) = recorded {
-                tracing::error!(error = %e, "cannot update the replication queue");
+                unrecorded = Some(e);
             }
+        }
+        match unrecorded {
+            Some(e) => {
+                unrecorded_passes = unrecorded_passes.saturating_add(1);
+                let pause = unrecorded_pause(unrecorded_passes);
+                tracing::error!(error = %e, pause_s = pause.as_secs(), "cannot update the replication queue; pausing");
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+            None if unrecorded_passes > 0 => {
+                tracing::info!("the replication queue can be updated again");
+                unrecorded_passes = 0;
+            }
+            None => {}
         }
     }
 }
@@ -517,6 +544,12 @@ mod tests {
         assert_eq!(backoff_ms(0), 1000);
         assert_eq!(backoff_ms(3), 8000);
         assert_eq!(backoff_ms(30), 256_000);
+    }
+
+    #[test]
+    fn a_pass_that_cannot_record_its_results_pauses_the_worker_for_longer_each_time() {
+        let pauses: Vec<u64> = (1..=8).map(|n| unrecorded_pause(n).as_secs()).collect();
+        assert_eq!(pauses, [1, 2, 4, 8, 16, 32, 60, 60]);
     }
 
     #[tokio::test]

@@ -4,6 +4,9 @@
 //! that meets a full disk (no upload, only records) is refused the same way and corrupts
 //! nothing: `studiovault store-check` passes once space is back.
 //!
+//! Replication waits while the disk is full instead of sending the same batch again and again,
+//! and catches up once space is back.
+//!
 //! The data directory is a small tmpfs, which needs root (`mount`); elsewhere the test says
 //! why and passes.
 
@@ -11,8 +14,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
-use studiovault_e2e::{Owner, Server, sha256_hex, wav};
+use studiovault_e2e::s3::{ACCESS_KEY_ID, S3Server};
+use studiovault_e2e::{Owner, Server, plain, sha256_hex, wav};
 
 /// A tmpfs mounted on a directory, unmounted (lazily, so a process still inside cannot stop
 /// it) when dropped: declared before the server, it outlives it.
@@ -202,6 +207,96 @@ async fn a_commit_that_meets_a_full_disk_is_refused_and_corrupts_nothing() {
         .await;
     assert_eq!(status, 200);
     server.cli_ok(&["audit", "verify"], None);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replication_pauses_while_the_disk_is_full_and_catches_up_once_space_is_back() {
+    if !is_root() {
+        eprintln!("SKIP: mounting a small tmpfs for the data directory needs root");
+        return;
+    }
+    let mut s3 = S3Server::start();
+    let secret = s3.secret_file().display().to_string();
+    let endpoint = s3.endpoint();
+    let env = [
+        ("STUDIOVAULT_REPLICATION__ENDPOINT", endpoint.as_str()),
+        ("STUDIOVAULT_REPLICATION__BUCKET", "replica"),
+        ("STUDIOVAULT_REPLICATION__ACCESS_KEY_ID", ACCESS_KEY_ID),
+        (
+            "STUDIOVAULT_REPLICATION__SECRET_ACCESS_KEY_FILE",
+            secret.as_str(),
+        ),
+    ];
+    let mut tmpfs = Tmpfs(None);
+    let mut mounted = false;
+    let server = Server::start_prepared(&env, |dir| mounted = tmpfs.mount(dir, "24m"));
+    if !mounted {
+        eprintln!("SKIP: mount -t tmpfs failed here");
+        return;
+    }
+    server.add_user("eng@studio.test", "free");
+    let owner = Owner::signed_in(&server, "eng@studio.test").await;
+
+    // The replica is down when the take comes in: its upload fails, and that is recorded.
+    s3.stop();
+    owner.upload_ok("Take 1.wav", wav(2.0, 1)).await;
+    wait_replication(&server, "the failed upload recorded", |s| s["failing"] == 1);
+
+    // Then the disk fills, and the replica comes back: every upload now succeeds but cannot be
+    // recorded as done, so the task stays due.
+    let filler = server.data_dir().join("filler");
+    let _ = Command::new("dd")
+        .args(["if=/dev/zero", "bs=64k"])
+        .arg(format!("of={}", filler.display()))
+        .output();
+    s3.start_again();
+    let unrecorded_passes = || {
+        plain(&server.log())
+            .matches("cannot update the replication queue")
+            .count()
+    };
+    let before = unrecorded_passes();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let passes = unrecorded_passes() - before;
+    assert!(
+        passes <= 5,
+        "{passes} passes in 10 s sent the same batch again without a pause"
+    );
+
+    // Space comes back: the queue drains without a restart, and the replica is the take.
+    std::fs::remove_file(&filler).unwrap();
+    let status = wait_replication(&server, "the take replicated", |s| {
+        s["uploads_pending"] == 0 && s["failing"] == 0
+    });
+    assert!(status["last_success_ms"].is_i64(), "{status}");
+    let out = server.cli_ok(&["replicate", "verify", "--json"], None);
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["replicas_ok"], 1, "{report}");
+    assert!(
+        plain(&server.log()).contains("the replication queue can be updated again"),
+        "the admin reads in the log that it recovered"
+    );
+}
+
+/// Waits (up to two minutes) until `check` holds on `studiovault replicate status --json`.
+fn wait_replication(
+    server: &Server,
+    what: &str,
+    check: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let out = server.cli_ok(&["replicate", "status", "--json"], None);
+        let status: serde_json::Value = serde_json::from_str(&out).unwrap();
+        if check(&status) {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "replication never got to: {what}; last status {status}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 fn is_root() -> bool {
