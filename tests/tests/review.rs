@@ -458,6 +458,108 @@ async fn upload_links_take_audio_within_their_caps_and_password() {
     assert_eq!(client.get(&forged).send().await.unwrap().status(), 404);
 }
 
+/// Files sent through an upload link at the same time are admitted beside each other: together
+/// they stay within its caps (before, each passed them alone and streamed in full, and only
+/// the commits refused the rest), and a file that ends, sent or not, gives its place back.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upload_link_admits_files_sent_at_once_only_within_its_caps() {
+    let server = Server::start();
+    server.add_user("studio@studio.test", "pro");
+    let owner = Owner::signed_in(&server, "studio@studio.test").await;
+    let (status, link) = owner
+        .send(
+            Method::POST,
+            "/api/upload-links",
+            Some(json!({"name": "Dee", "max_files": 2, "max_bytes": 1_000_000})),
+        )
+        .await;
+    assert_eq!(status, 201, "{link}");
+    let files_url = format!("{}/files", server.url(link["link"].as_str().unwrap()));
+    let client = visitor(&server, BROWSER);
+    let send = |bytes: Vec<u8>, name: &str| {
+        let form = Form::new().part("file", Part::bytes(bytes).file_name(name.to_owned()));
+        let req = client.post(&files_url).multipart(form);
+        async move {
+            let res = req.send().await.unwrap();
+            let status = res.status().as_u16();
+            (status, res.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+
+    // A 600 kB take starts arriving, slowly: its first 64 KiB, then nothing for now.
+    let slow = wav(3.4, 1);
+    let (more, queued) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(4);
+    let body = futures_util::stream::unfold(queued, |mut queued| async move {
+        queued.recv().await.map(|chunk| (chunk, queued))
+    });
+    let part = Part::stream_with_length(reqwest::Body::wrap_stream(body), slow.len() as u64)
+        .file_name("slow take.wav");
+    let slow_upload = tokio::spawn(
+        client
+            .post(&files_url)
+            .multipart(Form::new().part("file", part))
+            .send(),
+    );
+    more.send(Ok(bytes::Bytes::copy_from_slice(&slow[..65_536])))
+        .await
+        .unwrap();
+    let admitted_by = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while server.files_under("tmp").is_empty() {
+        assert!(
+            std::time::Instant::now() < admitted_by,
+            "the slow take never arrived"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    // Beside it, 400 kB are left: a 512 kB file does not fit, a 282 kB one does.
+    let (status, refused) = send(wav(2.9, 2), "too big.wav").await;
+    assert_eq!(status, 413, "{refused}");
+    assert_eq!(refused["error"], "too_large", "{refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("while other files are arriving"),
+        "{refused}"
+    );
+    let (status, got) = send(wav(1.6, 3), "fits.wav").await;
+    assert_eq!(status, 201, "{got}");
+    assert_eq!(got["files_left"], 1);
+
+    // The one file left is the slow take's, still arriving.
+    let (status, busy) = send(wav(0.5, 4), "one more.wav").await;
+    assert_eq!(status, 409, "{busy}");
+    assert_eq!(busy["error"], "uploads_in_progress", "{busy}");
+
+    // The slow take breaks off: its place is free again, and nothing of it stays.
+    more.send(Err(std::io::Error::other("the client went away")))
+        .await
+        .unwrap();
+    drop(more);
+    assert!(slow_upload.await.unwrap().is_err(), "the upload broke off");
+    let freed_by = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let (status, got) = loop {
+        let (status, got) = send(wav(0.5, 4), "one more.wav").await;
+        if status != 409 || std::time::Instant::now() > freed_by {
+            break (status, got);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(status, 201, "{got}");
+    assert_eq!(got["files_left"], 0);
+    while !server.files_under("tmp").is_empty() {
+        assert!(
+            std::time::Instant::now() < freed_by,
+            "the broken-off take left {:?}",
+            server.files_under("tmp")
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (_, page) = owner.get_json("/api/tracks?folder=From%20Dee").await;
+    assert_eq!(page["total"], 2, "{page}");
+}
+
 /// On a watermarking share that follows versions, each recipient gets an own marked copy of
 /// every version, and a play of any version serves only that copy.
 #[tokio::test(flavor = "multi_thread")]

@@ -27,7 +27,7 @@ pub use comments::{CommentAuthorKind, CommentRecord, NewCommentInput};
 pub use listening::{HEAT_BUCKETS, ListeningRecord};
 pub use notifications::{NotificationKind, NotificationRecord, Notifications};
 pub use overview::{OwnerOverview, RecipientOverview, ShareOverview};
-pub use upload_links::{NewUploadLink, UploadGrant, UploadLinkRecord, UploadLinks};
+pub use upload_links::{LinkRoom, NewUploadLink, UploadGrant, UploadLinkRecord, UploadLinks};
 
 use comments::count_in_share;
 pub(crate) use listening::note_served;

@@ -5,6 +5,7 @@
 //! Unknown, forged, expired and revoked links all get the same page and status, so a link's
 //! page says nothing about whether it ever existed.
 
+mod arrivals;
 mod media;
 mod media_urls;
 mod pages;
@@ -13,6 +14,7 @@ mod unlock;
 mod upload;
 
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use studiovault_vault::{RecipientGrant, Vault, VaultError};
 use warp::Filter;
@@ -79,8 +81,10 @@ fn link_gone() -> ApiError {
     )
 }
 
-/// The portal, in the order its routes are tried.
+/// The portal, in the order its routes are tried. The files arriving through upload links live
+/// here, with the one route that admits them.
 pub fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
+    let link_arrivals = Arc::new(arrivals::LinkArrivals::default());
     vec![
         pages::link_page(state),
         unlock::route(state),
@@ -89,7 +93,7 @@ pub fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
         review::comments(state),
         review::listen(state),
         upload::page_route(state),
-        upload::files_route(state),
+        upload::files_route(state, &link_arrivals),
         media::peaks(state),
         media_urls::route(state),
         media::route(state),

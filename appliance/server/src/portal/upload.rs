@@ -4,6 +4,8 @@
 //! the owner, are probed as audio like any upload, and are committed into the link's folder
 //! with the link's caps checked again in the commit's transaction.
 
+use std::sync::Arc;
+
 use futures_util::StreamExt;
 use studiovault_api::review::ReceivedFile;
 use studiovault_vault::review::UploadGrant;
@@ -14,12 +16,13 @@ use warp::multipart::FormData;
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
+use super::arrivals::LinkArrivals;
 use super::pages::{date, gone, page};
 use crate::human;
 use crate::throttle::Subject;
 use crate::web::incoming::{Incoming, Stopped, cut_off};
 use crate::web::template::{Html, Value, render};
-use crate::web::{ApiError, AppState, blocking, client, respond, throttled, with_state};
+use crate::web::{ApiError, AppState, blocking, client, respond, throttled, with, with_state};
 
 mod templates {
     pub const UPLOAD: &str = include_str!("../../templates/portal/upload.html");
@@ -114,13 +117,18 @@ async fn drain(form: &mut FormData, content_length: Option<u64>) {
     }
 }
 
-pub(super) fn files_route(state: &AppState) -> BoxedFilter<(Response,)> {
+/// `arrivals`: the files arriving through each link now, which later files are admitted beside.
+pub(super) fn files_route(
+    state: &AppState,
+    arrivals: &Arc<LinkArrivals>,
+) -> BoxedFilter<(Response,)> {
     warp::path!("u" / String / "files")
         .and(warp::post())
         .and(warp::header::optional::<u64>("content-length"))
         .and(warp::header::optional::<String>("x-link-password"))
         .and(warp::multipart::form().max_length(None))
         .and(client())
+        .and(with(arrivals.clone()))
         .and(with_state(state))
         .then(
             |token: String,
@@ -128,21 +136,40 @@ pub(super) fn files_route(state: &AppState) -> BoxedFilter<(Response,)> {
              password: Option<String>,
              form: FormData,
              client: ClientInfo,
+             arrivals: Arc<LinkArrivals>,
              state: AppState| async move {
-                respond(receive(token, len, password, form, client, state).await)
+                let request = Request {
+                    token,
+                    content_length: len,
+                    password,
+                    client,
+                };
+                respond(receive(request, form, &arrivals, state).await)
             },
         )
         .boxed()
 }
 
-async fn receive(
+/// A file's request, but for its body.
+struct Request {
     token: String,
     content_length: Option<u64>,
     password: Option<String>,
-    mut form: FormData,
     client: ClientInfo,
+}
+
+async fn receive(
+    request: Request,
+    mut form: FormData,
+    arrivals: &Arc<LinkArrivals>,
     state: AppState,
 ) -> Result<Response, ApiError> {
+    let Request {
+        token,
+        content_length,
+        password,
+        client,
+    } = request;
     let Some(grant) = grant_for(&state, token).await? else {
         drain(&mut form, content_length).await;
         return Err(link_gone());
@@ -154,18 +181,22 @@ async fn receive(
     })
     .await;
     let (vault, g) = (state.vault.clone(), grant.clone());
-    let allowed = match checked {
-        Ok(()) => blocking(move || g.bytes_allowed(&vault)).await,
+    let room = match checked {
+        Ok(()) => blocking(move || g.room(&vault)).await,
         Err(e) => Err(e),
     };
-    let allowed = match allowed {
-        Ok(allowed) => allowed,
+    // Held until the file is committed or refused: files arriving beside it are admitted in
+    // what it leaves.
+    let arrival = match room
+        .and_then(|room| arrivals.admit(grant.link(), room, content_length, MULTIPART_SLACK))
+    {
+        Ok(arrival) => arrival,
         Err(refused) => {
             drain(&mut form, content_length).await;
             return Err(refused);
         }
     };
-    let limit = allowed.min(state.config.http.max_upload_bytes);
+    let limit = arrival.bytes().min(state.config.http.max_upload_bytes);
     let over_limit = move || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,

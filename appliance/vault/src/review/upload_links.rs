@@ -88,6 +88,13 @@ impl UploadLinkRecord {
     }
 }
 
+/// What an upload link still takes, all files together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkRoom {
+    pub files: u32,
+    pub bytes: u64,
+}
+
 /// What an owner asks for.
 #[derive(Debug, Clone, Default)]
 pub struct NewUploadLink {
@@ -331,8 +338,9 @@ impl UploadGrant {
         Err(VaultError::BadCredentials)
     }
 
-    /// Bytes one more file may have: the link's bytes left and the owner's quota left.
-    pub fn bytes_allowed(&self, vault: &Vault) -> Result<u64> {
+    /// What the link still takes: its files left, and its bytes left within the owner's quota
+    /// left. `LimitReached` when it takes nothing more.
+    pub fn room(&self, vault: &Vault) -> Result<LinkRoom> {
         let link = self.live(vault)?;
         if link.files_left() == 0 || link.bytes_left() == 0 {
             return Err(VaultError::LimitReached("files"));
@@ -340,7 +348,10 @@ impl UploadGrant {
         let quota_left = vault
             .library(&OwnerScope::new(self.owner))
             .remaining_quota()?;
-        Ok(link.bytes_left().min(quota_left))
+        Ok(LinkRoom {
+            files: link.files_left(),
+            bytes: link.bytes_left().min(quota_left),
+        })
     }
 
     /// An encrypting writer for one file, under the owner's key, in the temp directory.
