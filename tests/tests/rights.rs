@@ -167,6 +167,8 @@ async fn an_owner_rectifies_restricts_and_sees_who_accessed_their_files() {
         (status, body["error"].as_str()),
         (401, Some("bad_credentials"))
     );
+    // An address another account holds is answered as any other: asking tells no one which
+    // addresses have accounts. No link goes there, and the current address is told.
     server.add_user("taken@label.test", "free");
     let (status, body) = post(
         &ana,
@@ -174,7 +176,19 @@ async fn an_owner_rectifies_restricts_and_sees_who_accessed_their_files() {
         json!({"new_email": "taken@label.test", "password": PASSWORD}),
     )
     .await;
-    assert_eq!((status, body["error"].as_str()), (409, Some("email_taken")));
+    assert_eq!((status, &body["email"]), (202, &json!("taken@label.test")));
+    let warning = mail_to(
+        &relay,
+        "ana@studio.test",
+        "Your Studio Vault sign-in address is about to change",
+    );
+    assert!(quoted_printable(&warning).contains("taken@label.test"));
+    // Changed her mind: cancelled, nothing is waiting.
+    let res = ana.send(Method::DELETE, "/api/account/email", None).await;
+    assert_eq!(res.0, 200, "{}", res.1);
+    assert_eq!(res.1["pending_email"], Value::Null);
+    let (status, body) = ana.send(Method::DELETE, "/api/account/email", None).await;
+    assert_eq!((status, body["error"].as_str()), (404, Some("not_found")));
     let (status, pending) = post(
         &ana,
         "/api/account/email",
@@ -194,6 +208,13 @@ async fn an_owner_rectifies_restricts_and_sees_who_accessed_their_files() {
         &relay,
         "ana@label.test",
         "Confirm your new Studio Vault sign-in address",
+    );
+    assert!(
+        relay
+            .received()
+            .iter()
+            .all(|m| !m.contains("X-RcptTo: taken@label.test")),
+        "no link went to an address another account holds"
     );
     let link = link_in(&mail);
     let (page, token) = link.split_once('#').expect("the token is in the fragment");

@@ -266,6 +266,9 @@ pub struct RenameTrack {
 pub struct ChangePassword {
     pub current_password: String,
     pub new_password: String,
+    /// The second factor's code, when two-factor sign-in is on.
+    #[serde(default)]
+    pub totp: Option<String>,
 }
 
 /// Re-authentication for sensitive account changes (TOTP setup and removal, deletion).

@@ -21,6 +21,11 @@ const BUILT_IN: &[(&str, &str, &str)] = &[
         include_str!("../templates/email-change.html"),
     ),
     (
+        "email-change-started",
+        include_str!("../templates/email-change-started.txt"),
+        include_str!("../templates/email-change-started.html"),
+    ),
+    (
         "email-changed",
         include_str!("../templates/email-changed.txt"),
         include_str!("../templates/email-changed.html"),

@@ -57,7 +57,17 @@ function renderRights(session, summaryLine) {
   const pending = el("p", { id: "email-pending", class: "muted" });
   const showPending = () => {
     const p = session.me.pending_email;
-    pending.textContent = p ? `A confirmation link was sent to ${p.email}; it works until ${fmt.date(p.expires_at)}. Your address changes when you open it.` : "";
+    pending.replaceChildren(...(p ? [
+      `A confirmation link was sent to ${p.email}; it works until ${fmt.date(p.expires_at)}. Your address changes when you open it. `,
+      el("button", { type: "button", id: "email-cancel", text: "Cancel the change", onclick: async () => {
+        emailError.textContent = "";
+        try {
+          session.me = await api("DELETE", "/api/account/email");
+          showPending();
+          toast("The address change is cancelled; its link no longer works.");
+        } catch (err) { emailError.textContent = err.message; }
+      } }),
+    ] : []));
   };
   showPending();
   const emailForm = el("form", { class: "card", id: "email-form" },
@@ -158,15 +168,28 @@ export async function renderAccount(main, session) {
 
   // Password.
   const pwError = el("p", { class: "error", role: "alert" });
+  // With two-factor sign-in on, a password change asks for a code too: it signs out every
+  // other session, which a password alone must not be enough to do.
+  const pwCode = el("div", {}, ...field("password-code", "Two-factor code", { inputmode: "numeric", autocomplete: "one-time-code" }));
+  const showPwCode = () => {
+    pwCode.hidden = !session.me.totp_enabled;
+    pwCode.querySelector("input").required = session.me.totp_enabled;
+  };
+  showPwCode();
   const pwForm = el("form", { class: "card", id: "password-form" },
     ...field("current-password", "Current password", { type: "password", autocomplete: "current-password", required: true }),
     ...field("new-password", "New password (at least 10 characters)", { type: "password", autocomplete: "new-password", required: true, minlength: 10 }),
+    pwCode,
     el("button", { type: "submit", class: "primary", text: "Change password" }), pwError);
   pwForm.addEventListener("submit", async (e) => {
     e.preventDefault();
     pwError.textContent = "";
     try {
-      await api("POST", "/api/account/password", { current_password: pwForm.querySelector("#current-password").value, new_password: pwForm.querySelector("#new-password").value });
+      await api("POST", "/api/account/password", {
+        current_password: pwForm.querySelector("#current-password").value,
+        new_password: pwForm.querySelector("#new-password").value,
+        totp: session.me.totp_enabled ? pwForm.querySelector("#password-code").value : null,
+      });
       pwForm.reset();
       toast("Password changed; every other session was signed out.");
       loadSessions();
@@ -177,6 +200,7 @@ export async function renderAccount(main, session) {
   // Two-factor sign-in.
   const totpBox = el("div", { class: "card", id: "totp" });
   function renderTotp() {
+    showPwCode();
     const error = el("p", { class: "error", role: "alert" });
     if (session.me.totp_enabled) {
       const form = el("form", {}, el("p", { text: "Two-factor sign-in is on." }),
@@ -257,7 +281,8 @@ export async function renderAccount(main, session) {
     "user.create": "created your account", "user.update": "changed your plan or quota", "user.suspend": "suspended your account",
     "user.resume": "resumed your account", "user.password_reset": "reset your password", "user.totp_reset": "reset your two-factor sign-in",
     "session.login_failed": "a refused sign-in", "account.name_change": "changed the display name",
-    "account.email_change_start": "asked to change the e-mail address", "account.email_change": "changed the e-mail address",
+    "account.email_change_start": "asked to change the e-mail address", "account.email_change_cancel": "cancelled an e-mail address change",
+    "account.email_change": "changed the e-mail address",
     "account.restriction": "restricted processing, or lifted it", "account.objection": "objected to processing, or withdrew it",
     "legal.notice": "told you of a legal request", "legal.export": "handed over for a legal request",
     "legal.audio_read": "read to hand over for a legal request",

@@ -122,6 +122,8 @@ pub enum AuditAction {
     NameChange,
     /// An e-mail change started: a confirmation link went to the new address.
     EmailChangeStart,
+    /// The owner cancelled an e-mail change waiting for its link.
+    EmailChangeCancel,
     /// An e-mail change confirmed through its link.
     EmailChange,
     /// The owner restricted processing of their account, or lifted the restriction.
@@ -217,6 +219,7 @@ impl AuditAction {
             Self::ShareCopiesExpire => "share.copies_expire",
             Self::NameChange => "account.name_change",
             Self::EmailChangeStart => "account.email_change_start",
+            Self::EmailChangeCancel => "account.email_change_cancel",
             Self::EmailChange => "account.email_change",
             Self::Restriction => "account.restriction",
             Self::Objection => "account.objection",

@@ -19,7 +19,7 @@ use crate::ids::{TrackId, UserId};
 use crate::library::{self, Library, TrackBlobs};
 use crate::records::{self, UserRecord, edit_user, get_user};
 use crate::store::{LEGAL_REQUESTS, SHARES, USERS};
-use crate::users::{self, Account, Admin, Recheck, revoke_all_in};
+use crate::users::{self, Account, Admin, Recheck, end_access};
 use crate::{
     ClientInfo, Vault, fsutil, incidents, jobs, legal, outbox, replication, review, shares,
 };
@@ -211,7 +211,7 @@ fn schedule_deletion(
             };
             Ok(())
         })?;
-        revoke_all_in(txn, user)?;
+        end_access(txn, user)?;
         let event = AuditEvent::new(actor, Some(user), AuditAction::DeletionRequest)
             .detail(format!("purge after {purge_after}"));
         Ok((purge_after, event))

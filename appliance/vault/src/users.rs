@@ -199,11 +199,20 @@ pub(crate) fn audit_failure(vault: &Vault, client: &ClientInfo, event: AuditEven
     }
 }
 
+/// Ends what the account's credentials have opened: every session, and an address change
+/// waiting for its link (whoever asked for it held them). Wherever the password changes, an
+/// admin ends the sessions, or the account stops being active, so that a change of address
+/// asked for with stolen credentials cannot complete after the owner took them back. Answers
+/// how many sessions there were.
+pub(crate) fn end_access(txn: &WriteTransaction, owner: UserId) -> Result<u64> {
+    email_change::purge_owner(txn, owner)?;
+    revoke_all_in(txn, owner)
+}
+
 /// The accounts' part of an account purge: its sessions, a pending address change, its row
 /// and its e-mail's index entry.
 pub(crate) fn purge_owner(_: &Vault, txn: &WriteTransaction, owner: UserId) -> Result<()> {
-    revoke_all_in(txn, owner)?;
-    email_change::purge_owner(txn, owner)?;
+    end_access(txn, owner)?;
     let removed = txn
         .open_table(USERS)?
         .remove(owner.raw())?
@@ -229,7 +238,7 @@ pub use account::{Account, Recheck};
 pub use admin::{Admin, VaultStats};
 pub use email_change::EMAIL_CHANGE_TTL_MS;
 pub use sessions::{Activity, SessionInfo};
-pub(crate) use sessions::{authenticate, login, revoke_all_in};
+pub(crate) use sessions::{authenticate, login};
 
 #[cfg(test)]
 mod tests;

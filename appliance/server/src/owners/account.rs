@@ -107,7 +107,13 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
         state,
         warp::path!("api" / "account" / "password"),
         |account, req: ChangePassword, session, client| {
-            account.change_password(&req.current_password, &req.new_password, session, client)
+            account.change_password(
+                &req.current_password,
+                req.totp.as_deref(),
+                &req.new_password,
+                session,
+                client,
+            )
         },
         no_content,
     );
@@ -261,6 +267,19 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
                 }))
             },
         );
+    let email_cancel = warp::path!("api" / "account" / "email")
+        .and(warp::delete())
+        .and(owner_call(state))
+        .then(|auth: Authenticated, client, state: AppState| async move {
+            let result = changed(&state, auth, move |account| {
+                account.cancel_email_change(&client)
+            });
+            respond(
+                result
+                    .await
+                    .map_err(ApiError::not_found_as("pending address change")),
+            )
+        });
     let email_confirm = warp::path!("api" / "account" / "email" / "confirm")
         .and(warp::post())
         .and(json_body::<EmailConfirm>())
@@ -278,6 +297,7 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
         );
     vec![
         email.boxed(),
+        email_cancel.boxed(),
         email_confirm.boxed(),
         name.boxed(),
         restriction.boxed(),

@@ -206,18 +206,20 @@ impl<'a> Account<'a> {
         })
     }
 
-    /// Changes the password and ends every other session.
+    /// Changes the password, after re-checking the current one and, when 2FA is on, a code:
+    /// the change ends every other session and a pending address change, which the password
+    /// alone must not be enough to do.
     pub fn change_password(
         &self,
         current: &str,
+        totp: Option<&str>,
         new: &str,
         keep_session: &str,
         client: &ClientInfo,
     ) -> Result<()> {
         validate_password(new)?;
         let me = self.me()?;
-        if !password_matches(current, &me.password_hash) {
-            let e = VaultError::BadCredentials;
+        if let Err(e) = self.verify(&me, current, totp) {
             self.recheck_failed(Recheck::PasswordChange, client, &e);
             return Err(e);
         }
@@ -244,7 +246,7 @@ impl<'a> Account<'a> {
                     .map(|v| v.value().to_vec()),
                 None => None,
             };
-            revoke_all_in(txn, self.owner)?;
+            end_access(txn, self.owner)?;
             if let (Some(h), Some(raw)) = (keep, kept) {
                 txn.open_table(SESSIONS)?.insert(&h, raw.as_slice())?;
                 txn.open_table(SESSIONS_BY_USER)?

@@ -101,7 +101,7 @@ impl<'a> Admin<'a> {
         self.vault.audited(None, |txn, _| {
             let rec = edit_user(txn, id, edit)?;
             if !rec.is_active() {
-                revoke_all_in(txn, id)?;
+                end_access(txn, id)?;
             }
             let mut event = admin_event(id, action);
             event.detail = detail;
@@ -184,7 +184,7 @@ impl<'a> Admin<'a> {
                 rec.password_hash = hash;
                 Ok(())
             })?;
-            revoke_all_in(txn, id)?;
+            end_access(txn, id)?;
             Ok((rec, admin_event(id, AuditAction::PasswordReset)))
         })?;
         Ok((rec, generated))
@@ -206,7 +206,7 @@ impl<'a> Admin<'a> {
     pub fn revoke_sessions(&self, user: UserId) -> Result<u64> {
         read_user(self.vault, user)?;
         self.vault.audited(None, |txn, _| {
-            let n = revoke_all_in(txn, user)?;
+            let n = end_access(txn, user)?;
             let event =
                 admin_event(user, AuditAction::SessionRevoke).detail(format!("{n} sessions"));
             Ok((n, event))

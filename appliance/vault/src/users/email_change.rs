@@ -47,8 +47,14 @@ fn read_pending(
 
 impl Account<'_> {
     /// Starts changing the sign-in address to `new_email`, after re-checking the password (and
-    /// code): queues the mail with the link (`confirm_url#token`) to the new address. Answers
-    /// the address and when the link stops working.
+    /// code): queues the mail with the link (`confirm_url#token`) to the new address, and tells
+    /// the current address at once, so that a change its owner did not ask for is seen, and
+    /// cancelled, before its link is used. Answers the address and when the link stops
+    /// working.
+    ///
+    /// An address another account holds is answered like any other, so that asking cannot
+    /// tell which addresses have accounts here (sign-in tells no one either); no link goes to
+    /// it, and a change to it could not complete anyway.
     pub fn start_email_change(
         &self,
         new_email: &str,
@@ -66,13 +72,10 @@ impl Account<'_> {
             if me.email == new_email {
                 return Err(VaultError::invalid("new_email", "is already your address"));
             }
-            if txn
+            let taken = txn
                 .open_table(USERS_BY_EMAIL)?
                 .get(new_email.as_str())?
-                .is_some()
-            {
-                return Err(VaultError::EmailTaken);
-            }
+                .is_some();
             let pending = PendingChange {
                 new_email: new_email.clone(),
                 secret_sha256: secret_hash(&secret),
@@ -82,28 +85,55 @@ impl Account<'_> {
             // A newer request replaces the one waiting: its link stops working.
             txn.open_table(EMAIL_CHANGES)?
                 .insert(self.owner.raw(), encode(&pending).as_slice())?;
-            let draft = MailDraft {
-                to: new_email.clone(),
-                account: Some(self.owner),
-                template: "email-change".into(),
-                values: vec![
-                    ("name".into(), me.display_name.unwrap_or(me.email)),
+            let name = me.display_name.clone().unwrap_or_else(|| me.email.clone());
+            let hours = (EMAIL_CHANGE_TTL_MS / 3_600_000).to_string();
+            let mail = |to: &str, template: &str, link: Option<String>| {
+                let mut values = vec![
+                    ("name".into(), name.clone()),
                     ("new_email".into(), new_email.clone()),
-                    ("link".into(), format!("{confirm_url}#{token}")),
-                    (
-                        "hours".into(),
-                        (EMAIL_CHANGE_TTL_MS / 3_600_000).to_string(),
-                    ),
-                ],
-                topic: topic(self.owner),
+                    ("hours".into(), hours.clone()),
+                ];
+                values.extend(link.map(|link| ("link".into(), link)));
+                let draft = MailDraft {
+                    to: to.to_owned(),
+                    account: Some(self.owner),
+                    template: template.into(),
+                    values,
+                    topic: topic(self.owner),
+                };
+                queue_mail(txn, draft, now)
             };
-            queue_mail(txn, draft, now)?;
+            if !taken {
+                mail(
+                    &new_email,
+                    "email-change",
+                    Some(format!("{confirm_url}#{token}")),
+                )?;
+            }
+            mail(&me.email, "email-change-started", None)?;
             let event = AuditEvent::by_owner(self.owner, AuditAction::EmailChangeStart)
                 .object(format!("user/{}", self.owner));
             Ok(((new_email.clone(), pending.expires_at_ms), event))
         })?;
         self.vault.jobs_queued();
         Ok(pending)
+    }
+
+    /// Cancels the address change waiting for its link: the link stops working. `NotFound`
+    /// when none is waiting.
+    pub fn cancel_email_change(&self, client: &ClientInfo) -> Result<()> {
+        self.vault.audited(Some(client), |txn, now| {
+            let mut changes = txn.open_table(EMAIL_CHANGES)?;
+            let waiting = read_pending(&changes, self.owner)?
+                .is_some_and(|pending| pending.expires_at_ms > now);
+            if !waiting {
+                return Err(VaultError::NotFound);
+            }
+            changes.remove(self.owner.raw())?;
+            let event = AuditEvent::by_owner(self.owner, AuditAction::EmailChangeCancel)
+                .object(format!("user/{}", self.owner));
+            Ok(((), event))
+        })
     }
 
     /// The address change waiting for its link, if one is and its link still works: the new

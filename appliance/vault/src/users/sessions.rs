@@ -32,7 +32,7 @@ pub(super) fn token_hash(token: &str) -> [u8; 32] {
 }
 
 /// Removes every session of `user`; answers how many there were.
-pub(crate) fn revoke_all_in(txn: &WriteTransaction, user: UserId) -> Result<u64> {
+pub(super) fn revoke_all_in(txn: &WriteTransaction, user: UserId) -> Result<u64> {
     let mut index = txn.open_table(SESSIONS_BY_USER)?;
     let mut sessions = txn.open_table(SESSIONS)?;
     let hashes: Vec<[u8; 32]> = index

@@ -361,11 +361,17 @@ fn password_change_keeps_only_the_current_session() {
     let account = t.vault.account(&scope);
     assert!(
         account
-            .change_password("wrong password", "new password 123", &keep, &no_client())
+            .change_password(
+                "wrong password",
+                None,
+                "new password 123",
+                &keep,
+                &no_client()
+            )
             .is_err()
     );
     account
-        .change_password(PASSWORD, "new password 123", &keep, &no_client())
+        .change_password(PASSWORD, None, "new password 123", &keep, &no_client())
         .unwrap();
     t.vault.authenticate(&current).unwrap();
     assert!(t.vault.authenticate(&other).is_err());
@@ -568,7 +574,7 @@ fn a_sign_in_verified_before_a_password_change_creates_no_session() {
     // ...while the owner changed it, which ended every other session.
     t.vault
         .account(&scope)
-        .change_password(PASSWORD, "new password 123", &keep, &no_client())
+        .change_password(PASSWORD, None, "new password 123", &keep, &no_client())
         .unwrap();
     assert_eq!(session_count(&t, &scope), 1);
     assert!(matches!(
@@ -684,7 +690,7 @@ fn failed_sign_ins_and_rechecks_are_audited() {
     );
     assert!(
         account
-            .change_password(wrong, "new password 123", "none", &client)
+            .change_password(wrong, None, "new password 123", "none", &client)
             .is_err()
     );
     assert_eq!(
@@ -867,13 +873,25 @@ fn an_email_change_takes_effect_once_through_its_link() {
         account.pending_email().unwrap(),
         Some(("ana@label.test".to_owned(), expires))
     );
-    let mail = &t
+    let mails = t
         .vault
         .messages_about(&format!("email-change/{owner}"))
-        .unwrap()[0];
+        .unwrap();
+    let to = |template: &str| -> Vec<(String, Option<UserId>)> {
+        mails
+            .iter()
+            .filter(|m| m.template == template)
+            .map(|m| (m.to.clone(), m.account))
+            .collect()
+    };
     assert_eq!(
-        (mail.to.as_str(), mail.account),
-        ("ana@label.test", Some(owner))
+        to("email-change"),
+        [("ana@label.test".to_owned(), Some(owner))]
+    );
+    assert_eq!(
+        to("email-change-started"),
+        [("ana@studio.test".to_owned(), Some(owner))],
+        "the current address is told at once"
     );
     let token = link_token(&t, owner);
     // Only the secret's hash is stored.
@@ -958,16 +976,140 @@ fn an_email_change_takes_effect_once_through_its_link() {
 }
 
 #[test]
+fn an_address_change_can_be_cancelled_and_ends_when_the_credentials_are_taken_back() {
+    let t = TestVault::new();
+    let (session, scope) = t.user("ana@studio.test");
+    let owner = scope.owner();
+    let account = t.vault.account(&scope);
+    let keep = t.vault.authenticate(&session).unwrap().session_id;
+
+    // The owner cancels it: the link stops working, and the cancel is audited.
+    start_change(&t, &scope, "ana@one.test").unwrap();
+    let cancelled = link_token(&t, owner);
+    account.cancel_email_change(&no_client()).unwrap();
+    assert!(account.pending_email().unwrap().is_none());
+    assert!(matches!(
+        t.vault.confirm_email_change(&cancelled, &no_client()),
+        Err(VaultError::EmailLinkInvalid)
+    ));
+    assert!(matches!(
+        account.cancel_email_change(&no_client()),
+        Err(VaultError::NotFound)
+    ));
+    let log = t
+        .vault
+        .audit_query(&studiovault_api::admin::AuditQuery {
+            action: Some("account.email_change_cancel".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(log.len(), 1);
+
+    // Whoever asked for a change held the password: once the owner changes it, an admin
+    // resets it or ends the sessions, or the account is set for deletion, the link is void.
+    let take_back: [(&str, &dyn Fn()); 4] = [
+        ("password change", &|| {
+            account
+                .change_password(PASSWORD, None, "new password 123", &keep, &no_client())
+                .unwrap();
+            account
+                .change_password("new password 123", None, PASSWORD, &keep, &no_client())
+                .unwrap();
+        }),
+        ("password reset", &|| {
+            t.vault
+                .admin()
+                .reset_password(owner, Some(PASSWORD))
+                .unwrap();
+        }),
+        ("sessions revoked", &|| {
+            t.vault.admin().revoke_sessions(owner).unwrap();
+        }),
+        ("deletion", &|| {
+            account
+                .request_deletion(PASSWORD, None, &no_client())
+                .unwrap();
+            t.vault.admin().cancel_deletion(owner).unwrap();
+        }),
+    ];
+    for (what, take_back) in take_back {
+        start_change(&t, &scope, "thief@elsewhere.test").unwrap();
+        let stolen = link_token(&t, owner);
+        take_back();
+        assert!(account.pending_email().unwrap().is_none(), "{what}");
+        assert!(
+            matches!(
+                t.vault.confirm_email_change(&stolen, &no_client()),
+                Err(VaultError::EmailLinkInvalid)
+            ),
+            "{what}"
+        );
+        assert_eq!(account.me().unwrap().email, "ana@studio.test", "{what}");
+    }
+}
+
+#[test]
+fn a_password_change_asks_for_the_second_factor_when_it_is_on() {
+    let t = TestVault::new();
+    let (session, scope) = t.user("otp@studio.test");
+    let account = t.vault.account(&scope);
+    let keep = t.vault.authenticate(&session).unwrap().session_id;
+    let (secret, _) = account.totp_setup(PASSWORD, None, &no_client()).unwrap();
+    account
+        .totp_enable(&code_at(&secret, now_secs(&t)), &no_client())
+        .unwrap();
+    t.advance_secs(30);
+    assert!(matches!(
+        account.change_password(PASSWORD, None, "new password 123", &keep, &no_client()),
+        Err(VaultError::TotpRequired)
+    ));
+    assert!(matches!(
+        account.change_password(
+            PASSWORD,
+            Some("000000"),
+            "new password 123",
+            &keep,
+            &no_client()
+        ),
+        Err(VaultError::BadTotp)
+    ));
+    account
+        .change_password(
+            PASSWORD,
+            Some(&code_at(&secret, now_secs(&t))),
+            "new password 123",
+            &keep,
+            &no_client(),
+        )
+        .unwrap();
+    assert!(password_matches(
+        "new password 123",
+        &account.me().unwrap().password_hash
+    ));
+}
+
+#[test]
 fn an_email_change_link_expires_is_replaced_and_never_takes_an_address_in_use() {
     let t = TestVault::new();
     let (_, scope) = t.user("ana@studio.test");
     let (_, ben) = t.user("ben@studio.test");
     let owner = scope.owner();
-    // Asking for an address in use, or one's own, is refused at once.
-    assert!(matches!(
-        start_change(&t, &scope, "BEN@studio.test"),
-        Err(VaultError::EmailTaken)
-    ));
+    // An address in use is answered as any other, so asking tells no one which addresses
+    // have accounts; no link goes to it, and the current address is told as always.
+    let (pending, _) = start_change(&t, &scope, "BEN@studio.test").unwrap();
+    assert_eq!(pending, "ben@studio.test");
+    let mails = t
+        .vault
+        .messages_about(&format!("email-change/{owner}"))
+        .unwrap();
+    assert!(mails.iter().all(|m| m.to != "ben@studio.test"), "{mails:?}");
+    assert!(
+        mails
+            .iter()
+            .any(|m| m.template == "email-change-started" && m.to == "ana@studio.test")
+    );
+    assert_eq!(ben.owner(), t.vault.account(&ben).me().unwrap().id);
+    // One's own address is refused at once.
     assert!(matches!(
         start_change(&t, &scope, "ana@studio.test"),
         Err(VaultError::Invalid {
