@@ -367,9 +367,7 @@ impl Library<'_> {
             ];
             for rec in removed {
                 review::remove_track_in(txn, self.owner, rec.id)?;
-                blobs.extend(shares::remove_track_renders_in(
-                    self.vault, txn, self.owner, rec.id,
-                )?);
+                blobs.extend(shares::remove_track_in(self.vault, txn, self.owner, &rec)?);
                 match &hold {
                     Some(request) => events.push(legal::keep_in(txn, rec, request, now)?),
                     None => blobs.extend(std::iter::once(rec.blob).chain(rec.peaks_blob())),

@@ -606,9 +606,9 @@ mod links;
 mod media;
 mod owner;
 
-pub(crate) use copies::{remove_ended_copies_in, remove_track_renders_in};
+pub(crate) use copies::remove_ended_copies_in;
 pub use owner::Shares;
-pub(crate) use owner::purge_owner;
+pub(crate) use owner::{purge_owner, remove_track_in};
 
 mod copy_jobs;
 pub use copy_jobs::CopyState;

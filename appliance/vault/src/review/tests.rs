@@ -69,6 +69,38 @@ fn a_share_that_follows_versions_reaches_every_version_and_a_pinned_one_only_its
     ));
 }
 
+#[test]
+fn a_share_that_follows_versions_keeps_the_piece_when_the_version_it_names_is_deleted() {
+    let t = TestVault::new();
+    let (_, scope) = t.user("mixer@studio.test");
+    let first = t.upload(&scope, b"mix one");
+    let second = version_of(&t, &scope, first.id, b"mix two");
+    // Shared when the second mix was the newest (the share picker offers the newest alone).
+    let following = share(&t, &scope, second.id, true);
+    let pinned = share(&t, &scope, second.id, false);
+    let third = version_of(&t, &scope, second.id, b"mix three");
+    t.vault
+        .library(&scope)
+        .delete(second.id, &ClientInfo::default())
+        .unwrap();
+
+    let view = following.view(&t.vault).unwrap();
+    let offered: Vec<TrackId> = view.versions[0].iter().map(|v| v.id).collect();
+    assert_eq!(offered, [first.id, third.id]);
+    assert_eq!(view.tracks[0].id, third.id, "the newest plays first");
+    for v in [first.id, third.id] {
+        following
+            .media_url(&t.vault, v, MediaKind::Play, &ClientInfo::default())
+            .unwrap();
+    }
+    // A share pinned to the deleted version offers nothing more.
+    assert!(pinned.view(&t.vault).unwrap().tracks.is_empty());
+    assert!(matches!(
+        pinned.media_url(&t.vault, third.id, MediaKind::Play, &ClientInfo::default()),
+        Err(VaultError::NotFound)
+    ));
+}
+
 fn version_of_result(
     t: &TestVault,
     scope: &OwnerScope,

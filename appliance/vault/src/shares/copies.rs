@@ -151,7 +151,7 @@ pub(super) fn drop_render(
 
 /// Drops every recipient's copy of a deleted track (inside the deletion transaction); answers
 /// the blobs whose files go once it commits.
-pub(crate) fn remove_track_renders_in(
+pub(super) fn remove_track_renders_in(
     vault: &Vault,
     txn: &WriteTransaction,
     owner: UserId,

@@ -289,6 +289,36 @@ impl<'a> Shares<'a> {
     }
 }
 
+/// The shares' part of a track's deletion, inside its transaction. A share that follows
+/// versions and names the deleted version names its family instead: a share names the
+/// version that was newest when it was made, and without this, deleting that version once a
+/// newer one came took the whole piece out of the share. Every recipient's copy of the track
+/// goes. Answers the blobs whose files go once it commits.
+pub(crate) fn remove_track_in(
+    vault: &Vault,
+    txn: &WriteTransaction,
+    owner: UserId,
+    track: &TrackRecord,
+) -> Result<Vec<BlobId>> {
+    if let Some(family) = track.version.map(|v| v.family).filter(|f| *f != track.id) {
+        for mut share in owner_shares(txn, owner)? {
+            if !share.follow_latest || !share.tracks.contains(&track.id) {
+                continue;
+            }
+            let mut named = Vec::with_capacity(share.tracks.len());
+            for entry in &share.tracks {
+                let entry = if *entry == track.id { family } else { *entry };
+                if !named.contains(&entry) {
+                    named.push(entry);
+                }
+            }
+            share.tracks = named;
+            put_share(txn, &share)?;
+        }
+    }
+    copies::remove_track_renders_in(vault, txn, owner, track.id)
+}
+
 pub(super) fn owner_shares(txn: &WriteTransaction, owner: UserId) -> Result<Vec<ShareRecord>> {
     txn.open_table(SHARES)?
         .range((owner.raw(), 0)..=(owner.raw(), u128::MAX))?
