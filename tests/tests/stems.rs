@@ -644,6 +644,80 @@ async fn a_killed_worker_is_replaced_and_a_server_restart_loses_nothing() {
     assert!(!processes_naming(shared.path()));
 }
 
+/// Stems archives that a client stops reading hold no server thread. Each was once written by
+/// a blocking thread that waited on the socket; 512 stalled downloads took the whole blocking
+/// pool, and every request (each reads the store there) stopped being answered.
+#[tokio::test(flavor = "multi_thread")]
+async fn stalled_stems_archives_hold_no_server_thread() {
+    // Plain HTTP on loopback: the stalled downloads are requests written by hand.
+    let server = Server::start_with(&[LEASE]);
+    // 30 s of stereo: each stem 5.3 MB, the archive far more than the sockets hold.
+    let (owner, track) = pro_owner_with_song(&server, "tar@studio.test", 30.0).await;
+    let mut worker = Worker::start(&server, "tar", &args(&stub_args(30)), &[]);
+    let (status, _) = owner
+        .send(Method::POST, &format!("/api/tracks/{track}/stems"), None)
+        .await;
+    assert_eq!(status, 202);
+    wait_stems(&owner, &track, "the stems", |v| v["state"] == "done").await;
+    worker.kill9();
+
+    let threads = || {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", server.pid().unwrap())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("Threads:"))
+            .and_then(|n| n.trim().parse::<usize>().ok())
+            .unwrap()
+    };
+    let cookie = session_cookie(&server, "tar@studio.test").await;
+    let address = server.base().trim_start_matches("http://").to_owned();
+    let before = threads();
+    // 64 downloads asked for and never read, through receive buffers too small to hold them.
+    let mut stalled = Vec::new();
+    for _ in 0..64 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let mut stream = socket.connect(address.parse().unwrap()).await.unwrap();
+        let request = format!(
+            "GET /api/tracks/{track}/stems.tar HTTP/1.1\r\nHost: {address}\r\n\
+             Cookie: {cookie}\r\n\r\n"
+        );
+        tokio::io::AsyncWriteExt::write_all(&mut stream, request.as_bytes())
+            .await
+            .unwrap();
+        stalled.push(stream);
+    }
+    // Threads the burst of requests started sit idle for Tokio's 10 s keep-alive, then end;
+    // a thread held by a download stays.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let during = threads();
+    assert!(
+        during < before + 16,
+        "{} threads before, {during} with 64 stalled archives",
+        before
+    );
+    let (status, _) = owner.get_json("/api/session").await;
+    assert_eq!(status, 200);
+    drop(stalled);
+}
+
+/// A session cookie of `email` (`name=value`), for requests made by hand.
+async fn session_cookie(server: &Server, email: &str) -> String {
+    let res = reqwest::Client::new()
+        .post(server.url("/api/session"))
+        .json(&json!({"email": email, "password": studiovault_e2e::PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.split(';').next().map(str::to_owned))
+        .expect("a session cookie")
+}
+
 #[tokio::test]
 async fn cancel_stops_the_separator_and_failures_reach_the_owner() {
     let server = Server::start_deployed_with(&[LEASE]);

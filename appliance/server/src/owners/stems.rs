@@ -2,6 +2,9 @@
 //! (`GET`), cancel it (`POST …/stems/cancel`), and download them all as one archive
 //! (`GET …/stems.tar`). Each stem is a track of its own for playing, sharing and deleting.
 
+use bytes::Bytes;
+use futures_util::stream;
+use futures_util::{Stream, StreamExt};
 use studiovault_api::ProcessingPurpose;
 use studiovault_api::public::StemsView;
 use studiovault_vault::stems::plan_refusal;
@@ -18,7 +21,9 @@ use warp::{Filter, Reply};
 use super::tracks::{track_id, view};
 use super::{owner_call, owner_state};
 use crate::web::tar::{BLOCK, entry_len, header as tar_header, padding, safe_name, trailer};
-use crate::web::{ApiError, AppState, blocking, client, content_disposition, respond, set};
+use crate::web::{
+    ApiError, AppState, blocking, client, content_disposition, respond, set, stream_blob,
+};
 
 /// What the owner sees of a track's separation.
 fn stems_view(vault: &Vault, scope: &OwnerScope, status: StemsStatus) -> StemsView {
@@ -160,8 +165,6 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
     ]
 }
 
-type Sender = tokio::sync::mpsc::Sender<Result<bytes::Bytes, std::io::Error>>;
-
 /// The stems of a track as one tar archive, decrypted as it is sent.
 async fn archive(
     id: String,
@@ -186,13 +189,8 @@ async fn archive(
     }
     let folder = safe_name(&format!("{} stems", parent.info.name));
     let length: u64 = stems.iter().map(|s| entry_len(s.size_bytes)).sum::<u64>() + 2 * BLOCK;
-    let (tx, rx) = tokio::sync::mpsc::channel(4);
-    let (vault, scope, names) = (state.vault.clone(), auth.scope.clone(), folder.clone());
-    tokio::task::spawn_blocking(move || {
-        write_archive(&vault, &scope, &names, &stems, &client, &tx)
-    });
-    let mut res =
-        warp::reply::stream(tokio_stream::wrappers::ReceiverStream::new(rx)).into_response();
+    let body = archive_stream(state.vault.clone(), auth.scope, &folder, stems, client);
+    let mut res = warp::reply::stream(body).into_response();
     set(&mut res, header::CONTENT_TYPE, "application/x-tar");
     set(&mut res, header::CONTENT_LENGTH, &length.to_string());
     set(
@@ -204,58 +202,58 @@ async fn archive(
     Ok(res)
 }
 
-fn write_archive(
-    vault: &Vault,
-    scope: &OwnerScope,
+/// `Sync` too: the body warp sends must be.
+type Pieces = std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync>>;
+
+/// The archive's bytes: each stem opened (and its read audited) when the archive reaches it,
+/// and decrypted piece by piece as the socket asks, as [`stream_blob`] does. A client that
+/// stops reading holds no thread: the archive was once written by a blocking thread that
+/// waited on the socket, and enough stalled downloads starved the blocking pool every other
+/// request needs.
+fn archive_stream(
+    vault: Vault,
+    scope: OwnerScope,
     folder: &str,
-    stems: &[TrackRecord],
-    client: &ClientInfo,
-    tx: &Sender,
-) {
-    let send = |b: bytes::Bytes| tx.blocking_send(Ok(b)).is_ok();
+    stems: Vec<TrackRecord>,
+    client: ClientInfo,
+) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
     let mtime = time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
-    for stem in stems {
+    let folder = folder.to_owned();
+    let entries = stream::iter(stems).flat_map(move |stem| -> Pieces {
         let name = stem.stem.as_ref().map_or("stem", |s| s.name.as_str());
-        let path = format!("{folder}/{name}.wav");
-        let opened = vault
-            .library(scope)
-            .open_audio(stem.id, "in the stems archive", client);
-        let mut reader = match opened {
-            Ok((_, reader)) => reader,
-            Err(e) => {
-                tracing::error!(error = %e, "a stem could not be opened for the archive");
-                let _ = tx.blocking_send(Err(std::io::Error::other("a stem could not be read")));
-                return;
-            }
-        };
-        if !send(bytes::Bytes::copy_from_slice(&tar_header(
-            &path,
+        let header = Bytes::copy_from_slice(&tar_header(
+            &format!("{folder}/{name}.wav"),
             stem.size_bytes,
             mtime,
-        ))) {
-            return;
-        }
-        let mut pos = 0;
-        while pos < stem.size_bytes {
-            let want = (stem.size_bytes - pos).min(512 * 1024) as usize;
-            match reader.read_span(pos, want) {
-                Ok((buf, range)) => {
-                    let piece = bytes::Bytes::from(buf).slice(range);
-                    pos += piece.len() as u64;
-                    if piece.is_empty() || !send(piece) {
-                        return;
+        ));
+        let (vault, scope, client, size) = (
+            vault.clone(),
+            scope.clone(),
+            client.clone(),
+            stem.size_bytes,
+        );
+        let opened = tokio::task::spawn_blocking(move || {
+            vault
+                .library(&scope)
+                .open_audio(stem.id, "in the stems archive", &client)
+        });
+        Box::pin(stream::once(opened).flat_map(move |opened| -> Pieces {
+            match opened {
+                Ok(Ok((_, reader))) => Box::pin(
+                    stream::iter([Ok(header.clone())])
+                        .chain(stream_blob(reader, 0, size))
+                        .chain(stream::iter([Ok(padding(size))])),
+                ),
+                failed => {
+                    if let Ok(Err(e)) = failed {
+                        tracing::error!(error = %e, "a stem could not be opened for the archive");
                     }
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "a stem failed to decrypt for the archive");
-                    let _ = tx.blocking_send(Err(e));
-                    return;
+                    Box::pin(stream::iter([Err(std::io::Error::other(
+                        "a stem could not be read",
+                    ))]))
                 }
             }
-        }
-        if !send(padding(stem.size_bytes)) {
-            return;
-        }
-    }
-    let _ = send(trailer());
+        }))
+    });
+    entries.chain(stream::iter([Ok(trailer())]))
 }
