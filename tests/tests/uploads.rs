@@ -18,12 +18,18 @@ async fn check_stored(owner: &Owner, name: &str, bytes: &[u8], codec: &str, mime
     assert_eq!(track["sha256"], sha256_hex(bytes), "{name}");
     let secs = track["duration_secs"].as_f64().unwrap_or(0.0);
     assert!((secs - 2.0).abs() < 0.1, "{name}: duration {secs}");
-    let res = owner
-        .get(&format!(
-            "/api/tracks/{}/audio",
-            track["id"].as_str().unwrap_or_default()
-        ))
-        .await;
+    let audio = format!(
+        "/api/tracks/{}/audio",
+        track["id"].as_str().unwrap_or_default()
+    );
+    // HEAD answers GET's headers, without a body.
+    let head = owner.http.head(owner.url(&audio)).send().await.unwrap();
+    assert_eq!(head.status(), 200, "{name}");
+    assert_eq!(head.headers()["content-length"], bytes.len().to_string());
+    assert_eq!(head.headers()["accept-ranges"], "bytes");
+    assert_eq!(head.headers()["content-type"], mime);
+    assert!(head.bytes().await.unwrap().is_empty());
+    let res = owner.get(&audio).await;
     assert_eq!(res.headers()["content-type"], mime);
     assert_eq!(
         res.bytes().await.unwrap().as_ref(),
@@ -545,6 +551,58 @@ async fn a_stalled_upload_body_is_cut_off_and_keeps_what_arrived() {
     assert_eq!(status, 201, "{track}");
     assert_eq!(track["sha256"], sha256_hex(&audio));
     drop(stream);
+}
+
+/// A cancelled upload never becomes a track. The append still writing when the owner cancels
+/// finds it cancelled once its last bytes are in, instead of storing them (before, it stored
+/// the take the owner had just been told was discarded); and a finished upload, which is a
+/// track, is not reported cancelled while it stays.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancelled_upload_never_becomes_a_track() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = Server::start();
+    server.add_user("cancel@studio.test", "pro");
+    let owner = Owner::signed_in(&server, "cancel@studio.test").await;
+    let audio = wav(6.0, 24);
+    let first = 300_000usize;
+    let id = begun(&owner, "Cancelled.wav", &audio, first).await;
+    let mut stream = half_sent_patch(&server, "cancel@studio.test", &id, &audio, first).await;
+    // The append is under way (it holds what arrived in memory until a batch fills, so there
+    // is nothing to watch for; were it not yet, it would find the upload gone, also no track).
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+
+    let (status, body) = owner
+        .send(reqwest::Method::DELETE, &format!("/api/uploads/{id}"), None)
+        .await;
+    assert_eq!(status, 204, "{body}");
+    // The rest of the take arrives all the same.
+    stream.write_all(&audio[first + 200_000..]).await.unwrap();
+    stream.flush().await.unwrap();
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(30), stream.read(&mut answer))
+        .await
+        .expect("the append answers")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+    let (_, tracks) = owner.get_json("/api/tracks").await;
+    assert_eq!(tracks["total"], 0, "{tracks}");
+    assert_tmp_clears(&server).await;
+
+    // Finished, an upload is a track: cancelling it says so, and the track stays.
+    let id = begun(&owner, "Kept.wav", &audio, first).await;
+    let (status, _, track) = patch(&owner, &id, first as u64, audio[first..].to_vec()).await;
+    assert_eq!(status, 201, "{track}");
+    let (status, body) = owner
+        .send(reqwest::Method::DELETE, &format!("/api/uploads/{id}"), None)
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (409, Some("upload_complete")),
+        "{body}"
+    );
+    let (_, tracks) = owner.get_json("/api/tracks").await;
+    assert_eq!(tracks["total"], 1, "{tracks}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

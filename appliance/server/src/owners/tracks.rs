@@ -10,7 +10,7 @@ use studiovault_vault::{
     AnalysisState, AudioUse, Authenticated, ClientInfo, TrackId, TrackQuery, TrackRecord, TrackSort,
 };
 use warp::filters::BoxedFilter;
-use warp::http::{StatusCode, header};
+use warp::http::{Method, StatusCode, header};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
@@ -197,8 +197,10 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
                 respond(result.await)
             },
         );
+    // HEAD answers what GET would, headers only: no audio is read, so nothing is audited.
     let audio = warp::path!("api" / "tracks" / String / "audio")
-        .and(warp::get())
+        .and(warp::get().or(warp::head()).unify())
+        .and(warp::method())
         .and(auth(state))
         .and(warp::header::optional::<String>("range"))
         .and(warp::header::optional::<String>("if-range"))
@@ -208,6 +210,7 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
         .and(with_state(state))
         .then(
             |id: String,
+             method: Method,
              auth: Authenticated,
              range: Option<String>,
              if_range: Option<String>,
@@ -251,17 +254,20 @@ pub(super) fn routes(state: &AppState) -> Vec<BoxedFilter<(Response,)>> {
                                 (start, end - start + 1, format!("bytes {start}-{end}/{len}"))
                             }
                         };
-                    let vault = state.vault.clone();
-                    let detail_for_audit = detail.clone();
-                    let (rec, reader) = blocking(move || {
-                        vault
-                            .library(&auth.scope)
-                            .open_audio(id, &detail_for_audit, &client)
-                    })
-                    .await
-                    .map_err(ApiError::not_found_as("track"))?;
-                    let mut res =
-                        warp::reply::stream(stream_blob(reader, start, count)).into_response();
+                    let mut res = if method == Method::HEAD {
+                        StatusCode::OK.into_response()
+                    } else {
+                        let vault = state.vault.clone();
+                        let detail_for_audit = detail.clone();
+                        let (_, reader) = blocking(move || {
+                            vault
+                                .library(&auth.scope)
+                                .open_audio(id, &detail_for_audit, &client)
+                        })
+                        .await
+                        .map_err(ApiError::not_found_as("track"))?;
+                        warp::reply::stream(stream_blob(reader, start, count)).into_response()
+                    };
                     let partial = count != len;
                     if partial {
                         *res.status_mut() = StatusCode::PARTIAL_CONTENT;

@@ -5,7 +5,7 @@
 //! POST   /api/uploads        {"filename","size","name"?,"version_of"?}  → 201 {"id","offset":0,"size"}
 //! PATCH  /api/uploads/{id}   Upload-Offset: n, body bytes  → 204 (Upload-Offset: n') | 201 track
 //! GET    /api/uploads/{id}                                 → 200 {"id","offset","size","track"?}
-//! DELETE /api/uploads/{id}                                 → 204
+//! DELETE /api/uploads/{id}                                 → 204 | 409 upload_complete
 //! ```
 //!
 //! Sessions live in memory; their bytes are already encrypted in the temp directory. A server
@@ -18,7 +18,7 @@
 //! answer asks again and learns the track instead of uploading the file twice.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -78,10 +78,27 @@ struct Session {
     received: AtomicU64,
     /// The track the upload became (its `TrackView`).
     finished: std::sync::OnceLock<serde_json::Value>,
+    /// [`OPEN`], then [`COMMITTING`] (for good) or [`CANCELLED`]: a cancel and the last
+    /// append's commit cannot both win, so a cancelled upload never becomes a track.
+    fate: AtomicU8,
     last_activity: Mutex<Instant>,
 }
 
+/// Taking bytes.
+const OPEN: u8 = 0;
+/// Complete: being stored as a track, or stored.
+const COMMITTING: u8 = 1;
+/// Cancelled by its owner: what arrives is discarded.
+const CANCELLED: u8 = 2;
+
 impl Session {
+    /// Moves from [`OPEN`] to `fate`; answers the fate it had when that failed.
+    fn settle(&self, fate: u8) -> Result<(), u8> {
+        self.fate
+            .compare_exchange(OPEN, fate, Ordering::AcqRel, Ordering::Acquire)
+            .map(|_| ())
+    }
+
     fn touch(&self) {
         *self.last_activity.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
     }
@@ -219,9 +236,20 @@ pub(super) fn routes(
         .and(with(sessions.clone()))
         .then(
             |id: String, auth: Authenticated, sessions: Arc<UploadSessions>| async move {
-                let result = sessions.get(&id, auth.scope.owner()).map(|_| {
-                    sessions.remove(&id);
-                    StatusCode::NO_CONTENT.into_response()
+                let result = sessions.get(&id, auth.scope.owner()).and_then(|session| {
+                    // An append still writing finds it cancelled and discards its bytes.
+                    match session.settle(CANCELLED) {
+                        Ok(()) | Err(CANCELLED) => {
+                            sessions.remove(&id);
+                            Ok(StatusCode::NO_CONTENT.into_response())
+                        }
+                        Err(_) => Err(ApiError::new(
+                            StatusCode::CONFLICT,
+                            "upload_complete",
+                            "this upload is complete and is stored as a track: delete the track \
+                             instead",
+                        )),
+                    }
                 });
                 respond(result)
             },
@@ -269,6 +297,7 @@ async fn create(
         incoming: tokio::sync::Mutex::new(Some(incoming)),
         received: AtomicU64::new(0),
         finished: std::sync::OnceLock::new(),
+        fate: AtomicU8::new(OPEN),
         last_activity: Mutex::new(Instant::now()),
     };
     {
@@ -390,10 +419,18 @@ async fn append(
         }
     }
     session.touch();
+    if session.fate.load(Ordering::Acquire) == CANCELLED {
+        guard.take();
+        return Err(ApiError::not_found("upload"));
+    }
     let received = incoming.len();
     session.received.store(received, Ordering::Release);
     if received < size {
         return Ok(status_response(&id, received, size, StatusCode::NO_CONTENT));
+    }
+    if session.settle(COMMITTING).is_err() {
+        guard.take();
+        return Err(ApiError::not_found("upload"));
     }
     let incoming = guard.take().ok_or_else(ApiError::internal)?;
     let committed = incoming
