@@ -333,6 +333,21 @@ pub struct RetentionRule {
     pub enforced_by: String,
 }
 
+/// `POST /v1/mail/retry`: queue again the messages given up on, about `topic` alone (an
+/// incident's `incident/ID`, a legal request's `legal/ID`) or all.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailRetry {
+    #[serde(default)]
+    pub topic: Option<String>,
+}
+
+/// What `POST /v1/mail/retry` queued again.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MailRetried {
+    pub queued: u64,
+}
+
 /// `POST /v1/housekeeping`: what one housekeeping pass removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HousekeepingReport {

@@ -180,6 +180,15 @@ pub enum TlsCommand {
 pub enum MailCommand {
     /// Send a test message to ADDRESS through the configured relay.
     Test { address: String },
+    /// Queue again the messages given up on (the relay was down for days, or an address was
+    /// mended): each is sent afresh.
+    Retry {
+        /// Only those about one notice: `incident/ID` or `legal/ID`.
+        #[arg(long)]
+        topic: Option<String>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -206,7 +206,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Retention(out) => commands::status::retention(&client(), out.json).await,
         Command::Tls(cmd) => commands::tls::tls(&client(), cmd).await,
         Command::Worker(cmd) => commands::workers::admin(&client(), cmd).await,
-        Command::Mail(cmd) => commands::mail::mail(&config, cmd).await,
+        Command::Mail(cmd) => commands::mail::mail(&config, &client(), cmd).await,
         Command::Incident(cmd) => commands::incidents::incident(&client(), cmd).await,
         Command::Health { wait } => Ok(commands::health::health(&client(), &config, wait).await),
         Command::Migrate => commands::migrate::migrate(&config).await,

@@ -114,6 +114,8 @@ pub enum AuditAction {
     MailSent,
     /// A message was given up on.
     MailFailed,
+    /// The admin queued again the messages given up on.
+    MailRetry,
     /// A job was given up on: its executor stopped without a result on its last attempt.
     JobGiveUp,
     /// Recipients' copies of a share that ended long enough ago were removed.
@@ -215,6 +217,7 @@ impl AuditAction {
             Self::WorkerDelete => "worker.delete",
             Self::MailSent => "mail.sent",
             Self::MailFailed => "mail.failed",
+            Self::MailRetry => "mail.retry",
             Self::JobGiveUp => "job.give_up",
             Self::ShareCopiesExpire => "share.copies_expire",
             Self::NameChange => "account.name_change",

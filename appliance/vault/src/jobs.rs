@@ -50,7 +50,7 @@ impl JobKind {
     }
 
     /// Attempts before a job that keeps failing (or whose executor keeps dying) is given up.
-    /// A mail relay that is down is waited out for about two hours.
+    /// A mail relay that is down is waited out for about three days.
     fn max_attempts(self) -> u32 {
         match self {
             JobKind::Mail => MAIL_ATTEMPTS,
@@ -63,6 +63,14 @@ impl JobKind {
         match self {
             JobKind::Mail => 30_000,
             _ => RETRY_BACKOFF_MS,
+        }
+    }
+
+    /// The longest wait between two attempts.
+    fn longest_backoff_ms(self) -> i64 {
+        match self {
+            JobKind::Mail => MAIL_LONGEST_BACKOFF_MS,
+            _ => i64::MAX,
         }
     }
 }
@@ -228,8 +236,12 @@ pub(crate) fn give_up_stopped_in(
 
 /// Attempts before a job that keeps failing (or whose executor keeps dying) is given up.
 pub const MAX_ATTEMPTS: u32 = 3;
-/// Attempts at sending one message: 30 s doubling to 64 min, about two hours in all.
-pub const MAIL_ATTEMPTS: u32 = 8;
+/// Attempts at sending one message: 30 s doubling to an hour, then hourly, a little over three
+/// days in all. A notice outlives a relay's outage of a weekend: breach notices are due within
+/// 72 hours, and one given up after the two hours this once was stayed unsent.
+pub const MAIL_ATTEMPTS: u32 = 80;
+/// The longest wait between two attempts at a message.
+pub const MAIL_LONGEST_BACKOFF_MS: i64 = 3_600_000;
 /// The first retry waits this long; each further one twice as long.
 const RETRY_BACKOFF_MS: i64 = 5_000;
 /// A job whose attempts all failed for passing reasons may be queued again this long after
@@ -531,6 +543,7 @@ fn lease_ms(lease: Duration) -> i64 {
 fn backoff_ms(kind: JobKind, attempts: u32) -> i64 {
     kind.first_backoff_ms()
         .saturating_mul(1 << attempts.saturating_sub(1).min(16))
+        .min(kind.longest_backoff_ms())
 }
 
 /// What a waiting page or console shows of a job.

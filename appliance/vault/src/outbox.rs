@@ -252,6 +252,46 @@ impl Vault {
         })
     }
 
+    /// Queues again every message given up on (about `topic` alone, when given): the relay is
+    /// back, or its address was mended. Each is sent afresh, with all its attempts; audited as
+    /// the admin's `mail.retry`. Answers how many.
+    pub fn retry_failed_mail(&self, topic: Option<&str>) -> Result<u64> {
+        let queued = self.audited_if_changed(None, |txn, now| {
+            let mut table = txn.open_table(OUTBOX)?;
+            let failed: Vec<MessageRecord> = all(&table)?
+                .into_iter()
+                .filter(|m| matches!(m.state, Delivery::Failed { .. }))
+                .filter(|m| topic.is_none_or(|t| m.topic == t))
+                .collect();
+            for mut message in failed.iter().cloned() {
+                message.state = Delivery::Queued;
+                message.attempts = 0;
+                table.insert(message.id.raw(), encode(&message).as_slice())?;
+                jobs::enqueue(
+                    txn,
+                    JobKind::Mail,
+                    message.account.unwrap_or(UserId::APPLIANCE),
+                    JobSubject::Message {
+                        message: message.id,
+                    },
+                    now,
+                )?;
+            }
+            let count = failed.len() as u64;
+            let event = (count > 0).then(|| {
+                AuditEvent::new(Actor::Admin, None, AuditAction::MailRetry).detail(format!(
+                    "{count} messages given up on, queued again{}",
+                    topic.map(|t| format!(" (about {t})")).unwrap_or_default()
+                ))
+            });
+            Ok((count, event))
+        })?;
+        if queued > 0 {
+            self.jobs_queued();
+        }
+        Ok(queued)
+    }
+
     /// Every message about `topic`, oldest first: one notice's deliveries.
     pub fn messages_about(&self, topic: &str) -> Result<Vec<MessageRecord>> {
         let txn = self.db().begin_read()?;
@@ -276,14 +316,16 @@ impl Vault {
         Ok(counts)
     }
 
-    /// Removes the messages queued before `before_ms`, whatever became of them, with their
-    /// jobs: an address is kept no longer than the mail retention (the audit log keeps what
-    /// was sent). Answers how many went.
+    /// Removes the sent messages queued before `before_ms`, with their jobs: an address is kept
+    /// no longer than the mail retention (the audit log keeps what was sent). A message still
+    /// to be sent, or given up on, stays: pruning it lost a notice not yet sent, and a register
+    /// that reads a missing record as sent then showed a failed breach notice as delivered.
+    /// (An account's purge takes its messages whatever their state.) Answers how many went.
     pub fn prune_mail_records(&self, before_ms: i64) -> Result<u64> {
         let txn = self.begin_write()?;
         let old: Vec<MessageId> = all(&txn.open_table(OUTBOX)?)?
             .into_iter()
-            .filter(|m| m.created_at_ms < before_ms)
+            .filter(|m| m.created_at_ms < before_ms && matches!(m.state, Delivery::Sent { .. }))
             .map(|m| m.id)
             .collect();
         for id in &old {
@@ -354,6 +396,7 @@ mod tests {
     #[test]
     fn failures_retry_with_backoff_until_given_up_and_audited() {
         let t = TestVault::new();
+        let queued_at = t.vault.now_ms();
         queue(&t, None, "former@studio.test").unwrap();
         for attempt in 1..=jobs::MAIL_ATTEMPTS {
             let lease = next_lease(&t).expect("due again after its backoff");
@@ -363,11 +406,15 @@ mod tests {
             if attempt < jobs::MAIL_ATTEMPTS {
                 assert_eq!(state, Delivery::Queued);
                 assert!(next_lease(&t).is_none(), "not before the backoff");
-                t.advance_secs(30 << (attempt - 1));
+                // 30 s doubling, then hourly.
+                t.advance_secs((30i64 << (attempt - 1).min(20)).min(3600));
             } else {
                 assert!(matches!(state, Delivery::Failed { .. }));
             }
         }
+        // A relay down for a weekend's 72 hours is waited out.
+        let waited_hours = (t.vault.now_ms() - queued_at) / 3_600_000;
+        assert!((72..=74).contains(&waited_hours), "{waited_hours} h");
         assert_eq!(
             t.vault.outbox_counts().unwrap(),
             OutboxCounts {
@@ -385,6 +432,61 @@ mod tests {
         assert_eq!(failed.len(), jobs::MAIL_ATTEMPTS as usize);
         let last = failed[0].detail.as_deref().unwrap_or_default();
         assert!(last.contains("given up"), "{last}");
+    }
+
+    #[test]
+    fn pruning_keeps_what_is_unsent_or_given_up_and_a_retry_sends_it_afresh() {
+        let t = TestVault::new();
+        let ada = t.user("ada@studio.test").1.owner();
+        queue(&t, Some(ada), "ada@studio.test").unwrap();
+        let lease = next_lease(&t).unwrap();
+        t.vault.mail_to_send(&lease).unwrap();
+        t.vault
+            .mail_failed(&lease, "550 no such mailbox", false)
+            .unwrap();
+        t.advance_secs(1); // listed oldest first
+        let waiting = queue(&t, Some(ada), "ada@studio.test").unwrap();
+        t.advance_secs(10);
+        assert_eq!(t.vault.prune_mail_records(t.vault.now_ms()).unwrap(), 0);
+        let kept = t.vault.messages_about("incident/1").unwrap();
+        assert!(matches!(kept[0].state, Delivery::Failed { .. }), "{kept:?}");
+        assert_eq!(kept[1].id, waiting);
+        let waiting_job = next_lease(&t).expect("the unsent message keeps its job");
+        t.vault.mail_to_send(&waiting_job).unwrap();
+        t.vault.mail_sent(&waiting_job).unwrap();
+
+        // The relay is mended: the admin queues what was given up on, and it goes out.
+        assert_eq!(t.vault.retry_failed_mail(Some("incident/2")).unwrap(), 0);
+        assert_eq!(t.vault.retry_failed_mail(Some("incident/1")).unwrap(), 1);
+        assert_eq!(
+            t.vault.outbox_counts().unwrap(),
+            OutboxCounts {
+                waiting: 1,
+                failed: 0
+            }
+        );
+        let lease = next_lease(&t).expect("queued again");
+        t.vault.mail_to_send(&lease).unwrap();
+        t.vault.mail_sent(&lease).unwrap();
+        assert!(
+            t.vault
+                .messages_about("incident/1")
+                .unwrap()
+                .iter()
+                .all(|m| matches!(m.state, Delivery::Sent { .. }))
+        );
+        let retried = t
+            .vault
+            .audit_query(&studiovault_api::admin::AuditQuery {
+                action: Some("mail.retry".into()),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(retried.len(), 1);
+        assert_eq!(retried[0].actor, "admin");
+        // Sent, both go once their retention has passed.
+        t.advance_secs(10);
+        assert_eq!(t.vault.prune_mail_records(t.vault.now_ms()).unwrap(), 2);
     }
 
     #[test]

@@ -799,3 +799,23 @@ fn search_narrows_the_register_by_title_or_reference() {
     h.key(KeyCode::Enter);
     assert!(h.screen(100, 30).contains("▶ 3c3c3c3c"));
 }
+
+#[test]
+fn mail_the_relay_gave_up_on_is_queued_again_for_one_incident() {
+    let mut h = Harness::connected();
+    h.on_notices();
+    // Nothing of the investigation was mailed: said, not sent.
+    h.key(KeyCode::Char('m'));
+    assert!(h.calls().is_empty());
+    assert!(h.screen(100, 24).contains("was given up on"));
+    // The phished session's notice has one failed mail.
+    h.select_incident(2);
+    h.key(KeyCode::Char('m'));
+    assert_eq!(
+        h.body(Method::Post, "/v1/mail/retry"),
+        json!({"topic": format!("incident/{PHISHING}")})
+    );
+    h.answer(Method::Post, "/v1/mail/retry", json!({"queued": 1}));
+    assert!(h.screen(100, 24).contains("1 mail(s) queued again"));
+    assert_eq!(h.calls(), ["GET /v1/incidents"]);
+}

@@ -9,6 +9,7 @@ mod housekeeping;
 mod incidents;
 mod leaks;
 mod legal;
+mod mail;
 mod sessions;
 mod shares;
 mod status;
@@ -50,6 +51,7 @@ pub fn routes(state: &AppState) -> Routes {
         housekeeping::routes(state),
         incidents::routes(state),
         legal::routes(state),
+        mail::routes(state),
     ];
     combine(routes.into_iter().flatten())
         .recover(recover)

@@ -89,6 +89,12 @@ fn print_incident(i: &IncidentView) {
         "  mails      {} sent, {} waiting, {} failed",
         i.delivery.sent, i.delivery.queued, i.delivery.failed
     );
+    if i.delivery.failed > 0 {
+        println!(
+            "             once the relay is mended: studiovault mail retry --topic incident/{}",
+            i.id
+        );
+    }
     if !i.description.is_empty() {
         println!(
             "  about      {}",

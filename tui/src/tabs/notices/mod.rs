@@ -20,8 +20,8 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use serde_json::Value;
 use studiovault_api::admin::{
-    AffectedAccounts, AffectedSelection, IncidentDetail, IncidentState, IncidentView, NoticeParts,
-    NoticePreview,
+    AffectedAccounts, AffectedSelection, IncidentDetail, IncidentState, IncidentView, MailRetried,
+    MailRetry, NoticeParts, NoticePreview,
 };
 use studiovault_api::client::segment;
 
@@ -62,6 +62,10 @@ static HELP: Help = Help {
         ("w", "write the notice, preview it as mailed, s sends it"),
         ("t", "add a note to the timeline"),
         ("x", "resolve the incident (it stays in the register)"),
+        (
+            "m",
+            "mail again what the relay gave up on (tried for three days), once it is mended",
+        ),
         ("/", "search the register by title or reference"),
         ("Esc", "close the open incident, or clear the search"),
     ],
@@ -100,6 +104,8 @@ pub enum Pending {
     NoticePreview(String, NoticeParts),
     /// The notice of the incident with this id was sent.
     Notified(String),
+    /// Its mails given up on were queued again.
+    MailRetried,
 }
 
 /// A question before the notice goes out: the incident and its notice.
@@ -247,11 +253,35 @@ impl Notices {
     }
 
     fn on_action_key(&mut self, key: &KeyEvent, ctx: &mut Ctx) -> bool {
+        if key.code == KeyCode::Char('m') {
+            return self.mail_again(ctx);
+        }
         match self.action(key) {
             Some(Ok(overlay)) => self.overlay = Some(overlay),
             Some(Err(why)) => ctx.error(why),
             None => return false,
         }
+        true
+    }
+
+    /// `m`: the selected incident's mails that the relay gave up on, queued again.
+    fn mail_again(&mut self, ctx: &mut Ctx) -> bool {
+        let Some(incident) = self.selected() else {
+            return false;
+        };
+        if incident.delivery.failed == 0 {
+            ctx.error(format!("no mail of {} was given up on", incident.title));
+            return true;
+        }
+        let body = serde_json::to_value(MailRetry {
+            topic: Some(format!("incident/{}", incident.id)),
+        })
+        .unwrap_or_default();
+        self.requests.send(
+            ctx,
+            ApiCall::post("/v1/mail/retry".to_owned(), body),
+            Pending::MailRetried,
+        );
         true
     }
 
@@ -384,6 +414,14 @@ impl Notices {
                 ));
                 self.list.upsert(incident);
                 self.overlay = None;
+                self.load(ctx, Load::Fresh);
+            }
+            Pending::MailRetried => {
+                let retried: MailRetried = decode(Ok(value))?;
+                ctx.info(format!(
+                    "{} mail(s) queued again: the delivery shows as they go",
+                    retried.queued
+                ));
                 self.load(ctx, Load::Fresh);
             }
             Pending::Changed(done) => {
@@ -547,7 +585,7 @@ impl Component for Notices {
         };
         let from_form = !matches!(
             pending,
-            Pending::Load | Pending::Detail(_) | Pending::Affected(_)
+            Pending::Load | Pending::Detail(_) | Pending::Affected(_) | Pending::MailRetried
         );
         let is_load = matches!(pending, Pending::Load);
         let error = match result.and_then(|value| self.on_reply_ok(pending, value, ctx)) {
