@@ -361,8 +361,15 @@ impl Vault {
                 "every account the request names has been sent its notice",
             ));
         }
+        let mut queued = 0;
         for account in due {
-            self.notify_account(id, account, "notice")?;
+            queued += usize::from(self.notify_account(id, account, "notice")?);
+        }
+        if queued == 0 {
+            return Err(VaultError::Conflict(
+                "the accounts still to be told have been deleted since: there is no one left to \
+                 notify",
+            ));
         }
         self.legal_request(id)
     }
@@ -457,10 +464,11 @@ impl Vault {
             ));
         }
         let reason = required("reason", reason)?;
-        self.change_request(id, |_, request, now| {
+        self.change_request(id, |txn, request, now| {
             if request.state != LegalState::Received {
                 return Err(VaultError::Conflict("the request was answered already"));
             }
+            let users = txn.open_table(USERS)?;
             if outcome == LegalState::Refused {
                 if request.exports > 0 {
                     return Err(VaultError::Conflict(
@@ -469,8 +477,11 @@ impl Vault {
                     ));
                 }
             } else {
+                // An account purged since has nothing left to hand over, and no one to tell.
                 for account in &request.accounts {
-                    check_may_hand_over(request, *account, now)?;
+                    if get_user(&users, *account)?.is_some() {
+                        check_may_hand_over(request, *account, now)?;
+                    }
                 }
             }
             request.state = outcome;
@@ -488,20 +499,26 @@ impl Vault {
     pub fn hand_over(&self, id: LegalRequestId) -> Result<LegalHandover> {
         let request = self.legal_request(id)?;
         let now = self.now_ms();
-        for account in &request.accounts {
+        // An account purged since (its data is gone) has nothing to hand over.
+        let existing: Vec<UserId> = {
+            let txn = self.db().begin_read()?;
+            let users = txn.open_table(USERS)?;
+            let mut existing = Vec::new();
+            for account in &request.accounts {
+                if get_user(&users, *account)?.is_some() {
+                    existing.push(*account);
+                }
+            }
+            existing
+        };
+        for account in &existing {
             check_may_hand_over(&request, *account, now)?;
         }
         let wants = |t: LegalDataType| request.data_types.contains(&t);
         let mut accounts = Vec::new();
-        for owner in &request.accounts {
+        for owner in &existing {
             let scope = OwnerScope::new(*owner);
             let account = self.account(&scope);
-            account.me().map_err(|e| match e {
-                VaultError::NotFound => {
-                    VaultError::Conflict("an account the request names no longer exists")
-                }
-                other => other,
-            })?;
             let (tracks, deleted_under_hold) =
                 if wants(LegalDataType::Tracks) || wants(LegalDataType::Audio) {
                     (

@@ -304,6 +304,44 @@ fn nothing_is_handed_over_before_the_notice_and_only_what_was_asked() {
 }
 
 #[test]
+fn an_account_purged_since_the_request_does_not_stop_it_being_answered() {
+    let t = TestVault::with_policy(|p| p.deletion_grace_days = 1);
+    let (_, ana) = t.user("ana@studio.test");
+    let (_, ben) = t.user("ben@studio.test");
+    t.upload(&ana, b"ana's song");
+    let req = t
+        .vault
+        .record_legal_request(&request(
+            &["ana@studio.test", "ben@studio.test"],
+            &[LegalDataType::Account],
+            false,
+        ))
+        .unwrap();
+    // Ben leaves before anyone was told; no hold keeps him.
+    t.vault.admin().schedule_deletion(ben.owner()).unwrap();
+    t.advance_secs(DAY_SECS + 1);
+    assert_eq!(
+        t.vault.admin().purge_due_accounts().unwrap().purged,
+        vec![ben.owner()]
+    );
+
+    // Ana is told; the purged account has no one to tell.
+    let notified = t.vault.notify_legal(req.id).unwrap();
+    assert_eq!(notified.notices.len(), 1);
+    assert_eq!(notices_of(&t, &notified).len(), 1);
+    conflict(t.vault.notify_legal(req.id));
+    // What is left is handed over, and the request is answered.
+    let handover = t.vault.hand_over(req.id).unwrap();
+    let owners: Vec<UserId> = handover.accounts.iter().map(|a| a.owner).collect();
+    assert_eq!(owners, [ana.owner()]);
+    let answered = t
+        .vault
+        .decide_legal(req.id, LegalState::Complied, "handed over what was left")
+        .unwrap();
+    assert_eq!(answered.state, LegalState::Complied);
+}
+
+#[test]
 fn under_a_gag_the_hand_over_stays_out_of_the_users_view_until_the_notice() {
     let t = TestVault::new();
     let (_, ana) = t.user("ana@studio.test");
