@@ -497,6 +497,42 @@ async fn links_unlocks_and_media_urls_refuse_every_forgery() {
         .cookie("sv_unlock", "{eli_unlock}")
         .is(&a, 200, "")
         .await;
+    // Download URLs and comments are each rated the same way, apart from plays (each once
+    // wrote a recipient event, an audit record and a notification of the owner). Dee asked
+    // for one download URL above.
+    for (what, path, body, burst, code) in [
+        (
+            "download URL",
+            "/s/{dee}/download/{track}",
+            None,
+            29,
+            "too_many_downloads",
+        ),
+        (
+            "comment",
+            "/s/{dee}/comments/{track}",
+            Some(json!({"text": "again", "at_secs": 0.0})),
+            30,
+            "too_many_comments",
+        ),
+    ] {
+        let mut granted = 0;
+        let flooded = loop {
+            let case = format!("rates: {what} {} of a flood", granted + 1).leak();
+            let mut attack = atk(case, POST, path).cookie("sv_unlock", "{dee_unlock}");
+            if let Some(body) = body.clone() {
+                attack = attack.json(body);
+            }
+            let answer = attack.send(&a).await;
+            if !(200..300).contains(&answer.status) || granted > 40 {
+                break answer;
+            }
+            granted += 1;
+        };
+        assert_eq!(granted, burst, "{what}: {}", flooded.text());
+        assert_eq!(flooded.status, 429, "{what}: {}", flooded.text());
+        assert_eq!(flooded.json["error"], code);
+    }
     let e: i64 = a.var("play_e").parse().unwrap();
     a.set("play_e_later", (e + 3600).to_string());
     a.set("play_e_neg", format!("-{e}"));

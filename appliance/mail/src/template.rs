@@ -46,6 +46,11 @@ const BUILT_IN: &[(&str, &str, &str)] = &[
         include_str!("../templates/review-activity.html"),
     ),
     (
+        "review-burst",
+        include_str!("../templates/review-burst.txt"),
+        include_str!("../templates/review-burst.html"),
+    ),
+    (
         "review-digest",
         include_str!("../templates/review-digest.txt"),
         include_str!("../templates/review-digest.html"),

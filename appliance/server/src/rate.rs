@@ -1,8 +1,9 @@
 //! Request rates for what writes on every call and has no credential to throttle: a share
-//! recipient's play URLs, each a play counted or continued, a recipient event and an audited
-//! record. A link holder looping them would grow the audit log and keep the store's writer
-//! busy; a listener never comes near the rate ([`PLAY_URLS_BURST`] at once, then one each
-//! [`PLAY_URL_EVERY`]: switching between versions every second for half a minute is fine).
+//! recipient's play URLs (each a play counted or continued), download URLs and comments, each
+//! a recipient event, an audited record and a notification of the owner. A link holder looping
+//! them would grow the audit log and keep the store's writer busy; a listener never comes near
+//! the rate ([`PLAY_URLS_BURST`] of each at once, then one each [`PLAY_URL_EVERY`]: switching
+//! between versions every second for half a minute is fine).
 //!
 //! A token bucket per key, in memory; keys are hashed, as in `throttle.rs`, so the map holds no
 //! link or recipient id.
@@ -46,8 +47,8 @@ impl RequestRate {
         }
     }
 
-    /// The play URLs of share recipients.
-    pub fn play_urls() -> Self {
+    /// Share recipients' play and download URLs and comments, each kind keyed apart.
+    pub fn recipient_requests() -> Self {
         Self::new(PLAY_URLS_BURST, PLAY_URL_EVERY)
     }
 

@@ -1,12 +1,13 @@
 //! `POST /s/{link}/{play|download}/{track}`: a short-lived signed media URL, bound to this
 //! recipient, for a track of the share. `?resume` asks a fresh play URL for the play in
-//! progress (its URL expired during a long pause), which counts no new play. Play URLs are
-//! rate-limited per recipient (`crate::rate`): `429 too_many_plays` with `Retry-After`.
+//! progress (its URL expired during a long pause), which counts no new play. Play and download
+//! URLs are rate-limited per recipient (`crate::rate`): `429 too_many_plays` or
+//! `too_many_downloads` with `Retry-After`.
 
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
-use studiovault_vault::{ClientInfo, MediaKind, MediaUrl, TrackId, VaultError};
+use studiovault_vault::{ClientInfo, MediaKind, MediaUrl, RecipientId, TrackId, VaultError};
 use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
 use warp::reply::Response;
@@ -45,14 +46,37 @@ pub(super) fn route(state: &AppState) -> BoxedFilter<(Response,)> {
         .boxed()
 }
 
-fn too_many_plays(wait: u64) -> ApiError {
-    ApiError {
-        retry_after: Some(wait),
-        ..ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_plays",
-            format!("too many plays asked for at once; try again in {wait} seconds"),
-        )
+/// What a recipient asks for at a rate (`crate::rate`), each kind counted apart.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Rated {
+    Plays,
+    Downloads,
+    Comments,
+}
+
+impl Rated {
+    fn words(self) -> (&'static str, &'static str) {
+        match self {
+            Rated::Plays => ("plays", "too_many_plays"),
+            Rated::Downloads => ("downloads", "too_many_downloads"),
+            Rated::Comments => ("comments", "too_many_comments"),
+        }
+    }
+
+    /// Takes one of `recipient`'s; past the rate, `429 too_many_…` with `Retry-After`.
+    pub(super) fn take(self, state: &AppState, recipient: RecipientId) -> Result<(), ApiError> {
+        let (what, code) = self.words();
+        state
+            .recipient_requests
+            .take(&format!("{what}/{recipient}"), Instant::now())
+            .map_err(|wait| ApiError {
+                retry_after: Some(wait),
+                ..ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    code,
+                    format!("too many {what} at once; try again in {wait} seconds"),
+                )
+            })
     }
 }
 
@@ -97,13 +121,11 @@ async fn media_url(
             "your copy of this track is still being prepared",
         ));
     }
-    if kind == MediaKind::Play {
-        let key = grant.recipient().to_string();
-        state
-            .play_urls
-            .take(&key, Instant::now())
-            .map_err(too_many_plays)?;
+    match kind {
+        MediaKind::Play => Rated::Plays,
+        MediaKind::Download => Rated::Downloads,
     }
+    .take(&state, grant.recipient())?;
     let vault = state.vault.clone();
     let url: MediaUrl = blocking(move || match (kind, query.resume.is_some()) {
         (MediaKind::Play, true) => grant.resumed_play_url(&vault, track, &client),

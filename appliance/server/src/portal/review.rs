@@ -14,37 +14,49 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
+use super::media_urls::Rated;
 use super::{grant_for, link_gone, unlock_cookie};
 use crate::review::{comment_input, comment_view};
 use crate::web::{ApiError, AppState, blocking, client, json_body, respond, with_state};
 
-/// User agents of the link previews of mail and chat clients and of crawlers, lowercased
-/// fragments. A preview that runs the page's script and posts its open is still not counted.
-const PREVIEW_AGENTS: &[&str] = &[
+/// The words in the user agents of link previews (of mail and chat clients) and crawlers,
+/// lowercased. Whole words: fragments matched people's browsers ("bot" in a CUBOT phone's
+/// agent, "linkedin" and "telegram" in those apps' own browsers). A preview that runs the
+/// page's script and posts its open is still not counted.
+const PREVIEW_WORDS: &[&str] = &[
     "bot",
     "crawler",
     "spider",
     "preview",
+    "slackbot",
+    "discordbot",
+    "telegrambot",
+    "twitterbot",
+    "linkedinbot",
+    "pinterestbot",
+    "redditbot",
+    "googlebot",
+    "bingbot",
+    "applebot",
+    "duckduckbot",
+    "yandexbot",
+    "baiduspider",
     "facebookexternalhit",
-    "slack",
-    "discord",
+    "facebot",
     "whatsapp",
-    "telegram",
-    "skype",
-    "teams",
-    "outlook",
+    "skypeuripreview",
     "microsoftpreview",
     "embedly",
+    "iframely",
     "vkshare",
-    "pinterest",
-    "linkedin",
 ];
 
 /// Whether the request comes from a link preview rather than a person's browser.
 pub(super) fn is_preview_agent(client: &ClientInfo) -> bool {
     client.user_agent.as_deref().is_some_and(|ua| {
-        let ua = ua.to_ascii_lowercase();
-        PREVIEW_AGENTS.iter().any(|fragment| ua.contains(fragment))
+        ua.to_ascii_lowercase()
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .any(|word| PREVIEW_WORDS.contains(&word))
     })
 }
 
@@ -122,6 +134,7 @@ pub(super) fn comments(state: &AppState) -> BoxedFilter<(Response,)> {
                     let grant = grant_for(&state, token, unlock)
                         .await?
                         .ok_or_else(link_gone)?;
+                    Rated::Comments.take(&state, grant.recipient())?;
                     let vault = state.vault.clone();
                     let comment =
                         blocking(move || grant.add_comment(&vault, track, input, &client))
@@ -197,6 +210,8 @@ mod tests {
             "TelegramBot (like TwitterBot)",
             "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/100.0.4896.127 Safari/537.36 MicrosoftPreview/2.0",
             "Googlebot/2.1 (+http://www.google.com/bot.html)",
+            "LinkedInBot/1.0 (compatible; Mozilla/5.0; Apache-HttpClient +http://www.linkedin.com)",
+            "Mozilla/5.0 (Windows NT 6.1; WOW64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/51.0.2704.79 Safari/537.36 Edge/14.14393 SkypeUriPreview Preview/0.5 skype-url-preview@microsoft.com",
         ] {
             assert!(is_preview_agent(&agent(bot)), "{bot}");
         }
@@ -204,6 +219,11 @@ mod tests {
             "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
             "Mozilla/5.0 (Macintosh; Intel Mac OS X 14.5; rv:133.0) Gecko/20100101 Firefox/133.0",
             "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
+            // People in phones and apps whose agents hold a preview's name in part.
+            "Mozilla/5.0 (Linux; Android 12; CUBOT_X30) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36",
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 [LinkedInApp]/9.29.7",
+            "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Mobile Safari/537.36 Telegram-Android/10.12.0",
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 Teams/24124.2315.2911.3357",
         ] {
             assert!(!is_preview_agent(&agent(browser)), "{browser}");
         }

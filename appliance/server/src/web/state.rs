@@ -28,8 +28,8 @@ pub struct AppState {
     pub stems_wake: Arc<tokio::sync::Notify>,
     /// Melody to MIDI: turns and child processes.
     pub transcriber: Arc<Transcriber>,
-    /// The rate of share recipients' play URLs, by recipient.
-    pub play_urls: Arc<RequestRate>,
+    /// The rate of share recipients' play and download URLs and comments, by recipient.
+    pub recipient_requests: Arc<RequestRate>,
 }
 
 impl AppState {
@@ -62,7 +62,7 @@ impl AppState {
             tls,
             stems_wake: Arc::new(tokio::sync::Notify::new()),
             transcriber,
-            play_urls: Arc::new(RequestRate::play_urls()),
+            recipient_requests: Arc::new(RequestRate::recipient_requests()),
         }
     }
 }

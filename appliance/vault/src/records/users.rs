@@ -38,6 +38,10 @@ pub struct UserRecord {
     /// When the last daily digest of review activity was queued.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub review_digest_at_ms: Option<i64>,
+    /// When the review mails sent at once in the last hour were queued (see
+    /// `review::notify`: a few an hour at most).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub review_mails_at_ms: Vec<i64>,
     /// While a deletion is scheduled: when the suspension it replaced began, if the account
     /// was suspended, so cancelling the deletion suspends it again rather than freeing it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -48,7 +52,8 @@ pub struct UserRecord {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReviewMail {
-    /// A mail for each notification.
+    /// A mail for each notification, a few an hour at most: past that, the next mail the
+    /// hour allows tells all that waited.
     #[default]
     Immediate,
     /// One mail a day with what happened since the last.

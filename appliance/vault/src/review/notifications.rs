@@ -73,7 +73,7 @@ pub(crate) struct NotificationDraft {
 }
 
 /// Records a notification for `owner` in the event's transaction and, when the owner asked
-/// for mail at once, queues it; answers whether it did.
+/// for mail at once and the hour allows one more, queues it; answers whether it did.
 pub(crate) fn notify(
     txn: &WriteTransaction,
     owner: UserId,
@@ -93,21 +93,8 @@ pub(crate) fn notify(
         track: draft.track,
         comment: draft.comment,
         read: false,
-        mailed: user.review_mail != ReviewMail::Digest,
+        mailed: user.review_mail == ReviewMail::Off,
     };
-    if user.review_mail == ReviewMail::Immediate {
-        queue_mail(
-            txn,
-            MailDraft {
-                to: user.email.clone(),
-                account: Some(owner),
-                template: "review-activity".into(),
-                values: vec![("summary".into(), record.summary.clone())],
-                topic: format!("review/{}", record.id),
-            },
-            now,
-        )?;
-    }
     let mut table = txn.open_table(NOTIFICATIONS)?;
     table.insert((owner.raw(), record.id.raw()), encode(&record).as_slice())?;
     // Keep the newest: drop the oldest beyond the cap.
@@ -123,7 +110,11 @@ pub(crate) fn notify(
             table.remove((owner.raw(), *id))?;
         }
     }
-    Ok(user.review_mail == ReviewMail::Immediate)
+    drop(table);
+    if user.review_mail != ReviewMail::Immediate {
+        return Ok(false);
+    }
+    mail_waiting_in(txn, owner, now)
 }
 
 /// The owner's handle on their notifications.
@@ -201,19 +192,18 @@ impl Notifications<'_> {
 
 impl Vault {
     /// Queues the daily digest of every owner who chose one and has news not mailed, at most
-    /// one a day each; answers how many were queued. Run by the housekeeping pass.
+    /// one a day each, and the mail of what waited for those who get mail at once but had more
+    /// than their hour allowed; answers how many were queued. Run by the housekeeping pass.
     pub fn send_review_digests(&self) -> Result<u64> {
         let now = self.now_ms();
         let owners: Vec<UserId> = {
             let txn = self.db().begin_read()?;
             let users = txn.open_table(USERS)?;
+            let notifications = txn.open_table(NOTIFICATIONS)?;
             let mut due = Vec::new();
             for row in users.iter()? {
                 let user: crate::UserRecord = decode("users", row?.1.value())?;
-                let waited = user
-                    .review_digest_at_ms
-                    .is_none_or(|at| now - at >= DIGEST_EVERY_MS);
-                if user.review_mail == ReviewMail::Digest && user.is_active() && waited {
+                if user.is_active() && may_mail(&user, now) && waiting(&notifications, user.id)? {
                     due.push(user.id);
                 }
             }
@@ -222,7 +212,7 @@ impl Vault {
         let mut sent = 0;
         for owner in owners {
             let txn = self.begin_write()?;
-            let queued = digest_in(&txn, owner, now)?;
+            let queued = mail_waiting_in(&txn, owner, now)?;
             txn.commit()?;
             sent += u64::from(queued);
         }
@@ -233,8 +223,45 @@ impl Vault {
     }
 }
 
-/// One owner's digest, in `txn`: the notifications not mailed yet, marked mailed.
-fn digest_in(txn: &WriteTransaction, owner: UserId, now: i64) -> Result<bool> {
+/// Review mails an owner who asked for them at once gets in an hour. Past that, notifications
+/// wait, and the next mail the hour allows (or the housekeeping pass) tells all that waited: a
+/// recipient posting comments in a loop, or downloading again and again, once sent the owner a
+/// mail each, and held up the relay for the notices queued behind them.
+const IMMEDIATE_PER_HOUR: usize = 6;
+const HOUR_MS: i64 = 3_600_000;
+
+/// Whether `user`'s choice lets a review mail go now.
+fn may_mail(user: &crate::UserRecord, now: i64) -> bool {
+    match user.review_mail {
+        ReviewMail::Immediate => {
+            let last_hour = user.review_mails_at_ms.iter();
+            last_hour.filter(|at| now - **at < HOUR_MS).count() < IMMEDIATE_PER_HOUR
+        }
+        ReviewMail::Digest => user
+            .review_digest_at_ms
+            .is_none_or(|at| now - at >= DIGEST_EVERY_MS),
+        ReviewMail::Off => false,
+    }
+}
+
+/// Whether `owner` has notifications not mailed yet.
+fn waiting(table: &impl ReadableTable<(u128, u128), &'static [u8]>, owner: UserId) -> Result<bool> {
+    for row in table.range((owner.raw(), 0)..=(owner.raw(), u128::MAX))? {
+        let rec: NotificationRecord = decode("notifications", row?.1.value())?;
+        if !rec.mailed {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Mails `owner`, in `txn`, the notifications not mailed yet, when their choice lets a mail go
+/// now: one alone as itself, several as a digest; marks them mailed. Answers whether it did.
+fn mail_waiting_in(txn: &WriteTransaction, owner: UserId, now: i64) -> Result<bool> {
+    let user = get_user(&txn.open_table(USERS)?, owner)?.ok_or(VaultError::NotFound)?;
+    if !may_mail(&user, now) {
+        return Ok(false);
+    }
     let mut waiting: Vec<NotificationRecord> = Vec::new();
     {
         let table = txn.open_table(NOTIFICATIONS)?;
@@ -249,32 +276,52 @@ fn digest_in(txn: &WriteTransaction, owner: UserId, now: i64) -> Result<bool> {
         return Ok(false);
     }
     waiting.sort_by_key(|r| r.at_ms);
-    let mut lines: Vec<String> = waiting
-        .iter()
-        .take(DIGEST_LINES)
-        .map(|r| format!("- {}", r.summary))
-        .collect();
-    if waiting.len() > DIGEST_LINES {
-        lines.push(format!("… and {} more", waiting.len() - DIGEST_LINES));
-    }
-    let user = edit_user(txn, owner, |user| {
-        user.review_digest_at_ms = Some(now);
-        Ok(())
-    })?;
-    queue_mail(
-        txn,
-        MailDraft {
+    let immediate = user.review_mail == ReviewMail::Immediate;
+    let draft = match waiting.as_slice() {
+        [one] if immediate => MailDraft {
             to: user.email.clone(),
             account: Some(owner),
-            template: "review-digest".into(),
-            values: vec![
-                ("count".into(), waiting.len().to_string()),
-                ("items".into(), lines.join("\n")),
-            ],
-            topic: format!("review-digest/{owner}"),
+            template: "review-activity".into(),
+            values: vec![("summary".into(), one.summary.clone())],
+            topic: format!("review/{}", one.id),
         },
-        now,
-    )?;
+        _ => {
+            let mut lines: Vec<String> = waiting
+                .iter()
+                .take(DIGEST_LINES)
+                .map(|r| format!("- {}", r.summary))
+                .collect();
+            if waiting.len() > DIGEST_LINES {
+                lines.push(format!("… and {} more", waiting.len() - DIGEST_LINES));
+            }
+            MailDraft {
+                to: user.email.clone(),
+                account: Some(owner),
+                // Past the hour's allowance, or the daily digest.
+                template: if immediate {
+                    "review-burst"
+                } else {
+                    "review-digest"
+                }
+                .into(),
+                values: vec![
+                    ("count".into(), waiting.len().to_string()),
+                    ("items".into(), lines.join("\n")),
+                ],
+                topic: format!("review-digest/{owner}"),
+            }
+        }
+    };
+    edit_user(txn, owner, |user| {
+        if immediate {
+            user.review_mails_at_ms.retain(|at| now - *at < HOUR_MS);
+            user.review_mails_at_ms.push(now);
+        } else {
+            user.review_digest_at_ms = Some(now);
+        }
+        Ok(())
+    })?;
+    queue_mail(txn, draft, now)?;
     let mut table = txn.open_table(NOTIFICATIONS)?;
     for mut rec in waiting {
         rec.mailed = true;

@@ -221,6 +221,71 @@ fn a_digest_gathers_a_day_of_notifications_into_one_mail() {
 }
 
 #[test]
+fn mail_at_once_is_a_few_an_hour_and_what_comes_past_that_is_told_together() {
+    let t = TestVault::new();
+    let (_, scope) = t.user("mixer@studio.test");
+    let track = t.upload(&scope, b"a take");
+    let grant = share(&t, &scope, track.id, true);
+    let comment = |text: &str| {
+        grant
+            .add_comment(
+                &t.vault,
+                track.id,
+                NewCommentInput {
+                    text: text.into(),
+                    at_secs: Some(0.0),
+                    ..Default::default()
+                },
+                &ClientInfo::default(),
+            )
+            .unwrap();
+    };
+    // The messages queued from each template.
+    let mails = |template: &str| {
+        let txn = redb::ReadableDatabase::begin_read(t.vault.db()).unwrap();
+        let table = txn.open_table(crate::store::OUTBOX).unwrap();
+        table
+            .iter()
+            .unwrap()
+            .filter(|row| {
+                let raw = row.as_ref().unwrap().1.value().to_vec();
+                let m: crate::outbox::MessageRecord = crate::store::decode("outbox", &raw).unwrap();
+                m.template == template
+            })
+            .count()
+    };
+    // A recipient posts 200 comments in a row: the owner hears of the first few at once.
+    for i in 0..200 {
+        comment(&format!("comment {i}"));
+    }
+    assert_eq!(mails("review-activity"), 6);
+    assert_eq!(mails("review-burst"), 0);
+    let (all, _) = t.vault.notifications(&scope).list().unwrap();
+    assert_eq!(all.iter().filter(|n| !n.mailed).count(), 194);
+    // Within the hour nothing more goes; after it, one mail tells the rest.
+    assert_eq!(t.vault.send_review_digests().unwrap(), 0);
+    t.advance_secs(3600);
+    assert_eq!(t.vault.send_review_digests().unwrap(), 1);
+    assert_eq!(mails("review-burst"), 1);
+    let burst = t
+        .vault
+        .messages_about(&format!("review-digest/{}", scope.owner()))
+        .unwrap();
+    let count = &burst[0]
+        .values
+        .iter()
+        .find(|(k, _)| k == "count")
+        .unwrap()
+        .1;
+    assert_eq!(count, "194");
+    let (all, _) = t.vault.notifications(&scope).list().unwrap();
+    assert!(all.iter().all(|n| n.mailed));
+    // The next comment, with the hour's allowance back, is mailed at once again.
+    comment("one more");
+    assert_eq!(mails("review-activity"), 7);
+}
+
+#[test]
 fn an_upload_link_counts_its_files_in_the_commit_and_refuses_past_its_caps() {
     let t = TestVault::new();
     let (_, scope) = t.user("mixer@studio.test");

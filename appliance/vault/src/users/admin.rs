@@ -53,6 +53,7 @@ impl<'a> Admin<'a> {
             objections: Vec::new(),
             review_mail: Default::default(),
             review_digest_at_ms: None,
+            review_mails_at_ms: Vec::new(),
             suspended_before_deletion: None,
         };
         self.vault.audited(None, |txn, _| {
