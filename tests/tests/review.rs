@@ -251,6 +251,16 @@ async fn versions_comments_listening_and_notifications_over_the_api() {
     assert_eq!(reply["at_secs"], 83.0, "a reply takes its thread's time");
     let (_, anas) = get(&ana_browser, format!("{ana}/comments/{v2}")).await;
     assert_eq!(anas["comments"].as_array().unwrap().len(), 2);
+    // An owner without a display name is "the studio" to recipients, never their address.
+    assert!(!anas.to_string().contains("@studio.test"), "{anas}");
+    assert!(
+        anas["comments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["author"] == json!({"kind": "owner", "name": "the studio"})),
+        "{anas}"
+    );
     let (status, shared) = owner
         .send(
             Method::POST,

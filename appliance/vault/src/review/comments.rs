@@ -275,9 +275,11 @@ impl Library<'_> {
             if input.parent.is_none() && input.at_secs.is_none() {
                 return Err(VaultError::invalid("at_secs", "a new thread needs a time"));
             }
+            // Recipients read it: an owner without a display name is "the studio", as on
+            // an upload link's page, never their sign-in address.
             let name = get_user(&txn.open_table(USERS)?, owner)?
-                .map(|u| u.display_name.clone().unwrap_or(u.email))
-                .unwrap_or_default();
+                .and_then(|u| u.display_name)
+                .unwrap_or_else(|| "the studio".into());
             let comment = insert_comment(
                 txn,
                 owner,
