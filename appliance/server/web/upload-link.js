@@ -35,7 +35,8 @@ if (root) {
       body.append("file", file, file.name);
       const xhr = new XMLHttpRequest();
       xhr.open("POST", `${base}/files`);
-      if (password) xhr.setRequestHeader("X-Link-Password", password.value);
+      // Percent-encoded: a header carries no character past Latin-1, nor edge spaces.
+      if (password) xhr.setRequestHeader("X-Link-Password", encodeURIComponent(password.value));
       xhr.upload.addEventListener("progress", (e) => {
         if (e.lengthComputable) shown.bar.value = e.loaded / e.total * 0.99;
       });

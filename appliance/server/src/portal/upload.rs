@@ -1,6 +1,6 @@
 //! Upload links, the client's side: `GET /u/{link}` (the page, or the one page for links that
 //! do not work) and `POST /u/{link}/files` (one audio file per request, multipart field
-//! `file`, the link's password in `X-Link-Password`). Files stream into an encrypted blob of
+//! `file`, the link's password percent-encoded in `X-Link-Password`). Files stream into an encrypted blob of
 //! the owner, are probed as audio like any upload, and are committed into the link's folder
 //! with the link's caps checked again in the commit's transaction.
 
@@ -150,6 +150,18 @@ pub(super) fn files_route(
         .boxed()
 }
 
+/// The link's password from its header, percent-encoded UTF-8 as the page's
+/// `encodeURIComponent` writes it (a header carries neither characters past Latin-1 nor edge
+/// spaces as they are).
+fn link_password(header: &str) -> Result<String, ApiError> {
+    percent_encoding::percent_decode_str(header)
+        .decode_utf8()
+        .map(|p| p.into_owned())
+        .map_err(|_| {
+            ApiError::bad_request("X-Link-Password must be the password percent-encoded as UTF-8")
+        })
+}
+
 /// A file's request, but for its body.
 struct Request {
     token: String,
@@ -170,6 +182,13 @@ async fn receive(
         password,
         client,
     } = request;
+    let password = match password.as_deref().map(link_password).transpose() {
+        Ok(password) => password,
+        Err(refused) => {
+            drain(&mut form, content_length).await;
+            return Err(refused);
+        }
+    };
     let Some(grant) = grant_for(&state, token).await? else {
         drain(&mut form, content_length).await;
         return Err(link_gone());
