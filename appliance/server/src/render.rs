@@ -175,10 +175,21 @@ async fn render(
     let report = move |frames: u64| progress.set(frames as f64 / frames_total.max(1) as f64);
     let rendered = run_child(&executor.exe, &request, limits, report, chunks).await;
     let stored = store.await.map_err(|e| RenderError::Job(e.to_string()))?;
-    // The child's failure is the reason, whatever the store made of the stream it cut short.
-    rendered?;
-    stored?;
-    Ok(())
+    outcome(rendered, stored.map(drop))
+}
+
+/// What a render came to. The child's failure is the reason, whatever the store made of the
+/// stream it cut short; unless the store stopped first for a passing reason (a full disk, an
+/// I/O error): the child then only failed to write to a copy nobody read any more, and its
+/// failure, a lasting one, kept the copy from ever being made again.
+fn outcome(
+    rendered: Result<(), RenderError>,
+    stored: Result<(), VaultError>,
+) -> Result<(), RenderError> {
+    match (rendered, stored.map_err(RenderError::Store)) {
+        (Err(_), Err(store)) if store.may_pass() => Err(store),
+        (rendered, stored) => rendered.and(stored),
+    }
 }
 
 /// Chunks of a copy between the child's stdout and the store.
@@ -421,5 +432,27 @@ mod tests {
         ] {
             assert!(!lasting.may_pass(), "{lasting}");
         }
+    }
+
+    #[test]
+    fn a_render_cut_short_by_its_store_is_the_stores_failure() {
+        let io = || VaultError::Io(std::io::Error::other("ENOSPC"));
+        // The store stopped reading (disk full): the child's broken pipe is not the reason.
+        let failed = outcome(
+            Err(RenderError::Job("write: broken pipe".into())),
+            Err(io()),
+        );
+        assert!(failed.is_err_and(|e| e.may_pass()));
+        // A child that refused the file is the reason, whatever the store then made of it.
+        let corrupt = || VaultError::Integrity {
+            blob: "b".into(),
+            reason: "short".into(),
+        };
+        let refused = outcome(Err(RenderError::Job("not audio".into())), Err(corrupt()));
+        assert!(refused.is_err_and(|e| !e.may_pass()));
+        let died = outcome(Err(RenderError::Died("signal 9".into())), Ok(()));
+        assert!(died.is_err_and(|e| matches!(e, RenderError::Died(_))));
+        assert!(outcome(Ok(()), Err(io())).is_err_and(|e| e.may_pass()));
+        assert!(outcome(Ok(()), Ok(())).is_ok());
     }
 }
