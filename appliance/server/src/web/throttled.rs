@@ -1,6 +1,7 @@
 //! Password and code checks behind the throttle, for sign-ins, owners' re-checks and share
 //! passwords alike.
 
+use std::net::{IpAddr, Ipv6Addr};
 use std::time::Instant;
 
 use studiovault_vault::{ClientInfo, VaultError};
@@ -9,9 +10,21 @@ use warp::http::StatusCode;
 use super::{ApiError, AppState, blocking};
 use crate::throttle::{Outcome, Subject};
 
-/// The key a client is throttled by: its address, hashed by the throttle and never stored.
+/// The key a client is throttled by, hashed by the throttle and never stored: its IPv4
+/// address, or its IPv6 /64. One IPv6 host holds a whole /64 (SLAAC, privacy addresses), so
+/// keyed by its full address it had 2^64 clients' worth of attempts.
 fn throttle_client(client: &ClientInfo) -> String {
-    client.ip.map(|ip| ip.to_string()).unwrap_or_default()
+    match client.ip {
+        None => String::new(),
+        Some(IpAddr::V6(ip)) => match ip.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let network = u128::from(ip) & !((1u128 << 64) - 1);
+                format!("{}/64", Ipv6Addr::from(network))
+            }
+        },
+        Some(IpAddr::V4(ip)) => ip.to_string(),
+    }
 }
 
 fn too_many_attempts(wait: u64) -> ApiError {
@@ -71,4 +84,31 @@ where
         result
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn key(ip: &str) -> String {
+        throttle_client(&ClientInfo {
+            ip: Some(ip.parse().unwrap()),
+            user_agent: None,
+        })
+    }
+
+    #[test]
+    fn an_ipv6_host_is_one_client_across_its_64_and_a_mapped_ipv4_is_its_ipv4() {
+        assert_eq!(
+            key("2001:db8:1:2::1"),
+            key("2001:db8:1:2:ffff:ffff:ffff:ffff")
+        );
+        assert_eq!(key("2001:db8:1:2::1"), "2001:db8:1:2::/64");
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("::ffff:192.0.2.7"), key("192.0.2.7"));
+        assert_ne!(key("192.0.2.7"), key("192.0.2.8"));
+        assert_eq!(throttle_client(&ClientInfo::default()), "");
+    }
 }
