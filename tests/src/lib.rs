@@ -316,13 +316,19 @@ impl Server {
     }
 
     /// Runs a CLI subcommand against this server's data directory.
-    pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        use std::io::Write;
+    /// The CLI with `args` against this server, not started: for one the test runs alongside.
+    pub fn cli_command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(binary());
         cmd.args(args)
             .arg("--data-dir")
             .arg(self.data_dir())
             .envs(self.env.iter().cloned());
+        cmd
+    }
+
+    pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        use std::io::Write;
+        let mut cmd = self.cli_command(args);
         cmd.stdin(if stdin.is_some() {
             Stdio::piped()
         } else {

@@ -599,3 +599,98 @@ async fn an_open_tab_polling_in_the_background_is_still_signed_out_when_idle() {
         "8 minutes after the owner's last request"
     );
 }
+
+/// A child process killed (and reaped) however the test ends.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `audit tail --follow` that falls behind (suspended, or read slowly) prints every record once
+/// it catches up. A poll holds 1 000 records, and a tail that had more to read once jumped to
+/// the newest, skipping the rest without a word.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_followed_audit_tail_that_falls_behind_skips_no_record() {
+    use std::time::{Duration, Instant};
+    let server = Server::start();
+    server.add_user("tail@studio.test", "free");
+    let owner = Owner::signed_in(&server, "tail@studio.test").await;
+    let track = owner
+        .upload_ok("take.wav", studiovault_e2e::wav(1.0, 1))
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let printed = dir.path().join("tail.jsonl");
+    let tail = Running(
+        server
+            .cli_command(&["audit", "tail", "--follow", "--json", "-n", "1"])
+            .stdout(std::fs::File::create(&printed).unwrap())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let lines = || -> Vec<Value> {
+        std::fs::read_to_string(&printed)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while lines().is_empty() {
+        assert!(Instant::now() < deadline, "the tail printed nothing");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let signal = |sig: &str| {
+        let sent = std::process::Command::new("kill")
+            .args([sig, &tail.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    };
+    // Suspended while 1 100 records are written (each rename is one).
+    signal("-STOP");
+    for i in 0..1100 {
+        let (status, _) = owner
+            .send(
+                Method::PATCH,
+                &format!("/api/tracks/{track}"),
+                Some(json!({"name": format!("take {i}")})),
+            )
+            .await;
+        assert_eq!(status, 200);
+    }
+    // The newest record (`--json` prints one per line).
+    let newest: Value = serde_json::from_str(
+        server
+            .cli_ok(&["audit", "tail", "-n", "1", "--json"], None)
+            .trim(),
+    )
+    .unwrap();
+    let head = newest["seq"].as_u64().unwrap();
+    signal("-CONT");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let seqs = loop {
+        let seqs: Vec<u64> = lines().iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+        if seqs.last().is_some_and(|last| *last >= head) {
+            break seqs;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the tail never caught up with {head}: {:?}",
+            seqs.last()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    drop(tail);
+    let first = seqs[0];
+    assert_eq!(
+        seqs,
+        (first..first + seqs.len() as u64).collect::<Vec<_>>(),
+        "every record once, in order"
+    );
+    assert!(seqs.len() > 1100, "{} records", seqs.len());
+}

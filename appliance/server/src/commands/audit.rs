@@ -11,6 +11,9 @@ use super::print_json;
 use crate::cli::AuditCommand;
 use crate::human::when;
 
+/// Records one poll of `audit tail --follow` asks for at a time.
+const FOLLOW_PAGE: usize = 1000;
+
 fn print_entry(e: &AuditEntry) {
     println!(
         "#{:<6} {}  {:<38} {:<26} {}{}{}",
@@ -150,12 +153,27 @@ pub async fn audit(client: &AdminClient, cmd: AuditCommand) -> anyhow::Result<Ex
                         head.first().map_or(0, |e| e.seq)
                     }
                 };
-                let mut fresh: Vec<AuditEntry> = client
-                    .get(&format!(
-                        "/v1/audit?{}",
-                        filters(&format!("after={after}&limit=1000"))
-                    ))
-                    .await?;
+                // A page holds the newest records after `after`; when it is full (the tail was
+                // suspended, or its reader slow), the pages below it are read too, down to
+                // `after`, so no record is skipped.
+                let mut fresh: Vec<AuditEntry> = Vec::new();
+                loop {
+                    let below = fresh
+                        .last()
+                        .map(|e: &AuditEntry| format!("&before={}", e.seq))
+                        .unwrap_or_default();
+                    let page: Vec<AuditEntry> = client
+                        .get(&format!(
+                            "/v1/audit?{}",
+                            filters(&format!("after={after}{below}&limit={FOLLOW_PAGE}"))
+                        ))
+                        .await?;
+                    let full = page.len() == FOLLOW_PAGE;
+                    fresh.extend(page);
+                    if !full {
+                        break;
+                    }
+                }
                 fresh.reverse();
                 emit(&fresh)?;
                 last = Some(fresh.last().map_or(after, |e| e.seq));
