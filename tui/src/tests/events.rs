@@ -694,6 +694,34 @@ fn verifying_a_broken_chain_names_and_shows_the_first_broken_record() {
 }
 
 #[test]
+fn an_unreadable_record_is_said_to_be_damaged_not_gone() {
+    let mut h = Harness::connected();
+    h.on_audit();
+    h.key(KeyCode::Char('v'));
+    h.answer(
+        Method::Post,
+        "/v1/audit/verify",
+        json!({
+            "ok": false, "records": 12, "checkpoints": 1, "last_checkpoint_seq": 6,
+            "first_problem": {"seq": 7, "kind": "unreadable", "message": "record #7 cannot be parsed"},
+            "public_key": "ab".repeat(32)
+        }),
+    );
+    // The listing skips what it cannot parse: the record before it comes back.
+    h.answer(
+        Method::Get,
+        "/v1/audit?before=8&limit=1",
+        json!([audit_entries()[6]]),
+    );
+    let screen = h.screen(100, 40);
+    assert!(
+        screen.contains("is there, but too damaged to be read"),
+        "{screen}"
+    );
+    assert!(!screen.contains("it is gone"), "{screen}");
+}
+
+#[test]
 fn a_record_opens_in_full_and_steps_through_the_log() {
     let mut h = Harness::connected();
     h.on_audit();

@@ -115,6 +115,11 @@ fn report_dialog(
                 .text(format!("First broken record, #{}:", e.seq), theme.title())
                 .append(record)
         }
+        // A record too damaged to parse is skipped by the log's listing: it is there.
+        Some(BrokenRecord::Absent) if problem.kind == AuditProblemKind::Unreadable => dialog.text(
+            format!("Record #{} is there, but too damaged to be read.", problem.seq),
+            theme.warn(),
+        ),
         Some(BrokenRecord::Absent) => dialog.text(
             format!("Record #{} cannot be read back: it is gone.", problem.seq),
             theme.warn(),
