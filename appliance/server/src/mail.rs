@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use studiovault_mail::{MailError, Mailer};
-use studiovault_vault::{JobKind, Lease, Vault};
+use studiovault_vault::{Delivery, JobKind, Lease, Vault};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
@@ -105,7 +105,11 @@ impl Executor for MailExecutor {
                         ..
                     }
                 );
-                tracing::warn!(template = %message.template, relay = %self.mailer.relay(), permanent, ?state, "mail not sent")
+                let outcome = match state {
+                    Delivery::Failed { .. } => "given up",
+                    _ => "to be retried",
+                };
+                tracing::warn!(template = %message.template, relay = %self.mailer.relay(), permanent, outcome, "mail not sent")
             }
             Ok(Err(e)) => tracing::error!(error = %e, "recording a mail's delivery failed"),
             Err(e) => tracing::error!(error = %e, "recording a mail's delivery failed"),

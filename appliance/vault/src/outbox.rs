@@ -317,15 +317,20 @@ impl Vault {
     }
 
     /// Removes the sent messages queued before `before_ms`, with their jobs: an address is kept
-    /// no longer than the mail retention (the audit log keeps what was sent). A message still
-    /// to be sent, or given up on, stays: pruning it lost a notice not yet sent, and a register
-    /// that reads a missing record as sent then showed a failed breach notice as delivered.
-    /// (An account's purge takes its messages whatever their state.) Answers how many went.
+    /// no longer than the mail retention (the audit log keeps what was sent). A message to an
+    /// account still to be sent, or given up on, stays: pruning it lost a notice not yet sent,
+    /// and a register that reads a missing record as sent then showed a failed breach notice
+    /// as delivered (an account's purge takes its messages whatever their state). A message to
+    /// no account (a purged account's certificate of deletion) goes whatever its state: its
+    /// address outlives its account by the retention, no longer. Answers how many went.
     pub fn prune_mail_records(&self, before_ms: i64) -> Result<u64> {
         let txn = self.begin_write()?;
         let old: Vec<MessageId> = all(&txn.open_table(OUTBOX)?)?
             .into_iter()
-            .filter(|m| m.created_at_ms < before_ms && matches!(m.state, Delivery::Sent { .. }))
+            .filter(|m| {
+                m.created_at_ms < before_ms
+                    && (m.account.is_none() || matches!(m.state, Delivery::Sent { .. }))
+            })
             .map(|m| m.id)
             .collect();
         for id in &old {
@@ -487,6 +492,18 @@ mod tests {
         // Sent, both go once their retention has passed.
         t.advance_secs(10);
         assert_eq!(t.vault.prune_mail_records(t.vault.now_ms()).unwrap(), 2);
+
+        // Mail to no account (a purged account's certificate) keeps its address no longer than
+        // the retention, sent or not.
+        queue(&t, None, "former@studio.test").unwrap();
+        let lease = next_lease(&t).unwrap();
+        t.vault.mail_to_send(&lease).unwrap();
+        t.vault
+            .mail_failed(&lease, "550 mailbox closed", false)
+            .unwrap();
+        t.advance_secs(10);
+        assert_eq!(t.vault.prune_mail_records(t.vault.now_ms()).unwrap(), 1);
+        assert!(t.vault.messages_about("incident/1").unwrap().is_empty());
     }
 
     #[test]
