@@ -100,14 +100,16 @@ impl Vault {
         })
     }
 
-    /// Deletes the salts of days older than the retention; answers how many went.
+    /// Deletes the salts of the days that began at least the retention ago, that day's
+    /// included: a hash stays linkable for the retention at most (keeping that day's salt kept
+    /// a hash made early in it linkable a day longer). Answers how many went.
     pub fn prune_salts(&self) -> Result<usize> {
         let cutoff = day_label(self.now_ms() - self.inner.policy.salt_retention_days * MS_PER_DAY);
         let txn = self.begin_write()?;
         let removed = {
             let mut table = txn.open_table(SALTS)?;
             let old: Vec<String> = table
-                .range::<&str>(..cutoff.as_str())?
+                .range::<&str>(..=cutoff.as_str())?
                 .map(|r| r.map(|(k, _)| k.value().to_owned()))
                 .collect::<Result<_, _>>()?;
             for day in &old {
@@ -148,6 +150,23 @@ mod tests {
             "both old days are past retention"
         );
         assert_eq!(vault.prune_salts().unwrap(), 0);
+    }
+
+    #[test]
+    fn a_hash_stays_linkable_for_the_retention_and_no_day_longer() {
+        let t = TestVault::with_policy(|p| p.salt_retention_days = 1);
+        let (vault, now) = (&t.vault, &t.now);
+        // Just after midnight UTC of day X.
+        let start = now.load(Ordering::SeqCst);
+        now.store(start - start % MS_PER_DAY + 60_000, Ordering::SeqCst);
+        let client = ClientInfo {
+            ip: Some("203.0.113.9".parse().unwrap()),
+            user_agent: None,
+        };
+        vault.hash_client(&client).unwrap();
+        // A day later, day X's salt goes: the hash made with it can no longer be matched.
+        now.fetch_add(MS_PER_DAY, Ordering::SeqCst);
+        assert_eq!(vault.prune_salts().unwrap(), 1);
     }
 
     #[test]
