@@ -380,9 +380,10 @@ impl Vault {
         Ok(())
     }
 
-    /// Removes what a crash can leave behind: partial uploads in `tmp/`, and blob files whose
-    /// metadata never committed. Neither was ever acknowledged.
+    /// Removes what a crash can leave behind: partial uploads in `tmp/`, blob files whose
+    /// metadata never committed (neither was ever acknowledged), and a snapshot's staging.
     fn recover_after_crash(&self) -> Result<()> {
+        snapshot::remove_staged(self.data_dir())?;
         let tmp = self.tmp_dir();
         if tmp.exists() {
             std::fs::remove_dir_all(&tmp)?;

@@ -107,11 +107,33 @@ fn copy_all_tables(src: &ReadTransaction, dst: &WriteTransaction) -> Result<usiz
     Ok(found)
 }
 
+/// Removes what a snapshot staged in the data directory: the store's copy and the keyring. One
+/// that failed midway, or whose process was killed, left them, and they outlived a later purge
+/// (every tenant's key, and hard links keeping the purged account's audio).
+pub(crate) fn remove_staged(data_dir: &Path) -> std::io::Result<()> {
+    for dir in [STAGING_DIR, KEYRING_DIR] {
+        let path = data_dir.join(dir);
+        if path.exists() {
+            std::fs::remove_dir_all(&path)?;
+        }
+    }
+    Ok(())
+}
+
 impl Vault {
     /// Replaces `<data>/snapshot/` with a consistent copy of the store: `vault.redb` copied
     /// inside one read transaction, and `blobs/` holding a hard link to every blob it names.
-    /// A backup tool reads that directory; the live store is never read mid-write.
+    /// A backup tool reads that directory; the live store is never read mid-write. A staging
+    /// that fails leaves nothing behind.
     pub fn stage_snapshot(&self) -> Result<SnapshotStats> {
+        let staged = self.stage();
+        if staged.is_err() {
+            remove_staged(self.data_dir())?;
+        }
+        staged
+    }
+
+    fn stage(&self) -> Result<SnapshotStats> {
         let dir = self.data_dir().join(STAGING_DIR);
         if dir.exists() {
             std::fs::remove_dir_all(&dir)?;
@@ -546,6 +568,10 @@ mod tests {
         std::fs::remove_file(t.vault.blob_path(scope.owner(), lost.blob)).unwrap();
         let err = t.vault.stage_snapshot().unwrap_err().to_string();
         assert!(err.contains(&lost.blob.to_string()), "{err}");
+        // Nothing staged is left: no copy of the store, no keyring.
+        for dir in [STAGING_DIR, KEYRING_DIR] {
+            assert!(!t.vault.data_dir().join(dir).exists(), "{dir} was left");
+        }
     }
 
     fn replication_key(track: &TrackRecord) -> String {

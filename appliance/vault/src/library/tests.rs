@@ -309,6 +309,9 @@ fn a_crash_before_the_metadata_commit_leaves_nothing_visible() {
     partial.write(&[2u8; 5000]).unwrap();
     std::mem::forget(partial);
     assert_eq!(files_under(&t.vault.tmp_dir()), 1);
+    // A backup killed while it read the staged snapshot: the copy and every tenant key stay.
+    let staged = t.vault.stage_snapshot().unwrap();
+    assert!(staged.dir.exists() && staged.keyring_dir.exists());
 
     let path = t.vault.data_dir().to_owned();
     let now = t.now.clone();
@@ -328,6 +331,10 @@ fn a_crash_before_the_metadata_commit_leaves_nothing_visible() {
     let vault = &reopened.0;
     assert!(!orphan_path.exists(), "the orphan blob is swept");
     assert_eq!(files_under(&path.join("tmp")), 0, "temp files are swept");
+    assert!(
+        !staged.dir.exists() && !staged.keyring_dir.exists(),
+        "the staged snapshot and keyring are swept"
+    );
     assert!(vault.blob_path(scope.owner(), kept.blob).exists());
     let (page, total) = vault
         .library(&scope)
