@@ -305,6 +305,13 @@ async fn every_owner_route_refuses_a_caller_without_credentials() {
         .json(json!({"new_email": "evil@studio.test", "password": PASSWORD}))
         .is(a, 401, u)
         .await;
+    atk(
+        "email change cancel: no credentials",
+        DELETE,
+        "/api/account/email",
+    )
+    .is(a, 401, u)
+    .await;
     atk("export: no credentials", POST, "/api/account/export")
         .json(json!({"password": PASSWORD}))
         .is(a, 401, u)
@@ -359,6 +366,13 @@ async fn every_owner_route_refuses_a_caller_without_credentials() {
         "/api/tracks/{alice_track}/audio",
     )
     .is(a, 401, u)
+    .await;
+    atk(
+        "tracks/audio head: no credentials",
+        HEAD,
+        "/api/tracks/{alice_track}/audio",
+    )
+    .is(a, 401, "")
     .await;
     atk(
         "tracks/peaks: no credentials",
@@ -791,6 +805,13 @@ async fn another_owners_ids_reach_nothing_on_any_route() {
     )
     .header("range", "bytes=0-3")
     .is(a, 404, nf)
+    .await;
+    bob(
+        "idor tracks/audio head: bob on alice's track",
+        HEAD,
+        "/api/tracks/{alice_track}/audio",
+    )
+    .is(a, 404, "")
     .await;
     bob(
         "idor tracks/peaks: bob on alice's track",
