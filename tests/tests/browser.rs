@@ -148,6 +148,33 @@ async fn an_owner_signs_in_with_totp_uploads_plays_and_revokes_a_session() {
         .await;
     browser.screenshot("03-playing").await;
 
+    // A take the browser cannot decode (AIFF is stored as sent; Chromium plays none) says so,
+    // where it once stayed silent at 0:00.
+    let aiff = studiovault_e2e::ffmpeg(&wav(2.0, 5), "wav", &[], "aiff").unwrap();
+    let organ = dir.path().join("organ.aiff");
+    std::fs::write(&organ, aiff).unwrap();
+    input.send_keys(&organ.display().to_string()).await.unwrap();
+    browser
+        .until(
+            "three rows",
+            "document.querySelectorAll('#tracks tbody tr').length === 3",
+        )
+        .await;
+    browser
+        .eval(
+            "[...document.querySelectorAll('#tracks tbody tr')].find(r => r.textContent.includes('organ')) \
+             .querySelector(\"button[aria-label^='Play']\").click()",
+        )
+        .await;
+    let said = browser
+        .until(
+            "why the take does not play",
+            "document.getElementById('toast').textContent.includes('cannot play') \
+             && document.getElementById('toast').textContent",
+        )
+        .await;
+    assert!(said.as_str().unwrap().contains("AIFF"), "{said}");
+
     // A second session elsewhere, revoked from the account page.
     let elsewhere = Owner::new(&server);
     let res = elsewhere
@@ -235,7 +262,7 @@ async fn an_owner_signs_in_with_totp_uploads_plays_and_revokes_a_session() {
     browser
         .until(
             "two songs and eighteen takes listed",
-            "document.querySelectorAll('#tracks tbody tr').length === 20",
+            "document.querySelectorAll('#tracks tbody tr').length === 21",
         )
         .await;
 
@@ -772,7 +799,13 @@ async fn a_new_owner_finds_the_a_minor_take_near_120_bpm_in_a_folder_and_shares_
         .type_into("#share-recipients", "Ivy Studio <ivy@studio.test>")
         .await;
     browser.click("#share-download").await;
-    browser.click("#share-form button[type=submit]").await;
+    // A double click makes one share.
+    browser
+        .eval(
+            "(() => { const b = document.querySelector('#share-form button[type=submit]'); \
+               b.click(); b.click(); return true; })()",
+        )
+        .await;
     browser.wait("section.share button.copy-link").await;
     browser.screenshot("06-shares").await;
     browser.assert_http2("the upload and the share").await;
@@ -805,7 +838,43 @@ async fn a_new_owner_finds_the_a_minor_take_near_120_bpm_in_a_folder_and_shares_
     browser.screenshot("07-activity").await;
     assert_accessible(&browser, "account with activity").await;
 
+    let (_, shares) = Owner::signed_in(&server, "new@studio.test")
+        .await
+        .get_json("/api/shares")
+        .await;
+    assert_eq!(
+        shares.as_array().unwrap().len(),
+        1,
+        "a double click made two: {shares}"
+    );
+
+    // Two-factor sign-in turned on here: every form that re-checks asks for a code at once,
+    // without a reload (forms built before asked for none, and the server refused them).
+    browser.type_into("#totp-password", PASSWORD).await;
+    browser.click("#totp form button[type=submit]").await;
+    browser.wait("#totp-secret").await;
+    let secret = browser
+        .eval("document.getElementById('totp-secret').textContent")
+        .await;
+    let secret = secret.as_str().unwrap().to_owned();
+    browser.type_into("#totp-code", &totp_now(&secret, 0)).await;
+    browser.click("#totp form button[type=submit]").await;
+    browser.wait("#recovery-codes").await;
+    assert_eq!(
+        browser
+            .eval(
+                "['email-code', 'password-code', 'export-code', 'delete-code'].map(id => { \
+                   const input = document.getElementById(id); \
+                   return !input.closest('.code-field').hidden && input.required; })",
+            )
+            .await,
+        json!([true, true, true, true])
+    );
+
     // Deleting the account asks first, in the app's own dialog: Escape keeps the account.
+    browser
+        .type_into("#delete-code", &totp_now(&secret, 1))
+        .await;
     browser.type_into("#delete-password", PASSWORD).await;
     browser.click("#delete-form button[type=submit]").await;
     browser.question_naming("Delete your account?").await;

@@ -605,6 +605,11 @@ async fn the_account_page_presents_every_right_and_its_controls_work() {
         .await;
     let (_, me) = api.get_json("/api/session").await;
     assert_eq!(me["objections"], json!(["stems"]));
+    // Focus stays on the switch used: a second Space undoes that, not a restriction.
+    assert_eq!(
+        browser.eval("document.activeElement.id").await,
+        json!("object-stems")
+    );
 
     // The address change: asked for in the page, confirmed from the link's page.
     browser.type_into("#new-email", "owner@label.test").await;

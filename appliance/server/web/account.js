@@ -1,4 +1,6 @@
-import { api, ask, el, fmt, loadOrder, toast } from "/assets/api.js";
+import { api, ask, el, fmt, loadOrder, onSubmit, toast } from "/assets/api.js";
+import { stopNotifications } from "/assets/notifications.js";
+import { resetPlayer } from "/assets/player.js";
 
 function section(title, ...content) {
   return el("section", { "aria-labelledby": `h-${title.replace(/\W+/g, "-")}` },
@@ -7,6 +9,20 @@ function section(title, ...content) {
 
 function field(id, label, attrs = {}) {
   return [el("label", { for: id, text: label }), el("input", { id, ...attrs })];
+}
+
+// A second-factor code field: shown, and required, while two-factor sign-in is on. Turning it
+// on or off on the page updates every one (`showCodeFields`): a form built before asked for no
+// code, and the server then refused it for want of one.
+function codeField(id) {
+  return el("div", { class: "code-field" }, ...field(id, "Two-factor code", { inputmode: "numeric", autocomplete: "one-time-code" }));
+}
+
+function showCodeFields(session) {
+  for (const box of document.querySelectorAll(".code-field")) {
+    box.hidden = !session.me.totp_enabled;
+    box.querySelector("input").required = session.me.totp_enabled;
+  }
 }
 
 // The processing purposes the owner may object to, as the page lists them.
@@ -42,8 +58,7 @@ function renderRights(session, summaryLine) {
     el("h3", { text: "Display name" }),
     ...field("display-name", "Display name (up to 80 characters; empty clears it)", { maxlength: 80, value: session.me.display_name ?? "", autocomplete: "name" }),
     el("button", { type: "submit", class: "primary", text: "Save name" }), nameError);
-  nameForm.addEventListener("submit", async (e) => {
-    e.preventDefault();
+  onSubmit(nameForm, async () => {
     nameError.textContent = "";
     try {
       session.me = await api("PUT", "/api/account/name", { display_name: nameForm.querySelector("#display-name").value });
@@ -75,10 +90,9 @@ function renderRights(session, summaryLine) {
     el("p", { class: "muted", text: "We send a link to the new address; the change takes effect when you open it, and your current address is told." }),
     ...field("new-email", "New e-mail address", { type: "email", autocomplete: "email", required: true }),
     ...field("email-password", "Password", { type: "password", autocomplete: "current-password", required: true }),
-    session.me.totp_enabled ? field("email-code", "Two-factor code", { inputmode: "numeric", required: true }) : null,
+    codeField("email-code"),
     el("button", { type: "submit", class: "primary", text: "Send confirmation link" }), emailError, pending);
-  emailForm.addEventListener("submit", async (e) => {
-    e.preventDefault();
+  onSubmit(emailForm, async () => {
     emailError.textContent = "";
     try {
       session.me.pending_email = await api("POST", "/api/account/email", {
@@ -97,22 +111,24 @@ function renderRights(session, summaryLine) {
   function renderProcessing() {
     const me = session.me;
     const error = el("p", { class: "error", role: "alert" });
-    async function change(method, path, body) {
+    // Focus goes back to the switch just used (`id`): on another, a second Space meant to undo
+    // would change something else, as restricting the whole account.
+    async function change(method, path, body, id) {
       error.textContent = "";
       try {
         session.me = await api(method, path, body);
         renderProcessing();
-        processing.querySelector("#restrict")?.focus();
         toast(session.me.restricted ? "Processing of your account is restricted." : "Your processing choices are saved.");
-      } catch (err) { error.textContent = err.message; renderProcessing(); }
+      } catch (err) { renderProcessing(); processing.querySelector("p.error").textContent = err.message; }
+      processing.querySelector(`#${id}`)?.focus();
     }
     const restrict = el("input", { type: "checkbox", role: "switch", id: "restrict", checked: me.restricted,
-      onchange: (e) => change("PUT", "/api/account/restriction", { restricted: e.target.checked }) });
+      onchange: (e) => change("PUT", "/api/account/restriction", { restricted: e.target.checked }, "restrict") });
     const purposes = PURPOSES.map((p) => {
       const objected = me.objections.includes(p.id);
       return el("li", {},
         el("input", { type: "checkbox", role: "switch", id: `object-${p.id}`, checked: objected,
-          onchange: (e) => change("PUT", `/api/account/objections/${p.id}`, { objected: e.target.checked }) }),
+          onchange: (e) => change("PUT", `/api/account/objections/${p.id}`, { objected: e.target.checked }, `object-${p.id}`) }),
         el("label", { for: `object-${p.id}`, class: "inline" }, el("strong", { text: `Object to ${p.label.toLowerCase()}` }), ` — ${p.what}. `,
           el("span", { class: objected ? "error" : "muted", text: objected ? "Stopped." : "On." })));
     });
@@ -170,28 +186,24 @@ export async function renderAccount(main, session) {
   const pwError = el("p", { class: "error", role: "alert" });
   // With two-factor sign-in on, a password change asks for a code too: it signs out every
   // other session, which a password alone must not be enough to do.
-  const pwCode = el("div", {}, ...field("password-code", "Two-factor code", { inputmode: "numeric", autocomplete: "one-time-code" }));
-  const showPwCode = () => {
-    pwCode.hidden = !session.me.totp_enabled;
-    pwCode.querySelector("input").required = session.me.totp_enabled;
-  };
-  showPwCode();
   const pwForm = el("form", { class: "card", id: "password-form" },
     ...field("current-password", "Current password", { type: "password", autocomplete: "current-password", required: true }),
     ...field("new-password", "New password (at least 10 characters)", { type: "password", autocomplete: "new-password", required: true, minlength: 10 }),
-    pwCode,
+    codeField("password-code"),
     el("button", { type: "submit", class: "primary", text: "Change password" }), pwError);
-  pwForm.addEventListener("submit", async (e) => {
-    e.preventDefault();
+  onSubmit(pwForm, async () => {
     pwError.textContent = "";
     try {
       await api("POST", "/api/account/password", {
         current_password: pwForm.querySelector("#current-password").value,
         new_password: pwForm.querySelector("#new-password").value,
-        totp: session.me.totp_enabled ? pwForm.querySelector("#password-code").value : null,
+        totp: pwForm.querySelector("#password-code").value || null,
       });
       pwForm.reset();
-      toast("Password changed; every other session was signed out.");
+      // The change voided any address change waiting for its link.
+      session.me.pending_email = null;
+      document.getElementById("email-pending")?.replaceChildren();
+      toast("Password changed; every other session was signed out, and a pending address change cancelled.");
       loadSessions();
     } catch (err) { pwError.textContent = err.message; }
   });
@@ -200,15 +212,14 @@ export async function renderAccount(main, session) {
   // Two-factor sign-in.
   const totpBox = el("div", { class: "card", id: "totp" });
   function renderTotp() {
-    showPwCode();
+    showCodeFields(session);
     const error = el("p", { class: "error", role: "alert" });
     if (session.me.totp_enabled) {
       const form = el("form", {}, el("p", { text: "Two-factor sign-in is on." }),
         ...field("totp-off-password", "Password", { type: "password", autocomplete: "current-password", required: true }),
         ...field("totp-off-code", "Current code", { inputmode: "numeric", autocomplete: "one-time-code", required: true }),
         el("button", { type: "submit", class: "danger", text: "Turn off" }), error);
-      form.addEventListener("submit", async (e) => {
-        e.preventDefault();
+      onSubmit(form, async () => {
         try {
           await api("POST", "/api/account/totp/disable", { password: form.querySelector("#totp-off-password").value, totp: form.querySelector("#totp-off-code").value });
           session.me = await api("GET", "/api/session");
@@ -222,8 +233,7 @@ export async function renderAccount(main, session) {
     const start = el("form", {}, el("p", { text: "Protect sign-in with a code from an authenticator app." }),
       ...field("totp-password", "Password", { type: "password", autocomplete: "current-password", required: true }),
       el("button", { type: "submit", class: "primary", text: "Set up two-factor sign-in" }), error);
-    start.addEventListener("submit", async (e) => {
-      e.preventDefault();
+    onSubmit(start, async () => {
       try {
         const setup = await api("POST", "/api/account/totp/setup", { password: start.querySelector("#totp-password").value });
         const qr = el("img", { class: "qr", alt: "QR code to scan with an authenticator app", width: 220, height: 220, src: `data:image/svg+xml;utf8,${encodeURIComponent(setup.qr_svg)}` });
@@ -231,11 +241,11 @@ export async function renderAccount(main, session) {
           el("p", { class: "muted" }, "Or type this key: ", el("code", { id: "totp-secret", text: setup.secret })),
           ...field("totp-code", "The code your app shows", { inputmode: "numeric", autocomplete: "one-time-code", required: true }),
           el("button", { type: "submit", class: "primary", text: "Turn on" }), error);
-        confirm.addEventListener("submit", async (ev) => {
-          ev.preventDefault();
+        onSubmit(confirm, async () => {
           try {
             const { recovery_codes: codes } = await api("POST", "/api/account/totp/enable", { code: confirm.querySelector("#totp-code").value });
             session.me = await api("GET", "/api/session");
+            showCodeFields(session);
             totpBox.replaceChildren(el("p", { text: "Two-factor sign-in is on. Keep these recovery codes somewhere safe; each works once, and they are shown only now:" }),
               el("ul", { class: "codes", id: "recovery-codes" }, codes.map((c) => el("li", { text: c }))),
               el("button", { type: "button", text: "I have saved them", onclick: renderTotp }));
@@ -322,10 +332,9 @@ export async function renderAccount(main, session) {
   const exportForm = el("form", { class: "card", id: "export-form" },
     el("p", { text: "Download everything this appliance holds about you: your account, every track with its analysis, your shares and who opened them, your activity, and your original audio files, as one tar archive." }),
     ...field("export-password", "Password", { type: "password", autocomplete: "current-password", required: true }),
-    session.me.totp_enabled ? field("export-code", "Two-factor code", { inputmode: "numeric", required: true }) : null,
+    codeField("export-code"),
     el("button", { type: "submit", class: "primary", text: "Export my data" }), exportError);
-  exportForm.addEventListener("submit", async (e) => {
-    e.preventDefault();
+  onSubmit(exportForm, async () => {
     exportError.textContent = "";
     try {
       const { url } = await api("POST", "/api/account/export/link", { password: exportForm.querySelector("#export-password").value, totp: exportForm.querySelector("#export-code")?.value || null });
@@ -341,13 +350,16 @@ export async function renderAccount(main, session) {
   const delForm = el("form", { class: "card", id: "delete-form" },
     el("p", { text: "Deleting your account signs you out everywhere now; your tracks and keys are purged after a 30-day grace period, during which an admin can still cancel it." }),
     ...field("delete-password", "Password", { type: "password", autocomplete: "current-password", required: true }),
-    session.me.totp_enabled ? field("delete-code", "Two-factor code", { inputmode: "numeric", required: true }) : null,
+    codeField("delete-code"),
     el("button", { type: "submit", class: "danger", text: "Delete my account" }), delError);
-  delForm.addEventListener("submit", async (e) => {
-    e.preventDefault();
+  onSubmit(delForm, async () => {
     if (!await ask("Delete your account? You will be signed out everywhere now, and everything is purged after the grace period.", "Delete my account", { danger: true })) return;
     try {
       const res = await api("POST", "/api/account/delete", { password: delForm.querySelector("#delete-password").value, totp: delForm.querySelector("#delete-code")?.value || null });
+      // Signed out now: the bell's next poll would reload to the sign-in page over this one,
+      // and the player must not keep the account's track.
+      stopNotifications();
+      resetPlayer();
       document.getElementById("main").replaceChildren(el("div", { class: "card narrow" },
         el("h1", { text: "Account scheduled for deletion" }),
         el("p", { text: `Everything will be purged after ${fmt.date(res.purge_after)}.` })));
@@ -355,6 +367,7 @@ export async function renderAccount(main, session) {
     } catch (err) { delError.textContent = err.message; }
   });
   main.append(section("Delete account", delForm));
+  showCodeFields(session);
   await loadSessions();
 }
 

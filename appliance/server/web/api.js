@@ -106,6 +106,24 @@ export function ask(message, action, { value, label, danger = false } = {}) {
   });
 }
 
+/** Runs `handler` on the form's submit, its submit buttons disabled until it is done: a double
+ *  click, or Enter pressed twice, sends one request. */
+export function onSubmit(form, handler) {
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    if (form.getAttribute("aria-busy") === "true") return;
+    form.setAttribute("aria-busy", "true");
+    const buttons = [...form.querySelectorAll("button[type=submit]")];
+    for (const b of buttons) b.disabled = true;
+    try {
+      await handler();
+    } finally {
+      form.removeAttribute("aria-busy");
+      for (const b of buttons) b.disabled = false;
+    }
+  });
+}
+
 export function toast(message) {
   const box = document.getElementById("toast");
   box.textContent = message;

@@ -1,5 +1,5 @@
 // Studio Vault's web app: plain ES modules, no build step, nothing from another origin.
-import { api, ApiError } from "/assets/api.js";
+import { api, ApiError, el } from "/assets/api.js";
 import { renderLogin } from "/assets/login.js";
 import { renderLibrary, resetLibrary } from "/assets/library.js";
 import { renderAccount, renderConfirmEmail } from "/assets/account.js";
@@ -65,7 +65,12 @@ async function route() {
     else a.removeAttribute("aria-current");
   }
   main.replaceChildren();
-  await routes[path](main, session);
+  try {
+    await routes[path](main, session);
+  } catch (e) {
+    // A page that could not load says so, rather than stopping half-built without a word.
+    main.append(el("p", { class: "error", role: "alert", text: `This page could not load completely: ${e.message}. Reload to try again.` }));
+  }
   main.focus();
 }
 

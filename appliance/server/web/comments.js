@@ -2,7 +2,7 @@
 // threads in time order, a form for a comment at the playhead (or a span up to it), replies,
 // resolving, and who in a share sees a thread. Texts and names are other people's words: they
 // go into the page as text only.
-import { api, ask, el, fmt, loadOrder, toast } from "/assets/api.js";
+import { api, ask, el, fmt, loadOrder, onSubmit, toast } from "/assets/api.js";
 
 const REFRESH_MS = 15_000;
 
@@ -101,8 +101,7 @@ function replyForm(head, n) {
   const form = el("form", { class: "reply-form", id: `reply-form-${n}`, hidden: !state.replying.has(head.id) },
     el("label", { for: id, text: `Reply to ${head.author.name} at ${fmt.duration(head.at_secs)}` }), text,
     el("button", { type: "submit", class: "primary", text: "Send reply" }));
-  form.addEventListener("submit", async (e) => {
-    e.preventDefault();
+  onSubmit(form, async () => {
     try {
       await api("POST", `/api/tracks/${state.track.id}/comments`, { text: text.value, at_secs: head.at_secs, parent: head.id });
       state.drafts.delete(head.id);
@@ -285,8 +284,7 @@ export function initComments({ seek, changed }) {
     else if (state.pinned == null) state.pinned = playhead();
     updateTimes();
   });
-  form.addEventListener("submit", async (e) => {
-    e.preventDefault();
+  onSubmit(form, async () => {
     error.textContent = "";
     const at = state.pinned ?? playhead();
     const end = span.checked && playhead() > at + 0.5 ? playhead() : undefined;

@@ -205,7 +205,16 @@ export async function renderLibrary(main, session) {
     render(page);
     const pending = page.items.some((t) => ["pending", "running"].includes(t.analysis?.state));
     clearTimeout(load.timer);
-    if (pending && document.body.contains(table)) load.timer = setTimeout(() => load().catch(() => {}), 2000);
+    if (pending && document.body.contains(table)) load.timer = setTimeout(poll, 2000);
+  }
+
+  // While analysis runs the list is read again every 2 s; a read that fails (a network blip)
+  // tries again later rather than leaving the rows "analysing…" for good.
+  function poll() {
+    load().catch(() => {
+      clearTimeout(load.timer);
+      if (document.body.contains(table)) load.timer = setTimeout(poll, 10000);
+    });
   }
 
   function renderFolders() {

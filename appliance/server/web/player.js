@@ -1,4 +1,4 @@
-import { api, el, fmt } from "/assets/api.js";
+import { api, el, fmt, toast } from "/assets/api.js";
 import { drawWaveform } from "/assets/waveform.js";
 import { initComments, commentsFor, commentMarks, openComments as openPanel, resetComments } from "/assets/comments.js";
 
@@ -30,7 +30,26 @@ export function seekTo(seconds) {
 export function togglePlay() {
   const audio = $("audio");
   if (!state.track) return;
-  if (audio.paused) audio.play(); else audio.pause();
+  // A track that cannot play says why through the element's error event (`explainError`).
+  if (audio.paused) audio.play().catch(() => {}); else audio.pause();
+}
+
+// Why the <audio> element could not play the track, told to the owner: the browser may not
+// decode its format (Chrome and Firefox play no AIFF), or the request failed (signed out, the
+// track deleted meanwhile), which a HEAD request tells apart without fetching the audio.
+async function explainError() {
+  const track = state.track;
+  if (!track || !$("audio").error) return;
+  let status = 0;
+  try {
+    status = (await fetch(`/api/tracks/${track.id}/audio`, { method: "HEAD", credentials: "same-origin" })).status;
+  } catch { /* offline: said below */ }
+  if (state.track !== track) return;
+  const format = track.mime_type ? track.mime_type.split("/")[1].toUpperCase() : "this format";
+  toast(status === 401 ? "You were signed out: sign in again to play."
+    : status === 404 ? `${track.name} is no longer in your library.`
+    : status === 200 ? `This browser cannot play ${format} files: download ${track.name} to listen to it.`
+    : `${track.name} could not be played: the connection failed.`);
 }
 
 // Points the <audio> at `track`, from `at` seconds once its length is known.
@@ -149,6 +168,7 @@ export function initPlayer() {
   audio.addEventListener("pause", sync);
   audio.addEventListener("timeupdate", draw);
   audio.addEventListener("loadedmetadata", draw);
+  audio.addEventListener("error", explainError);
   button.addEventListener("click", togglePlay);
   canvas.addEventListener("click", (e) => {
     const rect = canvas.getBoundingClientRect();

@@ -1,7 +1,7 @@
 // Shares: pick tracks in playlist order, name recipients, set the rules; then each recipient's
 // own link to send, what each of them opened, played and downloaded, what parts of each track
 // they heard (a heat map over the waveform), the tracks' comments, and revocation.
-import { api, ask, el, fmt, loadOrder, toast } from "/assets/api.js";
+import { api, ask, el, fmt, loadOrder, onSubmit, toast } from "/assets/api.js";
 import { openComments } from "/assets/player.js";
 import { drawHeat } from "/assets/waveform.js";
 
@@ -134,8 +134,7 @@ export async function renderShares(main) {
   }
   renderPicker();
 
-  form.addEventListener("submit", async (e) => {
-    e.preventDefault();
+  onSubmit(form, async () => {
     error.textContent = "";
     const value = (id) => form.querySelector(`#${id}`).value;
     const number = (id) => (value(id) ? Number(value(id)) : undefined);

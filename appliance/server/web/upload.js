@@ -26,10 +26,12 @@ function send(id, offset, blob, onSent) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-// What a later try can get past: a dropped connection, a server error, an offset the server
-// does not hold, or the server still finishing a request that dropped (upload_busy).
+// What a later try can get past: a dropped connection, a server error (but a full disk, whose
+// upload the server dropped), an offset the server does not hold, or the server still finishing
+// a request that dropped (upload_busy).
 function resumable(e) {
-  return e instanceof ApiError && (e.status === 0 || e.status >= 500 || e.code === "offset_mismatch" || e.code === "upload_busy");
+  return e instanceof ApiError && (e.status === 0 || (e.status >= 500 && e.status !== 507)
+    || e.code === "offset_mismatch" || e.code === "upload_busy");
 }
 
 /** Where the server's copy of upload `id` ends. */
@@ -46,23 +48,37 @@ async function heldOffset(id) {
 /** Uploads `file`; `onProgress(fraction)` as bytes go out. Resolves with the new track. */
 export async function uploadFile(file, onProgress) {
   const created = await api("POST", "/api/uploads", { filename: file.name, size: file.size });
+  try {
+    return await sendAll(created.id, file, onProgress);
+  } catch (e) {
+    // Given up: the upload goes now, with the room in the plan it held, not a day later.
+    api("DELETE", `/api/uploads/${created.id}`).catch(() => {});
+    throw e;
+  }
+}
+
+async function sendAll(id, file, onProgress) {
   let offset = 0;
   let retries = 0;
   // After a failure, where to go on is asked first, under the same retries as the pieces.
   let resuming = false;
+  let failure = null;
   for (;;) {
     try {
       if (resuming) {
-        offset = await heldOffset(created.id);
+        offset = await heldOffset(id);
         resuming = false;
       }
       const end = Math.min(offset + PIECE, file.size);
-      const result = await send(created.id, offset, file.slice(offset, end), (sent) => onProgress((offset + sent) / Math.max(file.size, 1)));
+      const result = await send(id, offset, file.slice(offset, end), (sent) => onProgress((offset + sent) / Math.max(file.size, 1)));
       if (result.done) return result.body;
       offset = result.offset;
       retries = 0;
     } catch (e) {
+      // The upload gone while resuming: the failure that ended it says why.
+      if (resuming && failure && e instanceof ApiError && e.status === 404) throw failure;
       if (!resumable(e)) throw e;
+      failure = e;
       if (++retries > MAX_RETRIES) throw new Error("The connection keeps dropping; try this file again later.");
       await sleep(Math.min(500 * 2 ** retries, 15000));
       resuming = true;

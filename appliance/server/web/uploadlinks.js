@@ -1,6 +1,6 @@
 // Upload links: a link for a client to send files into a folder of the library, with an expiry,
 // limits on files and bytes, and an optional password; then what arrived, and revocation.
-import { api, ask, el, fmt, loadOrder, toast } from "/assets/api.js";
+import { api, ask, el, fmt, loadOrder, onSubmit, toast } from "/assets/api.js";
 
 const DAY_MS = 86_400_000;
 const MB = 1024 * 1024;
@@ -42,8 +42,7 @@ export async function renderUploadLinks(main) {
     el("p", { class: "muted", text: "Send a client a link to upload their files straight into a folder of your library: no account needed, and you are told when files arrive." }),
     form, el("h2", { text: "Your upload links" }), list);
 
-  form.addEventListener("submit", async (e) => {
-    e.preventDefault();
+  onSubmit(form, async () => {
     error.textContent = "";
     const number = (id) => (form.querySelector(`#${id}`).value ? Number(form.querySelector(`#${id}`).value) : undefined);
     try {
