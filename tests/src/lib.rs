@@ -405,6 +405,28 @@ impl Drop for Server {
     }
 }
 
+/// The session token a sign-in's answer set in its cookie.
+pub fn session_token_of(res: &reqwest::Response) -> String {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| {
+            c.split(';')
+                .next()?
+                .split_once('=')
+                .map(|(_, v)| v.to_owned())
+        })
+        .unwrap_or_else(|| panic!("no session cookie in {:?}", res.headers()))
+}
+
+/// A new session's token for `email` (with [`PASSWORD`]), for requests written by hand.
+pub async fn session_token(server: &Server, email: &str) -> String {
+    let res = Owner::new(server).login(email, PASSWORD, None).await;
+    assert_eq!(res.status(), 200, "sign-in of {email}");
+    session_token_of(&res)
+}
+
 /// An owner's browser: a cookie jar against one server.
 #[derive(Debug)]
 pub struct Owner {

@@ -28,22 +28,8 @@ async fn sign_in(server: &Server, email: &str) -> (Owner, String) {
     let owner = Owner::new(server);
     let res = owner.login(email, PASSWORD, None).await;
     assert_eq!(res.status(), 200, "sign-in of {email}");
-    let token = session_token(&res);
+    let token = studiovault_e2e::session_token_of(&res);
     (owner, token)
-}
-
-fn session_token(res: &reqwest::Response) -> String {
-    res.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|c| {
-            c.split(';')
-                .next()?
-                .split_once('=')
-                .map(|(_, v)| v.to_owned())
-        })
-        .unwrap_or_default()
 }
 
 async fn post_ok(owner: &Owner, path: &str, body: Value, want: u16) -> Value {

@@ -24,7 +24,10 @@ async fn world(server: &Server) -> (Arena, Owner) {
     let bob = Owner::signed_in(server, "bob@studio.test").await;
     let arena = Arena::new(server);
     arena.set("cookie", "sv_session");
-    arena.set("bob_token", session_token(server, "bob@studio.test").await);
+    arena.set(
+        "bob_token",
+        studiovault_e2e::session_token(server, "bob@studio.test").await,
+    );
     for (owner, name) in [(&alice, "alice"), (&bob, "bob")] {
         let track = owner.upload_ok("Take.wav", wav(2.0, 1)).await;
         let share = post_ok(
@@ -64,26 +67,6 @@ async fn world(server: &Server) -> (Arena, Owner) {
         link["link"].as_str().unwrap().trim_start_matches("/u/"),
     );
     (arena, alice)
-}
-
-async fn session_token(server: &Server, email: &str) -> String {
-    let res = reqwest::Client::new()
-        .post(server.url("/api/session"))
-        .json(&json!({"email": email, "password": studiovault_e2e::PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    res.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|c| {
-            c.split(';')
-                .next()?
-                .split_once('=')
-                .map(|(_, v)| v.to_owned())
-        })
-        .unwrap()
 }
 
 /// Alice's comment, upload link and notification are as they were.

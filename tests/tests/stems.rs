@@ -670,7 +670,10 @@ async fn stalled_stems_archives_hold_no_server_thread() {
             .and_then(|n| n.trim().parse::<usize>().ok())
             .unwrap()
     };
-    let cookie = session_cookie(&server, "tar@studio.test").await;
+    let cookie = format!(
+        "sv_session={}",
+        studiovault_e2e::session_token(&server, "tar@studio.test").await
+    );
     let address = server.base().trim_start_matches("http://").to_owned();
     let before = threads();
     // 64 downloads asked for and never read, through receive buffers too small to hold them.
@@ -700,22 +703,6 @@ async fn stalled_stems_archives_hold_no_server_thread() {
     let (status, _) = owner.get_json("/api/session").await;
     assert_eq!(status, 200);
     drop(stalled);
-}
-
-/// A session cookie of `email` (`name=value`), for requests made by hand.
-async fn session_cookie(server: &Server, email: &str) -> String {
-    let res = reqwest::Client::new()
-        .post(server.url("/api/session"))
-        .json(&json!({"email": email, "password": studiovault_e2e::PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    res.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|c| c.split(';').next().map(str::to_owned))
-        .expect("a session cookie")
 }
 
 #[tokio::test]

@@ -324,7 +324,7 @@ async fn half_sent_patch(
     first: usize,
 ) -> tokio::net::TcpStream {
     use tokio::io::AsyncWriteExt;
-    let token = session_token(server, email).await;
+    let token = studiovault_e2e::session_token(server, email).await;
     let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", server.port))
         .await
         .unwrap();
@@ -339,20 +339,6 @@ async fn half_sent_patch(
         .unwrap();
     stream.flush().await.unwrap();
     stream
-}
-
-/// A new session's token, for requests written by hand on a raw socket.
-async fn session_token(server: &Server, email: &str) -> String {
-    let res = Owner::new(server)
-        .login(email, studiovault_e2e::PASSWORD, None)
-        .await;
-    let cookie = res.headers()["set-cookie"].to_str().unwrap().to_owned();
-    cookie
-        .trim_start_matches("sv_session=")
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread")]

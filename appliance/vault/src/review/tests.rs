@@ -155,6 +155,22 @@ fn deleting_a_track_drops_its_comments_and_what_was_heard_of_it() {
     assert!(export.comments.is_empty() && export.listening.is_empty());
 }
 
+/// A recipient's comment at 0:00 on `track`.
+fn comment(t: &TestVault, grant: &RecipientGrant, track: TrackId, text: &str) {
+    grant
+        .add_comment(
+            &t.vault,
+            track,
+            NewCommentInput {
+                text: text.into(),
+                at_secs: Some(0.0),
+                ..Default::default()
+            },
+            &ClientInfo::default(),
+        )
+        .unwrap();
+}
+
 #[test]
 fn a_digest_gathers_a_day_of_notifications_into_one_mail() {
     let t = TestVault::new();
@@ -167,18 +183,7 @@ fn a_digest_gathers_a_day_of_notifications_into_one_mail() {
     let grant = share(&t, &scope, track.id, true);
     grant.open(&t.vault, &ClientInfo::default()).unwrap();
     for text in ["first", "second"] {
-        grant
-            .add_comment(
-                &t.vault,
-                track.id,
-                NewCommentInput {
-                    text: text.into(),
-                    at_secs: Some(0.0),
-                    ..Default::default()
-                },
-                &ClientInfo::default(),
-            )
-            .unwrap();
+        comment(&t, &grant, track.id, text);
     }
     let mails = || t.vault.jobs_of(JobKind::Mail).unwrap().len();
     assert_eq!(mails(), 0, "a digest owner gets no mail per event");
@@ -200,18 +205,7 @@ fn a_digest_gathers_a_day_of_notifications_into_one_mail() {
     );
     // Nothing new, or less than a day since: no second digest.
     assert_eq!(t.vault.send_review_digests().unwrap(), 0);
-    grant
-        .add_comment(
-            &t.vault,
-            track.id,
-            NewCommentInput {
-                text: "third".into(),
-                at_secs: Some(0.0),
-                ..Default::default()
-            },
-            &ClientInfo::default(),
-        )
-        .unwrap();
+    comment(&t, &grant, track.id, "third");
     assert_eq!(t.vault.send_review_digests().unwrap(), 0);
     t.advance_secs(24 * 3600);
     assert_eq!(t.vault.send_review_digests().unwrap(), 1);
@@ -226,20 +220,7 @@ fn mail_at_once_is_a_few_an_hour_and_what_comes_past_that_is_told_together() {
     let (_, scope) = t.user("mixer@studio.test");
     let track = t.upload(&scope, b"a take");
     let grant = share(&t, &scope, track.id, true);
-    let comment = |text: &str| {
-        grant
-            .add_comment(
-                &t.vault,
-                track.id,
-                NewCommentInput {
-                    text: text.into(),
-                    at_secs: Some(0.0),
-                    ..Default::default()
-                },
-                &ClientInfo::default(),
-            )
-            .unwrap();
-    };
+    let comment = |text: &str| comment(&t, &grant, track.id, text);
     // The messages queued from each template.
     let mails = |template: &str| {
         let txn = redb::ReadableDatabase::begin_read(t.vault.db()).unwrap();
