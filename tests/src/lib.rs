@@ -405,9 +405,9 @@ impl Drop for Server {
     }
 }
 
-/// The session token a sign-in's answer set in its cookie.
-pub fn session_token_of(res: &reqwest::Response) -> String {
-    res.headers()
+/// The value of the (first) cookie `headers` set.
+pub fn cookie_set_by(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    headers
         .get_all("set-cookie")
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -417,6 +417,11 @@ pub fn session_token_of(res: &reqwest::Response) -> String {
                 .split_once('=')
                 .map(|(_, v)| v.to_owned())
         })
+}
+
+/// The session token a sign-in's answer set in its cookie.
+pub fn session_token_of(res: &reqwest::Response) -> String {
+    cookie_set_by(res.headers())
         .unwrap_or_else(|| panic!("no session cookie in {:?}", res.headers()))
 }
 

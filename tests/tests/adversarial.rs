@@ -1036,18 +1036,7 @@ async fn sessions_cannot_be_fixed_and_die_when_ended() {
     .json(json!({"email": "bob@studio.test", "password": PASSWORD}))
     .is(a, 200, "")
     .await;
-    let issued = login
-        .headers
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|c| {
-            c.split(';')
-                .next()?
-                .split_once('=')
-                .map(|(_, v)| v.to_owned())
-        })
-        .unwrap_or_default();
+    let issued = studiovault_e2e::cookie_set_by(&login.headers).unwrap_or_default();
     a.check(
         "session/login: a fresh 256-bit token, not the planted one",
         issued != fixed && issued.len() >= 43,

@@ -29,22 +29,6 @@ fn link_of(share: &Value, i: usize) -> String {
         .to_owned()
 }
 
-/// The value of the cookie an answer sets.
-fn set_cookie(answer: &Answer) -> String {
-    answer
-        .headers
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|c| {
-            c.split(';')
-                .next()?
-                .split_once('=')
-                .map(|(_, v)| v.to_owned())
-        })
-        .unwrap_or_default()
-}
-
 /// Sets `{prefix}_rec`, `_track`, `_kind`, `_e`, `_n`, `_s` from a signed URL's path and query.
 fn split_url(a: &Arena, prefix: &str, url: &str) {
     let (path, query) = url.split_once('?').unwrap();
@@ -161,12 +145,18 @@ async fn links_unlocks_and_media_urls_refuse_every_forgery() {
         .form(&[("password", "open sesame")])
         .is(&a, 303, "")
         .await;
-    a.set("dee_unlock", set_cookie(&dee_unlocked));
+    a.set(
+        "dee_unlock",
+        studiovault_e2e::cookie_set_by(&dee_unlocked.headers).unwrap_or_default(),
+    );
     let eli_unlocked = atk("unlock: eli's right password", POST, "/s/{eli}/unlock")
         .form(&[("password", "open sesame")])
         .is(&a, 303, "")
         .await;
-    a.set("eli_unlock", set_cookie(&eli_unlocked));
+    a.set(
+        "eli_unlock",
+        studiovault_e2e::cookie_set_by(&eli_unlocked.headers).unwrap_or_default(),
+    );
     let (expiry, tag) = a
         .var("dee_unlock")
         .split_once('.')
