@@ -485,6 +485,29 @@ async fn the_app_works_from_the_keyboard_alone() {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 
+    // Enter on a row's ▶ plays the take, and the focus stays on that button, though the table
+    // is drawn anew on every play and pause (it fell to the page's body).
+    browser
+        .eval(&format!(
+            "document.querySelector(\"#tracks tr[data-id='{take_b}'] button[aria-label^='Play']\").focus()"
+        ))
+        .await;
+    browser.keys("\u{E007}").await; // Enter
+    browser
+        .until(
+            "the row marked playing",
+            &format!(
+                "document.querySelector(\"#tracks tr[data-id='{take_b}']\").classList.contains('playing')"
+            ),
+        )
+        .await;
+    assert_eq!(
+        browser
+            .eval("document.activeElement.getAttribute('aria-label')")
+            .await,
+        json!("Play Take B")
+    );
+
     // Wrong password shows the reason, and throttling shows a wait.
     let fresh = Browser::start_for(&server).await;
     fresh.goto(&server.url("/login")).await;

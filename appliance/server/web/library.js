@@ -262,7 +262,25 @@ export async function renderLibrary(main, session) {
           el("button", { type: "button", class: "danger", "aria-label": `Delete ${t.name}`, text: "Delete", onclick: () => remove(t) }))));
       return open ? [track, stemsRow(t, COLUMNS.length + 2, () => { load(); refreshQuota(); })] : [track];
     });
+    const focused = focusedControl();
     table.replaceChildren(el("caption", { class: "muted", hidden: true, text: "Your tracks" }), el("thead", {}, head), el("tbody", {}, rows));
+    focused?.();
+  }
+
+  // The table is drawn anew on every play, pause and analysis poll: the control that had the
+  // focus gets it back in the new table (its row and label, or its sort column), so keyboard
+  // and screen-reader users keep their place. Answers how to focus it again, if one had it.
+  function focusedControl() {
+    const active = document.activeElement;
+    if (!active || !table.contains(active)) return null;
+    const row = active.closest("tr[data-id]")?.dataset.id;
+    const label = active.getAttribute("aria-label");
+    const sort = active.dataset.sort;
+    return () => {
+      const again = sort ? table.querySelector(`button[data-sort="${sort}"]`)
+        : [...table.querySelectorAll(`tr[data-id="${row}"] [aria-label]`)].find((e) => e.getAttribute("aria-label") === label);
+      again?.focus();
+    };
   }
 
   // "New version…": the file picked becomes the next version of `t` (Mix 2, Mix 3…).
