@@ -97,8 +97,9 @@ fn clear_text_mail_is_refused_off_loopback() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
+    // Refused as the configuration loads, naming the key, as `config check` refuses it.
     assert!(
-        stderr.contains("mail.security: `none` sends in the clear"),
+        stderr.contains("`mail.security`: `none` sends in the clear"),
         "{stderr}"
     );
 }

@@ -142,18 +142,48 @@ fn config_error(key: &'static str, reason: impl Into<String>) -> MailError {
     }
 }
 
+impl MailConfig {
+    /// What can be told of the settings without touching a file or the network: a relay
+    /// named needs a sender, a sender that is an address, `security = "none"` only to a relay
+    /// on loopback, and a user with a password file. `config check` runs it, so a setting that
+    /// would keep the service from starting is named before it is installed.
+    pub fn check(&self) -> Result<(), MailError> {
+        let Some(host) = self.smtp_host.as_deref() else {
+            return Ok(());
+        };
+        self.sender()?;
+        if self.security == Security::None && !is_loopback(host) {
+            return Err(config_error(
+                "security",
+                "`none` sends in the clear: only to a relay on loopback",
+            ));
+        }
+        if self.username.is_some() != self.password_file.is_some() {
+            return Err(config_error(
+                "username",
+                "set both mail.username and mail.password_file, or neither",
+            ));
+        }
+        Ok(())
+    }
+
+    fn sender(&self) -> Result<Mailbox, MailError> {
+        self.from
+            .as_deref()
+            .ok_or_else(|| config_error("from", "must be set when mail.smtp_host is"))?
+            .parse()
+            .map_err(|e| config_error("from", format!("not an address: {e}")))
+    }
+}
+
 impl Mailer {
     pub fn new(config: &MailConfig) -> Result<Self, MailError> {
         let host = config
             .smtp_host
             .as_deref()
             .ok_or(MailError::NotConfigured)?;
-        let from: Mailbox = config
-            .from
-            .as_deref()
-            .ok_or(MailError::NotConfigured)?
-            .parse()
-            .map_err(|e| config_error("from", format!("not an address: {e}")))?;
+        config.check()?;
+        let from = config.sender()?;
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
             .port(config.smtp_port)
             .timeout(Some(TIMEOUT));
@@ -170,29 +200,15 @@ impl Mailer {
                 .build_rustls()
                 .map_err(|e| config_error("smtp_host", e.to_string()))
         };
+        // `check` refused `none` to a relay off loopback, and a user without a password file.
         builder = match config.security {
             Security::Starttls => builder.tls(Tls::Required(tls()?)),
             Security::Tls => builder.tls(Tls::Wrapper(tls()?)),
-            Security::None if is_loopback(host) => builder.tls(Tls::None),
-            Security::None => {
-                return Err(config_error(
-                    "security",
-                    "`none` sends in the clear: only to a relay on loopback",
-                ));
-            }
+            Security::None => builder.tls(Tls::None),
         };
-        match (&config.username, &config.password_file) {
-            (Some(user), Some(file)) => {
-                let password = read_secret(file)?;
-                builder = builder.credentials(Credentials::new(user.clone(), password));
-            }
-            (None, None) => {}
-            _ => {
-                return Err(config_error(
-                    "username",
-                    "set both mail.username and mail.password_file, or neither",
-                ));
-            }
+        if let (Some(user), Some(file)) = (&config.username, &config.password_file) {
+            let password = read_secret(file)?;
+            builder = builder.credentials(Credentials::new(user.clone(), password));
         }
         Ok(Self {
             transport: builder.build(),

@@ -27,6 +27,8 @@ const ENV_NOT_CONFIG: &[&str] = &[
     "STUDIOVAULT_REQUIRE_MODEL",
     // Which binary the test suite and the benchmarks run; the appliance it starts inherits it.
     "STUDIOVAULT_BIN",
+    // Where the browser tests keep their screenshots; the appliance they start inherits it.
+    "STUDIOVAULT_ARTIFACTS",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -500,6 +502,11 @@ impl Config {
     fn validate(&self) -> Result<(), ConfigError> {
         let positive = [
             ("http.max_upload_bytes", self.http.max_upload_bytes),
+            // Zero times out every body chunk not already buffered: no upload would arrive.
+            (
+                "http.body_idle_timeout_secs",
+                self.http.body_idle_timeout_secs,
+            ),
             (
                 "sessions.idle_timeout_minutes",
                 self.sessions.idle_timeout_minutes,
@@ -562,6 +569,47 @@ impl Config {
                 });
             }
         }
+        // Past these, the times in milliseconds overflow (a session's limit wrapped negative,
+        // and every session ended on its first use).
+        for (key, value, most) in [
+            (
+                "sessions.absolute_timeout_days",
+                self.sessions.absolute_timeout_days,
+                3650,
+            ),
+            (
+                "sessions.idle_timeout_minutes",
+                self.sessions.idle_timeout_minutes,
+                3650 * 24 * 60,
+            ),
+            (
+                "analysis.max_duration_minutes",
+                self.analysis.max_duration_minutes,
+                24 * 60,
+            ),
+            (
+                "analysis.memory_limit_mib",
+                self.analysis.memory_limit_mib,
+                1 << 20,
+            ),
+        ] {
+            if value > most {
+                return Err(ConfigError::Key {
+                    key: key.into(),
+                    message: format!("must be at most {most}"),
+                });
+            }
+        }
+        self.mail.check().map_err(|e| match e {
+            studiovault_mail::MailError::Config { key, reason } => ConfigError::Key {
+                key: format!("mail.{key}"),
+                message: reason,
+            },
+            other => ConfigError::Key {
+                key: "mail".into(),
+                message: other.to_string(),
+            },
+        })?;
         if self.sessions.idle_timeout_minutes > self.sessions.absolute_timeout_days * 24 * 60 {
             return Err(ConfigError::Key {
                 key: "sessions.idle_timeout_minutes".into(),
@@ -782,6 +830,56 @@ mod tests {
         let path = dir.path().join("c.toml");
         std::fs::write(&path, text).unwrap();
         Config::load(Some(&path), env(vars))
+    }
+
+    #[test]
+    fn settings_that_would_stop_the_service_are_named_by_config_check() {
+        let key_of = |text: &str| match load_toml(text, &[]) {
+            Err(ConfigError::Key { key, .. }) => key,
+            other => panic!("expected a key error for {text:?}, got {other:?}"),
+        };
+        // Mail: `serve` refused these only once started, with a message naming another key.
+        assert_eq!(
+            key_of("[mail]\nsmtp_host = \"smtp.example\"\n"),
+            "mail.from"
+        );
+        assert_eq!(
+            key_of("[mail]\nsmtp_host = \"smtp.example\"\nfrom = \"not an address\"\n"),
+            "mail.from"
+        );
+        assert_eq!(
+            key_of(
+                "[mail]\nsmtp_host = \"smtp.example\"\nfrom = \"vault@studio.example\"\n\
+                 security = \"none\"\n"
+            ),
+            "mail.security"
+        );
+        assert_eq!(
+            key_of(
+                "[mail]\nsmtp_host = \"smtp.example\"\nfrom = \"vault@studio.example\"\n\
+                 username = \"vault\"\n"
+            ),
+            "mail.username"
+        );
+        load_toml(
+            "[mail]\nsmtp_host = \"127.0.0.1\"\nfrom = \"vault@studio.example\"\n\
+             security = \"none\"\n",
+            &[],
+        )
+        .unwrap();
+        // A zero idle limit cut off every upload; a huge session limit overflowed to negative.
+        assert_eq!(
+            key_of("[http]\nbody_idle_timeout_secs = 0\n"),
+            "http.body_idle_timeout_secs"
+        );
+        assert_eq!(
+            key_of("[sessions]\nabsolute_timeout_days = 200000000000\n"),
+            "sessions.absolute_timeout_days"
+        );
+        assert_eq!(
+            key_of("[analysis]\nmemory_limit_mib = 9000000000000000000\n"),
+            "analysis.memory_limit_mib"
+        );
     }
 
     #[test]
