@@ -13,6 +13,8 @@ mod mail;
 mod sessions;
 mod shares;
 mod status;
+
+pub(crate) use status::DRILL_MAX_AGE_DAYS;
 mod tls;
 mod users;
 mod workers;

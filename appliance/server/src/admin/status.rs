@@ -3,7 +3,7 @@
 use studiovault_api::admin::{
     BackupsView, Capability, CapabilityState, Status, TlsStatus, WorkersView,
 };
-use studiovault_vault::{Clock, OutboxCounts};
+use studiovault_vault::OutboxCounts;
 use warp::Filter;
 
 use super::json;
@@ -37,7 +37,7 @@ fn capabilities(
         mail_capability(&config.mail, outbox),
     ]
     .into_iter()
-    .chain(backup_capabilities(backups))
+    .chain(backup_capabilities(backups, now_ms))
     .collect()
 }
 
@@ -196,8 +196,11 @@ fn ago(now_ms: i64, at_ms: i64) -> String {
 }
 
 /// The status API's entries for replication, backups and drills.
-fn backup_capabilities(view: &BackupsView) -> Vec<Capability> {
-    let now = studiovault_vault::SystemClock.now_ms();
+/// A restore drill older than this is overdue: the timer runs one weekly (`studiovault doctor`
+/// judges it by the same limit).
+pub(crate) const DRILL_MAX_AGE_DAYS: i64 = 8;
+
+fn backup_capabilities(view: &BackupsView, now: i64) -> Vec<Capability> {
     let r = &view.replication;
     let replication = if !r.configured {
         Capability {
@@ -281,6 +284,18 @@ fn backup_capabilities(view: &BackupsView) -> Vec<Capability> {
             state: CapabilityState::Failing,
             detail: "No restore drill has run yet: run `studiovault backup drill`.".into(),
         },
+        // A drill that passed long ago proves nothing of the backups since: the timer stopped.
+        (Some(d), true) if d.passed && now - d.at_ms > DRILL_MAX_AGE_DAYS * 86_400_000 => {
+            Capability {
+                name: "Restore drill".into(),
+                state: CapabilityState::Failing,
+                detail: format!(
+                    "the last one passed {}: drills run weekly, is studiovault-drill.timer \
+                     enabled?",
+                    ago(now, d.at_ms)
+                ),
+            }
+        }
         (Some(d), true) => Capability {
             name: "Restore drill".into(),
             state: if d.passed {
@@ -460,7 +475,7 @@ mod tests {
                 last_snapshot_error: None,
                 last_drill: None,
             };
-            let backups = backup_capabilities(&view)
+            let backups = backup_capabilities(&view, 0)
                 .into_iter()
                 .find(|c| c.name == "Backups")
                 .unwrap();
@@ -470,6 +485,43 @@ mod tests {
         let (failing, detail) = state(false);
         assert_eq!(failing, CapabilityState::Failing);
         assert!(detail.contains("check FAILED"), "{detail}");
+    }
+
+    #[test]
+    fn a_drill_that_passed_long_ago_is_overdue() {
+        let day = 86_400_000;
+        let now = 1_800_000_000_000;
+        let drill = |days_ago: i64| {
+            let view = BackupsView {
+                snapshots_configured: true,
+                last_drill: Some(studiovault_api::admin::DrillReport {
+                    passed: true,
+                    snapshot_id: Some("0123abcd".into()),
+                    at_ms: now - days_ago * day,
+                    users: 1,
+                    tracks: 1,
+                    blobs_listed: 1,
+                    blobs_verified: 1,
+                    blobs_decrypted: 1,
+                    problems: 0,
+                    first_problem: None,
+                    restore_ms: 0,
+                    open_ms: 0,
+                    hash_ms: 0,
+                    decrypt_ms: 0,
+                    total_ms: 0,
+                }),
+                ..Default::default()
+            };
+            backup_capabilities(&view, now)
+                .into_iter()
+                .find(|c| c.name == "Restore drill")
+                .unwrap()
+        };
+        assert_eq!(drill(6).state, CapabilityState::Ok);
+        let overdue = drill(30);
+        assert_eq!(overdue.state, CapabilityState::Failing);
+        assert!(overdue.detail.contains("drill.timer"), "{}", overdue.detail);
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::cli::DoctorArgs;
 use crate::config::Config;
 
 /// A drill older than this means the weekly timer is not running.
-const DRILL_MAX_AGE_DAYS: i64 = 8;
+use crate::admin::DRILL_MAX_AGE_DAYS;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -194,7 +194,35 @@ async fn backups(client: &AdminClient, config: &Config) -> Vec<Finding> {
             Err(e) => Finding::fail("repository", format!("not reachable: {e}")),
         },
     );
+    findings.push(last_snapshot(client).await);
     findings
+}
+
+/// The last snapshot the server took: it failed, or the repository's check after it did, while
+/// the repository still lists and the timers run.
+async fn last_snapshot(client: &AdminClient) -> Finding {
+    let view: BackupsView = match client.get("/v1/backups").await {
+        Ok(view) => view,
+        Err(e) => return Finding::fail("last snapshot", e.to_string()),
+    };
+    match (&view.last_snapshot_error, &view.last_snapshot) {
+        (Some(error), _) => Finding::fail(
+            "last snapshot",
+            format!("FAILED: {error} (`studiovault backup status`)"),
+        ),
+        (None, Some(s)) if !s.check_ok => Finding::fail(
+            "last snapshot",
+            format!(
+                "{}: `restic check` found the repository damaged after it (the journal says what)",
+                crate::human::when(s.at_ms)
+            ),
+        ),
+        (None, Some(s)) => Finding::ok("last snapshot", crate::human::when(s.at_ms)),
+        (None, None) => Finding::warn(
+            "last snapshot",
+            "none yet: `studiovault backup run` takes one now (the timer runs one hourly)".into(),
+        ),
+    }
 }
 
 /// The last restore drill: recent and passed.
