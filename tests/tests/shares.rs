@@ -236,6 +236,8 @@ async fn each_recipients_copy_traces_back_to_that_recipient_alone() {
             let cli: Value = serde_json::from_str(&out).unwrap();
             assert_eq!(cli["recipient"]["name"], "Cy Press");
             assert_eq!(cli["owner_email"], "artist@studio.test");
+            // No working link: the admin's plays would count as the recipient's.
+            assert_eq!(cli["recipient"]["link"], "", "{cli}");
             let text = server.cli_ok(&["leak", "trace", path.to_str().unwrap()], None);
             assert!(
                 text.contains("Cy Press") && text.contains("downloaded"),
@@ -299,6 +301,10 @@ async fn each_recipients_copy_traces_back_to_that_recipient_alone() {
     let trace = rival.trace(leaked).await;
     assert_eq!(trace["found"], false, "{trace}");
     assert!(trace["recipient"].is_null());
+    assert!(
+        trace["payload"].is_null(),
+        "not even that this appliance marked it: {trace}"
+    );
 
     // The owner sees, per recipient, what was opened, played and downloaded.
     let (_, detail) = owner

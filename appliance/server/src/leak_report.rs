@@ -47,11 +47,23 @@ pub fn trace_view(
     threshold: Option<f64>,
     for_admin: bool,
 ) -> TraceView {
-    let link = |r: &TraceReport| recipient_view(&r.recipient, &vault.link_token(r.recipient.id));
+    let link = |r: &TraceReport| {
+        let mut view = recipient_view(&r.recipient, &vault.link_token(r.recipient.id));
+        // The admin investigates: a working link would let them play as the recipient, with
+        // their plays logged against the person under investigation.
+        if for_admin {
+            view.link.clear();
+        }
+        view
+    };
     let decoded = outcome.decoded.as_ref();
     TraceView {
         found: decoded.is_some() || !outcome.suspects.is_empty(),
-        payload: payload.map(|p| format!("{p:016x}")),
+        // An owner reads the payload of their own recipients' copies only: another owner's
+        // told them that this appliance marked the file.
+        payload: payload
+            .filter(|_| for_admin || decoded.is_some())
+            .map(|p| format!("{p:016x}")),
         owner_email: decoded
             .or(outcome.suspects.first().map(|(r, _)| r))
             .filter(|_| for_admin)
