@@ -343,7 +343,18 @@ impl flacenc::source::Source for FlacSource {
 }
 
 /// Encodes the marked stream as FLAC (16- or 24-bit; float sources become 24-bit).
-pub fn encode_flac(stream: MarkedStream, encoding: Encoding) -> Result<Vec<u8>, MarkError> {
+///
+/// Frame by frame, each kept as its encoded bytes: flacenc's whole-stream encoder keeps every
+/// frame with its residuals (about eight bytes a sample per channel, several times the file),
+/// so a CD-quality track of some twenty minutes outgrew the render's memory limit. Now a
+/// copy takes about what its FLAC file takes. STREAMINFO goes in front once the last frame is
+/// encoded, exact: the sample count, the frame sizes and the MD5 of the samples.
+pub fn encode_flac(stream: MarkedStream, encoding: Encoding) -> Result<EncodedFlac, MarkError> {
+    use flacenc::bitsink::{BitSink, ByteSink};
+    use flacenc::component::StreamInfo;
+    use flacenc::source::{Context, FrameBuf, Source};
+
+    let flac_error = |e: &dyn std::fmt::Debug| MarkError::Flac(format!("{e:?}"));
     let encoding = if encoding == Encoding::Float32 {
         Encoding::Int24
     } else {
@@ -353,33 +364,83 @@ pub fn encode_flac(stream: MarkedStream, encoding: Encoding) -> Result<Vec<u8>, 
     // about 3 % larger than LPC's (ffmpeg's level 5), and a recipient waits for this render.
     let mut config = flacenc::config::Encoder::default();
     config.subframe_coding.use_lpc = false;
-    let config = config
-        .into_verified()
-        .map_err(|(_, e)| MarkError::Flac(format!("{e:?}")))?;
+    let config = config.into_verified().map_err(|(_, e)| flac_error(&e))?;
     let mut source = FlacSource {
         stream,
         encoding,
         pending: Vec::new(),
         error: None,
     };
-    let flac = flacenc::encode_with_fixed_block_size(&config, &mut source, config.block_size)
-        .map_err(|e| MarkError::Flac(format!("{e:?}")))?;
+    let (channels, bits) = (source.channels(), source.bits_per_sample());
+    let block_size = config.block_size;
+    let mut info =
+        StreamInfo::new(source.sample_rate(), channels, bits).map_err(|e| flac_error(&e))?;
+    info.set_block_sizes(block_size, block_size)
+        .map_err(|e| flac_error(&e))?;
+    let mut buffers = (
+        FrameBuf::with_size(channels, block_size).map_err(|e| flac_error(&e))?,
+        Context::new(bits, channels),
+    );
+    let mut frames = ByteSink::new();
+    loop {
+        let read = source
+            .read_samples(block_size, &mut buffers)
+            .map_err(|e| flac_error(&e))?;
+        if read == 0 {
+            break;
+        }
+        let number = buffers
+            .1
+            .current_frame_number()
+            .ok_or_else(|| MarkError::Flac("no frame number".into()))?;
+        let frame = flacenc::encode_fixed_size_frame(&config, &buffers.0, number, &info)
+            .map_err(|e| flac_error(&e))?;
+        info.update_frame_info(&frame);
+        frame.write(&mut frames).map_err(|e| flac_error(&e))?;
+    }
     if let Some(e) = source.error {
         return Err(e);
     }
-    let mut sink = flacenc::bitsink::ByteSink::new();
-    flac.write(&mut sink)
-        .map_err(|e| MarkError::Flac(format!("{e:?}")))?;
-    let mut bytes = sink.as_slice().to_vec();
+    info.set_md5_digest(&buffers.1.md5_digest());
+    info.set_total_samples(buffers.1.total_samples());
     // STREAMINFO's minimum block size must leave out the last block (FLAC format, section
-    // "METADATA_BLOCK_STREAMINFO"); flacenc counts it, and decoders that take min != max to mean
-    // variable block sizes (symphonia does) then misread every frame header. Every block but
-    // the last has the maximum size here, so the minimum is the maximum.
-    if bytes.len() >= 12 && &bytes[..4] == b"fLaC" {
-        let max = [bytes[10], bytes[11]];
-        bytes[8..10].copy_from_slice(&max);
+    // "METADATA_BLOCK_STREAMINFO"); counting it, decoders that take min != max to mean
+    // variable block sizes (symphonia does) misread every frame header. Every block but the
+    // last has the maximum size here, so the minimum is the maximum.
+    info.set_block_sizes(info.max_block_size(), info.max_block_size())
+        .map_err(|e| flac_error(&e))?;
+    let mut head = ByteSink::new();
+    head.write_bytes_aligned(b"fLaC")
+        .map_err(|e| flac_error(&e))?;
+    // The one metadata block: the last (0x80), of type STREAMINFO (0), 34 bytes long.
+    head.write_bytes_aligned(&[0x80, 0, 0, 34])
+        .map_err(|e| flac_error(&e))?;
+    info.write(&mut head).map_err(|e| flac_error(&e))?;
+    Ok(EncodedFlac {
+        head: head.into_inner(),
+        frames: frames.into_inner(),
+    })
+}
+
+/// A FLAC file as [`encode_flac`] makes it: its header, then its frames, kept apart so they
+/// are written out without one more copy of the whole.
+#[derive(Debug)]
+pub struct EncodedFlac {
+    head: Vec<u8>,
+    frames: Vec<u8>,
+}
+
+impl EncodedFlac {
+    pub fn write_to(&self, out: &mut impl Write) -> std::io::Result<()> {
+        out.write_all(&self.head)?;
+        out.write_all(&self.frames)
     }
-    Ok(bytes)
+
+    pub fn into_bytes(self) -> Vec<u8> {
+        let mut bytes = self.head;
+        bytes.extend_from_slice(&self.frames);
+        bytes
+    }
 }
 
 #[cfg(test)]
@@ -454,7 +515,9 @@ mod tests {
     #[test]
     fn flac_copies_decode_whole_and_declare_fixed_blocks() {
         // 100 001 frames: the last FLAC block is short, which flacenc used to declare as the minimum.
-        let flac = encode_flac(stream(100_001), Encoding::Int24).unwrap();
+        let flac = encode_flac(stream(100_001), Encoding::Int24)
+            .unwrap()
+            .into_bytes();
         assert_eq!(flac[8..10], flac[10..12], "min block size = max block size");
         assert_eq!(decoded_frames(flac), 100_001);
     }
@@ -462,7 +525,7 @@ mod tests {
     #[test]
     fn flac_copies_hold_exactly_the_samples_of_the_wav_copy() {
         for encoding in [Encoding::Int16, Encoding::Int24] {
-            let flac = encode_flac(stream(60_000), encoding).unwrap();
+            let flac = encode_flac(stream(60_000), encoding).unwrap().into_bytes();
             let mut wav = Cursor::new(Vec::new());
             write_wav(stream(60_000), encoding, &mut wav).unwrap();
             let (flac, wav) = (decoded(flac), decoded(wav.into_inner()));

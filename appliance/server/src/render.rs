@@ -25,7 +25,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
 use crate::jobs::{Executor, Progress};
-use studiovault_marking::{Encoding, MarkedStream, encode_flac};
+use studiovault_marking::{EncodedFlac, Encoding, MarkedStream, encode_flac};
 
 /// Limits of one render, from the analysis limits in the config.
 pub type RenderLimits = crate::analysis::JobLimits;
@@ -91,9 +91,12 @@ enum RenderError {
     /// The child refused the job (its reason) or could not be run.
     #[error("{0}")]
     Job(String),
-    /// The child was killed (memory limit, signal) or overran its time.
+    /// The child was killed (a signal) or overran its time.
     #[error("{0}")]
     Died(String),
+    /// The child needed more memory than its limit: the same track needs as much next time.
+    #[error("{0}")]
+    OverLimit(String),
 }
 
 impl RenderError {
@@ -318,8 +321,9 @@ async fn run_child_streaming(
     if !status.success() {
         use std::os::unix::process::ExitStatusExt;
         return Err(match (status.signal(), error) {
-            (Some(6), _) => RenderError::Died(format!(
-                "the render needed more than its {} MiB memory limit",
+            (Some(6), _) => RenderError::OverLimit(format!(
+                "the render needed more than its {} MiB memory limit (the track is too long to \
+                 mark within it)",
                 limits.memory_bytes >> 20
             )),
             (Some(sig), _) => RenderError::Died(format!("the render process died (signal {sig})")),
@@ -347,7 +351,7 @@ pub fn child_main(memory_limit_bytes: u64) -> ExitCode {
     match result {
         Ok(flac) => {
             let mut out = std::io::stdout().lock();
-            if out.write_all(&flac).and_then(|()| out.flush()).is_ok() {
+            if flac.write_to(&mut out).and_then(|()| out.flush()).is_ok() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE
@@ -360,7 +364,7 @@ pub fn child_main(memory_limit_bytes: u64) -> ExitCode {
     }
 }
 
-fn render_request(request: &RenderRequest) -> Result<Vec<u8>, String> {
+fn render_request(request: &RenderRequest) -> Result<EncodedFlac, String> {
     let reader = BlobAccess::from_parts(
         request.path.clone(),
         &request.blob,
@@ -425,6 +429,8 @@ mod tests {
         }
         for lasting in [
             RenderError::Job("the file is not audio".into()),
+            // Retried, it needed as much again: the copy was tried on every visit for good.
+            RenderError::OverLimit("the render needed more than its 1024 MiB".into()),
             RenderError::Store(VaultError::Integrity {
                 blob: "b".into(),
                 reason: "tag mismatch".into(),

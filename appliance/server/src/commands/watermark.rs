@@ -79,7 +79,10 @@ pub async fn watermark(
                     let (rate, channels) = (stream.sample_rate, stream.channels);
                     let tmp = output.with_extension("partial");
                     if flac {
-                        std::fs::write(&tmp, studiovault_marking::encode_flac(stream, encoding)?)?;
+                        std::fs::write(
+                            &tmp,
+                            studiovault_marking::encode_flac(stream, encoding)?.into_bytes(),
+                        )?;
                     } else {
                         studiovault_marking::write_wav(
                             stream,
