@@ -1,8 +1,8 @@
 //! Upload links, the client's side: `GET /u/{link}` (the page, or the one page for links that
 //! do not work) and `POST /u/{link}/files` (one audio file per request, multipart field
-//! `file`, the link's password percent-encoded in `X-Link-Password`). Files stream into an encrypted blob of
-//! the owner, are probed as audio like any upload, and are committed into the link's folder
-//! with the link's caps checked again in the commit's transaction.
+//! `file`, the link's password percent-encoded in `X-Link-Password`). Files stream into an
+//! encrypted blob of the owner, are probed as audio like any upload, and are committed into
+//! the link's folder with the link's caps checked again in the commit's transaction.
 
 use std::sync::Arc;
 
