@@ -160,6 +160,9 @@ impl App {
                 self.on_key(key)
             }
             Input::Terminal(Event::Mouse(mouse)) => self.on_mouse(mouse),
+            Input::Terminal(Event::Paste(text)) => {
+                self.help.is_none() && self.tabs[self.active].paste(&text)
+            }
             Input::Terminal(Event::Resize(..)) => true,
             Input::Terminal(_) => false,
             Input::Reply(reply) => self.on_reply(reply),

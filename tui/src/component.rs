@@ -54,6 +54,13 @@ pub trait Component {
     /// About once a second while the tab is shown. True when something visible changed.
     fn tick(&mut self, ctx: &mut Ctx) -> bool;
 
+    /// Text pasted in the terminal: it goes into the text field being typed in, if there is
+    /// one, and is dropped otherwise (never read as keys: pasted letters must not act as
+    /// shortcuts or answer a question). True when it went in.
+    fn paste(&mut self, _text: &str) -> bool {
+        false
+    }
+
     /// A key the app did not take. True when it was handled (and the screen should redraw).
     fn on_key(&mut self, key: &KeyEvent, ctx: &mut Ctx) -> bool;
 

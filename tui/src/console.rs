@@ -6,7 +6,10 @@ use std::io::{self, IsTerminal, Stdout};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crossterm::event::{DisableMouseCapture, EnableMouseCapture, EventStream};
+use crossterm::event::{
+    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
+    EventStream,
+};
 use crossterm::execute;
 use crossterm::terminal::{
     EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
@@ -146,7 +149,9 @@ impl TerminalSession {
         let setup = || -> io::Result<Terminal<CrosstermBackend<Stdout>>> {
             enable_raw_mode()?;
             let mut stdout = io::stdout();
-            execute!(stdout, EnterAlternateScreen)?;
+            // A paste arrives as one event, not as keys: pasted letters must not act as
+            // shortcuts (`s` suspends, `y` confirms).
+            execute!(stdout, EnterAlternateScreen, EnableBracketedPaste)?;
             if mouse {
                 execute!(stdout, EnableMouseCapture)?;
             }
@@ -176,5 +181,10 @@ fn restore_terminal(mouse: bool) {
     if mouse {
         let _ = execute!(stdout, DisableMouseCapture);
     }
-    let _ = execute!(stdout, LeaveAlternateScreen, crossterm::cursor::Show);
+    let _ = execute!(
+        stdout,
+        DisableBracketedPaste,
+        LeaveAlternateScreen,
+        crossterm::cursor::Show
+    );
 }

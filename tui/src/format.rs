@@ -226,6 +226,19 @@ pub fn parse_date(raw: &str) -> Result<i64, InputError> {
     parse_time_bound(raw, 0).map_err(|_| InputError::Date(raw.to_owned()))
 }
 
+/// A gag's end as admins type it: as [`parse_date`], but a bare date holds through that whole
+/// day (UTC), so an order "until 1 July" sends no notice on the 1st. A deadline keeps the start
+/// of its day: early is the safe side for a deadline, late for a gag.
+pub fn parse_gag_end(raw: &str) -> Result<i64, InputError> {
+    let at = parse_date(raw)?;
+    let bare_date = !raw.trim().contains([' ', 'T']);
+    Ok(if bare_date {
+        at + 86_400 * MS_PER_SEC
+    } else {
+        at
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,6 +306,13 @@ mod tests {
             Ok(june + (14 * 60 + 30) * 60_000)
         );
         assert_eq!(parse_date("7d"), Err(InputError::Date("7d".into())));
+        assert_eq!(parse_gag_end("2025-06-01"), Ok(june + 86_400_000));
+        assert_eq!(
+            parse_gag_end("2025-06-01 14:30"),
+            Ok(june + (14 * 60 + 30) * 60_000)
+        );
+        assert_eq!(parse_gag_end("2025-06-01T00:00"), Ok(june));
+        assert!(parse_gag_end("7d").is_err());
         assert!(parse_date("soon").is_err());
         assert_eq!(timestamp(june + 5_000), "2025-06-01 00:00:05");
         assert_eq!(minute(june), "2025-06-01 00:00");

@@ -23,4 +23,4 @@ mod widgets;
 mod tests;
 
 pub use console::{ConsoleError, ConsoleOptions, run};
-pub use format::{InputError, parse_date, parse_time_bound};
+pub use format::{InputError, parse_date, parse_gag_end, parse_time_bound};

@@ -132,6 +132,10 @@ impl Component for Sessions {
         self.list.is_searching() || self.confirm.is_some()
     }
 
+    fn paste(&mut self, text: &str) -> bool {
+        self.confirm.is_none() && self.list.paste(text)
+    }
+
     fn activate(&mut self, ctx: &mut Ctx) {
         self.refresh.restart();
         self.load(ctx, Load::Refresh);

@@ -379,6 +379,37 @@ fn revoking_all_sessions_reports_how_many_ended() {
 }
 
 #[test]
+fn the_open_accounts_session_selection_follows_its_session() {
+    let mut h = Harness::connected();
+    h.on_users();
+    h.key(KeyCode::Enter);
+    let path = format!("/v1/users/{ANA}/sessions");
+    let ana = sessions().as_array().unwrap()[..2].to_vec();
+    h.answer(Method::Get, &path, json!(ana));
+    h.answer(Method::Get, "/v1/users", users());
+    h.key(KeyCode::Char('j')); // the phone
+    for _ in 0..5 {
+        h.tick();
+    }
+    // A new sign-in comes first in the refreshed list: the phone is now the third row.
+    let mut fresh = ana.clone();
+    fresh.insert(
+        0,
+        json!({"id": "s-ana-tablet", "user_id": ANA, "email": "ana@studio.test",
+               "created_at": NOW, "last_seen_at": NOW, "client": "77aa"}),
+    );
+    h.answer(Method::Get, &path, json!(fresh));
+    h.key(KeyCode::Char('x'));
+    h.key(KeyCode::Char('y'));
+    assert!(
+        h.calls()
+            .contains(&"DELETE /v1/sessions/s-ana-phone".to_string()),
+        "{:?}",
+        h.calls()
+    );
+}
+
+#[test]
 fn an_open_account_lists_its_sessions_and_revokes_one() {
     let mut h = Harness::connected();
     h.on_users();
@@ -1176,7 +1207,8 @@ fn a_gag_is_recorded_with_its_end_and_the_notice_sent_after_asking() {
     let gag = format!("/v1/legal/{ORDER}/gag");
     assert_eq!(
         h.body(Method::Post, &gag),
-        json!({"until": 1_756_684_800_000i64, "note": "order §12"})
+        json!({"until": 1_756_771_200_000i64, "note": "order §12"}),
+        "a bare date holds through that day"
     );
     h.answer(Method::Post, &gag, legal_request(ORDER));
     assert!(h.screen(100, 24).contains("gag recorded"));
@@ -1263,4 +1295,20 @@ fn legal_requests_are_searched_by_authority_reference_and_account() {
     let screen = h.screen(100, 30);
     assert!(screen.contains("70707070"), "{screen}");
     assert!(!screen.contains("a9a9a9a9"), "{screen}");
+}
+
+#[test]
+fn pasted_text_goes_into_a_text_field_and_never_acts_as_keys() {
+    let mut h = Harness::connected();
+    h.on_users();
+    // Pasted on the list itself: `s` would ask to suspend and `y` confirm, as keys.
+    assert!(!h.input(Input::Terminal(Event::Paste("sylvia@studio.test\n".into()))));
+    let screen = h.screen(100, 30);
+    assert!(!screen.contains("Suspend"), "{screen}");
+    assert!(h.calls().is_empty(), "{:?}", h.calls());
+    // Into the search, on one line.
+    h.key(KeyCode::Char('/'));
+    assert!(h.input(Input::Terminal(Event::Paste("ana@\nstudio".into()))));
+    let screen = h.screen(100, 30);
+    assert!(screen.contains("Search: ana@studio"), "{screen}");
 }

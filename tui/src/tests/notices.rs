@@ -819,3 +819,29 @@ fn mail_the_relay_gave_up_on_is_queued_again_for_one_incident() {
     assert!(h.screen(100, 24).contains("1 mail(s) queued again"));
     assert_eq!(h.calls(), ["GET /v1/incidents"]);
 }
+
+#[test]
+fn a_late_notice_preview_does_not_take_over_another_incidents_form() {
+    let mut h = Harness::connected();
+    h.on_notices();
+    h.select_incident(1);
+    h.write_notice();
+    h.key(KeyCode::Esc);
+    // Another incident's note, begun while the first preview was on its way.
+    h.select_incident(0);
+    h.key(KeyCode::Char('t'));
+    h.answer(
+        Method::Post,
+        &format!("/v1/incidents/{BUCKET}/notice/preview"),
+        notice_preview(false),
+    );
+    h.typed("system logs checked");
+    let screen = h.screen(100, 30);
+    assert!(screen.contains("system logs checked"), "{screen}");
+    assert!(!screen.contains("Send the notice"), "{screen}");
+    assert!(
+        !h.calls().iter().any(|c| c.ends_with("/notify")),
+        "{:?}",
+        h.calls()
+    );
+}

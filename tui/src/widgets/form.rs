@@ -139,6 +139,18 @@ impl Form {
         hints
     }
 
+    /// Pasted text goes into the focused field if it takes text; true when it did.
+    pub fn paste(&mut self, text: &str) -> bool {
+        let pasted = match self.fields.get_mut(self.focus) {
+            Some(Field::Text { input, .. } | Field::Secret { input, .. }) => input.insert_str(text),
+            _ => false,
+        };
+        if pasted {
+            self.error = None;
+        }
+        pasted
+    }
+
     pub fn handle_key(&mut self, key: &KeyEvent) -> FormEvent {
         let count = self.fields.len().max(1);
         match key.code {

@@ -33,6 +33,19 @@ impl TextInput {
         self.cursor = 0;
     }
 
+    /// Inserts pasted text at the cursor, its line breaks and other control characters
+    /// left out (a field is one line); true when anything went in.
+    pub fn insert_str(&mut self, text: &str) -> bool {
+        let clean: String = text.chars().filter(|c| !c.is_control()).collect();
+        if clean.is_empty() {
+            return false;
+        }
+        let at = self.byte_at(self.cursor);
+        self.value.insert_str(at, &clean);
+        self.cursor += clean.chars().count();
+        true
+    }
+
     fn byte_at(&self, chars: usize) -> usize {
         self.value
             .char_indices()

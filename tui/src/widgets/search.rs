@@ -41,6 +41,11 @@ impl SearchBar {
         self.input.trimmed()
     }
 
+    /// Pasted text, while the search is being typed.
+    fn paste(&mut self, text: &str) -> bool {
+        self.typing && self.input.insert_str(text)
+    }
+
     fn needle(&self) -> String {
         self.input.trimmed().to_lowercase()
     }
@@ -170,6 +175,15 @@ impl<T: Listed> FilteredList<T> {
 
     /// While searching, keys edit the search; otherwise they move the selection, `/` starts a
     /// search and Esc clears the one kept. True when the key was handled.
+    /// Pasted text goes into the search while it is being typed; true when it did.
+    pub fn paste(&mut self, text: &str) -> bool {
+        let pasted = self.search.paste(text);
+        if pasted {
+            self.cursor.index = 0;
+        }
+        pasted
+    }
+
     pub fn on_key(&mut self, key: &KeyEvent) -> bool {
         if self.search.is_typing() {
             return match self.search.handle_key(key) {

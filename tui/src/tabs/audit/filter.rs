@@ -95,6 +95,11 @@ pub struct FilterForm {
 }
 
 impl FilterForm {
+    /// Pasted text, into the focused field.
+    pub fn paste(&mut self, text: &str) -> bool {
+        self.form.paste(text)
+    }
+
     /// The form, filled in with the filters in force.
     pub fn new(filter: &Filter) -> Self {
         let user = filter.user.as_ref().map_or("", |(label, _)| label);

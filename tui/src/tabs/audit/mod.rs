@@ -195,6 +195,13 @@ impl Component for Audit {
         matches!(self.overlay, Some(Overlay::Filter(_)))
     }
 
+    fn paste(&mut self, text: &str) -> bool {
+        match &mut self.overlay {
+            Some(Overlay::Filter(form)) => form.paste(text),
+            _ => false,
+        }
+    }
+
     fn activate(&mut self, ctx: &mut Ctx) {
         self.log.reload(&mut self.requests, ctx);
     }

@@ -46,6 +46,11 @@ mod record {
 const NOTE: usize = 1;
 
 impl LegalForm {
+    /// Pasted text, into the focused field.
+    pub fn paste(&mut self, text: &str) -> bool {
+        self.form.paste(text)
+    }
+
     /// Recording a request as received.
     pub fn record() -> Self {
         let form = Form::new(
@@ -96,7 +101,7 @@ impl LegalForm {
             vec![
                 Field::text(
                     "Until",
-                    "When the gag ends: 2025-07-01 or 2025-07-01 14:30 (UTC). No notice goes out before; then it goes out by itself.",
+                    "When the gag ends: 2025-07-01 (it holds through that day) or 2025-07-01 14:30 (UTC). No notice goes out before; then it goes out by itself.",
                     "",
                 ),
                 Field::text("Note", "Where the gag comes from: the order and its clause.", ""),
@@ -181,7 +186,7 @@ impl LegalForm {
                 Ok((ApiCall::post("/v1/legal", body), Pending::Record))
             }
             Purpose::Gag(id) => {
-                let until = format::parse_date(&text(0)).map_err(|e| e.to_string())?;
+                let until = format::parse_gag_end(&text(0)).map_err(|e| e.to_string())?;
                 let note = Some(text(NOTE)).filter(|n| !n.is_empty());
                 let body = serde_json::to_value(LegalGag { until, note }).unwrap_or_default();
                 Ok((

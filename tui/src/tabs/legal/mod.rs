@@ -252,6 +252,14 @@ impl Component for Legal {
         self.overlay.is_some() || self.list.is_searching()
     }
 
+    fn paste(&mut self, text: &str) -> bool {
+        match &mut self.overlay {
+            Some(Overlay::Form(form)) => form.paste(text),
+            Some(_) => false,
+            None => self.list.paste(text),
+        }
+    }
+
     fn activate(&mut self, ctx: &mut Ctx) {
         self.now_ms = ctx.now_ms();
         self.refresh.restart();

@@ -402,6 +402,38 @@ impl IncidentForm {
         form.error = Some(error.to_string());
     }
 
+    /// Whether this is the form an answer about incident `id` of this kind is for: sent and
+    /// waiting. One closed meanwhile is gone; one opened since is not waiting.
+    pub fn awaits(&self, kind: fn(&Self) -> Option<&str>, id: &str) -> bool {
+        self.waiting() && kind(self) == Some(id)
+    }
+
+    /// Pasted text, into the focused field.
+    pub fn paste(&mut self, text: &str) -> bool {
+        self.form_mut().paste(text)
+    }
+
+    /// Sent, and its answer not come yet.
+    pub fn waiting(&self) -> bool {
+        self.form().busy
+    }
+
+    /// The incident of an affected-accounts form.
+    pub fn affected_of(&self) -> Option<&str> {
+        match self {
+            Self::Affected { id, .. } => Some(id),
+            _ => None,
+        }
+    }
+
+    /// The incident of a notice form.
+    pub fn notice_of(&self) -> Option<&str> {
+        match self {
+            Self::Notice { id, .. } => Some(id),
+            _ => None,
+        }
+    }
+
     /// The answer came: the form can be sent again (it is kept behind a preview).
     pub fn answered(&mut self) {
         self.form_mut().busy = false;

@@ -367,10 +367,16 @@ impl Notices {
         handled
     }
 
-    /// Takes the form the answer was for out of the overlay, if it is still open.
-    fn take_form(&mut self) -> Option<IncidentForm> {
+    /// Takes the form the answer was for out of the overlay: still open and waiting, of
+    /// `kind`, for incident `id`. A late answer to a form closed meanwhile takes over no other
+    /// (another incident's notice must never come up ready to send).
+    fn take_form(
+        &mut self,
+        kind: fn(&IncidentForm) -> Option<&str>,
+        id: &str,
+    ) -> Option<IncidentForm> {
         match self.overlay.take() {
-            Some(Overlay::Form(mut form)) => {
+            Some(Overlay::Form(mut form)) if form.awaits(kind, id) => {
                 form.answered();
                 Some(form)
             }
@@ -378,6 +384,14 @@ impl Notices {
                 self.overlay = other;
                 None
             }
+        }
+    }
+
+    /// Closes the form an answer was for, if it is the one open and waiting: a form opened
+    /// since stays, with what is typed in it.
+    fn close_waiting_form(&mut self) {
+        if matches!(&self.overlay, Some(Overlay::Form(form)) if form.waiting()) {
+            self.overlay = None;
         }
     }
 
@@ -413,7 +427,7 @@ impl Notices {
                     incident.title
                 ));
                 self.list.upsert(incident);
-                self.overlay = None;
+                self.close_waiting_form();
                 self.load(ctx, Load::Fresh);
             }
             Pending::MailRetried => {
@@ -428,12 +442,12 @@ impl Notices {
                 let incident: IncidentView = decode(Ok(value))?;
                 ctx.info(format!("{}: {done}", incident.title));
                 self.list.upsert(incident);
-                self.overlay = None;
+                self.close_waiting_form();
                 self.load(ctx, Load::Fresh);
             }
             Pending::AffectedPreview(id, selection) => {
                 let accounts: AffectedAccounts = decode(Ok(value))?;
-                let Some(form) = self.take_form() else {
+                let Some(form) = self.take_form(IncidentForm::affected_of, &id) else {
                     return Ok(false);
                 };
                 self.overlay = Some(Overlay::Affected(AffectedPreview::new(
@@ -457,7 +471,7 @@ impl Notices {
             }
             Pending::NoticePreview(id, notice) => {
                 let preview: NoticePreview = decode(Ok(value))?;
-                let Some(form) = self.take_form() else {
+                let Some(form) = self.take_form(IncidentForm::notice_of, &id) else {
                     return Ok(false);
                 };
                 self.draft = Some((id.clone(), notice.clone()));
@@ -473,7 +487,7 @@ impl Notices {
                     detail.recipients.len()
                 ));
                 self.draft = None;
-                self.overlay = None;
+                self.close_waiting_form();
                 self.list.upsert(detail.incident.clone());
                 self.opened = Some(Opened {
                     id,
@@ -513,6 +527,14 @@ impl Component for Notices {
 
     fn captures_keys(&self) -> bool {
         self.overlay.is_some() || self.list.is_searching()
+    }
+
+    fn paste(&mut self, text: &str) -> bool {
+        match &mut self.overlay {
+            Some(Overlay::Form(form)) => form.paste(text),
+            Some(_) => false,
+            None => self.list.paste(text),
+        }
     }
 
     fn activate(&mut self, ctx: &mut Ctx) {
@@ -593,7 +615,7 @@ impl Component for Notices {
             Err(error) => error,
         };
         match &mut self.overlay {
-            Some(Overlay::Form(form)) if from_form => form.refused(&error),
+            Some(Overlay::Form(form)) if from_form && form.waiting() => form.refused(&error),
             _ if is_load => self.list.load_failed(&error, ctx),
             _ => ctx.error(error.to_string()),
         }

@@ -175,6 +175,10 @@ impl Component for Shares {
         self.form.is_some()
     }
 
+    fn paste(&mut self, text: &str) -> bool {
+        self.form.as_mut().is_some_and(|form| form.paste(text))
+    }
+
     fn claims_key(&self, key: &KeyEvent) -> bool {
         self.form.is_none() && self.lists.claims(key)
     }

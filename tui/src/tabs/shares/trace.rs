@@ -28,6 +28,11 @@ pub struct TraceForm {
 }
 
 impl TraceForm {
+    /// Pasted text, into the focused field.
+    pub fn paste(&mut self, text: &str) -> bool {
+        self.form.paste(text)
+    }
+
     pub fn new() -> Self {
         Self {
             form: Form::new(

@@ -71,6 +71,16 @@ impl AccountDetail {
         if user_id != self.user_id || self.sessions.as_ref() == Some(&sessions) {
             return false;
         }
+        // The selection follows its session, not its row: the server orders sessions by last
+        // use, so a refresh moves them, and `x` must end the device the admin chose.
+        let selected = self
+            .sessions
+            .as_ref()
+            .and_then(|s| s.get(self.cursor.index))
+            .map(|s| s.id.clone());
+        if let Some(row) = selected.and_then(|id| sessions.iter().position(|s| s.id == id)) {
+            self.cursor.index = row;
+        }
         self.cursor.clamp(sessions.len());
         self.sessions = Some(sessions);
         true

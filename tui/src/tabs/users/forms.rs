@@ -44,6 +44,11 @@ pub enum AccountForm {
 }
 
 impl AccountForm {
+    /// Pasted text, into the focused field.
+    pub fn paste(&mut self, text: &str) -> bool {
+        self.form_mut().paste(text)
+    }
+
     pub fn create() -> Self {
         Self::Create(Form::new(
             "New account",

@@ -63,6 +63,10 @@ pub struct UserList {
 }
 
 impl UserList {
+    pub fn paste(&mut self, text: &str) -> bool {
+        self.accounts.paste(text)
+    }
+
     pub fn is_searching(&self) -> bool {
         self.accounts.is_searching()
     }

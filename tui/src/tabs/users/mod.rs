@@ -284,6 +284,14 @@ impl Component for Users {
         self.list.is_searching() || self.overlay.is_some()
     }
 
+    fn paste(&mut self, text: &str) -> bool {
+        match &mut self.overlay {
+            Some(Overlay::Form(form)) => form.paste(text),
+            Some(_) => false,
+            None => self.list.paste(text),
+        }
+    }
+
     fn activate(&mut self, ctx: &mut Ctx) {
         self.refresh.restart();
         self.load(ctx, Load::Refresh);

@@ -20,6 +20,11 @@ pub struct EnrolForm {
 }
 
 impl EnrolForm {
+    /// Pasted text, into the focused field.
+    pub fn paste(&mut self, text: &str) -> bool {
+        self.form.paste(text)
+    }
+
     pub fn new() -> Self {
         Self {
             form: Form::new(

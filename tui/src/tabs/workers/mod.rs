@@ -248,6 +248,14 @@ impl Component for Workers {
         self.overlay.is_some()
     }
 
+    fn paste(&mut self, text: &str) -> bool {
+        match &mut self.overlay {
+            Some(Overlay::Enrol(form)) => form.paste(text),
+            Some(_) => false,
+            None => self.list.paste(text),
+        }
+    }
+
     fn activate(&mut self, ctx: &mut Ctx) {
         self.now_ms = ctx.now_ms();
         self.refresh.restart();
