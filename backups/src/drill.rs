@@ -112,8 +112,9 @@ fn claim_scratch(scratch: &Path) -> Result<(), BackupError> {
     Ok(())
 }
 
-/// Removes a scratch directory the drill claimed, and nothing else.
-fn release_scratch(scratch: &Path) {
+/// Removes a scratch directory a drill claimed, and nothing else: after each drill, and at the
+/// server's start for a drill that a crash cut off.
+pub fn release_scratch(scratch: &Path) {
     if scratch.join(SCRATCH_MARK).is_file() {
         let _ = std::fs::remove_dir_all(scratch);
     }

@@ -28,6 +28,16 @@ pub enum BackupError {
     S3(String),
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
+    /// The repository holds snapshots of another store (another appliance's, or this box's
+    /// before it was set up afresh): this store's retention would forget their keyring.
+    #[error(
+        "the restic repository (backups.repository) holds {snapshots} snapshot(s) of another \
+         Studio Vault store, not this one's: nothing was written to it. To bring that store \
+         back, restore it (`studiovault backup restore --snapshot latest --to DIR`, then serve \
+         from DIR); to keep this store's backups apart, point backups.repository at a new \
+         location"
+    )]
+    ForeignRepository { snapshots: usize },
     #[error("{0}")]
     Other(String),
 }

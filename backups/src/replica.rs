@@ -283,15 +283,86 @@ impl Replicator {
         Ok(parts)
     }
 
+    /// Deletes the replica and every older version of it. A versioned bucket (every B2
+    /// bucket is one) only hides an object deleted without a version id and keeps its data,
+    /// readable with the tenant's key for as long as the bucket's lifecycle keeps versions;
+    /// deleted must mean deleted there too.
     pub async fn delete(&self, object: &str) -> Result<(), BackupError> {
-        self.client
-            .delete_object()
-            .bucket(&self.target.bucket)
-            .key(self.key(object))
-            .send()
-            .await
-            .map_err(|e| s3_err("delete", e))?;
+        let key = self.key(object);
+        let versions = self.versions_of(&key).await?;
+        if versions.is_empty() {
+            self.client
+                .delete_object()
+                .bucket(&self.target.bucket)
+                .key(&key)
+                .send()
+                .await
+                .map_err(|e| s3_err("delete", e))?;
+        }
+        for version in versions {
+            self.client
+                .delete_object()
+                .bucket(&self.target.bucket)
+                .key(&key)
+                .version_id(version)
+                .send()
+                .await
+                .map_err(|e| s3_err("delete a version", e))?;
+        }
         Ok(())
+    }
+
+    /// The ids of `key`'s versions and delete markers when the bucket keeps versions (one
+    /// written before versioning was turned on is "null" among them); none when it never did
+    /// (its one version is "null").
+    async fn versions_of(&self, key: &str) -> Result<Vec<String>, BackupError> {
+        let mut ids = Vec::new();
+        let (mut key_marker, mut version_marker) = (None::<String>, None::<String>);
+        loop {
+            let listed = self
+                .client
+                .list_object_versions()
+                .bucket(&self.target.bucket)
+                .prefix(key)
+                .set_key_marker(key_marker.take())
+                .set_version_id_marker(version_marker.take())
+                .send()
+                .await;
+            let page = match listed {
+                Ok(page) => page,
+                // A store that cannot list versions keeps none: the plain delete is all.
+                Err(e)
+                    if e.as_service_error().and_then(|e| e.meta().code())
+                        == Some("NotImplemented") =>
+                {
+                    return Ok(Vec::new());
+                }
+                Err(e) => return Err(s3_err("list versions", e)),
+            };
+            let versions = page
+                .versions()
+                .iter()
+                .filter(|v| v.key() == Some(key))
+                .filter_map(|v| v.version_id());
+            let markers = page
+                .delete_markers()
+                .iter()
+                .filter(|m| m.key() == Some(key))
+                .filter_map(|m| m.version_id());
+            ids.extend(versions.chain(markers).map(str::to_owned));
+            if page.is_truncated() != Some(true) {
+                break;
+            }
+            key_marker = page.next_key_marker().map(str::to_owned);
+            version_marker = page.next_version_id_marker().map(str::to_owned);
+            if key_marker.is_none() && version_marker.is_none() {
+                break;
+            }
+        }
+        if ids.iter().all(|id| id == "null") {
+            ids.clear();
+        }
+        Ok(ids)
     }
 
     /// Every replica under `blobs/`: object key (without the prefix) → size.
@@ -585,6 +656,85 @@ mod tests {
             .await
             .expect("the request hung");
         assert!(answer.is_err());
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_deleted_replica_leaves_no_version_behind_in_a_versioned_bucket() {
+        use studiovault_e2e::s3::{ACCESS_KEY_ID, S3Server, SECRET_ACCESS_KEY};
+        let s3 = S3Server::start();
+        let replicator = |bucket: &str| {
+            Replicator::new(ReplicaTarget {
+                endpoint: s3.endpoint(),
+                region: "us-east-1".into(),
+                bucket: bucket.into(),
+                prefix: String::new(),
+                access_key_id: ACCESS_KEY_ID.into(),
+                secret_access_key: SECRET_ACCESS_KEY.into(),
+                multipart_threshold: 16 << 20,
+                part_size: 8 << 20,
+                concurrency: 1,
+                attempt_timeout: Duration::from_secs(30),
+            })
+        };
+        let versions = |r: &Replicator, key: &'static str| {
+            let (client, bucket) = (r.client.clone(), r.target.bucket.clone());
+            async move {
+                let page = client
+                    .list_object_versions()
+                    .bucket(bucket)
+                    .prefix(key)
+                    .send()
+                    .await
+                    .unwrap();
+                page.versions().len() + page.delete_markers().len()
+            }
+        };
+        let put = |r: &Replicator, key: &'static str, body: &'static [u8]| {
+            let (client, bucket) = (r.client.clone(), r.target.bucket.clone());
+            async move {
+                client
+                    .put_object()
+                    .bucket(bucket)
+                    .key(key)
+                    .body(ByteStream::from_static(body))
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        };
+
+        // B2's way: every bucket keeps versions. A blob written twice (a retried upload),
+        // then deleted, keeps nothing, not even a delete marker.
+        let versioned = replicator("replica");
+        versioned
+            .client
+            .put_bucket_versioning()
+            .bucket("replica")
+            .versioning_configuration(
+                aws_sdk_s3::types::VersioningConfiguration::builder()
+                    .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        put(&versioned, "blobs/o/b1", b"sealed once").await;
+        put(&versioned, "blobs/o/b1", b"sealed twice").await;
+        put(&versioned, "blobs/o/b10", b"another blob").await;
+        assert_eq!(versions(&versioned, "blobs/o/b1").await, 3);
+        versioned.delete("blobs/o/b1").await.unwrap();
+        assert_eq!(
+            versions(&versioned, "blobs/o/b1").await,
+            1,
+            "only b10 is left"
+        );
+        assert_eq!(versions(&versioned, "blobs/o/b10").await, 1);
+
+        // A bucket that keeps no versions: the plain delete.
+        let plain = replicator("restic");
+        put(&plain, "blobs/o/b2", b"sealed").await;
+        plain.delete("blobs/o/b2").await.unwrap();
+        assert_eq!(versions(&plain, "blobs/o/b2").await, 0);
     }
 
     #[test]

@@ -19,6 +19,16 @@ pub struct Retention {
     pub weekly: u32,
 }
 
+impl Retention {
+    /// The longest any tier keeps a snapshot: no snapshot stays longer before the newest.
+    pub fn horizon(&self) -> Duration {
+        let hours = u64::from(self.hourly)
+            .max(u64::from(self.daily) * 24)
+            .max(u64::from(self.weekly) * 7 * 24);
+        Duration::from_secs(hours * 3600)
+    }
+}
+
 impl Default for Retention {
     fn default() -> Self {
         Self {
@@ -416,6 +426,9 @@ impl Restic {
             )
             .await?;
         let mut summary = forget_summary(&out)?;
+        let aged = self.forget_older_than(retention.horizon()).await?;
+        summary.kept -= aged.min(summary.kept);
+        summary.removed += aged;
         let keyrings = self
             .run(
                 "forget",
@@ -438,6 +451,30 @@ impl Restic {
         }
         summary.keyrings_removed = old_keyrings;
         Ok(summary)
+    }
+
+    /// Forgets the store's snapshots taken more than `horizon` before the newest. restic's
+    /// `--keep-weekly 12` keeps the last 12 weeks *that have snapshots*: after weeks without
+    /// any (the machine off, the repository's disk unmounted) it would keep older ones, past
+    /// the 12 weeks the deletion certificate promises. Answers how many went.
+    async fn forget_older_than(&self, horizon: Duration) -> Result<u64, ResticError> {
+        let snapshots = self.snapshots().await?;
+        let Some(newest) = snapshots.iter().filter_map(Snapshot::time).max() else {
+            return Ok(0);
+        };
+        let cutoff = newest - horizon;
+        let old: Vec<&str> = snapshots
+            .iter()
+            .filter(|s| s.time().is_some_and(|t| t < cutoff))
+            .map(|s| s.id.as_str())
+            .collect();
+        if old.is_empty() {
+            return Ok(0);
+        }
+        let mut args = vec!["forget"];
+        args.extend(&old);
+        self.run("forget", &args, None).await?;
+        Ok(old.len() as u64)
     }
 
     /// `restic check`: the repository's structure is sound.

@@ -22,15 +22,25 @@ pub async fn take_snapshot(
 ) -> Result<SnapshotReport, BackupError> {
     let started = Instant::now();
     let at_ms = now_ms();
+    // A snapshot dated ahead would be "latest" until then: every drill and restore would take
+    // it, and the retention would keep it over the real ones.
+    if time_ms.is_some_and(|t| t > at_ms + 60_000) {
+        return Err(BackupError::Other(
+            "a snapshot cannot be dated in the future (--time)".into(),
+        ));
+    }
     std::fs::create_dir_all(&restic.cache_dir)?;
     // A repository this store took snapshots into is never made anew: its absence is an
     // unmounted disk or a wrong bucket, not a first run.
     let location = hex::encode(Sha256::digest(restic.repository.as_bytes()));
     let v = vault.clone();
     let used = blocking(move || Ok(v.copy_record(CopyRecord::Repository)?)).await?;
-    restic
-        .init_if_needed(used.as_deref() != Some(location.as_str()))
-        .await?;
+    let ours = used.as_deref() == Some(location.as_str());
+    let created = restic.init_if_needed(!ours).await?;
+    let store = store_tag(vault);
+    if !ours && !created {
+        refuse_foreign(restic, &store).await?;
+    }
     let staging = vault.clone();
     let step = Instant::now();
     let stats = blocking(move || Ok(staging.stage_snapshot()?)).await?;
@@ -43,7 +53,7 @@ pub async fn take_snapshot(
         .transpose()?;
     let step = Instant::now();
     let backed_up = restic
-        .backup(&stats.dir, &[DATA_TAG, tier.as_str()], time)
+        .backup(&stats.dir, &[DATA_TAG, tier.as_str(), &store], time)
         .await;
     let _ = std::fs::remove_dir_all(&stats.dir);
     // The keyring goes after the store's copy: a snapshot is only restorable once a keyring
@@ -99,5 +109,30 @@ pub async fn take_snapshot(
         retention_ms,
         check_ms: step.elapsed().as_millis() as u64,
         duration_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
+/// The tag that names this store's snapshots: its master key's fingerprint, which a restore
+/// keeps (it needs the same key) and a fresh install does not.
+fn store_tag(vault: &Vault) -> String {
+    format!("studiovault-store-{}", vault.key_fingerprint())
+}
+
+/// A repository this store never took snapshots into may still be new to it, or its own moved
+/// elsewhere (its snapshots carry this store's tag); one holding only other stores' snapshots is
+/// refused. Taking snapshots into it would forget its keyring (only the newest is kept), and
+/// with it every one of its snapshots: after a reinstall on new hardware, the old appliance's
+/// backups would be lost to the new box's first snapshot.
+async fn refuse_foreign(restic: &Restic, store: &str) -> Result<(), BackupError> {
+    let snapshots = restic.snapshots().await?;
+    if snapshots.is_empty()
+        || snapshots
+            .iter()
+            .any(|s| s.tags().iter().any(|t| t == store))
+    {
+        return Ok(());
+    }
+    Err(BackupError::ForeignRepository {
+        snapshots: snapshots.len(),
     })
 }

@@ -287,10 +287,51 @@ async fn retention_keeps_the_tiers_and_weekly_snapshots_age_out() {
         ]
     );
     assert_eq!(forgotten, 5);
+    // Sixteen weeks without a snapshot (the machine was off), then one: what is older than
+    // the three weeks kept goes, though restic's count of weeks with snapshots would keep it.
+    let after_gap = json(
+        &server,
+        &[
+            "backup",
+            "run",
+            "--tier",
+            "weekly",
+            "--time",
+            "2026-06-01 00:00",
+        ],
+    );
+    assert_eq!(after_gap["forgotten"], 5, "{after_gap}");
+    assert_eq!(snapshot_times(&server), ["2026-06-01T00:00"]);
+    let ahead = server.cli(
+        &[
+            "backup",
+            "run",
+            "--tier",
+            "hourly",
+            "--time",
+            "2099-01-01 00:00",
+        ],
+        None,
+    );
+    assert!(
+        !ahead.status.success()
+            && String::from_utf8_lossy(&ahead.stderr).contains("dated in the future"),
+        "{}",
+        String::from_utf8_lossy(&ahead.stderr)
+    );
     let tags = json(&server, &["backup", "list"]);
-    assert_eq!(
-        tags[0]["tags"],
-        serde_json::json!(["studiovault", "weekly"])
+    let tags: Vec<&str> = tags[0]["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(tags.len(), 3, "{tags:?}");
+    assert!(
+        tags.contains(&"studiovault")
+            && tags.contains(&"weekly")
+            && tags.iter().any(|t| t.starts_with("studiovault-store-")),
+        "{tags:?}"
     );
 
     // The repository's disk is not mounted: the next snapshot fails, saying so, and no new
@@ -407,7 +448,28 @@ async fn drills_pass_fail_on_a_corrupted_blob_and_a_restore_serves_the_same_file
     assert_eq!(library_hashes(&owner_again).await, originals);
     let verified = json(&restored, &["audit", "verify"]);
     assert_eq!(verified["ok"], true, "{verified}");
+    // The restored store goes on taking snapshots into the repository: they are its own.
+    let again = json(&restored, &["backup", "run", "--tier", "hourly"]);
+    assert_eq!(again["blobs"], 3, "{again}");
     drop(restored);
+
+    // An appliance set up afresh (a new master key) and pointed at the same repository, as on
+    // new hardware before the restore, writes nothing there: its first snapshot's retention
+    // would forget the keyring every earlier snapshot needs.
+    let snapshots_before = snapshot_times(&server);
+    let fresh = Server::start_with(&restored_env);
+    let refused = fresh.cli(&["backup", "run", "--tier", "hourly"], None);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && stderr.contains("snapshot(s) of another Studio Vault store"),
+        "{stderr}"
+    );
+    assert_eq!(
+        snapshot_times(&server),
+        snapshots_before,
+        "the fresh store added no snapshot"
+    );
+    drop(fresh);
 
     // Bit rot in a blob reaches the next snapshot; the drill finds it, loudly.
     let blob = server.files_under("blobs")[0].clone();

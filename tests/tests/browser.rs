@@ -344,6 +344,30 @@ async fn an_owner_signs_in_with_totp_uploads_plays_and_revokes_a_session() {
         json!(true),
         "the song is still loaded in the player"
     );
+    // A sign-out the server never heard of (the network failed) must not look done: the next
+    // person at this computer would reload into this owner's library.
+    browser
+        .eval(
+            "(() => { const real = window.fetch; window.fetch = (url, init) => { \
+             if (url === '/api/session' && init?.method === 'DELETE') { \
+             window.fetch = real; return Promise.reject(new TypeError('Failed to fetch')); } \
+             return real(url, init); }; return true; })()",
+        )
+        .await;
+    browser.click("#sign-out").await;
+    browser
+        .until(
+            "the failed sign-out told",
+            "document.getElementById('toast').textContent.startsWith('Not signed out')",
+        )
+        .await;
+    assert_eq!(
+        browser
+            .eval("[!!document.getElementById('email'), location.pathname === '/login']")
+            .await,
+        json!([false, false]),
+        "a sign-out that failed showed the sign-in page"
+    );
     browser.click("#sign-out").await;
     browser.wait("#email").await;
     let audio_requests =

@@ -410,6 +410,11 @@ async fn drill_under_sigkill() {
         );
         let took = start.elapsed();
         recover(&mut server, killer).await;
+        // The restored copy and its keyring (every tenant key) do not wait for the next drill.
+        assert!(
+            !server.data_dir().join("drill").exists(),
+            "a killed drill's scratch outlived the restart"
+        );
         let drill = cli_json(&server, &["backup", "drill"]);
         assert_eq!(drill["passed"], true, "{drill}");
         assert_eq!(drill["blobs_verified"], 3, "{drill}");

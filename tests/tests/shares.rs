@@ -405,6 +405,15 @@ async fn passwords_limits_and_every_replay_trick_are_enforced_over_http() {
         .await
         .unwrap();
     assert_eq!(right.status(), 303);
+    // Lax, so that opening the link again from a webmail (another site) within the unlock's
+    // hours shows the page, not the password form; scoped to this one link.
+    let unlock_cookie = right.headers()["set-cookie"].to_str().unwrap();
+    assert!(
+        unlock_cookie.contains("SameSite=Lax")
+            && unlock_cookie.contains("HttpOnly")
+            && unlock_cookie.contains(&format!("Path={dee};")),
+        "{unlock_cookie}"
+    );
     let html = client
         .get(server.url(&dee))
         .send()

@@ -568,6 +568,50 @@ async fn a_worker_that_cannot_make_job_directories_stops_without_taking_a_job() 
 }
 
 #[tokio::test]
+async fn a_worker_whose_model_is_missing_hands_its_job_back_and_stops() {
+    let server = Server::start_deployed_with(&[LEASE]);
+    let (owner, first) = pro_owner_with_song(&server, "mia@studio.test", 1.0).await;
+    let second = owner.upload_ok("second.wav", wav(1.0, 9)).await;
+    for track in [&first, &second] {
+        let (status, _) = owner
+            .send(Method::POST, &format!("/api/tracks/{track}/stems"), None)
+            .await;
+        assert_eq!(status, 202);
+    }
+    // A GPU box whose weights were never installed: every run says so at once. Failing the
+    // job would spend its attempts, and then the next job's, until the whole queue failed.
+    let mut broken = Worker::start(
+        &server,
+        "no-weights",
+        &args(&stub_args(30)),
+        &[("STUB_MODE", "model_missing")],
+    );
+    let exit = broken.wait_exit(Duration::from_secs(30));
+    assert!(
+        exit.is_some_and(|s| !s.success()),
+        "the worker went on: {exit:?}\n{}",
+        broken.log()
+    );
+    assert!(
+        broken.log().contains("model weights not found"),
+        "{}",
+        broken.log()
+    );
+    let queued = queue_of(&server);
+    assert_eq!(queued.len(), 2, "{queued:?}");
+    assert!(
+        queued.iter().all(|j| j["attempts"] == 0),
+        "no attempt spent: {queued:?}"
+    );
+    for track in [&first, &second] {
+        wait_stems(&owner, track, "the job still queued", |v| {
+            v["state"] == "queued"
+        })
+        .await;
+    }
+}
+
+#[tokio::test]
 async fn a_killed_worker_is_replaced_and_a_server_restart_loses_nothing() {
     let mut server = Server::start_deployed_with(&[LEASE]);
     let (owner, track) = pro_owner_with_song(&server, "kim@studio.test", 2.0).await;
@@ -703,6 +747,88 @@ async fn stalled_stems_archives_hold_no_server_thread() {
     let (status, _) = owner.get_json("/api/session").await;
     assert_eq!(status, 200);
     drop(stalled);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_silent_stems_upload_is_cut_off_and_a_job_takes_one_upload_at_a_time() {
+    let server = Server::start_with(&[LEASE, ("STUDIOVAULT_HTTP__BODY_IDLE_TIMEOUT_SECS", "2")]);
+    let (owner, track) = pro_owner_with_song(&server, "sid@studio.test", 1.0).await;
+    let (status, _) = owner
+        .send(Method::POST, &format!("/api/tracks/{track}/stems"), None)
+        .await;
+    assert_eq!(status, 202);
+    let token = enrol(&server, "silent-box");
+    let http = reqwest::Client::new();
+    let leased: Value = http
+        .post(server.url("/api/worker/lease"))
+        .bearer_auth(&token)
+        .json(
+            &json!({"capabilities": {"backend": "command", "host": "box", "version": "0"},
+                      "wait_secs": 5}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let job = leased["job"]["job"].as_str().unwrap().to_owned();
+    // A second of stereo 44.1 kHz, four float stems: the layout the check expects.
+    let frames = 44_100;
+    let layout = json!({"stems": ["vocals", "drums", "bass", "other"], "channels": 2,
+                        "sample_rate": 44_100, "frames": frames, "backend": "command",
+                        "model": "x", "draft": false})
+    .to_string();
+    let length = frames * 2 * 4 * 4;
+
+    // The headers, then nothing: a worker box whose link died, or one holding threads on
+    // purpose. Each such upload held a server thread for good.
+    let address = server.base().trim_start_matches("http://").to_owned();
+    let mut silent = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "PUT /api/worker/jobs/{job}/stems HTTP/1.1\r\nHost: {address}\r\n\
+         Authorization: Bearer {token}\r\nx-stem-layout: {layout}\r\n\
+         Content-Length: {length}\r\n\r\n"
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut silent, head.as_bytes())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Meanwhile the job takes no second upload.
+    let second = http
+        .put(server.url(&format!("/api/worker/jobs/{job}/stems")))
+        .bearer_auth(&token)
+        .header("x-stem-layout", &layout)
+        .body(vec![0u8; length])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(second.status(), 409);
+    let body: Value = second.json().await.unwrap();
+    assert_eq!(body["error"], "upload_in_progress", "{body}");
+    // The silent one is answered within the idle limit.
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::io::AsyncReadExt::read_to_end(&mut silent, &mut answer),
+    )
+    .await;
+    assert!(read.is_ok(), "the silent upload was held open");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 408") && answer.contains("body_timeout"),
+        "{answer}"
+    );
+    // Then the job takes an upload again (this one is refused for its content, not held off).
+    let third = http
+        .put(server.url(&format!("/api/worker/jobs/{job}/stems")))
+        .bearer_auth(&token)
+        .header("x-stem-layout", &layout)
+        .body(vec![0u8; length])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(third.status(), 422);
 }
 
 #[tokio::test]

@@ -220,6 +220,29 @@ async fn hostile_files_are_refused_and_leave_nothing() {
     no_data[40..44].copy_from_slice(&0u32.to_le_bytes());
     refused(&owner, "header-only.wav", no_data, 422, "corrupt_audio").await;
     refused(&owner, "video.m4a", video, 415, "unsupported_audio").await;
+    // 44 bytes whose INFO tag declares 4 GiB: the decoder allocates what the header says. The
+    // check runs in a child process under the analysis memory limit, which that allocation
+    // ends; the server answers for the file and goes on.
+    let mut bomb = Vec::new();
+    bomb.extend_from_slice(b"RIFF\xff\xff\xff\xffWAVE");
+    bomb.extend_from_slice(b"LIST\xf0\xff\xff\xffINFO");
+    bomb.extend_from_slice(b"INAM\xe0\xff\xff\xff");
+    bomb.resize(44, b'x');
+    let res = owner.upload("bomb.wav", bomb).await;
+    let status = res.status().as_u16();
+    let body: Value = res.json().await.unwrap_or_default();
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (422, Some("corrupt_audio")),
+        "{body}"
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("memory limit"),
+        "{body}"
+    );
 
     assert!(
         server.files_under("blobs").is_empty(),

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::decode::{AudioDecoder, Block, DecodeLimits};
+use crate::decode::{AudioDecoder, Block, ChannelRole, DecodeLimits};
 use crate::error::AnalysisError;
 use crate::key::{Chromagram, Key};
 use crate::loudness::{Loudness, LoudnessMeter};
@@ -89,15 +89,16 @@ struct Analyzer {
 impl Analyzer {
     fn new(
         sample_rate: u32,
-        channels: usize,
+        roles: &[ChannelRole],
         options: &AnalysisOptions,
     ) -> Result<Self, AnalysisError> {
+        let channels = roles.len();
         Ok(Self {
             sample_rate,
             channels,
             frames: 0,
             peaks: PeaksBuilder::new(&options.peaks, sample_rate, channels),
-            loudness: LoudnessMeter::new(channels, sample_rate)?,
+            loudness: LoudnessMeter::new(roles, sample_rate)?,
             resampler: MonoResampler::new(sample_rate)?,
             mono: Vec::new(),
             onsets: OnsetEnvelope::new(),
@@ -199,13 +200,14 @@ where
     let mut analyzer: Option<Analyzer> = None;
     while let Some(Block {
         samples,
-        channels,
         sample_rate,
+        roles,
+        ..
     }) = decoder.next_block()?
     {
         let analyzer = match &mut analyzer {
             Some(a) => a,
-            None => analyzer.insert(Analyzer::new(sample_rate, channels, options)?),
+            None => analyzer.insert(Analyzer::new(sample_rate, roles, options)?),
         };
         analyzer.push(samples)?;
     }
@@ -234,7 +236,8 @@ pub fn analyze_samples(
             limit_secs: options.max_duration.as_secs_f64(),
         });
     }
-    let mut analyzer = Analyzer::new(sample_rate, channels, options)?;
+    let roles = ChannelRole::guess(channels);
+    let mut analyzer = Analyzer::new(sample_rate, &roles, options)?;
     for block in interleaved.chunks(4096 * channels) {
         analyzer.push(block)?;
     }

@@ -53,6 +53,94 @@ pub struct Block<'a> {
     pub samples: &'a [f32],
     pub channels: usize,
     pub sample_rate: u32,
+    /// What each channel is, in the order they are interleaved (WAV order for every codec).
+    pub roles: &'a [ChannelRole],
+}
+
+/// What a channel is, as far as loudness cares (ITU-R BS.1770): the LFE is left out, and the
+/// side and rear surrounds count 1.5 dB more than the front.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelRole {
+    Front,
+    Lfe,
+    Surround,
+}
+
+impl ChannelRole {
+    /// The roles of a stream's `channels`, from its layout (the interleaved order is the
+    /// layout's bit order, as in WAV). An LFE is taken as one in 5.1 and up only: a plain WAV
+    /// of four channels says nothing of its layout (symphonia then names the first four bits,
+    /// ending in an LFE), and is more often quad or four microphones than 3.1.
+    fn of_layout(layout: symphonia::core::audio::Channels, channels: usize) -> Vec<Self> {
+        use symphonia::core::audio::Channels as C;
+        let surround = C::REAR_LEFT
+            | C::REAR_RIGHT
+            | C::REAR_CENTRE
+            | C::REAR_LEFT_CENTRE
+            | C::REAR_RIGHT_CENTRE
+            | C::SIDE_LEFT
+            | C::SIDE_RIGHT;
+        let mut roles: Vec<Self> = layout
+            .iter()
+            .map(|channel| {
+                if (C::LFE1 | C::LFE2).contains(channel) && channels >= 6 {
+                    Self::Lfe
+                } else if surround.contains(channel) {
+                    Self::Surround
+                } else {
+                    Self::Front
+                }
+            })
+            .collect();
+        roles.resize(channels, Self::Front);
+        roles
+    }
+
+    /// The roles of `channels` interleaved samples whose layout is not known: WAV's order for
+    /// that count (5.1 is L, R, C, LFE, Ls, Rs).
+    pub fn guess(channels: usize) -> Vec<Self> {
+        let bits = if channels >= 32 {
+            u32::MAX
+        } else {
+            (1u32 << channels) - 1
+        };
+        Self::of_layout(
+            symphonia::core::audio::Channels::from_bits_truncate(bits),
+            channels,
+        )
+    }
+}
+
+/// Opus multichannel streams (mapping family 1) come in Vorbis order; `[n]` gives, for each
+/// channel in WAV order, the Vorbis channel it is (RFC 7845 §5.1.1.2), so every codec's
+/// blocks are in one order.
+fn vorbis_to_wav(channels: usize) -> Option<&'static [usize]> {
+    Some(match channels {
+        1 => &[0],
+        2 => &[0, 1],
+        3 => &[0, 2, 1],
+        4 => &[0, 1, 2, 3],
+        5 => &[0, 2, 1, 3, 4],
+        6 => &[0, 2, 1, 5, 3, 4],
+        7 => &[0, 2, 1, 6, 5, 3, 4],
+        8 => &[0, 2, 1, 7, 5, 6, 3, 4],
+        _ => return None,
+    })
+}
+
+/// The WAV-order layout of a mapping-family-1 Opus stream of `channels`.
+fn opus_layout(channels: usize) -> Vec<ChannelRole> {
+    use ChannelRole::{Front, Lfe, Surround};
+    match channels {
+        4 => vec![Front, Front, Surround, Surround],
+        5 => vec![Front, Front, Front, Surround, Surround],
+        6 => vec![Front, Front, Front, Lfe, Surround, Surround],
+        7 => vec![Front, Front, Front, Lfe, Surround, Surround, Surround],
+        8 => vec![
+            Front, Front, Front, Lfe, Surround, Surround, Surround, Surround,
+        ],
+        n => vec![Front; n],
+    }
 }
 
 impl Block<'_> {
@@ -311,6 +399,8 @@ enum Codec {
     Opus {
         streams: OpusStreams,
         channels: usize,
+        /// For a mapping-family-1 stream, each WAV-order channel's place in the decoded frame.
+        wav_order: Option<&'static [usize]>,
         /// Frames still to drop from the start (the encoder's pre-skip).
         to_skip: usize,
         pcm: Vec<f32>,
@@ -326,6 +416,8 @@ pub struct AudioDecoder {
     limits: DecodeLimits,
     /// Rate and channel count, fixed by the first decoded block.
     spec: Option<(u32, usize)>,
+    /// What each channel is, fixed with `spec`.
+    roles: Vec<ChannelRole>,
     block: Vec<f32>,
     packets_read: u64,
     frames_decoded: u64,
@@ -385,9 +477,12 @@ impl AudioDecoder {
             let head = params.extra_data.as_deref().unwrap_or_default();
             let (streams, pre_skip) = OpusStreams::from_head(head)?;
             let channels = usize::from(head[9]);
+            // Family 1 is Vorbis's layouts; family 0 is mono or stereo; others name no layout.
+            let family = head[18];
             let codec = Codec::Opus {
                 streams,
                 channels,
+                wav_order: (family == 1).then(|| vorbis_to_wav(channels)).flatten(),
                 to_skip: pre_skip,
                 pcm: vec![0.0; OPUS_MAX_FRAMES * channels],
             };
@@ -415,6 +510,7 @@ impl AudioDecoder {
             track_id,
             limits,
             spec: None,
+            roles: Vec::new(),
             block: Vec::new(),
             packets_read: 0,
             frames_decoded: 0,
@@ -450,6 +546,7 @@ impl AudioDecoder {
             samples: &self.block,
             channels,
             sample_rate,
+            roles: &self.roles,
         }))
     }
 
@@ -514,11 +611,15 @@ impl AudioDecoder {
                     buffer.copy_interleaved_ref(decoded);
                     self.block.clear();
                     self.block.extend_from_slice(buffer.samples());
+                    if self.roles.is_empty() {
+                        self.roles = ChannelRole::of_layout(spec.channels, channels);
+                    }
                     (spec.rate, channels)
                 }
                 Codec::Opus {
                     streams,
                     channels,
+                    wav_order,
                     to_skip,
                     pcm,
                 } => {
@@ -532,8 +633,21 @@ impl AudioDecoder {
                         continue;
                     }
                     self.block.clear();
-                    self.block
-                        .extend_from_slice(&pcm[skip * *channels..frames * *channels]);
+                    let decoded = &pcm[skip * *channels..frames * *channels];
+                    match wav_order {
+                        Some(order) => self.block.extend(
+                            decoded
+                                .chunks_exact(*channels)
+                                .flat_map(|frame| order.iter().map(|&i| frame[i])),
+                        ),
+                        None => self.block.extend_from_slice(decoded),
+                    }
+                    if self.roles.is_empty() {
+                        self.roles = match wav_order {
+                            Some(_) => opus_layout(*channels),
+                            None => vec![ChannelRole::Front; *channels],
+                        };
+                    }
                     (48_000, *channels)
                 }
             };
@@ -586,5 +700,51 @@ impl AudioDecoder {
             return Err(AnalysisError::Corrupt(what.into()));
         }
         Ok(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ChannelRole::{Front, Lfe, Surround};
+    use symphonia::core::audio::Channels as C;
+
+    #[test]
+    fn channels_are_weighed_by_their_place_in_the_layout() {
+        let quad = C::FRONT_LEFT | C::FRONT_RIGHT | C::REAR_LEFT | C::REAR_RIGHT;
+        assert_eq!(
+            ChannelRole::of_layout(quad, 4),
+            [Front, Front, Surround, Surround]
+        );
+        let seven_one = C::FRONT_LEFT
+            | C::FRONT_RIGHT
+            | C::FRONT_CENTRE
+            | C::LFE1
+            | C::REAR_LEFT
+            | C::REAR_RIGHT
+            | C::SIDE_LEFT
+            | C::SIDE_RIGHT;
+        assert_eq!(
+            ChannelRole::of_layout(seven_one, 8),
+            [
+                Front, Front, Front, Lfe, Surround, Surround, Surround, Surround
+            ]
+        );
+        // No layout given: 5.1 in WAV order; four channels are not taken for 3.1.
+        assert_eq!(
+            ChannelRole::guess(6),
+            [Front, Front, Front, Lfe, Surround, Surround]
+        );
+        assert_eq!(ChannelRole::guess(4), [Front; 4]);
+        assert_eq!(ChannelRole::guess(2), [Front; 2]);
+        // Opus's Vorbis order, put in WAV order: C and FR swap, the LFE moves up.
+        let vorbis_5_1 = [0.0f32, 2.0, 1.0, 4.0, 5.0, 3.0]; // FL C FR RL RR LFE, tagged by WAV index
+        let order = vorbis_to_wav(6).unwrap();
+        let wav: Vec<f32> = order.iter().map(|&i| vorbis_5_1[i]).collect();
+        assert_eq!(wav, [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
+        assert_eq!(
+            opus_layout(6),
+            [Front, Front, Front, Lfe, Surround, Surround]
+        );
     }
 }

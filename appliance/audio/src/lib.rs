@@ -89,7 +89,7 @@ mod stft;
 mod tempo;
 
 pub use analysis::{Analysis, AnalysisOptions, analyze, analyze_samples};
-pub use decode::{AudioDecoder, Block, DecodeLimits};
+pub use decode::{AudioDecoder, Block, ChannelRole, DecodeLimits};
 pub use error::AnalysisError;
 pub use key::{Key, Mode};
 pub use loudness::Loudness;

@@ -16,6 +16,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::decode::ChannelRole;
 use crate::error::AnalysisError;
 
 /// Loudness figures; `None` where the signal is too short or too quiet to gate (silence).
@@ -72,13 +73,12 @@ fn k_weighting(rate: f64) -> (Biquad, Biquad) {
     (shelf, highpass)
 }
 
-/// BS.1770 channel weights for the usual WAV/FLAC order L, R, C, LFE, Ls, Rs, …
-fn channel_weight(index: usize, channels: usize) -> f64 {
-    match (channels, index) {
-        // 5.1 and up: LFE is excluded, surrounds get +1.5 dB.
-        (6.., 3) => 0.0,
-        (6.., 4 | 5) => 1.412_537_5,
-        _ => 1.0,
+/// BS.1770's weight of a channel: the LFE is excluded, surrounds get +1.5 dB.
+fn channel_weight(role: ChannelRole) -> f64 {
+    match role {
+        ChannelRole::Front => 1.0,
+        ChannelRole::Lfe => 0.0,
+        ChannelRole::Surround => 1.412_537_5,
     }
 }
 
@@ -193,8 +193,9 @@ fn lufs(mean_square: f64) -> f64 {
 }
 
 impl LoudnessMeter {
-    pub(crate) fn new(channels: usize, sample_rate: u32) -> Result<Self, AnalysisError> {
-        if channels == 0 || sample_rate < 1_000 {
+    /// A meter for channels of these `roles`, interleaved in that order.
+    pub(crate) fn new(roles: &[ChannelRole], sample_rate: u32) -> Result<Self, AnalysisError> {
+        if roles.is_empty() || sample_rate < 1_000 {
             return Err(AnalysisError::Unsupported(
                 "loudness needs at least one channel and 1 kHz".into(),
             ));
@@ -207,13 +208,14 @@ impl LoudnessMeter {
             .map(|p| p.iter().map(|c| c.abs()).sum::<f32>())
             .fold(1.0f32, f32::max);
         Ok(Self {
-            channels: (0..channels)
-                .map(|i| Channel {
+            channels: roles
+                .iter()
+                .map(|&role| Channel {
                     filter: KFilter {
                         stages,
                         state: [0.0; 6],
                     },
-                    weight: channel_weight(i, channels),
+                    weight: channel_weight(role),
                     history: vec![0.0; TAPS_PER_PHASE - 1],
                     sample_peak: 0.0,
                 })
@@ -383,7 +385,7 @@ mod tests {
     }
 
     fn measure(segments: &[(f64, f64)]) -> Loudness {
-        let mut m = LoudnessMeter::new(2, 48_000).unwrap();
+        let mut m = LoudnessMeter::new(&ChannelRole::guess(2), 48_000).unwrap();
         for chunk in tone(segments).chunks(4096) {
             m.push(chunk);
         }
@@ -447,7 +449,7 @@ mod tests {
                 (0.5 * fade * phase.sin()) as f32
             })
             .collect();
-        let mut m = LoudnessMeter::new(1, rate).unwrap();
+        let mut m = LoudnessMeter::new(&ChannelRole::guess(1), rate).unwrap();
         m.push(&samples);
         let l = m.finish();
         let sample = l.sample_peak_dbfs.unwrap();

@@ -80,6 +80,30 @@ fn every_format_decodes_and_analyses() {
 }
 
 #[test]
+fn surround_loudness_weighs_channels_by_what_they_are_in_every_codecs_order() {
+    // 5.1 Opus comes in Vorbis order (FL, C, FR, RL, RR, LFE), not WAV's: the same tone reads
+    // 1.5 LU louder on the rear left than on the front left (ffmpeg: -39.6 and -41.1), and on
+    // the LFE it does not count at all.
+    let loudness = |name| {
+        run(fixture(name), &AnalysisOptions::default())
+            .unwrap()
+            .loudness
+            .integrated_lufs
+    };
+    let front = loudness("surround-fl.opus").unwrap();
+    let rear = loudness("surround-bl.opus").unwrap();
+    assert!((front + 41.1).abs() < 0.5, "front left {front}");
+    assert!(
+        (rear - front - 1.5).abs() < 0.2,
+        "rear {rear}, front {front}"
+    );
+    assert!(
+        loudness("surround-lfe.opus").is_none_or(|lfe| lfe < -60.0),
+        "the LFE was measured"
+    );
+}
+
+#[test]
 fn stereo_peaks_split_channels_in_both_formats() {
     let options = AnalysisOptions {
         peaks: PeaksOptions {

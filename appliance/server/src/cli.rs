@@ -140,6 +140,15 @@ pub enum Command {
         #[arg(long)]
         parent_pid: u32,
     },
+    /// Internal: one upload's audio check in a memory-limited child process of the server.
+    #[command(hide = true)]
+    ProbeJob {
+        #[arg(long)]
+        memory_limit_bytes: u64,
+        /// The server's pid: the job ends with it.
+        #[arg(long)]
+        parent_pid: u32,
+    },
     /// Internal: one melody-to-MIDI transcription in a memory-limited child of the server.
     #[command(hide = true)]
     TranscribeJob {
@@ -352,7 +361,7 @@ pub enum LegalCommand {
     /// Record a gag: no notice to the users until DATE; then it goes out by itself.
     Gag {
         request: String,
-        /// When the gag ends: 2026-07-01 or "2026-07-01 14:30" (UTC).
+        /// When the gag ends: 2026-07-01 (it holds through that day) or "2026-07-01 14:30" (UTC).
         #[arg(long, value_name = "DATE")]
         until: String,
         /// Where the gag comes from (the order and its clause).

@@ -353,6 +353,7 @@ impl Harness {
             watermark_key,
             backups,
             None,
+            crate::probe::Prober::InProcess,
         );
         let routes = crate::serve::public_routes(&state);
         let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -20,6 +20,7 @@ mod listener;
 mod mail;
 mod owners;
 mod portal;
+mod probe;
 mod rate;
 mod render;
 mod retention;
@@ -51,6 +52,7 @@ pub fn main() -> ExitCode {
         | Command::RenderJob { parent_pid, .. }
         | Command::TraceJob { parent_pid, .. }
         | Command::TranscribeJob { parent_pid, .. }
+        | Command::ProbeJob { parent_pid, .. }
             if !child::die_with_parent(*parent_pid) =>
         {
             return ExitCode::FAILURE;
@@ -67,6 +69,9 @@ pub fn main() -> ExitCode {
         Command::TranscribeJob {
             memory_limit_bytes, ..
         } => return transcribe::child_main(*memory_limit_bytes),
+        Command::ProbeJob {
+            memory_limit_bytes, ..
+        } => return probe::child_main(*memory_limit_bytes),
         Command::RunGuarded {
             parent_pid,
             program,
@@ -221,6 +226,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         | Command::RenderJob { .. }
         | Command::TraceJob { .. }
         | Command::TranscribeJob { .. }
+        | Command::ProbeJob { .. }
         | Command::RunGuarded { .. } => Ok(ExitCode::FAILURE),
         Command::Console { mouse } => {
             studiovault_tui::run(studiovault_tui::ConsoleOptions {

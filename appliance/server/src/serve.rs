@@ -13,6 +13,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::config::Config;
 use crate::listener::{self, Listener, Routes};
+use crate::probe::Prober;
 use crate::web::{self, AppState};
 use crate::{analysis, clock, housekeeping, jobs, mail, owners, portal, render};
 
@@ -59,6 +60,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let backups = crate::backups::Backups::from_config(&config)
         .context("setting up replication and backups")?;
+    // A drill cut off with the server left a restored copy of the store and every tenant key
+    // in its scratch directory: gone before anything else runs, not at next week's drill.
+    let scratch = config.drill_scratch_dir();
+    tokio::task::spawn_blocking(move || studiovault_backups::drill::release_scratch(&scratch))
+        .await?;
     let tls = if config.tls.enabled() {
         let (tls_config, dir) = (config.tls.clone(), config.data_dir.clone());
         let tls = tokio::task::spawn_blocking(move || studiovault_tls::Tls::new(&tls_config, &dir))
@@ -76,12 +82,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         None
     };
 
+    let exe = std::env::current_exe().context("finding this binary to run jobs in")?;
     let state = AppState::new(
         config.clone(),
         vault.clone(),
         watermark_key.clone(),
         backups.clone(),
         tls.clone(),
+        Prober::Child {
+            exe: exe.clone(),
+            memory_bytes: config.job_limits().memory_bytes,
+        },
     );
 
     // Purges and expiries that fell due while the server was down happen before it serves.
@@ -161,7 +172,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             s.notify_waiters();
         });
     }
-    let exe = std::env::current_exe().context("finding this binary to run jobs in")?;
     let limits = config.job_limits();
     let analysis = tokio::spawn(jobs::run(
         vault.clone(),
@@ -259,15 +269,18 @@ pub(crate) fn public_routes(state: &AppState) -> Routes {
 }
 
 async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(addr).await.with_context(|| {
-        if addr.port() < 1024 {
-            format!(
-                "cannot listen on {addr}: ports below 1024 need root or CAP_NET_BIND_SERVICE \
-                 (the systemd unit grants it)"
-            )
-        } else {
-            format!("cannot listen on {addr}")
-        }
+    TcpListener::bind(addr).await.map_err(|e| {
+        let why = match e.kind() {
+            std::io::ErrorKind::PermissionDenied if addr.port() < 1024 => {
+                ": ports below 1024 need root or CAP_NET_BIND_SERVICE (the systemd unit grants it)"
+            }
+            std::io::ErrorKind::AddrInUse => {
+                ": another program listens there (`ss -ltnp` names it), or this configuration \
+                 names it twice"
+            }
+            _ => "",
+        };
+        anyhow::Error::new(e).context(format!("cannot listen on {addr}{why}"))
     })
 }
 

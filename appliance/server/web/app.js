@@ -1,5 +1,5 @@
 // Studio Vault's web app: plain ES modules, no build step, nothing from another origin.
-import { api, ApiError, el } from "/assets/api.js";
+import { api, ApiError, el, toast } from "/assets/api.js";
 import { renderLogin } from "/assets/login.js";
 import { renderLibrary, resetLibrary } from "/assets/library.js";
 import { renderAccount, renderConfirmEmail } from "/assets/account.js";
@@ -83,7 +83,16 @@ document.addEventListener("click", (event) => {
 });
 window.addEventListener("popstate", route);
 document.getElementById("sign-out").addEventListener("click", async () => {
-  await api("DELETE", "/api/session").catch(() => {});
+  try {
+    await api("DELETE", "/api/session");
+  } catch (err) {
+    // 401: the session had already ended. Anything else (the network, the server) may have left
+    // it live: looking signed out would leave the next person at this computer signed in.
+    if (!(err instanceof ApiError && err.status === 401)) {
+      toast(`Not signed out: ${err.message} Try again.`);
+      return;
+    }
+  }
   session.me = null;
   // The next one to sign in, or to press Space on the sign-in page, gets nothing of this owner's.
   resetPlayer();

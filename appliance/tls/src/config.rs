@@ -146,6 +146,16 @@ pub struct ConfigProblem {
     pub message: String,
 }
 
+/// Whether two listeners would take the same socket: the same port on the same address, or on
+/// an address the other's wildcard covers (`[::]` takes IPv4 too, as Linux binds it by default).
+fn overlap(a: SocketAddr, b: SocketAddr) -> bool {
+    let covers = |wildcard: IpAddr, other: IpAddr| match wildcard {
+        IpAddr::V4(ip) => ip.is_unspecified() && other.is_ipv4(),
+        IpAddr::V6(ip) => ip.is_unspecified(),
+    };
+    a.port() == b.port() && (a.ip() == b.ip() || covers(a.ip(), b.ip()) || covers(b.ip(), a.ip()))
+}
+
 fn problem(key: &str, message: impl Into<String>) -> Result<(), ConfigProblem> {
     Err(ConfigProblem {
         key: format!("tls.{key}"),
@@ -203,8 +213,11 @@ impl TlsConfig {
                 "preload lists only take sites that also set hsts_include_subdomains = true",
             );
         }
-        if self.enabled() && self.https_listen == self.http_listen {
-            return problem("http_listen", "must differ from tls.https_listen");
+        if self.enabled() && overlap(self.https_listen, self.http_listen) {
+            return problem(
+                "http_listen",
+                "must not take tls.https_listen's port on the same or a wildcard address",
+            );
         }
         match self.mode {
             Mode::Off => Ok(()),
@@ -334,6 +347,20 @@ mod tests {
         assert_eq!(key_of(&c), "");
         c.http_listen = c.https_listen;
         assert_eq!(key_of(&c), "tls.http_listen");
+        // The same port on a wildcard and on one address would collide at start-up too.
+        for (https, http, clash) in [
+            ("0.0.0.0:443", "127.0.0.1:443", true),
+            ("[::]:443", "10.0.0.2:443", true),
+            ("[::1]:443", "[::]:443", true),
+            ("0.0.0.0:443", "[::1]:443", false),
+            ("10.0.0.2:443", "127.0.0.1:443", false),
+            ("0.0.0.0:443", "0.0.0.0:80", false),
+        ] {
+            c.https_listen = https.parse().unwrap();
+            c.http_listen = http.parse().unwrap();
+            let expected = if clash { "tls.http_listen" } else { "" };
+            assert_eq!(key_of(&c), expected, "{https} {http}");
+        }
 
         let mut c = TlsConfig {
             mode: Mode::SelfSigned,

@@ -338,12 +338,18 @@ impl Tls {
         loaded.info
     }
 
-    fn cert_path(&self) -> PathBuf {
-        self.inner.dir.join("cert.pem")
+    /// The certificate chain and its key, in one file: one rename replaces both, so a crash or a
+    /// full disk never leaves a new key beside an old certificate (which no restart could serve).
+    fn kept_path(&self) -> PathBuf {
+        self.inner.dir.join("key-and-certificate.pem")
     }
 
-    fn key_path(&self) -> PathBuf {
-        self.inner.dir.join("key.pem")
+    /// Where builds before [`Tls::kept_path`] kept the two halves.
+    fn legacy_paths(&self) -> [PathBuf; 2] {
+        [
+            self.inner.dir.join("cert.pem"),
+            self.inner.dir.join("key.pem"),
+        ]
     }
 
     /// Beside the stored certificate: where it came from ([`Tls::source`]).
@@ -363,11 +369,13 @@ impl Tls {
 
     /// The certificate kept from an earlier run, if it still covers the configured names.
     fn stored(&self) -> Result<Option<LoadedCert>, TlsError> {
-        let (Some(chain), Some(key)) = (
-            read_if_exists(&self.cert_path())?,
-            read_if_exists(&self.key_path())?,
-        ) else {
-            return Ok(None);
+        let [cert_path, key_path] = self.legacy_paths();
+        let (chain, key) = match read_if_exists(&self.kept_path())? {
+            Some(both) => (both.clone(), both),
+            None => match (read_if_exists(&cert_path)?, read_if_exists(&key_path)?) {
+                (Some(chain), Some(key)) => (chain, key),
+                _ => return Ok(None),
+            },
         };
         let Ok(loaded) = load_pem(&chain, &key) else {
             tracing::warn!("the stored certificate is unreadable; getting a new one");
@@ -405,12 +413,27 @@ impl Tls {
         }
     }
 
+    /// Serves a new certificate at once, then keeps it for the next start. One that cannot be
+    /// kept is served all the same (failing here would order it again at every retry, into the
+    /// CA's duplicate-certificate limit); the log says a restart will order another.
     fn keep(&self, chain: &str, key: &str) -> Result<CertInfo, TlsError> {
         let loaded = load_pem(chain.as_bytes(), key.as_bytes())?;
-        write_private(&self.key_path(), key.as_bytes())?;
-        write_public(&self.cert_path(), chain.as_bytes())?;
-        write_public(&self.source_path(), self.source().as_bytes())?;
-        Ok(self.install(loaded))
+        let info = self.install(loaded);
+        let both = format!("{key}{chain}");
+        let kept = write_private(&self.kept_path(), both.as_bytes())
+            .and_then(|()| write_public(&self.source_path(), self.source().as_bytes()));
+        match kept {
+            Ok(()) => {
+                for legacy in self.legacy_paths() {
+                    let _ = std::fs::remove_file(legacy);
+                }
+            }
+            Err(e) => tracing::error!(
+                error = %e,
+                "the new certificate is served but could not be kept: a restart will get another"
+            ),
+        }
+        Ok(info)
     }
 
     fn issue_local(&self) -> Result<CertInfo, TlsError> {
@@ -569,5 +592,38 @@ mod tests {
         let mut staging = production.clone();
         staging.acme.directory_url = "https://127.0.0.1:9/staging".into();
         assert!(!Tls::new(&staging, dir.path()).unwrap().has_certificate());
+    }
+
+    #[test]
+    fn a_new_certificate_that_cannot_be_kept_is_served_and_the_kept_one_still_starts() {
+        let dir = tempfile::tempdir().unwrap();
+        let names = ["vault.studio.example"];
+        let tls = Tls::new(&config(Mode::SelfSigned, &names), dir.path()).unwrap();
+        let first = tls.status().certificate.unwrap().sha256;
+        // The next save cannot happen (its temp file's name is taken by a directory).
+        std::fs::create_dir(dir.path().join("tls/key-and-certificate.tmp")).unwrap();
+        let ca = tls.inner.local_ca.as_ref().unwrap();
+        let (chain, key) = ca.issue(&tls.wanted_names()).unwrap();
+        let renewed = tls.keep(&chain, &key).unwrap().sha256;
+        assert_ne!(renewed, first);
+        assert_eq!(tls.status().certificate.unwrap().sha256, renewed, "served");
+        // A restart finds the last certificate kept whole, key and chain together.
+        let again = Tls::new(&config(Mode::SelfSigned, &names), dir.path()).unwrap();
+        assert_eq!(again.status().certificate.unwrap().sha256, first);
+    }
+
+    #[test]
+    fn a_certificate_kept_in_two_files_by_an_older_build_is_still_served() {
+        let dir = tempfile::tempdir().unwrap();
+        let names = ["vault.studio.example"];
+        let tls = Tls::new(&config(Mode::SelfSigned, &names), dir.path()).unwrap();
+        let kept = tls.status().certificate.unwrap().sha256;
+        let both = std::fs::read_to_string(dir.path().join("tls/key-and-certificate.pem")).unwrap();
+        let cut = both.find("-----BEGIN CERTIFICATE").unwrap();
+        std::fs::write(dir.path().join("tls/key.pem"), &both[..cut]).unwrap();
+        std::fs::write(dir.path().join("tls/cert.pem"), &both[cut..]).unwrap();
+        std::fs::remove_file(dir.path().join("tls/key-and-certificate.pem")).unwrap();
+        let again = Tls::new(&config(Mode::SelfSigned, &names), dir.path()).unwrap();
+        assert_eq!(again.status().certificate.unwrap().sha256, kept);
     }
 }

@@ -68,6 +68,8 @@ pub struct BlobWriter {
     file: File,
     tmp_path: PathBuf,
     blob: BlobId,
+    /// The blob's own key: what a sandboxed process needs to read it ([`SealedBlob::access`]).
+    key: zeroize::Zeroizing<[u8; 32]>,
     cipher: Cipher,
     pending: Vec<u8>,
     index: u64,
@@ -92,8 +94,9 @@ impl BlobWriter {
         tmp_dir: &Path,
         owner: UserId,
         blob: BlobId,
-        cipher: Cipher,
+        key: zeroize::Zeroizing<[u8; 32]>,
     ) -> Result<Self> {
+        let cipher = Cipher::new(&key);
         let tmp_path = tmp_dir.join(format!("{blob}.partial"));
         let mut file = OpenOptions::new()
             .write(true)
@@ -109,6 +112,7 @@ impl BlobWriter {
             file,
             tmp_path,
             blob,
+            key,
             cipher,
             pending: Vec::with_capacity(CHUNK_SIZE),
             index: 0,
@@ -174,6 +178,7 @@ impl BlobWriter {
             owner: self.owner,
             tmp_path: Some(std::mem::take(&mut self.tmp_path)),
             blob: self.blob,
+            key: self.key.clone(),
             cipher: self.cipher.clone(),
             plaintext_len: self.plaintext_len,
             sha256,
@@ -197,6 +202,7 @@ pub struct SealedBlob {
     pub(crate) owner: UserId,
     tmp_path: Option<PathBuf>,
     pub(crate) blob: BlobId,
+    key: zeroize::Zeroizing<[u8; 32]>,
     cipher: Cipher,
     pub(crate) plaintext_len: u64,
     pub(crate) sha256: [u8; 32],
@@ -230,6 +236,18 @@ impl SealedBlob {
     pub fn reader(&self) -> Result<BlobReader> {
         let path = self.tmp_path.as_deref().ok_or(VaultError::NotFound)?;
         BlobReader::open(path, self.blob, self.cipher.clone(), self.plaintext_len)
+    }
+
+    /// The sealed file's path and key, for a sandboxed process that probes it before it is
+    /// committed (a hostile file's decoder may then exhaust that process, not the server).
+    pub fn access(&self) -> Result<BlobAccess> {
+        let path = self.tmp_path.clone().ok_or(VaultError::NotFound)?;
+        Ok(BlobAccess::new(
+            path,
+            self.blob,
+            self.plaintext_len,
+            self.key.clone(),
+        ))
     }
 
     /// Renames the blob to its final path (its directories made durably) and fsyncs both
@@ -508,13 +526,17 @@ mod tests {
         Cipher::new(&[byte; 32])
     }
 
+    fn key(byte: u8) -> zeroize::Zeroizing<[u8; 32]> {
+        zeroize::Zeroizing::new([byte; 32])
+    }
+
     fn pattern(len: usize) -> Vec<u8> {
         (0..len).map(|i| (i * 31 % 251) as u8).collect()
     }
 
     /// Writes `data` in uneven pieces and persists it; returns the path.
     fn store(dir: &Path, blob: BlobId, data: &[u8]) -> PathBuf {
-        let mut w = BlobWriter::create(dir, UserId::random(), blob, cipher(7)).unwrap();
+        let mut w = BlobWriter::create(dir, UserId::random(), blob, key(7)).unwrap();
         for piece in data.chunks(10_007) {
             w.write(piece).unwrap();
         }
@@ -667,13 +689,12 @@ mod tests {
     fn abandoned_writes_leave_no_file() {
         let dir = tempfile::tempdir().unwrap();
         let mut w =
-            BlobWriter::create(dir.path(), UserId::random(), BlobId::random(), cipher(1)).unwrap();
+            BlobWriter::create(dir.path(), UserId::random(), BlobId::random(), key(1)).unwrap();
         w.write(&pattern(100_000)).unwrap();
         drop(w);
         let sealed = {
             let mut w =
-                BlobWriter::create(dir.path(), UserId::random(), BlobId::random(), cipher(1))
-                    .unwrap();
+                BlobWriter::create(dir.path(), UserId::random(), BlobId::random(), key(1)).unwrap();
             w.write(b"abc").unwrap();
             w.finish().unwrap()
         };

@@ -342,28 +342,32 @@ impl Vault {
 
     /// Every file under `blobs/<owner>/<shard>/`.
     pub(crate) fn blob_files(&self) -> Result<Vec<std::path::PathBuf>> {
-        let mut files = Vec::new();
-        let root = self.blob_root();
-        if !root.exists() {
-            return Ok(files);
+        blob_files_in(&self.blob_root())
+    }
+}
+
+/// Every file under a blob root (`blobs/<owner>/<shard>/<blob>`).
+pub(crate) fn blob_files_in(root: &std::path::Path) -> Result<Vec<std::path::PathBuf>> {
+    let mut files = Vec::new();
+    if !root.exists() {
+        return Ok(files);
+    }
+    for owner in std::fs::read_dir(root)? {
+        let owner = owner?.path();
+        if !owner.is_dir() {
+            continue;
         }
-        for owner in std::fs::read_dir(&root)? {
-            let owner = owner?.path();
-            if !owner.is_dir() {
+        for shard in std::fs::read_dir(&owner)? {
+            let shard = shard?.path();
+            if !shard.is_dir() {
                 continue;
             }
-            for shard in std::fs::read_dir(&owner)? {
-                let shard = shard?.path();
-                if !shard.is_dir() {
-                    continue;
-                }
-                for file in std::fs::read_dir(&shard)? {
-                    files.push(file?.path());
-                }
+            for file in std::fs::read_dir(&shard)? {
+                files.push(file?.path());
             }
         }
-        Ok(files)
     }
+    Ok(files)
 }
 
 #[cfg(test)]

@@ -69,6 +69,14 @@ pub enum VaultError {
     SchemaTooNew { found: u32, supported: u32 },
     #[error("master key: {0}")]
     MasterKey(String),
+    /// The data directory holds blob files and no metadata store: a new, empty store would
+    /// take every file for an orphan and remove it.
+    #[error(
+        "the data directory holds {files} encrypted file(s) but no metadata store (vault.redb): \
+         it was moved or lost. Put it back, or restore a snapshot into a new directory \
+         (`studiovault backup restore`); nothing was changed"
+    )]
+    StoreMissing { files: usize },
     #[error("blob {blob} failed its integrity check: {reason}")]
     Integrity { blob: String, reason: String },
     #[error("corrupt record in `{table}`: {reason}")]

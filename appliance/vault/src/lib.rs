@@ -257,7 +257,16 @@ impl Vault {
         clock: Box<dyn Clock>,
     ) -> Result<Self> {
         fsutil::create_private_dir(data_dir)?;
-        let db = Database::create(data_dir.join("vault.redb"))?;
+        let store = data_dir.join("vault.redb");
+        if !store.exists() {
+            // A new store would take every file here for an orphan and sweep it away; with the
+            // keyring and the master key those files are still the studio's audio.
+            let files = check::blob_files_in(&data_dir.join("blobs"))?.len();
+            if files > 0 {
+                return Err(VaultError::StoreMissing { files });
+            }
+        }
+        let db = Database::create(store)?;
         let opened_at_schema = records::migrate(&db)?;
         let vault = Self {
             inner: Arc::new(Inner {
@@ -296,6 +305,12 @@ impl Vault {
 
     pub(crate) fn db(&self) -> &Database {
         &self.inner.db
+    }
+
+    /// The master key's fingerprint ([`MasterKey::fingerprint`]): which appliance's store this
+    /// is, the same after a restore (which needs the same key).
+    pub fn key_fingerprint(&self) -> String {
+        self.master().fingerprint()
     }
 
     pub(crate) fn master(&self) -> &MasterKey {

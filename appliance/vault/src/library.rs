@@ -360,12 +360,7 @@ impl<'a> Library<'a> {
     pub fn begin_upload(&self) -> Result<BlobWriter> {
         let blob = BlobId::random();
         let key = read_tenant_key(self.vault, self.owner)?;
-        BlobWriter::create(
-            &self.vault.tmp_dir(),
-            self.owner,
-            blob,
-            key.blob_cipher(blob),
-        )
+        BlobWriter::create(&self.vault.tmp_dir(), self.owner, blob, key.blob_key(blob))
     }
 
     /// Makes a sealed upload durable and visible: rename + fsync, then one transaction with

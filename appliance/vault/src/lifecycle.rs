@@ -402,7 +402,8 @@ impl Vault {
         let mut removed = 0;
         for share in ended {
             let blobs = self.audited_if_changed(None, |txn, _| {
-                let blobs = shares::remove_ended_copies_in(self, txn, &share, ended_before)?;
+                let blobs =
+                    shares::remove_ended_copies_in(self, txn, share.owner, share.id, ended_before)?;
                 let event = (!blobs.is_empty()).then(|| {
                     AuditEvent::new(
                         Actor::System,

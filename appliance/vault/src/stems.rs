@@ -20,7 +20,7 @@ use crate::ids::{BlobId, TrackId};
 use crate::jobs::{self, JobKind, JobRecord, JobSubject, Lease};
 use crate::library::analysis::{self, AnalysisState};
 use crate::library::{Library, StemOf, TrackInfo, TrackRecord, charge_new_tracks, track_key};
-use crate::records::{BlobRecord, get_user, owner_allows, put_blob, read_tenant_key};
+use crate::records::{BlobRecord, get_user, put_blob, read_tenant_key};
 use crate::store::{TRACKS, USERS, WORKERS, decode, encode};
 use crate::workers::{WorkerRecord, WorkerState, count_finished};
 use crate::{ClientInfo, Vault};
@@ -155,6 +155,12 @@ impl Vault {
             if now.is_none_or(|w| w.state != WorkerState::Active) {
                 return Ok(false);
             }
+            // A suspended account's, or one awaiting deletion: its audio goes to no worker, and
+            // the job waits (it runs if the account is active again; a purge removes it).
+            let owner = get_user(&txn.open_table(USERS)?, job.owner)?;
+            if !owner.is_some_and(|u| u.is_active()) {
+                return Ok(false);
+            }
             let Some(max) = max_duration_secs else {
                 return Ok(true);
             };
@@ -214,7 +220,14 @@ impl Vault {
         lease: &Lease,
         detail: &str,
     ) -> Result<(TrackRecord, BlobReader)> {
-        owner_allows(self, lease.owner, ProcessingPurpose::Stems)?;
+        let txn = self.db().begin_read()?;
+        let owner = get_user(&txn.open_table(USERS)?, lease.owner)?.ok_or(VaultError::NotFound)?;
+        drop(txn);
+        owner.allows(ProcessingPurpose::Stems)?;
+        // Suspended or awaiting deletion since the lease: no worker reads the audio now.
+        if !owner.is_active() {
+            return Err(VaultError::AccountInactive("no longer active"));
+        }
         let rec = self.stem_track(lease)?;
         let key = read_tenant_key(self, lease.owner)?;
         let reader = BlobReader::open(
@@ -238,7 +251,7 @@ impl Vault {
     pub fn begin_stem_blob(&self, lease: &Lease) -> Result<BlobWriter> {
         let blob = BlobId::random();
         let key = read_tenant_key(self, lease.owner)?;
-        BlobWriter::create(&self.tmp_dir(), lease.owner, blob, key.blob_cipher(blob))
+        BlobWriter::create(&self.tmp_dir(), lease.owner, blob, key.blob_key(blob))
     }
 
     /// Stores the leased job's stems as tracks of its owner and ends the job, in one
@@ -487,6 +500,28 @@ mod tests {
             assert!(!t.vault.blob_path(track.owner, stem.blob).exists());
         }
         assert_eq!(used(&t, &scope), 0);
+    }
+
+    #[test]
+    fn no_worker_reads_an_account_that_is_suspended_or_awaiting_deletion() {
+        let t = TestVault::new();
+        let (_, scope) = t.user("pro@studio.test");
+        let user = scope.owner();
+        let track = t.upload(&scope, b"the mix");
+        let lib = t.vault.library(&scope);
+        lib.request_stems(track.id, &ClientInfo::default()).unwrap();
+        let (worker, _) = t.vault.enrol_worker("box").unwrap();
+        // Awaiting deletion: the job waits, and runs if the deletion is cancelled.
+        t.vault.admin().schedule_deletion(user).unwrap();
+        assert!(t.vault.lease_stems(&worker, LEASE, None).unwrap().is_none());
+        t.vault.admin().cancel_deletion(user).unwrap();
+        let (lease, _) = t.vault.lease_stems(&worker, LEASE, None).unwrap().unwrap();
+        // Suspended after the lease: the source is not opened for the worker.
+        t.vault.admin().suspend(user).unwrap();
+        assert!(matches!(
+            t.vault.open_stem_source(&worker, &lease, "test"),
+            Err(VaultError::AccountInactive(_))
+        ));
     }
 
     #[test]

@@ -234,6 +234,15 @@ async fn work_on(options: &WorkerOptions, job: &LeasedJob) -> Result<(), RunErro
             Ok(())
         }
         Err(JobError::Refused(why)) => Err(RunError::Refused(why)),
+        Err(JobError::WorkerBroken(e)) => {
+            // Not the job's fault: another worker may separate it, and failing it here would
+            // spend its attempts (every queued job's, one after another, in a minute).
+            tracing::error!(job = %job.job, error = %e, "this worker cannot separate; the job goes back and the worker stops");
+            if let Err(failed) = options.client.hand_back(&job.job, &e.to_string()).await {
+                tracing::warn!(error = %failed, "handing the job back failed; its lease will run out");
+            }
+            Err(RunError::Backend(e))
+        }
         Err(JobError::Failed { reason, retry }) => {
             tracing::warn!(job = %job.job, reason = %reason, retry, "the job failed");
             match options.client.fail(&job.job, &reason, retry).await {
@@ -253,7 +262,12 @@ async fn work_on(options: &WorkerOptions, job: &LeasedJob) -> Result<(), RunErro
 enum JobError {
     LeaseLost,
     Refused(String),
-    Failed { reason: String, retry: bool },
+    Failed {
+        reason: String,
+        retry: bool,
+    },
+    /// This worker cannot run its separator at all (its model or program is missing).
+    WorkerBroken(BackendError),
 }
 
 impl From<ClientError> for JobError {
@@ -277,9 +291,12 @@ impl From<ClientError> for JobError {
 
 impl From<BackendError> for JobError {
     fn from(e: BackendError) -> Self {
-        Self::Failed {
-            retry: e.retry(),
-            reason: e.to_string(),
+        match e {
+            BackendError::ModelMissing(_) => Self::WorkerBroken(e),
+            e => Self::Failed {
+                retry: e.retry(),
+                reason: e.to_string(),
+            },
         }
     }
 }
@@ -332,17 +349,71 @@ async fn separate_and_upload(
         model: separation.model,
         draft: separation.draft,
     };
-    let (tx, rx) = tokio::sync::mpsc::channel(4);
-    let (inp, out, p, frames) = (input, stems_dir, progress.clone(), check.frames);
-    let feeder = tokio::task::spawn_blocking(move || {
-        if let Err(e) = feed_upload(&inp, &out, frames, &p, &tx) {
-            let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+    let upload = || {
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let (inp, out, p, frames) = (
+            input.clone(),
+            stems_dir.clone(),
+            progress.clone(),
+            check.frames,
+        );
+        let feeder = tokio::task::spawn_blocking(move || {
+            if let Err(e) = feed_upload(&inp, &out, frames, &p, &tx) {
+                let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+            }
+        });
+        let (client, layout) = (&options.client, &layout);
+        async move {
+            let stored = client.upload_stems(&job.job, layout, rx).await;
+            feeder.abort();
+            stored.map(drop)
         }
-    });
-    let stored = options.client.upload_stems(&job.job, &layout, rx).await;
-    feeder.abort();
-    stored?;
+    };
+    upload_with_retries(UPLOAD_TRIES, UPLOAD_RETRY_WAIT, upload).await?;
     Ok(())
+}
+
+/// Tries of one job's upload: a separation may have taken hours, and a dropped connection or a
+/// server restarting for an upgrade must not throw it away (the lease holds meanwhile: the
+/// heartbeats go on).
+const UPLOAD_TRIES: u32 = 4;
+/// The wait before the second try; each later one waits this much longer.
+const UPLOAD_RETRY_WAIT: Duration = Duration::from_secs(5);
+
+/// Runs `upload` until it succeeds, fails for a reason no retry mends, or `tries` are spent.
+async fn upload_with_retries<F, Fut>(
+    tries: u32,
+    wait: Duration,
+    mut upload: F,
+) -> Result<(), ClientError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), ClientError>>,
+{
+    let mut tried = 0;
+    loop {
+        tried += 1;
+        match upload().await {
+            Ok(()) => return Ok(()),
+            Err(e) if tried < tries && worth_retrying(&e) => {
+                tracing::warn!(error = %e, try_ = tried, "uploading the stems failed; trying again");
+                tokio::time::sleep(wait * tried).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The link or the server failed, not the stems: a broken connection, a server error or
+/// restart, a body cut off as idle, or the server still checking the try that broke.
+fn worth_retrying(e: &ClientError) -> bool {
+    match e {
+        ClientError::Network(_) | ClientError::Io(_) => true,
+        ClientError::Status { status, code, .. } => {
+            *status >= 500 || *status == 408 || code == "upload_in_progress"
+        }
+        ClientError::Config(_) | ClientError::Refused(_) | ClientError::LeaseLost => false,
+    }
 }
 
 /// Streams the interleaved upload body: per frame, each stem's channels in [`STEM_NAMES`]
@@ -391,5 +462,56 @@ fn feed_upload(
         progress.set(
             SEPARATION_SHARE + (1.0 - SEPARATION_SHARE) * (sent as f32 / frames.max(1) as f32),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `upload_with_retries` over canned answers; answers the result and the tries made.
+    async fn tries_with(answers: Vec<Result<(), ClientError>>) -> (Result<(), ClientError>, usize) {
+        let answers = std::sync::Mutex::new(answers.into_iter());
+        let made = AtomicU32::new(0);
+        let result = upload_with_retries(4, Duration::from_millis(1), || {
+            made.fetch_add(1, Ordering::Relaxed);
+            let next = answers.lock().unwrap().next().unwrap_or(Ok(()));
+            async move { next }
+        })
+        .await;
+        (result, made.load(Ordering::Relaxed) as usize)
+    }
+
+    fn status(status: u16, code: &str) -> ClientError {
+        ClientError::Status {
+            status,
+            code: code.into(),
+            message: String::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_broken_upload_is_sent_again_and_a_refused_one_is_not() {
+        let broken = || ClientError::Network("connection reset".into());
+        // The link broke, then the server restarted, then it was still checking the first try.
+        let (result, made) = tries_with(vec![
+            Err(broken()),
+            Err(status(503, "unavailable")),
+            Err(status(409, "upload_in_progress")),
+            Ok(()),
+        ])
+        .await;
+        assert!(result.is_ok());
+        assert_eq!(made, 4);
+        // Four broken tries: the job fails with the last reason.
+        let (result, made) = tries_with((0..5).map(|_| Err(broken())).collect()).await;
+        assert!(matches!(result, Err(ClientError::Network(_))));
+        assert_eq!(made, 4);
+        // Stems the server refused, or a job no longer this worker's: no second try.
+        for refusal in [status(422, "stems_rejected"), ClientError::LeaseLost] {
+            let (result, made) = tries_with(vec![Err(refusal)]).await;
+            assert!(result.is_err());
+            assert_eq!(made, 1);
+        }
     }
 }

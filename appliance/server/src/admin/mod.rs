@@ -14,7 +14,7 @@ mod sessions;
 mod shares;
 mod status;
 
-pub(crate) use status::DRILL_MAX_AGE_DAYS;
+pub(crate) use status::{DRILL_MAX_AGE_DAYS, SNAPSHOT_MAX_AGE_HOURS};
 mod tls;
 mod users;
 mod workers;

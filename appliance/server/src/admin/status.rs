@@ -199,6 +199,9 @@ fn ago(now_ms: i64, at_ms: i64) -> String {
 /// A restore drill older than this is overdue: the timer runs one weekly (`studiovault doctor`
 /// judges it by the same limit).
 pub(crate) const DRILL_MAX_AGE_DAYS: i64 = 8;
+/// A last snapshot older than this is overdue: the timer takes one hourly, so three missed in
+/// a row are a stopped timer (or runs killed before they could record an error).
+pub(crate) const SNAPSHOT_MAX_AGE_HOURS: i64 = 3;
 
 fn backup_capabilities(view: &BackupsView, now: i64) -> Vec<Capability> {
     let r = &view.replication;
@@ -230,48 +233,62 @@ fn backup_capabilities(view: &BackupsView, now: i64) -> Vec<Capability> {
             ),
         }
     };
-    let backups = if !view.snapshots_configured {
-        Capability {
+    let backups = match (
+        view.snapshots_configured,
+        &view.last_snapshot_error,
+        &view.last_snapshot,
+    ) {
+        (false, _, _) => Capability {
             name: "Backups".into(),
             state: CapabilityState::NotConfigured,
             detail: "No restic repository is configured ([backups] repository, password_file)."
                 .into(),
-        }
-    } else if let Some(error) = &view.last_snapshot_error {
-        Capability {
+        },
+        (true, Some(error), _) => Capability {
             name: "Backups".into(),
             state: CapabilityState::Failing,
             detail: error.clone(),
-        }
-    } else {
-        // A snapshot stored into a repository whose check then failed may not restore.
-        let checked = view.last_snapshot.as_ref().is_none_or(|s| s.check_ok);
-        Capability {
+        },
+        (true, None, None) => Capability {
             name: "Backups".into(),
-            state: if checked {
+            state: CapabilityState::Failing,
+            detail: "No snapshot has been taken yet: run `studiovault backup run` (the timer \
+                     takes one hourly)."
+                .into(),
+        },
+        (true, None, Some(s)) if now - s.at_ms > SNAPSHOT_MAX_AGE_HOURS * 3_600_000 => Capability {
+            name: "Backups".into(),
+            state: CapabilityState::Failing,
+            detail: format!(
+                "the last snapshot was taken {}: snapshots run hourly, is \
+                     studiovault-backup-hourly.timer active?",
+                ago(now, s.at_ms)
+            ),
+        },
+        // A snapshot stored into a repository whose check then failed may not restore.
+        (true, None, Some(s)) => Capability {
+            name: "Backups".into(),
+            state: if s.check_ok {
                 CapabilityState::Ok
             } else {
                 CapabilityState::Failing
             },
-            detail: match &view.last_snapshot {
-                Some(s) => format!(
-                    "last {} snapshot {} {}: {} blobs, {} bytes added, {} kept, check {}",
-                    s.tier.as_str(),
-                    &s.id[..s.id.len().min(8)],
-                    ago(now, s.at_ms),
-                    s.blobs,
-                    s.bytes_added,
-                    s.kept,
-                    if s.check_ok {
-                        "ok"
-                    } else {
-                        "FAILED: `restic check` found the repository damaged after it; \
-                         the server log says what it found"
-                    }
-                ),
-                None => "configured; no snapshot taken yet".into(),
-            },
-        }
+            detail: format!(
+                "last {} snapshot {} {}: {} blobs, {} bytes added, {} kept, check {}",
+                s.tier.as_str(),
+                &s.id[..s.id.len().min(8)],
+                ago(now, s.at_ms),
+                s.blobs,
+                s.bytes_added,
+                s.kept,
+                if s.check_ok {
+                    "ok"
+                } else {
+                    "FAILED: `restic check` found the repository damaged after it; \
+                     the server log says what it found"
+                }
+            ),
+        },
     };
     let drill = match (&view.last_drill, view.snapshots_configured) {
         (_, false) => Capability {
@@ -448,11 +465,13 @@ mod tests {
     }
 
     #[test]
-    fn backups_fail_when_the_repository_check_after_the_last_snapshot_failed() {
-        let snapshot = |check_ok| SnapshotReport {
+    fn backups_fail_when_the_repository_check_failed_or_no_recent_snapshot_exists() {
+        let hour = 3_600_000;
+        let now = 1_800_000_000_000;
+        let snapshot = |check_ok, hours_ago: i64| SnapshotReport {
             id: "0123456789abcdef".into(),
             tier: studiovault_api::admin::SnapshotTier::Hourly,
-            at_ms: 0,
+            at_ms: now - hours_ago * hour,
             blobs: 1,
             files_new: 1,
             files_changed: 0,
@@ -467,24 +486,31 @@ mod tests {
             check_ms: 0,
             duration_ms: 0,
         };
-        let state = |check_ok| {
+        let state = |last_snapshot| {
             let view = BackupsView {
                 replication: Default::default(),
                 snapshots_configured: true,
-                last_snapshot: Some(snapshot(check_ok)),
+                last_snapshot,
                 last_snapshot_error: None,
                 last_drill: None,
             };
-            let backups = backup_capabilities(&view, 0)
+            let backups = backup_capabilities(&view, now)
                 .into_iter()
                 .find(|c| c.name == "Backups")
                 .unwrap();
             (backups.state, backups.detail)
         };
-        assert_eq!(state(true).0, CapabilityState::Ok);
-        let (failing, detail) = state(false);
+        assert_eq!(state(Some(snapshot(true, 1))).0, CapabilityState::Ok);
+        let (failing, detail) = state(Some(snapshot(false, 1)));
         assert_eq!(failing, CapabilityState::Failing);
         assert!(detail.contains("check FAILED"), "{detail}");
+        // The timer stopped: the last good snapshot grows old with nothing recorded against it.
+        let (stale, detail) = state(Some(snapshot(true, 4)));
+        assert_eq!(stale, CapabilityState::Failing);
+        assert!(detail.contains("hourly.timer"), "{detail}");
+        let (never, detail) = state(None);
+        assert_eq!(never, CapabilityState::Failing);
+        assert!(detail.contains("backup run"), "{detail}");
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::cli::DoctorArgs;
 use crate::config::Config;
 
 /// A drill older than this means the weekly timer is not running.
-use crate::admin::DRILL_MAX_AGE_DAYS;
+use crate::admin::{DRILL_MAX_AGE_DAYS, SNAPSHOT_MAX_AGE_HOURS};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -217,6 +217,15 @@ async fn last_snapshot(client: &AdminClient) -> Finding {
                 crate::human::when(s.at_ms)
             ),
         ),
+        (None, Some(s)) if now_ms() - s.at_ms > SNAPSHOT_MAX_AGE_HOURS * 3_600_000 => {
+            Finding::fail(
+                "last snapshot",
+                format!(
+                    "{}: snapshots run hourly, is studiovault-backup-hourly.timer active?",
+                    crate::human::when(s.at_ms)
+                ),
+            )
+        }
         (None, Some(s)) => Finding::ok("last snapshot", crate::human::when(s.at_ms)),
         (None, None) => Finding::warn(
             "last snapshot",
@@ -242,8 +251,7 @@ async fn drill(client: &AdminClient, config: &Config) -> Finding {
                 .into(),
         );
     };
-    let now_ms = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
-    let age_days = (now_ms - last.at_ms) / 86_400_000;
+    let age_days = (now_ms() - last.at_ms) / 86_400_000;
     let when = crate::human::when(last.at_ms);
     if !last.passed {
         Finding::fail(
@@ -379,4 +387,8 @@ fn report(findings: &[Finding], json: bool) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn now_ms() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp() * 1000
 }

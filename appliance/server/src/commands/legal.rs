@@ -264,7 +264,7 @@ pub async fn legal(client: &AdminClient, cmd: LegalCommand) -> anyhow::Result<Ex
             out,
         } => {
             let gag = LegalGag {
-                until: studiovault_tui::parse_date(&until).context("--until")?,
+                until: studiovault_tui::parse_gag_end(&until).context("--until")?,
                 note,
             };
             let view: LegalRequestView = client.post(&path(&request, "/gag"), &gag).await?;

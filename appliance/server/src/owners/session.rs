@@ -12,8 +12,8 @@ use warp::{Filter, Reply};
 use super::{auth, owner_call, owner_state};
 use crate::throttle::Subject;
 use crate::web::{
-    ApiError, AppState, blocking, client, json_body, respond, session_cookie_name, set_cookie,
-    throttled, with_state,
+    ApiError, AppState, SameSite, blocking, client, json_body, respond, session_cookie_name,
+    set_cookie, throttled, with_state,
 };
 
 #[derive(Debug, serde::Deserialize)]
@@ -138,6 +138,7 @@ async fn login(
         &token,
         "/",
         max_age,
+        SameSite::Strict,
     );
     if let Ok(v) = cookie.parse() {
         res.headers_mut().insert(header::SET_COOKIE, v);
@@ -171,7 +172,14 @@ pub(super) async fn me(vault: &Vault, auth: Authenticated) -> Result<Me, ApiErro
 }
 
 pub(super) fn clear_cookie(config: &Config, mut res: Response) -> Response {
-    let cookie = set_cookie(config, session_cookie_name(config), "", "/", 0);
+    let cookie = set_cookie(
+        config,
+        session_cookie_name(config),
+        "",
+        "/",
+        0,
+        SameSite::Strict,
+    );
     if let Ok(v) = cookie.parse() {
         res.headers_mut().insert(header::SET_COOKIE, v);
     }

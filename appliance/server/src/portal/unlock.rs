@@ -12,8 +12,8 @@ use super::pages::{gone, password_page};
 use super::{open_link, unlock_cookie_name};
 use crate::throttle::Subject;
 use crate::web::{
-    ApiError, AppState, SMALL_BODY_DEADLINE, blocking, body_within, client, set, set_cookie,
-    throttled, with_state,
+    ApiError, AppState, SMALL_BODY_DEADLINE, SameSite, blocking, body_within, client, set,
+    set_cookie, throttled, with_state,
 };
 
 const FORM_LIMIT: u64 = 4 * 1024;
@@ -84,6 +84,7 @@ async fn unlock(
                     &cookie,
                     &format!("/s/{token}"),
                     max_age,
+                    SameSite::Lax,
                 ),
             );
             Ok(res)

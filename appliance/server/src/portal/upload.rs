@@ -249,7 +249,7 @@ async fn receive(
     }
     let (incoming, filename) =
         received.ok_or_else(|| ApiError::bad_request("multipart field `file` is required"))?;
-    let (sealed, info) = incoming.seal(&filename, None).await?;
+    let (sealed, info) = incoming.seal(&filename, None, &state.prober).await?;
     let vault = state.vault.clone();
     let (rec, link) = blocking(move || grant.commit_upload(&vault, sealed, info, &client)).await?;
     tracing::info!(track = %rec.id, bytes = rec.size_bytes, "upload link file committed");

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use bytes::Buf;
 use futures_util::{Stream, StreamExt};
-use studiovault_audio::{Container, ProbeError, probe};
+use studiovault_audio::{Container, ProbeError};
 use studiovault_vault::library::names_from_filename;
 use studiovault_vault::{
     Authenticated, BlobWriter, ClientInfo, Placement, SealedBlob, TrackInfo, TrackRecord,
@@ -20,6 +20,7 @@ use studiovault_vault::{
 use warp::http::StatusCode;
 
 use super::{ApiError, AppState, blocking};
+use crate::probe::{Probed, Prober};
 
 /// Bytes read before deciding whether the upload looks like audio at all.
 const SNIFF_LEN: usize = 16;
@@ -202,7 +203,7 @@ impl Incoming {
         client: ClientInfo,
         state: &AppState,
     ) -> Result<TrackRecord, ApiError> {
-        let (sealed, info) = self.seal(filename, name).await?;
+        let (sealed, info) = self.seal(filename, name, &state.prober).await?;
         let vault = state.vault.clone();
         let scope = auth.scope.clone();
         let rec = blocking(move || {
@@ -220,6 +221,7 @@ impl Incoming {
         mut self,
         filename: &str,
         name: Option<String>,
+        prober: &Prober,
     ) -> Result<(SealedBlob, TrackInfo), ApiError> {
         if self.len() == 0 {
             return Err(ApiError::bad_request("the file is empty"));
@@ -230,14 +232,15 @@ impl Incoming {
         };
         let writer = self.writer.take().ok_or_else(ApiError::internal)?;
         let sealed: SealedBlob = blocking(move || writer.finish()).await?;
-        let len = sealed.len();
-        let (sealed, probed) = blocking(move || {
-            let reader = sealed.reader()?;
-            let probed = probe(reader, len, container);
-            Ok((sealed, probed))
-        })
-        .await?;
-        let audio = probed.map_err(|e| match e {
+        let audio = match prober.probe(&sealed, container).await {
+            Probed::Audio(audio) => Ok(audio),
+            Probed::Refused(e) => Err(e),
+            Probed::Failed(reason) => {
+                tracing::error!(reason, "an upload could not be probed");
+                return Err(ApiError::internal());
+            }
+        };
+        let audio = audio.map_err(|e| match e {
             ProbeError::Corrupt(_) => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "corrupt_audio",

@@ -26,7 +26,7 @@ use warp::reply::Response;
 use warp::{Filter, Rejection};
 
 pub use body::{SMALL_BODY_DEADLINE, body_within, json_body};
-pub use cookies::{session_cookie_name, set_cookie};
+pub use cookies::{SameSite, session_cookie_name, set_cookie};
 pub use error::{ApiError, NoSuch, blocking, recover, respond};
 pub use headers::{PAGE_CSP, content_disposition, set};
 pub use origin::normalise_origin;

@@ -7,9 +7,11 @@ use studiovault_vault::Vault;
 
 use crate::backups::Backups;
 use crate::config::Config;
+use crate::probe::Prober;
 use crate::rate::RequestRate;
 use crate::throttle::LoginThrottle;
 use crate::transcribe::Transcriber;
+use crate::workers::StemUploads;
 
 /// The state shared by the owners' API, the portal and the admin socket. What one surface alone
 /// keeps (the owners' open uploads and export links) lives in that surface.
@@ -30,6 +32,10 @@ pub struct AppState {
     pub transcriber: Arc<Transcriber>,
     /// The rate of share recipients' play and download URLs and comments, by recipient.
     pub recipient_requests: Arc<RequestRate>,
+    /// The stem jobs whose results are arriving, one upload each.
+    pub stem_uploads: Arc<StemUploads>,
+    /// How uploads are checked as audio.
+    pub prober: Prober,
 }
 
 impl AppState {
@@ -39,6 +45,7 @@ impl AppState {
         watermark_key: studiovault_watermark::WatermarkKey,
         backups: Arc<Backups>,
         tls: Option<studiovault_tls::Tls>,
+        prober: Prober,
     ) -> Self {
         let login = &config.login;
         let throttle = LoginThrottle::new(
@@ -63,6 +70,8 @@ impl AppState {
             stems_wake: Arc::new(tokio::sync::Notify::new()),
             transcriber,
             recipient_requests: Arc::new(RequestRate::recipient_requests()),
+            stem_uploads: Arc::default(),
+            prober,
         }
     }
 }

@@ -8,6 +8,8 @@
 
 mod upload;
 
+pub use upload::StemUploads;
+
 use std::time::{Duration, Instant};
 
 use studiovault_api::worker::{

@@ -8,8 +8,9 @@
 //! back to it within [`MIN_SUM_SNR_DB`]. Each stem is encrypted as it arrives, as a 32-bit
 //! float WAV (no clipping, nothing lost from what the worker sent).
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::io::{Read, Seek, SeekFrom};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes};
@@ -127,6 +128,43 @@ pub(super) fn route(
         .boxed()
 }
 
+/// The jobs whose stems are arriving. The check runs on a blocking thread that waits on the
+/// body, so each job takes one upload at a time: a worker (or a stolen worker token) cannot
+/// hold a thread per request and starve the pool every other request needs.
+#[derive(Debug, Default)]
+pub struct StemUploads(Mutex<HashSet<u128>>);
+
+/// One job's upload in flight; the job takes another once this is dropped.
+struct Arriving<'a> {
+    uploads: &'a StemUploads,
+    job: u128,
+}
+
+impl StemUploads {
+    fn begin(&self, job: u128) -> Result<Arriving<'_>, ApiError> {
+        let mut jobs = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if !jobs.insert(job) {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "upload_in_progress",
+                "this job's stems are already being uploaded: wait for that upload's answer",
+            ));
+        }
+        Ok(Arriving { uploads: self, job })
+    }
+}
+
+impl Drop for Arriving<'_> {
+    fn drop(&mut self) {
+        let mut jobs = self
+            .uploads
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        jobs.remove(&self.job);
+    }
+}
+
 async fn upload(
     job: String,
     worker: WorkerRecord,
@@ -137,14 +175,23 @@ async fn upload(
 ) -> Result<Response, ApiError> {
     let layout = parse_layout(layout, content_length)?;
     let lease = held(&state, &worker, &job).await?;
+    let _arriving = state.stem_uploads.begin(lease.id)?;
+    let idle_limit = Duration::from_secs(state.config.http.body_idle_timeout_secs);
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(QUEUE);
     let vault = state.vault.clone();
     let (w, l) = (worker.clone(), layout.clone());
     let check = tokio::task::spawn_blocking(move || check_and_store(&vault, &w, &lease, &l, rx));
     let mut body = std::pin::pin!(body);
-    while let Some(piece) = body.next().await {
-        let Ok(mut piece) = piece else {
-            break;
+    let mut silent = false;
+    loop {
+        // A silent worker (a half-open connection) would hold the checking thread for good.
+        let mut piece = match tokio::time::timeout(idle_limit, body.next()).await {
+            Ok(Some(Ok(piece))) => piece,
+            Ok(None | Some(Err(_))) => break,
+            Err(_) => {
+                silent = true;
+                break;
+            }
         };
         if tx
             .send(piece.copy_to_bytes(piece.remaining()))
@@ -156,13 +203,21 @@ async fn upload(
         }
     }
     drop(tx);
-    let outcome = check
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "the stems check panicked");
-            ApiError::internal()
-        })?
-        .map_err(ApiError::from)?;
+    let checked = check.await.map_err(|e| {
+        tracing::error!(error = %e, "the stems check panicked");
+        ApiError::internal()
+    })?;
+    if silent && checked.is_err() {
+        return Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            format!(
+                "the stems stopped arriving for {} s: upload them again",
+                idle_limit.as_secs()
+            ),
+        ));
+    }
+    let outcome = checked.map_err(ApiError::from)?;
     let (status, stored) = match outcome {
         StemsOutcome::Stored(tracks) => {
             tracing::info!(worker = %worker.name, job = %job, "stems stored");

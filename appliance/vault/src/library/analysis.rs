@@ -106,8 +106,7 @@ impl AnalysisJob {
                 let txn = vault.db().begin_read()?;
                 tenant_key(vault, &txn.open_table(TENANT_KEYS)?, owner)?
             };
-            let mut writer =
-                BlobWriter::create(&vault.tmp_dir(), owner, blob, key.blob_cipher(blob))?;
+            let mut writer = BlobWriter::create(&vault.tmp_dir(), owner, blob, key.blob_key(blob))?;
             writer.write(peaks)?;
             let sealed = writer.finish()?;
             let (len, sha256) = (sealed.plaintext_len, hex::encode(sealed.sha256));

@@ -3,8 +3,8 @@
 use std::io::Read;
 
 use super::*;
-use crate::Policy;
 use crate::testutil::TestVault;
+use crate::{MasterKey, Policy, Vault, VaultError};
 
 fn upload(lib: &Library<'_>, name: &str, bytes: &[u8]) -> TrackRecord {
     let mut w = lib.begin_upload().unwrap();
@@ -291,6 +291,39 @@ fn names_come_from_the_last_path_component_and_stay_text() {
     );
     assert_eq!(names_from_filename(".wav"), (".wav".into(), ".wav".into()));
     assert_eq!(names_from_filename("/"), ("Untitled".into(), String::new()));
+}
+
+#[test]
+fn a_lost_metadata_store_stops_the_open_and_removes_no_file() {
+    let t = TestVault::new();
+    let (_, scope) = t.user("lost@studio.test");
+    let kept = upload(&t.vault.library(&scope), "acknowledged", &[9u8; 10_000]);
+    let blob = t.vault.blob_path(scope.owner(), kept.blob);
+    let path = t.vault.data_dir().to_owned();
+    let TestVault { vault, _dir, .. } = t;
+    drop(vault);
+    std::fs::rename(path.join("vault.redb"), path.join("vault.redb.moved")).unwrap();
+    let opened = Vault::open(
+        &path,
+        MasterKey::from_hex(&"5a".repeat(32)).unwrap(),
+        Policy::default(),
+    );
+    assert!(
+        matches!(opened, Err(VaultError::StoreMissing { files: 1 })),
+        "{opened:?}"
+    );
+    assert!(blob.exists(), "the audio is still there");
+    assert!(!path.join("vault.redb").exists(), "no empty store was made");
+    // Put back, it opens as before.
+    std::fs::rename(path.join("vault.redb.moved"), path.join("vault.redb")).unwrap();
+    let vault = Vault::open(
+        &path,
+        MasterKey::from_hex(&"5a".repeat(32)).unwrap(),
+        Policy::default(),
+    )
+    .unwrap();
+    assert_eq!(vault.library(&scope).get(kept.id).unwrap().id, kept.id);
+    assert!(blob.exists());
 }
 
 #[test]

@@ -359,7 +359,7 @@ impl UploadGrant {
         self.live(vault)?;
         let blob = crate::ids::BlobId::random();
         let key = read_tenant_key(vault, self.owner)?;
-        BlobWriter::create(&vault.tmp_dir(), self.owner, blob, key.blob_cipher(blob))
+        BlobWriter::create(&vault.tmp_dir(), self.owner, blob, key.blob_key(blob))
     }
 
     /// Commits a received file into the link's folder, counting it against the link in the

@@ -51,7 +51,7 @@ impl RecipientGrant {
         let blob = BlobId::random();
         let key = read_tenant_key(vault, self.owner)?;
         let mut writer =
-            BlobWriter::create(&vault.tmp_dir(), self.owner, blob, key.blob_cipher(blob))?;
+            BlobWriter::create(&vault.tmp_dir(), self.owner, blob, key.blob_key(blob))?;
         // Streamed through one buffer: a copy never sits whole in memory. A source that fails
         // (its renderer died) leaves only the temporary file, which the writer removes.
         let mut buffer = vec![0u8; 64 * 1024];
@@ -174,16 +174,28 @@ pub(super) fn remove_track_renders_in(
 pub(crate) fn remove_ended_copies_in(
     vault: &Vault,
     txn: &WriteTransaction,
-    share: &ShareRecord,
+    owner: UserId,
+    share: ShareId,
     ended_before: i64,
 ) -> Result<Vec<BlobId>> {
+    // Read in this transaction: a share revived (its expiry moved) or purged since it was
+    // listed keeps its copies, or has none left.
+    let share = match read_share(&txn.open_table(SHARES)?, owner, share) {
+        Ok(share) => share,
+        Err(VaultError::NotFound) => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
     let share_ended = share
         .revoked_at_ms
         .unwrap_or(share.expires_at_ms)
         .min(share.expires_at_ms);
     let mut blobs = Vec::new();
     for recipient in &share.recipients {
-        let revoked = read_recipient(&txn.open_table(RECIPIENTS)?, *recipient)?.revoked_at_ms;
+        let revoked = match read_recipient(&txn.open_table(RECIPIENTS)?, *recipient) {
+            Ok(rec) => rec.revoked_at_ms,
+            Err(VaultError::NotFound) => continue,
+            Err(e) => return Err(e),
+        };
         let ended = revoked.map_or(share_ended, |at| at.min(share_ended));
         if ended >= ended_before {
             continue;

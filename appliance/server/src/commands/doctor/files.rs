@@ -50,6 +50,16 @@ fn secret_files(config: &Config) -> Vec<(&'static str, &Path)> {
         .collect()
 }
 
+/// The private files of `<data_dir>/tls`: the served certificate's key
+/// (`key-and-certificate.pem`, `key.pem` before), the local
+/// CA's (`local-ca.key`), which signs certificates every studio browser trusts, and the ACME
+/// account's (`acme-account.json`), which can revoke or order certificates for the domain.
+fn is_tls_secret(name: &str) -> bool {
+    (name.ends_with(".pem") && name.contains("key"))
+        || name.ends_with(".key")
+        || name == "acme-account.json"
+}
+
 /// A file only `uid` may read: owned by it, no group or other bits.
 fn private_to(path: &Path, uid: u32, what: &str) -> Result<(), String> {
     let meta = std::fs::metadata(path).map_err(|e| format!("{what} {}: {e}", path.display()))?;
@@ -90,7 +100,7 @@ pub fn permissions(config: &Config, config_file: Option<&Path>, service_uid: u32
     if let Ok(dir) = std::fs::read_dir(config.data_dir.join("tls")) {
         for entry in dir.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name.ends_with(".pem") && name.contains("key") {
+            if is_tls_secret(&name) {
                 keys.push((format!("the TLS key {name}"), entry.path()));
             }
         }
@@ -272,6 +282,27 @@ mod tests {
         );
         std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
         assert_eq!(verdicts(&config)[2].1, Verdict::Ok);
+        // The TLS directory's keys, the local CA's and the ACME account's among them.
+        let tls = config.data_dir.join("tls");
+        std::fs::create_dir(&tls).unwrap();
+        std::fs::write(tls.join("local-ca.pem"), "public").unwrap();
+        std::fs::set_permissions(
+            tls.join("local-ca.pem"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        for name in [
+            "key-and-certificate.pem",
+            "local-ca.key",
+            "acme-account.json",
+        ] {
+            let file = tls.join(name);
+            std::fs::write(&file, "secret").unwrap();
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+            assert_eq!(verdicts(&config)[1].1, Verdict::Fail, "{name}");
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+            assert_eq!(verdicts(&config)[1].1, Verdict::Ok, "{name}");
+        }
         // Someone else's uid owns nothing here.
         assert_eq!(permissions(&config, None, me + 1)[0].verdict, Verdict::Fail);
     }
