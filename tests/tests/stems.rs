@@ -794,15 +794,15 @@ async fn a_silent_stems_upload_is_cut_off_and_a_job_takes_one_upload_at_a_time()
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
+    let put_stems = || {
+        http.put(server.url(&format!("/api/worker/jobs/{job}/stems")))
+            .bearer_auth(&token)
+            .header("x-stem-layout", &layout)
+            .body(vec![0u8; length])
+            .send()
+    };
     // Meanwhile the job takes no second upload.
-    let second = http
-        .put(server.url(&format!("/api/worker/jobs/{job}/stems")))
-        .bearer_auth(&token)
-        .header("x-stem-layout", &layout)
-        .body(vec![0u8; length])
-        .send()
-        .await
-        .unwrap();
+    let second = put_stems().await.unwrap();
     assert_eq!(second.status(), 409);
     let body: Value = second.json().await.unwrap();
     assert_eq!(body["error"], "upload_in_progress", "{body}");
@@ -820,15 +820,7 @@ async fn a_silent_stems_upload_is_cut_off_and_a_job_takes_one_upload_at_a_time()
         "{answer}"
     );
     // Then the job takes an upload again (this one is refused for its content, not held off).
-    let third = http
-        .put(server.url(&format!("/api/worker/jobs/{job}/stems")))
-        .bearer_auth(&token)
-        .header("x-stem-layout", &layout)
-        .body(vec![0u8; length])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(third.status(), 422);
+    assert_eq!(put_stems().await.unwrap().status(), 422);
 }
 
 #[tokio::test]

@@ -16,12 +16,16 @@ use crate::analysis::{JobLimits, JobRequest, run_json_job, serve_json_job};
 
 /// A probe reads headers and a few packets; anything slower is a file built to stall it.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
+/// The probe's address space: ample for headers and a few packets of any accepted format, far
+/// below what a hostile header asks for. Fixed, not the analysis limit: an admin who lowers
+/// that to fail heavy analyses must not refuse every upload with it.
+const PROBE_MEMORY_BYTES: u64 = 512 << 20;
 
 /// How uploads are probed.
 #[derive(Debug, Clone)]
 pub enum Prober {
-    /// In a child process of `exe` under the analysis memory limit: the server's way.
-    Child { exe: PathBuf, memory_bytes: u64 },
+    /// In a child process of `exe`, under [`PROBE_MEMORY_BYTES`]: the server's way.
+    Child { exe: PathBuf },
     /// In this process: the fuzz targets', which drive the router in process and want a
     /// decoder's abort to be their crash.
     InProcess,
@@ -64,7 +68,7 @@ impl Prober {
                     Err(e) => Probed::Failed(format!("the probe's thread failed: {e}")),
                 }
             }
-            Self::Child { exe, memory_bytes } => {
+            Self::Child { exe } => {
                 let access = match sealed.access() {
                     Ok(access) => access,
                     Err(e) => return Probed::Failed(format!("the upload could not be read: {e}")),
@@ -72,7 +76,7 @@ impl Prober {
                 let limits = JobLimits {
                     max_duration: Duration::ZERO,
                     timeout: PROBE_TIMEOUT,
-                    memory_bytes: *memory_bytes,
+                    memory_bytes: PROBE_MEMORY_BYTES,
                 };
                 let request = JobRequest::new(&access, limits);
                 match run_json_job::<_, ProbeAnswer>(exe, "probe-job", "probe", &request, limits)

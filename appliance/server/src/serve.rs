@@ -89,10 +89,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         watermark_key.clone(),
         backups.clone(),
         tls.clone(),
-        Prober::Child {
-            exe: exe.clone(),
-            memory_bytes: config.job_limits().memory_bytes,
-        },
+        Prober::Child { exe: exe.clone() },
     );
 
     // Purges and expiries that fell due while the server was down happen before it serves.
