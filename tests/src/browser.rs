@@ -209,7 +209,13 @@ impl Browser {
 
     /// Polls `script` (a JS expression) until it is truthy; answers its value.
     pub async fn until(&self, what: &str, script: &str) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        self.until_within(what, script, Duration::from_secs(30))
+            .await
+    }
+
+    /// [`Browser::until`] with a longer `limit`, for what the server takes its time over.
+    pub async fn until_within(&self, what: &str, script: &str, limit: Duration) -> Value {
+        let deadline = Instant::now() + limit;
         loop {
             let v = self.eval(script).await;
             if !(v.is_null() || v == json!(false) || v == json!(0) || v == json!("")) {

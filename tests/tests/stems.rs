@@ -1230,10 +1230,13 @@ async fn a_pro_owner_separates_a_song_in_the_browser_while_its_worker_is_replace
             "(document.querySelector('td.stems [role=status]')?.textContent ?? '').startsWith('Separating on second')",
         )
         .await;
+    // Separating and uploading 2:43 of audio with the debug build on a loaded 2-core box takes
+    // the second worker half a minute or more.
     browser
-        .until(
+        .until_within(
             "four stems",
             "document.querySelectorAll('td.stems .stem-list li').length === 4",
+            Duration::from_secs(180),
         )
         .await;
     browser.screenshot("stems-02-done").await;
