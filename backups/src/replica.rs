@@ -21,9 +21,10 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use base64::Engine;
 use futures_util::StreamExt;
 use md5::{Digest, Md5};
-use studiovault_api::admin::{ReplicaFinding, ReplicaProblem, ReplicaVerifyReport};
-use studiovault_vault::replication::{ReplicaOp, ReplicaTask};
-use studiovault_vault::{Vault, VaultError};
+use studiovault_api::admin::{ReplicaCheck, ReplicaFinding, ReplicaProblem, ReplicaVerifyReport};
+use studiovault_vault::replication::{ReplicaOp, ReplicaTask, SealedBlobInfo};
+use studiovault_vault::snapshot::CopyRecord;
+use studiovault_vault::{Actor, Vault, VaultError};
 use tokio::sync::watch;
 
 use crate::{BackupError, blocking};
@@ -457,11 +458,24 @@ fn unrecorded_pause(passes: u32) -> Duration {
     Duration::from_millis(u64::try_from(ms).unwrap_or(60_000))
 }
 
-/// The replication worker: takes due tasks from the store's queue until `shutdown` turns true.
-pub async fn run_worker(vault: Vault, replicator: Replicator, mut shutdown: watch::Receiver<bool>) {
+/// The replication worker: takes due tasks from the store's queue until `shutdown` turns true,
+/// and when none is due checks the whole replica every `check_every`.
+pub async fn run_worker(
+    vault: Vault,
+    replicator: Replicator,
+    check_every: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let replicator = Arc::new(replicator);
     let mut failing = false;
     let mut unrecorded_passes = 0u32;
+    let v = vault.clone();
+    let mut last_check: Option<ReplicaCheck> =
+        blocking(move || Ok(v.copy_record(CopyRecord::LastReplicaCheck)?))
+            .await
+            .ok()
+            .flatten()
+            .and_then(|json| serde_json::from_str(&json).ok());
     loop {
         if *shutdown.borrow() {
             return;
@@ -474,6 +488,21 @@ pub async fn run_worker(vault: Vault, replicator: Replicator, mut shutdown: watc
                 Vec::new()
             }
         };
+        if batch.is_empty() && check_due(last_check.as_ref(), vault.now_ms(), check_every) {
+            let check = tokio::select! {
+                check = check_replica(&vault, &replicator) => check,
+                _ = shutdown.changed() => return,
+            };
+            let (v, json) = (vault.clone(), serde_json::to_string(&check).unwrap_or_default());
+            if let Err(e) =
+                blocking(move || Ok(v.set_copy_record(CopyRecord::LastReplicaCheck, Some(&json))?))
+                    .await
+            {
+                tracing::error!(error = %e, "cannot record the replica check");
+            }
+            last_check = Some(check);
+            continue;
+        }
         if batch.is_empty() {
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(500)) => {}
@@ -538,10 +567,13 @@ pub async fn run_worker(vault: Vault, replicator: Replicator, mut shutdown: watc
 }
 
 /// Lists every blob whose replica is missing or differs from the committed file (size, or the
-/// SHA-256 recorded with it); blobs still waiting in the queue are listed as pending.
+/// SHA-256 recorded with it); blobs still waiting in the queue are listed as pending. With
+/// `repair`, the upload of each such blob is queued again, recorded as `actor`'s
+/// `replica.requeue`.
 pub async fn verify(
     vault: &Vault,
     replicator: &Replicator,
+    repair: Option<Actor>,
 ) -> Result<ReplicaVerifyReport, BackupError> {
     let v = vault.clone();
     let (blobs, queue) =
@@ -553,6 +585,16 @@ pub async fn verify(
         blobs: blobs.len() as u64,
         replicas_ok: 0,
         findings: Vec::new(),
+        requeued: 0,
+    };
+    let mut faulty = Vec::new();
+    let mut fault = |report: &mut ReplicaVerifyReport, blob: SealedBlobInfo, problem, detail| {
+        faulty.push(blob.blob);
+        report.findings.push(ReplicaFinding {
+            key: blob.key,
+            problem,
+            detail,
+        });
     };
     let mut to_hash = Vec::new();
     for blob in blobs {
@@ -563,16 +605,16 @@ pub async fn verify(
                 problem: ReplicaProblem::Pending,
                 detail: "queued for upload".into(),
             }),
-            None => report.findings.push(ReplicaFinding {
-                key: blob.key,
-                problem: ReplicaProblem::Missing,
-                detail: "no replica".into(),
-            }),
-            Some(&size) if size != blob.sealed_len => report.findings.push(ReplicaFinding {
-                detail: format!("replica has {size} bytes, the blob {}", blob.sealed_len),
-                key: blob.key,
-                problem: ReplicaProblem::Differs,
-            }),
+            None => fault(
+                &mut report,
+                blob,
+                ReplicaProblem::Missing,
+                "no replica".into(),
+            ),
+            Some(&size) if size != blob.sealed_len => {
+                let detail = format!("replica has {size} bytes, the blob {}", blob.sealed_len);
+                fault(&mut report, blob, ReplicaProblem::Differs, detail)
+            }
             Some(_) => to_hash.push(blob),
         }
     }
@@ -587,23 +629,77 @@ pub async fn verify(
     for (blob, recorded) in checked {
         match recorded {
             Ok(Some(hash)) if hash == blob.sealed_sha256 => report.replicas_ok += 1,
-            Ok(other) => report.findings.push(ReplicaFinding {
-                key: blob.key,
-                problem: ReplicaProblem::Differs,
-                detail: match other {
-                    Some(_) => "replica's recorded SHA-256 differs".into(),
-                    None => "replica has no recorded SHA-256".into(),
-                },
-            }),
-            Err(e) => report.findings.push(ReplicaFinding {
-                key: blob.key,
-                problem: ReplicaProblem::Missing,
-                detail: e.to_string(),
-            }),
+            Ok(Some(_)) => fault(
+                &mut report,
+                blob,
+                ReplicaProblem::Differs,
+                "replica's recorded SHA-256 differs".into(),
+            ),
+            Ok(None) => fault(
+                &mut report,
+                blob,
+                ReplicaProblem::Differs,
+                "replica has no recorded SHA-256".into(),
+            ),
+            Err(e) => fault(
+                &mut report,
+                blob,
+                ReplicaProblem::Missing,
+                e.to_string(),
+            ),
         }
     }
     report.findings.sort_by(|a, b| a.key.cmp(&b.key));
+    if let Some(actor) = repair
+        && !faulty.is_empty()
+    {
+        let v = vault.clone();
+        report.requeued =
+            blocking(move || Ok(v.replication().requeue_uploads(&faulty, actor)?)).await?;
+    }
     Ok(report)
+}
+
+/// The worker's periodic check of the whole replica: [`verify`] with repair by the system, its
+/// outcome kept for the status API. A replica found short is logged as a warning: something
+/// outside the appliance lost or changed what it had acknowledged.
+async fn check_replica(vault: &Vault, replicator: &Replicator) -> ReplicaCheck {
+    let at_ms = vault.now_ms();
+    let check = match verify(vault, replicator, Some(Actor::System)).await {
+        Ok(report) => ReplicaCheck {
+            at_ms,
+            blobs: report.blobs,
+            replicas_ok: report.replicas_ok,
+            requeued: report.requeued,
+            error: None,
+        },
+        Err(e) => ReplicaCheck {
+            at_ms,
+            error: Some(e.to_string()),
+            ..ReplicaCheck::default()
+        },
+    };
+    match (&check.error, check.requeued) {
+        (Some(error), _) => tracing::warn!(%error, "the replica could not be checked; will retry"),
+        (None, 0) => tracing::info!(blobs = check.blobs, "replica checked: every blob intact"),
+        (None, requeued) => tracing::warn!(
+            blobs = check.blobs,
+            requeued,
+            "replica checked: blobs missing or different there were queued for upload again"
+        ),
+    }
+    check
+}
+
+/// Whether the periodic check is due: `every` after the last one, or an hour after one that
+/// could not be made.
+fn check_due(last: Option<&ReplicaCheck>, now_ms: i64, every: Duration) -> bool {
+    let every_ms = i64::try_from(every.as_millis()).unwrap_or(i64::MAX);
+    match last {
+        None => true,
+        Some(c) if c.error.is_some() => now_ms - c.at_ms >= every_ms.min(3_600_000),
+        Some(c) => now_ms - c.at_ms >= every_ms,
+    }
 }
 
 #[cfg(test)]

@@ -198,6 +198,20 @@ impl S3Server {
         assert!(ok, "deleting {key} through the filer failed");
     }
 
+    /// Writes `bytes` over an object behind the S3 API's back (its S3 metadata goes with it).
+    pub fn overwrite_object(&self, bucket: &str, key: &str, bytes: &[u8]) {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), bytes).unwrap();
+        let ok = Command::new("curl")
+            .args(["-sf", "-X", "PUT", "-T"])
+            .arg(file.path())
+            .arg(self.object_url(bucket, key))
+            .stdout(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "writing {key} through the filer failed");
+    }
+
     /// The data directory of the server (for size checks).
     pub fn data_dir(&self) -> &Path {
         self.dir.path()

@@ -173,6 +173,39 @@ async fn uploads_and_deletions_replicate_and_verify_finds_a_lost_replica() {
     let human = server.cli(&["replicate", "verify"], None);
     assert!(String::from_utf8_lossy(&human.stdout).contains(&format!("MISSING  {}", keys[0])));
 
+    // One written over with something else is named too, and `--repair` queues both for
+    // upload again: the replica is whole once more, byte for byte, and the admin's repair is
+    // in the audit log.
+    s3.overwrite_object("replica", &keys[1], b"not the blob");
+    let report = json_failing(&server, &["replicate", "verify", "--repair"]);
+    let problems: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["problem"].as_str().unwrap())
+        .collect();
+    assert_eq!(problems, ["missing", "differs"], "{report}");
+    assert_eq!(report["requeued"], 2, "{report}");
+    wait_replication(&server, "the repair replicated", |s| {
+        s["uploads_pending"] == 0
+    });
+    for key in &keys {
+        let local = std::fs::read(server.data_dir().join(key)).unwrap();
+        let replica = s3.object("replica", key).expect("replica back");
+        assert_eq!(sha256_hex(&replica), sha256_hex(&local), "{key}");
+    }
+    assert_eq!(json(&server, &["replicate", "verify"])["replicas_ok"], 2);
+    let audit = server.cli_ok(
+        &["audit", "tail", "--action", "replica.requeue", "--json"],
+        None,
+    );
+    let requeues: Vec<Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(requeues.len(), 1, "{audit}");
+    assert_eq!(requeues[0]["actor"], "admin", "{audit}");
+
     // Deleting tracks deletes their replicas once the grace (1 s here) has passed.
     for id in [&big_id, &small_id] {
         let (status, _) = owner
@@ -188,6 +221,56 @@ async fn uploads_and_deletions_replicate_and_verify_finds_a_lost_replica() {
     }
     let status = json(&server, &["status"]);
     assert_eq!(capability(&status, "Replication")["state"], "ok");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_worker_checks_the_replica_itself_and_uploads_again_what_the_store_lost() {
+    let s3 = S3Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = copies_env(&s3, dir.path(), "unused");
+    env.push((
+        "STUDIOVAULT_REPLICATION__CHECK_INTERVAL_SECONDS".into(),
+        "2".into(),
+    ));
+    let server = start(&env);
+    server.add_user("cy@studio.test", "free");
+    let owner = Owner::signed_in(&server, "cy@studio.test").await;
+    owner.upload_ok("take.wav", wav(2.0, 9)).await;
+    wait_replication(&server, "the upload replicated", |s| {
+        s["uploads_pending"] == 0 && s["last_success_ms"].is_i64()
+    });
+    let key = replica_keys(&server).remove(0);
+    let local = std::fs::read(server.data_dir().join(&key)).unwrap();
+
+    // The store loses an object it had acknowledged; nobody runs `replicate verify`.
+    s3.delete_object("replica", &key);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while s3.object("replica", &key).is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the lost replica never came back\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        sha256_hex(&s3.object("replica", &key).unwrap()),
+        sha256_hex(&local)
+    );
+    let audit = server.cli_ok(
+        &["audit", "tail", "--action", "replica.requeue", "--json"],
+        None,
+    );
+    let first: Value = serde_json::from_str(audit.lines().next().unwrap_or("null")).unwrap();
+    assert_eq!(first["actor"], "system", "{audit}");
+    let status = wait_replication(&server, "a check after the repair", |s| {
+        s["last_check"]["replicas_ok"] == 1
+    });
+    assert_eq!(status["last_check"]["error"], Value::Null, "{status}");
+    assert!(
+        plain(&server.log()).contains("queued for upload again"),
+        "the repair is logged as a warning"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -321,6 +321,24 @@ async fn replication_under_sigkill() {
             async || replicated(&server),
         )
         .await;
+        if kill.is_some_and(|k| k.other) {
+            // The S3 server SIGKILLed may lose an object it had acknowledged (seen once, 0.88 s
+            // in: one blob recorded as replicated was not there after its restart). What
+            // mends a store that did is the repair the replication worker makes on its own
+            // weekly; here the admin asks for it at once, and the replica must then be whole.
+            let out = server.cli(&["replicate", "verify", "--repair", "--json"], None);
+            let repair: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+            assert!(repair["blobs"].is_u64(), "replicate verify --repair: {out:?}");
+            if repair["requeued"] != 0 {
+                eprintln!("the S3 server lost what it had acknowledged; repaired: {repair}");
+            }
+            wait_until(
+                "replication after the repair",
+                Duration::from_secs(120),
+                async || replicated(&server),
+            )
+            .await;
+        }
         let owner = Owner::signed_in(&server, "rep@studio.test").await;
         let tracks = intact_library(&owner).await;
         let report = cli_json(&server, &["replicate", "verify"]);

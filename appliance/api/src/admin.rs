@@ -281,6 +281,8 @@ pub struct ReplicationView {
     pub last_error: Option<String>,
     /// Unix ms.
     pub last_success_ms: Option<i64>,
+    #[serde(default)]
+    pub last_check: Option<ReplicaCheck>,
 }
 
 /// `GET /v1/backups`.
@@ -312,12 +314,37 @@ pub enum ReplicaProblem {
     Pending,
 }
 
+/// Body of `POST /v1/replication/verify`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaVerifyRequest {
+    /// Queue the upload of every blob found missing or different again.
+    #[serde(default)]
+    pub repair: bool,
+}
+
 /// Answer of `POST /v1/replication/verify`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReplicaVerifyReport {
     pub blobs: u64,
     pub replicas_ok: u64,
     pub findings: Vec<ReplicaFinding>,
+    /// With `repair`: how many of the findings were queued for upload again.
+    #[serde(default)]
+    pub requeued: u64,
+}
+
+/// The replication worker's last check of the whole replica (every
+/// `replication.check_interval_seconds`): what it found, and what it queued again.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaCheck {
+    /// When it ran (Unix ms).
+    pub at_ms: i64,
+    pub blobs: u64,
+    pub replicas_ok: u64,
+    /// Replicas missing or different, each queued for upload again.
+    pub requeued: u64,
+    /// Why the check could not be made (the store unreachable, say); the counts are then 0.
+    pub error: Option<String>,
 }
 
 /// One line of the retention table (`GET /v1/retention`).

@@ -379,6 +379,13 @@ impl OpusStreams {
         Ok((streams, pre_skip))
     }
 
+    /// The identification header's output gain (RFC 7845 §5.1: Q7.8 dB, which a player must
+    /// apply) as a factor; `head` is one [`OpusStreams::from_head`] accepted.
+    pub(crate) fn output_gain(head: &[u8]) -> f32 {
+        let q78 = i16::from_le_bytes([head[16], head[17]]);
+        10f32.powf(f32::from(q78) / (20.0 * 256.0))
+    }
+
     pub(crate) fn decode(
         &mut self,
         packet: &[u8],
@@ -403,6 +410,8 @@ enum Codec {
         wav_order: Option<&'static [usize]>,
         /// Frames still to drop from the start (the encoder's pre-skip).
         to_skip: usize,
+        /// The header's output gain, applied to every sample as players do.
+        gain: f32,
         pcm: Vec<f32>,
     },
 }
@@ -484,6 +493,7 @@ impl AudioDecoder {
                 channels,
                 wav_order: (family == 1).then(|| vorbis_to_wav(channels)).flatten(),
                 to_skip: pre_skip,
+                gain: OpusStreams::output_gain(head),
                 pcm: vec![0.0; OPUS_MAX_FRAMES * channels],
             };
             (codec, "opus".to_owned())
@@ -621,6 +631,7 @@ impl AudioDecoder {
                     channels,
                     wav_order,
                     to_skip,
+                    gain,
                     pcm,
                 } => {
                     let frames = match streams.decode(&packet.data, pcm) {
@@ -641,6 +652,9 @@ impl AudioDecoder {
                                 .flat_map(|frame| order.iter().map(|&i| frame[i])),
                         ),
                         None => self.block.extend_from_slice(decoded),
+                    }
+                    if *gain != 1.0 {
+                        self.block.iter_mut().for_each(|s| *s *= *gain);
                     }
                     if self.roles.is_empty() {
                         self.roles = match wav_order {

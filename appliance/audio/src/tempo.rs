@@ -241,7 +241,8 @@ fn fourier_magnitude(onsets: &[f64], hz: f64) -> f64 {
     (acc_re * acc_re + acc_im * acc_im).sqrt()
 }
 
-/// Refines `bpm` within ±3 % to the strongest beat-rate component (with harmonics 2 and 4).
+/// Refines `bpm` within ±3 % to the strongest beat-rate component (with harmonics 2 and 4),
+/// never past the range the estimate searches ([`MIN_BPM`], [`MAX_BPM`]).
 fn refine(onsets: &[f64], bpm: f64) -> f64 {
     let salience = |b: f64| {
         [1.0, 2.0, 4.0]
@@ -251,8 +252,8 @@ fn refine(onsets: &[f64], bpm: f64) -> f64 {
     };
     let search = |centre: f64, half_width: f64, step: f64| {
         let mut best = (centre, salience(centre));
-        let mut b = centre - half_width;
-        while b <= centre + half_width {
+        let mut b = (centre - half_width).max(MIN_BPM);
+        while b <= (centre + half_width).min(MAX_BPM) {
             let s = salience(b);
             if s > best.1 {
                 best = (b, s);
@@ -323,6 +324,16 @@ mod tests {
         // Slow beats with eighth notes are heard at double time, as most listeners tap them.
         let t = tempo_of(&click_track(70.0, 30.0, true)).unwrap();
         assert!((t.bpm - 140.0).abs() <= 1.0, "{t:?}");
+    }
+
+    #[test]
+    fn a_tempo_past_the_range_is_reported_at_its_edge_at_most() {
+        for bpm in [38.5, 243.0, 246.0] {
+            for off_beats in [false, true] {
+                let t = tempo_of(&click_track(bpm, 30.0, off_beats)).unwrap();
+                assert!((MIN_BPM..=MAX_BPM).contains(&t.bpm), "{bpm}: {t:?}");
+            }
+        }
     }
 
     #[test]

@@ -103,6 +103,49 @@ fn surround_loudness_weighs_channels_by_what_they_are_in_every_codecs_order() {
     );
 }
 
+/// An Ogg page's CRC (RFC 3533: polynomial 0x04c11db7, MSB first, no reflection, starting at
+/// zero), computed with the page's CRC field zeroed.
+fn ogg_crc(page: &[u8]) -> u32 {
+    page.iter().fold(0u32, |crc, &byte| {
+        let mut r = (crc >> 24 ^ u32::from(byte)) << 24;
+        for _ in 0..8 {
+            r = if r & 0x8000_0000 != 0 {
+                r << 1 ^ 0x04c1_1db7
+            } else {
+                r << 1
+            };
+        }
+        crc << 8 ^ r
+    })
+}
+
+#[test]
+fn an_opus_headers_output_gain_is_applied_as_players_apply_it() {
+    // The same stream with −6.02 dB in its identification header (Q7.8: −1541), its first
+    // page's CRC made good again: every level reads 6 dB lower, as any player plays it.
+    let plain = fixture("tone.opus");
+    let mut quieter = plain.clone();
+    let segments = usize::from(quieter[26]);
+    let head = 27 + segments;
+    assert_eq!(&quieter[head..head + 8], b"OpusHead");
+    let page_len = head + quieter[27..head].iter().map(|&l| usize::from(l)).sum::<usize>();
+    quieter[head + 16..head + 18].copy_from_slice(&(-1541i16).to_le_bytes());
+    quieter[22..26].fill(0);
+    let crc = ogg_crc(&quieter[..page_len]);
+    quieter[22..26].copy_from_slice(&crc.to_le_bytes());
+    let levels = |bytes| {
+        let a = run(bytes, &AnalysisOptions::default()).unwrap();
+        (
+            a.loudness.sample_peak_dbfs.unwrap(),
+            a.loudness.integrated_lufs.unwrap(),
+        )
+    };
+    let (peak, lufs) = levels(plain);
+    let (quiet_peak, quiet_lufs) = levels(quieter);
+    assert!((peak - quiet_peak - 6.02).abs() < 0.05, "{peak} → {quiet_peak}");
+    assert!((lufs - quiet_lufs - 6.02).abs() < 0.05, "{lufs} → {quiet_lufs}");
+}
+
 #[test]
 fn stereo_peaks_split_channels_in_both_formats() {
     let options = AnalysisOptions {

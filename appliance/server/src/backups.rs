@@ -14,7 +14,7 @@ use studiovault_api::admin::{
 use studiovault_backups::replica::{ReplicaTarget, Replicator};
 use studiovault_backups::{Restic, Retention, S3Credentials};
 use studiovault_vault::snapshot::CopyRecord;
-use studiovault_vault::{Clock, Vault, VaultError};
+use studiovault_vault::{Actor, Clock, Vault, VaultError};
 
 use crate::config::Config;
 
@@ -156,12 +156,13 @@ impl Backups {
 
     pub async fn status(&self, vault: &Vault) -> Result<BackupsView, BackupsError> {
         let v = vault.clone();
-        let (stats, snapshot, error, drill) = store(move || {
+        let (stats, snapshot, error, drill, check) = store(move || {
             Ok((
                 v.replication().stats()?,
                 v.copy_record(CopyRecord::LastSnapshot)?,
                 v.copy_record(CopyRecord::LastSnapshotError)?,
                 v.copy_record(CopyRecord::LastDrill)?,
+                v.copy_record(CopyRecord::LastReplicaCheck)?,
             ))
         })
         .await?;
@@ -178,6 +179,7 @@ impl Backups {
                     .map_or(0, |t| ((now - t).max(0) / 1000) as u64),
                 last_error: stats.last_error,
                 last_success_ms: stats.last_success_ms,
+                last_check: check.and_then(|s| serde_json::from_str(&s).ok()),
             },
             snapshots_configured: self.restic.is_some(),
             last_snapshot: snapshot.and_then(|s| serde_json::from_str(&s).ok()),
@@ -268,9 +270,12 @@ impl Backups {
             .collect())
     }
 
+    /// Checks every blob's replica; with `repair`, queues again (as the admin) the upload of
+    /// each one missing or different.
     pub async fn verify_replicas(
         &self,
         vault: &Vault,
+        repair: bool,
     ) -> Result<ReplicaVerifyReport, BackupsError> {
         let replicator = self
             .replicator
@@ -279,7 +284,7 @@ impl Backups {
                 what: "Replication",
                 key: "replication.endpoint",
             })?;
-        studiovault_backups::replica::verify(vault, replicator)
+        studiovault_backups::replica::verify(vault, replicator, repair.then_some(Actor::Admin))
             .await
             .map_err(|e| BackupsError::ReplicationFailed(e.to_string()))
     }

@@ -695,7 +695,13 @@ pub enum BackupCommand {
 #[derive(Debug, Subcommand)]
 pub enum ReplicateCommand {
     /// List every blob whose replica is missing or differs; exit status 1 when any is.
-    Verify(JsonFlag),
+    Verify {
+        /// Queue the upload of each blob found missing or different again.
+        #[arg(long)]
+        repair: bool,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
     /// The replication queue and lag.
     Status(JsonFlag),
 }

@@ -101,6 +101,9 @@ pub struct Replication {
     pub part_size_mib: u64,
     /// Uploads (or parts) in flight at once.
     pub concurrency: u32,
+    /// Seconds between the worker's own checks of the whole replica (every blob listed, its
+    /// recorded SHA-256 read back), each queueing again what is missing or different.
+    pub check_interval_seconds: u64,
 }
 
 impl Default for Replication {
@@ -116,6 +119,7 @@ impl Default for Replication {
             multipart_threshold_mib: 16,
             part_size_mib: 8,
             concurrency: 4,
+            check_interval_seconds: 7 * 24 * 3600,
         }
     }
 }
@@ -559,6 +563,10 @@ impl Config {
             (
                 "replication.concurrency",
                 u64::from(self.replication.concurrency),
+            ),
+            (
+                "replication.check_interval_seconds",
+                self.replication.check_interval_seconds,
             ),
         ];
         for (key, value) in positive {

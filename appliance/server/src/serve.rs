@@ -200,6 +200,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tokio::spawn(studiovault_backups::replica::run_worker(
             vault.clone(),
             replicator,
+            Duration::from_secs(config.replication.check_interval_seconds),
             stop_rx.clone(),
         ))
     });

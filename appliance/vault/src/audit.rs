@@ -116,6 +116,8 @@ pub enum AuditAction {
     MailFailed,
     /// The admin queued again the messages given up on.
     MailRetry,
+    /// Blobs whose replica a check found missing or different were queued for upload again.
+    ReplicaRequeue,
     /// A job was given up on: its executor stopped without a result on its last attempt.
     JobGiveUp,
     /// Recipients' copies of a share that ended long enough ago were removed.
@@ -218,6 +220,7 @@ impl AuditAction {
             Self::MailSent => "mail.sent",
             Self::MailFailed => "mail.failed",
             Self::MailRetry => "mail.retry",
+            Self::ReplicaRequeue => "replica.requeue",
             Self::JobGiveUp => "job.give_up",
             Self::ShareCopiesExpire => "share.copies_expire",
             Self::NameChange => "account.name_change",

@@ -10,9 +10,10 @@ use std::fs::File;
 
 use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 
+use crate::audit::{Actor, AuditAction, AuditEvent};
 use crate::error::{Result, VaultError};
 use crate::ids::{BlobId, UserId};
-use crate::records::{BlobRecord, enqueue_delete, get_blob};
+use crate::records::{BlobRecord, enqueue_delete, enqueue_upload, get_blob};
 pub use crate::records::{ReplicaOp, ReplicaTask, object_key};
 use crate::store::{BLOBS, META, REPLICATION_QUEUE, decode, encode};
 use crate::{Vault, blob};
@@ -213,6 +214,39 @@ impl Replication<'_> {
         }
         Ok(out)
     }
+
+    /// Queues again the upload of each blob whose replica a check found missing or different,
+    /// unless the blob is gone or already queued meanwhile. One `replica.requeue` record by
+    /// `actor` (the admin's `replicate verify --repair`, or the system's own periodic check)
+    /// says how many. Answers how many were queued.
+    pub fn requeue_uploads(&self, blobs: &[BlobId], actor: Actor) -> Result<u64> {
+        self.vault.audited_if_changed(None, |txn, now| {
+            let mut queued = 0u64;
+            {
+                let stored = txn.open_table(BLOBS)?;
+                let queue = txn.open_table(REPLICATION_QUEUE)?;
+                let mut owners = Vec::new();
+                for blob in blobs {
+                    if queue.get(blob.raw())?.is_none()
+                        && let Some(record) = get_blob(&stored, *blob)?
+                    {
+                        owners.push((record.owner, *blob));
+                    }
+                }
+                drop(queue);
+                for (owner, blob) in owners {
+                    enqueue_upload(txn, owner, blob, now)?;
+                    queued += 1;
+                }
+            }
+            let event = (queued > 0).then(|| {
+                AuditEvent::new(actor, None, AuditAction::ReplicaRequeue).detail(format!(
+                    "{queued} blob(s) missing or different in the replica, queued for upload again"
+                ))
+            });
+            Ok((queued, event))
+        })
+    }
 }
 
 /// The replication queue's part of an account purge: the account's replica deletions stay
@@ -312,5 +346,56 @@ mod tests {
         queue.complete(&delete[0]).unwrap();
         assert!(queue.all().unwrap().is_empty());
         assert!(queue.stats().unwrap().last_success_ms.is_some());
+    }
+
+    #[test]
+    fn a_replica_found_missing_is_queued_again_once_and_only_for_a_blob_still_kept() {
+        let t = TestVault::new();
+        let (_, scope) = t.user("a@example.com");
+        let kept = t.upload(&scope, b"kept");
+        let deleted = t.upload(&scope, b"deleted");
+        let queue = t.vault.replication();
+        for task in queue.due(10).unwrap() {
+            queue.complete(&task).unwrap();
+        }
+        t.vault
+            .library(&scope)
+            .delete(deleted.id, &ClientInfo::default())
+            .unwrap();
+        let requeues = || {
+            t.vault
+                .audit_query(&studiovault_api::admin::AuditQuery {
+                    action: Some("replica.requeue".into()),
+                    ..Default::default()
+                })
+                .unwrap()
+        };
+
+        // The deleted blob's replica is due to go, not to come back; an unknown id is no blob.
+        let found = [kept.blob, deleted.blob, BlobId::from_raw(7)];
+        assert_eq!(queue.requeue_uploads(&found, Actor::System).unwrap(), 1);
+        let uploads: Vec<BlobId> = queue
+            .all()
+            .unwrap()
+            .into_iter()
+            .filter(|t| t.op == ReplicaOp::Upload)
+            .map(|t| t.blob)
+            .collect();
+        assert_eq!(uploads, [kept.blob]);
+        let log = requeues();
+        assert_eq!(log.len(), 1);
+        assert_eq!(log[0].actor, "system");
+        assert!(
+            log[0]
+                .detail
+                .as_deref()
+                .is_some_and(|d| d.starts_with("1 blob(s)")),
+            "{:?}",
+            log[0].detail
+        );
+
+        // Already queued: nothing changes, nothing is recorded.
+        assert_eq!(queue.requeue_uploads(&found, Actor::Admin).unwrap(), 0);
+        assert_eq!(requeues().len(), 1);
     }
 }

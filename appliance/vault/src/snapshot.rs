@@ -266,6 +266,8 @@ pub enum CopyRecord {
     LastSnapshot,
     LastSnapshotError,
     LastDrill,
+    /// The replication worker's last check of the whole replica.
+    LastReplicaCheck,
     /// The SHA-256 of the restic repository's location that snapshots went into: such a
     /// repository, found missing, is not created anew.
     Repository,
@@ -277,6 +279,7 @@ impl CopyRecord {
             Self::LastSnapshot => "copies.last_snapshot",
             Self::LastSnapshotError => "copies.last_snapshot_error",
             Self::LastDrill => "copies.last_drill",
+            Self::LastReplicaCheck => "copies.last_replica_check",
             Self::Repository => "copies.repository",
         }
     }

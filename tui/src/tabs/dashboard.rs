@@ -36,6 +36,8 @@ pub struct Dashboard {
     refresh: Refresh,
     /// The retention table, shown instead of the services while `show_retention`.
     retention: Option<Vec<RetentionRule>>,
+    /// Why the retention table could not be had; T (twice) asks again.
+    retention_error: Option<String>,
     retention_in_flight: Option<RequestId>,
     show_retention: bool,
 }
@@ -128,7 +130,13 @@ impl Dashboard {
     /// One rule a few lines: what, for how long, and (dim) what sets and enforces it.
     fn retention_lines(&self, width: usize, theme: Theme) -> Vec<Line<'static>> {
         let Some(rules) = &self.retention else {
-            return vec![Line::styled("Loading the retention table …", theme.dim())];
+            return match &self.retention_error {
+                Some(e) => vec![
+                    Line::styled(format!("The retention table could not be had: {e}"), theme.error()),
+                    Line::styled("Press T twice to ask again.", theme.dim()),
+                ],
+                None => vec![Line::styled("Loading the retention table …", theme.dim())],
+            };
         };
         let what_width = rules
             .iter()
@@ -243,6 +251,7 @@ impl Component for Dashboard {
         }
         self.show_retention = !self.show_retention;
         if self.show_retention && self.retention.is_none() && self.retention_in_flight.is_none() {
+            self.retention_error = None;
             self.retention_in_flight = Some(ctx.send(ApiCall::get("/v1/retention")));
         }
         true
@@ -258,7 +267,7 @@ impl Component for Dashboard {
             self.retention_in_flight = None;
             match decode::<Vec<RetentionRule>>(result) {
                 Ok(rules) => self.retention = Some(rules),
-                Err(e) => self.error = Some(e.to_string()),
+                Err(e) => self.retention_error = Some(e.to_string()),
             }
             return true;
         }

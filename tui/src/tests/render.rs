@@ -67,6 +67,23 @@ fn dashboard_retention_table() {
 }
 
 #[test]
+fn dashboard_retention_table_that_could_not_be_had() {
+    let mut h = Harness::connected();
+    assert!(h.key(KeyCode::Char('t')));
+    h.fail(
+        Method::Get,
+        "/v1/retention",
+        ApiFailure::Unreachable("the server closed the connection".into()),
+    );
+    // The status poll's next answer does not wipe it out.
+    for _ in 0..5 {
+        h.tick();
+    }
+    h.answer(Method::Get, "/v1/status", status());
+    assert_snapshot!(h.screen(100, 30));
+}
+
+#[test]
 fn connecting() {
     let h = Harness::starting();
     assert_snapshot!(h.screen(80, 24));

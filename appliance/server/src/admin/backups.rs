@@ -1,7 +1,7 @@
 //! Backups and replication (`/v1/backups`, `/v1/replication`): status, snapshots, restore
 //! drills and replica checks, run by the server's [`Backups`](crate::backups::Backups).
 
-use studiovault_api::admin::SnapshotRequest;
+use studiovault_api::admin::{ReplicaVerifyRequest, SnapshotRequest};
 use warp::Filter;
 use warp::http::StatusCode;
 use warp::reply::Response;
@@ -65,9 +65,10 @@ pub(super) fn routes(state: &AppState) -> Vec<Routes> {
         );
     let verify_replicas = warp::path!("v1" / "replication" / "verify")
         .and(warp::post())
+        .and(body::<ReplicaVerifyRequest>())
         .and(s())
-        .then(|state: AppState| async move {
-            backup_answer(state.backups.verify_replicas(&state.vault).await)
+        .then(|req: ReplicaVerifyRequest, state: AppState| async move {
+            backup_answer(state.backups.verify_replicas(&state.vault, req.repair).await)
         });
     vec![
         backups.boxed(),

@@ -213,15 +213,16 @@ fn backup_capabilities(view: &BackupsView, now: i64) -> Vec<Capability> {
         }
     } else {
         let failing = r.failing > 0;
+        let check_failed = r.last_check.as_ref().is_some_and(|c| c.error.is_some());
         Capability {
             name: "Replication".into(),
-            state: if failing {
+            state: if failing || check_failed {
                 CapabilityState::Failing
             } else {
                 CapabilityState::Ok
             },
             detail: format!(
-                "{} upload(s) pending, lag {} s, {} deletion(s) due, {} in grace{}",
+                "{} upload(s) pending, lag {} s, {} deletion(s) due, {} in grace{}{}",
                 r.uploads_pending,
                 r.lag_secs,
                 r.deletes_due,
@@ -229,6 +230,22 @@ fn backup_capabilities(view: &BackupsView, now: i64) -> Vec<Capability> {
                 match (&r.last_error, failing) {
                     (Some(e), true) => format!("; {} failing: {e}", r.failing),
                     _ => String::new(),
+                },
+                match &r.last_check {
+                    None => String::new(),
+                    Some(c) => match &c.error {
+                        Some(e) => format!("; the replica's check {} failed: {e}", ago(now, c.at_ms)),
+                        None => format!(
+                            "; replica checked {}: {} of {} intact{}",
+                            ago(now, c.at_ms),
+                            c.replicas_ok,
+                            c.blobs,
+                            match c.requeued {
+                                0 => String::new(),
+                                n => format!(", {n} missing or different queued again"),
+                            }
+                        ),
+                    },
                 }
             ),
         }
@@ -511,6 +528,45 @@ mod tests {
         let (never, detail) = state(None);
         assert_eq!(never, CapabilityState::Failing);
         assert!(detail.contains("backup run"), "{detail}");
+    }
+
+    #[test]
+    fn the_replicas_last_check_shows_in_its_line_and_a_failed_one_fails_it() {
+        let now = 1_800_000_000_000;
+        let line = |check: studiovault_api::admin::ReplicaCheck| {
+            let view = BackupsView {
+                replication: studiovault_api::admin::ReplicationView {
+                    configured: true,
+                    last_check: Some(check),
+                    ..Default::default()
+                },
+                ..Default::default()
+            };
+            let c = backup_capabilities(&view, now)
+                .into_iter()
+                .find(|c| c.name == "Replication")
+                .unwrap();
+            (c.state, c.detail)
+        };
+        let (state, detail) = line(studiovault_api::admin::ReplicaCheck {
+            at_ms: now - 3_600_000,
+            blobs: 12,
+            replicas_ok: 10,
+            requeued: 2,
+            error: None,
+        });
+        assert_eq!(state, CapabilityState::Ok);
+        assert!(
+            detail.contains("10 of 12 intact, 2 missing or different queued again"),
+            "{detail}"
+        );
+        let (state, detail) = line(studiovault_api::admin::ReplicaCheck {
+            at_ms: now - 60_000,
+            error: Some("list: connection refused".into()),
+            ..Default::default()
+        });
+        assert_eq!(state, CapabilityState::Failing);
+        assert!(detail.contains("connection refused"), "{detail}");
     }
 
     #[test]

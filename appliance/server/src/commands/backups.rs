@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use studiovault_api::admin::{
-    BackupsView, DrillReport, ReplicaProblem, ReplicaVerifyReport, SnapshotReport, SnapshotRequest,
+    BackupsView, DrillReport, ReplicaProblem, ReplicaVerifyReport, ReplicaVerifyRequest, SnapshotReport,
+    SnapshotRequest,
     SnapshotView,
 };
 use studiovault_api::client::AdminClient;
@@ -51,6 +52,19 @@ fn print_replication(view: &BackupsView) {
     }
     if let Some(t) = r.last_success_ms {
         println!("  last replicated: {}", when(t));
+    }
+    match &r.last_check {
+        None => println!("  replica not checked yet"),
+        Some(c) => match &c.error {
+            Some(e) => println!("  last check of the replica ({}) failed: {e}", when(c.at_ms)),
+            None => println!(
+                "  last check of the replica ({}): {} of {} blob(s) intact, {} queued again",
+                when(c.at_ms),
+                c.replicas_ok,
+                c.blobs,
+                c.requeued
+            ),
+        },
     }
 }
 
@@ -206,8 +220,10 @@ pub async fn backup(
 
 pub async fn replicate(client: &AdminClient, cmd: ReplicateCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        ReplicateCommand::Verify(out) => {
-            let report: ReplicaVerifyReport = client.post("/v1/replication/verify", &()).await?;
+        ReplicateCommand::Verify { repair, out } => {
+            let report: ReplicaVerifyReport = client
+                .post("/v1/replication/verify", &ReplicaVerifyRequest { repair })
+                .await?;
             let faults = report
                 .findings
                 .iter()
@@ -231,6 +247,11 @@ pub async fn replicate(client: &AdminClient, cmd: ReplicateCommand) -> anyhow::R
                     faults,
                     report.findings.len() - faults
                 );
+                if repair {
+                    println!("{} queued for upload again", report.requeued);
+                } else if faults > 0 {
+                    println!("`studiovault replicate verify --repair` queues them for upload again");
+                }
             }
             Ok(if faults == 0 {
                 ExitCode::SUCCESS
