@@ -493,7 +493,10 @@ pub async fn run_worker(
                 check = check_replica(&vault, &replicator) => check,
                 _ = shutdown.changed() => return,
             };
-            let (v, json) = (vault.clone(), serde_json::to_string(&check).unwrap_or_default());
+            let (v, json) = (
+                vault.clone(),
+                serde_json::to_string(&check).unwrap_or_default(),
+            );
             if let Err(e) =
                 blocking(move || Ok(v.set_copy_record(CopyRecord::LastReplicaCheck, Some(&json))?))
                     .await
@@ -641,12 +644,7 @@ pub async fn verify(
                 ReplicaProblem::Differs,
                 "replica has no recorded SHA-256".into(),
             ),
-            Err(e) => fault(
-                &mut report,
-                blob,
-                ReplicaProblem::Missing,
-                e.to_string(),
-            ),
+            Err(e) => fault(&mut report, blob, ReplicaProblem::Missing, e.to_string()),
         }
     }
     report.findings.sort_by(|a, b| a.key.cmp(&b.key));

@@ -206,7 +206,7 @@ impl S3Server {
             .args(["-sf", "-X", "PUT", "-T"])
             .arg(file.path())
             .arg(self.object_url(bucket, key))
-            .stdout(std::process::Stdio::null())
+            .stdout(Stdio::null())
             .status()
             .is_ok_and(|s| s.success());
         assert!(ok, "writing {key} through the filer failed");

@@ -328,7 +328,10 @@ async fn replication_under_sigkill() {
             // weekly; here the admin asks for it at once, and the replica must then be whole.
             let out = server.cli(&["replicate", "verify", "--repair", "--json"], None);
             let repair: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-            assert!(repair["blobs"].is_u64(), "replicate verify --repair: {out:?}");
+            assert!(
+                repair["blobs"].is_u64(),
+                "replicate verify --repair: {out:?}"
+            );
             if repair["requeued"] != 0 {
                 eprintln!("the S3 server lost what it had acknowledged; repaired: {repair}");
             }

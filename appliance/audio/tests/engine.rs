@@ -128,7 +128,11 @@ fn an_opus_headers_output_gain_is_applied_as_players_apply_it() {
     let segments = usize::from(quieter[26]);
     let head = 27 + segments;
     assert_eq!(&quieter[head..head + 8], b"OpusHead");
-    let page_len = head + quieter[27..head].iter().map(|&l| usize::from(l)).sum::<usize>();
+    let page_len = head
+        + quieter[27..head]
+            .iter()
+            .map(|&l| usize::from(l))
+            .sum::<usize>();
     quieter[head + 16..head + 18].copy_from_slice(&(-1541i16).to_le_bytes());
     quieter[22..26].fill(0);
     let crc = ogg_crc(&quieter[..page_len]);
@@ -142,8 +146,14 @@ fn an_opus_headers_output_gain_is_applied_as_players_apply_it() {
     };
     let (peak, lufs) = levels(plain);
     let (quiet_peak, quiet_lufs) = levels(quieter);
-    assert!((peak - quiet_peak - 6.02).abs() < 0.05, "{peak} → {quiet_peak}");
-    assert!((lufs - quiet_lufs - 6.02).abs() < 0.05, "{lufs} → {quiet_lufs}");
+    assert!(
+        (peak - quiet_peak - 6.02).abs() < 0.05,
+        "{peak} → {quiet_peak}"
+    );
+    assert!(
+        (lufs - quiet_lufs - 6.02).abs() < 0.05,
+        "{lufs} → {quiet_lufs}"
+    );
 }
 
 #[test]

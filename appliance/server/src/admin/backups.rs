@@ -68,7 +68,12 @@ pub(super) fn routes(state: &AppState) -> Vec<Routes> {
         .and(body::<ReplicaVerifyRequest>())
         .and(s())
         .then(|req: ReplicaVerifyRequest, state: AppState| async move {
-            backup_answer(state.backups.verify_replicas(&state.vault, req.repair).await)
+            backup_answer(
+                state
+                    .backups
+                    .verify_replicas(&state.vault, req.repair)
+                    .await,
+            )
         });
     vec![
         backups.boxed(),

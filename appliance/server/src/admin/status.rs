@@ -234,7 +234,8 @@ fn backup_capabilities(view: &BackupsView, now: i64) -> Vec<Capability> {
                 match &r.last_check {
                     None => String::new(),
                     Some(c) => match &c.error {
-                        Some(e) => format!("; the replica's check {} failed: {e}", ago(now, c.at_ms)),
+                        Some(e) =>
+                            format!("; the replica's check {} failed: {e}", ago(now, c.at_ms)),
                         None => format!(
                             "; replica checked {}: {} of {} intact{}",
                             ago(now, c.at_ms),

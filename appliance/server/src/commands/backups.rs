@@ -6,9 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use studiovault_api::admin::{
-    BackupsView, DrillReport, ReplicaProblem, ReplicaVerifyReport, ReplicaVerifyRequest, SnapshotReport,
-    SnapshotRequest,
-    SnapshotView,
+    BackupsView, DrillReport, ReplicaProblem, ReplicaVerifyReport, ReplicaVerifyRequest,
+    SnapshotReport, SnapshotRequest, SnapshotView,
 };
 use studiovault_api::client::AdminClient;
 use studiovault_vault::snapshot::{KEYRING_FILE, Keyring, install_keyring};
@@ -56,7 +55,10 @@ fn print_replication(view: &BackupsView) {
     match &r.last_check {
         None => println!("  replica not checked yet"),
         Some(c) => match &c.error {
-            Some(e) => println!("  last check of the replica ({}) failed: {e}", when(c.at_ms)),
+            Some(e) => println!(
+                "  last check of the replica ({}) failed: {e}",
+                when(c.at_ms)
+            ),
             None => println!(
                 "  last check of the replica ({}): {} of {} blob(s) intact, {} queued again",
                 when(c.at_ms),
@@ -250,7 +252,9 @@ pub async fn replicate(client: &AdminClient, cmd: ReplicateCommand) -> anyhow::R
                 if repair {
                     println!("{} queued for upload again", report.requeued);
                 } else if faults > 0 {
-                    println!("`studiovault replicate verify --repair` queues them for upload again");
+                    println!(
+                        "`studiovault replicate verify --repair` queues them for upload again"
+                    );
                 }
             }
             Ok(if faults == 0 {

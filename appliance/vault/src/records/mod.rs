@@ -29,8 +29,8 @@ pub(crate) use legal::{
     Gag, LegalHold, Notice, all_requests, get_request, held, holding, put_request, withheld_from,
 };
 pub(crate) use migrations::migrate;
-pub(crate) use replicas::enqueue_delete;
 pub use replicas::{ReplicaOp, ReplicaTask, object_key};
+pub(crate) use replicas::{enqueue_delete, enqueue_upload};
 pub(crate) use tenant_keys::{
     keyless_accounts, note_purged_after_snapshot, put_tenant_key, read_tenant_key,
     shred_tenant_key, tenant_key,
