@@ -689,13 +689,17 @@ async fn check_replica(vault: &Vault, replicator: &Replicator) -> ReplicaCheck {
     check
 }
 
-/// Whether the periodic check is due: `every` after the last one, or an hour after one that
+/// A check that could not be made (the store down, say) is tried again this soon: a failed one
+/// marks the status line failing, which must not outlast the outage by long.
+const CHECK_RETRY_MS: i64 = 5 * 60_000;
+
+/// Whether the periodic check is due: `every` after the last one, or five minutes after one that
 /// could not be made.
 fn check_due(last: Option<&ReplicaCheck>, now_ms: i64, every: Duration) -> bool {
     let every_ms = i64::try_from(every.as_millis()).unwrap_or(i64::MAX);
     match last {
         None => true,
-        Some(c) if c.error.is_some() => now_ms - c.at_ms >= every_ms.min(3_600_000),
+        Some(c) if c.error.is_some() => now_ms - c.at_ms >= every_ms.min(CHECK_RETRY_MS),
         Some(c) => now_ms - c.at_ms >= every_ms,
     }
 }
@@ -703,6 +707,30 @@ fn check_due(last: Option<&ReplicaCheck>, now_ms: i64, every: Duration) -> bool 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_replica_is_checked_weekly_and_soon_again_after_a_check_that_failed() {
+        let week = Duration::from_secs(7 * 86_400);
+        let (minute, day) = (60_000, 86_400_000);
+        let now = 1_800_000_000_000;
+        let check = |ago: i64, error: Option<&str>| ReplicaCheck {
+            at_ms: now - ago,
+            error: error.map(str::to_owned),
+            ..ReplicaCheck::default()
+        };
+        assert!(check_due(None, now, week));
+        assert!(!check_due(Some(&check(6 * day, None)), now, week));
+        assert!(check_due(Some(&check(7 * day, None)), now, week));
+        assert!(!check_due(Some(&check(minute, Some("refused"))), now, week));
+        assert!(check_due(
+            Some(&check(5 * minute, Some("refused"))),
+            now,
+            week
+        ));
+        // An interval shorter than the retry is kept either way.
+        let second = Duration::from_secs(1);
+        assert!(check_due(Some(&check(1_000, Some("refused"))), now, second));
+    }
 
     #[test]
     fn backoff_grows_and_is_capped() {
