@@ -324,7 +324,10 @@ where
         .format(
             &Hint::new(),
             stream,
-            &FormatOptions::default(),
+            &FormatOptions {
+                enable_gapless: true,
+                ..FormatOptions::default()
+            },
             &MetadataOptions::default(),
         )
         .map(|probed| probed.format)
