@@ -394,17 +394,24 @@ impl Replicator {
         }
     }
 
-    /// The SHA-256 recorded with a replica when it was uploaded.
-    pub async fn recorded_sha256(&self, object: &str) -> Result<Option<String>, BackupError> {
+    /// The SHA-256 recorded with a replica when it was uploaded: `None` when the object is not
+    /// there (a 404), `Some(None)` when it carries no such record.
+    pub async fn recorded_sha256(
+        &self,
+        object: &str,
+    ) -> Result<Option<Option<String>>, BackupError> {
         let head = self
             .client
             .head_object()
             .bucket(&self.target.bucket)
             .key(self.key(object))
             .send()
-            .await
-            .map_err(|e| s3_err("head", e))?;
-        Ok(head.metadata().and_then(|m| m.get("sha256").cloned()))
+            .await;
+        match head {
+            Ok(head) => Ok(Some(head.metadata().and_then(|m| m.get("sha256").cloned()))),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
+            Err(e) => Err(s3_err("head", e)),
+        }
     }
 }
 
@@ -631,20 +638,32 @@ pub async fn verify(
         .await;
     for (blob, recorded) in checked {
         match recorded {
-            Ok(Some(hash)) if hash == blob.sealed_sha256 => report.replicas_ok += 1,
-            Ok(Some(_)) => fault(
+            Ok(Some(Some(hash))) if hash == blob.sealed_sha256 => report.replicas_ok += 1,
+            Ok(Some(Some(_))) => fault(
                 &mut report,
                 blob,
                 ReplicaProblem::Differs,
                 "replica's recorded SHA-256 differs".into(),
             ),
-            Ok(None) => fault(
+            Ok(Some(None)) => fault(
                 &mut report,
                 blob,
                 ReplicaProblem::Differs,
                 "replica has no recorded SHA-256".into(),
             ),
-            Err(e) => fault(&mut report, blob, ReplicaProblem::Missing, e.to_string()),
+            Ok(None) => fault(
+                &mut report,
+                blob,
+                ReplicaProblem::Missing,
+                "listed, then gone".into(),
+            ),
+            // The store did not answer for this one: no finding about the replica, and nothing
+            // queued again.
+            Err(e) => report.findings.push(ReplicaFinding {
+                key: blob.key,
+                problem: ReplicaProblem::Unchecked,
+                detail: e.to_string(),
+            }),
         }
     }
     report.findings.sort_by(|a, b| a.key.cmp(&b.key));
@@ -778,6 +797,14 @@ mod tests {
             .await
             .expect("the request hung");
         assert!(answer.is_err());
+        // Nor is a store that does not answer taken to have lost the object.
+        let head = tokio::time::timeout(
+            Duration::from_secs(30),
+            replicator.recorded_sha256("blobs/x"),
+        )
+        .await
+        .expect("the request hung");
+        assert!(head.is_err(), "{head:?}");
     }
 
     #[tokio::test(flavor = "multi_thread")]
@@ -855,8 +882,15 @@ mod tests {
         // A bucket that keeps no versions: the plain delete.
         let plain = replicator("restic");
         put(&plain, "blobs/o/b2", b"sealed").await;
+        // Written without our record, then gone: `verify` tells "differs" from "missing" by
+        // the store's own answers.
+        assert_eq!(
+            plain.recorded_sha256("blobs/o/b2").await.unwrap(),
+            Some(None)
+        );
         plain.delete("blobs/o/b2").await.unwrap();
         assert_eq!(versions(&plain, "blobs/o/b2").await, 0);
+        assert_eq!(plain.recorded_sha256("blobs/o/b2").await.unwrap(), None);
     }
 
     #[test]

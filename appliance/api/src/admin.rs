@@ -312,6 +312,8 @@ pub enum ReplicaProblem {
     Differs,
     /// Still waiting in the queue: not yet a fault.
     Pending,
+    /// The store did not answer for it (a 5xx, a timeout): neither proven nor queued again.
+    Unchecked,
 }
 
 /// Body of `POST /v1/replication/verify`.

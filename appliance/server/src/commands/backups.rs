@@ -239,19 +239,23 @@ pub async fn replicate(client: &AdminClient, cmd: ReplicateCommand) -> anyhow::R
                         ReplicaProblem::Missing => "MISSING",
                         ReplicaProblem::Differs => "DIFFERS",
                         ReplicaProblem::Pending => "pending",
+                        ReplicaProblem::Unchecked => "UNCHECKED",
                     };
                     println!("{label:8} {}  {}", f.key, f.detail);
                 }
+                let count = |p| report.findings.iter().filter(|f| f.problem == p).count();
+                let wrong = count(ReplicaProblem::Missing) + count(ReplicaProblem::Differs);
                 println!(
-                    "{} blob(s): {} replica(s) intact, {} missing or different, {} pending",
+                    "{} blob(s): {} replica(s) intact, {wrong} missing or different, {} unchecked \
+                     (the store did not answer), {} pending",
                     report.blobs,
                     report.replicas_ok,
-                    faults,
-                    report.findings.len() - faults
+                    count(ReplicaProblem::Unchecked),
+                    count(ReplicaProblem::Pending)
                 );
                 if repair {
                     println!("{} queued for upload again", report.requeued);
-                } else if faults > 0 {
+                } else if wrong > 0 {
                     println!(
                         "`studiovault replicate verify --repair` queues them for upload again"
                     );
