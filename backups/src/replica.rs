@@ -657,8 +657,7 @@ pub async fn verify(
                 ReplicaProblem::Missing,
                 "listed, then gone".into(),
             ),
-            // The store did not answer for this one: no finding about the replica, and nothing
-            // queued again.
+            // The store did not answer for this one: unchecked, and not queued again.
             Err(e) => report.findings.push(ReplicaFinding {
                 key: blob.key,
                 problem: ReplicaProblem::Unchecked,
@@ -698,7 +697,11 @@ async fn check_replica(vault: &Vault, replicator: &Replicator) -> ReplicaCheck {
     };
     match (&check.error, check.requeued) {
         (Some(error), _) => tracing::warn!(%error, "the replica could not be checked; will retry"),
-        (None, 0) => tracing::info!(blobs = check.blobs, "replica checked: every blob intact"),
+        (None, 0) => tracing::info!(
+            blobs = check.blobs,
+            intact = check.replicas_ok,
+            "replica checked: nothing to queue again"
+        ),
         (None, requeued) => tracing::warn!(
             blobs = check.blobs,
             requeued,
