@@ -62,6 +62,14 @@ fn json(server: &Server, args: &[&str]) -> Value {
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?} --json: {e}: {out}"))
 }
 
+/// The audit records of `action`, oldest first (`audit tail --json` writes one per line).
+fn audit_records(server: &Server, action: &str) -> Vec<Value> {
+    let out = server.cli_ok(&["audit", "tail", "--action", action, "--json"], None);
+    out.lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect()
+}
+
 /// Runs a CLI command expected to fail with exit status 1 and JSON on stdout.
 fn json_failing(server: &Server, args: &[&str]) -> Value {
     let mut all = args.to_vec();
@@ -195,16 +203,9 @@ async fn uploads_and_deletions_replicate_and_verify_finds_a_lost_replica() {
         assert_eq!(sha256_hex(&replica), sha256_hex(&local), "{key}");
     }
     assert_eq!(json(&server, &["replicate", "verify"])["replicas_ok"], 2);
-    let audit = server.cli_ok(
-        &["audit", "tail", "--action", "replica.requeue", "--json"],
-        None,
-    );
-    let requeues: Vec<Value> = audit
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(requeues.len(), 1, "{audit}");
-    assert_eq!(requeues[0]["actor"], "admin", "{audit}");
+    let requeues = audit_records(&server, "replica.requeue");
+    assert_eq!(requeues.len(), 1, "{requeues:?}");
+    assert_eq!(requeues[0]["actor"], "admin", "{requeues:?}");
 
     // Deleting tracks deletes their replicas once the grace (1 s here) has passed.
     for id in [&big_id, &small_id] {
@@ -257,12 +258,12 @@ async fn the_worker_checks_the_replica_itself_and_uploads_again_what_the_store_l
         sha256_hex(&s3.object("replica", &key).unwrap()),
         sha256_hex(&local)
     );
-    let audit = server.cli_ok(
-        &["audit", "tail", "--action", "replica.requeue", "--json"],
-        None,
+    let requeues = audit_records(&server, "replica.requeue");
+    assert_eq!(
+        requeues.first().map(|r| &r["actor"]),
+        Some(&serde_json::json!("system")),
+        "{requeues:?}"
     );
-    let first: Value = serde_json::from_str(audit.lines().next().unwrap_or("null")).unwrap();
-    assert_eq!(first["actor"], "system", "{audit}");
     let status = wait_replication(&server, "a check after the repair", |s| {
         s["last_check"]["replicas_ok"] == 1
     });

@@ -264,9 +264,11 @@ impl<P> Default for InFlight<P> {
 }
 
 impl<P> InFlight<P> {
-    pub fn send(&mut self, ctx: &mut Ctx, call: ApiCall, purpose: P) {
+    /// Sends `call`; answers its id, which a form keeps to know its own answer.
+    pub fn send(&mut self, ctx: &mut Ctx, call: ApiCall, purpose: P) -> RequestId {
         let id = ctx.send(call);
         self.calls.insert(id, purpose);
+        id
     }
 
     /// True while a call for such a purpose is out: a second one would only pile up.

@@ -1312,3 +1312,193 @@ fn pasted_text_goes_into_a_text_field_and_never_acts_as_keys() {
     let screen = h.screen(100, 30);
     assert!(screen.contains("Search: ana@studio"), "{screen}");
 }
+
+/// Whether `text` shows inside a box (a form) rather than on the notice line under it.
+fn in_a_box(screen: &str, text: &str) -> bool {
+    screen
+        .lines()
+        .any(|line| line.contains('│') && line.contains(text))
+}
+
+// An answer belongs to the form that was sent as its request. One that comes after that form
+// was closed, while another is open, must neither close that other form nor show in it; a
+// one-time password it brings waits until the open form is done.
+
+#[test]
+fn a_late_answer_leaves_the_form_opened_since_and_its_password_waits_for_it() {
+    let mut h = Harness::connected();
+    h.on_users();
+    h.key(KeyCode::Char('n'));
+    h.typed("newbie@studio.test");
+    h.key(KeyCode::Enter);
+    assert_eq!(h.calls(), ["POST /v1/users"]);
+    h.key(KeyCode::Esc); // closed before the answer came
+    h.key(KeyCode::Char('e'));
+    h.key(KeyCode::Tab);
+    h.typed("2TiB");
+    let mut created = user(BEN);
+    created["id"] = json!("d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4");
+    created["email"] = json!("newbie@studio.test");
+    h.answer(
+        Method::Post,
+        "/v1/users",
+        json!({"user": created, "one_time_password": "pk6ha-kcnnp-zkjhw-7nvb3"}),
+    );
+    let screen = h.screen(80, 24);
+    assert!(screen.contains("Plan and quota of"), "{screen}");
+    assert!(screen.contains("2TiB"), "what was typed stays: {screen}");
+    assert!(!screen.contains("pk6ha"), "not over the form: {screen}");
+    h.key(KeyCode::Esc);
+    let screen = h.screen(80, 24);
+    assert!(
+        screen.contains("pk6ha-kcnnp-zkjhw-7nvb3"),
+        "shown once the form is closed: {screen}"
+    );
+    h.key(KeyCode::Enter);
+    assert!(!h.screen(80, 24).contains("pk6ha"));
+}
+
+#[test]
+fn a_refusal_of_an_earlier_request_does_not_show_in_the_form_opened_since() {
+    let mut h = Harness::connected();
+    h.on_users();
+    h.key(KeyCode::Char('n'));
+    h.typed("taken@studio.test");
+    h.key(KeyCode::Enter);
+    h.key(KeyCode::Esc);
+    h.key(KeyCode::Char('n'));
+    h.typed("other@studio.test");
+    h.fail(
+        Method::Post,
+        "/v1/users",
+        ApiFailure::Refused {
+            status: 409,
+            code: "conflict".into(),
+            message: "an account with that e-mail address exists".into(),
+        },
+    );
+    let screen = h.screen(80, 24);
+    assert!(screen.contains("other@studio.test"), "{screen}");
+    assert!(
+        !in_a_box(&screen, "an account with that"),
+        "the new form is not refused: {screen}"
+    );
+    assert!(
+        screen.contains("✗ an account with that"),
+        "said on the notice line"
+    );
+    // The new form can be sent: it is not waiting on the earlier request.
+    h.key(KeyCode::Enter);
+    assert_eq!(
+        h.body(Method::Post, "/v1/users")["email"],
+        json!("other@studio.test")
+    );
+}
+
+#[test]
+fn an_answer_to_a_held_request_leaves_a_legal_form_being_typed() {
+    let mut h = Harness::connected();
+    h.on_legal();
+    // Hold the subpoena, then start recording a new request before the hold is answered.
+    h.key(KeyCode::Char('j'));
+    h.key(KeyCode::Char('H'));
+    h.key(KeyCode::Char('y'));
+    let hold = format!("/v1/legal/{SUBPOENA}/hold");
+    h.key(KeyCode::Char('n'));
+    h.key(KeyCode::Tab);
+    h.typed("Regional Tribunal");
+    h.answer(Method::Post, &hold, legal_request(SUBPOENA));
+    let screen = h.screen(100, 30);
+    assert!(
+        screen.contains("Record a legal request"),
+        "still open: {screen}"
+    );
+    assert!(screen.contains("Regional Tribunal"), "{screen}");
+
+    // A recorded request refused after its form was closed: the one open now is not refused.
+    for text in ["Act", "R-1", "2025-07-01", "nobody@studio.test", "account"] {
+        h.key(KeyCode::Tab);
+        h.typed(text);
+    }
+    h.key(KeyCode::Enter);
+    h.key(KeyCode::Esc);
+    h.key(KeyCode::Char('n'));
+    h.key(KeyCode::Tab);
+    h.typed("County Court");
+    h.fail(
+        Method::Post,
+        "/v1/legal",
+        ApiFailure::Refused {
+            status: 400,
+            code: "invalid_input".into(),
+            message: "accounts name no account `nobody@studio.test`".into(),
+        },
+    );
+    let screen = h.screen(100, 30);
+    assert!(screen.contains("County Court"), "{screen}");
+    assert!(
+        !in_a_box(&screen, "name no account"),
+        "not the open form's refusal: {screen}"
+    );
+    assert!(
+        screen.contains("name no account"),
+        "said on the notice line"
+    );
+}
+
+#[test]
+fn an_email_looked_up_for_a_filter_closed_meanwhile_is_not_applied() {
+    let mut h = Harness::connected();
+    h.on_audit();
+    h.key(KeyCode::Char('/'));
+    h.typed("ana@studio.test");
+    h.key(KeyCode::Enter);
+    h.key(KeyCode::Esc);
+    h.key(KeyCode::Char('/'));
+    h.key(KeyCode::Tab);
+    h.typed("share");
+    h.answer(Method::Get, "/v1/users/ana%40studio.test", user(ANA));
+    assert!(
+        h.calls().iter().all(|c| !c.contains("user=")),
+        "no reload under the closed form's filter: {:?}",
+        h.calls()
+    );
+    let screen = h.screen(80, 24);
+    assert!(
+        screen.contains("share"),
+        "the open filter keeps its typing: {screen}"
+    );
+}
+
+#[test]
+fn a_workers_token_that_comes_while_another_enrolment_is_typed_shows_after_it() {
+    let mut h = Harness::connected();
+    h.on_workers();
+    h.key(KeyCode::Char('e'));
+    h.typed("render-5d");
+    h.key(KeyCode::Enter);
+    h.key(KeyCode::Esc);
+    h.key(KeyCode::Char('e'));
+    h.typed("gpu-2");
+    let mut enrolled = worker(MAC_MINI);
+    enrolled["id"] = json!("d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7d7");
+    enrolled["name"] = json!("render-5d");
+    let token = "svw_d7d7d7d7_Qm9vbXRzY2hha2FsYWth";
+    h.answer(
+        Method::Post,
+        "/v1/workers",
+        json!({"worker": enrolled, "token": token}),
+    );
+    let screen = h.screen(100, 30);
+    assert!(
+        screen.contains("gpu-2"),
+        "the form opened since stays: {screen}"
+    );
+    assert!(!screen.contains(token), "not over the form: {screen}");
+    h.key(KeyCode::Esc);
+    let screen = h.screen(100, 30);
+    assert!(
+        screen.contains(token),
+        "shown once the form is closed: {screen}"
+    );
+}

@@ -8,6 +8,7 @@ use ratatui::text::{Line, Span};
 
 use super::dialog::draw_box;
 use super::{Hint, TextInput, wrap};
+use crate::request::RequestId;
 use crate::theme::Theme;
 
 const LABEL_WIDTH: usize = 10;
@@ -96,8 +97,10 @@ pub struct Form {
     submit: &'static str,
     /// Set by the screen when the server or a check refuses the input.
     pub error: Option<String>,
-    /// Set while the request is in flight: Enter does nothing then.
-    pub busy: bool,
+    /// The request the form was sent as, until its answer comes: Enter does nothing then, and
+    /// only that request's answer closes the form or shows in it. An answer to a form closed
+    /// meanwhile must not close, or show in, one opened since.
+    waiting_for: Option<RequestId>,
 }
 
 impl Form {
@@ -108,8 +111,34 @@ impl Form {
             focus: 0,
             submit,
             error: None,
-            busy: false,
+            waiting_for: None,
         }
+    }
+
+    /// The form was sent as request `id`.
+    pub fn wait_for(&mut self, id: RequestId) {
+        self.waiting_for = Some(id);
+    }
+
+    /// Sent, and its answer not come yet.
+    pub fn is_waiting(&self) -> bool {
+        self.waiting_for.is_some()
+    }
+
+    /// Whether request `id` is the one this form was sent as and waits for.
+    pub fn awaits(&self, id: RequestId) -> bool {
+        self.waiting_for == Some(id)
+    }
+
+    /// Its answer came: the form can be sent again.
+    pub fn answered(&mut self) {
+        self.waiting_for = None;
+    }
+
+    /// The server (or a check) said no: the form says why and can be sent again.
+    pub fn refused(&mut self, why: impl Into<String>) {
+        self.waiting_for = None;
+        self.error = Some(why.into());
     }
 
     /// The text of field `index` (trimmed), or "" for a choice.
@@ -155,7 +184,7 @@ impl Form {
         let count = self.fields.len().max(1);
         match key.code {
             KeyCode::Esc => return FormEvent::Cancel,
-            KeyCode::Enter if self.busy => return FormEvent::Ignored,
+            KeyCode::Enter if self.is_waiting() => return FormEvent::Ignored,
             KeyCode::Enter => return FormEvent::Submit,
             KeyCode::Tab | KeyCode::Down => self.focus = (self.focus + 1) % count,
             KeyCode::BackTab | KeyCode::Up => self.focus = (self.focus + count - 1) % count,
@@ -240,7 +269,7 @@ impl Form {
                     .map(|l| Line::styled(l, theme.error())),
             );
         }
-        if self.busy {
+        if self.is_waiting() {
             lines.push(Line::styled("… waiting for the server", theme.dim()));
         }
         let rect = draw_box(frame, area, &self.title, width, lines, &self.hints(), theme);
@@ -298,8 +327,12 @@ mod tests {
         );
         form.handle_key(&key(KeyCode::Tab));
         assert_eq!(form.handle_key(&key(KeyCode::Enter)), FormEvent::Submit);
-        form.busy = true;
+        form.wait_for(7);
         assert_eq!(form.handle_key(&key(KeyCode::Enter)), FormEvent::Ignored);
+        assert!(form.awaits(7) && !form.awaits(8));
+        form.refused("no");
+        assert_eq!(form.handle_key(&key(KeyCode::Enter)), FormEvent::Submit);
+        form.wait_for(9);
         assert_eq!(form.handle_key(&key(KeyCode::Esc)), FormEvent::Cancel);
     }
 }

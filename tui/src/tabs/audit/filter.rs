@@ -6,7 +6,7 @@ use ratatui::layout::Rect;
 use studiovault_api::client::segment;
 
 use crate::format::{self, InputError};
-use crate::request::ApiFailure;
+use crate::request::{ApiFailure, RequestId};
 use crate::theme::Theme;
 use crate::widgets::{Field, Form, FormEvent, Hint};
 
@@ -157,7 +157,6 @@ impl FilterForm {
                 return Some(Submitted::Apply(filter));
             }
             Ok((filter, Some(user))) if user.contains('@') => {
-                self.form.busy = true;
                 return Some(Submitted::LookUp(filter, user));
             }
             Ok(_) => Invalid::User,
@@ -166,10 +165,19 @@ impl FilterForm {
         None
     }
 
+    /// The e-mail is being looked up as request `id`.
+    pub fn looking_up(&mut self, id: RequestId) {
+        self.form.wait_for(id);
+    }
+
+    /// Whether request `id` is the look-up this form waits for.
+    pub fn awaits(&self, id: RequestId) -> bool {
+        self.form.awaits(id)
+    }
+
     /// The e-mail could not be looked up.
     pub fn lookup_failed(&mut self, error: &ApiFailure) {
-        self.form.busy = false;
-        self.form.error = Some(if error.is_not_found() {
+        self.form.refused(if error.is_not_found() {
             Invalid::UnknownEmail.to_string()
         } else {
             error.to_string()

@@ -103,8 +103,10 @@ impl Audit {
             Some(Submitted::Apply(filter)) => self.apply_filter(filter, ctx),
             Some(Submitted::LookUp(filter, email)) => {
                 let call = ApiCall::get(format!("/v1/users/{}", segment(&email)));
-                self.requests
+                let id = self
+                    .requests
                     .send(ctx, call, Pending::ResolveUser(filter, email));
+                form.looking_up(id);
             }
             None => {}
         }
@@ -126,9 +128,10 @@ impl Audit {
         true
     }
 
-    /// Applies a successful reply; true when something visible changed.
+    /// Applies a successful reply to request `id`; true when something visible changed.
     fn on_reply_ok(
         &mut self,
+        id: RequestId,
         pending: Pending,
         value: Value,
         ctx: &mut Ctx,
@@ -163,7 +166,8 @@ impl Audit {
             }
             Pending::ResolveUser(filter, email) => {
                 let user: UserView = decode(Ok(value))?;
-                if matches!(self.overlay, Some(Overlay::Filter(_))) {
+                // Only the form that asked: a filter closed meanwhile, or opened since, stays.
+                if matches!(&self.overlay, Some(Overlay::Filter(form)) if form.awaits(id)) {
                     self.log.accounts_mut().remember(&user);
                     let filter = Filter {
                         user: Some((email, user.id)),
@@ -251,15 +255,14 @@ impl Component for Audit {
         let Some(pending) = self.requests.take(id) else {
             return false;
         };
-        let resolving = matches!(pending, Pending::ResolveUser(..));
         let verifying = matches!(pending, Pending::Verify);
         let loading = matches!(pending, Pending::Log(Load::Head | Load::Page, _));
-        let error = match result.and_then(|value| self.on_reply_ok(pending, value, ctx)) {
+        let error = match result.and_then(|value| self.on_reply_ok(id, pending, value, ctx)) {
             Ok(changed) => return changed,
             Err(error) => error,
         };
         match self.overlay.as_mut() {
-            Some(Overlay::Filter(form)) if resolving => form.lookup_failed(&error),
+            Some(Overlay::Filter(form)) if form.awaits(id) => form.lookup_failed(&error),
             Some(Overlay::Verification(Verification::Running)) if verifying => {
                 self.overlay = None;
                 ctx.error(format!("Verification failed: {error}"));

@@ -13,7 +13,7 @@ use studiovault_api::admin::{LegalDataType, LegalGag, LegalKind, LegalReason, Ne
 use super::Pending;
 use super::actions::Action;
 use crate::format;
-use crate::request::{ApiCall, ApiFailure, Ctx, InFlight};
+use crate::request::{ApiCall, ApiFailure, Ctx, InFlight, RequestId};
 use crate::theme::Theme;
 use crate::widgets::{Field, Form, FormEvent, Hint};
 
@@ -135,10 +135,7 @@ impl LegalForm {
         let event = self.form.handle_key(key);
         if event == FormEvent::Submit {
             match self.call() {
-                Ok((call, pending)) => {
-                    self.form.busy = true;
-                    requests.send(ctx, call, pending);
-                }
+                Ok((call, pending)) => self.form.wait_for(requests.send(ctx, call, pending)),
                 Err(why) => self.form.error = Some(why),
             }
         }
@@ -207,8 +204,12 @@ impl LegalForm {
 
     /// The server said no: the form says why and can be sent again.
     pub fn refused(&mut self, error: &ApiFailure) {
-        self.form.busy = false;
-        self.form.error = Some(error.to_string());
+        self.form.refused(error.to_string());
+    }
+
+    /// Whether request `id` is the one this form was sent as and waits for.
+    pub fn awaits(&self, id: RequestId) -> bool {
+        self.form.awaits(id)
     }
 
     pub fn draw(&self, frame: &mut Frame, area: Rect, theme: Theme) {

@@ -188,9 +188,10 @@ impl Legal {
         true
     }
 
-    /// Applies a successful reply; true when something visible changed.
+    /// Applies a successful reply to request `id`; true when something visible changed.
     fn on_reply_ok(
         &mut self,
+        id: RequestId,
         pending: Pending,
         value: Value,
         ctx: &mut Ctx,
@@ -209,13 +210,13 @@ impl Legal {
                 ));
                 self.list.upsert(request);
             }
-            Pending::Act(action, id) => {
+            Pending::Act(action, request_id) => {
                 self.list.upsert(decode(Ok(value))?);
-                ctx.info(action.done(&id));
+                ctx.info(action.done(&request_id));
             }
         }
-        // A form that was waiting on this answer is done.
-        if matches!(self.overlay, Some(Overlay::Form(_))) {
+        // The form this was sent from is done; one opened since stays, with what is typed in it.
+        if matches!(&self.overlay, Some(Overlay::Form(form)) if form.awaits(id)) {
             self.overlay = None;
         }
         self.load(ctx, Load::Fresh);
@@ -310,12 +311,12 @@ impl Component for Legal {
             return false;
         };
         let is_load = matches!(pending, Pending::Load);
-        let error = match result.and_then(|value| self.on_reply_ok(pending, value, ctx)) {
+        let error = match result.and_then(|value| self.on_reply_ok(id, pending, value, ctx)) {
             Ok(changed) => return changed,
             Err(error) => error,
         };
         match &mut self.overlay {
-            Some(Overlay::Form(form)) if !is_load => form.refused(&error),
+            Some(Overlay::Form(form)) if form.awaits(id) => form.refused(&error),
             _ if is_load => self.list.load_failed(&error, ctx),
             _ => ctx.error(error.to_string()),
         }

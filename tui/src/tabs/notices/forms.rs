@@ -13,7 +13,7 @@ use studiovault_api::client::segment;
 
 use super::Pending;
 use crate::format::{self, InputError};
-use crate::request::{ApiCall, ApiFailure, Ctx, InFlight};
+use crate::request::{ApiCall, ApiFailure, Ctx, InFlight, RequestId};
 use crate::theme::Theme;
 use crate::widgets::{Field, Form, FormEvent, Hint};
 
@@ -320,8 +320,8 @@ impl IncidentForm {
         if event == FormEvent::Submit {
             match self.call(ctx.now_ms()) {
                 Ok((call, pending)) => {
-                    self.form_mut().busy = true;
-                    requests.send(ctx, call, pending);
+                    let id = requests.send(ctx, call, pending);
+                    self.form_mut().wait_for(id);
                 }
                 Err(invalid) => self.form_mut().error = Some(invalid.to_string()),
             }
@@ -397,15 +397,13 @@ impl IncidentForm {
 
     /// The server said no: the form says why and can be sent again.
     pub fn refused(&mut self, error: &ApiFailure) {
-        let form = self.form_mut();
-        form.busy = false;
-        form.error = Some(error.to_string());
+        self.form_mut().refused(error.to_string());
     }
 
-    /// Whether this is the form an answer about incident `id` of this kind is for: sent and
-    /// waiting. One closed meanwhile is gone; one opened since is not waiting.
-    pub fn awaits(&self, kind: fn(&Self) -> Option<&str>, id: &str) -> bool {
-        self.waiting() && kind(self) == Some(id)
+    /// Whether request `id` is the one this form was sent as and waits for. A form closed
+    /// meanwhile is gone; one opened since was sent as another request, or not yet.
+    pub fn awaits(&self, id: RequestId) -> bool {
+        self.form().awaits(id)
     }
 
     /// Pasted text, into the focused field.
@@ -413,30 +411,9 @@ impl IncidentForm {
         self.form_mut().paste(text)
     }
 
-    /// Sent, and its answer not come yet.
-    pub fn waiting(&self) -> bool {
-        self.form().busy
-    }
-
-    /// The incident of an affected-accounts form.
-    pub fn affected_of(&self) -> Option<&str> {
-        match self {
-            Self::Affected { id, .. } => Some(id),
-            _ => None,
-        }
-    }
-
-    /// The incident of a notice form.
-    pub fn notice_of(&self) -> Option<&str> {
-        match self {
-            Self::Notice { id, .. } => Some(id),
-            _ => None,
-        }
-    }
-
     /// The answer came: the form can be sent again (it is kept behind a preview).
     pub fn answered(&mut self) {
-        self.form_mut().busy = false;
+        self.form_mut().answered();
     }
 
     pub fn draw(&self, frame: &mut Frame, area: Rect, theme: Theme) {

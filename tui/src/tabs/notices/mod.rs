@@ -367,16 +367,12 @@ impl Notices {
         handled
     }
 
-    /// Takes the form the answer was for out of the overlay: still open and waiting, of
-    /// `kind`, for incident `id`. A late answer to a form closed meanwhile takes over no other
-    /// (another incident's notice must never come up ready to send).
-    fn take_form(
-        &mut self,
-        kind: fn(&IncidentForm) -> Option<&str>,
-        id: &str,
-    ) -> Option<IncidentForm> {
+    /// Takes the form that was sent as request `request` out of the overlay, if it is still
+    /// open. A late answer to a form closed meanwhile takes over no other (another incident's
+    /// notice must never come up ready to send).
+    fn take_form(&mut self, request: RequestId) -> Option<IncidentForm> {
         match self.overlay.take() {
-            Some(Overlay::Form(mut form)) if form.awaits(kind, id) => {
+            Some(Overlay::Form(mut form)) if form.awaits(request) => {
                 form.answered();
                 Some(form)
             }
@@ -387,17 +383,18 @@ impl Notices {
         }
     }
 
-    /// Closes the form an answer was for, if it is the one open and waiting: a form opened
-    /// since stays, with what is typed in it.
-    fn close_waiting_form(&mut self) {
-        if matches!(&self.overlay, Some(Overlay::Form(form)) if form.waiting()) {
+    /// Closes the form that was sent as request `request`, if it is the one open: a form
+    /// opened since stays, with what is typed in it.
+    fn close_form_awaiting(&mut self, request: RequestId) {
+        if matches!(&self.overlay, Some(Overlay::Form(form)) if form.awaits(request)) {
             self.overlay = None;
         }
     }
 
-    /// Applies a successful reply; true when something visible changed.
+    /// Applies a successful reply to `request`; true when something visible changed.
     fn on_reply_ok(
         &mut self,
+        request: RequestId,
         pending: Pending,
         value: Value,
         ctx: &mut Ctx,
@@ -427,7 +424,7 @@ impl Notices {
                     incident.title
                 ));
                 self.list.upsert(incident);
-                self.close_waiting_form();
+                self.close_form_awaiting(request);
                 self.load(ctx, Load::Fresh);
             }
             Pending::MailRetried => {
@@ -442,12 +439,12 @@ impl Notices {
                 let incident: IncidentView = decode(Ok(value))?;
                 ctx.info(format!("{}: {done}", incident.title));
                 self.list.upsert(incident);
-                self.close_waiting_form();
+                self.close_form_awaiting(request);
                 self.load(ctx, Load::Fresh);
             }
             Pending::AffectedPreview(id, selection) => {
                 let accounts: AffectedAccounts = decode(Ok(value))?;
-                let Some(form) = self.take_form(IncidentForm::affected_of, &id) else {
+                let Some(form) = self.take_form(request) else {
                     return Ok(false);
                 };
                 self.overlay = Some(Overlay::Affected(AffectedPreview::new(
@@ -471,7 +468,7 @@ impl Notices {
             }
             Pending::NoticePreview(id, notice) => {
                 let preview: NoticePreview = decode(Ok(value))?;
-                let Some(form) = self.take_form(IncidentForm::notice_of, &id) else {
+                let Some(form) = self.take_form(request) else {
                     return Ok(false);
                 };
                 self.draft = Some((id.clone(), notice.clone()));
@@ -487,7 +484,7 @@ impl Notices {
                     detail.recipients.len()
                 ));
                 self.draft = None;
-                self.close_waiting_form();
+                self.close_form_awaiting(request);
                 self.list.upsert(detail.incident.clone());
                 self.opened = Some(Opened {
                     id,
@@ -605,17 +602,13 @@ impl Component for Notices {
         let Some(pending) = self.requests.take(id) else {
             return false;
         };
-        let from_form = !matches!(
-            pending,
-            Pending::Load | Pending::Detail(_) | Pending::Affected(_) | Pending::MailRetried
-        );
         let is_load = matches!(pending, Pending::Load);
-        let error = match result.and_then(|value| self.on_reply_ok(pending, value, ctx)) {
+        let error = match result.and_then(|value| self.on_reply_ok(id, pending, value, ctx)) {
             Ok(changed) => return changed,
             Err(error) => error,
         };
         match &mut self.overlay {
-            Some(Overlay::Form(form)) if from_form && form.waiting() => form.refused(&error),
+            Some(Overlay::Form(form)) if form.awaits(id) => form.refused(&error),
             _ if is_load => self.list.load_failed(&error, ctx),
             _ => ctx.error(error.to_string()),
         }

@@ -113,9 +113,10 @@ impl Shares {
         true
     }
 
-    /// Applies a successful reply; true when something visible changed.
+    /// Applies a successful reply to request `id`; true when something visible changed.
     fn on_reply_ok(
         &mut self,
+        id: RequestId,
         pending: Pending,
         value: Value,
         ctx: &mut Ctx,
@@ -140,7 +141,10 @@ impl Shares {
                     self.load(ctx, Load::Fresh);
                 }
                 self.report = Some(report);
-                self.form = None;
+                // The form this was sent from is done; one opened since keeps its typing.
+                if self.form.as_ref().is_some_and(|form| form.awaits(id)) {
+                    self.form = None;
+                }
                 Ok(true)
             }
         }
@@ -230,14 +234,14 @@ impl Component for Shares {
             return false;
         };
         let is_load = matches!(pending, Pending::Load);
-        let error = match result.and_then(|value| self.on_reply_ok(pending, value, ctx)) {
+        let error = match result.and_then(|value| self.on_reply_ok(id, pending, value, ctx)) {
             Ok(changed) => return changed,
             Err(error) => error,
         };
         if is_load {
             self.lists.load_failed(&error, ctx);
         } else {
-            if let Some(form) = &mut self.form {
+            if let Some(form) = self.form.as_mut().filter(|form| form.awaits(id)) {
                 form.failed();
             }
             ctx.error(error.to_string());

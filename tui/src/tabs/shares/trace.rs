@@ -12,7 +12,7 @@ use studiovault_api::public::{RecipientView, TraceView};
 
 use super::Pending;
 use crate::format;
-use crate::request::{ApiCall, Ctx, InFlight};
+use crate::request::{ApiCall, Ctx, InFlight, RequestId};
 use crate::theme::Theme;
 use crate::widgets::{Field, Form, FormEvent, Hint, field, panel};
 
@@ -64,9 +64,8 @@ impl TraceForm {
             if typed.is_empty() {
                 self.form.error = Some("type the path of the suspect file".into());
             } else {
-                self.form.busy = true;
                 let call = ApiCall::post_file(TRACE_FILE, expand_home(&typed));
-                requests.send(ctx, call, Pending::Trace(typed));
+                self.form.wait_for(requests.send(ctx, call, Pending::Trace(typed)));
             }
         }
         event
@@ -74,7 +73,12 @@ impl TraceForm {
 
     /// The trace failed (the notice line says why): the path can be corrected and sent again.
     pub fn failed(&mut self) {
-        self.form.busy = false;
+        self.form.answered();
+    }
+
+    /// Whether request `id` is the one this form was sent as and waits for.
+    pub fn awaits(&self, id: RequestId) -> bool {
+        self.form.awaits(id)
     }
 
     pub fn draw(&self, frame: &mut Frame, area: Rect, theme: Theme) {

@@ -11,7 +11,7 @@ use studiovault_api::client::segment;
 
 use super::Pending;
 use crate::format::{self, InputError};
-use crate::request::{ApiCall, ApiFailure, Ctx, InFlight};
+use crate::request::{ApiCall, ApiFailure, Ctx, InFlight, RequestId};
 use crate::theme::Theme;
 use crate::widgets::{Field, Form, FormEvent, Hint};
 
@@ -137,19 +137,19 @@ impl AccountForm {
         };
         let form = self.form_mut();
         match checked {
-            Ok((call, pending)) => {
-                form.busy = true;
-                requests.send(ctx, call, pending);
-            }
+            Ok((call, pending)) => form.wait_for(requests.send(ctx, call, pending)),
             Err(invalid) => form.error = Some(invalid.to_string()),
         }
     }
 
     /// The server said no: the form says why and can be sent again.
     pub fn refused(&mut self, error: &ApiFailure) {
-        let form = self.form_mut();
-        form.busy = false;
-        form.error = Some(error.to_string());
+        self.form_mut().refused(error.to_string());
+    }
+
+    /// Whether request `id` is the one this form was sent as and waits for.
+    pub fn awaits(&self, id: RequestId) -> bool {
+        self.form().awaits(id)
     }
 
     pub fn draw(&self, frame: &mut Frame, area: Rect, theme: Theme) {

@@ -12,6 +12,8 @@ mod forms;
 mod list;
 mod password;
 
+use std::collections::VecDeque;
+
 use crossterm::event::{KeyCode, KeyEvent};
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -85,6 +87,9 @@ pub struct Users {
     /// The account opened with Enter.
     opened: Option<AccountDetail>,
     overlay: Option<Overlay>,
+    /// One-time passwords that came while another box was open (a form half typed): each
+    /// shows when the box before it closes, so none is lost and no typing is.
+    passwords_waiting: VecDeque<OneTimePassword>,
     requests: InFlight<Pending>,
     refresh: Refresh,
 }
@@ -96,6 +101,24 @@ impl Users {
             Some(open) => self.list.find(open.user_id()),
             None => self.list.selected(),
         }
+    }
+
+    /// Closes the open box; a one-time password waiting for it shows next.
+    fn close_overlay(&mut self) {
+        self.overlay = self.passwords_waiting.pop_front().map(Overlay::Password);
+    }
+
+    /// Shows a one-time password now, or after the box that is open closes.
+    fn show_password(&mut self, password: OneTimePassword) {
+        match self.overlay {
+            None => self.overlay = Some(Overlay::Password(password)),
+            Some(_) => self.passwords_waiting.push_back(password),
+        }
+    }
+
+    /// Whether the open box is the form that was sent as request `id`.
+    fn form_awaits(&self, id: RequestId) -> bool {
+        matches!(&self.overlay, Some(Overlay::Form(form)) if form.awaits(id))
     }
 
     fn load(&mut self, ctx: &mut Ctx, why: Load) {
@@ -148,31 +171,32 @@ impl Users {
         };
         match overlay {
             Overlay::Form(form) => match form.on_key(key, &mut self.requests, ctx) {
-                FormEvent::Cancel => self.overlay = None,
+                FormEvent::Cancel => self.close_overlay(),
                 FormEvent::Submit | FormEvent::Changed => {}
                 FormEvent::Ignored => return false,
             },
             Overlay::Confirm(confirm) => match confirm.answer(key) {
                 Answer::Yes(action) => {
-                    self.overlay = None;
+                    self.close_overlay();
                     action.send(&mut self.requests, ctx);
                 }
-                Answer::No => self.overlay = None,
+                Answer::No => self.close_overlay(),
                 Answer::Undecided => return false,
             },
             Overlay::Password(password) => {
                 if !password.closes_on(key) {
                     return false;
                 }
-                self.overlay = None;
+                self.close_overlay();
             }
         }
         true
     }
 
-    /// Applies a successful reply; true when something visible changed.
+    /// Applies a successful reply to request `id`; true when something visible changed.
     fn on_reply_ok(
         &mut self,
+        id: RequestId,
         pending: Pending,
         value: Value,
         ctx: &mut Ctx,
@@ -202,15 +226,17 @@ impl Users {
                 let email = created.user.email.clone();
                 let plan = created.user.plan;
                 self.list.upsert(created.user);
-                self.overlay = match created.one_time_password {
-                    Some(password) => Some(Overlay::Password(OneTimePassword::account_created(
-                        email, password,
-                    ))),
+                if self.form_awaits(id) {
+                    self.close_overlay();
+                }
+                match created.one_time_password {
+                    Some(password) => {
+                        self.show_password(OneTimePassword::account_created(email, password));
+                    }
                     None => {
                         ctx.info(format!("Created {email} ({plan}) with the password you typed"));
-                        None
                     }
-                };
+                }
                 self.load(ctx, Load::Fresh);
             }
             Pending::Edit => {
@@ -222,7 +248,9 @@ impl Users {
                     format::size(user.quota_bytes)
                 ));
                 self.list.upsert(user);
-                self.overlay = None;
+                if self.form_awaits(id) {
+                    self.close_overlay();
+                }
             }
             Pending::Act(action, email) => {
                 match &action {
@@ -230,8 +258,9 @@ impl Users {
                         let reset: UserCreated = decode(Ok(value))?;
                         self.list.upsert(reset.user);
                         if let Some(password) = reset.one_time_password {
-                            self.overlay = Some(Overlay::Password(
-                                OneTimePassword::password_reset(email.clone(), password),
+                            self.show_password(OneTimePassword::password_reset(
+                                email.clone(),
+                                password,
                             ));
                         }
                         ctx.info(action.done(&email));
@@ -346,14 +375,13 @@ impl Component for Users {
         let Some(pending) = self.requests.take(id) else {
             return false;
         };
-        let from_form = matches!(pending, Pending::Create | Pending::Edit);
         let is_load = matches!(pending, Pending::Load);
-        let error = match result.and_then(|value| self.on_reply_ok(pending, value, ctx)) {
+        let error = match result.and_then(|value| self.on_reply_ok(id, pending, value, ctx)) {
             Ok(changed) => return changed,
             Err(error) => error,
         };
         match &mut self.overlay {
-            Some(Overlay::Form(form)) if from_form => form.refused(&error),
+            Some(Overlay::Form(form)) if form.awaits(id) => form.refused(&error),
             _ if is_load => self.list.load_failed(&error, ctx),
             _ => ctx.error(error.to_string()),
         }

@@ -7,7 +7,7 @@ use ratatui::layout::Rect;
 use studiovault_api::admin::EnrolWorker;
 
 use super::Pending;
-use crate::request::{ApiCall, ApiFailure, Ctx, InFlight};
+use crate::request::{ApiCall, ApiFailure, Ctx, InFlight, RequestId};
 use crate::theme::Theme;
 use crate::widgets::{Dialog, Field, Form, FormEvent, Hint};
 
@@ -57,8 +57,8 @@ impl EnrolForm {
                 self.form.error = Some("type a name for the worker".into());
             } else {
                 let body = serde_json::to_value(EnrolWorker { name }).unwrap_or_default();
-                self.form.busy = true;
-                requests.send(ctx, ApiCall::post("/v1/workers", body), Pending::Enrol);
+                let id = requests.send(ctx, ApiCall::post("/v1/workers", body), Pending::Enrol);
+                self.form.wait_for(id);
             }
         }
         event
@@ -66,8 +66,12 @@ impl EnrolForm {
 
     /// The server said no: the form says why and can be sent again.
     pub fn refused(&mut self, error: &ApiFailure) {
-        self.form.busy = false;
-        self.form.error = Some(error.to_string());
+        self.form.refused(error.to_string());
+    }
+
+    /// Whether request `id` is the one this form was sent as and waits for.
+    pub fn awaits(&self, id: RequestId) -> bool {
+        self.form.awaits(id)
     }
 
     pub fn draw(&self, frame: &mut Frame, area: Rect, theme: Theme) {

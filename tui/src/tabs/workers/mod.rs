@@ -11,6 +11,7 @@ mod enrol;
 mod view;
 
 use std::cmp::Ordering;
+use std::collections::VecDeque;
 
 use crossterm::event::{KeyCode, KeyEvent};
 use ratatui::Frame;
@@ -90,6 +91,9 @@ pub struct Workers {
     /// Running, then queued, then failed; `None` until the first load answers.
     queue: Option<Vec<StemJobView>>,
     overlay: Option<Overlay>,
+    /// Enrolment tokens that came while another box was open: each shows when the box before
+    /// it closes, so no token, shown only once, is lost.
+    tokens_waiting: VecDeque<EnrolledToken>,
     requests: InFlight<Pending>,
     refresh: Refresh,
     /// The event loop's clock at the last event, for the heartbeats' ages.
@@ -149,37 +153,43 @@ impl Workers {
         true
     }
 
+    /// Closes the open box; a token waiting for it shows next.
+    fn close_overlay(&mut self) {
+        self.overlay = self.tokens_waiting.pop_front().map(Overlay::Token);
+    }
+
     fn on_overlay_key(&mut self, key: &KeyEvent, ctx: &mut Ctx) -> bool {
         let Some(overlay) = self.overlay.as_mut() else {
             return false;
         };
         match overlay {
             Overlay::Enrol(form) => match form.on_key(key, &mut self.requests, ctx) {
-                FormEvent::Cancel => self.overlay = None,
+                FormEvent::Cancel => self.close_overlay(),
                 FormEvent::Submit | FormEvent::Changed => {}
                 FormEvent::Ignored => return false,
             },
             Overlay::Confirm(confirm) => match confirm.answer(key) {
                 Answer::Yes(action) => {
-                    self.overlay = None;
+                    self.close_overlay();
                     action.send(&mut self.requests, ctx);
                 }
-                Answer::No => self.overlay = None,
+                Answer::No => self.close_overlay(),
                 Answer::Undecided => return false,
             },
             Overlay::Token(token) => {
                 if !token.closes_on(key) {
                     return false;
                 }
-                self.overlay = None;
+                self.close_overlay();
             }
         }
         true
     }
 
-    /// Applies a successful reply; true when something visible changed.
+    /// Applies a successful reply to request `id`; true when something visible changed.
     fn on_reply_ok(
         &mut self,
+        id: RequestId,
         pending: Pending,
         value: Value,
         ctx: &mut Ctx,
@@ -199,10 +209,14 @@ impl Workers {
                 let enrolled: WorkerEnrolled = decode(Ok(value))?;
                 let name = enrolled.worker.name.clone();
                 self.list.upsert(enrolled.worker);
-                self.overlay = Some(Overlay::Token(EnrolledToken::new(
-                    name.clone(),
-                    enrolled.token,
-                )));
+                if matches!(&self.overlay, Some(Overlay::Enrol(form)) if form.awaits(id)) {
+                    self.close_overlay();
+                }
+                let token = EnrolledToken::new(name.clone(), enrolled.token);
+                match self.overlay {
+                    None => self.overlay = Some(Overlay::Token(token)),
+                    Some(_) => self.tokens_waiting.push_back(token),
+                }
                 ctx.info(format!("Enrolled the worker {name}"));
                 self.load(ctx, Load::Fresh);
             }
@@ -307,14 +321,13 @@ impl Component for Workers {
         let Some(pending) = self.requests.take(id) else {
             return false;
         };
-        let from_form = matches!(pending, Pending::Enrol);
         let is_load = matches!(pending, Pending::Load);
-        let error = match result.and_then(|value| self.on_reply_ok(pending, value, ctx)) {
+        let error = match result.and_then(|value| self.on_reply_ok(id, pending, value, ctx)) {
             Ok(changed) => return changed,
             Err(error) => error,
         };
         match &mut self.overlay {
-            Some(Overlay::Enrol(form)) if from_form => form.refused(&error),
+            Some(Overlay::Enrol(form)) if form.awaits(id) => form.refused(&error),
             _ if is_load => self.list.load_failed(&error, ctx),
             _ => ctx.error(error.to_string()),
         }
