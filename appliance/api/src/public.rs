@@ -417,7 +417,8 @@ pub struct TraceView {
     pub owner_email: Option<String>,
     pub share: Option<TracedShare>,
     pub recipient: Option<RecipientView>,
-    /// Each copy issued to that recipient.
+    /// Each copy issued to that recipient, oldest first, including copies since removed (with
+    /// their track, or a retention after the share ended).
     pub copies: Vec<TracedCopy>,
     /// Other recipients whose copies the file carries too (copies averaged or spliced
     /// together), named by scoring the file's soft code bits against every candidate;

@@ -39,6 +39,9 @@ const MAX_TITLE_CHARS: usize = 200;
 const MAX_NAME_CHARS: usize = 100;
 /// Per recipient, the newest events are kept; counters keep the totals.
 const MAX_EVENTS: usize = 500;
+/// Copies a recipient's record remembers: one per track of the share, and a new one only when
+/// an expired copy is made again, so the bound is never met in practice.
+const MAX_COPIES_ISSUED: usize = 1000;
 /// A play URL serves the browser's Range requests for this long.
 pub const PLAY_URL_SECS: i64 = 15 * 60;
 /// How long after a play that counted its player may fetch fresh URLs for it (a recipient who
@@ -149,6 +152,14 @@ pub enum RecipientEventKind {
     CopyIssued,
 }
 
+/// A marked copy made for a recipient: what a leak trace lists. It outlives the copy itself
+/// (expired after its share ended, dropped with its track), since a leak may come long after.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IssuedCopy {
+    pub track: TrackId,
+    pub at_ms: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RecipientEvent {
     pub at_ms: i64,
@@ -171,6 +182,11 @@ pub struct RecipientRecord {
     pub plays: u32,
     pub downloads: u32,
     pub events: Vec<RecipientEvent>,
+    /// Every copy made for this recipient, oldest first: the events are bounded and pushed
+    /// out by plays, these are not. Records from before it have none; their copies still
+    /// kept are found in `renders`.
+    #[serde(default)]
+    pub copies_issued: Vec<IssuedCopy>,
     /// When a page open was last logged.
     #[serde(default)]
     open_logged_at_ms: Option<i64>,
@@ -186,6 +202,16 @@ impl RecipientRecord {
         if self.events.len() > MAX_EVENTS {
             let excess = self.events.len() - MAX_EVENTS;
             self.events.drain(..excess);
+        }
+    }
+
+    /// Notes a copy made for this recipient, in its events and its issued copies.
+    fn note_copy_issued(&mut self, at_ms: i64, track: TrackId) {
+        self.record(at_ms, RecipientEventKind::CopyIssued, Some(track));
+        self.copies_issued.push(IssuedCopy { track, at_ms });
+        if self.copies_issued.len() > MAX_COPIES_ISSUED {
+            let excess = self.copies_issued.len() - MAX_COPIES_ISSUED;
+            self.copies_issued.drain(..excess);
         }
     }
 

@@ -8,7 +8,7 @@ use studiovault_api::Plan;
 use super::*;
 use crate::records::{Export, ExportDocument, Purge, Scope, TABLES, TableSpec};
 use crate::replication::ReplicaOp;
-use crate::shares::{NewRecipient, NewShare};
+use crate::shares::{NewRecipient, NewShare, TraceQuery};
 use crate::store::WATERMARK_PAYLOADS;
 use crate::testutil::{PASSWORD, TestVault};
 use crate::{AccountExport, OwnerScope, TrackRecord};
@@ -414,7 +414,7 @@ fn a_purge_that_would_leave_a_row_behind_purges_nothing() {
 #[test]
 fn marked_copies_go_a_retention_after_their_share_ends_and_the_trace_stays() {
     let t = TestVault::new();
-    let (scope, _) = account_with_everything(&t, "ends@studio.test");
+    let (scope, track) = account_with_everything(&t, "ends@studio.test");
     let rows = |table: &str| {
         rows_by_table(&t, scope.owner())
             .into_iter()
@@ -446,6 +446,21 @@ fn marked_copies_go_a_retention_after_their_share_ends_and_the_trace_stays() {
         (rows("recipients"), rows("watermark_payloads")),
         (1, 1),
         "a leak of the copy is still traced"
+    );
+    let payloads = t.vault.watermark_candidates_any().unwrap();
+    let query = TraceQuery {
+        payload: payloads.first().copied(),
+        suspects: Vec::new(),
+    };
+    let traced = t.vault.trace_any(&query, "test").unwrap().decoded.unwrap();
+    assert_eq!(
+        traced
+            .copies
+            .iter()
+            .map(|(track, _, _)| *track)
+            .collect::<Vec<_>>(),
+        vec![track.id],
+        "the trace still lists the copy that was issued"
     );
     let expired = t
         .vault

@@ -109,7 +109,7 @@ impl RecipientGrant {
                     sealed_sha256: Some(sealed_sha256.clone()),
                 };
                 put_blob(txn, blob, &record)?;
-                recipient.record(now, RecipientEventKind::CopyIssued, Some(track));
+                recipient.note_copy_issued(now, track);
                 Ok(())
             })?;
             let event = AuditEvent::new(Actor::System, Some(self.owner), AuditAction::ShareRender)

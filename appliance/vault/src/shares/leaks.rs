@@ -97,18 +97,31 @@ impl Vault {
         let owner_email = get_user(&txn.open_table(USERS)?, recipient.owner)?
             .map(|u| u.email)
             .unwrap_or_default();
+        // Every copy issued, kept or not; and the copies still kept that a record from before
+        // the issued list has only in `renders`.
+        let mut issued: Vec<(TrackId, i64)> = recipient
+            .copies_issued
+            .iter()
+            .map(|copy| (copy.track, copy.at_ms))
+            .collect();
         let renders = txn.open_table(RENDERS)?;
-        let tracks = txn.open_table(TRACKS)?;
-        let mut copies = Vec::new();
         for track in rendered_tracks(&renders, recipient.id)? {
             if let Some(r) = renders.get((recipient.id.raw(), track.raw()))? {
                 let render: RenderRecord = decode("renders", r.value())?;
-                let name = match tracks.get((recipient.owner.raw(), track.raw()))? {
-                    Some(t) => decode::<TrackRecord>("tracks", t.value())?.info.name,
-                    None => "(deleted track)".into(),
-                };
-                copies.push((track, name, render.created_at_ms));
+                if !issued.contains(&(track, render.created_at_ms)) {
+                    issued.push((track, render.created_at_ms));
+                }
             }
+        }
+        issued.sort_by_key(|&(_, at_ms)| at_ms);
+        let tracks = txn.open_table(TRACKS)?;
+        let mut copies = Vec::new();
+        for (track, at_ms) in issued {
+            let name = match tracks.get((recipient.owner.raw(), track.raw()))? {
+                Some(t) => decode::<TrackRecord>("tracks", t.value())?.info.name,
+                None => "(deleted track)".into(),
+            };
+            copies.push((track, name, at_ms));
         }
         Ok(Some(TraceReport {
             payload,

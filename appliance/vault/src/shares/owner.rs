@@ -131,6 +131,7 @@ impl<'a> Shares<'a> {
                         plays: 0,
                         downloads: 0,
                         events: Vec::new(),
+                        copies_issued: Vec::new(),
                         open_logged_at_ms: None,
                         counted_play_at_ms: None,
                     };

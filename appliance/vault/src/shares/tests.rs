@@ -563,6 +563,21 @@ fn traces_name_the_recipient_to_its_owner_and_the_admin_only() {
         "the decoded recipient is not repeated"
     );
     assert_eq!(outcome.suspects[0].0.recipient.name, "Cy");
+    // Deleting the track drops Ben's copy of it; the trace still says he was given one.
+    f.t.vault
+        .library(&f.scope)
+        .delete(f.tracks[1].id, &ClientInfo::default())
+        .unwrap();
+    let report =
+        f.t.vault
+            .shares(&f.scope)
+            .trace(&query(payload), &ClientInfo::default())
+            .unwrap()
+            .decoded
+            .unwrap();
+    assert_eq!(report.copies.len(), 1);
+    assert_eq!(report.copies[0].0, f.tracks[1].id);
+    assert_eq!(report.copies[0].1, "(deleted track)");
     let mut candidates = f.t.vault.shares(&f.scope).watermark_candidates().unwrap();
     candidates.sort_unstable();
     let mut expected: Vec<u64> = detail.recipients.iter().map(|r| r.0.payload).collect();
@@ -605,7 +620,7 @@ fn traces_name_the_recipient_to_its_owner_and_the_admin_only() {
             .unwrap();
     assert_eq!(
         log.iter().filter(|e| e.action == "leak.trace").count(),
-        4,
+        5,
         "every trace is audited"
     );
 }
