@@ -95,7 +95,7 @@ impl AnalysisJob {
 
     /// Stores the result (and the peaks, encrypted as a blob of the owner) and ends the job.
     /// A job no longer held (its track was deleted, or another executor took it after this
-    /// lease ran out) stores nothing and leaves nothing behind.
+    /// lease ran out), or whose commit fails, stores nothing and leaves nothing behind.
     pub fn complete(self, vault: &Vault, mut result: AnalysisResult, peaks: &[u8]) -> Result<()> {
         let owner = self.scope.owner();
         let peaks_blob = if peaks.is_empty() {
@@ -142,16 +142,19 @@ impl AnalysisJob {
             let event = AuditEvent::new(Actor::System, Some(owner), AuditAction::TrackAnalyze)
                 .object(format!("track/{}", self.track));
             Ok((true, Some(event)))
-        })?;
-        if !stored && let Some((blob, ..)) = peaks_blob {
-            // The track went while it was being analysed, or the job went to another executor.
+        });
+        if !matches!(stored, Ok(true))
+            && let Some((blob, ..)) = peaks_blob
+        {
+            // The track went while it was being analysed, the job went to another executor, or
+            // the commit failed: no record names the file.
             let path = vault.blob_path(owner, blob);
             let _ = std::fs::remove_file(&path);
             if let Some(dir) = path.parent() {
                 let _ = fsutil::sync_dir(dir);
             }
         }
-        Ok(())
+        stored.map(|_| ())
     }
 
     /// Records why the analysis failed and ends the job: a file the engine cannot read fails
@@ -379,6 +382,19 @@ mod tests {
         assert_eq!(t.vault.analysis_queue_len().unwrap(), 0);
     }
 
+    /// Blob files of `scope`'s owner.
+    fn blob_files(t: &TestVault, scope: &OwnerScope) -> usize {
+        let dir = t.vault.blob_root().join(scope.owner().to_string());
+        std::fs::read_dir(&dir)
+            .map(|shards| {
+                shards
+                    .flatten()
+                    .map(|s| std::fs::read_dir(s.path()).map(|f| f.count()).unwrap_or(0))
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+
     #[test]
     fn a_job_finishing_after_its_track_was_deleted_leaves_nothing() {
         let t = TestVault::new();
@@ -391,16 +407,29 @@ mod tests {
             .unwrap();
         job.complete(&t.vault, result(100.0, "D minor", "7A"), b"peaks")
             .unwrap();
-        let dir = t.vault.blob_root().join(scope.owner().to_string());
-        let files: usize = std::fs::read_dir(&dir)
-            .map(|shards| {
-                shards
-                    .flatten()
-                    .map(|s| std::fs::read_dir(s.path()).map(|f| f.count()).unwrap_or(0))
-                    .sum()
-            })
-            .unwrap_or(0);
-        assert_eq!(files, 0, "no orphan peaks blob");
+        assert_eq!(blob_files(&t, &scope), 0, "no orphan peaks blob");
+    }
+
+    #[test]
+    fn a_result_whose_commit_fails_leaves_no_peaks_file() {
+        let t = TestVault::new();
+        let (_, scope) = t.user("pro@studio.test");
+        let rec = t.upload(&scope, b"z");
+        let job = lease_all(&t).pop().unwrap();
+        // The track's record cannot be read back: the transaction storing the result fails.
+        let txn = t.vault.db().begin_write().unwrap();
+        txn.open_table(TRACKS)
+            .unwrap()
+            .insert((scope.owner().raw(), rec.id.raw()), &b"not json"[..])
+            .unwrap();
+        txn.commit().unwrap();
+        let files = blob_files(&t, &scope);
+        let stored = job.complete(&t.vault, result(100.0, "D minor", "7A"), b"peaks");
+        assert!(
+            matches!(stored, Err(VaultError::CorruptRecord { .. })),
+            "{stored:?}"
+        );
+        assert_eq!(blob_files(&t, &scope), files, "no orphan peaks blob");
     }
 
     #[test]
