@@ -91,13 +91,18 @@ impl Tmux {
             .into_owned()
     }
 
-    /// Waits until the screen satisfies `ready`; answers that screen.
+    /// Waits until the screen satisfies `ready`, drawn in full; answers that screen. A capture
+    /// can catch the console half-way through a redraw (a box's title drawn, its lines not
+    /// yet), so a screen counts only when a second capture a moment later shows the same.
     pub fn wait_until(&self, what: &str, ready: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + STEP;
         loop {
             let screen = self.screen();
             if ready(&screen) {
-                return screen;
+                std::thread::sleep(Duration::from_millis(60));
+                if self.screen() == screen {
+                    return screen;
+                }
             }
             assert!(
                 Instant::now() < deadline,

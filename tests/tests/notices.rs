@@ -112,11 +112,11 @@ async fn an_admin_sends_a_breach_notice_from_the_console_to_the_accounts_the_aud
     }
     tmux.type_text("track.upload");
     tmux.press(&["Enter"]);
-    let preview = tmux.wait_for("Affected accounts (2)");
-    assert!(
-        preview.contains("ana@studio.test") && preview.contains("ben@studio.test"),
-        "{preview}"
-    );
+    let preview = tmux.wait_until("the two uploaders in the preview", |s| {
+        s.contains("Affected accounts (2)")
+            && s.contains("ana@studio.test")
+            && s.contains("ben@studio.test")
+    });
     assert!(!preview.contains("cleo@studio.test"), "{preview}");
     tmux.press(&["Enter"]);
     tmux.wait_for("2 account(s) recorded as affected");
