@@ -434,6 +434,10 @@ pub struct AudioDecoder {
     packets_read: u64,
     frames_decoded: u64,
     poisoned: bool,
+    /// An MP4 track's edit, applied as players apply it once the rate is known.
+    edit: Option<crate::mp4_guard::Edit>,
+    /// The edit in frames: still to drop from the start, and how many play in all.
+    trim: Option<(u64, Option<u64>)>,
 }
 
 impl std::fmt::Debug for AudioDecoder {
@@ -474,6 +478,10 @@ impl AudioDecoder {
     {
         let mut source = source;
         let demuxer = guard(&mut source, len, container)?;
+        let edit = match demuxer {
+            Demuxer::IsoMp4 => crate::mp4_guard::edit(&mut source, len),
+            _ => None,
+        };
         let format = open_format(source, len, demuxer).map_err(|e| match e {
             SymphoniaError::Unsupported(_) => AnalysisError::NotAudio,
             other => AnalysisError::Corrupt(describe(&other)),
@@ -528,6 +536,8 @@ impl AudioDecoder {
             packets_read: 0,
             frames_decoded: 0,
             poisoned: false,
+            edit,
+            trim: None,
         })
     }
 
@@ -578,10 +588,37 @@ impl AudioDecoder {
         Ok(())
     }
 
+    /// Drops from the block what the track's edit leaves out: the encoder's priming at the
+    /// start, its padding past the end. False when nothing of the block is left.
+    fn trim_to_edit(&mut self, channels: usize) -> bool {
+        let Some((to_skip, plays)) = self.trim.as_mut() else {
+            return true;
+        };
+        let frames = self.block.len() / channels;
+        let skip = usize::try_from(*to_skip).unwrap_or(usize::MAX).min(frames);
+        *to_skip -= skip as u64;
+        self.block.drain(..skip * channels);
+        if let Some(plays) = *plays {
+            let left =
+                usize::try_from(plays.saturating_sub(self.frames_decoded)).unwrap_or(usize::MAX);
+            self.block.truncate(left.saturating_mul(channels));
+        }
+        !self.block.is_empty()
+    }
+
+    /// Whether the track's edit has played to its end.
+    fn edit_played(&self) -> bool {
+        self.trim
+            .is_some_and(|(_, plays)| plays.is_some_and(|p| self.frames_decoded >= p))
+    }
+
     /// Decodes packets until one yields samples; `false` at the end of the stream.
     fn fill_block(&mut self) -> Result<bool, AnalysisError> {
         loop {
             self.check_limits()?;
+            if self.edit_played() {
+                return self.end_of_stream();
+            }
             let packet = match self.format.next_packet() {
                 Ok(p) => p,
                 Err(SymphoniaError::IoError(e))
@@ -669,6 +706,12 @@ impl AudioDecoder {
                 }
             };
             self.accept_spec(spec)?;
+            if self.trim.is_none() {
+                self.trim = self.edit.and_then(|edit| edit.frames(spec.0));
+            }
+            if !self.trim_to_edit(spec.1) {
+                continue;
+            }
             for s in &mut self.block {
                 *s = if s.is_finite() {
                     s.clamp(-SAMPLE_LIMIT, SAMPLE_LIMIT)

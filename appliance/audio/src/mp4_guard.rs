@@ -1,4 +1,5 @@
-//! A structural check of MP4 files before symphonia reads them.
+//! A structural check of MP4 files before symphonia reads them, and the audio track's edit
+//! list, which symphonia 0.5 does not apply ([`edit`]).
 //!
 //! symphonia 0.5's MP4 demuxer reserves memory for a sample table from the entry count the file
 //! states (`Vec::with_capacity(count)`), before reading any entry: a 1 KB file claiming four
@@ -139,6 +140,209 @@ fn walk<R: Read + Seek>(
     Ok(())
 }
 
+/// The first audio track's edit (ISO/IEC 14496-12 §8.6.6), which players apply: where its
+/// media starts (an AAC encoder's priming, 1024 or 2112 samples a decoder outputs first) and
+/// how long it plays. Times are in the track's and the movie's timescales.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Edit {
+    media_start: u64,
+    media_timescale: u32,
+    duration: u64,
+    movie_timescale: u32,
+}
+
+impl Edit {
+    /// In frames at `rate`: how many to drop from the start, and how many play after them
+    /// (`None`: to the end). An edit that starts over a second in is no encoder's priming and
+    /// is not applied.
+    pub(crate) fn frames(&self, rate: u32) -> Option<(u64, Option<u64>)> {
+        let at_rate = |time: u64, timescale: u32| {
+            let scaled = (u128::from(time) * u128::from(rate) + u128::from(timescale) / 2)
+                / u128::from(timescale.max(1));
+            u64::try_from(scaled).unwrap_or(u64::MAX)
+        };
+        if self.media_timescale == 0 || self.movie_timescale == 0 {
+            return None;
+        }
+        let skip = at_rate(self.media_start, self.media_timescale);
+        if skip > u64::from(rate) {
+            return None;
+        }
+        // A zero duration (fragmented files) means the whole media.
+        let plays = (self.duration > 0).then(|| at_rate(self.duration, self.movie_timescale));
+        Some((skip, plays))
+    }
+}
+
+/// What one track says of itself, for [`edit`].
+#[derive(Default)]
+struct TrackFacts {
+    is_audio: bool,
+    media_timescale: Option<u32>,
+    /// The edit list's entries that play media: (duration, media time).
+    edits: Option<Vec<(u64, u64)>>,
+}
+
+/// Reads the edit of the first audio track of a file [`check`] accepted; `None` when it has
+/// none, or one players would apply in several pieces (kept whole here). Leaves `source` at
+/// the start.
+pub(crate) fn edit<R: Read + Seek>(source: &mut R, len: u64) -> Option<Edit> {
+    let found = read_edit(source, len);
+    source.seek(SeekFrom::Start(0)).ok()?;
+    found.ok().flatten()
+}
+
+/// The boxes directly in `start..end`: (kind, body start, end).
+fn children<R: Read + Seek>(
+    source: &mut R,
+    start: u64,
+    end: u64,
+) -> Result<Vec<([u8; 4], u64, u64)>, AnalysisError> {
+    let mut out = Vec::new();
+    let mut position = start;
+    while end.saturating_sub(position) >= 8 && out.len() < MAX_BOXES {
+        source
+            .seek(SeekFrom::Start(position))
+            .map_err(|e| AnalysisError::Corrupt(format!("read failed: {e}")))?;
+        let size32 = read_u32(source)?;
+        let mut kind = [0u8; 4];
+        source
+            .read_exact(&mut kind)
+            .map_err(|_| corrupt("a box ends early"))?;
+        let (size, header) = match size32 {
+            0 => (end - position, 8),
+            1 => (read_u64(source)?, 16),
+            n => (u64::from(n), 8),
+        };
+        if size < header {
+            return Err(corrupt("a box is smaller than its header"));
+        }
+        let box_end = position.saturating_add(size).min(end);
+        out.push((kind, position + header, box_end));
+        position = box_end;
+    }
+    Ok(out)
+}
+
+/// A `mvhd` or `mdhd` box's timescale (its layout differs by version only in field widths).
+fn timescale<R: Read + Seek>(source: &mut R, body: u64) -> Result<u32, AnalysisError> {
+    source
+        .seek(SeekFrom::Start(body))
+        .map_err(|e| AnalysisError::Corrupt(format!("read failed: {e}")))?;
+    let version = read_u32(source)? >> 24;
+    // Creation and modification times: 4 bytes each in version 0, 8 in version 1.
+    let times = if version == 1 { 16 } else { 8 };
+    source
+        .seek(SeekFrom::Current(times))
+        .map_err(|e| AnalysisError::Corrupt(format!("read failed: {e}")))?;
+    read_u32(source)
+}
+
+fn read_edit<R: Read + Seek>(source: &mut R, len: u64) -> Result<Option<Edit>, AnalysisError> {
+    let Some(&(_, moov, moov_end)) = children(source, 0, len)?
+        .iter()
+        .find(|(kind, ..)| kind == b"moov")
+    else {
+        return Ok(None);
+    };
+    let mut movie_timescale = None;
+    for (kind, body, end) in children(source, moov, moov_end)? {
+        match &kind {
+            b"mvhd" => movie_timescale = Some(timescale(source, body)?),
+            b"trak" => {
+                let track = track_facts(source, body, end)?;
+                if !track.is_audio {
+                    continue;
+                }
+                let (Some(movie_timescale), Some(media_timescale), Some(edits)) =
+                    (movie_timescale, track.media_timescale, track.edits)
+                else {
+                    return Ok(None);
+                };
+                return Ok(match edits.as_slice() {
+                    &[(duration, media_start)] => Some(Edit {
+                        media_start,
+                        media_timescale,
+                        duration,
+                        movie_timescale,
+                    }),
+                    _ => None,
+                });
+            }
+            _ => {}
+        }
+    }
+    Ok(None)
+}
+
+fn track_facts<R: Read + Seek>(
+    source: &mut R,
+    start: u64,
+    end: u64,
+) -> Result<TrackFacts, AnalysisError> {
+    let mut facts = TrackFacts::default();
+    for (kind, body, box_end) in children(source, start, end)? {
+        match &kind {
+            b"edts" => {
+                for (kind, body, _) in children(source, body, box_end)? {
+                    if &kind == b"elst" {
+                        facts.edits = Some(edit_entries(source, body)?);
+                    }
+                }
+            }
+            b"mdia" => {
+                for (kind, body, _) in children(source, body, box_end)? {
+                    match &kind {
+                        b"mdhd" => facts.media_timescale = Some(timescale(source, body)?),
+                        b"hdlr" => {
+                            source
+                                .seek(SeekFrom::Start(body + 8))
+                                .map_err(|e| AnalysisError::Corrupt(format!("read failed: {e}")))?;
+                            facts.is_audio = read_u32(source)?.to_be_bytes() == *b"soun";
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(facts)
+}
+
+/// An edit list's entries that play media, as (duration, media time); the empty edits that
+/// delay a track's start (media time −1) are left out, as no silence is added here.
+fn edit_entries<R: Read + Seek>(
+    source: &mut R,
+    body: u64,
+) -> Result<Vec<(u64, u64)>, AnalysisError> {
+    source
+        .seek(SeekFrom::Start(body))
+        .map_err(|e| AnalysisError::Corrupt(format!("read failed: {e}")))?;
+    let version = read_u32(source)? >> 24;
+    let count = read_u32(source)?;
+    let mut entries = Vec::new();
+    // More than a few entries is no priming edit: none is applied, so none is read.
+    if count > 4 {
+        return Ok(entries);
+    }
+    for _ in 0..count {
+        let (duration, media_time) = if version == 1 {
+            (read_u64(source)?, read_u64(source)? as i64)
+        } else {
+            (
+                u64::from(read_u32(source)?),
+                i64::from(read_u32(source)? as i32),
+            )
+        };
+        let _rate = read_u32(source)?;
+        if let Ok(media_time) = u64::try_from(media_time) {
+            entries.push((duration, media_time));
+        }
+    }
+    Ok(entries)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
@@ -161,6 +365,64 @@ mod tests {
         let mut file = boxed(b"ftyp", b"M4A \0\0\0\0");
         file.extend(boxed(b"moov", &trak));
         file
+    }
+
+    /// A movie at 1000 units a second holding a `handler` track at 8 kHz with edit entries of
+    /// (duration, media time).
+    fn movie(handler: &[u8; 4], entries: &[(u32, i32)]) -> Vec<u8> {
+        let header = |timescale: u32| {
+            let mut body = vec![0u8; 12];
+            body.extend_from_slice(&timescale.to_be_bytes());
+            body.extend_from_slice(&0u32.to_be_bytes());
+            body
+        };
+        let mut elst = vec![0u8; 4];
+        elst.extend_from_slice(&(entries.len() as u32).to_be_bytes());
+        for (duration, media_time) in entries {
+            elst.extend_from_slice(&duration.to_be_bytes());
+            elst.extend_from_slice(&media_time.to_be_bytes());
+            elst.extend_from_slice(&0x0001_0000u32.to_be_bytes());
+        }
+        let mut hdlr = vec![0u8; 8];
+        hdlr.extend_from_slice(handler);
+        hdlr.extend_from_slice(&[0; 13]);
+        let mut mdia = boxed(b"mdhd", &header(8_000));
+        mdia.extend(boxed(b"hdlr", &hdlr));
+        let mut trak = boxed(b"edts", &boxed(b"elst", &elst));
+        trak.extend(boxed(b"mdia", &mdia));
+        let mut moov = boxed(b"mvhd", &header(1_000));
+        moov.extend(boxed(b"trak", &trak));
+        let mut file = boxed(b"ftyp", b"M4A \0\0\0\0");
+        file.extend(boxed(b"moov", &moov));
+        file
+    }
+
+    fn edit_of(file: Vec<u8>) -> Option<(u64, Option<u64>)> {
+        let len = file.len() as u64;
+        let mut source = Cursor::new(file);
+        check(&mut source, len).unwrap();
+        edit(&mut source, len).and_then(|e| e.frames(8_000))
+    }
+
+    #[test]
+    fn an_audio_tracks_edit_gives_the_priming_to_drop_and_the_length_to_play() {
+        // ffmpeg's AAC: 1024 samples of priming, then half a second.
+        assert_eq!(
+            edit_of(movie(b"soun", &[(500, 1024)])),
+            Some((1024, Some(4000)))
+        );
+        // An empty edit first delays the start; no silence is added, the rest applies.
+        assert_eq!(
+            edit_of(movie(b"soun", &[(100, -1), (500, 2112)])),
+            Some((2112, Some(4000)))
+        );
+        // A zero duration plays to the end.
+        assert_eq!(edit_of(movie(b"soun", &[(0, 1024)])), Some((1024, None)));
+        // Applied in several pieces by players: kept whole here. Not priming: kept whole.
+        assert_eq!(edit_of(movie(b"soun", &[(200, 0), (300, 4000)])), None);
+        assert_eq!(edit_of(movie(b"soun", &[(500, 16_000)])), None);
+        // Only an audio track's edit counts.
+        assert_eq!(edit_of(movie(b"vide", &[(500, 1024)])), None);
     }
 
     #[test]

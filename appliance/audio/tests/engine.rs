@@ -8,8 +8,8 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use studiovault_audio::{
-    AnalysisError, AnalysisOptions, Container, MelodyOptions, Mode, PeakBits, PeaksOptions,
-    analyze, analyze_samples, extract_melody, probe,
+    AnalysisError, AnalysisOptions, AudioDecoder, Container, DecodeLimits, MelodyOptions, Mode,
+    PeakBits, PeaksOptions, analyze, analyze_samples, extract_melody, probe,
 };
 
 const FIXTURES: &[(&str, &str)] = &[
@@ -57,10 +57,11 @@ fn every_format_decodes_and_analyses() {
 
         let a = run(bytes, &AnalysisOptions::default()).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(a.codec, codec, "{name}");
-        // Lossless formats and MP3 are exact: an MP3's LAME tag names the encoder's delay and
-        // padding, dropped as gapless players drop them. AAC's priming and Vorbis's and Opus's
-        // last-frame padding still add up to ~150 ms.
-        let padded = matches!(codec, "aac" | "vorbis" | "opus");
+        // Lossless formats, MP3 and AAC in MP4 are exact: an MP3's LAME tag names the
+        // encoder's delay and padding, an MP4 track's edit list its priming and length, and
+        // both are dropped as gapless players drop them. Raw ADTS AAC names neither, and
+        // Vorbis's and Opus's last-frame padding stays: up to ~150 ms more.
+        let padded = name == "tone.aac" || matches!(codec, "vorbis" | "opus");
         let expected = if padded { 0.45..0.7 } else { 0.499..0.501 };
         assert!(
             expected.contains(&a.duration_secs),
@@ -81,6 +82,47 @@ fn every_format_decodes_and_analyses() {
         let loudest = finest.data.iter().map(|v| v.unsigned_abs()).max().unwrap();
         assert!(loudest > 2_000, "{name}: peaks look silent ({loudest})");
     }
+}
+
+/// The first channel of a fixture, decoded.
+fn decoded(name: &str) -> Vec<f32> {
+    let bytes = fixture(name);
+    let container = Container::sniff(&bytes).unwrap();
+    let len = bytes.len() as u64;
+    let mut decoder =
+        AudioDecoder::open(Cursor::new(bytes), len, container, DecodeLimits::default()).unwrap();
+    let mut samples = Vec::new();
+    while let Some(block) = decoder.next_block().unwrap() {
+        samples.extend(block.samples.iter().step_by(block.channels));
+    }
+    samples
+}
+
+#[test]
+fn mp4_audio_starts_where_its_edit_list_says_as_players_play_it() {
+    // The source, sample for sample, against the AAC and ALAC copies in MP4: ffmpeg's AAC
+    // encoder primes 1024 samples (128 ms here) that its edit list skips. Read from the first
+    // decoded sample, the copy lines up with the source; 1024 samples late, it would not.
+    let source = decoded("pcm16.wav");
+    let correlation = |copy: &[f32], lag: usize| {
+        let pairs = || source[200..3_000].iter().zip(&copy[200 + lag..3_000 + lag]);
+        let dot: f32 = pairs().map(|(a, b)| a * b).sum();
+        let energy = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        dot / (energy(&source[200..3_000]) * energy(&copy[200 + lag..3_000 + lag]))
+    };
+    for name in ["tone.m4a", "alac.m4a"] {
+        let copy = decoded(name);
+        assert_eq!(copy.len(), source.len(), "{name}: the edit's length");
+        let aligned = correlation(&copy, 0);
+        assert!(
+            aligned > 0.95,
+            "{name}: correlation {aligned} at the source's start"
+        );
+    }
+    // ADTS names no priming: its copy comes 1024 samples late, as every player plays it.
+    let adts = decoded("tone.aac");
+    assert!(correlation(&adts, 0) < 0.5);
+    assert!(correlation(&adts, 1024) > 0.95);
 }
 
 #[test]
