@@ -1502,3 +1502,54 @@ fn a_workers_token_that_comes_while_another_enrolment_is_typed_shows_after_it() 
         "shown once the form is closed: {screen}"
     );
 }
+
+#[test]
+fn paging_far_back_keeps_the_list_bounded_and_g_loads_the_newest_again() {
+    let mut h = Harness::connected();
+    h.key(KeyCode::Char('3'));
+    h.answer(
+        Method::Get,
+        "/v1/audit?limit=1",
+        json!([audit_entries()[0]]),
+    );
+    let page = |newest: u64| -> Value {
+        (0..200u64)
+            .map(|i| {
+                let mut e = audit_entries()[0].clone();
+                e["seq"] = json!(newest - i);
+                e
+            })
+            .collect()
+    };
+    h.answer(Method::Get, "/v1/audit?before=13&limit=200", page(100_000));
+    // 30 pages back: 6 000 records have come, the list holds the oldest 5 000 of them.
+    let mut oldest = 100_000 - 199;
+    for _ in 0..29 {
+        h.key(KeyCode::Char('G'));
+        let path = format!("/v1/audit?before={oldest}&limit=200");
+        h.answer(Method::Get, &path, page(oldest - 1));
+        oldest -= 200;
+    }
+    let screen = h.screen(100, 24);
+    assert!(screen.contains("Audit log (5,000+ shown)"), "{screen}");
+    assert!(
+        screen.contains("paged back past the newest: g loads them"),
+        "{screen}"
+    );
+    // The tail stops: what it would bring cannot join a list that no longer reaches the top.
+    h.pending.clear();
+    for _ in 0..5 {
+        h.tick();
+    }
+    assert!(
+        h.calls().iter().all(|c| !c.contains("after=")),
+        "{:?}",
+        h.calls()
+    );
+    h.key(KeyCode::Char('g'));
+    assert!(
+        h.calls().contains(&"GET /v1/audit?limit=1".to_owned()),
+        "{:?}",
+        h.calls()
+    );
+}

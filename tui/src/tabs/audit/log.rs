@@ -22,7 +22,8 @@ use crate::widgets::{Cursor, EmptyText, Hint, ListBox};
 const PAGE: usize = 200;
 /// Records a poll asks for; the server answers the newest of those after the head.
 const POLL: usize = 1_000;
-/// The live tail keeps at most this many records in memory; older ones are paged in again.
+/// The list holds at most this many records: the live tail lets the oldest go (paged in
+/// again at the end), paging back lets the newest go (loaded again from the top with `g`).
 const KEEP: usize = 5_000;
 /// Below this width "By" and "About" share one column, or neither would be readable.
 const WIDE: u16 = 110;
@@ -58,6 +59,9 @@ pub struct Log {
     loaded: bool,
     /// No older record matches: paging back stops.
     exhausted: bool,
+    /// Paging back let the newest records go: the list no longer reaches the head, so the
+    /// tail stops until `g` loads from the newest again.
+    newer_dropped: bool,
     /// Bumped by each reload, so replies to a load under old filters are dropped.
     generation: u64,
     /// Why the last load failed.
@@ -108,6 +112,7 @@ impl Log {
         self.head = None;
         self.loaded = false;
         self.exhausted = false;
+        self.newer_dropped = false;
         self.error = None;
         requests.send(
             ctx,
@@ -122,7 +127,8 @@ impl Log {
         let Some(head) = self.head else {
             return;
         };
-        if self.paused || !self.loaded || self.in_flight(Load::Poll, requests) {
+        if self.paused || self.newer_dropped || !self.loaded || self.in_flight(Load::Poll, requests)
+        {
             return;
         }
         self.fetch(Load::Poll, &format!("after={head}&limit={POLL}"), requests, ctx);
@@ -160,6 +166,11 @@ impl Log {
     ) -> bool {
         if !self.cursor.handle_key(key, self.entries.len()) {
             return false;
+        }
+        // Back at the top of a list that lost its newest records: load from the newest.
+        if self.newer_dropped && self.cursor.index == 0 {
+            self.reload(requests, ctx);
+            return true;
         }
         self.page_back_if_at_end(requests, ctx);
         true
@@ -226,6 +237,13 @@ impl Log {
                 let older: Vec<AuditEntry> = decode(Ok(value))?;
                 self.exhausted = older.len() < PAGE;
                 self.entries.extend(older);
+                // However far back the admin pages, the list stays bounded: the newest go.
+                if self.entries.len() > KEEP {
+                    let dropped = self.entries.len() - KEEP;
+                    self.entries.drain(..dropped);
+                    self.cursor.index = self.cursor.index.saturating_sub(dropped).max(1);
+                    self.newer_dropped = true;
+                }
             }
         }
         Ok(true)
@@ -280,7 +298,9 @@ impl Log {
     /// Live or paused, and the filters in force.
     pub fn status_spans(&self, theme: Theme) -> Vec<Span<'static>> {
         vec![
-            if self.paused {
+            if self.newer_dropped {
+                Span::styled(" ↑ paged back past the newest: g loads them", theme.warn())
+            } else if self.paused {
                 Span::styled(" ❚❚ paused", theme.warn())
             } else {
                 Span::styled(" ● live", theme.ok())

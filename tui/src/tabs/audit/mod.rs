@@ -36,13 +36,16 @@ static HELP: Help = Help {
             re-hashes every record and checks the signed checkpoints, and the result names the \
             first broken record if there is one. Press / to filter by user (e-mail or id), \
             action (such as user.suspend, or a prefix such as track) and time range; c clears \
-            the filters. Enter shows the selected record in full.",
+            the filters. Enter shows the selected record in full. Moving past the last record \
+            pages older ones in; the list holds 5 000 records, so far back it lets the newest \
+            go and stops following, and g loads from the newest again.",
     keys: &[
         ("v", "verify the chain: every record's hash and the signed checkpoints"),
         ("/", "filter by user, action, since and until"),
         ("c", "clear the filters"),
         ("Enter", "show the selected record in full (j/k then step through records)"),
         ("p", "pause or resume following new records"),
+        ("g", "back to the newest record (loads them again after paging far back)"),
         ("Esc", "close a record or a verification result"),
     ],
 };
