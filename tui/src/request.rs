@@ -15,8 +15,9 @@ use studiovault_api::client::{AdminClient, ClientError};
 /// A call that takes longer than this is reported as failed; the UI never waits on it anyway.
 const CALL_TIMEOUT: Duration = Duration::from_secs(15);
 /// A file goes to the server whole before it answers, and a trace reads all of it: a long
-/// recording takes minutes, not seconds.
-const FILE_CALL_TIMEOUT: Duration = Duration::from_secs(300);
+/// recording takes minutes, not seconds. Calls that walk the whole store (the audit chain's
+/// check) get as long.
+const LONG_CALL_TIMEOUT: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Method {
@@ -34,6 +35,8 @@ pub struct ApiCall {
     pub method: Method,
     pub path: String,
     pub body: Value,
+    /// Whether the answer may take minutes rather than seconds.
+    long: bool,
 }
 
 impl ApiCall {
@@ -42,6 +45,7 @@ impl ApiCall {
             method: Method::Get,
             path: path.into(),
             body: Value::Null,
+            long: false,
         }
     }
 
@@ -50,6 +54,7 @@ impl ApiCall {
             method: Method::Post,
             path: path.into(),
             body,
+            long: false,
         }
     }
 
@@ -58,6 +63,7 @@ impl ApiCall {
             method: Method::Patch,
             path: path.into(),
             body,
+            long: false,
         }
     }
 
@@ -66,6 +72,7 @@ impl ApiCall {
             method: Method::Delete,
             path: path.into(),
             body: Value::Null,
+            long: false,
         }
     }
 
@@ -75,14 +82,22 @@ impl ApiCall {
             method: Method::PostFile(file.into()),
             path: path.into(),
             body: Value::Null,
+            long: true,
         }
+    }
+
+    /// The call walks the whole store (a chain of millions of audit records): its answer may
+    /// take minutes, and it is waited for that long.
+    pub fn long(self) -> Self {
+        Self { long: true, ..self }
     }
 
     /// How long the event loop waits for the answer before it reports the call as failed.
     pub fn time_limit(&self) -> Duration {
-        match self.method {
-            Method::PostFile(_) => FILE_CALL_TIMEOUT,
-            _ => CALL_TIMEOUT,
+        if self.long {
+            LONG_CALL_TIMEOUT
+        } else {
+            CALL_TIMEOUT
         }
     }
 

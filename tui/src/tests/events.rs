@@ -1553,3 +1553,29 @@ fn paging_far_back_keeps_the_list_bounded_and_g_loads_the_newest_again() {
         h.calls()
     );
 }
+
+#[test]
+fn the_chain_check_is_waited_for_minutes_and_other_calls_for_seconds() {
+    let mut h = Harness::connected();
+    h.on_audit();
+    h.pending.clear();
+    h.key(KeyCode::Char('v'));
+    let verify = h
+        .pending
+        .iter()
+        .find(|o| o.call.path == "/v1/audit/verify")
+        .unwrap();
+    // Millions of records take longer than an ordinary call may: the check is not cut off.
+    assert_eq!(
+        verify.call.time_limit(),
+        std::time::Duration::from_secs(300)
+    );
+    h.key(KeyCode::Esc);
+    h.key(KeyCode::Char('2'));
+    let users = h
+        .pending
+        .iter()
+        .find(|o| o.call.path == "/v1/users")
+        .unwrap();
+    assert_eq!(users.call.time_limit(), std::time::Duration::from_secs(15));
+}

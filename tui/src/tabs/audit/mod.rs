@@ -85,7 +85,7 @@ impl Audit {
         if !self.requests.any(|p| matches!(p, Pending::Verify)) {
             self.requests.send(
                 ctx,
-                ApiCall::post("/v1/audit/verify", Value::Null),
+                ApiCall::post("/v1/audit/verify", Value::Null).long(),
                 Pending::Verify,
             );
         }
