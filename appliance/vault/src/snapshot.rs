@@ -20,8 +20,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use redb::{
-    Database, ReadOnlyDatabase, ReadTransaction, ReadableDatabase, ReadableTable,
-    ReadableTableMetadata, TableHandle, WriteTransaction,
+    Database, ReadOnlyDatabase, ReadTransaction, ReadableDatabase, ReadableTable, TableHandle,
+    WriteTransaction,
 };
 
 use crate::blob::{self, BlobReader};
@@ -256,7 +256,17 @@ impl Vault {
     /// Checks a copy of this store (a restored backup in `data_dir`) with this store's master
     /// key and `keyring`, without writing to it; see [`CopyCheck`].
     pub fn check_copy(&self, data_dir: &Path, keyring: &Keyring, sample: u64) -> Result<CopyCheck> {
-        check_copy(data_dir, self.master(), keyring, sample)
+        // Read first, in a transaction of its own: the check may take minutes.
+        let live: std::collections::HashSet<u128> = {
+            let txn = self.db().begin_read()?;
+            let users = txn.open_table(USERS)?;
+            users
+                .iter()?
+                .map(|row| row.map(|(id, _)| id.value()))
+                .collect::<std::result::Result<_, _>>()?
+        };
+        let still_here = |owner: UserId| Ok(live.contains(&owner.raw()));
+        check_copy(data_dir, self.master(), keyring, sample, still_here)
     }
 }
 
@@ -350,14 +360,17 @@ impl CopyCheck {
 }
 
 /// Checks the store copy in `data_dir` without writing to it: the schema is one this build
-/// reads, `master` opens it, every track's blob is recorded, every recorded blob's file exists
-/// with its size and sealed hash, and about `sample` blobs, spread over the store, decrypt to
-/// their recorded plaintext hash.
+/// reads, `master` opens it, every account the copy holds has a key in `keyring` that opens
+/// with `master` (but for accounts purged since, which `still_here` says of the live store),
+/// every track's blob is recorded, every recorded blob's file exists with its size and sealed
+/// hash, and about `sample` blobs, spread over the store, decrypt to their recorded plaintext
+/// hash.
 fn check_copy(
     data_dir: &Path,
     master: &MasterKey,
     keyring: &Keyring,
     sample: u64,
+    still_here: impl Fn(UserId) -> Result<bool>,
 ) -> Result<CopyCheck> {
     let mut check = CopyCheck::default();
     let started = Instant::now();
@@ -379,7 +392,27 @@ fn check_copy(
             "this master key does not open the restored store".into(),
         ));
     }
-    check.users = txn.open_table(USERS)?.len()?;
+    // Every account's key, not only the sampled blobs' owners': a restore with a keyring that
+    // lacks one leaves that account's audio and second factor sealed for good.
+    for row in txn.open_table(USERS)?.iter()? {
+        let owner = UserId::from_raw(row?.0.value());
+        check.users += 1;
+        match keyring.wrapped(owner) {
+            Some(wrapped) => {
+                if master.unwrap(owner, &wrapped).is_err() {
+                    check.problem(format!(
+                        "the keyring's key of account {owner} does not open with this master key"
+                    ));
+                }
+            }
+            // Purged after the snapshot was taken: its audio is meant to open nowhere.
+            None if !still_here(owner)? => {}
+            None => check.problem(format!(
+                "the keyring has no key for account {owner}, which is still here: a restore \
+                 could not open its audio"
+            )),
+        }
+    }
     let blobs_table = txn.open_table(BLOBS)?;
     for row in txn.open_table(TRACKS)?.iter()? {
         let track: TrackRecord = decode("tracks", row?.1.value())?;
@@ -487,6 +520,7 @@ mod tests {
     use super::*;
     use crate::ClientInfo;
     use crate::testutil::TestVault;
+    use redb::ReadableTableMetadata;
 
     #[test]
     fn a_staged_snapshot_is_a_complete_store_that_checks_clean() {
@@ -615,9 +649,52 @@ mod tests {
 
         let other = MasterKey::from_hex(&"01".repeat(32)).unwrap();
         assert!(matches!(
-            check_copy(&stats.dir, &other, &keyring, 1),
+            check_copy(&stats.dir, &other, &keyring, 1, |_| Ok(true)),
             Err(VaultError::MasterKey(_))
         ));
+    }
+
+    #[test]
+    fn the_copy_check_wants_a_working_key_for_every_account_not_only_the_sampled_ones() {
+        let t = TestVault::new();
+        let (_, uploader) = t.user("uploader@example.com");
+        let (_, quiet) = t.user("quiet@example.com");
+        t.upload(&uploader, &vec![5u8; 70_000]);
+        let stats = t.vault.stage_snapshot().unwrap();
+        let keyring = Keyring::read(&stats.keyring_dir.join(KEYRING_FILE)).unwrap();
+        assert!(
+            t.vault
+                .check_copy(&stats.dir, &keyring, 10)
+                .unwrap()
+                .passed()
+        );
+
+        // The quiet account has no audio to sample; a keyring without its key still fails.
+        let mut without = keyring.clone();
+        without.keys.remove(&quiet.owner().to_string());
+        let check = t.vault.check_copy(&stats.dir, &without, 10).unwrap();
+        assert_eq!(check.problems, 1, "{check:?}");
+        assert!(
+            check
+                .first_problem
+                .as_deref()
+                .is_some_and(|p| p.contains(&quiet.owner().to_string()) && p.contains("no key")),
+            "{check:?}"
+        );
+
+        // A key that the master key does not open is as good as none.
+        let mut garbled = keyring.clone();
+        garbled
+            .keys
+            .insert(quiet.owner().to_string(), hex::encode([7u8; 60]));
+        let check = t.vault.check_copy(&stats.dir, &garbled, 10).unwrap();
+        assert!(
+            check
+                .first_problem
+                .as_deref()
+                .is_some_and(|p| p.contains("does not open")),
+            "{check:?}"
+        );
     }
 
     #[test]
