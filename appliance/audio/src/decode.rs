@@ -678,6 +678,10 @@ impl AudioDecoder {
                         Ok(n) => n.min(OPUS_MAX_FRAMES),
                         Err(_) => continue,
                     };
+                    // The last page's granule position ends the stream inside its last packet:
+                    // the encoder's padding past it is dropped, as players drop it (RFC 7845
+                    // §4.4; symphonia's Ogg reader works the count out).
+                    let frames = frames.saturating_sub(packet.trim_end() as usize);
                     let skip = (*to_skip).min(frames);
                     *to_skip -= skip;
                     if frames == skip {

@@ -59,8 +59,10 @@ fn every_format_decodes_and_analyses() {
         assert_eq!(a.codec, codec, "{name}");
         // Lossless formats, MP3 and AAC in MP4 are exact: an MP3's LAME tag names the
         // encoder's delay and padding, an MP4 track's edit list its priming and length, and
-        // both are dropped as gapless players drop them. Raw ADTS AAC names neither, and
-        // Vorbis's and Opus's last-frame padding stays: up to ~150 ms more.
+        // both are dropped as gapless players drop them. Raw ADTS AAC names neither; these
+        // Vorbis and Opus streams fit one Ogg page, which leaves no earlier page to count the
+        // last packet's padding from (`ogg_streams_end_where_…` has longer ones): up to
+        // ~150 ms more.
         let padded = name == "tone.aac" || matches!(codec, "vorbis" | "opus");
         let expected = if padded { 0.45..0.7 } else { 0.499..0.501 };
         assert!(
@@ -96,6 +98,20 @@ fn decoded(name: &str) -> Vec<f32> {
         samples.extend(block.samples.iter().step_by(block.channels));
     }
     samples
+}
+
+#[test]
+fn ogg_streams_end_where_their_last_granule_position_says() {
+    // 3.3 s: Opus and Vorbis pad their last packet to a whole frame; the last page's granule
+    // position says where the audio ends, and players stop there.
+    for name in ["long.opus", "long.ogg"] {
+        let a = run(fixture(name), &AnalysisOptions::default()).unwrap();
+        assert!(
+            (a.duration_secs - 3.3).abs() < 0.0005,
+            "{name}: {}",
+            a.duration_secs
+        );
+    }
 }
 
 #[test]
