@@ -88,12 +88,16 @@ current_binary="$target/debug/studiovault"
 mkdir -p "$work/bin/current" "$work/bin/next" "$work/bin/broken" "$work/debs"
 cp "$current_binary" "$work/bin/current/studiovault"
 step "building the next release and a broken one (cargo build --features installer-test-…)"
-(cd "$repo" && cargo build --locked --quiet -p studiovault --features installer-test-unhealthy)
+# Built as scripts/test builds (the workspace's binaries), so the dependencies' features unify
+# as they did there and only the crates a feature touches compile again; `-p studiovault` alone
+# would resolve other features for shared dependencies and rebuild most of them, twice.
+build_bins() { (cd "$repo" && cargo build --locked --quiet --workspace --bins "$@"); }
+build_bins --features studiovault/installer-test-unhealthy
 cp "$current_binary" "$work/bin/broken/studiovault"
-(cd "$repo" && cargo build --locked --quiet -p studiovault --features installer-test-migration)
+build_bins --features studiovault/installer-test-migration
 cp "$current_binary" "$work/bin/next/studiovault"
-# Back to this build's binary for whatever runs after this test.
-(cd "$repo" && cargo build --locked --quiet -p studiovault)
+# Back to this build's binary for whatever runs after this test (cargo still has it).
+build_bins
 version=$("$work/bin/current/studiovault" --version | awk '{print $2}')
 deb() { # NAME VERSION: the package's path
     "$repo/installer/build-deb.sh" --fast --binary "$work/bin/$1/studiovault" --version "$2" --out "$work/debs/$1"

@@ -465,7 +465,7 @@ async fn drills_pass_fail_on_a_corrupted_blob_and_a_restore_serves_the_same_file
     let dir = tempfile::tempdir().unwrap();
     let repo = format!("s3:{}/restic/vault", s3.endpoint());
     let env = copies_env(&s3, dir.path(), &repo);
-    let server = start(&env);
+    let mut server = start(&env);
     server.add_user("dee@studio.test", "free");
     let owner = Owner::signed_in(&server, "dee@studio.test").await;
     let mut originals = Vec::new();
@@ -484,7 +484,30 @@ async fn drills_pass_fail_on_a_corrupted_blob_and_a_restore_serves_the_same_file
     assert_eq!(snapshot["check_ok"], true);
     let snapshot_id = snapshot["id"].as_str().unwrap().to_owned();
 
-    let drill = json(&server, &["backup", "drill"]);
+    // A drill a timer starts at boot, before the server listens: without waiting it fails at
+    // once; told to wait, it runs once the server is up.
+    server.stop();
+    let hasty = server.cli(&["backup", "drill", "--json"], None);
+    assert!(
+        !hasty.status.success() && String::from_utf8_lossy(&hasty.stderr).contains("not running"),
+        "{}",
+        String::from_utf8_lossy(&hasty.stderr)
+    );
+    let patient = server
+        .cli_command(&["backup", "drill", "--wait-for-server", "60", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    server.start_again();
+    let out = patient.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let drill: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(drill["passed"], true, "{drill}");
     assert!(
         drill["snapshot_id"]

@@ -535,6 +535,15 @@ pub struct JsonFlag {
     pub json: bool,
 }
 
+/// For the commands timers start: at boot a timer may fire before the server listens.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct WaitForServer {
+    /// Wait up to this long for the server's admin socket to answer before giving up (the
+    /// systemd units wait 600).
+    #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+    pub wait_for_server: u64,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// Validate the configuration (file + environment); names the bad key.
@@ -671,11 +680,18 @@ pub enum BackupCommand {
         #[arg(long, value_name = "TIME")]
         time: Option<String>,
         #[command(flatten)]
+        wait: WaitForServer,
+        #[command(flatten)]
         out: JsonFlag,
     },
     /// Restore the latest snapshot into scratch space and verify every blob; exit status 1 on
     /// failure.
-    Drill(JsonFlag),
+    Drill {
+        #[command(flatten)]
+        wait: WaitForServer,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
     /// The snapshots in the repository, oldest first.
     List(JsonFlag),
     /// Replication, the last snapshot and the last drill.

@@ -13,7 +13,7 @@ use studiovault_api::client::AdminClient;
 use studiovault_vault::snapshot::{KEYRING_FILE, Keyring, install_keyring};
 
 use super::print_json;
-use crate::cli::{BackupCommand, ReplicateCommand};
+use crate::cli::{BackupCommand, ReplicateCommand, WaitForServer};
 use crate::config::Config;
 use crate::human::{size, when};
 
@@ -70,18 +70,32 @@ fn print_replication(view: &BackupsView) {
     }
 }
 
+async fn wait_for_server(client: &AdminClient, wait: WaitForServer) -> anyhow::Result<()> {
+    if wait.wait_for_server > 0 {
+        let within = std::time::Duration::from_secs(wait.wait_for_server);
+        super::health::wait_for_admin_socket(client, within).await?;
+    }
+    Ok(())
+}
+
 pub async fn backup(
     client: &AdminClient,
     config: &Config,
     cmd: BackupCommand,
 ) -> anyhow::Result<ExitCode> {
     match cmd {
-        BackupCommand::Run { tier, time, out } => {
+        BackupCommand::Run {
+            tier,
+            time,
+            wait,
+            out,
+        } => {
             let now_ms = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
             let time_ms = time
                 .map(|t| studiovault_tui::parse_time_bound(&t, now_ms))
                 .transpose()
                 .context("--time")?;
+            wait_for_server(client, wait).await?;
             let report: SnapshotReport = client
                 .post("/v1/backups/snapshot", &SnapshotRequest { tier, time_ms })
                 .await?;
@@ -112,7 +126,8 @@ pub async fn backup(
                 ExitCode::FAILURE
             })
         }
-        BackupCommand::Drill(out) => {
+        BackupCommand::Drill { wait, out } => {
+            wait_for_server(client, wait).await?;
             let report: DrillReport = client.post("/v1/backups/drill", &()).await?;
             if out.json {
                 print_json(&report)?;

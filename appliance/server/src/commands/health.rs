@@ -42,6 +42,26 @@ async fn probe(client: &AdminClient, config: &Config) -> Result<Status, String> 
     }
 }
 
+/// Waits up to `wait` for the server's admin socket to answer, as a command a timer starts at
+/// boot must: the server may not listen yet. Any error but "not running" is final at once.
+pub async fn wait_for_admin_socket(
+    client: &AdminClient,
+    wait: Duration,
+) -> Result<(), studiovault_api::client::ClientError> {
+    let deadline = Instant::now() + wait;
+    loop {
+        match client.get::<Status>("/v1/status").await {
+            Ok(_) => return Ok(()),
+            Err(studiovault_api::client::ClientError::NotRunning(_))
+                if Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Waits up to `wait` for the server to be healthy; answers its status, or why it is not.
 pub async fn wait_healthy(
     client: &AdminClient,
