@@ -47,13 +47,41 @@ fn read_u64(source: &mut impl Read) -> Result<u64, AnalysisError> {
     Ok(u64::from_be_bytes(bytes))
 }
 
+fn read_failed(e: std::io::Error) -> AnalysisError {
+    AnalysisError::Corrupt(format!("read failed: {e}"))
+}
+
+/// The header of the box at `position` in a parent ending at `end`: its kind, its stated size
+/// (a size of 0 runs to `end`) and the header's own length.
+fn box_header<R: Read + Seek>(
+    source: &mut R,
+    position: u64,
+    end: u64,
+) -> Result<([u8; 4], u64, u64), AnalysisError> {
+    source
+        .seek(SeekFrom::Start(position))
+        .map_err(read_failed)?;
+    let size32 = read_u32(source)?;
+    let mut kind = [0u8; 4];
+    source
+        .read_exact(&mut kind)
+        .map_err(|_| corrupt("a box ends early"))?;
+    let (size, header) = match size32 {
+        0 => (end - position, 8),
+        1 => (read_u64(source)?, 16),
+        n => (u64::from(n), 8),
+    };
+    if size < header {
+        return Err(corrupt("a box is smaller than its header"));
+    }
+    Ok((kind, size, header))
+}
+
 /// Walks the boxes of `source` (`len` bytes) and leaves it at the start.
 pub(crate) fn check<R: Read + Seek>(source: &mut R, len: u64) -> Result<(), AnalysisError> {
     let mut boxes = 0;
     walk(source, 0, len, len, &mut boxes)?;
-    source
-        .seek(SeekFrom::Start(0))
-        .map_err(|e| AnalysisError::Corrupt(format!("read failed: {e}")))?;
+    source.seek(SeekFrom::Start(0)).map_err(read_failed)?;
     Ok(())
 }
 
@@ -71,25 +99,10 @@ fn walk<R: Read + Seek>(
         if *boxes > MAX_BOXES {
             return Err(corrupt("too many boxes"));
         }
-        source
-            .seek(SeekFrom::Start(position))
-            .map_err(|e| AnalysisError::Corrupt(format!("read failed: {e}")))?;
-        let size32 = read_u32(source)?;
-        let mut kind = [0u8; 4];
-        source
-            .read_exact(&mut kind)
-            .map_err(|_| corrupt("a box ends early"))?;
-        let (size, header) = match size32 {
-            0 => (end - position, 8),
-            1 => (read_u64(source)?, 16),
-            n => (u64::from(n), 8),
-        };
+        let (kind, size, header) = box_header(source, position, end)?;
         let nested = CONTAINERS.contains(&&kind)
             || kind == *b"stsz"
             || TABLES.iter().any(|(name, _)| **name == kind);
-        if size < header {
-            return Err(corrupt("a box is smaller than its header"));
-        }
         // A truncated media box at the end of the file still holds playable audio; a box
         // overrunning its parent, or a truncated index, does not.
         let size = match (size > end - position, nested || start > 0) {
@@ -201,22 +214,7 @@ fn children<R: Read + Seek>(
     let mut out = Vec::new();
     let mut position = start;
     while end.saturating_sub(position) >= 8 && out.len() < MAX_BOXES {
-        source
-            .seek(SeekFrom::Start(position))
-            .map_err(|e| AnalysisError::Corrupt(format!("read failed: {e}")))?;
-        let size32 = read_u32(source)?;
-        let mut kind = [0u8; 4];
-        source
-            .read_exact(&mut kind)
-            .map_err(|_| corrupt("a box ends early"))?;
-        let (size, header) = match size32 {
-            0 => (end - position, 8),
-            1 => (read_u64(source)?, 16),
-            n => (u64::from(n), 8),
-        };
-        if size < header {
-            return Err(corrupt("a box is smaller than its header"));
-        }
+        let (kind, size, header) = box_header(source, position, end)?;
         let box_end = position.saturating_add(size).min(end);
         out.push((kind, position + header, box_end));
         position = box_end;
@@ -226,15 +224,11 @@ fn children<R: Read + Seek>(
 
 /// A `mvhd` or `mdhd` box's timescale (its layout differs by version only in field widths).
 fn timescale<R: Read + Seek>(source: &mut R, body: u64) -> Result<u32, AnalysisError> {
-    source
-        .seek(SeekFrom::Start(body))
-        .map_err(|e| AnalysisError::Corrupt(format!("read failed: {e}")))?;
+    source.seek(SeekFrom::Start(body)).map_err(read_failed)?;
     let version = read_u32(source)? >> 24;
     // Creation and modification times: 4 bytes each in version 0, 8 in version 1.
     let times = if version == 1 { 16 } else { 8 };
-    source
-        .seek(SeekFrom::Current(times))
-        .map_err(|e| AnalysisError::Corrupt(format!("read failed: {e}")))?;
+    source.seek(SeekFrom::Current(times)).map_err(read_failed)?;
     read_u32(source)
 }
 
@@ -297,7 +291,7 @@ fn track_facts<R: Read + Seek>(
                         b"hdlr" => {
                             source
                                 .seek(SeekFrom::Start(body + 8))
-                                .map_err(|e| AnalysisError::Corrupt(format!("read failed: {e}")))?;
+                                .map_err(read_failed)?;
                             facts.is_audio = read_u32(source)?.to_be_bytes() == *b"soun";
                         }
                         _ => {}
@@ -316,9 +310,7 @@ fn edit_entries<R: Read + Seek>(
     source: &mut R,
     body: u64,
 ) -> Result<Vec<(u64, u64)>, AnalysisError> {
-    source
-        .seek(SeekFrom::Start(body))
-        .map_err(|e| AnalysisError::Corrupt(format!("read failed: {e}")))?;
+    source.seek(SeekFrom::Start(body)).map_err(read_failed)?;
     let version = read_u32(source)? >> 24;
     let count = read_u32(source)?;
     let mut entries = Vec::new();

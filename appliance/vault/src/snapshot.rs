@@ -16,6 +16,7 @@
 //! every blob it names exists with its recorded size and sealed hash, and a sample decrypts to
 //! its recorded plaintext hash. [`install_keyring`] puts a keyring's keys into a restored copy.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -257,16 +258,15 @@ impl Vault {
     /// key and `keyring`, without writing to it; see [`CopyCheck`].
     pub fn check_copy(&self, data_dir: &Path, keyring: &Keyring, sample: u64) -> Result<CopyCheck> {
         // Read first, in a transaction of its own: the check may take minutes.
-        let live: std::collections::HashSet<u128> = {
+        let live: HashSet<UserId> = {
             let txn = self.db().begin_read()?;
             let users = txn.open_table(USERS)?;
             users
                 .iter()?
-                .map(|row| row.map(|(id, _)| id.value()))
+                .map(|row| row.map(|(id, _)| UserId::from_raw(id.value())))
                 .collect::<std::result::Result<_, _>>()?
         };
-        let still_here = |owner: UserId| Ok(live.contains(&owner.raw()));
-        check_copy(data_dir, self.master(), keyring, sample, still_here)
+        check_copy(data_dir, self.master(), keyring, sample, &live)
     }
 }
 
@@ -361,7 +361,7 @@ impl CopyCheck {
 
 /// Checks the store copy in `data_dir` without writing to it: the schema is one this build
 /// reads, `master` opens it, every account the copy holds has a key in `keyring` that opens
-/// with `master` (but for accounts purged since, which `still_here` says of the live store),
+/// with `master` (but for accounts purged since: those not in `live`, the live store's),
 /// every track's blob is recorded, every recorded blob's file exists with its size and sealed
 /// hash, and about `sample` blobs, spread over the store, decrypt to their recorded plaintext
 /// hash.
@@ -370,7 +370,7 @@ fn check_copy(
     master: &MasterKey,
     keyring: &Keyring,
     sample: u64,
-    still_here: impl Fn(UserId) -> Result<bool>,
+    live: &HashSet<UserId>,
 ) -> Result<CopyCheck> {
     let mut check = CopyCheck::default();
     let started = Instant::now();
@@ -406,7 +406,7 @@ fn check_copy(
                 }
             }
             // Purged after the snapshot was taken: its audio is meant to open nowhere.
-            None if !still_here(owner)? => {}
+            None if !live.contains(&owner) => {}
             None => check.problem(format!(
                 "the keyring has no key for account {owner}, which is still here: a restore \
                  could not open its audio"
@@ -649,7 +649,7 @@ mod tests {
 
         let other = MasterKey::from_hex(&"01".repeat(32)).unwrap();
         assert!(matches!(
-            check_copy(&stats.dir, &other, &keyring, 1, |_| Ok(true)),
+            check_copy(&stats.dir, &other, &keyring, 1, &HashSet::new()),
             Err(VaultError::MasterKey(_))
         ));
     }
