@@ -28,7 +28,8 @@ rootfs_cache=${STUDIOVAULT_ROOTFS_CACHE:-$HOME/.cache/studiovault-tools/debian-1
 rootfs_packages=systemd,systemd-sysv,dbus,ca-certificates,restic,curl
 owner=ana@studio.example
 
-step() { printf '\n--> %s\n' "$*"; }
+# Each step says how long this test has run, so a slow one shows in CI's log.
+step() { printf '\n--> [%dm%02ds] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
 skip() {
     echo "SKIP the installer's container test: $*"
     exit 0
