@@ -11,8 +11,9 @@
 #
 #   installer/tests/debian-container.sh
 #
-# It builds the two "next release" binaries with cargo first (features
-# installer-test-migration and installer-test-unhealthy), then needs root (or sudo -n) for the
+# It builds the "next release" binary with cargo first (feature installer-test-migration; the
+# broken release is the same binary with STUDIOVAULT_INSTALLER_TEST_UNHEALTHY in the unit's
+# environment file), then needs root (or sudo -n) for the
 # container. The Debian root file system is made once with debootstrap and cached in
 # ~/.cache/studiovault-tools (STUDIOVAULT_ROOTFS_CACHE); each run boots a fresh copy of it.
 # Where containers cannot run it says why and exits 0. Everything it starts is stopped on every
@@ -88,14 +89,14 @@ current_binary="$target/debug/studiovault"
 [ -x "$current_binary" ] || fail "no binary at $current_binary: cargo build --workspace --bins first"
 mkdir -p "$work/bin/current" "$work/bin/next" "$work/bin/broken" "$work/debs"
 cp "$current_binary" "$work/bin/current/studiovault"
-step "building the next release and a broken one (cargo build --features installer-test-…)"
+step "building the next release (cargo build --features studiovault/installer-test-migration)"
 # Built as scripts/test builds (the workspace's binaries), so the dependencies' features unify
-# as they did there and only the crates a feature touches compile again; `-p studiovault` alone
-# would resolve other features for shared dependencies and rebuild most of them, twice.
+# as they did there and only the crates the feature touches compile again; `-p studiovault`
+# alone would resolve other features for shared dependencies and rebuild most of them. The
+# broken release is the same binary: the environment file makes it broken (below).
 build_bins() { (cd "$repo" && cargo build --locked --quiet --workspace --bins "$@"); }
-build_bins --features studiovault/installer-test-unhealthy
-cp "$current_binary" "$work/bin/broken/studiovault"
 build_bins --features studiovault/installer-test-migration
+cp "$current_binary" "$work/bin/broken/studiovault"
 cp "$current_binary" "$work/bin/next/studiovault"
 # Back to this build's binary for whatever runs after this test (cargo still has it).
 build_bins
@@ -253,6 +254,8 @@ schema_before=$(schema)
 [ -n "$schema_before" ] || fail "studiovault status --json gives no store_schema"
 
 step "an upgrade to a build that never becomes healthy is rolled back"
+# What makes the test build the broken one: the service's environment says so.
+inside bash -c 'echo STUDIOVAULT_INSTALLER_TEST_UNHEALTHY=1 >>/etc/studiovault/environment'
 set +e
 inside bash /root/test/install.sh --upgrade "/root/test/$(basename "$broken_deb")" --health-timeout 20 \
     >"$work/broken.log" 2>&1
@@ -267,6 +270,8 @@ grep -q "store migrated from schema $schema_before" "$work/broken.log" || fail "
 [ "$(inside systemctl is-active studiovault.service)" = active ] || fail "the previous build is not running again"
 [ "$(schema)" = "$schema_before" ] || fail "the store is at schema $(schema), not $schema_before as before"
 same_audio || fail "after the rollback the owner's session or track is gone"
+inside sed -i '/^STUDIOVAULT_INSTALLER_TEST_UNHEALTHY=/d' /etc/studiovault/environment ||
+    fail "the environment file written before the broken upgrade is gone"
 
 step "an upgrade to a build with one more migration succeeds"
 inside bash /root/test/install.sh --upgrade "/root/test/$(basename "$next_deb")" | tee "$work/next.log"
