@@ -12,7 +12,7 @@
 #   installer/tests/debian-container.sh
 #
 # It builds the "next release" binary with cargo first (feature installer-test-migration; the
-# broken release is the same binary with STUDIOVAULT_INSTALLER_TEST_UNHEALTHY in the unit's
+# broken release is the same binary with INSTALLER_TEST_UNHEALTHY in the unit's
 # environment file), then needs root (or sudo -n) for the
 # container. The Debian root file system is made once with debootstrap and cached in
 # ~/.cache/studiovault-tools (STUDIOVAULT_ROOTFS_CACHE); each run boots a fresh copy of it.
@@ -255,7 +255,7 @@ schema_before=$(schema)
 
 step "an upgrade to a build that never becomes healthy is rolled back"
 # What makes the test build the broken one: the service's environment says so.
-inside bash -c 'echo STUDIOVAULT_INSTALLER_TEST_UNHEALTHY=1 >>/etc/studiovault/environment'
+inside bash -c 'echo INSTALLER_TEST_UNHEALTHY=1 >>/etc/studiovault/environment'
 set +e
 inside bash /root/test/install.sh --upgrade "/root/test/$(basename "$broken_deb")" --health-timeout 20 \
     >"$work/broken.log" 2>&1
@@ -270,7 +270,7 @@ grep -q "store migrated from schema $schema_before" "$work/broken.log" || fail "
 [ "$(inside systemctl is-active studiovault.service)" = active ] || fail "the previous build is not running again"
 [ "$(schema)" = "$schema_before" ] || fail "the store is at schema $(schema), not $schema_before as before"
 same_audio || fail "after the rollback the owner's session or track is gone"
-inside sed -i '/^STUDIOVAULT_INSTALLER_TEST_UNHEALTHY=/d' /etc/studiovault/environment ||
+inside sed -i '/^INSTALLER_TEST_UNHEALTHY=/d' /etc/studiovault/environment ||
     fail "the environment file written before the broken upgrade is gone"
 
 step "an upgrade to a build with one more migration succeeds"
