@@ -434,7 +434,7 @@ pub struct AudioDecoder {
     packets_read: u64,
     frames_decoded: u64,
     poisoned: bool,
-    /// An MP4 track's edit, applied as players apply it once the rate is known.
+    /// An MP4 track's edit, taken into `trim` once the first block gives the rate.
     edit: Option<crate::mp4_guard::Edit>,
     /// The edit in frames: still to drop from the start, and how many play in all.
     trim: Option<(u64, Option<u64>)>,
@@ -710,8 +710,8 @@ impl AudioDecoder {
                 }
             };
             self.accept_spec(spec)?;
-            if self.trim.is_none() {
-                self.trim = self.edit.and_then(|edit| edit.frames(spec.0));
+            if let Some(edit) = self.edit.take() {
+                self.trim = edit.frames(spec.0);
             }
             if !self.trim_to_edit(spec.1) {
                 continue;
